@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian 12 machine (root): installs the real parts
+# tsconverge and its tests need, starts them when they are not running, builds the
+# local test images. Safe to run again; it only starts what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATE_DIR=${TSCONVERGE_TEST_STATE:-/var/tmp/tsconverge-test}
+REGISTRY_ADDR=${TSCONVERGE_TEST_REGISTRY:-127.0.0.1:5000}
+mkdir -p "$STATE_DIR"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_pkgs=()
+command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
+command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need_pkgs+=(busybox-static)
+command -v unshare >/dev/null 2>&1 || need_pkgs+=(util-linux)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
+command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_pkgs+=(chrony)
+command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need_pkgs+=(logrotate)
+[ -x /usr/sbin/rsyslogd ] || need_pkgs+=(rsyslog)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# Docker Engine: PID 1 is not systemd on these machines, so start dockerd ourselves.
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd (log: $STATE_DIR/dockerd.log)"
+  nohup dockerd --host unix:///var/run/docker.sock >"$STATE_DIR/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { log "dockerd did not come up; see $STATE_DIR/dockerd.log"; exit 1; }
+fi
+
+# Local test images: no public registry is reachable, so images are built from busybox.
+build_image() { # tag marker
+  local tag=$1 marker=$2 dir
+  if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
+  dir=$(mktemp -d)
+  mkdir -p "$dir/bin" "$dir/etc" "$dir/www" "$dir/tmp" "$dir/data"
+  cp /bin/busybox "$dir/bin/busybox"
+  for a in sh sleep httpd cat echo ls wget mkdir rm touch grep env id hostname sysctl; do ln -s busybox "$dir/bin/$a"; done
+  echo "root:x:0:0:root:/root:/bin/sh" >"$dir/etc/passwd"
+  echo "nobody:x:65534:65534:nobody:/:/bin/sh" >>"$dir/etc/passwd"
+  echo "root:x:0:" >"$dir/etc/group"; echo "nogroup:x:65534:" >>"$dir/etc/group"
+  echo "$marker" >"$dir/www/index.html"
+  echo "$marker" >"$dir/VERSION"
+  log "building image $tag"
+  tar -C "$dir" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$tag" >/dev/null
+  rm -rf "$dir"
+}
+build_image local/busybox:1 v1
+build_image local/busybox:2 v2
+
+# Loopback registry (Debian's docker-registry), for pulls by tag and digest.
+if ! curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
+  mkdir -p "$STATE_DIR/registry"
+  cat >"$STATE_DIR/registry.yml" <<YML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $STATE_DIR/registry
+http:
+  addr: $REGISTRY_ADDR
+YML
+  log "starting docker-registry on $REGISTRY_ADDR"
+  nohup docker-registry serve "$STATE_DIR/registry.yml" >"$STATE_DIR/registry.log" 2>&1 &
+  for _ in $(seq 1 40); do curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1 && break; sleep 0.25; done
+  curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null || { log "registry did not come up; see $STATE_DIR/registry.log"; exit 1; }
+fi
+for v in 1 2; do
+  if ! curl -fsS "http://$REGISTRY_ADDR/v2/busybox/manifests/$v" -o /dev/null 2>/dev/null; then
+    docker tag "local/busybox:$v" "$REGISTRY_ADDR/busybox:$v"
+    docker push "$REGISTRY_ADDR/busybox:$v" >/dev/null
+    docker rmi "$REGISTRY_ADDR/busybox:$v" >/dev/null
+  fi
+done
+
+# Node dependencies and the build.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund >/dev/null
+fi
+log "building"
+npx tsc -p tsconfig.json
+log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR"

@@ -1,0 +1,142 @@
+/**
+ * Compile validated manifest resources into the resolved, deep-readonly Catalogue that
+ * the engine runs: templates rendered, relationships normalised to id lists and
+ * checked, duplicates rejected, a content hash as the catalogue's version.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
+import type { Resource } from '../providers/types.js';
+import type { Facts } from '../providers/facts.js';
+import { createSchemaRegistry, type SchemaRegistry } from './schemas.js';
+import { listManifestFiles, loadManifestFile, isMetaKey, type ManifestResource } from './load.js';
+import { renderTemplate } from './render.js';
+
+export type Relation = 'require' | 'before' | 'notify' | 'subscribe';
+export const RELATIONS: readonly Relation[] = ['require', 'before', 'notify', 'subscribe'];
+
+export interface CatalogueResource extends Resource {
+  readonly relations: Readonly<Record<Relation, readonly string[]>>;
+  /** Locate a JSON pointer inside this resource's declaration. */
+  readonly locate: (pointer: string) => SourceLocation;
+}
+
+export interface Catalogue {
+  /** Content hash of the resolved resources: same inputs, same version. */
+  readonly version: string;
+  readonly resources: readonly CatalogueResource[];
+  readonly byId: ReadonlyMap<string, CatalogueResource>;
+}
+
+export interface CompileOptions {
+  readonly facts: Facts;
+  readonly registry?: SchemaRegistry;
+}
+
+export function resourceId(kind: string, name: string): string {
+  return `${kind}[${name}]`;
+}
+
+function asList(v: unknown): string[] {
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v.map(String) : [String(v)];
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** Kind-specific resolution of user input (today: file templates). */
+async function resolveAttrs(r: ManifestResource, attrs: Record<string, unknown>, facts: Facts): Promise<Record<string, unknown>> {
+  if (r.kind === 'file' && typeof attrs.template === 'string') {
+    const content = await renderTemplate({
+      templatePath: path.resolve(path.dirname(r.file), attrs.template),
+      parameters: (attrs.parameters ?? {}) as Record<string, unknown>,
+      facts: facts as unknown as Record<string, unknown>,
+      location: r.locate('/template'),
+      resource: resourceId(r.kind, r.name),
+    });
+    return { ...attrs, content };
+  }
+  return attrs;
+}
+
+export async function compileResources(items: readonly ManifestResource[], opts: CompileOptions): Promise<Catalogue> {
+  const registry = opts.registry ?? createSchemaRegistry();
+  const errors: TsconvergeError[] = [];
+  const byId = new Map<string, CatalogueResource>();
+  const resources: CatalogueResource[] = [];
+  const bodies = new Map<string, Readonly<Record<string, unknown>>>();
+  for (const item of items) {
+    const id = resourceId(item.kind, item.name);
+    const prior = byId.get(id);
+    if (prior) {
+      errors.push(new TsconvergeError('DUPLICATE_RESOURCE', `${id} is declared twice; first at ${prior.source?.file}:${prior.source?.line}`, {
+        resource: id, location: item.locate('/name'), terminal: true, hint: 'give each resource of a kind a unique name',
+      }));
+      continue;
+    }
+    const declared: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(item.body)) if (!isMetaKey(k)) declared[k] = v;
+    let attrs: Record<string, unknown>;
+    try {
+      attrs = await resolveAttrs(item, declared, opts.facts);
+    } catch (err) {
+      errors.push(err as TsconvergeError);
+      continue;
+    }
+    const spec = registry.kinds.get(item.kind)!;
+    const sensitive = [...spec.attributes].filter(([, a]) => a.sensitive).map(([k]) => k);
+    if (attrs.sensitive === true && !sensitive.includes('content')) sensitive.push('content');
+    const relations = Object.fromEntries(RELATIONS.map((rel) => [rel, asList(item.body[rel])])) as Record<Relation, string[]>;
+    const res: CatalogueResource = {
+      kind: item.kind, name: item.name, id, attrs, source: item.source, sensitive, relations, locate: item.locate,
+    };
+    byId.set(id, res);
+    bodies.set(id, item.body);
+    resources.push(res);
+  }
+  for (const r of resources) {
+    for (const rel of RELATIONS) {
+      r.relations[rel].forEach((ref, i) => {
+        if (!byId.has(ref)) {
+          const single = !Array.isArray(bodies.get(r.id)?.[rel]);
+          errors.push(new TsconvergeError('UNKNOWN_REFERENCE', `${rel} refers to ${ref}, which is not declared`, {
+            resource: r.id, location: r.locate(single ? `/${rel}` : `/${rel}/${i}`), terminal: true,
+            hint: `declare ${ref} or fix the reference; known ${ref.split('[')[0]} resources: ${resources.filter((x) => x.kind === ref.split('[')[0]).map((x) => x.name).join(', ') || 'none'}`,
+          }));
+        }
+      });
+    }
+  }
+  if (errors.length > 0) throw new ManifestErrors(errors);
+  const version = 'sha256:' + createHash('sha256').update(canonicalJson(resources.map((r) => ({ id: r.id, attrs: r.attrs, relations: r.relations })))).digest('hex');
+  return deepFreeze({ version, resources, byId }) as Catalogue;
+}
+
+/** Load every manifest under `target`, validate it, and compile it. Throws ManifestErrors listing every problem. */
+export async function loadCatalogue(target: string, opts: CompileOptions): Promise<Catalogue> {
+  const registry = opts.registry ?? createSchemaRegistry();
+  const files = await listManifestFiles(target);
+  const all: ManifestResource[] = [];
+  const errors: TsconvergeError[] = [];
+  for (const f of files) {
+    const out = await loadManifestFile(f, registry);
+    all.push(...out.resources);
+    errors.push(...out.errors);
+  }
+  if (errors.length > 0) throw new ManifestErrors(errors);
+  return compileResources(all, { ...opts, registry });
+}

@@ -1,0 +1,45 @@
+/**
+ * Render handlebars templates at compile time. Templates come from the manifest or
+ * module tree only; values from facts and parameters are data passed in, never
+ * compiled as templates. Missing variables are errors (strict mode), so a typo in a
+ * template fails the compile instead of writing an empty value to a host.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+
+const hb = Handlebars.create();
+hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
+hb.registerHelper('join', (v: unknown, sep: unknown) => (Array.isArray(v) ? v.join(typeof sep === 'string' ? sep : ',') : ''));
+hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
+hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+
+export interface RenderInput {
+  readonly templatePath: string;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly facts: Readonly<Record<string, unknown>>;
+  readonly location: SourceLocation;
+  readonly resource: string;
+}
+
+export async function renderTemplate(input: RenderInput): Promise<string> {
+  let source: string;
+  try {
+    source = await readFile(input.templatePath, 'utf8');
+  } catch (err) {
+    throw new TsconvergeError('TEMPLATE_ERROR', `cannot read template ${input.templatePath}: ${(err as Error).message}`, {
+      resource: input.resource, location: input.location, cause: err, terminal: true,
+      hint: 'template paths are relative to the manifest file that names them',
+    });
+  }
+  try {
+    const tpl = hb.compile(source, { strict: true, noEscape: true });
+    return tpl({ params: input.parameters, facts: input.facts });
+  } catch (err) {
+    throw new TsconvergeError('TEMPLATE_ERROR', `template ${path.basename(input.templatePath)}: ${(err as Error).message.split('\n')[0]}`, {
+      resource: input.resource, location: input.location, cause: err, terminal: true,
+      hint: 'templates see {{params.NAME}} for the resource\'s parameters and {{facts.NAME}} for host facts (tsconverge facts lists them)',
+    });
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The command line. Commands load their modules lazily so `tsconverge --version` starts
+ * fast. This layer is the only one that exits.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { EXIT } from './exit.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
+export function createProgram(): Command {
+  const program = new Command('tsconverge')
+    .description('Converge container hosts to a declared state: images, containers, networks, volumes, files.')
+    .version(pkg.version)
+    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['text', 'json']).default('text'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).default('info'))
+    .showHelpAfterError()
+    .exitOverride();
+
+  const runOptions = (cmd: Command): Command => cmd
+    .argument('[path]', 'manifest file or directory of *.yaml files', 'manifests')
+    .addOption(new Option('--format <format>', 'output format on stdout').choices(['human', 'json']).default('human'))
+    .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
+    .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
+    .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600);
+
+  runOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
+    .option('--noop', 'show what would change and change nothing')
+    .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
+      const { applyCommand } = await import('./apply.js');
+      process.exitCode = await applyCommand(target, { ...cmd.optsWithGlobals(), ...opts });
+    });
+
+  runOptions(program.command('plan').description('same as apply --noop: show what would change, change nothing'))
+    .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
+      const { applyCommand } = await import('./apply.js');
+      process.exitCode = await applyCommand(target, { ...cmd.optsWithGlobals(), ...opts, noop: true });
+    });
+
+  program.command('validate')
+    .description('parse, validate and compile manifests; touch nothing (exit 0 valid, 1 invalid)')
+    .argument('[path]', 'manifest file or directory', 'manifests')
+    .addOption(new Option('--format <format>', 'output format').choices(['human', 'json']).default('human'))
+    .action(async (target: string, opts: { format?: 'human' | 'json' }) => {
+      const { validateCommand } = await import('./validate.js');
+      process.exitCode = await validateCommand(target, opts);
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = createProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+      process.exitCode = 0;
+      return;
+    }
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      process.exitCode = EXIT.NOT_RUN;
+      return;
+    }
+    process.stderr.write(`tsconverge: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = EXIT.NOT_RUN;
+  }
+}

@@ -1,0 +1,21 @@
+/** `tsconverge validate [PATH]`: parse, validate and compile; touch nothing. */
+import { loadCatalogue } from '../catalogue/compile.js';
+import { createFacts } from '../providers/facts.js';
+import { createProviderRegistry } from '../container.js';
+import { createGraph } from '../engine/graph.js';
+import { printInputError } from './common.js';
+import { EXIT } from './exit.js';
+
+export async function validateCommand(target: string, flags: { format?: 'human' | 'json'; root?: string }): Promise<number> {
+  const format = flags.format ?? 'human';
+  try {
+    const catalogue = await loadCatalogue(target, { facts: await createFacts(flags.root ?? '/') });
+    createGraph(catalogue, createProviderRegistry());
+    if (format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, ok: true, catalogue: catalogue.version, resources: catalogue.resources.length }, null, 2) + '\n');
+    else process.stdout.write(`ok: ${catalogue.resources.length} resources, catalogue ${catalogue.version.slice(0, 19)}\n`);
+    return EXIT.OK;
+  } catch (err) {
+    printInputError(err, format);
+    return EXIT.NOT_RUN;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The inversify composition root: the one place that knows every provider. A new
+ * kind is a provider file plus one binding here.
+ */
+import { Container } from 'inversify';
+import type Docker from 'dockerode';
+import { PROVIDER, type Provider } from './providers/types.js';
+import { ProviderRegistry } from './providers/registry.js';
+import { createDockerClient } from './providers/docker/client.js';
+import { createContainerProvider } from './providers/docker/container.js';
+import { createImageProvider } from './providers/docker/image.js';
+import { createNetworkProvider } from './providers/docker/network.js';
+import { createVolumeProvider } from './providers/docker/volume.js';
+import { createFileProvider } from './providers/file/file.js';
+
+export const DOCKER = Symbol.for('tsconverge.Docker');
+
+export function createAppContainer(overrides: { docker?: Docker } = {}): Container {
+  const c = new Container();
+  // The client is created lazily: constructing it opens nothing, but `validate` never needs it.
+  c.bind<Docker>(DOCKER).toDynamicValue(() => overrides.docker ?? createDockerClient()).inSingletonScope();
+  c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createImageProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
+  c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createContainerProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
+  c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createNetworkProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
+  c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createVolumeProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
+  c.bind<Provider>(PROVIDER).toDynamicValue(() => createFileProvider() as unknown as Provider).inSingletonScope();
+  return c;
+}
+
+export function createProviderRegistry(container: Container = createAppContainer()): ProviderRegistry {
+  return new ProviderRegistry(container.getAll<Provider>(PROVIDER));
+}

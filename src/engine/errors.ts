@@ -1,0 +1,125 @@
+/**
+ * The one error type of tsconverge. Every error a user can see carries a stable
+ * `code`, the resource it concerns (`kind[name]`) where there is one, a `hint`
+ * that says what to do, and the underlying `cause`.
+ *
+ * Providers throw these (or anything else, which the engine wraps as
+ * `PROVIDER_CRASH`); only the CLI turns them into exit codes.
+ */
+export type ErrorCode =
+  | 'MANIFEST_PARSE'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_NOT_FOUND'
+  | 'UNKNOWN_KIND'
+  | 'DUPLICATE_RESOURCE'
+  | 'UNKNOWN_REFERENCE'
+  | 'DEPENDENCY_CYCLE'
+  | 'TEMPLATE_ERROR'
+  | 'PROVIDER_UNSUITABLE'
+  | 'PROVIDER_CRASH'
+  | 'TIMEOUT'
+  | 'DOCKER_UNREACHABLE'
+  | 'DOCKER_API'
+  | 'IMAGE_NOT_FOUND'
+  | 'IMAGE_PULL_FAILED'
+  | 'IMAGE_IN_USE'
+  | 'CONTAINER_START_FAILED'
+  | 'VOLUME_REPLACE_REFUSED'
+  | 'FILE_VALIDATE_FAILED'
+  | 'FILE_IO'
+  | 'NOT_CONVERGED'
+  | 'DEPENDENCY_FAILED'
+  | 'INVALID_VALUE'
+  // host settings providers (issue 3)
+  | 'CONFIG_REJECTED'
+  | 'BINARY_NOT_FOUND'
+  | 'SYSCTL_UNKNOWN_KEY'
+  | 'SYSCTL_REFUSED'
+  | 'SERVICE_FAILED';
+
+/** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly pointer?: string;
+}
+
+export interface TsconvergeErrorOptions {
+  readonly resource?: string;
+  readonly hint?: string;
+  readonly cause?: unknown;
+  readonly location?: SourceLocation;
+  /** A terminal error is not retried: retrying cannot help (bad input, refused replace). */
+  readonly terminal?: boolean;
+}
+
+export class TsconvergeError extends Error {
+  readonly code: ErrorCode;
+  readonly resource?: string;
+  readonly hint?: string;
+  readonly location?: SourceLocation;
+  readonly terminal: boolean;
+
+  constructor(code: ErrorCode, message: string, options: TsconvergeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TsconvergeError';
+    this.code = code;
+    this.resource = options.resource;
+    this.hint = options.hint;
+    this.location = options.location;
+    this.terminal = options.terminal ?? false;
+  }
+
+  /** One line for humans: `file:line:col: kind[name]: message (pointer)`. */
+  format(): string {
+    const where = this.location ? `${formatLocation(this.location)}: ` : '';
+    const who = this.resource ? `${this.resource}: ` : '';
+    const hint = this.hint ? `\n  hint: ${this.hint}` : '';
+    return `${where}${who}${this.message}${hint}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.resource ? { resource: this.resource } : {}),
+      ...(this.hint ? { hint: this.hint } : {}),
+      ...(this.location ? { location: this.location } : {}),
+    };
+  }
+}
+
+export function formatLocation(loc: SourceLocation): string {
+  let s = loc.file;
+  if (loc.line !== undefined) s += `:${loc.line}`;
+  if (loc.column !== undefined) s += `:${loc.column}`;
+  if (loc.pointer !== undefined && loc.pointer !== '') s += ` (at ${loc.pointer})`;
+  return s;
+}
+
+/** A batch of input errors, reported together so the user fixes them in one pass. */
+export class ManifestErrors extends Error {
+  readonly errors: readonly TsconvergeError[];
+  constructor(errors: readonly TsconvergeError[]) {
+    super(`${errors.length} error${errors.length === 1 ? '' : 's'} in the manifests:\n` + errors.map((e) => '  ' + e.format().replace(/\n/g, '\n  ')).join('\n'));
+    this.name = 'ManifestErrors';
+    this.errors = errors;
+  }
+}
+
+/** Wrap anything thrown into a TsconvergeError without losing the original. */
+export function toTsconvergeError(err: unknown, resource?: string): TsconvergeError {
+  if (err instanceof TsconvergeError) {
+    if (resource && !err.resource) {
+      return new TsconvergeError(err.code, err.message, { resource, hint: err.hint, cause: err.cause, location: err.location, terminal: err.terminal });
+    }
+    return err;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new TsconvergeError('PROVIDER_CRASH', `unexpected error: ${message}`, {
+    resource,
+    cause: err,
+    hint: 'this is a bug in the provider or an unexpected answer from the system; run with --log-level debug for the stack',
+  });
+}

@@ -1,0 +1,113 @@
+/**
+ * The resource graph: explicit relationships (require, before, notify, subscribe) plus
+ * the automatic edges providers declare (a container requires its image, networks and
+ * volumes; a file mounted into a container notifies it). Edges point from the resource
+ * applied first to the one applied after it.
+ */
+import { TsconvergeError } from './errors.js';
+import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+
+export interface Graph {
+  /** id -> ids that must be applied before it. */
+  readonly deps: ReadonlyMap<string, ReadonlySet<string>>;
+  /** id -> ids that must be applied after it. */
+  readonly dependents: ReadonlyMap<string, ReadonlySet<string>>;
+  /** id -> ids that refresh when it changes. */
+  readonly notifies: ReadonlyMap<string, ReadonlySet<string>>;
+  /** A topological order (dependencies first), stable by declaration order. */
+  readonly order: readonly string[];
+}
+
+export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): Graph {
+  const deps = new Map<string, Set<string>>();
+  const dependents = new Map<string, Set<string>>();
+  const notifies = new Map<string, Set<string>>();
+  for (const r of catalogue.resources) {
+    deps.set(r.id, new Set());
+    dependents.set(r.id, new Set());
+    notifies.set(r.id, new Set());
+  }
+  const edge = (first: string, then: string): void => {
+    if (first === then || !deps.has(first) || !deps.has(then)) return;
+    deps.get(then)!.add(first);
+    dependents.get(first)!.add(then);
+  };
+  const wantsAbsent = (r: CatalogueResource): boolean => providers.find(r.kind)?.wantsAbsent(r) ?? false;
+  for (const r of catalogue.resources) {
+    for (const x of r.relations.require) edge(x, r.id);
+    for (const x of r.relations.before) edge(r.id, x);
+    for (const x of r.relations.notify) { edge(r.id, x); notifies.get(r.id)!.add(x); }
+    for (const x of r.relations.subscribe) { edge(x, r.id); notifies.get(x)!.add(r.id); }
+    const p = providers.find(r.kind);
+    for (const x of p?.autoRequire?.(r, catalogue.resources) ?? []) {
+      const dep = catalogue.byId.get(x);
+      if (!dep) continue;
+      // Removing a thing that others use: remove the users first.
+      if (wantsAbsent(dep) && !r.relations.require.includes(x)) edge(r.id, x);
+      else edge(x, r.id);
+    }
+    for (const x of p?.autoSubscribe?.(r, catalogue.resources) ?? []) {
+      if (!deps.has(x) || dependents.get(r.id)!.has(x)) continue;
+      edge(x, r.id);
+      notifies.get(x)!.add(r.id);
+    }
+  }
+  const order = topologicalOrder(catalogue, deps, dependents);
+  return { deps, dependents, notifies, order };
+}
+
+function topologicalOrder(catalogue: Catalogue, deps: Map<string, Set<string>>, dependents: Map<string, Set<string>>): string[] {
+  const indegree = new Map([...deps].map(([id, d]) => [id, d.size]));
+  const position = new Map(catalogue.resources.map((r, i) => [r.id, i]));
+  const ready = catalogue.resources.filter((r) => indegree.get(r.id) === 0).map((r) => r.id);
+  const order: string[] = [];
+  while (ready.length > 0) {
+    ready.sort((a, b) => position.get(a)! - position.get(b)!);
+    const id = ready.shift()!;
+    order.push(id);
+    for (const next of dependents.get(id)!) {
+      const n = indegree.get(next)! - 1;
+      indegree.set(next, n);
+      if (n === 0) ready.push(next);
+    }
+  }
+  if (order.length < catalogue.resources.length) {
+    const cycle = findCycle(deps, new Set(order));
+    const first = catalogue.byId.get(cycle[0]!)!;
+    throw new TsconvergeError('DEPENDENCY_CYCLE', `dependency cycle: ${cycle.join(' -> ')}`, {
+      resource: first.id,
+      location: first.source,
+      terminal: true,
+      hint: 'remove one of the require/before/notify/subscribe relationships in the cycle (automatic edges: a container requires its image, networks and volumes)',
+    });
+  }
+  return order;
+}
+
+function findCycle(deps: Map<string, Set<string>>, done: Set<string>): string[] {
+  const state = new Map<string, 1 | 2>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    state.set(id, 1);
+    stack.push(id);
+    for (const d of deps.get(id)!) {
+      if (done.has(d)) continue;
+      if (state.get(d) === 1) return [...stack.slice(stack.indexOf(d)), d].reverse();
+      if (!state.has(d)) {
+        const c = visit(d);
+        if (c) return c;
+      }
+    }
+    stack.pop();
+    state.set(id, 2);
+    return undefined;
+  };
+  for (const id of deps.keys()) {
+    if (!done.has(id) && !state.has(id)) {
+      const c = visit(id);
+      if (c) return c;
+    }
+  }
+  return [];
+}

@@ -1,0 +1,55 @@
+/**
+ * The run report: one entry per resource, a summary, and the exit code. Its JSON form
+ * (`--format json`) is stable and documented in README.md ("JSON report"); fields are
+ * only ever added.
+ */
+import type { Action, AttributeChange } from '../providers/types.js';
+import type { TsconvergeError } from './errors.js';
+
+export type Status = 'unchanged' | 'changed' | 'pending' | 'failed' | 'skipped';
+
+export interface ResourceReport {
+  readonly id: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly action: Action;
+  readonly status: Status;
+  readonly changes: readonly AttributeChange[];
+  readonly forcedBy: readonly string[];
+  /** True when a notification restarted (or, under noop, would restart) it. */
+  readonly refresh: boolean;
+  readonly error?: ReturnType<TsconvergeError['toJSON']>;
+  readonly durationMs: number;
+}
+
+export interface Summary {
+  readonly total: number;
+  readonly unchanged: number;
+  readonly changed: number;
+  readonly pending: number;
+  readonly failed: number;
+  readonly skipped: number;
+}
+
+export interface Report {
+  readonly formatVersion: 1;
+  readonly catalogue: string;
+  readonly noop: boolean;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly resources: readonly ResourceReport[];
+  readonly summary: Summary;
+  readonly exitCode: 0 | 2 | 4 | 6;
+}
+
+export function summarise(resources: readonly ResourceReport[]): Summary {
+  const count = (s: Status): number => resources.filter((r) => r.status === s).length;
+  return { total: resources.length, unchanged: count('unchanged'), changed: count('changed'), pending: count('pending'), failed: count('failed'), skipped: count('skipped') };
+}
+
+/** 0 nothing to change, 2 changes (applied or pending), 4 failures, 6 both. */
+export function exitCodeOf(summary: Summary): 0 | 2 | 4 | 6 {
+  const changes = summary.changed + summary.pending > 0 ? 2 : 0;
+  const failures = summary.failed + summary.skipped > 0 ? 4 : 0;
+  return (changes + failures) as 0 | 2 | 4 | 6;
+}

@@ -1,0 +1,144 @@
+/**
+ * The Docker Engine API client (dockerode) and the few helpers every docker.* provider
+ * shares: a suitability ping that never hangs, a pull that treats an error inside the
+ * 200 stream as an error and has a deadline, owner labels, and error translation.
+ */
+import Docker from 'dockerode';
+import { TsconvergeError } from '../../engine/errors.js';
+
+/** Labels on everything tsconverge creates. */
+export const OWNER_LABEL = 'io.tsconverge.owner';
+export const RESOURCE_LABEL = 'io.tsconverge.resource';
+export const OWNER = 'tsconverge';
+
+export function ownerLabels(id: string): Record<string, string> {
+  return { [OWNER_LABEL]: OWNER, [RESOURCE_LABEL]: id };
+}
+
+/** Labels a user declared, as seen on an object: our owner labels are not the user's. */
+export function userLabels(labels: Record<string, string> | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels ?? {})) if (!k.startsWith('io.tsconverge.')) out[k] = v;
+  return out;
+}
+
+export function createDockerClient(): Docker {
+  // DOCKER_HOST is honoured (docker-modem reads it); requests time out on inactivity.
+  return new Docker({ timeout: 120_000 });
+}
+
+export function dockerEndpoint(): string {
+  return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+}
+
+/** undefined when the engine answers a ping within 5 s; otherwise the reason. */
+export async function dockerUnavailableReason(docker: Docker): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000); }),
+    ]);
+    return undefined;
+  } catch (err) {
+    return `Docker engine not reachable at ${dockerEndpoint()}: ${(err as Error).message}. Start dockerd (scripts/setup.sh does) or set DOCKER_HOST`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface DockerodeError { statusCode?: number; json?: { message?: string }; reason?: string; message: string; code?: string }
+
+/** Translate a dockerode error into a TsconvergeError with a hint. */
+export function dockerError(err: unknown, resource: string, doing: string): TsconvergeError {
+  if (err instanceof TsconvergeError) return err;
+  const e = err as DockerodeError;
+  const detail = e.json?.message ?? e.message;
+  if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
+    return new TsconvergeError('DOCKER_UNREACHABLE', `${doing}: Docker engine not reachable at ${dockerEndpoint()} (${e.code})`, { resource, cause: err, hint: 'start dockerd or set DOCKER_HOST' });
+  }
+  return new TsconvergeError('DOCKER_API', `${doing}: ${detail}`, {
+    resource, cause: err,
+    hint: e.statusCode === 409 ? 'the engine reports a conflict (name in use, object in use)' : 'the Docker engine refused the request; the message above is the engine\'s',
+  });
+}
+
+/**
+ * Pull an image and consume the progress stream. The engine answers 200 and then
+ * reports failures ("manifest unknown", "connection refused") as JSON lines with an
+ * `error` field: those are errors here. Gives up after `timeoutMs`.
+ */
+export async function pullImage(docker: Docker, ref: string, resource: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = (await docker.pull(ref)) as NodeJS.ReadableStream;
+  } catch (err) {
+    const e = err as DockerodeError;
+    const detail = e.json?.message ?? e.message;
+    throw new TsconvergeError(e.statusCode === 404 ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${detail}`, {
+      resource, cause: err,
+      hint: e.statusCode === 404 ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
+    });
+  }
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    let failed = false;
+    const timer = setTimeout(() => finish(new TsconvergeError('TIMEOUT', `pull ${ref}: no result within ${Math.round(timeoutMs / 1000)} s`, { resource, hint: 'the registry is slow or unreachable; raise pullTimeout' })), timeoutMs);
+    const onAbort = (): void => finish(new TsconvergeError('TIMEOUT', `pull ${ref}: aborted`, { resource }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    function finish(err?: Error): void {
+      if (failed) return;
+      failed = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      (stream as unknown as { destroy?: () => void }).destroy?.();
+      if (err) reject(err); else resolve();
+    }
+    const line = (text: string): void => {
+      if (!text.trim()) return;
+      let obj: { error?: string; errorDetail?: { message?: string } };
+      try { obj = JSON.parse(text); } catch { return; }
+      if (obj.error || obj.errorDetail) {
+        const msg = obj.errorDetail?.message ?? obj.error ?? 'unknown error';
+        const notFound = /not found|manifest unknown|does not exist|repository .* not found/i.test(msg);
+        finish(new TsconvergeError(notFound ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${msg}`, {
+          resource, hint: notFound ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
+        }));
+      }
+    };
+    stream.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) { line(buf.slice(0, i)); buf = buf.slice(i + 1); }
+    });
+    stream.on('error', (err: Error) => finish(new TsconvergeError('IMAGE_PULL_FAILED', `pull ${ref}: ${err.message}`, { resource, cause: err })));
+    stream.on('end', () => { line(buf); finish(); });
+  });
+}
+
+/** `busybox` -> `busybox:latest`; digests and explicit tags are kept. */
+export function normaliseImageRef(ref: string): string {
+  if (ref.includes('@')) return ref;
+  const lastSlash = ref.lastIndexOf('/');
+  return ref.slice(lastSlash + 1).includes(':') ? ref : `${ref}:latest`;
+}
+
+export interface ImageIndex {
+  /** Local image id for a reference (tag or digest), if present. */
+  resolve(ref: string): string | undefined;
+  readonly images: readonly Docker.ImageInfo[];
+}
+
+/** One listImages call, indexed by tag and digest. */
+export async function readImageIndex(docker: Docker): Promise<ImageIndex> {
+  const images = await docker.listImages({ all: false });
+  const byRef = new Map<string, string>();
+  for (const img of images) {
+    for (const t of img.RepoTags ?? []) byRef.set(t, img.Id);
+    for (const d of img.RepoDigests ?? []) byRef.set(d, img.Id);
+  }
+  return {
+    images,
+    resolve: (ref) => byRef.get(normaliseImageRef(ref)) ?? byRef.get(ref) ?? (ref.startsWith('sha256:') ? images.find((i) => i.Id === ref)?.Id : undefined),
+  };
+}

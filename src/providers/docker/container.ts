@@ -1,0 +1,206 @@
+/**
+ * docker.container: reads every container with one list call plus at most one inspect
+ * per declared container (concurrently), and converges them. A replace is safe: the
+ * image is pulled and the new container created before the old one is stopped; a
+ * failed create or start removes the new one and leaves (or puts) the old one running;
+ * anonymous volumes move to the new container and named volumes are never removed.
+ */
+import type Docker from 'dockerode';
+import { TsconvergeError } from '../../engine/errors.js';
+import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
+import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, type ImageIndex } from './client.js';
+import { actualView, anonymousVolumes, createOptions, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+
+const NEW_SUFFIX = '--tsc-new';
+const OLD_SUFFIX = '--tsc-old';
+
+type R = Resource<ContainerAttrs>;
+
+export function createContainerProvider(docker: Docker): Provider<ContainerAttrs, ObservedContainer> {
+  /** Image config by id: images are immutable by id, so this cache never goes stale. */
+  const imageConfig = new Map<string, Promise<{ env: string[]; labels: Record<string, string> }>>();
+  const configOf = (id: string): Promise<{ env: string[]; labels: Record<string, string> }> => {
+    let p = imageConfig.get(id);
+    if (!p) {
+      p = docker.getImage(id).inspect().then((i) => ({ env: i.Config?.Env ?? [], labels: (i.Config?.Labels ?? {}) as Record<string, string> }), () => ({ env: [], labels: {} }));
+      imageConfig.set(id, p);
+    }
+    return p;
+  };
+
+  async function observe(info: Docker.ContainerInspectInfo, attrs: ContainerAttrs, images: ImageIndex): Promise<ObservedContainer> {
+    const cfg = await configOf(info.Image);
+    return { info, desiredImageId: images.resolve(attrs.image), imageEnv: cfg.env, imageLabels: cfg.labels };
+  }
+
+  async function readMany(resources: readonly R[]): Promise<Map<string, ObservedContainer | null>> {
+    const [list, images] = await Promise.all([docker.listContainers({ all: true }), readImageIndex(docker)]);
+    const byName = new Map<string, Docker.ContainerInfo>();
+    for (const c of list) for (const n of c.Names) byName.set(n.replace(/^\//, ''), c);
+    const out = new Map<string, ObservedContainer | null>();
+    await Promise.all(resources.map(async (r) => {
+      const found = byName.get(r.name);
+      if (!found) { out.set(r.id, null); return; }
+      try {
+        out.set(r.id, await observe(await docker.getContainer(found.Id).inspect(), r.attrs, images));
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) out.set(r.id, null); // removed between list and inspect
+        else throw dockerError(err, r.id, 'inspect container');
+      }
+    }));
+    return out;
+  }
+
+  async function ensureImage(r: R, ctx: ProviderContext): Promise<void> {
+    const images = await readImageIndex(docker);
+    if (images.resolve(r.attrs.image)) return;
+    ctx.log.info(`${r.id}: pulling ${r.attrs.image}`);
+    await pullImage(docker, r.attrs.image, r.id, (r.attrs.pullTimeout ?? 300) * 1000, ctx.signal);
+  }
+
+  async function removeQuietly(name: string): Promise<void> {
+    try { await docker.getContainer(name).remove({ force: true, v: false }); } catch { /* not there */ }
+  }
+
+  /** Create (not start) a container named `name`, joined to all its networks. Leaves nothing behind on failure. */
+  async function createNamed(r: R, name: string, ctx: ProviderContext, carry: { name: string; target: string }[]): Promise<Docker.Container> {
+    await removeQuietly(name); // a leftover from an interrupted run; it carries our temp suffix
+    let c: Docker.Container;
+    try {
+      c = await docker.createContainer(createOptions(r.id, name, r.attrs, ctx.root, carry));
+    } catch (err) {
+      throw dockerError(err, r.id, 'create container');
+    }
+    try {
+      for (const n of extraNetworks(r.attrs)) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: n.aliases } });
+    } catch (err) {
+      await removeQuietly(c.id);
+      throw dockerError(err, r.id, 'connect container to network');
+    }
+    return c;
+  }
+
+  async function start(r: R, c: Docker.Container): Promise<void> {
+    try {
+      await c.start();
+    } catch (err) {
+      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      throw new TsconvergeError('CONTAINER_START_FAILED', `start failed: ${msg}`, {
+        resource: r.id, cause: err,
+        hint: /address already in use|port is already allocated/.test(msg) ? 'a published port is taken by another process or container; free it or change ports' : 'see the engine\'s message; the previous state was kept',
+      });
+    }
+  }
+
+  async function stop(c: Docker.Container, timeout: number): Promise<void> {
+    try {
+      await c.stop({ t: timeout });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already stopped
+    }
+  }
+
+  async function create(r: R, ctx: ProviderContext): Promise<void> {
+    await ensureImage(r, ctx);
+    const c = await createNamed(r, r.name, ctx, []);
+    if (r.attrs.ensure !== 'stopped') {
+      try { await start(r, c); } catch (err) { await removeQuietly(c.id); throw err; }
+    }
+  }
+
+  /** The safe replace. */
+  async function replace(r: R, old: ObservedContainer, ctx: ProviderContext): Promise<void> {
+    await ensureImage(r, ctx);
+    const timeout = r.attrs.stopTimeout ?? 10;
+    const fresh = await createNamed(r, r.name + NEW_SUFFIX, ctx, anonymousVolumes(old.info));
+    const oldC = docker.getContainer(old.info.Id);
+    const wasRunning = old.info.State.Running;
+    try {
+      await stop(oldC, timeout);
+      await removeQuietly(r.name + OLD_SUFFIX);
+      await oldC.rename({ name: r.name + OLD_SUFFIX });
+      await fresh.rename({ name: r.name });
+    } catch (err) {
+      await removeQuietly(fresh.id);
+      await oldC.rename({ name: r.name }).catch(() => undefined);
+      if (wasRunning) await oldC.start().catch(() => undefined);
+      throw dockerError(err, r.id, 'replace container');
+    }
+    if (r.attrs.ensure !== 'stopped') {
+      try {
+        await start(r, fresh);
+      } catch (err) {
+        ctx.log.warn(`${r.id}: new container did not start; restoring the old one`);
+        await removeQuietly(fresh.id);
+        await oldC.rename({ name: r.name }).catch(() => undefined);
+        if (wasRunning) await oldC.start().catch(() => undefined);
+        throw err;
+      }
+    }
+    await oldC.remove({ v: false }).catch((err) => ctx.log.warn(`${r.id}: could not remove the old container ${old.info.Id.slice(0, 12)}: ${(err as Error).message}`));
+  }
+
+  async function update(r: R, plan: ResourcePlan, old: ObservedContainer): Promise<void> {
+    const c = docker.getContainer(old.info.Id);
+    const attrs = new Set(plan.changes.map((ch) => ch.attribute));
+    if (attrs.has('restart') || attrs.has('memory') || attrs.has('cpus')) {
+      const opts = createOptions(r.id, r.name, r.attrs, '/', []).HostConfig!;
+      await c.update({
+        ...(attrs.has('restart') ? { RestartPolicy: opts.RestartPolicy } : {}),
+        ...(attrs.has('memory') ? { Memory: opts.Memory, MemorySwap: opts.MemorySwap } : {}),
+        ...(attrs.has('cpus') ? { NanoCpus: opts.NanoCpus } : {}),
+      });
+    }
+    if (attrs.has('ensure')) {
+      if (r.attrs.ensure === 'stopped') await stop(c, r.attrs.stopTimeout ?? 10);
+      else await start(r, c);
+    }
+  }
+
+  return {
+    kind: 'docker.container',
+    suitable: () => dockerUnavailableReason(docker),
+    readMany: (resources) => readMany(resources),
+    wantsAbsent: (r) => r.attrs.ensure === 'absent',
+    views(r, observed, ctx): { desired: View; actual: View | null } {
+      const desired = desiredView(r.attrs, observed?.desiredImageId, observed !== null);
+      return { desired, actual: observed ? actualView(r.attrs, observed, ctx.root) : null };
+    },
+    async apply(r, plan, observed, ctx) {
+      try {
+        switch (plan.action) {
+          case 'create': await create(r, ctx); break;
+          case 'replace': await replace(r, observed!, ctx); break;
+          case 'update': await update(r, plan, observed!); break;
+          case 'delete': {
+            const c = docker.getContainer(observed!.info.Id);
+            await stop(c, r.attrs.stopTimeout ?? 10);
+            await c.remove({ v: false });
+            break;
+          }
+          case 'none': break;
+        }
+      } catch (err) {
+        throw dockerError(err, r.id, `${plan.action} container`);
+      }
+      return null; // the engine reads again
+    },
+    async refresh(r, observed) {
+      if (!observed || r.attrs.ensure === 'stopped') return;
+      await docker.getContainer(observed.info.Id).restart({ t: r.attrs.stopTimeout ?? 10 });
+    },
+    autoRequire(r, all) {
+      const ids = all.filter((i) => i.kind === 'docker.image' && ((i.attrs as { ref?: string }).ref ?? i.name) === r.attrs.image).map((i) => i.id);
+      for (const n of r.attrs.networks ?? []) ids.push(`docker.network[${typeof n === 'string' ? n : n.name}]`);
+      for (const m of r.attrs.mounts ?? []) if (m.type === 'volume' && m.source) ids.push(`docker.volume[${m.source}]`);
+      return ids;
+    },
+    autoSubscribe(r, all) {
+      const sources = (r.attrs.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => m.source!.replace(/\/+$/, ''));
+      return all.filter((f) => f.kind === 'file').filter((f) => {
+        const p = String((f.attrs as { path?: string }).path ?? f.name);
+        return sources.some((s) => p === s || p.startsWith(s + '/'));
+      }).map((f) => f.id);
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * docker.network: one listNetworks call reads them all. Networks cannot be changed in
+ * place, so a changed option replaces the network: the containers attached to it are
+ * disconnected, the network recreated, and the containers reconnected with their
+ * aliases. Nothing is silently ignored.
+ */
+import type Docker from 'dockerode';
+import type { Json, Provider, Resource, View } from '../types.js';
+import type { DockerNetwork } from '../../generated/kinds.js';
+import { dockerError, dockerUnavailableReason, ownerLabels, userLabels } from './client.js';
+
+export type NetworkAttrs = Omit<DockerNetwork, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
+type R = Resource<NetworkAttrs>;
+
+function desired(a: NetworkAttrs): View {
+  const v: Record<string, Json> = { driver: a.driver ?? 'bridge' };
+  if (a.internal !== undefined) v.internal = a.internal;
+  if (a.attachable !== undefined) v.attachable = a.attachable;
+  if (a.enableIPv6 !== undefined) v.enableIPv6 = a.enableIPv6;
+  if (a.subnet !== undefined) v.subnet = a.subnet;
+  if (a.gateway !== undefined) v.gateway = a.gateway;
+  if (a.ipRange !== undefined) v.ipRange = a.ipRange;
+  if (a.options !== undefined) v.options = { ...a.options };
+  if (a.labels !== undefined) v.labels = { ...a.labels };
+  return v;
+}
+
+function actual(a: NetworkAttrs, n: Docker.NetworkInspectInfo): View {
+  const v: Record<string, Json> = { driver: n.Driver };
+  const ipam = n.IPAM?.Config?.[0] as { Subnet?: string; Gateway?: string; IPRange?: string } | undefined;
+  if (a.internal !== undefined) v.internal = n.Internal;
+  if (a.attachable !== undefined) v.attachable = n.Attachable;
+  if (a.enableIPv6 !== undefined) v.enableIPv6 = n.EnableIPv6;
+  if (a.subnet !== undefined) v.subnet = ipam?.Subnet ?? '';
+  if (a.gateway !== undefined) v.gateway = ipam?.Gateway ?? '';
+  if (a.ipRange !== undefined) v.ipRange = ipam?.IPRange ?? '';
+  if (a.options !== undefined) v.options = { ...(n.Options ?? {}) };
+  if (a.labels !== undefined) v.labels = userLabels(n.Labels);
+  return v;
+}
+
+function createOptions(r: R): Docker.NetworkCreateOptions {
+  const a = r.attrs;
+  const ipam = a.subnet || a.gateway || a.ipRange ? { Driver: 'default', Config: [{ ...(a.subnet ? { Subnet: a.subnet } : {}), ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }] } : undefined;
+  return {
+    Name: r.name,
+    Driver: a.driver ?? 'bridge',
+    CheckDuplicate: true,
+    ...(a.internal !== undefined ? { Internal: a.internal } : {}),
+    ...(a.attachable !== undefined ? { Attachable: a.attachable } : {}),
+    ...(a.enableIPv6 !== undefined ? { EnableIPv6: a.enableIPv6 } : {}),
+    ...(ipam ? { IPAM: ipam } : {}),
+    Options: { ...(a.options ?? {}) },
+    Labels: { ...(a.labels ?? {}), ...ownerLabels(r.id) },
+  };
+}
+
+export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Docker.NetworkInspectInfo> {
+  async function replace(r: R, old: Docker.NetworkInspectInfo): Promise<void> {
+    const net = docker.getNetwork(old.Id);
+    const info = (await net.inspect()) as Docker.NetworkInspectInfo;
+    const attached = Object.keys(info.Containers ?? {});
+    const endpoints = await Promise.all(attached.map(async (cid) => {
+      const c = await docker.getContainer(cid).inspect();
+      const shortId = c.Id.slice(0, 12);
+      return { cid, aliases: ((c.NetworkSettings.Networks?.[old.Name]?.Aliases ?? []) as string[]).filter((x) => x !== shortId) };
+    }));
+    for (const e of endpoints) await net.disconnect({ Container: e.cid, Force: true });
+    await net.remove();
+    const created = await docker.createNetwork(createOptions(r));
+    for (const e of endpoints) await created.connect({ Container: e.cid, EndpointConfig: { Aliases: e.aliases } });
+  }
+
+  return {
+    kind: 'docker.network',
+    suitable: () => dockerUnavailableReason(docker),
+    async readMany(resources) {
+      const list = await docker.listNetworks();
+      const byName = new Map(list.map((n) => [n.Name, n]));
+      return new Map(resources.map((r) => [r.id, byName.get(r.name) ?? null]));
+    },
+    wantsAbsent: (r) => r.attrs.ensure === 'absent',
+    views: (r, observed) => ({ desired: desired(r.attrs), actual: observed ? actual(r.attrs, observed) : null }),
+    async apply(r, plan, observed) {
+      try {
+        if (plan.action === 'create') await docker.createNetwork(createOptions(r));
+        else if (plan.action === 'replace') await replace(r, observed!);
+        else if (plan.action === 'delete') await docker.getNetwork(observed!.Id).remove();
+      } catch (err) {
+        throw dockerError(err, r.id, `${plan.action} network`);
+      }
+      return null;
+    },
+  };
+}

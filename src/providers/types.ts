@@ -1,0 +1,135 @@
+/**
+ * The one provider contract.
+ *
+ * A provider is a small, stateless object for one resource kind (`docker.container`,
+ * `file`, ...). It knows how to read what is, and how to make it what is declared.
+ * Everything else belongs to the engine: diffing, noop, ordering, retries, timeouts,
+ * crash guarding, reporting, and the second read that proves a change took. A provider
+ * cannot forget noop, because the engine never calls `apply` in noop.
+ *
+ * Rules (a provider that breaks one has a bug):
+ * - No work at import time. `suitable` is the only place to probe the host, and it is
+ *   called lazily, once per kind per run, only when the catalogue has that kind.
+ * - `read`/`readMany` never change the world. They return the observed state, or
+ *   `null` when the resource is absent. They throw only when the state cannot be
+ *   known (engine unreachable, permission denied); "absent" is not an error.
+ * - `views` is pure: it turns the desired attributes and the observed state into two
+ *   comparable, normalised forms holding ONLY the attributes the manifest declares,
+ *   so defaults filled in by the engine or the image are never drift, and order the
+ *   system does not keep (sets) is sorted on both sides.
+ * - `apply` converges the resource in one call or throws. On a throw it leaves the
+ *   old state in place as far as the system allows ("a failed create leaves nothing
+ *   behind; a failed replace leaves the old one running"). It returns the new
+ *   observed state, which the engine compares again with the desired one.
+ * - Providers never print and never exit. They log through `ctx.log` and throw
+ *   `TsconvergeError` with a code and a hint.
+ * - Secrets: a provider never logs attribute values; the engine masks sensitive
+ *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
+ */
+import type { Logger } from 'winston';
+import type { SourceLocation } from '../engine/errors.js';
+import type { Facts } from './facts.js';
+
+/** A JSON value as the engine compares it. */
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
+
+/** A normalised, comparable form of a resource: attribute name -> value. */
+export type View = { readonly [attribute: string]: Json };
+
+/** The resolved, deep-readonly form of one declared resource. */
+export interface Resource<A = Record<string, unknown>> {
+  readonly kind: string;
+  readonly name: string;
+  /** `kind[name]`: how a resource is written everywhere. */
+  readonly id: string;
+  /** Declared attributes, without the relationship metaparameters. */
+  readonly attrs: Readonly<A>;
+  /** Where the resource was declared. */
+  readonly source?: SourceLocation;
+  /** Attribute names whose values are never shown. */
+  readonly sensitive: readonly string[];
+}
+
+/** How one changed attribute can be brought in line (from the schema's `x-change`). */
+export type ChangeEffect = 'update' | 'replace';
+
+export interface AttributeChange {
+  /** JSON pointer into the view, e.g. `/environment/LOG_LEVEL`. */
+  readonly path: string;
+  /** Top-level attribute the change belongs to. */
+  readonly attribute: string;
+  readonly from?: Json;
+  readonly to?: Json;
+  readonly effect: ChangeEffect;
+  readonly sensitive: boolean;
+}
+
+export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete';
+
+/** The engine's plan for one resource, handed to `apply`. */
+export interface ResourcePlan {
+  readonly action: Action;
+  readonly changes: readonly AttributeChange[];
+  /** Attributes that force a replace. */
+  readonly forcedBy: readonly string[];
+  /** True when a notifying resource changed and this one must restart/reload. */
+  readonly refresh: boolean;
+}
+
+export interface ProviderContext {
+  /** The host's root directory: '/' in production, a temp dir in tests. */
+  readonly root: string;
+  readonly log: Logger;
+  readonly facts: Facts;
+  /** Aborted when the engine gives up on the call (timeout). */
+  readonly signal: AbortSignal;
+}
+
+export interface Provider<A = Record<string, unknown>, O = unknown> {
+  readonly kind: string;
+
+  /**
+   * Whether this provider can run here. Returns `undefined` when it can, or the
+   * reason it cannot ("Docker engine not reachable at /var/run/docker.sock: ...").
+   * Called lazily, at most once per run.
+   */
+  suitable(ctx: ProviderContext): Promise<string | undefined>;
+
+  /**
+   * Read the observed state of many resources of this kind in as few round trips as
+   * the system allows (one list call for all containers). Keyed by `Resource.id`;
+   * `null` means absent.
+   */
+  readMany(resources: readonly Resource<A>[], ctx: ProviderContext): Promise<ReadonlyMap<string, O | null>>;
+
+  /** The normalised desired and actual forms; `actual` is null when absent. */
+  views(resource: Resource<A>, observed: O | null, ctx: ProviderContext): { readonly desired: View; readonly actual: View | null };
+
+  /** The value of `ensure` that means "absent" is declared; the engine asks so it can plan deletes. */
+  wantsAbsent(resource: Resource<A>): boolean;
+
+  /**
+   * Converge: create, update in place, replace or delete, as `plan.action` says.
+   * Returns the new observed state (or null when deleted).
+   */
+  apply(resource: Resource<A>, plan: ResourcePlan, observed: O | null, ctx: ProviderContext): Promise<O | null>;
+
+  /**
+   * Restart or reload in reaction to a notification (a changed config file).
+   * Kinds that cannot be refreshed leave it undefined; the engine then ignores notify.
+   */
+  refresh?(resource: Resource<A>, observed: O | null, ctx: ProviderContext): Promise<void>;
+
+  /**
+   * Implicit dependencies this resource has on others in the catalogue (a container
+   * on its image, networks and volumes). Returns `kind[name]` ids; ids that are not in
+   * the catalogue are ignored by the engine.
+   */
+  autoRequire?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
+
+  /** Implicit notifications: ids of resources that must refresh this one when they change. */
+  autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
+}
+
+/** inversify token under which every provider is bound (multi-binding). */
+export const PROVIDER = Symbol.for('tsconverge.Provider');
