@@ -106,7 +106,7 @@ function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
 export async function loadManifestFile(file: string, registry: SchemaRegistry = createSchemaRegistry()): Promise<{ resources: ManifestResource[]; errors: TsconvergeError[] }> {
   const text = await readFile(file, 'utf8');
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true, strict: true });
   const errors: TsconvergeError[] = [];
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {

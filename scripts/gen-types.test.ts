@@ -1,0 +1,11 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { generate, OUTPUTS } from './gen-types.js';
+
+describe('generated files', () => {
+  it('src/generated/kinds.ts and spec/manifest.schema.json are fresh (run npm run gen:types)', async () => {
+    const out = await generate();
+    expect(readFileSync(OUTPUTS.types, 'utf8')).toBe(out.types);
+    expect(readFileSync(OUTPUTS.manifest, 'utf8')).toBe(out.manifest);
+  });
+});

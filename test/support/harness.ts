@@ -1,0 +1,106 @@
+/**
+ * Test harness for integration tests against the real world: the real Docker engine,
+ * the real CLI (spawned as a process), real files in a temp root. Everything a test
+ * creates carries the label tsconverge-test=<run id> and a unique name prefix, and is
+ * removed by that label afterwards. A missing engine is a failure, never a skip.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export const REPO = path.resolve(import.meta.dirname, '../..');
+export const BIN = path.join(REPO, 'bin/tsconverge.js');
+export const REGISTRY = process.env.TSCONVERGE_TEST_REGISTRY ?? '127.0.0.1:5000';
+
+export function docker(...args: string[]): string {
+  return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** Fails (never skips) when the engine is missing: scripts/setup.sh starts it. */
+export function requireDocker(): void {
+  try {
+    docker('info', '--format', '{{.ServerVersion}}');
+  } catch (err) {
+    throw new Error(`the Docker engine is not reachable: run scripts/setup.sh (npm test does). ${(err as Error).message}`);
+  }
+}
+
+export interface CliResult { code: number; stdout: string; stderr: string; json?: any }
+
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => {
+      let json: unknown;
+      if (args.includes('json')) { try { json = JSON.parse(stdout); } catch { /* not json */ } }
+      resolve({ code: code ?? -1, stdout, stderr, json });
+    });
+  });
+}
+
+export interface Sandbox {
+  readonly id: string;
+  readonly prefix: string;
+  readonly root: string;
+  readonly dir: string;
+  readonly label: string;
+  write(file: string, text: string): string;
+  manifest(yaml: string): string;
+  cleanup(): void;
+}
+
+/** A temp root, a manifest directory and a unique prefix for one test file. */
+export function createSandbox(name: string): Sandbox {
+  const id = `${name}-${randomBytes(3).toString('hex')}`;
+  const base = mkdtempSync(path.join(tmpdir(), `tsc-${name}-`));
+  const root = path.join(base, 'root');
+  const dir = path.join(base, 'manifests');
+  mkdirSync(root, { recursive: true });
+  mkdirSync(dir, { recursive: true });
+  const label = `tsconverge-test=${id}`;
+  return {
+    id, prefix: `tsct-${id}`, root, dir, label,
+    write(file, text) {
+      const p = path.join(dir, file);
+      mkdirSync(path.dirname(p), { recursive: true });
+      writeFileSync(p, text);
+      return p;
+    },
+    manifest(yaml) { return this.write('manifest.yaml', yaml); },
+    cleanup() {
+      const ids = (kind: string, ...fmt: string[]): string[] => docker(kind, 'ls', '-q', ...fmt, '--filter', `label=${label}`).split('\n').filter(Boolean);
+      try {
+        const cs = docker('ps', '-aq', '--filter', `label=${label}`).split('\n').filter(Boolean);
+        if (cs.length) docker('rm', '-f', ...cs);
+        for (const n of ids('network')) { try { docker('network', 'rm', n); } catch { /* engine quirk: see TEST_ENV */ } }
+        const vs = ids('volume');
+        if (vs.length) docker('volume', 'rm', '-f', ...vs);
+      } finally {
+        rmSync(base, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** The engine's objects a test can see, for "nothing changed" assertions. */
+export function dockerSnapshot(label: string): string {
+  const cs = docker('ps', '-aq', '--filter', `label=${label}`).split('\n').filter(Boolean);
+  const inspect = cs.length ? docker('inspect', '--format', '{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} {{.Image}}', ...cs) : '';
+  return [
+    inspect,
+    docker('network', 'ls', '--filter', `label=${label}`, '--format', '{{.ID}} {{.Name}}'),
+    docker('volume', 'ls', '--filter', `label=${label}`, '--format', '{{.Name}}'),
+    docker('images', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}'),
+  ].join('\n---\n');
+}
+
+export function containerInfo(name: string): { id: string; status: string; startedAt: string; image: string } {
+  const [id, status, startedAt, image] = docker('inspect', '--format', '{{.Id}} {{.State.Status}} {{.State.StartedAt}} {{.Image}}', name).split(' ');
+  return { id: id!, status: status!, startedAt: startedAt!, image: image! };
+}
