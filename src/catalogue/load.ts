@@ -5,7 +5,7 @@
  */
 import { readFile, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isNode, isMap, isScalar, type Document } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
@@ -60,6 +60,15 @@ export function createLocator(file: string, doc: Document, lines: LineCounter) {
     const segs = pointerSegments(pointer);
     for (let n = segs.length; n >= 0; n--) {
       const keys = segs.slice(0, n).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+      // A map entry is located at its key, where an editor puts the cursor.
+      const parent = keys.length === 0 ? undefined : keys.length === 1 ? doc.contents : doc.getIn(keys.slice(0, -1), true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(keys[keys.length - 1]));
+        if (pair && isNode(pair.key) && pair.key.range) {
+          const pos = lines.linePos(pair.key.range[0]);
+          return { file, line: pos.line, column: pos.col, pointer };
+        }
+      }
       const node = keys.length === 0 ? doc.contents : doc.getIn(keys, true);
       if (isNode(node) && node.range) {
         const pos = lines.linePos(node.range[0]);
