@@ -9,3 +9,10 @@ describe('generated files', () => {
     expect(readFileSync(OUTPUTS.manifest, 'utf8')).toBe(out.manifest);
   });
 });
+
+describe('README manifest reference', () => {
+  it('is generated from spec/ and fresh (run npm run gen:docs)', async () => {
+    const { renderReadme, README } = await import('./gen-docs.js');
+    expect(readFileSync(README, 'utf8')).toBe(await renderReadme());
+  });
+});
