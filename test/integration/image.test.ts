@@ -63,7 +63,8 @@ resources:
     stopTimeout: 1
 `;
     const m = sb.manifest(manifest(d1));
-    expect((await runCli(['apply', m])).code).toBe(2);
+    const up = await runCli(['apply', m]);
+    expect(up.code, up.stdout + up.stderr).toBe(2);
     expect(docker('exec', `${sb.prefix}-up`, 'cat', '/VERSION')).toBe('v1');
     const old = containerInfo(`${sb.prefix}-up`);
     sb.manifest(manifest(d2));
