@@ -11,7 +11,7 @@ describe('container normalisation', () => {
   ])('duration %s canonicalises to %s', (input, out) => expect(formatDuration(parseDuration(input))).toBe(out));
 
   it.each([
-    ['80', '::80/tcp'], ['8080:80', ':8080:80/tcp'], ['127.0.0.1:8080:80/udp', '127.0.0.1:8080:80/udp'],
+    ['80', '::80/tcp'], ['8080:80', ':8080:80/tcp'], ['127.0.0.1:8080:80/udp', '127.0.0.1:8080:80/udp'], ['127.0.0.1::80', '127.0.0.1::80/tcp'],
     [{ target: 80, published: 8080, hostIp: '127.0.0.1' }, '127.0.0.1:8080:80/tcp'],
   ])('portKey(%j) = %s', (input, key) => expect(portKey(input as never)).toBe(key));
 

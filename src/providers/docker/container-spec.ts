@@ -85,7 +85,7 @@ function envFromList(list: readonly string[] | null | undefined): Record<string,
 export function portKey(p: string | { target: number; published?: number; hostIp?: string; protocol?: string }): string {
   if (typeof p === 'string') {
     const [spec, proto = 'tcp'] = p.split('/');
-    const m = /^(?:(\[[^\]]+\]|[0-9]+\.[0-9.]+):)?(?:([0-9]+):)?([0-9]+)$/.exec(spec!);
+    const m = /^(?:(\[[^\]]+\]|[0-9]+\.[0-9.]+):)?(?:([0-9]*):)?([0-9]+)$/.exec(spec!);
     if (!m) return p;
     return `${m[1]?.replace(/^\[|\]$/g, '') ?? ''}:${m[2] ?? ''}:${m[3]}/${proto}`;
   }
