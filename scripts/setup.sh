@@ -37,8 +37,8 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # Local test images: no public registry is reachable, so images are built from busybox.
-build_image() { # tag marker
-  local tag=$1 marker=$2 dir
+build_image() { # tag marker [extra docker import -c change]
+  local tag=$1 marker=$2 extra=${3:-} dir
   if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
   dir=$(mktemp -d)
   mkdir -p "$dir/bin" "$dir/etc" "$dir/www" "$dir/tmp" "$dir/data"
@@ -50,11 +50,12 @@ build_image() { # tag marker
   echo "$marker" >"$dir/www/index.html"
   echo "$marker" >"$dir/VERSION"
   log "building image $tag"
-  tar -C "$dir" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$tag" >/dev/null
+  tar -C "$dir" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' ${extra:+-c "$extra"} - "$tag" >/dev/null
   rm -rf "$dir"
 }
 build_image local/busybox:1 v1
 build_image local/busybox:2 v2
+build_image local/busybox-vol:1 v1 'VOLUME /anon'   # an image with an anonymous volume
 
 # Loopback registry (Debian's docker-registry), for pulls by tag and digest.
 if ! curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then

@@ -88,7 +88,10 @@ export function createSandbox(name: string): Sandbox {
   };
 }
 
-/** The engine's objects a test can see, for "nothing changed" assertions. */
+/**
+ * The engine's objects a test owns (by label), for "nothing changed" assertions. Images
+ * are shared by test files running in parallel, so image tests check theirs directly.
+ */
 export function dockerSnapshot(label: string): string {
   const cs = docker('ps', '-aq', '--filter', `label=${label}`).split('\n').filter(Boolean);
   const inspect = cs.length ? docker('inspect', '--format', '{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} {{.Image}}', ...cs) : '';
@@ -96,7 +99,6 @@ export function dockerSnapshot(label: string): string {
     inspect,
     docker('network', 'ls', '--filter', `label=${label}`, '--format', '{{.ID}} {{.Name}}'),
     docker('volume', 'ls', '--filter', `label=${label}`, '--format', '{{.Name}}'),
-    docker('images', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}'),
   ].join('\n---\n');
 }
 

@@ -207,9 +207,11 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
       .sort();
   }
   if (a.networks !== undefined) {
-    const shortId = c.Id.slice(0, 12);
+    // The engine adds the short id, and the hostname when one is set, as aliases: defaults, not drift.
+    const engineAliases = new Set([c.Id.slice(0, 12), c.Config.Hostname]);
+    const declared = new Map(networksOf(a).map((n) => [n.name, new Set(n.aliases)]));
     v.networks = Object.entries(c.NetworkSettings.Networks ?? {})
-      .map(([name, n]) => ({ name, aliases: [...new Set(((n.Aliases ?? []) as string[]).filter((x) => x !== shortId))].sort() }))
+      .map(([name, n]) => ({ name, aliases: [...new Set(((n.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x) || declared.get(name)?.has(x)))].sort() }))
       .sort((x, y) => x.name.localeCompare(y.name));
   }
   if (a.restart !== undefined) v.restart = restartKey(hc.RestartPolicy?.Name, hc.RestartPolicy?.MaximumRetryCount);

@@ -62,8 +62,8 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
     const attached = Object.keys(info.Containers ?? {});
     const endpoints = await Promise.all(attached.map(async (cid) => {
       const c = await docker.getContainer(cid).inspect();
-      const shortId = c.Id.slice(0, 12);
-      return { cid, aliases: ((c.NetworkSettings.Networks?.[old.Name]?.Aliases ?? []) as string[]).filter((x) => x !== shortId) };
+      const engineAliases = new Set([c.Id.slice(0, 12), c.Config.Hostname]);
+      return { cid, aliases: ((c.NetworkSettings.Networks?.[old.Name]?.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x)) };
     }));
     for (const e of endpoints) await net.disconnect({ Container: e.cid, Force: true });
     await net.remove();
