@@ -31,7 +31,7 @@ resources:
     name: ${name}
     image: local/busybox:1
     entrypoint: [/bin/sh, -c]
-    command: "sleep 100000"
+    command: ["sleep 100000"]
     environment: [Z_LAST=1, A_FIRST=2, PATH=/bin]
     labels: { tsconverge-test: ${sb.id}, b: "2", a: "1" }
     ports: ["127.0.0.1::80", "127.0.0.1::81/udp"]
