@@ -15,6 +15,7 @@ export interface ApplyFlags extends GlobalFlags {
   readonly root?: string;
   readonly concurrency?: number;
   readonly timeout?: number;
+  readonly retries?: number;
 }
 
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
@@ -37,6 +38,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     log,
     facts,
     concurrency: flags.concurrency,
+    retries: flags.retries,
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
   });
   process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));

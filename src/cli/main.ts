@@ -28,7 +28,8 @@ export function createProgram(): Command {
     .addOption(new Option('--format <format>', 'output format on stdout').choices(['human', 'json']).default('human'))
     .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
     .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
-    .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600);
+    .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
+    .option('--retries <n>', 'extra attempts after a transient (non-terminal) apply failure', (v: string) => (v === '0' ? 0 : positiveInt(v)), 1);
 
   runOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
     .option('--noop', 'show what would change and change nothing')

@@ -34,6 +34,10 @@ export interface RunOptions {
   /** Per provider call. */
   readonly readTimeoutMs?: number;
   readonly applyTimeoutMs?: number;
+  /** Extra attempts after a failed apply whose error is not terminal (re-read and re-planned first). */
+  readonly retries?: number;
+  /** Wait before retry n (1-based); defaults to 1 s, 2 s, 4 s, ... */
+  readonly retryDelayMs?: (attempt: number) => number;
   readonly schemas?: SchemaRegistry;
 }
 
@@ -108,7 +112,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
-    await applyAll(catalogue, graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail);
+    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail);
   }
 
   const resources: ResourceReport[] = graph.order.map((id) => {
@@ -146,7 +150,6 @@ function skip(s: State, dep: string, log: Logger): void {
 }
 
 async function applyAll(
-  catalogue: Catalogue,
   graph: ReturnType<typeof createGraph>,
   states: Map<string, State>,
   opts: RunOptions,
@@ -162,6 +165,21 @@ async function applyAll(
   const readOne = async (s: State): Promise<unknown> => {
     const m = await guard(`${s.resource.id}: read`, s.resource.id, readTimeout, (signal) => s.provider!.readMany([s.resource], ctxFor(signal)));
     return m.get(s.resource.id) ?? null;
+  };
+
+  const applyAndVerify = async (s: State, plan: ResourcePlan): Promise<void> => {
+    opts.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
+    await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)));
+    const after = await readOne(s);
+    const again = planOf(s, after);
+    s.observed = after;
+    if (again.action !== 'none') {
+      throw new TsconvergeError('NOT_CONVERGED', `applied, but a second read still differs in: ${again.changes.map((c) => c.path.slice(1)).join(', ') || again.action}`, {
+        resource: s.resource.id,
+        terminal: true,
+        hint: 'something outside tsconverge changes this resource, or the provider cannot express a declared value; run plan to see the difference',
+      });
+    }
   };
 
   const runOne = async (id: string): Promise<void> => {
@@ -182,24 +200,28 @@ async function applyAll(
         const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d));
         const plan = s.plan!;
         if (plan.action !== 'none') {
-          opts.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
-          s.observed = await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => p.apply(s.resource, plan, s.observed, ctxFor(signal)));
-          const after = await readOne(s);
-          const again = planOf(s, after);
-          if (again.action !== 'none') {
-            throw new TsconvergeError('NOT_CONVERGED', `applied, but a second read still differs in: ${again.changes.map((c) => c.path.slice(1)).join(', ') || again.action}`, {
-              resource: s.resource.id,
-              hint: 'something outside tsconverge changes this resource, or the provider cannot express a declared value; run plan to see the difference',
-            });
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await applyAndVerify(s, s.plan!);
+              break;
+            } catch (err) {
+              const e = toTsconvergeError(err, s.resource.id);
+              if (e.terminal || attempt >= (opts.retries ?? 1)) throw e;
+              const wait = opts.retryDelayMs?.(attempt + 1) ?? 1000 * 2 ** attempt;
+              opts.log.warn(`${s.resource.id}: ${e.message}; retrying in ${wait} ms (attempt ${attempt + 2})`);
+              await new Promise((r) => setTimeout(r, wait));
+              s.observed = await readOne(s); // level-based: plan again from what is
+              s.plan = planOf(s, s.observed);
+              if (s.plan.action === 'none') break;
+            }
           }
-          s.observed = after;
         }
-        if (notified && p.refresh && (plan.action === 'none' || plan.action === 'update')) {
+        if (notified && p.refresh && (s.plan!.action === 'none' || s.plan!.action === 'update')) {
           opts.log.info(`${s.resource.id}: refresh (notified)`);
           await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)));
           s.refresh = true;
         }
-        s.status = plan.action !== 'none' || s.refresh ? 'changed' : 'unchanged';
+        s.status = s.plan!.action !== 'none' || s.refresh ? 'changed' : 'unchanged';
       } catch (err) {
         fail(s, err);
       } finally {
@@ -210,5 +232,4 @@ async function applyAll(
 
   for (const id of graph.order) done.set(id, runOne(id));
   await Promise.all(done.values());
-  void catalogue;
 }

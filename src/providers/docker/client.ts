@@ -76,7 +76,7 @@ export async function pullImage(docker: Docker, ref: string, resource: string, t
     const e = err as DockerodeError;
     const detail = e.json?.message ?? e.message;
     throw new TsconvergeError(e.statusCode === 404 ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${detail}`, {
-      resource, cause: err,
+      resource, cause: err, terminal: e.statusCode === 404,
       hint: e.statusCode === 404 ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
     });
   }
@@ -102,7 +102,7 @@ export async function pullImage(docker: Docker, ref: string, resource: string, t
         const msg = obj.errorDetail?.message ?? obj.error ?? 'unknown error';
         const notFound = /not found|manifest unknown|does not exist|repository .* not found/i.test(msg);
         finish(new TsconvergeError(notFound ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${msg}`, {
-          resource, hint: notFound ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
+          resource, terminal: notFound, hint: notFound ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
         }));
       }
     };

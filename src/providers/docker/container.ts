@@ -86,7 +86,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     } catch (err) {
       const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
       throw new TsconvergeError('CONTAINER_START_FAILED', `start failed: ${msg}`, {
-        resource: r.id, cause: err,
+        resource: r.id, cause: err, terminal: true,
         hint: /address already in use|port is already allocated/.test(msg) ? 'a published port is taken by another process or container; free it or change ports' : 'see the engine\'s message; the previous state was kept',
       });
     }
