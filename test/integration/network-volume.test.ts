@@ -11,12 +11,13 @@ afterAll(() => sb?.cleanup());
 
 describe('docker.network and docker.volume timeline', () => {
   it('apply -> changed; again -> nothing; removed by hand -> noop reports, touches nothing; apply -> repaired', async () => {
+    const octet = 100 + Math.floor(Math.random() * 150); // a leftover from an interrupted run must not collide
     const m = sb.manifest(`
 resources:
   - kind: docker.network
     name: ${sb.prefix}-n
-    subnet: 172.31.250.0/24
-    gateway: 172.31.250.1
+    subnet: 172.31.${octet}.0/24
+    gateway: 172.31.${octet}.1
     internal: true
     labels: { tsconverge-test: ${sb.id} }
   - kind: docker.volume
@@ -29,7 +30,7 @@ resources:
     // Logs are JSON lines naming resources as kind[name].
     const logs = first.stderr.trim().split('\n').map((l) => JSON.parse(l));
     expect(logs.some((l) => l.level === 'info' && String(l.message).startsWith(`docker.network[${sb.prefix}-n]`))).toBe(true);
-    expect(docker('network', 'inspect', '--format', '{{(index .IPAM.Config 0).Subnet}} {{.Internal}}', `${sb.prefix}-n`)).toBe('172.31.250.0/24 true');
+    expect(docker('network', 'inspect', '--format', '{{(index .IPAM.Config 0).Subnet}} {{.Internal}}', `${sb.prefix}-n`)).toBe(`172.31.${octet}.0/24 true`);
     expect((await runCli(['apply', m])).code).toBe(0);
 
     docker('network', 'rm', `${sb.prefix}-n`);
