@@ -12,6 +12,7 @@ import { createImageProvider } from './providers/docker/image.js';
 import { createNetworkProvider } from './providers/docker/network.js';
 import { createVolumeProvider } from './providers/docker/volume.js';
 import { createFileProvider } from './providers/file/file.js';
+import { createHostProviders } from './providers/host.js';
 
 export const DOCKER = Symbol.for('tsconverge.Docker');
 
@@ -24,6 +25,8 @@ export function createAppContainer(overrides: { docker?: Docker } = {}): Contain
   c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createNetworkProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
   c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createVolumeProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
   c.bind<Provider>(PROVIDER).toDynamicValue(() => createFileProvider() as unknown as Provider).inSingletonScope();
+  // Host settings: dns, ntp, logging.rotate, logging.forward, sysctl, service, docker.daemon.
+  for (const p of createHostProviders()) c.bind<Provider>(PROVIDER).toConstantValue(p);
   return c;
 }
 

@@ -35,7 +35,18 @@ export type ErrorCode =
   | 'BINARY_NOT_FOUND'
   | 'SYSCTL_UNKNOWN_KEY'
   | 'SYSCTL_REFUSED'
-  | 'SERVICE_FAILED';
+  | 'SERVICE_FAILED'
+  // catalogue compiler: modules, classification, data, secrets (issue 4)
+  | 'MODULE_NOT_FOUND'
+  | 'MODULE_INVALID'
+  | 'PARAMETER_INVALID'
+  | 'DATA_INVALID'
+  | 'NODE_UNCLASSIFIED'
+  | 'ROLE_CONFLICT'
+  | 'ENVIRONMENT_NOT_FOUND'
+  | 'SECRET_MISSING'
+  | 'SECRET_INSECURE'
+  | 'EXPLAIN_NOT_FOUND';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {

@@ -1,0 +1,1 @@
+export { createDnsProvider, type DnsAttrs, type DnsObserved } from './dns.js';

@@ -1,0 +1,2 @@
+export { createLogrotateProvider, type RotateAttrs } from './rotate.js';
+export { createForwardProvider, type ForwardAttrs } from './forward.js';

@@ -1,0 +1,1 @@
+export { createNtpProvider, type NtpAttrs, type NtpObserved } from './ntp.js';

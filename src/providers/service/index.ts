@@ -1,0 +1,1 @@
+export { createServiceProvider, type ServiceAttrs, type ServiceObserved } from './service.js';

@@ -1,0 +1,221 @@
+/**
+ * The service backend for hosts without systemd: tsconverge manages a real process
+ * from a declared start command and a pidfile. It starts the command detached (its own
+ * process group, outliving tsconverge), records or waits for the pidfile, checks that
+ * the process is alive (a zombie, or a pid reused by another program, is not),
+ * reloads it with a signal (SIGHUP) and stops it with SIGTERM, then SIGKILL after the
+ * stop timeout; a stop waits for the daemon's descendants too.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { TsconvergeError } from '../../engine/errors.js';
+import { writeFileAtomic } from '../file/atomic.js';
+import { hostPath, readTextIfExists, tail } from '../hostio.js';
+
+export interface ProcessSpec {
+  readonly id: string;
+  readonly start: readonly string[];
+  /** Absolute path of the pidfile on this machine (already under the root). */
+  readonly pidfile: string;
+  readonly writesPidfile: boolean;
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  /** Absolute path of the log file (already under the root), or undefined for none. */
+  readonly logFile?: string;
+  readonly reloadSignal: NodeJS.Signals;
+  readonly stopSignal: NodeJS.Signals;
+  readonly stopTimeoutMs: number;
+  readonly startTimeoutMs: number;
+}
+
+export interface ProcessState {
+  readonly running: boolean;
+  readonly pid: number | null;
+}
+
+export function checkSignal(name: string, resource: string): NodeJS.Signals {
+  const sig = (name.startsWith('SIG') ? name : `SIG${name}`).toUpperCase();
+  if (!(sig in osConstants.signals)) {
+    throw new TsconvergeError('INVALID_VALUE', `unknown signal ${JSON.stringify(name)}`, { resource, terminal: true, hint: 'use a signal name such as SIGHUP, SIGTERM, SIGUSR1' });
+  }
+  return sig as NodeJS.Signals;
+}
+
+export function pidfileOf(root: string, declared: string | undefined, name: string): string {
+  return hostPath(root, declared ?? `/run/tsconverge/${name.replace(/[^A-Za-z0-9._-]/g, '_')}.pid`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function readPid(pidfile: string): Promise<number | null> {
+  const text = await readTextIfExists(pidfile);
+  const pid = text === null ? NaN : Number.parseInt(text.trim(), 10);
+  return Number.isInteger(pid) && pid > 1 ? pid : null;
+}
+
+/** Alive, not a zombie, and (when known) running the declared program. */
+export async function isAlive(pid: number, program?: string): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+    if (program === undefined) return true;
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+    return cmdline.includes(path.basename(program));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The process in the pidfile, if it is alive. When tsconverge wrote the pidfile it
+ * knows the program it started, and a pid reused by another program is not ours; a
+ * pidfile the command writes itself may name a forked child, so it is trusted as
+ * init scripts trust theirs.
+ */
+export async function readProcess(spec: Pick<ProcessSpec, 'pidfile' | 'start' | 'writesPidfile'>): Promise<ProcessState> {
+  const pid = await readPid(spec.pidfile);
+  if (pid === null) return { running: false, pid: null };
+  return (await isAlive(pid, spec.writesPidfile ? undefined : spec.start[0])) ? { running: true, pid } : { running: false, pid: null };
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() >= deadline || signal?.aborted) return false;
+    await sleep(100);
+  }
+}
+
+async function logTail(spec: ProcessSpec): Promise<string> {
+  if (!spec.logFile) return '';
+  const text = await readTextIfExists(spec.logFile).catch(() => null);
+  return text ? `; last lines of ${spec.logFile}:\n${tail(text, 10)}` : '';
+}
+
+export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Promise<ProcessState> {
+  const current = await readProcess(spec);
+  if (current.running) return current;
+  if (spec.start.length === 0) {
+    throw new TsconvergeError('INVALID_VALUE', 'no start command is declared', { resource: spec.id, terminal: true, hint: 'declare `start: [program, arg, ...]` for a service on a host without systemd' });
+  }
+  if (!spec.writesPidfile) await unlink(spec.pidfile).catch(() => undefined);
+  // The pidfile's directory exists before the daemon starts (what systemd's RuntimeDirectory does).
+  await mkdir(path.dirname(spec.pidfile), { recursive: true });
+  let out: Awaited<ReturnType<typeof open>> | undefined;
+  if (spec.logFile) {
+    await mkdir(path.dirname(spec.logFile), { recursive: true });
+    out = await open(spec.logFile, 'a', 0o640);
+  }
+  const child = spawn(spec.start[0]!, spec.start.slice(1), {
+    detached: true,
+    stdio: ['ignore', out?.fd ?? 'ignore', out?.fd ?? 'ignore'],
+    cwd: spec.cwd,
+    env: { ...process.env, ...spec.env },
+  });
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.on('exit', (code, sig) => { exited = { code, signal: sig }; });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (err) => reject(new TsconvergeError('SERVICE_FAILED', `cannot start ${spec.start[0]}: ${err.message}`, {
+        resource: spec.id, cause: err, terminal: true, hint: 'check that the start command exists and is executable',
+      })));
+    });
+  } finally {
+    await out?.close();
+  }
+  child.unref();
+  if (!spec.writesPidfile) await writeFileAtomic(spec.pidfile, `${child.pid}\n`, { mode: 0o644 });
+  // Let it settle: a command that dies at once (bad flag, port in use) fails the start.
+  const started = Date.now();
+  const ok = await waitFor(async () => {
+    if (exited && !(spec.writesPidfile && exited.code === 0)) return true;
+    return spec.writesPidfile ? (await readProcess(spec)).running : Date.now() - started >= 300;
+  }, spec.startTimeoutMs, signal);
+  const state = await readProcess(spec);
+  if (!ok || !state.running) {
+    const how = exited ? (exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`) : spec.writesPidfile ? `did not write a live pid to ${spec.pidfile} within ${spec.startTimeoutMs / 1000} s` : 'is not running';
+    throw new TsconvergeError('SERVICE_FAILED', `${spec.start.join(' ')} ${how}${await logTail(spec)}`, {
+      resource: spec.id,
+      hint: 'run the start command by hand to see why it stops; declare logFile to keep its output',
+    });
+  }
+  return state;
+}
+
+/** Every live descendant of `pid` (children, their children, ...), from /proc. */
+export async function descendants(pid: number): Promise<number[]> {
+  const parentOf = new Map<number, number>();
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] !== 'Z' && fields[0] !== 'X') parentOf.set(Number(entry), Number(fields[1]));
+    } catch { /* exited meanwhile */ }
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const [child, parent] of parentOf) if (parent === p) { out.push(child); walk(child); }
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * Stop the service: the stop signal to the main process, then wait until it AND its
+ * descendants are gone (a daemon's helpers, like dockerd's containerd, must not
+ * outlive it, or the next start finds them half-alive). Whatever is left after the
+ * stop timeout gets SIGKILL.
+ */
+export async function stopProcess(spec: ProcessSpec, signal?: AbortSignal): Promise<ProcessState> {
+  const current = await readProcess(spec);
+  if (current.running && current.pid !== null) {
+    const pid = current.pid;
+    // Frozen, the daemon cannot start a helper between the look at its children and the
+    // stop signal (a daemon stopped while it is still starting up would leave one behind).
+    try { process.kill(pid, 'SIGSTOP'); } catch { /* gone already */ }
+    const helpers = new Set(await descendants(pid));
+    const gone = async (): Promise<boolean> => {
+      if (await isAlive(pid)) {
+        // A daemon stopped while it is still starting may spawn helpers meanwhile.
+        for (const h of await descendants(pid)) helpers.add(h);
+        return false;
+      }
+      for (const h of helpers) if (await isAlive(h)) return false;
+      return true;
+    };
+    try { process.kill(pid, spec.stopSignal); } catch { /* gone already */ }
+    try { process.kill(pid, 'SIGCONT'); } catch { /* gone already */ }
+    if (!(await waitFor(gone, spec.stopTimeoutMs, signal))) {
+      for (const p of [pid, ...helpers]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+      if (!(await waitFor(gone, 5000, signal))) {
+        throw new TsconvergeError('SERVICE_FAILED', `process ${pid} (or one of its helpers ${[...helpers].join(', ')}) did not stop after ${spec.stopSignal} and SIGKILL`, { resource: spec.id, hint: 'a process may be stuck in the kernel (D state); check it with ps' });
+      }
+    }
+    // Dead is not yet gone: until init reaps them, the zombies still answer kill(pid, 0),
+    // and a daemon started next may take its old helper for alive (dockerd does, with the
+    // containerd it started). An init that reaps at once makes this immediate.
+    await waitFor(async () => [pid, ...helpers].every((p) => !existsSync(`/proc/${p}`)), 5000, signal);
+  }
+  if (!spec.writesPidfile) await unlink(spec.pidfile).catch(() => undefined);
+  return { running: false, pid: null };
+}
+
+export async function restartProcess(spec: ProcessSpec, signal?: AbortSignal): Promise<ProcessState> {
+  await stopProcess(spec, signal);
+  return startProcess(spec, signal);
+}
+
+/** Reload with the reload signal; a process that is not running is started. */
+export async function reloadProcess(spec: ProcessSpec, signal?: AbortSignal): Promise<ProcessState> {
+  const current = await readProcess(spec);
+  if (!current.running || current.pid === null) return startProcess(spec, signal);
+  process.kill(current.pid, spec.reloadSignal);
+  return current;
+}

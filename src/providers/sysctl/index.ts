@@ -1,0 +1,1 @@
+export { createSysctlProvider, type SysctlAttrs, type SysctlObserved, type SysctlProviderOptions } from './sysctl.js';
