@@ -31,6 +31,11 @@ export interface Catalogue {
 export interface CompileOptions {
   readonly facts: Facts;
   readonly registry?: SchemaRegistry;
+  /**
+   * Secret plaintexts (see secrets.ts): every attribute value that contains one, after
+   * templates are rendered, is recorded in the resource's `sensitive` pointers.
+   */
+  readonly sensitiveValues?: readonly string[];
 }
 
 export function resourceId(kind: string, name: string): string {
@@ -50,7 +55,8 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function canonicalJson(v: unknown): string {
+/** JSON with object keys sorted: the same value always gives the same bytes. */
+export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
     return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
@@ -71,6 +77,30 @@ async function resolveAttrs(r: ManifestResource, attrs: Record<string, unknown>,
     return { ...attrs, content };
   }
   return attrs;
+}
+
+/**
+ * JSON pointers of the values in `attrs` whose strings contain one of `secrets`: a map
+ * key is kept (`/environment/DB_PASSWORD`), a list is marked as a whole (`/command`),
+ * because the engine may compare lists in another order than they are declared.
+ */
+export function taintedPointers(attrs: Readonly<Record<string, unknown>>, secrets: readonly string[]): string[] {
+  if (secrets.length === 0) return [];
+  const out: string[] = [];
+  const esc = (k: string): string => k.replace(/~/g, '~0').replace(/\//g, '~1');
+  const contains = (v: unknown): boolean => {
+    if (typeof v === 'string') return secrets.some((s) => s !== '' && v.includes(s));
+    if (v && typeof v === 'object') return Object.values(v).some(contains);
+    return false;
+  };
+  const walk = (obj: Readonly<Record<string, unknown>>, pointer: string): void => {
+    for (const [k, x] of Object.entries(obj)) {
+      if (x && typeof x === 'object' && !Array.isArray(x)) walk(x as Record<string, unknown>, `${pointer}/${esc(k)}`);
+      else if (contains(x)) out.push(`${pointer}/${esc(k)}`);
+    }
+  };
+  walk(attrs, '');
+  return out.sort();
 }
 
 export async function compileResources(items: readonly ManifestResource[], opts: CompileOptions): Promise<Catalogue> {
@@ -100,6 +130,7 @@ export async function compileResources(items: readonly ManifestResource[], opts:
     const spec = registry.kinds.get(item.kind)!;
     const sensitive = [...spec.attributes].filter(([, a]) => a.sensitive).map(([k]) => k);
     if (attrs.sensitive === true && !sensitive.includes('content')) sensitive.push('content');
+    for (const p of taintedPointers(attrs, opts.sensitiveValues ?? [])) if (!sensitive.includes(p)) sensitive.push(p);
     const relations = Object.fromEntries(RELATIONS.map((rel) => [rel, asList(item.body[rel])])) as Record<Relation, string[]>;
     const res: CatalogueResource = {
       kind: item.kind, name: item.name, id, attrs, source: item.source, sensitive, relations, locate: item.locate,

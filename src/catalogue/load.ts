@@ -79,7 +79,7 @@ export function createLocator(file: string, doc: Document, lines: LineCounter) {
   };
 }
 
-function describeAjvError(e: ErrorObject, schema: Record<string, unknown>): { pointer: string; message: string } {
+export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>): { pointer: string; message: string } {
   const params = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'additionalProperties': {
@@ -99,7 +99,7 @@ function describeAjvError(e: ErrorObject, schema: Record<string, unknown>): { po
 }
 
 /** Drop the noise ajv produces for oneOf/anyOf branches when a more specific error exists. */
-function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
+export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
   const specific = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if');
   const list = specific.length > 0 ? specific : [...errors];
   const seen = new Set<string>();
@@ -139,16 +139,33 @@ export async function loadManifestFile(file: string, registry: SchemaRegistry = 
     }
     return { resources: [], errors };
   }
-  const resources: ManifestResource[] = [];
   const items = (data as { resources: Record<string, unknown>[] }).resources;
+  const out = validateManifestItems(items, file, locate, registry);
+  return { resources: out.resources, errors: [...errors, ...out.errors] };
+}
+
+/**
+ * Validate resource items (already parsed, e.g. rendered from a module) against their
+ * kinds' schemas. `locate` maps a pointer in the document that holds `items` at
+ * `base` (default /resources) to file, line and column.
+ */
+export function validateManifestItems(
+  items: readonly Record<string, unknown>[],
+  file: string,
+  locate: (pointer: string) => SourceLocation,
+  registry: SchemaRegistry = createSchemaRegistry(),
+  base = '/resources',
+): { resources: ManifestResource[]; errors: TsconvergeError[] } {
+  const errors: TsconvergeError[] = [];
+  const resources: ManifestResource[] = [];
   items.forEach((item, i) => {
-    const base = `/resources/${i}`;
+    const at = `${base}/${i}`;
     const kind = item.kind;
     const spec = typeof kind === 'string' ? registry.kinds.get(kind) : undefined;
     if (!spec) {
       const accepted = [...registry.kinds.keys()].join(', ');
       errors.push(new TsconvergeError('UNKNOWN_KIND', kind === undefined ? 'missing field "kind"' : `unknown kind ${JSON.stringify(kind)}. Accepted kinds are: ${accepted}`, {
-        location: locate(kind === undefined ? base : `${base}/kind`),
+        location: locate(kind === undefined ? at : `${at}/kind`),
         terminal: true,
       }));
       return;
@@ -160,7 +177,7 @@ export async function loadManifestFile(file: string, registry: SchemaRegistry = 
         const resource = typeof declaredName === 'string' ? `${kind}[${declaredName}]` : undefined;
         errors.push(new TsconvergeError('MANIFEST_INVALID', `${d.pointer === '' ? '' : `field ${d.pointer.slice(1)}: `}${d.message}`, {
           resource,
-          location: locate(base + d.pointer),
+          location: locate(at + d.pointer),
           hint: `see the ${kind} reference in README.md (schema: spec/kinds/${kind}.json)`,
           terminal: true,
         }));
@@ -171,8 +188,8 @@ export async function loadManifestFile(file: string, registry: SchemaRegistry = 
       kind: spec.kind,
       name: item.name as string,
       body: item,
-      source: locate(base),
-      locate: (p: string) => locate(base + p),
+      source: locate(at),
+      locate: (p: string) => locate(at + p),
       file,
     });
   });

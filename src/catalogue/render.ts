@@ -14,6 +14,7 @@ hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
 hb.registerHelper('join', (v: unknown, sep: unknown) => (Array.isArray(v) ? v.join(typeof sep === 'string' ? sep : ',') : ''));
 hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
 hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+hb.registerHelper('string', (v: unknown) => String(v));
 
 export interface RenderInput {
   readonly templatePath: string;
@@ -42,4 +43,13 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
       hint: 'templates see {{params.NAME}} for the resource\'s parameters and {{facts.NAME}} for host facts (tsconverge facts lists them)',
     });
   }
+}
+
+/**
+ * Render one string from a module's own text (a value in module.yaml) with strict,
+ * non-escaping handlebars. The data is passed in, never compiled: a parameter or
+ * fact whose value holds `{{...}}` is inserted as it is.
+ */
+export function renderString(source: string, data: Readonly<Record<string, unknown>>): string {
+  return hb.compile(source, { strict: true, noEscape: true })(data);
 }

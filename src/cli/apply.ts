@@ -1,6 +1,6 @@
 /** `tsconverge apply [PATH] [--noop]` and `tsconverge plan [PATH]`. */
 import path from 'node:path';
-import { loadCatalogue } from '../catalogue/compile.js';
+import { loadAnyCatalogue } from '../catalogue/fleet.js';
 import { createFacts } from '../providers/facts.js';
 import { createProviderRegistry } from '../container.js';
 import { runCatalogue } from '../engine/run.js';
@@ -8,6 +8,7 @@ import { createGraph } from '../engine/graph.js';
 import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
+import { factsForNode } from './compile.js';
 
 export interface ApplyFlags extends GlobalFlags {
   readonly noop?: boolean;
@@ -15,6 +16,11 @@ export interface ApplyFlags extends GlobalFlags {
   readonly root?: string;
   readonly concurrency?: number;
   readonly timeout?: number;
+  /** Fleet trees only: the node (default: hostname fact), environment, extra facts, secrets. */
+  readonly node?: string;
+  readonly environment?: string;
+  readonly facts?: string;
+  readonly secretsDir?: string;
   readonly retries?: number;
 }
 
@@ -22,11 +28,12 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
   const log = loggerFrom(flags);
   const format = flags.format ?? 'human';
   const root = path.resolve(flags.root ?? '/');
-  const facts = await createFacts(root);
   const providers = createProviderRegistry();
   let catalogue;
+  let facts = await createFacts(root);
   try {
-    catalogue = await loadCatalogue(target, { facts });
+    if (flags.facts) facts = { ...facts, ...(await factsForNode(undefined, flags.facts)) };
+    catalogue = await loadAnyCatalogue(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir } });
     createGraph(catalogue, providers); // cycles are input errors: nothing runs
   } catch (err) {
     printInputError(err, format);

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
+import { fleetOptions, registerCatalogueCommands } from './compile.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -29,16 +30,17 @@ export function createProgram(): Command {
     .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
     .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
     .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
-    .option('--retries <n>', 'extra attempts after a transient (non-terminal) apply failure', (v: string) => (v === '0' ? 0 : positiveInt(v)), 1);
+    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)');
+  const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 
-  runOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
+  runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
     .option('--noop', 'show what would change and change nothing')
     .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
       const { applyCommand } = await import('./apply.js');
       process.exitCode = await applyCommand(target, { ...cmd.optsWithGlobals(), ...opts });
     });
 
-  runOptions(program.command('plan').description('same as apply --noop: show what would change, change nothing'))
+  runFleetOptions(program.command('plan').description('same as apply --noop: show what would change, change nothing'))
     .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
       const { applyCommand } = await import('./apply.js');
       process.exitCode = await applyCommand(target, { ...cmd.optsWithGlobals(), ...opts, noop: true });
@@ -53,6 +55,16 @@ export function createProgram(): Command {
       process.exitCode = await validateCommand(target, opts);
     });
 
+  registerCatalogueCommands(program);
+
+  program.command('facts')
+    .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')
+    .option('--root <dir>', 'host root directory', '/')
+    .option('--no-docker', 'do not ask the Docker engine for its version')
+    .action(async (opts: { root: string; docker: boolean }) => {
+      const { createFacts } = await import('../providers/facts.js');
+      process.stdout.write(JSON.stringify(await createFacts(opts.root, { docker: opts.docker }), null, 2) + '\n');
+    });
   return program;
 }
 

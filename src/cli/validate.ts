@@ -9,6 +9,13 @@ import { EXIT } from './exit.js';
 export async function validateCommand(target: string, flags: { format?: 'human' | 'json'; root?: string }): Promise<number> {
   const format = flags.format ?? 'human';
   try {
+    const { isFleetTree, validateFleet } = await import('../catalogue/fleet.js');
+    if (await isFleetTree(target)) {
+      const nodes = await validateFleet(target, await createFacts(flags.root ?? '/'));
+      if (format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, ok: true, nodes }, null, 2) + '\n');
+      else process.stdout.write(`ok: fleet tree, ${nodes.length} nodes compiled (${nodes.map((n) => `${n.environment}/${n.node}`).join(', ')}); secrets not read\n`);
+      return EXIT.OK;
+    }
     const catalogue = await loadCatalogue(target, { facts: await createFacts(flags.root ?? '/') });
     createGraph(catalogue, createProviderRegistry());
     if (format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, ok: true, catalogue: catalogue.version, resources: catalogue.resources.length }, null, 2) + '\n');

@@ -31,4 +31,16 @@ describe('planResource', () => {
     expect(plan.changes[0]).toMatchObject({ from: SENSITIVE, to: SENSITIVE, sensitive: true });
     expect(JSON.stringify(plan)).not.toContain('secret"');
   });
+
+  it.each([
+    ['one map key changed', { environment: { A: '1', DB_PASSWORD: 'new-pw' } }, { environment: { A: '1', DB_PASSWORD: 'old-pw' } }, [['/environment/DB_PASSWORD', SENSITIVE, SENSITIVE, true]]],
+    ['map created: other keys shown', { environment: { A: '1', DB_PASSWORD: 'new-pw' } }, null, [['/environment', undefined, { A: '1', DB_PASSWORD: SENSITIVE }, true]]],
+    ['other key changed: shown', { environment: { A: '2', DB_PASSWORD: 'new-pw' } }, { environment: { A: '1', DB_PASSWORD: 'new-pw' } }, [['/environment/A', '1', '2', false]]],
+    ['sensitive key removed', { environment: { A: '1' } }, { environment: { A: '1', DB_PASSWORD: 'old-pw' } }, [['/environment/DB_PASSWORD', SENSITIVE, undefined, true]]],
+    ['deeper map', { logging: { options: { token: 'new-pw', 'max-size': '1m' } } }, { logging: { options: { token: 'old-pw', 'max-size': '1m' } } }, [['/logging/options', { token: SENSITIVE, 'max-size': '1m' }, { token: SENSITIVE, 'max-size': '1m' }, true]]],
+  ])('masks one sensitive map key by JSON pointer: %s', (_name, desired, actual, expected) => {
+    const plan = planResource(desired as never, actual as never, false, spec, ['/environment/DB_PASSWORD', '/logging/options/token']);
+    expect(plan.changes.map((c) => [c.path, c.from, c.to, c.sensitive])).toEqual(expected);
+    expect(JSON.stringify(plan)).not.toContain('-pw');
+  });
 });

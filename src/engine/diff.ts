@@ -3,6 +3,12 @@
  * group the operations by attribute, and classify the resource's action from the
  * schema's x-change annotations. Sensitive values are masked here, before any plan,
  * log or report can hold them.
+ *
+ * `sensitive` lists attribute names (`content`: the whole attribute) and JSON pointers
+ * (`/environment/DB_PASSWORD`: one map key). A change at or below a sensitive pointer
+ * is masked whole; a change above one (a whole map created) keeps its other keys and
+ * masks the sensitive ones. A pointer that goes through a list masks the whole list
+ * element it names, whatever order the view keeps.
  */
 import jsonpatch from 'fast-json-patch';
 import type { KindSpec } from '../catalogue/schemas.js';
@@ -23,11 +29,36 @@ function valueAt(view: View | null, segments: readonly string[]): Json | undefin
   return cur as Json | undefined;
 }
 
+function toPointers(sensitive: readonly string[]): string[] {
+  return sensitive.map((s) => (s.startsWith('/') ? s : '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')));
+}
+
+/** Copy of `value` (found at `at`) with the values at sensitive pointers below `at` masked. */
+function maskBelow(value: Json | undefined, at: string, pointers: readonly string[]): Json | undefined {
+  if (value === undefined) return undefined;
+  let out: Json = value;
+  for (const p of pointers) {
+    if (!p.startsWith(at + '/')) continue;
+    const segs = p.slice(at.length + 1).split('/').map(unescape);
+    const set = (cur: Json, i: number): Json => {
+      if (cur === null || typeof cur !== 'object') return cur;
+      if (Array.isArray(cur)) return SENSITIVE;
+      const obj = cur as { readonly [k: string]: Json };
+      const key = segs[i]!;
+      if (!(key in obj)) return cur;
+      return { ...obj, [key]: i === segs.length - 1 ? SENSITIVE : set(obj[key]!, i + 1) };
+    };
+    out = set(out, 0);
+  }
+  return out;
+}
+
 /** Attribute-level changes between two views. Lists change as a whole; maps change per key. */
 export function diffViews(desired: View, actual: View | null, spec: KindSpec | undefined, sensitive: readonly string[]): AttributeChange[] {
   const ops = jsonpatch.compare((actual ?? {}) as object, desired as object);
   const seen = new Set<string>();
   const changes: AttributeChange[] = [];
+  const pointers = toPointers(sensitive);
   for (const op of ops) {
     const segs = op.path.slice(1).split('/').map(unescape);
     const attribute = segs[0]!;
@@ -39,16 +70,19 @@ export function diffViews(desired: View, actual: View | null, spec: KindSpec | u
     if (seen.has(path)) continue;
     seen.add(path);
     const attr = spec?.attributes.get(attribute);
-    const isSensitive = sensitive.includes(attribute) || (attr?.sensitive ?? false);
-    const from = valueAt(actual, keySegs);
-    const to = valueAt(desired, keySegs);
+    const masked = (attr?.sensitive ?? false) || pointers.some((p) => path === p || path.startsWith(p + '/'));
+    const below = !masked && pointers.some((p) => p.startsWith(path + '/'));
+    const from = masked ? SENSITIVE : maskBelow(valueAt(actual, keySegs), path, pointers);
+    const to = masked ? SENSITIVE : maskBelow(valueAt(desired, keySegs), path, pointers);
+    const hasFrom = valueAt(actual, keySegs) !== undefined;
+    const hasTo = valueAt(desired, keySegs) !== undefined;
     changes.push({
       path,
       attribute,
-      ...(from === undefined ? {} : { from: isSensitive ? SENSITIVE : from }),
-      ...(to === undefined ? {} : { to: isSensitive ? SENSITIVE : to }),
+      ...(hasFrom ? { from } : {}),
+      ...(hasTo ? { to } : {}),
       effect: attr?.change ?? 'replace',
-      sensitive: isSensitive,
+      sensitive: masked || below,
     });
   }
   return changes;

@@ -46,7 +46,10 @@ export interface Resource<A = Record<string, unknown>> {
   readonly attrs: Readonly<A>;
   /** Where the resource was declared. */
   readonly source?: SourceLocation;
-  /** Attribute names whose values are never shown. */
+  /**
+   * Values never shown: attribute names (`content`: the whole attribute) or JSON
+   * pointers (`/environment/DB_PASSWORD`: one map key). See engine/diff.ts.
+   */
   readonly sensitive: readonly string[];
 }
 

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { checkSite, classifyNode, globToRegExp } from './classify.js';
+import { parseYamlTree } from './yamltree.js';
+import { errorsOf, testFacts } from './fleet.testkit.js';
+
+const SITE = `roles:
+  web: { modules: [ntp, webapp] }
+  db: { modules: [ntp, database] }
+  edge: { modules: [edge-proxy] }
+nodes:
+  - glob: "web-*"
+    role: web
+  - regex: "^db-[0-9]+$"
+    role: db
+  - name: web-lb
+    role: edge
+  - facts: { os.codename: bookworm }
+    modules: [sysctl-baseline]
+  - facts: { kernel.arch: [arm64, aarch64] }
+    params: { ntp: { pools: [] } }
+`;
+
+function site(text: string) {
+  const { tree, errors } = parseYamlTree('/fleet/site.yaml', text, { secrets: true, markers: true });
+  expect(errors).toEqual([]);
+  return tree!;
+}
+
+describe('classifyNode', () => {
+  it.each([
+    ['glob', 'web-01', {}, 'web', ['ntp', 'webapp', 'sysctl-baseline']],
+    ['regex', 'db-7', {}, 'db', ['ntp', 'database', 'sysctl-baseline']],
+    ['exact name beats glob', 'web-lb', {}, 'edge', ['edge-proxy', 'sysctl-baseline']],
+    ['facts add modules only', 'web-02', { os: { codename: 'trixie' } }, 'web', ['ntp', 'webapp']],
+  ])('%s: %s', (_n, node, facts, role, modules) => {
+    const c = classifyNode(site(SITE), node, testFacts(node, facts));
+    expect(c.role).toBe(role);
+    expect(c.modules.map((m) => m.name)).toEqual(modules);
+  });
+
+  it('fact rules with a list match any of its values and contribute params', () => {
+    const c = classifyNode(site(SITE), 'web-09', testFacts('web-09', { kernel: { arch: 'aarch64' } }));
+    expect(c.params).toEqual(['/nodes/4/params']);
+  });
+
+  it.each([
+    ['no match, no default', SITE, 'mail-01', 'NODE_UNCLASSIFIED', 5],
+    ['two roles at the same level', SITE + '  - glob: "web-0?"\n    role: db\n', 'web-01', 'ROLE_CONFLICT', 17],
+  ])('%s is an error naming the line', async (_n, text, node, code, line) => {
+    const [e] = await errorsOf(Promise.resolve().then(() => classifyNode(site(text), node, testFacts(node))));
+    expect(e).toMatchObject({ code, file: 'site.yaml', line });
+  });
+
+  it('a default gives unmatched nodes a role', () => {
+    expect(classifyNode(site(SITE + 'default: { role: web }\n'), 'mail-01', testFacts('mail-01')).role).toBe('web');
+  });
+
+  it.each([
+    ['unknown role', SITE.replace('role: db', 'role: dbs'), 'unknown role "dbs"', 9],
+    ['two name matchers in one rule', SITE.replace('- name: web-lb', '- name: web-lb\n    glob: "x*"'), 'name and glob', 10],
+    ['bad regex', SITE.replace('^db-[0-9]+$', '^db-[0-9+$'), 'invalid regular expression', 8],
+    ['unknown field', SITE.replace('role: edge', 'role: edge\n    rol: x'), 'unknown field "rol"', 12],
+  ])('checkSite: %s', (_n, text, message, line) => {
+    const [e] = checkSite(site(text));
+    expect(e?.message).toContain(message);
+    expect(e?.location?.line).toBe(line);
+  });
+});
+
+describe('globToRegExp', () => {
+  it.each([
+    ['web-*', 'web-01', true], ['web-*', 'db-01', false], ['web-0?', 'web-01', true], ['web-0?', 'web-011', false],
+    ['db-[12]', 'db-1', true], ['db-[!12]', 'db-1', false], ['a.b', 'axb', false],
+  ])('%s ~ %s = %s', (glob, name, want) => {
+    expect(globToRegExp(glob).test(name)).toBe(want);
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * Read a fleet YAML file (site.yaml, module.yaml, a data layer) into plain data, with
+ * a locator for file:line:column of any JSON pointer and the three tags the catalogue
+ * compiler understands:
+ *   !secret NAME   a secret, by name (data files and site.yaml params only)
+ *   !append [..]   a list appended to the value of the lower layers instead of replacing it
+ *   !replace {..}  a map that replaces the value of the lower layers instead of merging
+ * Any other explicit tag is an error. Handlebars is never run on this text here.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { createLocator } from './load.js';
+
+export type MergeMarker = 'append' | 'replace';
+
+/** A reference to a secret, resolved by secrets.ts. Never holds the value. */
+export class SecretRef {
+  constructor(readonly secret: string, readonly location: SourceLocation) {}
+  toJSON(): string {
+    return `!secret ${this.secret}`;
+  }
+}
+
+export interface YamlTree {
+  readonly file: string;
+  readonly value: unknown;
+  /** Pointer -> merge marker of the node there. */
+  readonly markers: ReadonlyMap<string, MergeMarker>;
+  readonly locate: (pointer: string) => SourceLocation;
+}
+
+export interface ReadYamlOptions {
+  /** Whether !secret is allowed in this file. */
+  readonly secrets: boolean;
+  /** Whether !append / !replace are allowed in this file. */
+  readonly markers: boolean;
+}
+
+export function escapeSegment(seg: string | number): string {
+  return String(seg).replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export function splitPointer(pointer: string): string[] {
+  if (pointer === '' || pointer === '/') return [];
+  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions): { tree?: YamlTree; errors: TsconvergeError[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true, strict: true });
+  const errors: TsconvergeError[] = [];
+  for (const e of doc.errors) {
+    const pos = e.linePos?.[0];
+    const msg = e.code === 'DUPLICATE_KEY' ? 'duplicate key: a mapping may hold each key once' : e.message.split('\n')[0]!;
+    errors.push(new TsconvergeError('MANIFEST_PARSE', msg, { location: { file, line: pos?.line, column: pos?.col }, hint: 'fix the YAML syntax; nothing was applied', terminal: true }));
+  }
+  if (errors.length > 0) return { errors };
+  const locate = createLocator(file, doc as Document, lines);
+  const markers = new Map<string, MergeMarker>();
+  const bad = (pointer: string, message: string, hint: string): void => {
+    errors.push(new TsconvergeError('DATA_INVALID', message, { location: locate(pointer), hint, terminal: true }));
+  };
+  const walk = (node: unknown, pointer: string): unknown => {
+    if (node === null || node === undefined) return null;
+    if (isAlias(node)) return walk(node.resolve(doc as Document), pointer);
+    const tag = (node as Node).tag;
+    if (tag !== undefined && tag.startsWith('!') && !tag.startsWith('!!')) {
+      if (tag === '!secret') {
+        if (!opts.secrets) bad(pointer, '!secret is not allowed in this file', 'refer to secrets from data files (data/**/*.yaml) or site.yaml params; a module receives them as parameters');
+        else if (!isScalar(node) || typeof node.value !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(node.value)) bad(pointer, '!secret needs a secret name (letters, digits, _ . -)', 'write `password: !secret db_password`');
+        else return new SecretRef(node.value, locate(pointer));
+        return null;
+      }
+      if ((tag === '!append' || tag === '!replace') && opts.markers) {
+        if (tag === '!append' && !isSeq(node)) bad(pointer, '!append marks a list', 'write `servers: !append [ntp3.example.org]`');
+        if (tag === '!replace' && !isMap(node)) bad(pointer, '!replace marks a map', 'a list or a value always replaces; !replace is for maps');
+        markers.set(pointer, tag.slice(1) as MergeMarker);
+      } else {
+        bad(pointer, `unknown tag ${tag}`, opts.markers ? 'accepted tags: !secret, !append, !replace' : 'this file accepts no tags');
+        return null;
+      }
+    }
+    if (isMap(node)) {
+      const out: Record<string, unknown> = {};
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (typeof key !== 'string' && typeof key !== 'number') {
+          bad(pointer, 'map keys must be strings', 'quote the key');
+          continue;
+        }
+        out[String(key)] = walk(pair.value, `${pointer}/${escapeSegment(String(key))}`);
+      }
+      return out;
+    }
+    if (isSeq(node)) return node.items.map((item, i) => walk(item, `${pointer}/${i}`));
+    if (isScalar(node)) return node.value;
+    return null;
+  };
+  const value = walk(doc.contents, '');
+  return errors.length > 0 ? { errors } : { tree: { file, value, markers, locate }, errors };
+}
+
+export async function readYamlTree(file: string, opts: ReadYamlOptions): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return { errors: [new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { location: { file }, cause: err, terminal: true })] };
+  }
+  return parseYamlTree(file, text, opts);
+}
