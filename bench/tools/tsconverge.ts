@@ -1,0 +1,71 @@
+/**
+ * tsconverge itself: `node bin/tsconverge.js apply MANIFEST`, `--noop` for S4.
+ * Exit codes: 0 nothing changed, 2 changes applied (or pending with --noop),
+ * 4 failures, 6 changes and failures, 1 did not run.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { run, tail, type Command, type ExecResult } from '../exec.js';
+import {
+  COMMAND, IMAGE, LABEL_KEY, LABEL_VALUE, MOUNT_TARGET, RESTART, STOP_TIMEOUT, type Workload,
+} from '../workload.js';
+import type { Probe, Step, Tool, Verdict } from './types.js';
+
+export const TSCONVERGE_BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'tsconverge.js');
+
+export const tsconverge: Tool = {
+  name: 'tsconverge',
+  slow: false,
+  unsupported: (): undefined => undefined,
+  async probe(): Promise<Probe> {
+    if (!existsSync(TSCONVERGE_BIN)) return { available: false, reason: `${TSCONVERGE_BIN} does not exist yet` };
+    const help = await run({ argv: ['node', TSCONVERGE_BIN, 'apply', '--help'] });
+    if (help.exitCode !== 0 || !help.stdout.includes('--noop')) {
+      return { available: false, reason: `'tsconverge apply --help' failed or has no --noop: ${tail(help.stderr || help.stdout, 200)}` };
+    }
+    const v = await run({ argv: ['node', TSCONVERGE_BIN, '--version'] });
+    return { available: true, version: `tsconverge ${v.stdout.trim()}` };
+  },
+  async prepare(step: Step, dir: string): Promise<Command> {
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'manifest.yaml');
+    writeFileSync(file, stringify(manifest(step.workload)));
+    return {
+      argv: [
+        'node', TSCONVERGE_BIN, 'apply', file, '--format', 'json', '--log-level', 'warn',
+        ...(step.scenario === 'S4' ? ['--noop'] : []),
+      ],
+    };
+  },
+  judge(_step: Step, result: ExecResult): Verdict {
+    const code = result.exitCode;
+    const ok = code === 0 || code === 2;
+    const changed = code === 2 || code === 6 ? true : code === 0 ? false : null;
+    return ok ? { ok, changed } : { ok, changed, detail: `exit ${code}: ${tail(result.stderr || result.stdout)}` };
+  },
+};
+
+/** The workload as a tsconverge manifest (the label key io.tsconverge.* is reserved). */
+export function manifest(w: Workload): unknown {
+  const labels = { [LABEL_KEY]: LABEL_VALUE };
+  return {
+    resources: [
+      { kind: 'docker.network', name: w.network, labels },
+      ...w.volumes.map((v) => ({ kind: 'docker.volume', name: v, labels })),
+      ...w.containers.map((c) => ({
+        kind: 'docker.container',
+        name: c.name,
+        image: IMAGE,
+        command: [...COMMAND],
+        environment: c.env,
+        labels,
+        restart: RESTART,
+        memory: '64m',
+        networks: [w.network],
+        mounts: [{ type: 'volume', source: c.volume, target: MOUNT_TARGET }],
+        stopTimeout: STOP_TIMEOUT,
+      })),
+    ],
+  };
+}
