@@ -16,10 +16,22 @@ import { createHostProviders } from './providers/host.js';
 
 export const DOCKER = Symbol.for('tsconverge.Docker');
 
+function lazyDocker(): Docker {
+  let real: Docker | undefined;
+  return new Proxy({} as Docker, {
+    get: (_target, key) => {
+      real ??= createDockerClient();
+      const v = (real as unknown as Record<PropertyKey, unknown>)[key];
+      return typeof v === 'function' ? v.bind(real) : v;
+    },
+  });
+}
+
 export function createAppContainer(overrides: { docker?: Docker } = {}): Container {
   const c = new Container();
-  // The client is created lazily: constructing it opens nothing, but `validate` never needs it.
-  c.bind<Docker>(DOCKER).toDynamicValue(() => overrides.docker ?? createDockerClient()).inSingletonScope();
+  // The Docker client (and dockerode, which loads ssh2 and grpc) is created on first use,
+  // so `validate`, `compile` and catalogues without Docker kinds never load it.
+  c.bind<Docker>(DOCKER).toDynamicValue(() => overrides.docker ?? lazyDocker()).inSingletonScope();
   c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createImageProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
   c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createContainerProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();
   c.bind<Provider>(PROVIDER).toDynamicValue((ctx) => createNetworkProvider(ctx.get<Docker>(DOCKER)) as unknown as Provider).inSingletonScope();

@@ -65,3 +65,12 @@ describe('manifest errors name file, line, column and field', () => {
     expect(Object.isFrozen(a.resources[0]!.attrs)).toBe(true);
   });
 });
+
+describe('spec/', () => {
+  it('every kind schema compiles under strict ajv (validators are compiled lazily at run time)', async () => {
+    const { createSchemaRegistry } = await import('./schemas.js');
+    const kinds = [...createSchemaRegistry().kinds.values()];
+    expect(kinds.length).toBeGreaterThanOrEqual(12);
+    for (const k of kinds) expect(typeof k.validate).toBe('function');
+  });
+});

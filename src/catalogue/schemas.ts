@@ -56,7 +56,7 @@ export function kindSchemaFiles(specDir = SPEC_DIR): string[] {
 
 let cached: SchemaRegistry | undefined;
 
-/** Compile every schema in spec/ once per process. */
+/** Load every schema in spec/ once per process; each kind's validator is compiled when first used. */
 export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
   if (cached && specDir === SPEC_DIR) return cached;
   const ajv = createAjv();
@@ -78,7 +78,9 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
       });
     }
     ajv.addSchema(schema);
-    kinds.set(kind, { kind, file, schema, validate: ajv.getSchema(schema.$id as string)!, attributes });
+    // Compiled on first use: a run pays only for the kinds its catalogue has.
+    let validate: ValidateFunction | undefined;
+    kinds.set(kind, { kind, file, schema, attributes, get validate() { return (validate ??= ajv.getSchema(schema.$id as string)!); } });
   }
   const manifest = ajv.compile({
     type: 'object',
