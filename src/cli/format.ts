@@ -18,6 +18,17 @@ function changeLine(c: AttributeChange, action: string): string {
   const name = c.path.slice(1).replace(/\//g, '.').replace(/~1/g, '/').replace(/~0/g, '~');
   const forces = c.effect === 'replace' && action === 'replace' ? '   # forces replacement' : '';
   if (action === 'create') return `      ${name}: ${value(c.to)}`;
+  if (Array.isArray(c.from) && Array.isArray(c.to)) {
+    // A list: show what leaves and what comes, element by element.
+    const key = (v: Json): string => JSON.stringify(v);
+    const to = new Set(c.to.map(key));
+    const from = new Set(c.from.map(key));
+    const lines = [`      ${name}:${forces}`];
+    for (const v of c.from) if (!to.has(key(v))) lines.push(`        - ${value(v)}`);
+    for (const v of c.to) if (!from.has(key(v))) lines.push(`        + ${value(v)}`);
+    if (lines.length === 1) lines.push(`        (order) ${value(c.from)} -> ${value(c.to)}`);
+    return lines.join('\n');
+  }
   return `      ${name}: ${value(c.from)} -> ${value(c.to)}${forces}`;
 }
 
