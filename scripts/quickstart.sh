@@ -13,3 +13,17 @@ run apply examples/quickstart --root "$ROOT"
 run apply examples/quickstart --root "$ROOT"
 [ "$code" -eq 0 ] || { echo "the second apply should change nothing" >&2; exit 1; }
 echo; echo "\$ curl http://127.0.0.1:18080/"; curl -fsS http://127.0.0.1:18080/
+
+# Host settings beside the containers: examples/host-baseline (DNS, NTP, log rotation and
+# forwarding, three sysctls, the Docker daemon's log limits) against a temp root, inside a
+# throwaway network namespace so its net.* sysctls never touch this machine.
+HOST_ROOT=$(mktemp -d /var/tmp/tsconverge-host-baseline.XXXXXX)
+NS=tsc-quickstart-$$
+ip netns add "$NS"
+trap 'ip netns delete "$NS" 2>/dev/null || true' EXIT
+hrun() { echo; echo "\$ tsconverge $* (in netns $NS)"; set +e; ip netns exec "$NS" node bin/tsconverge.js "$@"; code=$?; set -e; echo "(exit $code)"; }
+hrun plan examples/host-baseline/manifest.yaml --root "$HOST_ROOT"
+hrun apply examples/host-baseline/manifest.yaml --root "$HOST_ROOT"
+hrun apply examples/host-baseline/manifest.yaml --root "$HOST_ROOT"
+[ "$code" -eq 0 ] || { echo "the second apply of host-baseline should change nothing" >&2; exit 1; }
+echo; echo "files written under $HOST_ROOT:"; (cd "$HOST_ROOT" && find . -type f | sort)
