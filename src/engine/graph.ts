@@ -7,6 +7,7 @@
 import { TsconvergeError } from './errors.js';
 import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import type { ProviderRegistry } from '../providers/registry.js';
+import { declaredAbsent } from '../providers/types.js';
 
 export interface Graph {
   /** id -> ids that must be applied before it. */
@@ -33,7 +34,7 @@ export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): 
     deps.get(then)!.add(first);
     dependents.get(first)!.add(then);
   };
-  const wantsAbsent = (r: CatalogueResource): boolean => providers.find(r.kind)?.wantsAbsent(r) ?? false;
+  const wantsAbsent = (r: CatalogueResource): boolean => declaredAbsent(providers.find(r.kind), r);
   for (const r of catalogue.resources) {
     for (const x of r.relations.require) edge(x, r.id);
     for (const x of r.relations.before) edge(r.id, x);

@@ -26,7 +26,6 @@ function memoryFiles(world: Map<string, string>, behaviour: { fail?: Set<string>
     kind: 'file',
     suitable: async () => undefined,
     readMany: async (rs) => new Map(rs.map((r) => [r.id, world.get(r.name) ?? null])),
-    wantsAbsent: (r) => r.attrs.ensure === 'absent',
     views: (r, o) => ({ desired: { content: r.attrs.content ?? '' }, actual: o === null ? null : { content: o } }),
     async apply(r) {
       calls.push(r.name);

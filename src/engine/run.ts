@@ -17,7 +17,7 @@ import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from '../providers/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import type { Provider, ProviderContext, ResourcePlan } from '../providers/types.js';
+import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan } from '../providers/types.js';
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
@@ -94,7 +94,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   const planOf = (s: State, observed: unknown): ResourcePlan => {
     const p = s.provider!;
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
-    return planResource(views.desired, views.actual, p.wantsAbsent(s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
+    return planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
   };
   for (const s of states.values()) {
     if (s.status === 'failed') continue;

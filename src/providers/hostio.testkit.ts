@@ -12,7 +12,7 @@ import winston from 'winston';
 import { planResource } from '../engine/diff.js';
 import { createSchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from './facts.js';
-import type { Provider, ProviderContext, Resource, ResourcePlan } from './types.js';
+import { declaredAbsent, type Provider, type ProviderContext, type Resource, type ResourcePlan } from './types.js';
 
 export function tempRoot(prefix: string): { root: string; cleanup: () => void } {
   const root = mkdtempSync(path.join(os.tmpdir(), `tsc-${prefix}-`));
@@ -36,7 +36,7 @@ export function resource<A>(kind: string, name: string, attrs: A): Resource<A> {
 export async function planOf<A, O>(p: Provider<A, O>, r: Resource<A>, ctx: ProviderContext): Promise<{ plan: ResourcePlan; observed: O | null }> {
   const observed = (await p.readMany([r], ctx)).get(r.id) ?? null;
   const v = p.views(r, observed, ctx);
-  return { plan: planResource(v.desired, v.actual, p.wantsAbsent(r), createSchemaRegistry().kinds.get(r.kind), []), observed };
+  return { plan: planResource(v.desired, v.actual, declaredAbsent(p as never, r as never), createSchemaRegistry().kinds.get(r.kind), []), observed };
 }
 
 /** One engine step: plan, apply when needed, and prove the change took. Returns the plan that was applied. */

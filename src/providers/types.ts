@@ -108,8 +108,12 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
   /** The normalised desired and actual forms; `actual` is null when absent. */
   views(resource: Resource<A>, observed: O | null, ctx: ProviderContext): { readonly desired: View; readonly actual: View | null };
 
-  /** The value of `ensure` that means "absent" is declared; the engine asks so it can plan deletes. */
-  wantsAbsent(resource: Resource<A>): boolean;
+  /**
+   * Whether the resource is declared absent, so the engine plans a delete. Optional:
+   * without it the engine uses `ensure: absent` (see `declaredAbsent`), which is what
+   * every kind with an `ensure` attribute means.
+   */
+  wantsAbsent?(resource: Resource<A>): boolean;
 
   /**
    * Converge: create, update in place, replace or delete, as `plan.action` says.
@@ -136,3 +140,8 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
 
 /** inversify token under which every provider is bound (multi-binding). */
 export const PROVIDER = Symbol.for('tsconverge.Provider');
+
+/** Whether `resource` is declared absent: the provider's own rule, else `ensure: absent`. */
+export function declaredAbsent(provider: Provider | undefined, resource: Resource): boolean {
+  return provider?.wantsAbsent?.(resource) ?? (resource.attrs as { ensure?: unknown }).ensure === 'absent';
+}

@@ -139,9 +139,6 @@ export function createDnsProvider(): Provider<DnsAttrs, DnsObserved> {
     views(r, observed) {
       return dnsViews(r, observed);
     },
-    wantsAbsent(r) {
-      return r.attrs.ensure === 'absent';
-    },
     async apply(r, _plan, _observed, ctx) {
       await applyOne(r, ctx);
       return readOne(r, ctx);

@@ -161,7 +161,6 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     kind: 'docker.container',
     suitable: () => dockerUnavailableReason(docker),
     readMany: (resources) => readMany(resources),
-    wantsAbsent: (r) => r.attrs.ensure === 'absent',
     views(r, observed, ctx): { desired: View; actual: View | null } {
       const desired = desiredView(r.attrs, observed?.desiredImageId, observed !== null);
       return { desired, actual: observed ? actualView(r.attrs, observed, ctx.root) : null };

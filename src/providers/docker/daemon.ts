@@ -139,9 +139,6 @@ export function createDockerDaemonProvider(): Provider<DaemonAttrs, DaemonObserv
     views(r, observed) {
       return daemonViews(r, observed);
     },
-    wantsAbsent(r) {
-      return r.attrs.ensure === 'absent';
-    },
     async apply(r, plan, _observed, ctx) {
       const file = configFile(r, ctx);
       await withFileLock(file, async () => {

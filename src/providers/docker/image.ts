@@ -24,7 +24,6 @@ export function createImageProvider(docker: Docker): Provider<ImageAttrs, Observ
         return [r.id, id ? { id } : null];
       }));
     },
-    wantsAbsent: (r) => r.attrs.ensure === 'absent',
     views: (r, observed) => ({
       desired: { ensure: 'present', ref: refOf(r) },
       actual: observed ? { ensure: 'present', ref: refOf(r) } : null,

@@ -79,7 +79,6 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
       const byName = new Map(list.map((n) => [n.Name, n]));
       return new Map(resources.map((r) => [r.id, byName.get(r.name) ?? null]));
     },
-    wantsAbsent: (r) => r.attrs.ensure === 'absent',
     views: (r, observed) => ({ desired: desired(r.attrs), actual: observed ? actual(r.attrs, observed) : null }),
     async apply(r, plan, observed) {
       try {

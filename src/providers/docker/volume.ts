@@ -39,7 +39,6 @@ export function createVolumeProvider(docker: Docker): Provider<VolumeAttrs, Volu
       const byName = new Map(list.map((v) => [v.Name, v]));
       return new Map(resources.map((r) => [r.id, byName.get(r.name) ?? null]));
     },
-    wantsAbsent: (r) => r.attrs.ensure === 'absent',
     views: (r, observed) => ({ desired: desired(r.attrs), actual: observed ? actual(r.attrs, observed) : null }),
     async apply(r, plan) {
       if (plan.action === 'replace' && !r.attrs.allowReplace) {

@@ -97,7 +97,6 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
       }));
       return new Map(pairs);
     },
-    wantsAbsent: (r) => want(r) === 'absent',
     views(r, o): { desired: View; actual: View | null } {
       const d: Record<string, Json> = { ensure: want(r) };
       const a: Record<string, Json> = { ensure: o ? (o.type === 'file' ? 'present' : o.type) : 'absent' };

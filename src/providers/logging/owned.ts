@@ -63,9 +63,6 @@ export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFil
       if (r.attrs.ensure === 'absent') return { desired: {}, actual: observed === null ? null : {} };
       return { desired: spec.toView(spec.render(r)), actual: observed === null ? null : spec.toView(observed.text) };
     },
-    wantsAbsent(r) {
-      return r.attrs.ensure === 'absent';
-    },
     async apply(r, _plan, _observed, ctx) {
       const target = file(r, ctx);
       if (r.attrs.ensure === 'absent') {

@@ -149,9 +149,6 @@ export function createNtpProvider(): Provider<NtpAttrs, NtpObserved> {
     views(r, observed) {
       return ntpViews(r, observed);
     },
-    wantsAbsent(r) {
-      return r.attrs.ensure === 'absent';
-    },
     async apply(r, _plan, _observed, ctx) {
       await applyOne(r, ctx);
       return readOne(r, ctx);

@@ -146,9 +146,6 @@ export function createServiceProvider(): Provider<ServiceAttrs, ServiceObserved>
     views(r, observed) {
       return serviceViews(r, observed);
     },
-    wantsAbsent() {
-      return false;
-    },
     async apply(r, _plan, _observed, ctx) {
       await applyOne(r, ctx);
       return readOne(r, ctx);

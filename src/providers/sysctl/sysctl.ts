@@ -163,9 +163,6 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
     views(r, observed) {
       return sysctlViews(r, observed, procSys());
     },
-    wantsAbsent(r) {
-      return r.attrs.ensure === 'absent';
-    },
     async apply(r, _plan, _observed, ctx) {
       await applyOne(r, ctx);
       return (await readAll([r], ctx)).get(r.id) ?? null;
