@@ -9,6 +9,8 @@ import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 import { factsForNode } from './compile.js';
+import { acquireRunLock, resolveStateDir, type RunLock } from '../engine/lock.js';
+import { TsconvergeError } from '../engine/errors.js';
 
 export interface ApplyFlags extends GlobalFlags {
   readonly noop?: boolean;
@@ -22,6 +24,28 @@ export interface ApplyFlags extends GlobalFlags {
   readonly facts?: string;
   readonly secretsDir?: string;
   readonly retries?: number;
+  /** apply only: where the run lock lives, and how long to wait for it. */
+  readonly stateDir?: string;
+  readonly waitForLock?: number;
+}
+
+/**
+ * SIGINT/SIGTERM while an apply runs: abort the run's signal (no new resource starts;
+ * the ones in flight finish or are cancelled after a grace period), then the report is
+ * printed and the lock released, and the command exits 128 + the signal number.
+ */
+function onInterrupt(log: ReturnType<typeof loggerFrom>): { signal: AbortSignal; code: () => number | undefined; dispose: () => void } {
+  const ctl = new AbortController();
+  let code: number | undefined;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (code !== undefined) { log.warn(`${sig} again: still finishing the resources in flight`); return; }
+    code = sig === 'SIGINT' ? EXIT.INTERRUPTED_SIGINT : EXIT.INTERRUPTED_SIGTERM;
+    log.warn(`${sig}: stopping after the resources in flight`);
+    ctl.abort(new TsconvergeError('INTERRUPTED', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return { signal: ctl.signal, code: () => code, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
 }
 
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
@@ -39,15 +63,32 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     printInputError(err, format);
     return EXIT.NOT_RUN;
   }
-  const report = await runCatalogue(catalogue, providers, {
-    noop: flags.noop ?? false,
-    root,
-    log,
-    facts,
-    concurrency: flags.concurrency,
-    retries: flags.retries,
-    ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
-  });
-  process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
-  return report.exitCode;
+  const interrupt = onInterrupt(log);
+  let lock: RunLock | undefined;
+  try {
+    if (!flags.noop) {
+      try {
+        lock = await acquireRunLock(resolveStateDir({ stateDir: flags.stateDir, root }), { command: 'apply', waitMs: (flags.waitForLock ?? 0) * 1000, signal: interrupt.signal });
+      } catch (err) {
+        if (interrupt.code() !== undefined) return interrupt.code()!;
+        printInputError(err, format);
+        return EXIT.NOT_RUN;
+      }
+    }
+    const report = await runCatalogue(catalogue, providers, {
+      noop: flags.noop ?? false,
+      root,
+      log,
+      facts,
+      concurrency: flags.concurrency,
+      retries: flags.retries,
+      signal: interrupt.signal,
+      ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
+    });
+    process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+    return interrupt.code() ?? report.exitCode;
+  } finally {
+    await lock?.release();
+    interrupt.dispose();
+  }
 }

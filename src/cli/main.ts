@@ -15,6 +15,12 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected a whole number >= 0, got "${v}"`);
+  return n;
+}
+
 export function createProgram(): Command {
   const program = new Command('tsconverge')
     .description('Converge container hosts to a declared state: images, containers, networks, volumes, files.')
@@ -30,11 +36,14 @@ export function createProgram(): Command {
     .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
     .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
     .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
+    .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, 1)
     .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)');
   const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 
   runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
     .option('--noop', 'show what would change and change nothing')
+    .option('--state-dir <dir>', 'state directory holding the run lock (default: TSCONVERGE_STATE_DIR, else ROOT/var/lib/tsconverge)')
+    .option('--wait-for-lock <seconds>', 'when another run holds the lock, wait up to this long instead of exiting 1 at once', nonNegativeInt, 0)
     .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
       const { applyCommand } = await import('./apply.js');
       process.exitCode = await applyCommand(target, { ...cmd.optsWithGlobals(), ...opts });

@@ -5,25 +5,53 @@
  */
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 
-export async function guard<T>(what: string, resource: string | undefined, timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export interface GuardOptions {
+  /** Aborting it aborts the call's signal too (a run being interrupted, after its grace period). */
+  readonly parent?: AbortSignal;
+  /** After a timeout, how long to wait for the cancelled call to settle (default: the timeout, at most 30 s). */
+  readonly settleMs?: number;
+}
+
+/**
+ * A timed-out call is cancelled (its signal aborts) AND awaited, up to `settleMs`, before
+ * the TIMEOUT error is thrown: a retry never starts while the previous attempt still
+ * runs. A call that does not settle even then fails with a terminal TIMEOUT, so it is
+ * never retried beside itself.
+ */
+export async function guard<T>(what: string, resource: string | undefined, timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>, opts: GuardOptions = {}): Promise<T> {
   const ctl = new AbortController();
+  const onParent = (): void => ctl.abort(opts.parent!.reason);
+  if (opts.parent?.aborted) onParent(); else opts.parent?.addEventListener('abort', onParent, { once: true });
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      ctl.abort();
-      reject(new TsconvergeError('TIMEOUT', `${what} did not finish within ${Math.round(timeoutMs / 1000)} s`, {
-        resource,
-        hint: 'the system did not answer in time; check that it is responsive, or raise the timeout (--timeout)',
-      }));
-    }, timeoutMs);
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
     timer.unref?.();
   });
+  const call = Promise.resolve().then(() => fn(ctl.signal));
   try {
-    return await Promise.race([Promise.resolve().then(() => fn(ctl.signal)), timeout]);
+    const first = await Promise.race([call.then((value) => ({ value })), timedOut]);
+    if (first !== 'timeout') return first.value;
+    const limit = `${what} did not finish within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`;
+    ctl.abort(new TsconvergeError('TIMEOUT', limit, { resource }));
+    const settleMs = opts.settleMs ?? Math.min(timeoutMs, 30_000);
+    let settleTimer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      call.then(() => true, () => true),
+      new Promise<false>((resolve) => { settleTimer = setTimeout(() => resolve(false), settleMs); }),
+    ]);
+    clearTimeout(settleTimer);
+    throw new TsconvergeError('TIMEOUT', settled ? limit : `${limit}, and had not stopped ${Math.round(settleMs / 1000)} s after it was cancelled`, {
+      resource,
+      terminal: !settled,
+      hint: settled
+        ? 'the system did not answer in time; check that it is responsive, or raise the timeout (--timeout)'
+        : 'not retried, so that two attempts never run side by side; check the system, then run again',
+    });
   } catch (err) {
     throw toTsconvergeError(err, resource);
   } finally {
     clearTimeout(timer);
+    opts.parent?.removeEventListener('abort', onParent);
   }
 }
 

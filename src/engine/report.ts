@@ -40,6 +40,8 @@ export interface Report {
   readonly resources: readonly ResourceReport[];
   readonly summary: Summary;
   readonly exitCode: 0 | 2 | 4 | 6;
+  /** Present and true when the run was interrupted (RunOptions.signal): resources not started are skipped with INTERRUPTED. */
+  readonly interrupted?: boolean;
 }
 
 export function summarise(resources: readonly ResourceReport[]): Summary {

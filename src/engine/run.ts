@@ -39,6 +39,14 @@ export interface RunOptions {
   /** Wait before retry n (1-based); defaults to 1 s, 2 s, 4 s, ... */
   readonly retryDelayMs?: (attempt: number) => number;
   readonly schemas?: SchemaRegistry;
+  /**
+   * Interrupts the run (SIGINT/SIGTERM): no new resource is started (the rest are skipped
+   * with INTERRUPTED) and no retry either; a resource in flight may finish, and after
+   * `interruptGraceMs` (default 10 s) its call's signal aborts so the provider stops or
+   * undoes its write. The report is still returned, with `interrupted: true`.
+   */
+  readonly signal?: AbortSignal;
+  readonly interruptGraceMs?: number;
 }
 
 interface State {
@@ -57,6 +65,22 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   const startedAt = new Date();
   const schemas = opts.schemas ?? createSchemaRegistry();
   const graph = createGraph(catalogue, providers);
+  const hard = new AbortController();
+  let graceTimer: NodeJS.Timeout | undefined;
+  const onInterrupt = (): void => {
+    opts.log.warn(`interrupted: no new resource is started; waiting for the ones in flight (at most ${Math.round((opts.interruptGraceMs ?? 10_000) / 1000)} s)`);
+    graceTimer = setTimeout(() => hard.abort(opts.signal!.reason), opts.interruptGraceMs ?? 10_000);
+  };
+  if (opts.signal?.aborted) onInterrupt(); else opts.signal?.addEventListener('abort', onInterrupt, { once: true });
+  try {
+    return await runWith(catalogue, providers, opts, graph, schemas, startedAt, hard.signal);
+  } finally {
+    clearTimeout(graceTimer);
+    opts.signal?.removeEventListener('abort', onInterrupt);
+  }
+}
+
+async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: RunOptions, graph: ReturnType<typeof createGraph>, schemas: SchemaRegistry, startedAt: Date, hard: AbortSignal): Promise<Report> {
   const readTimeout = opts.readTimeoutMs ?? 60_000;
   const applyTimeout = opts.applyTimeoutMs ?? 600_000;
   const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, log: opts.log, facts: opts.facts, signal });
@@ -112,7 +136,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
-    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail);
+    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, hard);
   }
 
   const resources: ResourceReport[] = graph.order.map((id) => {
@@ -138,7 +162,16 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     resources,
     summary,
     exitCode: exitCodeOf(summary),
+    ...(opts.signal?.aborted ? { interrupted: true } : {}),
   };
+}
+
+function interruptedSkip(s: State, log: Logger): void {
+  s.status = 'skipped';
+  s.error = new TsconvergeError('INTERRUPTED', 'not started: the run was interrupted', {
+    resource: s.resource.id, hint: 'run apply again to converge it',
+  });
+  log.warn(`${s.resource.id}: ${s.error.message}`);
 }
 
 function skip(s: State, dep: string, log: Logger): void {
@@ -158,18 +191,20 @@ async function applyAll(
   ctxFor: (signal: AbortSignal) => ProviderContext,
   planOf: (s: State, observed: unknown) => ResourcePlan,
   fail: (s: State, err: unknown) => void,
+  hard: AbortSignal,
 ): Promise<void> {
+  const interrupted = (): boolean => opts.signal?.aborted === true;
   const limit = createLimiter(Math.max(1, opts.concurrency ?? 8));
   const done = new Map<string, Promise<void>>();
   const changed = (id: string): boolean => states.get(id)!.status === 'changed';
   const readOne = async (s: State): Promise<unknown> => {
-    const m = await guard(`${s.resource.id}: read`, s.resource.id, readTimeout, (signal) => s.provider!.readMany([s.resource], ctxFor(signal)));
+    const m = await guard(`${s.resource.id}: read`, s.resource.id, readTimeout, (signal) => s.provider!.readMany([s.resource], ctxFor(signal)), { parent: hard });
     return m.get(s.resource.id) ?? null;
   };
 
   const applyAndVerify = async (s: State, plan: ResourcePlan): Promise<void> => {
     opts.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
-    await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)));
+    await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)), { parent: hard });
     const after = await readOne(s);
     const again = planOf(s, after);
     s.observed = after;
@@ -190,6 +225,7 @@ async function applyAll(
     const failedDep = deps.find((d) => states.get(d)!.status === 'failed' || states.get(d)!.status === 'skipped');
     if (failedDep) { skip(s, failedDep, opts.log); return; }
     await limit(async () => {
+      if (interrupted() && (s.plan!.action !== 'none' || deps.some(changed))) { interruptedSkip(s, opts.log); return; }
       s.started = Date.now();
       const p = s.provider!;
       try {
@@ -206,10 +242,11 @@ async function applyAll(
               break;
             } catch (err) {
               const e = toTsconvergeError(err, s.resource.id);
-              if (e.terminal || attempt >= (opts.retries ?? 1)) throw e;
+              if (e.terminal || attempt >= (opts.retries ?? 1) || interrupted()) throw e;
               const wait = opts.retryDelayMs?.(attempt + 1) ?? 1000 * 2 ** attempt;
               opts.log.warn(`${s.resource.id}: ${e.message}; retrying in ${wait} ms (attempt ${attempt + 2})`);
               await new Promise((r) => setTimeout(r, wait));
+              if (interrupted()) throw e;
               s.observed = await readOne(s); // level-based: plan again from what is
               s.plan = planOf(s, s.observed);
               if (s.plan.action === 'none') break;
@@ -218,7 +255,7 @@ async function applyAll(
         }
         if (notified && p.refresh && (s.plan!.action === 'none' || s.plan!.action === 'update')) {
           opts.log.info(`${s.resource.id}: refresh (notified)`);
-          await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)));
+          await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)), { parent: hard });
           s.refresh = true;
         }
         s.status = s.plan!.action !== 'none' || s.refresh ? 'changed' : 'unchanged';
