@@ -28,6 +28,7 @@ export function createProgram(): Command {
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['text', 'json']).default('text'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).default('info'))
     .showHelpAfterError()
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride();
 
   const runOptions = (cmd: Command): Command => cmd
