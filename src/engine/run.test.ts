@@ -200,4 +200,28 @@ describe('runCatalogue: interrupts', () => {
     expect(report.resources[2]!.error?.code).toBe('INTERRUPTED');
     expect(world.get('/f1')).toBe('X1');
   });
+
+  it('a resource in flight longer than the grace period is cancelled through its signal, undoes, and fails INTERRUPTED', async () => {
+    const world = new Map<string, string>([['/f0', 'old']]);
+    const ctl = new AbortController();
+    let undone = false;
+    const provider: Provider<{ content?: string }, string> = {
+      kind: 'file',
+      suitable: async () => undefined,
+      readMany: async (rs) => new Map(rs.map((r) => [r.id, world.get(r.name) ?? null])),
+      views: (r, o) => ({ desired: { content: r.attrs.content ?? '' }, actual: o === null ? null : { content: o } }),
+      async apply(_r, _p, _o, ctx) {
+        setTimeout(() => ctl.abort(new Error('SIGINT')), 10);
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => { undone = true; resolve(); }, { once: true }));
+        throw ctx.signal.reason;
+      },
+    };
+    const t0 = Date.now();
+    const report = await run(many, provider as unknown as Provider, { concurrency: 1, signal: ctl.signal, interruptGraceMs: 50 });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(undone).toBe(true);
+    expect(world.get('/f0')).toBe('old');
+    expect(report.resources[0]).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+    expect(report.resources.slice(1).every((r) => r.status === 'skipped' && r.error?.code === 'INTERRUPTED')).toBe(true);
+  });
 });
