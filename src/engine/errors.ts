@@ -46,7 +46,13 @@ export type ErrorCode =
   | 'ENVIRONMENT_NOT_FOUND'
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
-  | 'EXPLAIN_NOT_FOUND';
+  | 'EXPLAIN_NOT_FOUND'
+  // catalogue server, its CA and store (issue 10)
+  | 'CA_ERROR'
+  | 'CERT_REFUSED'
+  | 'SERVER_UNREACHABLE'
+  | 'CATALOGUE_REFUSED'
+  | 'STORE_ERROR';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {
