@@ -78,7 +78,6 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     logger: false,
     return503OnClosing: true,
     keepAliveTimeout: 65_000,
-    ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: false } },
   });
   app.addHook('onRequest', createAuthHook(createRevocationCheck(opts.caDir)));
   app.addHook('onResponse', async (req, reply) => {

@@ -114,7 +114,9 @@ export class CodeManager {
       this.lastError = undefined;
       return true;
     } catch (err) {
-      const message = err instanceof ManifestErrors ? err.errors.map((e) => e.format()).join('\n') : err instanceof TsconvergeError ? err.format() : (err as Error).message;
+      const raw = err instanceof ManifestErrors ? err.errors.map((e) => e.format()).join('\n') : err instanceof TsconvergeError ? err.format() : (err as Error).message;
+      // Errors name the files of the fleet tree the operator edits, not of the snapshot.
+      const message = version ? raw.split(path.join(this.opts.stateDir, 'code', version.slice(7, 23))).join(this.opts.fleet) : raw;
       this.lastError = { at: new Date().toISOString(), version, message };
       return false;
     }
