@@ -10,7 +10,7 @@
  * agent.enabled/disabledReason, resources[].cause, codeVersion) to derive a status.
  * History is bounded: each node keeps its newest `retention` reports.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { TsconvergeError } from '../engine/errors.js';
@@ -98,6 +98,7 @@ async function pgliteAssets(): Promise<Record<string, unknown>> {
 
 async function openPglite(dataDir: string): Promise<Db> {
   const { PGlite } = await import('@electric-sql/pglite');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const pg = await PGlite.create({ dataDir: path.join(dataDir, 'db'), ...(await pgliteAssets()) });
   const db: Db = {
     query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await pg.query<T>(sql, params)).rows }),
