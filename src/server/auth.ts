@@ -19,16 +19,29 @@ const field = (v: string | string[] | undefined): string | undefined => (Array.i
 /** The identity of the connection's client certificate, or why there is none. */
 export function identify(req: FastifyRequest, isRevoked: (serial: string) => boolean): Identity | { error: string; code: 401 | 403 } {
   const sock = req.raw.socket as TLSSocket;
+  // The peer certificate is fixed for the life of a TLS connection: read it once per connection.
+  let peer = peers.get(sock);
+  if (!peer) { peer = peerOf(sock); peers.set(sock, peer); }
+  if ('error' in peer) return peer;
+  // Revocation is checked on every request: a revoked certificate is refused on its next one.
+  if (isRevoked(peer.serial)) return { error: 'client certificate refused: revoked', code: 401 };
+  return peer.identity;
+}
+
+type Peer = { readonly serial: string; readonly identity: Identity | { error: string; code: 401 | 403 } } | { error: string; code: 401 | 403 };
+const peers = new WeakMap<object, Peer>();
+
+function peerOf(sock: TLSSocket): Peer {
   const cert = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate() : undefined;
   if (!cert || !cert.subject) return { error: 'a client certificate is required (enrol first)', code: 401 };
   if (!sock.authorized) return { error: `client certificate refused: ${String(sock.authorizationError ?? 'not issued by this CA')}`, code: 401 };
-  if (isRevoked(cert.serialNumber)) return { error: 'client certificate refused: revoked', code: 401 };
   const cn = field(cert.subject.CN);
   const org = field(cert.subject.O);
-  if (cn === undefined) return { error: 'client certificate has no single CN', code: 403 };
-  if (org === OPERATOR_ORG) return { kind: 'operator', name: cn };
-  if (org !== undefined || !NODE_NAME.test(cn)) return { error: 'client certificate is not a node certificate', code: 403 };
-  return { kind: 'node', name: cn };
+  const serial = cert.serialNumber;
+  if (cn === undefined) return { serial, identity: { error: 'client certificate has no single CN', code: 403 } };
+  if (org === OPERATOR_ORG) return { serial, identity: { kind: 'operator', name: cn } };
+  if (org !== undefined || !NODE_NAME.test(cn)) return { serial, identity: { error: 'client certificate is not a node certificate', code: 403 } };
+  return { serial, identity: { kind: 'node', name: cn } };
 }
 
 /** onRequest hook: enforce the route's `config.auth`. Per-node routes (`:node`) admit only that node (and operators for reads). */

@@ -123,12 +123,13 @@ export class CodeManager {
   }
 
   /** Compile (or take from the cache) the signed catalogue of `node`. Throws ManifestErrors / TsconvergeError. */
-  async compile(node: string, rawFacts: Record<string, unknown>): Promise<Compiled> {
+  async compile(node: string, rawFacts: Record<string, unknown>, factsHash?: string): Promise<Compiled> {
     const code = this.current;
     if (!code) throw new TsconvergeError('MANIFEST_NOT_FOUND', 'the server has no fleet code that compiles yet', { hint: 'fix the fleet tree and send the server SIGHUP' });
     const facts: Record<string, unknown> = { ...rawFacts, hostname: node, fqdn: typeof rawFacts.fqdn === 'string' && rawFacts.fqdn.split('.')[0] === node ? rawFacts.fqdn : node };
     for (const f of VOLATILE_FACTS) delete facts[f];
-    const key = `${code.version}\0${node}\0${createHash('sha256').update(canonicalJson(facts)).digest('hex')}`;
+    // The caller may pass a hash of the facts as sent (a cheaper key; different key order only costs a compile).
+    const key = `${code.version}\0${node}\0${factsHash ?? createHash('sha256').update(canonicalJson(facts)).digest('hex')}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
     const t0 = performance.now();

@@ -8,7 +8,8 @@
  * Reports are stored as the agent sent them (JSON); the server reads only the fields of
  * the agent's report contract (node, summary, noop, cachedCatalogue, catalogueError,
  * agent.enabled/disabledReason, resources[].cause, codeVersion) to derive a status.
- * History is bounded: each node keeps its newest `retention` reports.
+ * History is bounded: each node keeps its newest `retention` reports (trimmed every
+ * ten reports of a node, so at most retention + 9 are on disk between trims).
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -167,6 +168,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     throw storeError(opts.database ? 'cannot open the PostgreSQL store' : `cannot open the embedded store in ${opts.dataDir}`, err);
   }
   const retention = opts.retention ?? 100;
+  const sinceTrim = new Map<string, number>();
   return {
     kind: opts.database ? 'postgres' : 'pglite',
     async putFacts(node, facts) {
@@ -185,11 +187,14 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         on conflict (name) do update set last_seen = now(), last_report_at = now(), status = excluded.status, disabled_reason = excluded.disabled_reason,
           cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version)`,
       [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null]);
-      await db.query('delete from reports where node = $1 and id <= (select id from reports where node = $1 order by id desc offset $2 limit 1)', [node, retention]);
+      // History is trimmed every few reports of a node, not on each one (bounded by retention + 10).
+      const n = (sinceTrim.get(node) ?? 0) + 1;
+      sinceTrim.set(node, n % 10);
+      if (n >= 10 || n === 1) await db.query('delete from reports where node = $1 and id <= (select id from reports where node = $1 order by id desc offset $2 limit 1)', [node, retention]);
       return { id, status: s.status };
     },
     async listReports(node, limit) {
-      const rows = (await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>('select id, node, received_at, status, report from reports where node = $1 order by id desc limit $2', [node, limit])).rows;
+      const rows = (await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>('select id, node, received_at, status, report from reports where node = $1 order by id desc limit $2', [node, Math.min(limit, retention)])).rows;
       return rows.map((r) => ({ id: Number(r.id), node: r.node, receivedAt: iso(r.received_at)!, status: r.status, report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report }));
     },
     async listNodes(unresponsiveAfterMs) {

@@ -28,14 +28,15 @@ export const catalogueRoutes: FastifyPluginAsync<CatalogueRouteOptions> = async 
     schema: { body: { type: 'object', required: ['facts'], properties: { facts: FACTS_SCHEMA } } },
   }, async (req, reply) => {
     const node = req.identity!.name;
-    const factsHash = createHash('sha256').update(JSON.stringify(req.body.facts)).digest('hex');
+    const { uptimeSeconds: _volatile, ...stable } = req.body.facts;
+    const factsHash = createHash('sha256').update(JSON.stringify(stable)).digest('hex');
     if (lastFacts.get(node) !== factsHash) {
       await store.putFacts(node, req.body.facts);
       lastFacts.set(node, factsHash);
     }
     let out;
     try {
-      out = await code.compile(node, req.body.facts);
+      out = await code.compile(node, req.body.facts, factsHash);
     } catch (err) {
       metrics.catalogueAnswers.inc({ result: 'error' });
       const list = err instanceof ManifestErrors ? err.errors : err instanceof TsconvergeError ? [err] : undefined;
