@@ -9,6 +9,7 @@ import path from 'node:path';
 import { writeAtomic } from '../server/ca.js';
 import type winston from 'winston';
 import { createProviderRegistry } from '../container.js';
+import { acquireRunLock } from '../engine/lock.js';
 import { createGraph } from '../engine/graph.js';
 import { runCatalogue } from '../engine/run.js';
 import { TsconvergeError, toTsconvergeError } from '../engine/errors.js';
@@ -37,6 +38,12 @@ export interface ServerRunReport extends Partial<Omit<Report, 'exitCode'>> {
 }
 
 export async function runFromServer(opts: ServerRunOptions): Promise<ServerRunReport> {
+  // A run that changes the host holds the run lock; noop does not need it.
+  const lock = opts.noop ? undefined : await acquireRunLock(opts.stateDir, { command: 'agent --server' });
+  try { return await runLocked(opts); } finally { await lock?.release(); }
+}
+
+async function runLocked(opts: ServerRunOptions): Promise<ServerRunReport> {
   const root = path.resolve(opts.root);
   const facts = await createFacts(root);
   const node = opts.node ?? facts.hostname;

@@ -7,12 +7,13 @@ import { watch } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { TsconvergeError } from '../engine/errors.js';
+import { resolveStateDir } from '../engine/lock.js';
 import { loggerFrom, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 
-/** --state-dir, else $TSCONVERGE_STATE_DIR, else /var/lib/tsconverge. */
-export function serverStateDir(flag: string | undefined): string {
-  return path.resolve(flag ?? process.env.TSCONVERGE_STATE_DIR ?? '/var/lib/tsconverge');
+/** --state-dir, else $TSCONVERGE_STATE_DIR, else /var/lib/tsconverge (src/engine/lock.ts). */
+export function serverStateDir(flag: string | undefined, root = '/'): string {
+  return resolveStateDir({ stateDir: flag, root });
 }
 
 function caDirOf(o: { caDir?: string; stateDir?: string }): string {
@@ -137,7 +138,7 @@ export function registerServerAgentCommand(program: Command): void {
     .option('--ca-file <file>', 'pin the server\'s CA by its certificate file')
     .option('--join-token <token>', 'a one-time join token (`tsconverge ca token`): the certificate is signed at once')
     .option('--node <name>', 'this node\'s name (default: the hostname fact); it becomes the certificate\'s subject')
-    .option('--state-dir <dir>', 'key, certificate and cached catalogue (default: TSCONVERGE_STATE_DIR, else /var/lib/tsconverge)')
+    .option('--state-dir <dir>', 'key, certificate and cached catalogue (default: TSCONVERGE_STATE_DIR, else ROOT/var/lib/tsconverge)')
     .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
     .option('--connect-timeout <seconds>', 'time to reach a server before trying the next, then the cache', int, 5)
     .option('--wait-for-cert <seconds>', 'how long to wait for the CA to sign this node\'s request', int, 0)
@@ -149,10 +150,13 @@ export function registerServerAgentCommand(program: Command): void {
       if (!o.caFingerprint && !o.caFile) { log.error('pass --ca-fingerprint sha256:... or --ca-file: the agent trusts only a pinned CA'); process.exitCode = EXIT.NOT_RUN; return; }
       const { runFromServer } = await import('../agent/server-run.js');
       const { formatReport } = await import('./format.js');
-      const report = await runFromServer({
-        servers: o.server, caFingerprint: o.caFingerprint, caFile: o.caFile, joinToken: o.joinToken, node: o.node, stateDir: serverStateDir(o.stateDir),
+      let report;
+      try {
+        report = await runFromServer({
+        servers: o.server, caFingerprint: o.caFingerprint, caFile: o.caFile, joinToken: o.joinToken, node: o.node, stateDir: serverStateDir(o.stateDir, o.root),
         root: o.root, connectTimeoutMs: o.connectTimeout * 1000, waitForCertMs: o.waitForCert * 1000, noop: o.noop ?? false, log,
-      });
+        });
+      } catch (err) { process.exitCode = fail(err); return; }
       if (o.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else if (report.resources) process.stdout.write(formatReport(report as Parameters<typeof formatReport>[0]) + (report.cachedCatalogue ? 'note: ran on the cached catalogue (no server answered)\n' : ''));
       process.exitCode = report.exitCode;
