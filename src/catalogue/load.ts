@@ -56,6 +56,17 @@ function pointerSegments(pointer: string): string[] {
 
 /** Map a JSON pointer in a parsed document to file:line:column, walking up to the nearest node that exists. */
 export function createLocator(file: string, doc: Document, lines: LineCounter) {
+  // Answers are remembered: a parsed tree is shared by every compile of a frozen tree (treefs.ts).
+  const seen = new Map<string, SourceLocation>();
+  const locate = locateIn(file, doc, lines);
+  return (pointer: string): SourceLocation => {
+    let hit = seen.get(pointer);
+    if (!hit) { hit = locate(pointer); seen.set(pointer, hit); }
+    return hit;
+  };
+}
+
+function locateIn(file: string, doc: Document, lines: LineCounter) {
   return (pointer: string): SourceLocation => {
     const segs = pointerSegments(pointer);
     for (let n = segs.length; n >= 0; n--) {

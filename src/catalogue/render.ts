@@ -4,10 +4,10 @@
  * compiled as templates. Missing variables are errors (strict mode), so a typo in a
  * template fails the compile instead of writing an empty value to a host.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { readText } from './treefs.js';
 
 const hb = Handlebars.create();
 hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
@@ -15,6 +15,18 @@ hb.registerHelper('join', (v: unknown, sep: unknown) => (Array.isArray(v) ? v.jo
 hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
 hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
 hb.registerHelper('string', (v: unknown) => String(v));
+
+/** Compiled templates by source text: the same text compiles once (bounded; cleared when full). */
+const templates = new Map<string, HandlebarsTemplateDelegate>();
+function compiled(source: string): HandlebarsTemplateDelegate {
+  let t = templates.get(source);
+  if (!t) {
+    if (templates.size >= 5000) templates.clear();
+    t = hb.compile(source, { strict: true, noEscape: true });
+    templates.set(source, t);
+  }
+  return t;
+}
 
 export interface RenderInput {
   readonly templatePath: string;
@@ -27,7 +39,7 @@ export interface RenderInput {
 export async function renderTemplate(input: RenderInput): Promise<string> {
   let source: string;
   try {
-    source = await readFile(input.templatePath, 'utf8');
+    source = await readText(input.templatePath);
   } catch (err) {
     throw new TsconvergeError('TEMPLATE_ERROR', `cannot read template ${input.templatePath}: ${(err as Error).message}`, {
       resource: input.resource, location: input.location, cause: err, terminal: true,
@@ -35,7 +47,7 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
     });
   }
   try {
-    const tpl = hb.compile(source, { strict: true, noEscape: true });
+    const tpl = compiled(source);
     return tpl({ params: input.parameters, facts: input.facts });
   } catch (err) {
     throw new TsconvergeError('TEMPLATE_ERROR', `template ${path.basename(input.templatePath)}: ${(err as Error).message.split('\n')[0]}`, {
@@ -51,5 +63,5 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
  * fact whose value holds `{{...}}` is inserted as it is.
  */
 export function renderString(source: string, data: Readonly<Record<string, unknown>>): string {
-  return hb.compile(source, { strict: true, noEscape: true })(data);
+  return compiled(source)(data);
 }

@@ -7,10 +7,10 @@
  *   !replace {..}  a map that replaces the value of the lower layers instead of merging
  * Any other explicit tag is an error. Handlebars is never run on this text here.
  */
-import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import { createLocator } from './load.js';
+import { memoised, readText } from './treefs.js';
 
 export type MergeMarker = 'append' | 'replace';
 
@@ -101,10 +101,15 @@ export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions)
   return errors.length > 0 ? { errors } : { tree: { file, value, markers, locate }, errors };
 }
 
-export async function readYamlTree(file: string, opts: ReadYamlOptions): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
+/** Read and parse a YAML file; a file under a frozen tree (treefs.ts) is parsed once and shared: treat the result as read-only. */
+export function readYamlTree(file: string, opts: ReadYamlOptions): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
+  return memoised(file, `yaml:${opts.secrets}:${opts.markers}`, () => readYamlTreeNow(file, opts));
+}
+
+async function readYamlTreeNow(file: string, opts: ReadYamlOptions): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readText(file);
   } catch (err) {
     return { errors: [new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { location: { file }, cause: err, terminal: true })] };
   }

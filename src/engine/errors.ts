@@ -49,7 +49,13 @@ export type ErrorCode =
   | 'EXPLAIN_NOT_FOUND'
   // one run at a time, interrupts (issue 8)
   | 'RUN_IN_PROGRESS'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  // catalogue server, its CA and store (issue 10)
+  | 'CA_ERROR'
+  | 'CERT_REFUSED'
+  | 'SERVER_UNREACHABLE'
+  | 'CATALOGUE_REFUSED'
+  | 'STORE_ERROR';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {
