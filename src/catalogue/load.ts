@@ -3,12 +3,13 @@
  * resource against its kind's schema, and collect every error before giving up, so a
  * user fixes a manifest in one pass. Nothing here touches the world.
  */
-import { readFile, stat, readdir } from 'node:fs/promises';
+import { stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseDocument, isNode, isMap, isScalar, type Document } from 'yaml';
+import { isNode, isMap, isScalar, type Document, type LineCounter } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
+import { readYamlTree } from './yamltree.js';
 
 /** A resource as written in a manifest, validated but not yet resolved. */
 export interface ManifestResource {
@@ -113,24 +114,10 @@ export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
 
 /** Parse and validate one manifest file. Returns its resources and every error found. */
 export async function loadManifestFile(file: string, registry: SchemaRegistry = createSchemaRegistry()): Promise<{ resources: ManifestResource[]; errors: TsconvergeError[] }> {
-  const text = await readFile(file, 'utf8');
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true, strict: true });
-  const errors: TsconvergeError[] = [];
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
-      const msg = e.code === 'DUPLICATE_KEY' ? 'duplicate key: a mapping may hold each key once' : e.message.split('\n')[0]!;
-      errors.push(new TsconvergeError('MANIFEST_PARSE', msg, {
-        location: { file, line: pos?.line, column: pos?.col },
-        hint: 'fix the YAML syntax; nothing was applied',
-        terminal: true,
-      }));
-    }
-    return { resources: [], errors };
-  }
-  const locate = createLocator(file, doc, lines);
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  // Bounded: size, nesting and alias expansion are limited (limits.ts); no tags in a plain manifest.
+  const { tree, errors } = await readYamlTree(file, { secrets: false, markers: false });
+  if (!tree) return { resources: [], errors };
+  const { locate, value: data } = tree;
   if (data === null || data === undefined) return { resources: [], errors };
   if (!registry.manifest(data)) {
     for (const e of usefulErrors(registry.manifest.errors ?? [])) {

@@ -46,7 +46,10 @@ export type ErrorCode =
   | 'ENVIRONMENT_NOT_FOUND'
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
-  | 'EXPLAIN_NOT_FOUND';
+  | 'EXPLAIN_NOT_FOUND'
+  // bounded parsing and cross-resource checks (issue 8)
+  | 'LIMIT_EXCEEDED'
+  | 'RESOURCE_CONFLICT';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {
