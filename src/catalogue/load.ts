@@ -10,6 +10,7 @@ import type { ErrorObject } from 'ajv';
 import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
 import { readYamlTree } from './yamltree.js';
+import { formatAccepts } from './formats.js';
 
 /** A resource as written in a manifest, validated but not yet resolved. */
 export interface ManifestResource {
@@ -94,6 +95,18 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
       return { pointer: e.instancePath, message: `must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
     case 'required':
       return { pointer: e.instancePath, message: `missing required field "${String(params.missingProperty)}"` };
+    case 'format': {
+      const shown = typeof e.data === 'string' ? JSON.stringify(e.data.length > 80 ? `${e.data.slice(0, 77)}...` : e.data) : 'value';
+      if (e.schemaPath.includes('/propertyNames/') && typeof e.data === 'string') {
+        return { pointer: `${e.instancePath}/${e.data.replace(/~/g, '~0').replace(/\//g, '~1')}`, message: `key ${shown} is not valid here; accepted: ${formatAccepts(String(params.format))}` };
+      }
+      return { pointer: e.instancePath, message: `${shown} is not valid here; accepted: ${formatAccepts(String(params.format))}` };
+    }
+    case 'not':
+      if (e.schemaPath.endsWith('/not') && JSON.stringify((e.schema as { required?: unknown }).required) === JSON.stringify(['content', 'template'])) {
+        return { pointer: `${e.instancePath}/template`, message: 'content and template are both set: give one (template renders the content)' };
+      }
+      return { pointer: e.instancePath, message: e.message ?? e.keyword };
     default:
       return { pointer: e.instancePath, message: e.message ?? e.keyword };
   }
@@ -101,7 +114,12 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
 
 /** Drop the noise ajv produces for oneOf/anyOf branches when a more specific error exists. */
 export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
-  const specific = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if');
+  // A oneOf branch of the wrong type ("must be object" beside a string's format error) is noise;
+  // a propertyNames error repeats its inner error, which says what is accepted.
+  const explained = (e: ErrorObject): boolean => errors.some((o) => o !== e && o.keyword !== 'type' && o.keyword !== 'oneOf' && o.keyword !== 'anyOf' && o.keyword !== 'if'
+    && (o.instancePath === e.instancePath || o.instancePath.startsWith(`${e.instancePath}/`)));
+  const specific = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if' && e.keyword !== 'propertyNames'
+    && !(e.keyword === 'type' && e.schemaPath.includes('/oneOf/') && explained(e)));
   const list = specific.length > 0 ? specific : [...errors];
   const seen = new Set<string>();
   return list.filter((e) => {
