@@ -11,6 +11,7 @@ import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
 import { readYamlTree } from './yamltree.js';
 import { formatAccepts } from './formats.js';
+import { limitError, parseLimits } from './limits.js';
 
 /** A resource as written in a manifest, validated but not yet resolved. */
 export interface ManifestResource {
@@ -145,6 +146,11 @@ export async function loadManifestFile(file: string, registry: SchemaRegistry = 
     return { resources: [], errors };
   }
   const items = (data as { resources: Record<string, unknown>[] }).resources;
+  const limits = parseLimits();
+  if (items.length > limits.maxResources) {
+    errors.push(limitError(`${items.length} resources in one file, more than the limit`, 'maxResources', limits.maxResources, locate(`/resources/${limits.maxResources}`)));
+    return { resources: [], errors };
+  }
   const out = validateManifestItems(items, file, locate, registry);
   return { resources: out.resources, errors: [...errors, ...out.errors] };
 }
