@@ -86,6 +86,91 @@ function tooDeep(root: CST.Token | undefined, maxDepth: number): number | undefi
   return undefined;
 }
 
+/**
+ * A cheap lexical pass before the YAML parser: the offset of the first flow collection
+ * ("[" or "{") opened deeper than maxDepth, or undefined. Brackets count inside flow
+ * context, or where a flow collection can start (line start, after ": ", "- ", "? ");
+ * quoted scalars and comments are skipped. Deeply nested flow input is refused in one
+ * linear scan instead of being handed to the parser.
+ */
+export function flowTooDeep(text: string, maxDepth: number): number | undefined {
+  let depth = 0;
+  let canStart = true; // at a position where a flow collection may begin
+  const indents: number[] = []; // columns of the open block collections (an estimate: the parser's tree is checked after)
+  const lineStart = (i: number): number | undefined => {
+    // Block nesting: a line indented deeper than the last opens a level; each leading "- " or "? " one more.
+    let col = 0;
+    while (text.charCodeAt(i + col) === 0x20) col++;
+    const c = text.charCodeAt(i + col);
+    if (Number.isNaN(c) || c === 0x0a || c === 0x23 || c === 0x0d) return undefined;
+    for (;;) {
+      while (indents.length > 0 && indents[indents.length - 1]! > col) indents.pop();
+      if (indents.length === 0 || indents[indents.length - 1]! < col) indents.push(col);
+      if (indents.length > maxDepth) return i + col;
+      const d = text.charCodeAt(i + col);
+      if ((d !== 0x2d && d !== 0x3f) || text.charCodeAt(i + col + 1) !== 0x20) return undefined;
+      col += 2;
+      while (text.charCodeAt(i + col) === 0x20) col++;
+    }
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (i === 0 && depth === 0) { const at = lineStart(0); if (at !== undefined) return at; }
+    if (c === 0x0a) {
+      canStart = true;
+      if (depth === 0) { const at = lineStart(i + 1); if (at !== undefined) return at; }
+      continue;
+    }
+    if (c === 0x20 || c === 0x09) continue;
+    if (c === 0x23 /* # */ && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl - 1;
+      continue;
+    }
+    if ((c === 0x22 || c === 0x27) && (depth > 0 || canStart)) { // a quoted scalar: skip it
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (c === 0x22 && d === 0x5c) { i++; continue; }
+        if (d === c) { if (c === 0x27 && text.charCodeAt(i + 1) === 0x27) { i++; continue; } break; }
+      }
+      canStart = false;
+      continue;
+    }
+    if ((c === 0x7c || c === 0x3e) && depth === 0 && canStart) { // "|" or ">": skip the block scalar's lines
+      const eol = text.indexOf('\n', i);
+      if (eol < 0) break;
+      if (/^[|>][0-9+-]*[ \t]*(#.*)?$/.test(text.slice(i, eol))) {
+        const lineStart = text.lastIndexOf('\n', i) + 1;
+        const indent = /^ */.exec(text.slice(lineStart, i))![0].length;
+        let next = eol + 1;
+        for (;;) {
+          const end = text.indexOf('\n', next);
+          const row = text.slice(next, end < 0 ? text.length : end);
+          if (next >= text.length || (row.trim() !== '' && /^ */.exec(row)![0].length <= indent)) break;
+          if (end < 0) { next = text.length; break; }
+          next = end + 1;
+        }
+        i = next - 1;
+        canStart = true;
+        continue;
+      }
+    }
+    if ((c === 0x5b || c === 0x7b) && (depth > 0 || canStart)) {
+      if (++depth > maxDepth) return i;
+      canStart = true;
+      continue;
+    }
+    if ((c === 0x5d || c === 0x7d) && depth > 0) { depth--; canStart = false; continue; }
+    if (depth > 0 && c === 0x2c) { canStart = true; continue; }
+    // ":", "-" and "?" followed by a space open a value; anything else is scalar text.
+    const next = text.charCodeAt(i + 1);
+    canStart = (c === 0x3a || c === 0x2d || c === 0x3f) && (next === 0x20 || next === 0x0a || next === 0x09 || Number.isNaN(next));
+    if (depth > 0 && c === 0x3a) canStart = true;
+  }
+  return undefined;
+}
+
 export interface BoundedDocument {
   readonly doc?: Document.Parsed;
   readonly lines: LineCounter;
@@ -101,6 +186,13 @@ export function parseBoundedYaml(file: string, text: string, limits: ParseLimits
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > limits.maxDocumentBytes) {
     return { lines, errors: [limitError(`document is ${bytes} bytes, larger than the limit`, 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 })] };
+  }
+  const flowAt = flowTooDeep(text, limits.maxDepth);
+  if (flowAt !== undefined) {
+    let line = 1;
+    let start = 0;
+    for (let i = text.indexOf('\n'); i >= 0 && i < flowAt; i = text.indexOf('\n', i + 1)) { line++; start = i + 1; }
+    return { lines, errors: [limitError(`nesting deeper than ${limits.maxDepth} levels`, 'maxDepth', limits.maxDepth, { file, line, column: flowAt - start + 1 })] };
   }
   const tokens = [...new Parser(lines.addNewLine).parse(text)];
   for (const t of tokens) {

@@ -9,7 +9,7 @@ import { isNode, isMap, isScalar, type Document, type LineCounter } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
-import { readYamlTree } from './yamltree.js';
+import { parseYamlTree, readYamlTree, type YamlTree } from './yamltree.js';
 import { formatAccepts } from './formats.js';
 import { limitError, parseLimits } from './limits.js';
 
@@ -134,7 +134,15 @@ export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
 /** Parse and validate one manifest file. Returns its resources and every error found. */
 export async function loadManifestFile(file: string, registry: SchemaRegistry = createSchemaRegistry()): Promise<{ resources: ManifestResource[]; errors: TsconvergeError[] }> {
   // Bounded: size, nesting and alias expansion are limited (limits.ts); no tags in a plain manifest.
-  const { tree, errors } = await readYamlTree(file, { secrets: false, markers: false });
+  return validateManifestTree(file, await readYamlTree(file, { secrets: false, markers: false }), registry);
+}
+
+/** Parse and validate manifest text (what loadManifestFile does after reading; the fuzzer's entry point). */
+export function parseManifestText(file: string, text: string, registry: SchemaRegistry = createSchemaRegistry()): { resources: ManifestResource[]; errors: TsconvergeError[] } {
+  return validateManifestTree(file, parseYamlTree(file, text, { secrets: false, markers: false }), registry);
+}
+
+function validateManifestTree(file: string, { tree, errors }: { tree?: YamlTree; errors: TsconvergeError[] }, registry: SchemaRegistry): { resources: ManifestResource[]; errors: TsconvergeError[] } {
   if (!tree) return { resources: [], errors };
   const { locate, value: data } = tree;
   if (data === null || data === undefined) return { resources: [], errors };
