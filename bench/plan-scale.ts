@@ -38,10 +38,12 @@ for (let d = 0; d < 100; d++) mkdirSync(path.join(root, 'srv', `d${d}`), { recur
 for (let i = 0; i < N; i += 10) writeFileSync(path.join(root, 'srv', `d${i % 100}`, `f${i}.conf`), `value ${i}\n`, { mode: 0o644 });
 
 const times: [string, number][] = [];
+const heap: number[] = [];
 const time = async <T>(stage: string, fn: () => Promise<T> | T): Promise<T> => {
   const t = performance.now();
   const out = await fn();
   times.push([stage, performance.now() - t]);
+  heap.push(process.memoryUsage().heapUsed);
   return out;
 };
 try {
@@ -62,7 +64,7 @@ try {
     if (r.status !== 2) throw new Error(`plan exited ${r.status}: ${r.stderr.slice(0, 500)}`);
   }
   console.log(`plan of ${N} file resources (${(Buffer.byteLength(lines.join('\n')) / 1e6).toFixed(1)} MB manifest), node ${process.version}`);
-  for (const [stage, ms] of times) console.log(`  ${stage.padEnd(44)} ${(ms / 1000).toFixed(2)} s`);
+  times.forEach(([stage, ms], i) => console.log(`  ${stage.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(6)} s   heap after: ${(heap[i]! / 1e6).toFixed(0)} MB`));
   console.log(`  ${'in process, total'.padEnd(44)} ${(total / 1000).toFixed(2)} s`);
   if (cli !== undefined) console.log(`  ${'tsconverge plan (CLI, new process)'.padEnd(44)} ${(cli / 1000).toFixed(2)} s`);
   console.log(`  summary: ${JSON.stringify(report.summary)}`);

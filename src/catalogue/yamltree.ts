@@ -55,11 +55,17 @@ export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions,
     errors.push(new TsconvergeError('DATA_INVALID', message, { location: locate(pointer), hint, terminal: true }));
   };
   const budget = new AliasBudget(limits);
+  const resolved = new Map<object, unknown>();
   // depth: collections around this node; aliased: inside an alias expansion (counted against the budget).
   const walk = (node: unknown, pointer: string, depth = 0, aliased = false): unknown => {
     if (node === null || node === undefined) return null;
     if (aliased) budget.spend(() => locate(pointer));
-    if (isAlias(node)) return walk(node.resolve(doc as Document), pointer, depth, true);
+    if (isAlias(node)) {
+      // resolve() searches the whole document: once per alias node, not once per expansion.
+      let target = resolved.get(node);
+      if (target === undefined) { target = node.resolve(doc as Document) ?? null; resolved.set(node, target); }
+      return walk(target, pointer, depth, true);
+    }
     const tag = (node as Node).tag;
     if (tag !== undefined && tag.startsWith('!') && !tag.startsWith('!!')) {
       if (tag === '!secret') {
