@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
+import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
 import { registerServerAgentCommand, registerServerCommands } from './server.js';
 
@@ -96,7 +97,24 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = EXIT.NOT_RUN;
       return;
     }
-    process.stderr.write(`tsconverge: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = EXIT.NOT_RUN;
+    reportUnexpected(err, argv);
   }
+}
+
+/**
+ * The last resort: anything that reaches here is printed as one line (a TsconvergeError
+ * or a batch of manifest errors in their own format), never as a stack trace unless
+ * --log-level debug asked for it. Exit 1.
+ */
+export function reportUnexpected(err: unknown, argv: readonly string[]): void {
+  const debug = argv.some((a, i) => a === '--log-level=debug' || (a === '--log-level' && argv[i + 1] === 'debug'));
+  if (err instanceof ManifestErrors || err instanceof TsconvergeError) {
+    process.stderr.write(`error: ${err instanceof TsconvergeError ? err.format() : err.message}\n`);
+  } else {
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    process.stderr.write(`tsconverge: unexpected error: ${message}\n`);
+  }
+  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  else process.stderr.write('  (this is a bug in tsconverge; run with --log-level debug for the stack)\n');
+  process.exitCode = EXIT.NOT_RUN;
 }

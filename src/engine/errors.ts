@@ -50,6 +50,9 @@ export type ErrorCode =
   // one run at a time, interrupts (issue 8)
   | 'RUN_IN_PROGRESS'
   | 'INTERRUPTED'
+  // bounded parsing and cross-resource checks (issue 8)
+  | 'LIMIT_EXCEEDED'
+  | 'RESOURCE_CONFLICT'
   // catalogue server, its CA and store (issue 10)
   | 'CA_ERROR'
   | 'CERT_REFUSED'

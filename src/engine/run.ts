@@ -93,7 +93,10 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
 
   // 1 + 2: suitability and batch reads, per kind, kinds in parallel.
   const byKind = new Map<string, State[]>();
-  for (const s of states.values()) byKind.set(s.resource.kind, [...(byKind.get(s.resource.kind) ?? []), s]);
+  for (const s of states.values()) {
+    const list = byKind.get(s.resource.kind);
+    if (list) list.push(s); else byKind.set(s.resource.kind, [s]); // not a copy per resource: that was quadratic
+  }
   await Promise.all([...byKind].map(async ([kind, list]) => {
     const provider = list[0]!.provider;
     if (!provider) {

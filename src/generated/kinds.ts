@@ -217,7 +217,12 @@ export interface DockerContainer {
    * DNS servers for the container, in order.
    */
   dns?: string[];
-  sysctls?: StringMap1;
+  /**
+   * Namespaced kernel parameters for the container, e.g. net.core.somaxconn.
+   */
+  sysctls?: {
+    [k: string]: string;
+  };
   /**
    * User (name or uid[:gid]) the process runs as.
    */
@@ -273,12 +278,6 @@ export interface Labels {
  * Log driver options, e.g. max-size: 10m, max-file: "3". Only declared options are compared.
  */
 export interface StringMap {
-  [k: string]: string;
-}
-/**
- * Namespaced kernel parameters for the container, e.g. net.core.somaxconn.
- */
-export interface StringMap1 {
   [k: string]: string;
 }
 
@@ -348,7 +347,7 @@ export interface DockerDaemon {
 /**
  * A Docker image, present (pulled when missing) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
  */
-export interface DockerImage {
+export type DockerImage = {
   kind: 'docker.image';
   /**
    * The image reference, e.g. 127.0.0.1:5000/busybox:1 or 127.0.0.1:5000/busybox@sha256:..., or a label for the resource when `ref` is set.
@@ -382,7 +381,7 @@ export interface DockerImage {
    * Resources applied before this one; this one is refreshed when they change.
    */
   subscribe?: string | string[];
-}
+};
 
 // spec/kinds/docker.network.json
 /**
@@ -492,7 +491,7 @@ export interface DockerVolume {
 /**
  * A file or directory on the host, under --root. Content comes from `content` or a handlebars `template` rendered at compile time with `parameters` and host facts. Files are replaced atomically (temp file in the same directory, fsync, rename); an optional `validate` command checks the new content first, and a rejected file leaves the old one byte-identical.
  */
-export interface File {
+export type File = {
   kind: 'file';
   /**
    * A label for the file, or its absolute path when `path` is not set.
@@ -554,7 +553,7 @@ export interface File {
    * Resources applied before this one; this one is refreshed when they change.
    */
   subscribe?: string | string[];
-}
+};
 
 // spec/kinds/logging.forward.json
 /**
