@@ -112,6 +112,15 @@ for (const f of DOCS) {
   }
 }
 
+// Prose: "`validate` takes `--format human|json`".
+for (const f of DOCS) {
+  const prose = split(text(f)).prose.join(' ');
+  for (const m of prose.matchAll(/`([a-z][a-z-]*)` (?:also )?takes ((?:`[^`]+`(?:,\s*|\s+and\s+|\s+or\s+)?)+)/g)) {
+    if (!commands.has(m[1]!)) continue;
+    for (const flag of flagsIn(codeSpans(m[2]!).join(' '))) flagCases.push({ file: f, command: m[1]!, flag });
+  }
+}
+
 describe('documented commands exist', () => {
   it('the docs document at least the core commands', () => {
     expect([...commands.keys()]).toEqual(expect.arrayContaining(['apply', 'plan', 'validate', 'compile', 'explain', 'facts']));

@@ -48,6 +48,17 @@ function onInterrupt(log: ReturnType<typeof loggerFrom>): { signal: AbortSignal;
   return { signal: ctl.signal, code: () => code, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
 }
 
+/** The run lock; when busy and --wait-for-lock is given, say so, then wait. */
+async function takeLock(stateDir: string, waitSeconds: number, signal: AbortSignal, log: ReturnType<typeof loggerFrom>): Promise<RunLock> {
+  try {
+    return await acquireRunLock(stateDir, { command: 'apply', signal });
+  } catch (err) {
+    if (waitSeconds === 0 || !(err instanceof TsconvergeError) || err.code !== 'RUN_IN_PROGRESS') throw err;
+    log.info(`${err.message}: waiting up to ${waitSeconds} s for it to finish`);
+    return acquireRunLock(stateDir, { command: 'apply', waitMs: waitSeconds * 1000, signal });
+  }
+}
+
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
   const log = loggerFrom(flags);
   const format = flags.format ?? 'human';
@@ -68,7 +79,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
   try {
     if (!flags.noop) {
       try {
-        lock = await acquireRunLock(resolveStateDir({ stateDir: flags.stateDir, root }), { command: 'apply', waitMs: (flags.waitForLock ?? 0) * 1000, signal: interrupt.signal });
+        lock = await takeLock(resolveStateDir({ stateDir: flags.stateDir, root }), flags.waitForLock ?? 0, interrupt.signal, log);
       } catch (err) {
         if (interrupt.code() !== undefined) return interrupt.code()!;
         printInputError(err, format);

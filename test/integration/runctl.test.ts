@@ -85,6 +85,28 @@ describe('run lock through the CLI', () => {
     expect(readFileSync(path.join(sb.root, 'etc/locked'), 'utf8')).toBe('two\n');
   }, 60_000);
 
+  it('SIGINT while waiting for the lock stops the wait at once: exit 130, nothing changed', async () => {
+    const m = sb.write('lockwait/m.yaml', 'resources:\n  - { kind: file, name: /etc/waited, content: "x\\n" }\n');
+    const stateDir = path.join(sb.root, 'state-wait');
+    const holder = lockHolder(stateDir);
+    try {
+      await until(() => holder.out().includes('HELD'));
+      const child = spawn(process.execPath, [BIN, 'apply', m, '--root', sb.root, '--state-dir', stateDir, '--wait-for-lock', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => { stderr += d; });
+      const code = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      await until(() => stderr.includes('waiting up to 60 s'));
+      const t0 = Date.now();
+      child.kill('SIGINT');
+      expect(await code, stderr).toBe(130);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(existsSync(path.join(sb.root, 'etc/waited'))).toBe(false);
+      expect(JSON.parse(readFileSync(path.join(stateDir, 'run.lock'), 'utf8'))).toMatchObject({ pid: holder.pid });
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  }, 60_000);
+
   it('the default state dir is ROOT/var/lib/tsconverge, and it is left without a lock', async () => {
     const m = sb.write('default/m.yaml', 'resources:\n  - { kind: file, name: /etc/default-state, content: "x\\n" }\n');
     expect((await runCli(['apply', m, '--root', sb.root])).code).toBe(2);
