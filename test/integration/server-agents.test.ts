@@ -5,10 +5,10 @@
  * agents run on their cached catalogue and say so.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, rmSync, existsSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runCli } from '../support/harness.js';
-import { startServer, tempDir, writeFleet, type ServerProc } from '../support/server.js';
+import { REPO, runCli } from '../support/harness.js';
+import { startServer, tempDir, type ServerProc } from '../support/server.js';
 
 const PORT = 18142;
 const work = tempDir('agents');
@@ -19,6 +19,13 @@ let server: ServerProc;
 let fingerprint: string;
 const nodes = ['hs-w1', 'hs-w2'].map((node) => ({ node, root: tempDir(`aroot-${node}`), state: tempDir(`astate-${node}`) }));
 const agent = (n: (typeof nodes)[number], ...extra: string[]) => runCli(['agent', '--server', url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '2', '--format', 'json', ...extra]);
+
+/** examples/server-fleet (the README walk-through's fleet) with its greeting set to `message`. */
+function writeFleet(dir: string, message: string): void {
+  cpSync(path.join(REPO, 'examples/server-fleet'), dir, { recursive: true });
+  writeFileSync(path.join(dir, 'data/common.yaml'), `motd:\n  message: ${message}\n`);
+}
+const motd = (n: (typeof nodes)[number]): string => readFileSync(path.join(n.root, 'etc/motd'), 'utf8');
 
 beforeAll(async () => {
   writeFleet(fleet, 'first value');
@@ -46,7 +53,7 @@ describe('two agents and a server, as processes', () => {
       const r = await agent(n);
       expect(r.code, r.stderr).toBe(2);
       expect(r.json.cachedCatalogue).toBe(false);
-      expect(readFileSync(path.join(n.root, 'etc/motd'), 'utf8')).toBe('first value\n');
+      expect(motd(n)).toBe(`first value\nThis is ${n.node}; questions to ops@example.org.\n`);
     }
   });
 
@@ -57,7 +64,7 @@ describe('two agents and a server, as processes', () => {
     for (const n of nodes) {
       const r = await agent(n);
       expect(r.code, r.stderr).toBe(2);
-      expect(readFileSync(path.join(n.root, 'etc/motd'), 'utf8')).toBe('second value\n');
+      expect(motd(n)).toMatch(/^second value\n/);
       expect(r.json.resources.find((x: { id: string }) => x.id === 'file[motd]').cause).toBe('intentional');
       expect((await agent(n)).code).toBe(0);
     }
@@ -71,7 +78,6 @@ describe('two agents and a server, as processes', () => {
 
   it('drift is repaired as a corrective change', async () => {
     const n = nodes[0]!;
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(path.join(n.root, 'etc/motd'), 'edited by hand\n');
     const r = await agent(n);
     expect(r.code).toBe(2);
@@ -82,7 +88,6 @@ describe('two agents and a server, as processes', () => {
 
   it('with the server killed the agents run on their cached catalogue and say so', async () => {
     await server.stop('SIGKILL');
-    const { writeFileSync } = await import('node:fs');
     const n = nodes[1]!;
     writeFileSync(path.join(n.root, 'etc/motd'), 'drift while the server is down\n');
     const r = await agent(n);
@@ -90,6 +95,6 @@ describe('two agents and a server, as processes', () => {
     expect(r.json.cachedCatalogue).toBe(true);
     expect(r.json.catalogueError.code).toBe('SERVER_UNREACHABLE');
     expect(r.stderr).toMatch(/cached catalogue/);
-    expect(readFileSync(path.join(n.root, 'etc/motd'), 'utf8')).toBe('second value\n');
+    expect(motd(n)).toMatch(/^second value\n/);
   });
 });
