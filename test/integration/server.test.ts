@@ -64,7 +64,7 @@ beforeAll(async () => {
   fingerprint = (await initCa(caDir)).fingerprint;
   writeFileSync(policy, '# autosign\nhs-a*\n');
   server = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state'), '--autosign', policy, '--agent-interval', '60'], PORT, { TSCONVERGE_SECRET_HS_TOKEN: SECRET });
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await server?.stop();
@@ -99,6 +99,15 @@ describe('enrolment', () => {
     expect(listed.stdout).toMatch(/pending\s+hs-b/);
     expect(listed.stdout).toMatch(/signed\s+hs-a/);
     expect((await runCli(['ca', 'sign', 'hs-b', '--ca-dir', caDir])).code).toBe(0);
+  });
+
+  it('a one-time join token signs at once, once', async () => {
+    const token = (await runCli(['ca', 'token', '--ca-dir', caDir])).stdout.trim();
+    const first = host('hs-t1');
+    await enrol({ servers: [server.url], node: 'hs-t1', stateDir: first.state, caFingerprint: fingerprint, joinToken: token });
+    expect(existsSync(sslPaths(first.state, 'hs-t1').cert)).toBe(true);
+    const second = host('hs-t2');
+    await expect(enrol({ servers: [server.url], node: 'hs-t2', stateDir: second.state, caFingerprint: fingerprint, joinToken: token })).rejects.toThrow(/not signed yet/);
   });
 });
 
