@@ -143,6 +143,36 @@ describe('catalogues', () => {
   });
 });
 
+describe('a tampering proxy between agent and server', () => {
+  it('a flipped byte in the served catalogue is refused before any change', async () => {
+    const https = await import('node:https');
+    const h = host('hs-a3');
+    await enrol({ servers: [server.url], node: 'hs-a3', stateDir: h.state, caFingerprint: fingerprint });
+    const upstream = await tlsOf(h);
+    // The proxy holds the server's own certificate and the agent's: only the signature can tell.
+    const proxy = https.createServer({ key: readFileSync(path.join(caDir, 'server.key')), cert: readFileSync(path.join(caDir, 'server.crt')) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        void request(server.url, req.url!.slice(1), upstream, { method: req.method, json: chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined }).then((a) => {
+          const body = Buffer.from(a.body);
+          const at = body.indexOf('hello');
+          if (at >= 0) body[at] ^= 1;
+          for (const [k, v] of Object.entries(a.headers)) if (v !== undefined && k !== 'content-length' && k !== 'connection') res.setHeader(k, v);
+          res.writeHead(a.status).end(body);
+        });
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(18143, '127.0.0.1', r));
+    try {
+      const src = new ServerSource({ servers: ['https://127.0.0.1:18143'], node: 'hs-a3', stateDir: h.state, caFingerprint: fingerprint });
+      await expect(src.load(factsOf('hs-a3'), new AbortController().signal)).rejects.toThrow(/tampered/);
+      expect(existsSync(path.join(h.state, 'catalogue'))).toBe(false);
+      expect(existsSync(path.join(h.root, 'etc'))).toBe(false);
+    } finally { proxy.close(); }
+  });
+});
+
 describe('node isolation', () => {
   it("node A's certificate gets 403 from every per-node endpoint of node B", async () => {
     const tls = await tlsOf(a);
