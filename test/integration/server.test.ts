@@ -278,6 +278,29 @@ describe('code updates', () => {
   });
 });
 
+describe('replay', () => {
+  it('a catalogue older than the one last applied is refused', async () => {
+    const { createHash, sign, createPrivateKey } = await import('node:crypto');
+    const dir = path.join(a.state, 'catalogue');
+    const saved = { body: readFileSync(path.join(dir, 'catalogue.json')), meta: readFileSync(path.join(dir, 'catalogue.sig.json')) };
+    // What the agent holds was issued "later" than anything the server now serves (signed by the server's key, so it verifies).
+    const doc = { ...JSON.parse(saved.body.toString()), issuedAt: '2099-01-01T00:00:00.000Z', version: 'sha256:' + 'f'.repeat(64) };
+    const body = Buffer.from(JSON.stringify(doc));
+    const meta = JSON.parse(saved.meta.toString());
+    writeFileSync(path.join(dir, 'catalogue.json'), body);
+    writeFileSync(path.join(dir, 'catalogue.sig.json'), JSON.stringify({ ...meta, etag: 'sha256:' + createHash('sha256').update(body).digest('hex'), signature: sign('sha256', body, createPrivateKey(readFileSync(path.join(caDir, 'server.key')))).toString('base64') }));
+    try {
+      const r = await a.source.load(factsOf('hs-a'), new AbortController().signal);
+      expect(r.cached).toBe(true);
+      expect(r.error?.code).toBe('CATALOGUE_REFUSED');
+      expect(r.error?.message).toMatch(/older than the one last applied/);
+    } finally {
+      writeFileSync(path.join(dir, 'catalogue.json'), saved.body);
+      writeFileSync(path.join(dir, 'catalogue.sig.json'), saved.meta);
+    }
+  });
+});
+
 describe('reports and status', () => {
   it('GET /v1/nodes lists both nodes with their status; the CLI too', async () => {
     const out = await runCli(['nodes', '--server', server.url, '--ca-dir', caDir, '--format', 'json']);
