@@ -207,7 +207,7 @@ async function nodesCommand(o: { server: string; caDir?: string; stateDir?: stri
     process.stdout.write(`code ${body.code.version?.slice(0, 19) ?? 'none'}${body.code.error ? ' (the fleet tree on disk does not compile: still serving this)' : ''}\n`);
     for (const n of body.nodes) {
       const extra = [n.disabledReason ? `reason: ${n.disabledReason}` : '', n.cachedCatalogue ? 'cached catalogue' : '', n.lastReportAt ? `last report ${n.lastReportAt}` : '', n.codeVersion ? `code ${n.codeVersion.slice(0, 19)}` : ''].filter(Boolean).join(', ');
-      process.stdout.write(`${n.node.padEnd(24)} ${n.status.padEnd(18)} ${extra}\n`);
+      process.stdout.write(`${n.node.padEnd(24)} ${n.status.padEnd(20)} ${extra}\n`);
     }
     return EXIT.OK;
   } catch (err) { return fail(err); }

@@ -5,10 +5,10 @@
  * agents run on their cached catalogue and say so.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, rmSync, existsSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runCli } from '../support/harness.js';
-import { startServer, tempDir, writeFleet, type ServerProc } from '../support/server.js';
+import { REPO, runCli } from '../support/harness.js';
+import { startServer, tempDir, type ServerProc } from '../support/server.js';
 
 const PORT = 18142;
 const work = tempDir('agents');
@@ -20,13 +20,20 @@ let fingerprint: string;
 const nodes = ['hs-w1', 'hs-w2'].map((node) => ({ node, root: tempDir(`aroot-${node}`), state: tempDir(`astate-${node}`) }));
 const agent = (n: (typeof nodes)[number], ...extra: string[]) => runCli(['agent', '--server', url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '2', '--format', 'json', ...extra]);
 
+/** examples/server-fleet (the README walk-through's fleet) with its greeting set to `message`. */
+function writeFleet(dir: string, message: string): void {
+  cpSync(path.join(REPO, 'examples/server-fleet'), dir, { recursive: true });
+  writeFileSync(path.join(dir, 'data/common.yaml'), `motd:\n  message: ${message}\n`);
+}
+const motd = (n: (typeof nodes)[number]): string => readFileSync(path.join(n.root, 'etc/motd'), 'utf8');
+
 beforeAll(async () => {
   writeFleet(fleet, 'first value');
   const init = await runCli(['ca', 'init', '--state-dir', state]);
   expect(init.code, init.stderr).toBe(0);
   fingerprint = /fingerprint: (sha256:[0-9a-f]{64})/.exec(init.stdout)![1]!;
-  server = await startServer(['--fleet', fleet, '--state-dir', state], PORT, { TSCONVERGE_SECRET_HS_TOKEN: 'agents-secret-value' });
-}, 90_000);
+  server = await startServer(['--fleet', fleet, '--state-dir', state, '--watch'], PORT, { TSCONVERGE_SECRET_HS_TOKEN: 'agents-secret-value' });
+}, 180_000);
 
 afterAll(async () => {
   await server?.stop();
@@ -46,18 +53,17 @@ describe('two agents and a server, as processes', () => {
       const r = await agent(n);
       expect(r.code, r.stderr).toBe(2);
       expect(r.json.cachedCatalogue).toBe(false);
-      expect(readFileSync(path.join(n.root, 'etc/motd'), 'utf8')).toBe('first value\n');
+      expect(motd(n)).toBe(`first value\nThis is ${n.node}; questions to ops@example.org.\n`);
     }
   });
 
-  it('a changed fleet value reaches both agents at their next run', async () => {
-    writeFleet(fleet, 'second value');
-    server.proc.kill('SIGHUP');
+  it('a changed fleet value reaches both agents at their next run (--watch)', async () => {
+    writeFileSync(path.join(fleet, 'data/common.yaml'), 'motd:\n  message: second value\n');
     for (let i = 0; i < 100 && server.log().split('serving fleet code').length < 3; i++) await new Promise((r) => setTimeout(r, 100));
     for (const n of nodes) {
       const r = await agent(n);
       expect(r.code, r.stderr).toBe(2);
-      expect(readFileSync(path.join(n.root, 'etc/motd'), 'utf8')).toBe('second value\n');
+      expect(motd(n)).toMatch(/^second value\n/);
       expect(r.json.resources.find((x: { id: string }) => x.id === 'file[motd]').cause).toBe('intentional');
       expect((await agent(n)).code).toBe(0);
     }
@@ -71,7 +77,6 @@ describe('two agents and a server, as processes', () => {
 
   it('drift is repaired as a corrective change', async () => {
     const n = nodes[0]!;
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(path.join(n.root, 'etc/motd'), 'edited by hand\n');
     const r = await agent(n);
     expect(r.code).toBe(2);
@@ -82,7 +87,6 @@ describe('two agents and a server, as processes', () => {
 
   it('with the server killed the agents run on their cached catalogue and say so', async () => {
     await server.stop('SIGKILL');
-    const { writeFileSync } = await import('node:fs');
     const n = nodes[1]!;
     writeFileSync(path.join(n.root, 'etc/motd'), 'drift while the server is down\n');
     const r = await agent(n);
@@ -90,6 +94,6 @@ describe('two agents and a server, as processes', () => {
     expect(r.json.cachedCatalogue).toBe(true);
     expect(r.json.catalogueError.code).toBe('SERVER_UNREACHABLE');
     expect(r.stderr).toMatch(/cached catalogue/);
-    expect(readFileSync(path.join(n.root, 'etc/motd'), 'utf8')).toBe('second value\n');
+    expect(motd(n)).toMatch(/^second value\n/);
   });
 });

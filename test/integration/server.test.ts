@@ -64,7 +64,7 @@ beforeAll(async () => {
   fingerprint = (await initCa(caDir)).fingerprint;
   writeFileSync(policy, '# autosign\nhs-a*\n');
   server = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state'), '--autosign', policy, '--agent-interval', '60'], PORT, { TSCONVERGE_SECRET_HS_TOKEN: SECRET });
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await server?.stop();
@@ -100,6 +100,15 @@ describe('enrolment', () => {
     expect(listed.stdout).toMatch(/signed\s+hs-a/);
     expect((await runCli(['ca', 'sign', 'hs-b', '--ca-dir', caDir])).code).toBe(0);
   });
+
+  it('a one-time join token signs at once, once', async () => {
+    const token = (await runCli(['ca', 'token', '--ca-dir', caDir])).stdout.trim();
+    const first = host('hs-t1');
+    await enrol({ servers: [server.url], node: 'hs-t1', stateDir: first.state, caFingerprint: fingerprint, joinToken: token });
+    expect(existsSync(sslPaths(first.state, 'hs-t1').cert)).toBe(true);
+    const second = host('hs-t2');
+    await expect(enrol({ servers: [server.url], node: 'hs-t2', stateDir: second.state, caFingerprint: fingerprint, joinToken: token })).rejects.toThrow(/not signed yet/);
+  });
 });
 
 describe('catalogues', () => {
@@ -131,6 +140,36 @@ describe('catalogues', () => {
     const flipped = Buffer.from(r.body);
     flipped[flipped.indexOf('hello v1')] ^= 1;
     expect(() => verifySignedBody(flipped, r.headers[SIGNATURE_HEADER] as string, r.headers[SIGNER_HEADER] as string, tls.ca)).toThrow(/tampered/);
+  });
+});
+
+describe('a tampering proxy between agent and server', () => {
+  it('a flipped byte in the served catalogue is refused before any change', async () => {
+    const https = await import('node:https');
+    const h = host('hs-a3');
+    await enrol({ servers: [server.url], node: 'hs-a3', stateDir: h.state, caFingerprint: fingerprint });
+    const upstream = await tlsOf(h);
+    // The proxy holds the server's own certificate and the agent's: only the signature can tell.
+    const proxy = https.createServer({ key: readFileSync(path.join(caDir, 'server.key')), cert: readFileSync(path.join(caDir, 'server.crt')) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        void request(server.url, req.url!.slice(1), upstream, { method: req.method, json: chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined }).then((a) => {
+          const body = Buffer.from(a.body);
+          const at = body.indexOf('hello');
+          if (at >= 0) body[at] ^= 1;
+          for (const [k, v] of Object.entries(a.headers)) if (v !== undefined && k !== 'content-length' && k !== 'connection') res.setHeader(k, v);
+          res.writeHead(a.status).end(body);
+        });
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(18143, '127.0.0.1', r));
+    try {
+      const src = new ServerSource({ servers: ['https://127.0.0.1:18143'], node: 'hs-a3', stateDir: h.state, caFingerprint: fingerprint });
+      await expect(src.load(factsOf('hs-a3'), new AbortController().signal)).rejects.toThrow(/tampered/);
+      expect(existsSync(path.join(h.state, 'catalogue'))).toBe(false);
+      expect(existsSync(path.join(h.root, 'etc'))).toBe(false);
+    } finally { proxy.close(); }
   });
 });
 
@@ -236,6 +275,29 @@ describe('code updates', () => {
     expect(r.src.cached).toBe(false);
     expect(motd(a)).toBe('hello v2\n');
     writeFleet(fleet, 'hello v2');
+  });
+});
+
+describe('replay', () => {
+  it('a catalogue older than the one last applied is refused', async () => {
+    const { createHash, sign, createPrivateKey } = await import('node:crypto');
+    const dir = path.join(a.state, 'catalogue');
+    const saved = { body: readFileSync(path.join(dir, 'catalogue.json')), meta: readFileSync(path.join(dir, 'catalogue.sig.json')) };
+    // What the agent holds was issued "later" than anything the server now serves (signed by the server's key, so it verifies).
+    const doc = { ...JSON.parse(saved.body.toString()), issuedAt: '2099-01-01T00:00:00.000Z', version: 'sha256:' + 'f'.repeat(64) };
+    const body = Buffer.from(JSON.stringify(doc));
+    const meta = JSON.parse(saved.meta.toString());
+    writeFileSync(path.join(dir, 'catalogue.json'), body);
+    writeFileSync(path.join(dir, 'catalogue.sig.json'), JSON.stringify({ ...meta, etag: 'sha256:' + createHash('sha256').update(body).digest('hex'), signature: sign('sha256', body, createPrivateKey(readFileSync(path.join(caDir, 'server.key')))).toString('base64') }));
+    try {
+      const r = await a.source.load(factsOf('hs-a'), new AbortController().signal);
+      expect(r.cached).toBe(true);
+      expect(r.error?.code).toBe('CATALOGUE_REFUSED');
+      expect(r.error?.message).toMatch(/older than the one last applied/);
+    } finally {
+      writeFileSync(path.join(dir, 'catalogue.json'), saved.body);
+      writeFileSync(path.join(dir, 'catalogue.sig.json'), saved.meta);
+    }
   });
 });
 

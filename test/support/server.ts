@@ -52,7 +52,7 @@ export async function startServer(args: string[], port: number, env: Record<stri
   let log = '';
   proc.stderr!.on('data', (d) => { log += d; });
   const url = `https://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 150_000; // PGlite takes seconds to start; much longer on a loaded machine
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${log}`);
     if (/listening on/.test(log)) break;
