@@ -21,6 +21,7 @@ import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan 
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
+import { withTextDiffs } from './textdiff.js';
 import { createLimiter, guard } from './guard.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 
@@ -94,7 +95,8 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   const planOf = (s: State, observed: unknown): ResourcePlan => {
     const p = s.provider!;
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
-    return planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
+    const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
+    return withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed));
   };
   for (const s of states.values()) {
     if (s.status === 'failed') continue;

@@ -65,6 +65,10 @@ export interface AttributeChange {
   readonly to?: Json;
   readonly effect: ChangeEffect;
   readonly sensitive: boolean;
+  /** Unified diff of a text value whose view holds only a hash (engine/textdiff.ts); `(sensitive content changed)` when sensitive. */
+  readonly diff?: string;
+  /** True when the old or new value is binary: shown by size and hash only. */
+  readonly binary?: boolean;
 }
 
 export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete';
@@ -114,6 +118,13 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
    * every kind with an `ensure` attribute means.
    */
   wantsAbsent?(resource: Resource<A>): boolean;
+
+  /**
+   * The old and new bytes of attributes whose views hold only a hash (a file's
+   * content), so the engine can show a diff. Optional; pure. A provider returns the old
+   * bytes only when it read them, and never reads them for sensitive values.
+   */
+  texts?(resource: Resource<A>, observed: O | null): Readonly<Record<string, { readonly from?: string | Buffer; readonly to?: string | Buffer }>>;
 
   /**
    * Converge: create, update in place, replace or delete, as `plan.action` says.
