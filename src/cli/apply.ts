@@ -22,6 +22,12 @@ export interface ApplyFlags extends GlobalFlags {
   readonly facts?: string;
   readonly secretsDir?: string;
   readonly retries?: number;
+  /** Run state (last applied state, owed restarts): --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge. */
+  readonly stateDir?: string;
+}
+
+function stateDirOf(flags: ApplyFlags, root: string): string {
+  return path.resolve(flags.stateDir ?? process.env.TSCONVERGE_STATE_DIR ?? path.join(root, 'var/lib/tsconverge'));
 }
 
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
@@ -39,15 +45,18 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     printInputError(err, format);
     return EXIT.NOT_RUN;
   }
-  const report = await runCatalogue(catalogue, providers, {
+  const ran = await runCatalogue(catalogue, providers, {
     noop: flags.noop ?? false,
     root,
     log,
     facts,
     concurrency: flags.concurrency,
     retries: flags.retries,
+    stateDir: stateDirOf(flags, root),
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
   });
+  // The summary's time is the command's wall time (loading and compiling included), not the engine's part.
+  const report = { ...ran, durationMs: Math.round(performance.now()) };
   process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
   return report.exitCode;
 }

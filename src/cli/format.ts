@@ -21,6 +21,7 @@ function entry(r: ResourceReport): string[] {
   const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')})` : '';
   const refresh = r.refresh ? (r.action === 'none' ? ' (restart: notified by a change)' : ' (and restart)') : '';
   lines.push(`  ${sym} ${r.id}${extra}${refresh}`);
+  if (r.drift) lines.push(`      (${r.drift})`);
   for (const c of r.changes) lines.push(...changeLines(c, r.action));
   return lines;
 }

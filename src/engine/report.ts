@@ -18,6 +18,8 @@ export interface ResourceReport {
   readonly forcedBy: readonly string[];
   /** True when a notification restarted (or, under noop, would restart) it. */
   readonly refresh: boolean;
+  /** How the difference came about when it was not declared: `removed outside tsconverge`, `changed outside tsconverge: environment FOO`. */
+  readonly drift?: string;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
   readonly durationMs: number;
 }

@@ -17,11 +17,12 @@ import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from '../providers/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan } from '../providers/types.js';
+import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View } from '../providers/types.js';
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
 import { withTextDiffs } from './textdiff.js';
+import { describeDrift, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { createLimiter, guard } from './guard.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 
@@ -40,6 +41,8 @@ export interface RunOptions {
   /** Wait before retry n (1-based); defaults to 1 s, 2 s, 4 s, ... */
   readonly retryDelayMs?: (attempt: number) => number;
   readonly schemas?: SchemaRegistry;
+  /** Where run state lives (last applied state, owed restarts); none: nothing is remembered. */
+  readonly stateDir?: string;
 }
 
 interface State {
@@ -50,6 +53,9 @@ interface State {
   status?: Status;
   error?: TsconvergeError;
   refresh: boolean;
+  /** The declared view at the last plan, and how its difference came about when not declared. */
+  desired?: View;
+  drift?: string;
   started: number;
   finished: number;
 }
@@ -95,12 +101,15 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   const planOf = (s: State, observed: unknown): ResourcePlan => {
     const p = s.provider!;
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
+    s.desired = views.desired;
     const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
     return withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed));
   };
+  const applied = await readApplied(opts.stateDir);
   for (const s of states.values()) {
     if (s.status === 'failed') continue;
     try { s.plan = planOf(s, s.observed); } catch (err) { fail(s, err); }
+    if (s.plan) s.drift = describeDrift(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
   }
 
   if (opts.noop) {
@@ -115,6 +124,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     }
   } else {
     await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail);
+    if (opts.stateDir) await rememberApplied(opts.stateDir, applied, states, opts.log);
   }
 
   const resources: ResourceReport[] = graph.order.map((id) => {
@@ -126,6 +136,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       changes: s.plan?.changes ?? [],
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
+      ...(s.drift ? { drift: s.drift } : {}),
       ...(s.error ? { error: s.error.toJSON() } : {}),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
     };
@@ -141,6 +152,16 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     summary,
     exitCode: exitCodeOf(summary),
   };
+}
+
+/** Record what was applied (declared hashes) for resources that now match; drop deleted ones. */
+async function rememberApplied(stateDir: string, applied: AppliedState, states: Map<string, State>, log: Logger): Promise<void> {
+  for (const s of states.values()) {
+    if (s.status !== 'changed' && s.status !== 'unchanged') continue;
+    if (s.plan?.action === 'delete' || declaredAbsent(s.provider, s.resource)) delete applied[s.resource.id];
+    else if (s.desired) applied[s.resource.id] = fingerprint(s.desired, s.resource.sensitive);
+  }
+  try { await writeApplied(stateDir, applied); } catch (err) { log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`); }
 }
 
 function skip(s: State, dep: string, log: Logger): void {
@@ -218,8 +239,8 @@ async function applyAll(
             }
           }
         }
-        if (notified && p.refresh && (s.plan!.action === 'none' || s.plan!.action === 'update')) {
-          opts.log.info(`${s.resource.id}: refresh (notified)`);
+        if ((notified || s.plan!.refresh) && p.refresh && (s.plan!.action === 'none' || s.plan!.action === 'update')) {
+          opts.log.info(`${s.resource.id}: refresh (${notified ? 'notified' : 'a changed attribute needs a restart'})`);
           await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)));
           s.refresh = true;
         }

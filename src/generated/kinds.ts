@@ -143,7 +143,7 @@ export interface DockerContainer {
     tmpfsSize?: number | string;
   }[];
   /**
-   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address.
+   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address. Changed in place: a network joined or left, or its aliases changed, is connected or disconnected live (the container keeps running and keeps its id).
    */
   networks?: (
     | string

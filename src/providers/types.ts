@@ -53,8 +53,12 @@ export interface Resource<A = Record<string, unknown>> {
   readonly sensitive: readonly string[];
 }
 
-/** How one changed attribute can be brought in line (from the schema's `x-change`). */
-export type ChangeEffect = 'update' | 'replace';
+/**
+ * How one changed attribute is brought in line (from the schema's `x-change`): `update`
+ * in place, `restart` in place and then restarted (the engine calls `refresh`), or
+ * `replace` (the object is recreated).
+ */
+export type ChangeEffect = 'update' | 'restart' | 'replace';
 
 export interface AttributeChange {
   /** JSON pointer into the view, e.g. `/environment/LOG_LEVEL`. */

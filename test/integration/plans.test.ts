@@ -7,10 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { createSandbox, runCli, type Sandbox } from '../support/harness.js';
+import { containerInfo, createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { sb = createSandbox('hl-plans'); });
+beforeAll(() => { requireDocker(); sb = createSandbox('hl-plans'); });
+const stateDir = (): string => path.join(sb.root, 'state');
 afterAll(() => sb?.cleanup());
 
 describe('file diffs in the plan and the JSON report', () => {
@@ -58,5 +59,69 @@ resources:
     // Noop: nothing changed.
     expect(readFileSync(path.join(sb.root, 'srv/www/index.html'), 'utf8')).toBe(page('Old title'));
     expect(readFileSync(path.join(sb.root, 'etc/app.secret'), 'utf8')).toBe('password=hunter2\n');
+  });
+});
+
+describe('in place where the engine allows', () => {
+  const app = (p: string, id: string, memory: string, aliases: string): string => `
+resources:
+  - kind: docker.network
+    name: ${p}-front
+    labels: { tsconverge-test: ${id} }
+  - kind: docker.network
+    name: ${p}-back
+    labels: { tsconverge-test: ${id} }
+  - kind: docker.container
+    name: ${p}-inplace
+    image: local/busybox:1
+    command: [sleep, "100000"]
+    labels: { tsconverge-test: ${id} }
+    memory: ${memory}
+    networks: [{ name: ${p}-front }, { name: ${p}-back, aliases: [${aliases}] }]
+    stopTimeout: 1
+`;
+
+  it('repairs a hand-disconnected network and changes memory and aliases live, keeping the container id', async () => {
+    const name = `${sb.prefix}-inplace`;
+    const id = `docker.container[${name}]`;
+    const m = sb.manifest(app(sb.prefix, sb.id, '64Mi', 'db'));
+    const first = await runCli(['apply', m, '--state-dir', stateDir(), '--format', 'json']);
+    expect(first.code, first.stderr).toBe(2);
+    const before = containerInfo(name);
+
+    // By hand: the container leaves a network and its memory limit is lowered.
+    docker('network', 'disconnect', `${sb.prefix}-back`, name);
+    docker('update', '--memory', '32m', '--memory-swap', '64m', name);
+    const plan = await runCli(['plan', m, '--state-dir', stateDir()]);
+    expect(plan.code, plan.stderr).toBe(2);
+    expect(plan.stdout).toContain(`  ~ ${id}\n      (changed outside tsconverge: memory, networks)`);
+    expect(plan.stdout).toContain('memory: "32Mi" -> "64Mi"   # in place');
+    expect(plan.stdout).toContain(`      networks:   # in place\n        + {"name":"${sb.prefix}-back","aliases":["db"]}`);
+
+    const repair = await runCli(['apply', m, '--state-dir', stateDir(), '--format', 'json']);
+    expect(repair.code, repair.stdout).toBe(2);
+    expect(repair.json.resources.find((r: { id: string }) => r.id === id)).toMatchObject({ action: 'update', status: 'changed' });
+    const after = containerInfo(name);
+    expect(after.id).toBe(before.id);
+    expect(after.startedAt).toBe(before.startedAt);
+    expect(docker('inspect', '--format', '{{.HostConfig.Memory}}', name)).toBe(String(64 * 1024 ** 2));
+    expect(docker('inspect', '--format', `{{json (index .NetworkSettings.Networks "${sb.prefix}-back").Aliases}}`, name)).toContain('"db"');
+
+    // A declared change: memory and aliases, in place, same container.
+    const m2 = sb.manifest(app(sb.prefix, sb.id, '48Mi', 'db, database'));
+    const plan2 = await runCli(['plan', m2, '--state-dir', stateDir()]);
+    expect(plan2.stdout).toContain('memory: "64Mi" -> "48Mi"   # in place');
+    expect(plan2.stdout).not.toContain('changed outside tsconverge');
+    const apply2 = await runCli(['apply', m2, '--state-dir', stateDir()]);
+    expect(apply2.code, apply2.stdout + apply2.stderr).toBe(2);
+    expect(containerInfo(name).id).toBe(before.id);
+    expect(docker('inspect', '--format', '{{.HostConfig.Memory}}', name)).toBe(String(48 * 1024 ** 2));
+    expect(docker('inspect', '--format', `{{json (index .NetworkSettings.Networks "${sb.prefix}-back").Aliases}}`, name)).toContain('"database"');
+    expect((await runCli(['apply', m2, '--state-dir', stateDir()])).code).toBe(0);
+
+    // Removed by hand: worded as such.
+    docker('rm', '-f', name);
+    const gone = await runCli(['plan', m2, '--state-dir', stateDir()]);
+    expect(gone.stdout).toContain(`  + ${id}\n      (removed outside tsconverge)`);
   });
 });

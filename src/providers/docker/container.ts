@@ -9,7 +9,7 @@ import type Docker from 'dockerode';
 import { TsconvergeError } from '../../engine/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, type ImageIndex } from './client.js';
-import { actualView, anonymousVolumes, createOptions, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
 
 const NEW_SUFFIX = '--tsc-new';
 const OLD_SUFFIX = '--tsc-old';
@@ -140,6 +140,26 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     await oldC.remove({ v: false }).catch((err) => ctx.log.warn(`${r.id}: could not remove the old container ${old.info.Id.slice(0, 12)}: ${(err as Error).message}`));
   }
 
+  /**
+   * Networks in place: leave the networks not declared, join the missing ones, and
+   * rejoin (disconnect, connect) those whose declared aliases differ. The container
+   * keeps running and keeps its id.
+   */
+  async function reconnect(r: R, old: ObservedContainer): Promise<void> {
+    const want = new Map(declaredNetworks(r.attrs).map((n) => [n.name, n.aliases]));
+    const have = new Map((actualView(r.attrs, old, '/').networks as { name: string; aliases: string[] }[]).map((n) => [n.name, n.aliases]));
+    const id = old.info.Id;
+    for (const [name, aliases] of have) {
+      const wanted = want.get(name);
+      if (wanted && JSON.stringify(wanted) === JSON.stringify(aliases)) continue;
+      await docker.getNetwork(name).disconnect({ Container: id, Force: false });
+    }
+    for (const [name, aliases] of want) {
+      if (have.has(name) && JSON.stringify(have.get(name)) === JSON.stringify(aliases)) continue;
+      await docker.getNetwork(name).connect({ Container: id, EndpointConfig: { Aliases: aliases } });
+    }
+  }
+
   async function update(r: R, plan: ResourcePlan, old: ObservedContainer): Promise<void> {
     const c = docker.getContainer(old.info.Id);
     const attrs = new Set(plan.changes.map((ch) => ch.attribute));
@@ -151,6 +171,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
         ...(attrs.has('cpus') ? { NanoCpus: opts.NanoCpus } : {}),
       });
     }
+    if (attrs.has('networks')) await reconnect(r, old);
     if (attrs.has('ensure')) {
       if (r.attrs.ensure === 'stopped') await stop(c, r.attrs.stopTimeout ?? 10);
       else await start(r, c);
