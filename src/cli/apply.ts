@@ -24,6 +24,8 @@ export interface ApplyFlags extends GlobalFlags {
   readonly retries?: number;
   /** Run state (last applied state, owed restarts): --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge. */
   readonly stateDir?: string;
+  /** Replace `stateful: true` containers too. */
+  readonly allowReplace?: boolean;
 }
 
 function stateDirOf(flags: ApplyFlags, root: string): string {
@@ -53,6 +55,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     concurrency: flags.concurrency,
     retries: flags.retries,
     stateDir: stateDirOf(flags, root),
+    allowReplace: flags.allowReplace ?? false,
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
   });
   // The summary's time is the command's wall time (loading and compiling included), not the engine's part.

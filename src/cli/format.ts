@@ -4,14 +4,23 @@
  * changed attribute as old -> new, and a summary line at the end.
  */
 import type { Report, ResourceReport } from '../engine/report.js';
-import { changeLines } from './plan-format.js';
+import { changeLines, consequenceLines } from './plan-format.js';
 
 const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', none: ' ' };
 
 function entry(r: ResourceReport): string[] {
   const lines: string[] = [];
+  if (r.error?.code === 'REPLACE_HELD') {
+    lines.push(`  ! ${r.id}: held, not replaced (stateful)`);
+    if (r.drift) lines.push(`      (${r.drift})`);
+    for (const c of r.changes) lines.push(...changeLines(c, r.action));
+    lines.push(`      ${r.error.message}`);
+    if (r.error.hint) lines.push(`      hint: ${r.error.hint}`);
+    return lines;
+  }
   if (r.status === 'failed' || r.status === 'skipped') {
-    const head = `  ! ${r.id}: ${r.status}${r.action !== 'none' ? ` (${r.action})` : ''}`;
+    const rolledBack = r.error?.code === 'ROLLED_BACK' ? ', rolled back' : '';
+    const head = `  ! ${r.id}: ${r.status}${r.action !== 'none' ? ` (${r.action})` : ''}${rolledBack}`;
     lines.push(head, `      ${r.error?.message ?? ''}`);
     if (r.error?.hint) lines.push(`      hint: ${r.error.hint}`);
     return lines;
@@ -23,6 +32,7 @@ function entry(r: ResourceReport): string[] {
   lines.push(`  ${sym} ${r.id}${extra}${refresh}`);
   if (r.drift) lines.push(`      (${r.drift})`);
   for (const c of r.changes) lines.push(...changeLines(c, r.action));
+  lines.push(...consequenceLines(r.consequences));
   return lines;
 }
 

@@ -31,6 +31,7 @@ export function createProgram(): Command {
     .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
     .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
     .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
+    .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
     .option('--state-dir <dir>', 'run state: last applied state, owed restarts (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)');
   const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 

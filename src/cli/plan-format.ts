@@ -3,7 +3,7 @@
  * with its effect (in place, restart, forces replacement), text content as a unified
  * diff, lists and maps as what left and what came, sensitive values never shown.
  */
-import type { AttributeChange, Json } from '../providers/types.js';
+import type { AttributeChange, Consequences, Json } from '../providers/types.js';
 import { SENSITIVE } from '../engine/diff.js';
 import { SENSITIVE_CONTENT } from '../engine/textdiff.js';
 
@@ -54,4 +54,15 @@ export function changeLines(c: AttributeChange, action: string): string[] {
     return lines;
   }
   return [`      ${name}: ${value(c.from)} -> ${value(c.to)}${tag}`];
+}
+
+/** What a replace or restart costs, under its changes. */
+export function consequenceLines(c: Consequences | undefined): string[] {
+  if (!c) return [];
+  return [
+    `      downtime: ${c.downtime}`,
+    `      health check gates the swap: ${c.healthGated ? 'yes' : 'no'}`,
+    `      order: ${c.order}`,
+    ...(c.keeps.length ? c.keeps.map((k) => `      keeps: ${k}`) : ['      keeps: no volumes or bind mounts declared']),
+  ];
 }

@@ -3,7 +3,7 @@
  * (`--format json`) is stable and documented in README.md ("JSON report"); fields are
  * only ever added.
  */
-import type { Action, AttributeChange } from '../providers/types.js';
+import type { Action, AttributeChange, Consequences } from '../providers/types.js';
 import type { TsconvergeError } from './errors.js';
 
 export type Status = 'unchanged' | 'changed' | 'pending' | 'failed' | 'skipped';
@@ -20,6 +20,8 @@ export interface ResourceReport {
   readonly refresh: boolean;
   /** How the difference came about when it was not declared: `removed outside tsconverge`, `changed outside tsconverge: environment FOO`. */
   readonly drift?: string;
+  /** What a replace or restart costs: downtime, health gate, order, data kept. */
+  readonly consequences?: Consequences;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
   readonly durationMs: number;
 }

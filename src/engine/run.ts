@@ -17,11 +17,12 @@ import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from '../providers/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View } from '../providers/types.js';
+import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View, type Consequences } from '../providers/types.js';
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
 import { withTextDiffs } from './textdiff.js';
+import { holdReplace, HELD } from './hold.js';
 import { describeDrift, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { createLimiter, guard } from './guard.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
@@ -43,6 +44,8 @@ export interface RunOptions {
   readonly schemas?: SchemaRegistry;
   /** Where run state lives (last applied state, owed restarts); none: nothing is remembered. */
   readonly stateDir?: string;
+  /** Replace `stateful: true` resources too (engine/hold.ts). */
+  readonly allowReplace?: boolean;
 }
 
 interface State {
@@ -116,8 +119,10 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     for (const id of graph.order) {
       const s = states.get(id)!;
       if (s.status === 'failed') continue;
-      const failedDep = [...graph.deps.get(id)!].find((d) => states.get(d)!.status === 'failed' || states.get(d)!.status === 'skipped');
+      const failedDep = [...graph.deps.get(id)!].find((d) => blocks(states.get(d)!));
       if (failedDep) { skip(s, failedDep, opts.log); continue; }
+      const held = holdReplace(s.resource, s.plan!, s.drift, opts.allowReplace);
+      if (held) { hold(s, held, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
       s.refresh = notifiedBy.length > 0 && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
@@ -137,6 +142,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
       ...(s.drift ? { drift: s.drift } : {}),
+      ...consequencesOf(s),
       ...(s.error ? { error: s.error.toJSON() } : {}),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
     };
@@ -152,6 +158,27 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     summary,
     exitCode: exitCodeOf(summary),
   };
+}
+
+/** A held resource (engine/hold.ts) is reported as skipped, but does not block what depends on it: it keeps running. */
+function blocks(s: State): boolean {
+  return s.status === 'failed' || (s.status === 'skipped' && s.error?.code !== HELD);
+}
+
+function hold(s: State, err: TsconvergeError, log: Logger): void {
+  s.status = 'skipped';
+  s.error = err;
+  log.warn(`${s.resource.id}: ${err.message}`);
+}
+
+/** What a replace or restart costs, from the provider (shown in the plan and report). */
+function consequencesOf(s: State): { consequences?: Consequences } {
+  const change = s.plan?.action === 'replace' ? 'replace' : s.refresh ? 'restart' : undefined;
+  if (!change || !s.provider?.consequences) return {};
+  try {
+    const c = s.provider.consequences(s.resource, s.observed, change);
+    return c ? { consequences: c } : {};
+  } catch { return {}; }
 }
 
 /** Record what was applied (declared hashes) for resources that now match; drop deleted ones. */
@@ -210,7 +237,7 @@ async function applyAll(
     const s = states.get(id)!;
     if (s.status === 'failed') return;
     const deps = [...graph.deps.get(id)!];
-    const failedDep = deps.find((d) => states.get(d)!.status === 'failed' || states.get(d)!.status === 'skipped');
+    const failedDep = deps.find((d) => blocks(states.get(d)!));
     if (failedDep) { skip(s, failedDep, opts.log); return; }
     await limit(async () => {
       s.started = Date.now();
@@ -222,6 +249,8 @@ async function applyAll(
         }
         const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d));
         const plan = s.plan!;
+        const held = holdReplace(s.resource, plan, s.drift, opts.allowReplace);
+        if (held) { hold(s, held, opts.log); return; }
         if (plan.action !== 'none') {
           for (let attempt = 0; ; attempt++) {
             try {

@@ -239,6 +239,14 @@ export interface DockerContainer {
    */
   readOnly?: boolean;
   /**
+   * The container holds state (a database): a change that forces a replace is held, reported and not applied, unless the run has --allow-replace, or the difference is drift and onDrift is fix. Changes made in place still apply.
+   */
+  stateful?: boolean;
+  /**
+   * For a stateful container: fix lets a replace that only repairs drift (a change made outside tsconverge) proceed; warn reports the drift and leaves the container running unchanged.
+   */
+  onDrift?: 'fix' | 'warn';
+  /**
    * Seconds to wait after SIGTERM before SIGKILL when tsconverge stops the container (replace, stop, removal, refresh).
    */
   stopTimeout?: number;

@@ -131,6 +131,12 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
   texts?(resource: Resource<A>, observed: O | null): Readonly<Record<string, { readonly from?: string | Buffer; readonly to?: string | Buffer }>>;
 
   /**
+   * What a replace (or a restart, for `refresh`) of this resource will cost. Optional;
+   * pure. The engine shows it with every replace and restart in the plan and report.
+   */
+  consequences?(resource: Resource<A>, observed: O | null, change: 'replace' | 'restart'): Consequences | undefined;
+
+  /**
    * Converge: create, update in place, replace or delete, as `plan.action` says.
    * Returns the new observed state (or null when deleted).
    */
@@ -151,6 +157,20 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
 
   /** Implicit notifications: ids of resources that must refresh this one when they change. */
   autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
+}
+
+/** What a replace or restart costs, in words an operator can approve (shown in the plan and report). */
+export interface Consequences {
+  /** The expected downtime, e.g. "up to 10 s (stop timeout) while the old stops and the new starts". */
+  readonly downtime: string;
+  /** Seconds the old process gets between SIGTERM and SIGKILL. */
+  readonly stopTimeoutS?: number;
+  /** True when a health check must pass before the old one is removed. */
+  readonly healthGated: boolean;
+  /** What happens, in order. */
+  readonly order: string;
+  /** Data that is kept: "volume pg-data at /var/lib/postgresql/data". */
+  readonly keeps: readonly string[];
 }
 
 /** inversify token under which every provider is bound (multi-binding). */

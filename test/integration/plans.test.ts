@@ -125,3 +125,119 @@ resources:
     expect(gone.stdout).toContain(`  + ${id}\n      (removed outside tsconverge)`);
   });
 });
+
+describe('consequences and the health-gated swap', () => {
+  const web = (p: string, id: string, version: string, check: string): string => `
+resources:
+  - kind: docker.network
+    name: ${p}-web
+    labels: { tsconverge-test: ${id} }
+  - kind: docker.container
+    name: ${p}-web
+    image: local/busybox:1
+    command: [sh, -c, 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 18200 -h /www']
+    environment: { VERSION: ${version} }
+    labels: { tsconverge-test: ${id} }
+    networks: [${p}-web]
+    healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 1s, retries: 2 }
+    stopTimeout: 1
+`;
+
+  it('a new container that never becomes healthy is removed; the old one serves throughout and the replace reports rolled back', async () => {
+    const name = `${sb.prefix}-web`;
+    const id = `docker.container[${name}]`;
+    const ok = 'wget -q -O /dev/null http://127.0.0.1:18200/ || exit 1';
+    const m = sb.manifest(web(sb.prefix, sb.id, 'one', ok));
+    const first = await runCli(['apply', m, '--state-dir', stateDir()]);
+    expect(first.code, first.stdout + first.stderr).toBe(2);
+    const before = containerInfo(name);
+    const ip = docker('inspect', '--format', `{{(index .NetworkSettings.Networks "${name}").IPAddress}}`, name);
+    const get = async (): Promise<string> => (await fetch(`http://${ip}:18200/`, { signal: AbortSignal.timeout(1000) })).text();
+    expect((await get()).trim()).toBe('one');
+
+    const m2 = sb.manifest(web(sb.prefix, sb.id, 'two', 'exit 1'));
+    const plan = await runCli(['plan', m2, '--state-dir', stateDir()]);
+    expect(plan.stdout).toContain(`  -/+ ${id} (replace: forced by healthcheck, environment)`);
+    expect(plan.stdout).toContain('      downtime: none expected: the old one serves until the new one is healthy, then stops within 1 s (stop timeout)');
+    expect(plan.stdout).toContain('      health check gates the swap: yes');
+
+    // HTTP against the old container throughout the failed swap.
+    let polling = true;
+    const answers: string[] = [];
+    const poller = (async () => {
+      while (polling) {
+        try { answers.push((await get()).trim()); } catch (err) { answers.push(`error: ${(err as Error).message}`); }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const swap = await runCli(['apply', m2, '--state-dir', stateDir(), '--format', 'json']);
+    polling = false;
+    await poller;
+    expect(swap.code, swap.stdout + swap.stderr).toBe(4);
+    const r = swap.json.resources.find((x: { id: string }) => x.id === id);
+    expect(r).toMatchObject({ action: 'replace', status: 'failed', error: { code: 'ROLLED_BACK' } });
+    expect(r.error.message).toContain('rolled back');
+    expect(answers.length).toBeGreaterThan(10);
+    expect(answers.filter((a) => a !== 'one')).toEqual([]);
+    const after = containerInfo(name);
+    expect(after.id).toBe(before.id);
+    expect(after.status).toBe('running');
+    expect(docker('ps', '-a', '--filter', `name=${name}--tsc`, '--format', '{{.Names}}')).toBe('');
+    expect((await get()).trim()).toBe('one');
+
+    const human = await runCli(['apply', m2, '--state-dir', stateDir()]);
+    expect(human.stdout).toContain(`  ! ${id}: failed (replace), rolled back`);
+  }, 60_000);
+});
+
+describe('stateful containers', () => {
+  const db = (p: string, id: string, tier: string): string => `
+resources:
+  - kind: docker.volume
+    name: ${p}-data
+    labels: { tsconverge-test: ${id} }
+  - kind: docker.container
+    name: ${p}-db
+    image: local/busybox:1
+    command: [sleep, "100000"]
+    labels: { tsconverge-test: ${id}, tier: ${tier} }
+    mounts: [{ type: volume, source: ${p}-data, target: /data }]
+    stateful: true
+    stopTimeout: 1
+  - kind: docker.container
+    name: ${p}-client
+    image: local/busybox:1
+    command: [sleep, "100000"]
+    labels: { tsconverge-test: ${id}, talks-to: ${tier} }
+    require: docker.container[${p}-db]
+    stopTimeout: 1
+`;
+
+  it('is not replaced without --allow-replace; what depends on it still converges; with the flag the plan states the cost', async () => {
+    const name = `${sb.prefix}-db`;
+    const id = `docker.container[${name}]`;
+    const m = sb.manifest(db(sb.prefix, sb.id, 'db'));
+    expect((await runCli(['apply', m, '--state-dir', stateDir()])).code).toBe(2);
+    docker('exec', name, 'sh', '-c', 'echo precious > /data/rows');
+    const before = containerInfo(name);
+
+    const m2 = sb.manifest(db(sb.prefix, sb.id, 'database'));
+    const plan = await runCli(['plan', m2, '--state-dir', stateDir()]);
+    expect(plan.stdout).toContain(`  ! ${id}: held, not replaced (stateful)`);
+    const held = await runCli(['apply', m2, '--state-dir', stateDir(), '--format', 'json']);
+    expect(held.code, held.stdout).toBe(6);
+    expect(held.json.resources.find((x: { id: string }) => x.id === id)).toMatchObject({ status: 'skipped', error: { code: 'REPLACE_HELD' } });
+    expect(held.json.resources.find((x: { id: string }) => x.id === `docker.container[${sb.prefix}-client]`)).toMatchObject({ status: 'changed' });
+    expect(containerInfo(name).id).toBe(before.id);
+    expect(containerInfo(name).startedAt).toBe(before.startedAt);
+
+    const allowed = await runCli(['plan', m2, '--state-dir', stateDir(), '--allow-replace']);
+    expect(allowed.stdout).toContain(`  -/+ ${id} (replace: forced by labels)`);
+    expect(allowed.stdout).toContain('      downtime: up to 1 s (stop timeout) and the new container\'s start');
+    expect(allowed.stdout).toContain(`      keeps: volume ${sb.prefix}-data at /data (named volume, data kept)`);
+    const done = await runCli(['apply', m2, '--state-dir', stateDir(), '--allow-replace']);
+    expect(done.code, done.stdout + done.stderr).toBe(2);
+    expect(containerInfo(name).id).not.toBe(before.id);
+    expect(docker('exec', name, 'cat', '/data/rows')).toBe('precious');
+  }, 60_000);
+});

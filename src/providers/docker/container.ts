@@ -3,12 +3,15 @@
  * per declared container (concurrently), and converges them. A replace is safe: the
  * image is pulled and the new container created before the old one is stopped; a
  * failed create or start removes the new one and leaves (or puts) the old one running;
+ * with a health check the new one must be healthy before the old one is removed
+ * (swap.ts); networks, aliases, memory, CPU and restart policy change in place;
  * anonymous volumes move to the new container and named volumes are never removed.
  */
 import type Docker from 'dockerode';
 import { TsconvergeError } from '../../engine/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, type ImageIndex } from './client.js';
+import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
 import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
 
 const NEW_SUFFIX = '--tsc-new';
@@ -108,13 +111,31 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     }
   }
 
-  /** The safe replace. */
+  /** The safe replace, health-gated when the container declares a health check (see swap.ts). */
   async function replace(r: R, old: ObservedContainer, ctx: ProviderContext): Promise<void> {
     await ensureImage(r, ctx);
     const timeout = r.attrs.stopTimeout ?? 10;
     const fresh = await createNamed(r, r.name + NEW_SUFFIX, ctx, anonymousVolumes(old.info));
     const oldC = docker.getContainer(old.info.Id);
     const wasRunning = old.info.State.Running;
+    const running = r.attrs.ensure !== 'stopped';
+    const gated = running && healthGated(r.attrs);
+    const beside = gated && sideBySide(r.attrs, old);
+    const restoreOld = async (): Promise<void> => {
+      await oldC.rename({ name: r.name }).catch(() => undefined);
+      if (wasRunning) await oldC.start().catch(() => undefined);
+    };
+    if (beside) {
+      // The old one serves while the new one proves itself.
+      try {
+        await start(r, fresh);
+        await waitHealthy(docker, fresh.id, r.id, healthDeadlineMs(r.attrs), ctx.signal);
+      } catch (err) {
+        ctx.log.warn(`${r.id}: the new container did not become healthy; it is removed and the old one keeps running`);
+        await removeQuietly(fresh.id);
+        throw err;
+      }
+    }
     try {
       await stop(oldC, timeout);
       await removeQuietly(r.name + OLD_SUFFIX);
@@ -122,18 +143,17 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       await fresh.rename({ name: r.name });
     } catch (err) {
       await removeQuietly(fresh.id);
-      await oldC.rename({ name: r.name }).catch(() => undefined);
-      if (wasRunning) await oldC.start().catch(() => undefined);
+      await restoreOld();
       throw dockerError(err, r.id, 'replace container');
     }
-    if (r.attrs.ensure !== 'stopped') {
+    if (running && !beside) {
       try {
         await start(r, fresh);
+        if (gated) await waitHealthy(docker, fresh.id, r.id, healthDeadlineMs(r.attrs), ctx.signal);
       } catch (err) {
-        ctx.log.warn(`${r.id}: new container did not start; restoring the old one`);
+        ctx.log.warn(`${r.id}: the new container did not start${gated ? ' or become healthy' : ''}; restoring the old one`);
         await removeQuietly(fresh.id);
-        await oldC.rename({ name: r.name }).catch(() => undefined);
-        if (wasRunning) await oldC.start().catch(() => undefined);
+        await restoreOld();
         throw err;
       }
     }
@@ -205,6 +225,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       }
       return null; // the engine reads again
     },
+    consequences: (r, observed, change) => containerConsequences(r.attrs, observed, change),
     async refresh(r, observed) {
       if (!observed || r.attrs.ensure === 'stopped') return;
       await docker.getContainer(observed.info.Id).restart({ t: r.attrs.stopTimeout ?? 10 });
