@@ -28,7 +28,8 @@ function entry(r: ResourceReport): string[] {
   if (r.action === 'none' && !r.refresh) return lines;
   const sym = r.action === 'none' ? '~' : SYMBOL[r.action]!;
   const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')})` : '';
-  const refresh = r.refresh ? (r.action === 'none' ? ' (restart: notified by a change)' : ' (and restart)') : '';
+  const why = r.refreshOwedBy ? `owed since ${r.refreshOwedBy} changed in an earlier run` : 'notified by a change';
+  const refresh = r.refresh ? (r.action === 'none' ? ` (restart: ${why})` : ' (and restart)') : '';
   lines.push(`  ${sym} ${r.id}${extra}${refresh}`);
   if (r.drift) lines.push(`      (${r.drift})`);
   for (const c of r.changes) lines.push(...changeLines(c, r.action));

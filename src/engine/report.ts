@@ -18,6 +18,8 @@ export interface ResourceReport {
   readonly forcedBy: readonly string[];
   /** True when a notification restarted (or, under noop, would restart) it. */
   readonly refresh: boolean;
+  /** When the restart was owed by an earlier run that did not finish it: the resource whose change owed it. */
+  readonly refreshOwedBy?: string;
   /** How the difference came about when it was not declared: `removed outside tsconverge`, `changed outside tsconverge: environment FOO`. */
   readonly drift?: string;
   /** What a replace or restart costs: downtime, health gate, order, data kept. */

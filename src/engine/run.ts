@@ -23,6 +23,7 @@ import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
 import { withTextDiffs } from './textdiff.js';
 import { holdReplace, HELD } from './hold.js';
+import { openOwed, type OwedStore } from './owed.js';
 import { describeDrift, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { createLimiter, guard } from './guard.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
@@ -109,6 +110,8 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     return withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed));
   };
   const applied = await readApplied(opts.stateDir);
+  const owed = await openOwed(opts.stateDir, !opts.noop);
+  const owedAtStart = new Map([...states.keys()].map((id) => [id, owed.get(id)?.because]));
   for (const s of states.values()) {
     if (s.status === 'failed') continue;
     try { s.plan = planOf(s, s.observed); } catch (err) { fail(s, err); }
@@ -124,11 +127,11 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       const held = holdReplace(s.resource, s.plan!, s.drift, opts.allowReplace);
       if (held) { hold(s, held, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
-      s.refresh = notifiedBy.length > 0 && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
+      s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
-    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail);
+    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, owed);
     if (opts.stateDir) await rememberApplied(opts.stateDir, applied, states, opts.log);
   }
 
@@ -141,6 +144,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       changes: s.plan?.changes ?? [],
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
+      ...(s.refresh && owedAtStart.get(id) ? { refreshOwedBy: owedAtStart.get(id) } : {}),
       ...(s.drift ? { drift: s.drift } : {}),
       ...consequencesOf(s),
       ...(s.error ? { error: s.error.toJSON() } : {}),
@@ -208,6 +212,7 @@ async function applyAll(
   ctxFor: (signal: AbortSignal) => ProviderContext,
   planOf: (s: State, observed: unknown) => ResourcePlan,
   fail: (s: State, err: unknown) => void,
+  owed: OwedStore,
 ): Promise<void> {
   const limit = createLimiter(Math.max(1, opts.concurrency ?? 8));
   const done = new Map<string, Promise<void>>();
@@ -247,11 +252,13 @@ async function applyAll(
           s.observed = await readOne(s);
           s.plan = planOf(s, s.observed);
         }
-        const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d));
+        const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d)) || owed.get(id) !== undefined;
         const plan = s.plan!;
         const held = holdReplace(s.resource, plan, s.drift, opts.allowReplace);
         if (held) { hold(s, held, opts.log); return; }
         if (plan.action !== 'none') {
+          // Owed before the change: a run that stops after it still restarts them next time.
+          await owed.add([...graph.notifies.get(id)!].filter((t) => states.get(t)?.provider?.refresh), id);
           for (let attempt = 0; ; attempt++) {
             try {
               await applyAndVerify(s, s.plan!);
@@ -272,6 +279,9 @@ async function applyAll(
           opts.log.info(`${s.resource.id}: refresh (${notified ? 'notified' : 'a changed attribute needs a restart'})`);
           await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)));
           s.refresh = true;
+        }
+        if (s.refresh || s.plan!.action === 'create' || s.plan!.action === 'replace' || s.plan!.action === 'delete') {
+          await owed.clear(id); // restarted, or started fresh: nothing owed any more
         }
         s.status = s.plan!.action !== 'none' || s.refresh ? 'changed' : 'unchanged';
       } catch (err) {

@@ -241,3 +241,48 @@ resources:
     expect(docker('exec', name, 'cat', '/data/rows')).toBe('precious');
   }, 60_000);
 });
+
+describe('nothing forgotten', () => {
+  it('a restart owed by a changed config file survives a run that failed with the engine unreachable', async () => {
+    const name = `${sb.prefix}-owed`;
+    const id = `docker.container[${name}]`;
+    const conf = (v: string): string => sb.manifest(`
+resources:
+  - kind: file
+    name: /srv/owed/conf/app.conf
+    content: "version=${v}\\n"
+  - kind: docker.container
+    name: ${name}
+    image: local/busybox:1
+    command: [sleep, "100000"]
+    labels: { tsconverge-test: ${sb.id} }
+    mounts: [{ type: bind, source: /srv/owed/conf, target: /conf, readOnly: true }]
+    stopTimeout: 1
+`);
+    const args = (m: string): string[] => [m, '--root', sb.root, '--state-dir', stateDir(), '--format', 'json'];
+    expect((await runCli(['apply', ...args(conf('1'))])).code).toBe(2);
+    const before = containerInfo(name);
+
+    // The engine is unreachable for this run (a dead socket; the shared engine keeps running).
+    const failed = await runCli(['apply', ...args(conf('2'))], { DOCKER_HOST: `unix://${path.join(sb.root, 'no-such-docker.sock')}` });
+    expect(failed.code, failed.stdout + failed.stderr).toBe(6);
+    expect(failed.json.resources.find((r: { id: string }) => r.id === 'file[/srv/owed/conf/app.conf]')).toMatchObject({ status: 'changed' });
+    expect(failed.json.resources.find((r: { id: string }) => r.id === id)).toMatchObject({ status: 'failed', error: { code: 'DOCKER_UNREACHABLE' } });
+    expect(readFileSync(path.join(sb.root, 'srv/owed/conf/app.conf'), 'utf8')).toBe('version=2\n');
+    expect(JSON.parse(readFileSync(path.join(stateDir(), 'owed.json'), 'utf8'))[id]).toMatchObject({ because: 'file[/srv/owed/conf/app.conf]' });
+    expect(containerInfo(name).startedAt).toBe(before.startedAt);
+
+    // The next run: nothing differs, but the restart is still owed.
+    const plan = await runCli(['plan', conf('2'), '--root', sb.root, '--state-dir', stateDir()]);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain(`  ~ ${id} (restart: owed since file[/srv/owed/conf/app.conf] changed in an earlier run)`);
+    const next = await runCli(['apply', ...args(conf('2'))]);
+    expect(next.code, next.stdout).toBe(2);
+    expect(next.json.resources.find((r: { id: string }) => r.id === id)).toMatchObject({ status: 'changed', refresh: true, refreshOwedBy: 'file[/srv/owed/conf/app.conf]' });
+    const after = containerInfo(name);
+    expect(after.id).toBe(before.id);
+    expect(after.startedAt).not.toBe(before.startedAt);
+    expect(JSON.parse(readFileSync(path.join(stateDir(), 'owed.json'), 'utf8'))).toEqual({});
+    expect((await runCli(['apply', ...args(conf('2'))])).code).toBe(0);
+  }, 60_000);
+});
