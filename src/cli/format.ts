@@ -27,7 +27,8 @@ function entry(r: ResourceReport): string[] {
   }
   if (r.action === 'none' && !r.refresh) return lines;
   const sym = r.action === 'none' ? '~' : SYMBOL[r.action]!;
-  const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')})` : '';
+  const follows = r.follows ? `, when ${r.follows} is pulled` : '';
+  const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')}${follows})` : '';
   const why = r.refreshOwedBy ? `owed since ${r.refreshOwedBy} changed in an earlier run` : 'notified by a change';
   const refresh = r.refresh ? (r.action === 'none' ? ` (restart: ${why})` : ' (and restart)') : '';
   lines.push(`  ${sym} ${r.id}${extra}${refresh}`);

@@ -6,6 +6,9 @@
  * in between hands the restart on to the next run, which does it even though nothing
  * differs any more.
  *
+ * A change that failed and provably left the resource as it was (a second read shows
+ * the same difference) owes nothing: the run retracts what it had just recorded.
+ *
  * Without a state directory the store lives in memory for the run only. Under noop it
  * is read, never written. Writes are atomic (temp file and rename) and serialised.
  */
@@ -17,8 +20,8 @@ export interface OwedEntry { readonly because: string; readonly since: string }
 export interface OwedStore {
   /** Why a refresh is owed to `id`, when one is. */
   get(id: string): OwedEntry | undefined;
-  /** Record refreshes owed to `ids` because `because` is about to change; persisted before it resolves. */
-  add(ids: readonly string[], because: string): Promise<void>;
+  /** Record refreshes owed to `ids` because `because` is about to change; persisted before it resolves. Returns the ids newly owed. */
+  add(ids: readonly string[], because: string): Promise<string[]>;
   /** The refresh happened: forget it. */
   clear(id: string): Promise<void>;
 }
@@ -46,9 +49,10 @@ export async function openOwed(stateDir: string | undefined, writable: boolean):
     get: (id) => owed[id],
     async add(ids, because) {
       const fresh = ids.filter((id) => !owed[id]);
-      if (fresh.length === 0) return;
+      if (fresh.length === 0) return [];
       owed = { ...owed, ...Object.fromEntries(fresh.map((id) => [id, { because, since: new Date().toISOString() }])) };
       await save();
+      return fresh;
     },
     async clear(id) {
       if (!owed[id]) return;

@@ -22,6 +22,8 @@ export interface ResourceReport {
   readonly refreshOwedBy?: string;
   /** How the difference came about when it was not declared: `removed outside tsconverge`, `changed outside tsconverge: environment FOO`. */
   readonly drift?: string;
+  /** Under noop: the dependency whose pending change will replace this resource (a docker.image whose tag moved). */
+  readonly follows?: string;
   /** What a replace or restart costs: downtime, health gate, order, data kept. */
   readonly consequences?: Consequences;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;

@@ -60,6 +60,8 @@ interface State {
   /** The declared view at the last plan, and how its difference came about when not declared. */
   desired?: View;
   drift?: string;
+  /** Under noop: the dependency whose pending change will replace this one (Provider.follows). */
+  follows?: string;
   started: number;
   finished: number;
 }
@@ -124,6 +126,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       if (s.status === 'failed') continue;
       const failedDep = [...graph.deps.get(id)!].find((d) => blocks(states.get(d)!));
       if (failedDep) { skip(s, failedDep, opts.log); continue; }
+      predictFollow(s, [...graph.deps.get(id)!].map((d) => states.get(d)!));
       const held = holdReplace(s.resource, s.plan!, s.drift, opts.allowReplace);
       if (held) { hold(s, held, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
@@ -146,6 +149,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       refresh: s.refresh,
       ...(s.refresh && owedAtStart.get(id) ? { refreshOwedBy: owedAtStart.get(id) } : {}),
       ...(s.drift ? { drift: s.drift } : {}),
+      ...(s.follows ? { follows: s.follows } : {}),
       ...consequencesOf(s),
       ...(s.error ? { error: s.error.toJSON() } : {}),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
@@ -162,6 +166,25 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     summary,
     exitCode: exitCodeOf(summary),
   };
+}
+
+/** A failed change that provably changed nothing (a second read plans the same changes) owes no restart. */
+async function retractOwed(s: State, ids: readonly string[], owed: OwedStore, readOne: (s: State) => Promise<unknown>, planOf: (s: State, o: unknown) => ResourcePlan): Promise<void> {
+  const before = JSON.stringify(s.plan?.changes ?? []);
+  try {
+    const again = planOf(s, await readOne(s));
+    if (JSON.stringify(again.changes) !== before) return;
+  } catch { return; } // cannot tell: keep them owed
+  for (const id of ids) await owed.clear(id);
+}
+
+/** Under noop: a pending dependency change that will replace this resource when applied makes the plan say so. */
+function predictFollow(s: State, deps: readonly State[]): void {
+  if (!s.plan || (s.plan.action !== 'none' && s.plan.action !== 'update') || !s.provider?.follows) return;
+  const dep = deps.find((d) => d.status === 'pending' && d.plan && s.provider!.follows!(s.resource, d.resource, d.plan) === 'replace');
+  if (!dep) return;
+  s.plan = { ...s.plan, action: 'replace', forcedBy: [...new Set([...s.plan.forcedBy, 'image'])] };
+  s.follows = dep.resource.id;
 }
 
 /** A held resource (engine/hold.ts) is reported as skipped, but does not block what depends on it: it keeps running. */
@@ -246,6 +269,7 @@ async function applyAll(
     if (failedDep) { skip(s, failedDep, opts.log); return; }
     await limit(async () => {
       s.started = Date.now();
+      let owedNow: string[] = [];
       const p = s.provider!;
       try {
         if (deps.some(changed)) {
@@ -258,7 +282,7 @@ async function applyAll(
         if (held) { hold(s, held, opts.log); return; }
         if (plan.action !== 'none') {
           // Owed before the change: a run that stops after it still restarts them next time.
-          await owed.add([...graph.notifies.get(id)!].filter((t) => states.get(t)?.provider?.refresh), id);
+          owedNow = await owed.add([...graph.notifies.get(id)!].filter((t) => states.get(t)?.provider?.refresh), id);
           for (let attempt = 0; ; attempt++) {
             try {
               await applyAndVerify(s, s.plan!);
@@ -286,6 +310,7 @@ async function applyAll(
         s.status = s.plan!.action !== 'none' || s.refresh ? 'changed' : 'unchanged';
       } catch (err) {
         fail(s, err);
+        if (owedNow.length > 0) await retractOwed(s, owedNow, owed, readOne, planOf);
       } finally {
         s.finished = Date.now();
       }

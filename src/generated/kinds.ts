@@ -371,6 +371,10 @@ export interface DockerImage {
    */
   ref?: string;
   /**
+   * missing: pulled only when not present locally; newer: every run asks the registry (a manifest request, no pull) which image the tag points at, and pulls when it moved, so the containers using the tag are replaced. A plan shows the old and new digests without pulling.
+   */
+  pull?: 'missing' | 'newer';
+  /**
    * Seconds a pull may take before it fails.
    */
   pullTimeout?: number;

@@ -131,6 +131,14 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
   texts?(resource: Resource<A>, observed: O | null): Readonly<Record<string, { readonly from?: string | Buffer; readonly to?: string | Buffer }>>;
 
   /**
+   * Under noop only: what a pending change of a dependency will do to this resource
+   * when applied (a docker.image whose tag moved in the registry replaces the
+   * containers that use it). Lets a dry run predict what the real run will do after
+   * the dependency changed. Optional; pure.
+   */
+  follows?(resource: Resource<A>, dependency: Resource, dependencyPlan: ResourcePlan): 'replace' | undefined;
+
+  /**
    * What a replace (or a restart, for `refresh`) of this resource will cost. Optional;
    * pure. The engine shows it with every replace and restart in the plan and report.
    */

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { containerInfo, createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
+import { containerInfo, createSandbox, docker, REGISTRY, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
 beforeAll(() => { requireDocker(); sb = createSandbox('hl-plans'); });
@@ -284,5 +284,61 @@ resources:
     expect(after.startedAt).not.toBe(before.startedAt);
     expect(JSON.parse(readFileSync(path.join(stateDir(), 'owed.json'), 'utf8'))).toEqual({});
     expect((await runCli(['apply', ...args(conf('2'))])).code).toBe(0);
+  }, 60_000);
+});
+
+describe('images in a dry run', () => {
+  it('a tag pushed anew shows as a pending image change in plan, with old and new digests and zero pulls; apply pulls and replaces', async () => {
+    const repo = `${REGISTRY}/hl-${sb.id}`;
+    const ref = `${repo}:v`;
+    docker('tag', 'local/busybox:1', ref);
+    const oldDigest = /digest: (sha256:[0-9a-f]{64})/.exec(docker('push', ref))![1]!;
+    const name = `${sb.prefix}-tagged`;
+    const m = sb.manifest(`
+resources:
+  - kind: docker.image
+    name: ${ref}
+    pull: newer
+  - kind: docker.container
+    name: ${name}
+    image: ${ref}
+    command: [sleep, "100000"]
+    labels: { tsconverge-test: ${sb.id} }
+    stopTimeout: 1
+`);
+    try {
+      expect((await runCli(['apply', m, '--state-dir', stateDir()])).code).toBe(2);
+      expect((await runCli(['plan', m, '--state-dir', stateDir()])).code).toBe(0);
+      const before = containerInfo(name);
+
+      // Someone pushes a new image under the same tag; this host still has the old one.
+      docker('tag', 'local/busybox:2', ref);
+      const newDigest = /digest: (sha256:[0-9a-f]{64})/.exec(docker('push', ref))![1]!;
+      docker('tag', before.image, ref);
+      expect(newDigest).not.toBe(oldDigest);
+
+      const since = Math.floor(Date.now() / 1000) - 1;
+      const plan = await runCli(['plan', m, '--state-dir', stateDir()]);
+      const until = Math.floor(Date.now() / 1000) + 1;
+      expect(plan.code, plan.stdout + plan.stderr).toBe(2);
+      expect(plan.stdout).toContain(`  -/+ docker.image[${ref}] (replace: forced by digest)\n      digest: "${oldDigest}" -> "${newDigest}"`);
+      expect(plan.stdout).toContain(`  -/+ docker.container[${name}] (replace: forced by image, when docker.image[${ref}] is pulled)`);
+      const pulls = docker('events', '--since', String(since), '--until', String(until), '--filter', 'type=image', '--filter', 'event=pull', '--filter', `image=${repo}`, '--format', '{{.ID}}');
+      expect(pulls).toBe('');
+      expect(containerInfo(name).image).toBe(before.image);
+
+      const applySince = Math.floor(Date.now() / 1000) - 1;
+      const apply = await runCli(['apply', m, '--state-dir', stateDir(), '--format', 'json']);
+      expect(apply.code, apply.stdout + apply.stderr).toBe(2);
+      // The same count sees the real run's pull: the zero above is not a blind counter.
+      const applyPulls = docker('events', '--since', String(applySince), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image', '--filter', 'event=pull', '--filter', `image=${repo}`, '--format', '{{.ID}}');
+      expect(applyPulls.split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(1);
+      const after = containerInfo(name);
+      expect(after.id).not.toBe(before.id);
+      expect(after.image).toBe(docker('image', 'inspect', '--format', '{{.Id}}', 'local/busybox:2'));
+      expect((await runCli(['plan', m, '--state-dir', stateDir()])).code).toBe(0);
+    } finally {
+      try { docker('rm', '-f', name); docker('rmi', ref); } catch { /* cleanup */ }
+    }
   }, 60_000);
 });

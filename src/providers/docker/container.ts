@@ -225,6 +225,10 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       }
       return null; // the engine reads again
     },
+    follows(r, dep, depPlan) {
+      const ref = (dep.attrs as { ref?: string }).ref ?? dep.name;
+      return dep.kind === 'docker.image' && ref === r.attrs.image && depPlan.action === 'replace' ? 'replace' : undefined;
+    },
     consequences: (r, observed, change) => containerConsequences(r.attrs, observed, change),
     async refresh(r, observed) {
       if (!observed || r.attrs.ensure === 'stopped') return;
