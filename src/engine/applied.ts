@@ -50,6 +50,13 @@ export async function writeApplied(stateDir: string, state: AppliedState): Promi
 /** Attribute label for a change path: `/environment/FOO` -> `environment FOO`. */
 const label = (p: string): string => p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join(' ');
 
+/** Paths of the plan's changes whose declared value is unchanged since the last apply: drift. */
+export function driftPaths(plan: ResourcePlan, desired: View | undefined, last: Record<string, string> | undefined, sensitive: readonly string[]): string[] {
+  if (!last || !desired || plan.action !== 'update' && plan.action !== 'replace') return [];
+  const now = fingerprint(desired, sensitive);
+  return plan.changes.filter((c) => c.path in last && now[c.path] === last[c.path]).map((c) => c.path);
+}
+
 /**
  * How the plan's difference came about, when it was not declared: `removed outside
  * tsconverge`, or `changed outside tsconverge: environment FOO, memory`. Undefined
@@ -57,9 +64,7 @@ const label = (p: string): string => p.slice(1).split('/').map((s) => s.replace(
  */
 export function describeDrift(plan: ResourcePlan, desired: View | undefined, last: Record<string, string> | undefined, sensitive: readonly string[]): string | undefined {
   if (!last || !desired || plan.action === 'none') return undefined;
-  const now = fingerprint(desired, sensitive);
   if (plan.action === 'create') return 'removed outside tsconverge';
-  if (plan.action === 'delete') return undefined;
-  const drifted = plan.changes.filter((c) => c.path in last && now[c.path] === last[c.path]).map((c) => label(c.path));
+  const drifted = driftPaths(plan, desired, last, sensitive).map(label);
   return drifted.length > 0 ? `changed outside tsconverge: ${drifted.join(', ')}` : undefined;
 }

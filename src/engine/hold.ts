@@ -11,14 +11,17 @@ import { TsconvergeError } from './errors.js';
 
 export const HELD = 'REPLACE_HELD';
 
-export function holdReplace(r: Resource, plan: ResourcePlan, drift: string | undefined, allowReplace: boolean | undefined): TsconvergeError | undefined {
+/** `drift`: paths of the plan's changes that are drift (engine/applied.ts driftPaths). */
+export function holdReplace(r: Resource, plan: ResourcePlan, drift: readonly string[], allowReplace: boolean | undefined): TsconvergeError | undefined {
   const a = r.attrs as { stateful?: boolean; onDrift?: 'fix' | 'warn' };
   if (plan.action !== 'replace' || a.stateful !== true || allowReplace) return undefined;
-  if (drift && a.onDrift === 'fix') return undefined;
-  const why = drift ?? `forced by ${plan.forcedBy.join(', ')}`;
-  return new TsconvergeError(HELD, `held: stateful, so the replace (${why}) needs --allow-replace; it keeps running unchanged`, {
+  const forcing = plan.changes.filter((c) => c.effect === 'replace').map((c) => c.path);
+  const onlyDrift = forcing.length > 0 && forcing.every((p) => drift.includes(p));
+  if (onlyDrift && a.onDrift === 'fix') return undefined;
+  const why = onlyDrift ? `repairs drift: ${forcing.map((p) => p.slice(1).replace(/\//g, ' ')).join(', ')}` : `forced by ${plan.forcedBy.join(', ')}`;
+  return new TsconvergeError(HELD, `held: stateful, so this replace (${why}) needs --allow-replace; it keeps running unchanged`, {
     resource: r.id, terminal: true,
-    hint: drift
+    hint: onlyDrift
       ? `run apply --allow-replace when a restart is acceptable, or declare onDrift: fix to let drift be repaired${a.onDrift === 'warn' ? ' (onDrift: warn only reports it)' : ''}`
       : 'run apply --allow-replace when a restart is acceptable (see the consequences in the plan)',
   });

@@ -24,7 +24,7 @@ import { planResource } from './diff.js';
 import { withTextDiffs } from './textdiff.js';
 import { holdReplace, HELD } from './hold.js';
 import { openOwed, type OwedStore } from './owed.js';
-import { describeDrift, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
+import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { createLimiter, guard } from './guard.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 
@@ -60,6 +60,7 @@ interface State {
   /** The declared view at the last plan, and how its difference came about when not declared. */
   desired?: View;
   drift?: string;
+  driftPaths: string[];
   /** Under noop: the dependency whose pending change will replace this one (Provider.follows). */
   follows?: string;
   started: number;
@@ -73,7 +74,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   const readTimeout = opts.readTimeoutMs ?? 60_000;
   const applyTimeout = opts.applyTimeoutMs ?? 600_000;
   const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, log: opts.log, facts: opts.facts, signal });
-  const states = new Map<string, State>(catalogue.resources.map((r) => [r.id, { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, started: 0, finished: 0 }]));
+  const states = new Map<string, State>(catalogue.resources.map((r) => [r.id, { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, driftPaths: [], started: 0, finished: 0 }]));
   const fail = (s: State, err: unknown): void => {
     s.status = 'failed';
     s.error = toTsconvergeError(err, s.resource.id);
@@ -117,7 +118,10 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   for (const s of states.values()) {
     if (s.status === 'failed') continue;
     try { s.plan = planOf(s, s.observed); } catch (err) { fail(s, err); }
-    if (s.plan) s.drift = describeDrift(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
+    if (s.plan) {
+      s.drift = describeDrift(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
+      s.driftPaths = driftPaths(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
+    }
   }
 
   if (opts.noop) {
@@ -127,7 +131,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       const failedDep = [...graph.deps.get(id)!].find((d) => blocks(states.get(d)!));
       if (failedDep) { skip(s, failedDep, opts.log); continue; }
       predictFollow(s, [...graph.deps.get(id)!].map((d) => states.get(d)!));
-      const held = holdReplace(s.resource, s.plan!, s.drift, opts.allowReplace);
+      const held = holdReplace(s.resource, s.plan!, s.driftPaths, opts.allowReplace);
       if (held) { hold(s, held, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
       s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
@@ -278,7 +282,7 @@ async function applyAll(
         }
         const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d)) || owed.get(id) !== undefined;
         const plan = s.plan!;
-        const held = holdReplace(s.resource, plan, s.drift, opts.allowReplace);
+        const held = holdReplace(s.resource, plan, s.driftPaths, opts.allowReplace);
         if (held) { hold(s, held, opts.log); return; }
         if (plan.action !== 'none') {
           // Owed before the change: a run that stops after it still restarts them next time.
