@@ -32,25 +32,13 @@ export function changeLines(c: AttributeChange, action: string): string[] {
   }
   if (c.binary) return [`      ${name}: (binary) ${value(c.from)} -> ${value(c.to)}${tag}`];
   if (action === 'create') return [`      ${name}: ${value(c.to)}`];
-  if (Array.isArray(c.from) && Array.isArray(c.to)) {
-    // A list: what leaves and what comes, element by element.
-    const key = (v: Json): string => JSON.stringify(v);
-    const to = new Set(c.to.map(key));
-    const from = new Set(c.from.map(key));
+  if (c.added || c.removed) {
+    // A list: the elements that left and came; a map changed whole: the keys.
+    const entry = (v: Json): string => (isMap(v) && !Array.isArray(c.from) ? Object.entries(v).map(([k, x]) => `${k}: ${value(x)}`).join(', ') : value(v));
     const lines = [`      ${name}:${tag}`];
-    for (const v of c.from) if (!to.has(key(v))) lines.push(`        - ${value(v)}`);
-    for (const v of c.to) if (!from.has(key(v))) lines.push(`        + ${value(v)}`);
+    for (const v of c.removed ?? []) lines.push(`        - ${entry(v)}`);
+    for (const v of c.added ?? []) lines.push(`        + ${entry(v)}`);
     if (lines.length === 1) lines.push(`        (order) ${value(c.from)} -> ${value(c.to)}`);
-    return lines;
-  }
-  if (isMap(c.from) && isMap(c.to)) {
-    // A map replaced whole: the keys that left, changed and came.
-    const lines = [`      ${name}:${tag}`];
-    for (const [k, v] of Object.entries(c.from)) if (!(k in c.to)) lines.push(`        - ${k}: ${value(v)}`);
-    for (const [k, v] of Object.entries(c.to)) {
-      if (!(k in c.from)) lines.push(`        + ${k}: ${value(v)}`);
-      else if (JSON.stringify(c.from[k]) !== JSON.stringify(v)) lines.push(`        ~ ${k}: ${value(c.from[k])} -> ${value(v)}`);
-    }
     return lines;
   }
   return [`      ${name}: ${value(c.from)} -> ${value(c.to)}${tag}`];

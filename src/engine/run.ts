@@ -22,6 +22,7 @@ import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
 import { withTextDiffs } from './textdiff.js';
+import { withDeltas } from './delta.js';
 import { holdReplace, HELD } from './hold.js';
 import { openOwed, type OwedStore } from './owed.js';
 import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
@@ -110,7 +111,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
     s.desired = views.desired;
     const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
-    return withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed));
+    return withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed)));
   };
   const applied = await readApplied(opts.stateDir);
   const owed = await openOwed(opts.stateDir, !opts.noop);
@@ -134,7 +135,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       const held = holdReplace(s.resource, s.plan!, s.driftPaths, opts.allowReplace);
       if (held) { hold(s, held, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
-      s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
+      s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined || s.plan!.refresh) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {

@@ -73,6 +73,9 @@ export interface AttributeChange {
   readonly diff?: string;
   /** True when the old or new value is binary: shown by size and hash only. */
   readonly binary?: boolean;
+  /** For a list: the elements that left and came; for a map changed whole: `{key: value}` entries (engine/delta.ts). */
+  readonly removed?: readonly Json[];
+  readonly added?: readonly Json[];
 }
 
 export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete';

@@ -188,6 +188,37 @@ resources:
     const human = await runCli(['apply', m2, '--state-dir', stateDir()]);
     expect(human.stdout).toContain(`  ! ${id}: failed (replace), rolled back`);
   }, 60_000);
+  it('with a published port the old one is stopped first, and started again when the new one never becomes healthy', async () => {
+    const name = `${sb.prefix}-pub`;
+    const id = `docker.container[${name}]`;
+    const pub = (check: string, version: string): string => sb.manifest(`
+resources:
+  - kind: docker.container
+    name: ${name}
+    image: local/busybox:1
+    command: [sh, -c, 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 18201 -h /www']
+    environment: { VERSION: ${version} }
+    labels: { tsconverge-test: ${sb.id} }
+    ports: ["127.0.0.1:18201:18201"]
+    healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 1s, retries: 2 }
+    stopTimeout: 1
+`);
+    expect((await runCli(['apply', pub('wget -q -O /dev/null http://127.0.0.1:18201/ || exit 1', 'one'), '--state-dir', stateDir()])).code).toBe(2);
+    const before = containerInfo(name);
+    const get = async (): Promise<string> => (await (await fetch('http://127.0.0.1:18201/', { signal: AbortSignal.timeout(1000) })).text()).trim();
+    expect(await get()).toBe('one');
+    const plan = await runCli(['plan', pub('exit 1', 'two'), '--state-dir', stateDir()]);
+    expect(plan.stdout).toContain('      downtime: up to 1 s (stop timeout) plus the new container\'s start until healthy');
+    const swap = await runCli(['apply', pub('exit 1', 'two'), '--state-dir', stateDir(), '--format', 'json']);
+    expect(swap.code, swap.stdout + swap.stderr).toBe(4);
+    expect(swap.json.resources.find((x: { id: string }) => x.id === id)).toMatchObject({ status: 'failed', error: { code: 'ROLLED_BACK' } });
+    const after = containerInfo(name);
+    expect(after.id).toBe(before.id);
+    expect(after.status).toBe('running');
+    expect(docker('ps', '-a', '--filter', `name=${name}--tsc`, '--format', '{{.Names}}')).toBe('');
+    for (let i = 0; i < 20; i++) { try { if (await get() === 'one') break; } catch { /* starting */ } await new Promise((r) => setTimeout(r, 100)); }
+    expect(await get()).toBe('one');
+  }, 60_000);
 });
 
 describe('stateful containers', () => {
