@@ -4,12 +4,10 @@
  * diff, lists and maps as what left and what came, sensitive values never shown.
  */
 import type { AttributeChange, Consequences, Json } from '../providers/types.js';
-import { SENSITIVE } from '../engine/diff.js';
 import { SENSITIVE_CONTENT } from '../engine/textdiff.js';
 
 export function value(v: Json | undefined): string {
   if (v === undefined) return '(none)';
-  if (typeof v === 'string' && v === SENSITIVE) return SENSITIVE;
   const s = JSON.stringify(v);
   return s.length > 120 ? s.slice(0, 117) + '...' : s;
 }
