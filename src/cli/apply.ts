@@ -4,6 +4,7 @@ import { loadAnyCatalogue } from '../catalogue/fleet.js';
 import { createFacts } from '../providers/facts.js';
 import { createProviderRegistry } from '../container.js';
 import { runCatalogue } from '../engine/run.js';
+import { resolveStateDir } from '../engine/lock.js';
 import { createGraph } from '../engine/graph.js';
 import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
@@ -28,9 +29,6 @@ export interface ApplyFlags extends GlobalFlags {
   readonly allowReplace?: boolean;
 }
 
-function stateDirOf(flags: ApplyFlags, root: string): string {
-  return path.resolve(flags.stateDir ?? process.env.TSCONVERGE_STATE_DIR ?? path.join(root, 'var/lib/tsconverge'));
-}
 
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
   const log = loggerFrom(flags);
@@ -54,7 +52,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     facts,
     concurrency: flags.concurrency,
     retries: flags.retries,
-    stateDir: stateDirOf(flags, root),
+    stateDir: resolveStateDir({ stateDir: flags.stateDir, root }),
     allowReplace: flags.allowReplace ?? false,
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
   });
