@@ -5,7 +5,7 @@
  * run, and registry digests in a dry run without a pull.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { containerInfo, createSandbox, docker, REGISTRY, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
@@ -59,6 +59,7 @@ resources:
     // Noop: nothing changed.
     expect(readFileSync(path.join(sb.root, 'srv/www/index.html'), 'utf8')).toBe(page('Old title'));
     expect(readFileSync(path.join(sb.root, 'etc/app.secret'), 'utf8')).toBe('password=hunter2\n');
+    expect(existsSync(path.join(sb.root, 'var/lib/tsconverge'))).toBe(false); // plan writes no state either
   });
 });
 
@@ -307,6 +308,7 @@ resources:
     const plan = await runCli(['plan', conf('2'), '--root', sb.root, '--state-dir', stateDir()]);
     expect(plan.code).toBe(2);
     expect(plan.stdout).toContain(`  ~ ${id} (restart: owed since file[/srv/owed/conf/app.conf] changed in an earlier run)`);
+    expect(plan.stdout).toContain('      downtime: up to 1 s (stop timeout) and the start\n      health check gates the swap: no\n      order: the container is stopped and started again (same container, same id)');
     const next = await runCli(['apply', ...args(conf('2'))]);
     expect(next.code, next.stdout).toBe(2);
     expect(next.json.resources.find((r: { id: string }) => r.id === id)).toMatchObject({ status: 'changed', refresh: true, refreshOwedBy: 'file[/srv/owed/conf/app.conf]' });
