@@ -139,7 +139,7 @@ resources:
     command: [sh, -c, 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 18200 -h /www']
     environment: { VERSION: ${version} }
     labels: { tsconverge-test: ${id} }
-    networks: [${p}-web]
+    networks: [{ name: ${p}-web, aliases: [www] }]
     healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 1s, retries: 2 }
     stopTimeout: 1
 `;
@@ -188,6 +188,13 @@ resources:
 
     const human = await runCli(['apply', m2, '--state-dir', stateDir()]);
     expect(human.stdout).toContain(`  ! ${id}: failed (replace), rolled back`);
+
+    // A healthy replacement swaps in, then takes the alias; nothing is left to do.
+    const good = await runCli(['apply', sb.manifest(web(sb.prefix, sb.id, 'three', ok)), '--state-dir', stateDir()]);
+    expect(good.code, good.stdout + good.stderr).toBe(2);
+    expect(containerInfo(name).id).not.toBe(before.id);
+    expect(docker('inspect', '--format', `{{json (index .NetworkSettings.Networks "${name}").Aliases}}`, name)).toContain('"www"');
+    expect((await runCli(['plan', sb.manifest(web(sb.prefix, sb.id, 'three', ok)), '--state-dir', stateDir()])).code).toBe(0);
   }, 60_000);
   it('with a published port the old one is stopped first, and started again when the new one never becomes healthy', async () => {
     const name = `${sb.prefix}-pub`;

@@ -66,16 +66,19 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
   }
 
   /** Create (not start) a container named `name`, joined to all its networks. Leaves nothing behind on failure. */
-  async function createNamed(r: R, name: string, ctx: ProviderContext, carry: { name: string; target: string }[]): Promise<Docker.Container> {
+  /** `withoutAliases`: join the networks without the declared aliases (a container on trial must not be found by them). */
+  async function createNamed(r: R, name: string, ctx: ProviderContext, carry: { name: string; target: string }[], withoutAliases = false): Promise<Docker.Container> {
     await removeQuietly(name); // a leftover from an interrupted run; it carries our temp suffix
     let c: Docker.Container;
     try {
-      c = await docker.createContainer(createOptions(r.id, name, r.attrs, ctx.root, carry));
+      const opts = createOptions(r.id, name, r.attrs, ctx.root, carry);
+      if (withoutAliases) for (const ep of Object.values(opts.NetworkingConfig?.EndpointsConfig ?? {})) ep.Aliases = [];
+      c = await docker.createContainer(opts);
     } catch (err) {
       throw dockerError(err, r.id, 'create container');
     }
     try {
-      for (const n of extraNetworks(r.attrs)) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: n.aliases } });
+      for (const n of extraNetworks(r.attrs)) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: withoutAliases ? [] : n.aliases } });
     } catch (err) {
       await removeQuietly(c.id);
       throw dockerError(err, r.id, 'connect container to network');
@@ -115,12 +118,12 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
   async function replace(r: R, old: ObservedContainer, ctx: ProviderContext): Promise<void> {
     await ensureImage(r, ctx);
     const timeout = r.attrs.stopTimeout ?? 10;
-    const fresh = await createNamed(r, r.name + NEW_SUFFIX, ctx, anonymousVolumes(old.info));
-    const oldC = docker.getContainer(old.info.Id);
-    const wasRunning = old.info.State.Running;
     const running = r.attrs.ensure !== 'stopped';
     const gated = running && healthGated(r.attrs);
     const beside = gated && sideBySide(r.attrs, old);
+    const fresh = await createNamed(r, r.name + NEW_SUFFIX, ctx, anonymousVolumes(old.info), beside);
+    const oldC = docker.getContainer(old.info.Id);
+    const wasRunning = old.info.State.Running;
     const restoreOld = async (): Promise<void> => {
       await oldC.rename({ name: r.name }).catch(() => undefined);
       if (wasRunning) await oldC.start().catch(() => undefined);
@@ -141,6 +144,11 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       await removeQuietly(r.name + OLD_SUFFIX);
       await oldC.rename({ name: r.name + OLD_SUFFIX });
       await fresh.rename({ name: r.name });
+      // Proven healthy: now it takes the aliases the old one answered to.
+      if (beside) for (const n of declaredNetworks(r.attrs).filter((x) => x.aliases.length > 0)) {
+        await docker.getNetwork(n.name).disconnect({ Container: fresh.id, Force: false });
+        await docker.getNetwork(n.name).connect({ Container: fresh.id, EndpointConfig: { Aliases: n.aliases } });
+      }
     } catch (err) {
       await removeQuietly(fresh.id);
       await restoreOld();

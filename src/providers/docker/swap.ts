@@ -8,6 +8,8 @@
  * is shared that two processes must not hold at once: no volumes (two databases on
  * one data directory corrupt it) and no published host ports (they cannot be bound
  * twice). Otherwise the old one is stopped first, and started again on a rollback.
+ * On trial the new one joins its networks without the declared aliases, so clients
+ * that find the service by alias keep reaching the old one until the swap.
  */
 import type Docker from 'dockerode';
 import { TsconvergeError } from '../../engine/errors.js';
@@ -54,7 +56,7 @@ export function containerConsequences(a: ContainerAttrs, old: ObservedContainer 
     return {
       downtime: `none expected: the old one serves until the new one is healthy, then stops within ${t} s (stop timeout)`,
       stopTimeoutS: t, healthGated: true,
-      order: 'the new container is created and started beside the old one; once its health check passes the old one is stopped and removed; if it never becomes healthy it is removed and the old one keeps running (rolled back)',
+      order: 'the new container is created and started beside the old one, without the network aliases; once its health check passes the old one is stopped and removed and the new one takes the aliases; if it never becomes healthy it is removed and the old one keeps running (rolled back)',
       keeps,
     };
   }
