@@ -3,7 +3,8 @@
  * ajv validates manifests with them, TypeScript types are generated from them, the
  * README's manifest reference is built from their descriptions, and the engine reads
  * their annotations to know how a change is applied:
- *   x-change:    "update" (converged in place) | "replace" (forces a replace); default replace
+ *   x-change:    "update" (converged in place) | "restart" (in place, then restarted) |
+ *                "replace" (forces a replace); default replace
  *   x-compare:   false for a parameter that is not compared with the observed state
  *   x-sensitive: true for a value that is never shown
  */
@@ -18,7 +19,7 @@ const BASE = 'https://tsconverge.dev/spec/';
 export const META_KEYS = ['kind', 'name', 'require', 'before', 'notify', 'subscribe'] as const;
 
 export interface AttributeSpec {
-  readonly change: 'update' | 'replace';
+  readonly change: 'update' | 'restart' | 'replace';
   readonly compare: boolean;
   readonly sensitive: boolean;
   readonly description: string;
@@ -74,7 +75,7 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
     for (const [key, prop] of Object.entries((schema.properties ?? {}) as Record<string, Record<string, unknown>>)) {
       if ((META_KEYS as readonly string[]).includes(key)) continue;
       attributes.set(key, {
-        change: prop['x-change'] === 'update' ? 'update' : 'replace',
+        change: prop['x-change'] === 'update' || prop['x-change'] === 'restart' ? prop['x-change'] : 'replace',
         compare: prop['x-compare'] !== false,
         sensitive: prop['x-sensitive'] === true,
         description: String(prop.description ?? ''),

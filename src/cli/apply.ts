@@ -24,9 +24,12 @@ export interface ApplyFlags extends GlobalFlags {
   readonly facts?: string;
   readonly secretsDir?: string;
   readonly retries?: number;
-  /** apply only: where the run lock lives, and how long to wait for it. */
+  /** Run state (the run lock, last applied state, owed restarts): --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge. */
   readonly stateDir?: string;
+  /** apply only: how long to wait for another run's lock. */
   readonly waitForLock?: number;
+  /** Replace `stateful: true` containers too. */
+  readonly allowReplace?: boolean;
 }
 
 /**
@@ -75,18 +78,19 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     return EXIT.NOT_RUN;
   }
   const interrupt = onInterrupt(log);
+  const stateDir = resolveStateDir({ stateDir: flags.stateDir, root });
   let lock: RunLock | undefined;
   try {
     if (!flags.noop) {
       try {
-        lock = await takeLock(resolveStateDir({ stateDir: flags.stateDir, root }), flags.waitForLock ?? 0, interrupt.signal, log);
+        lock = await takeLock(stateDir, flags.waitForLock ?? 0, interrupt.signal, log);
       } catch (err) {
         if (interrupt.code() !== undefined) return interrupt.code()!;
         printInputError(err, format);
         return EXIT.NOT_RUN;
       }
     }
-    const report = await runCatalogue(catalogue, providers, {
+    const ran = await runCatalogue(catalogue, providers, {
       noop: flags.noop ?? false,
       root,
       log,
@@ -94,8 +98,12 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
       concurrency: flags.concurrency,
       retries: flags.retries,
       signal: interrupt.signal,
+      stateDir,
+      allowReplace: flags.allowReplace ?? false,
       ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
     });
+    // The summary's time is the command's wall time (loading and compiling included), not the engine's part.
+    const report = { ...ran, durationMs: Math.round(performance.now()) };
     process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
     return interrupt.code() ?? report.exitCode;
   } finally {

@@ -40,12 +40,13 @@ export function createProgram(): Command {
     .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
     .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
     .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, 1)
-    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)');
+    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
+    .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
+    .option('--state-dir <dir>', 'run state: the run lock, last applied state, owed restarts (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)');
   const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 
   runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
     .option('--noop', 'show what would change and change nothing')
-    .option('--state-dir <dir>', 'state directory holding the run lock (default: TSCONVERGE_STATE_DIR, else ROOT/var/lib/tsconverge)')
     .option('--wait-for-lock <seconds>', 'when another run holds the lock, wait up to this long instead of exiting 1 at once', nonNegativeInt, 0)
     .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
       const { applyCommand } = await import('./apply.js');

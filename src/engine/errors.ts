@@ -29,6 +29,9 @@ export type ErrorCode =
   | 'FILE_IO'
   | 'NOT_CONVERGED'
   | 'DEPENDENCY_FAILED'
+  // plans an operator can trust (issue 12)
+  | 'ROLLED_BACK'
+  | 'REPLACE_HELD'
   | 'INVALID_VALUE'
   // host settings providers (issue 3)
   | 'CONFIG_REJECTED'

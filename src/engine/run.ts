@@ -17,10 +17,15 @@ import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from '../providers/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan } from '../providers/types.js';
+import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View, type Consequences } from '../providers/types.js';
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
+import { withTextDiffs } from './textdiff.js';
+import { withDeltas } from './delta.js';
+import { holdReplace, HELD } from './hold.js';
+import { openOwed, type OwedStore } from './owed.js';
+import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { createLimiter, guard } from './guard.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 
@@ -47,6 +52,10 @@ export interface RunOptions {
    */
   readonly signal?: AbortSignal;
   readonly interruptGraceMs?: number;
+  /** Where run state lives (last applied state, owed restarts); none: nothing is remembered. */
+  readonly stateDir?: string;
+  /** Replace `stateful: true` resources too (engine/hold.ts). */
+  readonly allowReplace?: boolean;
 }
 
 interface State {
@@ -57,6 +66,12 @@ interface State {
   status?: Status;
   error?: TsconvergeError;
   refresh: boolean;
+  /** The declared view at the last plan, and how its difference came about when not declared. */
+  desired?: View;
+  drift?: string;
+  driftPaths: string[];
+  /** Under noop: the dependency whose pending change will replace this one (Provider.follows). */
+  follows?: string;
   started: number;
   finished: number;
 }
@@ -84,7 +99,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
   const readTimeout = opts.readTimeoutMs ?? 60_000;
   const applyTimeout = opts.applyTimeoutMs ?? 600_000;
   const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, log: opts.log, facts: opts.facts, signal });
-  const states = new Map<string, State>(catalogue.resources.map((r) => [r.id, { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, started: 0, finished: 0 }]));
+  const states = new Map<string, State>(catalogue.resources.map((r) => [r.id, { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, driftPaths: [], started: 0, finished: 0 }]));
   const fail = (s: State, err: unknown): void => {
     s.status = 'failed';
     s.error = toTsconvergeError(err, s.resource.id);
@@ -121,25 +136,38 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
   const planOf = (s: State, observed: unknown): ResourcePlan => {
     const p = s.provider!;
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
-    return planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
+    s.desired = views.desired;
+    const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
+    return withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed)));
   };
+  const applied = await readApplied(opts.stateDir);
+  const owed = await openOwed(opts.stateDir, !opts.noop);
+  const owedAtStart = new Map([...states.keys()].map((id) => [id, owed.get(id)?.because]));
   for (const s of states.values()) {
     if (s.status === 'failed') continue;
     try { s.plan = planOf(s, s.observed); } catch (err) { fail(s, err); }
+    if (s.plan) {
+      s.drift = describeDrift(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
+      s.driftPaths = driftPaths(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
+    }
   }
 
   if (opts.noop) {
     for (const id of graph.order) {
       const s = states.get(id)!;
       if (s.status === 'failed') continue;
-      const failedDep = [...graph.deps.get(id)!].find((d) => states.get(d)!.status === 'failed' || states.get(d)!.status === 'skipped');
+      const failedDep = [...graph.deps.get(id)!].find((d) => blocks(states.get(d)!));
       if (failedDep) { skip(s, failedDep, opts.log); continue; }
+      predictFollow(s, [...graph.deps.get(id)!].map((d) => states.get(d)!));
+      const held = holdReplace(s.resource, s.plan!, s.driftPaths, opts.allowReplace);
+      if (held) { hold(s, held, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
-      s.refresh = notifiedBy.length > 0 && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
+      s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined || s.plan!.refresh) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
-    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, hard);
+    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, hard, owed);
+    if (opts.stateDir) await rememberApplied(opts.stateDir, applied, states, opts.log);
   }
 
   const resources: ResourceReport[] = graph.order.map((id) => {
@@ -151,6 +179,10 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       changes: s.plan?.changes ?? [],
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
+      ...(s.refresh && owedAtStart.get(id) ? { refreshOwedBy: owedAtStart.get(id) } : {}),
+      ...(s.drift ? { drift: s.drift } : {}),
+      ...(s.follows ? { follows: s.follows } : {}),
+      ...consequencesOf(s),
       ...(s.error ? { error: s.error.toJSON() } : {}),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
     };
@@ -177,6 +209,56 @@ function interruptedSkip(s: State, log: Logger): void {
   log.warn(`${s.resource.id}: ${s.error.message}`);
 }
 
+/** A failed change that provably changed nothing (a second read plans the same changes) owes no restart. */
+async function retractOwed(s: State, ids: readonly string[], owed: OwedStore, readOne: (s: State) => Promise<unknown>, planOf: (s: State, o: unknown) => ResourcePlan): Promise<void> {
+  const before = JSON.stringify(s.plan?.changes ?? []);
+  try {
+    const again = planOf(s, await readOne(s));
+    if (JSON.stringify(again.changes) !== before) return;
+  } catch { return; } // cannot tell: keep them owed
+  for (const id of ids) await owed.clear(id);
+}
+
+/** Under noop: a pending dependency change that will replace this resource when applied makes the plan say so. */
+function predictFollow(s: State, deps: readonly State[]): void {
+  if (!s.plan || (s.plan.action !== 'none' && s.plan.action !== 'update') || !s.provider?.follows) return;
+  const dep = deps.find((d) => d.status === 'pending' && d.plan && s.provider!.follows!(s.resource, d.resource, d.plan) === 'replace');
+  if (!dep) return;
+  s.plan = { ...s.plan, action: 'replace', forcedBy: [...new Set([...s.plan.forcedBy, 'image'])] };
+  s.follows = dep.resource.id;
+}
+
+/** A held resource (engine/hold.ts) is reported as skipped, but does not block what depends on it: it keeps running. */
+function blocks(s: State): boolean {
+  return s.status === 'failed' || (s.status === 'skipped' && s.error?.code !== HELD);
+}
+
+function hold(s: State, err: TsconvergeError, log: Logger): void {
+  s.status = 'skipped';
+  s.error = err;
+  log.warn(`${s.resource.id}: ${err.message}`);
+}
+
+/** What a replace or restart costs, from the provider (shown in the plan and report). */
+function consequencesOf(s: State): { consequences?: Consequences } {
+  const change = s.plan?.action === 'replace' ? 'replace' : s.refresh ? 'restart' : undefined;
+  if (!change || !s.provider?.consequences) return {};
+  try {
+    const c = s.provider.consequences(s.resource, s.observed, change);
+    return c ? { consequences: c } : {};
+  } catch { return {}; }
+}
+
+/** Record what was applied (declared hashes) for resources that now match; drop deleted ones. */
+async function rememberApplied(stateDir: string, applied: AppliedState, states: Map<string, State>, log: Logger): Promise<void> {
+  for (const s of states.values()) {
+    if (s.status !== 'changed' && s.status !== 'unchanged') continue;
+    if (s.plan?.action === 'delete' || declaredAbsent(s.provider, s.resource)) delete applied[s.resource.id];
+    else if (s.desired) applied[s.resource.id] = fingerprint(s.desired, s.resource.sensitive);
+  }
+  try { await writeApplied(stateDir, applied); } catch (err) { log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`); }
+}
+
 function skip(s: State, dep: string, log: Logger): void {
   s.status = 'skipped';
   s.error = new TsconvergeError('DEPENDENCY_FAILED', `skipped because ${dep} failed or was skipped`, {
@@ -195,6 +277,7 @@ async function applyAll(
   planOf: (s: State, observed: unknown) => ResourcePlan,
   fail: (s: State, err: unknown) => void,
   hard: AbortSignal,
+  owed: OwedStore,
 ): Promise<void> {
   const interrupted = (): boolean => opts.signal?.aborted === true;
   const limit = createLimiter(Math.max(1, opts.concurrency ?? 8));
@@ -225,20 +308,25 @@ async function applyAll(
     const s = states.get(id)!;
     if (s.status === 'failed') return;
     const deps = [...graph.deps.get(id)!];
-    const failedDep = deps.find((d) => states.get(d)!.status === 'failed' || states.get(d)!.status === 'skipped');
+    const failedDep = deps.find((d) => blocks(states.get(d)!));
     if (failedDep) { skip(s, failedDep, opts.log); return; }
     await limit(async () => {
       if (interrupted() && (s.plan!.action !== 'none' || deps.some(changed))) { interruptedSkip(s, opts.log); return; }
       s.started = Date.now();
+      let owedNow: string[] = [];
       const p = s.provider!;
       try {
         if (deps.some(changed)) {
           s.observed = await readOne(s);
           s.plan = planOf(s, s.observed);
         }
-        const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d));
+        const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d)) || owed.get(id) !== undefined;
         const plan = s.plan!;
+        const held = holdReplace(s.resource, plan, s.driftPaths, opts.allowReplace);
+        if (held) { hold(s, held, opts.log); return; }
         if (plan.action !== 'none') {
+          // Owed before the change: a run that stops after it still restarts them next time.
+          owedNow = await owed.add([...graph.notifies.get(id)!].filter((t) => states.get(t)?.provider?.refresh), id);
           for (let attempt = 0; ; attempt++) {
             try {
               await applyAndVerify(s, s.plan!);
@@ -256,14 +344,18 @@ async function applyAll(
             }
           }
         }
-        if (notified && p.refresh && (s.plan!.action === 'none' || s.plan!.action === 'update')) {
-          opts.log.info(`${s.resource.id}: refresh (notified)`);
+        if ((notified || s.plan!.refresh) && p.refresh && (s.plan!.action === 'none' || s.plan!.action === 'update')) {
+          opts.log.info(`${s.resource.id}: refresh (${notified ? 'notified' : 'a changed attribute needs a restart'})`);
           await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)), { parent: hard });
           s.refresh = true;
+        }
+        if (s.refresh || s.plan!.action === 'create' || s.plan!.action === 'replace' || s.plan!.action === 'delete') {
+          await owed.clear(id); // restarted, or started fresh: nothing owed any more
         }
         s.status = s.plan!.action !== 'none' || s.refresh ? 'changed' : 'unchanged';
       } catch (err) {
         fail(s, err);
+        if (owedNow.length > 0) await retractOwed(s, owedNow, owed, readOne, planOf);
       } finally {
         s.finished = Date.now();
       }

@@ -143,7 +143,7 @@ export interface DockerContainer {
     tmpfsSize?: number | string;
   }[];
   /**
-   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address.
+   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address. Changed in place: a network joined or left, or its aliases changed, is connected or disconnected live (the container keeps running and keeps its id).
    */
   networks?: (
     | string
@@ -243,6 +243,14 @@ export interface DockerContainer {
    * Mount the container's root filesystem read-only.
    */
   readOnly?: boolean;
+  /**
+   * The container holds state (a database): a change that forces a replace is held, reported and not applied, unless the run has --allow-replace, or the difference is drift and onDrift is fix. Changes made in place still apply.
+   */
+  stateful?: boolean;
+  /**
+   * For a stateful container: fix lets a replace that only repairs drift (a change made outside tsconverge) proceed; warn reports the drift and leaves the container running unchanged.
+   */
+  onDrift?: 'fix' | 'warn';
   /**
    * Seconds to wait after SIGTERM before SIGKILL when tsconverge stops the container (replace, stop, removal, refresh).
    */
@@ -361,6 +369,10 @@ export type DockerImage = {
    * The image reference to pull, when it differs from the resource's name.
    */
   ref?: string;
+  /**
+   * missing: pulled only when not present locally; newer: every run asks the registry (a manifest request, no pull) which image the tag points at, and pulls when it moved, so the containers using the tag are replaced. A plan shows the old and new digests without pulling.
+   */
+  pull?: 'missing' | 'newer';
   /**
    * Seconds a pull may take before it fails.
    */

@@ -27,9 +27,22 @@ const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1
 /** "64m", "64MiB", "1.5g", 1048576 -> bytes. */
 export function parseSize(v: string | number): number {
   if (typeof v === 'number') return v;
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgtb]?)(?:i?b)?$/i.exec(v.trim());
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgtb]?)(?:ib|i|b)?$/i.exec(v.trim());
   if (!m) throw new Error(`not a size: ${v}`);
   return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+/**
+ * Bytes written the way the manifest declares the size, so a plan reads `64Mi -> 32Mi`,
+ * not bytes: the declared text itself when equal, else the same unit when exact.
+ */
+export function sizeAsDeclared(declared: string | number, bytes: number): string | number {
+  if (parseSize(declared) === bytes) return declared;
+  if (bytes === 0) return 'no limit';
+  if (typeof declared === 'number') return bytes;
+  const unit = declared.trim().replace(/^[0-9.\s]+/, '');
+  const per = unit ? parseSize('1' + unit) : 1;
+  return bytes % per === 0 ? `${bytes / per}${unit}` : `${bytes} bytes`;
 }
 
 const DUR_NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
@@ -143,7 +156,7 @@ export function desiredView(attrs: ContainerAttrs, desiredImageId: string | unde
   if (a.mounts !== undefined) v.mounts = a.mounts.map((m: MountAttr) => mountKey(m)).sort();
   if (a.networks !== undefined) v.networks = networksOf(a);
   if (a.restart !== undefined) v.restart = a.restart;
-  if (a.memory !== undefined) v.memory = parseSize(a.memory);
+  if (a.memory !== undefined) v.memory = a.memory;
   if (a.cpus !== undefined) v.cpus = a.cpus;
   if (a.logging !== undefined) v.logging = { ...(a.logging.driver ? { driver: a.logging.driver } : {}), ...(a.logging.options ? { options: { ...a.logging.options } } : {}) };
   if (a.healthcheck !== undefined) v.healthcheck = healthView(a.healthcheck);
@@ -215,7 +228,7 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
       .sort((x, y) => x.name.localeCompare(y.name));
   }
   if (a.restart !== undefined) v.restart = restartKey(hc.RestartPolicy?.Name, hc.RestartPolicy?.MaximumRetryCount);
-  if (a.memory !== undefined) v.memory = hc.Memory ?? 0;
+  if (a.memory !== undefined) v.memory = sizeAsDeclared(a.memory, hc.Memory ?? 0);
   if (a.cpus !== undefined) v.cpus = (hc.NanoCpus ?? 0) / 1e9;
   if (a.logging !== undefined) {
     const opts = (hc.LogConfig?.Config ?? {}) as Record<string, string>;
@@ -318,6 +331,11 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, r
     },
     ...(nets[0] ? { NetworkingConfig: { EndpointsConfig: { [nets[0].name]: { Aliases: nets[0].aliases } } } } : {}),
   };
+}
+
+/** Declared networks, sorted by name, each with its sorted aliases. */
+export function declaredNetworks(attrs: ContainerAttrs): { name: string; aliases: string[] }[] {
+  return networksOf(attrs);
 }
 
 export function extraNetworks(attrs: ContainerAttrs): { name: string; aliases: string[] }[] {
