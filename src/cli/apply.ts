@@ -22,6 +22,8 @@ export interface ApplyFlags extends GlobalFlags {
   readonly facts?: string;
   readonly secretsDir?: string;
   readonly retries?: number;
+  /** Adopt existing objects tsconverge did not create (engine/ownership.ts). */
+  readonly adopt?: boolean;
 }
 
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
@@ -46,6 +48,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     facts,
     concurrency: flags.concurrency,
     retries: flags.retries,
+    adopt: flags.adopt ?? false,
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
   });
   process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));

@@ -6,7 +6,7 @@
 import type { Report, ResourceReport } from '../engine/report.js';
 import type { AttributeChange, Json } from '../providers/types.js';
 
-const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', none: ' ' };
+const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', adopt: '=', none: ' ' };
 
 function value(v: Json | undefined): string {
   if (v === undefined) return '(none)';
@@ -43,8 +43,9 @@ function entry(r: ResourceReport): string[] {
   if (r.action === 'none' && !r.refresh) return lines;
   const sym = r.action === 'none' ? '~' : SYMBOL[r.action]!;
   const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')})` : '';
+  const adopt = r.adopt ? ` (adopt: exists, not managed by tsconverge${r.adopt.madeBy ? `; made by ${r.adopt.madeBy}` : ''})` : '';
   const refresh = r.refresh ? (r.action === 'none' ? ' (restart: notified by a change)' : ' (and restart)') : '';
-  lines.push(`  ${sym} ${r.id}${extra}${refresh}`);
+  lines.push(`  ${sym} ${r.id}${adopt}${extra}${refresh}`);
   for (const c of r.changes) lines.push(changeLine(c, r.action));
   return lines;
 }
@@ -61,6 +62,8 @@ export function formatReport(report: Report): string {
   const verbs = report.noop
     ? `${count('create')} to create, ${count('update')} to update, ${count('replace')} to replace, ${count('delete')} to delete, ${refreshes} to restart`
     : `${count('create')} created, ${count('update')} updated, ${count('replace')} replaced, ${count('delete')} deleted, ${refreshes} restarted`;
-  out.push(`${title}: ${verbs}; ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`);
+  const adopted = count('adopt') + report.resources.filter((r) => r.adopt && r.action !== 'adopt' && (r.status === 'pending' || r.status === 'changed')).length;
+  const adoptText = adopted ? `, ${adopted} ${report.noop ? 'to adopt' : 'adopted'}` : '';
+  out.push(`${title}: ${verbs}${adoptText}; ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`);
   return out.join('\n') + '\n';
 }

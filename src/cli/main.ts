@@ -30,7 +30,8 @@ export function createProgram(): Command {
     .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
     .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
     .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
-    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)');
+    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
+    .option('--adopt', 'take over existing containers, networks and volumes that tsconverge did not create (as adopt: true on each)');
   const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 
   runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))

@@ -46,7 +46,11 @@ export type ErrorCode =
   | 'ENVIRONMENT_NOT_FOUND'
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
-  | 'EXPLAIN_NOT_FOUND';
+  | 'EXPLAIN_NOT_FOUND'
+  // ownership and import (issue 13)
+  | 'NOT_OWNED'
+  | 'COMPOSE_INVALID'
+  | 'IMPORT_FAILED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {

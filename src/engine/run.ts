@@ -22,6 +22,7 @@ import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
 import { createLimiter, guard } from './guard.js';
+import { openAdoptionStore, ownershipPlan, recordAdoption, resolveAdoptionDir, type AdoptionStore } from './ownership.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 
 export interface RunOptions {
@@ -39,6 +40,10 @@ export interface RunOptions {
   /** Wait before retry n (1-based); defaults to 1 s, 2 s, 4 s, ... */
   readonly retryDelayMs?: (attempt: number) => number;
   readonly schemas?: SchemaRegistry;
+  /** Adopt every existing object tsconverge did not create (`--adopt`); see engine/ownership.ts. */
+  readonly adopt?: boolean;
+  /** Where adoption records live (default: see resolveAdoptionDir). */
+  readonly stateDir?: string;
 }
 
 interface State {
@@ -90,11 +95,13 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     }
   }));
 
-  // 3: plan.
+  // 3: plan (objects tsconverge did not create are refused or adopted: engine/ownership.ts).
+  const adoption = await openAdoptionStore(resolveAdoptionDir({ stateDir: opts.stateDir, root: opts.root }));
   const planOf = (s: State, observed: unknown): ResourcePlan => {
     const p = s.provider!;
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
-    return planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
+    const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
+    return ownershipPlan(plan, p, s.resource, observed, adoption, opts.adopt ?? false);
   };
   for (const s of states.values()) {
     if (s.status === 'failed') continue;
@@ -112,7 +119,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
-    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail);
+    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, adoption);
   }
 
   const resources: ResourceReport[] = graph.order.map((id) => {
@@ -122,6 +129,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       action: s.plan?.action ?? 'none',
       status: s.status ?? 'failed',
       changes: s.plan?.changes ?? [],
+      ...(s.plan?.adopt ? { adopt: s.plan.adopt } : {}),
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
       ...(s.error ? { error: s.error.toJSON() } : {}),
@@ -158,6 +166,7 @@ async function applyAll(
   ctxFor: (signal: AbortSignal) => ProviderContext,
   planOf: (s: State, observed: unknown) => ResourcePlan,
   fail: (s: State, err: unknown) => void,
+  adoption: AdoptionStore,
 ): Promise<void> {
   const limit = createLimiter(Math.max(1, opts.concurrency ?? 8));
   const done = new Map<string, Promise<void>>();
@@ -169,7 +178,8 @@ async function applyAll(
 
   const applyAndVerify = async (s: State, plan: ResourcePlan): Promise<void> => {
     opts.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
-    await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)));
+    await recordAdoption(plan, s.provider!, s.resource, s.observed, adoption);
+    if (plan.action !== 'adopt') await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)));
     const after = await readOne(s);
     const again = planOf(s, after);
     s.observed = after;
