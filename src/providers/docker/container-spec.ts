@@ -8,7 +8,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Json, View } from '../types.js';
 import { ownerLabels, userLabels } from './client.js';
-import { anonymousAt, bindsAsMounts } from './ownership.js';
+import { anonymousAt, bindsAsMounts, tmpfsAsMounts } from './ownership.js';
 import type { DockerContainer } from '../../generated/kinds.js';
 
 export type ContainerAttrs = Omit<DockerContainer, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -204,7 +204,7 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
   if (a.mounts !== undefined) {
     // Mounts, plus -v style Binds (docker run, docker-compose 1.x) and the anonymous volumes at declared targets.
     const anonTargets = new Set(a.mounts.filter((m) => m.type === 'volume' && !m.source).map((m) => m.target));
-    v.mounts = [...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...anonymousAt(c.Mounts as never, anonTargets)]
+    v.mounts = [...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...tmpfsAsMounts((hc as { Tmpfs?: Record<string, string> }).Tmpfs), ...anonymousAt(c.Mounts as never, anonTargets)]
       .filter((m) => !(m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Source ?? ''))) // anonymous volumes carried over
       .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly }))
       .sort();

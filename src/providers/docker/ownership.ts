@@ -52,6 +52,11 @@ export function bindsAsMounts(binds: readonly string[] | null | undefined): Bind
   });
 }
 
+/** HostConfig.Tmpfs ({"/run": "size=64m"}, what docker run --tmpfs and docker-compose 1.x write) as mounts. */
+export function tmpfsAsMounts(tmpfs: Readonly<Record<string, string>> | null | undefined): BindMount[] {
+  return Object.keys(tmpfs ?? {}).map((target) => ({ Type: 'tmpfs', Target: target, ReadOnly: false }));
+}
+
 /** Anonymous volumes the container has at the given targets (declared `type: volume` without a source). */
 export function anonymousAt(mounts: readonly { Type?: string; Name?: string; Destination: string; RW?: boolean }[] | null | undefined, targets: ReadonlySet<string>): BindMount[] {
   return (mounts ?? []).filter((m) => m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Name ?? '') && targets.has(m.Destination))
