@@ -129,9 +129,31 @@ async function composeValidator(): Promise<NonNullable<typeof validator>> {
   return validator;
 }
 
+const toInt = (v: string): unknown => (/^[+-]?[0-9]+$/.test(v.trim()) ? Number(v) : v);
+const toFloat = (v: string): unknown => (/^[+-]?[0-9]*\.?[0-9]+$/.test(v.trim()) ? Number(v) : v);
+const toBool = (v: string): unknown => (/^(y|yes|true|on)$/i.test(v.trim()) ? true : /^(n|no|false|off)$/i.test(v.trim()) ? false : v);
+
+/** Compose's type conversion after interpolation (compose/config/interpolation.py): "${PORT}" is a number where one is expected. */
+const CASTS: readonly [RegExp, (v: string) => unknown][] = [
+  [/^services\.[^.]+\.ports\.\d+\.(target|published)$/, toInt],
+  [/^services\.[^.]+\.(cpus|deploy\.resources\.limits\.cpus)$/, toFloat],
+  [/^services\.[^.]+\.healthcheck\.retries$/, toInt],
+  [/^services\.[^.]+\.(healthcheck\.disable|read_only|privileged|tty|stdin_open|oom_kill_disable)$/, toBool],
+  [/^services\.[^.]+\.volumes\.\d+\.read_only$/, toBool],
+  [/^services\.[^.]+\.volumes\.\d+\.tmpfs\.size$/, toInt],
+  [/^networks\.[^.]+\.(attachable|internal|external|enable_ipv6)$/, toBool],
+  [/^(volumes|secrets|configs)\.[^.]+\.external$/, toBool],
+];
+
+function cast(at: readonly Seg[], v: string): unknown {
+  const key = at.join('.');
+  const rule = CASTS.find(([re]) => re.test(key));
+  return rule ? rule[1](v) : v;
+}
+
 function interpolateAll(value: unknown, env: Readonly<Record<string, string>>, at: Seg[], fail: (at: Seg[], msg: string) => void, missing: (at: Seg[], name: string) => void): unknown {
   if (typeof value === 'string') {
-    try { return interpolate(value, env, (name) => missing(at, name)); } catch (err) { fail(at, (err as Error).message); return value; }
+    try { return cast(at, interpolate(value, env, (name) => missing(at, name))); } catch (err) { fail(at, (err as Error).message); return value; }
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolateAll(v, env, [...at, i], fail, missing));
   if (value && typeof value === 'object') {
@@ -178,6 +200,7 @@ export async function loadComposeFiles(files: readonly string[], env: Readonly<R
       for (const e of validate.errors ?? []) {
         const at = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
         const extra = e.params?.additionalProperty ? ` (${String(e.params.additionalProperty)})` : '';
+        if (e.params?.additionalProperty) at.push(String(e.params.additionalProperty)); // point at the key itself
         errors.push(new TsconvergeError('COMPOSE_INVALID', `does not match the compose-spec schema: ${e.message ?? 'invalid'}${extra}`, {
           location: { ...where(at), pointer: e.instancePath || '/' },
           hint: 'see https://github.com/compose-spec/compose-spec/blob/master/spec.md (schema: spec/vendor/compose-spec.json)',

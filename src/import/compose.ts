@@ -87,7 +87,7 @@ export function expandPort(p: unknown, warnAt: (msg: string) => void): string[] 
   const s = String(p);
   const [spec, proto] = s.split('/');
   const suffix = proto && proto !== 'tcp' ? `/${proto}` : '';
-  const m = /^(?:(\[[^\]]+\]|[0-9.]+):)?(?:([0-9-]*):)?([0-9]+(?:-[0-9]+)?)$/.exec(spec!);
+  const m = /^(?:(\[[^\]]+\]|[0-9]+\.[0-9.]+):)?(?:([0-9-]*):)?([0-9]+(?:-[0-9]+)?)$/.exec(spec!);
   if (!m) { warnAt(`port "${s}" not understood; ignored`); return []; }
   const [, ip, host = '', target] = m;
   const range = (r: string): number[] => {
@@ -242,7 +242,6 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
       const nets = Object.keys(s.networks ?? {}).length ? networksMap(s.networks) : { default: null };
       c.networks = Object.entries(nets).map(([key, o]) => {
         usedNets.add(key);
-        for (const k of Object.keys(o ?? {})) if (k !== 'aliases') at([...base, 'networks', key, k], `${k} cannot be expressed; ignored`);
         const aliases = [...new Set([svc, ...(((o?.aliases as string[] | undefined) ?? []).map(String))])].sort();
         return { name: key === 'default' && !topNets.default ? `${project}_default` : netName(key), aliases };
       });

@@ -204,10 +204,10 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
   if (a.mounts !== undefined) {
     // Mounts, plus -v style Binds (docker run, docker-compose 1.x) and the anonymous volumes at declared targets.
     const anonTargets = new Set(a.mounts.filter((m) => m.type === 'volume' && !m.source).map((m) => m.target));
-    v.mounts = [...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...tmpfsAsMounts((hc as { Tmpfs?: Record<string, string> }).Tmpfs), ...anonymousAt(c.Mounts as never, anonTargets)]
+    v.mounts = [...new Set([...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...tmpfsAsMounts((hc as { Tmpfs?: Record<string, string> }).Tmpfs), ...anonymousAt(c.Mounts as never, anonTargets)]
       .filter((m) => !(m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Source ?? ''))) // anonymous volumes carried over
-      .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly }))
-      .sort();
+      .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly })))]
+      .sort(); // a declared anonymous volume shows both in Mounts (sourceless) and as mounted: once
   }
   if (a.networks !== undefined) {
     // The engine adds the short id, and the hostname when one is set, as aliases: defaults, not drift.
