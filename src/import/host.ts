@@ -154,24 +154,26 @@ async function sysctls(prefix: string, warn: (m: string) => void): Promise<Obj[]
   const procSys = path.join(process.env.TSCONVERGE_PROC_ROOT ?? '/proc', 'sys');
   const start = path.join(procSys, ...prefix.replace(/\.$/, '').split('.').filter(Boolean));
   const out: Obj[] = [];
+  const readKey = async (p: string): Promise<void> => {
+    const key = path.relative(procSys, p).split(path.sep).join('.');
+    if (!key.startsWith(prefix) || path.basename(p).includes('.')) return; // keys with dots in a segment (interface names) are left out
+    try {
+      if (((await stat(p)).mode & 0o200) === 0) return; // read-only: nothing to manage
+      const value = normaliseValue(await readFile(p, 'utf8'));
+      if (value !== '') out.push({ kind: 'sysctl', name: key, value, persist: false });
+    } catch { /* write-only or unreadable keys are not settings to import */ }
+  };
   const walk = async (dir: string): Promise<void> => {
     let entries;
     try { entries = await readdir(dir, { withFileTypes: true }); } catch { return; }
     for (const e of entries.sort((x, y) => x.name.localeCompare(y.name))) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) { await walk(p); continue; }
-      const key = path.relative(procSys, p).split(path.sep).join('.');
-      if (!key.startsWith(prefix) || e.name.includes('.')) continue; // keys with dots in a segment (interface names) are left out
-      try {
-        if (((await stat(p)).mode & 0o200) === 0) continue; // read-only: nothing to manage
-        const value = normaliseValue(await readFile(p, 'utf8'));
-        if (value === '') continue;
-        out.push({ kind: 'sysctl', name: key, value, persist: false });
-      } catch { /* write-only or unreadable keys are not settings to import */ }
+      if (e.isDirectory()) await walk(path.join(dir, e.name));
+      else await readKey(path.join(dir, e.name));
     }
   };
-  try { await stat(start); } catch { warn(`no sysctl keys under ${prefix} (${start})`); return out; }
-  await walk(start);
+  let st;
+  try { st = await stat(start); } catch { warn(`no sysctl keys under ${prefix} (${start})`); return out; }
+  if (st.isDirectory()) await walk(start); else await readKey(start);
   return out;
 }
 
