@@ -160,33 +160,43 @@ describe('import compose: converged, compared with what Compose makes', () => {
     });
     const cwd = path.join(FIXTURES, c.dir);
     projects.push({ name: projA, cwd, files: files(c), env: envA });
-    compose(cwd, files(c), projA, envA, 'up', '-d');
-    const before = started(projA);
-
-    // (1) Adopt the running stack: the plan shows adoptions and nothing else; apply restarts nothing.
-    const { manifest: mA } = await importCase(c, projA, envA);
-    const plan = await runCli(['plan', mA, '--format', 'json'], envA);
-    expect(plan.code, plan.stdout + plan.stderr).toBe(2);
-    for (const r of plan.json.resources) {
-      expect([r.id, r.action, r.changes]).toEqual([r.id, 'adopt', []]);
-      expect(r.adopt.madeBy).toMatch(new RegExp(`^Docker Compose 1\\.29\\.\\d+ \\(project ${projA}, `));
+    try {
+      await convergeBoth(c, cwd, projA, projB, envA, envB, portsA, portsB);
+    } finally {
+      // Each case removes its stacks at once: the engine's default address pools hold few networks.
+      try { compose(cwd, files(c), projA, envA, 'down', '-v', '-t', '0'); } catch { /* afterAll tries again */ }
+      removeByName(projB);
     }
-    const apply = await runCli(['apply', mA], envA);
-    expect(apply.code, apply.stdout + apply.stderr).toBe(2);
-    const again = await runCli(['plan', mA], envA);
-    expect(again.code, again.stdout).toBe(0);
-    expect(again.stdout).toContain('No changes.');
-    expect(started(projA)).toBe(before);
-    // Compose still considers its stack its own and up to date: nobody fights.
-    const up = execFileSync('docker-compose', [...files(c).flatMap((f) => ['-f', f]), '-p', projA, 'up', '-d'], { cwd, env: { ...process.env, ...envA }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    void up;
-    expect(started(projA)).toBe(before);
-
-    // (2) tsconverge creates the same stack from the same file: the engine shows the same thing.
-    const { manifest: mB } = await importCase(c, projB, envB);
-    const create = await runCli(['apply', mB], envB);
-    expect(create.code, create.stdout + create.stderr).toBe(2);
-    expect((await runCli(['plan', mB], envB)).code).toBe(0);
-    expect(stackShape(projB, portsB)).toEqual(stackShape(projA, portsA));
-  }, 120_000);
+  }, 180_000);
 });
+
+async function convergeBoth(c: Case, cwd: string, projA: string, projB: string, envA: Record<string, string>, envB: Record<string, string>, portsA: Record<string, string>, portsB: Record<string, string>): Promise<void> {
+  compose(cwd, files(c), projA, envA, 'up', '-d');
+  const before = started(projA);
+
+  // (1) Adopt the running stack: the plan shows adoptions and nothing else; apply restarts nothing.
+  const { manifest: mA } = await importCase(c, projA, envA);
+  const plan = await runCli(['plan', mA, '--format', 'json'], envA);
+  expect(plan.code, plan.stdout + plan.stderr).toBe(2);
+  for (const r of plan.json.resources) {
+    expect([r.id, r.action, r.changes]).toEqual([r.id, 'adopt', []]);
+    expect(r.adopt.madeBy).toMatch(new RegExp(`^Docker Compose 1\\.29\\.\\d+ \\(project ${projA}, `));
+  }
+  const apply = await runCli(['apply', mA], envA);
+  expect(apply.code, apply.stdout + apply.stderr).toBe(2);
+  const again = await runCli(['plan', mA], envA);
+  expect(again.code, again.stdout).toBe(0);
+  expect(again.stdout).toContain('No changes.');
+  expect(started(projA)).toBe(before);
+  // Compose still considers its stack its own and up to date: nobody fights.
+  const up = execFileSync('docker-compose', [...files(c).flatMap((f) => ['-f', f]), '-p', projA, 'up', '-d'], { cwd, env: { ...process.env, ...envA }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  void up;
+  expect(started(projA)).toBe(before);
+
+  // (2) tsconverge creates the same stack from the same file: the engine shows the same thing.
+  const { manifest: mB } = await importCase(c, projB, envB);
+  const create = await runCli(['apply', mB], envB);
+  expect(create.code, create.stdout + create.stderr).toBe(2);
+  expect((await runCli(['plan', mB], envB)).code).toBe(0);
+  expect(stackShape(projB, portsB)).toEqual(stackShape(projA, portsA));
+}
