@@ -47,6 +47,9 @@ export type ErrorCode =
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
   | 'EXPLAIN_NOT_FOUND'
+  // one run at a time, interrupts (issue 8)
+  | 'RUN_IN_PROGRESS'
+  | 'INTERRUPTED'
   // ownership and import (issue 13)
   | 'NOT_OWNED'
   | 'COMPOSE_INVALID'

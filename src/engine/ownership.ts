@@ -17,6 +17,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ownership, Provider, Resource, ResourcePlan } from '../providers/types.js';
 import { TsconvergeError } from './errors.js';
+import { resolveStateDir } from './lock.js';
 
 export const ADOPTED_FILE = 'adopted.json';
 
@@ -33,12 +34,8 @@ export interface AdoptionStore {
   record(objectId: string, rec: AdoptionRecord): Promise<void>;
 }
 
-/** --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge (the run lock's rule). */
-export function resolveAdoptionDir(opts: { stateDir?: string; root?: string }): string {
-  if (opts.stateDir) return path.resolve(opts.stateDir);
-  if (process.env.TSCONVERGE_STATE_DIR) return path.resolve(process.env.TSCONVERGE_STATE_DIR);
-  return path.join(path.resolve(opts.root ?? '/'), 'var/lib/tsconverge');
-}
+/** The state directory the run lock uses: --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge. */
+export const resolveAdoptionDir = resolveStateDir;
 
 /** Reads `<stateDir>/adopted.json` (missing: no adoptions). Reading never writes. */
 export async function openAdoptionStore(stateDir: string): Promise<AdoptionStore> {
