@@ -45,7 +45,7 @@ export function registerImportCommands(program: Command): void {
     .option('-o, --output <file>', 'write the manifest here instead of stdout')
     .option('--prefix <prefix>', 'only objects whose name starts with this prefix')
     .option('--root <dir>', 'host root for bind-mount sources and host settings', '/')
-    .option('--host-settings', 'also DNS (resolv.conf), NTP (chrony/timesyncd) and sysctls (under --sysctl-prefix), read against --root')
+    .option('--host-settings', 'also DNS (etc/resolv.conf), NTP (etc/chrony/chrony.conf) and sysctls (under --sysctl-prefix), read against --root')
     .option('--sysctl-prefix <prefix>', 'sysctl keys to include with --host-settings', 'net.')
     .option('--no-adopt', 'do not mark resources adopt: true')
     .action(async (opts: { output?: string; prefix?: string; root: string; hostSettings?: boolean; sysctlPrefix: string; adopt: boolean }) => {

@@ -5,8 +5,8 @@
  * container's environment, labels, command, user and healthcheck only where they differ
  * from its image's; networks' engine-assigned subnets, default drivers and the default
  * networks (bridge, host, none) left out; anonymous volumes from an image's VOLUME left
- * out. Optionally the host settings tsconverge manages: DNS (resolv.conf) and the live
- * sysctls under a prefix, read against --root. Objects tsconverge did not create are
+ * out. Optionally the host settings tsconverge manages: DNS (resolv.conf), NTP (chrony.conf)
+ * and the live sysctls under a prefix, read against --root. Objects tsconverge did not create are
  * marked `adopt: true`.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -17,6 +17,7 @@ import { capKey, formatDuration, restartKey } from '../providers/docker/containe
 import { bindsAsMounts, tmpfsAsMounts } from '../providers/docker/ownership.js';
 import { normaliseValue } from '../providers/sysctl/sysctld.js';
 import { parseResolvConf } from '../providers/dns/resolvconf.js';
+import { parseChronyConf, type ChronySettings } from '../providers/ntp/chrony.js';
 
 export interface HostImportOptions {
   readonly prefix?: string;
@@ -150,6 +151,25 @@ export function volumeAttrs(v: VolumeInfo): Obj {
   return a;
 }
 
+/** A chrony source line ("host iburst maxpoll 10") as a server declaration. */
+function sourceOf(line: string): Obj {
+  const [host, ...rest] = line.split(' ');
+  const options = rest.filter((o) => o !== 'iburst' && o !== 'prefer');
+  return { host, ...(rest.includes('iburst') ? { iburst: true } : {}), ...(rest.includes('prefer') ? { prefer: true } : {}), ...(options.length ? { options: [options.join(' ')] } : {}) };
+}
+
+/** chrony.conf as an ntp resource; defaults are not assumed (iburst: false, so each source says). */
+export function ntpFromChrony(c: ChronySettings, warn: (m: string) => void): Obj | null {
+  if (c.driftfile === null) { warn('chrony.conf has no driftfile, which an ntp resource cannot express: NTP left out'); return null; }
+  return {
+    kind: 'ntp', name: 'chrony', provider: 'chrony', iburst: false,
+    ...(c.servers.length ? { servers: c.servers.map(sourceOf) } : {}),
+    ...(c.pools.length ? { pools: c.pools.map(sourceOf) } : {}),
+    makestep: c.makestep ?? false, allow: [...c.allow], driftfile: c.driftfile, rtcsync: c.rtcsync,
+    ...(c.extraLines.length ? { extraLines: [...c.extraLines] } : {}),
+  };
+}
+
 async function sysctls(prefix: string, warn: (m: string) => void): Promise<Obj[]> {
   const procSys = path.join(process.env.TSCONVERGE_PROC_ROOT ?? '/proc', 'sys');
   const start = path.join(procSys, ...prefix.replace(/\.$/, '').split('.').filter(Boolean));
@@ -205,6 +225,9 @@ export async function importHost(opts: HostImportOptions = {}): Promise<HostImpo
     if (resolv) {
       resources.push({ kind: 'dns', name: 'resolver', nameservers: [...resolv.nameservers], search: [...resolv.search], options: [...resolv.options] });
     } else warn(`no ${path.join(root, 'etc/resolv.conf')}: DNS left out`);
+    const chrony = await readFile(path.join(root, 'etc/chrony/chrony.conf'), 'utf8').then((t) => ntpFromChrony(parseChronyConf(t), warn), () => null);
+    if (chrony) resources.push(chrony);
+    else warn(`no ${path.join(root, 'etc/chrony/chrony.conf')}: NTP left out (only chrony's configuration is imported)`);
     resources.push(...await sysctls(opts.sysctlPrefix ?? 'net.', warn));
   }
   return { resources, warnings };

@@ -2,7 +2,7 @@
  * import host (issue 13): a hand-started stack (docker network/volume create, docker run)
  * becomes a manifest whose plan changes nothing: only adoptions, then no changes at all,
  * with no container restarted. A stack tsconverge made imports without adoptions and plans
- * empty at once. Host settings (DNS under --root, a sysctl) are imported likewise.
+ * empty at once. Host settings (DNS and NTP under --root, a sysctl) are imported likewise.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -88,16 +88,23 @@ resources:
     expect(plan.code, plan.stdout).toBe(0);
   }, 60_000);
 
-  it('with --host-settings, imports DNS from --root and sysctls under a prefix, planned without changes', async () => {
+  it('with --host-settings, imports DNS and NTP from --root and sysctls under a prefix, planned without changes', async () => {
     mkdirSync(path.join(sb.root, 'etc'), { recursive: true });
     writeFileSync(path.join(sb.root, 'etc/resolv.conf'), 'nameserver 192.0.2.53\nsearch example.test\noptions ndots:2\n');
+    mkdirSync(path.join(sb.root, 'etc/chrony'), { recursive: true });
+    writeFileSync(path.join(sb.root, 'etc/chrony/chrony.conf'), '# by hand\nserver 192.0.2.1 iburst\nserver 192.0.2.2\npool pool.example.test iburst maxsources 2\nmakestep 1 3\ndriftfile /var/lib/chrony/chrony.drift\nleapsectz right/UTC\n');
     const out = path.join(sb.dir, 'settings.yaml');
     const imp = await runCli(['import', 'host', '--prefix', `${p}-none`, '--host-settings', '--root', sb.root, '--sysctl-prefix', 'net.core.somaxconn', '-o', out], env);
     expect(imp.code, imp.stderr).toBe(0);
     const doc = parse(readFileSync(out, 'utf8')) as { resources: Record<string, any>[] };
     expect(doc.resources[0]).toEqual({ kind: 'dns', name: 'resolver', nameservers: ['192.0.2.53'], search: ['example.test'], options: ['ndots:2'] });
-    expect(doc.resources[1]).toMatchObject({ kind: 'sysctl', name: 'net.core.somaxconn', persist: false });
-    expect(doc.resources[1]!.value).toBe(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+    expect(doc.resources[1]).toEqual({
+      kind: 'ntp', name: 'chrony', provider: 'chrony', iburst: false, servers: [{ host: '192.0.2.1', iburst: true }, { host: '192.0.2.2' }],
+      pools: [{ host: 'pool.example.test', iburst: true, options: ['maxsources 2'] }], makestep: { threshold: 1, limit: 3 }, allow: [],
+      driftfile: '/var/lib/chrony/chrony.drift', rtcsync: false, extraLines: ['leapsectz right/UTC'],
+    });
+    expect(doc.resources[2]).toMatchObject({ kind: 'sysctl', name: 'net.core.somaxconn', persist: false });
+    expect(doc.resources[2]!.value).toBe(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
     const plan = await runCli(['plan', out, '--root', sb.root], env);
     expect(plan.code, plan.stdout + plan.stderr).toBe(0);
   }, 60_000);
