@@ -24,12 +24,14 @@ export interface ApplyFlags extends GlobalFlags {
   readonly facts?: string;
   readonly secretsDir?: string;
   readonly retries?: number;
-  /** Run state (the run lock, last applied state, owed restarts): --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge. */
+  /** Run state (the run lock, last applied state, owed restarts, adoptions): --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge. */
   readonly stateDir?: string;
   /** apply only: how long to wait for another run's lock. */
   readonly waitForLock?: number;
   /** Replace `stateful: true` containers too. */
   readonly allowReplace?: boolean;
+  /** Adopt existing objects tsconverge did not create (engine/ownership.ts). */
+  readonly adopt?: boolean;
 }
 
 /**
@@ -100,6 +102,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
       signal: interrupt.signal,
       stateDir,
       allowReplace: flags.allowReplace ?? false,
+      adopt: flags.adopt ?? false,
       ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
     });
     // The summary's time is the command's wall time (loading and compiling included), not the engine's part.

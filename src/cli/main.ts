@@ -8,6 +8,7 @@ import { EXIT } from './exit.js';
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
 import { registerServerAgentCommand, registerServerCommands } from './server.js';
+import { registerImportCommands } from './import.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -42,7 +43,8 @@ export function createProgram(): Command {
     .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, 1)
     .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
     .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
-    .option('--state-dir <dir>', 'run state: the run lock, last applied state, owed restarts (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)');
+    .option('--adopt', 'take over existing containers, networks and volumes that tsconverge did not create (as adopt: true on each)')
+    .option('--state-dir <dir>', 'run state: the run lock, last applied state, owed restarts, adoptions (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)');
   const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 
   runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
@@ -70,8 +72,8 @@ export function createProgram(): Command {
 
   registerCatalogueCommands(program);
   registerServerCommands(program);
-
   registerServerAgentCommand(program);
+  registerImportCommands(program);
 
   program.command('facts')
     .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')

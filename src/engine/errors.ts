@@ -61,7 +61,11 @@ export type ErrorCode =
   | 'CERT_REFUSED'
   | 'SERVER_UNREACHABLE'
   | 'CATALOGUE_REFUSED'
-  | 'STORE_ERROR';
+  | 'STORE_ERROR'
+  // ownership and import (issue 13)
+  | 'NOT_OWNED'
+  | 'COMPOSE_INVALID'
+  | 'IMPORT_FAILED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {

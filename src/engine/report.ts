@@ -15,6 +15,8 @@ export interface ResourceReport {
   readonly action: Action;
   readonly status: Status;
   readonly changes: readonly AttributeChange[];
+  /** Present when the object exists, tsconverge did not create it, and the run adopts it. */
+  readonly adopt?: { readonly madeBy?: string };
   readonly forcedBy: readonly string[];
   /** True when a notification restarted (or, under noop, would restart) it. */
   readonly refresh: boolean;

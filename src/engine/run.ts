@@ -27,6 +27,7 @@ import { holdReplace, HELD } from './hold.js';
 import { openOwed, type OwedStore } from './owed.js';
 import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { createLimiter, guard } from './guard.js';
+import { openAdoptionStore, ownershipPlan, recordAdoption, resolveAdoptionDir, type AdoptionStore } from './ownership.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 
 export interface RunOptions {
@@ -56,6 +57,8 @@ export interface RunOptions {
   readonly stateDir?: string;
   /** Replace `stateful: true` resources too (engine/hold.ts). */
   readonly allowReplace?: boolean;
+  /** Adopt every existing object tsconverge did not create (`--adopt`); see engine/ownership.ts. */
+  readonly adopt?: boolean;
 }
 
 interface State {
@@ -132,13 +135,14 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
     }
   }));
 
-  // 3: plan.
+  // 3: plan (objects tsconverge did not create are refused or adopted: engine/ownership.ts).
+  const adoption = await openAdoptionStore(resolveAdoptionDir({ stateDir: opts.stateDir, root: opts.root }));
   const planOf = (s: State, observed: unknown): ResourcePlan => {
     const p = s.provider!;
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
     s.desired = views.desired;
     const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
-    return withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed)));
+    return ownershipPlan(withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed))), p, s.resource, observed, adoption, opts.adopt ?? false);
   };
   const applied = await readApplied(opts.stateDir);
   const owed = await openOwed(opts.stateDir, !opts.noop);
@@ -166,7 +170,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
-    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, hard, owed);
+    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, hard, owed, adoption);
     if (opts.stateDir) await rememberApplied(opts.stateDir, applied, states, opts.log);
   }
 
@@ -177,6 +181,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       action: s.plan?.action ?? 'none',
       status: s.status ?? 'failed',
       changes: s.plan?.changes ?? [],
+      ...(s.plan?.adopt ? { adopt: s.plan.adopt } : {}),
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
       ...(s.refresh && owedAtStart.get(id) ? { refreshOwedBy: owedAtStart.get(id) } : {}),
@@ -278,6 +283,7 @@ async function applyAll(
   fail: (s: State, err: unknown) => void,
   hard: AbortSignal,
   owed: OwedStore,
+  adoption: AdoptionStore,
 ): Promise<void> {
   const interrupted = (): boolean => opts.signal?.aborted === true;
   const limit = createLimiter(Math.max(1, opts.concurrency ?? 8));
@@ -290,7 +296,8 @@ async function applyAll(
 
   const applyAndVerify = async (s: State, plan: ResourcePlan): Promise<void> => {
     opts.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
-    await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)), { parent: hard });
+    await recordAdoption(plan, s.provider!, s.resource, s.observed, adoption);
+    if (plan.action !== 'adopt') await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)), { parent: hard });
     const after = await readOne(s);
     const again = planOf(s, after);
     s.observed = after;

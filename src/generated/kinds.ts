@@ -260,6 +260,10 @@ export interface DockerContainer {
    */
   pullTimeout?: number;
   /**
+   * Take over an existing container of this name that tsconverge did not create (made by docker-compose, by hand, or by another tool). Without it such an object is refused: the plan says it exists and is not managed by tsconverge, and apply leaves it as it is. With it, the plan shows an adopt action, and when nothing else differs the object is kept as it is (never recreated); the adoption is recorded in the state directory (adopted.json) because the engine cannot add a label in place.
+   */
+  adopt?: boolean;
+  /**
    * Resources that must be applied before this one.
    */
   require?: string | string[];
@@ -440,6 +444,10 @@ export interface DockerNetwork {
   options?: StringMap;
   labels?: Labels;
   /**
+   * Take over an existing network of this name that tsconverge did not create (made by docker-compose, by hand, or by another tool). Without it such an object is refused: the plan says it exists and is not managed by tsconverge, and apply leaves it as it is. With it, the plan shows an adopt action, and when nothing else differs the object is kept as it is (never recreated); the adoption is recorded in the state directory (adopted.json) because the engine cannot add a label in place.
+   */
+  adopt?: boolean;
+  /**
    * Resources that must be applied before this one.
    */
   require?: string | string[];
@@ -481,6 +489,10 @@ export interface DockerVolume {
    * Allow tsconverge to remove and recreate the volume when its driver, options or labels change. Its data is lost.
    */
   allowReplace?: boolean;
+  /**
+   * Take over an existing volume of this name that tsconverge did not create (made by docker-compose, by hand, or by another tool). Without it such an object is refused: the plan says it exists and is not managed by tsconverge, and apply leaves it as it is. With it, the plan shows an adopt action, and when nothing else differs the object is kept as it is (never recreated); the adoption is recorded in the state directory (adopted.json) because the engine cannot add a label in place.
+   */
+  adopt?: boolean;
   /**
    * Resources that must be applied before this one.
    */

@@ -78,7 +78,8 @@ export interface AttributeChange {
   readonly added?: readonly Json[];
 }
 
-export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete';
+/** `adopt`: an object tsconverge did not create is taken over as it is (see engine/ownership.ts). */
+export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete' | 'adopt';
 
 /** The engine's plan for one resource, handed to `apply`. */
 export interface ResourcePlan {
@@ -88,6 +89,20 @@ export interface ResourcePlan {
   readonly forcedBy: readonly string[];
   /** True when a notifying resource changed and this one must restart/reload. */
   readonly refresh: boolean;
+  /** Set when the object exists but tsconverge did not create it, and the manifest adopts it. */
+  readonly adopt?: { readonly madeBy?: string };
+}
+
+/**
+ * Who owns an existing object (engine/ownership.ts). `managed` is true when tsconverge
+ * created it (its owner label); `objectId` is stable for the object's life (a Docker id),
+ * so an adoption record never carries over to a new object with the same name.
+ */
+export interface Ownership {
+  readonly managed: boolean;
+  readonly objectId: string;
+  /** Who made it, when its labels say ("Compose project shop, service web"). */
+  readonly madeBy?: string;
 }
 
 export interface ProviderContext {
@@ -165,6 +180,13 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
    * the catalogue are ignored by the engine.
    */
   autoRequire?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
+
+  /**
+   * Kinds whose objects can exist without tsconverge (containers, networks, volumes):
+   * who owns the observed object. The engine refuses to touch an object it does not
+   * own unless the resource says `adopt: true` (or the run `--adopt`).
+   */
+  ownership?(resource: Resource<A>, observed: O): Ownership;
 
   /** Implicit notifications: ids of resources that must refresh this one when they change. */
   autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import type Docker from 'dockerode';
 import { TsconvergeError } from '../../engine/errors.js';
+import { isToolLabel } from './ownership.js';
 
 /** Labels on everything tsconverge creates. */
 export const OWNER_LABEL = 'io.tsconverge.owner';
@@ -16,10 +17,13 @@ export function ownerLabels(id: string): Record<string, string> {
   return { [OWNER_LABEL]: OWNER, [RESOURCE_LABEL]: id };
 }
 
-/** Labels a user declared, as seen on an object: our owner labels are not the user's. */
+/**
+ * Labels a user declared, as seen on an object: our owner labels, and the bookkeeping
+ * labels of other tools (com.docker.compose.*: see ownership.ts), are not the user's.
+ */
 export function userLabels(labels: Record<string, string> | null | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(labels ?? {})) if (!k.startsWith('io.tsconverge.')) out[k] = v;
+  for (const [k, v] of Object.entries(labels ?? {})) if (!isToolLabel(k)) out[k] = v;
   return out;
 }
 

@@ -12,6 +12,7 @@ import { TsconvergeError } from '../../engine/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, type ImageIndex } from './client.js';
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
+import { dockerOwnership } from './ownership.js';
 import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
 
 const NEW_SUFFIX = '--tsc-new';
@@ -242,6 +243,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       if (!observed || r.attrs.ensure === 'stopped') return;
       await docker.getContainer(observed.info.Id).restart({ t: r.attrs.stopTimeout ?? 10 });
     },
+    ownership: (_r, o) => dockerOwnership(o.info.Id, o.info.Config.Labels),
     autoRequire(r, all) {
       const ids = all.filter((i) => i.kind === 'docker.image' && ((i.attrs as { ref?: string }).ref ?? i.name) === r.attrs.image).map((i) => i.id);
       for (const n of r.attrs.networks ?? []) ids.push(`docker.network[${typeof n === 'string' ? n : n.name}]`);

@@ -8,6 +8,7 @@ import type Docker from 'dockerode';
 import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerNetwork } from '../../generated/kinds.js';
 import { TsconvergeError } from '../../engine/errors.js';
+import { dockerOwnership } from './ownership.js';
 import { dockerError, dockerUnavailableReason, ownerLabels, userLabels } from './client.js';
 
 export type NetworkAttrs = Omit<DockerNetwork, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -125,6 +126,7 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
       return new Map(resources.map((r) => [r.id, byName.get(r.name) ?? null]));
     },
     views: (r, observed) => ({ desired: desired(r.attrs), actual: observed ? actual(r.attrs, observed) : null }),
+    ownership: (_r, n) => dockerOwnership(n.Id, n.Labels),
     async apply(r, plan, observed) {
       try {
         if (plan.action === 'create') await docker.createNetwork(createOptions(r));
