@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
+import { registerAgentCommands } from './agent.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -56,6 +57,7 @@ export function createProgram(): Command {
     });
 
   registerCatalogueCommands(program);
+  registerAgentCommands(program);
 
   program.command('facts')
     .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')

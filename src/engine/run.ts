@@ -39,6 +39,8 @@ export interface RunOptions {
   /** Wait before retry n (1-based); defaults to 1 s, 2 s, 4 s, ... */
   readonly retryDelayMs?: (attempt: number) => number;
   readonly schemas?: SchemaRegistry;
+  /** Aborted: resources in flight finish, no new one starts (they are reported skipped, INTERRUPTED). */
+  readonly signal?: AbortSignal;
 }
 
 interface State {
@@ -167,6 +169,11 @@ async function applyAll(
     return m.get(s.resource.id) ?? null;
   };
 
+  const interrupt = (s: State): void => {
+    s.status = 'skipped';
+    s.error = new TsconvergeError('INTERRUPTED', 'not started: the run was interrupted by a stop signal', { resource: s.resource.id, hint: 'it is converged on the next run' });
+  };
+
   const applyAndVerify = async (s: State, plan: ResourcePlan): Promise<void> => {
     opts.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
     await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)));
@@ -186,10 +193,12 @@ async function applyAll(
     await Promise.all([...graph.deps.get(id)!].map((d) => done.get(d)));
     const s = states.get(id)!;
     if (s.status === 'failed') return;
+    if (opts.signal?.aborted) { interrupt(s); return; }
     const deps = [...graph.deps.get(id)!];
     const failedDep = deps.find((d) => states.get(d)!.status === 'failed' || states.get(d)!.status === 'skipped');
     if (failedDep) { skip(s, failedDep, opts.log); return; }
     await limit(async () => {
+      if (opts.signal?.aborted) { interrupt(s); return; }
       s.started = Date.now();
       const p = s.provider!;
       try {
@@ -206,7 +215,7 @@ async function applyAll(
               break;
             } catch (err) {
               const e = toTsconvergeError(err, s.resource.id);
-              if (e.terminal || attempt >= (opts.retries ?? 1)) throw e;
+              if (e.terminal || attempt >= (opts.retries ?? 1) || opts.signal?.aborted) throw e;
               const wait = opts.retryDelayMs?.(attempt + 1) ?? 1000 * 2 ** attempt;
               opts.log.warn(`${s.resource.id}: ${e.message}; retrying in ${wait} ms (attempt ${attempt + 2})`);
               await new Promise((r) => setTimeout(r, wait));
