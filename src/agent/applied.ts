@@ -34,7 +34,7 @@ export function declaredDigest(r: Pick<CatalogueResource, 'attrs'>): string {
 }
 
 export function appliedPath(stateDir: string): string {
-  return path.join(stateDir, 'applied.json');
+  return path.join(stateDir, 'agent_applied.json');
 }
 
 export async function readApplied(stateDir: string): Promise<AppliedState> {

@@ -148,23 +148,24 @@ export function createAgent(opts: AgentOptions): Agent {
         timings: { lockWaitMs: 0, sourceMs: 0, runMs: 0 }, exitCode: 1,
       }, started);
     } else {
-      let lock: RunLock | undefined;
+      // A noop agent changes nothing, so it needs no lock (like plan).
+      let lock: RunLock | null | undefined = opts.noop ? null : undefined;
       const tLock = Date.now();
-      try {
+      if (lock === undefined) try {
         lock = await acquireRunLock(opts.stateDir, { command: `tsconverge agent (${trigger} run ${runId})`, waitMs: opts.lockWaitMs, signal: stopCtl.signal });
       } catch (err) {
         if (!(err instanceof TsconvergeError)) throw err;
         log.error(`run ${runId}: ${err.format()}${stopCtl.signal.aborted ? '' : `; waited ${formatDuration(Date.now() - tLock)}, the run did not happen`}`);
         report = notRun(trigger, started, runId, agent, err, { timings: { lockWaitMs: Date.now() - tLock, sourceMs: 0, runMs: 0 } });
       }
-      if (lock) {
+      if (lock !== undefined) {
         const lockWaitMs = Date.now() - tLock;
         if (lockWaitMs > 1000) log.info(`run ${runId}: waited ${formatDuration(lockWaitMs)} for the run lock`);
         try {
           report = await runLocked(trigger, started, runId, agent, lockWaitMs);
           await writeRunReport(opts.stateDir, report, opts.keepReports);
         } finally {
-          await lock.release();
+          await lock?.release();
         }
       }
     }

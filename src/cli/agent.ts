@@ -162,12 +162,13 @@ export function registerAgentCommands(program: Command): void {
   stateOptions(agent.command('disable')
     .description('pause the agent (a change window): its runs are skipped, logged and reported until `agent enable`')
     .requiredOption('--reason <text>', 'why; shown by status, in every skipped run\'s report and log'))
-    .action(async (opts: StateFlags & { reason: string }) => {
-      process.exitCode = await disableCommand(opts);
+    // `agent` parses --state-dir/--root wherever they are (commander's default): read them merged.
+    .action(async (_opts: unknown, cmd: Command) => {
+      process.exitCode = await disableCommand(cmd.optsWithGlobals() as StateFlags & { reason: string });
     });
   stateOptions(agent.command('enable').description('resume the agent\'s runs'))
-    .action(async (opts: StateFlags) => {
-      process.exitCode = await enableCommand(opts);
+    .action(async (_opts: unknown, cmd: Command) => {
+      process.exitCode = await enableCommand(cmd.optsWithGlobals() as StateFlags);
     });
   stateOptions(program.command('status')
     .description('the agent: enabled or disabled, last run (time, duration, catalogue, exit code, counts), next run, last-known-good used'))
