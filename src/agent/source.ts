@@ -37,7 +37,8 @@ export function asInputError(err: unknown): TsconvergeError | undefined {
   if (err instanceof TsconvergeError) return err;
   if (err instanceof ManifestErrors) {
     const first = err.errors[0];
-    return new TsconvergeError(first?.code ?? 'MANIFEST_INVALID', err.message, { cause: err, terminal: true, ...(first?.location ? { location: first.location } : {}), hint: first?.hint ?? 'fix the manifests; the agent runs the last-known-good catalogue meanwhile' });
+    // The message lists every problem with its file, line and hint.
+    return new TsconvergeError(first?.code ?? 'MANIFEST_INVALID', err.message, { cause: err, terminal: true });
   }
   return undefined;
 }
