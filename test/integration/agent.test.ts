@@ -7,9 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { containerInfo, createSandbox, docker, dockerSnapshot, requireDocker, runCli, type Sandbox } from '../support/harness.js';
+import { BIN, containerInfo, createSandbox, docker, dockerSnapshot, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 import { byId, nextReport, reports, startAgent, waitFor, type AgentProcess } from '../support/agent.js';
 
 let sb: Sandbox;
@@ -159,5 +160,30 @@ describe('tsconverge agent', () => {
     expect(off.stderr).toContain('maintenance; run skipped');
     expect(existsSync(path.join(sb.root, 'etc/noop.conf'))).toBe(false);
     expect((await runCli(['agent', 'disable', '--reason', ' ', '--state-dir', stateDir])).code).toBe(1);
+  });
+
+  it('logs readable lines with the sd-daemon priority prefix when stderr is the journal, or with --journald', async () => {
+    const m = sb.write('journal/manifest.yaml', 'resources:\n  - kind: file\n    name: /etc/journal.conf\n    content: "j\\n"\n');
+    const stateDir = path.join(sb.root, 'state-journal');
+    const log = path.join(sb.root, 'journal.log');
+    // JOURNAL_STREAM names stderr's device:inode (systemd.exec(5)); here stderr is a file we made.
+    const fd = openSync(log, 'w');
+    const st = fstatSync(fd);
+    const child = spawn(process.execPath, [BIN, 'agent', '--onetime', '--manifests', m, '--root', sb.root, '--state-dir', stateDir], {
+      env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` }, stdio: ['ignore', 'ignore', fd],
+    });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    closeSync(fd);
+    expect(code).toBe(2);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThan(1);
+    for (const l of lines) expect(l).toMatch(/^<[3467]>/);
+    expect(lines.some((l) => l.startsWith('<6>info: run '))).toBe(true);
+    // Not the journal (JOURNAL_STREAM of another file): plain lines; --journald forces the prefix.
+    const plain = await runCli(['agent', '--onetime', '--manifests', m, '--root', sb.root, '--state-dir', stateDir], { JOURNAL_STREAM: '1:2' });
+    expect(plain.stderr).toMatch(/^info: /m);
+    expect(plain.stderr).not.toMatch(/^</m);
+    const forced = await runCli(['agent', '--onetime', '--journald', '--manifests', m, '--root', sb.root, '--state-dir', stateDir]);
+    expect(forced.stderr).toMatch(/^<6>info: run .*exit 0/m);
   });
 });
