@@ -27,11 +27,33 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { cleanup } from './docker.js';
-import { run } from './exec.js';
+import { output, run } from './exec.js';
 import { summarize } from './stats.js';
 import { manifest, TSCONVERGE_BIN } from './tools/tsconverge.js';
-import { LABEL_KEY, LABEL_VALUE, createWorkload } from './workload.js';
+import { LABEL_KEY, createWorkload } from './workload.js';
+
+/**
+ * Its own names and label (not bench/run.ts's `tscbench-` and `tsconverge-test=bench`),
+ * so it never touches, or is touched by, a `npm run bench` running at the same time.
+ */
+const PREFIX = 'ha-bench-';
+const LABEL = `${LABEL_KEY}=ha-bench`;
+
+function agentManifest(network: string): unknown {
+  const m = JSON.parse(JSON.stringify(manifest(createWorkload(network))).replaceAll('tscbench-', PREFIX)) as { resources: { labels?: Record<string, string> }[] };
+  for (const r of m.resources) if (r.labels) r.labels[LABEL_KEY] = 'ha-bench';
+  return m;
+}
+
+async function cleanup(): Promise<void> {
+  const ids = (await output(['docker', 'ps', '-aq', '--filter', `label=${LABEL}`])).split('\n').filter(Boolean);
+  if (ids.length) await run({ argv: ['docker', 'rm', '-f', '-v', ...ids] });
+  const vols = (await output(['docker', 'volume', 'ls', '-q', '--filter', `label=${LABEL}`])).split('\n').filter((v) => v.startsWith(PREFIX));
+  if (vols.length) await run({ argv: ['docker', 'volume', 'rm', '-f', ...vols] });
+  for (const n of (await output(['docker', 'network', 'ls', '--format', '{{.Name}}', '--filter', `label=${LABEL}`])).split('\n').filter((x) => x.startsWith(PREFIX))) {
+    await run({ argv: ['docker', 'network', 'rm', n] }); // Engine 20.10 may refuse: names are fresh per run
+  }
+}
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,9 +90,8 @@ async function waitRun(stateDir: string, after: string | undefined, timeoutMs = 
 }
 
 async function floorOnce(): Promise<number> {
-  const label = `${LABEL_KEY}=${LABEL_VALUE}`;
   const t = performance.now();
-  const res = await run({ argv: ['bash', '-c', `set -euo pipefail; ids=$(docker ps -aq --filter label=${label}); docker inspect $ids >/dev/null`] });
+  const res = await run({ argv: ['bash', '-c', `set -euo pipefail; ids=$(docker ps -aq --filter label=${LABEL}); docker inspect $ids >/dev/null`] });
   if (res.exitCode !== 0) throw new Error(`floor failed: ${res.stderr}`);
   return (performance.now() - t) / 1000;
 }
@@ -83,7 +104,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'manifest.yaml');
   if (!KEEP) await cleanup();
-  writeFileSync(file, stringify(manifest(createWorkload(KEEP ? 'tscbench-net-agent' : `tscbench-net-agent-${Date.now().toString(36)}`))));
+  writeFileSync(file, stringify(agentManifest(KEEP ? 'tscbench-net-agent' : `tscbench-net-agent-${Date.now().toString(36)}`)));
 
   const child = spawn(process.execPath, [TSCONVERGE_BIN, '--log-level', 'warn', 'agent', '--manifests', file, '--state-dir', stateDir, '--interval', '24h', '--keep-reports', '5'], {
     stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS },

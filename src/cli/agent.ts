@@ -149,7 +149,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--splay-limit <duration>', 'largest per-node offset of the scheduled runs inside the interval (default: the interval)')
     .option('--onetime', 'one run, then exit with its exit code (0/2/4/6; 1 did not run, or the agent is disabled)')
     .option('--noop', 'only report what would change; change nothing')
-    .option('--metrics-file <file>', 'write Prometheus metrics after every run (node_exporter textfile collector, e.g. /var/lib/node_exporter/textfile/tsconverge.prom)')
+    .option('--metrics-file <file>', 'write Prometheus metrics after every run (node_exporter textfile collector, e.g. /var/lib/prometheus/node-exporter/tsconverge.prom)')
     .option('--keep-reports <n>', 'run reports kept in <state-dir>/reports', count, 100)
     .option('--lock-wait <duration>', 'how long a run waits for a run in progress (a manual apply) before it is reported as not run', '10m')
     .option('--concurrency <n>', 'resources applied at once', count)

@@ -163,7 +163,7 @@ describe('tsconverge agent', () => {
   });
 
   it('logs readable lines with the sd-daemon priority prefix when stderr is the journal, or with --journald', async () => {
-    const m = sb.write('journal/manifest.yaml', 'resources:\n  - kind: file\n    name: /etc/journal.conf\n    content: "j\\n"\n');
+    const m = sb.write('journal/manifest.yaml', 'resources:\n  - kind: file\n    name: /etc/journal.conf\n    content: "j\\n"\n  - kind: file\n    name: /etc/token\n    content: "s3cr3t-agent-value"\n    sensitive: true\n    mode: "0600"\n');
     const stateDir = path.join(sb.root, 'state-journal');
     const log = path.join(sb.root, 'journal.log');
     // JOURNAL_STREAM names stderr's device:inode (systemd.exec(5)); here stderr is a file we made.
@@ -185,5 +185,12 @@ describe('tsconverge agent', () => {
     expect(plain.stderr).not.toMatch(/^</m);
     const forced = await runCli(['agent', '--onetime', '--journald', '--manifests', m, '--root', sb.root, '--state-dir', stateDir]);
     expect(forced.stderr).toMatch(/^<6>info: run .*exit 0/m);
+    // The secret is in no report, summary or log (the last-known-good holds it, 0600).
+    writeFileSync(path.join(sb.root, 'etc/token'), 'drifted');
+    const drift = await runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', m, '--root', sb.root, '--state-dir', stateDir]);
+    expect(drift.code).toBe(2);
+    expect(byId(reports(stateDir).at(-1))['file[/etc/token]']).toMatchObject({ status: 'changed', cause: 'corrective' });
+    const texts = [drift.stderr, drift.stdout, readFileSync(log, 'utf8'), readFileSync(path.join(stateDir, 'last_run_summary.json'), 'utf8'), ...reports(stateDir).map((r) => JSON.stringify(r))];
+    for (const t of texts) expect(t).not.toContain('s3cr3t');
   });
 });
