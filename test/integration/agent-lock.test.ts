@@ -51,6 +51,34 @@ describe('the agent and the run lock', () => {
     expect(await agent.exited).toBe(0);
   });
 
+  it('a run that finds the lock busy waits for it, then runs; past --lock-wait it is reported not run', async () => {
+    const stateDir = path.join(sb.root, 'state-wait');
+    const holderManifest = sb.write('wait/holder.yaml', slow('/etc/slow-wait', 3));
+    const quick = sb.write('wait-quick/quick.yaml', 'resources:\n  - kind: file\n    name: /etc/quick\n    content: "q\\n"\n');
+    const hold = (): Promise<unknown> => runCli(['agent', '--onetime', '--manifests', holderManifest, '--root', sb.root, '--state-dir', stateDir]);
+    const holder = hold();
+    await waitFor('the holder to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    const agent = run(['--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--lock-wait', '60s']);
+    const waited = await nextReport(stateDir, 0, (r) => r.trigger === 'start', 30_000);
+    expect(waited).toMatchObject({ outcome: 'run', exitCode: 2 });
+    expect(waited.timings.lockWaitMs).toBeGreaterThan(500);
+    expect(reports(stateDir).map((r) => r.trigger)).toEqual(['onetime', 'start']); // the holder's run ended first
+    expect(readFileSync(path.join(sb.root, 'etc/quick'), 'utf8')).toBe('q\n');
+    await holder;
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+
+    // Bounded: with --lock-wait 1s the run gives up and says why.
+    sb.write('wait/holder.yaml', slow('/etc/slow-wait', 3, 'slow again'));
+    const again = hold();
+    await waitFor('the holder to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    const late = await runCli(['agent', '--onetime', '--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--lock-wait', '1s']);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/a run is already in progress \(pid \d+, since /);
+    expect(reports(stateDir).find((r) => r.outcome === 'not-run')).toMatchObject({ exitCode: 1, error: { code: 'RUN_IN_PROGRESS' } });
+    await again;
+  });
+
   it('a lock left by a kill -9\'d agent is taken over by the next agent', async () => {
     const stateDir = path.join(sb.root, 'state-kill');
     const m = sb.write('kill/agent.yaml', slow('/etc/slow-kill', 30));
