@@ -12,7 +12,7 @@
  *
  * Runs are triggered with SIGHUP (the agent's own "run now"), one after the other.
  *
- *   npm run build && npx tsx bench/agent.ts [--runs 500] [--warm 30] [--floor 30] [--idle 10000] [--keep]
+ *   npm run build && npx tsx bench/agent.ts [--runs 500] [--warm 30] [--floor 30] [--idle 10000] [--curve-idle 5000] [--keep]
  *                                           [--node-options '--max-semi-space-size=1']
  *
  * The agent runs with the NODE_OPTIONS of contrib/systemd/tsconverge-agent.service by
@@ -65,6 +65,7 @@ const FLOOR = arg('floor', 30);
 /** Keep the workload afterwards, and reuse a kept one (fixed network name) instead of converging from empty. */
 const KEEP = process.argv.includes('--keep');
 const IDLE_MS = arg('idle', 10_000);
+const CURVE_IDLE = arg('curve-idle', 5_000);
 /** The agent's NODE_OPTIONS, as contrib/systemd/tsconverge-agent.service sets them ('' for Node's defaults). */
 const NODE_OPTIONS = ((): string => { const i = process.argv.indexOf('--node-options'); return i >= 0 ? process.argv[i + 1] ?? '' : '--max-semi-space-size=1'; })();
 
@@ -130,16 +131,20 @@ async function main(): Promise<void> {
 
     // 2. RSS idle between runs, over RUNS consecutive runs.
     await sleep(1000);
-    const curve: { run: number; rssMb: number }[] = [{ run: 0, rssMb: rssKb(pid) / 1024 }];
+    const curve: { run: number; rssMb: number; idleRssMb?: number }[] = [{ run: 0, rssMb: rssKb(pid) / 1024 }];
     const t0 = Date.now();
     let done = 0;
     for (let i = 1; i <= RUNS; i++) {
       await runOnce();
       done = i;
       if (i % 25 === 0 || i === RUNS) {
+        // Right after the run, and (every 100 runs) after CURVE_IDLE ms idle.
         await sleep(200);
-        curve.push({ run: i, rssMb: rssKb(pid) / 1024 });
-        process.stderr.write(`[agent] run ${i}/${RUNS}: idle RSS ${curve.at(-1)!.rssMb.toFixed(1)} MB\n`);
+        const busy = rssKb(pid) / 1024;
+        let idle: number | undefined;
+        if (i % 100 === 0 || i === RUNS) { await sleep(CURVE_IDLE); idle = rssKb(pid) / 1024; }
+        curve.push({ run: i, rssMb: busy, ...(idle !== undefined ? { idleRssMb: idle } : {}) });
+        process.stderr.write(`[agent] run ${i}/${RUNS}: RSS ${busy.toFixed(1)} MB${idle !== undefined ? `, ${idle.toFixed(1)} MB after ${CURVE_IDLE / 1000} s idle` : ''}\n`);
       }
     }
     // Idle between runs (30 min in production): V8's memory reducer shrinks the heap
@@ -152,6 +157,7 @@ async function main(): Promise<void> {
     const source = summarize(warm.map((r) => r.timings.sourceMs / 1000))!;
     const fl = summarize(floor)!;
     const after100 = curve.find((c) => c.run >= Math.min(100, RUNS))!;
+    const idleCurve = curve.filter((c) => c.idleRssMb !== undefined);
     const result = {
       date: started.toISOString(),
       machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg()[0]!.toFixed(1)}`,
@@ -161,14 +167,16 @@ async function main(): Promise<void> {
       ratio: inside.median / fl.median,
       idleRssMb: idleMb, curve,
       growthAfterRun100Mb: curve.at(-1)!.rssMb - after100.rssMb,
+      idleGrowthMb: idleCurve.length > 1 ? idleCurve.at(-1)!.idleRssMb! - idleCurve[0]!.idleRssMb! : null,
     };
     const out = [
       `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
       `warm no-change run, inside the agent (n=${inside.n}): median ${(inside.median * 1000).toFixed(0)} ms (min ${(inside.min * 1000).toFixed(0)}, max ${(inside.max * 1000).toFixed(0)}); catalogue ${(source.median * 1000).toFixed(0)} ms, engine ${(engine.median * 1000).toFixed(0)} ms`,
       `docker CLI floor, ps + inspect (n=${fl.n}): median ${(fl.median * 1000).toFixed(0)} ms (min ${(fl.min * 1000).toFixed(0)}, max ${(fl.max * 1000).toFixed(0)})`,
       `ratio: ${result.ratio.toFixed(2)}x the floor (target 1.5x)`,
-      `idle RSS ${IDLE_MS / 1000} s after run ${done}: ${idleMb.toFixed(1)} MB (target 60 MB); growth from run ${after100.run} to ${curve.at(-1)!.run}: ${result.growthAfterRun100Mb.toFixed(1)} MB`,
-      `RSS curve (MB): ${curve.map((c) => `${c.run}:${c.rssMb.toFixed(1)}`).join(' ')}`,
+      `idle RSS ${IDLE_MS / 1000} s after run ${done}: ${idleMb.toFixed(1)} MB (target 60 MB); right after runs, from run ${after100.run} to ${curve.at(-1)!.run}: ${result.growthAfterRun100Mb >= 0 ? '+' : ''}${result.growthAfterRun100Mb.toFixed(1)} MB; idle, from run ${idleCurve[0]?.run} to ${idleCurve.at(-1)?.run}: ${result.idleGrowthMb === null ? 'n/a' : `${result.idleGrowthMb >= 0 ? '+' : ''}${result.idleGrowthMb.toFixed(1)} MB`}`,
+      `RSS right after runs (MB, run:RSS): ${curve.map((c) => `${c.run}:${c.rssMb.toFixed(1)}`).join(' ')}`,
+      `RSS after ${CURVE_IDLE / 1000} s idle (MB): ${curve.filter((c) => c.idleRssMb !== undefined).map((c) => `${c.run}:${c.idleRssMb!.toFixed(1)}`).join(' ')}`,
     ].join('\n');
     process.stdout.write(out + '\n');
     const resDir = resolve(import.meta.dirname, 'results');
