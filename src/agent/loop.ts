@@ -153,7 +153,11 @@ export function createAgent(opts: AgentOptions): Agent {
       const tLock = Date.now();
       if (lock === undefined) try {
         lock = await acquireRunLock(opts.stateDir, { command: `tsconverge agent (${trigger} run ${runId})`, waitMs: opts.lockWaitMs, signal: stopCtl.signal });
-      } catch (err) {
+      } catch (caught) {
+        // Stopped while waiting: the lock gives up with the abort reason.
+        const err = stopCtl.signal.aborted && !(caught instanceof TsconvergeError)
+          ? new TsconvergeError('INTERRUPTED', 'stopped while waiting for the run lock', { cause: caught })
+          : caught;
         if (!(err instanceof TsconvergeError)) throw err;
         log.error(`run ${runId}: ${err.format()}${stopCtl.signal.aborted ? '' : `; waited ${formatDuration(Date.now() - tLock)}, the run did not happen`}`);
         report = notRun(trigger, started, runId, agent, err, { timings: { lockWaitMs: Date.now() - tLock, sourceMs: 0, runMs: 0 } });

@@ -47,7 +47,7 @@ export type ErrorCode =
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
   | 'EXPLAIN_NOT_FOUND'
-  // runs and the agent (issue 9)
+  // one run at a time, interrupts (issue 8)
   | 'RUN_IN_PROGRESS'
   | 'INTERRUPTED';
 
