@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSandbox, runCli, type Sandbox } from '../support/harness.js';
+import { acquireRunLock } from '../../src/engine/lock.js';
 import { nextReport, reports, startAgent, waitFor, type AgentProcess } from '../support/agent.js';
 
 let sb: Sandbox;
@@ -69,7 +70,7 @@ describe('the agent and the run lock', () => {
     expect(await agent.exited).toBe(0);
 
     // Bounded: with --lock-wait 1s the run gives up and says why.
-    sb.write('wait/holder.yaml', slow('/etc/slow-wait', 3, 'slow again'));
+    sb.write('wait/holder.yaml', slow('/etc/slow-wait', 6, 'slow again'));
     const again = hold();
     await waitFor('the holder to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
     const late = await runCli(['agent', '--onetime', '--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--lock-wait', '1s']);
@@ -77,6 +78,20 @@ describe('the agent and the run lock', () => {
     expect(late.stderr).toMatch(/a run is already in progress \(pid \d+, since /);
     expect(reports(stateDir).find((r) => r.outcome === 'not-run')).toMatchObject({ exitCode: 1, error: { code: 'RUN_IN_PROGRESS' } });
     await again;
+
+    // SIGTERM while waiting for the lock (held here, by this process): exit 0 at once, reported as interrupted.
+    const held = await acquireRunLock(stateDir, { command: 'agent-lock.test' });
+    try {
+      const waiting = run(['--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--lock-wait', '60s']);
+      await waitFor('the agent to start', () => waiting.stderr().includes('agent started'), 20_000);
+      const n = reports(stateDir).length;
+      waiting.child.kill('SIGTERM');
+      expect(await waiting.exited).toBe(0);
+      expect(reports(stateDir).slice(n)).toMatchObject([{ outcome: 'not-run', interrupted: true, error: { code: 'INTERRUPTED' } }]);
+      expect(JSON.parse(readFileSync(lockOf(stateDir), 'utf8')).pid).toBe(process.pid); // ours, untouched
+    } finally {
+      await held.release();
+    }
   });
 
   it('a lock left by a kill -9\'d agent is taken over by the next agent', async () => {
@@ -112,7 +127,7 @@ describe('the agent and the run lock', () => {
     const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
     const old = new Map(Array.from({ length: N }, (_, i) => [`f${String(i).padStart(3, '0')}.conf`, sha(`old ${i} ${'x'.repeat(200)}\n`)]));
     const neu = new Map(Array.from({ length: N }, (_, i) => [`f${String(i).padStart(3, '0')}.conf`, sha(`new ${i} ${'x'.repeat(200)}\n`)]));
-    const newCount = (): number => readdirSync(dir).filter((f) => neu.get(f) === sha(readFileSync(path.join(dir, f), 'utf8'))).length;
+    const newCount = (): number => [...neu].filter(([f, h]) => { try { return sha(readFileSync(path.join(dir, f), 'utf8')) === h; } catch { return false; } }).length;
 
     // The new version validates each file (40 ms): about 4 s for 200 at concurrency 2.
     sb.write('term/many.yaml', files('new', true));
