@@ -116,6 +116,8 @@ export function createAgent(opts: AgentOptions): Agent {
     const t1 = Date.now();
     const report = await runCatalogue(src.catalogue, opts.providers, {
       noop: opts.noop, root: opts.root, log, facts, signal: stopCtl.signal,
+      // On SIGTERM the resource in flight finishes, bounded by the apply timeout (not a shorter grace).
+      interruptGraceMs: opts.applyTimeoutMs ?? 600_000,
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
       ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
       ...(opts.applyTimeoutMs ? { applyTimeoutMs: opts.applyTimeoutMs } : {}),

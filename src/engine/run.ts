@@ -41,6 +41,8 @@ export interface RunOptions {
   readonly schemas?: SchemaRegistry;
   /** Aborted: resources in flight finish, no new one starts (they are reported skipped, INTERRUPTED). */
   readonly signal?: AbortSignal;
+  /** How long resources in flight may still run after an interrupt (runctl's engine aborts them after it). */
+  readonly interruptGraceMs?: number;
 }
 
 interface State {

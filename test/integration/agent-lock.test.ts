@@ -45,7 +45,7 @@ describe('the agent and the run lock', () => {
     expect(existsSync(path.join(sb.root, 'etc/other'))).toBe(false);
     const first = await nextReport(stateDir, 0);
     expect(first).toMatchObject({ outcome: 'run', exitCode: 2 });
-    expect(existsSync(lockOf(stateDir))).toBe(false);
+    await waitFor('the agent to release the run lock', () => !existsSync(lockOf(stateDir)), 10_000); // released right after the report is written
     // Now the lock is free: the same apply runs.
     expect((await runCli(['apply', other, '--root', sb.root, '--state-dir', stateDir])).code).toBe(2);
     agent.child.kill('SIGTERM');
