@@ -184,7 +184,14 @@ export function createAgent(opts: AgentOptions): Agent {
     return r;
   }
 
-  async function publish(report: AgentReport | undefined, next: Date | null, stoppedAt?: string): Promise<void> {
+  // Publications are written in order: a stop's "stopped" must not be overtaken by the last run's.
+  let publishing: Promise<void> = Promise.resolve();
+  function publish(report: AgentReport | undefined, next: Date | null, stoppedAt?: string): Promise<void> {
+    publishing = publishing.then(() => writeState(report, next, stoppedAt));
+    return publishing;
+  }
+
+  async function writeState(report: AgentReport | undefined, next: Date | null, stoppedAt?: string): Promise<void> {
     try {
       await writeAgentInfo(opts.stateDir, {
         pid: process.pid, startedAt, node: opts.node, intervalMs: opts.intervalMs, splayMs: opts.splayMs, noop: opts.noop,
