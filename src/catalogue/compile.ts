@@ -111,6 +111,16 @@ export function taintedPointers(attrs: Readonly<Record<string, unknown>>, secret
   return out.sort();
 }
 
+/** A catalogue's version: the content hash of its resolved resources (ids, attributes, relations). */
+export function catalogueVersion(resources: readonly Pick<CatalogueResource, 'id' | 'attrs' | 'relations'>[]): string {
+  return 'sha256:' + createHash('sha256').update(canonicalJson(resources.map((r) => ({ id: r.id, attrs: r.attrs, relations: r.relations })))).digest('hex');
+}
+
+/** Freeze a catalogue built outside the compiler (a cached one); the same shape compileResources returns. */
+export function freezeCatalogue(c: Catalogue): Catalogue {
+  return deepFreeze(c);
+}
+
 export async function compileResources(items: readonly ManifestResource[], opts: CompileOptions): Promise<Catalogue> {
   const registry = opts.registry ?? createSchemaRegistry();
   const limits = parseLimits();
@@ -167,8 +177,7 @@ export async function compileResources(items: readonly ManifestResource[], opts:
   }
   errors.push(...checkConflicts(resources));
   if (errors.length > 0) throw new ManifestErrors(errors);
-  const version = 'sha256:' + createHash('sha256').update(canonicalJson(resources.map((r) => ({ id: r.id, attrs: r.attrs, relations: r.relations })))).digest('hex');
-  return deepFreeze({ version, resources, byId }) as Catalogue;
+  return deepFreeze({ version: catalogueVersion(resources), resources, byId }) as Catalogue;
 }
 
 /** Load every manifest under `target`, validate it, and compile it. Throws ManifestErrors listing every problem. */

@@ -9,6 +9,7 @@ import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
 import { registerServerAgentCommand, registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
+import { registerAgentCommands } from './agent.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -72,6 +73,7 @@ export function createProgram(): Command {
 
   registerCatalogueCommands(program);
   registerServerCommands(program);
+  registerAgentCommands(program);
   registerServerAgentCommand(program);
   registerImportCommands(program);
 
