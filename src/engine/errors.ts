@@ -49,7 +49,10 @@ export type ErrorCode =
   | 'EXPLAIN_NOT_FOUND'
   // bounded parsing and cross-resource checks (issue 8)
   | 'LIMIT_EXCEEDED'
-  | 'RESOURCE_CONFLICT';
+  | 'RESOURCE_CONFLICT'
+  // one run at a time, interrupts (issue 8)
+  | 'RUN_IN_PROGRESS'
+  | 'INTERRUPTED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {
