@@ -14,7 +14,7 @@ export interface StringFormat {
 }
 
 const hasNul = (s: string): boolean => s.includes('\0');
-const segments = (p: string): string[] => p.split('/');
+const DOTDOT = /(^|\/)\.\.(\/|$)/;
 
 const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 function isHostname(s: string): boolean {
@@ -95,11 +95,11 @@ function isImageReference(s: string): boolean {
 
 export const FORMATS: Readonly<Record<string, StringFormat>> = {
   'absolute-path': {
-    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !segments(s).includes('..'),
+    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !DOTDOT.test(s),
     accepts: 'an absolute path starting with "/", with no ".." component (paths are joined under --root)',
   },
   'absolute-path-glob': {
-    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !segments(s).includes('..'),
+    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !DOTDOT.test(s),
     accepts: 'an absolute path or glob starting with "/", with no ".." component',
   },
   'template-path': {
