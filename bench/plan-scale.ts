@@ -9,7 +9,7 @@
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadManifestFile } from '../src/catalogue/load.js';
 import { compileResources } from '../src/catalogue/compile.js';
@@ -39,10 +39,14 @@ for (let i = 0; i < N; i += 10) writeFileSync(path.join(root, 'srv', `d${i % 100
 
 const times: [string, number][] = [];
 const heap: number[] = [];
+const cpu: number[] = [];
 const time = async <T>(stage: string, fn: () => Promise<T> | T): Promise<T> => {
   const t = performance.now();
+  const c = process.cpuUsage();
   const out = await fn();
   times.push([stage, performance.now() - t]);
+  const used = process.cpuUsage(c);
+  cpu.push((used.user + used.system) / 1000);
   heap.push(process.memoryUsage().heapUsed);
   return out;
 };
@@ -57,16 +61,22 @@ try {
   const report = await time('read + diff + report (runCatalogue, noop)', () => runCatalogue(catalogue, providers, { noop: true, root, log: createLogger({ level: 'error' }), facts }));
   const total = times.reduce((s, [, ms]) => s + ms, 0);
   let cli: number | undefined;
+  let cliCpu = '';
   if (!process.argv.includes('--skip-cli')) {
+    // GNU time reports the child's CPU seconds and peak RSS: on a shared machine CPU time is the steadier figure.
     const t = performance.now();
-    const r = spawnSync(process.execPath, [path.join(REPO, 'bin/tsconverge.js'), 'plan', manifest, '--root', root, '--format', 'json', '--log-level', 'error'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+    const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, path.join(REPO, 'bin/tsconverge.js'), 'plan', manifest, '--root', root, '--format', 'json', '--log-level', 'error'], { encoding: 'utf8', maxBuffer: 1 << 30 });
     cli = performance.now() - t;
     if (r.status !== 2) throw new Error(`plan exited ${r.status}: ${r.stderr.slice(0, 500)}`);
+    const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
+    if (m) cliCpu = `, CPU ${(Number(m[1]) + Number(m[2])).toFixed(2)} s, peak RSS ${(Number(m[3]) / 1024).toFixed(0)} MB`;
   }
   console.log(`plan of ${N} file resources (${(Buffer.byteLength(lines.join('\n')) / 1e6).toFixed(1)} MB manifest), node ${process.version}`);
-  times.forEach(([stage, ms], i) => console.log(`  ${stage.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(6)} s   heap after: ${(heap[i]! / 1e6).toFixed(0)} MB`));
-  console.log(`  ${'in process, total'.padEnd(44)} ${(total / 1000).toFixed(2)} s`);
-  if (cli !== undefined) console.log(`  ${'tsconverge plan (CLI, new process)'.padEnd(44)} ${(cli / 1000).toFixed(2)} s`);
+  console.log(`  ${'stage'.padEnd(44)} ${'wall'.padStart(8)} ${'CPU'.padStart(8)}   heap after`);
+  times.forEach(([stage, ms], i) => console.log(`  ${stage.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(6)} s ${(cpu[i]! / 1000).toFixed(2).padStart(6)} s   ${(heap[i]! / 1e6).toFixed(0)} MB`));
+  console.log(`  ${'in process, total'.padEnd(44)} ${(total / 1000).toFixed(2).padStart(6)} s ${(cpu.reduce((a, b) => a + b, 0) / 1000).toFixed(2).padStart(6)} s`);
+  if (cli !== undefined) console.log(`  tsconverge plan (CLI, new process): wall ${(cli / 1000).toFixed(2)} s${cliCpu}`);
+  console.log(`  load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} cores)`);
   console.log(`  summary: ${JSON.stringify(report.summary)}`);
 } finally {
   rmSync(base, { recursive: true, force: true });

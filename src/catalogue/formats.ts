@@ -14,7 +14,7 @@ export interface StringFormat {
 }
 
 const hasNul = (s: string): boolean => s.includes('\0');
-const segments = (p: string): string[] => p.split('/');
+const DOTDOT = /(^|\/)\.\.(\/|$)/;
 
 const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 function isHostname(s: string): boolean {
@@ -80,20 +80,26 @@ const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
 const DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const DOMAIN = `(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
 const REFERENCE = RE2JS.compile(`^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
+const COMPONENT_RE = RE2JS.compile(`^${COMPONENT}$`);
 function isImageReference(s: string): boolean {
   if (s.length > 512) return false;
   if (!REFERENCE.test(s)) return false;
   const name = s.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+  // As the engine normalises: a first component without "." or ":" (and not localhost) is
+  // a path component, not a registry, so it must be lowercase too.
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? name : name.slice(0, slash);
+  if (slash >= 0 && !/[.:]/.test(first) && first !== 'localhost' && !COMPONENT_RE.test(first)) return false;
   return name.length <= 255;
 }
 
 export const FORMATS: Readonly<Record<string, StringFormat>> = {
   'absolute-path': {
-    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !segments(s).includes('..'),
+    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !DOTDOT.test(s),
     accepts: 'an absolute path starting with "/", with no ".." component (paths are joined under --root)',
   },
   'absolute-path-glob': {
-    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !segments(s).includes('..'),
+    validate: (s) => s.startsWith('/') && !hasNul(s) && s.length <= 4096 && !DOTDOT.test(s),
     accepts: 'an absolute path or glob starting with "/", with no ".." component',
   },
   'template-path': {

@@ -9,6 +9,7 @@
  * resources. Each limit has an environment variable to raise it (README, "Limits and
  * validation"); each error names file:line:column, the limit and that variable.
  */
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import type { CST } from 'yaml';
@@ -251,7 +252,8 @@ export class AliasBudget {
  * /dev/zero named *.yaml must not hang the loader), size checked before reading.
  */
 export async function readBoundedText(file: string, limits: ParseLimits = parseLimits()): Promise<string> {
-  const fh = await open(file, 'r');
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (no effect on regular files).
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
     if (!st.isFile()) {

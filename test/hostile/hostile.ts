@@ -24,6 +24,8 @@ export interface HostileCase {
   readonly env?: Readonly<Record<string, string>>;
   /** Symlinks to make: link (relative to the case directory) -> target (absolute or relative). */
   readonly symlinks?: Readonly<Record<string, string | ((c: CaseContext) => string)>>;
+  /** Anything else to prepare in the case directory (e.g. a FIFO). */
+  readonly setup?: (c: CaseContext) => void;
   /** Where the error must point. */
   readonly expect: {
     /** File of the error, relative to the case directory. */
@@ -83,6 +85,7 @@ export async function runHostileCase(sb: Sandbox, c: HostileCase): Promise<void>
     mkdirSync(path.dirname(p), { recursive: true });
     symlinkSync(typeof to === 'function' ? to(ctx) : to, p);
   }
+  c.setup?.(ctx);
   const target = path.join(dir, c.target ?? 'manifest.yaml');
   const errorFile = path.join(dir, c.expect.file);
   const where = c.expect.at !== undefined ? positionOf(readFileSync(errorFile, 'utf8'), c.expect.at) : { line: c.expect.line, column: c.expect.column };
@@ -98,7 +101,8 @@ export async function runHostileCase(sb: Sandbox, c: HostileCase): Promise<void>
     expect(r.stderr + r.stdout, out).not.toMatch(/unexpected error/);
   }
   // validate, human form: "file:line:col ... message"
-  const loc = `${errorFile}:${where.line}${where.column === undefined ? '' : `:${where.column}`}`;
+  // A file-level error (no line: e.g. not a regular file) names the file alone.
+  const loc = where.line === undefined ? `${errorFile}:` : `${errorFile}:${where.line}${where.column === undefined ? '' : `:${where.column}`}`;
   const human = validate.stderr.split('\n').find((l) => l.includes(loc));
   expect(human, `validate should print ${loc}\n${validate.stderr}`).toBeDefined();
   expect(validate.stderr).toMatch(c.expect.message);

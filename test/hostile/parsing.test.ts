@@ -4,6 +4,8 @@
  * (`validate`, and `apply` against a temp root) and must exit 1 with file:line:column
  * and the field or limit, no stack trace, and nothing changed (hostile.ts).
  */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createSandbox, requireDocker, type Sandbox } from '../support/harness.js';
 import { runHostileCase, type HostileCase } from './hostile.js';
@@ -57,6 +59,9 @@ const CASES: HostileCase[] = [
   { name: 'more resources than the limit across files', env: { TSCONVERGE_MAX_RESOURCES: '3' }, target: '.',
     files: { 'a.yaml': `resources:\n${file('/a')}${file('/b')}`, 'b.yaml': `resources:\n${file('/c')}${file('/d')}` },
     expect: { file: 'b.yaml', at: 'kind: file\n    name: /d', message: /catalogue has 4 resources, more than the limit/, code: 'LIMIT_EXCEEDED' } },
+  { name: 'a FIFO named like a manifest (must not hang)', target: '.', files: { 'a.yaml': `resources:\n${file('/a')}` },
+    setup: (c) => execFileSync('mkfifo', [path.join(c.dir, 'b.yaml')]),
+    expect: { file: 'b.yaml', message: /is not a regular file/, code: 'MANIFEST_NOT_FOUND' } },
   // YAML traps
   { name: 'a duplicate key', files: { 'manifest.yaml': 'resources:\n  - kind: file\n    name: /a\n    name: /b\n' },
     expect: { file: 'manifest.yaml', at: 'name: /b', message: /duplicate key/, code: 'MANIFEST_PARSE' } },
