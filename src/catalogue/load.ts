@@ -5,7 +5,7 @@
  */
 import { readFile, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseDocument, isNode, isMap, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isNode, isMap, isScalar, visit, type Document } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
@@ -111,6 +111,25 @@ export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
   });
 }
 
+/**
+ * `!secret NAME` in a plain manifest: secrets are resolved in fleet trees only (data
+ * files and site.yaml params), so here it is an error at its file:line:col, never the
+ * literal name written into a file.
+ */
+export function secretTagErrors(doc: Document, file: string, lines: LineCounter): TsconvergeError[] {
+  const out: TsconvergeError[] = [];
+  visit(doc, (_key, node) => {
+    if (!isNode(node) || node.tag !== '!secret') return;
+    const pos = node.range ? lines.linePos(node.range[0]) : undefined;
+    out.push(new TsconvergeError('MANIFEST_INVALID', `!secret ${isScalar(node) ? String(node.value) : ''} cannot be used in a plain manifest: it would be written as its literal name`.replace('  ', ' '), {
+      location: { file, line: pos?.line, column: pos?.col },
+      terminal: true,
+      hint: 'secrets are resolved in fleet trees: refer to them from data files (data/**/*.yaml) or site.yaml params and pass them to a module; or put the value in `content` of a file resource with `sensitive: true`',
+    }));
+  });
+  return out;
+}
+
 /** Parse and validate one manifest file. Returns its resources and every error found. */
 export async function loadManifestFile(file: string, registry: SchemaRegistry = createSchemaRegistry()): Promise<{ resources: ManifestResource[]; errors: TsconvergeError[] }> {
   const text = await readFile(file, 'utf8');
@@ -129,6 +148,8 @@ export async function loadManifestFile(file: string, registry: SchemaRegistry = 
     }
     return { resources: [], errors };
   }
+  errors.push(...secretTagErrors(doc, file, lines));
+  if (errors.length > 0) return { resources: [], errors };
   const locate = createLocator(file, doc, lines);
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   if (data === null || data === undefined) return { resources: [], errors };

@@ -8,6 +8,7 @@ import { createGraph } from '../engine/graph.js';
 import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
+import { redact } from '../engine/redact.js';
 import { factsForNode } from './compile.js';
 
 export interface ApplyFlags extends GlobalFlags {
@@ -48,6 +49,6 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     retries: flags.retries,
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
   });
-  process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+  process.stdout.write(redact(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report)));
   return report.exitCode;
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
+import { redact, registerEnvSecrets } from '../engine/redact.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -70,6 +71,8 @@ export function createProgram(): Command {
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = createProgram();
+  // TSCONVERGE_SECRET_* values are secrets from the start: masked in every output.
+  registerEnvSecrets(process.env);
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
@@ -82,7 +85,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = EXIT.NOT_RUN;
       return;
     }
-    process.stderr.write(`tsconverge: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(redact(`tsconverge: unexpected error: ${(err as Error).stack ?? String(err)}\n`));
     process.exitCode = EXIT.NOT_RUN;
   }
 }

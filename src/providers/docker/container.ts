@@ -9,7 +9,7 @@ import type Docker from 'dockerode';
 import { TsconvergeError } from '../../engine/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, type ImageIndex } from './client.js';
-import { actualView, anonymousVolumes, createOptions, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+import { actualView, anonymousVolumes, createOptions, resolveBindSources, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
 
 const NEW_SUFFIX = '--tsc-new';
 const OLD_SUFFIX = '--tsc-old';
@@ -67,7 +67,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     await removeQuietly(name); // a leftover from an interrupted run; it carries our temp suffix
     let c: Docker.Container;
     try {
-      c = await docker.createContainer(createOptions(r.id, name, r.attrs, ctx.root, carry));
+      const binds = await resolveBindSources(r.attrs, (p) => ctx.fs.resolve(p, { follow: true, resource: r.id }));
+      c = await docker.createContainer(createOptions(r.id, name, r.attrs, binds, carry));
     } catch (err) {
       throw dockerError(err, r.id, 'create container');
     }
@@ -144,7 +145,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     const c = docker.getContainer(old.info.Id);
     const attrs = new Set(plan.changes.map((ch) => ch.attribute));
     if (attrs.has('restart') || attrs.has('memory') || attrs.has('cpus')) {
-      const opts = createOptions(r.id, r.name, r.attrs, '/', []).HostConfig!;
+      const opts = createOptions(r.id, r.name, r.attrs, new Map((r.attrs.mounts ?? []).map((m) => [m.source ?? '', m.source ?? ''])), []).HostConfig!;
       await c.update({
         ...(attrs.has('restart') ? { RestartPolicy: opts.RestartPolicy } : {}),
         ...(attrs.has('memory') ? { Memory: opts.Memory, MemorySwap: opts.MemorySwap } : {}),
@@ -166,6 +167,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       return { desired, actual: observed ? actualView(r.attrs, observed, ctx.root) : null };
     },
     async apply(r, plan, observed, ctx) {
+      // Bind-mount sources must stay under the root: refused before anything is pulled or stopped.
+      if (plan.action === 'create' || plan.action === 'replace') await resolveBindSources(r.attrs, (p) => ctx.fs.resolve(p, { follow: true, resource: r.id }));
       try {
         switch (plan.action) {
           case 'create': await create(r, ctx); break;

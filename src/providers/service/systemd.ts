@@ -4,7 +4,8 @@
  * reload-or-restart to refresh.
  */
 import { TsconvergeError } from '../../engine/errors.js';
-import { existsPath, requireBinary, runCommand, tail } from '../hostio.js';
+import { stat } from 'node:fs/promises';
+import { requireBinary, runCommand, tail } from '../hostio.js';
 
 export interface SystemdState {
   readonly running: boolean;
@@ -13,7 +14,7 @@ export interface SystemdState {
 
 /** systemd's own test (sd_booted): /run/systemd/system exists on the live host. */
 export function systemdIsInit(): Promise<boolean> {
-  return existsPath('/run/systemd/system');
+  return stat('/run/systemd/system').then(() => true, () => false);
 }
 
 export function unitName(unit: string): string {
