@@ -909,7 +909,7 @@ export interface Service {
   writesPidfile?: boolean;
   env?: StringMap;
   /**
-   * process: working directory of the command.
+   * process: working directory of the command, under the root directory (confined like every host path).
    */
   cwd?: string;
   /**

@@ -171,6 +171,7 @@ export function createRootFs(rootDir: string): RootFs {
     async writeAtomic(p, content, o = {}) {
       const parts = splitHostPath(p, o.resource);
       if (parts.length === 0) throw escape(p, 'is the root itself; it cannot be written as a file', o.resource);
+      await resolveBeneath(p, { resource: o.resource }); // the whole path first: errors name it, nothing is created
       const dirHost = '/' + parts.slice(0, -1).join('/');
       await fs.mkdirp(dirHost, 0o755, { resource: o.resource });
       const dir = await resolveBeneath(dirHost, { follow: true, resource: o.resource });
@@ -206,6 +207,7 @@ export function createRootFs(rootDir: string): RootFs {
     },
     async mkdirp(p, mode = 0o755, o = {}) {
       const parts = splitHostPath(p, o.resource);
+      await resolveBeneath(p, { follow: true, resource: o.resource }); // the whole path first: errors name it, nothing is created
       // The root itself is declared (--root): it is created when missing.
       await mkdir(root, { recursive: true, mode: 0o755 }).catch((err) => { throw ioError('create directory', '/', err, o.resource); });
       for (let i = 1; i <= parts.length; i++) {

@@ -107,6 +107,9 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
   if (spec.start.length === 0) {
     throw new TsconvergeError('INVALID_VALUE', 'no start command is declared', { resource: spec.id, terminal: true, hint: 'declare `start: [program, arg, ...]` for a service on a host without systemd' });
   }
+  // Every path is checked against the root before anything is changed.
+  for (const p of [spec.pidfile, spec.logFile]) if (p !== undefined) await spec.fs.resolve(p, { resource: spec.id });
+  const cwd = spec.cwd !== undefined ? await spec.fs.resolve(spec.cwd, { follow: true, resource: spec.id }) : undefined;
   if (!spec.writesPidfile) await spec.fs.remove(spec.pidfile, { resource: spec.id });
   // The pidfile's directory exists before the daemon starts (what systemd's RuntimeDirectory does).
   await spec.fs.mkdirp(path.posix.dirname(spec.pidfile), 0o755, { resource: spec.id });
@@ -121,7 +124,7 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
   const child = spec.exec.spawn(spec.start[0]!, spec.start.slice(1), {
     detached: true,
     stdio: ['ignore', out?.fd ?? 'ignore', out?.fd ?? 'ignore'],
-    cwd: spec.cwd,
+    cwd,
     env: spec.env,
   });
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
