@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TsconvergeError } from '../../engine/errors.js';
+import { redact } from '../../engine/redact.js';
 import type { Json, Provider, ProviderContext, Resource, View } from '../types.js';
 import type { File as FileKind } from '../../generated/kinds.js';
 import { splitWords } from '../docker/container-spec.js';
@@ -63,11 +64,16 @@ async function runValidate(cmd: string, tempPath: string, r: R, ctx: ProviderCon
   const argv = splitWords(cmd).map((w) => w.replace(/%s/g, tempPath));
   const res = await ctx.exec.run(argv[0]!, argv.slice(1), { signal: ctx.signal, timeoutMs: 60_000 });
   if (res.code === 0) return;
-  const sensitive = r.sensitive.includes('content');
-  const lines = sensitive ? '(output hidden: the content is sensitive)' : res.stderr.trim().split('\n').slice(-3).join(' | ').split(tempPath).join('the new file');
+  const lines = sensitiveContent(r) ? '(output hidden: the content is sensitive)' : res.stderr.trim().split('\n').slice(-3).join(' | ').split(tempPath).join('the new file');
   throw new TsconvergeError('FILE_VALIDATE_FAILED', `validate command refused the new content: ${argv[0]} exited ${res.code}: ${lines}`, {
     resource: r.id, terminal: true, hint: 'the old file was left byte-identical; fix the content or template',
   });
+}
+
+/** Content from a secret (`/content` tainted by the compiler), `sensitive: true`, or holding a known secret value. */
+function sensitiveContent(r: R): boolean {
+  if (r.sensitive.includes('content') || r.sensitive.includes('/content')) return true;
+  return r.attrs.content !== undefined && redact(r.attrs.content) !== r.attrs.content;
 }
 
 function symlinkAt(p: string, r: R): TsconvergeError {
@@ -124,7 +130,7 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
       await fs.resolve(p, opt);
       const uid = await resolveId(r.attrs.owner, ctx, 'passwd', r);
       const gid = await resolveId(r.attrs.group, ctx, 'group', r);
-      const sensitive = r.sensitive.includes('content');
+      const sensitive = sensitiveContent(r);
       const mode = r.attrs.mode !== undefined ? parseInt(r.attrs.mode, 8) : undefined;
       // What is there now, looked at again: the plan may be older than the world.
       const now = await fs.lstat(p, opt);
