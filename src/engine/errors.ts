@@ -50,7 +50,10 @@ export type ErrorCode =
   | 'ENVIRONMENT_NOT_FOUND'
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
-  | 'EXPLAIN_NOT_FOUND';
+  | 'EXPLAIN_NOT_FOUND'
+  // one run at a time, interrupts (issue 8)
+  | 'RUN_IN_PROGRESS'
+  | 'INTERRUPTED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {
