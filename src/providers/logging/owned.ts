@@ -28,8 +28,8 @@ export interface OwnedFileKind<A extends OwnedFileAttrs> {
   path(r: Resource<A>): string;
   render(r: Resource<A>): string;
   toView(text: string): View;
-  /** Throws CONFIG_REJECTED when the checker refuses `tmp`; `target` is named in the message. */
-  check(checker: string, tmp: string, content: string, target: string, r: Resource<A>, signal: AbortSignal): Promise<void>;
+  /** Throws CONFIG_REJECTED when the checker refuses `tmp`; `target` is named in the message. Runs it through ctx.exec. */
+  check(checker: string, tmp: string, content: string, target: string, r: Resource<A>, ctx: Pick<ProviderContext, 'signal' | 'exec'>): Promise<void>;
 }
 
 /** File names tsconverge writes into drop-in directories: no path separators, no hidden files. */
@@ -68,7 +68,7 @@ export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFil
       }
       const checker = await requireBinary(spec.checker.binary, `to check ${spec.checker.checks}`, spec.checker.pkg, r.id);
       const content = spec.render(r);
-      await ctx.fs.writeAtomic(target, content, { mode: 0o644, resource: r.id, signal: ctx.signal, validate: (tmp) => spec.check(checker, tmp, content, target, r, ctx.signal) });
+      await ctx.fs.writeAtomic(target, content, { mode: 0o644, resource: r.id, signal: ctx.signal, validate: (tmp) => spec.check(checker, tmp, content, target, r, ctx) });
       return readOne(r, ctx);
     },
   };

@@ -130,7 +130,7 @@ async function applyOne(r: Resource<NtpAttrs>, ctx: ProviderContext): Promise<vo
   const content = renderChronyConf(resolveChrony(r.attrs), r.id);
   await ctx.fs.writeAtomic(file, content, {
     mode: 0o644, resource: r.id, signal: ctx.signal,
-    validate: (tmp) => checkChronyConf(chronyd, tmp, content, file, r.id, ctx.signal),
+    validate: (tmp) => checkChronyConf(chronyd, tmp, content, file, r.id, ctx.signal, ctx.exec),
   });
 }
 

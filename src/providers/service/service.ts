@@ -73,7 +73,7 @@ export function processSpec(r: Resource<ServiceAttrs>, ctx: Pick<ProviderContext
 async function readOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Promise<ServiceObserved> {
   const backend = await backendOf(r.attrs);
   if (backend === 'systemd') {
-    const s = await readUnit(r.id, r.attrs.unit ?? r.name, ctx.signal);
+    const s = await readUnit(r.id, r.attrs.unit ?? r.name, ctx.signal, ctx.exec);
     return { backend, running: s.running, pid: null, enabled: s.enabled };
   }
   const s = await readProcess({ id: r.id, fs: ctx.fs, pidfile: pidfileOf(r.attrs.pidfile, r.name), start: r.attrs.start ?? [], writesPidfile: r.attrs.writesPidfile ?? false });
@@ -104,9 +104,9 @@ async function applyOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Promis
   const want = r.attrs.ensure ?? SERVICE_DEFAULTS.ensure;
   if ((await backendOf(r.attrs)) === 'systemd') {
     const unit = r.attrs.unit ?? r.name;
-    const now = await readUnit(r.id, unit, ctx.signal);
-    if (r.attrs.enable !== undefined && now.enabled !== null && now.enabled !== r.attrs.enable) await unitAction(r.id, r.attrs.enable ? 'enable' : 'disable', unit, ctx.signal);
-    if (now.running !== (want === 'running')) await unitAction(r.id, want === 'running' ? 'start' : 'stop', unit, ctx.signal);
+    const now = await readUnit(r.id, unit, ctx.signal, ctx.exec);
+    if (r.attrs.enable !== undefined && now.enabled !== null && now.enabled !== r.attrs.enable) await unitAction(r.id, r.attrs.enable ? 'enable' : 'disable', unit, ctx.signal, ctx.exec);
+    if (now.running !== (want === 'running')) await unitAction(r.id, want === 'running' ? 'start' : 'stop', unit, ctx.signal, ctx.exec);
     return;
   }
   const spec = processSpec(r, ctx);
@@ -125,7 +125,7 @@ async function refreshOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Prom
   }
   const how = r.attrs.refresh ?? SERVICE_DEFAULTS.refresh;
   if ((await backendOf(r.attrs)) === 'systemd') {
-    await unitAction(r.id, how === 'reload' ? 'reload-or-restart' : 'restart', r.attrs.unit ?? r.name, ctx.signal);
+    await unitAction(r.id, how === 'reload' ? 'reload-or-restart' : 'restart', r.attrs.unit ?? r.name, ctx.signal, ctx.exec);
     return;
   }
   needsStart(r);
