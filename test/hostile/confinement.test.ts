@@ -301,6 +301,21 @@ describe('declared treatment and safe defaults', () => {
     expect(tree(w.outside)).toBe(outside);
   });
 
+  it('temp files a kill -9 left are removed by the next apply, and never under --noop', async () => {
+    const stale = path.join(w.root, 'etc', `${TEMP_PREFIX}0123456789abcdef`);
+    writeFileSync(stale, 'half a file');
+    const yaml = 'resources:\n  - kind: file\n    name: m\n    path: /etc/motd\n    content: "new\\n"\n';
+    const file = path.join(w.manifests, 'm.yaml');
+    writeFileSync(file, yaml);
+    const noop = await runCli(['plan', file, '--root', w.root]);
+    expect(noop.code, noop.stderr).toBe(2);
+    expect(existsSync(stale)).toBe(true);
+    const r = await runCli(['apply', file, '--root', w.root]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(existsSync(stale)).toBe(false);
+    expect(readdirSync(path.join(w.root, 'etc')).filter((n) => n.startsWith(TEMP_PREFIX))).toEqual([]);
+  });
+
   it('a sensitive file without a declared mode is created 0600; a plain one 0644', async () => {
     const r = await apply('resources:\n  - kind: file\n    name: s\n    path: /etc/app/token\n    content: "t0ken-value\\n"\n    sensitive: true\n  - kind: file\n    name: p\n    path: /etc/app/plain\n    content: "plain\\n"\n');
     expect(r.code, r.stdout + r.stderr).toBe(2);
