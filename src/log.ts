@@ -10,6 +10,7 @@
  */
 import { fstatSync } from 'node:fs';
 import winston from 'winston';
+import { redact } from './engine/redact.js';
 
 export type LogFormat = 'text' | 'json';
 
@@ -30,7 +31,10 @@ export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
 export function createLogger(opts: { format?: LogFormat; level?: string; journald?: boolean } = {}): winston.Logger {
   const journald = opts.journald ?? stderrIsJournal();
   const color = !journald && !process.env.NO_COLOR && process.stderr.isTTY && opts.format !== 'json';
+  // Every log line is masked of known secret values, whatever the format.
+  const mask = winston.format((info) => { info.message = redact(String(info.message)); return info; })();
   const text = winston.format.combine(
+    mask,
     ...(color ? [winston.format.colorize()] : []),
     winston.format.printf((info) => {
       const line = `${info.level}: ${String(info.message)}`;
@@ -42,7 +46,7 @@ export function createLogger(opts: { format?: LogFormat; level?: string; journal
   );
   return winston.createLogger({
     level: opts.level ?? 'info',
-    format: opts.format === 'json' ? winston.format.combine(winston.format.timestamp(), winston.format.json()) : text,
+    format: opts.format === 'json' ? winston.format.combine(mask, winston.format.timestamp(), winston.format.json()) : text,
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
   });
 }

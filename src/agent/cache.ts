@@ -9,7 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { catalogueVersion, freezeCatalogue, RELATIONS, type Catalogue, type CatalogueResource, type Relation } from '../catalogue/compile.js';
 import { TsconvergeError } from '../engine/errors.js';
-import { writeFileAtomic } from '../providers/file/atomic.js';
+import { writeFileAtomic } from '../engine/atomic.js';
 
 export interface CachedCatalogue {
   readonly catalogue: Catalogue;

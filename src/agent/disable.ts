@@ -8,7 +8,7 @@ import { mkdir, readFile, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TsconvergeError } from '../engine/errors.js';
-import { writeFileAtomic } from '../providers/file/atomic.js';
+import { writeFileAtomic } from '../engine/atomic.js';
 
 export interface DisabledState {
   readonly reason: string;

@@ -70,7 +70,7 @@ export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions,
     const tag = (node as Node).tag;
     if (tag !== undefined && tag.startsWith('!') && !tag.startsWith('!!')) {
       if (tag === '!secret') {
-        if (!opts.secrets) bad(pointer, '!secret is not allowed in this file', 'refer to secrets from data files (data/**/*.yaml) or site.yaml params; a module receives them as parameters');
+        if (!opts.secrets) bad(pointer, `!secret ${isScalar(node) ? String(node.value) : ''} cannot be used in a plain manifest or module file: it would be written as its literal name`.replace('  ', ' '), 'refer to secrets from data files (data/**/*.yaml) or site.yaml params; a module receives them as parameters');
         else if (!isScalar(node) || typeof node.value !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(node.value)) bad(pointer, '!secret needs a secret name (letters, digits, _ . -)', 'write `password: !secret db_password`');
         else return new SecretRef(node.value, locate(pointer));
         return null;

@@ -8,6 +8,7 @@ import { createGraph } from '../engine/graph.js';
 import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
+import { redact } from '../engine/redact.js';
 import { factsForNode } from './compile.js';
 import { acquireRunLock, resolveStateDir, type RunLock } from '../engine/lock.js';
 import { TsconvergeError } from '../engine/errors.js';
@@ -107,7 +108,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     });
     // The summary's time is the command's wall time (loading and compiling included), not the engine's part.
     const report = { ...ran, durationMs: Math.round(performance.now()) };
-    process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+    process.stdout.write(redact(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report)));
     return interrupt.code() ?? report.exitCode;
   } finally {
     await lock?.release();

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+import { redact, registerEnvSecrets } from '../engine/redact.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
 import { registerServerAgentCommand, registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
@@ -90,6 +91,8 @@ export function createProgram(): Command {
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = createProgram();
+  // TSCONVERGE_SECRET_* values are secrets from the start: masked in every output.
+  registerEnvSecrets(process.env);
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
@@ -114,12 +117,12 @@ export async function main(argv: readonly string[]): Promise<void> {
 export function reportUnexpected(err: unknown, argv: readonly string[]): void {
   const debug = argv.some((a, i) => a === '--log-level=debug' || (a === '--log-level' && argv[i + 1] === 'debug'));
   if (err instanceof ManifestErrors || err instanceof TsconvergeError) {
-    process.stderr.write(`error: ${err instanceof TsconvergeError ? err.format() : err.message}\n`);
+    process.stderr.write(redact(`error: ${err instanceof TsconvergeError ? err.format() : err.message}\n`));
   } else {
     const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
-    process.stderr.write(`tsconverge: unexpected error: ${message}\n`);
+    process.stderr.write(redact(`tsconverge: unexpected error: ${message}\n`));
   }
-  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  if (debug && err instanceof Error && err.stack) process.stderr.write(redact(`${err.stack}\n`));
   else process.stderr.write('  (this is a bug in tsconverge; run with --log-level debug for the stack)\n');
   process.exitCode = EXIT.NOT_RUN;
 }

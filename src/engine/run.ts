@@ -17,6 +17,8 @@ import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from '../providers/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
+import { createRootFs } from '../providers/rootfs.js';
+import { createProcessRunner } from '../providers/exec.js';
 import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View, type Consequences } from '../providers/types.js';
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
@@ -101,7 +103,9 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
 async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: RunOptions, graph: ReturnType<typeof createGraph>, schemas: SchemaRegistry, startedAt: Date, hard: AbortSignal): Promise<Report> {
   const readTimeout = opts.readTimeoutMs ?? 60_000;
   const applyTimeout = opts.applyTimeoutMs ?? 600_000;
-  const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, log: opts.log, facts: opts.facts, signal });
+  const fs = createRootFs(opts.root);
+  const exec = createProcessRunner();
+  const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, fs, exec, log: opts.log, facts: opts.facts, signal });
   const states = new Map<string, State>(catalogue.resources.map((r) => [r.id, { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, driftPaths: [], started: 0, finished: 0 }]));
   const fail = (s: State, err: unknown): void => {
     s.status = 'failed';

@@ -558,9 +558,17 @@ export type File = {
    */
   validate?: string;
   /**
-   * The content is a secret: never shown in plans, logs or reports.
+   * The content is a secret: never shown in plans, logs or reports. A sensitive file (also one whose content holds a `!secret` value) is created with mode 0600 when no `mode` is declared.
    */
   sensitive?: boolean;
+  /**
+   * What to do when a symlink is found at the managed path. refuse (the default): the resource fails and nothing is written; replace: the link itself is replaced by the declared file or directory (its target is never written through). A symlink is never followed out of --root either way.
+   */
+  symlink?: 'refuse' | 'replace';
+  /**
+   * With `ensure: absent`, a directory is deleted with everything in it only when this is true; without it a non-empty directory is an error and nothing is removed.
+   */
+  force?: boolean;
   /**
    * Resources that must be applied before this one.
    */
@@ -924,7 +932,7 @@ export interface Service {
   writesPidfile?: boolean;
   env?: StringMap;
   /**
-   * process: working directory of the command.
+   * process: working directory of the command, under the root directory (confined like every host path).
    */
   cwd?: string;
   /**

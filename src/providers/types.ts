@@ -23,12 +23,17 @@
  *   observed state, which the engine compares again with the desired one.
  * - Providers never print and never exit. They log through `ctx.log` and throw
  *   `TsconvergeError` with a code and a hint.
+ * - Capabilities, not raw paths: a provider reads and writes host files only through
+ *   `ctx.fs` and starts processes only through `ctx.exec`; it never joins a path onto
+ *   `ctx.root` and never passes `process.env` to a child.
  * - Secrets: a provider never logs attribute values; the engine masks sensitive
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
 import type { SourceLocation } from '../engine/errors.js';
 import type { Facts } from './facts.js';
+import type { RootFs } from './rootfs.js';
+import type { ProcessRunner } from './exec.js';
 
 /** A JSON value as the engine compares it. */
 export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
@@ -106,8 +111,21 @@ export interface Ownership {
 }
 
 export interface ProviderContext {
-  /** The host's root directory: '/' in production, a temp dir in tests. */
+  /**
+   * The host's root directory: '/' in production, a temp dir in tests. Informational:
+   * a provider never joins paths onto it; it reaches files through `fs`.
+   */
   readonly root: string;
+  /**
+   * The file system, confined to `root` (providers/rootfs.ts): every path is a host path
+   * (`/etc/hosts`), `..` is refused and no symlink is followed out of the root.
+   */
+  readonly fs: RootFs;
+  /**
+   * The process runner (providers/exec.ts): no shell, a minimal explicit environment
+   * (never tsconverge's own, never TSCONVERGE_SECRET_*), output masked of known secrets.
+   */
+  readonly exec: ProcessRunner;
   readonly log: Logger;
   readonly facts: Facts;
   /** Aborted when the engine gives up on the call (timeout). */

@@ -119,8 +119,23 @@ export function restartKey(name: string | undefined, max: number | undefined): s
 type MountAttr = NonNullable<ContainerAttrs['mounts']>[number];
 type NetAttr = NonNullable<ContainerAttrs['networks']>[number];
 
-export function rootedPath(root: string, p: string): string {
-  return root === '/' ? p : path.join(root, p);
+/**
+ * Bind-mount sources resolved through the confined file system (ctx.fs.resolve: no
+ * `..`, no symlink out of the root), keyed by the declared source. createOptions takes
+ * only sources found here, so a bind mount cannot reach outside the root.
+ */
+export type BindSources = ReadonlyMap<string, string>;
+
+export async function resolveBindSources(attrs: ContainerAttrs, resolve: (p: string) => Promise<string>): Promise<BindSources> {
+  const out = new Map<string, string>();
+  for (const m of attrs.mounts ?? []) if (m.type === 'bind') out.set(m.source ?? '', await resolve(m.source ?? ''));
+  return out;
+}
+
+function bindSource(binds: BindSources, source: string): string {
+  const real = binds.get(source);
+  if (real === undefined) throw new Error(`bind source ${source} was not resolved through the root`);
+  return real;
 }
 
 function mountKey(m: { type: string; source?: string; target: string; readOnly?: boolean }): string {
@@ -272,7 +287,7 @@ export function anonymousVolumes(info: Docker.ContainerInspectInfo): { name: str
 }
 
 /** Create options for the Docker engine. The first network is joined at create; others are connected before start. */
-export function createOptions(id: string, name: string, attrs: ContainerAttrs, root: string, carry: readonly { name: string; target: string }[]): Docker.ContainerCreateOptions {
+export function createOptions(id: string, name: string, attrs: ContainerAttrs, binds: BindSources, carry: readonly { name: string; target: string }[]): Docker.ContainerCreateOptions {
   const a = attrs;
   const ports = (a.ports ?? []).map(portKey);
   const exposed: Record<string, object> = {};
@@ -289,7 +304,7 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, r
       Type: m.type,
       Target: m.target,
       // A declared anonymous volume (no source) keeps the old container's data on replace.
-      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? rootedPath(root, m.source ?? '') : m.source ?? carried.get(m.target) }),
+      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? bindSource(binds, m.source ?? '') : m.source ?? carried.get(m.target) }),
       ReadOnly: m.readOnly ?? false,
       ...(m.type === 'tmpfs' && m.tmpfsSize !== undefined ? { TmpfsOptions: { SizeBytes: parseSize(m.tmpfsSize) } } : {}),
     })),
