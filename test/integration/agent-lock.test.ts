@@ -35,7 +35,7 @@ resources:
 describe('the agent and the run lock', () => {
   it('a manual apply during an agent run is refused with the lock message and exit 1', async () => {
     const stateDir = path.join(sb.root, 'state-apply');
-    const m = sb.write('apply/agent.yaml', slow('/etc/slow-apply', 4));
+    const m = sb.write('apply/agent.yaml', slow('/etc/slow-apply', 8));
     const other = sb.write('apply-other/other.yaml', 'resources:\n  - kind: file\n    name: /etc/other\n    content: "x\\n"\n');
     const agent = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
