@@ -8,8 +8,9 @@
  * is done once and shared by every compile. Trees that are not frozen (the CLI's
  * `compile`, `apply` on a working copy) are read afresh every time, as before.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { parseLimits, readBoundedText, type ParseLimits } from './limits.js';
 
 interface Memo { readonly values: Map<string, Promise<unknown>> }
 
@@ -41,8 +42,9 @@ export function memoised<T>(p: string, kind: string, fn: () => Promise<T>): Prom
   return hit;
 }
 
-export function readText(file: string): Promise<string> {
-  return memoised(file, 'text', () => readFile(file, 'utf8'));
+/** A file's text within the parse limits (limits.ts: document size), memoised under a frozen tree. */
+export function readText(file: string, limits: ParseLimits = parseLimits()): Promise<string> {
+  return memoised(file, 'text', () => readBoundedText(file, limits));
 }
 
 /** Name -> whether it is a directory, for the entries of `dir` (symlinks followed); empty when missing. */

@@ -29,6 +29,9 @@ export type ErrorCode =
   | 'FILE_IO'
   | 'NOT_CONVERGED'
   | 'DEPENDENCY_FAILED'
+  // plans an operator can trust (issue 12)
+  | 'ROLLED_BACK'
+  | 'REPLACE_HELD'
   | 'INVALID_VALUE'
   // host settings providers (issue 3)
   | 'CONFIG_REJECTED'
@@ -50,12 +53,19 @@ export type ErrorCode =
   // one run at a time, interrupts (issue 8)
   | 'RUN_IN_PROGRESS'
   | 'INTERRUPTED'
+  // bounded parsing and cross-resource checks (issue 8)
+  | 'LIMIT_EXCEEDED'
+  | 'RESOURCE_CONFLICT'
   // catalogue server, its CA and store (issue 10)
   | 'CA_ERROR'
   | 'CERT_REFUSED'
   | 'SERVER_UNREACHABLE'
   | 'CATALOGUE_REFUSED'
-  | 'STORE_ERROR';
+  | 'STORE_ERROR'
+  // ownership and import (issue 13)
+  | 'NOT_OWNED'
+  | 'COMPOSE_INVALID'
+  | 'IMPORT_FAILED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {

@@ -1,6 +1,7 @@
 /**
- * file: a regular file or directory under the host root. Content is compared by hash
- * (the plan shows hashes and sizes, never bytes, so secrets stay out of it), mode as
+ * file: a regular file or directory under the host root. Content is compared by hash;
+ * the plan shows a unified diff of text content (the old bytes are kept for it only
+ * when the content is not sensitive), size and hash for binary or sensitive content; mode as
  * octal, owner and group by name or id. Writes are atomic; an optional validate
  * command checks the new content before it replaces the old.
  */
@@ -27,7 +28,13 @@ export interface ObservedFile {
   /** Names of uid and gid in the root's passwd and group files, when they have one. */
   readonly user?: string;
   readonly groupName?: string;
+  /** The old content, kept for the plan's diff only when the content is not sensitive and at most 1 MiB. */
+  readonly content?: Buffer;
 }
+
+/** Old content larger than this is not kept for a diff (the plan shows size and hash). */
+const DIFF_READ_MAX = 1024 * 1024;
+const contentSensitive = (r: R): boolean => r.sensitive.includes('content') || r.sensitive.includes('/content');
 
 export const filePath = (r: Resource<FileAttrs>): string => r.attrs.path ?? r.name;
 const hostPath = (r: R, root: string): string => path.join(root, filePath(r));
@@ -77,7 +84,10 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
       const st = await lstat(p);
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
       const base = { type, size: st.size, mode: octal(st.mode), uid: st.uid, gid: st.gid } as const;
-      if (type === 'file' && r.attrs.content !== undefined) return { ...base, hash: digest(await readFile(p)) };
+      if (type === 'file' && r.attrs.content !== undefined) {
+        const bytes = await readFile(p);
+        return { ...base, hash: digest(bytes), ...(!contentSensitive(r) && bytes.length <= DIFF_READ_MAX ? { content: bytes } : {}) };
+      }
       return base;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -110,6 +120,11 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
       if (r.attrs.owner !== undefined) { d.owner = String(r.attrs.owner); if (o) a.owner = numeric(r.attrs.owner) ? String(o.uid) : o.user ?? String(o.uid); }
       if (r.attrs.group !== undefined) { d.group = String(r.attrs.group); if (o) a.group = numeric(r.attrs.group) ? String(o.gid) : o.groupName ?? String(o.gid); }
       return { desired: d, actual: o ? a : null };
+    },
+    texts(r, o): Record<string, { from?: string | Buffer; to?: string | Buffer }> {
+      if (r.attrs.content === undefined || contentSensitive(r)) return { content: {} };
+      if (o?.hash && !o.content) return {}; // too large to diff: size and hash only
+      return { content: { from: o?.content ?? '', to: r.attrs.content } };
     },
     async apply(r, plan, observed, ctx) {
       const p = hostPath(r, ctx.root);
