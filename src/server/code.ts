@@ -15,7 +15,6 @@ import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto'
 import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BUILTIN_MODULES, compileFleet, validateFleet } from '../catalogue/fleet.js';
-import { canonicalJson } from '../catalogue/compile.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
 import { freezeTree } from '../catalogue/treefs.js';
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
@@ -128,8 +127,8 @@ export class CodeManager {
     if (!code) throw new TsconvergeError('MANIFEST_NOT_FOUND', 'the server has no fleet code that compiles yet', { hint: 'fix the fleet tree and send the server SIGHUP' });
     const facts: Record<string, unknown> = { ...rawFacts, hostname: node, fqdn: typeof rawFacts.fqdn === 'string' && rawFacts.fqdn.split('.')[0] === node ? rawFacts.fqdn : node };
     for (const f of VOLATILE_FACTS) delete facts[f];
-    // The caller may pass a hash of the facts as sent (a cheaper key; different key order only costs a compile).
-    const key = `${code.version}\0${node}\0${factsHash ?? createHash('sha256').update(canonicalJson(facts)).digest('hex')}`;
+    // A hash of the facts as sent (the route passes the one it made); another key order only costs a compile.
+    const key = `${code.version}\0${node}\0${factsHash ?? createHash('sha256').update(JSON.stringify(facts)).digest('hex')}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
     const t0 = performance.now();

@@ -321,6 +321,10 @@ describe('declared treatment and safe defaults', () => {
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(statSync(path.join(w.root, 'etc/app/token')).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(w.root, 'etc/app/plain')).mode & 0o777).toBe(0o644);
+    // An existing world-readable file that is to receive sensitive content loses its group/other bits.
+    const again = await apply('resources:\n  - kind: file\n    name: m\n    path: /etc/motd\n    content: "s3cret-motd\\n"\n    sensitive: true\n');
+    expect(again.code, again.stdout + again.stderr).toBe(2);
+    expect(statSync(path.join(w.root, 'etc/motd')).mode & 0o777).toBe(0o600);
   });
 
   it('a bind mount under the root works (the confinement resolves it, it does not forbid it)', async () => {

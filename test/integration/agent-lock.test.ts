@@ -35,7 +35,7 @@ resources:
 describe('the agent and the run lock', () => {
   it('a manual apply during an agent run is refused with the lock message and exit 1', async () => {
     const stateDir = path.join(sb.root, 'state-apply');
-    const m = sb.write('apply/agent.yaml', slow('/etc/slow-apply', 4));
+    const m = sb.write('apply/agent.yaml', slow('/etc/slow-apply', 8));
     const other = sb.write('apply-other/other.yaml', 'resources:\n  - kind: file\n    name: /etc/other\n    content: "x\\n"\n');
     const agent = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
@@ -52,43 +52,44 @@ describe('the agent and the run lock', () => {
     expect(await agent.exited).toBe(0);
   });
 
-  it('a run that finds the lock busy waits for it, then runs; past --lock-wait it is reported not run', async () => {
+  it('a run that finds the lock busy waits for it, then runs; past --lock-wait it is reported not run; SIGTERM while waiting', async () => {
     const stateDir = path.join(sb.root, 'state-wait');
-    const holderManifest = sb.write('wait/holder.yaml', slow('/etc/slow-wait', 3));
     const quick = sb.write('wait-quick/quick.yaml', 'resources:\n  - kind: file\n    name: /etc/quick\n    content: "q\\n"\n');
-    const hold = (): Promise<unknown> => runCli(['agent', '--onetime', '--manifests', holderManifest, '--root', sb.root, '--state-dir', stateDir]);
-    const holder = hold();
-    await waitFor('the holder to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
-    const agent = run(['--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--lock-wait', '60s']);
-    const waited = await nextReport(stateDir, 0, (r) => r.trigger === 'start', 30_000);
-    expect(waited).toMatchObject({ outcome: 'run', exitCode: 2 });
-    expect(waited.timings.lockWaitMs).toBeGreaterThan(500);
-    expect(reports(stateDir).map((r) => r.trigger)).toEqual(['onetime', 'start']); // the holder's run ended first
+    // The lock is held here, by this (live) process, as a manual apply would hold it.
+    let held = await acquireRunLock(stateDir, { command: 'tsconverge apply (agent-lock.test)' });
+    const agent = run(['--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--lock-wait', '120s']);
+    await waitFor('the agent to start', () => agent.stderr().includes('agent started'), 30_000);
+    await new Promise((r) => setTimeout(r, 1000)); // let it find the lock busy
+    expect(reports(stateDir)).toEqual([]);
+    expect(existsSync(path.join(sb.root, 'etc/quick'))).toBe(false);
+    const releasedAt = Date.now();
+    await held.release();
+    const waited = await nextReport(stateDir, 0, () => true, 30_000);
+    expect(waited).toMatchObject({ outcome: 'run', trigger: 'start', exitCode: 2 });
+    // It started before the release and took the lock only after it: it waited, it was not lost.
+    expect(Date.parse(waited.startedAt)).toBeLessThan(releasedAt);
+    expect(Date.parse(waited.finishedAt)).toBeGreaterThanOrEqual(releasedAt);
+    expect(waited.timings.lockWaitMs).toBeGreaterThan(0);
     expect(readFileSync(path.join(sb.root, 'etc/quick'), 'utf8')).toBe('q\n');
-    await holder;
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
 
-    // Bounded: with --lock-wait 1s the run gives up and says why.
-    sb.write('wait/holder.yaml', slow('/etc/slow-wait', 6, 'slow again'));
-    const again = hold();
-    await waitFor('the holder to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
-    const late = await runCli(['agent', '--onetime', '--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--lock-wait', '1s']);
-    expect(late.code).toBe(1);
-    expect(late.stderr).toMatch(/a run is already in progress \(pid \d+, since /);
-    expect(reports(stateDir).find((r) => r.outcome === 'not-run')).toMatchObject({ exitCode: 1, error: { code: 'RUN_IN_PROGRESS' } });
-    await again;
-
-    // SIGTERM while waiting for the lock (held here, by this process): exit 0 at once, reported as interrupted.
-    const held = await acquireRunLock(stateDir, { command: 'agent-lock.test' });
+    held = await acquireRunLock(stateDir, { command: 'tsconverge apply (agent-lock.test)' });
     try {
-      const waiting = run(['--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--lock-wait', '60s']);
-      await waitFor('the agent to start', () => waiting.stderr().includes('agent started'), 20_000);
+      // Bounded: with --lock-wait 1s the run gives up and says why.
+      const late = await runCli(['agent', '--onetime', '--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--lock-wait', '1s']);
+      expect(late.code).toBe(1);
+      expect(late.stderr).toContain(`a run is already in progress (pid ${process.pid}, since ${held.info.since})`);
+      expect(reports(stateDir).at(-1)).toMatchObject({ outcome: 'not-run', exitCode: 1, error: { code: 'RUN_IN_PROGRESS' } });
+
+      // SIGTERM while waiting for the lock: exit 0 at once, reported as interrupted; the lock is untouched.
+      const waiting = run(['--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--lock-wait', '120s']);
+      await waitFor('the agent to start', () => waiting.stderr().includes('agent started'), 30_000);
       const n = reports(stateDir).length;
       waiting.child.kill('SIGTERM');
       expect(await waiting.exited).toBe(0);
       expect(reports(stateDir).slice(n)).toMatchObject([{ outcome: 'not-run', interrupted: true, error: { code: 'INTERRUPTED' } }]);
-      expect(JSON.parse(readFileSync(lockOf(stateDir), 'utf8')).pid).toBe(process.pid); // ours, untouched
+      expect(JSON.parse(readFileSync(lockOf(stateDir), 'utf8')).pid).toBe(process.pid);
     } finally {
       await held.release();
     }

@@ -83,11 +83,13 @@ describe('tsconverge agent', () => {
     // Disabled: several intervals pass with zero changes, each skip reported with the reason.
     const off = await runCli(['agent', 'disable', '--reason', 'change window CHG-42', '--state-dir', stateDir]);
     expect(off.code, off.stderr).toBe(0);
+    // A run already in flight when it was disabled may still finish: wait for the first skip.
+    await nextReport(stateDir, reports(stateDir).length, (r) => r.outcome === 'skipped', 20_000);
     const before = reports(stateDir).length;
     docker('rm', '-f', name);
     writeFileSync(conf, 'edited by hand\n');
     const world = dockerSnapshot(`tsconverge-test=${sb.id}`);
-    await nextReport(stateDir, before, () => reports(stateDir).slice(before).filter((r) => r.outcome === 'skipped').length >= 3, 20_000);
+    await nextReport(stateDir, before, () => reports(stateDir).slice(before).filter((r) => r.outcome === 'skipped').length >= 3, 40_000);
     const skipped = reports(stateDir).slice(before);
     for (const r of skipped) {
       expect(r).toMatchObject({ outcome: 'skipped', exitCode: 1, resources: [], agent: { enabled: false, disabledReason: 'change window CHG-42' } });
@@ -119,7 +121,7 @@ describe('tsconverge agent', () => {
     // SIGHUP runs now.
     const n = reports(stateDir).length;
     agent.child.kill('SIGHUP');
-    const hup = await nextReport(stateDir, n, (r) => r.trigger === 'signal', 5000);
+    const hup = await nextReport(stateDir, n, (r) => r.trigger === 'signal', 20_000);
     expect(hup).toMatchObject({ outcome: 'run', exitCode: 0 });
 
     // SIGTERM: exit 0, no lock left, stopped recorded.

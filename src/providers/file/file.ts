@@ -174,7 +174,8 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
       } else if (r.attrs.content !== undefined && (!exists || plan.action === 'create' || plan.changes.some((c) => c.attribute === 'content' || c.attribute === 'ensure'))) {
         await fs.writeAtomic(p, r.attrs.content, {
           ...opt, signal: ctx.signal,
-          mode: mode ?? (exists && observed ? parseInt(observed.mode, 8) : sensitive ? 0o600 : 0o644),
+          // Undeclared mode: an existing file keeps its own, minus group/other bits when the content is sensitive.
+          mode: mode ?? (exists && observed ? parseInt(observed.mode, 8) & (sensitive ? 0o7700 : 0o7777) : sensitive ? 0o600 : 0o644),
           uid: uid ?? (exists ? observed?.uid : undefined), gid: gid ?? (exists ? observed?.gid : undefined),
           validate: r.attrs.validate ? (tmp) => runValidate(r.attrs.validate!, tmp, r, ctx) : undefined,
         });
