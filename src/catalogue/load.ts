@@ -7,7 +7,7 @@ import { stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isNode, isMap, isScalar, type Document, type LineCounter } from 'yaml';
 import type { ErrorObject } from 'ajv';
-import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
+import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
 import { parseYamlTree, readYamlTree, type YamlTree } from './yamltree.js';
 import { formatAccepts } from './formats.js';

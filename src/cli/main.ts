@@ -8,7 +8,7 @@ import { EXIT } from './exit.js';
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import { redact, registerEnvSecrets } from '../engine/redact.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
-import { registerServerAgentCommand, registerServerCommands } from './server.js';
+import { registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
 import { registerAgentCommands } from './agent.js';
 
@@ -75,7 +75,6 @@ export function createProgram(): Command {
   registerCatalogueCommands(program);
   registerServerCommands(program);
   registerAgentCommands(program);
-  registerServerAgentCommand(program);
   registerImportCommands(program);
 
   program.command('facts')

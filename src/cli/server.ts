@@ -125,44 +125,6 @@ export function registerServerCommands(program: Command): void {
     });
 }
 
-/**
- * `tsconverge agent --server URL ...`: one run against catalogue servers. Registered only
- * when no other `agent` command is (the scheduled agent of src/agent/ takes --server
- * through the same ServerSource when it lands).
- */
-export function registerServerAgentCommand(program: Command): void {
-  if (program.commands.some((c) => c.name() === 'agent')) return;
-  program.command('agent').description('fetch this node\'s catalogue from a catalogue server, verify it, converge, report (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)')
-    .requiredOption('--server <url...>', 'catalogue server URL(s), tried in order, e.g. https://puppet.example.org:8140')
-    .option('--ca-fingerprint <sha256>', 'pin the server\'s CA by fingerprint (sha256:..., from `tsconverge ca init` / `ca fingerprint`)')
-    .option('--ca-file <file>', 'pin the server\'s CA by its certificate file')
-    .option('--join-token <token>', 'a one-time join token (`tsconverge ca token`): the certificate is signed at once')
-    .option('--node <name>', 'this node\'s name (default: the hostname fact); it becomes the certificate\'s subject')
-    .option('--state-dir <dir>', 'key, certificate and cached catalogue (default: TSCONVERGE_STATE_DIR, else ROOT/var/lib/tsconverge)')
-    .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
-    .option('--connect-timeout <seconds>', 'time to reach a server before trying the next, then the cache', int, 5)
-    .option('--wait-for-cert <seconds>', 'how long to wait for the CA to sign this node\'s request', int, 0)
-    .option('--noop', 'show what would change and change nothing')
-    .option('--once', 'one run, then exit (the default of this command)')
-    .addOption(new Option('--format <format>', 'output format on stdout').choices(['human', 'json']).default('human'))
-    .action(async (o: { server: string[]; caFingerprint?: string; caFile?: string; joinToken?: string; node?: string; stateDir?: string; root: string; connectTimeout: number; waitForCert: number; noop?: boolean; format: string }, cmd: Command) => {
-      const log = loggerFrom(cmd.optsWithGlobals());
-      if (!o.caFingerprint && !o.caFile) { log.error('pass --ca-fingerprint sha256:... or --ca-file: the agent trusts only a pinned CA'); process.exitCode = EXIT.NOT_RUN; return; }
-      const { runFromServer } = await import('../agent/server-run.js');
-      const { formatReport } = await import('./format.js');
-      let report;
-      try {
-        report = await runFromServer({
-        servers: o.server, caFingerprint: o.caFingerprint, caFile: o.caFile, joinToken: o.joinToken, node: o.node, stateDir: serverStateDir(o.stateDir, o.root),
-        root: o.root, connectTimeoutMs: o.connectTimeout * 1000, waitForCertMs: o.waitForCert * 1000, noop: o.noop ?? false, log,
-        });
-      } catch (err) { process.exitCode = fail(err); return; }
-      if (o.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else if (report.resources) process.stdout.write(formatReport(report as Parameters<typeof formatReport>[0]) + (report.cachedCatalogue ? 'note: ran on the cached catalogue (no server answered)\n' : ''));
-      process.exitCode = report.exitCode;
-    });
-}
-
 async function serverCommand(o: { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string }, globals: GlobalFlags): Promise<number> {
   const log = loggerFrom(globals);
   try {

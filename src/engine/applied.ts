@@ -9,9 +9,10 @@
  * Written atomically (temp file and rename) after a run that applied; never under noop.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Json, ResourcePlan, View } from '../providers/types.js';
+import { writeFileAtomic } from './atomic.js';
 
 export type AppliedState = Record<string, Record<string, string>>;
 
@@ -41,10 +42,7 @@ export async function readApplied(stateDir: string | undefined): Promise<Applied
 }
 
 export async function writeApplied(stateDir: string, state: AppliedState): Promise<void> {
-  await mkdir(stateDir, { recursive: true, mode: 0o755 });
-  const tmp = path.join(stateDir, `.${FILE}.${process.pid}.tmp`);
-  await writeFile(tmp, JSON.stringify(state, null, 1) + '\n', { mode: 0o644 });
-  await rename(tmp, path.join(stateDir, FILE));
+  await writeFileAtomic(path.join(stateDir, FILE), JSON.stringify(state, null, 1) + '\n', { mode: 0o644 });
 }
 
 /** Attribute label for a change path: `/environment/FOO` -> `environment FOO`. */

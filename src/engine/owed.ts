@@ -12,8 +12,9 @@
  * Without a state directory the store lives in memory for the run only. Under noop it
  * is read, never written. Writes are atomic (temp file and rename) and serialised.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from './atomic.js';
 
 export interface OwedEntry { readonly because: string; readonly since: string }
 
@@ -37,12 +38,7 @@ export async function openOwed(stateDir: string | undefined, writable: boolean):
   const save = (): Promise<void> => {
     if (!stateDir || !writable) return Promise.resolve();
     const text = JSON.stringify(owed, null, 1) + '\n';
-    chain = chain.then(async () => {
-      await mkdir(stateDir, { recursive: true, mode: 0o755 });
-      const tmp = path.join(stateDir, `.${FILE}.${process.pid}.tmp`);
-      await writeFile(tmp, text, { mode: 0o644 });
-      await rename(tmp, path.join(stateDir, FILE));
-    });
+    chain = chain.then(() => writeFileAtomic(path.join(stateDir, FILE), text, { mode: 0o644 }));
     return chain;
   };
   return {

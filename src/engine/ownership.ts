@@ -13,11 +13,12 @@
  * never carries over to a new object that merely has the same name. When an adopted
  * object is later recreated by tsconverge, the new one carries the owner label.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ownership, Provider, Resource, ResourcePlan } from '../providers/types.js';
 import { TsconvergeError } from './errors.js';
 import { resolveStateDir } from './lock.js';
+import { writeFileAtomic } from './atomic.js';
 
 export const ADOPTED_FILE = 'adopted.json';
 
@@ -56,12 +57,7 @@ export async function openAdoptionStore(stateDir: string): Promise<AdoptionStore
     record(id, rec) {
       objects = { ...objects, [id]: rec };
       // Resources are applied in parallel: writes are queued so each rename holds every record so far.
-      writing = writing.catch(() => undefined).then(async () => {
-        await mkdir(stateDir, { recursive: true, mode: 0o755 });
-        const tmp = `${file}.${process.pid}.tmp`;
-        await writeFile(tmp, JSON.stringify({ formatVersion: 1, objects }, null, 2) + '\n', { mode: 0o644 });
-        await rename(tmp, file);
-      });
+      writing = writing.catch(() => undefined).then(() => writeFileAtomic(file, JSON.stringify({ formatVersion: 1, objects }, null, 2) + '\n', { mode: 0o644 }));
       return writing;
     },
   };

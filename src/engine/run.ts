@@ -149,6 +149,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
     return ownershipPlan(withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed))), p, s.resource, observed, adoption, opts.adopt ?? false);
   };
   const applied = await readApplied(opts.stateDir);
+  const appliedBefore = JSON.stringify(applied);
   const owed = await openOwed(opts.stateDir, !opts.noop);
   const owedAtStart = new Map([...states.keys()].map((id) => [id, owed.get(id)?.because]));
   for (const s of states.values()) {
@@ -175,7 +176,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
     }
   } else {
     await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, hard, owed, adoption);
-    if (opts.stateDir) await rememberApplied(opts.stateDir, applied, states, opts.log);
+    if (opts.stateDir) await rememberApplied(opts.stateDir, applied, appliedBefore, states, opts.log);
   }
 
   const resources: ResourceReport[] = graph.order.map((id) => {
@@ -259,12 +260,13 @@ function consequencesOf(s: State): { consequences?: Consequences } {
 }
 
 /** Record what was applied (declared hashes) for resources that now match; drop deleted ones. */
-async function rememberApplied(stateDir: string, applied: AppliedState, states: Map<string, State>, log: Logger): Promise<void> {
+async function rememberApplied(stateDir: string, applied: AppliedState, before: string, states: Map<string, State>, log: Logger): Promise<void> {
   for (const s of states.values()) {
     if (s.status !== 'changed' && s.status !== 'unchanged') continue;
     if (s.plan?.action === 'delete' || declaredAbsent(s.provider, s.resource)) delete applied[s.resource.id];
     else if (s.desired) applied[s.resource.id] = fingerprint(s.desired, s.resource.sensitive);
   }
+  if (JSON.stringify(applied) === before) return; // nothing new: no write
   try { await writeApplied(stateDir, applied); } catch (err) { log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`); }
 }
 

@@ -251,7 +251,8 @@ describe('the CLI refuses paths out of the root for every path-carrying kind; no
       writeFileSync(file, 'resources:\n' + c.yaml.replace(/PREFIX/g, prefix).replace(/LABEL/g, label).split('\n').map((l) => '  ' + l).join('\n') + '\n');
       const outsideBefore = tree(w.outside);
       const rootBefore = tree(w.root);
-      const r = await runCli(['apply', file, '--root', w.root, '--format', 'json']);
+      // The state directory (run lock, applied state) is tsconverge's own: kept beside the root, so the root's snapshot sees only what the manifest did.
+      const r = await runCli(['apply', file, '--root', w.root, '--state-dir', path.join(w.manifests, '..', 'state'), '--format', 'json']);
       expect(c.exit, `${r.stdout}\n${r.stderr}`).toContain(r.code);
       if (r.code === 1) {
         // Validate time: the error names file:line:col and the field.
