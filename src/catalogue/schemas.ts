@@ -12,6 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction, type AnySchemaObject } from 'ajv';
+import { FORMATS } from './formats.js';
 
 export const SPEC_DIR = fileURLToPath(new URL('../../spec/', import.meta.url));
 const BASE = 'https://tsconverge.dev/spec/';
@@ -42,7 +43,9 @@ function readJson(file: string): AnySchemaObject {
 }
 
 export function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  // verbose: errors carry the offending value, which the message quotes (format errors).
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
+  for (const [name, f] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate: f.validate });
   ajv.addKeyword({ keyword: 'x-change', schemaType: 'string' });
   ajv.addKeyword({ keyword: 'x-compare', schemaType: 'boolean' });
   ajv.addKeyword({ keyword: 'x-sensitive', schemaType: 'boolean' });

@@ -6,7 +6,7 @@
 import type { Report, ResourceReport } from '../engine/report.js';
 import { changeLines, consequenceLines } from './plan-format.js';
 
-const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', none: ' ' };
+const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', adopt: '=', none: ' ' };
 
 function entry(r: ResourceReport): string[] {
   const lines: string[] = [];
@@ -29,9 +29,10 @@ function entry(r: ResourceReport): string[] {
   const sym = r.action === 'none' ? '~' : SYMBOL[r.action]!;
   const follows = r.follows ? `, when ${r.follows} is pulled` : '';
   const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')}${follows})` : '';
+  const adopt = r.adopt ? ` (adopt: exists, not managed by tsconverge${r.adopt.madeBy ? `; made by ${r.adopt.madeBy}` : ''})` : '';
   const why = r.refreshOwedBy ? `owed since ${r.refreshOwedBy} changed in an earlier run` : 'notified by a change';
   const refresh = r.refresh ? (r.action === 'none' ? ` (restart: ${why})` : ' (and restart)') : '';
-  lines.push(`  ${sym} ${r.id}${extra}${refresh}`);
+  lines.push(`  ${sym} ${r.id}${adopt}${extra}${refresh}`);
   if (r.drift) lines.push(`      (${r.drift})`);
   for (const c of r.changes) lines.push(...changeLines(c, r.action));
   lines.push(...consequenceLines(r.consequences));
@@ -50,6 +51,8 @@ export function formatReport(report: Report): string {
   const verbs = report.noop
     ? `${count('create')} to create, ${count('update')} to update, ${count('replace')} to replace, ${count('delete')} to delete, ${refreshes} to restart`
     : `${count('create')} created, ${count('update')} updated, ${count('replace')} replaced, ${count('delete')} deleted, ${refreshes} restarted`;
-  out.push(`${title}: ${verbs}; ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`);
+  const adopted = count('adopt') + report.resources.filter((r) => r.adopt && r.action !== 'adopt' && (r.status === 'pending' || r.status === 'changed')).length;
+  const adoptText = adopted ? `, ${adopted} ${report.noop ? 'to adopt' : 'adopted'}` : '';
+  out.push(`${title}: ${verbs}${adoptText}; ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`);
   return out.join('\n') + '\n';
 }

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,20 @@ describe('acquireRunLock', () => {
     // Control: the same live pid with its true start time is a live holder.
     writeFileSync(path.join(dir, 'run.lock'), JSON.stringify({ pid: other.pid, since: '2020-01-01T00:00:00.000Z', command: 'apply', start: real }));
     await expect(acquireRunLock(dir, { command: 'apply' })).rejects.toThrow(`a run is already in progress (pid ${other.pid}, since 2020-01-01T00:00:00.000Z)`);
+  });
+
+  it('a takeover mutex abandoned by a process that died inside it is cleared, then the stale lock taken over', async () => {
+    const dir = tempDir();
+    const dead = spawn('true');
+    await exited(dead);
+    writeFileSync(path.join(dir, 'run.lock'), JSON.stringify({ pid: dead.pid, since: '2020-01-01T00:00:00.000Z', command: 'apply' }));
+    mkdirSync(path.join(dir, 'run.lock.takeover'));
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(path.join(dir, 'run.lock.takeover'), old, old);
+    const lock = await acquireRunLock(dir, { command: 'apply' });
+    expect((await readRunLock(dir))!.pid).toBe(process.pid);
+    await lock.release();
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('release never removes a lock another run took over', async () => {

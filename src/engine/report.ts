@@ -15,6 +15,8 @@ export interface ResourceReport {
   readonly action: Action;
   readonly status: Status;
   readonly changes: readonly AttributeChange[];
+  /** Present when the object exists, tsconverge did not create it, and the run adopts it. */
+  readonly adopt?: { readonly madeBy?: string };
   readonly forcedBy: readonly string[];
   /** True when a notification restarted (or, under noop, would restart) it. */
   readonly refresh: boolean;
@@ -48,6 +50,8 @@ export interface Report {
   readonly resources: readonly ResourceReport[];
   readonly summary: Summary;
   readonly exitCode: 0 | 2 | 4 | 6;
+  /** Present and true when the run was interrupted (RunOptions.signal): resources not started are skipped with INTERRUPTED. */
+  readonly interrupted?: boolean;
 }
 
 export function summarise(resources: readonly ResourceReport[]): Summary {

@@ -17,6 +17,8 @@ import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from '../providers/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
+import { createRootFs } from '../providers/rootfs.js';
+import { createProcessRunner } from '../providers/exec.js';
 import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View, type Consequences } from '../providers/types.js';
 import { TsconvergeError, toTsconvergeError } from './errors.js';
 import { createGraph } from './graph.js';
@@ -27,6 +29,7 @@ import { holdReplace, HELD } from './hold.js';
 import { openOwed, type OwedStore } from './owed.js';
 import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { createLimiter, guard } from './guard.js';
+import { openAdoptionStore, ownershipPlan, recordAdoption, resolveAdoptionDir, type AdoptionStore } from './ownership.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 
 export interface RunOptions {
@@ -44,10 +47,20 @@ export interface RunOptions {
   /** Wait before retry n (1-based); defaults to 1 s, 2 s, 4 s, ... */
   readonly retryDelayMs?: (attempt: number) => number;
   readonly schemas?: SchemaRegistry;
+  /**
+   * Interrupts the run (SIGINT/SIGTERM): no new resource is started (the rest are skipped
+   * with INTERRUPTED) and no retry either; a resource in flight may finish, and after
+   * `interruptGraceMs` (default 10 s) its call's signal aborts so the provider stops or
+   * undoes its write. The report is still returned, with `interrupted: true`.
+   */
+  readonly signal?: AbortSignal;
+  readonly interruptGraceMs?: number;
   /** Where run state lives (last applied state, owed restarts); none: nothing is remembered. */
   readonly stateDir?: string;
   /** Replace `stateful: true` resources too (engine/hold.ts). */
   readonly allowReplace?: boolean;
+  /** Adopt every existing object tsconverge did not create (`--adopt`); see engine/ownership.ts. */
+  readonly adopt?: boolean;
 }
 
 interface State {
@@ -72,9 +85,27 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   const startedAt = new Date();
   const schemas = opts.schemas ?? createSchemaRegistry();
   const graph = createGraph(catalogue, providers);
+  const hard = new AbortController();
+  let graceTimer: NodeJS.Timeout | undefined;
+  const onInterrupt = (): void => {
+    opts.log.warn(`interrupted: no new resource is started; waiting for the ones in flight (at most ${Math.round((opts.interruptGraceMs ?? 10_000) / 1000)} s)`);
+    graceTimer = setTimeout(() => hard.abort(opts.signal!.reason), opts.interruptGraceMs ?? 10_000);
+  };
+  if (opts.signal?.aborted) onInterrupt(); else opts.signal?.addEventListener('abort', onInterrupt, { once: true });
+  try {
+    return await runWith(catalogue, providers, opts, graph, schemas, startedAt, hard.signal);
+  } finally {
+    clearTimeout(graceTimer);
+    opts.signal?.removeEventListener('abort', onInterrupt);
+  }
+}
+
+async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: RunOptions, graph: ReturnType<typeof createGraph>, schemas: SchemaRegistry, startedAt: Date, hard: AbortSignal): Promise<Report> {
   const readTimeout = opts.readTimeoutMs ?? 60_000;
   const applyTimeout = opts.applyTimeoutMs ?? 600_000;
-  const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, log: opts.log, facts: opts.facts, signal });
+  const fs = createRootFs(opts.root);
+  const exec = createProcessRunner();
+  const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, fs, exec, log: opts.log, facts: opts.facts, signal });
   const states = new Map<string, State>(catalogue.resources.map((r) => [r.id, { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, driftPaths: [], started: 0, finished: 0 }]));
   const fail = (s: State, err: unknown): void => {
     s.status = 'failed';
@@ -84,7 +115,10 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
 
   // 1 + 2: suitability and batch reads, per kind, kinds in parallel.
   const byKind = new Map<string, State[]>();
-  for (const s of states.values()) byKind.set(s.resource.kind, [...(byKind.get(s.resource.kind) ?? []), s]);
+  for (const s of states.values()) {
+    const list = byKind.get(s.resource.kind);
+    if (list) list.push(s); else byKind.set(s.resource.kind, [s]); // not a copy per resource: that was quadratic
+  }
   await Promise.all([...byKind].map(async ([kind, list]) => {
     const provider = list[0]!.provider;
     if (!provider) {
@@ -105,13 +139,14 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     }
   }));
 
-  // 3: plan.
+  // 3: plan (objects tsconverge did not create are refused or adopted: engine/ownership.ts).
+  const adoption = await openAdoptionStore(resolveAdoptionDir({ stateDir: opts.stateDir, root: opts.root }));
   const planOf = (s: State, observed: unknown): ResourcePlan => {
     const p = s.provider!;
     const views = p.views(s.resource, observed, ctxFor(new AbortController().signal));
     s.desired = views.desired;
     const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), schemas.kinds.get(s.resource.kind), s.resource.sensitive);
-    return withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed)));
+    return ownershipPlan(withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed))), p, s.resource, observed, adoption, opts.adopt ?? false);
   };
   const applied = await readApplied(opts.stateDir);
   const owed = await openOwed(opts.stateDir, !opts.noop);
@@ -139,7 +174,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
-    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, owed);
+    await applyAll(graph, states, opts, applyTimeout, readTimeout, ctxFor, planOf, fail, hard, owed, adoption);
     if (opts.stateDir) await rememberApplied(opts.stateDir, applied, states, opts.log);
   }
 
@@ -150,6 +185,7 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
       action: s.plan?.action ?? 'none',
       status: s.status ?? 'failed',
       changes: s.plan?.changes ?? [],
+      ...(s.plan?.adopt ? { adopt: s.plan.adopt } : {}),
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
       ...(s.refresh && owedAtStart.get(id) ? { refreshOwedBy: owedAtStart.get(id) } : {}),
@@ -170,7 +206,16 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
     resources,
     summary,
     exitCode: exitCodeOf(summary),
+    ...(opts.signal?.aborted ? { interrupted: true } : {}),
   };
+}
+
+function interruptedSkip(s: State, log: Logger): void {
+  s.status = 'skipped';
+  s.error = new TsconvergeError('INTERRUPTED', 'not started: the run was interrupted', {
+    resource: s.resource.id, hint: 'run apply again to converge it',
+  });
+  log.warn(`${s.resource.id}: ${s.error.message}`);
 }
 
 /** A failed change that provably changed nothing (a second read plans the same changes) owes no restart. */
@@ -240,19 +285,23 @@ async function applyAll(
   ctxFor: (signal: AbortSignal) => ProviderContext,
   planOf: (s: State, observed: unknown) => ResourcePlan,
   fail: (s: State, err: unknown) => void,
+  hard: AbortSignal,
   owed: OwedStore,
+  adoption: AdoptionStore,
 ): Promise<void> {
+  const interrupted = (): boolean => opts.signal?.aborted === true;
   const limit = createLimiter(Math.max(1, opts.concurrency ?? 8));
   const done = new Map<string, Promise<void>>();
   const changed = (id: string): boolean => states.get(id)!.status === 'changed';
   const readOne = async (s: State): Promise<unknown> => {
-    const m = await guard(`${s.resource.id}: read`, s.resource.id, readTimeout, (signal) => s.provider!.readMany([s.resource], ctxFor(signal)));
+    const m = await guard(`${s.resource.id}: read`, s.resource.id, readTimeout, (signal) => s.provider!.readMany([s.resource], ctxFor(signal)), { parent: hard });
     return m.get(s.resource.id) ?? null;
   };
 
   const applyAndVerify = async (s: State, plan: ResourcePlan): Promise<void> => {
     opts.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
-    await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)));
+    await recordAdoption(plan, s.provider!, s.resource, s.observed, adoption);
+    if (plan.action !== 'adopt') await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, applyTimeout, (signal) => s.provider!.apply(s.resource, plan, s.observed, ctxFor(signal)), { parent: hard });
     const after = await readOne(s);
     const again = planOf(s, after);
     s.observed = after;
@@ -273,6 +322,7 @@ async function applyAll(
     const failedDep = deps.find((d) => blocks(states.get(d)!));
     if (failedDep) { skip(s, failedDep, opts.log); return; }
     await limit(async () => {
+      if (interrupted() && (s.plan!.action !== 'none' || deps.some(changed))) { interruptedSkip(s, opts.log); return; }
       s.started = Date.now();
       let owedNow: string[] = [];
       const p = s.provider!;
@@ -294,10 +344,11 @@ async function applyAll(
               break;
             } catch (err) {
               const e = toTsconvergeError(err, s.resource.id);
-              if (e.terminal || attempt >= (opts.retries ?? 1)) throw e;
+              if (e.terminal || attempt >= (opts.retries ?? 1) || interrupted()) throw e;
               const wait = opts.retryDelayMs?.(attempt + 1) ?? 1000 * 2 ** attempt;
               opts.log.warn(`${s.resource.id}: ${e.message}; retrying in ${wait} ms (attempt ${attempt + 2})`);
               await new Promise((r) => setTimeout(r, wait));
+              if (interrupted()) throw e;
               s.observed = await readOne(s); // level-based: plan again from what is
               s.plan = planOf(s, s.observed);
               if (s.plan.action === 'none') break;
@@ -306,7 +357,7 @@ async function applyAll(
         }
         if ((notified || s.plan!.refresh) && p.refresh && (s.plan!.action === 'none' || s.plan!.action === 'update')) {
           opts.log.info(`${s.resource.id}: refresh (${notified ? 'notified' : 'a changed attribute needs a restart'})`);
-          await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)));
+          await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)), { parent: hard });
           s.refresh = true;
         }
         if (s.refresh || s.plan!.action === 'create' || s.plan!.action === 'replace' || s.plan!.action === 'delete') {

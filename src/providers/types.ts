@@ -23,12 +23,17 @@
  *   observed state, which the engine compares again with the desired one.
  * - Providers never print and never exit. They log through `ctx.log` and throw
  *   `TsconvergeError` with a code and a hint.
+ * - Capabilities, not raw paths: a provider reads and writes host files only through
+ *   `ctx.fs` and starts processes only through `ctx.exec`; it never joins a path onto
+ *   `ctx.root` and never passes `process.env` to a child.
  * - Secrets: a provider never logs attribute values; the engine masks sensitive
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
 import type { SourceLocation } from '../engine/errors.js';
 import type { Facts } from './facts.js';
+import type { RootFs } from './rootfs.js';
+import type { ProcessRunner } from './exec.js';
 
 /** A JSON value as the engine compares it. */
 export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
@@ -78,7 +83,8 @@ export interface AttributeChange {
   readonly added?: readonly Json[];
 }
 
-export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete';
+/** `adopt`: an object tsconverge did not create is taken over as it is (see engine/ownership.ts). */
+export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete' | 'adopt';
 
 /** The engine's plan for one resource, handed to `apply`. */
 export interface ResourcePlan {
@@ -88,11 +94,38 @@ export interface ResourcePlan {
   readonly forcedBy: readonly string[];
   /** True when a notifying resource changed and this one must restart/reload. */
   readonly refresh: boolean;
+  /** Set when the object exists but tsconverge did not create it, and the manifest adopts it. */
+  readonly adopt?: { readonly madeBy?: string };
+}
+
+/**
+ * Who owns an existing object (engine/ownership.ts). `managed` is true when tsconverge
+ * created it (its owner label); `objectId` is stable for the object's life (a Docker id),
+ * so an adoption record never carries over to a new object with the same name.
+ */
+export interface Ownership {
+  readonly managed: boolean;
+  readonly objectId: string;
+  /** Who made it, when its labels say ("Compose project shop, service web"). */
+  readonly madeBy?: string;
 }
 
 export interface ProviderContext {
-  /** The host's root directory: '/' in production, a temp dir in tests. */
+  /**
+   * The host's root directory: '/' in production, a temp dir in tests. Informational:
+   * a provider never joins paths onto it; it reaches files through `fs`.
+   */
   readonly root: string;
+  /**
+   * The file system, confined to `root` (providers/rootfs.ts): every path is a host path
+   * (`/etc/hosts`), `..` is refused and no symlink is followed out of the root.
+   */
+  readonly fs: RootFs;
+  /**
+   * The process runner (providers/exec.ts): no shell, a minimal explicit environment
+   * (never tsconverge's own, never TSCONVERGE_SECRET_*), output masked of known secrets.
+   */
+  readonly exec: ProcessRunner;
   readonly log: Logger;
   readonly facts: Facts;
   /** Aborted when the engine gives up on the call (timeout). */
@@ -165,6 +198,13 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
    * the catalogue are ignored by the engine.
    */
   autoRequire?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
+
+  /**
+   * Kinds whose objects can exist without tsconverge (containers, networks, volumes):
+   * who owns the observed object. The engine refuses to touch an object it does not
+   * own unless the resource says `adopt: true` (or the run `--adopt`).
+   */
+  ownership?(resource: Resource<A>, observed: O): Ownership;
 
   /** Implicit notifications: ids of resources that must refresh this one when they change. */
   autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Json, View } from '../types.js';
 import { ownerLabels, userLabels } from './client.js';
+import { anonymousAt, bindsAsMounts, tmpfsAsMounts } from './ownership.js';
 import type { DockerContainer } from '../../generated/kinds.js';
 
 export type ContainerAttrs = Omit<DockerContainer, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -118,8 +119,23 @@ export function restartKey(name: string | undefined, max: number | undefined): s
 type MountAttr = NonNullable<ContainerAttrs['mounts']>[number];
 type NetAttr = NonNullable<ContainerAttrs['networks']>[number];
 
-export function rootedPath(root: string, p: string): string {
-  return root === '/' ? p : path.join(root, p);
+/**
+ * Bind-mount sources resolved through the confined file system (ctx.fs.resolve: no
+ * `..`, no symlink out of the root), keyed by the declared source. createOptions takes
+ * only sources found here, so a bind mount cannot reach outside the root.
+ */
+export type BindSources = ReadonlyMap<string, string>;
+
+export async function resolveBindSources(attrs: ContainerAttrs, resolve: (p: string) => Promise<string>): Promise<BindSources> {
+  const out = new Map<string, string>();
+  for (const m of attrs.mounts ?? []) if (m.type === 'bind') out.set(m.source ?? '', await resolve(m.source ?? ''));
+  return out;
+}
+
+function bindSource(binds: BindSources, source: string): string {
+  const real = binds.get(source);
+  if (real === undefined) throw new Error(`bind source ${source} was not resolved through the root`);
+  return real;
 }
 
 function mountKey(m: { type: string; source?: string; target: string; readOnly?: boolean }): string {
@@ -214,10 +230,12 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
     v.ports = [...new Set(keys)].sort();
   }
   if (a.mounts !== undefined) {
-    v.mounts = (hc.Mounts ?? [])
+    // Mounts, plus -v style Binds (docker run, docker-compose 1.x) and the anonymous volumes at declared targets.
+    const anonTargets = new Set(a.mounts.filter((m) => m.type === 'volume' && !m.source).map((m) => m.target));
+    v.mounts = [...new Set([...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...tmpfsAsMounts((hc as { Tmpfs?: Record<string, string> }).Tmpfs), ...anonymousAt(c.Mounts as never, anonTargets)]
       .filter((m) => !(m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Source ?? ''))) // anonymous volumes carried over
-      .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly }))
-      .sort();
+      .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly })))]
+      .sort(); // a declared anonymous volume shows both in Mounts (sourceless) and as mounted: once
   }
   if (a.networks !== undefined) {
     // The engine adds the short id, and the hostname when one is set, as aliases: defaults, not drift.
@@ -269,7 +287,7 @@ export function anonymousVolumes(info: Docker.ContainerInspectInfo): { name: str
 }
 
 /** Create options for the Docker engine. The first network is joined at create; others are connected before start. */
-export function createOptions(id: string, name: string, attrs: ContainerAttrs, root: string, carry: readonly { name: string; target: string }[]): Docker.ContainerCreateOptions {
+export function createOptions(id: string, name: string, attrs: ContainerAttrs, binds: BindSources, carry: readonly { name: string; target: string }[]): Docker.ContainerCreateOptions {
   const a = attrs;
   const ports = (a.ports ?? []).map(portKey);
   const exposed: Record<string, object> = {};
@@ -280,11 +298,13 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, r
     (bindings[rest] ??= []).push({ HostIp: hostIp, HostPort: published });
   }
   const declaredTargets = new Set((a.mounts ?? []).map((m: MountAttr) => m.target));
+  const carried = new Map(carry.map((c) => [c.target, c.name]));
   const mounts = [
     ...(a.mounts ?? []).map((m: MountAttr) => ({
       Type: m.type,
       Target: m.target,
-      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? rootedPath(root, m.source ?? '') : m.source }),
+      // A declared anonymous volume (no source) keeps the old container's data on replace.
+      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? bindSource(binds, m.source ?? '') : m.source ?? carried.get(m.target) }),
       ReadOnly: m.readOnly ?? false,
       ...(m.type === 'tmpfs' && m.tmpfsSize !== undefined ? { TmpfsOptions: { SizeBytes: parseSize(m.tmpfsSize) } } : {}),
     })),

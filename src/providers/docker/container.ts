@@ -12,7 +12,8 @@ import { TsconvergeError } from '../../engine/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, type ImageIndex } from './client.js';
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
-import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+import { dockerOwnership } from './ownership.js';
+import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
 
 const NEW_SUFFIX = '--tsc-new';
 const OLD_SUFFIX = '--tsc-old';
@@ -71,7 +72,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     await removeQuietly(name); // a leftover from an interrupted run; it carries our temp suffix
     let c: Docker.Container;
     try {
-      const opts = createOptions(r.id, name, r.attrs, ctx.root, carry);
+      const binds = await resolveBindSources(r.attrs, (p) => ctx.fs.resolve(p, { follow: true, resource: r.id }));
+      const opts = createOptions(r.id, name, r.attrs, binds, carry);
       if (withoutAliases) for (const ep of Object.values(opts.NetworkingConfig?.EndpointsConfig ?? {})) ep.Aliases = [];
       c = await docker.createContainer(opts);
     } catch (err) {
@@ -192,7 +194,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     const c = docker.getContainer(old.info.Id);
     const attrs = new Set(plan.changes.map((ch) => ch.attribute));
     if (attrs.has('restart') || attrs.has('memory') || attrs.has('cpus')) {
-      const opts = createOptions(r.id, r.name, r.attrs, '/', []).HostConfig!;
+      const opts = createOptions(r.id, r.name, r.attrs, new Map((r.attrs.mounts ?? []).map((m) => [m.source ?? '', m.source ?? ''])), []).HostConfig!;
       await c.update({
         ...(attrs.has('restart') ? { RestartPolicy: opts.RestartPolicy } : {}),
         ...(attrs.has('memory') ? { Memory: opts.Memory, MemorySwap: opts.MemorySwap } : {}),
@@ -215,6 +217,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       return { desired, actual: observed ? actualView(r.attrs, observed, ctx.root) : null };
     },
     async apply(r, plan, observed, ctx) {
+      // Bind-mount sources must stay under the root: refused before anything is pulled or stopped.
+      if (plan.action === 'create' || plan.action === 'replace') await resolveBindSources(r.attrs, (p) => ctx.fs.resolve(p, { follow: true, resource: r.id }));
       try {
         switch (plan.action) {
           case 'create': await create(r, ctx); break;
@@ -242,6 +246,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       if (!observed || r.attrs.ensure === 'stopped') return;
       await docker.getContainer(observed.info.Id).restart({ t: r.attrs.stopTimeout ?? 10 });
     },
+    ownership: (_r, o) => dockerOwnership(o.info.Id, o.info.Config.Labels),
     autoRequire(r, all) {
       const ids = all.filter((i) => i.kind === 'docker.image' && ((i.attrs as { ref?: string }).ref ?? i.name) === r.attrs.image).map((i) => i.id);
       for (const n of r.attrs.networks ?? []) ids.push(`docker.network[${typeof n === 'string' ? n : n.name}]`);
