@@ -124,7 +124,7 @@ resources:
     docker('rm', '-f', name);
     const gone = await runCli(['plan', m2, '--state-dir', stateDir()]);
     expect(gone.stdout).toContain(`  + ${id}\n      (removed outside tsconverge)`);
-  });
+  }, 180_000);
 });
 
 describe('consequences and the health-gated swap', () => {
@@ -140,7 +140,7 @@ resources:
     environment: { VERSION: ${version} }
     labels: { tsconverge-test: ${id} }
     networks: [{ name: ${p}-web, aliases: [www] }]
-    healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 1s, retries: 2 }
+    healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 5s, retries: 3 }
     stopTimeout: 1
 `;
 
@@ -153,7 +153,7 @@ resources:
     expect(first.code, first.stdout + first.stderr).toBe(2);
     const before = containerInfo(name);
     const ip = docker('inspect', '--format', `{{(index .NetworkSettings.Networks "${name}").IPAddress}}`, name);
-    const get = async (): Promise<string> => (await fetch(`http://${ip}:18200/`, { signal: AbortSignal.timeout(1000) })).text();
+    const get = async (): Promise<string> => (await fetch(`http://${ip}:18200/`, { signal: AbortSignal.timeout(5000) })).text();
     expect((await get()).trim()).toBe('one');
 
     const m2 = sb.manifest(web(sb.prefix, sb.id, 'two', 'exit 1'));
@@ -195,7 +195,7 @@ resources:
     expect(containerInfo(name).id).not.toBe(before.id);
     expect(docker('inspect', '--format', `{{json (index .NetworkSettings.Networks "${name}").Aliases}}`, name)).toContain('"www"');
     expect((await runCli(['plan', sb.manifest(web(sb.prefix, sb.id, 'three', ok)), '--state-dir', stateDir()])).code).toBe(0);
-  }, 60_000);
+  }, 180_000);
   it('with a published port the old one is stopped first, and started again when the new one never becomes healthy', async () => {
     const name = `${sb.prefix}-pub`;
     const id = `docker.container[${name}]`;
@@ -208,12 +208,13 @@ resources:
     environment: { VERSION: ${version} }
     labels: { tsconverge-test: ${sb.id} }
     ports: ["127.0.0.1:18201:18201"]
-    healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 1s, retries: 2 }
+    healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 5s, retries: 3 }
     stopTimeout: 1
 `);
-    expect((await runCli(['apply', pub('wget -q -O /dev/null http://127.0.0.1:18201/ || exit 1', 'one'), '--state-dir', stateDir()])).code).toBe(2);
+    const first = await runCli(['apply', pub('wget -q -O /dev/null http://127.0.0.1:18201/ || exit 1', 'one'), '--state-dir', stateDir()]);
+    expect(first.code, first.stdout + first.stderr).toBe(2);
     const before = containerInfo(name);
-    const get = async (): Promise<string> => (await (await fetch('http://127.0.0.1:18201/', { signal: AbortSignal.timeout(1000) })).text()).trim();
+    const get = async (): Promise<string> => (await (await fetch('http://127.0.0.1:18201/', { signal: AbortSignal.timeout(5000) })).text()).trim();
     expect(await get()).toBe('one');
     const plan = await runCli(['plan', pub('exit 1', 'two'), '--state-dir', stateDir()]);
     expect(plan.stdout).toContain('      downtime: up to 1 s (stop timeout) plus the new container\'s start until healthy');
@@ -226,7 +227,7 @@ resources:
     expect(docker('ps', '-a', '--filter', `name=${name}--tsc`, '--format', '{{.Names}}')).toBe('');
     for (let i = 0; i < 20; i++) { try { if (await get() === 'one') break; } catch { /* starting */ } await new Promise((r) => setTimeout(r, 100)); }
     expect(await get()).toBe('one');
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('stateful containers', () => {
@@ -278,7 +279,7 @@ resources:
     expect(done.code, done.stdout + done.stderr).toBe(2);
     expect(containerInfo(name).id).not.toBe(before.id);
     expect(docker('exec', name, 'cat', '/data/rows')).toBe('precious');
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('nothing forgotten', () => {
@@ -324,7 +325,7 @@ resources:
     expect(after.startedAt).not.toBe(before.startedAt);
     expect(JSON.parse(readFileSync(path.join(stateDir(), 'owed.json'), 'utf8'))).toEqual({});
     expect((await runCli(['apply', ...args(conf('2'))])).code).toBe(0);
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('images in a dry run', () => {
@@ -380,5 +381,5 @@ resources:
     } finally {
       try { docker('rm', '-f', name); docker('rmi', ref); } catch { /* cleanup */ }
     }
-  }, 60_000);
+  }, 180_000);
 });
