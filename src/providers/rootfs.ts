@@ -114,24 +114,50 @@ export function createRootFs(rootDir: string): RootFs {
     return real;
   }
 
-  async function resolveBeneath(hostPath: string, opts: { follow?: boolean; resource?: string } = {}): Promise<string> {
+  // Concurrent resolutions share the lstat of a common directory (a batch read of 10,000
+  // files under /etc asks once for /etc, not 10,000 times); nothing is cached beyond
+  // the calls in flight, so a later change of the tree is always seen.
+  const inFlightStat = new Map<string, Promise<Stats>>();
+  const sharedLstat = (p: string): Promise<Stats> => {
+    let pending = inFlightStat.get(p);
+    if (!pending) {
+      pending = lstat(p);
+      inFlightStat.set(p, pending);
+      const done = (): void => { inFlightStat.delete(p); };
+      pending.then(done, done);
+    }
+    return pending;
+  };
+
+  /**
+   * THE resolver: the real path of a host path, checked component by component. Also
+   * returns the lstat of the final component as found on the way (null when absent),
+   * so lstat costs no second system call.
+   */
+  async function walk(hostPath: string, opts: { follow?: boolean; resource?: string } = {}): Promise<{ real: string; st: Stats | null }> {
     const parts = splitHostPath(hostPath, opts.resource);
     let cur = await rootReal();
+    let st: Stats | null = null;
     for (let i = 0; i < parts.length; i++) {
       const next = path.join(cur, parts[i]!);
       const last = i === parts.length - 1;
-      let st: Stats;
       try {
-        st = await lstat(next);
+        st = last ? await lstat(next) : await sharedLstat(next);
       } catch (err) {
         if (!isMissing(err)) throw ioError('resolve', hostPath, err, opts.resource);
         // The rest does not exist yet: nothing below can be a symlink.
-        return path.join(next, ...parts.slice(i + 1));
+        return { real: path.join(next, ...parts.slice(i + 1)), st: null };
       }
-      if (st.isSymbolicLink() && (!last || opts.follow)) cur = await followLink(next, hostPath, opts.resource);
-      else cur = next;
+      if (st.isSymbolicLink() && (!last || opts.follow)) {
+        cur = await followLink(next, hostPath, opts.resource);
+        if (last) st = await lstat(cur).catch(() => null);
+      } else cur = next;
     }
-    return cur;
+    return { real: cur, st };
+  }
+
+  async function resolveBeneath(hostPath: string, opts: { follow?: boolean; resource?: string } = {}): Promise<string> {
+    return (await walk(hostPath, opts)).real;
   }
 
   async function nofollowRead(real: string): Promise<Buffer> {
@@ -158,8 +184,8 @@ export function createRootFs(rootDir: string): RootFs {
       }
     },
     async lstat(p, o = {}) {
-      const real = await resolveBeneath(p, { resource: o.resource });
-      try { return await lstat(real); } catch (err) { if (isMissing(err)) return null; throw ioError('stat', p, err, o.resource); }
+      if (splitHostPath(p, o.resource).length === 0) return lstat(await rootReal()).catch(() => null);
+      return (await walk(p, { resource: o.resource })).st;
     },
     async stat(p, o = {}) {
       const real = await resolveBeneath(p, { follow: true, resource: o.resource });
