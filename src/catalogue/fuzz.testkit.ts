@@ -80,7 +80,7 @@ function expected(err: unknown): boolean {
   return err instanceof TsconvergeError || err instanceof ManifestErrors;
 }
 
-export interface FuzzStats { inputs: number; crashes: number; slow: number; slowestMs: number; slowest?: string; firstCrash?: string }
+export interface FuzzStats { inputs: number; crashes: number; slow: number; slowestMs: number; slowest?: string; slowestInput?: string; firstCrash?: string }
 
 /** Run every parser on one input; returns a crash description or undefined. */
 export async function fuzzOne(text: string): Promise<string | undefined> {
@@ -107,7 +107,7 @@ export async function runFuzz(runs: number, seed?: number, onProgress?: (s: Fuzz
     const crash = await fuzzOne(text);
     const ms = performance.now() - t;
     stats.inputs++;
-    if (ms > stats.slowestMs) { stats.slowestMs = ms; stats.slowest = text.slice(0, 120); }
+    if (ms > stats.slowestMs) { stats.slowestMs = ms; stats.slowest = text.slice(0, 120); stats.slowestInput = text; }
     if (ms > 1000) stats.slow++;
     if (crash) { stats.crashes++; stats.firstCrash ??= `${crash}\n--- input (first 500 chars) ---\n${text.slice(0, 500)}`; }
     if (onProgress && stats.inputs % 10_000 === 0) onProgress(stats);
