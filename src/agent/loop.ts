@@ -51,6 +51,8 @@ export interface AgentOptions {
   readonly concurrency?: number;
   readonly applyTimeoutMs?: number;
   readonly retries?: number;
+  /** Deliver each run's report (the server source); returns the error when it could not. */
+  readonly onReport?: (report: AgentReport) => Promise<TsconvergeError | undefined>;
 }
 
 export interface Agent {
@@ -177,6 +179,9 @@ export function createAgent(opts: AgentOptions): Agent {
     }
     if (report!.outcome !== 'run') await writeRunReport(opts.stateDir, report!, opts.keepReports);
     const r = report!;
+    // A source that delivers reports (the catalogue server) gets every run's report; a failure is logged, never fatal.
+    const sent = await opts.onReport?.(r);
+    if (sent) log.warn(`run ${runId}: the report was not delivered: ${sent.message}`);
     const s = r.summary;
     const line = `run ${runId} (${trigger}): ${r.outcome}, exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(2)} s` +
       (r.outcome === 'run' ? `; catalogue ${r.catalogueDigest!.slice(0, 19)}${r.cachedCatalogue ? ' (last-known-good)' : ''}; ${s.changed} changed (${r.changes.intentional} intentional, ${r.changes.corrective} corrective), ${s.pending} pending, ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped${r.interrupted ? '; interrupted' : ''}` : '');

@@ -103,14 +103,46 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
   };
 }
 
+/** --server URL...: the catalogue server source (src/agent/server-source.ts). */
+export interface ServerSelection {
+  readonly servers: readonly string[];
+  readonly caFingerprint?: string;
+  readonly caFile?: string;
+  readonly joinToken?: string;
+  readonly connectTimeoutMs?: number;
+  readonly waitForCertMs?: number;
+}
+
 /** What selects a source: the agent's flags. */
 export interface SourceSelection extends Omit<LocalSourceOptions, 'path' | 'check'> {
   /** --manifests PATH (a manifest file or directory, or a fleet tree). */
   readonly manifests?: string;
+  readonly server?: ServerSelection;
+}
+
+/** A catalogue source that can also deliver run reports (the server source). */
+export interface ReportingSource extends CatalogueSource {
+  sendReport(report: unknown): Promise<TsconvergeError | undefined>;
+}
+
+/** The server source, loaded on first use (local agents never load the TLS and X.509 code). */
+function createServerSource(sel: SourceSelection & { server: ServerSelection }, node: string): ReportingSource {
+  let source: Promise<import('./server-source.js').ServerSource> | undefined;
+  const get = () => (source ??= import('./server-source.js').then((m) => new m.ServerSource({ ...sel.server, node, stateDir: sel.stateDir })));
+  return {
+    load: async (facts, signal) => (await get()).load(facts, signal),
+    sendReport: async (report) => (await get()).sendReport(report),
+  };
 }
 
 /** The one place a source is chosen from the agent's flags (the server source is added here). */
-export function createCatalogueSource(sel: SourceSelection, check?: (catalogue: Catalogue) => void): CatalogueSource {
+export function createCatalogueSource(sel: SourceSelection, check?: (catalogue: Catalogue) => void): CatalogueSource | ReportingSource {
+  if (sel.server !== undefined) {
+    if (sel.manifests !== undefined) throw new TsconvergeError('INVALID_VALUE', '--manifests and --server are two catalogue sources; give one', { terminal: true });
+    if (!sel.server.caFingerprint && !sel.server.caFile) throw new TsconvergeError('INVALID_VALUE', '--server needs a pinned CA: --ca-fingerprint sha256:... or --ca-file FILE', { terminal: true, hint: 'the server prints its fingerprint at `tsconverge ca init` and `tsconverge ca fingerprint`' });
+    if (sel.node === undefined) throw new TsconvergeError('INVALID_VALUE', 'the server source needs the node name', { terminal: true });
+    return createServerSource({ ...sel, server: sel.server }, sel.node);
+  }
   if (sel.manifests === undefined) {
     throw new TsconvergeError('INVALID_VALUE', 'the agent needs a catalogue source: --manifests PATH (a manifest file or directory, or a fleet tree with --node)', { terminal: true, hint: 'tsconverge agent --manifests /etc/tsconverge/manifests' });
   }

@@ -31,6 +31,13 @@ export interface AgentFlags {
   readonly timeout?: number;
   readonly retries?: number;
   readonly journald?: boolean;
+  /** The catalogue server source (src/agent/server-source.ts). */
+  readonly server?: string[];
+  readonly caFingerprint?: string;
+  readonly caFile?: string;
+  readonly joinToken?: string;
+  readonly connectTimeout?: number;
+  readonly waitForCert?: number;
   readonly logFormat?: LogFormat;
   readonly logLevel?: string;
 }
@@ -75,6 +82,10 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
     source = createCatalogueSource({
       stateDir, ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}),
       ...(flags.node ? { node: flags.node } : {}), ...(flags.environment ? { environment: flags.environment } : {}), ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
+      ...(flags.server ? { node, server: {
+        servers: flags.server, caFingerprint: flags.caFingerprint, caFile: flags.caFile, joinToken: flags.joinToken,
+        connectTimeoutMs: (flags.connectTimeout ?? 5) * 1000, waitForCertMs: (flags.waitForCert ?? 0) * 1000,
+      } } : {}),
     }, (c) => { createGraph(c, providers); });
   } catch (err) {
     return fail(err);
@@ -82,7 +93,8 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
   // The splay is at most the interval: slots repeat every interval.
   const splayMs = splayFor(node, Math.min(splayLimitMs, intervalMs));
   const agent = createAgent({
-    stateDir, root, node, source, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : '(none)', providers, log,
+    stateDir, root, node, source, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)', providers, log,
+    ...('sendReport' in source ? { onReport: (r: unknown) => source.sendReport(r) } : {}),
     facts: () => createFacts(root),
     noop: flags.noop ?? false, intervalMs, splayMs, version: pkg.version,
     ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
@@ -142,6 +154,12 @@ export function registerAgentCommands(program: Command): void {
   const agent = stateOptions(program.command('agent')
     .description('run as an agent: converge at start, then every --interval; SIGHUP runs now, SIGTERM stops after the resource in flight (see README "Agent")')
     .option('--manifests <path>', 'the catalogue: a manifest file or directory, or a fleet tree (compiled for --node)')
+    .option('--server <url...>', 'or: catalogue server URL(s), tried in order (mutual TLS; enrols on first contact)')
+    .option('--ca-fingerprint <sha256>', 'with --server: pin the server\'s CA by fingerprint (from `tsconverge ca init` / `ca fingerprint`)')
+    .option('--ca-file <file>', 'with --server: pin the server\'s CA by its certificate file')
+    .option('--join-token <token>', 'with --server: a one-time join token (`tsconverge ca token`): signed at once')
+    .option('--connect-timeout <seconds>', 'with --server: time to reach a server before the next one, then the cached catalogue', count, 5)
+    .option('--wait-for-cert <seconds>', 'with --server: how long to wait for the CA to sign this node\'s request', count, 0)
     .option('--node <name>', 'fleet trees: the node to compile for; also names the node in reports and sets its splay (default: the host name)')
     .option('--environment <env>', 'fleet trees: the environment (default: TSCONVERGE_ENVIRONMENT, else the only one)')
     .option('--secrets-dir <dir>', 'fleet trees: directory of secret files (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)')

@@ -69,7 +69,7 @@ describe('two server replicas on one PostgreSQL', () => {
   it('an agent given both URLs falls over to the second; each replica sees the reports sent to the other', async () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(path.join(work, 'rep', 'policy'), 'hs-*\n');
-    const state = tempDir('rep-agent');
+    const state = path.join(work, 'rep-agent');
     const facts = { hostname: 'hs-r1', fqdn: 'hs-r1', os: { codename: 'bookworm' } } as unknown as Facts;
     const src = new ServerSource({ servers: [servers[0]!.url, servers[1]!.url], node: 'hs-r1', stateDir: state, caFingerprint: fingerprint, connectTimeoutMs: 2000 });
     const first = await src.load(facts, new AbortController().signal);

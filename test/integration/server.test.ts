@@ -33,9 +33,11 @@ function factsOf(node: string): Facts {
 }
 
 interface Host { readonly node: string; readonly root: string; readonly state: string; readonly source: ServerSource }
+const hostDirs: string[] = [];
 function host(node: string, servers = [server.url], extra: { connectTimeoutMs?: number } = {}): Host {
   const root = tempDir(`root-${node}`);
   const state = tempDir(`state-${node}`);
+  hostDirs.push(root, state);
   return { node, root, state, source: new ServerSource({ servers, node, stateDir: state, caFingerprint: fingerprint, connectTimeoutMs: extra.connectTimeoutMs ?? 3000, timeoutMs: 10_000 }) };
 }
 
@@ -68,7 +70,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  rmSync(work, { recursive: true, force: true });
+  for (const d of [work, ...hostDirs]) rmSync(d, { recursive: true, force: true });
 });
 
 describe('enrolment', () => {
