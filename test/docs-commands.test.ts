@@ -9,7 +9,9 @@
  *   names (or only the one its meaning names: "(`apply` only)");
  * - every example in a shell code block that runs tsconverge is run exactly as written,
  *   from the repository, with `tsconverge` on PATH: each tsconverge command must exit 0
- *   or 2 (it ran: nothing to change, or changes), every other line 0.
+ *   or 2 (it ran: nothing to change, or changes), every other line 0. Blocks fenced
+ *   ```sh host``` set up a real host (systemd units, /usr/local/bin, a foreground agent):
+ *   their commands and flags are checked like the rest, but they are not run here.
  */
 import { describe, expect, it, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -33,21 +35,32 @@ function runHelp(args: string[]): string {
 }
 
 /** Markdown outside fenced code blocks, and the fenced blocks themselves. */
-function split(md: string): { prose: string[]; blocks: { lang: string; lines: string[]; file: string; line: number }[] } {
+interface Block { lang: string; host: boolean; lines: string[]; file: string; line: number }
+function split(md: string): { prose: string[]; blocks: Block[] } {
   const prose: string[] = [];
-  const blocks: { lang: string; lines: string[]; file: string; line: number }[] = [];
-  let block: { lang: string; lines: string[]; file: string; line: number } | undefined;
+  const blocks: Block[] = [];
+  let block: Block | undefined;
   md.split('\n').forEach((l, i) => {
-    const fence = /^```(\S*)/.exec(l);
-    if (fence && !block) { block = { lang: fence[1] ?? '', lines: [], file: '', line: i + 2 }; return; }
+    const fence = /^```(\S*)(?:\s+(host))?/.exec(l);
+    if (fence && !block) { block = { lang: fence[1] ?? '', host: fence[2] === 'host', lines: [], file: '', line: i + 2 }; return; }
     if (l.startsWith('```') && block) { blocks.push(block); block = undefined; return; }
     if (block) block.lines.push(l); else prose.push(l);
   });
   return { prose, blocks };
 }
 
-/** A command line that runs tsconverge: `tsconverge CMD`, `$ tsconverge CMD`, `VAR=x tsconverge CMD`. */
-const INVOCATION = /^\s*(?:\$ )?(?:[A-Z_][A-Z0-9_]*=\S*\s+)*tsconverge\s+([a-z][a-z-]*)/;
+/** A command line that runs tsconverge: `tsconverge CMD [SUB]`, `$ tsconverge CMD`, `VAR=x tsconverge CMD`. */
+const INVOCATION = /^\s*(?:\$ )?(?:[A-Z_][A-Z0-9_]*=\S*\s+)*tsconverge\s+([a-z][a-z-]*)(?:\s+([a-z][a-z-]*))?/;
+
+/** The subcommands a command lists under "Commands:" in its --help (`agent` -> disable, enable). */
+function subcommandsOf(cmd: string): Set<string> {
+  const out = help([cmd]);
+  const at = out.indexOf('\nCommands:');
+  if (at < 0) return new Set();
+  return new Set(out.slice(at).split('\n').slice(1).map((l) => /^ {2}([a-z][a-z-]*)/.exec(l)?.[1]).filter((w): w is string => !!w && w !== 'help'));
+}
+/** `agent disable` when disable is a subcommand of agent, else `agent` (the second word is an argument). */
+const commandOf = (first: string, second: string | undefined): string => (second && subcommandsOf(first).has(second) ? `${first} ${second}` : first);
 /** A shell example: a sh/bash/console block, or an untyped block of `$ ` prompt lines. */
 const isShell = (b: { lang: string; lines: string[] }): boolean =>
   /^(sh|bash|shell|console)$/.test(b.lang) || (b.lang === '' && b.lines.some((l) => l.startsWith('$ ')));
@@ -64,8 +77,9 @@ for (const f of DOCS) {
   ];
   for (const c of candidates) {
     for (const m of [INVOCATION.exec(c)].filter((x) => x !== null)) {
-      if (!commands.has(m[1]!)) commands.set(m[1]!, new Set());
-      commands.get(m[1]!)!.add(f);
+      const cmd = commandOf(m[1]!, m[2]);
+      if (!commands.has(cmd)) commands.set(cmd, new Set());
+      commands.get(cmd)!.add(f);
     }
   }
 }
@@ -86,10 +100,11 @@ for (const f of DOCS) {
     if (head === 'command') {
       for (const r of body) {
         for (const span of codeSpans(r[0]!)) {
-          const m = /^tsconverge\s+([a-z][a-z-]*)?(.*)$/.exec(span);
+          const m = /^tsconverge\s+([a-z][a-z-]*)?(?:\s+([a-z][a-z-]*))?(.*)$/.exec(span);
           if (!m) continue;
-          const cmd = m[1] ?? '';
-          for (const flag of flagsIn(m[2]!)) flagCases.push({ file: f, command: cmd, flag });
+          const cmd = m[1] ? commandOf(m[1], m[2]) : '';
+          const rest = m[1] && m[2] && cmd === m[1] ? ` ${m[2]}${m[3]}` : m[3]!;
+          for (const flag of flagsIn(rest)) flagCases.push({ file: f, command: cmd, flag });
         }
       }
     } else if (head === 'flag') {
@@ -98,7 +113,8 @@ for (const f of DOCS) {
       while (k >= 0 && lines[k]!.trim() === '') k--;
       const para: string[] = [];
       while (k >= 0 && lines[k]!.trim() !== '' && !lines[k]!.startsWith('|') && !lines[k]!.startsWith('#')) para.unshift(lines[k--]!);
-      const named = codeSpans(para.join(' ')).filter((c) => commands.has(c));
+      // A span names a command by its first word or two (`import compose FILE...` -> import compose).
+      const named = codeSpans(para.join(' ')).map((c) => c.split(/\s+/)).map((w) => (commands.has(`${w[0]} ${w[1]}`) ? `${w[0]} ${w[1]}` : w[0]!)).filter((c) => commands.has(c));
       it(`${f}: the flags table at line ~${i + 1} names the commands it is for`, () => {
         expect(named.length, `paragraph above the table: ${para.join(' ')}`).toBeGreaterThan(0);
       });
@@ -126,13 +142,13 @@ describe('documented commands exist', () => {
     expect([...commands.keys()]).toEqual(expect.arrayContaining(['apply', 'plan', 'validate', 'compile', 'explain', 'facts']));
   });
   it.each([...commands].map(([c, where]) => [c, [...where].join(', ')]))('tsconverge %s (documented in %s)', (cmd) => {
-    expect(help([cmd])).toContain(`Usage: tsconverge ${cmd} `);
+    expect(help(cmd.split(' '))).toContain(`Usage: tsconverge ${cmd} `);
   });
 });
 
 describe('documented flags are accepted', () => {
   it.each(flagCases.map((c) => [c.command || '(program)', c.flag, c.file]))('tsconverge %s %s (%s)', (cmd, flag) => {
-    const out = help(cmd === '(program)' ? [] : [cmd]);
+    const out = help(cmd === '(program)' ? [] : cmd.split(' '));
     expect(out).toMatch(new RegExp(`(^|[\\s,])${flag.replace(/-/g, '\\-')}([\\s,<[=]|$)`, 'm'));
   });
 });
@@ -142,7 +158,7 @@ interface Example { file: string; line: number; script: string[]; output: string
 const examples: Example[] = [];
 for (const f of DOCS) {
   for (const b of split(text(f)).blocks) {
-    if (!isShell(b)) continue;
+    if (!isShell(b) || b.host) continue; // `sh host`: a real host's setup (systemd, /usr/local/bin): checked above, not run
     const prompted = b.lines.some((l) => l.startsWith('$ '));
     const logical: string[] = [];
     for (const raw of b.lines) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isBinary, unifiedDiff, withTextDiffs, SENSITIVE_CONTENT } from './textdiff.js';
+import { isBinary, unifiedDiff, withTextDiffs, SENSITIVE_CONTENT, DIFF_MAX_EDITS, DIFF_TOO_LARGE } from './textdiff.js';
 import type { ResourcePlan } from '../providers/types.js';
 
 const plan = (sensitive: boolean): ResourcePlan => ({
@@ -21,6 +21,12 @@ describe('textdiff', () => {
     const d = unifiedDiff('', to, 10).split('\n');
     expect(d).toHaveLength(11);
     expect(d[10]).toBe('... 91 more lines');
+  });
+
+  it('gives up on a rewrite larger than the edit bound instead of spending seconds on it', () => {
+    const lines = (v: string, n: number): string => Array.from({ length: n }, (_, i) => `${v}-${i}`).join('\n') + '\n';
+    expect(unifiedDiff(lines('old', DIFF_MAX_EDITS), lines('new', DIFF_MAX_EDITS))).toBe(DIFF_TOO_LARGE);
+    expect(unifiedDiff(lines('old', 100), lines('new', 100)).split('\n')[0]).toBe('@@ -1,100 +1,100 @@');
   });
 
   it.each([
