@@ -6,15 +6,23 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import Handlebars from 'handlebars';
+import { createRequire } from 'node:module';
+import type HandlebarsNS from 'handlebars';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 
-const hb = Handlebars.create();
-hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
-hb.registerHelper('join', (v: unknown, sep: unknown) => (Array.isArray(v) ? v.join(typeof sep === 'string' ? sep : ',') : ''));
-hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
-hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-hb.registerHelper('string', (v: unknown) => String(v));
+let instance: typeof HandlebarsNS | undefined;
+
+/** handlebars with our helpers, loaded on the first template: catalogues without templates never load it. */
+function handlebars(): typeof HandlebarsNS {
+  if (instance) return instance;
+  const hb = (createRequire(import.meta.url)('handlebars') as typeof HandlebarsNS).create();
+  hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
+  hb.registerHelper('join', (v: unknown, sep: unknown) => (Array.isArray(v) ? v.join(typeof sep === 'string' ? sep : ',') : ''));
+  hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('string', (v: unknown) => String(v));
+  return (instance = hb);
+}
 
 export interface RenderInput {
   readonly templatePath: string;
@@ -35,7 +43,7 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
     });
   }
   try {
-    const tpl = hb.compile(source, { strict: true, noEscape: true });
+    const tpl = handlebars().compile(source, { strict: true, noEscape: true });
     return tpl({ params: input.parameters, facts: input.facts });
   } catch (err) {
     throw new TsconvergeError('TEMPLATE_ERROR', `template ${path.basename(input.templatePath)}: ${(err as Error).message.split('\n')[0]}`, {
@@ -51,5 +59,5 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
  * fact whose value holds `{{...}}` is inserted as it is.
  */
 export function renderString(source: string, data: Readonly<Record<string, unknown>>): string {
-  return hb.compile(source, { strict: true, noEscape: true })(data);
+  return handlebars().compile(source, { strict: true, noEscape: true })(data);
 }

@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
+import { BUNDLE } from '../bundle.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
 function positiveInt(v: string): number {
   const n = Number(v);
