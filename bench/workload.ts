@@ -45,9 +45,9 @@ export function volumeName(i: number): string {
  * The converged workload. `network` must be fresh for every teardown: Engine 20.10
  * may refuse to remove a network just emptied by force-removing its containers.
  */
-export function createWorkload(network: string): Workload {
+export function createWorkload(network: string, count = CONTAINER_COUNT): Workload {
   const volumes = Array.from({ length: VOLUME_COUNT }, (_, i) => volumeName(i));
-  const containers = Array.from({ length: CONTAINER_COUNT }, (_, i) => ({
+  const containers = Array.from({ length: count }, (_, i) => ({
     name: containerName(i),
     env: { A: '1', B: '2' },
     volume: volumeName(i % VOLUME_COUNT),
