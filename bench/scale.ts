@@ -11,7 +11,7 @@ import { timed } from './exec.js';
 import { summarize, type Summary } from './stats.js';
 import { floor } from './tools/floor.js';
 import { tsconverge } from './tools/tsconverge.js';
-import { createWorkload } from './workload.js';
+import { NAME_PREFIX, createWorkload } from './workload.js';
 
 export interface ScalePoint {
   readonly containers: number;
@@ -25,7 +25,7 @@ export async function benchScale(sizes: readonly number[], reps: number, session
   const out: ScalePoint[] = [];
   for (const n of sizes) {
     await cleanup();
-    const w = createWorkload(`tscbench-net-${session}-scale-${n}`, n);
+    const w = createWorkload(`${NAME_PREFIX}net-${session}-scale-${n}`, n);
     const dir = join(workDir, `scale-${n}`);
     log(`scale ${n}: creating ${n} containers with the floor's S1 script`);
     const setup = await timed(await floor.prepare({ scenario: 'S1', workload: w, run: 1 }, dir), 30 * 60_000);

@@ -3,10 +3,14 @@
  * from it, and every check compares the engine's state against it.
  */
 
-/** Every object the harness creates carries this label and a name with NAME_PREFIX. */
+/**
+ * Every object the harness creates carries this label and a name with NAME_PREFIX.
+ * BENCH_LABEL gives a run its own label value and prefix (tscbench-VALUE-), so two benches
+ * on one engine (another session's, say) never see or remove each other's objects.
+ */
 export const LABEL_KEY = 'tsconverge-test';
-export const LABEL_VALUE = 'bench';
-export const NAME_PREFIX = 'tscbench-';
+export const LABEL_VALUE = process.env['BENCH_LABEL'] ?? 'bench';
+export const NAME_PREFIX = LABEL_VALUE === 'bench' ? 'tscbench-' : `tscbench-${LABEL_VALUE}-`;
 
 export const IMAGE = 'local/busybox:1';
 export const COMMAND: readonly string[] = ['sleep', '100000'];

@@ -102,7 +102,7 @@ const result = await build({
   banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(__filename).href;' },
   external: ['cpu-features', '*.node'],
   plugins: [lazyRequire, leaveOut],
-  minify: true,
+  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', // TSCONVERGE_SEA_MINIFY=0: readable names for profiling
   legalComments: 'none',
   metafile: true,
   logLevel: 'error',
