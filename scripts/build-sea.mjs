@@ -36,6 +36,12 @@ const out = path.join(repo, 'dist/sea');
 const exe = path.join(repo, 'dist/tsconverge');
 const ASSET_DIRS = ['modules'];
 const ASSET_INDEX_KEY = 'tsconverge-assets.json'; // src/assets.ts
+/**
+ * Node/V8 options baked into the executable (sea-config execArgv). The blob is generated
+ * with the same options so V8 accepts its code cache. TSCONVERGE_SEA_EXEC_ARGV (a JSON
+ * array) overrides them for measurements.
+ */
+const EXEC_ARGV = process.env.TSCONVERGE_SEA_EXEC_ARGV ? JSON.parse(process.env.TSCONVERGE_SEA_EXEC_ARGV) : [];
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const log = (m) => process.stderr.write(`[build-sea] ${m}\n`);
 
@@ -124,9 +130,10 @@ writeFileSync(config, JSON.stringify({
   disableExperimentalSEAWarning: true,
   useCodeCache: true,
   useSnapshot: false,
+  execArgv: EXEC_ARGV,
   assets: { [ASSET_INDEX_KEY]: index, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
 }, null, 2));
-execFileSync(node.bin, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+execFileSync(node.bin, [...EXEC_ARGV, '--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 // 3. Inject into a copy of the same Node binary (the code cache is only valid for it).
 const tmp = `${exe}.tmp`;
