@@ -40,7 +40,7 @@ export const tsconverge: Tool = {
   async prepare(step: Step, dir: string): Promise<Command> {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'manifest.yaml');
-    writeFileSync(file, stringify(manifest(step.workload)));
+    writeFileSync(file, stringify(manifest(step.workload), { aliasDuplicateObjects: false })); // no YAML aliases: tsconverge caps them at 100
     return {
       argv: [
         ...tsconvergeArgv(), 'apply', file, '--format', 'json', '--log-level', 'warn',
