@@ -69,7 +69,7 @@ export function renderReport(report: BenchReport): string {
       const t = p.tsconverge?.seconds?.median;
       srows.push([String(p.containers), f === undefined ? 'n/a' : secs(f), t === undefined ? 'n/a' : secs(t),
         f && t ? (t / f).toFixed(2) : '', t === undefined ? '' : `${((t * 1000) / p.containers).toFixed(1)} ms`,
-        mb(p.tsconverge?.peakRssKb ?? null), p.error ?? p.tsconverge?.failed ?? 'pass']);
+        mb(p.tsconverge?.peakRssKb ?? null), (p.error ?? p.tsconverge?.failed ?? 'pass').split('\n')[0]!.slice(0, 120)]);
     }
     lines.push(...formatTable(srows));
   }
