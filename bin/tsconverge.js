@@ -7,7 +7,9 @@ import('../dist/cli/main.js').then((m) => m.main(process.argv)).catch((err) => {
   if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/main.js')) {
     process.stderr.write('tsconverge is not built: run `npm run build` (or scripts/setup.sh) first\n');
   } else {
-    process.stderr.write(`tsconverge: ${err && err.stack ? err.stack : err}\n`);
+    const debug = process.argv.includes('--log-level=debug') || process.argv.join(' ').includes('--log-level debug');
+    process.stderr.write(`tsconverge: ${err && err.message ? String(err.message).split('\n')[0] : err}\n`);
+    process.stderr.write(debug && err && err.stack ? `${err.stack}\n` : '  (run with --log-level debug for the stack)\n');
   }
   process.exit(1);
 });

@@ -28,7 +28,7 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export async function generateReference(): Promise<string> {
   const out: string[] = [BEGIN, ''];
-  out.push('Every resource has `kind` and `name`, and may have the relationship metaparameters `require`, `before`, `notify` and `subscribe` (one `kind[name]` or a list). "Change" says how a changed attribute is converged: **update** in place, **replace** (the object is recreated), or **—** for a parameter that is not compared with the system.', '');
+  out.push('Every resource has `kind` and `name`, and may have the relationship metaparameters `require`, `before`, `notify` and `subscribe` (one `kind[name]` or a list). "Change" says how a changed attribute is converged: **update** in place, **restart** (in place, then the object is restarted), **replace** (the object is recreated), or **—** for a parameter that is not compared with the system.', '');
   for (const file of kindSchemaFiles()) {
     const s = JSON.parse(await readFile(file, 'utf8'));
     const kind = s.properties.kind.const as string;
@@ -37,7 +37,7 @@ export async function generateReference(): Promise<string> {
     for (const [key, p] of Object.entries(s.properties as Record<string, Prop>)) {
       if ((META_KEYS as readonly string[]).includes(key)) continue;
       const required = (s.required ?? []).includes(key) ? ' (required)' : '';
-      const change = p['x-compare'] === false ? '—' : p['x-change'] === 'update' ? 'update' : 'replace';
+      const change = p['x-compare'] === false ? '—' : p['x-change'] === 'update' || p['x-change'] === 'restart' ? p['x-change'] : 'replace';
       const def = p.default === undefined ? '' : `\`${JSON.stringify(p.default)}\``;
       out.push(`| \`${key}\`${required} | ${cell(typeOf(p))} | ${def} | ${change} | ${cell(p.description ?? '')}${p['x-sensitive'] ? ' (sensitive)' : ''} |`);
     }

@@ -75,3 +75,21 @@ describe('globToRegExp', () => {
     expect(globToRegExp(glob).test(name)).toBe(want);
   });
 });
+
+describe('regexes run in linear time (RE2)', () => {
+  const site = (rule: string) => SITE.replace('- regex: "^db-[0-9]+$"', rule);
+  it.each([
+    ['nested quantifier', '- regex: "^(a+)+$"'],
+    ['alternation blow-up', '- regex: "^(a|a)*$"'],
+    ['glob with many stars', '- glob: "*a*a*a*a*a*a*a*a*b"'],
+  ])('%s against a 100,000-character node name answers (a backtracking engine never would)', (_name, rule) => {
+    const tree = parseYamlTree('site.yaml', site(rule), { secrets: true, markers: true }).tree!;
+    expect(checkSite(tree)).toEqual([]);
+    // No match for this name: the rule is skipped and the node falls through to no role.
+    expect(() => classifyNode(tree, 'a'.repeat(100_000) + '!', {} as never)).toThrow(/matches no rule/);
+  });
+  it('refuses a backreference (RE2 cannot run it in linear time)', () => {
+    const tree = parseYamlTree('site.yaml', site('- regex: "^(a)\\\\1$"'), { secrets: true, markers: true }).tree!;
+    expect(checkSite(tree).map((e) => e.message).join()).toMatch(/invalid regular expression/);
+  });
+});

@@ -9,7 +9,7 @@
  *       role: web
  *     - glob: "web-*"         # glob: * ? [abc]
  *       role: web
- *     - regex: "^db-[0-9]+$"  # regular expression, as written (anchor it)
+ *     - regex: "^db-[0-9]+$"  # RE2 regular expression (linear time), as written (anchor it)
  *       role: db
  *     - facts: { os.codename: bookworm }   # every listed fact equal (or one of a list)
  *       modules: [sysctl-baseline]
@@ -19,6 +19,7 @@
  * specific rules that name one (exact name > glob or regex > facts only > default);
  * two rules of that level naming different roles are an error.
  */
+import { RE2JS } from 're2js';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import type { Facts } from '../providers/facts.js';
 import { createAjv } from './schemas.js';
@@ -76,7 +77,8 @@ export interface Classification {
   readonly params: readonly string[];
 }
 
-export function globToRegExp(glob: string): RegExp {
+/** A glob as an RE2 pattern (linear time, like regex rules). */
+export function globToRegExp(glob: string): RE2JS {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
@@ -88,7 +90,23 @@ export function globToRegExp(glob: string): RegExp {
       else { re += '[' + glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']'; i = end; }
     } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`);
+  return compileRegex(`^${re}$`);
+}
+
+const compiled = new Map<string, RE2JS>();
+/**
+ * Regexes in site.yaml run on RE2 (re2js): matching is linear in the node name, so a
+ * pattern such as ^(a+)+$ cannot hang the compiler. Patterns RE2 cannot run in linear
+ * time (backreferences, lookaround) are refused when site.yaml is checked.
+ */
+export function compileRegex(pattern: string): RE2JS {
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = RE2JS.compile(pattern);
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(pattern, re);
+  }
+  return re;
 }
 
 function factAt(facts: Facts, dotted: string): unknown {
@@ -127,7 +145,10 @@ export function checkSite(tree: YamlTree): TsconvergeError[] {
     }
     checkRole(r.role, `/nodes/${i}/role`);
     if (r.regex !== undefined) {
-      try { new RegExp(r.regex); } catch (e) { errors.push(err('MANIFEST_INVALID', `invalid regular expression: ${(e as Error).message}`, tree.locate(`/nodes/${i}/regex`), 'JavaScript RegExp syntax; anchor with ^...$')); }
+      try { compileRegex(r.regex); } catch (e) {
+        errors.push(err('MANIFEST_INVALID', `invalid regular expression: ${(e as Error).message}`, tree.locate(`/nodes/${i}/regex`),
+          'RE2 syntax (linear time: no backreferences or lookaround); anchor with ^...$'));
+      }
     }
   });
   checkRole(site.default?.role, '/default/role');
@@ -141,7 +162,7 @@ export function classifyNode(tree: YamlTree, node: string, facts: Facts): Classi
   site.nodes.forEach((rule, index) => {
     const byName = rule.name !== undefined ? rule.name === node
       : rule.glob !== undefined ? globToRegExp(rule.glob).test(node)
-        : rule.regex !== undefined ? new RegExp(rule.regex).test(node) : true;
+        : rule.regex !== undefined ? compileRegex(rule.regex).test(node) : true;
     const byFacts = Object.entries(rule.facts ?? {}).every(([k, want]) => {
       const have = factAt(facts, k);
       return (Array.isArray(want) ? want : [want]).some((w) => have !== undefined && have !== null && String(have) === String(w));

@@ -10,7 +10,9 @@ import type { Resource } from '../providers/types.js';
 import type { Facts } from '../providers/facts.js';
 import { createSchemaRegistry, type SchemaRegistry } from './schemas.js';
 import { listManifestFiles, loadManifestFile, isMetaKey, type ManifestResource } from './load.js';
-import { renderTemplate } from './render.js';
+import { renderTemplate, resolveTemplatePath } from './render.js';
+import { limitError, parseLimits } from './limits.js';
+import { checkConflicts } from './conflicts.js';
 
 export type Relation = 'require' | 'before' | 'notify' | 'subscribe';
 export const RELATIONS: readonly Relation[] = ['require', 'before', 'notify', 'subscribe'];
@@ -36,6 +38,11 @@ export interface CompileOptions {
    * templates are rendered, is recorded in the resource's `sensitive` pointers.
    */
   readonly sensitiveValues?: readonly string[];
+  /**
+   * The manifest tree templates are confined to. Default: the directory of the file
+   * that declares the resource (a module's directory for fleet modules).
+   */
+  readonly manifestRoot?: string;
 }
 
 export function resourceId(kind: string, name: string): string {
@@ -65,14 +72,15 @@ export function canonicalJson(v: unknown): string {
 }
 
 /** Kind-specific resolution of user input (today: file templates). */
-async function resolveAttrs(r: ManifestResource, attrs: Record<string, unknown>, facts: Facts): Promise<Record<string, unknown>> {
+async function resolveAttrs(r: ManifestResource, attrs: Record<string, unknown>, facts: Facts, root: string | undefined): Promise<Record<string, unknown>> {
   if (r.kind === 'file' && typeof attrs.template === 'string') {
+    const id = resourceId(r.kind, r.name);
     const content = await renderTemplate({
-      templatePath: path.resolve(path.dirname(r.file), attrs.template),
+      templatePath: await resolveTemplatePath(attrs.template, r.file, root ?? path.dirname(r.file), r.locate('/template'), id),
       parameters: (attrs.parameters ?? {}) as Record<string, unknown>,
       facts: facts as unknown as Record<string, unknown>,
       location: r.locate('/template'),
-      resource: resourceId(r.kind, r.name),
+      resource: id,
     });
     return { ...attrs, content };
   }
@@ -103,8 +111,23 @@ export function taintedPointers(attrs: Readonly<Record<string, unknown>>, secret
   return out.sort();
 }
 
+/** A catalogue's version: the content hash of its resolved resources (ids, attributes, relations). */
+export function catalogueVersion(resources: readonly Pick<CatalogueResource, 'id' | 'attrs' | 'relations'>[]): string {
+  return 'sha256:' + createHash('sha256').update(canonicalJson(resources.map((r) => ({ id: r.id, attrs: r.attrs, relations: r.relations })))).digest('hex');
+}
+
+/** Freeze a catalogue built outside the compiler (a cached one); the same shape compileResources returns. */
+export function freezeCatalogue(c: Catalogue): Catalogue {
+  return deepFreeze(c);
+}
+
 export async function compileResources(items: readonly ManifestResource[], opts: CompileOptions): Promise<Catalogue> {
   const registry = opts.registry ?? createSchemaRegistry();
+  const limits = parseLimits();
+  if (items.length > limits.maxResources) {
+    const over = items[limits.maxResources]!;
+    throw new ManifestErrors([limitError(`the catalogue has ${items.length} resources, more than the limit`, 'maxResources', limits.maxResources, over.source)]);
+  }
   const errors: TsconvergeError[] = [];
   const byId = new Map<string, CatalogueResource>();
   const resources: CatalogueResource[] = [];
@@ -122,7 +145,7 @@ export async function compileResources(items: readonly ManifestResource[], opts:
     for (const [k, v] of Object.entries(item.body)) if (!isMetaKey(k)) declared[k] = v;
     let attrs: Record<string, unknown>;
     try {
-      attrs = await resolveAttrs(item, declared, opts.facts);
+      attrs = await resolveAttrs(item, declared, opts.facts, opts.manifestRoot);
     } catch (err) {
       errors.push(err as TsconvergeError);
       continue;
@@ -152,9 +175,9 @@ export async function compileResources(items: readonly ManifestResource[], opts:
       });
     }
   }
+  errors.push(...checkConflicts(resources));
   if (errors.length > 0) throw new ManifestErrors(errors);
-  const version = 'sha256:' + createHash('sha256').update(canonicalJson(resources.map((r) => ({ id: r.id, attrs: r.attrs, relations: r.relations })))).digest('hex');
-  return deepFreeze({ version, resources, byId }) as Catalogue;
+  return deepFreeze({ version: catalogueVersion(resources), resources, byId }) as Catalogue;
 }
 
 /** Load every manifest under `target`, validate it, and compile it. Throws ManifestErrors listing every problem. */
@@ -169,5 +192,6 @@ export async function loadCatalogue(target: string, opts: CompileOptions): Promi
     errors.push(...out.errors);
   }
   if (errors.length > 0) throw new ManifestErrors(errors);
-  return compileResources(all, { ...opts, registry });
+  const root = files.length === 1 && files[0] === target ? path.dirname(path.resolve(target)) : path.resolve(target);
+  return compileResources(all, { manifestRoot: root, ...opts, registry });
 }

@@ -17,10 +17,10 @@
  * with its file and line, so `tsconverge explain` can say where a value came from
  * and what it overrode.
  */
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import type { Facts } from '../providers/facts.js';
+import { isFile, subdirs } from './treefs.js';
 import { escapeSegment, readYamlTree, SecretRef, splitPointer, type MergeMarker, type YamlTree } from './yamltree.js';
 
 export interface Layer {
@@ -142,13 +142,6 @@ export function checkDataKeys(layers: readonly Layer[], params: (module: string)
   return errors;
 }
 
-async function isFile(p: string): Promise<boolean> {
-  try { return (await stat(p)).isFile(); } catch { return false; }
-}
-
-async function dirs(p: string): Promise<string[]> {
-  try { return (await readdir(p, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort(); } catch { return []; }
-}
 
 function factValue(facts: Facts, dotted: string): string | undefined {
   let cur: unknown = facts;
@@ -164,7 +157,7 @@ export async function dataFiles(fleetRoot: string, envDir: string, role: string,
     ['common', path.join(fleetRoot, 'data', 'common.yaml')],
     ['environment', path.join(envDir, 'data', 'common.yaml')],
   ];
-  for (const fact of await dirs(path.join(envDir, 'data', 'facts'))) {
+  for (const fact of await subdirs(path.join(envDir, 'data', 'facts'))) {
     const v = factValue(facts, fact);
     if (v !== undefined) before.push([`facts ${fact}=${v}`, path.join(envDir, 'data', 'facts', fact, `${v}.yaml`)]);
   }

@@ -14,7 +14,7 @@
  * renders its modules and compiles the result into the same Catalogue a plain
  * manifest gives: validated against spec/, deterministic, content-hashed.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assetDir } from '../assets.js';
@@ -29,6 +29,7 @@ import { checkDataKeys, dataFiles, fileLayer, isMap, locateData, mergeLayers, re
 import { checkParameters, defaultsOf, findModule, loadModule, renderModule, type Module, type ValueOrigin } from './modules.js';
 import { createSecretStore, type SecretStore, type SecretStoreOptions } from './secrets.js';
 import { readYamlTree, SecretRef, splitPointer, escapeSegment } from './yamltree.js';
+import { isDir, subdirs } from './treefs.js';
 
 export const BUILTIN_MODULES = fileURLToPath(new URL('../../modules/', import.meta.url));
 
@@ -56,13 +57,6 @@ export interface FleetCatalogue {
   readonly origins: ReadonlyMap<string, ReadonlyMap<string, ValueOrigin>>;
 }
 
-async function isDir(p: string): Promise<boolean> {
-  try { return (await stat(p)).isDirectory(); } catch { return false; }
-}
-
-async function subdirs(p: string): Promise<string[]> {
-  try { return (await readdir(p, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort(); } catch { return []; }
-}
 
 /** A fleet tree has an environments/ directory. */
 export async function isFleetTree(target: string): Promise<boolean> {

@@ -3,12 +3,15 @@
  * resource against its kind's schema, and collect every error before giving up, so a
  * user fixes a manifest in one pass. Nothing here touches the world.
  */
-import { readFile, stat, readdir } from 'node:fs/promises';
+import { stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseDocument, isNode, isMap, isScalar, type Document } from 'yaml';
+import { isNode, isMap, isScalar, type Document, type LineCounter } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
+import { parseYamlTree, readYamlTree, type YamlTree } from './yamltree.js';
+import { formatAccepts } from './formats.js';
+import { limitError, parseLimits } from './limits.js';
 
 /** A resource as written in a manifest, validated but not yet resolved. */
 export interface ManifestResource {
@@ -56,6 +59,17 @@ function pointerSegments(pointer: string): string[] {
 
 /** Map a JSON pointer in a parsed document to file:line:column, walking up to the nearest node that exists. */
 export function createLocator(file: string, doc: Document, lines: LineCounter) {
+  // Answers are remembered: a parsed tree is shared by every compile of a frozen tree (treefs.ts).
+  const seen = new Map<string, SourceLocation>();
+  const locate = locateIn(file, doc, lines);
+  return (pointer: string): SourceLocation => {
+    let hit = seen.get(pointer);
+    if (!hit) { hit = locate(pointer); seen.set(pointer, hit); }
+    return hit;
+  };
+}
+
+function locateIn(file: string, doc: Document, lines: LineCounter) {
   return (pointer: string): SourceLocation => {
     const segs = pointerSegments(pointer);
     for (let n = segs.length; n >= 0; n--) {
@@ -93,6 +107,18 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
       return { pointer: e.instancePath, message: `must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
     case 'required':
       return { pointer: e.instancePath, message: `missing required field "${String(params.missingProperty)}"` };
+    case 'format': {
+      const shown = typeof e.data === 'string' ? JSON.stringify(e.data.length > 80 ? `${e.data.slice(0, 77)}...` : e.data) : 'value';
+      if (e.schemaPath.includes('/propertyNames/') && typeof e.data === 'string') {
+        return { pointer: `${e.instancePath}/${e.data.replace(/~/g, '~0').replace(/\//g, '~1')}`, message: `key ${shown} is not valid here; accepted: ${formatAccepts(String(params.format))}` };
+      }
+      return { pointer: e.instancePath, message: `${shown} is not valid here; accepted: ${formatAccepts(String(params.format))}` };
+    }
+    case 'not':
+      if (e.schemaPath.endsWith('/not') && JSON.stringify((e.schema as { required?: unknown }).required) === JSON.stringify(['content', 'template'])) {
+        return { pointer: `${e.instancePath}/template`, message: 'content and template are both set: give one (template renders the content)' };
+      }
+      return { pointer: e.instancePath, message: e.message ?? e.keyword };
     default:
       return { pointer: e.instancePath, message: e.message ?? e.keyword };
   }
@@ -100,7 +126,12 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
 
 /** Drop the noise ajv produces for oneOf/anyOf branches when a more specific error exists. */
 export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
-  const specific = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if');
+  // A oneOf branch of the wrong type ("must be object" beside a string's format error) is noise;
+  // a propertyNames error repeats its inner error, which says what is accepted.
+  const explained = (e: ErrorObject): boolean => errors.some((o) => o !== e && o.keyword !== 'type' && o.keyword !== 'oneOf' && o.keyword !== 'anyOf' && o.keyword !== 'if'
+    && (o.instancePath === e.instancePath || o.instancePath.startsWith(`${e.instancePath}/`)));
+  const specific = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if' && e.keyword !== 'propertyNames'
+    && !(e.keyword === 'type' && e.schemaPath.includes('/oneOf/') && explained(e)));
   const list = specific.length > 0 ? specific : [...errors];
   const seen = new Set<string>();
   return list.filter((e) => {
@@ -113,24 +144,18 @@ export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
 
 /** Parse and validate one manifest file. Returns its resources and every error found. */
 export async function loadManifestFile(file: string, registry: SchemaRegistry = createSchemaRegistry()): Promise<{ resources: ManifestResource[]; errors: TsconvergeError[] }> {
-  const text = await readFile(file, 'utf8');
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true, strict: true });
-  const errors: TsconvergeError[] = [];
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
-      const msg = e.code === 'DUPLICATE_KEY' ? 'duplicate key: a mapping may hold each key once' : e.message.split('\n')[0]!;
-      errors.push(new TsconvergeError('MANIFEST_PARSE', msg, {
-        location: { file, line: pos?.line, column: pos?.col },
-        hint: 'fix the YAML syntax; nothing was applied',
-        terminal: true,
-      }));
-    }
-    return { resources: [], errors };
-  }
-  const locate = createLocator(file, doc, lines);
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  // Bounded: size, nesting and alias expansion are limited (limits.ts); no tags in a plain manifest.
+  return validateManifestTree(file, await readYamlTree(file, { secrets: false, markers: false }), registry);
+}
+
+/** Parse and validate manifest text (what loadManifestFile does after reading; the fuzzer's entry point). */
+export function parseManifestText(file: string, text: string, registry: SchemaRegistry = createSchemaRegistry()): { resources: ManifestResource[]; errors: TsconvergeError[] } {
+  return validateManifestTree(file, parseYamlTree(file, text, { secrets: false, markers: false }), registry);
+}
+
+function validateManifestTree(file: string, { tree, errors }: { tree?: YamlTree; errors: TsconvergeError[] }, registry: SchemaRegistry): { resources: ManifestResource[]; errors: TsconvergeError[] } {
+  if (!tree) return { resources: [], errors };
+  const { locate, value: data } = tree;
   if (data === null || data === undefined) return { resources: [], errors };
   if (!registry.manifest(data)) {
     for (const e of usefulErrors(registry.manifest.errors ?? [])) {
@@ -140,6 +165,11 @@ export async function loadManifestFile(file: string, registry: SchemaRegistry = 
     return { resources: [], errors };
   }
   const items = (data as { resources: Record<string, unknown>[] }).resources;
+  const limits = parseLimits();
+  if (items.length > limits.maxResources) {
+    errors.push(limitError(`${items.length} resources in one file, more than the limit`, 'maxResources', limits.maxResources, locate(`/resources/${limits.maxResources}`)));
+    return { resources: [], errors };
+  }
   const out = validateManifestItems(items, file, locate, registry);
   return { resources: out.resources, errors: [...errors, ...out.errors] };
 }

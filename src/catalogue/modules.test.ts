@@ -84,7 +84,7 @@ describe('bad input: a clear error naming file, line and field', () => {
       'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    template: templates/x.hbs\n'),
       'modules/broken/templates/x.hbs': 'port {{params.port}} {{facts.nope}}\n',
       'data/common.yaml': '',
-    }, 'web-01', 'TEMPLATE_ERROR', 'module.yaml', 7, 'x.hbs'],
+    }, 'web-01', 'TEMPLATE_ERROR', 'x.hbs', 1, '"port" not defined (template of file[/etc/x], named at'],,
     ['template outside the module', {
       'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
       'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    template: ../../data/common.yaml\n'),

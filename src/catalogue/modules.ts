@@ -23,6 +23,7 @@ import { createAjv, type SchemaRegistry } from './schemas.js';
 import { describeAjvError, usefulErrors, validateManifestItems, type ManifestResource } from './load.js';
 import { renderString } from './render.js';
 import { escapeSegment, readYamlTree, type YamlTree } from './yamltree.js';
+import { isFile, memoised } from './treefs.js';
 
 export interface ModuleParameter {
   readonly name: string;
@@ -75,9 +76,7 @@ const metaValidate = createAjv().compile(META_SCHEMA);
 export async function findModule(name: string, searchPath: readonly string[]): Promise<string | undefined> {
   if (!NAME.test(name)) return undefined;
   for (const dir of searchPath) {
-    try {
-      if ((await stat(path.join(dir, name, 'module.yaml'))).isFile()) return path.join(dir, name);
-    } catch { /* next */ }
+    if (await isFile(path.join(dir, name, 'module.yaml'))) return path.join(dir, name);
   }
   return undefined;
 }
@@ -95,6 +94,10 @@ const cache = new Map<string, { key: string; result: { module?: Module; errors: 
  */
 export async function loadModule(name: string, dir: string): Promise<{ module?: Module; errors: TsconvergeError[] }> {
   const file = path.join(dir, 'module.yaml');
+  return memoised(file, `module:${name}`, () => loadModuleNow(name, dir, file));
+}
+
+async function loadModuleNow(name: string, dir: string, file: string): Promise<{ module?: Module; errors: TsconvergeError[] }> {
   const st = await stat(file).catch(() => undefined);
   const key = st ? `${st.size}:${st.mtimeMs}:${name}` : '';
   const hit = cache.get(file);

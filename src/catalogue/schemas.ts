@@ -3,7 +3,8 @@
  * ajv validates manifests with them, TypeScript types are generated from them, the
  * README's manifest reference is built from their descriptions, and the engine reads
  * their annotations to know how a change is applied:
- *   x-change:    "update" (converged in place) | "replace" (forces a replace); default replace
+ *   x-change:    "update" (converged in place) | "restart" (in place, then restarted) |
+ *                "replace" (forces a replace); default replace
  *   x-compare:   false for a parameter that is not compared with the observed state
  *   x-sensitive: true for a value that is never shown
  */
@@ -15,6 +16,7 @@ import type { Ajv, Options, ValidateFunction, AnySchemaObject } from 'ajv';
 import { precompiled } from './precompiled.js';
 import { BUNDLE } from '../bundle.js';
 import { createRequire } from 'node:module';
+import { FORMATS } from './formats.js';
 
 export const SPEC_DIR = fileURLToPath(new URL('../../spec/', import.meta.url));
 export const BASE = 'https://tsconverge.dev/spec/';
@@ -28,7 +30,7 @@ export const MANIFEST_SCHEMA = {
 export const META_KEYS = ['kind', 'name', 'require', 'before', 'notify', 'subscribe'] as const;
 
 export interface AttributeSpec {
-  readonly change: 'update' | 'replace';
+  readonly change: 'update' | 'restart' | 'replace';
   readonly compare: boolean;
   readonly sensitive: boolean;
   readonly description: string;
@@ -54,7 +56,9 @@ function readJson(file: string): AnySchemaObject {
 /** ajv, loaded when a schema is compiled at run time (not when the validators were precompiled). */
 export function createAjv(options: Options = {}): Ajv {
   const { Ajv: AjvClass } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
-  const ajv = new AjvClass({ allErrors: true, strict: true, allowUnionTypes: true, ...options });
+  // verbose: errors carry the offending value, which the message quotes (format errors).
+  const ajv = new AjvClass({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, ...options });
+  for (const [name, f] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate: f.validate });
   ajv.addKeyword({ keyword: 'x-change', schemaType: 'string' });
   ajv.addKeyword({ keyword: 'x-compare', schemaType: 'boolean' });
   ajv.addKeyword({ keyword: 'x-sensitive', schemaType: 'boolean' });
@@ -81,7 +85,7 @@ function attributesOf(schema: AnySchemaObject & { properties?: Record<string, un
   for (const [key, prop] of Object.entries((schema.properties ?? {}) as Record<string, Record<string, unknown>>)) {
     if ((META_KEYS as readonly string[]).includes(key)) continue;
     attributes.set(key, {
-      change: prop['x-change'] === 'update' ? 'update' : 'replace',
+      change: prop['x-change'] === 'update' || prop['x-change'] === 'restart' ? prop['x-change'] : 'replace',
       compare: prop['x-compare'] !== false,
       sensitive: prop['x-sensitive'] === true,
       description: String(prop.description ?? ''),

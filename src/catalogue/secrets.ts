@@ -5,8 +5,10 @@
  *      character other than a letter or digit written as _), then
  *   2. the file <dir>/<name>, where dir is --secrets-dir, else TSCONVERGE_SECRETS_DIR,
  *      else /etc/tsconverge/secrets. The file must be readable by its owner only
- *      (mode 0600 or 0400, or stricter): a file that group or others may read is an
- *      error, never a silent read. One trailing newline is dropped.
+ *      (mode 0600 or 0400, or stricter): a file that group or others may read or write
+ *      is an error, never a silent read; so is a directory that is not the owner's
+ *      alone (mode 0700). Both errors carry the chmod that fixes them. One trailing
+ *      newline is dropped.
  * The store remembers every value it handed out, so the compiler can mark every
  * attribute that holds one as sensitive (see compile.ts taintedPointers).
  */
@@ -14,6 +16,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TsconvergeError } from '../engine/errors.js';
 import type { SecretRef } from './yamltree.js';
+import { registerSecret } from '../engine/redact.js';
 
 export const DEFAULT_SECRETS_DIR = '/etc/tsconverge/secrets';
 
@@ -44,6 +47,17 @@ export function createSecretStore(opts: SecretStoreOptions = {}): SecretStore {
   const env = opts.env ?? process.env;
   const dir = path.resolve(opts.dir ?? env.TSCONVERGE_SECRETS_DIR ?? DEFAULT_SECRETS_DIR);
   const seen = new Map<string, string>();
+  let dirChecked: Promise<void> | undefined;
+  /** The secrets directory must be the owner's alone (no group/other bits): else nothing in it is read. */
+  const checkDir = (where: { location: SecretRef['location'] }): Promise<void> => (dirChecked ??= (async () => {
+    let st;
+    try { st = await stat(dir); } catch { return; /* missing: each secret says so */ }
+    if (st.isDirectory() && (st.mode & 0o077) !== 0) {
+      throw new TsconvergeError('SECRET_INSECURE', `secrets directory ${dir} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; it must be accessible by its owner only (0700), so no other user can list, read or plant secrets`, {
+        location: where.location, terminal: true, hint: `chmod 0700 ${dir}`,
+      });
+    }
+  })());
   const resolveOne = async (ref: SecretRef): Promise<string> => {
     if (opts.placeholders) return `(secret ${ref.secret})`;
     const varName = secretEnvName(ref.secret);
@@ -53,6 +67,7 @@ export function createSecretStore(opts: SecretStoreOptions = {}): SecretStore {
       if (fromEnv === '') throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}" is empty (${varName} is set to "")`, { ...where, hint: `set ${varName} to the value, or unset it to read ${path.join(dir, ref.secret)}` });
       return fromEnv;
     }
+    await checkDir(where);
     const file = path.join(dir, ref.secret);
     let st;
     try {
@@ -79,6 +94,7 @@ export function createSecretStore(opts: SecretStoreOptions = {}): SecretStore {
       if (known !== undefined) return known;
       const value = await resolveOne(ref);
       seen.set(ref.secret, value);
+      if (!opts.placeholders) registerSecret(value);
       return value;
     },
     values: () => [...seen.values()],

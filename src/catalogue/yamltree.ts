@@ -7,10 +7,11 @@
  *   !replace {..}  a map that replaces the value of the lower layers instead of merging
  * Any other explicit tag is an error. Handlebars is never run on this text here.
  */
-import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import { createLocator } from './load.js';
+import { AliasBudget, parseBoundedYaml, parseLimits, type ParseLimits } from './limits.js';
+import { memoised, readText } from './treefs.js';
 
 export type MergeMarker = 'append' | 'replace';
 
@@ -46,28 +47,30 @@ export function splitPointer(pointer: string): string[] {
   return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions): { tree?: YamlTree; errors: TsconvergeError[] } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true, strict: true });
-  const errors: TsconvergeError[] = [];
-  for (const e of doc.errors) {
-    const pos = e.linePos?.[0];
-    const msg = e.code === 'DUPLICATE_KEY' ? 'duplicate key: a mapping may hold each key once' : e.message.split('\n')[0]!;
-    errors.push(new TsconvergeError('MANIFEST_PARSE', msg, { location: { file, line: pos?.line, column: pos?.col }, hint: 'fix the YAML syntax; nothing was applied', terminal: true }));
-  }
-  if (errors.length > 0) return { errors };
+export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): { tree?: YamlTree; errors: TsconvergeError[] } {
+  const { doc, lines, errors } = parseBoundedYaml(file, text, limits);
+  if (errors.length > 0 || !doc) return { errors };
   const locate = createLocator(file, doc as Document, lines);
   const markers = new Map<string, MergeMarker>();
   const bad = (pointer: string, message: string, hint: string): void => {
     errors.push(new TsconvergeError('DATA_INVALID', message, { location: locate(pointer), hint, terminal: true }));
   };
-  const walk = (node: unknown, pointer: string): unknown => {
+  const budget = new AliasBudget(limits);
+  const resolved = new Map<object, unknown>();
+  // depth: collections around this node; aliased: inside an alias expansion (counted against the budget).
+  const walk = (node: unknown, pointer: string, depth = 0, aliased = false): unknown => {
     if (node === null || node === undefined) return null;
-    if (isAlias(node)) return walk(node.resolve(doc as Document), pointer);
+    if (aliased) budget.spend(() => locate(pointer));
+    if (isAlias(node)) {
+      // resolve() searches the whole document: once per alias node, not once per expansion.
+      let target = resolved.get(node);
+      if (target === undefined) { target = node.resolve(doc as Document) ?? null; resolved.set(node, target); }
+      return walk(target, pointer, depth, true);
+    }
     const tag = (node as Node).tag;
     if (tag !== undefined && tag.startsWith('!') && !tag.startsWith('!!')) {
       if (tag === '!secret') {
-        if (!opts.secrets) bad(pointer, '!secret is not allowed in this file', 'refer to secrets from data files (data/**/*.yaml) or site.yaml params; a module receives them as parameters');
+        if (!opts.secrets) bad(pointer, `!secret ${isScalar(node) ? String(node.value) : ''} cannot be used in a plain manifest or module file: it would be written as its literal name`.replace('  ', ' '), 'refer to secrets from data files (data/**/*.yaml) or site.yaml params; a module receives them as parameters');
         else if (!isScalar(node) || typeof node.value !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(node.value)) bad(pointer, '!secret needs a secret name (letters, digits, _ . -)', 'write `password: !secret db_password`');
         else return new SecretRef(node.value, locate(pointer));
         return null;
@@ -81,6 +84,7 @@ export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions)
         return null;
       }
     }
+    if (isMap(node) || isSeq(node)) budget.depth(depth + 1, () => locate(pointer));
     if (isMap(node)) {
       const out: Record<string, unknown> = {};
       for (const pair of node.items) {
@@ -89,24 +93,38 @@ export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions)
           bad(pointer, 'map keys must be strings', 'quote the key');
           continue;
         }
-        out[String(key)] = walk(pair.value, `${pointer}/${escapeSegment(String(key))}`);
+        const value = walk(pair.value, `${pointer}/${escapeSegment(String(key))}`, depth + 1, aliased);
+        // A "__proto__" key is data, never the object's prototype.
+        Object.defineProperty(out, String(key), { value, enumerable: true, writable: true, configurable: true });
       }
       return out;
     }
-    if (isSeq(node)) return node.items.map((item, i) => walk(item, `${pointer}/${i}`));
+    if (isSeq(node)) return node.items.map((item, i) => walk(item, `${pointer}/${i}`, depth + 1, aliased));
     if (isScalar(node)) return node.value;
     return null;
   };
-  const value = walk(doc.contents, '');
+  let value: unknown;
+  try {
+    value = walk(doc.contents, '');
+  } catch (err) {
+    if (!(err instanceof TsconvergeError)) throw err;
+    errors.push(err);
+  }
   return errors.length > 0 ? { errors } : { tree: { file, value, markers, locate }, errors };
 }
 
-export async function readYamlTree(file: string, opts: ReadYamlOptions): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
+/** Read and parse a YAML file; a file under a frozen tree (treefs.ts) is parsed once and shared: treat the result as read-only. */
+export function readYamlTree(file: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
+  return memoised(file, `yaml:${opts.secrets}:${opts.markers}`, () => readYamlTreeNow(file, opts, limits));
+}
+
+async function readYamlTreeNow(file: string, opts: ReadYamlOptions, limits: ParseLimits): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readText(file, limits);
   } catch (err) {
+    if (err instanceof TsconvergeError) return { errors: [err] };
     return { errors: [new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { location: { file }, cause: err, terminal: true })] };
   }
-  return parseYamlTree(file, text, opts);
+  return parseYamlTree(file, text, opts, limits);
 }

@@ -8,7 +8,10 @@ import { createGraph } from '../engine/graph.js';
 import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
+import { redact } from '../engine/redact.js';
 import { factsForNode } from './compile.js';
+import { acquireRunLock, resolveStateDir, type RunLock } from '../engine/lock.js';
+import { TsconvergeError } from '../engine/errors.js';
 
 export interface ApplyFlags extends GlobalFlags {
   readonly noop?: boolean;
@@ -22,6 +25,44 @@ export interface ApplyFlags extends GlobalFlags {
   readonly facts?: string;
   readonly secretsDir?: string;
   readonly retries?: number;
+  /** Run state (the run lock, last applied state, owed restarts, adoptions): --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge. */
+  readonly stateDir?: string;
+  /** apply only: how long to wait for another run's lock. */
+  readonly waitForLock?: number;
+  /** Replace `stateful: true` containers too. */
+  readonly allowReplace?: boolean;
+  /** Adopt existing objects tsconverge did not create (engine/ownership.ts). */
+  readonly adopt?: boolean;
+}
+
+/**
+ * SIGINT/SIGTERM while an apply runs: abort the run's signal (no new resource starts;
+ * the ones in flight finish or are cancelled after a grace period), then the report is
+ * printed and the lock released, and the command exits 128 + the signal number.
+ */
+function onInterrupt(log: ReturnType<typeof loggerFrom>): { signal: AbortSignal; code: () => number | undefined; dispose: () => void } {
+  const ctl = new AbortController();
+  let code: number | undefined;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (code !== undefined) { log.warn(`${sig} again: still finishing the resources in flight`); return; }
+    code = sig === 'SIGINT' ? EXIT.INTERRUPTED_SIGINT : EXIT.INTERRUPTED_SIGTERM;
+    log.warn(`${sig}: stopping after the resources in flight`);
+    ctl.abort(new TsconvergeError('INTERRUPTED', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return { signal: ctl.signal, code: () => code, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
+}
+
+/** The run lock; when busy and --wait-for-lock is given, say so, then wait. */
+async function takeLock(stateDir: string, waitSeconds: number, signal: AbortSignal, log: ReturnType<typeof loggerFrom>): Promise<RunLock> {
+  try {
+    return await acquireRunLock(stateDir, { command: 'apply', signal });
+  } catch (err) {
+    if (waitSeconds === 0 || !(err instanceof TsconvergeError) || err.code !== 'RUN_IN_PROGRESS') throw err;
+    log.info(`${err.message}: waiting up to ${waitSeconds} s for it to finish`);
+    return acquireRunLock(stateDir, { command: 'apply', waitMs: waitSeconds * 1000, signal });
+  }
 }
 
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
@@ -39,15 +80,38 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     printInputError(err, format);
     return EXIT.NOT_RUN;
   }
-  const report = await runCatalogue(catalogue, providers, {
-    noop: flags.noop ?? false,
-    root,
-    log,
-    facts,
-    concurrency: flags.concurrency,
-    retries: flags.retries,
-    ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
-  });
-  process.stdout.write(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
-  return report.exitCode;
+  const interrupt = onInterrupt(log);
+  const stateDir = resolveStateDir({ stateDir: flags.stateDir, root });
+  let lock: RunLock | undefined;
+  try {
+    if (!flags.noop) {
+      try {
+        lock = await takeLock(stateDir, flags.waitForLock ?? 0, interrupt.signal, log);
+      } catch (err) {
+        if (interrupt.code() !== undefined) return interrupt.code()!;
+        printInputError(err, format);
+        return EXIT.NOT_RUN;
+      }
+    }
+    const ran = await runCatalogue(catalogue, providers, {
+      noop: flags.noop ?? false,
+      root,
+      log,
+      facts,
+      concurrency: flags.concurrency,
+      retries: flags.retries,
+      signal: interrupt.signal,
+      stateDir,
+      allowReplace: flags.allowReplace ?? false,
+      adopt: flags.adopt ?? false,
+      ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
+    });
+    // The summary's time is the command's wall time (loading and compiling included), not the engine's part.
+    const report = { ...ran, durationMs: Math.round(performance.now()) };
+    process.stdout.write(redact(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report)));
+    return interrupt.code() ?? report.exitCode;
+  } finally {
+    await lock?.release();
+    interrupt.dispose();
+  }
 }

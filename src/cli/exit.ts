@@ -10,4 +10,7 @@ export const EXIT = {
   FAILURES: 4,
   /** Changes and failures. */
   CHANGES_AND_FAILURES: 6,
+  /** Interrupted by SIGINT / SIGTERM (128 + signal): the report was printed, the lock released. */
+  INTERRUPTED_SIGINT: 130,
+  INTERRUPTED_SIGTERM: 143,
 } as const;

@@ -4,48 +4,38 @@
  * changed attribute as old -> new, and a summary line at the end.
  */
 import type { Report, ResourceReport } from '../engine/report.js';
-import type { AttributeChange, Json } from '../providers/types.js';
+import { changeLines, consequenceLines } from './plan-format.js';
 
-const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', none: ' ' };
-
-function value(v: Json | undefined): string {
-  if (v === undefined) return '(none)';
-  const s = JSON.stringify(v);
-  return s.length > 120 ? s.slice(0, 117) + '...' : s;
-}
-
-function changeLine(c: AttributeChange, action: string): string {
-  const name = c.path.slice(1).replace(/\//g, '.').replace(/~1/g, '/').replace(/~0/g, '~');
-  const forces = c.effect === 'replace' && action === 'replace' ? '   # forces replacement' : '';
-  if (action === 'create') return `      ${name}: ${value(c.to)}`;
-  if (Array.isArray(c.from) && Array.isArray(c.to)) {
-    // A list: show what leaves and what comes, element by element.
-    const key = (v: Json): string => JSON.stringify(v);
-    const to = new Set(c.to.map(key));
-    const from = new Set(c.from.map(key));
-    const lines = [`      ${name}:${forces}`];
-    for (const v of c.from) if (!to.has(key(v))) lines.push(`        - ${value(v)}`);
-    for (const v of c.to) if (!from.has(key(v))) lines.push(`        + ${value(v)}`);
-    if (lines.length === 1) lines.push(`        (order) ${value(c.from)} -> ${value(c.to)}`);
-    return lines.join('\n');
-  }
-  return `      ${name}: ${value(c.from)} -> ${value(c.to)}${forces}`;
-}
+const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', adopt: '=', none: ' ' };
 
 function entry(r: ResourceReport): string[] {
   const lines: string[] = [];
+  if (r.error?.code === 'REPLACE_HELD') {
+    lines.push(`  ! ${r.id}: held, not replaced (stateful)`);
+    if (r.drift) lines.push(`      (${r.drift})`);
+    for (const c of r.changes) lines.push(...changeLines(c, r.action));
+    lines.push(`      ${r.error.message}`);
+    if (r.error.hint) lines.push(`      hint: ${r.error.hint}`);
+    return lines;
+  }
   if (r.status === 'failed' || r.status === 'skipped') {
-    const head = `  ! ${r.id}: ${r.status}${r.action !== 'none' ? ` (${r.action})` : ''}`;
+    const rolledBack = r.error?.code === 'ROLLED_BACK' ? ', rolled back' : '';
+    const head = `  ! ${r.id}: ${r.status}${r.action !== 'none' ? ` (${r.action})` : ''}${rolledBack}`;
     lines.push(head, `      ${r.error?.message ?? ''}`);
     if (r.error?.hint) lines.push(`      hint: ${r.error.hint}`);
     return lines;
   }
   if (r.action === 'none' && !r.refresh) return lines;
   const sym = r.action === 'none' ? '~' : SYMBOL[r.action]!;
-  const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')})` : '';
-  const refresh = r.refresh ? (r.action === 'none' ? ' (restart: notified by a change)' : ' (and restart)') : '';
-  lines.push(`  ${sym} ${r.id}${extra}${refresh}`);
-  for (const c of r.changes) lines.push(changeLine(c, r.action));
+  const follows = r.follows ? `, when ${r.follows} is pulled` : '';
+  const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')}${follows})` : '';
+  const adopt = r.adopt ? ` (adopt: exists, not managed by tsconverge${r.adopt.madeBy ? `; made by ${r.adopt.madeBy}` : ''})` : '';
+  const why = r.refreshOwedBy ? `owed since ${r.refreshOwedBy} changed in an earlier run` : 'notified by a change';
+  const refresh = r.refresh ? (r.action === 'none' ? ` (restart: ${why})` : ' (and restart)') : '';
+  lines.push(`  ${sym} ${r.id}${adopt}${extra}${refresh}`);
+  if (r.drift) lines.push(`      (${r.drift})`);
+  for (const c of r.changes) lines.push(...changeLines(c, r.action));
+  lines.push(...consequenceLines(r.consequences));
   return lines;
 }
 
@@ -61,6 +51,8 @@ export function formatReport(report: Report): string {
   const verbs = report.noop
     ? `${count('create')} to create, ${count('update')} to update, ${count('replace')} to replace, ${count('delete')} to delete, ${refreshes} to restart`
     : `${count('create')} created, ${count('update')} updated, ${count('replace')} replaced, ${count('delete')} deleted, ${refreshes} restarted`;
-  out.push(`${title}: ${verbs}; ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`);
+  const adopted = count('adopt') + report.resources.filter((r) => r.adopt && r.action !== 'adopt' && (r.status === 'pending' || r.status === 'changed')).length;
+  const adoptText = adopted ? `, ${adopted} ${report.noop ? 'to adopt' : 'adopted'}` : '';
+  out.push(`${title}: ${verbs}${adoptText}; ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`);
   return out.join('\n') + '\n';
 }

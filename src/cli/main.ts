@@ -6,13 +6,24 @@ import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
 import { BUNDLE } from '../bundle.js';
+import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+import { redact, registerEnvSecrets } from '../engine/redact.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
+import { registerServerAgentCommand, registerServerCommands } from './server.js';
+import { registerImportCommands } from './import.js';
+import { registerAgentCommands } from './agent.js';
 
 const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected a whole number >= 0, got "${v}"`);
   return n;
 }
 
@@ -23,6 +34,7 @@ export function createProgram(): Command {
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['text', 'json']).default('text'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).default('info'))
     .showHelpAfterError()
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride();
 
   const runOptions = (cmd: Command): Command => cmd
@@ -31,11 +43,16 @@ export function createProgram(): Command {
     .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
     .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
     .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
-    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)');
+    .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, 1)
+    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
+    .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
+    .option('--adopt', 'take over existing containers, networks and volumes that tsconverge did not create (as adopt: true on each)')
+    .option('--state-dir <dir>', 'run state: the run lock, last applied state, owed restarts, adoptions (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)');
   const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 
   runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
     .option('--noop', 'show what would change and change nothing')
+    .option('--wait-for-lock <seconds>', 'when another run holds the lock, wait up to this long instead of exiting 1 at once', nonNegativeInt, 0)
     .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
       const { applyCommand } = await import('./apply.js');
       process.exitCode = await applyCommand(target, { ...cmd.optsWithGlobals(), ...opts });
@@ -57,6 +74,10 @@ export function createProgram(): Command {
     });
 
   registerCatalogueCommands(program);
+  registerServerCommands(program);
+  registerAgentCommands(program);
+  registerServerAgentCommand(program);
+  registerImportCommands(program);
 
   program.command('facts')
     .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')
@@ -71,6 +92,8 @@ export function createProgram(): Command {
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = createProgram();
+  // TSCONVERGE_SECRET_* values are secrets from the start: masked in every output.
+  registerEnvSecrets(process.env);
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
@@ -83,7 +106,24 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = EXIT.NOT_RUN;
       return;
     }
-    process.stderr.write(`tsconverge: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = EXIT.NOT_RUN;
+    reportUnexpected(err, argv);
   }
+}
+
+/**
+ * The last resort: anything that reaches here is printed as one line (a TsconvergeError
+ * or a batch of manifest errors in their own format), never as a stack trace unless
+ * --log-level debug asked for it. Exit 1.
+ */
+export function reportUnexpected(err: unknown, argv: readonly string[]): void {
+  const debug = argv.some((a, i) => a === '--log-level=debug' || (a === '--log-level' && argv[i + 1] === 'debug'));
+  if (err instanceof ManifestErrors || err instanceof TsconvergeError) {
+    process.stderr.write(redact(`error: ${err instanceof TsconvergeError ? err.format() : err.message}\n`));
+  } else {
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    process.stderr.write(redact(`tsconverge: unexpected error: ${message}\n`));
+  }
+  if (debug && err instanceof Error && err.stack) process.stderr.write(redact(`${err.stack}\n`));
+  else process.stderr.write('  (this is a bug in tsconverge; run with --log-level debug for the stack)\n');
+  process.exitCode = EXIT.NOT_RUN;
 }

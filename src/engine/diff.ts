@@ -98,5 +98,6 @@ export function planResource(desired: View, actual: View | null, wantsAbsent: bo
   if (actual === null) return { action: 'create', changes, forcedBy: [], refresh: false };
   if (changes.length === 0) return { action: 'none', changes, forcedBy: [], refresh };
   const forcedBy = [...new Set(changes.filter((c) => c.effect === 'replace').map((c) => c.attribute))];
-  return { action: forcedBy.length > 0 ? 'replace' : 'update', changes, forcedBy, refresh };
+  if (forcedBy.length > 0) return { action: 'replace', changes, forcedBy, refresh };
+  return { action: 'update', changes, forcedBy, refresh: refresh || changes.some((c) => c.effect === 'restart') };
 }

@@ -6,6 +6,8 @@
  * Providers throw these (or anything else, which the engine wraps as
  * `PROVIDER_CRASH`); only the CLI turns them into exit codes.
  */
+import { redact } from './redact.js';
+
 export type ErrorCode =
   | 'MANIFEST_PARSE'
   | 'MANIFEST_INVALID'
@@ -27,8 +29,13 @@ export type ErrorCode =
   | 'VOLUME_REPLACE_REFUSED'
   | 'FILE_VALIDATE_FAILED'
   | 'FILE_IO'
+  | 'PATH_OUTSIDE_ROOT'
+  | 'FILE_IS_SYMLINK'
   | 'NOT_CONVERGED'
   | 'DEPENDENCY_FAILED'
+  // plans an operator can trust (issue 12)
+  | 'ROLLED_BACK'
+  | 'REPLACE_HELD'
   | 'INVALID_VALUE'
   // host settings providers (issue 3)
   | 'CONFIG_REJECTED'
@@ -46,7 +53,23 @@ export type ErrorCode =
   | 'ENVIRONMENT_NOT_FOUND'
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
-  | 'EXPLAIN_NOT_FOUND';
+  | 'EXPLAIN_NOT_FOUND'
+  // one run at a time, interrupts (issue 8)
+  | 'RUN_IN_PROGRESS'
+  | 'INTERRUPTED'
+  // bounded parsing and cross-resource checks (issue 8)
+  | 'LIMIT_EXCEEDED'
+  | 'RESOURCE_CONFLICT'
+  // catalogue server, its CA and store (issue 10)
+  | 'CA_ERROR'
+  | 'CERT_REFUSED'
+  | 'SERVER_UNREACHABLE'
+  | 'CATALOGUE_REFUSED'
+  | 'STORE_ERROR'
+  // ownership and import (issue 13)
+  | 'NOT_OWNED'
+  | 'COMPOSE_INVALID'
+  | 'IMPORT_FAILED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {
@@ -73,11 +96,12 @@ export class TsconvergeError extends Error {
   readonly terminal: boolean;
 
   constructor(code: ErrorCode, message: string, options: TsconvergeErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Every message and hint is masked of known secret values (engine/redact.ts).
+    super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TsconvergeError';
     this.code = code;
     this.resource = options.resource;
-    this.hint = options.hint;
+    this.hint = options.hint === undefined ? undefined : redact(options.hint);
     this.location = options.location;
     this.terminal = options.terminal ?? false;
   }
@@ -87,13 +111,13 @@ export class TsconvergeError extends Error {
     const where = this.location ? `${formatLocation(this.location)}: ` : '';
     const who = this.resource ? `${this.resource}: ` : '';
     const hint = this.hint ? `\n  hint: ${this.hint}` : '';
-    return `${where}${who}${this.message}${hint}`;
+    return redact(`${where}${who}${this.message}${hint}`);
   }
 
   toJSON(): Record<string, unknown> {
     return {
       code: this.code,
-      message: this.message,
+      message: redact(this.message),
       ...(this.resource ? { resource: this.resource } : {}),
       ...(this.hint ? { hint: this.hint } : {}),
       ...(this.location ? { location: this.location } : {}),

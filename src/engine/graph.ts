@@ -58,19 +58,23 @@ export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): 
   return { deps, dependents, notifies, order };
 }
 
+/**
+ * Kahn's algorithm with a min-heap on declaration position: among the resources whose
+ * dependencies are done, the one declared first goes next. O((V + E) log V).
+ */
 function topologicalOrder(catalogue: Catalogue, deps: Map<string, Set<string>>, dependents: Map<string, Set<string>>): string[] {
-  const indegree = new Map([...deps].map(([id, d]) => [id, d.size]));
   const position = new Map(catalogue.resources.map((r, i) => [r.id, i]));
-  const ready = catalogue.resources.filter((r) => indegree.get(r.id) === 0).map((r) => r.id);
+  const indegree = new Map([...deps].map(([id, d]) => [id, d.size]));
+  const ready = new MinHeap();
+  catalogue.resources.forEach((r, i) => { if (indegree.get(r.id) === 0) ready.push(i); });
   const order: string[] = [];
-  while (ready.length > 0) {
-    ready.sort((a, b) => position.get(a)! - position.get(b)!);
-    const id = ready.shift()!;
+  while (ready.size > 0) {
+    const id = catalogue.resources[ready.pop()]!.id;
     order.push(id);
     for (const next of dependents.get(id)!) {
       const n = indegree.get(next)! - 1;
       indegree.set(next, n);
-      if (n === 0) ready.push(next);
+      if (n === 0) ready.push(position.get(next)!);
     }
   }
   if (order.length < catalogue.resources.length) {
@@ -111,4 +115,38 @@ function findCycle(deps: Map<string, Set<string>>, done: Set<string>): string[] 
     }
   }
   return [];
+}
+
+/** A binary min-heap of numbers. */
+class MinHeap {
+  private readonly items: number[] = [];
+  get size(): number { return this.items.length; }
+  push(v: number): void {
+    const a = this.items;
+    a.push(v);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= a[i]!) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+  pop(): number {
+    const a = this.items;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]! < a[m]!) m = l;
+        if (r < a.length && a[r]! < a[m]!) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
 }

@@ -3,7 +3,7 @@
  * (`--format json`) is stable and documented in README.md ("JSON report"); fields are
  * only ever added.
  */
-import type { Action, AttributeChange } from '../providers/types.js';
+import type { Action, AttributeChange, Consequences } from '../providers/types.js';
 import type { TsconvergeError } from './errors.js';
 
 export type Status = 'unchanged' | 'changed' | 'pending' | 'failed' | 'skipped';
@@ -15,9 +15,19 @@ export interface ResourceReport {
   readonly action: Action;
   readonly status: Status;
   readonly changes: readonly AttributeChange[];
+  /** Present when the object exists, tsconverge did not create it, and the run adopts it. */
+  readonly adopt?: { readonly madeBy?: string };
   readonly forcedBy: readonly string[];
   /** True when a notification restarted (or, under noop, would restart) it. */
   readonly refresh: boolean;
+  /** When the restart was owed by an earlier run that did not finish it: the resource whose change owed it. */
+  readonly refreshOwedBy?: string;
+  /** How the difference came about when it was not declared: `removed outside tsconverge`, `changed outside tsconverge: environment FOO`. */
+  readonly drift?: string;
+  /** Under noop: the dependency whose pending change will replace this resource (a docker.image whose tag moved). */
+  readonly follows?: string;
+  /** What a replace or restart costs: downtime, health gate, order, data kept. */
+  readonly consequences?: Consequences;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
   readonly durationMs: number;
 }
@@ -40,6 +50,8 @@ export interface Report {
   readonly resources: readonly ResourceReport[];
   readonly summary: Summary;
   readonly exitCode: 0 | 2 | 4 | 6;
+  /** Present and true when the run was interrupted (RunOptions.signal): resources not started are skipped with INTERRUPTED. */
+  readonly interrupted?: boolean;
 }
 
 export function summarise(resources: readonly ResourceReport[]): Summary {

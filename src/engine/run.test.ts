@@ -108,4 +108,120 @@ describe('runCatalogue', () => {
     expect((await run(three, provider)).exitCode).toBe(2);
     expect((await run(three, provider)).exitCode).toBe(0);
   });
+
+  it('--retries N: N extra attempts after transient failures, then it fails', async () => {
+    const flaky = memoryFiles(new Map(), { flaky: new Map([['/c', 5]]) });
+    const report = await run(three, flaky.provider, { retries: 3 });
+    expect(flaky.calls.filter((c) => c === '/c')).toHaveLength(4);
+    expect(report.resources[2]).toMatchObject({ status: 'failed', error: { code: 'FILE_IO' } });
+  });
+});
+
+/** A provider whose apply of /slow outlives its timeout: it stops `stopMs` after its signal aborts (or never). */
+function slowProvider(world: Map<string, string>, stopMs: number | 'never') {
+  const spans: { start: number; end: number }[] = [];
+  let active = 0;
+  let overlap = false;
+  const provider: Provider<{ content?: string }, string> = {
+    kind: 'file',
+    suitable: async () => undefined,
+    readMany: async (rs) => new Map(rs.map((r) => [r.id, world.get(r.name) ?? null])),
+    views: (r, o) => ({ desired: { content: r.attrs.content ?? '' }, actual: o === null ? null : { content: o } }),
+    async apply(r, _plan, _o, ctx) {
+      const span = { start: Date.now(), end: 0 };
+      spans.push(span);
+      if (++active > 1) overlap = true;
+      try {
+        if (spans.length === 1) {
+          // First attempt: hangs until cancelled, then takes stopMs to undo its work.
+          await new Promise<void>((resolve) => {
+            ctx.signal.addEventListener('abort', () => { if (stopMs !== 'never') setTimeout(resolve, stopMs); }, { once: true });
+          });
+          throw new TsconvergeError('FILE_IO', 'cancelled');
+        }
+        world.set(r.name, r.attrs.content ?? '');
+        return null;
+      } finally {
+        active--;
+        span.end = Date.now();
+      }
+    },
+  };
+  return { provider: provider as unknown as Provider, spans, overlap: () => overlap };
+}
+
+describe('runCatalogue: timeouts and retries never overlap', () => {
+  const one = 'resources:\n  - { kind: file, name: /slow, content: S }\n';
+
+  it('a timed-out apply is cancelled and awaited before its retry starts', async () => {
+    const world = new Map<string, string>();
+    const slow = slowProvider(world, 60);
+    const report = await run(one, slow.provider, { applyTimeoutMs: 100, retries: 1 });
+    expect(slow.spans).toHaveLength(2);
+    expect(slow.overlap()).toBe(false);
+    expect(slow.spans[1]!.start).toBeGreaterThanOrEqual(slow.spans[0]!.end);
+    expect(report.resources[0]).toMatchObject({ status: 'changed' });
+    expect(world.get('/slow')).toBe('S');
+  });
+
+  it('an apply that ignores its cancellation is not retried (terminal TIMEOUT)', async () => {
+    const slow = slowProvider(new Map(), 'never');
+    const report = await run(one, slow.provider, { applyTimeoutMs: 100, retries: 3 });
+    expect(slow.spans).toHaveLength(1);
+    expect(report.resources[0]).toMatchObject({ status: 'failed', error: { code: 'TIMEOUT' } });
+    expect(report.resources[0]!.error!.message).toContain('had not stopped');
+  });
+});
+
+describe('runCatalogue: interrupts', () => {
+  const many = 'resources:\n' + Array.from({ length: 6 }, (_, i) => `  - { kind: file, name: /f${i}, content: X${i} }\n`).join('');
+
+  it('after the signal aborts no new resource starts; the one in flight finishes; the rest are skipped INTERRUPTED', async () => {
+    const world = new Map<string, string>();
+    const ctl = new AbortController();
+    const started: string[] = [];
+    const provider: Provider<{ content?: string }, string> = {
+      kind: 'file',
+      suitable: async () => undefined,
+      readMany: async (rs) => new Map(rs.map((r) => [r.id, world.get(r.name) ?? null])),
+      views: (r, o) => ({ desired: { content: r.attrs.content ?? '' }, actual: o === null ? null : { content: o } }),
+      async apply(r) {
+        started.push(r.name);
+        if (r.name === '/f1') ctl.abort(new Error('SIGTERM'));
+        await new Promise((res) => setTimeout(res, 20));
+        world.set(r.name, r.attrs.content ?? '');
+        return null;
+      },
+    };
+    const report = await run(many, provider as unknown as Provider, { concurrency: 1, signal: ctl.signal });
+    expect(started).toEqual(['/f0', '/f1']);
+    expect(report.interrupted).toBe(true);
+    expect(report.resources.map((r) => r.status)).toEqual(['changed', 'changed', 'skipped', 'skipped', 'skipped', 'skipped']);
+    expect(report.resources[2]!.error?.code).toBe('INTERRUPTED');
+    expect(world.get('/f1')).toBe('X1');
+  });
+
+  it('a resource in flight longer than the grace period is cancelled through its signal, undoes, and fails INTERRUPTED', async () => {
+    const world = new Map<string, string>([['/f0', 'old']]);
+    const ctl = new AbortController();
+    let undone = false;
+    const provider: Provider<{ content?: string }, string> = {
+      kind: 'file',
+      suitable: async () => undefined,
+      readMany: async (rs) => new Map(rs.map((r) => [r.id, world.get(r.name) ?? null])),
+      views: (r, o) => ({ desired: { content: r.attrs.content ?? '' }, actual: o === null ? null : { content: o } }),
+      async apply(_r, _p, _o, ctx) {
+        setTimeout(() => ctl.abort(new Error('SIGINT')), 10);
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => { undone = true; resolve(); }, { once: true }));
+        throw ctx.signal.reason;
+      },
+    };
+    const t0 = Date.now();
+    const report = await run(many, provider as unknown as Provider, { concurrency: 1, signal: ctl.signal, interruptGraceMs: 50 });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(undone).toBe(true);
+    expect(world.get('/f0')).toBe('old');
+    expect(report.resources[0]).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+    expect(report.resources.slice(1).every((r) => r.status === 'skipped' && r.error?.code === 'INTERRUPTED')).toBe(true);
+  });
 });

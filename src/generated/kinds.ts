@@ -143,7 +143,7 @@ export interface DockerContainer {
     tmpfsSize?: number | string;
   }[];
   /**
-   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address.
+   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address. Changed in place: a network joined or left, or its aliases changed, is connected or disconnected live (the container keeps running and keeps its id).
    */
   networks?: (
     | string
@@ -217,7 +217,12 @@ export interface DockerContainer {
    * DNS servers for the container, in order.
    */
   dns?: string[];
-  sysctls?: StringMap1;
+  /**
+   * Namespaced kernel parameters for the container, e.g. net.core.somaxconn.
+   */
+  sysctls?: {
+    [k: string]: string;
+  };
   /**
    * User (name or uid[:gid]) the process runs as.
    */
@@ -239,6 +244,14 @@ export interface DockerContainer {
    */
   readOnly?: boolean;
   /**
+   * The container holds state (a database): a change that forces a replace is held, reported and not applied, unless the run has --allow-replace, or the difference is drift and onDrift is fix. Changes made in place still apply.
+   */
+  stateful?: boolean;
+  /**
+   * For a stateful container: fix lets a replace that only repairs drift (a change made outside tsconverge) proceed; warn reports the drift and leaves the container running unchanged.
+   */
+  onDrift?: 'fix' | 'warn';
+  /**
    * Seconds to wait after SIGTERM before SIGKILL when tsconverge stops the container (replace, stop, removal, refresh).
    */
   stopTimeout?: number;
@@ -246,6 +259,10 @@ export interface DockerContainer {
    * Seconds a pull of a missing image may take.
    */
   pullTimeout?: number;
+  /**
+   * Take over an existing container of this name that tsconverge did not create (made by docker-compose, by hand, or by another tool). Without it such an object is refused: the plan says it exists and is not managed by tsconverge, and apply leaves it as it is. With it, the plan shows an adopt action, and when nothing else differs the object is kept as it is (never recreated); the adoption is recorded in the state directory (adopted.json) because the engine cannot add a label in place.
+   */
+  adopt?: boolean;
   /**
    * Resources that must be applied before this one.
    */
@@ -273,12 +290,6 @@ export interface Labels {
  * Log driver options, e.g. max-size: 10m, max-file: "3". Only declared options are compared.
  */
 export interface StringMap {
-  [k: string]: string;
-}
-/**
- * Namespaced kernel parameters for the container, e.g. net.core.somaxconn.
- */
-export interface StringMap1 {
   [k: string]: string;
 }
 
@@ -348,7 +359,7 @@ export interface DockerDaemon {
 /**
  * A Docker image, present (pulled when missing) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
  */
-export interface DockerImage {
+export type DockerImage = {
   kind: 'docker.image';
   /**
    * The image reference, e.g. 127.0.0.1:5000/busybox:1 or 127.0.0.1:5000/busybox@sha256:..., or a label for the resource when `ref` is set.
@@ -362,6 +373,10 @@ export interface DockerImage {
    * The image reference to pull, when it differs from the resource's name.
    */
   ref?: string;
+  /**
+   * missing: pulled only when not present locally; newer: every run asks the registry (a manifest request, no pull) which image the tag points at, and pulls when it moved, so the containers using the tag are replaced. A plan shows the old and new digests without pulling.
+   */
+  pull?: 'missing' | 'newer';
   /**
    * Seconds a pull may take before it fails.
    */
@@ -382,7 +397,7 @@ export interface DockerImage {
    * Resources applied before this one; this one is refreshed when they change.
    */
   subscribe?: string | string[];
-}
+};
 
 // spec/kinds/docker.network.json
 /**
@@ -429,6 +444,10 @@ export interface DockerNetwork {
   options?: StringMap;
   labels?: Labels;
   /**
+   * Take over an existing network of this name that tsconverge did not create (made by docker-compose, by hand, or by another tool). Without it such an object is refused: the plan says it exists and is not managed by tsconverge, and apply leaves it as it is. With it, the plan shows an adopt action, and when nothing else differs the object is kept as it is (never recreated); the adoption is recorded in the state directory (adopted.json) because the engine cannot add a label in place.
+   */
+  adopt?: boolean;
+  /**
    * Resources that must be applied before this one.
    */
   require?: string | string[];
@@ -471,6 +490,10 @@ export interface DockerVolume {
    */
   allowReplace?: boolean;
   /**
+   * Take over an existing volume of this name that tsconverge did not create (made by docker-compose, by hand, or by another tool). Without it such an object is refused: the plan says it exists and is not managed by tsconverge, and apply leaves it as it is. With it, the plan shows an adopt action, and when nothing else differs the object is kept as it is (never recreated); the adoption is recorded in the state directory (adopted.json) because the engine cannot add a label in place.
+   */
+  adopt?: boolean;
+  /**
    * Resources that must be applied before this one.
    */
   require?: string | string[];
@@ -492,7 +515,7 @@ export interface DockerVolume {
 /**
  * A file or directory on the host, under --root. Content comes from `content` or a handlebars `template` rendered at compile time with `parameters` and host facts. Files are replaced atomically (temp file in the same directory, fsync, rename); an optional `validate` command checks the new content first, and a rejected file leaves the old one byte-identical.
  */
-export interface File {
+export type File = {
   kind: 'file';
   /**
    * A label for the file, or its absolute path when `path` is not set.
@@ -535,9 +558,17 @@ export interface File {
    */
   validate?: string;
   /**
-   * The content is a secret: never shown in plans, logs or reports.
+   * The content is a secret: never shown in plans, logs or reports. A sensitive file (also one whose content holds a `!secret` value) is created with mode 0600 when no `mode` is declared.
    */
   sensitive?: boolean;
+  /**
+   * What to do when a symlink is found at the managed path. refuse (the default): the resource fails and nothing is written; replace: the link itself is replaced by the declared file or directory (its target is never written through). A symlink is never followed out of --root either way.
+   */
+  symlink?: 'refuse' | 'replace';
+  /**
+   * With `ensure: absent`, a directory is deleted with everything in it only when this is true; without it a non-empty directory is an error and nothing is removed.
+   */
+  force?: boolean;
   /**
    * Resources that must be applied before this one.
    */
@@ -554,7 +585,7 @@ export interface File {
    * Resources applied before this one; this one is refreshed when they change.
    */
   subscribe?: string | string[];
-}
+};
 
 // spec/kinds/logging.forward.json
 /**
@@ -901,7 +932,7 @@ export interface Service {
   writesPidfile?: boolean;
   env?: StringMap;
   /**
-   * process: working directory of the command.
+   * process: working directory of the command, under the root directory (confined like every host path).
    */
   cwd?: string;
   /**

@@ -8,7 +8,7 @@
 import os from 'node:os';
 import http from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { createRootFs } from './rootfs.js';
 
 export interface InterfaceAddress {
   readonly family: 'IPv4' | 'IPv6';
@@ -133,8 +133,11 @@ export function networkFacts(ifaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os
 export async function createFacts(root = '/', opts: FactsOptions = {}): Promise<Facts> {
   let osr: Record<string, string> = {};
   try {
-    osr = parseOsRelease(await readFile(path.join(root, 'etc/os-release'), 'utf8'));
+    const text = await createRootFs(root).readText('/etc/os-release');
+    if (text === null) throw new Error('absent');
+    osr = parseOsRelease(text);
   } catch {
+    // The machine's own, when the root has none: facts describe the machine tsconverge runs on.
     try { osr = parseOsRelease(await readFile('/etc/os-release', 'utf8')); } catch { /* no os-release */ }
   }
   const raw = os.networkInterfaces();

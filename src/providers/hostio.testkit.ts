@@ -12,6 +12,8 @@ import winston from 'winston';
 import { planResource } from '../engine/diff.js';
 import { createSchemaRegistry } from '../catalogue/schemas.js';
 import type { Facts } from './facts.js';
+import { createRootFs } from './rootfs.js';
+import { createProcessRunner } from './exec.js';
 import { declaredAbsent, type Provider, type ProviderContext, type Resource, type ResourcePlan } from './types.js';
 
 export function tempRoot(prefix: string): { root: string; cleanup: () => void } {
@@ -22,6 +24,8 @@ export function tempRoot(prefix: string): { root: string; cleanup: () => void } 
 export function testContext(root: string): ProviderContext {
   return {
     root,
+    fs: createRootFs(root),
+    exec: createProcessRunner(),
     log: winston.createLogger({ silent: true }),
     facts: { hostname: 'test', fqdn: 'test', os: { family: 'linux', name: 'test', version: '', id: '' }, kernel: { release: '', arch: '' }, cpus: 1, memoryBytes: 0, interfaces: {} } as unknown as Facts,
     signal: new AbortController().signal,

@@ -1,76 +1,27 @@
 /**
  * Small helpers shared by the host settings providers (dns, ntp, logging, sysctl,
- * docker.daemon, service): paths under the host root, reading files that may be
- * absent, running a checker binary, finding a binary on PATH, and a per-file lock so
+ * docker.daemon, service): running a checker binary (through providers/exec.ts), finding a binary on PATH, and a per-file lock so
  * resources that share one owned file never interleave their read-modify-write.
  *
  * Nothing here runs at import time.
  */
-import { execFile } from 'node:child_process';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { TsconvergeError } from '../engine/errors.js';
+import { createProcessRunner, hostPathVariable, type ProcessRunner, type RunResult } from './exec.js';
 
-/** An absolute host path under the host root: hostPath('/tmp/r', '/etc/hosts') -> '/tmp/r/etc/hosts'. */
-export function hostPath(root: string, absolute: string): string {
-  if (!path.isAbsolute(absolute)) {
-    throw new TsconvergeError('INVALID_VALUE', `path ${JSON.stringify(absolute)} is not absolute`, {
-      hint: 'host paths are written as absolute paths (/etc/...); they are resolved under the root directory',
-      terminal: true,
-    });
-  }
-  return path.join(root, absolute);
-}
+export type { RunResult } from './exec.js';
 
-/** A file's text, or null when it does not exist. Other errors (permission) throw FILE_IO. */
-export async function readTextIfExists(file: string): Promise<string | null> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-    throw new TsconvergeError('FILE_IO', `cannot read ${file}: ${(err as Error).message}`, {
-      cause: err,
-      hint: 'check that tsconverge runs with permission to read this file',
-    });
-  }
-}
-
-export async function existsPath(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const runner = createProcessRunner();
 
 /**
- * Run a command without a shell and collect its output. Resolves with the exit code
- * (never rejects on a non-zero exit); rejects with BINARY_NOT_FOUND when it cannot start.
+ * Run a checker without a shell, with the clean environment of providers/exec.ts, and
+ * collect its output masked of known secrets. Resolves with the exit code (never
+ * rejects on a non-zero exit); rejects with BINARY_NOT_FOUND when it cannot start.
  */
-export function runCommand(file: string, args: readonly string[], opts: { signal?: AbortSignal; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { signal: opts.signal, timeout: opts.timeoutMs ?? 30_000, env: opts.env, maxBuffer: 8 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'EACCES') {
-          reject(new TsconvergeError('BINARY_NOT_FOUND', `cannot run ${file}: ${err.message}`, { cause: err, hint: `install ${path.basename(file)} or point tsconverge to it` }));
-          return;
-        }
-        reject(err);
-        return;
-      }
-      const exit = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof exit === 'number' ? exit : 1, stdout, stderr });
-    });
-  });
+export function runCommand(file: string, args: readonly string[], opts: { signal?: AbortSignal; timeoutMs?: number; exec?: ProcessRunner } = {}): Promise<RunResult> {
+  return (opts.exec ?? runner).run(file, args, { signal: opts.signal, timeoutMs: opts.timeoutMs });
 }
 
 async function isExecutable(file: string): Promise<boolean> {
@@ -87,9 +38,9 @@ async function isExecutable(file: string): Promise<boolean> {
  * up on PATH only (so a test can hide a binary by narrowing PATH). Returns null when
  * it is not there.
  */
-export async function findBinary(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+export async function findBinary(name: string, pathVar: string = hostPathVariable()): Promise<string | null> {
   if (name.includes('/')) return (await isExecutable(name)) ? name : null;
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+  for (const dir of pathVar.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, name);
     if (await isExecutable(candidate)) return candidate;

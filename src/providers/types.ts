@@ -23,12 +23,17 @@
  *   observed state, which the engine compares again with the desired one.
  * - Providers never print and never exit. They log through `ctx.log` and throw
  *   `TsconvergeError` with a code and a hint.
+ * - Capabilities, not raw paths: a provider reads and writes host files only through
+ *   `ctx.fs` and starts processes only through `ctx.exec`; it never joins a path onto
+ *   `ctx.root` and never passes `process.env` to a child.
  * - Secrets: a provider never logs attribute values; the engine masks sensitive
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
 import type { SourceLocation } from '../engine/errors.js';
 import type { Facts } from './facts.js';
+import type { RootFs } from './rootfs.js';
+import type { ProcessRunner } from './exec.js';
 
 /** A JSON value as the engine compares it. */
 export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
@@ -53,8 +58,12 @@ export interface Resource<A = Record<string, unknown>> {
   readonly sensitive: readonly string[];
 }
 
-/** How one changed attribute can be brought in line (from the schema's `x-change`). */
-export type ChangeEffect = 'update' | 'replace';
+/**
+ * How one changed attribute is brought in line (from the schema's `x-change`): `update`
+ * in place, `restart` in place and then restarted (the engine calls `refresh`), or
+ * `replace` (the object is recreated).
+ */
+export type ChangeEffect = 'update' | 'restart' | 'replace';
 
 export interface AttributeChange {
   /** JSON pointer into the view, e.g. `/environment/LOG_LEVEL`. */
@@ -65,9 +74,17 @@ export interface AttributeChange {
   readonly to?: Json;
   readonly effect: ChangeEffect;
   readonly sensitive: boolean;
+  /** Unified diff of a text value whose view holds only a hash (engine/textdiff.ts); `(sensitive content changed)` when sensitive. */
+  readonly diff?: string;
+  /** True when the old or new value is binary: shown by size and hash only. */
+  readonly binary?: boolean;
+  /** For a list: the elements that left and came; for a map changed whole: `{key: value}` entries (engine/delta.ts). */
+  readonly removed?: readonly Json[];
+  readonly added?: readonly Json[];
 }
 
-export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete';
+/** `adopt`: an object tsconverge did not create is taken over as it is (see engine/ownership.ts). */
+export type Action = 'none' | 'create' | 'update' | 'replace' | 'delete' | 'adopt';
 
 /** The engine's plan for one resource, handed to `apply`. */
 export interface ResourcePlan {
@@ -77,11 +94,38 @@ export interface ResourcePlan {
   readonly forcedBy: readonly string[];
   /** True when a notifying resource changed and this one must restart/reload. */
   readonly refresh: boolean;
+  /** Set when the object exists but tsconverge did not create it, and the manifest adopts it. */
+  readonly adopt?: { readonly madeBy?: string };
+}
+
+/**
+ * Who owns an existing object (engine/ownership.ts). `managed` is true when tsconverge
+ * created it (its owner label); `objectId` is stable for the object's life (a Docker id),
+ * so an adoption record never carries over to a new object with the same name.
+ */
+export interface Ownership {
+  readonly managed: boolean;
+  readonly objectId: string;
+  /** Who made it, when its labels say ("Compose project shop, service web"). */
+  readonly madeBy?: string;
 }
 
 export interface ProviderContext {
-  /** The host's root directory: '/' in production, a temp dir in tests. */
+  /**
+   * The host's root directory: '/' in production, a temp dir in tests. Informational:
+   * a provider never joins paths onto it; it reaches files through `fs`.
+   */
   readonly root: string;
+  /**
+   * The file system, confined to `root` (providers/rootfs.ts): every path is a host path
+   * (`/etc/hosts`), `..` is refused and no symlink is followed out of the root.
+   */
+  readonly fs: RootFs;
+  /**
+   * The process runner (providers/exec.ts): no shell, a minimal explicit environment
+   * (never tsconverge's own, never TSCONVERGE_SECRET_*), output masked of known secrets.
+   */
+  readonly exec: ProcessRunner;
   readonly log: Logger;
   readonly facts: Facts;
   /** Aborted when the engine gives up on the call (timeout). */
@@ -116,6 +160,27 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
   wantsAbsent?(resource: Resource<A>): boolean;
 
   /**
+   * The old and new bytes of attributes whose views hold only a hash (a file's
+   * content), so the engine can show a diff. Optional; pure. A provider returns the old
+   * bytes only when it read them, and never reads them for sensitive values.
+   */
+  texts?(resource: Resource<A>, observed: O | null): Readonly<Record<string, { readonly from?: string | Buffer; readonly to?: string | Buffer }>>;
+
+  /**
+   * Under noop only: what a pending change of a dependency will do to this resource
+   * when applied (a docker.image whose tag moved in the registry replaces the
+   * containers that use it). Lets a dry run predict what the real run will do after
+   * the dependency changed. Optional; pure.
+   */
+  follows?(resource: Resource<A>, dependency: Resource, dependencyPlan: ResourcePlan): 'replace' | undefined;
+
+  /**
+   * What a replace (or a restart, for `refresh`) of this resource will cost. Optional;
+   * pure. The engine shows it with every replace and restart in the plan and report.
+   */
+  consequences?(resource: Resource<A>, observed: O | null, change: 'replace' | 'restart'): Consequences | undefined;
+
+  /**
    * Converge: create, update in place, replace or delete, as `plan.action` says.
    * Returns the new observed state (or null when deleted).
    */
@@ -134,8 +199,29 @@ export interface Provider<A = Record<string, unknown>, O = unknown> {
    */
   autoRequire?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
 
+  /**
+   * Kinds whose objects can exist without tsconverge (containers, networks, volumes):
+   * who owns the observed object. The engine refuses to touch an object it does not
+   * own unless the resource says `adopt: true` (or the run `--adopt`).
+   */
+  ownership?(resource: Resource<A>, observed: O): Ownership;
+
   /** Implicit notifications: ids of resources that must refresh this one when they change. */
   autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
+}
+
+/** What a replace or restart costs, in words an operator can approve (shown in the plan and report). */
+export interface Consequences {
+  /** The expected downtime, e.g. "up to 10 s (stop timeout) while the old stops and the new starts". */
+  readonly downtime: string;
+  /** Seconds the old process gets between SIGTERM and SIGKILL. */
+  readonly stopTimeoutS?: number;
+  /** True when a health check must pass before the old one is removed. */
+  readonly healthGated: boolean;
+  /** What happens, in order. */
+  readonly order: string;
+  /** Data that is kept: "volume pg-data at /var/lib/postgresql/data". */
+  readonly keeps: readonly string[];
 }
 
 /** inversify token under which every provider is bound (multi-binding). */

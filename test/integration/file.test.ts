@@ -128,7 +128,7 @@ resources:
     }
     writeFileSync(path.join(sb.root, 'etc/token'), 'old-s3cr3t');
     const plan = await runCli(['plan', m, '--root', sb.root]);
-    expect(plan.stdout).toContain('content: "(sensitive)" -> "(sensitive)"');
+    expect(plan.stdout).toContain('content: (sensitive content changed)');
     expect(plan.stdout + plan.stderr).not.toContain('s3cr3t');
   });
 });

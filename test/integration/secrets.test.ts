@@ -65,7 +65,7 @@ beforeAll(() => {
   sb = createSandbox('secrets');
   fleet = path.join(sb.dir, 'fleet');
   secretsDir = path.join(sb.dir, 'secrets');
-  mkdirSync(secretsDir, { recursive: true });
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
   writeFileSync(path.join(secretsDir, 'db_password'), FIRST + '\n');
   chmodSync(path.join(secretsDir, 'db_password'), 0o600);
   sb.write('fleet/environments/test/manifests/site.yaml', 'roles:\n  app: { modules: [webapp] }\nnodes:\n  - name: node-1\n    role: app\n');

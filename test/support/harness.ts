@@ -29,9 +29,24 @@ export function requireDocker(): void {
 
 export interface CliResult { code: number; stdout: string; stderr: string; json?: any }
 
+let stateBase: string | undefined;
+/**
+ * An apply without --root would take the machine's run lock (/var/lib/tsconverge/run.lock),
+ * shared by every test file running in parallel: each test file gets a state dir of its own.
+ */
+function testStateDir(): string {
+  if (!stateBase) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tsc-state-'));
+    stateBase = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return stateBase;
+}
+
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const ownLock = args.includes('--root') || args.includes('--state-dir') || process.env.TSCONVERGE_STATE_DIR !== undefined;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...(ownLock ? {} : { TSCONVERGE_STATE_DIR: testStateDir() }), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

@@ -8,10 +8,9 @@
  * ensure: absent removes the hosts block; resolv.conf is left as it is (a host always
  * has a resolver).
  */
-import { lstat, readlink } from 'node:fs/promises';
+import { readlink } from 'node:fs/promises';
 import { TsconvergeError } from '../../engine/errors.js';
-import { writeFileAtomic } from '../file/atomic.js';
-import { hostPath, readTextIfExists, withFileLock, readEach } from '../hostio.js';
+import { withFileLock, readEach } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { normaliseEntries, readManagedBlock, renderHosts, sortEntries, type HostEntries } from './hosts.js';
 import { parseResolvConf, renderResolvConf, type DeclaredResolver, type ResolverSettings } from './resolvconf.js';
@@ -58,11 +57,11 @@ function managesResolver(a: DnsAttrs): boolean {
   return a.nameservers !== undefined || a.search !== undefined || a.options !== undefined;
 }
 
-async function refuseSymlink(file: string, id: string): Promise<void> {
+async function refuseSymlink(ctx: ProviderContext, file: string, id: string): Promise<void> {
   try {
-    const st = await lstat(file);
-    if (!st.isSymbolicLink()) return;
-    const target = await readlink(file);
+    const st = await ctx.fs.lstat(file, { resource: id });
+    if (!st?.isSymbolicLink()) return;
+    const target = await readlink(await ctx.fs.resolve(file, { resource: id }));
     throw new TsconvergeError('FILE_IO', `${file} is a symbolic link to ${target}; tsconverge does not replace a resolv.conf owned by another resolver manager`, {
       resource: id,
       terminal: true,
@@ -74,8 +73,8 @@ async function refuseSymlink(file: string, id: string): Promise<void> {
 }
 
 async function readOne(r: Resource<DnsAttrs>, ctx: ProviderContext): Promise<DnsObserved | null> {
-  const resolvText = await readTextIfExists(hostPath(ctx.root, RESOLV_CONF));
-  const hostsText = await readTextIfExists(hostPath(ctx.root, HOSTS));
+  const resolvText = await ctx.fs.readText(RESOLV_CONF, { resource: r.id });
+  const hostsText = await ctx.fs.readText(HOSTS, { resource: r.id });
   const observed: DnsObserved = {
     resolv: resolvText === null ? null : parseResolvConf(resolvText),
     hosts: readManagedBlock(hostsText, r.id),
@@ -99,32 +98,29 @@ export function dnsViews(r: Resource<DnsAttrs>, observed: DnsObserved | null): {
   return { desired, actual: observed === null ? null : actual };
 }
 
-async function modeOf(file: string): Promise<number | undefined> {
-  try {
-    return (await lstat(file)).mode & 0o7777;
-  } catch {
-    return undefined;
-  }
+async function modeOf(ctx: ProviderContext, file: string): Promise<number | undefined> {
+  const st = await ctx.fs.lstat(file).catch(() => null);
+  return st ? st.mode & 0o7777 : undefined;
 }
 
 async function applyOne(r: Resource<DnsAttrs>, ctx: ProviderContext): Promise<void> {
   const a = r.attrs;
   const absent = a.ensure === 'absent';
   if (!absent && managesResolver(a)) {
-    const file = hostPath(ctx.root, RESOLV_CONF);
-    await withFileLock(file, async () => {
-      await refuseSymlink(file, r.id);
-      const before = await readTextIfExists(file);
+    const file = RESOLV_CONF;
+    await withFileLock(ctx.fs.root + file, async () => {
+      await refuseSymlink(ctx, file, r.id);
+      const before = await ctx.fs.readText(file, { resource: r.id });
       const after = renderResolvConf(before, declaredResolver(a), r.id);
-      if (after !== before) await writeFileAtomic(file, after, { mode: (await modeOf(file)) ?? 0o644 });
+      if (after !== before) await ctx.fs.writeAtomic(file, after, { mode: (await modeOf(ctx, file)) ?? 0o644, resource: r.id, signal: ctx.signal });
     });
   }
   if (absent || a.hosts !== undefined) {
-    const file = hostPath(ctx.root, HOSTS);
-    await withFileLock(file, async () => {
-      const before = await readTextIfExists(file);
+    const file = HOSTS;
+    await withFileLock(ctx.fs.root + file, async () => {
+      const before = await ctx.fs.readText(file, { resource: r.id });
       const after = renderHosts(before, r.id, absent ? null : normaliseEntries(a.hosts ?? []));
-      if (after !== (before ?? '')) await writeFileAtomic(file, after, { mode: (await modeOf(file)) ?? 0o644 });
+      if (after !== (before ?? '')) await ctx.fs.writeAtomic(file, after, { mode: (await modeOf(ctx, file)) ?? 0o644, resource: r.id, signal: ctx.signal });
     });
   }
 }

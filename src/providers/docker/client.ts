@@ -6,6 +6,7 @@
 import type Docker from 'dockerode';
 import { createEngineApi, engineSocket, type EngineApi } from './engine-api.js';
 import { TsconvergeError } from '../../engine/errors.js';
+import { isToolLabel } from './ownership.js';
 
 /** Labels on everything tsconverge creates. */
 export const OWNER_LABEL = 'io.tsconverge.owner';
@@ -16,10 +17,13 @@ export function ownerLabels(id: string): Record<string, string> {
   return { [OWNER_LABEL]: OWNER, [RESOURCE_LABEL]: id };
 }
 
-/** Labels a user declared, as seen on an object: our owner labels are not the user's. */
+/**
+ * Labels a user declared, as seen on an object: our owner labels, and the bookkeeping
+ * labels of other tools (com.docker.compose.*: see ownership.ts), are not the user's.
+ */
 export function userLabels(labels: Record<string, string> | null | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(labels ?? {})) if (!k.startsWith('io.tsconverge.')) out[k] = v;
+  for (const [k, v] of Object.entries(labels ?? {})) if (!isToolLabel(k)) out[k] = v;
   return out;
 }
 
@@ -113,11 +117,28 @@ export async function dockerUnavailableReason(docker: Docker): Promise<string | 
 
 interface DockerodeError { statusCode?: number; json?: { message?: string }; reason?: string; message: string; code?: string }
 
+/** What to fix, for the engine's bad-input rejections (HTTP 400). */
+export function badInputHint(detail: string): string {
+  if (/invalid reference format|repository name must|invalid repository name|invalid tag/i.test(detail)) {
+    return 'fix the image reference in the manifest: lowercase [registry[:port]/]repository[:tag][@sha256:digest], e.g. 127.0.0.1:5000/app:1';
+  }
+  if (/port/i.test(detail)) return 'fix the port in the manifest: "[ip:]hostPort:containerPort[/tcp|udp]", ports 1-65535';
+  if (/mount|volume|bind/i.test(detail)) return 'fix the mount in the manifest: a bind source and every target must be absolute paths; a volume name must be a valid name';
+  return 'the Docker engine refused the declared value as invalid (HTTP 400); fix the field the message names in the manifest (retrying cannot help)';
+}
+
+/** The engine's 400: the request itself is invalid, so it is terminal (never retried). */
+function badInput(err: unknown, raw: string, resource: string, doing: string): TsconvergeError {
+  const detail = raw.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+  return new TsconvergeError('INVALID_VALUE', `${doing}: the Docker engine refused the declared value: ${detail}`, { resource, cause: err, terminal: true, hint: badInputHint(detail) });
+}
+
 /** Translate a dockerode error into a TsconvergeError with a hint. */
 export function dockerError(err: unknown, resource: string, doing: string): TsconvergeError {
   if (err instanceof TsconvergeError) return err;
   const e = err as DockerodeError;
   const detail = e.json?.message ?? e.message;
+  if (e.statusCode === 400) return badInput(err, detail, resource, doing);
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
     return new TsconvergeError('DOCKER_UNREACHABLE', `${doing}: Docker engine not reachable at ${dockerEndpoint()} (${e.code})`, { resource, cause: err, hint: 'start dockerd or set DOCKER_HOST' });
   }
@@ -139,6 +160,7 @@ export async function pullImage(docker: Docker, ref: string, resource: string, t
   } catch (err) {
     const e = err as DockerodeError;
     const detail = e.json?.message ?? e.message;
+    if (e.statusCode === 400) throw badInput(err, detail, resource, `pull ${ref}`);
     throw new TsconvergeError(e.statusCode === 404 ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${detail}`, {
       resource, cause: err, terminal: e.statusCode === 404,
       hint: e.statusCode === 404 ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',

@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { capKey, formatDuration, healthTest, parseDuration, parseSize, portKey, restartKey, splitWords, envMap } from './container-spec.js';
+import { sizeAsDeclared, capKey, formatDuration, healthTest, parseDuration, parseSize, portKey, restartKey, splitWords, envMap } from './container-spec.js';
 
 describe('container normalisation', () => {
   it.each([
     ['64m', 64 * 1024 ** 2], ['64MiB', 64 * 1024 ** 2], ['1g', 1024 ** 3], ['1.5k', 1536], [1048576, 1048576], ['512', 512],
   ])('parseSize(%j) = %d', (input, bytes) => expect(parseSize(input)).toBe(bytes));
+
+  it.each([
+    ['64Mi', 64 * 1024 ** 2, '64Mi'], ['64m', 32 * 1024 ** 2, '32m'], ['64Mi', 32 * 1024 ** 2, '32Mi'], ['1g', 1536 * 1024 ** 2, '1610612736 bytes'],
+    [1048576, 2048, 2048], ['64m', 0, 'no limit'],
+  ])('sizeAsDeclared(%j, %d) = %j', (declared, bytes, shown) => expect(sizeAsDeclared(declared, bytes)).toBe(shown));
 
   it.each([
     ['30s', '30s'], ['1m30s', '90s'], ['500ms', '500ms'], ['1h', '3600s'],

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Json, View } from '../types.js';
 import { ownerLabels, userLabels } from './client.js';
+import { anonymousAt, bindsAsMounts, tmpfsAsMounts } from './ownership.js';
 import type { DockerContainer } from '../../generated/kinds.js';
 
 export type ContainerAttrs = Omit<DockerContainer, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -27,9 +28,22 @@ const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1
 /** "64m", "64MiB", "1.5g", 1048576 -> bytes. */
 export function parseSize(v: string | number): number {
   if (typeof v === 'number') return v;
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgtb]?)(?:i?b)?$/i.exec(v.trim());
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgtb]?)(?:ib|i|b)?$/i.exec(v.trim());
   if (!m) throw new Error(`not a size: ${v}`);
   return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+/**
+ * Bytes written the way the manifest declares the size, so a plan reads `64Mi -> 32Mi`,
+ * not bytes: the declared text itself when equal, else the same unit when exact.
+ */
+export function sizeAsDeclared(declared: string | number, bytes: number): string | number {
+  if (parseSize(declared) === bytes) return declared;
+  if (bytes === 0) return 'no limit';
+  if (typeof declared === 'number') return bytes;
+  const unit = declared.trim().replace(/^[0-9.\s]+/, '');
+  const per = unit ? parseSize('1' + unit) : 1;
+  return bytes % per === 0 ? `${bytes / per}${unit}` : `${bytes} bytes`;
 }
 
 const DUR_NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
@@ -105,8 +119,23 @@ export function restartKey(name: string | undefined, max: number | undefined): s
 type MountAttr = NonNullable<ContainerAttrs['mounts']>[number];
 type NetAttr = NonNullable<ContainerAttrs['networks']>[number];
 
-export function rootedPath(root: string, p: string): string {
-  return root === '/' ? p : path.join(root, p);
+/**
+ * Bind-mount sources resolved through the confined file system (ctx.fs.resolve: no
+ * `..`, no symlink out of the root), keyed by the declared source. createOptions takes
+ * only sources found here, so a bind mount cannot reach outside the root.
+ */
+export type BindSources = ReadonlyMap<string, string>;
+
+export async function resolveBindSources(attrs: ContainerAttrs, resolve: (p: string) => Promise<string>): Promise<BindSources> {
+  const out = new Map<string, string>();
+  for (const m of attrs.mounts ?? []) if (m.type === 'bind') out.set(m.source ?? '', await resolve(m.source ?? ''));
+  return out;
+}
+
+function bindSource(binds: BindSources, source: string): string {
+  const real = binds.get(source);
+  if (real === undefined) throw new Error(`bind source ${source} was not resolved through the root`);
+  return real;
 }
 
 function mountKey(m: { type: string; source?: string; target: string; readOnly?: boolean }): string {
@@ -143,7 +172,7 @@ export function desiredView(attrs: ContainerAttrs, desiredImageId: string | unde
   if (a.mounts !== undefined) v.mounts = a.mounts.map((m: MountAttr) => mountKey(m)).sort();
   if (a.networks !== undefined) v.networks = networksOf(a);
   if (a.restart !== undefined) v.restart = a.restart;
-  if (a.memory !== undefined) v.memory = parseSize(a.memory);
+  if (a.memory !== undefined) v.memory = a.memory;
   if (a.cpus !== undefined) v.cpus = a.cpus;
   if (a.logging !== undefined) v.logging = { ...(a.logging.driver ? { driver: a.logging.driver } : {}), ...(a.logging.options ? { options: { ...a.logging.options } } : {}) };
   if (a.healthcheck !== undefined) v.healthcheck = healthView(a.healthcheck);
@@ -201,10 +230,12 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
     v.ports = [...new Set(keys)].sort();
   }
   if (a.mounts !== undefined) {
-    v.mounts = (hc.Mounts ?? [])
+    // Mounts, plus -v style Binds (docker run, docker-compose 1.x) and the anonymous volumes at declared targets.
+    const anonTargets = new Set(a.mounts.filter((m) => m.type === 'volume' && !m.source).map((m) => m.target));
+    v.mounts = [...new Set([...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...tmpfsAsMounts((hc as { Tmpfs?: Record<string, string> }).Tmpfs), ...anonymousAt(c.Mounts as never, anonTargets)]
       .filter((m) => !(m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Source ?? ''))) // anonymous volumes carried over
-      .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly }))
-      .sort();
+      .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly })))]
+      .sort(); // a declared anonymous volume shows both in Mounts (sourceless) and as mounted: once
   }
   if (a.networks !== undefined) {
     // The engine adds the short id, and the hostname when one is set, as aliases: defaults, not drift.
@@ -215,7 +246,7 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
       .sort((x, y) => x.name.localeCompare(y.name));
   }
   if (a.restart !== undefined) v.restart = restartKey(hc.RestartPolicy?.Name, hc.RestartPolicy?.MaximumRetryCount);
-  if (a.memory !== undefined) v.memory = hc.Memory ?? 0;
+  if (a.memory !== undefined) v.memory = sizeAsDeclared(a.memory, hc.Memory ?? 0);
   if (a.cpus !== undefined) v.cpus = (hc.NanoCpus ?? 0) / 1e9;
   if (a.logging !== undefined) {
     const opts = (hc.LogConfig?.Config ?? {}) as Record<string, string>;
@@ -256,7 +287,7 @@ export function anonymousVolumes(info: Docker.ContainerInspectInfo): { name: str
 }
 
 /** Create options for the Docker engine. The first network is joined at create; others are connected before start. */
-export function createOptions(id: string, name: string, attrs: ContainerAttrs, root: string, carry: readonly { name: string; target: string }[]): Docker.ContainerCreateOptions {
+export function createOptions(id: string, name: string, attrs: ContainerAttrs, binds: BindSources, carry: readonly { name: string; target: string }[]): Docker.ContainerCreateOptions {
   const a = attrs;
   const ports = (a.ports ?? []).map(portKey);
   const exposed: Record<string, object> = {};
@@ -267,11 +298,13 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, r
     (bindings[rest] ??= []).push({ HostIp: hostIp, HostPort: published });
   }
   const declaredTargets = new Set((a.mounts ?? []).map((m: MountAttr) => m.target));
+  const carried = new Map(carry.map((c) => [c.target, c.name]));
   const mounts = [
     ...(a.mounts ?? []).map((m: MountAttr) => ({
       Type: m.type,
       Target: m.target,
-      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? rootedPath(root, m.source ?? '') : m.source }),
+      // A declared anonymous volume (no source) keeps the old container's data on replace.
+      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? bindSource(binds, m.source ?? '') : m.source ?? carried.get(m.target) }),
       ReadOnly: m.readOnly ?? false,
       ...(m.type === 'tmpfs' && m.tmpfsSize !== undefined ? { TmpfsOptions: { SizeBytes: parseSize(m.tmpfsSize) } } : {}),
     })),
@@ -318,6 +351,11 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, r
     },
     ...(nets[0] ? { NetworkingConfig: { EndpointsConfig: { [nets[0].name]: { Aliases: nets[0].aliases } } } } : {}),
   };
+}
+
+/** Declared networks, sorted by name, each with its sorted aliases. */
+export function declaredNetworks(attrs: ContainerAttrs): { name: string; aliases: string[] }[] {
+  return networksOf(attrs);
 }
 
 export function extraNetworks(attrs: ContainerAttrs): { name: string; aliases: string[] }[] {

@@ -3,6 +3,8 @@
  * per declared container (concurrently), and converges them. A replace is safe: the
  * image is pulled and the new container created before the old one is stopped; a
  * failed create or start removes the new one and leaves (or puts) the old one running;
+ * with a health check the new one must be healthy before the old one is removed
+ * (swap.ts); networks, aliases, memory, CPU and restart policy change in place;
  * anonymous volumes move to the new container and named volumes are never removed.
  */
 import type Docker from 'dockerode';
@@ -10,7 +12,9 @@ import { TsconvergeError } from '../../engine/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { createLimiter } from '../../engine/guard.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';
-import { actualView, anonymousVolumes, createOptions, desiredView, extraNetworks, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
+import { dockerOwnership } from './ownership.js';
+import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
 
 /** Container inspects in flight at once during a batch read. */
 export const READ_CONCURRENCY = 16;
@@ -87,16 +91,20 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
   }
 
   /** Create (not start) a container named `name`, joined to all its networks. Leaves nothing behind on failure. */
-  async function createNamed(r: R, name: string, ctx: ProviderContext, carry: { name: string; target: string }[]): Promise<Docker.Container> {
+  /** `withoutAliases`: join the networks without the declared aliases (a container on trial must not be found by them). */
+  async function createNamed(r: R, name: string, ctx: ProviderContext, carry: { name: string; target: string }[], withoutAliases = false): Promise<Docker.Container> {
     await removeQuietly(name); // a leftover from an interrupted run; it carries our temp suffix
     let c: Docker.Container;
     try {
-      c = await docker.createContainer(createOptions(r.id, name, r.attrs, ctx.root, carry));
+      const binds = await resolveBindSources(r.attrs, (p) => ctx.fs.resolve(p, { follow: true, resource: r.id }));
+      const opts = createOptions(r.id, name, r.attrs, binds, carry);
+      if (withoutAliases) for (const ep of Object.values(opts.NetworkingConfig?.EndpointsConfig ?? {})) ep.Aliases = [];
+      c = await docker.createContainer(opts);
     } catch (err) {
       throw dockerError(err, r.id, 'create container');
     }
     try {
-      for (const n of extraNetworks(r.attrs)) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: n.aliases } });
+      for (const n of extraNetworks(r.attrs)) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: withoutAliases ? [] : n.aliases } });
     } catch (err) {
       await removeQuietly(c.id);
       throw dockerError(err, r.id, 'connect container to network');
@@ -132,49 +140,92 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     }
   }
 
-  /** The safe replace. */
+  /** The safe replace, health-gated when the container declares a health check (see swap.ts). */
   async function replace(r: R, old: ObservedContainer, ctx: ProviderContext): Promise<void> {
     await ensureImage(r, ctx);
     const timeout = r.attrs.stopTimeout ?? 10;
-    const fresh = await createNamed(r, r.name + NEW_SUFFIX, ctx, anonymousVolumes(old.info));
+    const running = r.attrs.ensure !== 'stopped';
+    const gated = running && healthGated(r.attrs);
+    const beside = gated && sideBySide(r.attrs, old);
+    const fresh = await createNamed(r, r.name + NEW_SUFFIX, ctx, anonymousVolumes(old.info), beside);
     const oldC = docker.getContainer(old.info.Id);
     const wasRunning = old.info.State.Running;
+    const restoreOld = async (): Promise<void> => {
+      await oldC.rename({ name: r.name }).catch(() => undefined);
+      if (wasRunning) await oldC.start().catch(() => undefined);
+    };
+    if (beside) {
+      // The old one serves while the new one proves itself.
+      try {
+        await start(r, fresh);
+        await waitHealthy(docker, fresh.id, r.id, healthDeadlineMs(r.attrs), ctx.signal);
+      } catch (err) {
+        ctx.log.warn(`${r.id}: the new container did not become healthy; it is removed and the old one keeps running`);
+        await removeQuietly(fresh.id);
+        throw err;
+      }
+    }
     try {
       await stop(oldC, timeout);
       await removeQuietly(r.name + OLD_SUFFIX);
       await oldC.rename({ name: r.name + OLD_SUFFIX });
       await fresh.rename({ name: r.name });
+      // Proven healthy: now it takes the aliases the old one answered to.
+      if (beside) for (const n of declaredNetworks(r.attrs).filter((x) => x.aliases.length > 0)) {
+        await docker.getNetwork(n.name).disconnect({ Container: fresh.id, Force: false });
+        await docker.getNetwork(n.name).connect({ Container: fresh.id, EndpointConfig: { Aliases: n.aliases } });
+      }
     } catch (err) {
       await removeQuietly(fresh.id);
-      await oldC.rename({ name: r.name }).catch(() => undefined);
-      if (wasRunning) await oldC.start().catch(() => undefined);
+      await restoreOld();
       throw dockerError(err, r.id, 'replace container');
     }
-    if (r.attrs.ensure !== 'stopped') {
+    if (running && !beside) {
       try {
         await start(r, fresh);
+        if (gated) await waitHealthy(docker, fresh.id, r.id, healthDeadlineMs(r.attrs), ctx.signal);
       } catch (err) {
-        ctx.log.warn(`${r.id}: new container did not start; restoring the old one`);
+        ctx.log.warn(`${r.id}: the new container did not start${gated ? ' or become healthy' : ''}; restoring the old one`);
         await removeQuietly(fresh.id);
-        await oldC.rename({ name: r.name }).catch(() => undefined);
-        if (wasRunning) await oldC.start().catch(() => undefined);
+        await restoreOld();
         throw err;
       }
     }
     await oldC.remove({ v: false }).catch((err) => ctx.log.warn(`${r.id}: could not remove the old container ${old.info.Id.slice(0, 12)}: ${(err as Error).message}`));
   }
 
+  /**
+   * Networks in place: leave the networks not declared, join the missing ones, and
+   * rejoin (disconnect, connect) those whose declared aliases differ. The container
+   * keeps running and keeps its id.
+   */
+  async function reconnect(r: R, old: ObservedContainer): Promise<void> {
+    const want = new Map(declaredNetworks(r.attrs).map((n) => [n.name, n.aliases]));
+    const have = new Map((actualView(r.attrs, old, '/').networks as { name: string; aliases: string[] }[]).map((n) => [n.name, n.aliases]));
+    const id = old.info.Id;
+    for (const [name, aliases] of have) {
+      const wanted = want.get(name);
+      if (wanted && JSON.stringify(wanted) === JSON.stringify(aliases)) continue;
+      await docker.getNetwork(name).disconnect({ Container: id, Force: false });
+    }
+    for (const [name, aliases] of want) {
+      if (have.has(name) && JSON.stringify(have.get(name)) === JSON.stringify(aliases)) continue;
+      await docker.getNetwork(name).connect({ Container: id, EndpointConfig: { Aliases: aliases } });
+    }
+  }
+
   async function update(r: R, plan: ResourcePlan, old: ObservedContainer): Promise<void> {
     const c = docker.getContainer(old.info.Id);
     const attrs = new Set(plan.changes.map((ch) => ch.attribute));
     if (attrs.has('restart') || attrs.has('memory') || attrs.has('cpus')) {
-      const opts = createOptions(r.id, r.name, r.attrs, '/', []).HostConfig!;
+      const opts = createOptions(r.id, r.name, r.attrs, new Map((r.attrs.mounts ?? []).map((m) => [m.source ?? '', m.source ?? ''])), []).HostConfig!;
       await c.update({
         ...(attrs.has('restart') ? { RestartPolicy: opts.RestartPolicy } : {}),
         ...(attrs.has('memory') ? { Memory: opts.Memory, MemorySwap: opts.MemorySwap } : {}),
         ...(attrs.has('cpus') ? { NanoCpus: opts.NanoCpus } : {}),
       });
     }
+    if (attrs.has('networks')) await reconnect(r, old);
     if (attrs.has('ensure')) {
       if (r.attrs.ensure === 'stopped') await stop(c, r.attrs.stopTimeout ?? 10);
       else await start(r, c);
@@ -190,6 +241,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       return { desired, actual: observed ? actualView(r.attrs, observed, ctx.root) : null };
     },
     async apply(r, plan, observed, ctx) {
+      // Bind-mount sources must stay under the root: refused before anything is pulled or stopped.
+      if (plan.action === 'create' || plan.action === 'replace') await resolveBindSources(r.attrs, (p) => ctx.fs.resolve(p, { follow: true, resource: r.id }));
       try {
         switch (plan.action) {
           case 'create': await create(r, ctx); break;
@@ -208,10 +261,16 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       }
       return null; // the engine reads again
     },
+    follows(r, dep, depPlan) {
+      const ref = (dep.attrs as { ref?: string }).ref ?? dep.name;
+      return dep.kind === 'docker.image' && ref === r.attrs.image && depPlan.action === 'replace' ? 'replace' : undefined;
+    },
+    consequences: (r, observed, change) => containerConsequences(r.attrs, observed, change),
     async refresh(r, observed) {
       if (!observed || r.attrs.ensure === 'stopped') return;
       await docker.getContainer(observed.info.Id).restart({ t: r.attrs.stopTimeout ?? 10 });
     },
+    ownership: (_r, o) => dockerOwnership(o.info.Id, o.info.Config.Labels),
     autoRequire(r, all) {
       const ids = all.filter((i) => i.kind === 'docker.image' && ((i.attrs as { ref?: string }).ref ?? i.name) === r.attrs.image).map((i) => i.id);
       for (const n of r.attrs.networks ?? []) ids.push(`docker.network[${typeof n === 'string' ? n : n.name}]`);

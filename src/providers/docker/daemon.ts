@@ -12,8 +12,7 @@
  * of that service). live-restore keeps containers running across that restart.
  */
 import { TsconvergeError } from '../../engine/errors.js';
-import { writeFileAtomic } from '../file/atomic.js';
-import { hostPath, readTextIfExists, withFileLock, readEach } from '../hostio.js';
+import { withFileLock, readEach } from '../hostio.js';
 import type { Json, Provider, ProviderContext, Resource, View } from '../types.js';
 
 export interface AddressPool {
@@ -117,13 +116,14 @@ export function parseDaemonJson(text: string, file: string, resource?: string): 
   return parsed as Record<string, unknown>;
 }
 
-function configFile(r: Resource<DaemonAttrs>, ctx: ProviderContext): string {
-  return hostPath(ctx.root, r.attrs.configPath ?? DAEMON_JSON);
+/** The host path of daemon.json (confined to the root by ctx.fs like every other path). */
+function configFile(r: Resource<DaemonAttrs>): string {
+  return r.attrs.configPath ?? DAEMON_JSON;
 }
 
 async function readOne(r: Resource<DaemonAttrs>, ctx: ProviderContext): Promise<DaemonObserved | null> {
-  const file = configFile(r, ctx);
-  const text = await readTextIfExists(file);
+  const file = configFile(r);
+  const text = await ctx.fs.readText(file, { resource: r.id });
   const config = text === null ? {} : parseDaemonJson(text, file, r.id);
   if (r.attrs.ensure === 'absent') return ATTRS.some((a) => config[DAEMON_KEYS[a]] !== undefined) ? { config, exists: true } : null;
   return text === null ? null : { config, exists: true };
@@ -140,12 +140,12 @@ export function createDockerDaemonProvider(): Provider<DaemonAttrs, DaemonObserv
       return daemonViews(r, observed);
     },
     async apply(r, plan, _observed, ctx) {
-      const file = configFile(r, ctx);
-      await withFileLock(file, async () => {
-        const text = await readTextIfExists(file);
+      const file = configFile(r);
+      await withFileLock(ctx.fs.root + file, async () => {
+        const text = await ctx.fs.readText(file, { resource: r.id });
         const config = text === null ? {} : parseDaemonJson(text, file, r.id);
         const next = renderDaemonJson(config, r.attrs);
-        if (next !== text) await writeFileAtomic(file, next, { mode: 0o644 });
+        if (next !== text) await ctx.fs.writeAtomic(file, next, { mode: 0o644, resource: r.id, signal: ctx.signal });
       });
       const restart = plan.changes.map((c) => c.attribute).filter((a) => (RESTART_KEYS as readonly string[]).includes(a));
       if (restart.length > 0) ctx.log.info(`${r.id}: ${restart.join(', ')} ${restart.length === 1 ? 'takes' : 'take'} effect when the engine restarts (through the service this resource notifies)`);

@@ -7,6 +7,8 @@
 import type Docker from 'dockerode';
 import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerNetwork } from '../../generated/kinds.js';
+import { TsconvergeError } from '../../engine/errors.js';
+import { dockerOwnership } from './ownership.js';
 import { dockerError, dockerUnavailableReason, ownerLabels, userLabels } from './client.js';
 
 export type NetworkAttrs = Omit<DockerNetwork, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -55,7 +57,29 @@ function createOptions(r: R): Docker.NetworkCreateOptions {
   };
 }
 
+/** The options that create a network again exactly as the engine reported it. */
+function restoreOptions(n: Docker.NetworkInspectInfo): Docker.NetworkCreateOptions {
+  const cfg = (n.IPAM?.Config ?? []) as Record<string, unknown>[];
+  return {
+    Name: n.Name,
+    Driver: n.Driver,
+    CheckDuplicate: true,
+    Internal: n.Internal,
+    Attachable: n.Attachable,
+    EnableIPv6: n.EnableIPv6,
+    ...(cfg.length ? { IPAM: { Driver: n.IPAM?.Driver ?? 'default', Config: cfg } } : {}),
+    Options: { ...(n.Options ?? {}) },
+    Labels: { ...(n.Labels ?? {}) },
+  } as Docker.NetworkCreateOptions;
+}
+
 export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Docker.NetworkInspectInfo> {
+  /**
+   * Replace: disconnect the attached containers, remove the network, create the new one,
+   * reconnect them with their aliases. Fails safe: if the old network cannot be removed,
+   * the containers are reconnected to it; if the engine refuses the new network, the old
+   * one is created again as it was and the containers reconnected, then the error is thrown.
+   */
   async function replace(r: R, old: Docker.NetworkInspectInfo): Promise<void> {
     const net = docker.getNetwork(old.Id);
     const info = (await net.inspect()) as Docker.NetworkInspectInfo;
@@ -65,10 +89,32 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
       const engineAliases = new Set([c.Id.slice(0, 12), c.Config.Hostname]);
       return { cid, aliases: ((c.NetworkSettings.Networks?.[old.Name]?.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x)) };
     }));
-    for (const e of endpoints) await net.disconnect({ Container: e.cid, Force: true });
-    await net.remove();
-    const created = await docker.createNetwork(createOptions(r));
-    for (const e of endpoints) await created.connect({ Container: e.cid, EndpointConfig: { Aliases: e.aliases } });
+    const reconnect = async (to: Docker.Network, list: typeof endpoints): Promise<void> => {
+      for (const e of list) await to.connect({ Container: e.cid, EndpointConfig: { Aliases: e.aliases } });
+    };
+    const disconnected: typeof endpoints = [];
+    try {
+      for (const e of endpoints) { await net.disconnect({ Container: e.cid, Force: true }); disconnected.push(e); }
+      await net.remove();
+    } catch (err) {
+      await reconnect(net, disconnected).catch(() => undefined);
+      throw err;
+    }
+    let created: Docker.Network;
+    try {
+      created = await docker.createNetwork(createOptions(r));
+    } catch (err) {
+      try {
+        await reconnect(await docker.createNetwork(restoreOptions(info)), endpoints);
+      } catch (restoreErr) {
+        throw new TsconvergeError('DOCKER_API', `replace network: the engine refused the new network (${(err as Error).message}) and restoring the old one failed too: ${(restoreErr as Error).message}`, {
+          resource: r.id, cause: err, terminal: true,
+          hint: `containers ${endpoints.map((e) => e.cid.slice(0, 12)).join(', ') || '(none)'} were attached to it; recreate network ${old.Name} and reconnect them`,
+        });
+      }
+      throw err;
+    }
+    await reconnect(created, endpoints);
   }
 
   return {
@@ -80,6 +126,7 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
       return new Map(resources.map((r) => [r.id, byName.get(r.name) ?? null]));
     },
     views: (r, observed) => ({ desired: desired(r.attrs), actual: observed ? actual(r.attrs, observed) : null }),
+    ownership: (_r, n) => dockerOwnership(n.Id, n.Labels),
     async apply(r, plan, observed) {
       try {
         if (plan.action === 'create') await docker.createNetwork(createOptions(r));

@@ -7,11 +7,12 @@ import type Docker from 'dockerode';
 import { TsconvergeError } from '../../engine/errors.js';
 import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerVolume } from '../../generated/kinds.js';
+import { dockerOwnership } from './ownership.js';
 import { dockerError, dockerUnavailableReason, ownerLabels, userLabels } from './client.js';
 
 export type VolumeAttrs = Omit<DockerVolume, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
 type R = Resource<VolumeAttrs>;
-type VolumeInfo = { Name: string; Driver: string; Options?: Record<string, string> | null; Labels?: Record<string, string> | null };
+type VolumeInfo = { Name: string; Driver: string; CreatedAt?: string; Options?: Record<string, string> | null; Labels?: Record<string, string> | null };
 
 function desired(a: VolumeAttrs): View {
   const v: Record<string, Json> = { driver: a.driver ?? 'local' };
@@ -40,6 +41,8 @@ export function createVolumeProvider(docker: Docker): Provider<VolumeAttrs, Volu
       return new Map(resources.map((r) => [r.id, byName.get(r.name) ?? null]));
     },
     views: (r, observed) => ({ desired: desired(r.attrs), actual: observed ? actual(r.attrs, observed) : null }),
+    // A volume has no id: its name and creation time identify it for adoption records.
+    ownership: (_r, v) => dockerOwnership(`volume:${v.Name}@${v.CreatedAt ?? ''}`, v.Labels),
     async apply(r, plan) {
       if (plan.action === 'replace' && !r.attrs.allowReplace) {
         throw new TsconvergeError('VOLUME_REPLACE_REFUSED', `changing ${plan.forcedBy.join(', ')} needs the volume recreated, which would lose its data`, {

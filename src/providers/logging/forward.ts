@@ -9,6 +9,7 @@
  */
 import { TsconvergeError } from '../../engine/errors.js';
 import { compactView, runCommand, tail } from '../hostio.js';
+import type { ProcessRunner } from '../exec.js';
 import type { Provider, Resource, View } from '../types.js';
 import { checkDropInName, createOwnedFileProvider, type OwnedFileAttrs, type OwnedFileObserved } from './owned.js';
 
@@ -76,8 +77,8 @@ export function forwardView(text: string): View {
   });
 }
 
-export async function checkForward(rsyslogd: string, file: string, target: string, resource: string, signal?: AbortSignal): Promise<void> {
-  const res = await runCommand(rsyslogd, ['-N1', '-f', file], { signal, timeoutMs: 30_000 });
+export async function checkForward(rsyslogd: string, file: string, target: string, resource: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+  const res = await runCommand(rsyslogd, ['-N1', '-f', file], { signal, timeoutMs: 30_000, exec });
   if (res.code === 0) return;
   const message = tail(res.stderr + '\n' + res.stdout, 3).split(file).join('the new rule file').replace(/\s+/g, ' ');
   throw new TsconvergeError('CONFIG_REJECTED', `rsyslogd rejected the new forwarding rule: ${message}; ${target} was left unchanged`, {
@@ -98,6 +99,6 @@ export function createForwardProvider(): Provider<ForwardAttrs, OwnedFileObserve
     path: forwardConfigPath,
     render: (r) => renderForward(r.attrs, r.id),
     toView: forwardView,
-    check: (rsyslogd, tmp, _content, target, r, signal) => checkForward(rsyslogd, tmp, target, r.id, signal),
+    check: (rsyslogd, tmp, _content, target, r, ctx) => checkForward(rsyslogd, tmp, target, r.id, ctx.signal, ctx.exec),
   });
 }

@@ -3,11 +3,10 @@
  * parse it back into a comparable form, and check a new file with `logrotate -d`
  * (debug mode: parses the file and rotates nothing) before it replaces the old one.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { TsconvergeError } from '../../engine/errors.js';
 import { compactView, runCommand } from '../hostio.js';
+import type { ProcessRunner } from '../exec.js';
 import type { View } from '../types.js';
 
 export const FREQUENCIES = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
@@ -135,10 +134,12 @@ export function configErrors(output: string): string[] {
  * not exist (yet) are not a configuration error; a parse error is, even one logrotate
  * itself would skip with exit code 0.
  */
-export async function checkRotate(logrotate: string, file: string, target: string, resource: string, signal?: AbortSignal): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'tsconverge-logrotate-'));
+export async function checkRotate(logrotate: string, file: string, target: string, resource: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+  // The throwaway state file sits beside the temp rule file (inside the root, named like
+  // it, so a sweep removes it if tsconverge is killed), never in the machine's /tmp.
+  const state = `${file}.state`;
   try {
-    const res = await runCommand(logrotate, ['-d', '-s', path.join(dir, 'status'), file], { signal, timeoutMs: 30_000 });
+    const res = await runCommand(logrotate, ['-d', '-s', state, file], { signal, timeoutMs: 30_000, exec });
     const errors = configErrors(res.stderr + '\n' + res.stdout);
     // logrotate exits 0 after "unknown option -- ignoring line": a line it ignores is a
     // rejected line. A non-zero exit for a log that does not exist here is not.
@@ -150,6 +151,6 @@ export async function checkRotate(logrotate: string, file: string, target: strin
       hint: 'fix the declared directives or extraLines so that `logrotate -d FILE` accepts them',
     });
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(state, { force: true });
   }
 }

@@ -8,10 +8,8 @@
  * writes reads back equal, and a line changed by hand shows as the attribute it
  * changes (or in extraLines when tsconverge does not model it).
  */
-import { unlink } from 'node:fs/promises';
 import { TsconvergeError } from '../../engine/errors.js';
-import { writeFileAtomic } from '../file/atomic.js';
-import { findBinary, hostPath, readTextIfExists, requireBinary, readEach } from '../hostio.js';
+import { findBinary, requireBinary, readEach } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 
 export interface OwnedFileAttrs {
@@ -30,8 +28,8 @@ export interface OwnedFileKind<A extends OwnedFileAttrs> {
   path(r: Resource<A>): string;
   render(r: Resource<A>): string;
   toView(text: string): View;
-  /** Throws CONFIG_REJECTED when the checker refuses `tmp`; `target` is named in the message. */
-  check(checker: string, tmp: string, content: string, target: string, r: Resource<A>, signal: AbortSignal): Promise<void>;
+  /** Throws CONFIG_REJECTED when the checker refuses `tmp`; `target` is named in the message. Runs it through ctx.exec. */
+  check(checker: string, tmp: string, content: string, target: string, r: Resource<A>, ctx: Pick<ProviderContext, 'signal' | 'exec'>): Promise<void>;
 }
 
 /** File names tsconverge writes into drop-in directories: no path separators, no hidden files. */
@@ -47,9 +45,8 @@ export function checkDropInName(name: string, resource: string): string {
 }
 
 export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFileKind<A>): Provider<A, OwnedFileObserved> {
-  const file = (r: Resource<A>, ctx: ProviderContext): string => hostPath(ctx.root, spec.path(r));
   const readOne = async (r: Resource<A>, ctx: ProviderContext): Promise<OwnedFileObserved | null> => {
-    const text = await readTextIfExists(file(r, ctx));
+    const text = await ctx.fs.readText(spec.path(r), { resource: r.id });
     return text === null ? null : { text };
   };
   return {
@@ -64,14 +61,14 @@ export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFil
       return { desired: spec.toView(spec.render(r)), actual: observed === null ? null : spec.toView(observed.text) };
     },
     async apply(r, _plan, _observed, ctx) {
-      const target = file(r, ctx);
+      const target = spec.path(r);
       if (r.attrs.ensure === 'absent') {
-        await unlink(target).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+        await ctx.fs.remove(target, { resource: r.id });
         return null;
       }
       const checker = await requireBinary(spec.checker.binary, `to check ${spec.checker.checks}`, spec.checker.pkg, r.id);
       const content = spec.render(r);
-      await writeFileAtomic(target, content, { mode: 0o644, validate: (tmp) => spec.check(checker, tmp, content, target, r, ctx.signal) });
+      await ctx.fs.writeAtomic(target, content, { mode: 0o644, resource: r.id, signal: ctx.signal, validate: (tmp) => spec.check(checker, tmp, content, target, r, ctx) });
       return readOne(r, ctx);
     },
   };

@@ -30,6 +30,6 @@ export function createLogrotateProvider(): Provider<RotateAttrs, OwnedFileObserv
     path: rotateConfigPath,
     render: (r) => renderRotate(settingsOf(r), r.id),
     toView: rotateView,
-    check: (logrotate, tmp, _content, target, r, signal) => checkRotate(logrotate, tmp, target, r.id, signal),
+    check: (logrotate, tmp, _content, target, r, ctx) => checkRotate(logrotate, tmp, target, r.id, ctx.signal, ctx.exec),
   });
 }

@@ -6,6 +6,7 @@
  */
 import { TsconvergeError } from '../../engine/errors.js';
 import { runCommand, tail } from '../hostio.js';
+import type { ProcessRunner } from '../exec.js';
 
 export interface NtpServer {
   readonly host: string;
@@ -94,8 +95,8 @@ export function renderChronyConf(s: ChronySettings, owner: string): string {
  * Ask chronyd whether it accepts the file. Throws CONFIG_REJECTED with chronyd's own
  * message and the offending line of the new content.
  */
-export async function checkChronyConf(chronyd: string, file: string, content: string, target: string, resource: string, signal?: AbortSignal): Promise<void> {
-  const res = await runCommand(chronyd, ['-p', '-f', file], { signal, timeoutMs: 30_000 });
+export async function checkChronyConf(chronyd: string, file: string, content: string, target: string, resource: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+  const res = await runCommand(chronyd, ['-p', '-f', file], { signal, timeoutMs: 30_000, exec });
   if (res.code === 0) return;
   const message = tail(res.stderr || res.stdout).replace(/^\S+Z\s+/gm, '').split(file).join('the new chrony.conf');
   const lineNo = /at line (\d+)/.exec(message)?.[1];

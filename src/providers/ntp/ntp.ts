@@ -9,10 +9,8 @@
  * so the service it notifies is not restarted. Restarting the daemon is the job of a
  * `service` resource this one notifies.
  */
-import { unlink } from 'node:fs/promises';
 import { TsconvergeError } from '../../engine/errors.js';
-import { writeFileAtomic } from '../file/atomic.js';
-import { compactView, existsPath, findBinary, hostPath, readTextIfExists, requireBinary, sortedUnique, readEach } from '../hostio.js';
+import { compactView, findBinary, requireBinary, sortedUnique, readEach } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { CHRONY_DEFAULTS, checkChronyConf, parseChronyConf, renderChronyConf, sourceLine, type ChronySettings, type Makestep, type NtpServer } from './chrony.js';
 import { checkTimesyncd, parseTimesyncdConf, renderTimesyncdConf, type TimesyncdSettings } from './timesyncd.js';
@@ -49,8 +47,9 @@ export function backendOf(a: NtpAttrs): NtpBackend {
   return a.provider ?? 'chrony';
 }
 
-function configFile(r: Resource<NtpAttrs>, ctx: ProviderContext): string {
-  return hostPath(ctx.root, r.attrs.configPath ?? CONFIG_PATHS[backendOf(r.attrs)]);
+/** The host path of the config file (ctx.fs confines it to the root). */
+function configFile(r: Resource<NtpAttrs>): string {
+  return r.attrs.configPath ?? CONFIG_PATHS[backendOf(r.attrs)];
 }
 
 /** The declared settings with defaults applied, in the provider's own shape. */
@@ -107,7 +106,7 @@ export function ntpViews(r: Resource<NtpAttrs>, observed: NtpObserved | null): {
 }
 
 async function readOne(r: Resource<NtpAttrs>, ctx: ProviderContext): Promise<NtpObserved | null> {
-  const text = await readTextIfExists(configFile(r, ctx));
+  const text = await ctx.fs.readText(configFile(r), { resource: r.id });
   if (text === null) return null;
   return backendOf(r.attrs) === 'chrony'
     ? { provider: 'chrony', settings: parseChronyConf(text) }
@@ -115,23 +114,23 @@ async function readOne(r: Resource<NtpAttrs>, ctx: ProviderContext): Promise<Ntp
 }
 
 async function applyOne(r: Resource<NtpAttrs>, ctx: ProviderContext): Promise<void> {
-  const file = configFile(r, ctx);
+  const file = configFile(r);
   if (r.attrs.ensure === 'absent') {
-    await unlink(file).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+    await ctx.fs.remove(file, { resource: r.id });
     return;
   }
   if (backendOf(r.attrs) === 'timesyncd') {
     const settings = resolveTimesyncd(r.attrs, r.id);
     checkTimesyncd(settings, r.id);
-    await writeFileAtomic(file, renderTimesyncdConf(settings, r.id), { mode: 0o644 });
+    await ctx.fs.writeAtomic(file, renderTimesyncdConf(settings, r.id), { mode: 0o644, resource: r.id, signal: ctx.signal });
     return;
   }
   // Find chronyd before anything is written: without it nothing can check the file.
   const chronyd = await requireBinary(r.attrs.chronydPath ?? 'chronyd', 'to check chrony.conf before it replaces the old one', 'chrony', r.id);
   const content = renderChronyConf(resolveChrony(r.attrs), r.id);
-  await writeFileAtomic(file, content, {
-    mode: 0o644,
-    validate: (tmp) => checkChronyConf(chronyd, tmp, content, file, r.id, ctx.signal),
+  await ctx.fs.writeAtomic(file, content, {
+    mode: 0o644, resource: r.id, signal: ctx.signal,
+    validate: (tmp) => checkChronyConf(chronyd, tmp, content, file, r.id, ctx.signal, ctx.exec),
   });
 }
 
@@ -141,7 +140,7 @@ export function createNtpProvider(): Provider<NtpAttrs, NtpObserved> {
     async suitable(ctx) {
       if (await findBinary('chronyd')) return undefined;
       for (const p of ['/lib/systemd/systemd-timesyncd', '/usr/lib/systemd/systemd-timesyncd']) {
-        if (await existsPath(hostPath(ctx.root, p))) return undefined;
+        if (await ctx.fs.exists(p)) return undefined;
       }
       return 'neither chronyd (Debian package chrony) was found on PATH nor is systemd-timesyncd installed; ntp resources need one of them';
     },

@@ -6,24 +6,27 @@
  * reloads it with a signal (SIGHUP) and stops it with SIGTERM, then SIGKILL after the
  * stop timeout; a stop waits for the daemon's descendants too.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
+import { existsSync, constants as fsConstants } from 'node:fs';
+import { open, readFile, readdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { TsconvergeError } from '../../engine/errors.js';
-import { writeFileAtomic } from '../file/atomic.js';
-import { hostPath, readTextIfExists, tail } from '../hostio.js';
+import { tail } from '../hostio.js';
+import type { RootFs } from '../rootfs.js';
+import type { ProcessRunner } from '../exec.js';
 
 export interface ProcessSpec {
   readonly id: string;
   readonly start: readonly string[];
-  /** Absolute path of the pidfile on this machine (already under the root). */
+  /** Host path of the pidfile (reached through `fs`, confined to the root). */
   readonly pidfile: string;
+  /** The confined file system and the clean process runner of the provider context. */
+  readonly fs: RootFs;
+  readonly exec: ProcessRunner;
   readonly writesPidfile: boolean;
   readonly env: Readonly<Record<string, string>>;
   readonly cwd?: string;
-  /** Absolute path of the log file (already under the root), or undefined for none. */
+  /** Host path of the log file (confined to the root), or undefined for none. */
   readonly logFile?: string;
   readonly reloadSignal: NodeJS.Signals;
   readonly stopSignal: NodeJS.Signals;
@@ -44,14 +47,15 @@ export function checkSignal(name: string, resource: string): NodeJS.Signals {
   return sig as NodeJS.Signals;
 }
 
-export function pidfileOf(root: string, declared: string | undefined, name: string): string {
-  return hostPath(root, declared ?? `/run/tsconverge/${name.replace(/[^A-Za-z0-9._-]/g, '_')}.pid`);
+/** The host path of the pidfile: declared, or /run/tsconverge/<name>.pid. */
+export function pidfileOf(declared: string | undefined, name: string): string {
+  return declared ?? `/run/tsconverge/${name.replace(/[^A-Za-z0-9._-]/g, '_')}.pid`;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function readPid(pidfile: string): Promise<number | null> {
-  const text = await readTextIfExists(pidfile);
+async function readPid(fs: RootFs, pidfile: string, id?: string): Promise<number | null> {
+  const text = await fs.readText(pidfile, { resource: id });
   const pid = text === null ? NaN : Number.parseInt(text.trim(), 10);
   return Number.isInteger(pid) && pid > 1 ? pid : null;
 }
@@ -76,8 +80,8 @@ export async function isAlive(pid: number, program?: string): Promise<boolean> {
  * pidfile the command writes itself may name a forked child, so it is trusted as
  * init scripts trust theirs.
  */
-export async function readProcess(spec: Pick<ProcessSpec, 'pidfile' | 'start' | 'writesPidfile'>): Promise<ProcessState> {
-  const pid = await readPid(spec.pidfile);
+export async function readProcess(spec: Pick<ProcessSpec, 'pidfile' | 'start' | 'writesPidfile' | 'fs'> & { readonly id?: string }): Promise<ProcessState> {
+  const pid = await readPid(spec.fs, spec.pidfile, spec.id);
   if (pid === null) return { running: false, pid: null };
   return (await isAlive(pid, spec.writesPidfile ? undefined : spec.start[0])) ? { running: true, pid } : { running: false, pid: null };
 }
@@ -93,7 +97,7 @@ async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, signal?:
 
 async function logTail(spec: ProcessSpec): Promise<string> {
   if (!spec.logFile) return '';
-  const text = await readTextIfExists(spec.logFile).catch(() => null);
+  const text = await spec.fs.readText(spec.logFile).catch(() => null);
   return text ? `; last lines of ${spec.logFile}:\n${tail(text, 10)}` : '';
 }
 
@@ -103,19 +107,25 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
   if (spec.start.length === 0) {
     throw new TsconvergeError('INVALID_VALUE', 'no start command is declared', { resource: spec.id, terminal: true, hint: 'declare `start: [program, arg, ...]` for a service on a host without systemd' });
   }
-  if (!spec.writesPidfile) await unlink(spec.pidfile).catch(() => undefined);
+  // Every path is checked against the root before anything is changed.
+  for (const p of [spec.pidfile, spec.logFile]) if (p !== undefined) await spec.fs.resolve(p, { resource: spec.id });
+  const cwd = spec.cwd !== undefined ? await spec.fs.resolve(spec.cwd, { follow: true, resource: spec.id }) : undefined;
+  if (!spec.writesPidfile) await spec.fs.remove(spec.pidfile, { resource: spec.id });
   // The pidfile's directory exists before the daemon starts (what systemd's RuntimeDirectory does).
-  await mkdir(path.dirname(spec.pidfile), { recursive: true });
+  await spec.fs.mkdirp(path.posix.dirname(spec.pidfile), 0o755, { resource: spec.id });
   let out: Awaited<ReturnType<typeof open>> | undefined;
   if (spec.logFile) {
-    await mkdir(path.dirname(spec.logFile), { recursive: true });
-    out = await open(spec.logFile, 'a', 0o640);
+    await spec.fs.mkdirp(path.posix.dirname(spec.logFile), 0o755, { resource: spec.id });
+    const st = await spec.fs.lstat(spec.logFile, { resource: spec.id });
+    if (st?.isSymbolicLink()) throw new TsconvergeError('FILE_IS_SYMLINK', `log file ${spec.logFile} is a symlink; it is not followed`, { resource: spec.id, terminal: true, hint: 'point logFile at a plain file under the root' });
+    out = await open(await spec.fs.resolve(spec.logFile, { resource: spec.id }), fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o640);
   }
-  const child = spawn(spec.start[0]!, spec.start.slice(1), {
+  // The daemon gets a clean environment: PATH, LANG/LC_ALL=C and its declared env only.
+  const child = spec.exec.spawn(spec.start[0]!, spec.start.slice(1), {
     detached: true,
     stdio: ['ignore', out?.fd ?? 'ignore', out?.fd ?? 'ignore'],
-    cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
+    cwd,
+    env: spec.env,
   });
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   child.on('exit', (code, sig) => { exited = { code, signal: sig }; });
@@ -130,7 +140,7 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
     await out?.close();
   }
   child.unref();
-  if (!spec.writesPidfile) await writeFileAtomic(spec.pidfile, `${child.pid}\n`, { mode: 0o644 });
+  if (!spec.writesPidfile) await spec.fs.writeAtomic(spec.pidfile, `${child.pid}\n`, { mode: 0o644, resource: spec.id });
   // Let it settle: a command that dies at once (bad flag, port in use) fails the start.
   const started = Date.now();
   const ok = await waitFor(async () => {
@@ -203,7 +213,7 @@ export async function stopProcess(spec: ProcessSpec, signal?: AbortSignal): Prom
     // containerd it started). An init that reaps at once makes this immediate.
     await waitFor(async () => [pid, ...helpers].every((p) => !existsSync(`/proc/${p}`)), 5000, signal);
   }
-  if (!spec.writesPidfile) await unlink(spec.pidfile).catch(() => undefined);
+  if (!spec.writesPidfile) await spec.fs.remove(spec.pidfile, { resource: spec.id }).catch(() => undefined);
   return { running: false, pid: null };
 }
 

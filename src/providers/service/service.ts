@@ -12,7 +12,6 @@
  * A service is never "absent": `ensure` is running or stopped.
  */
 import { TsconvergeError } from '../../engine/errors.js';
-import { hostPath } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { checkSignal, pidfileOf, readProcess, reloadProcess, restartProcess, startProcess, stopProcess, type ProcessSpec } from './process.js';
 import { readUnit, systemdIsInit, unitAction } from './systemd.js';
@@ -52,16 +51,18 @@ async function backendOf(a: ServiceAttrs): Promise<'systemd' | 'process'> {
   return (await systemdCache) ? 'systemd' : 'process';
 }
 
-export function processSpec(r: Resource<ServiceAttrs>, root: string): ProcessSpec {
+export function processSpec(r: Resource<ServiceAttrs>, ctx: Pick<ProviderContext, 'fs' | 'exec'>): ProcessSpec {
   const a = r.attrs;
   return {
     id: r.id,
+    fs: ctx.fs,
+    exec: ctx.exec,
     start: a.start ?? [],
-    pidfile: pidfileOf(root, a.pidfile, r.name),
+    pidfile: pidfileOf(a.pidfile, r.name),
     writesPidfile: a.writesPidfile ?? false,
     env: a.env ?? {},
     ...(a.cwd !== undefined ? { cwd: a.cwd } : {}),
-    ...(a.logFile !== undefined ? { logFile: hostPath(root, a.logFile) } : {}),
+    ...(a.logFile !== undefined ? { logFile: a.logFile } : {}),
     reloadSignal: checkSignal(a.reloadSignal ?? SERVICE_DEFAULTS.reloadSignal, r.id),
     stopSignal: checkSignal(a.stopSignal ?? SERVICE_DEFAULTS.stopSignal, r.id),
     stopTimeoutMs: (a.stopTimeout ?? SERVICE_DEFAULTS.stopTimeout) * 1000,
@@ -72,10 +73,10 @@ export function processSpec(r: Resource<ServiceAttrs>, root: string): ProcessSpe
 async function readOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Promise<ServiceObserved> {
   const backend = await backendOf(r.attrs);
   if (backend === 'systemd') {
-    const s = await readUnit(r.id, r.attrs.unit ?? r.name, ctx.signal);
+    const s = await readUnit(r.id, r.attrs.unit ?? r.name, ctx.signal, ctx.exec);
     return { backend, running: s.running, pid: null, enabled: s.enabled };
   }
-  const s = await readProcess({ pidfile: pidfileOf(ctx.root, r.attrs.pidfile, r.name), start: r.attrs.start ?? [], writesPidfile: r.attrs.writesPidfile ?? false });
+  const s = await readProcess({ id: r.id, fs: ctx.fs, pidfile: pidfileOf(r.attrs.pidfile, r.name), start: r.attrs.start ?? [], writesPidfile: r.attrs.writesPidfile ?? false });
   return { backend, running: s.running, pid: s.pid, enabled: null };
 }
 
@@ -103,12 +104,12 @@ async function applyOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Promis
   const want = r.attrs.ensure ?? SERVICE_DEFAULTS.ensure;
   if ((await backendOf(r.attrs)) === 'systemd') {
     const unit = r.attrs.unit ?? r.name;
-    const now = await readUnit(r.id, unit, ctx.signal);
-    if (r.attrs.enable !== undefined && now.enabled !== null && now.enabled !== r.attrs.enable) await unitAction(r.id, r.attrs.enable ? 'enable' : 'disable', unit, ctx.signal);
-    if (now.running !== (want === 'running')) await unitAction(r.id, want === 'running' ? 'start' : 'stop', unit, ctx.signal);
+    const now = await readUnit(r.id, unit, ctx.signal, ctx.exec);
+    if (r.attrs.enable !== undefined && now.enabled !== null && now.enabled !== r.attrs.enable) await unitAction(r.id, r.attrs.enable ? 'enable' : 'disable', unit, ctx.signal, ctx.exec);
+    if (now.running !== (want === 'running')) await unitAction(r.id, want === 'running' ? 'start' : 'stop', unit, ctx.signal, ctx.exec);
     return;
   }
-  const spec = processSpec(r, ctx.root);
+  const spec = processSpec(r, ctx);
   if (want === 'running') {
     needsStart(r);
     await startProcess(spec, ctx.signal);
@@ -124,11 +125,11 @@ async function refreshOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Prom
   }
   const how = r.attrs.refresh ?? SERVICE_DEFAULTS.refresh;
   if ((await backendOf(r.attrs)) === 'systemd') {
-    await unitAction(r.id, how === 'reload' ? 'reload-or-restart' : 'restart', r.attrs.unit ?? r.name, ctx.signal);
+    await unitAction(r.id, how === 'reload' ? 'reload-or-restart' : 'restart', r.attrs.unit ?? r.name, ctx.signal, ctx.exec);
     return;
   }
   needsStart(r);
-  const spec = processSpec(r, ctx.root);
+  const spec = processSpec(r, ctx);
   await (how === 'reload' ? reloadProcess(spec, ctx.signal) : restartProcess(spec, ctx.signal));
 }
 

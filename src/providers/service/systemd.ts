@@ -4,7 +4,9 @@
  * reload-or-restart to refresh.
  */
 import { TsconvergeError } from '../../engine/errors.js';
-import { existsPath, requireBinary, runCommand, tail } from '../hostio.js';
+import { stat } from 'node:fs/promises';
+import { requireBinary, runCommand, tail } from '../hostio.js';
+import type { ProcessRunner } from '../exec.js';
 
 export interface SystemdState {
   readonly running: boolean;
@@ -13,22 +15,22 @@ export interface SystemdState {
 
 /** systemd's own test (sd_booted): /run/systemd/system exists on the live host. */
 export function systemdIsInit(): Promise<boolean> {
-  return existsPath('/run/systemd/system');
+  return stat('/run/systemd/system').then(() => true, () => false);
 }
 
 export function unitName(unit: string): string {
   return /\.(service|socket|timer|target|path|mount)$/.test(unit) ? unit : `${unit}.service`;
 }
 
-async function systemctl(resource: string, args: readonly string[], signal?: AbortSignal): Promise<{ code: number; out: string }> {
+async function systemctl(resource: string, args: readonly string[], signal?: AbortSignal, exec?: ProcessRunner): Promise<{ code: number; out: string }> {
   const bin = await requireBinary('systemctl', 'to manage services where systemd is PID 1', 'systemd', resource);
-  const res = await runCommand(bin, args, { signal, timeoutMs: 120_000 });
+  const res = await runCommand(bin, args, { signal, timeoutMs: 120_000, exec });
   return { code: res.code, out: (res.stdout + res.stderr).trim() };
 }
 
-export async function readUnit(resource: string, unit: string, signal?: AbortSignal): Promise<SystemdState> {
-  const active = await systemctl(resource, ['is-active', unitName(unit)], signal);
-  const enabled = await systemctl(resource, ['is-enabled', unitName(unit)], signal);
+export async function readUnit(resource: string, unit: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<SystemdState> {
+  const active = await systemctl(resource, ['is-active', unitName(unit)], signal, exec);
+  const enabled = await systemctl(resource, ['is-enabled', unitName(unit)], signal, exec);
   const state = enabled.out.split('\n')[0] ?? '';
   return {
     running: active.out.split('\n')[0] === 'active',
@@ -37,8 +39,8 @@ export async function readUnit(resource: string, unit: string, signal?: AbortSig
   };
 }
 
-export async function unitAction(resource: string, action: 'start' | 'stop' | 'restart' | 'reload-or-restart' | 'enable' | 'disable', unit: string, signal?: AbortSignal): Promise<void> {
-  const res = await systemctl(resource, [action, unitName(unit)], signal);
+export async function unitAction(resource: string, action: 'start' | 'stop' | 'restart' | 'reload-or-restart' | 'enable' | 'disable', unit: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+  const res = await systemctl(resource, [action, unitName(unit)], signal, exec);
   if (res.code !== 0) {
     throw new TsconvergeError('SERVICE_FAILED', `systemctl ${action} ${unitName(unit)} failed (exit ${res.code}): ${tail(res.out, 5)}`, {
       resource,

@@ -15,8 +15,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TsconvergeError } from '../../engine/errors.js';
-import { writeFileAtomic } from '../file/atomic.js';
-import { hostPath, readTextIfExists, withFileLock } from '../hostio.js';
+import { withFileLock } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { SYSCTL_FILE, keyPath, normaliseValue, persistedValue, renderSysctlConf } from './sysctld.js';
 
@@ -99,7 +98,7 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
   const liveFile = (r: Resource<SysctlAttrs>): string => path.join(procSys(), keyPath(r.name));
 
   const readAll = async (resources: readonly Resource<SysctlAttrs>[], ctx: ProviderContext): Promise<Map<string, SysctlObserved | null>> => {
-    const text = await readTextIfExists(hostPath(ctx.root, SYSCTL_FILE));
+    const text = await ctx.fs.readText(SYSCTL_FILE);
     const out = new Map<string, SysctlObserved | null>();
     for (const r of resources) {
       let persisted: string | null;
@@ -116,11 +115,12 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
   };
 
   const applyOne = async (r: Resource<SysctlAttrs>, ctx: ProviderContext): Promise<void> => {
-    const file = hostPath(ctx.root, SYSCTL_FILE);
+    const file = SYSCTL_FILE;
+    const write = (text: string): Promise<void> => ctx.fs.writeAtomic(file, text, { mode: 0o644, resource: r.id, signal: ctx.signal });
     if (r.attrs.ensure === 'absent') {
-      await withFileLock(file, async () => {
-        const before = await readTextIfExists(file);
-        if (before !== null && persistedValue(before, r.name) !== null) await writeFileAtomic(file, renderSysctlConf(before, r.name, null), { mode: 0o644 });
+      await withFileLock(ctx.fs.root + file, async () => {
+        const before = await ctx.fs.readText(file, { resource: r.id });
+        if (before !== null && persistedValue(before, r.name) !== null) await write(renderSysctlConf(before, r.name, null));
       });
       return;
     }
@@ -137,10 +137,10 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
     }
     if (!(r.attrs.persist ?? true)) return;
     try {
-      await withFileLock(file, async () => {
-        const before = await readTextIfExists(file);
+      await withFileLock(ctx.fs.root + file, async () => {
+        const before = await ctx.fs.readText(file, { resource: r.id });
         const after = renderSysctlConf(before, r.name, value);
-        if (after !== before) await writeFileAtomic(file, after, { mode: 0o644 });
+        if (after !== before) await write(after);
       });
     } catch (err) {
       // Persisting failed: put the live value back, so the host is as it was.

@@ -1,0 +1,83 @@
+/**
+ * Intentional or corrective: what an operator uses to tell a rollout from drift.
+ *
+ * After every applied run the agent keeps, per resource, a digest of its declared state
+ * (the resolved attributes in the catalogue) as last converged. A change to a resource
+ * is **intentional** when its declared state differs from that record (the catalogue
+ * changed: a rollout), and **corrective** when it is the same (the catalogue did not
+ * change, the host drifted). A resource that failed keeps its old record, so a failed
+ * rollout is still intentional when it finally lands. The record holds digests only
+ * (0600, beside the lock), never values.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { canonicalJson, type Catalogue, type CatalogueResource } from '../catalogue/compile.js';
+import type { ResourceReport } from '../engine/report.js';
+import { writeFileAtomic } from '../engine/atomic.js';
+
+export type Cause = 'intentional' | 'corrective';
+
+export interface AppliedState {
+  readonly formatVersion: 1;
+  /** The catalogue digest of the last applied run. */
+  readonly catalogue: string | null;
+  readonly updatedAt: string | null;
+  /** Resource id -> digest of its declared state when it last converged. */
+  readonly resources: Readonly<Record<string, string>>;
+}
+
+export const EMPTY_APPLIED: AppliedState = { formatVersion: 1, catalogue: null, updatedAt: null, resources: {} };
+
+export function declaredDigest(r: Pick<CatalogueResource, 'attrs'>): string {
+  return createHash('sha256').update(canonicalJson(r.attrs)).digest('hex').slice(0, 32);
+}
+
+export function appliedPath(stateDir: string): string {
+  return path.join(stateDir, 'agent_applied.json');
+}
+
+export async function readApplied(stateDir: string): Promise<AppliedState> {
+  try {
+    const doc = JSON.parse(await readFile(appliedPath(stateDir), 'utf8')) as AppliedState;
+    return doc?.formatVersion === 1 && doc.resources && typeof doc.resources === 'object' ? doc : EMPTY_APPLIED;
+  } catch {
+    return EMPTY_APPLIED; // none yet, or unreadable: every change counts as intentional
+  }
+}
+
+/** The cause of each resource's change (absent for resources that do not change). */
+export function classifyChanges(catalogue: Catalogue, resources: readonly ResourceReport[], applied: AppliedState): Map<string, Cause> {
+  const causes = new Map<string, Cause>();
+  const byId = new Map(resources.map((r) => [r.id, r]));
+  for (const r of resources) {
+    if (r.action === 'none') continue;
+    const res = catalogue.byId.get(r.id);
+    causes.set(r.id, res && applied.resources[r.id] === declaredDigest(res) ? 'corrective' : 'intentional');
+  }
+  // A restart only (no change of its own) takes the cause of what notified it.
+  for (const r of resources) {
+    if (r.action !== 'none' || !r.refresh) continue;
+    const notifiers = catalogue.resources.filter((x) => x.relations.notify.includes(r.id)).map((x) => x.id)
+      .concat(catalogue.byId.get(r.id)?.relations.subscribe ?? [])
+      .filter((id) => byId.get(id)?.status === 'changed' || byId.get(id)?.status === 'pending');
+    causes.set(r.id, notifiers.some((id) => causes.get(id) === 'intentional') ? 'intentional' : 'corrective');
+  }
+  return causes;
+}
+
+/** The record after an applied run: converged resources take their new digest, failed ones keep the old. */
+export function nextApplied(catalogue: Catalogue, resources: readonly ResourceReport[], prior: AppliedState, now = new Date()): AppliedState {
+  const out: Record<string, string> = {};
+  const status = new Map(resources.map((r) => [r.id, r.status]));
+  for (const res of catalogue.resources) {
+    const s = status.get(res.id);
+    if (s === 'changed' || s === 'unchanged') out[res.id] = declaredDigest(res);
+    else if (prior.resources[res.id] !== undefined) out[res.id] = prior.resources[res.id]!;
+  }
+  return { formatVersion: 1, catalogue: catalogue.version, updatedAt: now.toISOString(), resources: out };
+}
+
+export async function writeApplied(stateDir: string, state: AppliedState): Promise<void> {
+  await writeFileAtomic(appliedPath(stateDir), JSON.stringify(state) + '\n', { mode: 0o600 });
+}

@@ -1,0 +1,74 @@
+/**
+ * The last-known-good catalogue: the last catalogue that compiled (or was fetched) and
+ * passed the graph check, kept with its digest in the state directory, so a source that
+ * no longer compiles does not stop the agent. It holds resolved secrets, so it lives in
+ * a 0700 directory as a 0600 file, written atomically; a file whose digest does not
+ * match its content is refused, never run.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { catalogueVersion, freezeCatalogue, RELATIONS, type Catalogue, type CatalogueResource, type Relation } from '../catalogue/compile.js';
+import { TsconvergeError } from '../engine/errors.js';
+import { writeFileAtomic } from '../engine/atomic.js';
+
+export interface CachedCatalogue {
+  readonly catalogue: Catalogue;
+  readonly digest: string;
+  /** When it was compiled or fetched (ISO time). */
+  readonly savedAt: string;
+  readonly node?: string;
+  readonly codeVersion?: string;
+}
+
+interface CacheFile {
+  readonly formatVersion: 1;
+  readonly digest: string;
+  readonly savedAt: string;
+  readonly node?: string;
+  readonly codeVersion?: string;
+  readonly resources: readonly Omit<CatalogueResource, 'locate'>[];
+}
+
+export function lastKnownGoodPath(stateDir: string): string {
+  return path.join(stateDir, 'catalogue', 'last-known-good.json');
+}
+
+export async function saveLastKnownGood(stateDir: string, c: Omit<CachedCatalogue, 'digest'>): Promise<void> {
+  const file = lastKnownGoodPath(stateDir);
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const doc: CacheFile = {
+    formatVersion: 1,
+    digest: c.catalogue.version,
+    savedAt: c.savedAt,
+    ...(c.node ? { node: c.node } : {}),
+    ...(c.codeVersion ? { codeVersion: c.codeVersion } : {}),
+    resources: c.catalogue.resources.map((r) => ({ kind: r.kind, name: r.name, id: r.id, attrs: r.attrs, ...(r.source ? { source: r.source } : {}), sensitive: r.sensitive, relations: r.relations })),
+  };
+  await writeFileAtomic(file, JSON.stringify(doc) + '\n', { mode: 0o600 });
+}
+
+/** The cached catalogue, or null when there is none. Throws when it exists but is unreadable or its digest does not match. */
+export async function readLastKnownGood(stateDir: string): Promise<CachedCatalogue | null> {
+  const file = lastKnownGoodPath(stateDir);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new TsconvergeError('FILE_IO', `cannot read the last-known-good catalogue ${file}: ${(err as Error).message}`, { cause: err, location: { file } });
+  }
+  const bad = (why: string): TsconvergeError => new TsconvergeError('FILE_IO', `the last-known-good catalogue ${file} is unusable: ${why}`, {
+    location: { file }, terminal: true, hint: 'it is rewritten by the next run whose catalogue compiles; remove it to silence this',
+  });
+  let doc: CacheFile;
+  try { doc = JSON.parse(text) as CacheFile; } catch (err) { throw bad((err as Error).message); }
+  if (doc?.formatVersion !== 1 || !Array.isArray(doc.resources)) throw bad('unknown format');
+  const resources: CatalogueResource[] = doc.resources.map((r) => {
+    const relations = Object.fromEntries(RELATIONS.map((rel: Relation) => [rel, r.relations?.[rel] ?? []])) as Record<Relation, string[]>;
+    return { ...r, relations, locate: (pointer: string) => ({ ...(r.source ?? { file }), pointer }) };
+  });
+  const digest = catalogueVersion(resources);
+  if (digest !== doc.digest) throw bad(`its content hashes to ${digest}, not the recorded ${doc.digest}`);
+  const catalogue = freezeCatalogue({ version: digest, resources, byId: new Map(resources.map((r) => [r.id, r])) });
+  return { catalogue, digest, savedAt: doc.savedAt, ...(doc.node ? { node: doc.node } : {}), ...(doc.codeVersion ? { codeVersion: doc.codeVersion } : {}) };
+}

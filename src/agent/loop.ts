@@ -1,0 +1,272 @@
+/**
+ * The agent's run loop (after Puppet's agent/daemon): one run at a time behind the run
+ * lock, a schedule with a per-node splay, a disabled state that skips runs, signals
+ * that ask for a run (SIGHUP) or a clean stop (SIGTERM/SIGINT).
+ *
+ * One run: agent disabled? -> a skipped run. Else take the run lock (waiting, bounded,
+ * for a manual apply in progress), load the catalogue from the source (fresh, else
+ * last-known-good), run the engine, classify every change as intentional or
+ * corrective, record the applied state, write the report, release the lock. Metrics
+ * and agent.json are written after the next run is scheduled.
+ *
+ * A stop signal aborts the run's signal: the engine lets the resources in flight
+ * finish and starts no new ones; the report says `interrupted`, the lock is released,
+ * and the agent exits 0. A second stop signal during that wait is only logged; the
+ * wait is bounded by the apply timeout plus a grace period.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'winston';
+import { TsconvergeError } from '../engine/errors.js';
+import { acquireRunLock, type RunLock } from '../engine/lock.js';
+import { runCatalogue } from '../engine/run.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { Facts } from '../providers/facts.js';
+import { classifyChanges, nextApplied, readApplied, writeApplied } from './applied.js';
+import { readDisabled, type DisabledState } from './disable.js';
+import { createAgentMetrics } from './metrics.js';
+import { EMPTY_SUMMARY, withCauses, writeRunReport, type AgentInfo, type AgentReport, type RunTrigger } from './report.js';
+import { createSchedule, formatDuration } from './schedule.js';
+import type { CatalogueSource, SourceResult } from './source.js';
+import { writeAgentInfo } from './status.js';
+
+export interface AgentOptions {
+  readonly stateDir: string;
+  readonly root: string;
+  readonly node: string;
+  readonly source: CatalogueSource;
+  /** How the source is described in status/logs, e.g. the manifests path. */
+  readonly sourceLabel: string;
+  readonly providers: ProviderRegistry;
+  readonly log: Logger;
+  /** Facts for this run (gathered fresh at every run). */
+  readonly facts: () => Promise<Facts>;
+  readonly noop: boolean;
+  readonly intervalMs: number;
+  readonly splayMs: number;
+  readonly version: string;
+  readonly metricsFile?: string;
+  readonly keepReports: number;
+  /** How long a run waits for a run lock held by someone else (a manual apply). */
+  readonly lockWaitMs: number;
+  readonly concurrency?: number;
+  readonly applyTimeoutMs?: number;
+  readonly retries?: number;
+}
+
+export interface Agent {
+  /** One run now (the run lock serialises it against anything else). */
+  runOnce(trigger: RunTrigger): Promise<AgentReport>;
+  /** Run at start, then on schedule, until stop(); resolves with the exit code. */
+  start(): Promise<number>;
+  /** --onetime: one run, metrics and state written; resolves with the run's exit code. */
+  once(): Promise<number>;
+  /** Ask for a run now, or right after the current one (SIGHUP). */
+  requestRun(): void;
+  /** Stop: the run in flight finishes its resources in flight, writes its report; then resolve. */
+  stop(signal?: string): void;
+}
+
+const STOP_GRACE_MS = 30_000;
+
+function agentInfo(d: DisabledState | null): AgentInfo {
+  return d ? { enabled: false, disabledReason: d.reason, disabledBy: d.by, disabledSince: d.since } : { enabled: true };
+}
+
+export function createAgent(opts: AgentOptions): Agent {
+  const log = opts.log;
+  const stopCtl = new AbortController();
+  const metrics = opts.metricsFile ? createAgentMetrics({ version: opts.version, node: opts.node }) : undefined;
+  const startedAt = new Date().toISOString();
+  let running: Promise<AgentReport> | undefined;
+  let pending = false;
+  let finish: ((code: number) => void) | undefined;
+  let lastCatalogue: { compiledAt?: string } | undefined;
+
+  const base = (trigger: RunTrigger, started: Date, runId: string) => ({
+    formatVersion: 1 as const, runId, trigger, node: opts.node, version: opts.version, noop: opts.noop, startedAt: started.toISOString(),
+  });
+
+  const finishReport = (r: Omit<AgentReport, 'finishedAt' | 'durationMs'>, started: Date): AgentReport => {
+    const finished = new Date();
+    return { ...r, finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() } as AgentReport;
+  };
+
+  const notRun = (trigger: RunTrigger, started: Date, runId: string, agent: AgentInfo, error: TsconvergeError, extra: Partial<AgentReport> = {}): AgentReport => finishReport({
+    ...base(trigger, started, runId), outcome: 'not-run', catalogue: '', catalogueDigest: null, cachedCatalogue: false, agent,
+    resources: [], summary: EMPTY_SUMMARY, changes: { intentional: 0, corrective: 0 }, interrupted: stopCtl.signal.aborted,
+    timings: { lockWaitMs: 0, sourceMs: 0, runMs: 0 }, exitCode: 1, error: error.toJSON(), ...extra,
+  }, started);
+
+  async function runLocked(trigger: RunTrigger, started: Date, runId: string, agent: AgentInfo, lockWaitMs: number): Promise<AgentReport> {
+    const t0 = Date.now();
+    const facts = await opts.facts();
+    let src: SourceResult;
+    try {
+      src = await opts.source.load(facts, stopCtl.signal);
+    } catch (err) {
+      if (!(err instanceof TsconvergeError)) throw err;
+      log.error(`catalogue: ${err.format()}\n  no last-known-good catalogue in ${opts.stateDir}: the run did not happen`);
+      return notRun(trigger, started, runId, agent, err, { catalogueError: err.toJSON(), timings: { lockWaitMs, sourceMs: Date.now() - t0, runMs: 0 } });
+    }
+    if (src.cached) {
+      log.warn(`catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`);
+    }
+    lastCatalogue = { ...(src.compiledAt ? { compiledAt: src.compiledAt } : {}) };
+    const sourceMs = Date.now() - t0;
+    const t1 = Date.now();
+    const report = await runCatalogue(src.catalogue, opts.providers, {
+      noop: opts.noop, root: opts.root, log, facts, signal: stopCtl.signal,
+      // On SIGTERM the resource in flight finishes, bounded by the apply timeout (not a shorter grace).
+      interruptGraceMs: opts.applyTimeoutMs ?? 600_000,
+      ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+      ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
+      ...(opts.applyTimeoutMs ? { applyTimeoutMs: opts.applyTimeoutMs } : {}),
+    });
+    const runMs = Date.now() - t1;
+    const applied = await readApplied(opts.stateDir);
+    const { resources, changes } = withCauses(report.resources, classifyChanges(src.catalogue, report.resources, applied));
+    if (!opts.noop) await writeApplied(opts.stateDir, nextApplied(src.catalogue, report.resources, applied));
+    return finishReport({
+      ...report, ...base(trigger, started, runId), outcome: 'run',
+      catalogueDigest: src.digest, cachedCatalogue: src.cached,
+      ...(src.error ? { catalogueError: src.error.toJSON() } : {}),
+      ...(src.codeVersion ? { codeVersion: src.codeVersion } : {}),
+      agent, resources, changes, interrupted: stopCtl.signal.aborted,
+      timings: { lockWaitMs, sourceMs, runMs },
+    }, started);
+  }
+
+  async function runOnce(trigger: RunTrigger): Promise<AgentReport> {
+    const started = new Date();
+    const runId = randomBytes(4).toString('hex');
+    const disabled = await readDisabled(opts.stateDir);
+    const agent = agentInfo(disabled);
+    let report: AgentReport;
+    if (disabled) {
+      log.warn(`agent disabled by ${disabled.by} since ${disabled.since || 'unknown'}: ${disabled.reason}; run skipped (tsconverge agent enable resumes)`);
+      report = finishReport({
+        ...base(trigger, started, runId), outcome: 'skipped', catalogue: '', catalogueDigest: null, cachedCatalogue: false, agent,
+        resources: [], summary: EMPTY_SUMMARY, changes: { intentional: 0, corrective: 0 }, interrupted: false,
+        timings: { lockWaitMs: 0, sourceMs: 0, runMs: 0 }, exitCode: 1,
+      }, started);
+    } else {
+      // A noop agent changes nothing, so it needs no lock (like plan).
+      let lock: RunLock | null | undefined = opts.noop ? null : undefined;
+      const tLock = Date.now();
+      if (lock === undefined) try {
+        lock = await acquireRunLock(opts.stateDir, { command: `tsconverge agent (${trigger} run ${runId})`, waitMs: opts.lockWaitMs, signal: stopCtl.signal });
+      } catch (caught) {
+        // Stopped while waiting: the lock gives up with the abort reason.
+        const err = stopCtl.signal.aborted && !(caught instanceof TsconvergeError)
+          ? new TsconvergeError('INTERRUPTED', 'stopped while waiting for the run lock', { cause: caught })
+          : caught;
+        if (!(err instanceof TsconvergeError)) throw err;
+        log.error(`run ${runId}: ${err.format()}${stopCtl.signal.aborted ? '' : `; waited ${formatDuration(Date.now() - tLock)}, the run did not happen`}`);
+        report = notRun(trigger, started, runId, agent, err, { timings: { lockWaitMs: Date.now() - tLock, sourceMs: 0, runMs: 0 } });
+      }
+      if (lock !== undefined) {
+        const lockWaitMs = Date.now() - tLock;
+        if (lockWaitMs > 1000) log.info(`run ${runId}: waited ${formatDuration(lockWaitMs)} for the run lock`);
+        try {
+          report = await runLocked(trigger, started, runId, agent, lockWaitMs);
+          await writeRunReport(opts.stateDir, report, opts.keepReports);
+        } finally {
+          await lock?.release();
+        }
+      }
+    }
+    if (report!.outcome !== 'run') await writeRunReport(opts.stateDir, report!, opts.keepReports);
+    const r = report!;
+    const s = r.summary;
+    const line = `run ${runId} (${trigger}): ${r.outcome}, exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(2)} s` +
+      (r.outcome === 'run' ? `; catalogue ${r.catalogueDigest!.slice(0, 19)}${r.cachedCatalogue ? ' (last-known-good)' : ''}; ${s.changed} changed (${r.changes.intentional} intentional, ${r.changes.corrective} corrective), ${s.pending} pending, ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped${r.interrupted ? '; interrupted' : ''}` : '');
+    if (r.exitCode === 4 || r.exitCode === 6 || r.outcome === 'not-run') log.error(line); else log.info(line);
+    return r;
+  }
+
+  // Publications are written in order: a stop's "stopped" must not be overtaken by the last run's.
+  let publishing: Promise<void> = Promise.resolve();
+  function publish(report: AgentReport | undefined, next: Date | null, stoppedAt?: string): Promise<void> {
+    publishing = publishing.then(() => writeState(report, next, stoppedAt));
+    return publishing;
+  }
+
+  async function writeState(report: AgentReport | undefined, next: Date | null, stoppedAt?: string): Promise<void> {
+    try {
+      await writeAgentInfo(opts.stateDir, {
+        pid: process.pid, startedAt, node: opts.node, intervalMs: opts.intervalMs, splayMs: opts.splayMs, noop: opts.noop,
+        source: opts.sourceLabel, nextRunAt: next?.toISOString() ?? null, version: opts.version, ...(stoppedAt ? { stoppedAt } : {}),
+      });
+      if (metrics && report) {
+        const age = report.outcome === 'run' && lastCatalogue?.compiledAt ? Math.max(0, (Date.now() - Date.parse(lastCatalogue.compiledAt)) / 1000) : null;
+        metrics.observe(report, { catalogueAgeSeconds: age, nextRun: next });
+      }
+      if (metrics && opts.metricsFile) await metrics.write(opts.metricsFile);
+    } catch (err) {
+      log.error(`cannot write the agent state or metrics: ${(err as Error).message}`);
+    }
+  }
+
+  const schedule = createSchedule({ intervalMs: opts.intervalMs, splayMs: opts.splayMs, onTick: () => kick('schedule') });
+
+  function kick(trigger: RunTrigger): void {
+    if (stopCtl.signal.aborted) return;
+    if (running) { pending = true; return; }
+    schedule.stop();
+    running = runOnce(trigger);
+    void running.then(async (report) => {
+      running = undefined;
+      if (stopCtl.signal.aborted) { await publish(report, null, new Date().toISOString()); finish?.(0); return; }
+      if (pending) { pending = false; await publish(report, null); kick('signal'); return; }
+      const next = schedule.scheduleNext();
+      log.info(`next run at ${next.toISOString()} (in ${formatDuration(next.getTime() - Date.now())})`);
+      await publish(report, next);
+    }, async (err: unknown) => {
+      running = undefined;
+      log.error(`run failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
+      if (stopCtl.signal.aborted) { finish?.(1); return; }
+      const next = schedule.scheduleNext();
+      await publish(undefined, next);
+    });
+  }
+
+  return {
+    runOnce,
+    async once() {
+      running = runOnce('onetime');
+      const report = await running;
+      running = undefined;
+      await publish(report, null, new Date().toISOString());
+      return report.exitCode;
+    },
+    requestRun() {
+      if (stopCtl.signal.aborted) return;
+      log.info(running ? 'SIGHUP: a run is in progress; another run follows it' : 'SIGHUP: run now');
+      kick('signal');
+    },
+    start() {
+      return new Promise<number>((resolve) => {
+        finish = (code) => { schedule.stop(); resolve(code); };
+        log.info(`agent started: node ${opts.node}, every ${formatDuration(opts.intervalMs)} (splay ${formatDuration(opts.splayMs)}), source ${opts.sourceLabel}, state ${opts.stateDir}${opts.noop ? ', noop' : ''}`);
+        kick('start');
+      });
+    },
+    stop(signal = 'stop') {
+      if (stopCtl.signal.aborted) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
+      stopCtl.abort();
+      schedule.stop();
+      if (!running) {
+        log.info(`${signal}: stopping`);
+        void publish(undefined, null, new Date().toISOString()).then(() => finish?.(0));
+        return;
+      }
+      const bound = (opts.applyTimeoutMs ?? 600_000) + STOP_GRACE_MS;
+      log.info(`${signal}: stopping after the resources in flight finish (at most ${formatDuration(bound)}); no new resource is started`);
+      const timer = setTimeout(() => {
+        log.error(`the run in flight did not finish within ${formatDuration(bound)}; exiting`);
+        finish?.(1);
+      }, bound);
+      timer.unref();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The agent's metrics, for node_exporter's textfile collector: after every run the
+ * registry (prom-client, one per agent, values replaced at each run, so it never grows)
+ * is rendered in the Prometheus text format and written atomically (a temp file in the
+ * same directory, then rename): a scrape sees the old file or the new one, never half.
+ * The temp name does not end in `.prom`, so the collector never reads it.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import { writeFileAtomic } from '../engine/atomic.js';
+import type { AgentReport } from './report.js';
+
+const STATUSES = ['unchanged', 'changed', 'pending', 'failed', 'skipped'] as const;
+const OUTCOMES = ['run', 'skipped', 'not-run'] as const;
+
+export interface AgentMetrics {
+  readonly registry: Registry;
+  /** Record a finished run. */
+  observe(report: AgentReport, extra: { catalogueAgeSeconds: number | null; nextRun: Date | null }): void;
+  render(): Promise<string>;
+  /** Render and write atomically to `file`. */
+  write(file: string): Promise<void>;
+}
+
+export function createAgentMetrics(info: { version: string; node: string }): AgentMetrics {
+  const registry = new Registry();
+  const g = (name: string, help: string, labelNames: string[] = []): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
+  const lastRun = g('tsconverge_agent_last_run_timestamp_seconds', 'When the last run finished (Unix time).');
+  const duration = g('tsconverge_agent_last_run_duration_seconds', 'How long the last run took.');
+  const exitCode = g('tsconverge_agent_last_run_exit_code', 'Exit code of the last run: 0 no changes, 2 changes, 4 failures, 6 both, 1 did not run.');
+  const outcome = g('tsconverge_agent_last_run_outcome', 'The last run\'s outcome: 1 for the one that happened.', ['outcome']);
+  const resources = g('tsconverge_agent_resources', 'Resources of the last run by status (pending: would change, under noop).', ['status']);
+  const changes = g('tsconverge_agent_changes', 'Resources the last run changed (or would, under noop), by cause: intentional (the catalogue changed) or corrective (the host drifted).', ['cause']);
+  const failures = g('tsconverge_agent_failures', 'Failures of the last run: failed or skipped resources (resource), a catalogue that did not compile or fetch (catalogue), a run that did not happen (run).', ['type']);
+  const enabled = g('tsconverge_agent_enabled', '1 when the agent is enabled, 0 while it is disabled (tsconverge agent disable).');
+  const noop = g('tsconverge_agent_noop', '1 when the agent only reports (--noop).');
+  const cached = g('tsconverge_agent_cached_catalogue', '1 when the last run used the last-known-good catalogue because the fresh one failed.');
+  const age = g('tsconverge_agent_catalogue_age_seconds', 'Age of the catalogue the last run used: since it was compiled or fetched.');
+  const next = g('tsconverge_agent_next_run_timestamp_seconds', 'When the next run is due (Unix time).');
+  const interrupted = g('tsconverge_agent_last_run_interrupted', '1 when a stop signal interrupted the last run.');
+  const build = g('tsconverge_agent_build_info', 'tsconverge build information.', ['version', 'nodejs', 'node']);
+  const runs = new Counter({ name: 'tsconverge_agent_runs_total', help: 'Runs since the agent started, by outcome.', labelNames: ['outcome'], registers: [registry] });
+  build.set({ version: info.version, nodejs: process.versions.node, node: info.node }, 1);
+  for (const o of OUTCOMES) runs.inc({ outcome: o }, 0);
+
+  return {
+    registry,
+    observe(report, extra) {
+      lastRun.set(Date.parse(report.finishedAt) / 1000);
+      duration.set(report.durationMs / 1000);
+      exitCode.set(report.exitCode);
+      for (const o of OUTCOMES) outcome.set({ outcome: o }, o === report.outcome ? 1 : 0);
+      for (const s of STATUSES) resources.set({ status: s }, report.summary[s]);
+      changes.set({ cause: 'intentional' }, report.changes.intentional);
+      changes.set({ cause: 'corrective' }, report.changes.corrective);
+      failures.set({ type: 'resource' }, report.summary.failed + report.summary.skipped);
+      failures.set({ type: 'catalogue' }, report.catalogueError ? 1 : 0);
+      failures.set({ type: 'run' }, report.outcome === 'not-run' ? 1 : 0);
+      enabled.set(report.agent.enabled ? 1 : 0);
+      noop.set(report.noop ? 1 : 0);
+      cached.set(report.cachedCatalogue ? 1 : 0);
+      if (extra.catalogueAgeSeconds === null) age.reset(); else age.set(extra.catalogueAgeSeconds);
+      if (extra.nextRun) next.set(extra.nextRun.getTime() / 1000); else next.reset();
+      interrupted.set(report.interrupted ? 1 : 0);
+      runs.inc({ outcome: report.outcome });
+    },
+    render: () => registry.metrics(),
+    async write(file) {
+      await writeFileAtomic(file, await registry.metrics(), { mode: 0o644 });
+    },
+  };
+}

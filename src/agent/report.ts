@@ -1,0 +1,164 @@
+/**
+ * The agent's run report: the engine's JSON report (src/engine/report.ts) plus what an
+ * agent run adds: the node, the catalogue digest and whether it was the last-known-good
+ * (with the compile/fetch error), the agent's enabled state, and per changed resource
+ * its cause (applied.ts). Every run writes one, also a skipped run (agent disabled) and
+ * a run that could not happen (no catalogue, lock busy): monitoring reads them all.
+ *
+ * Files: <stateDir>/reports/<time>-<run id>.json (the newest `keep` are kept, oldest
+ * removed) and <stateDir>/last_run_summary.json (the summary of the last run), both
+ * written atomically. Values of sensitive attributes are masked by the engine before
+ * they reach a report.
+ */
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { TsconvergeError } from '../engine/errors.js';
+import type { Report, ResourceReport, Summary } from '../engine/report.js';
+import { writeFileAtomic } from '../engine/atomic.js';
+import type { Cause } from './applied.js';
+
+export type RunOutcome =
+  /** The catalogue was run (applied, or planned under noop). */
+  | 'run'
+  /** The agent is disabled: nothing was read or changed. */
+  | 'skipped'
+  /** The run could not happen: no catalogue (and no last-known-good), or the run lock stayed busy. */
+  | 'not-run';
+
+export type RunTrigger = 'start' | 'schedule' | 'signal' | 'onetime';
+
+export interface AgentResourceReport extends ResourceReport {
+  /** For a resource that changed (or would, under noop): was the catalogue changed, or did the host drift. */
+  readonly cause?: Cause;
+}
+
+export interface AgentInfo {
+  readonly enabled: boolean;
+  readonly disabledReason?: string;
+  readonly disabledBy?: string;
+  readonly disabledSince?: string;
+}
+
+export interface AgentReport extends Omit<Report, 'resources' | 'exitCode'> {
+  readonly outcome: RunOutcome;
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly node: string;
+  /** tsconverge's version. */
+  readonly version: string;
+  readonly finishedAt: string;
+  /** The digest of the catalogue run (null when none was). */
+  readonly catalogueDigest: string | null;
+  /** True when the catalogue run was the last-known-good, because fresh failed. */
+  readonly cachedCatalogue: boolean;
+  /** Why the fresh catalogue failed (with cachedCatalogue, or outcome not-run when there was no last-known-good). */
+  readonly catalogueError?: ReturnType<TsconvergeError['toJSON']>;
+  /** Why the run did not happen (outcome not-run): the catalogue error, or the run lock stayed busy. */
+  readonly error?: ReturnType<TsconvergeError['toJSON']>;
+  readonly codeVersion?: string;
+  readonly agent: AgentInfo;
+  readonly resources: readonly AgentResourceReport[];
+  /** Changed resources (pending under noop) by cause. */
+  readonly changes: { readonly intentional: number; readonly corrective: number };
+  /** A stop signal arrived: the resource in flight finished, the rest was not started. */
+  readonly interrupted: boolean;
+  /** Where the time went, in ms: waiting for the run lock, loading the catalogue, the engine run. */
+  readonly timings: { readonly lockWaitMs: number; readonly sourceMs: number; readonly runMs: number };
+  /** 0 no changes, 2 changes, 4 failures, 6 both; 1 did not run (also a skipped run). */
+  readonly exitCode: 0 | 1 | 2 | 4 | 6;
+}
+
+export interface RunSummary {
+  readonly formatVersion: 1;
+  readonly node: string;
+  readonly outcome: RunOutcome;
+  readonly trigger: RunTrigger;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  readonly exitCode: AgentReport['exitCode'];
+  readonly noop: boolean;
+  readonly catalogueDigest: string | null;
+  readonly cachedCatalogue: boolean;
+  readonly catalogueError?: AgentReport['catalogueError'];
+  readonly error?: AgentReport['error'];
+  readonly agent: AgentInfo;
+  readonly summary: Summary;
+  readonly changes: AgentReport['changes'];
+  readonly interrupted: boolean;
+  readonly version: string;
+  /** The full report, relative to the state directory. */
+  readonly report: string;
+}
+
+export const EMPTY_SUMMARY: Summary = { total: 0, unchanged: 0, changed: 0, pending: 0, failed: 0, skipped: 0 };
+
+/** Mark each changed resource with its cause and count them. */
+export function withCauses(resources: readonly ResourceReport[], causes: ReadonlyMap<string, Cause>): { resources: AgentResourceReport[]; changes: AgentReport['changes'] } {
+  const changes = { intentional: 0, corrective: 0 };
+  const out = resources.map((r) => {
+    const cause = causes.get(r.id);
+    if (!cause) return r;
+    if (r.status === 'changed' || r.status === 'pending') changes[cause]++;
+    return { ...r, cause };
+  });
+  return { resources: out, changes };
+}
+
+export function summaryOf(report: AgentReport, file: string): RunSummary {
+  return {
+    formatVersion: 1,
+    node: report.node,
+    outcome: report.outcome,
+    trigger: report.trigger,
+    startedAt: report.startedAt,
+    finishedAt: report.finishedAt,
+    durationMs: report.durationMs,
+    exitCode: report.exitCode,
+    noop: report.noop,
+    catalogueDigest: report.catalogueDigest,
+    cachedCatalogue: report.cachedCatalogue,
+    ...(report.catalogueError ? { catalogueError: report.catalogueError } : {}),
+    ...(report.error ? { error: report.error } : {}),
+    agent: report.agent,
+    summary: report.summary,
+    changes: report.changes,
+    interrupted: report.interrupted,
+    version: report.version,
+    report: file,
+  };
+}
+
+export function summaryPath(stateDir: string): string {
+  return path.join(stateDir, 'last_run_summary.json');
+}
+
+export function reportsDir(stateDir: string): string {
+  return path.join(stateDir, 'reports');
+}
+
+/** Write the report and the summary; remove the oldest reports beyond `keep`. Returns the report's path. */
+export async function writeRunReport(stateDir: string, report: AgentReport, keep: number): Promise<string> {
+  const dir = reportsDir(stateDir);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const name = `${report.startedAt.replace(/[:.]/g, '-')}-${report.runId}.json`;
+  const file = path.join(dir, name);
+  await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n', { mode: 0o640 });
+  await writeFileAtomic(summaryPath(stateDir), JSON.stringify(summaryOf(report, path.relative(stateDir, file)), null, 2) + '\n', { mode: 0o644 });
+  await pruneReports(dir, keep);
+  return file;
+}
+
+export async function pruneReports(dir: string, keep: number): Promise<void> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+  for (const n of names.slice(0, Math.max(0, names.length - keep))) await unlink(path.join(dir, n)).catch(() => undefined);
+}
+
+export async function readSummary(stateDir: string): Promise<RunSummary | null> {
+  try {
+    return JSON.parse(await readFile(summaryPath(stateDir), 'utf8')) as RunSummary;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * `tsconverge status`: what an operator asks a host's agent. Read from the state
+ * directory only (no running agent needed): enabled or disabled (reason, who, since),
+ * the agent process and its next run (<stateDir>/agent.json, written by the agent),
+ * the last run (last_run_summary.json), a run in progress (the run lock), and whether
+ * the last run used the last-known-good catalogue.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readRunLock, type RunLockInfo } from '../engine/lock.js';
+import { writeFileAtomic } from '../engine/atomic.js';
+import { readDisabled, type DisabledState } from './disable.js';
+import { readSummary, type RunSummary } from './report.js';
+import { formatDuration } from './schedule.js';
+
+/** What a running agent publishes about itself. */
+export interface AgentProcessInfo {
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly node: string;
+  readonly intervalMs: number;
+  readonly splayMs: number;
+  readonly noop: boolean;
+  readonly source: string;
+  readonly nextRunAt: string | null;
+  readonly version: string;
+  /** Set when the agent stopped cleanly. */
+  readonly stoppedAt?: string;
+}
+
+export function agentInfoPath(stateDir: string): string {
+  return path.join(stateDir, 'agent.json');
+}
+
+export async function writeAgentInfo(stateDir: string, info: AgentProcessInfo): Promise<void> {
+  await writeFileAtomic(agentInfoPath(stateDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o644 });
+}
+
+async function readAgentInfo(stateDir: string): Promise<AgentProcessInfo | null> {
+  try { return JSON.parse(await readFile(agentInfoPath(stateDir), 'utf8')) as AgentProcessInfo; } catch { return null; }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+export interface AgentStatus {
+  readonly formatVersion: 1;
+  readonly stateDir: string;
+  readonly enabled: boolean;
+  readonly disabled: DisabledState | null;
+  readonly agent: (AgentProcessInfo & { readonly running: boolean }) | null;
+  /** The next run, when an agent is running. */
+  readonly nextRunAt: string | null;
+  readonly lastRun: RunSummary | null;
+  readonly runInProgress: RunLockInfo | null;
+}
+
+export async function readStatus(stateDir: string): Promise<AgentStatus> {
+  const [disabled, info, lastRun, lock] = await Promise.all([readDisabled(stateDir), readAgentInfo(stateDir), readSummary(stateDir), readRunLock(stateDir)]);
+  const running = info !== null && info.stoppedAt === undefined && alive(info.pid);
+  return {
+    formatVersion: 1,
+    stateDir,
+    enabled: disabled === null,
+    disabled,
+    agent: info ? { ...info, running } : null,
+    nextRunAt: running ? info.nextRunAt : null,
+    lastRun,
+    runInProgress: lock,
+  };
+}
+
+function ago(iso: string, now: number): string {
+  const ms = now - Date.parse(iso);
+  return Number.isFinite(ms) ? (ms >= 0 ? `${formatDuration(ms)} ago` : `in ${formatDuration(-ms)}`) : 'unknown';
+}
+
+export function formatStatus(s: AgentStatus, now = Date.now()): string {
+  const out: string[] = [];
+  out.push(s.disabled
+    ? `agent:    disabled since ${s.disabled.since || 'unknown'} by ${s.disabled.by}: ${s.disabled.reason}`
+    : 'agent:    enabled');
+  if (s.agent?.running) {
+    out.push(`process:  running, pid ${s.agent.pid} since ${s.agent.startedAt}; node ${s.agent.node}, every ${formatDuration(s.agent.intervalMs)} (splay ${formatDuration(s.agent.splayMs)})${s.agent.noop ? ', noop' : ''}; source ${s.agent.source}`);
+  } else {
+    out.push(`process:  not running${s.agent ? ` (last pid ${s.agent.pid}${s.agent.stoppedAt ? `, stopped ${s.agent.stoppedAt}` : ''})` : ''}`);
+  }
+  const r = s.lastRun;
+  if (!r) {
+    out.push('last run: none yet');
+  } else {
+    const m = r.summary;
+    out.push(`last run: ${r.finishedAt} (${ago(r.finishedAt, now)}), ${r.outcome}${r.noop ? ' (noop)' : ''}, ${(r.durationMs / 1000).toFixed(1)} s, exit ${r.exitCode}${r.interrupted ? ', interrupted' : ''}`);
+    if (r.outcome === 'skipped') out.push(`          skipped: agent disabled (${r.agent.disabledReason ?? ''})`);
+    if (r.error) out.push(`          did not run: ${r.error.message}`);
+    out.push(`          catalogue ${r.catalogueDigest ?? 'none'}${r.cachedCatalogue ? ' (LAST-KNOWN-GOOD: the fresh catalogue failed)' : ''}`);
+    if (r.catalogueError) out.push(`          catalogue error: ${String(r.catalogueError.message).split('\n').join('\n            ')}`);
+    out.push(`          resources: ${m.total} total, ${m.changed} changed, ${m.pending} pending, ${m.unchanged} unchanged, ${m.failed} failed, ${m.skipped} skipped; changes: ${r.changes.intentional} intentional, ${r.changes.corrective} corrective`);
+    out.push(`          report: ${path.join(s.stateDir, r.report)}`);
+  }
+  out.push(`next run: ${s.nextRunAt ? `${s.nextRunAt} (${ago(s.nextRunAt, now)})` : 'none (no agent running)'}`);
+  if (s.runInProgress) out.push(`run in progress: pid ${s.runInProgress.pid} since ${s.runInProgress.since} (${s.runInProgress.command})`);
+  return out.join('\n') + '\n';
+}

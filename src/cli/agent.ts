@@ -1,0 +1,179 @@
+/**
+ * `tsconverge agent [--manifests PATH] ...` (the long-running agent), `tsconverge agent
+ * disable --reason "..."`, `tsconverge agent enable` and `tsconverge status`.
+ * Flags are resolved here once; src/agent only sees the resolved options.
+ */
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Option, InvalidArgumentError, type Command } from 'commander';
+import { TsconvergeError } from '../engine/errors.js';
+import { resolveStateDir } from '../engine/lock.js';
+import { createLogger, type LogFormat } from '../log.js';
+import { EXIT } from './exit.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export interface AgentFlags {
+  readonly manifests?: string;
+  readonly node?: string;
+  readonly environment?: string;
+  readonly secretsDir?: string;
+  readonly interval: string;
+  readonly splayLimit?: string;
+  readonly onetime?: boolean;
+  readonly noop?: boolean;
+  readonly stateDir?: string;
+  readonly root: string;
+  readonly metricsFile?: string;
+  readonly keepReports: number;
+  readonly lockWait: string;
+  readonly concurrency?: number;
+  readonly timeout?: number;
+  readonly retries?: number;
+  readonly journald?: boolean;
+  readonly logFormat?: LogFormat;
+  readonly logLevel?: string;
+}
+
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, got "${v}"`);
+  return n;
+}
+
+function fail(err: unknown): number {
+  if (!(err instanceof TsconvergeError)) throw err;
+  process.stderr.write(`error: ${err.format()}\n`);
+  return EXIT.NOT_RUN;
+}
+
+export async function agentCommand(flags: AgentFlags): Promise<number> {
+  const log = createLogger({ format: flags.logFormat, level: flags.logLevel, ...(flags.journald ? { journald: true } : {}) });
+  const { parseDuration, splayFor } = await import('../agent/schedule.js');
+  const root = path.resolve(flags.root);
+  const stateDir = resolveStateDir({ stateDir: flags.stateDir, root });
+  let intervalMs: number;
+  let splayLimitMs: number;
+  let lockWaitMs: number;
+  try {
+    intervalMs = parseDuration(flags.interval);
+    if (intervalMs < 1000) throw new TsconvergeError('INVALID_VALUE', `--interval ${flags.interval} is shorter than 1s`, { terminal: true });
+    splayLimitMs = flags.splayLimit === undefined ? intervalMs : parseDuration(flags.splayLimit, '--splay-limit');
+    lockWaitMs = parseDuration(flags.lockWait, '--lock-wait');
+  } catch (err) {
+    return fail(err);
+  }
+  const { createFacts } = await import('../providers/facts.js');
+  const { createProviderRegistry } = await import('../container.js');
+  const { createGraph } = await import('../engine/graph.js');
+  const { createCatalogueSource } = await import('../agent/source.js');
+  const { createAgent } = await import('../agent/loop.js');
+  const providers = createProviderRegistry();
+  const node = flags.node ?? (await createFacts(root)).hostname;
+  let source;
+  try {
+    source = createCatalogueSource({
+      stateDir, ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}),
+      ...(flags.node ? { node: flags.node } : {}), ...(flags.environment ? { environment: flags.environment } : {}), ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
+    }, (c) => { createGraph(c, providers); });
+  } catch (err) {
+    return fail(err);
+  }
+  // The splay is at most the interval: slots repeat every interval.
+  const splayMs = splayFor(node, Math.min(splayLimitMs, intervalMs));
+  const agent = createAgent({
+    stateDir, root, node, source, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : '(none)', providers, log,
+    facts: () => createFacts(root),
+    noop: flags.noop ?? false, intervalMs, splayMs, version: pkg.version,
+    ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
+    keepReports: Math.max(1, flags.keepReports), lockWaitMs,
+    ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+    ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
+    ...(flags.retries !== undefined ? { retries: flags.retries } : {}),
+  });
+  const onStop = (sig: NodeJS.Signals): void => agent.stop(sig);
+  const onHup = (): void => agent.requestRun();
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  try {
+    return flags.onetime ? await agent.once() : await agent.start();
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+  }
+}
+
+interface StateFlags { readonly stateDir?: string; readonly root: string }
+
+const stateDirOf = (f: StateFlags): string => resolveStateDir({ stateDir: f.stateDir, root: path.resolve(f.root) });
+
+export async function disableCommand(flags: StateFlags & { reason: string }): Promise<number> {
+  const { disableAgent } = await import('../agent/disable.js');
+  try {
+    const d = await disableAgent(stateDirOf(flags), flags.reason);
+    process.stdout.write(`agent disabled by ${d.by} since ${d.since}: ${d.reason}\nruns are skipped until \`tsconverge agent enable\`\n`);
+    return EXIT.OK;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+export async function enableCommand(flags: StateFlags): Promise<number> {
+  const { enableAgent } = await import('../agent/disable.js');
+  const prior = await enableAgent(stateDirOf(flags));
+  process.stdout.write(prior ? `agent enabled (was disabled by ${prior.by} since ${prior.since}: ${prior.reason})\n` : 'agent enabled (it was not disabled)\n');
+  return EXIT.OK;
+}
+
+export async function statusCommand(flags: StateFlags & { format: 'human' | 'json' }): Promise<number> {
+  const { readStatus, formatStatus } = await import('../agent/status.js');
+  const s = await readStatus(stateDirOf(flags));
+  process.stdout.write(flags.format === 'json' ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
+  return EXIT.OK;
+}
+
+const stateOptions = (cmd: Command): Command => cmd
+  .option('--state-dir <dir>', 'state directory: run lock, reports, last-known-good catalogue (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)')
+  .option('--root <dir>', 'host root directory', '/');
+
+export function registerAgentCommands(program: Command): void {
+  const agent = stateOptions(program.command('agent')
+    .description('run as an agent: converge at start, then every --interval; SIGHUP runs now, SIGTERM stops after the resource in flight (see README "Agent")')
+    .option('--manifests <path>', 'the catalogue: a manifest file or directory, or a fleet tree (compiled for --node)')
+    .option('--node <name>', 'fleet trees: the node to compile for; also names the node in reports and sets its splay (default: the host name)')
+    .option('--environment <env>', 'fleet trees: the environment (default: TSCONVERGE_ENVIRONMENT, else the only one)')
+    .option('--secrets-dir <dir>', 'fleet trees: directory of secret files (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)')
+    .option('--interval <duration>', 'time between runs: 30m, 1h, 90s, 1h30m', '30m')
+    .option('--splay-limit <duration>', 'largest per-node offset of the scheduled runs inside the interval (default: the interval)')
+    .option('--onetime', 'one run, then exit with its exit code (0/2/4/6; 1 did not run, or the agent is disabled)')
+    .option('--noop', 'only report what would change; change nothing')
+    .option('--metrics-file <file>', 'write Prometheus metrics after every run (node_exporter textfile collector, e.g. /var/lib/prometheus/node-exporter/tsconverge.prom)')
+    .option('--keep-reports <n>', 'run reports kept in <state-dir>/reports', count, 100)
+    .option('--lock-wait <duration>', 'how long a run waits for a run in progress (a manual apply) before it is reported as not run', '10m')
+    .option('--concurrency <n>', 'resources applied at once', count)
+    .option('--timeout <seconds>', 'time limit for one resource\'s apply (also bounds the wait on SIGTERM)', count)
+    .option('--retries <n>', 'extra attempts after a transient failure', count)
+    .option('--journald', 'log lines with the sd-daemon <N> priority prefix (automatic when stderr is the systemd journal)'))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      process.exitCode = await agentCommand({ ...cmd.optsWithGlobals(), ...opts } as unknown as AgentFlags);
+    });
+  stateOptions(agent.command('disable')
+    .description('pause the agent (a change window): its runs are skipped, logged and reported until `agent enable`')
+    .requiredOption('--reason <text>', 'why; shown by status, in every skipped run\'s report and log'))
+    // `agent` parses --state-dir/--root wherever they are (commander's default): read them merged.
+    .action(async (_opts: unknown, cmd: Command) => {
+      process.exitCode = await disableCommand(cmd.optsWithGlobals() as StateFlags & { reason: string });
+    });
+  stateOptions(agent.command('enable').description('resume the agent\'s runs'))
+    .action(async (_opts: unknown, cmd: Command) => {
+      process.exitCode = await enableCommand(cmd.optsWithGlobals() as StateFlags);
+    });
+  stateOptions(program.command('status')
+    .description('the agent: enabled or disabled, last run (time, duration, catalogue, exit code, counts), next run, last-known-good used'))
+    .addOption(new Option('--format <format>', 'output format').choices(['human', 'json']).default('human'))
+    .action(async (opts: StateFlags & { format: 'human' | 'json' }) => {
+      process.exitCode = await statusCommand(opts);
+    });
+}

@@ -1,0 +1,214 @@
+/**
+ * `tsconverge server`, `tsconverge ca ...` and `tsconverge nodes`: the catalogue server,
+ * its certificate authority and the operator's view of the fleet.
+ */
+import { readFile } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { TsconvergeError } from '../engine/errors.js';
+import { resolveStateDir } from '../engine/lock.js';
+import { loggerFrom, type GlobalFlags } from './common.js';
+import { EXIT } from './exit.js';
+
+/** --state-dir, else $TSCONVERGE_STATE_DIR, else /var/lib/tsconverge (src/engine/lock.ts). */
+export function serverStateDir(flag: string | undefined, root = '/'): string {
+  return resolveStateDir({ stateDir: flag, root });
+}
+
+function caDirOf(o: { caDir?: string; stateDir?: string }): string {
+  return path.resolve(o.caDir ?? path.join(serverStateDir(o.stateDir), 'ca'));
+}
+
+function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 10_000_000) throw new InvalidArgumentError(`expected a whole number, got "${v}"`);
+  return n;
+}
+
+function fail(err: unknown): number {
+  if (err instanceof TsconvergeError) {
+    process.stderr.write(`error: ${err.format()}\n`);
+    return EXIT.NOT_RUN;
+  }
+  throw err;
+}
+
+const caOptions = (cmd: Command): Command => cmd
+  .option('--ca-dir <dir>', 'the CA directory (default: STATE_DIR/ca)')
+  .option('--state-dir <dir>', 'state directory (default: TSCONVERGE_STATE_DIR, else /var/lib/tsconverge)');
+
+export function registerServerCommands(program: Command): void {
+  const ca = program.command('ca').description('the certificate authority of the catalogue server');
+  caOptions(ca.command('init').description('create the CA, the server\'s certificate and an operator certificate; print the CA fingerprint'))
+    .option('--hostname <name...>', 'extra names or IPs the server answers on (localhost, 127.0.0.1, ::1 and this host\'s name are always in)')
+    .action(async (o: { caDir?: string; stateDir?: string; hostname?: string[] }) => {
+      try {
+        const { initCa } = await import('../server/ca.js');
+        const dir = caDirOf(o);
+        const created = await initCa(dir, { hostnames: o.hostname });
+        process.stdout.write(`CA created in ${dir}\nfingerprint: ${created.fingerprint}\noperator certificate: ${path.join(dir, 'operator.crt')}\n`);
+        process.exitCode = EXIT.OK;
+      } catch (err) { process.exitCode = fail(err); }
+    });
+  caOptions(ca.command('fingerprint').description('print the CA fingerprint (sha256:...) agents pin with --ca-fingerprint'))
+    .action(async (o: { caDir?: string; stateDir?: string }) => {
+      try {
+        const { fingerprintOf } = await import('../server/ca.js');
+        process.stdout.write(fingerprintOf(await readFile(path.join(caDirOf(o), 'ca.crt'), 'utf8')) + '\n');
+      } catch (err) { process.exitCode = fail(err instanceof Error && !(err instanceof TsconvergeError) ? new TsconvergeError('CA_ERROR', err.message, { hint: 'tsconverge ca init creates the CA' }) : err); }
+    });
+  caOptions(ca.command('list').description('list waiting requests, signed and revoked certificates'))
+    .addOption(new Option('--format <format>', 'output format').choices(['human', 'json']).default('human'))
+    .action(async (o: { caDir?: string; stateDir?: string; format: string }) => {
+      try {
+        const { listCa } = await import('../server/ca.js');
+        const l = await listCa(caDirOf(o));
+        if (o.format === 'json') { process.stdout.write(JSON.stringify(l, null, 2) + '\n'); return; }
+        for (const r of l.pending) process.stdout.write(`pending  ${r.node}  request ${r.fingerprint}\n`);
+        for (const r of l.signed) process.stdout.write(`signed   ${r.node}  serial ${r.serial}  until ${r.notAfter}\n`);
+        for (const r of l.revoked) process.stdout.write(`revoked  ${r.node}  serial ${r.serial}  at ${r.at}\n`);
+        if (!l.pending.length && !l.signed.length && !l.revoked.length) process.stdout.write('no certificates or requests\n');
+      } catch (err) { process.exitCode = fail(err); }
+    });
+  caOptions(ca.command('sign').description('sign the waiting certificate request of NODE').argument('<node>'))
+    .option('--days <n>', 'validity in days', int, 365)
+    .action(async (node: string, o: { caDir?: string; stateDir?: string; days: number }) => {
+      try {
+        const { loadCa, signNode } = await import('../server/ca.js');
+        await signNode(await loadCa(caDirOf(o)), node, { days: o.days });
+        process.stdout.write(`signed ${node}\n`);
+      } catch (err) { process.exitCode = fail(err); }
+    });
+  caOptions(ca.command('revoke').description('revoke NODE\'s certificate: the server refuses it from its next request').argument('<node>'))
+    .action(async (node: string, o: { caDir?: string; stateDir?: string }) => {
+      try {
+        const { revokeNode } = await import('../server/ca.js');
+        const e = await revokeNode(caDirOf(o), node);
+        process.stdout.write(`revoked ${node} (serial ${e.serial})\n`);
+      } catch (err) { process.exitCode = fail(err); }
+    });
+  caOptions(ca.command('token').description('print a one-time join token: an agent started with --join-token TOKEN is signed at once'))
+    .option('--ttl-hours <n>', 'hours the token stays valid', int, 24)
+    .action(async (o: { caDir?: string; stateDir?: string; ttlHours: number }) => {
+      try {
+        const { createJoinToken } = await import('../server/ca.js');
+        process.stdout.write(await createJoinToken(caDirOf(o), o.ttlHours) + '\n');
+      } catch (err) { process.exitCode = fail(err); }
+    });
+
+  caOptions(program.command('server').description('serve each node\'s catalogue of a fleet tree over mutual TLS (runs until stopped; SIGHUP reloads the tree)'))
+    .requiredOption('--fleet <path>', 'the fleet tree (a directory with environments/)')
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--port <n>', 'TCP port', int, 8140)
+    .option('--database <url>', 'PostgreSQL URL (postgres://...); default: embedded PostgreSQL (PGlite) in STATE_DIR/db')
+    .option('--environment <env>', 'environment of the fleet tree (default: TSCONVERGE_ENVIRONMENT, else the only one)')
+    .option('--secrets-dir <dir>', 'directory of secret files, mode 0600/0400 (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)')
+    .option('--autosign <file>', 'sign requests at once for node names matching a glob in FILE (one per line)')
+    .option('--agent-interval <seconds>', 'the agents\' run interval: no report within two of them -> unresponsive', int, 1800)
+    .option('--report-retention <n>', 'reports kept per node', int, 100)
+    .option('--watch', 'reload the fleet tree when it changes (SIGHUP always reloads)')
+    .action(async (o: { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string }, cmd: Command) => {
+      process.exitCode = await serverCommand(o, cmd.optsWithGlobals());
+    });
+
+  program.command('nodes').description('list every node the server knows with its status (needs an operator certificate)')
+    .requiredOption('--server <url>', 'the catalogue server, e.g. https://puppet.example.org:8140')
+    .option('--ca-dir <dir>', 'a CA directory to take ca.crt, operator.crt and operator.key from (default: STATE_DIR/ca)')
+    .option('--state-dir <dir>', 'state directory (default: TSCONVERGE_STATE_DIR, else /var/lib/tsconverge)')
+    .option('--ca-file <file>', 'the CA certificate')
+    .option('--cert <file>', 'operator certificate')
+    .option('--key <file>', 'operator key')
+    .addOption(new Option('--format <format>', 'output format').choices(['human', 'json']).default('human'))
+    .action(async (o: { server: string; caDir?: string; stateDir?: string; caFile?: string; cert?: string; key?: string; format: string }) => {
+      process.exitCode = await nodesCommand(o);
+    });
+}
+
+/**
+ * `tsconverge agent --server URL ...`: one run against catalogue servers. Registered only
+ * when no other `agent` command is (the scheduled agent of src/agent/ takes --server
+ * through the same ServerSource when it lands).
+ */
+export function registerServerAgentCommand(program: Command): void {
+  if (program.commands.some((c) => c.name() === 'agent')) return;
+  program.command('agent').description('fetch this node\'s catalogue from a catalogue server, verify it, converge, report (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)')
+    .requiredOption('--server <url...>', 'catalogue server URL(s), tried in order, e.g. https://puppet.example.org:8140')
+    .option('--ca-fingerprint <sha256>', 'pin the server\'s CA by fingerprint (sha256:..., from `tsconverge ca init` / `ca fingerprint`)')
+    .option('--ca-file <file>', 'pin the server\'s CA by its certificate file')
+    .option('--join-token <token>', 'a one-time join token (`tsconverge ca token`): the certificate is signed at once')
+    .option('--node <name>', 'this node\'s name (default: the hostname fact); it becomes the certificate\'s subject')
+    .option('--state-dir <dir>', 'key, certificate and cached catalogue (default: TSCONVERGE_STATE_DIR, else ROOT/var/lib/tsconverge)')
+    .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
+    .option('--connect-timeout <seconds>', 'time to reach a server before trying the next, then the cache', int, 5)
+    .option('--wait-for-cert <seconds>', 'how long to wait for the CA to sign this node\'s request', int, 0)
+    .option('--noop', 'show what would change and change nothing')
+    .option('--once', 'one run, then exit (the default of this command)')
+    .addOption(new Option('--format <format>', 'output format on stdout').choices(['human', 'json']).default('human'))
+    .action(async (o: { server: string[]; caFingerprint?: string; caFile?: string; joinToken?: string; node?: string; stateDir?: string; root: string; connectTimeout: number; waitForCert: number; noop?: boolean; format: string }, cmd: Command) => {
+      const log = loggerFrom(cmd.optsWithGlobals());
+      if (!o.caFingerprint && !o.caFile) { log.error('pass --ca-fingerprint sha256:... or --ca-file: the agent trusts only a pinned CA'); process.exitCode = EXIT.NOT_RUN; return; }
+      const { runFromServer } = await import('../agent/server-run.js');
+      const { formatReport } = await import('./format.js');
+      let report;
+      try {
+        report = await runFromServer({
+        servers: o.server, caFingerprint: o.caFingerprint, caFile: o.caFile, joinToken: o.joinToken, node: o.node, stateDir: serverStateDir(o.stateDir, o.root),
+        root: o.root, connectTimeoutMs: o.connectTimeout * 1000, waitForCertMs: o.waitForCert * 1000, noop: o.noop ?? false, log,
+        });
+      } catch (err) { process.exitCode = fail(err); return; }
+      if (o.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else if (report.resources) process.stdout.write(formatReport(report as Parameters<typeof formatReport>[0]) + (report.cachedCatalogue ? 'note: ran on the cached catalogue (no server answered)\n' : ''));
+      process.exitCode = report.exitCode;
+    });
+}
+
+async function serverCommand(o: { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string }, globals: GlobalFlags): Promise<number> {
+  const log = loggerFrom(globals);
+  try {
+    const { createCatalogueServer } = await import('../server/app.js');
+    const { createFacts } = await import('../providers/facts.js');
+    const stateDir = serverStateDir(o.stateDir);
+    const server = await createCatalogueServer({
+      fleet: o.fleet, stateDir, caDir: caDirOf(o), host: o.host, port: o.port, database: o.database, environment: o.environment,
+      secrets: { dir: o.secretsDir }, autosignPolicy: o.autosign ? path.resolve(o.autosign) : undefined,
+      agentIntervalSeconds: o.agentInterval, retention: o.reportRetention, validationFacts: await createFacts('/', { docker: false }), logger: log,
+    });
+    await server.app.listen({ host: o.host, port: o.port });
+    log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'})`);
+    process.on('SIGHUP', () => { log.info('SIGHUP: reloading the fleet tree'); void server.reload(); });
+    if (o.watch) {
+      let timer: NodeJS.Timeout | undefined;
+      watch(path.resolve(o.fleet), { recursive: true }, () => { clearTimeout(timer); timer = setTimeout(() => void server.reload(), 300); });
+    }
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string): void => { log.info(`${sig}: stopping`); void server.close().finally(resolve); };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof TsconvergeError) { log.error(err.format()); return EXIT.NOT_RUN; }
+    log.error(`cannot start the server: ${(err as Error).message}`);
+    return EXIT.NOT_RUN;
+  }
+}
+
+async function nodesCommand(o: { server: string; caDir?: string; stateDir?: string; caFile?: string; cert?: string; key?: string; format: string }): Promise<number> {
+  try {
+    const { request, jsonOf } = await import('../server/client.js');
+    const dir = caDirOf(o);
+    const read = (f: string): Promise<string> => readFile(f, 'utf8').catch((err: Error) => { throw new TsconvergeError('CA_ERROR', `cannot read ${f}: ${err.message}`, { hint: 'pass --ca-file, --cert and --key, or --ca-dir of a CA made by tsconverge ca init' }); });
+    const tls = { ca: await read(o.caFile ?? path.join(dir, 'ca.crt')), cert: await read(o.cert ?? path.join(dir, 'operator.crt')), key: await read(o.key ?? path.join(dir, 'operator.key')) };
+    const a = await request(o.server, 'v1/nodes', tls, { timeoutMs: 15_000 });
+    const body = jsonOf<{ error?: string; code: { version?: string; error?: { message: string } }; nodes: { node: string; status: string; disabledReason?: string; cachedCatalogue: boolean; lastReportAt?: string; codeVersion?: string }[] }>(a);
+    if (a.status !== 200) throw new TsconvergeError('CERT_REFUSED', `server answered ${a.status}: ${body.error ?? ''}`);
+    if (o.format === 'json') { process.stdout.write(JSON.stringify(body, null, 2) + '\n'); return EXIT.OK; }
+    process.stdout.write(`code ${body.code.version?.slice(0, 19) ?? 'none'}${body.code.error ? ' (the fleet tree on disk does not compile: still serving this)' : ''}\n`);
+    for (const n of body.nodes) {
+      const extra = [n.disabledReason ? `reason: ${n.disabledReason}` : '', n.cachedCatalogue ? 'cached catalogue' : '', n.lastReportAt ? `last report ${n.lastReportAt}` : '', n.codeVersion ? `code ${n.codeVersion.slice(0, 19)}` : ''].filter(Boolean).join(', ');
+      process.stdout.write(`${n.node.padEnd(24)} ${n.status.padEnd(20)} ${extra}\n`);
+    }
+    return EXIT.OK;
+  } catch (err) { return fail(err); }
+}

@@ -1,0 +1,215 @@
+/**
+ * Reading Compose files: YAML (the `yaml` library, with line positions), `${VAR}`
+ * interpolation from the environment and the project's `.env`, and validation against
+ * the compose-spec JSON Schema that Debian's docker-compose ships (vendored in
+ * spec/vendor/compose-spec.json, Apache-2.0, see spec/vendor/README.md). Every problem
+ * names its file, line and column.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+
+export interface ComposeFile {
+  readonly file: string;
+  readonly dir: string;
+  readonly doc: Document;
+  readonly lines: LineCounter;
+  /** The file's content after interpolation. */
+  readonly data: Record<string, unknown>;
+}
+
+export interface ImportWarning {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+  /** Dotted path of the key, e.g. services.web.build. */
+  readonly key: string;
+  readonly message: string;
+}
+
+export function formatWarning(w: ImportWarning): string {
+  return `${w.file}${w.line !== undefined ? `:${w.line}:${w.column ?? 1}` : ''}: ${w.key}: ${w.message}`;
+}
+
+type Seg = string | number;
+
+/** The YAML node for a path: a map key's own node (so the line is the key's), or a list item. */
+export function nodeAt(doc: Document, segs: readonly Seg[]): Node | undefined {
+  let node: unknown = doc.contents;
+  let found: Node | undefined;
+  for (const seg of segs) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => String((p.key as { value?: unknown } | null)?.value ?? p.key) === String(seg));
+      if (!pair) return found;
+      found = pair.key as Node;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(seg)] as Node | undefined;
+      if (!item) return found;
+      found = item;
+      node = item;
+    } else return found;
+  }
+  return found;
+}
+
+/** Where a path is, in the last file that sets it (later files override earlier ones). */
+export function locate(files: readonly ComposeFile[], segs: readonly Seg[]): { file: string; line?: number; column?: number } {
+  for (let i = files.length - 1; i >= 0; i--) {
+    const f = files[i]!;
+    const n = nodeAt(f.doc, segs);
+    if (n?.range && (segs.length === 0 || nodeAt(f.doc, segs.slice(0, -1)) !== undefined || segs.length === 1)) {
+      const pos = f.lines.linePos(n.range[0]);
+      return { file: f.file, line: pos.line, column: pos.col };
+    }
+  }
+  return { file: files[files.length - 1]?.file ?? '' };
+}
+
+/** KEY=value lines; `#` comments; surrounding quotes removed (docker-compose 1.26+ and v2). */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const body = line.startsWith('export ') ? line.slice(7) : line;
+    const eq = body.indexOf('=');
+    if (eq <= 0) continue;
+    let v = body.slice(eq + 1).trim();
+    if (v.length >= 2 && (v[0] === '"' || v[0] === "'") && v.at(-1) === v[0]) v = v.slice(1, -1);
+    out[body.slice(0, eq).trim()] = v;
+  }
+  return out;
+}
+
+const VAR = /\$(?:(\$)|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+/** Compose interpolation of one string: $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?err}, ${VAR?err}, $$. */
+export function interpolate(s: string, env: Readonly<Record<string, string>>, onMissing: (name: string) => void): string {
+  return s.replace(VAR, (_m, dollar: string | undefined, braced: string | undefined, bare: string | undefined) => {
+    if (dollar) return '$';
+    const expr = braced ?? bare!;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])(.*))?$/s.exec(expr);
+    if (!m) throw new Error(`invalid interpolation format "\${${expr}}"`);
+    const [, name, op, arg = ''] = m;
+    const val = env[name!];
+    const unset = val === undefined;
+    const empty = unset || val === '';
+    if (op === ':-') return empty ? arg : val!;
+    if (op === '-') return unset ? arg : val!;
+    if (op === ':?' && empty) throw new Error(`required variable ${name} is missing a value: ${arg}`);
+    if (op === '?' && unset) throw new Error(`required variable ${name} is missing a value: ${arg}`);
+    if (unset) { onMissing(name!); return ''; }
+    return val!;
+  });
+}
+
+/** The schema names its parts with draft-04 `id` (annotations only); Ajv 8 refuses that keyword. */
+function stripIds(node: unknown, inProperties = false): void {
+  if (!node || typeof node !== 'object') return;
+  if (Array.isArray(node)) { node.forEach((n) => stripIds(n)); return; }
+  const o = node as Record<string, unknown>;
+  if (!inProperties && typeof o.id === 'string') delete o.id;
+  for (const [k, v] of Object.entries(o)) stripIds(v, !inProperties && (k === 'properties' || k === 'patternProperties' || k === 'definitions'));
+}
+
+let validator: ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] | null } | undefined;
+
+async function composeValidator(): Promise<NonNullable<typeof validator>> {
+  if (validator) return validator;
+  const { Ajv2019 } = await import('ajv/dist/2019.js');
+  const schemaFile = fileURLToPath(new URL('../../spec/vendor/compose-spec.json', import.meta.url));
+  const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<string, unknown>;
+  delete schema.$schema; // "http://json-schema.org/draft/2019-09/schema#": the same draft Ajv2019 knows under https
+  stripIds(schema);
+  const ajv = new Ajv2019({ allErrors: true, strict: false, validateFormats: false, allowUnionTypes: true });
+  validator = ajv.compile(schema) as NonNullable<typeof validator>;
+  return validator;
+}
+
+const toInt = (v: string): unknown => (/^[+-]?[0-9]+$/.test(v.trim()) ? Number(v) : v);
+const toFloat = (v: string): unknown => (/^[+-]?[0-9]*\.?[0-9]+$/.test(v.trim()) ? Number(v) : v);
+const toBool = (v: string): unknown => (/^(y|yes|true|on)$/i.test(v.trim()) ? true : /^(n|no|false|off)$/i.test(v.trim()) ? false : v);
+
+/** Compose's type conversion after interpolation (compose/config/interpolation.py): "${PORT}" is a number where one is expected. */
+const CASTS: readonly [RegExp, (v: string) => unknown][] = [
+  [/^services\.[^.]+\.ports\.\d+\.(target|published)$/, toInt],
+  [/^services\.[^.]+\.(cpus|deploy\.resources\.limits\.cpus)$/, toFloat],
+  [/^services\.[^.]+\.healthcheck\.retries$/, toInt],
+  [/^services\.[^.]+\.(healthcheck\.disable|read_only|privileged|tty|stdin_open|oom_kill_disable)$/, toBool],
+  [/^services\.[^.]+\.volumes\.\d+\.read_only$/, toBool],
+  [/^services\.[^.]+\.volumes\.\d+\.tmpfs\.size$/, toInt],
+  [/^networks\.[^.]+\.(attachable|internal|external|enable_ipv6)$/, toBool],
+  [/^(volumes|secrets|configs)\.[^.]+\.external$/, toBool],
+];
+
+function cast(at: readonly Seg[], v: string): unknown {
+  const key = at.join('.');
+  const rule = CASTS.find(([re]) => re.test(key));
+  return rule ? rule[1](v) : v;
+}
+
+function interpolateAll(value: unknown, env: Readonly<Record<string, string>>, at: Seg[], fail: (at: Seg[], msg: string) => void, missing: (at: Seg[], name: string) => void): unknown {
+  if (typeof value === 'string') {
+    try { return cast(at, interpolate(value, env, (name) => missing(at, name))); } catch (err) { fail(at, (err as Error).message); return value; }
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateAll(v, env, [...at, i], fail, missing));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateAll(v, env, [...at, k], fail, missing)]));
+  }
+  return value;
+}
+
+/**
+ * Read, interpolate and validate every file. Throws ManifestErrors (each with file, line,
+ * column and pointer) when any file is malformed or breaks the compose-spec schema.
+ */
+export async function loadComposeFiles(files: readonly string[], env: Readonly<Record<string, string>>, warn: (w: ImportWarning) => void): Promise<ComposeFile[]> {
+  const errors: TsconvergeError[] = [];
+  const out: ComposeFile[] = [];
+  const validate = await composeValidator();
+  for (const given of files) {
+    const file = path.resolve(given);
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch (err) {
+      errors.push(new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read Compose file: ${(err as Error).message}`, { location: { file: given }, hint: 'give the path of a docker-compose.yml' }));
+      continue;
+    }
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, merge: true, uniqueKeys: true, prettyErrors: false });
+    if (doc.errors.length) {
+      for (const e of doc.errors) {
+        const pos = lines.linePos(e.pos[0]);
+        errors.push(new TsconvergeError('COMPOSE_INVALID', `invalid YAML: ${e.message.split('\n')[0]}`, { location: { file: given, line: pos.line, column: pos.col } }));
+      }
+      continue;
+    }
+    const raw = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+    const cf0 = { file: given, dir: path.dirname(file), doc, lines, data: {} };
+    const where = (at: Seg[]) => locate([cf0], at);
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+      errors.push(new TsconvergeError('COMPOSE_INVALID', 'a Compose file is a mapping with a services key', { location: { file: given, line: 1, column: 1 } }));
+      continue;
+    }
+    const data = interpolateAll(raw, env, [],
+      (at, msg) => errors.push(new TsconvergeError('COMPOSE_INVALID', msg, { location: { ...where(at), pointer: '/' + at.join('/') } })),
+      (at, name) => warn({ ...where(at), key: at.join('.'), message: `the ${name} variable is not set; using an empty string (as Compose does)` })) as Record<string, unknown>;
+    if (!validate(data)) {
+      for (const e of validate.errors ?? []) {
+        const at = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+        const extra = e.params?.additionalProperty ? ` (${String(e.params.additionalProperty)})` : '';
+        if (e.params?.additionalProperty) at.push(String(e.params.additionalProperty)); // point at the key itself
+        errors.push(new TsconvergeError('COMPOSE_INVALID', `does not match the compose-spec schema: ${e.message ?? 'invalid'}${extra}`, {
+          location: { ...where(at), pointer: e.instancePath || '/' },
+          hint: 'see https://github.com/compose-spec/compose-spec/blob/master/spec.md (schema: spec/vendor/compose-spec.json)',
+        }));
+      }
+      continue;
+    }
+    out.push({ ...cf0, data });
+  }
+  if (errors.length) throw new ManifestErrors(errors);
+  return out;
+}

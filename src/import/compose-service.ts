@@ -1,0 +1,175 @@
+/**
+ * One Compose service as a docker.container resource, named, labelled, mounted and networked
+ * the way docker-compose makes it. Keys it cannot express are warnings (ctx.at).
+ */
+import { readFileSync } from 'node:fs';
+import { parseDuration } from '../providers/docker/container-spec.js';
+import { parseEnvFile } from './compose-load.js';
+import { dependsMap, listToMap, networksMap } from './compose-merge.js';
+
+type Obj = Record<string, unknown>;
+type Seg = string | number;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** What converting one service needs to know about the whole project; the used sets and files fill up. */
+export interface ProjectContext {
+  readonly data: Obj;
+  readonly project: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly included: ReadonlySet<string>;
+  readonly topNets: Obj;
+  readonly adopt: Obj;
+  readonly usedNets: Set<string>;
+  readonly usedVols: Set<string>;
+  /** `file` resources for configs. */
+  readonly files: Record<string, unknown>[];
+  at(segs: Seg[], message: string): void;
+  containerName(svc: string): string;
+  netName(key: string): string;
+  volName(key: string): string;
+  resolvePath(p: string): string;
+  expandPort(p: unknown, warnAt: (msg: string) => void): string[];
+}
+
+/** Named and anonymous volumes, bind mounts, tmpfs, secrets and configs as read-only files. */
+function mountsOf(svc: string, s: Obj, ctx: ProjectContext): Record<string, unknown>[] {
+  const base = ['services', svc];
+  const mounts: Record<string, unknown>[] = [];
+  ((s.volumes as unknown[] | undefined) ?? []).forEach((v, i) => {
+    if (isObj(v)) {
+      const type = String(v.type ?? 'volume');
+      const m: Record<string, unknown> = { type, target: String(v.target) };
+      if (type === 'bind') m.source = ctx.resolvePath(String(v.source));
+      else if (type === 'volume' && v.source) { m.source = ctx.volName(String(v.source)); ctx.usedVols.add(String(v.source)); }
+      else if (type === 'tmpfs') { if (isObj(v.tmpfs) && v.tmpfs.size !== undefined) m.tmpfsSize = v.tmpfs.size; }
+      else if (type !== 'volume') { ctx.at([...base, 'volumes', i], `mount type ${type} cannot be expressed; ignored`); return; }
+      if (v.read_only) m.readOnly = true;
+      for (const k of ['bind', 'volume', 'consistency']) if (v[k] !== undefined) ctx.at([...base, 'volumes', i, k], `${k} options cannot be expressed; ignored`);
+      mounts.push(m);
+      return;
+    }
+    const parts = String(v).split(':');
+    if (parts.length === 1) { mounts.push({ type: 'volume', target: parts[0] }); return; }
+    const [src, target, mode = ''] = parts as [string, string, string?];
+    const flags = mode.split(',').filter(Boolean);
+    for (const fl of flags) if (fl !== 'ro' && fl !== 'rw') ctx.at([...base, 'volumes', i], `mount option ${fl} cannot be expressed; ignored`);
+    const isPath = /^[./~]/.test(src);
+    const m: Record<string, unknown> = isPath ? { type: 'bind', source: ctx.resolvePath(src), target } : { type: 'volume', source: ctx.volName(src), target };
+    if (!isPath) ctx.usedVols.add(src);
+    if (flags.includes('ro')) m.readOnly = true;
+    mounts.push(m);
+  });
+  const tmpfs = s.tmpfs === undefined ? [] : Array.isArray(s.tmpfs) ? s.tmpfs : [s.tmpfs];
+  for (const t of tmpfs) mounts.push({ type: 'tmpfs', target: String(t).split(':')[0] });
+  for (const [kindKey, defaultDir] of [['secrets', '/run/secrets/'], ['configs', '/']] as const) {
+    const top = (ctx.data[kindKey] ?? {}) as Obj;
+    ((s[kindKey] as unknown[] | undefined) ?? []).forEach((e, i) => {
+      const source = isObj(e) ? String(e.source) : String(e);
+      const target = isObj(e) && e.target ? String(e.target) : source;
+      const def = (top[source] ?? {}) as Obj;
+      if (typeof def.file !== 'string') { ctx.at([...base, kindKey, i], `${kindKey.slice(0, -1)} ${source} is not a file (external or from the environment); cannot be expressed; ignored`); return; }
+      const file = ctx.resolvePath(def.file);
+      if (isObj(e) && (e.uid !== undefined || e.gid !== undefined || e.mode !== undefined)) ctx.at([...base, kindKey, i], 'uid, gid and mode of a mounted file cannot be expressed; ignored');
+      mounts.push({ type: 'bind', source: file, target: target.startsWith('/') ? target : defaultDir + target, readOnly: true });
+      if (kindKey === 'configs') {
+        ctx.at([...base, kindKey, i], 'docker-compose 1.x does not mount configs outside swarm; tsconverge mounts the file (read-only), so a stack running under docker-compose 1.x gets this container recreated');
+        if (!ctx.files.some((f) => f.name === file)) {
+          try { ctx.files.push({ kind: 'file', name: file, content: readFileSync(file, 'utf8') }); } catch (err) { ctx.at(['configs', source, 'file'], `cannot read ${file}: ${(err as Error).message}`); }
+        }
+      }
+    });
+  }
+  return mounts;
+}
+
+/** Networks, with the service name as an alias on each, as Compose does. */
+function networksOf(svc: string, s: Obj, ctx: ProjectContext): { name: string; aliases: string[] }[] | undefined {
+  const base = ['services', svc];
+  if (s.network_mode !== undefined) {
+    ctx.at([...base, 'network_mode'], `network_mode ${String(s.network_mode)} cannot be expressed; the container is declared without networks`);
+    return undefined;
+  }
+  const nets = Object.keys(s.networks ?? {}).length ? networksMap(s.networks) : { default: null };
+  return Object.entries(nets).map(([key, o]) => {
+    ctx.usedNets.add(key);
+    const aliases = [...new Set([svc, ...(((o?.aliases as string[] | undefined) ?? []).map(String))])].sort();
+    return { name: ctx.netName(key), aliases };
+  });
+}
+
+export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<string, unknown> {
+  const base = ['services', svc];
+  const c: Record<string, unknown> = { kind: 'docker.container', name: ctx.containerName(svc) };
+  if (typeof s.image === 'string') c.image = s.image;
+  else {
+    c.image = `${ctx.project}_${svc}`;
+    ctx.at([...base, 'build'], `build cannot be expressed: tsconverge runs images, it does not build them; using the image name Compose gives the build (${c.image}); build it before applying`);
+  }
+  if (s.build !== undefined && typeof s.image === 'string') ctx.at([...base, 'build'], 'build cannot be expressed; the container runs the image named by image');
+  if (s.command !== undefined && s.command !== null) c.command = s.command;
+  if (s.entrypoint !== undefined && s.entrypoint !== null) c.entrypoint = s.entrypoint;
+
+  const environment: Record<string, string> = {};
+  const envFiles = s.env_file === undefined ? [] : Array.isArray(s.env_file) ? s.env_file : [s.env_file];
+  for (const ef of envFiles) {
+    const p = ctx.resolvePath(String(isObj(ef) ? ef.path : ef));
+    try { Object.assign(environment, parseEnvFile(readFileSync(p, 'utf8'))); } catch (err) {
+      ctx.at([...base, 'env_file'], `cannot read ${p}: ${(err as Error).message}`);
+    }
+  }
+  for (const [k, v] of Object.entries(listToMap(s.environment))) {
+    if (v === null || v === undefined) { if (ctx.env[k] !== undefined) environment[k] = ctx.env[k]!; }
+    else environment[k] = String(v);
+  }
+  if (Object.keys(environment).length) c.environment = environment;
+  const labels = listToMap(s.labels);
+  if (Object.keys(labels).length) c.labels = Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v ?? '')]));
+
+  const ports = ((s.ports as unknown[] | undefined) ?? []).flatMap((p, i) => ctx.expandPort(p, (m) => ctx.at([...base, 'ports', i], m)));
+  if (ports.length) c.ports = ports;
+
+  const mounts = mountsOf(svc, s, ctx);
+  if (mounts.length) c.mounts = mounts;
+  const networks = networksOf(svc, s, ctx);
+  if (networks) c.networks = networks;
+
+  if (s.restart !== undefined) c.restart = String(s.restart);
+  const limits = ((s.deploy as Obj | undefined)?.resources as Obj | undefined)?.limits as Obj | undefined;
+  const memory = s.mem_limit ?? limits?.memory;
+  if (memory !== undefined) c.memory = typeof memory === 'number' ? memory : String(memory).replace(/([kmgtKMGT])[bB]?$/, '$1');
+  const cpus = s.cpus ?? limits?.cpus;
+  if (cpus !== undefined) c.cpus = Number(cpus);
+  if (isObj(s.logging)) {
+    const l = s.logging;
+    c.logging = { ...(l.driver ? { driver: String(l.driver) } : {}), ...(isObj(l.options) ? { options: Object.fromEntries(Object.entries(l.options).map(([k, v]) => [k, String(v)])) } : {}) };
+  }
+  if (isObj(s.healthcheck)) {
+    const h = s.healthcheck;
+    const hc: Record<string, unknown> = {};
+    if (h.disable) hc.disable = true;
+    else {
+      if (h.test !== undefined) hc.test = h.test;
+      for (const [from, to] of [['interval', 'interval'], ['timeout', 'timeout'], ['start_period', 'startPeriod']] as const) if (h[from] !== undefined) hc[to] = String(h[from]);
+      if (h.retries !== undefined) hc.retries = Number(h.retries);
+    }
+    c.healthcheck = hc;
+  }
+  if (s.hostname !== undefined) c.hostname = String(s.hostname);
+  if (s.dns !== undefined) c.dns = (Array.isArray(s.dns) ? s.dns : [s.dns]).map(String);
+  if (s.sysctls !== undefined) c.sysctls = Object.fromEntries(Object.entries(listToMap(s.sysctls)).map(([k, v]) => [k, String(v)]));
+  if (s.user !== undefined) c.user = String(s.user);
+  if (s.working_dir !== undefined) c.workingDir = String(s.working_dir);
+  if (s.cap_add !== undefined) c.capAdd = s.cap_add;
+  if (s.cap_drop !== undefined) c.capDrop = s.cap_drop;
+  if (s.read_only !== undefined) c.readOnly = Boolean(s.read_only);
+  if (s.stop_grace_period !== undefined) c.stopTimeout = Math.round(parseDuration(String(s.stop_grace_period)) / 1e9);
+
+  const require: string[] = [];
+  for (const [dep, { condition }] of Object.entries(dependsMap(s.depends_on))) {
+    if (!ctx.included.has(dep)) { ctx.at([...base, 'depends_on', dep], `service ${dep} is not in the import (its profile is not active); dependency dropped`); continue; }
+    require.push(`docker.container[${ctx.containerName(dep)}]`);
+    if (condition !== 'service_started') ctx.at([...base, 'depends_on', dep, 'condition'], `condition ${condition}: tsconverge starts ${dep} first but does not wait for it to be ${condition === 'service_healthy' ? 'healthy' : 'completed'}`);
+  }
+  if (require.length) c.require = require;
+  return Object.assign(c, ctx.adopt);
+}

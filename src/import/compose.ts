@@ -1,0 +1,201 @@
+/**
+ * `tsconverge import compose FILE...`: a Compose project as a tsconverge manifest.
+ *
+ * The names, labels, networks, aliases and defaults are the ones docker-compose gives
+ * the objects it makes (1.29: containers `<project>_<service>_1`, networks and volumes
+ * `<project>_<name>`, the service name as an alias on every network), so the manifest,
+ * applied where the stack already runs under Compose, adopts the running containers
+ * (every resource carries `adopt: true`) instead of recreating them. Every key that a
+ * manifest cannot express is a warning naming its file, line and column.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isMap, type Node, type YAMLMap } from 'yaml';
+import { TsconvergeError } from '../engine/errors.js';
+import { formatWarning, loadComposeFiles, locate, parseEnvFile, type ComposeFile, type ImportWarning } from './compose-load.js';
+import { listToMap, mergeCompose } from './compose-merge.js';
+import { containerFor, type ProjectContext } from './compose-service.js';
+
+export interface ComposeImportOptions {
+  readonly projectName?: string;
+  readonly profiles?: readonly string[];
+  /** Variables for interpolation; the project's .env fills in what is not set here. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** A .env file other than <project dir>/.env. */
+  readonly envFile?: string;
+  /** Container names as docker-compose 1.x (`p_s_1`, the default) or Compose v2 (`p-s-1`) makes them. */
+  readonly containerNames?: 'v1' | 'v2';
+  /** Mark every resource `adopt: true` (default), so apply takes over what Compose made. */
+  readonly adopt?: boolean;
+}
+
+export interface ComposeImport {
+  readonly project: string;
+  readonly resources: readonly Record<string, unknown>[];
+  readonly warnings: readonly ImportWarning[];
+}
+
+type Obj = Record<string, unknown>;
+type Seg = string | number;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** What a manifest can express: true = the whole subtree; an object = these keys; '*' = any key. */
+type Spec = true | { readonly [k: string]: Spec };
+const T = true;
+const SERVICE: Spec = {
+  image: T, build: T, container_name: T, command: T, entrypoint: T, environment: T, env_file: T, labels: T,
+  ports: T, volumes: T, tmpfs: T, networks: { '*': { aliases: T } }, network_mode: T, restart: T, mem_limit: T, cpus: T,
+  logging: T, healthcheck: T, hostname: T, dns: T, sysctls: T, user: T, working_dir: T, cap_add: T, cap_drop: T,
+  read_only: T, stop_grace_period: T, depends_on: { '*': { condition: T } }, configs: T, secrets: T, profiles: T,
+  deploy: { resources: { limits: { memory: T, cpus: T } } },
+};
+const TOP: Spec = {
+  version: T, name: T, services: { '*': SERVICE },
+  networks: { '*': { driver: T, driver_opts: T, internal: T, attachable: T, enable_ipv6: T, labels: T, name: T, external: T, ipam: { config: T } } },
+  volumes: { '*': { driver: T, driver_opts: T, labels: T, name: T, external: T } },
+  configs: { '*': { file: T, name: T, external: T } },
+  secrets: { '*': { file: T, name: T, external: T } },
+};
+
+function walkUnsupported(f: ComposeFile, node: unknown, spec: Spec, at: Seg[], warn: (w: ImportWarning) => void): void {
+  if (spec === true || !isMap(node)) return;
+  for (const pair of (node as YAMLMap).items) {
+    const key = String((pair.key as { value?: unknown } | null)?.value ?? pair.key);
+    if (key.startsWith('x-')) continue; // extension fields: anchors' templates
+    const sub = spec[key] ?? spec['*'];
+    if (sub === undefined) {
+      const pos = (pair.key as Node | null)?.range ? f.lines.linePos((pair.key as Node).range![0]) : undefined;
+      warn({ file: f.file, ...(pos ? { line: pos.line, column: pos.col } : {}), key: [...at, key].join('.'), message: 'cannot be expressed in a tsconverge manifest; ignored' });
+    } else walkUnsupported(f, pair.value, sub, [...at, key], warn);
+  }
+}
+
+/** Compose's project name rule: lower case, only [a-z0-9_-]. */
+export function normaliseProject(name: string): string {
+  return name.toLowerCase().replace(/[^-_a-z0-9]/g, '');
+}
+
+/** A short port ("127.0.0.1:8000-8001:80-81/udp") as tsconverge port strings. */
+export function expandPort(p: unknown, warnAt: (msg: string) => void): string[] {
+  if (isObj(p)) {
+    const proto = p.protocol && p.protocol !== 'tcp' ? `/${String(p.protocol)}` : '';
+    const ip = p.host_ip ? `${String(p.host_ip)}:` : '';
+    if (p.mode === 'host' || p.mode === undefined) { /* fine */ } else warnAt(`mode ${String(p.mode)} is swarm-only; published as a normal port`);
+    return [p.published !== undefined ? `${ip}${String(p.published)}:${String(p.target)}${proto}` : `${ip ? ip + ':' : ''}${String(p.target)}${proto}`];
+  }
+  const s = String(p);
+  const [spec, proto] = s.split('/');
+  const suffix = proto && proto !== 'tcp' ? `/${proto}` : '';
+  const m = /^(?:(\[[^\]]+\]|[0-9]+\.[0-9.]+):)?(?:([0-9-]*):)?([0-9]+(?:-[0-9]+)?)$/.exec(spec!);
+  if (!m) { warnAt(`port "${s}" not understood; ignored`); return []; }
+  const [, ip, host = '', target] = m;
+  const range = (r: string): number[] => {
+    const [a, b = a] = r.split('-').map(Number);
+    return Array.from({ length: b! - a! + 1 }, (_, i) => a! + i);
+  };
+  const targets = range(target!);
+  const hosts = host ? range(host) : [];
+  if (hosts.length && hosts.length !== targets.length) { warnAt(`port "${s}": a host range for a single container port cannot be expressed; ignored`); return []; }
+  return targets.map((t, i) => {
+    const h = hosts.length ? String(hosts[i]) : '';
+    return `${ip ? `${ip}:${h}:` : h ? `${h}:` : ''}${t}${suffix}`;
+  });
+}
+
+const stringMap = (v: unknown): Record<string, string> => Object.fromEntries(Object.entries(listToMap(v)).map(([k, x]) => [k, String(x ?? '')]));
+
+/** A top-level network as docker.network; docker-compose 1.x makes its networks attachable. */
+function networkResource(key: string, n: Obj, name: string, at: (segs: Seg[], message: string) => void): Record<string, unknown> {
+  const r: Record<string, unknown> = { kind: 'docker.network', name };
+  if (n.driver !== undefined) r.driver = String(n.driver);
+  if (n.internal !== undefined) r.internal = Boolean(n.internal);
+  r.attachable = n.attachable !== undefined ? Boolean(n.attachable) : true;
+  if (n.enable_ipv6 !== undefined) r.enableIPv6 = Boolean(n.enable_ipv6);
+  const cfg = ((n.ipam as Obj | undefined)?.config as Obj[] | undefined) ?? [];
+  if (cfg[0]?.subnet) r.subnet = String(cfg[0].subnet);
+  if (cfg[0]?.gateway) r.gateway = String(cfg[0].gateway);
+  if (cfg[0]?.ip_range) r.ipRange = String(cfg[0].ip_range);
+  if (cfg.length > 1) at(['networks', key, 'ipam', 'config', 1], 'only the first IPAM config is expressed');
+  if (isObj(n.driver_opts)) r.options = stringMap(n.driver_opts);
+  if (Object.keys(listToMap(n.labels)).length) r.labels = stringMap(n.labels);
+  return r;
+}
+
+function volumeResource(v: Obj, name: string): Record<string, unknown> {
+  const r: Record<string, unknown> = { kind: 'docker.volume', name };
+  if (v.driver !== undefined) r.driver = String(v.driver);
+  if (isObj(v.driver_opts)) r.options = stringMap(v.driver_opts);
+  if (Object.keys(listToMap(v.labels)).length) r.labels = stringMap(v.labels);
+  return r;
+}
+
+/** Variables for interpolation: the project's .env (or --env-file), overridden by the given environment, as in Compose. */
+function interpolationEnv(projectDir: string, opts: ComposeImportOptions): Record<string, string> {
+  let dotenv: Record<string, string> = {};
+  try { dotenv = parseEnvFile(readFileSync(opts.envFile ?? path.join(projectDir, '.env'), 'utf8')); } catch (err) {
+    if (opts.envFile) throw new TsconvergeError('IMPORT_FAILED', `cannot read the env file ${opts.envFile}: ${(err as Error).message}`, { hint: 'give an existing file with KEY=value lines' });
+  }
+  const given = Object.fromEntries(Object.entries(opts.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
+  return { ...dotenv, ...given };
+}
+
+export async function importCompose(files: readonly string[], opts: ComposeImportOptions = {}): Promise<ComposeImport> {
+  if (files.length === 0) throw new TsconvergeError('IMPORT_FAILED', 'no Compose file given', { hint: 'tsconverge import compose docker-compose.yml [docker-compose.override.yml ...]' });
+  const warnings: ImportWarning[] = [];
+  const warn = (w: ImportWarning): void => { warnings.push(w); };
+  const projectDir = path.dirname(path.resolve(files[0]!));
+  const env = interpolationEnv(projectDir, opts);
+  const cfs = await loadComposeFiles(files, env, warn);
+  for (const f of cfs) walkUnsupported(f, f.doc.contents, TOP, [], warn);
+  const data = mergeCompose(cfs.map((f) => f.data));
+  const at = (segs: Seg[], message: string): void => warn({ ...locate(cfs, segs), key: segs.join('.'), message });
+
+  const project = normaliseProject(opts.projectName ?? env.COMPOSE_PROJECT_NAME ?? (typeof data.name === 'string' ? data.name : path.basename(projectDir)));
+  const profiles = new Set([...(opts.profiles ?? []), ...(env.COMPOSE_PROFILES ?? '').split(',').filter(Boolean)]);
+  const services = Object.entries((data.services as Obj | undefined) ?? {}).filter(([, s]) => {
+    const p = (s as Obj).profiles as string[] | undefined;
+    return !p?.length || p.some((x) => profiles.has(x));
+  });
+  const included = new Set(services.map(([n]) => n));
+  const containerName = (svc: string): string => {
+    const s = ((data.services as Obj)[svc] ?? {}) as Obj;
+    if (typeof s.container_name === 'string') return s.container_name;
+    return opts.containerNames === 'v2' ? `${project}-${svc}-1` : `${project}_${svc}_1`;
+  };
+  const adopt = opts.adopt ?? true ? { adopt: true } : {};
+  const resolvePath = (p: string): string => path.resolve(projectDir, p.startsWith('~') ? os.homedir() + p.slice(1) : p);
+
+  // Top-level networks and volumes, as Compose names them.
+  const topNets = (data.networks ?? {}) as Obj;
+  const topVols = (data.volumes ?? {}) as Obj;
+  const netName = (key: string): string => {
+    const n = (topNets[key] ?? {}) as Obj;
+    const ext = n.external;
+    if (ext) return isObj(ext) && typeof ext.name === 'string' ? ext.name : typeof n.name === 'string' ? n.name : key;
+    return typeof n.name === 'string' ? n.name : `${project}_${key}`;
+  };
+  const volName = (key: string): string => {
+    const v = (topVols[key] ?? {}) as Obj;
+    const ext = v.external;
+    if (ext) return isObj(ext) && typeof ext.name === 'string' ? ext.name : typeof v.name === 'string' ? v.name : key;
+    return typeof v.name === 'string' ? v.name : `${project}_${key}`;
+  };
+  const usedNets = new Set<string>();
+  const usedVols = new Set<string>();
+  const files_: Record<string, unknown>[] = [];
+
+  const ctx: ProjectContext = {
+    data, project, env, included, topNets, adopt, usedNets, usedVols, files: files_, at, containerName, netName, volName, resolvePath, expandPort,
+  };
+  const containers = services.map(([svc, s]) => containerFor(svc, s as Obj, ctx));
+  const networks = [...usedNets].sort().filter((key) => !((topNets[key] ?? {}) as Obj).external) // external: made by someone else; only joined
+    .map((key) => ({ ...networkResource(key, (topNets[key] ?? {}) as Obj, netName(key), at), ...adopt }));
+  // Compose creates every declared volume, used or not.
+  const volumes = Object.keys(topVols).sort().filter((key) => !((topVols[key] ?? {}) as Obj).external)
+    .map((key) => ({ ...volumeResource((topVols[key] ?? {}) as Obj, volName(key)), ...adopt }));
+  for (const key of usedVols) if (!(key in topVols)) at(['services'], `volume ${key} is used but not declared under the top-level volumes`);
+  return { project, resources: [...networks, ...volumes, ...files_, ...containers], warnings };
+}
+
+export { formatWarning };

@@ -1,0 +1,111 @@
+/**
+ * The catalogue server: fastify over HTTPS with mutual TLS. Every route is a plugin;
+ * the auth hook (auth.ts) admits a request by its client certificate, per route:
+ *   none      GET /v1/health, enrolment (routes/enrol.ts)
+ *   node      the node's own catalogue, facts and reports (routes/catalogue.ts, nodes.ts)
+ *   operator  GET /v1/nodes, /metrics
+ * Errors answer JSON `{ error }`: 400 with the reason for malformed input, never a stack.
+ */
+import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import path from 'node:path';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type winston from 'winston';
+import { caPaths, createRevocationCheck, loadCa, type Ca } from './ca.js';
+import { createAuthHook } from './auth.js';
+import { CodeManager } from './code.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { openStore, type Store } from './store.js';
+import { enrolRoutes } from './routes/enrol.js';
+import { catalogueRoutes } from './routes/catalogue.js';
+import { nodeRoutes } from './routes/nodes.js';
+import type { Facts } from '../providers/facts.js';
+import type { SecretStoreOptions } from '../catalogue/secrets.js';
+
+export const DEFAULT_PORT = 8140;
+
+export interface ServerOptions {
+  readonly fleet: string;
+  readonly stateDir: string;
+  readonly caDir: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly database?: string;
+  readonly environment?: string;
+  readonly secrets?: SecretStoreOptions;
+  readonly autosignPolicy?: string;
+  /** The agents' run interval: a node with no report within two of them is unresponsive. */
+  readonly agentIntervalSeconds?: number;
+  readonly retention?: number;
+  readonly validationFacts: Facts;
+  readonly logger?: winston.Logger;
+}
+
+export interface CatalogueServer {
+  readonly app: FastifyInstance;
+  readonly code: CodeManager;
+  readonly store: Store;
+  readonly metrics: ServerMetrics;
+  readonly ca: Ca;
+  reload(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function createCatalogueServer(opts: ServerOptions): Promise<CatalogueServer> {
+  const ca = await loadCa(opts.caDir);
+  const p = caPaths(opts.caDir);
+  const [serverKeyPem, serverCertPem] = await Promise.all([readFile(p.serverKey, 'utf8'), readFile(p.serverCert, 'utf8')]);
+  const metrics = createMetrics();
+  const log = opts.logger;
+  const code = new CodeManager({
+    fleet: path.resolve(opts.fleet), stateDir: opts.stateDir, environment: opts.environment, secrets: opts.secrets,
+    serverKeyPem, validationFacts: opts.validationFacts,
+    onCompile: (s) => { metrics.compileSeconds.observe(s); metrics.cataloguesCompiled.inc(); },
+  });
+  const reload = async (): Promise<boolean> => {
+    const ok = await code.reload();
+    metrics.codeReloads.inc({ result: ok ? 'ok' : 'failed' });
+    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)`);
+    else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
+    return ok;
+  };
+  await reload();
+  const store = await openStore({ database: opts.database, dataDir: opts.stateDir, retention: opts.retention });
+
+  const app = Fastify({
+    https: { key: serverKeyPem, cert: serverCertPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+    bodyLimit: 1024 * 1024,
+    logger: false,
+    return503OnClosing: true,
+    keepAliveTimeout: 65_000,
+  });
+  app.addHook('onRequest', createAuthHook(createRevocationCheck(opts.caDir)));
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, method: req.method, code: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+  });
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const reason = err.validation ? `invalid request: ${err.message}` : err.message;
+      return reply.code(status).send({ error: reason });
+    }
+    log?.error(`${req.method} ${req.routeOptions.url ?? req.url}: ${err.stack ?? err.message}`);
+    return reply.code(500).send({ error: 'internal server error' });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
+
+  app.get('/v1/health', { config: { auth: 'none' } }, async () => ({
+    status: 'ok', codeVersion: code.current?.version ?? null, codeError: code.lastError !== undefined, store: store.kind,
+  }));
+  app.get('/metrics', { config: { auth: 'operator' } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  await app.register(enrolRoutes, { ca, autosignPolicy: opts.autosignPolicy });
+  await app.register(catalogueRoutes, { code, store, metrics, signerDerB64: new X509Certificate(serverCertPem).raw.toString('base64') });
+  await app.register(nodeRoutes, { code, store, metrics, agentIntervalSeconds: opts.agentIntervalSeconds ?? 1800 });
+
+  return {
+    app, code, store, metrics, ca, reload,
+    close: async () => { await app.close(); await store.close(); },
+  };
+}

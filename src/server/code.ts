@@ -1,0 +1,147 @@
+/**
+ * The fleet code the server serves, and the compiles made from it.
+ *
+ * `reload()` snapshots the fleet tree into STATE_DIR/code/VERSION (VERSION is a hash of
+ * every file's path and bytes), validates the snapshot by compiling every node it names
+ * (secrets stand in as placeholders), and only then swaps it in. A tree that does not
+ * compile never replaces the last good one: the error is kept (`lastError`) and logged,
+ * and the server goes on serving the last good code. Snapshots are frozen (treefs.ts),
+ * so every compile shares one read of each file, parsed YAML, modules and templates.
+ *
+ * Compiled catalogues are cached by (code version, node, facts): the answer to a repeat
+ * request is ready without compiling, and its ETag lets the agent skip the body.
+ */
+import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { BUILTIN_MODULES, compileFleet, validateFleet } from '../catalogue/fleet.js';
+import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
+import { freezeTree } from '../catalogue/treefs.js';
+import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+import type { Facts } from '../providers/facts.js';
+import type { SecretStoreOptions } from '../catalogue/secrets.js';
+import { bodyDigest, toDocument } from './wire.js';
+
+export interface CodeVersion {
+  readonly version: string;
+  readonly dir: string;
+  readonly loadedAt: string;
+  readonly nodes: number;
+}
+
+export interface CodeError { readonly at: string; readonly version?: string; readonly message: string }
+
+/** Facts that change between runs without changing what a host should be: dropped before compiling. */
+export const VOLATILE_FACTS = ['uptimeSeconds'] as const;
+
+async function listFiles(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of (await readdir(path.join(root, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (d.name.startsWith('.')) continue;
+    const r = rel ? `${rel}/${d.name}` : d.name;
+    if (d.isDirectory()) out.push(...await listFiles(root, r));
+    else if (d.isFile()) out.push(r);
+  }
+  return out;
+}
+
+/** sha256 over every file's relative path and bytes. */
+export async function treeVersion(root: string): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of await listFiles(root)) h.update(f).update('\0').update(await readFile(path.join(root, f))).update('\0');
+  return 'sha256:' + h.digest('hex');
+}
+
+export interface Compiled {
+  readonly body: Buffer;
+  readonly etag: string;
+  readonly signature: string;
+  readonly catalogueVersion: string;
+  readonly codeVersion: string;
+}
+
+export interface CodeManagerOptions {
+  readonly fleet: string;
+  readonly stateDir: string;
+  readonly environment?: string;
+  readonly secrets?: SecretStoreOptions;
+  readonly serverKeyPem: string;
+  readonly validationFacts: Facts;
+  /** Compiled catalogues kept (default 20,000). */
+  readonly cacheSize?: number;
+  readonly onCompile?: (seconds: number) => void;
+}
+
+export class CodeManager {
+  current: CodeVersion | undefined;
+  lastError: CodeError | undefined;
+  private readonly registry: SchemaRegistry = createSchemaRegistry();
+  private readonly key: KeyObject;
+  private readonly cache = new Map<string, Compiled>();
+  private readonly issued = new Map<string, string>();
+  private reloading: Promise<boolean> | undefined;
+
+  constructor(private readonly opts: CodeManagerOptions) {
+    this.key = createPrivateKey(opts.serverKeyPem);
+    freezeTree(BUILTIN_MODULES);
+  }
+
+  /** Load the fleet tree; true when it became (or already was) the served code. Never throws. */
+  reload(): Promise<boolean> {
+    this.reloading ??= this.reloadNow().finally(() => { this.reloading = undefined; });
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<boolean> {
+    let version: string | undefined;
+    try {
+      version = await treeVersion(this.opts.fleet);
+      if (this.current?.version === version) { this.lastError = undefined; return true; }
+      const dir = path.join(this.opts.stateDir, 'code', version.slice(7, 23));
+      if (!(await stat(dir).then(() => true, () => false))) {
+        const tmp = `${dir}.tmp-${process.pid}`;
+        await rm(tmp, { recursive: true, force: true });
+        await mkdir(path.dirname(dir), { recursive: true });
+        await cp(this.opts.fleet, tmp, { recursive: true, dereference: true, filter: (src) => !path.basename(src).startsWith('.') || src === this.opts.fleet });
+        // The copy must be the tree that was hashed: a tree edited while copying is tried again on the next reload.
+        if ((await treeVersion(tmp)) !== version) { await rm(tmp, { recursive: true, force: true }); throw new Error('the fleet tree changed while it was being read; reload again'); }
+        await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => { await rm(tmp, { recursive: true, force: true }); if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err; });
+      }
+      freezeTree(dir);
+      const nodes = await validateFleet(dir, this.opts.validationFacts, this.registry);
+      this.current = { version, dir, loadedAt: new Date().toISOString(), nodes: nodes.length };
+      this.lastError = undefined;
+      return true;
+    } catch (err) {
+      const raw = err instanceof ManifestErrors ? err.errors.map((e) => e.format()).join('\n') : err instanceof TsconvergeError ? err.format() : (err as Error).message;
+      // Errors name the files of the fleet tree the operator edits, not of the snapshot.
+      const message = version ? raw.split(path.join(this.opts.stateDir, 'code', version.slice(7, 23))).join(this.opts.fleet) : raw;
+      this.lastError = { at: new Date().toISOString(), version, message };
+      return false;
+    }
+  }
+
+  /** Compile (or take from the cache) the signed catalogue of `node`. Throws ManifestErrors / TsconvergeError. */
+  async compile(node: string, rawFacts: Record<string, unknown>, factsHash?: string): Promise<Compiled> {
+    const code = this.current;
+    if (!code) throw new TsconvergeError('MANIFEST_NOT_FOUND', 'the server has no fleet code that compiles yet', { hint: 'fix the fleet tree and send the server SIGHUP' });
+    const facts: Record<string, unknown> = { ...rawFacts, hostname: node, fqdn: typeof rawFacts.fqdn === 'string' && rawFacts.fqdn.split('.')[0] === node ? rawFacts.fqdn : node };
+    for (const f of VOLATILE_FACTS) delete facts[f];
+    // A hash of the facts as sent (the route passes the one it made); another key order only costs a compile.
+    const key = `${code.version}\0${node}\0${factsHash ?? createHash('sha256').update(JSON.stringify(facts)).digest('hex')}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const t0 = performance.now();
+    const fc = await compileFleet(code.dir, { node, environment: this.opts.environment, facts: facts as unknown as Facts, secrets: this.opts.secrets, registry: this.registry });
+    // issuedAt stays the same while the catalogue does, so a repeat compile gives the same bytes.
+    const issuedKey = `${node}\0${fc.catalogue.version}`;
+    let issuedAt = this.issued.get(issuedKey);
+    if (!issuedAt) { issuedAt = new Date().toISOString(); this.issued.set(issuedKey, issuedAt); if (this.issued.size > 200_000) this.issued.clear(); }
+    const body = Buffer.from(JSON.stringify(toDocument(fc, code.version, issuedAt)));
+    const out: Compiled = { body, etag: bodyDigest(body), signature: sign('sha256', body, this.key).toString('base64'), catalogueVersion: fc.catalogue.version, codeVersion: code.version };
+    this.opts.onCompile?.((performance.now() - t0) / 1000);
+    if (this.cache.size >= (this.opts.cacheSize ?? 20_000)) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, out);
+    return out;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * POST /v1/nodes/:node/catalogue  { facts }  (that node's certificate only)
+ *   200 the signed catalogue (wire.ts), ETag = digest of the body
+ *   304 no body, when If-None-Match names the current ETag
+ *   422 the node's catalogue does not compile (errors, secrets never included)
+ * The facts are stored (when they changed) and fill parameters and templates; the node
+ * name, and so the classification, comes from the certificate.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import { ManifestErrors, TsconvergeError } from '../../engine/errors.js';
+import type { CodeManager } from '../code.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { Store } from '../store.js';
+import { SIGNATURE_HEADER, SIGNER_HEADER } from '../wire.js';
+
+export interface CatalogueRouteOptions { readonly code: CodeManager; readonly store: Store; readonly metrics: ServerMetrics; readonly signerDerB64: string }
+
+export const FACTS_SCHEMA = {
+  type: 'object', required: ['hostname'],
+  properties: { hostname: { type: 'string', maxLength: 253 }, fqdn: { type: 'string', maxLength: 253 }, os: { type: 'object' } },
+} as const;
+
+export const catalogueRoutes: FastifyPluginAsync<CatalogueRouteOptions> = async (app, { code, store, metrics, signerDerB64 }) => {
+  const lastFacts = new Map<string, string>();
+  app.post<{ Params: { node: string }; Body: { facts: Record<string, unknown> } }>('/v1/nodes/:node/catalogue', {
+    config: { auth: 'node' }, bodyLimit: 256 * 1024,
+    schema: { body: { type: 'object', required: ['facts'], properties: { facts: FACTS_SCHEMA } } },
+  }, async (req, reply) => {
+    const node = req.identity!.name;
+    const { uptimeSeconds: _volatile, ...stable } = req.body.facts;
+    const factsHash = createHash('sha256').update(JSON.stringify(stable)).digest('hex');
+    if (lastFacts.get(node) !== factsHash) {
+      await store.putFacts(node, req.body.facts);
+      lastFacts.set(node, factsHash);
+    }
+    let out;
+    try {
+      out = await code.compile(node, req.body.facts, factsHash);
+    } catch (err) {
+      metrics.catalogueAnswers.inc({ result: 'error' });
+      const list = err instanceof ManifestErrors ? err.errors : err instanceof TsconvergeError ? [err] : undefined;
+      if (!list) throw err;
+      return reply.code(422).send({ error: `the catalogue of ${node} does not compile`, errors: list.map((e) => e.toJSON()), codeVersion: code.current?.version });
+    }
+    reply.header('etag', `"${out.etag}"`).header('x-tsconverge-code-version', out.codeVersion);
+    const inm = req.headers['if-none-match'];
+    if (inm !== undefined && inm.split(',').map((s) => s.trim().replace(/^W\//, '')).includes(`"${out.etag}"`)) {
+      metrics.catalogueAnswers.inc({ result: '304' });
+      return reply.code(304).send();
+    }
+    metrics.catalogueAnswers.inc({ result: '200' });
+    await store.touch(node, out.catalogueVersion, out.codeVersion);
+    return reply.header(SIGNATURE_HEADER, out.signature).header(SIGNER_HEADER, signerDerB64).type('application/json').send(out.body);
+  });
+};

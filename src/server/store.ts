@@ -1,0 +1,219 @@
+/**
+ * The server's store: PostgreSQL, one set of migrations for both back ends.
+ *
+ *   embedded   PGlite (@electric-sql/pglite) in STATE_DIR/db: no set-up, one server.
+ *   postgres   `--database postgres://...` (the `pg` driver): several replicas share it
+ *              and are otherwise stateless.
+ *
+ * Reports are stored as the agent sent them (JSON); the server reads only the fields of
+ * the agent's report contract (node, summary, noop, cachedCatalogue, catalogueError,
+ * agent.enabled/disabledReason, resources[].cause, codeVersion) to derive a status.
+ * History is bounded: each node keeps its newest `retention` reports (trimmed every
+ * ten reports of a node, so at most retention + 9 are on disk between trims).
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Pool } from 'pg';
+import { TsconvergeError } from '../engine/errors.js';
+
+export type NodeStatus = 'unchanged' | 'intentional change' | 'corrective change' | 'failed' | 'noop pending' | 'disabled' | 'unresponsive' | 'never reported';
+
+export interface NodeRow {
+  readonly node: string;
+  readonly status: NodeStatus;
+  readonly disabledReason?: string;
+  readonly cachedCatalogue: boolean;
+  readonly lastReportAt?: string;
+  readonly lastSeenAt?: string;
+  readonly catalogueDigest?: string;
+  readonly codeVersion?: string;
+  readonly factsAt?: string;
+}
+
+export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
+
+interface Db {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  exec(sql: string): Promise<void>;
+  /** Run `fn` holding the migration lock (one connection). */
+  locked<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** One set of migrations, applied in order at start (under an advisory lock, so replicas may start together). */
+export const MIGRATIONS: readonly string[] = [
+  `create table nodes (
+     name text primary key,
+     facts jsonb,
+     facts_at timestamptz,
+     last_seen timestamptz,
+     last_report_at timestamptz,
+     status text,
+     disabled_reason text,
+     cached_catalogue boolean not null default false,
+     catalogue_digest text,
+     code_version text
+   );
+   create table reports (
+     id bigserial primary key,
+     node text not null,
+     received_at timestamptz not null default now(),
+     status text not null,
+     report jsonb not null
+   );
+   create index reports_node_id on reports (node, id desc);`,
+];
+
+export interface StoreOptions {
+  /** postgres://... for a real server; undefined for embedded PGlite in `dataDir`. */
+  readonly database?: string;
+  readonly dataDir: string;
+  /** Reports kept per node (default 100). */
+  readonly retention?: number;
+}
+
+export interface Store {
+  readonly kind: 'pglite' | 'postgres';
+  putFacts(node: string, facts: unknown): Promise<void>;
+  getFacts(node: string): Promise<{ facts: unknown; at: string } | undefined>;
+  addReport(node: string, report: Record<string, unknown>): Promise<{ id: number; status: NodeStatus }>;
+  listReports(node: string, limit: number): Promise<StoredReport[]>;
+  /** Every known node; `unresponsiveAfterMs`: no report within that time -> unresponsive. */
+  listNodes(unresponsiveAfterMs: number): Promise<NodeRow[]>;
+  /** Mark a node as seen (a catalogue request). */
+  touch(node: string, digest: string, codeVersion: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function storeError(message: string, cause: unknown): TsconvergeError {
+  return new TsconvergeError('STORE_ERROR', `${message}: ${(cause as Error).message}`, { cause, hint: 'check --database (postgres://USER:PASS@HOST:PORT/DB) or the state directory' });
+}
+
+/** Options for PGlite when its assets are shipped beside a single-file build (TSCONVERGE_PGLITE_ASSETS=DIR with pglite.wasm, pglite.data). */
+async function pgliteAssets(): Promise<Record<string, unknown>> {
+  const dir = process.env.TSCONVERGE_PGLITE_ASSETS;
+  if (!dir) return {};
+  const [wasm, data] = await Promise.all([readFile(path.join(dir, 'pglite.wasm')), readFile(path.join(dir, 'pglite.data'))]);
+  return { wasmModule: await WebAssembly.compile(wasm), fsBundle: new Blob([data]) };
+}
+
+async function openPglite(dataDir: string): Promise<Db> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const pg = await PGlite.create({ dataDir: path.join(dataDir, 'db'), ...(await pgliteAssets()) });
+  const db: Db = {
+    query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await pg.query<T>(sql, params)).rows }),
+    exec: async (sql) => { await pg.exec(sql); },
+    locked: (fn) => fn(db),
+    close: () => pg.close(),
+  };
+  return db;
+}
+
+async function openPostgres(url: string): Promise<Db> {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, max: 8 });
+  pool.on('error', () => { /* a dropped idle client; the next query reconnects */ });
+  const wrap = (q: { query: Pool['query'] }): Omit<Db, 'locked' | 'close'> => ({
+    query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await q.query(sql, params)).rows as T[] }),
+    exec: async (sql) => { await q.query(sql); },
+  });
+  return {
+    ...wrap(pool),
+    locked: async (fn) => {
+      const client = await pool.connect();
+      try {
+        await client.query('select pg_advisory_lock(81400001)');
+        try { return await fn({ ...wrap(client as unknown as Pool), locked: (f) => f(undefined as never), close: async () => undefined }); } finally { await client.query('select pg_advisory_unlock(81400001)'); }
+      } finally { client.release(); }
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function migrate(db: Db): Promise<void> {
+  await db.locked(async (d) => {
+    await d.exec('create table if not exists schema_migrations (version integer primary key, applied_at timestamptz not null default now())');
+    const done = new Set((await d.query<{ version: number }>('select version from schema_migrations')).rows.map((r) => Number(r.version)));
+    for (let i = 0; i < MIGRATIONS.length; i++) {
+      if (done.has(i + 1)) continue;
+      await d.exec(`begin; ${MIGRATIONS[i]}; insert into schema_migrations (version) values (${i + 1}); commit;`);
+    }
+  });
+}
+
+/** The status a report gives its node (see README, "Node status"). */
+export function statusOfReport(r: Record<string, unknown>): { status: NodeStatus; disabledReason?: string; cached: boolean } {
+  const agent = (r.agent ?? {}) as { enabled?: boolean; disabledReason?: string };
+  const summary = (r.summary ?? {}) as { changed?: number; pending?: number; failed?: number; skipped?: number };
+  const resources = Array.isArray(r.resources) ? (r.resources as { status?: string; cause?: string }[]) : [];
+  const cached = r.cachedCatalogue === true;
+  if (agent.enabled === false) return { status: 'disabled', disabledReason: String(agent.disabledReason ?? 'no reason given'), cached };
+  if ((summary.failed ?? 0) + (summary.skipped ?? 0) > 0 || (r.catalogueError !== undefined && !cached) || r.exitCode === 1) return { status: 'failed', cached };
+  if (r.noop === true && (summary.pending ?? 0) > 0) return { status: 'noop pending', cached };
+  const changed = resources.filter((x) => x.status === 'changed');
+  if (changed.some((x) => x.cause === 'corrective')) return { status: 'corrective change', cached };
+  if (changed.length > 0 || (summary.changed ?? 0) > 0) return { status: 'intentional change', cached };
+  return { status: 'unchanged', cached };
+}
+
+const iso = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : new Date(v as string).toISOString());
+
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  let db: Db;
+  try {
+    db = opts.database ? await openPostgres(opts.database) : await openPglite(opts.dataDir);
+    await migrate(db);
+  } catch (err) {
+    throw storeError(opts.database ? 'cannot open the PostgreSQL store' : `cannot open the embedded store in ${opts.dataDir}`, err);
+  }
+  const retention = opts.retention ?? 100;
+  const sinceTrim = new Map<string, number>();
+  return {
+    kind: opts.database ? 'postgres' : 'pglite',
+    async putFacts(node, facts) {
+      await db.query(`insert into nodes (name, facts, facts_at, last_seen) values ($1, $2, now(), now())
+        on conflict (name) do update set facts = excluded.facts, facts_at = now(), last_seen = now()`, [node, JSON.stringify(facts)]);
+    },
+    async getFacts(node) {
+      const r = (await db.query<{ facts: unknown; facts_at: string }>('select facts, facts_at from nodes where name = $1 and facts is not null', [node])).rows[0];
+      return r ? { facts: r.facts, at: iso(r.facts_at)! } : undefined;
+    },
+    async addReport(node, report) {
+      const s = statusOfReport(report);
+      const id = Number((await db.query<{ id: string }>('insert into reports (node, status, report) values ($1, $2, $3) returning id', [node, s.status, JSON.stringify(report)])).rows[0]!.id);
+      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version)
+        values ($1, now(), now(), $2, $3, $4, $5, $6)
+        on conflict (name) do update set last_seen = now(), last_report_at = now(), status = excluded.status, disabled_reason = excluded.disabled_reason,
+          cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version)`,
+      [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null]);
+      // History is trimmed every few reports of a node, not on each one (bounded by retention + 10).
+      const n = (sinceTrim.get(node) ?? 0) + 1;
+      sinceTrim.set(node, n % 10);
+      if (n >= 10 || n === 1) await db.query('delete from reports where node = $1 and id <= (select id from reports where node = $1 order by id desc offset $2 limit 1)', [node, retention]);
+      return { id, status: s.status };
+    },
+    async listReports(node, limit) {
+      const rows = (await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>('select id, node, received_at, status, report from reports where node = $1 order by id desc limit $2', [node, Math.min(limit, retention)])).rows;
+      return rows.map((r) => ({ id: Number(r.id), node: r.node, receivedAt: iso(r.received_at)!, status: r.status, report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report }));
+    },
+    async listNodes(unresponsiveAfterMs) {
+      const rows = (await db.query<Record<string, unknown>>('select * from nodes order by name')).rows;
+      return rows.map((r) => {
+        const last = r.last_report_at ? new Date(r.last_report_at as string).getTime() : undefined;
+        const status: NodeStatus = last === undefined ? 'never reported' : Date.now() - last > unresponsiveAfterMs ? 'unresponsive' : (r.status as NodeStatus);
+        return {
+          node: String(r.name), status, cachedCatalogue: r.cached_catalogue === true,
+          ...(r.disabled_reason ? { disabledReason: String(r.disabled_reason) } : {}),
+          lastReportAt: iso(r.last_report_at), lastSeenAt: iso(r.last_seen), factsAt: iso(r.facts_at),
+          catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
+        };
+      });
+    },
+    async touch(node, digest, codeVersion) {
+      await db.query(`insert into nodes (name, last_seen, catalogue_digest, code_version) values ($1, now(), $2, $3)
+        on conflict (name) do update set last_seen = now()`, [node, digest, codeVersion]);
+    },
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * The catalogue as the server sends it and the agent keeps it: JSON bytes, signed by the
+ * server's key (itself signed by the CA). The signature covers the exact bytes, so the
+ * agent verifies before it parses anything it will apply.
+ *
+ *   200 body        CatalogueDocument as JSON
+ *   ETag            "sha256:HEX" of the body
+ *   x-tsconverge-signature   base64 ECDSA-SHA256 signature over the body
+ *   x-tsconverge-signer      base64 DER of the signing certificate (chains to the CA)
+ */
+import { createHash, createPublicKey, verify, X509Certificate } from 'node:crypto';
+import type { Catalogue, CatalogueResource, Relation } from '../catalogue/compile.js';
+import type { FleetCatalogue } from '../catalogue/fleet.js';
+import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import path from 'node:path';
+
+export const SIGNATURE_HEADER = 'x-tsconverge-signature';
+export const SIGNER_HEADER = 'x-tsconverge-signer';
+
+export interface WireResource {
+  readonly id: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly attrs: Readonly<Record<string, unknown>>;
+  readonly relations: Readonly<Record<Relation, readonly string[]>>;
+  readonly sensitive: readonly string[];
+  readonly source?: SourceLocation;
+}
+
+export interface CatalogueDocument {
+  readonly formatVersion: 1;
+  readonly node: string;
+  readonly environment: string;
+  readonly role: string;
+  readonly modules: readonly string[];
+  /** The catalogue's content hash (Catalogue.version). */
+  readonly version: string;
+  /** The fleet tree version the server compiled from. */
+  readonly codeVersion: string;
+  /** When the server first compiled this catalogue (agents refuse one older than they applied). */
+  readonly issuedAt: string;
+  readonly resources: readonly WireResource[];
+}
+
+export function toDocument(fc: FleetCatalogue, codeVersion: string, issuedAt: string): CatalogueDocument {
+  const rel = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.relative(fc.root, f).split(path.sep).join('/'));
+  return {
+    formatVersion: 1, node: fc.node, environment: fc.environment, role: fc.role, modules: fc.modules,
+    version: fc.catalogue.version, codeVersion, issuedAt,
+    resources: fc.catalogue.resources.map((r) => ({
+      id: r.id, kind: r.kind, name: r.name, attrs: r.attrs, relations: r.relations, sensitive: r.sensitive,
+      ...(r.source ? { source: { ...r.source, file: rel(r.source.file)! } } : {}),
+    })),
+  };
+}
+
+export function bodyDigest(body: Uint8Array): string {
+  return 'sha256:' + createHash('sha256').update(body).digest('hex');
+}
+
+function refused(message: string, hint?: string): TsconvergeError {
+  return new TsconvergeError('CATALOGUE_REFUSED', message, { terminal: true, hint: hint ?? 'nothing was applied; check the server and the CA this agent pins' });
+}
+
+/**
+ * Verify `body` against `signature` made by `signerDer`, which must be signed by `caPem`
+ * and valid now. Throws CATALOGUE_REFUSED; returns nothing on success.
+ */
+export function verifySignedBody(body: Uint8Array, signatureB64: string | undefined, signerB64: string | undefined, caPem: string): void {
+  if (!signatureB64 || !signerB64) throw refused('the catalogue carries no signature');
+  let signer: X509Certificate;
+  try { signer = new X509Certificate(Buffer.from(signerB64, 'base64')); } catch { throw refused('the catalogue\'s signing certificate cannot be read'); }
+  const ca = new X509Certificate(caPem);
+  if (!signer.checkIssued(ca) || !signer.verify(ca.publicKey)) throw refused('the catalogue is signed by a certificate that the pinned CA did not issue');
+  const now = Date.now();
+  if (Date.parse(signer.validFrom) > now || Date.parse(signer.validTo) < now) throw refused('the catalogue\'s signing certificate is not valid now');
+  if (!verify('sha256', body, createPublicKey(signer.publicKey.export({ format: 'pem', type: 'spki' })), Buffer.from(signatureB64, 'base64'))) {
+    throw refused('the catalogue\'s signature does not match its bytes (tampered or corrupted)');
+  }
+}
+
+/** Parse a verified body and check it is for `node`; throws CATALOGUE_REFUSED. */
+export function parseDocument(body: Uint8Array, node: string): CatalogueDocument {
+  let doc: CatalogueDocument;
+  try { doc = JSON.parse(Buffer.from(body).toString('utf8')) as CatalogueDocument; } catch { throw refused('the catalogue is not JSON'); }
+  if (doc.formatVersion !== 1 || !Array.isArray(doc.resources)) throw refused('the catalogue has an unknown format');
+  if (doc.node !== node) throw refused(`the catalogue is for node ${JSON.stringify(doc.node)}, not ${node}`);
+  return doc;
+}
+
+/** The engine's Catalogue from a verified document. */
+export function catalogueOf(doc: CatalogueDocument): Catalogue {
+  const resources: CatalogueResource[] = doc.resources.map((r) => {
+    const source = r.source;
+    return {
+      kind: r.kind, name: r.name, id: r.id, attrs: r.attrs, sensitive: [...r.sensitive], relations: r.relations, source,
+      locate: (pointer: string) => ({ file: source?.file ?? `catalogue ${doc.version}`, line: source?.line, column: source?.column, pointer }),
+    } as CatalogueResource;
+  });
+  return Object.freeze({ version: doc.version, resources, byId: new Map(resources.map((r) => [r.id, r])) });
+}

@@ -1,0 +1,192 @@
+/**
+ * Every documented command and flag works, read from the docs themselves (README.md and
+ * docs/*.md), so a command or flag added to the docs later is checked without editing
+ * this file:
+ * - every `tsconverge COMMAND` in inline code or a code block is a command of the built
+ *   CLI (its --help says `Usage: tsconverge COMMAND`);
+ * - every flag in a commands table cell, and every flag of a flags table (a table whose
+ *   first column is "flag"), is accepted by each command the paragraph above the table
+ *   names (or only the one its meaning names: "(`apply` only)");
+ * - every example in a shell code block that runs tsconverge is run exactly as written,
+ *   from the repository, with `tsconverge` on PATH: each tsconverge command must exit 0
+ *   or 2 (it ran: nothing to change, or changes), every other line 0.
+ */
+import { describe, expect, it, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BIN, REPO, docker } from './support/harness.js';
+
+const DOCS = ['README.md', ...readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const text = (f: string): string => readFileSync(path.join(REPO, f), 'utf8');
+
+const helpCache = new Map<string, string>();
+function help(args: string[]): string {
+  const key = args.join(' ');
+  if (!helpCache.has(key)) helpCache.set(key, runHelp(args));
+  return helpCache.get(key)!;
+}
+function runHelp(args: string[]): string {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--help'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return `${r.stdout}${r.stderr}`;
+}
+
+/** Markdown outside fenced code blocks, and the fenced blocks themselves. */
+function split(md: string): { prose: string[]; blocks: { lang: string; lines: string[]; file: string; line: number }[] } {
+  const prose: string[] = [];
+  const blocks: { lang: string; lines: string[]; file: string; line: number }[] = [];
+  let block: { lang: string; lines: string[]; file: string; line: number } | undefined;
+  md.split('\n').forEach((l, i) => {
+    const fence = /^```(\S*)/.exec(l);
+    if (fence && !block) { block = { lang: fence[1] ?? '', lines: [], file: '', line: i + 2 }; return; }
+    if (l.startsWith('```') && block) { blocks.push(block); block = undefined; return; }
+    if (block) block.lines.push(l); else prose.push(l);
+  });
+  return { prose, blocks };
+}
+
+/** A command line that runs tsconverge: `tsconverge CMD`, `$ tsconverge CMD`, `VAR=x tsconverge CMD`. */
+const INVOCATION = /^\s*(?:\$ )?(?:[A-Z_][A-Z0-9_]*=\S*\s+)*tsconverge\s+([a-z][a-z-]*)/;
+/** A shell example: a sh/bash/console block, or an untyped block of `$ ` prompt lines. */
+const isShell = (b: { lang: string; lines: string[] }): boolean =>
+  /^(sh|bash|shell|console)$/.test(b.lang) || (b.lang === '' && b.lines.some((l) => l.startsWith('$ ')));
+const codeSpans = (s: string): string[] => [...s.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+const flagsIn = (s: string): string[] => [...s.matchAll(/(?:^|[\s[(])(--[a-z][a-z0-9-]*)/g)].map((m) => m[1]!);
+
+// ---- commands ----------------------------------------------------------------------
+const commands = new Map<string, Set<string>>(); // command -> where it is documented
+for (const f of DOCS) {
+  const { prose, blocks } = split(text(f));
+  const candidates = [
+    ...prose.flatMap(codeSpans),
+    ...blocks.filter(isShell).flatMap((b) => (b.lang ? b.lines : b.lines.filter((l) => l.startsWith('$ ')))),
+  ];
+  for (const c of candidates) {
+    for (const m of [INVOCATION.exec(c)].filter((x) => x !== null)) {
+      if (!commands.has(m[1]!)) commands.set(m[1]!, new Set());
+      commands.get(m[1]!)!.add(f);
+    }
+  }
+}
+
+// ---- flags from tables --------------------------------------------------------------
+interface FlagCase { file: string; command: string; flag: string }
+const flagCases: FlagCase[] = [];
+for (const f of DOCS) {
+  const lines = split(text(f)).prose;
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]!.startsWith('|') || (i > 0 && lines[i - 1]!.startsWith('|'))) continue;
+    const rows: string[][] = [];
+    for (let j = i; j < lines.length && lines[j]!.startsWith('|'); j++) {
+      rows.push(lines[j]!.replace(/\\\|/g, '/').split('|').slice(1, -1).map((c) => c.trim()));
+    }
+    const head = rows[0]![0]!.toLowerCase();
+    const body = rows.slice(2);
+    if (head === 'command') {
+      for (const r of body) {
+        for (const span of codeSpans(r[0]!)) {
+          const m = /^tsconverge\s+([a-z][a-z-]*)?(.*)$/.exec(span);
+          if (!m) continue;
+          const cmd = m[1] ?? '';
+          for (const flag of flagsIn(m[2]!)) flagCases.push({ file: f, command: cmd, flag });
+        }
+      }
+    } else if (head === 'flag') {
+      // The commands that take these flags: named in the paragraph above the table.
+      let k = i - 1;
+      while (k >= 0 && lines[k]!.trim() === '') k--;
+      const para: string[] = [];
+      while (k >= 0 && lines[k]!.trim() !== '' && !lines[k]!.startsWith('|') && !lines[k]!.startsWith('#')) para.unshift(lines[k--]!);
+      const named = codeSpans(para.join(' ')).filter((c) => commands.has(c));
+      it(`${f}: the flags table at line ~${i + 1} names the commands it is for`, () => {
+        expect(named.length, `paragraph above the table: ${para.join(' ')}`).toBeGreaterThan(0);
+      });
+      for (const r of body) {
+        const flag = flagsIn(codeSpans(r[0]!).join(' '))[0];
+        if (!flag) continue;
+        const only = /\(`([a-z-]+)` only\b/.exec(r.slice(1).join(' '));
+        for (const cmd of only ? [only[1]!] : named) flagCases.push({ file: f, command: cmd, flag });
+      }
+    }
+  }
+}
+
+// Prose: "`validate` takes `--format human|json`".
+for (const f of DOCS) {
+  const prose = split(text(f)).prose.join(' ');
+  for (const m of prose.matchAll(/`([a-z][a-z-]*)` (?:also )?takes ((?:`[^`]+`(?:,\s*|\s+and\s+|\s+or\s+)?)+)/g)) {
+    if (!commands.has(m[1]!)) continue;
+    for (const flag of flagsIn(codeSpans(m[2]!).join(' '))) flagCases.push({ file: f, command: m[1]!, flag });
+  }
+}
+
+describe('documented commands exist', () => {
+  it('the docs document at least the core commands', () => {
+    expect([...commands.keys()]).toEqual(expect.arrayContaining(['apply', 'plan', 'validate', 'compile', 'explain', 'facts']));
+  });
+  it.each([...commands].map(([c, where]) => [c, [...where].join(', ')]))('tsconverge %s (documented in %s)', (cmd) => {
+    expect(help([cmd])).toContain(`Usage: tsconverge ${cmd} `);
+  });
+});
+
+describe('documented flags are accepted', () => {
+  it.each(flagCases.map((c) => [c.command || '(program)', c.flag, c.file]))('tsconverge %s %s (%s)', (cmd, flag) => {
+    const out = help(cmd === '(program)' ? [] : [cmd]);
+    expect(out).toMatch(new RegExp(`(^|[\\s,])${flag.replace(/-/g, '\\-')}([\\s,<[=]|$)`, 'm'));
+  });
+});
+
+// ---- examples -----------------------------------------------------------------------
+interface Example { file: string; line: number; script: string[]; output: string[] }
+const examples: Example[] = [];
+for (const f of DOCS) {
+  for (const b of split(text(f)).blocks) {
+    if (!isShell(b)) continue;
+    const prompted = b.lines.some((l) => l.startsWith('$ '));
+    const logical: string[] = [];
+    for (const raw of b.lines) {
+      if (prompted && !raw.startsWith('$ ') && !(logical.length && logical[logical.length - 1]!.endsWith('\\'))) continue;
+      const l = prompted && raw.startsWith('$ ') ? raw.slice(2) : raw;
+      if (logical.length && logical[logical.length - 1]!.endsWith('\\')) logical[logical.length - 1] = logical[logical.length - 1]!.slice(0, -1) + ' ' + l.trim();
+      else logical.push(l);
+    }
+    const cmds = logical.filter((l) => l.trim() && !l.trim().startsWith('#'));
+    if (!cmds.some((l) => /(^|\s)(tsconverge|bin\/tsconverge\.js)\s/.test(l))) continue;
+    // In a `$ ` prompt block, the other lines are the documented output.
+    const output = prompted ? b.lines.filter((l) => !l.startsWith('$ ') && l.trim() && !l.trim().startsWith('...')).map((l) => l.trim()) : [];
+    examples.push({ file: f, line: b.line, script: cmds, output });
+  }
+}
+
+const shim = mkdtempSync(path.join(tmpdir(), 'hr-docs-'));
+writeFileSync(path.join(shim, 'tsconverge'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
+chmodSync(path.join(shim, 'tsconverge'), 0o755);
+
+// Objects the quickstart example creates; removed afterwards unless they were there before.
+const QUICKSTART = { containers: ['quickstart-web'], volumes: ['quickstart-data'], networks: ['quickstart'] };
+const exists = (kind: string, name: string): boolean => { try { docker(kind, 'inspect', name); return true; } catch { return false; } };
+const before = Object.fromEntries(Object.entries(QUICKSTART).map(([k, names]) => [k, names.filter((n) => exists(k === 'containers' ? 'container' : k.slice(0, -1), n))]));
+afterAll(() => {
+  for (const c of QUICKSTART.containers) if (!before.containers!.includes(c)) { try { docker('rm', '-f', c); } catch { /* not there */ } }
+  for (const n of QUICKSTART.networks) if (!before.networks!.includes(n)) { try { docker('network', 'rm', n); } catch { /* engine quirk */ } }
+  for (const v of QUICKSTART.volumes) if (!before.volumes!.includes(v)) { try { docker('volume', 'rm', v); } catch { /* in use */ } }
+  rmSync(shim, { recursive: true, force: true });
+});
+
+describe('documented examples run as written', () => {
+  it('the docs hold examples', () => { expect(examples.length).toBeGreaterThan(2); });
+  it.each(examples.map((e) => [`${e.file}:${e.line}`, e]))('%s', (_where, ex) => {
+    const rcFile = path.join(shim, `rc-${Math.random().toString(36).slice(2)}`);
+    const script = ex.script.flatMap((l, i) => [l, `echo "${i} $?" >> '${rcFile}'`]).join('\n');
+    const out = spawnSync('bash', ['-c', script], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: `${shim}:${process.env.PATH}` }, timeout: 170_000 });
+    const rcs = readFileSync(rcFile, 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
+    ex.script.forEach((l, i) => {
+      const isTsc = /(^|\s)(tsconverge|bin\/tsconverge\.js)\s/.test(l);
+      const ok = isTsc ? [0, 2] : [0];
+      expect(ok, `${ex.file}:${ex.line}: \`${l}\` exited ${rcs[i]}\n${out.stderr.slice(-2000)}`).toContain(rcs[i]);
+    });
+    for (const line of ex.output) expect(out.stdout, `${ex.file}:${ex.line}: documented output`).toContain(line);
+  }, 180_000);
+});
+
