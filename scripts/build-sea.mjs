@@ -34,8 +34,14 @@ import { inject } from 'postject';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(repo, 'dist/sea');
 const exe = path.join(repo, 'dist/tsconverge');
-const ASSET_DIRS = ['modules'];
+const ASSET_DIRS = ['modules', 'spec/vendor']; // spec/vendor: the Compose schema of `import compose`
 const ASSET_INDEX_KEY = 'tsconverge-assets.json'; // src/assets.ts
+/**
+ * Single files read with getAsset() only (not extracted): PGlite's WebAssembly modules and
+ * file-system image, which it would otherwise read beside its own module (src/server/store.ts).
+ */
+const pgliteDist = path.join(repo, 'node_modules/@electric-sql/pglite/dist');
+const ASSET_FILES = Object.fromEntries(['pglite.wasm', 'initdb.wasm', 'pglite.data'].map((f) => [`pglite/${f}`, path.join(pgliteDist, f)]));
 /**
  * Node/V8 options baked into the executable (sea-config execArgv). The blob is generated
  * with the same options so V8 accepts its code cache. TSCONVERGE_SEA_EXEC_ARGV (a JSON
@@ -131,7 +137,7 @@ writeFileSync(config, JSON.stringify({
   useCodeCache: true,
   useSnapshot: false,
   execArgv: EXEC_ARGV,
-  assets: { [ASSET_INDEX_KEY]: index, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
+  assets: { [ASSET_INDEX_KEY]: index, ...ASSET_FILES, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
 }, null, 2));
 execFileSync(node.bin, [...EXEC_ARGV, '--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -141,4 +147,4 @@ copyFileSync(node.bin, tmp);
 chmodSync(tmp, 0o755);
 await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SENTINEL });
 renameSync(tmp, exe);
-log(`${path.relative(repo, exe)}: node ${node.version}, ${files.length} assets, ${Math.round(statSync(exe).size / 1048576)} MB`);
+log(`${path.relative(repo, exe)}: node ${node.version}, ${files.length + Object.keys(ASSET_FILES).length} assets, ${Math.round(statSync(exe).size / 1048576)} MB`);

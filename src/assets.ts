@@ -6,7 +6,7 @@
  * (0700, owned by the user, keyed by the assets' digest) and read from there.
  */
 import { createRequire } from 'node:module';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, lstatSync, existsSync } from 'node:fs';
+import { readFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, lstatSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BUNDLE } from './bundle.js';
@@ -28,6 +28,13 @@ export function assetDir(sub: string, repoDir: string): string {
   if (!BUNDLE) return repoDir;
   extracted ??= extractAssets();
   return path.join(extracted, sub);
+}
+
+/** One asset file's text by its repository path (e.g. 'spec/vendor/compose-spec.json'): read from `repoFile` outside the executable. */
+export function readAssetText(key: string, repoFile: string): string {
+  if (!BUNDLE) return readFileSync(repoFile, 'utf8');
+  const sea = createRequire(import.meta.url)('node:sea') as typeof import('node:sea');
+  return sea.getAsset(key, 'utf8');
 }
 
 function extractAssets(): string {
