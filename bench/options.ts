@@ -15,6 +15,8 @@ export interface Options {
   /** Nodes compiled by the fleet benchmark. */
   readonly fleetNodes: number;
   readonly setup: boolean;
+  /** Container counts of the scale curve (S2 for the floor and tsconverge); empty: skipped. */
+  readonly scale: readonly number[];
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -24,6 +26,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --startup-runs N          tsconverge --version spawns (env BENCH_STARTUP_RUNS, default 30)
   --catalogue-iterations N  manifest loads (env BENCH_CATALOGUE_ITERATIONS, default 200)
   --fleet-nodes N           fleet catalogues compiled (env BENCH_FLEET_NODES, default 1000)
+  --scale N,N,...           container counts of the no-change scale curve (env BENCH_SCALE, default 50,200,500; none to skip)
   --skip-setup              do not run bench/setup.sh first
   --help`;
 
@@ -38,6 +41,7 @@ export function resolveOptions(argv: readonly string[], env: NodeJS.ProcessEnv):
       'catalogue-iterations': { type: 'string' },
       'fleet-nodes': { type: 'string' },
       'skip-setup': { type: 'boolean' },
+      scale: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -57,7 +61,13 @@ export function resolveOptions(argv: readonly string[], env: NodeJS.ProcessEnv):
     catalogueIterations: positive('--catalogue-iterations', values['catalogue-iterations'] ?? env['BENCH_CATALOGUE_ITERATIONS'] ?? '200'),
     fleetNodes: positive('--fleet-nodes', values['fleet-nodes'] ?? env['BENCH_FLEET_NODES'] ?? '1000'),
     setup: values['skip-setup'] !== true,
+    scale: scaleSizes(values.scale ?? env['BENCH_SCALE'] ?? '50,200,500'),
   };
+}
+
+function scaleSizes(text: string): number[] {
+  if (text === 'none' || text === '') return [];
+  return text.split(',').map((t) => positive('--scale', t.trim()));
 }
 
 function positive(flag: string, text: string): number {

@@ -4,6 +4,7 @@ import type { Options } from './options.js';
 import type { RunRecord, ToolResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { StartupResult } from './startup.js';
+import type { ScalePoint } from './scale.js';
 import type { Scenario } from './tools/types.js';
 
 export interface BenchReport {
@@ -16,6 +17,8 @@ export interface BenchReport {
   readonly tools: readonly ToolResult[];
   readonly startup: StartupResult;
   readonly catalogue: readonly CatalogueResult[];
+  /** The no-change scale curve (issue 11). */
+  readonly scale: readonly ScalePoint[];
   /** Bench networks the engine refused to remove at the end (tolerated). */
   readonly leftoverNetworks: readonly string[];
 }

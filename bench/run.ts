@@ -13,6 +13,7 @@ import { USAGE, resolveOptions, type ToolSlug } from './options.js';
 import type { BenchReport } from './report.js';
 import { benchTool, type ToolResult } from './scenarios.js';
 import { benchStartup } from './startup.js';
+import { benchScale } from './scale.js';
 import { renderReport } from './table.js';
 import { ansible } from './tools/ansible.js';
 import { compose } from './tools/compose.js';
@@ -57,6 +58,9 @@ async function main(): Promise<number> {
   const startup = await benchStartup(opts.startupRuns);
   log('catalogue load and fleet compile');
   const catalogue = await benchCatalogue(workDir, opts.catalogueIterations, opts.fleetNodes);
+  const scale = opts.tools.includes('floor') && opts.tools.includes('tsconverge') && opts.scale.length > 0
+    ? (log(`scale curve: ${opts.scale.join(', ')} containers`), await benchScale(opts.scale, opts.reps, session, workDir, log))
+    : [];
   const after = await cleanup();
 
   const versions: Record<string, string> = { node: `node ${process.version}`, engine: `docker engine ${await dockerVersion()}` };
@@ -65,7 +69,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     machine: `${hostname()}, ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}`,
     loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
-    versions, options: opts, tools, startup, catalogue, leftoverNetworks: after.leftoverNetworks,
+    versions, options: opts, tools, startup, catalogue, scale, leftoverNetworks: after.leftoverNetworks,
   };
   const table = renderReport(report);
   process.stdout.write(`${table}\n`);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { checkState, checkTouched, snapshot } from './checks.js';
 import { cleanup, readState } from './docker.js';
 import { timed } from './exec.js';
-import { changedContainer, createWorkload, withChange, type Workload } from './workload.js';
+import { NAME_PREFIX, changedContainer, createWorkload, withChange, type Workload } from './workload.js';
 import type { Scenario, Step, Tool, Verdict } from './tools/types.js';
 
 export interface RunRecord {
@@ -72,11 +72,11 @@ export async function benchTool(tool: Tool, slug: string, opts: RunOptions): Pro
   };
 
   // S1: from empty, torn down before every run.
-  let w = createWorkload(`tscbench-net-${opts.session}-${slug}-1`);
+  let w = createWorkload(`${NAME_PREFIX}net-${opts.session}-${slug}-1`);
   for (let r = 1; r <= opts.reps; r++) {
     const report = await cleanup();
     if (report.leftoverNetworks.length > 0) opts.log(`cleanup: engine kept networks ${report.leftoverNetworks.join(', ')} (tolerated)`);
-    w = createWorkload(`tscbench-net-${opts.session}-${slug}-${r}`);
+    w = createWorkload(`${NAME_PREFIX}net-${opts.session}-${slug}-${r}`);
     await once({ scenario: 'S1', workload: w, run: r }, w, 'all');
   }
   if (checkState(await readState(), w).length > 0) {

@@ -43,6 +43,11 @@ export function renderReport(report: BenchReport): string {
   extra.push(['tsconverge --version', st.method, st.summary ? String(st.summary.n) : '-',
     st.summary ? ms(st.summary.median) : 'n/a',
     st.summary ? `${ms(st.summary.min)}-${ms(st.summary.max)}` : (st.error ?? ''), '', mb(st.peakRssKb), '']);
+  const bare = st.bareNode;
+  if (bare) {
+    extra.push([`node -e 0 (${bare.version})`, st.method, bare.summary ? String(bare.summary.n) : '-',
+      bare.summary ? ms(bare.summary.median) : 'n/a', bare.summary ? `${ms(bare.summary.min)}-${ms(bare.summary.max)}` : '', '', mb(bare.peakRssKb), '']);
+  }
   for (const cat of report.catalogue) {
     extra.push(['catalogue', cat.target, cat.ok ? String(cat.iterations) : '-',
       cat.ok ? `${cat.perSecond.toFixed(1)}/s` : 'n/a',
@@ -55,6 +60,19 @@ export function renderReport(report: BenchReport): string {
   lines.push(Object.values(report.versions).join(', '));
   lines.push('');
   lines.push(...formatTable([...rows, [], ...extra]));
+  if (report.scale.length > 0) {
+    lines.push('');
+    lines.push('scale: S2 no change by container count (median of the repetitions)');
+    const srows: string[][] = [['containers', 'floor', 'tsconverge', 'x floor', 'tsconverge per container', 'peak RSS', 'check']];
+    for (const p of report.scale) {
+      const f = p.floor?.seconds?.median;
+      const t = p.tsconverge?.seconds?.median;
+      srows.push([String(p.containers), f === undefined ? 'n/a' : secs(f), t === undefined ? 'n/a' : secs(t),
+        f && t ? (t / f).toFixed(2) : '', t === undefined ? '' : `${((t * 1000) / p.containers).toFixed(1)} ms`,
+        mb(p.tsconverge?.peakRssKb ?? null), (p.error ?? p.tsconverge?.failed ?? 'pass').split('\n')[0]!.slice(0, 120)]);
+    }
+    lines.push(...formatTable(srows));
+  }
   lines.push('');
   lines.push('targets (tsconverge):');
   for (const t of judgeTargets(report)) lines.push(`  ${t.status.padEnd(4)}  ${t.target.padEnd(72)} ${t.actual}`);

@@ -3,10 +3,14 @@
  * from it, and every check compares the engine's state against it.
  */
 
-/** Every object the harness creates carries this label and a name with NAME_PREFIX. */
+/**
+ * Every object the harness creates carries this label and a name with NAME_PREFIX.
+ * BENCH_LABEL gives a run its own label value and prefix (tscbench-VALUE-), so two benches
+ * on one engine (another session's, say) never see or remove each other's objects.
+ */
 export const LABEL_KEY = 'tsconverge-test';
-export const LABEL_VALUE = 'bench';
-export const NAME_PREFIX = 'tscbench-';
+export const LABEL_VALUE = process.env['BENCH_LABEL'] ?? 'bench';
+export const NAME_PREFIX = LABEL_VALUE === 'bench' ? 'tscbench-' : `tscbench-${LABEL_VALUE}-`;
 
 export const IMAGE = 'local/busybox:1';
 export const COMMAND: readonly string[] = ['sleep', '100000'];
@@ -45,9 +49,9 @@ export function volumeName(i: number): string {
  * The converged workload. `network` must be fresh for every teardown: Engine 20.10
  * may refuse to remove a network just emptied by force-removing its containers.
  */
-export function createWorkload(network: string): Workload {
+export function createWorkload(network: string, count = CONTAINER_COUNT): Workload {
   const volumes = Array.from({ length: VOLUME_COUNT }, (_, i) => volumeName(i));
-  const containers = Array.from({ length: CONTAINER_COUNT }, (_, i) => ({
+  const containers = Array.from({ length: count }, (_, i) => ({
     name: containerName(i),
     env: { A: '1', B: '2' },
     volume: volumeName(i % VOLUME_COUNT),

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The main job on the bundled example: set everything up, then plan, apply, and apply
-# again (which must change nothing) the quickstart stack, and fetch the page it serves.
+# again (which must change nothing) the quickstart stack, and fetch the page it serves. It
+# runs the single executable dist/tsconverge that scripts/setup.sh builds.
 # Files and bind-mount sources go under a root directory, not the machine's /.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${TSCONVERGE_QUICKSTART_ROOT:-/var/tmp/tsconverge-quickstart}
 bash scripts/setup.sh
 mkdir -p "$ROOT"
-run() { echo; echo "\$ tsconverge $*"; set +e; node bin/tsconverge.js "$@"; code=$?; set -e; echo "(exit $code)"; }
+run() { echo; echo "\$ tsconverge $*"; set +e; dist/tsconverge "$@"; code=$?; set -e; echo "(exit $code)"; }
 run plan examples/quickstart --root "$ROOT"
 run apply examples/quickstart --root "$ROOT"
 run apply examples/quickstart --root "$ROOT"
@@ -21,7 +22,7 @@ HOST_ROOT=$(mktemp -d /var/tmp/tsconverge-host-baseline.XXXXXX)
 NS=tsc-quickstart-$$
 ip netns add "$NS"
 trap 'ip netns delete "$NS" 2>/dev/null || true' EXIT
-hrun() { echo; echo "\$ tsconverge $* (in netns $NS)"; set +e; ip netns exec "$NS" node bin/tsconverge.js "$@"; code=$?; set -e; echo "(exit $code)"; }
+hrun() { echo; echo "\$ tsconverge $* (in netns $NS)"; set +e; ip netns exec "$NS" dist/tsconverge "$@"; code=$?; set -e; echo "(exit $code)"; }
 hrun plan examples/host-baseline/manifest.yaml --root "$HOST_ROOT"
 hrun apply examples/host-baseline/manifest.yaml --root "$HOST_ROOT"
 hrun apply examples/host-baseline/manifest.yaml --root "$HOST_ROOT"

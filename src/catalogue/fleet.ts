@@ -17,6 +17,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assetDir } from '../assets.js';
 import { ManifestErrors, TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import { SENSITIVE } from '../engine/diff.js';
 import type { Facts } from '../providers/facts.js';
@@ -115,7 +116,7 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
   if (siteErrors.length) throw new ManifestErrors(siteErrors);
   const cls = classifyNode(site.tree, node, opts.facts);
 
-  const searchPath = [path.join(env.dir, 'modules'), path.join(root, 'modules'), BUILTIN_MODULES];
+  const searchPath = [path.join(env.dir, 'modules'), path.join(root, 'modules'), assetDir('modules', BUILTIN_MODULES)];
   const available = [...new Set((await Promise.all(searchPath.map(subdirs))).flat())].sort();
   const errors: TsconvergeError[] = [];
   const loaded = new Map<string, Module | null>();

@@ -9,25 +9,33 @@
  */
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import Handlebars from 'handlebars';
+import { createRequire } from 'node:module';
+import type HandlebarsNS from 'handlebars';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import { readText } from './treefs.js';
 
 const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
 
-const hb = Handlebars.create();
-hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
-hb.registerHelper('join', (v: unknown, sep: unknown) => (Array.isArray(v) ? v.join(typeof sep === 'string' ? sep : ',') : ''));
-hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
-hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-hb.registerHelper('string', (v: unknown) => String(v));
-hb.registerHelper('lookup', (obj: unknown, key: unknown) => {
-  if (FORBIDDEN.has(String(key))) throw new Error(`lookup of "${String(key)}" is refused (prototype access)`);
-  if (obj === null || typeof obj !== 'object' || !Object.prototype.hasOwnProperty.call(obj, String(key))) {
-    throw new Error(`lookup: "${String(key)}" not defined`);
-  }
-  return (obj as Record<string, unknown>)[String(key)];
-});
+let instance: typeof HandlebarsNS | undefined;
+
+/** handlebars with our helpers, loaded on the first template: catalogues without templates never load it. */
+function handlebars(): typeof HandlebarsNS {
+  if (instance) return instance;
+  const hb = (createRequire(import.meta.url)('handlebars') as typeof HandlebarsNS).create();
+  hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
+  hb.registerHelper('join', (v: unknown, sep: unknown) => (Array.isArray(v) ? v.join(typeof sep === 'string' ? sep : ',') : ''));
+  hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('string', (v: unknown) => String(v));
+  hb.registerHelper('lookup', (obj: unknown, key: unknown) => {
+    if (FORBIDDEN.has(String(key))) throw new Error(`lookup of "${String(key)}" is refused (prototype access)`);
+    if (obj === null || typeof obj !== 'object' || !Object.prototype.hasOwnProperty.call(obj, String(key))) {
+      throw new Error(`lookup: "${String(key)}" not defined`);
+    }
+    return (obj as Record<string, unknown>)[String(key)];
+  });
+  return (instance = hb);
+}
 
 /** Compiled templates by source text: the same text compiles once (bounded; cleared when full). */
 const templates = new Map<string, HandlebarsTemplateDelegate>();
@@ -84,14 +92,14 @@ function checkAst(program: hbs.AST.Program): void {
 function compileStrict(source: string): HandlebarsTemplateDelegate {
   let ast: hbs.AST.Program;
   try {
-    ast = hb.parse(source);
+    ast = handlebars().parse(source);
   } catch (err) {
     const msg = (err as Error).message;
     const line = /on line (\d+)/.exec(msg)?.[1];
     throw new TemplateProblem(`syntax error: ${msg.split('\n').slice(-1)[0]}`, line === undefined ? undefined : Number(line));
   }
   checkAst(ast);
-  return hb.compile(ast, { strict: true, noEscape: true, knownHelpersOnly: false });
+  return handlebars().compile(ast, { strict: true, noEscape: true, knownHelpersOnly: false });
 }
 
 function run(source: string, data: Readonly<Record<string, unknown>>): string {

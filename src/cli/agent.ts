@@ -10,8 +10,9 @@ import { TsconvergeError } from '../engine/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { EXIT } from './exit.js';
+import { BUNDLE } from '../bundle.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
 export interface AgentFlags {
   readonly manifests?: string;

@@ -1,6 +1,6 @@
 /** `tsconverge apply [PATH] [--noop]` and `tsconverge plan [PATH]`. */
 import path from 'node:path';
-import { loadAnyCatalogue } from '../catalogue/fleet.js';
+import { loadAnyCatalogue } from '../catalogue/load-any.js';
 import { createFacts } from '../providers/facts.js';
 import { createProviderRegistry } from '../container.js';
 import { runCatalogue } from '../engine/run.js';

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { EXIT } from './exit.js';
+import { BUNDLE } from '../bundle.js';
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import { redact, registerEnvSecrets } from '../engine/redact.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
@@ -12,7 +13,7 @@ import { registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
 import { registerAgentCommands } from './agent.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
 function positiveInt(v: string): number {
   const n = Number(v);

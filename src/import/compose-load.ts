@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+import { readAssetText } from '../assets.js';
 
 export interface ComposeFile {
   readonly file: string;
@@ -121,7 +122,7 @@ async function composeValidator(): Promise<NonNullable<typeof validator>> {
   if (validator) return validator;
   const { Ajv2019 } = await import('ajv/dist/2019.js');
   const schemaFile = fileURLToPath(new URL('../../spec/vendor/compose-spec.json', import.meta.url));
-  const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(readAssetText('spec/vendor/compose-spec.json', schemaFile)) as Record<string, unknown>; // an SEA asset in the executable
   delete schema.$schema; // "http://json-schema.org/draft/2019-09/schema#": the same draft Ajv2019 knows under https
   stripIds(schema);
   const ajv = new Ajv2019({ allErrors: true, strict: false, validateFormats: false, allowUnionTypes: true });

@@ -13,8 +13,10 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import type { Pool } from 'pg';
 import { TsconvergeError } from '../engine/errors.js';
+import { BUNDLE } from '../bundle.js';
 
 export type NodeStatus = 'unchanged' | 'intentional change' | 'corrective change' | 'failed' | 'noop pending' | 'disabled' | 'unresponsive' | 'never reported';
 
@@ -89,12 +91,27 @@ function storeError(message: string, cause: unknown): TsconvergeError {
   return new TsconvergeError('STORE_ERROR', `${message}: ${(cause as Error).message}`, { cause, hint: 'check --database (postgres://USER:PASS@HOST:PORT/DB) or the state directory' });
 }
 
-/** Options for PGlite when its assets are shipped beside a single-file build (TSCONVERGE_PGLITE_ASSETS=DIR with pglite.wasm, pglite.data). */
+/**
+ * PGlite's run-time files (pglite.wasm, initdb.wasm, pglite.data), which it otherwise reads
+ * beside its own module: from the single executable's SEA assets (scripts/build-sea.mjs
+ * ships them under pglite/), or from TSCONVERGE_PGLITE_ASSETS=DIR when a single-file build
+ * ships them beside itself. From node_modules, none are needed.
+ */
 async function pgliteAssets(): Promise<Record<string, unknown>> {
+  let read: ((name: string) => Promise<Uint8Array<ArrayBuffer>>) | undefined;
   const dir = process.env.TSCONVERGE_PGLITE_ASSETS;
-  if (!dir) return {};
-  const [wasm, data] = await Promise.all([readFile(path.join(dir, 'pglite.wasm')), readFile(path.join(dir, 'pglite.data'))]);
-  return { wasmModule: await WebAssembly.compile(wasm), fsBundle: new Blob([data]) };
+  if (dir) read = async (name) => new Uint8Array(await readFile(path.join(dir, name)));
+  else if (BUNDLE) {
+    const sea = createRequire(import.meta.url)('node:sea') as typeof import('node:sea');
+    read = async (name) => new Uint8Array(sea.getAsset(`pglite/${name}`));
+  }
+  if (!read) return {};
+  const [wasm, initdb, data] = await Promise.all([read('pglite.wasm'), read('initdb.wasm'), read('pglite.data')]);
+  return {
+    pgliteWasmModule: await WebAssembly.compile(wasm),
+    initdbWasmModule: await WebAssembly.compile(initdb),
+    fsBundle: new Blob([data]),
+  };
 }
 
 async function openPglite(dataDir: string): Promise<Db> {

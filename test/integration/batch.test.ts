@@ -42,6 +42,7 @@ describe('batched reads', () => {
     environment: { A: "1", B: "${i}" }
     labels: { tsconverge-test: ${sb.id} }
     restart: unless-stopped
+    stopTimeout: 1
     memory: 64m
     networks: [${sb.prefix}-net]
     mounts: [{ type: volume, source: ${sb.prefix}-v${i % 10}, target: /data }]`).join('');
@@ -65,5 +66,21 @@ describe('batched reads', () => {
     expect(lists.length).toBeLessThanOrEqual(6);
     // Everything else: pings per kind and image config lookups per distinct image.
     expect(calls.length).toBeLessThanOrEqual(n + 12);
+  });
+
+  it('one container changed: the second read after its apply inspects that container, not every container again', async () => {
+    const m = path.join(sb.dir, 'manifest.yaml');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    writeFileSync(m, readFileSync(m, 'utf8').replace('B: "0"', 'B: "changed"'));
+    requests.length = 0;
+    const r = await runCli(['apply', m, '--format', 'json'], { DOCKER_HOST: `unix://${proxyPath}` });
+    expect(r.code, r.stderr.slice(0, 2000)).toBe(2);
+    expect(r.json.summary.changed).toBe(1);
+    const calls = requests.map((c) => c.replace(/^(\w+) \/v[0-9.]+/, '$1 ').replace(/\?.*$/, ''));
+    expect(calls.filter((c) => c === 'GET /containers/json')).toHaveLength(1); // the batch read before planning, no list after the apply
+    const c0 = calls.filter((c) => c.startsWith(`GET /containers/${sb.prefix}-c0`) && c.endsWith('/json'));
+    expect(c0.length).toBeGreaterThanOrEqual(1); // the read after the apply, by name
+    const otherInspects = calls.filter((c) => /^GET \/containers\/[^/]+\/json$/.test(c) && c !== 'GET /containers/json' && !c.includes(`${sb.prefix}-c0`));
+    expect(otherInspects.length).toBeLessThanOrEqual(50); // the batch read's inspects (by id), none again after the apply
   });
 });

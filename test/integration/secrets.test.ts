@@ -6,8 +6,8 @@
  * runs, is searched for the plaintext. The container must still receive it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -30,7 +30,10 @@ async function sampling<T>(work: () => Promise<T>): Promise<T> {
     while (running) {
       for (const pid of await readdir('/proc').catch(() => [] as string[])) {
         if (!/^\d+$/.test(pid)) continue;
-        const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        // Synchronous reads: a sweep of /proc stays short enough to see a 300 ms process on a
+        // loaded machine (async reads made single sweeps outlast it on Node 24).
+        let cmd = '';
+        try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* the process is gone */ }
         if (cmd.includes(FIRST) || cmd.includes(SECOND)) cmdlineHits.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
         if (cmd.includes(CONTROL)) controlHits.push(pid);
       }

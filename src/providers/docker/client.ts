@@ -3,8 +3,8 @@
  * shares: a suitability ping that never hangs, a pull that treats an error inside the
  * 200 stream as an error and has a deadline, owner labels, and error translation.
  */
-import { createRequire } from 'node:module';
 import type Docker from 'dockerode';
+import { createEngineApi, engineSocket, type EngineApi } from './engine-api.js';
 import { TsconvergeError } from '../../engine/errors.js';
 import { isToolLabel } from './ownership.js';
 
@@ -27,11 +27,71 @@ export function userLabels(labels: Record<string, string> | null | undefined): R
   return out;
 }
 
+let DockerClass: typeof Docker | undefined;
+
+/**
+ * Load dockerode (it brings docker-modem, ssh2, grpc and protobufjs: about 120 ms and
+ * 34 MB). The engine awaits this before a Docker provider applies (src/container.ts), and
+ * before any read when DOCKER_HOST is not a unix socket; a no-change run never loads it.
+ */
+export async function loadDockerode(): Promise<void> {
+  DockerClass ??= ((await import('dockerode')) as unknown as { default: typeof Docker }).default;
+}
+
+/** Whether reads need dockerode (DOCKER_HOST is tcp:// or ssh://). */
+export const readsNeedDockerode = (): boolean => engineSocket() === undefined;
+
+const READ_METHODS = new Set(['ping', 'listContainers', 'listImages', 'listNetworks', 'listVolumes']);
+const OBJECT_GETTERS: Record<string, keyof EngineApi> = {
+  getContainer: 'inspectContainer', getImage: 'inspectImage', getNetwork: 'inspectNetwork', getVolume: 'inspectVolume',
+};
+
+/**
+ * The Docker client the providers see: dockerode's interface, created on first use. Reads
+ * (ping, list*, get*(id).inspect()) go to the small node:http client (engine-api.ts) when
+ * the engine is on a unix socket; everything else goes to dockerode, which must have been
+ * loaded (loadDockerode) first. `then` is undefined, so inversify and `await` do not
+ * mistake the client for a promise and create it early.
+ */
 export function createDockerClient(): Docker {
-  // Loaded here, not at import: dockerode brings ssh2 and grpc (about 30 MB and 150 ms).
-  const DockerClass = createRequire(import.meta.url)('dockerode') as typeof Docker;
-  // DOCKER_HOST is honoured (docker-modem reads it); requests time out on inactivity.
-  return new DockerClass({ timeout: 120_000 });
+  let real: Docker | undefined;
+  let api: EngineApi | undefined;
+  const dockerode = (): Docker => {
+    if (!DockerClass) throw new Error('internal error: dockerode used before loadDockerode() (a Docker write outside a provider apply?)');
+    // DOCKER_HOST is honoured (docker-modem reads it); requests time out on inactivity.
+    return (real ??= new DockerClass({ timeout: 120_000 }));
+  };
+  const light = (): EngineApi | undefined => {
+    const socket = engineSocket();
+    return socket === undefined ? undefined : (api ??= createEngineApi(socket));
+  };
+  const method = (key: PropertyKey): unknown => {
+    const target = dockerode() as unknown as Record<PropertyKey, unknown>;
+    const v = target[key];
+    return typeof v === 'function' ? v.bind(target) : v;
+  };
+  return new Proxy({} as Docker, {
+    get: (_target, key) => {
+      if (key === 'then') return undefined;
+      if (typeof key === 'string' && READ_METHODS.has(key)) {
+        const a = light();
+        if (a) return (a[key as keyof EngineApi] as (...args: unknown[]) => unknown).bind(a);
+      }
+      if (typeof key === 'string' && key in OBJECT_GETTERS) {
+        return (id: string) => new Proxy({}, {
+          get: (_t, k) => {
+            if (k === 'then') return undefined;
+            const a = light();
+            if (k === 'inspect' && a) return () => (a[OBJECT_GETTERS[key]!] as (id: string) => Promise<unknown>)(id);
+            const obj = (method(key) as (id: string) => Record<PropertyKey, unknown>)(id);
+            const v = obj[k];
+            return typeof v === 'function' ? v.bind(obj) : v;
+          },
+        });
+      }
+      return method(key);
+    },
+  });
 }
 
 export function dockerEndpoint(): string {
@@ -42,6 +102,7 @@ export function dockerEndpoint(): string {
 export async function dockerUnavailableReason(docker: Docker): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
+    if (readsNeedDockerode()) await loadDockerode();
     await Promise.race([
       docker.ping(),
       new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000); }),
@@ -166,4 +227,15 @@ export async function readImageIndex(docker: Docker): Promise<ImageIndex> {
     images,
     resolve: (ref) => byRef.get(normaliseImageRef(ref)) ?? byRef.get(ref) ?? (ref.startsWith('sha256:') ? images.find((i) => i.Id === ref)?.Id : undefined),
   };
+}
+
+/** One image by reference (an inspect, not a list): the index of just that image. */
+export async function readImageRef(docker: Docker, ref: string): Promise<ImageIndex> {
+  let id: string | undefined;
+  try {
+    id = (await docker.getImage(normaliseImageRef(ref)).inspect()).Id;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+  }
+  return { images: [], resolve: (r) => (id !== undefined && (r === ref || normaliseImageRef(r) === normaliseImageRef(ref)) ? id : undefined) };
 }

@@ -10,10 +10,14 @@
 import type Docker from 'dockerode';
 import { TsconvergeError } from '../../engine/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
-import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, type ImageIndex } from './client.js';
+import { createLimiter } from '../../engine/guard.js';
+import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
 import { dockerOwnership } from './ownership.js';
 import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+
+/** Container inspects in flight at once during a batch read. */
+export const READ_CONCURRENCY = 16;
 
 const NEW_SUFFIX = '--tsc-new';
 const OLD_SUFFIX = '--tsc-old';
@@ -37,20 +41,40 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     return { info, desiredImageId: images.resolve(attrs.image), imageEnv: cfg.env, imageLabels: cfg.labels };
   }
 
+  /** Inspect one container by id or name; null when it does not exist. */
+  async function inspectOne(r: R, ref: string, images: ImageIndex | (() => Promise<ImageIndex>)): Promise<ObservedContainer | null> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await docker.getContainer(ref).inspect();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null; // removed between list and inspect, or never there
+      throw dockerError(err, r.id, 'inspect container');
+    }
+    // By name, the engine also matches an id prefix: only the container of this name counts.
+    if (info.Name !== `/${r.name}`) return null;
+    return observe(info, r.attrs, typeof images === 'function' ? await images() : images);
+  }
+
+  /**
+   * Many containers: one list of containers and one of images, then one inspect per
+   * declared container that exists, at most READ_CONCURRENCY in flight. One container
+   * (the second read after an apply): an inspect by name and an inspect of its image,
+   * not every container and image again.
+   */
   async function readMany(resources: readonly R[]): Promise<Map<string, ObservedContainer | null>> {
+    const out = new Map<string, ObservedContainer | null>();
+    if (resources.length === 1) {
+      const r = resources[0]!;
+      out.set(r.id, await inspectOne(r, r.name, () => readImageRef(docker, r.attrs.image)));
+      return out;
+    }
     const [list, images] = await Promise.all([docker.listContainers({ all: true }), readImageIndex(docker)]);
     const byName = new Map<string, Docker.ContainerInfo>();
     for (const c of list) for (const n of c.Names) byName.set(n.replace(/^\//, ''), c);
-    const out = new Map<string, ObservedContainer | null>();
+    const limit = createLimiter(READ_CONCURRENCY);
     await Promise.all(resources.map(async (r) => {
       const found = byName.get(r.name);
-      if (!found) { out.set(r.id, null); return; }
-      try {
-        out.set(r.id, await observe(await docker.getContainer(found.Id).inspect(), r.attrs, images));
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) out.set(r.id, null); // removed between list and inspect
-        else throw dockerError(err, r.id, 'inspect container');
-      }
+      out.set(r.id, found ? await limit(() => inspectOne(r, found.Id, images)) : null);
     }));
     return out;
   }

