@@ -179,8 +179,8 @@ const shim = mkdtempSync(path.join(tmpdir(), 'hr-docs-'));
 writeFileSync(path.join(shim, 'tsconverge'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
 chmodSync(path.join(shim, 'tsconverge'), 0o755);
 
-// Objects the quickstart example creates; removed afterwards unless they were there before.
-const QUICKSTART = { containers: ['quickstart-web'], volumes: ['quickstart-data'], networks: ['quickstart'] };
+// Objects the quickstart and "Coming from Compose" examples create; removed afterwards unless they were there before.
+const QUICKSTART = { containers: ['quickstart-web', 'shop_web_1', 'shop_db_1'], volumes: ['quickstart-data', 'shop_db-data'], networks: ['quickstart', 'shop_default'] };
 const exists = (kind: string, name: string): boolean => { try { docker(kind, 'inspect', name); return true; } catch { return false; } };
 const before = Object.fromEntries(Object.entries(QUICKSTART).map(([k, names]) => [k, names.filter((n) => exists(k === 'containers' ? 'container' : k.slice(0, -1), n))]));
 afterAll(() => {

@@ -12,7 +12,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { createDockerClient, OWNER, OWNER_LABEL, userLabels } from '../providers/docker/client.js';
+import { createDockerClient, loadDockerode, OWNER, OWNER_LABEL, userLabels } from '../providers/docker/client.js';
 import { capKey, formatDuration, restartKey } from '../providers/docker/container-spec.js';
 import { bindsAsMounts, tmpfsAsMounts } from '../providers/docker/ownership.js';
 import { normaliseValue } from '../providers/sysctl/sysctld.js';
@@ -198,6 +198,7 @@ async function sysctls(prefix: string, warn: (m: string) => void): Promise<Obj[]
 }
 
 export async function importHost(opts: HostImportOptions = {}): Promise<HostImport> {
+  await loadDockerode(); // import host is no hot path: it may use any read dockerode offers
   const docker = opts.docker ?? createDockerClient();
   const root = path.resolve(opts.root ?? '/');
   const warnings: string[] = [];

@@ -6,7 +6,7 @@
  * will pull (and so replace the containers that use the tag).
  */
 import type Docker from 'dockerode';
-import { normaliseImageRef } from './client.js';
+import { loadDockerode, normaliseImageRef } from './client.js';
 
 /** `127.0.0.1:5000/app:1` -> `127.0.0.1:5000/app`. */
 export function repositoryOf(ref: string): string {
@@ -24,6 +24,7 @@ export function localDigest(ref: string, repoDigests: readonly string[] | undefi
 
 /** The registry's current digest for the reference; throws when the registry cannot say. */
 export async function registryDigest(docker: Docker, ref: string): Promise<string> {
+  await loadDockerode(); // the distribution endpoint is not on the light read path (engine-api.ts); only `pull: newer` asks it
   const d = (await docker.getImage(ref).distribution()) as { Descriptor?: { digest?: string } };
   if (!d.Descriptor?.digest) throw new Error('the registry returned no digest');
   return d.Descriptor.digest;
