@@ -18,22 +18,13 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Catalogue } from '../catalogue/compile.js';
 import { TsconvergeError } from '../engine/errors.js';
 import type { Facts } from '../providers/facts.js';
 import { createKeyAndCsr, fingerprintOf, writeAtomic } from '../server/ca.js';
 import { jsonOf, request, type ClientTls, type HttpAnswer } from '../server/client.js';
 import { catalogueOf, parseDocument, SIGNATURE_HEADER, SIGNER_HEADER, verifySignedBody, type CatalogueDocument } from '../server/wire.js';
 
-/** The contract of src/agent/source.ts (helper "agent"); kept structurally identical. */
-export interface SourceResult {
-  readonly catalogue: Catalogue;
-  readonly digest: string;
-  readonly cached: boolean;
-  readonly error?: TsconvergeError;
-  readonly codeVersion?: string;
-}
-export interface CatalogueSource { load(facts: Facts, signal: AbortSignal): Promise<SourceResult> }
+import type { CatalogueSource, SourceResult } from './source.js';
 
 export interface ServerSourceOptions {
   readonly servers: readonly string[];
