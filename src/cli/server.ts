@@ -108,7 +108,10 @@ export function registerServerCommands(program: Command): void {
     .option('--agent-interval <seconds>', 'the agents\' run interval: no report within two of them -> unresponsive', int, 1800)
     .option('--report-retention <n>', 'reports kept per node', int, 100)
     .option('--watch', 'reload the fleet tree when it changes (SIGHUP always reloads)')
-    .action(async (o: { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string }, cmd: Command) => {
+    .option('--dashboard <[host:]port>', 'serve the read-only web dashboard on its own listener (host default 127.0.0.1), e.g. 8141 or 127.0.0.1:8141', dashboardAddress)
+    .option('--dashboard-token-file <file>', 'the dashboard login token (default: STATE_DIR/dashboard.token, made 0600 when absent)')
+    .option('--dashboard-tls', 'serve the dashboard over HTTPS with the server\'s certificate; operator certificates log in without the token')
+    .action(async (o: ServerFlags, cmd: Command) => {
       process.exitCode = await serverCommand(o, cmd.optsWithGlobals());
     });
 
@@ -125,7 +128,20 @@ export function registerServerCommands(program: Command): void {
     });
 }
 
-async function serverCommand(o: { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string }, globals: GlobalFlags): Promise<number> {
+interface ServerFlags {
+  fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string;
+  dashboard?: { host: string; port: number }; dashboardTokenFile?: string; dashboardTls?: boolean;
+}
+
+/** `--dashboard PORT`, `HOST:PORT` or `[IPv6]:PORT`; the host defaults to loopback. */
+export function dashboardAddress(v: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(v);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw new InvalidArgumentError(`expected [HOST:]PORT (e.g. 8141 or 127.0.0.1:8141), got "${v}"`);
+  return { host: m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1', port };
+}
+
+async function serverCommand(o: ServerFlags, globals: GlobalFlags): Promise<number> {
   const log = loggerFrom(globals);
   try {
     const { createCatalogueServer } = await import('../server/app.js');
@@ -135,9 +151,12 @@ async function serverCommand(o: { fleet: string; host: string; port: number; dat
       fleet: o.fleet, stateDir, caDir: caDirOf(o), host: o.host, port: o.port, database: o.database, environment: o.environment,
       secrets: { dir: o.secretsDir }, autosignPolicy: o.autosign ? path.resolve(o.autosign) : undefined,
       agentIntervalSeconds: o.agentInterval, retention: o.reportRetention, validationFacts: await createFacts('/', { docker: false }), logger: log,
+      ...(o.dashboard ? { dashboard: { ...o.dashboard, tokenFile: o.dashboardTokenFile ? path.resolve(o.dashboardTokenFile) : undefined, tls: o.dashboardTls } } : {}),
     });
     await server.app.listen({ host: o.host, port: o.port });
+    const dashboardUrl = await server.dashboard?.listen();
     log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'})`);
+    if (server.dashboard) log.info(`dashboard on ${dashboardUrl} (login token ${server.dashboard.tokenCreated ? 'created in' : 'in'} ${server.dashboard.tokenFile}${o.dashboardTls ? '; operator certificates log in too' : ''})`);
     process.on('SIGHUP', () => { log.info('SIGHUP: reloading the fleet tree'); void server.reload(); });
     if (o.watch) {
       let timer: NodeJS.Timeout | undefined;

@@ -66,6 +66,7 @@ export type ErrorCode =
   | 'SERVER_UNREACHABLE'
   | 'CATALOGUE_REFUSED'
   | 'STORE_ERROR'
+  | 'DASHBOARD_TOKEN'
   // ownership and import (issue 13)
   | 'NOT_OWNED'
   | 'COMPOSE_INVALID'

@@ -18,7 +18,8 @@ import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openStore, type Store } from './store.js';
 import { enrolRoutes } from './routes/enrol.js';
 import { catalogueRoutes } from './routes/catalogue.js';
-import { nodeRoutes } from './routes/nodes.js';
+import { nodeRoutes, unresponsiveAfterMs } from './routes/nodes.js';
+import type { Dashboard } from './dashboard/index.js';
 import type { Facts } from '../providers/facts.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
 
@@ -37,6 +38,8 @@ export interface ServerOptions {
   /** The agents' run interval: a node with no report within two of them is unresponsive. */
   readonly agentIntervalSeconds?: number;
   readonly retention?: number;
+  /** The read-only dashboard on its own listener (src/server/dashboard/); off when absent. */
+  readonly dashboard?: { readonly host: string; readonly port: number; readonly tokenFile?: string; readonly tls?: boolean };
   readonly validationFacts: Facts;
   readonly logger?: winston.Logger;
 }
@@ -47,6 +50,7 @@ export interface CatalogueServer {
   readonly store: Store;
   readonly metrics: ServerMetrics;
   readonly ca: Ca;
+  readonly dashboard?: Dashboard;
   reload(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -104,8 +108,21 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   await app.register(catalogueRoutes, { code, store, metrics, signerDerB64: new X509Certificate(serverCertPem).raw.toString('base64') });
   await app.register(nodeRoutes, { code, store, metrics, agentIntervalSeconds: opts.agentIntervalSeconds ?? 1800 });
 
+  const { createFleetView, registerFleetGauges } = await import('./dashboard/fleet.js');
+  const unresponsive = unresponsiveAfterMs(opts.agentIntervalSeconds ?? 1800);
+  registerFleetGauges(metrics.registry, store, unresponsive);
+  let dashboard: Dashboard | undefined;
+  if (opts.dashboard) {
+    const { createDashboard } = await import('./dashboard/index.js');
+    dashboard = await createDashboard({
+      ...opts.dashboard, tokenFile: opts.dashboard.tokenFile ?? path.join(opts.stateDir, 'dashboard.token'), log,
+      tls: opts.dashboard.tls ? { key: serverKeyPem, cert: serverCertPem, ca: ca.certPem, isRevoked: createRevocationCheck(opts.caDir) } : undefined,
+      fleet: createFleetView({ code, store, environment: opts.environment, unresponsiveAfterMs: unresponsive }),
+    });
+  }
+
   return {
-    app, code, store, metrics, ca, reload,
-    close: async () => { await app.close(); await store.close(); },
+    app, code, store, metrics, ca, reload, dashboard,
+    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await store.close(); },
   };
 }

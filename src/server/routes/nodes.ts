@@ -15,8 +15,11 @@ import { FACTS_SCHEMA } from './catalogue.js';
 
 export interface NodeRouteOptions { readonly code: CodeManager; readonly store: Store; readonly metrics: ServerMetrics; readonly agentIntervalSeconds: number }
 
+/** No report within two agent intervals: unresponsive (GET /v1/nodes, the dashboard, the fleet gauges). */
+export const unresponsiveAfterMs = (agentIntervalSeconds: number): number => 2 * agentIntervalSeconds * 1000;
+
 export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { code, store, metrics, agentIntervalSeconds }) => {
-  const unresponsiveAfter = 2 * agentIntervalSeconds * 1000;
+  const unresponsiveAfter = unresponsiveAfterMs(agentIntervalSeconds);
   app.put<{ Params: { node: string }; Body: { facts: Record<string, unknown> } }>('/v1/nodes/:node/facts', {
     config: { auth: 'node' }, bodyLimit: 256 * 1024,
     schema: { body: { type: 'object', required: ['facts'], properties: { facts: FACTS_SCHEMA } } },

@@ -1,0 +1,151 @@
+/**
+ * The read-only dashboard: its own fastify instance on its own listener (`tsconverge
+ * server --dashboard [HOST:]PORT`, 127.0.0.1 unless a host is given), never on the
+ * agents' mutual-TLS port, so agents can never reach it and it can stay on loopback.
+ *
+ *   GET  /                 fleet overview; ?q=&status=&environment=&role= filter (no JavaScript needed)
+ *   GET  /nodes/:node      one node: runs, changed and failed resources, chart, facts
+ *   GET  /login, POST /login, POST /logout
+ *   GET  /assets/dashboard.css, /assets/dashboard.js   (from the package: no CDN)
+ *
+ * Everything but the login form and the two assets needs the token (auth.ts) or, on a
+ * TLS listener (`--dashboard-tls`), an operator certificate; without either every page
+ * answers 401 with the login form and nothing else. Every answer carries a strict CSP
+ * (scripts and styles from this origin only, no inline script), nosniff and
+ * frame-ancestors 'none'.
+ */
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type winston from 'winston';
+import { readAssetText } from '../../assets.js';
+import { identify } from '../auth.js';
+import { bearerOf, clearedCookie, createSession, loadDashboardToken, parseCookies, safeNext, sameSecret, SESSION_COOKIE, sessionCookie, verifySession } from './auth.js';
+import type { FleetView } from './fleet.js';
+import { errorPage, loginPage, nodePage, overviewPage, type OverviewFilter } from './pages.js';
+
+export const DEFAULT_DASHBOARD_PORT = 8141;
+
+export interface DashboardOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tokenFile: string;
+  /** Serve HTTPS with the server's certificate; operator certificates of the CA log in without the token. */
+  readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string; readonly isRevoked: (serial: string) => boolean };
+  readonly fleet: FleetView;
+  readonly log?: winston.Logger;
+}
+
+export interface Dashboard {
+  readonly app: FastifyInstance;
+  readonly tokenFile: string;
+  readonly tokenCreated: boolean;
+  /** Start listening; resolves with the dashboard's URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const ASSETS: Record<string, { type: string; key: string }> = {
+  'dashboard.css': { type: 'text/css; charset=utf-8', key: 'src/server/dashboard/static/dashboard.css' },
+  'dashboard.js': { type: 'text/javascript; charset=utf-8', key: 'src/server/dashboard/static/dashboard.js' },
+};
+
+/** The asset's text: a SEA asset in the single executable, else the file in the package (src/ and dist/ are both three levels down). */
+function assetText(key: string): string {
+  return readAssetText(key, fileURLToPath(new URL(`../../../${key}`, import.meta.url)));
+}
+
+const str = { type: 'string', maxLength: 256 } as const;
+
+export async function createDashboard(opts: DashboardOptions): Promise<Dashboard> {
+  const { token, created } = await loadDashboardToken(opts.tokenFile);
+  const assets = Object.fromEntries(Object.entries(ASSETS).map(([name, a]) => [name, { type: a.type, text: assetText(a.key) }]));
+  const secure = opts.tls !== undefined;
+  const app = Fastify({
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ca: [opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
+    bodyLimit: 16 * 1024, logger: false, return503OnClosing: true,
+  });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  const authenticated = (req: FastifyRequest): boolean => {
+    if (opts.tls) {
+      const id = identify(req, opts.tls.isRevoked);
+      if ('kind' in id && id.kind === 'operator') return true;
+    }
+    const bearer = bearerOf(req.headers.authorization);
+    if (bearer !== undefined) return sameSecret(bearer, token);
+    return verifySession(parseCookies(req.headers.cookie).get(SESSION_COOKIE), token);
+  };
+  const html = (reply: FastifyReply, status: number, body: string): FastifyReply => reply.code(status).type('text/html; charset=utf-8').send(body);
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'no-referrer').header('cross-origin-opener-policy', 'same-origin').header('cross-origin-resource-policy', 'same-origin');
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config.public) return;
+    if (authenticated(req)) { req.dashboardUser = true; return; }
+    reply.header('www-authenticate', 'Bearer realm="tsconverge dashboard"');
+    await html(reply, 401, loginPage({ next: safeNext(req.url) }));
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 500) opts.log?.error(`dashboard ${req.method} ${req.routeOptions.url ?? 'unmatched'}: ${err.stack ?? err.message}`);
+    return html(reply, status, errorPage(status, status >= 500 ? 'Internal error (see the server log)' : 'Bad request', req.dashboardUser === true));
+  });
+  app.setNotFoundHandler((req, reply) => html(reply, 404, errorPage(404, 'Not found', req.dashboardUser === true)));
+
+  const pub = { public: true };
+  app.get<{ Params: { name: string } }>('/assets/:name', { config: pub }, async (req, reply) => {
+    const a = assets[req.params.name];
+    if (!a) return html(reply, 404, errorPage(404, 'Not found', false));
+    return reply.type(a.type).header('cache-control', 'no-cache').send(a.text);
+  });
+  app.get('/favicon.ico', { config: pub }, async (_req, reply) => reply.code(204).header('cache-control', 'max-age=86400').send());
+  app.get<{ Querystring: { next?: string } }>('/login', { config: pub, schema: { querystring: { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } } }, async (req, reply) => {
+    if (authenticated(req)) return reply.redirect(safeNext(req.query.next), 303);
+    return html(reply, 200, loginPage({ next: safeNext(req.query.next) }));
+  });
+  app.post<{ Body: { token?: string; next?: string } }>('/login', {
+    config: pub, schema: { body: { type: 'object', properties: { token: { type: 'string', maxLength: 1024 }, next: { type: 'string', maxLength: 2048 } } } },
+  }, async (req, reply) => {
+    const next = safeNext(req.body?.next);
+    if (typeof req.body?.token !== 'string' || !sameSecret(req.body.token.trim(), token)) {
+      opts.log?.warn(`dashboard: a login with a wrong token from ${req.ip}`);
+      return html(reply, 401, loginPage({ next, error: 'That token is not the dashboard token.' }));
+    }
+    return reply.header('set-cookie', sessionCookie(createSession(token), secure)).redirect(next, 303);
+  });
+  app.post('/logout', { config: pub }, async (_req, reply) => reply.header('set-cookie', clearedCookie(secure)).redirect('/login', 303));
+
+  app.get<{ Querystring: OverviewFilter }>('/', {
+    schema: { querystring: { type: 'object', properties: { q: str, status: str, environment: str, role: str } } },
+  }, async (req, reply) => html(reply, 200, overviewPage(await opts.fleet.nodes(), req.query, opts.fleet.code())));
+  app.get<{ Params: { node: string } }>('/nodes/:node', { schema: { params: { type: 'object', properties: { node: str } } } }, async (req, reply) => {
+    const d = await opts.fleet.node(req.params.node, 30);
+    return d ? html(reply, 200, nodePage(d)) : html(reply, 404, errorPage(404, 'No such node', true));
+  });
+
+  let url = '';
+  return {
+    app, tokenFile: opts.tokenFile, tokenCreated: created,
+    async listen() {
+      await app.listen({ host: opts.host, port: opts.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+      url = `${secure ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+      return url;
+    },
+    close: () => app.close(),
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest { dashboardUser?: boolean }
+  interface FastifyContextConfig { public?: boolean }
+}

@@ -1,0 +1,216 @@
+/**
+ * The dashboard's pages, rendered on the server (html.ts escapes every value). The
+ * overview filters on the server from its query string (a GET form: works without
+ * JavaScript); static/dashboard.js filters the same rows as you type.
+ */
+import { html, query, type Html } from './html.js';
+import { renderRunChart, type ChartRun } from './chart.js';
+import { STATUSES, countByStatus, type FleetNode, type NodeDetail } from './fleet.js';
+
+export interface OverviewFilter { readonly q?: string; readonly status?: string; readonly environment?: string; readonly role?: string }
+
+/** The status filter also accepts `cached` (nodes whose last run used the cached catalogue). */
+export const CACHED = 'cached';
+
+export function matches(n: FleetNode, f: OverviewFilter): boolean {
+  if (f.q && !n.node.toLowerCase().includes(f.q.toLowerCase())) return false;
+  if (f.status && (f.status === CACHED ? !n.cachedCatalogue : n.status !== f.status)) return false;
+  if (f.environment && n.environment !== f.environment) return false;
+  if (f.role && n.role !== f.role) return false;
+  return true;
+}
+
+const STATUS_HELP: Record<string, string> = {
+  failed: 'the last run had failed or skipped resources, or no catalogue',
+  'corrective change': 'the last run repaired drift: the host differed from an unchanged catalogue',
+  'intentional change': 'the last run applied a changed catalogue',
+  'noop pending': 'a noop run found changes it did not make',
+  unchanged: 'the last run changed nothing',
+  disabled: 'the agent is paused (tsconverge agent disable) with a reason',
+  unresponsive: 'no report within the unresponsive threshold',
+  'never reported': 'enrolled or asked for a catalogue, never sent a report',
+};
+
+const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
+const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
+const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
+
+function age(iso: string | undefined, nowMs: number): string {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));
+  return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 172_800 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} days ago`;
+}
+
+function layout(title: string, body: Html, opts: { loggedIn?: boolean } = {}): string {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title} · tsconverge</title>
+<link rel="stylesheet" href="/assets/dashboard.css">
+<script src="/assets/dashboard.js" defer></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+<a class="brand" href="/">tsconverge fleet</a>
+${opts.loggedIn ? html`<form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
+</header>
+<main id="main" tabindex="-1">
+${body}
+</main>
+</body>
+</html>
+`.text;
+}
+
+export function statusBadge(status: string, extra?: string): Html {
+  return html`<span class="status s-${slug(status)}">${status}</span>${extra ? html` <span class="reason">${extra}</span>` : ''}`;
+}
+
+export function loginPage(opts: { next: string; error?: string }): string {
+  return layout('Log in', html`<h1>Log in</h1>
+<p>Paste the dashboard token (the server writes it to <code>STATE_DIR/dashboard.token</code>, or <code>--dashboard-token-file</code>).</p>
+${opts.error ? html`<p class="error" role="alert">${opts.error}</p>` : ''}
+<form class="login" method="post" action="/login">
+<input type="hidden" name="next" value="${opts.next}">
+<label for="token">Token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Log in</button>
+</form>`);
+}
+
+export function errorPage(status: number, message: string, loggedIn: boolean): string {
+  return layout(`${status}`, html`<h1>${message}</h1><p><a href="/">Back to the overview</a></p>`, { loggedIn });
+}
+
+function options(values: readonly string[], selected: string | undefined, all: string): Html {
+  return html`<option value="">${all}</option>${values.map((v) => html`<option value="${v}"${v === selected ? html` selected` : ''}>${v}</option>`)}`;
+}
+
+export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, code: { version?: string; error?: { message: string; at: string } }, nowMs = Date.now()): string {
+  const counts = countByStatus(nodes);
+  const cached = nodes.filter((n) => n.cachedCatalogue).length;
+  const envs = [...new Set(nodes.map((n) => n.environment).filter((e): e is string => !!e))].sort();
+  const roles = [...new Set(nodes.map((n) => n.role).filter((r): r is string => !!r))].sort();
+  const shown = nodes.filter((n) => matches(n, f)).length;
+  const countItem = (status: string, n: number, label = status): Html => html`<li class="count s-${slug(status)}${n === 0 ? ' zero' : ''}"><a href="/${query({ status })}" title="${STATUS_HELP[status] ?? 'the last run used the cached (last-known-good) catalogue'}"><span class="n" data-count="${status}">${n}</span> <span class="label">${label}</span></a></li>`;
+  const rows = nodes.map((n) => html`<tr data-node="${n.node}" data-status="${n.status}" data-environment="${n.environment ?? ''}" data-role="${n.role ?? ''}" data-cached="${n.cachedCatalogue ? '1' : ''}"${matches(n, f) ? '' : html` hidden`}>
+<th scope="row"><a href="/nodes/${encodeURIComponent(n.node)}">${n.node}</a></th>
+<td>${statusBadge(n.status, n.disabledReason)}${n.cachedCatalogue ? html` <span class="status s-cached">cached catalogue</span>` : ''}</td>
+<td>${n.environment ?? ''}</td>
+<td>${n.role ?? ''}</td>
+<td><code title="${n.codeVersion ?? ''}">${short(n.codeVersion)}</code></td>
+<td>${time(n.lastReportAt)} <span class="age">${age(n.lastReportAt, nowMs)}</span></td>
+<td><code title="${n.catalogueDigest ?? ''}">${short(n.catalogueDigest)}</code></td>
+</tr>`);
+  return layout('Fleet overview', html`<h1>Fleet overview</h1>
+<p class="code">Serving fleet code <code title="${code.version ?? ''}">${short(code.version) || 'none'}</code>${code.error ? html` <strong class="error">· the fleet tree on disk does not compile (since ${code.error.at}); still serving this code</strong>` : ''}</p>
+<h2 id="counts-h">Nodes by status</h2>
+<ul class="counts" aria-labelledby="counts-h">
+${STATUSES.map((s) => countItem(s, counts[s]))}
+${countItem(CACHED, cached, 'on a cached catalogue')}
+</ul>
+<form id="filters" class="filters" method="get" action="/" role="search" aria-label="Filter nodes">
+<div><label for="q">Name</label> <input id="q" name="q" type="search" value="${f.q ?? ''}" placeholder="part of a node name" autocomplete="off"></div>
+<div><label for="status">Status</label> <select id="status" name="status">${options([...STATUSES, CACHED], f.status, 'any status')}</select></div>
+<div><label for="environment">Environment</label> <select id="environment" name="environment">${options(envs, f.environment, 'any environment')}</select></div>
+<div><label for="role">Role</label> <select id="role" name="role">${options(roles, f.role, 'any role')}</select></div>
+<div class="buttons"><button type="submit">Filter</button> <a href="/">Clear</a></div>
+</form>
+<p id="shown" aria-live="polite"><span id="shown-n">${shown}</span> of ${nodes.length} nodes shown</p>
+<table id="nodes" class="nodes">
+<caption>Nodes, worst status first in the counts above; select a node for its runs and facts</caption>
+<thead><tr><th scope="col">Node</th><th scope="col">Status</th><th scope="col">Environment</th><th scope="col">Role</th><th scope="col">Code version</th><th scope="col">Last run</th><th scope="col">Catalogue digest</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+<h2>What the statuses mean</h2>
+<dl class="legend">${STATUSES.map((s) => html`<dt>${statusBadge(s)}</dt><dd>${STATUS_HELP[s]}</dd>`)}<dt><span class="status s-cached">cached catalogue</span></dt><dd>the fresh catalogue failed (server unreachable, or it did not compile): the agent ran its last-known-good one</dd></dl>`, { loggedIn: true });
+}
+
+// ---- the node page -------------------------------------------------------------------
+
+interface Change { path?: string; attribute?: string; from?: unknown; to?: unknown; sensitive?: boolean; diff?: string; added?: unknown[]; removed?: unknown[] }
+interface ReportError { code?: string; message?: string; hint?: string; resource?: string }
+interface ResourceEntry { id?: string; status?: string; action?: string; cause?: string; drift?: string; changes?: Change[]; error?: ReportError; durationMs?: number }
+interface RunReport {
+  startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; noop?: boolean; exitCode?: number;
+  catalogueDigest?: string | null; cachedCatalogue?: boolean; catalogueError?: ReportError; error?: ReportError; codeVersion?: string;
+  summary?: { total?: number; changed?: number; pending?: number; failed?: number; skipped?: number; unchanged?: number };
+  changes?: { intentional?: number; corrective?: number };
+  agent?: { enabled?: boolean; disabledReason?: string; disabledBy?: string; disabledSince?: string };
+  resources?: ResourceEntry[];
+}
+
+const clip = (s: string, n = 400): string => (s.length > n ? `${s.slice(0, n)}… (${s.length} characters)` : s);
+const json = (v: unknown): string => (v === undefined ? '(absent)' : clip(typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v)));
+
+function errorText(e: ReportError | undefined): Html {
+  if (!e) return html``;
+  return html`<div class="err"><code>${e.code ?? 'ERROR'}</code> ${clip(e.message ?? '', 2000)}${e.hint ? html`<div class="hint">hint: ${clip(e.hint, 1000)}</div>` : ''}</div>`;
+}
+
+function changeList(changes: readonly Change[] | undefined): Html {
+  if (!changes?.length) return html``;
+  return html`<ul class="changes">${changes.slice(0, 50).map((c) => html`<li><code>${c.path ?? c.attribute ?? ''}</code>: ${c.diff
+    ? html`<pre class="diff">${clip(c.diff, 4000)}</pre>`
+    : c.added || c.removed
+      ? html`${c.removed?.length ? html`removed ${json(c.removed)} ` : ''}${c.added?.length ? html`added ${json(c.added)}` : ''}`
+      : html`<span class="from">${json(c.from)}</span> → <span class="to">${json(c.to)}</span>`}</li>`)}${changes.length > 50 ? html`<li>… ${changes.length - 50} more</li>` : ''}</ul>`;
+}
+
+function runSection(r: RunReport, receivedAt: string, i: number): Html {
+  const notable = (r.resources ?? []).filter((x) => x.status && x.status !== 'unchanged');
+  const s = r.summary ?? {};
+  return html`<details class="run"${i === 0 ? html` open` : ''}>
+<summary>${time(r.startedAt ?? receivedAt)} · ${r.outcome ?? 'run'}${r.noop ? ' (noop)' : ''} · exit ${r.exitCode ?? '?'} · ${s.changed ?? 0} changed, ${s.failed ?? 0} failed${s.pending ? `, ${s.pending} pending` : ''}</summary>
+${r.agent?.enabled === false ? html`<p>Agent disabled${r.agent.disabledBy ? html` by ${r.agent.disabledBy}` : ''}${r.agent.disabledSince ? html` since ${r.agent.disabledSince}` : ''}: <strong class="reason">${r.agent.disabledReason ?? 'no reason given'}</strong></p>` : ''}
+${r.cachedCatalogue ? html`<p class="warn">Ran the cached (last-known-good) catalogue: the fresh one failed.</p>` : ''}
+${r.catalogueError ? html`<div>Catalogue: ${errorText(r.catalogueError)}</div>` : ''}
+${r.error && r.error !== r.catalogueError ? html`<div>Run: ${errorText(r.error)}</div>` : ''}
+${notable.length ? html`<table class="resources"><caption>Resources changed, pending, failed or skipped in this run</caption>
+<thead><tr><th scope="col">Resource</th><th scope="col">Status</th><th scope="col">Cause</th><th scope="col">Attribute changes</th><th scope="col">Error</th></tr></thead>
+<tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${x.cause ?? ''}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table>`
+    : html`<p>No resource changed or failed.</p>`}
+</details>`;
+}
+
+function factRows(facts: unknown, prefix = '', out: [string, string][] = [], depth = 0): [string, string][] {
+  if (out.length >= 500) return out;
+  if (facts !== null && typeof facts === 'object' && !Array.isArray(facts) && depth < 6) {
+    for (const [k, v] of Object.entries(facts as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) factRows(v, prefix ? `${prefix}.${k}` : k, out, depth + 1);
+  } else out.push([prefix || '(value)', clip(typeof facts === 'string' ? facts : JSON.stringify(facts) ?? String(facts), 300)]);
+  return out;
+}
+
+export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
+  const n = d.node;
+  const runs = d.reports.map((r) => ({ rep: (r.report ?? {}) as RunReport, at: r.receivedAt }));
+  const chart: ChartRun[] = runs.slice().reverse().map(({ rep, at }) => ({ at: rep.startedAt ?? at, durationMs: rep.durationMs ?? 0, changed: rep.summary?.changed ?? 0, failed: (rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0) }));
+  return layout(n.node, html`<p class="crumbs"><a href="/">Fleet overview</a> › ${n.node}</p>
+<h1>${n.node}</h1>
+<dl class="facts-head">
+<dt>Status</dt><dd>${statusBadge(n.status, n.disabledReason)}${n.cachedCatalogue ? html` <span class="status s-cached">cached catalogue</span>` : ''}</dd>
+<dt>Environment</dt><dd>${n.environment ?? 'unknown'}</dd>
+<dt>Role</dt><dd>${n.role ?? 'unknown'}${n.modules?.length ? html` (modules: ${n.modules.join(', ')})` : ''}</dd>
+<dt>Last run</dt><dd>${time(n.lastReportAt)} <span class="age">${age(n.lastReportAt, nowMs)}</span></dd>
+<dt>Last seen</dt><dd>${time(n.lastSeenAt)}</dd>
+<dt>Code version</dt><dd><code>${n.codeVersion ?? ''}</code></dd>
+<dt>Catalogue digest</dt><dd><code>${n.catalogueDigest ?? ''}</code></dd>
+</dl>
+<h2>Runs over time</h2>
+${renderRunChart(chart)}
+<h2>Last runs</h2>
+${runs.length ? html`<table class="runs"><caption>The newest ${runs.length} runs</caption>
+<thead><tr><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Outcome</th><th scope="col">Catalogue digest</th><th scope="col">Changed</th><th scope="col">Intentional / corrective</th><th scope="col">Failed</th><th scope="col">Pending</th><th scope="col">Unchanged</th><th scope="col">Exit</th></tr></thead>
+<tbody>${runs.map(({ rep, at }) => html`<tr><th scope="row">${time(rep.startedAt ?? at)}</th><td>${((rep.durationMs ?? 0) / 1000).toFixed(2)} s</td><td>${rep.outcome ?? 'run'}${rep.noop ? ' (noop)' : ''}${rep.cachedCatalogue ? ' (cached catalogue)' : ''}</td><td><code title="${rep.catalogueDigest ?? ''}">${short(rep.catalogueDigest)}</code></td><td>${rep.summary?.changed ?? 0}</td><td>${rep.changes?.intentional ?? 0} / ${rep.changes?.corrective ?? 0}</td><td>${(rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0)}</td><td>${rep.summary?.pending ?? 0}</td><td>${rep.summary?.unchanged ?? 0}</td><td>${rep.exitCode ?? ''}</td></tr>`)}</tbody></table>
+<h2>Changed and failed resources, run by run</h2>
+${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}`
+    : html`<p>No runs reported yet.</p>`}
+<h2>Facts</h2>
+${d.facts ? html`<p>Sent ${time(d.facts.at)}</p><table class="facts"><caption>Facts the agent sent</caption><thead><tr><th scope="col">Fact</th><th scope="col">Value</th></tr></thead><tbody>${factRows(d.facts.facts).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${v}</td></tr>`)}</tbody></table>` : html`<p>No facts received.</p>`}`, { loggedIn: true });
+}
