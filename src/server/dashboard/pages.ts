@@ -202,15 +202,15 @@ export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
 <dt>Code version</dt><dd><code>${n.codeVersion ?? ''}</code></dd>
 <dt>Catalogue digest</dt><dd><code>${n.catalogueDigest ?? ''}</code></dd>
 </dl>
+${runs.length ? html`<h2>Changed and failed resources, run by run</h2>
+${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}` : ''}
 <h2>Runs over time</h2>
 ${renderRunChart(chart)}
 <h2>Last runs</h2>
 ${runs.length ? html`<table class="runs"><caption>The newest ${runs.length} runs</caption>
 <thead><tr><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Outcome</th><th scope="col">Catalogue digest</th><th scope="col">Changed</th><th scope="col">Intentional / corrective</th><th scope="col">Failed</th><th scope="col">Pending</th><th scope="col">Unchanged</th><th scope="col">Exit</th></tr></thead>
-<tbody>${runs.map(({ rep, at }) => html`<tr><th scope="row">${time(rep.startedAt ?? at)}</th><td>${((rep.durationMs ?? 0) / 1000).toFixed(2)} s</td><td>${rep.outcome ?? 'run'}${rep.noop ? ' (noop)' : ''}${rep.cachedCatalogue ? ' (cached catalogue)' : ''}</td><td><code title="${rep.catalogueDigest ?? ''}">${short(rep.catalogueDigest)}</code></td><td>${rep.summary?.changed ?? 0}</td><td>${rep.changes?.intentional ?? 0} / ${rep.changes?.corrective ?? 0}</td><td>${(rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0)}</td><td>${rep.summary?.pending ?? 0}</td><td>${rep.summary?.unchanged ?? 0}</td><td>${rep.exitCode ?? ''}</td></tr>`)}</tbody></table>
-<h2>Changed and failed resources, run by run</h2>
-${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}`
+<tbody>${runs.map(({ rep, at }) => html`<tr><th scope="row">${time(rep.startedAt ?? at)}</th><td>${((rep.durationMs ?? 0) / 1000).toFixed(2)} s</td><td>${rep.outcome ?? 'run'}${rep.noop ? ' (noop)' : ''}${rep.cachedCatalogue ? ' (cached catalogue)' : ''}</td><td><code title="${rep.catalogueDigest ?? ''}">${short(rep.catalogueDigest)}</code></td><td>${rep.summary?.changed ?? 0}</td><td>${rep.changes?.intentional ?? 0} / ${rep.changes?.corrective ?? 0}</td><td>${(rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0)}</td><td>${rep.summary?.pending ?? 0}</td><td>${rep.summary?.unchanged ?? 0}</td><td>${rep.exitCode ?? ''}</td></tr>`)}</tbody></table>`
     : html`<p>No runs reported yet.</p>`}
 <h2>Facts</h2>
-${d.facts ? html`<p>Sent ${time(d.facts.at)}</p><table class="facts"><caption>Facts the agent sent</caption><thead><tr><th scope="col">Fact</th><th scope="col">Value</th></tr></thead><tbody>${factRows(d.facts.facts).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${v}</td></tr>`)}</tbody></table>` : html`<p>No facts received.</p>`}`, { loggedIn: true });
+${d.facts ? html`<details class="facts"><summary>${factRows(d.facts.facts).length} facts, sent ${time(d.facts.at)}</summary><table class="facts"><caption>Facts the agent sent</caption><thead><tr><th scope="col">Fact</th><th scope="col">Value</th></tr></thead><tbody>${factRows(d.facts.facts).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${v}</td></tr>`)}</tbody></table></details>` : html`<p>No facts received.</p>`}`, { loggedIn: true });
 }

@@ -1,0 +1,376 @@
+/**
+ * The dashboard in a real browser (Debian's chromium driven by playwright-core), against
+ * a real server process whose agents really ran: real agent processes converging real
+ * files in their own temp roots and real containers on the Docker engine.
+ *
+ *   hd-web-1  drifted (its container removed by hand) and repaired: corrective change;
+ *             its config file holds a secret that must never reach a page
+ *   hd-web-2  its image does not exist in the loopback registry: failed (agent daemon)
+ *   hd-db-1   paused with `agent disable --reason`: disabled (agent daemon)
+ *   hd-db-2   unchanged (agent daemon); hd-db-4 a --noop agent: noop pending (agent daemon)
+ *   hd-db-3   an agent that reported once and was stopped: unresponsive once its report
+ *             is older than two --agent-interval (10 s here)
+ * The daemons report every 4 s, so their statuses hold while the browser looks.
+ * Screenshots: docs/img/dashboard-overview.png and docs/img/dashboard-node.png (README).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { createSandbox, docker, REGISTRY, REPO, requireDocker, runCli, type Sandbox } from '../support/harness.js';
+import { nextReport, reports, startAgent, waitFor, type AgentProcess } from '../support/agent.js';
+import { operatorTls, startServer, type ServerProc } from '../support/server.js';
+import { request } from '../../src/server/client.js';
+import { sslPaths } from '../../src/agent/server-source.js';
+
+const PORT = 18260;
+const DASH = 18261;
+const DASH_TLS = 18262;
+const CHROMIUM = '/usr/bin/chromium';
+const SECRET = 'hd-secret-7f3a9c-never-shown';
+const REASON = 'change window CHG-4711: database upgrade';
+const HOSTILE = '<script>window.hdPwned=1</script><img src=x onerror="window.hdPwned=2">';
+const dash = `http://127.0.0.1:${DASH}`;
+
+let sb: Sandbox;
+let server: ServerProc;
+let fingerprint: string;
+let token: string;
+let browser: Browser;
+let ctx: BrowserContext;
+const daemons: AgentProcess[] = [];
+const stateDir = (): string => path.join(sb.root, 'server');
+const caDir = (): string => path.join(stateDir(), 'ca');
+const container = (node: string): string => `${sb.prefix}-${node}`;
+
+interface Host { readonly node: string; readonly root: string; readonly state: string }
+const host = (node: string): Host => ({ node, root: path.join(sb.root, node), state: path.join(sb.root, `${node}-state`) });
+
+function agentArgs(h: Host, ...extra: string[]): string[] {
+  return ['--server', `https://127.0.0.1:${PORT}`, '--ca-fingerprint', fingerprint, '--node', h.node, '--root', h.root, '--state-dir', h.state, '--connect-timeout', '3', ...extra];
+}
+async function onetime(h: Host): Promise<any> {
+  const r = await runCli(['agent', ...agentArgs(h, '--onetime')]);
+  const last = reports(h.state).pop();
+  expect(last, r.stderr).toBeDefined();
+  return last;
+}
+function daemon(h: Host, ...extra: string[]): AgentProcess {
+  const a = startAgent(agentArgs(h, '--interval', '4s', ...extra));
+  daemons.push(a);
+  return a;
+}
+
+async function fleetStatus(): Promise<Record<string, { status: string; disabledReason?: string }>> {
+  const a = await request(`https://127.0.0.1:${PORT}`, 'v1/nodes', operatorTls(caDir()));
+  expect(a.status).toBe(200);
+  return Object.fromEntries((JSON.parse(a.body.toString()).nodes as { node: string; status: string }[]).map((n) => [n.node, n]));
+}
+async function waitForStatus(want: Record<string, string>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Record<string, { status: string }> = {};
+  for (;;) {
+    last = await fleetStatus();
+    if (Object.entries(want).every(([n, s]) => last[n]?.status === s)) return;
+    if (Date.now() > deadline) throw new Error(`statuses ${JSON.stringify(Object.fromEntries(Object.entries(last).map(([n, v]) => [n, v.status])))}, wanted ${JSON.stringify(want)}\n${daemons.map((d) => d.stderr().slice(-600)).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function writeFleet(dir: string): void {
+  const w = (f: string, text: string): void => { mkdirSync(path.dirname(path.join(dir, f)), { recursive: true }); writeFileSync(path.join(dir, f), text); };
+  w('environments/production/manifests/site.yaml', 'roles:\n  web:\n    modules: [hdweb]\n  db:\n    modules: [hddb]\nnodes:\n  - glob: "hd-web-*"\n    role: web\n  - glob: "hd-db-*"\n    role: db\n');
+  w('modules/hdweb/module.yaml', [
+    'description: A web container and its configuration file.',
+    'parameters:',
+    '  container: { type: string, description: Container name }',
+    '  image: { type: string, default: local/busybox:1, description: Image }',
+    '  label: { type: string, description: Value of the tsconverge-test label }',
+    '  token: { type: string, default: none, description: A secret token in the configuration }',
+    'resources:',
+    '  - kind: file',
+    '    name: app-conf',
+    '    path: /etc/app.conf',
+    '    content: "token={{params.token}}\\n"',
+    '  - kind: docker.container',
+    '    name: "{{params.container}}"',
+    '    image: "{{params.image}}"',
+    '    command: [httpd, -f, -p, "8080"]',
+    '    labels: { tsconverge-test: "{{params.label}}" }',
+    '',
+  ].join('\n'));
+  w('modules/hddb/module.yaml', 'description: A settings file.\nparameters:\n  text: { type: string, default: "db settings", description: The text }\nresources:\n  - kind: file\n    name: settings\n    path: /etc/db.conf\n    content: "{{params.text}}\\n"\n');
+  const label = sb.label.split('=')[1]!;
+  w('environments/production/data/nodes/hd-web-1.yaml', `hdweb:\n  container: ${container('web-1')}\n  label: ${label}\n  token: !secret hd_token\n`);
+  w('environments/production/data/nodes/hd-web-2.yaml', `hdweb:\n  container: ${container('web-2')}\n  label: ${label}\n  image: ${REGISTRY}/${sb.prefix}-missing:1\n`);
+}
+
+const web1 = (): Host => host('hd-web-1');
+const web2 = (): Host => host('hd-web-2');
+
+beforeAll(async () => {
+  requireDocker();
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium`);
+  sb = createSandbox('hd-dash');
+  const fleet = path.join(sb.root, 'fleet');
+  writeFleet(fleet);
+  fingerprint = /fingerprint: (sha256:[0-9a-f]{64})/.exec((await runCli(['ca', 'init', '--state-dir', stateDir()])).stdout)![1]!;
+  writeFileSync(path.join(sb.root, 'autosign'), 'hd-*\n');
+  server = await startServer(['--fleet', fleet, '--state-dir', stateDir(), '--autosign', path.join(sb.root, 'autosign'), '--agent-interval', '10', '--dashboard', `127.0.0.1:${DASH}`], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
+  await waitFor('the dashboard', () => /dashboard on/.test(server.log()), 30_000);
+  token = readFileSync(path.join(stateDir(), 'dashboard.token'), 'utf8').trim();
+
+  // hd-db-3 reports once and stops: the clock of its unresponsiveness starts now.
+  const silent = host('hd-db-3');
+  const s = daemon(silent);
+  await nextReport(silent.state, 0, (r) => r.outcome === 'run', 60_000);
+  await waitFor('the report of hd-db-3 on the server', () => /hd-db-3/.test(readFileSync(path.join(silent.state, 'last_run_summary.json'), 'utf8')), 10_000);
+  s.child.kill('SIGTERM');
+  await s.exited;
+
+  const paused = host('hd-db-1');
+  expect((await onetime(paused)).exitCode).toBe(2);
+  expect((await runCli(['agent', 'disable', '--reason', REASON, '--state-dir', paused.state, '--root', paused.root])).code).toBe(0);
+  daemon(paused);
+  daemon(web2());
+  daemon(host('hd-db-2'));
+  daemon(host('hd-db-4'), '--noop');
+
+  // hd-web-1 converges, then drifts: its container is removed by hand.
+  const first = await onetime(web1());
+  expect(first.exitCode, JSON.stringify(first.resources)).toBe(2);
+  expect(readFileSync(path.join(web1().root, 'etc/app.conf'), 'utf8')).toBe(`token=${SECRET}\n`);
+  docker('rm', '-f', container('web-1'));
+
+  await waitForStatus({ 'hd-db-3': 'unresponsive', 'hd-db-1': 'disabled', 'hd-web-2': 'failed', 'hd-db-2': 'unchanged', 'hd-db-4': 'noop pending' });
+  // The repair comes last, so every status holds when the browser looks.
+  const repair = await onetime(web1());
+  expect(repair.resources.find((r: any) => r.kind === 'docker.container').cause).toBe('corrective');
+  await waitForStatus({ 'hd-web-1': 'corrective change' }, 10_000);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+}, 420_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) { d.child.kill('SIGTERM'); await d.exited; }
+  await server?.stop();
+  sb?.cleanup();
+}, 120_000);
+
+/** Every response body the browser received (documents, scripts, styles). */
+const seen: string[] = [];
+function watch(page: Page): Page {
+  page.on('response', (r) => { void r.text().then((t) => seen.push(t), () => undefined); });
+  page.on('dialog', (d) => { seen.push(`DIALOG ${d.message()}`); void d.dismiss(); });
+  return page;
+}
+const visibleRows = (page: Page): Promise<string[]> => page.$$eval('#nodes tbody tr:not([hidden])', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.node!));
+
+describe('the dashboard in a browser', () => {
+  it('refuses every request without the token, and leaks nothing', async () => {
+    expect(statSync(path.join(stateDir(), 'dashboard.token')).mode & 0o777).toBe(0o600);
+    const bodies = new Set<string>();
+    for (const p of ['/', '/?status=failed', '/nodes/hd-web-1', '/nodes/hd-nope', '/metrics', '/v1/nodes']) {
+      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { cookie: 'tsconverge_dashboard=1700000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }]) {
+        const r = await fetch(dash + p, { headers, redirect: 'manual' });
+        expect(r.status, `${p} ${JSON.stringify(headers)}`).toBe(401);
+        // The login form, which echoes only the asked path (to return to it): the same answer for a node that exists and one that does not.
+        const body = (await r.text()).replace(`name="next" value="${p.replace(/&/g, '&amp;')}"`, 'name="next" value="PATH"');
+        expect(body).not.toMatch(/hd-(web|db)-|corrective|unresponsive|disabled/);
+        expect(body).toMatch(/name="token"/);
+        bodies.add(body);
+      }
+    }
+    expect(bodies.size).toBe(1);
+    const ok = await fetch(dash + '/', { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-security-policy')).toMatch(/script-src 'self'.*frame-ancestors 'none'/);
+    expect(ok.headers.get('x-content-type-options')).toBe('nosniff');
+    // The agents' port serves no dashboard, even to an operator.
+    expect((await request(`https://127.0.0.1:${PORT}`, '', operatorTls(caDir()))).status).toBe(404);
+  });
+
+  it('logs in with the token: an HttpOnly, SameSite=Strict cookie', async () => {
+    const page = watch(await ctx.newPage());
+    const first = await page.goto(dash + '/nodes/hd-web-2');
+    expect(first!.status()).toBe(401);
+    await page.fill('#token', 'not-the-token-at-all');
+    await page.click('form.login button');
+    expect(await page.textContent('.error')).toMatch(/not the dashboard token/);
+    await page.fill('#token', token);
+    await page.click('form.login button');
+    await page.waitForURL(`${dash}/nodes/hd-web-2`);
+    const [cookie] = await ctx.cookies();
+    expect(cookie).toMatchObject({ name: 'tsconverge_dashboard', httpOnly: true, sameSite: 'Strict', secure: false });
+    expect(cookie!.value).not.toContain(token);
+    await page.close();
+  });
+
+  it('the overview shows the right counts, statuses, roles and the disable reason', async () => {
+    const page = watch(await ctx.newPage());
+    await page.goto(dash + '/');
+    const counts = Object.fromEntries(await page.$$eval('[data-count]', (els) => els.map((e) => [(e as HTMLElement).dataset.count!, Number(e.textContent)])));
+    expect(counts).toEqual({ failed: 1, 'corrective change': 1, 'intentional change': 0, 'noop pending': 1, unchanged: 1, disabled: 1, unresponsive: 1, 'never reported': 0, cached: 0 });
+    const rows = await page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => { const d = (tr as HTMLElement).dataset; return [d.node, d.status, d.role, d.environment]; }));
+    expect(rows).toEqual([
+      ['hd-db-1', 'disabled', 'db', 'production'], ['hd-db-2', 'unchanged', 'db', 'production'], ['hd-db-3', 'unresponsive', 'db', 'production'],
+      ['hd-db-4', 'noop pending', 'db', 'production'], ['hd-web-1', 'corrective change', 'web', 'production'], ['hd-web-2', 'failed', 'web', 'production'],
+    ]);
+    expect(await page.textContent('tr[data-node="hd-db-1"]')).toContain(REASON);
+    expect(await page.getAttribute('html', 'lang')).toBe('en');
+    mkdirSync(path.join(REPO, 'docs/img'), { recursive: true });
+    await page.screenshot({ path: path.join(REPO, 'docs/img/dashboard-overview.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('filters as you type (JavaScript), and keeps the address in step', async () => {
+    const page = watch(await ctx.newPage());
+    await page.goto(dash + '/');
+    await page.fill('#q', 'web');
+    expect(await visibleRows(page)).toEqual(['hd-web-1', 'hd-web-2']);
+    expect(await page.textContent('#shown-n')).toBe('2');
+    await page.selectOption('#status', 'failed');
+    expect(await visibleRows(page)).toEqual(['hd-web-2']);
+    expect(page.url()).toBe(`${dash}/?q=web&status=failed`);
+    await page.fill('#q', '');
+    await page.selectOption('#status', '');
+    await page.selectOption('#role', 'db');
+    expect(await visibleRows(page)).toEqual(['hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4']);
+    await page.selectOption('#environment', 'production');
+    await page.selectOption('#status', 'unresponsive');
+    expect(await visibleRows(page)).toEqual(['hd-db-3']);
+    await page.close();
+  });
+
+  it('filters without JavaScript: a GET form answered by the server', async () => {
+    const noJs = await browser.newContext({ javaScriptEnabled: false, storageState: await ctx.storageState() });
+    const page = watch(await noJs.newPage());
+    await page.goto(dash + '/?status=disabled');
+    expect(await visibleRows(page)).toEqual(['hd-db-1']);
+    await page.goto(dash + '/');
+    await page.fill('#q', 'db');
+    await page.selectOption('#status', 'noop pending');
+    await page.click('#filters button[type=submit]');
+    await page.waitForURL(/status=noop\+pending/);
+    expect(page.url()).toBe(`${dash}/?q=db&status=noop+pending&environment=&role=`);
+    expect(await visibleRows(page)).toEqual(['hd-db-4']);
+    expect(await page.inputValue('#q')).toBe('db');
+    await noJs.close();
+  });
+
+  it('keyboard focus reaches the filter, visibly', async () => {
+    const page = watch(await ctx.newPage());
+    await page.goto(dash + '/');
+    let id = '';
+    for (let i = 0; i < 20 && id !== 'q'; i++) {
+      await page.keyboard.press('Tab');
+      id = await page.evaluate(() => document.activeElement?.id ?? '');
+    }
+    expect(id).toBe('q');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).not.toBe('none');
+    await page.keyboard.type('web-2');
+    expect(await visibleRows(page)).toEqual(['hd-web-2']);
+    expect(await page.$$eval('label[for]', (ls) => ls.map((l) => l.getAttribute('for')))).toEqual(expect.arrayContaining(['q', 'status', 'environment', 'role']));
+    await page.close();
+  });
+
+  it('a node page shows the failed resource and its error, the runs, a chart and the facts', async () => {
+    const page = watch(await ctx.newPage());
+    await page.goto(dash + '/');
+    await page.click('a[href="/nodes/hd-web-2"]');
+    await page.waitForURL(`${dash}/nodes/hd-web-2`);
+    const rep = reports(web2().state).filter((r) => r.outcome === 'run').pop();
+    const failed = rep.resources.find((r: any) => r.status === 'failed');
+    expect(failed.id).toBe(`docker.container[${container('web-2')}]`);
+    const row = page.locator('details.run[open] tr.r-failed');
+    expect(await row.locator('th').textContent()).toBe(failed.id);
+    const err = await row.locator('.err').textContent();
+    expect(err).toContain(failed.error.code);
+    expect(err).toContain(failed.error.message.slice(0, 60));
+    expect(await page.locator('table.runs tbody tr').count()).toBeGreaterThanOrEqual(1);
+    expect(await page.locator('#runs-chart .bar').count()).toBe(await page.locator('table.runs tbody tr').count());
+    expect(await page.textContent('table.facts')).toContain('os.codename');
+    await page.screenshot({ path: path.join(REPO, 'docs/img/dashboard-node.png'), fullPage: true });
+
+    // The repaired node: the drift shows as corrective, its secret only as masked.
+    await page.goto(dash + '/nodes/hd-web-1');
+    const repaired = page.locator('details.run[open] tr.r-changed');
+    expect(await repaired.locator('th').textContent()).toBe(`docker.container[${container('web-1')}]`);
+    expect(await repaired.locator('td').nth(1).textContent()).toBe('corrective');
+    expect(await page.textContent('table.runs tbody tr:first-child')).toContain('0 / 1');
+    await page.close();
+  });
+
+  it('facts from an agent are shown as text, never run as markup', async () => {
+    // hd-db-3's own certificate sends hostile facts (as a compromised host could).
+    const p = sslPaths(host('hd-db-3').state, 'hd-db-3');
+    const tls = { ca: readFileSync(p.ca, 'utf8'), cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') };
+    const put = await request(`https://127.0.0.1:${PORT}`, 'v1/nodes/hd-db-3/facts', tls, { method: 'PUT', json: { facts: { hostname: 'hd-db-3', note: HOSTILE } } });
+    expect(put.status).toBe(204);
+    const page = watch(await ctx.newPage());
+    await page.goto(dash + '/nodes/hd-db-3');
+    expect(await page.textContent('table.facts')).toContain(HOSTILE);
+    expect(await page.evaluate(() => (window as unknown as { hdPwned?: number }).hdPwned)).toBeUndefined();
+    expect(await page.locator('table.facts img, table.facts script').count()).toBe(0);
+    await page.close();
+  });
+
+  it('no page, script or style ever carries the secret', async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    for (const p of ['/', '/?q=web', '/assets/dashboard.js', '/assets/dashboard.css', ...['hd-web-1', 'hd-web-2', 'hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4'].map((n) => `/nodes/${n}`)]) {
+      const r = await fetch(dash + p, { headers: auth });
+      expect(r.status, p).toBe(200);
+      seen.push(await r.text());
+    }
+    expect(seen.length).toBeGreaterThan(20);
+    expect(seen.some((t) => t.includes('/etc/app.conf') || t.includes('app-conf'))).toBe(true);
+    for (const t of seen) expect(t).not.toContain(SECRET);
+    expect(seen.filter((t) => t.startsWith('DIALOG'))).toEqual([]);
+  });
+
+  it('/metrics has the fleet gauges', async () => {
+    const a = await request(`https://127.0.0.1:${PORT}`, 'metrics', operatorTls(caDir()));
+    const text = a.body.toString();
+    for (const [s, n] of [['failed', 1], ['corrective change', 1], ['disabled', 1], ['noop pending', 1], ['never reported', 0]] as const) {
+      expect(text).toContain(`tsconverge_nodes{status="${s}"} ${n}`);
+    }
+    const age = Number(/^tsconverge_oldest_report_age_seconds (\S+)$/m.exec(text)![1]);
+    expect(age).toBeGreaterThan(20);
+    expect(text).toMatch(/^tsconverge_nodes_cached_catalogue 0$/m);
+  });
+});
+
+describe('a TLS dashboard', () => {
+  it('admits an operator certificate or the token, never a node certificate', async () => {
+    for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) { d.child.kill('SIGTERM'); await d.exited; }
+    await server.stop();
+    server = await startServer(['--fleet', path.join(sb.root, 'fleet'), '--state-dir', stateDir(), '--agent-interval', '10', '--dashboard', `127.0.0.1:${DASH_TLS}`, '--dashboard-tls'], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
+    await waitFor('the TLS dashboard', () => /dashboard on https:/.test(server.log()), 30_000);
+    const base = `https://127.0.0.1:${DASH_TLS}`;
+    const op = operatorTls(caDir());
+    const asOperator = await request(base, '', op);
+    expect(asOperator.status).toBe(200);
+    expect(asOperator.body.toString()).toContain('hd-web-2');
+    const p = sslPaths(web1().state, 'hd-web-1');
+    const asNode = await request(base, '', { ca: op.ca, cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') });
+    expect(asNode.status).toBe(401);
+    expect(asNode.body.toString()).not.toContain('hd-web-2');
+    expect((await request(base, 'nodes/hd-web-2', { ca: op.ca })).status).toBe(401);
+    expect((await request(base, '', { ca: op.ca }, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    const login = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+      const body = `token=${encodeURIComponent(token)}&next=%2F`;
+      const req = https.request(`${base}/login`, { method: 'POST', ca: op.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, cookie: String(res.headers['set-cookie']) }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(login.status).toBe(303);
+    expect(login.cookie).toMatch(/HttpOnly; SameSite=Strict; Max-Age=\d+; Secure/);
+  }, 240_000);
+});
