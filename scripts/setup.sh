@@ -27,6 +27,8 @@ command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need_pkgs+
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql)
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)   # import compose tests compare with what Compose makes
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool checks the agent's metrics file
+# The dashboard's browser tests drive Debian's chromium with playwright-core (no browser download).
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
