@@ -34,7 +34,7 @@ import { inject } from 'postject';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(repo, 'dist/sea');
 const exe = path.join(repo, 'dist/tsconverge');
-const ASSET_DIRS = ['modules', 'spec/vendor']; // spec/vendor: the Compose schema of `import compose`
+const ASSET_DIRS = ['modules', 'spec/vendor', 'src/server/dashboard/static']; // spec/vendor: the Compose schema of `import compose`; the dashboard's CSS and JS
 const ASSET_INDEX_KEY = 'tsconverge-assets.json'; // src/assets.ts
 /**
  * Single files read with getAsset() only (not extracted): PGlite's WebAssembly modules and

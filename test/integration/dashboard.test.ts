@@ -15,6 +15,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import https from 'node:https';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -27,6 +28,8 @@ import { sslPaths } from '../../src/agent/server-source.js';
 const PORT = 18260;
 const DASH = 18261;
 const DASH_TLS = 18262;
+const SEA_PORT = 18263;
+const SEA_DASH = 18264;
 const CHROMIUM = '/usr/bin/chromium';
 const SECRET = 'hd-secret-7f3a9c-never-shown';
 const REASON = 'change window CHG-4711: database upgrade';
@@ -373,4 +376,34 @@ describe('a TLS dashboard', () => {
     expect(login.status).toBe(303);
     expect(login.cookie).toMatch(/HttpOnly; SameSite=Strict; Max-Age=\d+; Secure/);
   }, 240_000);
+});
+
+describe('the single executable', () => {
+  it('serves the dashboard and its assets from its SEA assets', async () => {
+    const exe = path.join(REPO, 'dist/tsconverge');
+    if (!existsSync(exe)) throw new Error(`${exe} is missing: run npm run build (scripts/setup.sh does)`);
+    const dir = path.join(sb.root, 'sea');
+    mkdirSync(dir, { recursive: true });
+    execFileSync(exe, ['ca', 'init', '--state-dir', dir], { stdio: 'ignore' });
+    const proc = spawn(exe, ['server', '--fleet', path.join(sb.root, 'fleet'), '--state-dir', dir, '--host', '127.0.0.1', '--port', String(SEA_PORT), '--dashboard', String(SEA_DASH)],
+      { cwd: '/', env: { PATH: process.env.PATH ?? '', TSCONVERGE_CACHE_DIR: path.join(dir, 'cache'), TSCONVERGE_SECRET_HD_TOKEN: SECRET }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (d) => { log += d; });
+    try {
+      await waitFor('the single executable\'s dashboard', () => /dashboard on/.test(log) || proc.exitCode !== null, 150_000, 200);
+      expect(log).toMatch(/dashboard on http:\/\/127\.0\.0\.1:/);
+      for (const f of ['dashboard.js', 'dashboard.css']) {
+        const r = await fetch(`http://127.0.0.1:${SEA_DASH}/assets/${f}`);
+        expect(r.status).toBe(200);
+        expect(await r.text()).toBe(readFileSync(path.join(REPO, 'src/server/dashboard/static', f), 'utf8'));
+      }
+      const seaToken = readFileSync(path.join(dir, 'dashboard.token'), 'utf8').trim();
+      const page = await fetch(`http://127.0.0.1:${SEA_DASH}/`, { headers: { authorization: `Bearer ${seaToken}` } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('Fleet overview');
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once('exit', r)));
+    }
+  }, 200_000);
 });
