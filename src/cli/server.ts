@@ -158,12 +158,11 @@ async function serverCommand(o: ServerFlags, globals: GlobalFlags): Promise<numb
     log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'})`);
     if (server.dashboard) log.info(`dashboard on ${dashboardUrl} (login token ${server.dashboard.tokenCreated ? 'created in' : 'in'} ${server.dashboard.tokenFile}${o.dashboardTls ? '; operator certificates log in too' : ''})`);
     process.on('SIGHUP', () => { log.info('SIGHUP: reloading the fleet tree'); void server.reload(); });
-    if (o.watch) {
-      let timer: NodeJS.Timeout | undefined;
-      watch(path.resolve(o.fleet), { recursive: true }, () => { clearTimeout(timer); timer = setTimeout(() => void server.reload(), 300); });
-    }
+    let timer: NodeJS.Timeout | undefined;
+    // A watcher left open would keep the process alive after a stop.
+    const watcher = o.watch ? watch(path.resolve(o.fleet), { recursive: true }, () => { clearTimeout(timer); timer = setTimeout(() => void server.reload(), 300); }) : undefined;
     await new Promise<void>((resolve) => {
-      const stop = (sig: string): void => { log.info(`${sig}: stopping`); void server.close().finally(resolve); };
+      const stop = (sig: string): void => { log.info(`${sig}: stopping`); watcher?.close(); clearTimeout(timer); void server.close().finally(resolve); };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
