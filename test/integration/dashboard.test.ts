@@ -9,13 +9,13 @@
  *   hd-db-1   paused with `agent disable --reason`: disabled (agent daemon)
  *   hd-db-2   unchanged (agent daemon); hd-db-4 a --noop agent: noop pending (agent daemon)
  *   hd-db-3   an agent that reported once and was stopped: unresponsive once its report
- *             is older than two --agent-interval (10 s here)
+ *             is older than two --agent-interval (15 s here)
  * The daemons report every 4 s, so their statuses hold while the browser looks.
  * Screenshots: docs/img/dashboard-overview.png and docs/img/dashboard-node.png (README).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import https from 'node:https';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -120,7 +120,7 @@ beforeAll(async () => {
   writeFleet(fleet);
   fingerprint = /fingerprint: (sha256:[0-9a-f]{64})/.exec((await runCli(['ca', 'init', '--state-dir', stateDir()])).stdout)![1]!;
   writeFileSync(path.join(sb.root, 'autosign'), 'hd-*\n');
-  server = await startServer(['--fleet', fleet, '--state-dir', stateDir(), '--autosign', path.join(sb.root, 'autosign'), '--agent-interval', '10', '--dashboard', `127.0.0.1:${DASH}`], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
+  server = await startServer(['--fleet', fleet, '--state-dir', stateDir(), '--autosign', path.join(sb.root, 'autosign'), '--agent-interval', '15', '--dashboard', `127.0.0.1:${DASH}`], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
   await waitFor('the dashboard', () => /dashboard on/.test(server.log()), 30_000);
   token = readFileSync(path.join(stateDir(), 'dashboard.token'), 'utf8').trim();
 
@@ -128,7 +128,7 @@ beforeAll(async () => {
   const silent = host('hd-db-3');
   const s = daemon(silent);
   await nextReport(silent.state, 0, (r) => r.outcome === 'run', 60_000);
-  await waitFor('the report of hd-db-3 on the server', () => /hd-db-3/.test(readFileSync(path.join(silent.state, 'last_run_summary.json'), 'utf8')), 10_000);
+  await waitForStatus({ 'hd-db-3': 'intentional change' }, 20_000);
   s.child.kill('SIGTERM');
   await s.exited;
 
@@ -224,6 +224,17 @@ describe('the dashboard in a browser', () => {
     ]);
     expect(await page.textContent('tr[data-node="hd-db-1"]')).toContain(REASON);
     expect(await page.getAttribute('html', 'lang')).toBe('en');
+    // Text contrast (WCAG AA, 4.5:1) of every status badge, count and table cell as rendered.
+    const low = await page.evaluate(() => {
+      const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+      const lum = (c: number[]): number => { const [r, g, b] = c.slice(0, 3).map((v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!; };
+      const bgOf = (el: Element | null): number[] => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] === 1) return c; } return [255, 255, 255]; };
+      return [...document.querySelectorAll('.status, .counts a, td, th, label, .age, caption')].map((el) => {
+        const a = lum(rgb(getComputedStyle(el).color)); const b = lum(bgOf(el));
+        return { text: el.textContent!.trim().slice(0, 30), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+      }).filter((x) => x.text && x.ratio < 4.5);
+    });
+    expect(low).toEqual([]);
     mkdirSync(path.join(REPO, 'docs/img'), { recursive: true });
     await page.screenshot({ path: path.join(REPO, 'docs/img/dashboard-overview.png'), fullPage: true });
     await page.close();
@@ -249,6 +260,7 @@ describe('the dashboard in a browser', () => {
   });
 
   it('filters without JavaScript: a GET form answered by the server', async () => {
+    await waitForStatus({ 'hd-db-1': 'disabled', 'hd-db-4': 'noop pending' }, 1000);
     const noJs = await browser.newContext({ javaScriptEnabled: false, storageState: await ctx.storageState() });
     const page = watch(await noJs.newPage());
     await page.goto(dash + '/?status=disabled');
@@ -342,8 +354,11 @@ describe('the dashboard in a browser', () => {
       expect(text).toContain(`tsconverge_nodes{status="${s}"} ${n}`);
     }
     const age = Number(/^tsconverge_oldest_report_age_seconds (\S+)$/m.exec(text)![1]);
-    expect(age).toBeGreaterThan(20);
+    expect(age).toBeGreaterThan(30);
     expect(text).toMatch(/^tsconverge_nodes_cached_catalogue 0$/m);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error, 'promtool (scripts/setup.sh installs prometheus)').toBeUndefined();
+    expect(check.stdout + check.stderr).not.toMatch(/tsconverge_nodes|tsconverge_oldest/);
   });
 });
 
@@ -351,7 +366,7 @@ describe('a TLS dashboard', () => {
   it('admits an operator certificate or the token, never a node certificate', async () => {
     for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) { d.child.kill('SIGTERM'); await d.exited; }
     await server.stop();
-    server = await startServer(['--fleet', path.join(sb.root, 'fleet'), '--state-dir', stateDir(), '--agent-interval', '10', '--dashboard', `127.0.0.1:${DASH_TLS}`, '--dashboard-tls'], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
+    server = await startServer(['--fleet', path.join(sb.root, 'fleet'), '--state-dir', stateDir(), '--agent-interval', '15', '--dashboard', `127.0.0.1:${DASH_TLS}`, '--dashboard-tls'], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
     await waitFor('the TLS dashboard', () => /dashboard on https:/.test(server.log()), 30_000);
     const base = `https://127.0.0.1:${DASH_TLS}`;
     const op = operatorTls(caDir());
