@@ -8,6 +8,7 @@
  *   hd-web-2  its image does not exist in the loopback registry: failed (agent daemon)
  *   hd-db-1   paused with `agent disable --reason`: disabled (agent daemon)
  *   hd-db-2   unchanged (agent daemon); hd-db-4 a --noop agent: noop pending (agent daemon)
+ *   hd-db-5   unchanged on its cached catalogue: its data then names a missing secret (daemon)
  *   hd-db-3   an agent that reported once and was stopped: unresponsive once its report
  *             is older than two --agent-interval (15 s here)
  * The daemons report every 4 s, so their statuses hold while the browser looks.
@@ -65,7 +66,7 @@ function daemon(h: Host, ...extra: string[]): AgentProcess {
   return a;
 }
 
-async function fleetStatus(): Promise<Record<string, { status: string; disabledReason?: string }>> {
+async function fleetStatus(): Promise<Record<string, { status: string; disabledReason?: string; cachedCatalogue?: boolean }>> {
   const a = await request(`https://127.0.0.1:${PORT}`, 'v1/nodes', operatorTls(caDir()));
   expect(a.status).toBe(200);
   return Object.fromEntries((JSON.parse(a.body.toString()).nodes as { node: string; status: string }[]).map((n) => [n.node, n]));
@@ -139,6 +140,7 @@ beforeAll(async () => {
   daemon(web2());
   daemon(host('hd-db-2'));
   daemon(host('hd-db-4'), '--noop');
+  daemon(host('hd-db-5'));
 
   // hd-web-1 converges, then drifts: its container is removed by hand.
   const first = await onetime(web1());
@@ -146,7 +148,14 @@ beforeAll(async () => {
   expect(readFileSync(path.join(web1().root, 'etc/app.conf'), 'utf8')).toBe(`token=${SECRET}\n`);
   docker('rm', '-f', container('web-1'));
 
-  await waitForStatus({ 'hd-db-3': 'unresponsive', 'hd-db-1': 'disabled', 'hd-web-2': 'failed', 'hd-db-2': 'unchanged', 'hd-db-4': 'noop pending' });
+  // hd-db-5's data now names a secret the server does not have: its fresh catalogue fails (422), it runs the cached one.
+  await waitForStatus({ 'hd-db-5': 'unchanged' });
+  writeFileSync(path.join(sb.root, 'fleet/environments/production/data/nodes/hd-db-5.yaml'), 'hddb:\n  text: !secret hd_absent\n');
+  server.proc.kill('SIGHUP');
+  for (const deadline = Date.now() + 60_000; (await fleetStatus())['hd-db-5']?.cachedCatalogue !== true; await new Promise((r) => setTimeout(r, 250))) {
+    if (Date.now() > deadline) throw new Error(`hd-db-5 never ran its cached catalogue:\n${server.log().slice(-2000)}`);
+  }
+  await waitForStatus({ 'hd-db-3': 'unresponsive', 'hd-db-1': 'disabled', 'hd-web-2': 'failed', 'hd-db-2': 'unchanged', 'hd-db-4': 'noop pending', 'hd-db-5': 'unchanged' });
   // The repair comes last, so every status holds when the browser looks.
   const repair = await onetime(web1());
   expect(repair.resources.find((r: any) => r.kind === 'docker.container').cause).toBe('corrective');
@@ -216,13 +225,14 @@ describe('the dashboard in a browser', () => {
     const page = watch(await ctx.newPage());
     await page.goto(dash + '/');
     const counts = Object.fromEntries(await page.$$eval('[data-count]', (els) => els.map((e) => [(e as HTMLElement).dataset.count!, Number(e.textContent)])));
-    expect(counts).toEqual({ failed: 1, 'corrective change': 1, 'intentional change': 0, 'noop pending': 1, unchanged: 1, disabled: 1, unresponsive: 1, 'never reported': 0, cached: 0 });
+    expect(counts).toEqual({ failed: 1, 'corrective change': 1, 'intentional change': 0, 'noop pending': 1, unchanged: 2, disabled: 1, unresponsive: 1, 'never reported': 0, cached: 1 });
     const rows = await page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => { const d = (tr as HTMLElement).dataset; return [d.node, d.status, d.role, d.environment]; }));
     expect(rows).toEqual([
       ['hd-db-1', 'disabled', 'db', 'production'], ['hd-db-2', 'unchanged', 'db', 'production'], ['hd-db-3', 'unresponsive', 'db', 'production'],
-      ['hd-db-4', 'noop pending', 'db', 'production'], ['hd-web-1', 'corrective change', 'web', 'production'], ['hd-web-2', 'failed', 'web', 'production'],
+      ['hd-db-4', 'noop pending', 'db', 'production'], ['hd-db-5', 'unchanged', 'db', 'production'], ['hd-web-1', 'corrective change', 'web', 'production'], ['hd-web-2', 'failed', 'web', 'production'],
     ]);
     expect(await page.textContent('tr[data-node="hd-db-1"]')).toContain(REASON);
+    expect(await page.textContent('tr[data-node="hd-db-5"]')).toContain('cached catalogue');
     expect(await page.getAttribute('html', 'lang')).toBe('en');
     // Text contrast (WCAG AA, 4.5:1) of every status badge, count and table cell as rendered.
     const low = await page.evaluate(() => {
@@ -252,7 +262,10 @@ describe('the dashboard in a browser', () => {
     await page.fill('#q', '');
     await page.selectOption('#status', '');
     await page.selectOption('#role', 'db');
-    expect(await visibleRows(page)).toEqual(['hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4']);
+    expect(await visibleRows(page)).toEqual(['hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4', 'hd-db-5']);
+    await page.selectOption('#status', 'cached');
+    expect(await visibleRows(page)).toEqual(['hd-db-5']);
+    await page.selectOption('#status', '');
     await page.selectOption('#environment', 'production');
     await page.selectOption('#status', 'unresponsive');
     expect(await visibleRows(page)).toEqual(['hd-db-3']);
@@ -336,7 +349,7 @@ describe('the dashboard in a browser', () => {
 
   it('no page, script or style ever carries the secret', async () => {
     const auth = { authorization: `Bearer ${token}` };
-    for (const p of ['/', '/?q=web', '/assets/dashboard.js', '/assets/dashboard.css', ...['hd-web-1', 'hd-web-2', 'hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4'].map((n) => `/nodes/${n}`)]) {
+    for (const p of ['/', '/?q=web', '/assets/dashboard.js', '/assets/dashboard.css', ...['hd-web-1', 'hd-web-2', 'hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4', 'hd-db-5'].map((n) => `/nodes/${n}`)]) {
       const r = await fetch(dash + p, { headers: auth });
       expect(r.status, p).toBe(200);
       seen.push(await r.text());
@@ -355,7 +368,7 @@ describe('the dashboard in a browser', () => {
     }
     const age = Number(/^tsconverge_oldest_report_age_seconds (\S+)$/m.exec(text)![1]);
     expect(age).toBeGreaterThan(30);
-    expect(text).toMatch(/^tsconverge_nodes_cached_catalogue 0$/m);
+    expect(text).toMatch(/^tsconverge_nodes_cached_catalogue 1$/m);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(check.error, 'promtool (scripts/setup.sh installs prometheus)').toBeUndefined();
     expect(check.stdout + check.stderr).not.toMatch(/tsconverge_nodes|tsconverge_oldest/);

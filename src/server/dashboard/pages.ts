@@ -122,7 +122,7 @@ ${countItem(CACHED, cached, 'on a cached catalogue')}
 </form>
 <p id="shown" aria-live="polite"><span id="shown-n">${shown}</span> of ${nodes.length} nodes shown</p>
 <table id="nodes" class="nodes">
-<caption>Nodes, worst status first in the counts above; select a node for its runs and facts</caption>
+<caption>Nodes by name; select one for its runs, changes and facts</caption>
 <thead><tr><th scope="col">Node</th><th scope="col">Status</th><th scope="col">Environment</th><th scope="col">Role</th><th scope="col">Code version</th><th scope="col">Last run</th><th scope="col">Catalogue digest</th></tr></thead>
 <tbody>
 ${rows}
