@@ -157,6 +157,9 @@ async function serverCommand(o: ServerFlags, globals: GlobalFlags): Promise<numb
     const dashboardUrl = await server.dashboard?.listen();
     log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'})`);
     if (server.dashboard) log.info(`dashboard on ${dashboardUrl} (login token ${server.dashboard.tokenCreated ? 'created in' : 'in'} ${server.dashboard.tokenFile}${o.dashboardTls ? '; operator certificates log in too' : ''})`);
+    if (o.dashboard && !o.dashboardTls && !/^(127\.|::1$|localhost$)/.test(o.dashboard.host)) {
+      log.warn(`the dashboard listens on ${o.dashboard.host} over plain HTTP: its token and pages cross the network in clear (use --dashboard-tls, or keep it on 127.0.0.1 and use an SSH tunnel)`);
+    }
     process.on('SIGHUP', () => { log.info('SIGHUP: reloading the fleet tree'); void server.reload(); });
     let timer: NodeJS.Timeout | undefined;
     // A watcher left open would keep the process alive after a stop.
