@@ -379,7 +379,11 @@ describe('a TLS dashboard', () => {
   it('admits an operator certificate or the token, never a node certificate', async () => {
     for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) { d.child.kill('SIGTERM'); await d.exited; }
     await server.stop();
-    server = await startServer(['--fleet', path.join(sb.root, 'fleet'), '--state-dir', stateDir(), '--agent-interval', '15', '--dashboard', `127.0.0.1:${DASH_TLS}`, '--dashboard-tls'], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
+    // This time with a token file of the operator's choosing.
+    const tokenFile = path.join(sb.root, 'my-dashboard.token');
+    const myToken = 'operator-chosen-token-0123456789abcdef';
+    writeFileSync(tokenFile, `${myToken}\n`, { mode: 0o600 });
+    server = await startServer(['--fleet', path.join(sb.root, 'fleet'), '--state-dir', stateDir(), '--agent-interval', '15', '--dashboard', `127.0.0.1:${DASH_TLS}`, '--dashboard-tls', '--dashboard-token-file', tokenFile], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
     await waitFor('the TLS dashboard', () => /dashboard on https:/.test(server.log()), 30_000);
     const base = `https://127.0.0.1:${DASH_TLS}`;
     const op = operatorTls(caDir());
@@ -391,9 +395,10 @@ describe('a TLS dashboard', () => {
     expect(asNode.status).toBe(401);
     expect(asNode.body.toString()).not.toContain('hd-web-2');
     expect((await request(base, 'nodes/hd-web-2', { ca: op.ca })).status).toBe(401);
-    expect((await request(base, '', { ca: op.ca }, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await request(base, '', { ca: op.ca }, { headers: { authorization: `Bearer ${myToken}` } })).status).toBe(200);
+    expect((await request(base, '', { ca: op.ca }, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     const login = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
-      const body = `token=${encodeURIComponent(token)}&next=%2F`;
+      const body = `token=${encodeURIComponent(myToken)}&next=%2F`;
       const req = https.request(`${base}/login`, { method: 'POST', ca: op.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } }, (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode!, cookie: String(res.headers['set-cookie']) }));
