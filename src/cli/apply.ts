@@ -33,6 +33,8 @@ export interface ApplyFlags extends GlobalFlags {
   readonly allowReplace?: boolean;
   /** Adopt existing objects tsconverge did not create (engine/ownership.ts). */
   readonly adopt?: boolean;
+  /** Read a compiled catalogue document from stdin instead of PATH (the remote side of `tsconverge push`, src/push/wire.ts). */
+  readonly catalogueStdin?: boolean;
 }
 
 /**
@@ -74,7 +76,9 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
   let facts = await createFacts(root);
   try {
     if (flags.facts) facts = { ...facts, ...(await factsForNode(undefined, flags.facts)) };
-    catalogue = await loadAnyCatalogue(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir } });
+    catalogue = flags.catalogueStdin
+      ? await (await import('../push/wire.js')).readCatalogueFromStdin()
+      : await loadAnyCatalogue(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir } });
     createGraph(catalogue, providers); // cycles are input errors: nothing runs
   } catch (err) {
     printInputError(err, format);
