@@ -46,7 +46,8 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
   const out = (s: string): void => { process.stdout.write(redact(s)); };
   const results = await pushHosts(hosts, {
     target, noop: flags.noop ?? false, parallel: flags.parallel, knownHosts: inv.knownHosts,
-    acceptNew: flags.acceptNew ?? false, install: flags.install, version: version(),
+    // --noop changes nothing on a host: it never installs either.
+    acceptNew: flags.acceptNew ?? false, install: flags.install && !flags.noop, version: version(),
     ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
     onResult: (r) => out(flags.format === 'json' ? formatHostJson(r) : formatHost(r)),
     onRemoteLog: (host, text) => { process.stderr.write(redact(prefixLines(host, text))); },
@@ -65,7 +66,7 @@ export function registerPushCommands(program: Command): void {
     .option('--limit <glob>', 'only the hosts or groups whose name matches (globs with * and ?, comma-separated)')
     .option('--parallel <n>', 'hosts converged at once', parallelism, 5)
     .option('--accept-new', 'record the host key of a host not yet in known_hosts (a changed key is always refused)')
-    .option('--no-install', 'do not install tsconverge on a host where it is missing or another version: fail and say what to install')
+    .option('--no-install', 'do not install tsconverge on a host where it is missing or another version: fail and say what to install (--noop never installs)')
     .option('--secrets-dir <dir>', 'directory of secret files for fleet trees, mode 0600/0400 (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)')
     .addOption(new Option('--format <format>', 'output: human (each host\'s report prefixed, then a summary table) or json (one object per host per line)').choices(['human', 'json']).default('human'))
     .action(async (target: string, opts: PushFlags, cmd: Command) => {

@@ -4,6 +4,7 @@
  * made absolute, groups checked). Later stages only see the resolved form. Bad input
  * is a ManifestErrors batch naming file, line, column and field, like a manifest.
  */
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
@@ -55,8 +56,11 @@ export function resolveUserPath(p: string, base: string): string {
   return path.resolve(base, p);
 }
 
+/** ~/.ssh/id_ed25519, else ~/.ssh/id_rsa when only that one exists. */
 function defaultKey(): string {
-  return path.join(os.homedir(), '.ssh', 'id_ed25519');
+  const ed = path.join(os.homedir(), '.ssh', 'id_ed25519');
+  const rsa = path.join(os.homedir(), '.ssh', 'id_rsa');
+  return !existsSync(ed) && existsSync(rsa) ? rsa : ed;
 }
 
 export async function loadInventory(file: string): Promise<ResolvedInventory> {

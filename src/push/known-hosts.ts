@@ -12,8 +12,7 @@
  *   unless accept-new, which appends the entry (file replaced atomically).
  */
 import { createHash, createHmac } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { globToRegExp } from './inventory.js';
@@ -112,7 +111,7 @@ let appending: Promise<unknown> = Promise.resolve();
 
 /**
  * Append `[host]:port TYPE KEY` to the file (hosts accepted in parallel are appended one
- * at a time; each write replaces the file atomically, keeping its mode, 0644 when new).
+ * at a time; each write replaces the file atomically, mode 0644, its directory made 0700 when missing).
  */
 export function recordHostKey(file: string, host: string, port: number, keyBlob: Buffer): Promise<void> {
   const next = appending.then(async () => {

@@ -60,7 +60,7 @@ export async function ensureTsconverge(ssh: NodeSSH, host: PushHost, version: st
   if (!install) {
     throw new TsconvergeError('REMOTE_VERSION', `${host.name}: ${what}`, {
       terminal: true,
-      hint: `install tsconverge ${version} there (the single executable dist/tsconverge, npm run build, copied to ${host.tsconverge}), or push without --no-install to have push install it`,
+      hint: `install tsconverge ${version} there (the single executable dist/tsconverge, npm run build, copied to ${host.tsconverge}), or push without --no-install (and without --noop, which never installs) to have push install it`,
     });
   }
   const local = localExecutable();
