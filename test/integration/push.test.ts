@@ -12,12 +12,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIN, REPO, containerInfo, createSandbox, docker, dockerSnapshot, requireDocker, runCli, type CliResult, type Sandbox } from '../support/harness.js';
 import { createSshd, generateKey, type Sshd } from '../support/sshd.js';
+import { whileSampling } from '../support/proc.js';
 
 const RUN = `hu-${randomBytes(3).toString('hex')}`;
 const SECRET = `tsc-push-secret-${randomBytes(8).toString('hex')}`;
@@ -87,22 +87,11 @@ const procHits: string[] = [];
 let controlSeen = 0;
 /** Run `work` while reading every process's cmdline and environ for the secret (and the control token, to prove the sampler sees the remote apply). */
 async function sampling<T>(work: () => Promise<T>): Promise<T> {
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-        if (!/^\d+$/.test(pid)) continue;
-        for (const what of ['cmdline', 'environ']) {
-          let text = '';
-          try { text = readFileSync(`/proc/${pid}/${what}`, 'latin1'); } catch { /* gone */ }
-          if (text.includes(SECRET)) procHits.push(`${pid} ${what}: ${text.replace(/\0/g, ' ').slice(0, 200)}`);
-          if (what === 'cmdline' && text.includes(CONTROL) && text.includes('--catalogue-stdin')) controlSeen++;
-        }
-      }
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  try { return await work(); } finally { running = false; await sampler; }
+  const { result } = await whileSampling((pid, file, text) => {
+    if (text.includes(SECRET)) procHits.push(`${pid} ${file}: ${text.replace(/\0/g, ' ').slice(0, 200)}`);
+    if (file === 'cmdline' && text.includes(CONTROL) && text.includes('--catalogue-stdin')) controlSeen++;
+  }, work, ['cmdline', 'environ']);
+  return result;
 }
 
 /** Files readable by others (under the test's dir and the temp dir, changed since the test began) that hold the secret. */
@@ -232,6 +221,18 @@ describe('tsconverge push over real SSH', () => {
     const again = await push(['--inventory', inv, '--limit', 'trio']);
     expect(again.code, again.stdout).toBe(0);
   }, 120_000);
+
+  it('the remote apply runs under the host\'s run lock: while another run holds it, that host does not run (exit 1 there, 4 overall)', async () => {
+    const { acquireRunLock } = await import('../../src/engine/lock.js');
+    const lock = await acquireRunLock(stateOf('a'), { command: 'test' });
+    try {
+      const r = await push(['--inventory', path.join(base, 'inventory.yaml'), '--limit', `${RUN}-a`, '--format', 'json']);
+      expect(r.code, r.stdout + r.stderr).toBe(4);
+      expect(jsonLines(r)).toMatchObject([{ host: `${RUN}-a`, status: 'not-run', exitCode: 1, errors: [{ code: 'RUN_IN_PROGRESS' }] }]);
+    } finally {
+      await lock.release();
+    }
+  }, 60_000);
 
   it('host keys: unknown refused, --accept-new records it, hashed entries match, a changed key is refused with both fingerprints', async () => {
     const known = path.join(base, 'known_hosts_k');
