@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BUNDLE } from '../bundle.js';
 import { redact } from '../engine/redact.js';
+import { TsconvergeError } from '../engine/errors.js';
 import { printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 
@@ -44,17 +45,30 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
   const { pushHosts, pushExitCode } = await import('../push/run.js');
   const { formatHost, formatHostJson, formatSummary, prefixLines } = await import('../push/format.js');
   const out = (s: string): void => { process.stdout.write(redact(s)); };
+  // SIGINT/SIGTERM: no further host starts; running remote applies get the same signal, finish
+  // what is in flight, report and release their locks; then the summary, and exit 130/143.
+  const ctl = new AbortController();
+  let interruptCode: number | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interruptCode !== undefined) return;
+    interruptCode = sig === 'SIGINT' ? EXIT.INTERRUPTED_SIGINT : EXIT.INTERRUPTED_SIGTERM;
+    process.stderr.write(`push: ${sig}: no further host starts; the hosts' applies finish what is in flight\n`);
+    ctl.abort(new TsconvergeError('INTERRUPTED', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const results = await pushHosts(hosts, {
+    signal: ctl.signal,
     target, noop: flags.noop ?? false, parallel: flags.parallel, knownHosts: inv.knownHosts,
     // --noop changes nothing on a host: it never installs either.
     acceptNew: flags.acceptNew ?? false, install: flags.install && !flags.noop, version: version(),
     ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
     onResult: (r) => out(flags.format === 'json' ? formatHostJson(r) : formatHost(r)),
     onRemoteLog: (host, text) => { process.stderr.write(redact(prefixLines(host, text))); },
-  });
+  }).finally(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
   const code = pushExitCode(results);
   if (flags.format !== 'json') out(formatSummary(results, code, flags.noop ?? false));
-  return code;
+  return interruptCode ?? code;
 }
 
 export function registerPushCommands(program: Command): void {

@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { NodeSSH } from 'node-ssh';
 import { BUNDLE } from '../bundle.js';
@@ -117,10 +118,25 @@ export interface RemoteApply {
   readonly stderr: string;
 }
 
-/** `apply --catalogue-stdin` on the host, the document on stdin; its JSON report back. */
-export async function remoteApply(ssh: NodeSSH, host: PushHost, doc: PushDocument, noop: boolean): Promise<RemoteApply> {
+/**
+ * `apply --catalogue-stdin` on the host, the document on stdin; its JSON report back.
+ * When `signal` aborts (push got SIGINT/SIGTERM), a `SIGINT`/`SIGTERM` line follows the
+ * document: the remote apply stops as on that signal (the resources in flight finish, the
+ * rest are skipped, its report comes back, its lock is released), as a local apply does.
+ */
+export async function remoteApply(ssh: NodeSSH, host: PushHost, doc: PushDocument, noop: boolean, signal?: AbortSignal): Promise<RemoteApply> {
   const args = ['apply', '--catalogue-stdin', '--format', 'json', '--root', host.root, ...(host.stateDir ? ['--state-dir', host.stateDir] : []), ...(noop ? ['--noop'] : [])];
-  const r = await ssh.execCommand(`${shellQuote(host.tsconverge)} ${args.map(shellQuote).join(' ')}`, { stdin: JSON.stringify(doc) });
+  // The document is one line; stdin stays open after it so that an interrupt can follow as
+  // a `SIGINT`/`SIGTERM` line (OpenSSH refuses signal requests for a root session's command).
+  const stdin = new PassThrough();
+  stdin.write(JSON.stringify(doc) + '\n');
+  const forward = (): void => { stdin.write(signal?.reason instanceof TsconvergeError && signal.reason.message.includes('SIGTERM') ? 'SIGTERM\n' : 'SIGINT\n'); };
+  if (signal?.aborted) forward();
+  else signal?.addEventListener('abort', forward, { once: true });
+  const r = await ssh.execCommand(`${shellQuote(host.tsconverge)} ${args.map(shellQuote).join(' ')}`, { stdin }).finally(() => {
+    signal?.removeEventListener('abort', forward);
+    stdin.end();
+  });
   let parsed: (Report & { ok?: false; errors?: RemoteApply['errors'] }) | undefined;
   try { parsed = JSON.parse(r.stdout); } catch { /* not JSON: below */ }
   const code = r.code ?? 1;

@@ -28,6 +28,8 @@ export interface PushOptions {
   readonly onResult?: (r: HostResult) => void;
   /** Remote stderr lines (its log), per host. */
   readonly onRemoteLog?: (host: string, text: string) => void;
+  /** Aborted on SIGINT/SIGTERM: no host starts any more, and running remote applies get the signal. */
+  readonly signal?: AbortSignal;
 }
 
 export type HostStatus = 'ok' | 'unreachable' | 'refused' | 'not-run' | 'error';
@@ -58,10 +60,15 @@ function errorsOf(err: unknown, host?: PushHost): Record<string, unknown>[] {
   return [new TsconvergeError('REMOTE_FAILED', `${host.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: 'the connection or the remote command failed; nothing else was attempted on this host' }).toJSON()];
 }
 
+function interrupted(): TsconvergeError {
+  return new TsconvergeError('INTERRUPTED', 'not started: the push was interrupted', { terminal: true });
+}
+
 async function pushHost(host: PushHost, o: PushOptions): Promise<HostResult> {
   const started = performance.now();
   const base = { host: host.name, node: host.node, address: host.address, port: host.port };
   const done = (r: Omit<HostResult, keyof typeof base | 'durationMs'>): HostResult => ({ ...base, ...r, durationMs: Math.round(performance.now() - started) });
+  if (o.signal?.aborted) return done({ status: 'not-run', exitCode: 1, changed: 0, failed: 0, errors: [interrupted().toJSON()] });
   let conn;
   try {
     conn = await connect(host, { knownHosts: o.knownHosts, acceptNew: o.acceptNew });
@@ -70,8 +77,10 @@ async function pushHost(host: PushHost, o: PushOptions): Promise<HostResult> {
     return done({ status: e.code === 'HOST_UNREACHABLE' ? 'unreachable' : 'refused', exitCode: 4, changed: 0, failed: 0, errors: [e.toJSON()] });
   }
   const recorded = conn.recorded ? { hostKeyRecorded: true } : {};
+  const stopped = (): void => { if (o.signal?.aborted) throw interrupted(); };
   try {
     const installed = await ensureTsconverge(conn.ssh, host, o.version, o.install);
+    stopped();
     const facts = await remoteFacts(conn.ssh, host);
     let catalogue;
     try {
@@ -81,14 +90,16 @@ async function pushHost(host: PushHost, o: PushOptions): Promise<HostResult> {
       if (err instanceof ManifestErrors || err instanceof TsconvergeError) return done({ status: 'not-run', exitCode: 1, changed: 0, failed: 0, ...recorded, errors: errorsOf(err) });
       throw err;
     }
-    const applied = await remoteApply(conn.ssh, host, pushDocument(catalogue, { root: o.target, node: host.node, environment: host.environment }), o.noop);
+    stopped();
+    const applied = await remoteApply(conn.ssh, host, pushDocument(catalogue, { root: o.target, node: host.node, environment: host.environment }), o.noop, o.signal);
     if (applied.stderr.trim()) o.onRemoteLog?.(host.name, applied.stderr);
     const extra = { ...recorded, ...(installed ? { installed } : {}) };
     if (!applied.report) return done({ status: 'not-run', exitCode: applied.code, changed: 0, failed: 0, ...extra, errors: applied.errors ?? [] });
     const s = applied.report.summary;
     return done({ status: 'ok', exitCode: applied.code, changed: s.changed + s.pending, failed: s.failed + s.skipped, ...extra, report: applied.report });
   } catch (err) {
-    return done({ status: err instanceof TsconvergeError && err.code === 'REMOTE_VERSION' ? 'not-run' : 'error', exitCode: err instanceof TsconvergeError && err.code === 'REMOTE_VERSION' ? 1 : 4, changed: 0, failed: 0, ...recorded, errors: errorsOf(err, host) });
+    const notRun = err instanceof TsconvergeError && (err.code === 'REMOTE_VERSION' || err.code === 'INTERRUPTED');
+    return done({ status: notRun ? 'not-run' : 'error', exitCode: notRun ? 1 : 4, changed: 0, failed: 0, ...recorded, errors: errorsOf(err, host) });
   } finally {
     conn.ssh.dispose();
   }

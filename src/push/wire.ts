@@ -39,16 +39,55 @@ export function catalogueFromDocument(bytes: Uint8Array): Catalogue {
   return catalogueOf(doc);
 }
 
-/** Read all of stdin (bounded) and return its catalogue. */
-export async function readCatalogueFromStdin(stdin: NodeJS.ReadableStream = process.stdin): Promise<Catalogue> {
-  const chunks: Buffer[] = [];
+/** Control lines push may send after the document: ask the run to stop as on that signal. */
+export const CONTROL_LINES = ['SIGINT', 'SIGTERM'] as const;
+export type ControlLine = typeof CONTROL_LINES[number];
+
+export interface StdinChannel {
+  /** The document's catalogue (its first line, or all input when no newline comes). */
+  readonly catalogue: Promise<Catalogue>;
+  /** Stop reading stdin (the process can then exit). */
+  close(): void;
+}
+
+/**
+ * Stdin of `apply --catalogue-stdin`: the first line is the document; push keeps its end
+ * open after it, and a later line `SIGINT` or `SIGTERM` asks the run to stop exactly as
+ * that signal would (OpenSSH refuses to signal a root session's command, so the request
+ * travels in band). Bounded: a document over MAX_DOCUMENT_BYTES is refused.
+ */
+export function openStdinChannel(onControl: (line: ControlLine) => void, stdin: NodeJS.ReadStream | NodeJS.ReadableStream = process.stdin): StdinChannel {
+  let buffered: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stdin) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+  let doc: Buffer | undefined;
+  let settle: { resolve: (c: Catalogue) => void; reject: (e: unknown) => void };
+  const catalogue = new Promise<Catalogue>((resolve, reject) => { settle = { resolve, reject }; });
+  const finish = (bytes: Buffer): void => {
+    doc = bytes;
+    if (bytes.length === 0) { settle.reject(refused('no catalogue on stdin (apply --catalogue-stdin expects the document tsconverge push sends)')); return; }
+    try { settle.resolve(catalogueFromDocument(bytes)); } catch (err) { settle.reject(err); }
+  };
+  const onData = (chunk: Buffer | string): void => {
+    let b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    for (let nl = b.indexOf(0x0a); nl >= 0; nl = b.indexOf(0x0a)) {
+      const line = Buffer.concat([...buffered, b.subarray(0, nl)]);
+      buffered = [];
+      size = 0;
+      b = b.subarray(nl + 1);
+      if (doc === undefined) finish(line);
+      else if ((CONTROL_LINES as readonly string[]).includes(line.toString('utf8').trim())) onControl(line.toString('utf8').trim() as ControlLine);
+    }
     size += b.length;
-    if (size > MAX_DOCUMENT_BYTES) throw refused(`the catalogue on stdin is larger than ${MAX_DOCUMENT_BYTES} bytes`);
-    chunks.push(b);
-  }
-  if (size === 0) throw refused('no catalogue on stdin (apply --catalogue-stdin expects the document tsconverge push sends)');
-  return catalogueFromDocument(Buffer.concat(chunks));
+    if (doc === undefined && size > MAX_DOCUMENT_BYTES) { close(); settle.reject(refused(`the catalogue on stdin is larger than ${MAX_DOCUMENT_BYTES} bytes`)); return; }
+    if (b.length) buffered.push(b);
+  };
+  const onEnd = (): void => { if (doc === undefined) finish(Buffer.concat(buffered)); };
+  const close = (): void => {
+    stdin.off('data', onData);
+    stdin.off('end', onEnd);
+    (stdin as NodeJS.ReadStream).destroy?.();
+  };
+  stdin.on('data', onData);
+  stdin.on('end', onEnd);
+  return { catalogue, close };
 }

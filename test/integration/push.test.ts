@@ -10,7 +10,7 @@
  * tsconverge is installed where missing; a bad inventory is an error with its position.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import path from 'node:path';
 import { BIN, REPO, containerInfo, createSandbox, docker, dockerSnapshot, requireDocker, runCli, type CliResult, type Sandbox } from '../support/harness.js';
 import { createSshd, generateKey, type Sshd } from '../support/sshd.js';
 import { whileSampling } from '../support/proc.js';
+import { waitFor } from '../support/agent.js';
 
 const RUN = `hu-${randomBytes(3).toString('hex')}`;
 const SECRET = `tsc-push-secret-${randomBytes(8).toString('hex')}`;
@@ -232,6 +233,44 @@ describe('tsconverge push over real SSH', () => {
     } finally {
       await lock.release();
     }
+  }, 60_000);
+
+  it('SIGINT reaches the hosts\' applies: in-flight work finishes, the rest is skipped, the report comes back, lock released, exit 130', async () => {
+    const dir = path.join(base, 'slow');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'slow.yaml'), [
+      'resources:',
+      '  - kind: file',
+      '    name: slow',
+      '    path: /etc/slow.conf',
+      '    content: "slow\\n"',
+      '    validate: "sleep 2.718"',
+      '  - kind: file',
+      '    name: after',
+      '    path: /etc/after.conf',
+      '    content: "after\\n"',
+      '    require: file[slow]',
+      '',
+    ].join('\n'));
+    const inv = inventory('inventory.yaml', HOSTS.map((h) => [h, PORTS[h]]));
+    const child = spawn(process.execPath, [BIN, 'push', dir, '--inventory', inv, '--limit', `${RUN}-a`, '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // The remote apply is validating the slow file: its `sleep 2.718` runs on "host a".
+    await waitFor('the remote validate command', () => readdirSync('/proc').some((pid) => {
+      try { return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\x002.718\x00'; } catch { return false; }
+    }), 30_000, 20);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const [line] = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(line, stdout).toMatchObject({ host: `${RUN}-a`, exitCode: 130, report: { interrupted: true } });
+    const by = Object.fromEntries(line.report.resources.map((r: any) => [r.id, r]));
+    expect(by['file[slow]']).toMatchObject({ status: 'changed' });
+    expect(by['file[after]']).toMatchObject({ status: 'skipped', error: { code: 'INTERRUPTED' } });
+    expect(existsSync(path.join(rootOf('a'), 'etc/slow.conf'))).toBe(true);
+    expect(existsSync(path.join(rootOf('a'), 'etc/after.conf'))).toBe(false);
+    expect(existsSync(path.join(stateOf('a'), 'run.lock'))).toBe(false);
   }, 60_000);
 
   it('host keys: unknown refused, --accept-new records it, hashed entries match, a changed key is refused with both fingerprints', async () => {
