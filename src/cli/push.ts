@@ -3,6 +3,7 @@
  * (src/push/*). node-ssh and the push modules load only inside the action.
  */
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BUNDLE } from '../bundle.js';
 import { redact } from '../engine/redact.js';
@@ -38,6 +39,10 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
   try {
     inv = await loadInventory(flags.inventory);
     hosts = selectHosts(inv, flags.limit);
+    // A missing PATH is one error here, not one per host after connecting to each.
+    await stat(target).catch((err: Error) => {
+      throw new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${target}: ${err.message}`, { location: { file: target }, terminal: true, hint: 'PATH is a fleet tree (a directory with environments/) or a manifest file or directory' });
+    });
   } catch (err) {
     printInputError(err, flags.format);
     return EXIT.NOT_RUN;

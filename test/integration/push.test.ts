@@ -350,5 +350,8 @@ describe('tsconverge push over real SSH', () => {
     const r4 = await runCli(['push', fleet, '--inventory', bad, '--limit', 'nope*']);
     expect(r4.code).toBe(1);
     expect(r4.stderr).toContain('--limit nope* matches no host or group');
+    const r5 = await runCli(['push', path.join(base, 'no-such-fleet'), '--inventory', bad]);
+    expect(r5.code).toBe(1);
+    expect(r5.stderr).toContain(`cannot read ${path.join(base, 'no-such-fleet')}`);
   });
 });
