@@ -60,6 +60,13 @@ function errorsOf(err: unknown, host?: PushHost): Record<string, unknown>[] {
   return [new TsconvergeError('REMOTE_FAILED', `${host.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: 'the connection or the remote command failed; nothing else was attempted on this host' }).toJSON()];
 }
 
+let registry: ReturnType<typeof createProviderRegistry> | undefined;
+/** One provider registry for every host's graph check. */
+function providers(): ReturnType<typeof createProviderRegistry> {
+  registry ??= createProviderRegistry();
+  return registry;
+}
+
 function interrupted(): TsconvergeError {
   return new TsconvergeError('INTERRUPTED', 'not started: the push was interrupted', { terminal: true });
 }
@@ -76,30 +83,29 @@ async function pushHost(host: PushHost, o: PushOptions): Promise<HostResult> {
     const e = err instanceof TsconvergeError ? err : unreachable(host, err);
     return done({ status: e.code === 'HOST_UNREACHABLE' ? 'unreachable' : 'refused', exitCode: 4, changed: 0, failed: 0, errors: [e.toJSON()] });
   }
-  const recorded = conn.recorded ? { hostKeyRecorded: true } : {};
+  const extra: { hostKeyRecorded?: true; installed?: true } = conn.recorded ? { hostKeyRecorded: true } : {};
   const stopped = (): void => { if (o.signal?.aborted) throw interrupted(); };
   try {
-    const installed = await ensureTsconverge(conn.ssh, host, o.version, o.install);
+    if (await ensureTsconverge(conn.ssh, host, o.version, o.install)) extra.installed = true;
     stopped();
     const facts = await remoteFacts(conn.ssh, host);
     let catalogue;
     try {
       catalogue = await loadAnyCatalogue(o.target, { facts, node: host.node, environment: host.environment, secrets: { dir: o.secretsDir } });
-      createGraph(catalogue, createProviderRegistry()); // cycles are input errors: nothing is sent
+      createGraph(catalogue, providers()); // cycles are input errors: nothing is sent
     } catch (err) {
-      if (err instanceof ManifestErrors || err instanceof TsconvergeError) return done({ status: 'not-run', exitCode: 1, changed: 0, failed: 0, ...recorded, errors: errorsOf(err) });
+      if (err instanceof ManifestErrors || err instanceof TsconvergeError) return done({ status: 'not-run', exitCode: 1, changed: 0, failed: 0, ...extra, errors: errorsOf(err) });
       throw err;
     }
     stopped();
     const applied = await remoteApply(conn.ssh, host, pushDocument(catalogue, { root: o.target, node: host.node, environment: host.environment }), o.noop, o.signal);
     if (applied.stderr.trim()) o.onRemoteLog?.(host.name, applied.stderr);
-    const extra = { ...recorded, ...(installed ? { installed } : {}) };
     if (!applied.report) return done({ status: 'not-run', exitCode: applied.code, changed: 0, failed: 0, ...extra, errors: applied.errors ?? [] });
     const s = applied.report.summary;
     return done({ status: 'ok', exitCode: applied.code, changed: s.changed + s.pending, failed: s.failed + s.skipped, ...extra, report: applied.report });
   } catch (err) {
     const notRun = err instanceof TsconvergeError && (err.code === 'REMOTE_VERSION' || err.code === 'INTERRUPTED');
-    return done({ status: notRun ? 'not-run' : 'error', exitCode: notRun ? 1 : 4, changed: 0, failed: 0, ...recorded, errors: errorsOf(err, host) });
+    return done({ status: notRun ? 'not-run' : 'error', exitCode: notRun ? 1 : 4, changed: 0, failed: 0, ...extra, errors: errorsOf(err, host) });
   } finally {
     conn.ssh.dispose();
   }
