@@ -36,6 +36,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
+# Push tests (issue 14) start their own sshd per simulated host (test/support/sshd.ts,
+# examples/push/hosts.sh); sshd needs its privilege separation directory, which systemd
+# would otherwise create.
+mkdir -p /run/sshd
+
 # Docker Engine: PID 1 is not systemd on these machines, so start dockerd ourselves.
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd (log: $STATE_DIR/dockerd.log)"

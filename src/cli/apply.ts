@@ -33,6 +33,8 @@ export interface ApplyFlags extends GlobalFlags {
   readonly allowReplace?: boolean;
   /** Adopt existing objects tsconverge did not create (engine/ownership.ts). */
   readonly adopt?: boolean;
+  /** Read a compiled catalogue document from stdin instead of PATH (the remote side of `tsconverge push`, src/push/wire.ts). */
+  readonly catalogueStdin?: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export interface ApplyFlags extends GlobalFlags {
  * the ones in flight finish or are cancelled after a grace period), then the report is
  * printed and the lock released, and the command exits 128 + the signal number.
  */
-function onInterrupt(log: ReturnType<typeof loggerFrom>): { signal: AbortSignal; code: () => number | undefined; dispose: () => void } {
+function onInterrupt(log: ReturnType<typeof loggerFrom>): { signal: AbortSignal; code: () => number | undefined; trigger: (sig: NodeJS.Signals) => void; dispose: () => void } {
   const ctl = new AbortController();
   let code: number | undefined;
   const handler = (sig: NodeJS.Signals): void => {
@@ -51,7 +53,7 @@ function onInterrupt(log: ReturnType<typeof loggerFrom>): { signal: AbortSignal;
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
-  return { signal: ctl.signal, code: () => code, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
+  return { signal: ctl.signal, code: () => code, trigger: handler, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
 }
 
 /** The run lock; when busy and --wait-for-lock is given, say so, then wait. */
@@ -72,15 +74,26 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
   const providers = createProviderRegistry();
   let catalogue;
   let facts = await createFacts(root);
+  // --catalogue-stdin (push): the document, then maybe a SIGINT/SIGTERM line from push (src/push/wire.ts).
+  let pushed: { trigger?: (sig: NodeJS.Signals) => void; close: () => void } | undefined;
   try {
     if (flags.facts) facts = { ...facts, ...(await factsForNode(undefined, flags.facts)) };
-    catalogue = await loadAnyCatalogue(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir } });
+    if (flags.catalogueStdin) {
+      const holder: { trigger?: (sig: NodeJS.Signals) => void } = {};
+      const ch = (await import('../push/wire.js')).openStdinChannel((sig) => holder.trigger?.(sig));
+      pushed = Object.assign(holder, { close: ch.close });
+      catalogue = await ch.catalogue;
+    } else {
+      catalogue = await loadAnyCatalogue(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir } });
+    }
     createGraph(catalogue, providers); // cycles are input errors: nothing runs
   } catch (err) {
+    pushed?.close();
     printInputError(err, format);
     return EXIT.NOT_RUN;
   }
   const interrupt = onInterrupt(log);
+  if (pushed) pushed.trigger = interrupt.trigger;
   const stateDir = resolveStateDir({ stateDir: flags.stateDir, root });
   let lock: RunLock | undefined;
   try {
@@ -113,5 +126,6 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
   } finally {
     await lock?.release();
     interrupt.dispose();
+    pushed?.close();
   }
 }

@@ -12,6 +12,7 @@ import { fleetOptions, registerCatalogueCommands } from './compile.js';
 import { registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
 import { registerAgentCommands } from './agent.js';
+import { registerPushCommands } from './push.js';
 
 const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
@@ -53,6 +54,7 @@ export function createProgram(): Command {
   runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))
     .option('--noop', 'show what would change and change nothing')
     .option('--wait-for-lock <seconds>', 'when another run holds the lock, wait up to this long instead of exiting 1 at once', nonNegativeInt, 0)
+    .option('--catalogue-stdin', 'apply the compiled catalogue document on stdin instead of PATH (what tsconverge push runs on each host)')
     .action(async (target: string, opts: Record<string, unknown>, cmd: Command) => {
       const { applyCommand } = await import('./apply.js');
       process.exitCode = await applyCommand(target, { ...cmd.optsWithGlobals(), ...opts });
@@ -77,6 +79,7 @@ export function createProgram(): Command {
   registerServerCommands(program);
   registerAgentCommands(program);
   registerImportCommands(program);
+  registerPushCommands(program);
 
   program.command('facts')
     .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')

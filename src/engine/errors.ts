@@ -70,7 +70,14 @@ export type ErrorCode =
   // ownership and import (issue 13)
   | 'NOT_OWNED'
   | 'COMPOSE_INVALID'
-  | 'IMPORT_FAILED';
+  | 'IMPORT_FAILED'
+  // push over SSH (issue 14)
+  | 'HOST_UNREACHABLE'
+  | 'HOST_KEY_UNKNOWN'
+  | 'HOST_KEY_CHANGED'
+  | 'REMOTE_VERSION'
+  | 'REMOTE_INSTALL_FAILED'
+  | 'REMOTE_FAILED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {

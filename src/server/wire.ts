@@ -42,7 +42,8 @@ export interface CatalogueDocument {
   readonly resources: readonly WireResource[];
 }
 
-export function toDocument(fc: FleetCatalogue, codeVersion: string, issuedAt: string): CatalogueDocument {
+/** `fc` needs only what the document carries (push builds one for a plain manifest directory too). */
+export function toDocument(fc: Pick<FleetCatalogue, 'root' | 'node' | 'environment' | 'role' | 'modules' | 'catalogue'>, codeVersion: string, issuedAt: string): CatalogueDocument {
   const rel = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.relative(fc.root, f).split(path.sep).join('/'));
   return {
     formatVersion: 1, node: fc.node, environment: fc.environment, role: fc.role, modules: fc.modules,

@@ -6,9 +6,9 @@
  * runs, is searched for the plaintext. The container must still receive it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { whileSampling } from '../support/proc.js';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createSandbox, docker, requireDocker, runCli, type CliResult, type Sandbox } from '../support/harness.js';
@@ -25,28 +25,12 @@ let samples = 0;
 
 /** Run `work` while sampling /proc/*\/cmdline for the plaintexts (and the control token). */
 async function sampling<T>(work: () => Promise<T>): Promise<T> {
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-        if (!/^\d+$/.test(pid)) continue;
-        // Synchronous reads: a sweep of /proc stays short enough to see a 300 ms process on a
-        // loaded machine (async reads made single sweeps outlast it on Node 24).
-        let cmd = '';
-        try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* the process is gone */ }
-        if (cmd.includes(FIRST) || cmd.includes(SECOND)) cmdlineHits.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
-        if (cmd.includes(CONTROL)) controlHits.push(pid);
-      }
-      samples++;
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  try {
-    return await work();
-  } finally {
-    running = false;
-    await sampler;
-  }
+  const { result, sweeps } = await whileSampling((pid, _file, cmd) => {
+    if (cmd.includes(FIRST) || cmd.includes(SECOND)) cmdlineHits.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
+    if (cmd.includes(CONTROL)) controlHits.push(pid);
+  }, work);
+  samples += sweeps;
+  return result;
 }
 
 function sampled(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
