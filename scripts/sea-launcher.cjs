@@ -52,13 +52,13 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     setTimeout(check, 50).unref();
   }
   const mode = long || process.env.TSCONVERGE_JIT === 'full' ? 'full' : 'lite';
-  // getRawAsset: the bytes in the executable, not a copy of them.
-  // That constant is marked experimental: Node warns on its first use; this use is the launcher's, not the user's.
+  // USE_MAIN_CONTEXT_DEFAULT_LOADER (below) is marked experimental: Node warns on its first use; this use is the launcher's, not the user's.
   const emitWarning = process.emitWarning;
   process.emitWarning = function (warning, ...rest) {
     if (String(warning).includes('USE_MAIN_CONTEXT_DEFAULT_LOADER')) return;
     return emitWarning.call(this, warning, ...rest);
   };
+  // getRawAsset: the bytes in the executable, not a copy of them.
   const script = new vm.Script(Buffer.from(sea.getRawAsset('tsconverge.cjs')).toString(ENCODING), {
     filename: __filename,
     cachedData: Buffer.from(sea.getRawAsset(`tsconverge.${mode}.cache`)),
