@@ -55,13 +55,28 @@ export interface CleanupReport {
   readonly leftoverNetworks: readonly string[];
 }
 
-/** Removes only bench-labelled objects with the bench name prefix. */
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** The workload's own container and volume names (workload.ts containerName, volumeName): `<prefix>c-N`, `<prefix>vol-N`. */
+const WORKLOAD_CONTAINER = new RegExp(`^${escapeRe(NAME_PREFIX)}c-\\d+$`);
+const WORKLOAD_VOLUME = new RegExp(`^${escapeRe(NAME_PREFIX)}vol-\\d+$`);
+
+/**
+ * Removes bench-labelled objects with the bench name prefix, and the workload's own
+ * container and volume names even without the label: Docker re-creates a named volume
+ * without labels when it restarts a leftover container that mounts it (restart policy
+ * unless-stopped), and such a volume, or a container of that name, would make the next S1
+ * fail on an object the tool did not create. Nothing else is touched: only the exact
+ * names the workload uses (`<prefix>c-N`, `<prefix>vol-N`).
+ */
 export async function cleanup(): Promise<CleanupReport> {
   const state = await readState();
-  const ids = state.containers.map((c) => c.Id);
+  const byName = lines(await output(['docker', 'ps', '-a', '--no-trunc', '--filter', `name=${NAME_PREFIX}c-`, '--format', '{{.ID}} {{.Names}}']))
+    .map((l) => l.split(' ')).filter(([, name]) => name !== undefined && WORKLOAD_CONTAINER.test(name)).map(([id]) => id!);
+  const ids = [...new Set([...state.containers.map((c) => c.Id), ...byName])];
   for (const batch of chunks(ids, 25)) await run({ argv: ['docker', 'rm', '-f', '-v', ...batch] });
-  const volumes = lines(await output(['docker', 'volume', 'ls', '--filter', FILTER, '--format', '{{.Name}}']))
-    .filter(ours);
+  const labelled = lines(await output(['docker', 'volume', 'ls', '--filter', FILTER, '--format', '{{.Name}}'])).filter(ours);
+  const named = lines(await output(['docker', 'volume', 'ls', '--filter', `name=${NAME_PREFIX}vol-`, '--format', '{{.Name}}'])).filter((v) => WORKLOAD_VOLUME.test(v));
+  const volumes = [...new Set([...labelled, ...named])];
   if (volumes.length > 0) await run({ argv: ['docker', 'volume', 'rm', '-f', ...volumes] });
   const leftoverNetworks: string[] = [];
   for (const net of state.networks) {

@@ -2,7 +2,8 @@
  * The scale curve (issue 11): the no-change run (S2) on N containers for each size, the
  * floor and tsconverge side by side. For each size the floor's S1 script creates the
  * workload (fastest, and the same containers for both), the state is checked, then each
- * tool's S2 runs `reps` times with the same checks as the main scenarios.
+ * tool's S2 runs `reps` times with the same checks as the main scenarios (tsconverge after
+ * one untimed `apply --adopt`: it does not manage containers it did not create otherwise).
  */
 import { join } from 'node:path';
 import { checkState, checkTouched, snapshot } from './checks.js';
@@ -55,6 +56,15 @@ export async function benchScale(sizes: readonly number[], reps: number, session
       return { seconds: summarize(secs), peakRssKb: rss, failed };
     };
     const f = await series(floor);
+    // The floor made these containers: tsconverge leaves objects it did not create alone
+    // (exit 4) until it adopts them. One untimed `apply --adopt` first, which must touch nothing.
+    const tsDir = join(dir, 'tsconverge');
+    const adoptCmd = await tsconverge.prepare({ scenario: 'S2', workload: w, run: 0 }, tsDir);
+    const before = snapshot(await readState());
+    const adopted = await timed({ ...adoptCmd, argv: [...adoptCmd.argv, '--adopt'] });
+    const touched = checkTouched(before, snapshot(await readState()), []);
+    if (adopted.exitCode !== 0 && adopted.exitCode !== 2) log(`scale ${n}: tsconverge apply --adopt exited ${adopted.exitCode}`);
+    if (touched.length > 0) log(`scale ${n}: tsconverge apply --adopt touched containers: ${touched[0]}`);
     const t = await series(tsconverge);
     out.push({ containers: n, floor: { seconds: f.seconds, peakRssKb: f.peakRssKb }, tsconverge: t });
   }

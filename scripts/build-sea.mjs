@@ -8,9 +8,13 @@
  *      (a lazy synchronous load, as src/log.ts does for winston) becomes a bundled lazy
  *      `require('pkg')`. Optional native addons (ssh2's) stay out; their callers catch
  *      the failed require and fall back to JavaScript.
- *   2. Node's single-executable-application tool turns the bundle into a blob with V8's
- *      code cache (`useCodeCache`), so the executable starts without compiling the bundle,
- *      plus the asset files (below).
+ *   2. The bundle, wrapped as a CommonJS function, is an asset of the blob with two V8 code
+ *      caches (scripts/sea-code-cache.cjs: one for one-shot commands, one for `agent` and
+ *      `server`, which run under different V8 flags); the blob's main script is the small
+ *      launcher scripts/sea-launcher.cjs, which answers `--version` without loading the
+ *      bundle, picks the V8 flags of the command and compiles the bundle with its cache.
+ *      Node's single-executable-application tool makes the blob, with the asset files
+ *      (below).
  *   3. postject injects the blob into a copy of the project's Node 24 binary.
  *
  * Assets: files read at run time from the repository (today modules/, the bundled
@@ -50,6 +54,12 @@ ASSET_FILES['spec/inventory.schema.json'] = path.join(repo, 'spec/inventory.sche
  * array) overrides them for measurements.
  */
 const EXEC_ARGV = process.env.TSCONVERGE_SEA_EXEC_ARGV ? JSON.parse(process.env.TSCONVERGE_SEA_EXEC_ARGV) : [];
+/**
+ * V8 flags the launcher sets for one-shot commands (everything but `agent` and `server`),
+ * and the ones that switch the compilers back on (scripts/sea-launcher.cjs says why).
+ */
+const LITE_FLAGS = '--no-turbofan --no-maglev --no-sparkplug --optimize-for-size --max-semi-space-size=1 --semi-space-growth-factor=1';
+const FULL_FLAGS = '--turbofan --maglev --sparkplug --no-optimize-for-size --semi-space-growth-factor=2';
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const log = (m) => process.stderr.write(`[build-sea] ${m}\n`);
 
@@ -106,7 +116,8 @@ mkdirSync(out, { recursive: true });
 // 1. The bundle.
 const bundle = path.join(out, 'tsconverge.cjs');
 const result = await build({
-  stdin: { contents: "import { main } from './main.js';\nmain(process.argv);\n", resolveDir: path.join(repo, 'dist/cli'), sourcefile: 'sea-entry.js', loader: 'js' },
+  // __tsconvergeCodeCache: scripts/sea-code-cache.cjs runs the top level without a command.
+  stdin: { contents: "import { main } from './main.js';\nif (!globalThis.__tsconvergeCodeCache) main(process.argv);\n", resolveDir: path.join(repo, 'dist/cli'), sourcefile: 'sea-entry.js', loader: 'js' },
   bundle: true,
   platform: 'node',
   target: `node${node.version.slice(1).split('.')[0]}`,
@@ -118,13 +129,27 @@ const result = await build({
   plugins: [lazyRequire, leaveOut],
   minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', // TSCONVERGE_SEA_MINIFY=0: readable names for profiling
   legalComments: 'none',
+  charset: 'ascii',
   metafile: true,
   logLevel: 'error',
 });
 writeFileSync(path.join(out, 'meta.json'), JSON.stringify(result.metafile));
 log(`bundle ${path.relative(repo, bundle)}: ${Math.round(statSync(bundle).size / 1024)} KB from ${Object.keys(result.metafile.inputs).length} files`);
 
-// 2. The blob, with the code cache and the assets.
+// 2. The blob: the launcher as its main script, the wrapped bundle and its code caches, the assets.
+const wrapped = path.join(out, 'tsconverge.wrapped.cjs');
+// ASCII (minified: esbuild escapes the rest) is read as latin1, a plain copy; else (comments of an unminified build) as UTF-8.
+const encoding = /[^\x00-\x7f]/.test(readFileSync(bundle, 'latin1')) ? 'utf8' : 'latin1';
+writeFileSync(wrapped, `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, encoding)}\n})`, encoding);
+const caches = { lite: path.join(out, 'tsconverge.lite.cache'), full: path.join(out, 'tsconverge.full.cache') };
+const cleanEnv = { ...process.env, NODE_OPTIONS: '' };
+for (const [mode, file] of Object.entries(caches)) {
+  execFileSync(node.bin, [...EXEC_ARGV, path.join(repo, 'scripts/sea-code-cache.cjs'), wrapped, file, encoding, mode === 'lite' ? LITE_FLAGS : ''], { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv });
+}
+const launcher = path.join(out, 'launcher.cjs');
+writeFileSync(launcher, readFileSync(path.join(repo, 'scripts/sea-launcher.cjs'), 'utf8')
+  .replace("'__TSCONVERGE_VERSION__'", JSON.stringify(pkg.version)).replace("'__TSCONVERGE_LITE_FLAGS__'", JSON.stringify(LITE_FLAGS))
+  .replace("'__TSCONVERGE_FULL_FLAGS__'", JSON.stringify(FULL_FLAGS)).replace("'__TSCONVERGE_ENCODING__'", JSON.stringify(encoding)));
 const files = ASSET_DIRS.flatMap(listFiles).sort();
 const digest = createHash('sha256');
 for (const f of files) digest.update(f).update('\0').update(readFileSync(path.join(repo, f))).update('\0');
@@ -133,13 +158,14 @@ writeFileSync(index, JSON.stringify({ digest: digest.digest('hex'), files }));
 const config = path.join(out, 'sea-config.json');
 const blob = path.join(out, 'tsconverge.blob');
 writeFileSync(config, JSON.stringify({
-  main: bundle,
+  main: launcher,
   output: blob,
   disableExperimentalSEAWarning: true,
-  useCodeCache: true,
+  useCodeCache: false, // the launcher is small; the bundle has its own caches
   useSnapshot: false,
   execArgv: EXEC_ARGV,
-  assets: { [ASSET_INDEX_KEY]: index, ...ASSET_FILES, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
+  assets: {
+    [ASSET_INDEX_KEY]: index, 'tsconverge.cjs': wrapped, 'tsconverge.lite.cache': caches.lite, 'tsconverge.full.cache': caches.full, ...ASSET_FILES, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
 }, null, 2));
 execFileSync(node.bin, [...EXEC_ARGV, '--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -149,4 +175,8 @@ copyFileSync(node.bin, tmp);
 chmodSync(tmp, 0o755);
 await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SENTINEL });
 renameSync(tmp, exe);
+// V8 accepts a code cache only under the flags it was made with: check both modes.
+for (const argv of [['--help'], ['server', '--help']]) {
+  execFileSync(exe, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...cleanEnv, TSCONVERGE_SEA_CACHE_CHECK: '1' } });
+}
 log(`${path.relative(repo, exe)}: node ${node.version}, ${files.length + Object.keys(ASSET_FILES).length} assets, ${Math.round(statSync(exe).size / 1048576)} MB`);

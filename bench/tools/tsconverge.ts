@@ -43,7 +43,9 @@ export const tsconverge: Tool = {
     writeFileSync(file, stringify(manifest(step.workload), { aliasDuplicateObjects: false })); // no YAML aliases: tsconverge caps them at 100
     return {
       argv: [
-        ...tsconvergeArgv(), 'apply', file, '--format', 'json', '--log-level', 'warn',
+        // Its own state directory (run lock, applied state, adoptions): another run on this
+        // machine (a second bench, a test, an agent) never holds this lock.
+        ...tsconvergeArgv(), 'apply', file, '--format', 'json', '--log-level', 'warn', '--state-dir', join(dir, 'state'),
         ...(step.scenario === 'S4' ? ['--noop'] : []),
       ],
     };

@@ -1,6 +1,23 @@
 /** The string formats the schemas use: what each accepts and refuses. */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { RE2JS } from 're2js';
 import { FORMATS } from './formats.js';
+
+// The image-reference grammar as distribution/reference writes it, on RE2: the hand-written check must agree.
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN = `(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const REFERENCE = RE2JS.compile(`^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
+const COMPONENT_RE = RE2JS.compile(`^${COMPONENT}$`);
+function referenceOnRe2(s: string): boolean {
+  if (s.length > 512 || !REFERENCE.test(s)) return false;
+  const name = s.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? name : name.slice(0, slash);
+  if (slash >= 0 && !/[.:]/.test(first) && first !== 'localhost' && !COMPONENT_RE.test(first)) return false;
+  return name.length <= 255;
+}
 
 const CASES: [format: string, value: string, ok: boolean][] = [
   ['absolute-path', '/etc/motd', true], ['absolute-path', '/srv/a..b/c', true], ['absolute-path', '/srv/../x', false],
@@ -26,6 +43,21 @@ const CASES: [format: string, value: string, ok: boolean][] = [
 describe('formats', () => {
   it.each(CASES)('%s %j -> %s', (format, value, ok) => {
     expect(FORMATS[format]!.validate(value)).toBe(ok);
+  });
+  it('image-reference agrees with the grammar run on RE2', () => {
+    const hexes = 'abcdef0123456789';
+    const piece = fc.oneof(
+      fc.constantFrom('a', 'b', 'z', '0', '9', 'A', 'Q', '.', '_', '__', '-', '--', '/', ':', '@', '[', ']', '::1', 'sha256', 'localhost', '5000', '+', ' ', 'é'),
+      fc.constant(hexes.repeat(2)), fc.constant(hexes.repeat(4)), fc.string({ maxLength: 3 }),
+    );
+    fc.assert(fc.property(fc.array(piece, { maxLength: 14 }), (parts) => {
+      const s = parts.join('');
+      expect(FORMATS['image-reference']!.validate(s)).toBe(referenceOnRe2(s));
+    }), { numRuns: 20_000 });
+    for (const s of ['[::1]:5000/a', '[::1]/a:b', '[]/a', '[::1]x/a', 'a.b-c.d:1/e/f_g__h--i.j:T_1.2-3', `a@sha256:${'F'.repeat(32)}`, 'a@s+b.c_d-e:' + '0'.repeat(31),
+      'A.b/c', 'Ab/c', 'a./b', '-a/b', 'a-/b', 'a:/b', 'a:1:2/b', `${'a'.repeat(200)}/${'b'.repeat(60)}`, `a:${'t'.repeat(128)}`, `a:${'t'.repeat(129)}`, 'a___b', 'a_.b', 'a/', '/a']) {
+      expect(FORMATS['image-reference']!.validate(s), s).toBe(referenceOnRe2(s));
+    }
   });
   it('every check is fast on a long hostile string', () => {
     for (const f of Object.values(FORMATS)) f.validate(`${'a'.repeat(50_000)}!`);

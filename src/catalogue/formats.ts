@@ -5,7 +5,6 @@
  * on RE2), so a hostile manifest cannot make validation slow.
  */
 import { isIP } from 'node:net';
-import { RE2JS } from 're2js';
 
 export interface StringFormat {
   readonly validate: (value: string) => boolean;
@@ -75,22 +74,117 @@ function isCidr(s: string): boolean {
   return (family === 4 && bits <= 32) || (family === 6 && bits <= 128);
 }
 
-// distribution/reference's grammar (the one the Docker engine parses), on RE2.
-const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
-const DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = `(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
-const REFERENCE = RE2JS.compile(`^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
-const COMPONENT_RE = RE2JS.compile(`^${COMPONENT}$`);
+// distribution/reference's grammar (the one the Docker engine parses):
+//   reference := [domain "/"] component ("/" component)* [":" tag] ["@" digest]
+// checked by hand in one pass (no regex that could backtrack, and no RE2 compile at start:
+// compiling the grammar on re2js cost about 20 ms of every run). formats.test.ts holds it
+// equal to the grammar run on RE2.
+const lowerAlnum = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
+const alnum = (c: number): boolean => lowerAlnum(c) || (c >= 0x41 && c <= 0x5a);
+const letter = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+const digit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+const hex = (c: number): boolean => digit(c) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+
+/** component := [a-z0-9]+ (("." | "_" | "__" | "-"+) [a-z0-9]+)* */
+function isComponent(s: string, from: number, to: number): boolean {
+  let i = from;
+  if (i >= to || !lowerAlnum(s.charCodeAt(i))) return false;
+  for (;;) {
+    while (i < to && lowerAlnum(s.charCodeAt(i))) i++;
+    if (i === to) return true;
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) i++; // .
+    else if (c === 0x5f) { i++; if (s.charCodeAt(i) === 0x5f && i < to) i++; } // _ or __
+    else if (c === 0x2d) { while (i < to && s.charCodeAt(i) === 0x2d) i++; } // -+
+    else return false;
+    if (i >= to || !lowerAlnum(s.charCodeAt(i))) return false;
+  }
+}
+
+/** path := component ("/" component)* */
+function isPath(s: string, from: number, to: number): boolean {
+  for (let i = from; ; ) {
+    const slash = s.indexOf('/', i);
+    const end = slash < 0 || slash >= to ? to : slash;
+    if (!isComponent(s, i, end)) return false;
+    if (end === to) return true;
+    i = end + 1;
+  }
+}
+
+/** domain := (part ("." part)* | "[" [0-9a-fA-F:]+ "]") [":" [0-9]+], part := alnum ([alnum-]* alnum)? */
+function isDomain(s: string, from: number, to: number): boolean {
+  let host = to;
+  if (s.charCodeAt(from) === 0x5b) { // [ipv6]
+    const close = s.indexOf(']', from);
+    if (close < 0 || close >= to || close === from + 1) return false;
+    for (let i = from + 1; i < close; i++) { const c = s.charCodeAt(i); if (!hex(c) && c !== 0x3a) return false; }
+    host = close + 1;
+    if (host < to && s.charCodeAt(host) !== 0x3a) return false;
+  } else {
+    const colon = s.indexOf(':', from);
+    if (colon >= 0 && colon < to) host = colon;
+    let partStart = from;
+    for (let i = from; i <= host; i++) {
+      if (i < host && s.charCodeAt(i) !== 0x2e) {
+        const c = s.charCodeAt(i);
+        if (!alnum(c) && c !== 0x2d) return false;
+        continue;
+      }
+      // a part ends at i: non-empty, starting and ending with a letter or digit
+      if (i === partStart || !alnum(s.charCodeAt(partStart)) || !alnum(s.charCodeAt(i - 1))) return false;
+      partStart = i + 1;
+    }
+  }
+  if (host === to) return true;
+  if (host + 1 >= to) return false; // ":" without a port
+  for (let i = host + 1; i < to; i++) if (!digit(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/** tag := [A-Za-z0-9_] [A-Za-z0-9_.-]{0,127} */
+function isTag(s: string, from: number, to: number): boolean {
+  if (to <= from || to - from > 128) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!(alnum(c) || c === 0x5f || (i > from && (c === 0x2e || c === 0x2d)))) return false;
+  }
+  return true;
+}
+
+/** digest := algorithm ":" [0-9a-fA-F]{32,}, algorithm := [A-Za-z][A-Za-z0-9]* ([-_+.] [A-Za-z][A-Za-z0-9]*)* */
+function isDigest(s: string, from: number): boolean {
+  const colon = s.indexOf(':', from);
+  if (colon < 0 || s.length - colon - 1 < 32) return false;
+  for (let i = colon + 1; i < s.length; i++) if (!hex(s.charCodeAt(i))) return false;
+  let atStart = true;
+  for (let i = from; i < colon; i++) {
+    const c = s.charCodeAt(i);
+    if (atStart) { if (!letter(c)) return false; atStart = false; continue; }
+    if (c === 0x2d || c === 0x5f || c === 0x2b || c === 0x2e) atStart = true;
+    else if (!alnum(c)) return false;
+  }
+  return !atStart;
+}
+
 function isImageReference(s: string): boolean {
   if (s.length > 512) return false;
-  if (!REFERENCE.test(s)) return false;
-  const name = s.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+  const at = s.indexOf('@');
+  if (at >= 0 && !isDigest(s, at + 1)) return false;
+  const end = at < 0 ? s.length : at;
+  // The tag is after a ":" that follows the last "/" (a path has no ":"; a domain is followed by "/").
+  const lastSlash = s.lastIndexOf('/', end - 1);
+  const colon = s.indexOf(':', lastSlash + 1);
+  const nameEnd = colon >= 0 && colon < end ? colon : end;
+  if (nameEnd < end && !isTag(s, nameEnd + 1, end)) return false;
+  const firstSlash = s.indexOf('/');
+  const hasDomain = firstSlash >= 0 && firstSlash < nameEnd;
+  if (!isPath(s, 0, nameEnd) && !(hasDomain && isDomain(s, 0, firstSlash) && isPath(s, firstSlash + 1, nameEnd))) return false;
   // As the engine normalises: a first component without "." or ":" (and not localhost) is
   // a path component, not a registry, so it must be lowercase too.
-  const slash = name.indexOf('/');
-  const first = slash < 0 ? name : name.slice(0, slash);
-  if (slash >= 0 && !/[.:]/.test(first) && first !== 'localhost' && !COMPONENT_RE.test(first)) return false;
-  return name.length <= 255;
+  const first = hasDomain ? s.slice(0, firstSlash) : s.slice(0, nameEnd);
+  if (hasDomain && !/[.:]/.test(first) && first !== 'localhost' && !isComponent(first, 0, first.length)) return false;
+  return nameEnd <= 255;
 }
 
 export const FORMATS: Readonly<Record<string, StringFormat>> = {

@@ -14,6 +14,7 @@ import { open } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import type { CST } from 'yaml';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { fullSpeed, LARGE_INPUT_BYTES } from '../tiering.js';
 
 export interface ParseLimits {
   /** Bytes (UTF-8) of one YAML document. */
@@ -262,6 +263,7 @@ export async function readBoundedText(file: string, limits: ParseLimits = parseL
     if (st.size > limits.maxDocumentBytes) {
       throw limitError(`document is ${st.size} bytes, larger than the limit`, 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 });
     }
+    if (st.size >= LARGE_INPUT_BYTES) fullSpeed();
     const buf = Buffer.alloc(Math.min(st.size, limits.maxDocumentBytes) + 1);
     let n = 0;
     for (;;) {

@@ -7,12 +7,16 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCatalogue, type Catalogue } from './compile.js';
 import type { FleetOptions } from './fleet.js';
+import { fullSpeed } from '../tiering.js';
 
 export async function isFleetTree(target: string): Promise<boolean> {
   try { return (await stat(path.join(target, 'environments'))).isDirectory(); } catch { return false; }
 }
 
 export async function loadAnyCatalogue(target: string, opts: FleetOptions): Promise<Catalogue> {
-  if (await isFleetTree(target)) return (await import('./fleet.js')).loadAnyCatalogue(target, opts);
+  if (await isFleetTree(target)) {
+    fullSpeed(); // modules, data layers, templates: compiling a fleet node is long enough to optimise
+    return (await import('./fleet.js')).loadAnyCatalogue(target, opts);
+  }
   return loadCatalogue(target, { facts: opts.facts, registry: opts.registry });
 }

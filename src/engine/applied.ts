@@ -8,7 +8,7 @@
  * sensitive values are not stored at all (their changes are never worded as drift).
  * Written atomically (temp file and rename) after a run that applied; never under noop.
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Json, ResourcePlan, View } from '../providers/types.js';
@@ -18,7 +18,8 @@ export type AppliedState = Record<string, Record<string, string>>;
 
 const FILE = 'applied.json';
 const esc = (k: string): string => k.replace(/~/g, '~0').replace(/\//g, '~1');
-const hash = (v: Json): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 32);
+// crypto.hash: one call per value, no Hash object (about 1,000 of them in a 50-container run).
+const hash = (v: Json): string => oneShotHash('sha256', JSON.stringify(v), 'hex').slice(0, 32);
 const isMap = (v: Json): v is { readonly [k: string]: Json } => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** path -> hash of the declared view, skipping sensitive pointers. */

@@ -65,9 +65,20 @@ describe('single executable on a clean root (no node)', () => {
   });
 
   it('--version', () => {
-    const r = inJail(['--version']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).version);
+    const version = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
+    // --version and -V alone: the launcher's answer; with a global option: commander's. The same line.
+    for (const args of [['--version'], ['-V'], ['--log-level', 'warn', '--version']]) {
+      const r = inJail(args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it('both code caches are accepted: one-shot commands and the long-running ones', () => {
+    for (const args of [['validate', path.join(jail, 'work/m.yaml')], ['server', '--help'], ['agent', '--help']]) {
+      const r = spawnSync('/usr/bin/env', ['TSCONVERGE_SEA_CACHE_CHECK=1', path.join(jail, 'bin/tsconverge'), ...args], { encoding: 'utf8', cwd: jail });
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
   });
 
   it('validate, plan, apply, apply again', () => {
