@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { watch } from 'node:fs';
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { TsconvergeError } from '../engine/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
@@ -108,7 +109,8 @@ export function registerServerCommands(program: Command): void {
     .option('--agent-interval <seconds>', 'the agents\' run interval: no report within two of them -> unresponsive', int, 1800)
     .option('--report-retention <n>', 'reports kept per node', int, 100)
     .option('--watch', 'reload the fleet tree when it changes (SIGHUP always reloads)')
-    .action(async (o: { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string }, cmd: Command) => {
+    .option('--compile-workers <n>', 'worker threads that compile catalogues (0: the main thread; default: one per core)', int)
+    .action(async (o: ServerFlags, cmd: Command) => {
       process.exitCode = await serverCommand(o, cmd.optsWithGlobals());
     });
 
@@ -125,7 +127,9 @@ export function registerServerCommands(program: Command): void {
     });
 }
 
-async function serverCommand(o: { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string }, globals: GlobalFlags): Promise<number> {
+interface ServerFlags { fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string; compileWorkers?: number }
+
+async function serverCommand(o: ServerFlags, globals: GlobalFlags): Promise<number> {
   const log = loggerFrom(globals);
   try {
     const { createCatalogueServer } = await import('../server/app.js');
@@ -134,10 +138,10 @@ async function serverCommand(o: { fleet: string; host: string; port: number; dat
     const server = await createCatalogueServer({
       fleet: o.fleet, stateDir, caDir: caDirOf(o), host: o.host, port: o.port, database: o.database, environment: o.environment,
       secrets: { dir: o.secretsDir }, autosignPolicy: o.autosign ? path.resolve(o.autosign) : undefined,
-      agentIntervalSeconds: o.agentInterval, retention: o.reportRetention, validationFacts: await createFacts('/', { docker: false }), logger: log,
+      agentIntervalSeconds: o.agentInterval, retention: o.reportRetention, compileWorkers: o.compileWorkers ?? availableParallelism(), validationFacts: await createFacts('/', { docker: false }), logger: log,
     });
     await server.app.listen({ host: o.host, port: o.port });
-    log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'})`);
+    log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'}, ${server.code.workers} compile worker threads)`);
     process.on('SIGHUP', () => { log.info('SIGHUP: reloading the fleet tree'); void server.reload(); });
     if (o.watch) {
       let timer: NodeJS.Timeout | undefined;

@@ -37,6 +37,8 @@ export interface ServerOptions {
   /** The agents' run interval: a node with no report within two of them is unresponsive. */
   readonly agentIntervalSeconds?: number;
   readonly retention?: number;
+  /** Compile worker threads (default 0: compiles in the main thread; the CLI's default is one per core). */
+  readonly compileWorkers?: number;
   readonly validationFacts: Facts;
   readonly logger?: winston.Logger;
 }
@@ -59,7 +61,8 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   const log = opts.logger;
   const code = new CodeManager({
     fleet: path.resolve(opts.fleet), stateDir: opts.stateDir, environment: opts.environment, secrets: opts.secrets,
-    serverKeyPem, validationFacts: opts.validationFacts,
+    serverKeyPem, validationFacts: opts.validationFacts, compileWorkers: opts.compileWorkers,
+    onWorkerError: (m) => log?.warn(m),
     onCompile: (s) => { metrics.compileSeconds.observe(s); metrics.cataloguesCompiled.inc(); },
   });
   const reload = async (): Promise<boolean> => {
@@ -106,6 +109,6 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
 
   return {
     app, code, store, metrics, ca, reload,
-    close: async () => { await app.close(); await store.close(); },
+    close: async () => { await app.close(); await store.close(); await code.close(); },
   };
 }

@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { caPaths, initCa } from './ca.js';
+import { CodeManager } from './code.js';
+import { createFacts } from '../providers/facts.js';
+
+const FLEET = path.resolve(import.meta.dirname, '../../examples/fleet');
+const work = mkdtempSync(path.join(tmpdir(), 'hs-pool-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** The signed body without issuedAt (the time a manager first issued the catalogue). */
+const stable = (body: Buffer): unknown => { const d = JSON.parse(body.toString()) as Record<string, unknown>; delete d.issuedAt; return d; };
+
+describe('compile worker threads', () => {
+  it('give the same catalogues as the main thread, and a worker failure is compiled again in the main thread for its errors', { timeout: 120_000 }, async () => {
+    // Workers take secrets from the environment they start with.
+    for (const s of ['prod_shop_db_password', 'prod_db_password']) process.env[`TSCONVERGE_SECRET_${s.toUpperCase()}`] = 'pool-test-secret-value';
+    const ca = await initCa(path.join(work, 'ca'));
+    const facts = await createFacts('/', { docker: false });
+    const make = (name: string, compileWorkers: number): CodeManager => new CodeManager({
+      fleet: FLEET, stateDir: path.join(work, name), environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'), validationFacts: facts, compileWorkers,
+    });
+    const single = make('single', 0);
+    const pooled = make('pooled', 2);
+    try {
+      expect(pooled.workers).toBe(2);
+      expect(await single.reload()).toBe(true);
+      expect(await pooled.reload()).toBe(true);
+      const nodes = ['web-01', 'web-03', 'db-1', 'edge-7', 'lb-01', ...Array.from({ length: 40 }, (_, i) => `${['web', 'db', 'edge'][i % 3]}-${100 + i}`)];
+      const factsOf = (n: string) => ({ ...facts, hostname: n, os: { ...facts.os, codename: n.length % 2 ? 'bookworm' : 'trixie' } });
+      const a = await Promise.all(nodes.map((n) => single.compile(n, factsOf(n))));
+      const b = await Promise.all(nodes.map((n) => pooled.compile(n, factsOf(n))));
+      for (let i = 0; i < nodes.length; i++) {
+        expect(b[i]!.catalogueVersion, nodes[i]).toBe(a[i]!.catalogueVersion);
+        expect(stable(b[i]!.body), nodes[i]).toEqual(stable(a[i]!.body));
+      }
+      // A repeat compile in the pool (cache bypassed by other facts that do not change the catalogue) gives the same bytes.
+      const again = await pooled.compile('web-01', { ...factsOf('web-01'), unusedFact: 1 });
+      expect(again.etag).toBe(b[0]!.etag);
+      // A node no rule classifies: the error comes from the main thread's compile, with its code.
+      await expect(pooled.compile('nobody-1', factsOf('nobody-1'))).rejects.toMatchObject({ code: 'NODE_UNCLASSIFIED' });
+    } finally {
+      await single.close();
+      await pooled.close();
+    }
+  });
+});

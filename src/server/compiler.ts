@@ -1,0 +1,46 @@
+/**
+ * One node's signed catalogue from a snapshot of the fleet tree: compile, serialise, sign.
+ * The same code runs in the server's main thread and in its compile workers
+ * (compile-pool.ts), so a catalogue is the same bytes wherever it was compiled.
+ */
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { compileFleet } from '../catalogue/fleet.js';
+import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
+import type { SecretStoreOptions } from '../catalogue/secrets.js';
+import type { Facts } from '../providers/facts.js';
+import { bodyDigest, toDocument } from './wire.js';
+
+export interface Compiled {
+  readonly body: Buffer;
+  readonly etag: string;
+  readonly signature: string;
+  readonly catalogueVersion: string;
+  readonly codeVersion: string;
+}
+
+export interface CompilerOptions {
+  readonly environment?: string;
+  readonly secrets?: SecretStoreOptions;
+  readonly serverKeyPem: string;
+}
+
+export class Compiler {
+  readonly registry: SchemaRegistry = createSchemaRegistry();
+  private readonly key: KeyObject;
+  /** node + catalogue version -> issuedAt: a repeat compile of the same catalogue gives the same bytes. */
+  private readonly issued = new Map<string, string>();
+
+  constructor(private readonly opts: CompilerOptions) {
+    this.key = createPrivateKey(opts.serverKeyPem);
+  }
+
+  /** Throws ManifestErrors / TsconvergeError when the node's catalogue does not compile. */
+  async compile(dir: string, codeVersion: string, node: string, facts: Readonly<Record<string, unknown>>): Promise<Compiled> {
+    const fc = await compileFleet(dir, { node, environment: this.opts.environment, facts: facts as unknown as Facts, secrets: this.opts.secrets, registry: this.registry });
+    const issuedKey = `${node}\0${fc.catalogue.version}`;
+    let issuedAt = this.issued.get(issuedKey);
+    if (!issuedAt) { issuedAt = new Date().toISOString(); this.issued.set(issuedKey, issuedAt); if (this.issued.size > 200_000) this.issued.clear(); }
+    const body = Buffer.from(JSON.stringify(toDocument(fc, codeVersion, issuedAt)));
+    return { body, etag: bodyDigest(body), signature: sign('sha256', body, this.key).toString('base64'), catalogueVersion: fc.catalogue.version, codeVersion };
+  }
+}
