@@ -118,7 +118,7 @@ export class CodeManager {
         await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => { await rm(tmp, { recursive: true, force: true }); if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err; });
       }
       freezeTree(dir);
-      const nodes = await validateFleet(dir, this.opts.validationFacts, this.registry);
+      const nodes = await validateFleet(dir, this.opts.validationFacts, this.registry, { trustedNamesOnly: true });
       this.current = { version, dir, loadedAt: new Date().toISOString(), nodes: nodes.length };
       this.lastError = undefined;
       return true;

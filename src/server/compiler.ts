@@ -36,7 +36,7 @@ export class Compiler {
 
   /** Throws ManifestErrors / TsconvergeError when the node's catalogue does not compile. */
   async compile(dir: string, codeVersion: string, node: string, facts: Readonly<Record<string, unknown>>): Promise<Compiled> {
-    const fc = await compileFleet(dir, { node, environment: this.opts.environment, facts: facts as unknown as Facts, secrets: this.opts.secrets, registry: this.registry });
+    const fc = await compileFleet(dir, { node, environment: this.opts.environment, facts: facts as unknown as Facts, secrets: this.opts.secrets, registry: this.registry, trustedNamesOnly: true });
     const issuedKey = `${node}\0${fc.catalogue.version}`;
     let issuedAt = this.issued.get(issuedKey);
     if (!issuedAt) { issuedAt = new Date().toISOString(); this.issued.set(issuedKey, issuedAt); if (this.issued.size > 200_000) this.issued.clear(); }
