@@ -21,7 +21,7 @@ import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import type { Facts } from '../providers/facts.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
 import { CompilePool } from './compile-pool.js';
-import { Compiler, type Compiled } from './compiler.js';
+import { Compiler, type Compiled, type Issued } from './compiler.js';
 
 export interface CodeVersion {
   readonly version: string;
@@ -77,6 +77,8 @@ export class CodeManager {
   private readonly registry: SchemaRegistry;
   private readonly pool: CompilePool | undefined;
   private readonly cache = new Map<string, Compiled>();
+  /** Each node's last issued catalogue: a repeat compile of the same catalogue keeps its issuedAt, so its bytes and ETag. */
+  private readonly issued = new Map<string, Issued>();
   /** Compiles under way by cache key: concurrent requests of one node share one compile. */
   private readonly inflight = new Map<string, Promise<Compiled>>();
   private reloading: Promise<boolean> | undefined;
@@ -154,11 +156,14 @@ export class CodeManager {
 
   private async compileNow(code: CodeVersion, node: string, facts: Record<string, unknown>): Promise<Compiled> {
     const t0 = performance.now();
-    let out: Compiled | undefined;
     // A compile that fails in a worker is done again here, for the full errors (a 422 lists them).
     let workerError: Error | undefined;
-    if (this.pool) out = await this.pool.compile(code.dir, code.version, node, facts).catch((err: Error) => { workerError = err; return undefined; });
-    out ??= await this.compiler.compile(code.dir, code.version, node, facts);
+    const prior = this.issued.get(node);
+    let c: (Compiled & Issued) | undefined;
+    if (this.pool) c = await this.pool.compile(code.dir, code.version, node, facts, prior).catch((err: Error) => { workerError = err; return undefined; });
+    c ??= await this.compiler.compile(code.dir, code.version, node, facts, prior);
+    if (prior?.catalogueVersion !== c.catalogueVersion) this.issued.set(node, { catalogueVersion: c.catalogueVersion, issuedAt: c.issuedAt });
+    const out: Compiled = { body: c.body, etag: c.etag, signature: c.signature, catalogueVersion: c.catalogueVersion, codeVersion: c.codeVersion };
     // Compiled here after failing in a worker: the worker is broken, not the catalogue.
     if (workerError) this.opts.onWorkerError?.(`compile worker failed on ${node}, compiled in the main thread: ${workerError.message}`);
     this.opts.onCompile?.((performance.now() - t0) / 1000);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { caPaths, initCa } from './ca.js';
 import { CodeManager } from './code.js';
+import { CompilePool } from './compile-pool.js';
 import { createFacts } from '../providers/facts.js';
 
 const FLEET = path.resolve(import.meta.dirname, '../../examples/fleet');
@@ -44,6 +45,25 @@ describe('compile worker threads', () => {
     } finally {
       await single.close();
       await pooled.close();
+    }
+  });
+
+  it('an idle worker exits and the next compile starts it again; the same catalogue keeps its bytes', { timeout: 60_000 }, async () => {
+    const ca = await initCa(path.join(work, 'ca-idle'));
+    const facts = await createFacts('/', { docker: false });
+    const code = new CodeManager({ fleet: FLEET, stateDir: path.join(work, 'idle'), environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'), validationFacts: facts, compileWorkers: 0 });
+    expect(await code.reload()).toBe(true);
+    const pool = new CompilePool(1, { environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8') }, 100);
+    try {
+      const first = await pool.compile(code.current!.dir, code.current!.version, 'web-01', { ...facts, hostname: 'web-01' });
+      await new Promise((r) => setTimeout(r, 600));
+      expect((pool as unknown as { slots: unknown[] }).slots[0]).toBeUndefined(); // exited
+      const again = await pool.compile(code.current!.dir, code.current!.version, 'web-01', { ...facts, hostname: 'web-01' }, first);
+      expect(again.etag).toBe(first.etag);
+      expect(again.body.equals(first.body)).toBe(true);
+    } finally {
+      await pool.close();
+      await code.close();
     }
   });
 });

@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { BUNDLE } from '../bundle.js';
-import type { Compiled } from './compiler.js';
+import type { Compiled, Issued } from './compiler.js';
 
 /** The SEA asset key of the worker bundle (scripts/build-sea.mjs). */
 export const WORKER_ASSET = 'server/compile-worker.cjs';
@@ -22,12 +22,12 @@ export interface WorkerInit {
   readonly secretsDir?: string;
   readonly serverKeyPem: string;
 }
-export interface CompileJob { readonly id: number; readonly dir: string; readonly version: string; readonly node: string; readonly facts: Readonly<Record<string, unknown>> }
+export interface CompileJob { readonly id: number; readonly dir: string; readonly version: string; readonly node: string; readonly facts: Readonly<Record<string, unknown>>; readonly prior?: Issued }
 export type CompileReply =
-  | { readonly id: number; readonly ok: true; readonly body: Uint8Array; readonly etag: string; readonly signature: string; readonly catalogueVersion: string }
+  | { readonly id: number; readonly ok: true; readonly body: Uint8Array; readonly etag: string; readonly signature: string; readonly catalogueVersion: string; readonly issuedAt: string }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
-interface Slot { worker: Worker; readonly pending: Map<number, { resolve: (c: Compiled) => void; reject: (e: Error) => void; version: string }> }
+interface Slot { worker: Worker; readonly pending: Map<number, { resolve: (c: Compiled & Issued) => void; reject: (e: Error) => void; version: string }>; idle?: NodeJS.Timeout }
 
 /** A larger young generation: a compile makes many short-lived objects (fewer scavenges: 10,000 compiles on 2 workers took 7.4 CPU-s in the workers with 48 MB, 8.4 with the default). */
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 48 };
@@ -54,7 +54,8 @@ export class CompilePool {
   private next = 1;
   private closed = false;
 
-  constructor(readonly size: number, private readonly init: WorkerInit) {
+  /** `idleMs`: a worker with nothing to do for this long exits (its memory with it); the next compile starts it again. */
+  constructor(readonly size: number, private readonly init: WorkerInit, private readonly idleMs = 60_000) {
     this.slots = Array.from({ length: size }, () => undefined);
   }
 
@@ -69,10 +70,11 @@ export class CompilePool {
       const p = slot.pending.get(r.id);
       if (!p) return;
       slot.pending.delete(r.id);
-      if (r.ok) p.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), etag: r.etag, signature: r.signature, catalogueVersion: r.catalogueVersion, codeVersion: p.version });
+      if (r.ok) p.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), etag: r.etag, signature: r.signature, catalogueVersion: r.catalogueVersion, codeVersion: p.version, issuedAt: r.issuedAt });
       else p.reject(new Error(r.message));
     });
     const fail = (err: Error): void => {
+      clearTimeout(slot.idle);
       if (this.slots[i] === slot) this.slots[i] = undefined;
       for (const p of slot.pending.values()) p.reject(err);
       slot.pending.clear();
@@ -83,22 +85,30 @@ export class CompilePool {
     return s;
   }
 
-  compile(dir: string, version: string, node: string, facts: Readonly<Record<string, unknown>>): Promise<Compiled> {
+  compile(dir: string, version: string, node: string, facts: Readonly<Record<string, unknown>>, prior?: Issued): Promise<Compiled & Issued> {
     if (this.closed) return Promise.reject(new Error('the compile pool is closed'));
     let slot: Slot;
     try { slot = this.slot(hashName(node) % this.size); } catch (err) { return Promise.reject(err as Error); }
     const id = this.next++;
+    clearTimeout(slot.idle);
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject, version });
       // While a compile is under way its worker keeps the process alive.
       if (slot.pending.size === 1) slot.worker.ref();
-      const job: CompileJob = { id, dir, version, node, facts };
+      const job: CompileJob = { id, dir, version, node, facts, ...(prior ? { prior } : {}) };
       slot.worker.postMessage(job);
-    }).finally(() => { if (slot.pending.size === 0) slot.worker.unref(); }) as Promise<Compiled>;
+    }).finally(() => {
+      if (slot.pending.size > 0) return;
+      slot.worker.unref();
+      clearTimeout(slot.idle);
+      slot.idle = setTimeout(() => { if (slot.pending.size === 0) void slot.worker.terminate(); }, this.idleMs);
+      slot.idle.unref();
+    }) as Promise<Compiled & Issued>;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const s of this.slots) clearTimeout(s?.idle);
     await Promise.all(this.slots.map((s) => s?.worker.terminate()));
   }
 }

@@ -22,9 +22,9 @@ parentPort!.on('message', (job: CompileJob) => {
     // The two newest snapshots stay memoised (the one served and, during a reload, the one before).
     while (frozenDirs.length > 2) thawTree(frozenDirs.shift()!);
   }
-  compiler.compile(job.dir, job.version, job.node, job.facts).then(
+  compiler.compile(job.dir, job.version, job.node, job.facts, job.prior).then(
     (c) => {
-      const reply: CompileReply = { id: job.id, ok: true, body: c.body, etag: c.etag, signature: c.signature, catalogueVersion: c.catalogueVersion };
+      const reply: CompileReply = { id: job.id, ok: true, body: c.body, etag: c.etag, signature: c.signature, catalogueVersion: c.catalogueVersion, issuedAt: c.issuedAt };
       parentPort!.postMessage(reply);
     },
     (err: unknown) => {

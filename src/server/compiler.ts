@@ -24,23 +24,25 @@ export interface CompilerOptions {
   readonly serverKeyPem: string;
 }
 
+/** When a node's catalogue was first issued: kept by the caller, so a repeat compile of the same catalogue gives the same bytes. */
+export interface Issued { readonly catalogueVersion: string; readonly issuedAt: string }
+
 export class Compiler {
   readonly registry: SchemaRegistry = createSchemaRegistry();
   private readonly key: KeyObject;
-  /** node + catalogue version -> issuedAt: a repeat compile of the same catalogue gives the same bytes. */
-  private readonly issued = new Map<string, string>();
 
   constructor(private readonly opts: CompilerOptions) {
     this.key = createPrivateKey(opts.serverKeyPem);
   }
 
-  /** Throws ManifestErrors / TsconvergeError when the node's catalogue does not compile. */
-  async compile(dir: string, codeVersion: string, node: string, facts: Readonly<Record<string, unknown>>): Promise<Compiled> {
+  /**
+   * `prior`: the node's last issued catalogue; its issuedAt is kept when the catalogue is the
+   * same. Throws ManifestErrors / TsconvergeError when the node's catalogue does not compile.
+   */
+  async compile(dir: string, codeVersion: string, node: string, facts: Readonly<Record<string, unknown>>, prior?: Issued): Promise<Compiled & Issued> {
     const fc = await compileFleet(dir, { node, environment: this.opts.environment, facts: facts as unknown as Facts, secrets: this.opts.secrets, registry: this.registry, trustedNamesOnly: true });
-    const issuedKey = `${node}\0${fc.catalogue.version}`;
-    let issuedAt = this.issued.get(issuedKey);
-    if (!issuedAt) { issuedAt = new Date().toISOString(); this.issued.set(issuedKey, issuedAt); if (this.issued.size > 200_000) this.issued.clear(); }
+    const issuedAt = prior?.catalogueVersion === fc.catalogue.version ? prior.issuedAt : new Date().toISOString();
     const body = Buffer.from(JSON.stringify(toDocument(fc, codeVersion, issuedAt)));
-    return { body, etag: bodyDigest(body), signature: sign('sha256', body, this.key).toString('base64'), catalogueVersion: fc.catalogue.version, codeVersion };
+    return { body, etag: bodyDigest(body), signature: sign('sha256', body, this.key).toString('base64'), catalogueVersion: fc.catalogue.version, codeVersion, issuedAt };
   }
 }
