@@ -169,7 +169,9 @@ async function main(): Promise<void> {
       const cert = (JSON.parse(r.body.toString()) as { certificate: string }).certificate;
       agents.push({ node, agent: new https.Agent({ keepAlive: true, maxSockets: 1, ca: tlsCa, cert, key: keyPem }) });
     }
-    const factsOf = (a: Agent): Buffer => (a.facts ??= Buffer.from(JSON.stringify({ facts: { ...facts, hostname: a.node, fqdn: a.node } })));
+    // As the agent sends them (src/agent/server-source.ts): without the uptime.
+    const { uptimeSeconds: _uptime, ...agentFacts } = facts;
+    const factsOf = (a: Agent): Buffer => (a.facts ??= Buffer.from(JSON.stringify({ facts: { ...agentFacts, hostname: a.node, fqdn: a.node } })));
     for (const a of agents) a.etag = (await post(a, `/v1/nodes/${a.node}/catalogue`, factsOf(a))).etag;
     log(`warm 304s: ${AGENTS} agents for ${SECONDS} s`);
     const cpu0 = cpuSeconds(server.pid!);
