@@ -100,4 +100,12 @@ describe('classification by the certificate name, facts only a claim', () => {
     expect(existsSync(path.join(liar.root, 'etc/token'))).toBe(false);
     writeFileSync(path.join(fleet, 'environments/production/manifests/site.yaml'), SITE);
   });
+
+  it('changed facts are new bytes, so a new compile: the liar telling the truth loses the facts-filled message', async () => {
+    writeFileSync(path.join(liar.root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n');
+    const r = await agent(liar);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.json.cachedCatalogue).toBe(false);
+    expect(readFileSync(path.join(liar.root, 'etc/motd'), 'utf8')).toBe('hello\n');
+  });
 });
