@@ -79,6 +79,8 @@ export class CodeManager {
   private readonly cache = new Map<string, Compiled>();
   /** Each node's last issued catalogue: a repeat compile of the same catalogue keeps its issuedAt, so its bytes and ETag. */
   private readonly issued = new Map<string, Issued>();
+  /** Working catalogues in a row that failed in a worker (compile-pool.ts). */
+  private workerFailures = 0;
   /** Compiles under way by cache key: concurrent requests of one node share one compile. */
   private readonly inflight = new Map<string, Promise<Compiled>>();
   private reloading: Promise<boolean> | undefined;
@@ -94,7 +96,7 @@ export class CodeManager {
   }
 
   /** Compile workers in use (0: compiles run in this thread). */
-  get workers(): number { return this.pool?.size ?? 0; }
+  get workers(): number { return this.workerFailures >= 3 ? 0 : this.pool?.size ?? 0; }
 
   async close(): Promise<void> { await this.pool?.close(); }
 
@@ -160,8 +162,13 @@ export class CodeManager {
     let workerError: Error | undefined;
     const prior = this.issued.get(node);
     let c: (Compiled & Issued) | undefined;
-    if (this.pool) c = await this.pool.compile(code.dir, code.version, node, facts, prior).catch((err: Error) => { workerError = err; return undefined; });
+    if (this.pool && this.workerFailures < 3) {
+      c = await this.pool.compile(code.dir, code.version, node, facts, prior).catch((err: Error) => { workerError = err; return undefined; });
+      if (c) this.workerFailures = 0;
+    }
     c ??= await this.compiler.compile(code.dir, code.version, node, facts, prior);
+    // Three working catalogues in a row that failed in a worker: the workers are broken; compile here from now on.
+    if (workerError && ++this.workerFailures === 3) this.opts.onWorkerError?.('compile workers disabled after 3 failures in a row; compiling in the main thread');
     if (prior?.catalogueVersion !== c.catalogueVersion) this.issued.set(node, { catalogueVersion: c.catalogueVersion, issuedAt: c.issuedAt });
     const out: Compiled = { body: c.body, etag: c.etag, signature: c.signature, catalogueVersion: c.catalogueVersion, codeVersion: c.codeVersion };
     // Compiled here after failing in a worker: the worker is broken, not the catalogue.

@@ -66,4 +66,30 @@ describe('compile worker threads', () => {
       await code.close();
     }
   });
+
+  it('workers that fail on working catalogues are reported, and after three in a row no longer used', { timeout: 60_000 }, async () => {
+    const names = ['prod_shop_db_password', 'prod_db_password'].map((n) => `TSCONVERGE_SECRET_${n.toUpperCase()}`);
+    for (const n of names) delete process.env[n];
+    const ca = await initCa(path.join(work, 'ca-broken'));
+    const facts = await createFacts('/', { docker: false });
+    const warnings: string[] = [];
+    const code = new CodeManager({ fleet: FLEET, stateDir: path.join(work, 'broken'), environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'), validationFacts: facts, compileWorkers: 1, onWorkerError: (m) => warnings.push(m) });
+    try {
+      expect(await code.reload()).toBe(true);
+      // The worker starts now, with an environment that has no secrets; here too the catalogue does not compile: not the worker's fault.
+      await expect(code.compile('web-10', { ...facts, hostname: 'web-10' })).rejects.toThrow();
+      expect(warnings).toEqual([]);
+      // Now this process has the secrets, the worker (its environment copied at start) does not.
+      for (const n of names) process.env[n] = 'pool-test-secret-value';
+      for (const node of ['web-11', 'web-12', 'web-13']) await code.compile(node, { ...facts, hostname: node });
+      expect(warnings.filter((w) => /compile worker failed on web-1[123]/.test(w))).toHaveLength(3);
+      expect(warnings).toContain('compile workers disabled after 3 failures in a row; compiling in the main thread');
+      expect(code.workers).toBe(0);
+      const before = warnings.length;
+      await code.compile('web-14', { ...facts, hostname: 'web-14' });
+      expect(warnings).toHaveLength(before);
+    } finally {
+      await code.close();
+    }
+  });
 });
