@@ -134,6 +134,19 @@ const result = await build({
   logLevel: 'error',
 });
 writeFileSync(path.join(out, 'meta.json'), JSON.stringify(result.metafile));
+
+// 1b. The catalogue server's compile worker thread (src/server/compile-pool.ts): its own
+// bundle, an asset the server runs as a worker's eval'd source.
+const workerBundle = path.join(out, 'compile-worker.cjs');
+await build({
+  entryPoints: [path.join(repo, 'dist/server/compile-worker.js')],
+  bundle: true, platform: 'node', target: `node${node.version.slice(1).split('.')[0]}`, format: 'cjs', outfile: workerBundle,
+  define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
+  banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(process.execPath).href;' },
+  external: ['cpu-features', '*.node'], plugins: [lazyRequire, leaveOut],
+  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', legalComments: 'none', logLevel: 'error',
+});
+const WORKER_ASSETS = { 'server/compile-worker.cjs': workerBundle }; // src/server/compile-pool.ts WORKER_ASSET
 log(`bundle ${path.relative(repo, bundle)}: ${Math.round(statSync(bundle).size / 1024)} KB from ${Object.keys(result.metafile.inputs).length} files`);
 
 // 2. The blob: the launcher as its main script, the wrapped bundle and its code caches, the assets.
@@ -165,7 +178,7 @@ writeFileSync(config, JSON.stringify({
   useSnapshot: false,
   execArgv: EXEC_ARGV,
   assets: {
-    [ASSET_INDEX_KEY]: index, 'tsconverge.cjs': wrapped, 'tsconverge.lite.cache': caches.lite, 'tsconverge.full.cache': caches.full, ...ASSET_FILES, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
+    [ASSET_INDEX_KEY]: index, 'tsconverge.cjs': wrapped, 'tsconverge.lite.cache': caches.lite, 'tsconverge.full.cache': caches.full, ...ASSET_FILES, ...WORKER_ASSETS, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
 }, null, 2));
 execFileSync(node.bin, [...EXEC_ARGV, '--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 

@@ -143,6 +143,12 @@ export async function enrol(opts: ServerSourceOptions, signal?: AbortSignal): Pr
 
 interface CacheMeta { readonly etag: string; readonly signature: string; readonly signer: string }
 
+/** Facts that change between runs without changing the catalogue (the server's VOLATILE_FACTS). */
+function withoutVolatile(facts: Facts): Omit<Facts, 'uptimeSeconds'> {
+  const { uptimeSeconds: _volatile, ...stable } = facts;
+  return stable;
+}
+
 export class ServerSource implements CatalogueSource {
   private tls: ClientTls | undefined;
   constructor(private readonly opts: ServerSourceOptions) {}
@@ -186,7 +192,8 @@ export class ServerSource implements CatalogueSource {
       let a: HttpAnswer;
       try {
         a = await request(server, `v1/nodes/${encodeURIComponent(this.opts.node)}/catalogue`, tls, {
-          json: { facts }, headers: prior ? { 'if-none-match': `"${prior.etag}"` } : {},
+          // Without the uptime (the server ignores it): the same facts are the same bytes, run after run.
+          json: { facts: withoutVolatile(facts) }, headers: prior ? { 'if-none-match': `"${prior.etag}"` } : {},
           connectTimeoutMs: this.opts.connectTimeoutMs, timeoutMs: this.opts.timeoutMs, signal,
         });
       } catch (err) { last = err as TsconvergeError; continue; }

@@ -67,6 +67,36 @@ describe('classifyNode', () => {
   });
 });
 
+describe('checkSite with trusted names only (the catalogue server: facts are a claim)', () => {
+  const NAMED = `roles:
+  web: { modules: [ntp] }
+nodes:
+  - glob: "web-*"
+    role: web
+`;
+  it.each([
+    ['facts rule giving a role', NAMED + '  - facts: { os.codename: vault }\n    role: web\n', /cannot give role/, 7, 'role'],
+    ['facts rule giving modules', NAMED + '  - facts: { os.codename: vault }\n    modules: [database]\n', /cannot give modules/, 7, 'modules'],
+    ['name and facts together giving a role', NAMED + '  - glob: "db-*"\n    facts: { os.codename: vault }\n    role: web\n', /cannot give role/, 8, 'role'],
+    ['facts rule with a secret in its params', NAMED + '  - facts: { os.codename: vault }\n    params: { db: { password: !secret db_pw } }\n', /cannot hand out secrets/, 7, 'params'],
+  ])('%s is refused, naming the line', (_n, text, message, line, field) => {
+    const errors = checkSite(site(text), { trustedNamesOnly: true });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(message);
+    expect(errors[0]!.location).toMatchObject({ file: '/fleet/site.yaml', line, pointer: `/nodes/1/${field}` });
+    // Without a trusted name (a local compile, where the host is the one asking) the rule stands.
+    expect(checkSite(site(text))).toEqual([]);
+  });
+
+  it.each([
+    ['facts rule setting params', NAMED + '  - facts: { os.codename: bookworm }\n    params: { ntp: { provider: chrony } }\n'],
+    ['a default role', NAMED + 'default: { role: web, modules: [dns] }\n'],
+    ['name rules only', NAMED],
+  ])('%s is allowed', (_n, text) => {
+    expect(checkSite(site(text), { trustedNamesOnly: true })).toEqual([]);
+  });
+});
+
 describe('globToRegExp', () => {
   it.each([
     ['web-*', 'web-01', true], ['web-*', 'db-01', false], ['web-0?', 'web-01', true], ['web-0?', 'web-011', false],

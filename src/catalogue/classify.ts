@@ -24,7 +24,7 @@ import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import type { Facts } from '../providers/facts.js';
 import { createAjv } from './schemas.js';
 import { describeAjvError, usefulErrors } from './load.js';
-import type { YamlTree } from './yamltree.js';
+import { SecretRef, type YamlTree } from './yamltree.js';
 
 const MODULES = { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true };
 const FACT_VALUE = { type: ['string', 'number', 'boolean'] };
@@ -122,8 +122,23 @@ function err(code: 'MANIFEST_INVALID' | 'NODE_UNCLASSIFIED' | 'ROLE_CONFLICT', m
   return new TsconvergeError(code, message, { location, hint, terminal: true });
 }
 
+export interface SiteCheckOptions {
+  /**
+   * The node's name is a trusted identity (the catalogue server: its certificate's name) and
+   * its facts are only its own claim: rules that match on facts may not give a role or
+   * modules, nor secrets in their params. A lying node could otherwise pick what it receives.
+   */
+  readonly trustedNamesOnly?: boolean;
+}
+
+function hasSecret(v: unknown): boolean {
+  if (v instanceof SecretRef) return true;
+  if (v !== null && typeof v === 'object') return Object.values(v).some(hasSecret);
+  return false;
+}
+
 /** Check site.yaml's shape and its references to roles; returns every error. */
-export function checkSite(tree: YamlTree): TsconvergeError[] {
+export function checkSite(tree: YamlTree, opts: SiteCheckOptions = {}): TsconvergeError[] {
   if (!validateSite(tree.value)) {
     return usefulErrors(validateSite.errors ?? []).map((e) => {
       const d = describeAjvError(e, SITE_SCHEMA);
@@ -144,6 +159,16 @@ export function checkSite(tree: YamlTree): TsconvergeError[] {
       errors.push(err('MANIFEST_INVALID', `a node rule matches by one of name, glob or regex, and/or by facts${by.length > 1 ? `; this one has ${by.join(' and ')}` : ''}`, tree.locate(`/nodes/${i}`), 'split it into two rules'));
     }
     checkRole(r.role, `/nodes/${i}/role`);
+    if (opts.trustedNamesOnly && r.facts !== undefined) {
+      const gives = (['role', 'modules'] as const).filter((k) => r[k] !== undefined);
+      const hint = 'give roles and modules by name:, glob: or regex: (the certificate\'s name decides); a facts: rule may only set params (no secrets)';
+      if (gives.length) {
+        errors.push(err('MANIFEST_INVALID', `a rule that matches on facts cannot give ${gives.join(' or ')} to nodes served by the catalogue server: facts are what a node claims, its certificate's name is what it is`, tree.locate(`/nodes/${i}/${gives[0]}`), hint));
+      }
+      if (hasSecret(r.params)) {
+        errors.push(err('MANIFEST_INVALID', 'a rule that matches on facts cannot hand out secrets on the catalogue server: a node could claim those facts', tree.locate(`/nodes/${i}/params`), hint));
+      }
+    }
     if (r.regex !== undefined) {
       try { compileRegex(r.regex); } catch (e) {
         errors.push(err('MANIFEST_INVALID', `invalid regular expression: ${(e as Error).message}`, tree.locate(`/nodes/${i}/regex`),

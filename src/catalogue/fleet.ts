@@ -41,6 +41,8 @@ export interface FleetOptions {
   readonly facts: Facts;
   readonly secrets?: SecretStoreOptions;
   readonly registry?: SchemaRegistry;
+  /** The node name is a trusted identity and facts only a claim (the catalogue server): classify.ts SiteCheckOptions. */
+  readonly trustedNamesOnly?: boolean;
 }
 
 export interface FleetCatalogue {
@@ -112,7 +114,7 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
   const siteFile = path.join(env.dir, 'manifests', 'site.yaml');
   const site = await readYamlTree(siteFile, { secrets: true, markers: true });
   if (!site.tree) throw new ManifestErrors(site.errors);
-  const siteErrors = checkSite(site.tree);
+  const siteErrors = checkSite(site.tree, { trustedNamesOnly: opts.trustedNamesOnly });
   if (siteErrors.length) throw new ManifestErrors(siteErrors);
   const cls = classifyNode(site.tree, node, opts.facts);
 
@@ -222,7 +224,7 @@ export function serializeCatalogue(fc: FleetCatalogue): string {
  * every environment, compile every node its site.yaml names exactly or its
  * data/nodes/ has a file for. Returns the nodes compiled; throws every error found.
  */
-export async function validateFleet(target: string, facts: Facts, registry?: SchemaRegistry): Promise<{ environment: string; node: string; resources: number }[]> {
+export async function validateFleet(target: string, facts: Facts, registry?: SchemaRegistry, opts: { trustedNamesOnly?: boolean } = {}): Promise<{ environment: string; node: string; resources: number }[]> {
   const root = path.resolve(target);
   const out: { environment: string; node: string; resources: number }[] = [];
   const errors: TsconvergeError[] = [];
@@ -230,14 +232,14 @@ export async function validateFleet(target: string, facts: Facts, registry?: Sch
     const envDir = path.join(root, 'environments', environment);
     const site = await readYamlTree(path.join(envDir, 'manifests', 'site.yaml'), { secrets: true, markers: true });
     if (!site.tree) { errors.push(...site.errors); continue; }
-    const siteErrors = checkSite(site.tree);
+    const siteErrors = checkSite(site.tree, opts);
     if (siteErrors.length) { errors.push(...siteErrors); continue; }
     const rules = ((site.tree.value as { nodes: { name?: string }[] }).nodes).flatMap((r) => (r.name ? [r.name] : []));
     let files: string[] = [];
     try { files = (await readdir(path.join(envDir, 'data', 'nodes'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)); } catch { /* none */ }
     for (const node of [...new Set([...rules, ...files])].sort()) {
       try {
-        const fc = await compileFleet(root, { node, environment, facts: { ...facts, hostname: node, fqdn: node }, secrets: { placeholders: true }, registry });
+        const fc = await compileFleet(root, { node, environment, facts: { ...facts, hostname: node, fqdn: node }, secrets: { placeholders: true }, registry, trustedNamesOnly: opts.trustedNamesOnly });
         out.push({ environment, node, resources: fc.catalogue.resources.length });
       } catch (err) {
         if (err instanceof ManifestErrors) errors.push(...err.errors);

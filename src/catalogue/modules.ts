@@ -174,6 +174,16 @@ function lookup(params: unknown, dotted: string): unknown {
 
 const DROP = Symbol('drop');
 
+/** `tree.locate(pointer)`, remembered per tree: a module's tree is parsed once and rendered for many nodes. */
+const locations = new WeakMap<YamlTree, Map<string, SourceLocation>>();
+function locateIn(tree: YamlTree, pointer: string): SourceLocation {
+  let m = locations.get(tree);
+  if (!m) { m = new Map(); locations.set(tree, m); }
+  let loc = m.get(pointer);
+  if (!loc) { loc = tree.locate(pointer); m.set(pointer, loc); }
+  return loc;
+}
+
 /** Render the module's resources with resolved parameters; validate them against spec/. */
 export function renderModule(mod: Module, params: Readonly<Record<string, unknown>>, facts: Facts, registry: SchemaRegistry): {
   resources: ManifestResource[]; origins: Map<string, Map<string, ValueOrigin>>; errors: TsconvergeError[];
@@ -195,7 +205,7 @@ export function renderModule(mod: Module, params: Readonly<Record<string, unknow
     byIndex.push(origins);
     const walk = (v: unknown, src: string, dst: string): unknown => {
       if (typeof v === 'string' && v.includes('{{')) {
-        const location = mod.tree.locate(src);
+        const location = locateIn(mod.tree, src);
         const refs = [...v.matchAll(/\bparams((?:\.[A-Za-z0-9_-]+)+)/g)].map((m) => m[1]!.slice(1));
         const whole = WHOLE.exec(v);
         origins.set(dst, { template: v, params: refs, whole: whole !== null, location });

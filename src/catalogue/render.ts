@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type HandlebarsNS from 'handlebars';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
-import { readText } from './treefs.js';
+import { memoised, readText } from './treefs.js';
 
 const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
 
@@ -135,7 +135,8 @@ export async function resolveTemplatePath(template: string, manifestFile: string
   let real: string;
   let realRoot: string;
   try {
-    [real, realRoot] = await Promise.all([realpath(wanted), realpath(root)]);
+    // Under a frozen tree (the server's snapshots) each path resolves once for every compile.
+    [real, realRoot] = await Promise.all([memoised(wanted, 'realpath', () => realpath(wanted)), memoised(path.resolve(root), 'realpath', () => realpath(root))]);
   } catch (err) {
     throw new TsconvergeError('TEMPLATE_ERROR', `cannot read template ${template}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
       resource, location, cause: err, terminal: true, hint: 'template paths are relative to the manifest file that names them',

@@ -39,7 +39,9 @@ export interface ReadYamlOptions {
 }
 
 export function escapeSegment(seg: string | number): string {
-  return String(seg).replace(/~/g, '~0').replace(/\//g, '~1');
+  if (typeof seg === 'number') return String(seg);
+  if (!seg.includes('~') && !seg.includes('/')) return seg;
+  return seg.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 export function splitPointer(pointer: string): string[] {

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { watch } from 'node:fs';
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { TsconvergeError } from '../engine/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
@@ -111,6 +112,7 @@ export function registerServerCommands(program: Command): void {
     .option('--dashboard <[host:]port>', 'serve the read-only web dashboard on its own listener (host default 127.0.0.1), e.g. 8141 or 127.0.0.1:8141', dashboardAddress)
     .option('--dashboard-token-file <file>', 'the dashboard login token (default: STATE_DIR/dashboard.token, made 0600 when absent)')
     .option('--dashboard-tls', 'serve the dashboard over HTTPS with the server\'s certificate; operator certificates log in without the token')
+    .option('--compile-workers <n>', 'worker threads that compile catalogues (0: the main thread; default: one per core)', int)
     .action(async (o: ServerFlags, cmd: Command) => {
       process.exitCode = await serverCommand(o, cmd.optsWithGlobals());
     });
@@ -129,7 +131,7 @@ export function registerServerCommands(program: Command): void {
 }
 
 interface ServerFlags {
-  fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string;
+  fleet: string; host: string; port: number; database?: string; environment?: string; secretsDir?: string; autosign?: string; agentInterval: number; reportRetention: number; watch?: boolean; caDir?: string; stateDir?: string; compileWorkers?: number;
   dashboard?: { host: string; port: number }; dashboardTokenFile?: string; dashboardTls?: boolean;
 }
 
@@ -150,12 +152,12 @@ async function serverCommand(o: ServerFlags, globals: GlobalFlags): Promise<numb
     const server = await createCatalogueServer({
       fleet: o.fleet, stateDir, caDir: caDirOf(o), host: o.host, port: o.port, database: o.database, environment: o.environment,
       secrets: { dir: o.secretsDir }, autosignPolicy: o.autosign ? path.resolve(o.autosign) : undefined,
-      agentIntervalSeconds: o.agentInterval, retention: o.reportRetention, validationFacts: await createFacts('/', { docker: false }), logger: log,
+      agentIntervalSeconds: o.agentInterval, retention: o.reportRetention, compileWorkers: o.compileWorkers ?? availableParallelism(), validationFacts: await createFacts('/', { docker: false }), logger: log,
       ...(o.dashboard ? { dashboard: { ...o.dashboard, tokenFile: o.dashboardTokenFile ? path.resolve(o.dashboardTokenFile) : undefined, tls: o.dashboardTls } } : {}),
     });
     await server.app.listen({ host: o.host, port: o.port });
     const dashboardUrl = await server.dashboard?.listen();
-    log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'})`);
+    log.info(`listening on https://${o.host}:${o.port} (CA ${server.ca.fingerprint}, store ${server.store.kind}, code ${server.code.current?.version.slice(0, 19) ?? 'none'}, ${server.code.workers} compile worker threads)`);
     if (server.dashboard) log.info(`dashboard on ${dashboardUrl} (login token ${server.dashboard.tokenCreated ? 'created in' : 'in'} ${server.dashboard.tokenFile}${o.dashboardTls ? '; operator certificates log in too' : ''})`);
     if (o.dashboard && !o.dashboardTls && !/^(127\.|::1$|localhost$)/.test(o.dashboard.host)) {
       log.warn(`the dashboard listens on ${o.dashboard.host} over plain HTTP: its token and pages cross the network in clear (use --dashboard-tls, or keep it on 127.0.0.1 and use an SSH tunnel)`);

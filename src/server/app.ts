@@ -40,6 +40,8 @@ export interface ServerOptions {
   readonly retention?: number;
   /** The read-only dashboard on its own listener (src/server/dashboard/); off when absent. */
   readonly dashboard?: { readonly host: string; readonly port: number; readonly tokenFile?: string; readonly tls?: boolean };
+  /** Compile worker threads (default 0: compiles in the main thread; the CLI's default is one per core). */
+  readonly compileWorkers?: number;
   readonly validationFacts: Facts;
   readonly logger?: winston.Logger;
 }
@@ -63,7 +65,8 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   const log = opts.logger;
   const code = new CodeManager({
     fleet: path.resolve(opts.fleet), stateDir: opts.stateDir, environment: opts.environment, secrets: opts.secrets,
-    serverKeyPem, validationFacts: opts.validationFacts,
+    serverKeyPem, validationFacts: opts.validationFacts, compileWorkers: opts.compileWorkers,
+    onWorkerError: (m) => log?.warn(m),
     onCompile: (s) => { metrics.compileSeconds.observe(s); metrics.cataloguesCompiled.inc(); },
   });
   const reload = async (): Promise<boolean> => {
@@ -123,6 +126,6 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
 
   return {
     app, code, store, metrics, ca, reload, dashboard,
-    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await store.close(); },
+    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await store.close(); await code.close(); },
   };
 }

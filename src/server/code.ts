@@ -11,16 +11,17 @@
  * Compiled catalogues are cached by (code version, node, facts): the answer to a repeat
  * request is ready without compiling, and its ETag lets the agent skip the body.
  */
-import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BUILTIN_MODULES, compileFleet, validateFleet } from '../catalogue/fleet.js';
-import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
+import { BUILTIN_MODULES, validateFleet } from '../catalogue/fleet.js';
+import type { SchemaRegistry } from '../catalogue/schemas.js';
 import { freezeTree } from '../catalogue/treefs.js';
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import type { Facts } from '../providers/facts.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
-import { bodyDigest, toDocument } from './wire.js';
+import { CompilePool } from './compile-pool.js';
+import { Compiler, type Compiled, type Issued } from './compiler.js';
 
 export interface CodeVersion {
   readonly version: string;
@@ -52,13 +53,7 @@ export async function treeVersion(root: string): Promise<string> {
   return 'sha256:' + h.digest('hex');
 }
 
-export interface Compiled {
-  readonly body: Buffer;
-  readonly etag: string;
-  readonly signature: string;
-  readonly catalogueVersion: string;
-  readonly codeVersion: string;
-}
+export type { Compiled } from './compiler.js';
 
 export interface CodeManagerOptions {
   readonly fleet: string;
@@ -70,21 +65,40 @@ export interface CodeManagerOptions {
   /** Compiled catalogues kept (default 20,000). */
   readonly cacheSize?: number;
   readonly onCompile?: (seconds: number) => void;
+  /** Compile worker threads (compile-pool.ts); 0 (the default): compile in this thread. */
+  readonly compileWorkers?: number;
+  readonly onWorkerError?: (message: string) => void;
 }
 
 export class CodeManager {
   current: CodeVersion | undefined;
   lastError: CodeError | undefined;
-  private readonly registry: SchemaRegistry = createSchemaRegistry();
-  private readonly key: KeyObject;
+  private readonly compiler: Compiler;
+  private readonly registry: SchemaRegistry;
+  private readonly pool: CompilePool | undefined;
   private readonly cache = new Map<string, Compiled>();
-  private readonly issued = new Map<string, string>();
+  /** Each node's last issued catalogue: a repeat compile of the same catalogue keeps its issuedAt, so its bytes and ETag. */
+  private readonly issued = new Map<string, Issued>();
+  /** Working catalogues in a row that failed in a worker (compile-pool.ts). */
+  private workerFailures = 0;
+  /** Compiles under way by cache key: concurrent requests of one node share one compile. */
+  private readonly inflight = new Map<string, Promise<Compiled>>();
   private reloading: Promise<boolean> | undefined;
 
   constructor(private readonly opts: CodeManagerOptions) {
-    this.key = createPrivateKey(opts.serverKeyPem);
+    this.compiler = new Compiler({ environment: opts.environment, secrets: opts.secrets, serverKeyPem: opts.serverKeyPem });
+    this.registry = this.compiler.registry;
+    // Workers read secrets from this process's environment (copied at their start) and --secrets-dir; a custom env stays in this thread.
+    if ((opts.compileWorkers ?? 0) > 0 && opts.secrets?.env === undefined && !opts.secrets?.placeholders) {
+      this.pool = new CompilePool(opts.compileWorkers!, { environment: opts.environment, secretsDir: opts.secrets?.dir, serverKeyPem: opts.serverKeyPem });
+    }
     freezeTree(BUILTIN_MODULES);
   }
+
+  /** Compile workers in use (0: compiles run in this thread). */
+  get workers(): number { return this.workerFailures >= 3 ? 0 : this.pool?.size ?? 0; }
+
+  async close(): Promise<void> { await this.pool?.close(); }
 
   /** Load the fleet tree; true when it became (or already was) the served code. Never throws. */
   reload(): Promise<boolean> {
@@ -108,7 +122,7 @@ export class CodeManager {
         await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => { await rm(tmp, { recursive: true, force: true }); if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err; });
       }
       freezeTree(dir);
-      const nodes = await validateFleet(dir, this.opts.validationFacts, this.registry);
+      const nodes = await validateFleet(dir, this.opts.validationFacts, this.registry, { trustedNamesOnly: true });
       this.current = { version, dir, loadedAt: new Date().toISOString(), nodes: nodes.length };
       this.lastError = undefined;
       return true;
@@ -131,17 +145,35 @@ export class CodeManager {
     const key = `${code.version}\0${node}\0${factsHash ?? createHash('sha256').update(JSON.stringify(facts)).digest('hex')}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const t0 = performance.now();
-    const fc = await compileFleet(code.dir, { node, environment: this.opts.environment, facts: facts as unknown as Facts, secrets: this.opts.secrets, registry: this.registry });
-    // issuedAt stays the same while the catalogue does, so a repeat compile gives the same bytes.
-    const issuedKey = `${node}\0${fc.catalogue.version}`;
-    let issuedAt = this.issued.get(issuedKey);
-    if (!issuedAt) { issuedAt = new Date().toISOString(); this.issued.set(issuedKey, issuedAt); if (this.issued.size > 200_000) this.issued.clear(); }
-    const body = Buffer.from(JSON.stringify(toDocument(fc, code.version, issuedAt)));
-    const out: Compiled = { body, etag: bodyDigest(body), signature: sign('sha256', body, this.key).toString('base64'), catalogueVersion: fc.catalogue.version, codeVersion: code.version };
-    this.opts.onCompile?.((performance.now() - t0) / 1000);
+    let running = this.inflight.get(key);
+    if (!running) {
+      running = this.compileNow(code, node, facts).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, running);
+    }
+    const out = await running;
     if (this.cache.size >= (this.opts.cacheSize ?? 20_000)) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, out);
+    return out;
+  }
+
+  private async compileNow(code: CodeVersion, node: string, facts: Record<string, unknown>): Promise<Compiled> {
+    const t0 = performance.now();
+    // A compile that fails in a worker is done again here, for the full errors (a 422 lists them).
+    let workerError: Error | undefined;
+    const prior = this.issued.get(node);
+    let c: (Compiled & Issued) | undefined;
+    if (this.pool && this.workerFailures < 3) {
+      c = await this.pool.compile(code.dir, code.version, node, facts, prior).catch((err: Error) => { workerError = err; return undefined; });
+      if (c) this.workerFailures = 0;
+    }
+    c ??= await this.compiler.compile(code.dir, code.version, node, facts, prior);
+    // Three working catalogues in a row that failed in a worker: the workers are broken; compile here from now on.
+    if (workerError && ++this.workerFailures === 3) this.opts.onWorkerError?.('compile workers disabled after 3 failures in a row; compiling in the main thread');
+    if (prior?.catalogueVersion !== c.catalogueVersion) this.issued.set(node, { catalogueVersion: c.catalogueVersion, issuedAt: c.issuedAt });
+    const out: Compiled = { body: c.body, etag: c.etag, signature: c.signature, catalogueVersion: c.catalogueVersion, codeVersion: c.codeVersion };
+    // Compiled here after failing in a worker: the worker is broken, not the catalogue.
+    if (workerError) this.opts.onWorkerError?.(`compile worker failed on ${node}, compiled in the main thread: ${workerError.message}`);
+    this.opts.onCompile?.((performance.now() - t0) / 1000);
     return out;
   }
 }

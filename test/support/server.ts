@@ -47,8 +47,9 @@ export interface ServerProc {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startServer(args: string[], port: number, env: Record<string, string> = {}): Promise<ServerProc> {
-  const proc = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', String(port), ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+/** `exe`: run this executable (e.g. the single executable dist/tsconverge) instead of bin/tsconverge.js. */
+export async function startServer(args: string[], port: number, env: Record<string, string> = {}, exe?: string): Promise<ServerProc> {
+  const proc = spawn(exe ?? process.execPath, [...(exe ? [] : [BIN]), 'server', '--host', '127.0.0.1', '--port', String(port), ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr!.on('data', (d) => { log += d; });
   const url = `https://127.0.0.1:${port}`;

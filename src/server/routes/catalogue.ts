@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { ManifestErrors, TsconvergeError } from '../../engine/errors.js';
-import type { CodeManager } from '../code.js';
+import { VOLATILE_FACTS, type CodeManager } from '../code.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Store } from '../store.js';
 import { SIGNATURE_HEADER, SIGNER_HEADER } from '../wire.js';
@@ -21,15 +21,33 @@ export const FACTS_SCHEMA = {
   properties: { hostname: { type: 'string', maxLength: 253 }, fqdn: { type: 'string', maxLength: 253 }, os: { type: 'object' } },
 } as const;
 
+declare module 'fastify' {
+  interface FastifyRequest { bodyHash?: string }
+}
+
 export const catalogueRoutes: FastifyPluginAsync<CatalogueRouteOptions> = async (app, { code, store, metrics, signerDerB64 }) => {
   const lastFacts = new Map<string, string>();
+  // fastify's own JSON parser (same limits, errors and prototype-poisoning checks), plus a
+  // hash of the raw bytes (this plugin's routes only): an agent that sends no volatile facts
+  // sends the same bytes while its facts do not change, and that hash stands for the facts
+  // without serialising them again on the warm path.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, raw: Buffer, done) => {
+    req.bodyHash = createHash('sha256').update(raw).digest('hex');
+    parseJson(req, raw.toString('utf8'), done);
+  });
   app.post<{ Params: { node: string }; Body: { facts: Record<string, unknown> } }>('/v1/nodes/:node/catalogue', {
     config: { auth: 'node' }, bodyLimit: 256 * 1024,
     schema: { body: { type: 'object', required: ['facts'], properties: { facts: FACTS_SCHEMA } } },
   }, async (req, reply) => {
     const node = req.identity!.name;
-    const { uptimeSeconds: _volatile, ...stable } = req.body.facts;
-    const factsHash = createHash('sha256').update(JSON.stringify(stable)).digest('hex');
+    const facts = req.body.facts;
+    let factsHash: string;
+    if (VOLATILE_FACTS.some((f) => f in facts)) {
+      const stable = { ...facts };
+      for (const f of VOLATILE_FACTS) delete stable[f];
+      factsHash = createHash('sha256').update(JSON.stringify(stable)).digest('hex');
+    } else factsHash = req.bodyHash!;
     if (lastFacts.get(node) !== factsHash) {
       await store.putFacts(node, req.body.facts);
       lastFacts.set(node, factsHash);
