@@ -32,6 +32,14 @@ resources:
     validate: "sleep ${seconds}"
 `;
 
+/** The pid holding the run lock: the agent's child process for the run (its parent is the agent). */
+function runProcessOf(agentPid: number, stateDir: string): number {
+  const pid = (JSON.parse(readFileSync(lockOf(stateDir), 'utf8')) as { pid: number }).pid;
+  const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  expect(ppid).toBe(agentPid);
+  return pid;
+}
+
 describe('the agent and the run lock', () => {
   it('a manual apply during an agent run is refused with the lock message and exit 1', async () => {
     const stateDir = path.join(sb.root, 'state-apply');
@@ -39,9 +47,11 @@ describe('the agent and the run lock', () => {
     const other = sb.write('apply-other/other.yaml', 'resources:\n  - kind: file\n    name: /etc/other\n    content: "x\\n"\n');
     const agent = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    // The run holds the lock in the agent's child process (one per run).
+    const holder = runProcessOf(agent.pid, stateDir);
     const apply = await runCli(['apply', other, '--root', sb.root, '--state-dir', stateDir]);
     expect(apply.code).toBe(1);
-    expect(apply.stderr).toMatch(new RegExp(`a run is already in progress \\(pid ${agent.pid}, since \\d{4}-`));
+    expect(apply.stderr).toMatch(new RegExp(`a run is already in progress \\(pid ${holder}, since \\d{4}-`));
     expect(existsSync(path.join(sb.root, 'etc/other'))).toBe(false);
     const first = await nextReport(stateDir, 0);
     expect(first).toMatchObject({ outcome: 'run', exitCode: 2 });
@@ -100,10 +110,15 @@ describe('the agent and the run lock', () => {
     const m = sb.write('kill/agent.yaml', slow('/etc/slow-kill', 30));
     const dead = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    // SIGKILL for the agent and its run's process, as systemd does to the unit's processes
+    // past TimeoutStopSec (a run's process whose agent alone is killed stops by itself, cleanly).
+    const holder = runProcessOf(dead.pid, stateDir);
+    process.kill(holder, 'SIGKILL');
     dead.child.kill('SIGKILL');
     await dead.exited;
+    await waitFor('the run\'s process to be gone', () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
     const left = JSON.parse(readFileSync(lockOf(stateDir), 'utf8'));
-    expect(left.pid).toBe(dead.pid);
+    expect(left.pid).toBe(holder);
     // The next agent (a short validate now) takes the stale lock over and converges.
     sb.write('kill/agent.yaml', slow('/etc/slow-kill', 0));
     const next = await runCli(['agent', '--onetime', '--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--lock-wait', '5s']);
