@@ -115,6 +115,7 @@ export function createAgent(opts: AgentOptions): Agent {
     if (src.cached) {
       log.warn(`catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`);
     }
+    if (src.reused) log.debug(`catalogue: the inputs are unchanged since ${src.compiledAt}; its catalogue ${src.digest} is reused`);
     lastCatalogue = { ...(src.compiledAt ? { compiledAt: src.compiledAt } : {}) };
     const sourceMs = Date.now() - t0;
     const t1 = Date.now();
