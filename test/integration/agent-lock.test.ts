@@ -1,6 +1,8 @@
 /**
  * The agent and the run lock, as real processes on real files: a manual apply during an
- * agent run is refused; a lock left by a kill -9'd agent is taken over; SIGTERM during
+ * agent run is refused (the lock is held by the agent's run process); a lock left by a
+ * kill -9'd agent and run is taken over; an agent killed alone leaves its run to stop
+ * cleanly by itself; SIGTERM during
  * a run that writes 200 files leaves each file old or new (sha256), no temp file, no
  * lock, exit 0, and the next run converges.
  */
@@ -126,6 +128,30 @@ describe('the agent and the run lock', () => {
     expect(readFileSync(path.join(sb.root, 'etc/slow-kill'), 'utf8')).toBe('slow\n');
     expect(existsSync(lockOf(stateDir))).toBe(false);
     expect(reports(stateDir).at(-1)).toMatchObject({ outcome: 'run', trigger: 'onetime' });
+  });
+
+  it('the agent alone killed -9: its run\'s process lets the resource in flight finish, reports, releases the lock, exits', async () => {
+    const stateDir = path.join(sb.root, 'state-orphan');
+    const m = sb.write('orphan/agent.yaml', slow('/etc/slow-orphan', 3) + `
+  - kind: file
+    name: after
+    path: /etc/after-orphan
+    content: "after\\n"
+    require: file[slow]
+`);
+    const dead = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
+    await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    const holder = runProcessOf(dead.pid, stateDir);
+    dead.child.kill('SIGKILL');
+    await dead.exited;
+    // The run's process sees its agent gone, lets file[slow] (in flight) end, starts nothing new.
+    const report = await nextReport(stateDir, 0, () => true, 30_000);
+    expect(report).toMatchObject({ outcome: 'run', interrupted: true });
+    const slowFile = path.join(sb.root, 'etc/slow-orphan');
+    if (existsSync(slowFile)) expect(readFileSync(slowFile, 'utf8')).toBe('slow\n');
+    expect(existsSync(path.join(sb.root, 'etc/after-orphan'))).toBe(false);
+    await waitFor('the run\'s process to exit', () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
+    expect(existsSync(lockOf(stateDir))).toBe(false);
   });
 
   it('SIGTERM during a run writing 200 files: each file old or new, no temp file, no lock, exit 0; the next run converges', async () => {
