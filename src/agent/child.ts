@@ -5,9 +5,9 @@
  * compiler; once loaded, V8's heap reserve, the compiled code and the executable's pages
  * they touched stay resident (150-200 MB over hundreds of runs). A run in a child gives
  * all of it back when the child exits, so between runs (30 minutes by default) the agent
- * keeps only the schedule, the logger and agent.json: about 60 MB (README, "Agent
+ * keeps only the schedule, the logger and agent.json: 67-71 MB (README, "Agent
  * benchmarks"). The price: each run starts a process and loads its modules (about
- * 0.1-0.3 s, against a 30-minute interval).
+ * 0.1-0.5 s, against a 30-minute interval).
  *
  * The child is this same program (`tsconverge agent ... --worker TRIGGER`, the same flags):
  * it takes the run lock, runs once, writes the report and the metrics file, and prints
