@@ -130,6 +130,20 @@ describe('the agent and the run lock', () => {
     expect(reports(stateDir).at(-1)).toMatchObject({ outcome: 'run', trigger: 'onetime' });
   });
 
+  it('--in-process: the run holds the lock in the agent process itself; SIGHUP runs again; SIGTERM exits 0', async () => {
+    const stateDir = path.join(sb.root, 'state-inproc');
+    const m = sb.write('inproc/agent.yaml', slow('/etc/slow-inproc', 2));
+    const agent = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--in-process']);
+    await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    expect(JSON.parse(readFileSync(lockOf(stateDir), 'utf8')).pid).toBe(agent.pid);
+    expect(await nextReport(stateDir, 0)).toMatchObject({ outcome: 'run', trigger: 'start', exitCode: 2 });
+    agent.child.kill('SIGHUP');
+    expect(await nextReport(stateDir, 1)).toMatchObject({ outcome: 'run', trigger: 'signal', exitCode: 0 });
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    expect(existsSync(lockOf(stateDir))).toBe(false);
+  });
+
   it('the agent alone killed -9: its run\'s process lets the resource in flight finish, reports, releases the lock, exits', async () => {
     const stateDir = path.join(sb.root, 'state-orphan');
     const m = sb.write('orphan/agent.yaml', slow('/etc/slow-orphan', 3) + `
