@@ -13,7 +13,6 @@ import { resolveStateDir } from '../engine/lock.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { EXIT } from './exit.js';
 import { BUNDLE } from '../bundle.js';
-import { WORKER_FD } from '../agent/child.js';
 import type { RunTrigger } from '../agent/report.js';
 
 const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
@@ -65,7 +64,7 @@ function fail(err: unknown): number {
 }
 
 export async function agentCommand(flags: AgentFlags): Promise<number> {
-  const worker = flags.worker ? workerSide() : undefined;
+  const worker = flags.worker ? workerSide((await import('../agent/child.js')).WORKER_FD) : undefined;
   const log = createLogger({ format: flags.logFormat, level: flags.logLevel, ...(flags.journald ? { journald: true } : {}) });
   const { parseDuration, splayFor } = await import('../agent/schedule.js');
   const root = path.resolve(flags.root);
@@ -185,7 +184,7 @@ async function withSignals(target: { stop(sig: string): void; requestRun(): void
  * terminal's Ctrl-C reaches both). A parent that is gone stops the run the same way. The
  * result goes to fd 3 as one JSON line.
  */
-function workerSide(): { attach(agent: { stop(signal: string): void }): void; result(r: object): void; close(): void } {
+function workerSide(fd: number): { attach(agent: { stop(signal: string): void }): void; result(r: object): void; close(): void } {
   let target: { stop(signal: string): void } | undefined;
   let requested: string | undefined;
   const stop = (why: string): void => { requested ??= why; target?.stop(why); };
@@ -197,8 +196,8 @@ function workerSide(): { attach(agent: { stop(signal: string): void }): void; re
   const parent = process.ppid;
   const watch = setInterval(() => { if (process.ppid !== parent) stop('the agent process is gone'); }, 1000);
   watch.unref();
-  const st = fstatSync(WORKER_FD, { throwIfNoEntry: false });
-  const out = st?.isSocket() || st?.isFIFO() ? WORKER_FD : undefined;
+  const st = fstatSync(fd, { throwIfNoEntry: false });
+  const out = st?.isSocket() || st?.isFIFO() ? fd : undefined;
   if (out !== undefined) writeSync(out, 'ready\n');
   return {
     attach(agent) { target = agent; if (requested) agent.stop(requested); },
