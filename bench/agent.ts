@@ -13,7 +13,7 @@
  * Runs are triggered with SIGHUP (the agent's own "run now"), one after the other.
  *
  *   npm run build && npx tsx bench/agent.ts [--runs 500] [--warm 30] [--floor 30] [--idle 10000] [--curve-idle 5000] [--keep]
- *                                           [--node-options '--max-semi-space-size=1']
+ *                                           [--node-options '--max-semi-space-size=1'] [--exe] [--in-process]
  *
  * The agent runs with the NODE_OPTIONS of contrib/systemd/tsconverge-agent.service by
  * default (a 1 MB young generation semi-space: Node's default 16 MB costs about 40 MB
@@ -29,19 +29,21 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { output, run } from './exec.js';
 import { summarize } from './stats.js';
-import { manifest, TSCONVERGE_BIN } from './tools/tsconverge.js';
-import { LABEL_KEY, createWorkload } from './workload.js';
+import { manifest, TSCONVERGE_BIN, TSCONVERGE_EXE } from './tools/tsconverge.js';
+import { LABEL_KEY, LABEL_VALUE, createWorkload } from './workload.js';
 
 /**
  * Its own names and label (not bench/run.ts's `tscbench-` and `tsconverge-test=bench`),
  * so it never touches, or is touched by, a `npm run bench` running at the same time.
  */
-const PREFIX = 'ha-bench-';
-const LABEL = `${LABEL_KEY}=ha-bench`;
+const LABEL_VAL = LABEL_VALUE === 'bench' ? 'ha-bench' : `ha-bench-${LABEL_VALUE}`;
+const PREFIX = `${LABEL_VAL}-`;
+const LABEL = `${LABEL_KEY}=${LABEL_VAL}`;
 
 function agentManifest(network: string): unknown {
-  const m = JSON.parse(JSON.stringify(manifest(createWorkload(network))).replaceAll('tscbench-', PREFIX)) as { resources: { labels?: Record<string, string> }[] };
-  for (const r of m.resources) if (r.labels) r.labels[LABEL_KEY] = 'ha-bench';
+  const w = JSON.stringify(manifest(createWorkload(network)));
+  const m = JSON.parse(LABEL_VALUE === 'bench' ? w.replaceAll('tscbench-', PREFIX) : w.replaceAll(`tscbench-${LABEL_VALUE}-`, PREFIX).replaceAll('tscbench-', PREFIX)) as { resources: { labels?: Record<string, string> }[] };
+  for (const r of m.resources) if (r.labels) r.labels[LABEL_KEY] = LABEL_VAL;
   return m;
 }
 
@@ -69,11 +71,33 @@ const CURVE_IDLE = arg('curve-idle', 5_000);
 /** The agent's NODE_OPTIONS, as contrib/systemd/tsconverge-agent.service sets them ('' for Node's defaults). */
 const NODE_OPTIONS = ((): string => { const i = process.argv.indexOf('--node-options'); return i >= 0 ? process.argv[i + 1] ?? '' : '--max-semi-space-size=1'; })();
 
+/** Run the single executable dist/tsconverge (what the systemd unit runs) instead of node bin/tsconverge.js. */
+const EXE = process.argv.includes('--exe');
+/** The agent's --in-process (every run inside the agent process) instead of its default child process per run. */
+const IN_PROCESS = process.argv.includes('--in-process');
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function rssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
+}
+
+/** Where the resident memory is: /proc/<pid>/smaps summed by kind of mapping (MB). */
+function smapsBreakdown(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let kind = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[2] ?? '';
+      kind = name === '' ? 'anonymous' : name.startsWith('[') ? name : name.endsWith('/node') || name.endsWith('/tsconverge') ? 'executable' : 'other files';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] = (out[kind] ?? 0) + Number(rss[1]) / 1024;
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 10) / 10]));
 }
 
 function summaryOf(stateDir: string): { runId?: string; exitCode?: number; report?: string } {
@@ -107,7 +131,7 @@ async function main(): Promise<void> {
   if (!KEEP) await cleanup();
   writeFileSync(file, stringify(agentManifest(KEEP ? 'tscbench-net-agent' : `tscbench-net-agent-${Date.now().toString(36)}`)));
 
-  const child = spawn(process.execPath, [TSCONVERGE_BIN, '--log-level', 'warn', 'agent', '--manifests', file, '--state-dir', stateDir, '--interval', '24h', '--keep-reports', '5'], {
+  const child = spawn(EXE ? TSCONVERGE_EXE : process.execPath, [...(EXE ? [] : [TSCONVERGE_BIN]), '--log-level', 'warn', 'agent', '--manifests', file, '--state-dir', stateDir, '--interval', '24h', '--keep-reports', '5', ...(IN_PROCESS ? ['--in-process'] : [])], {
     stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS },
   });
   const pid = child.pid!;
@@ -116,8 +140,10 @@ async function main(): Promise<void> {
     process.stderr.write(`[agent] converged from empty: exit ${first.exitCode}, ${(first.durationMs / 1000).toFixed(2)} s, ${first.summary.changed} changed\n`);
     let last: string = first.runId;
     const runOnce = async (): Promise<any> => {
+      const t = performance.now();
       child.kill('SIGHUP');
       const r = await waitRun(stateDir, last);
+      r.endToEndMs = performance.now() - t;
       last = r.runId;
       if (r.exitCode !== 0) throw new Error(`a no-change run changed something: exit ${r.exitCode}`);
       return r;
@@ -151,8 +177,10 @@ async function main(): Promise<void> {
     // some seconds after allocation stops.
     await sleep(IDLE_MS);
     const idleMb = rssKb(pid) / 1024;
+    const idleSmaps = smapsBreakdown(pid);
 
     const inside = summarize(warm.map((r) => r.durationMs / 1000))!;
+    const endToEnd = summarize(warm.map((r) => r.endToEndMs / 1000))!;
     const engine = summarize(warm.map((r) => r.timings.runMs / 1000))!;
     const source = summarize(warm.map((r) => r.timings.sourceMs / 1000))!;
     const fl = summarize(floor)!;
@@ -161,20 +189,23 @@ async function main(): Promise<void> {
     const result = {
       date: started.toISOString(),
       machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg()[0]!.toFixed(1)}`,
-      node: process.version, nodeOptions: NODE_OPTIONS,
+      node: process.version, nodeOptions: NODE_OPTIONS, binary: EXE ? 'dist/tsconverge' : 'node bin/tsconverge.js',
+      loadAfter: loadavg()[0]!.toFixed(1), idleSmapsMb: idleSmaps,
       warmRuns: WARM, floorRuns: FLOOR, rssRuns: done, rssSeconds: (Date.now() - t0) / 1000,
-      insideRun: inside, engineRun: engine, catalogue: source, floor: fl,
+      mode: IN_PROCESS ? 'in-process' : 'child process per run', insideRun: inside, endToEnd, endToEndRatio: endToEnd.median / fl.median, engineRun: engine, catalogue: source, floor: fl,
       ratio: inside.median / fl.median,
       idleRssMb: idleMb, curve,
       growthAfterRun100Mb: curve.at(-1)!.rssMb - after100.rssMb,
       idleGrowthMb: idleCurve.length > 1 ? idleCurve.at(-1)!.idleRssMb! - idleCurve[0]!.idleRssMb! : null,
     };
     const out = [
-      `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
+      `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, ${result.binary}, ${result.mode}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
       `warm no-change run, inside the agent (n=${inside.n}): median ${(inside.median * 1000).toFixed(0)} ms (min ${(inside.min * 1000).toFixed(0)}, max ${(inside.max * 1000).toFixed(0)}); catalogue ${(source.median * 1000).toFixed(0)} ms, engine ${(engine.median * 1000).toFixed(0)} ms`,
+      `warm no-change run, SIGHUP to report written, seen from outside (5 ms polls; ${IN_PROCESS ? 'in-process' : 'includes the run process\'s start'}): median ${(endToEnd.median * 1000).toFixed(0)} ms (min ${(endToEnd.min * 1000).toFixed(0)}, max ${(endToEnd.max * 1000).toFixed(0)}); ${result.endToEndRatio.toFixed(2)}x the floor`,
       `docker CLI floor, ps + inspect (n=${fl.n}): median ${(fl.median * 1000).toFixed(0)} ms (min ${(fl.min * 1000).toFixed(0)}, max ${(fl.max * 1000).toFixed(0)})`,
       `ratio: ${result.ratio.toFixed(2)}x the floor (target 1.5x)`,
       `idle RSS ${IDLE_MS / 1000} s after run ${done}: ${idleMb.toFixed(1)} MB (target 60 MB); right after runs, from run ${after100.run} to ${curve.at(-1)!.run}: ${result.growthAfterRun100Mb >= 0 ? '+' : ''}${result.growthAfterRun100Mb.toFixed(1)} MB; idle, from run ${idleCurve[0]?.run} to ${idleCurve.at(-1)?.run}: ${result.idleGrowthMb === null ? 'n/a' : `${result.idleGrowthMb >= 0 ? '+' : ''}${result.idleGrowthMb.toFixed(1)} MB`}`,
+      `idle RSS by mapping (MB): ${Object.entries(idleSmaps).map(([k, v]) => `${k} ${v}`).join(', ')}; load at the end ${result.loadAfter}`,
       `RSS right after runs (MB, run:RSS): ${curve.map((c) => `${c.run}:${c.rssMb.toFixed(1)}`).join(' ')}`,
       `RSS after ${CURVE_IDLE / 1000} s idle (MB): ${curve.filter((c) => c.idleRssMb !== undefined).map((c) => `${c.run}:${c.idleRssMb!.toFixed(1)}`).join(' ')}`,
     ].join('\n');

@@ -29,6 +29,7 @@ command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)   # imp
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool checks the agent's metrics file
 # The dashboard's browser tests drive Debian's chromium with playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)   # the systemd test image (scripts/systemd-image.sh)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -93,6 +94,11 @@ for v in 1 2; do
     docker rmi "$REGISTRY_ADDR/busybox:$v" >/dev/null
   fi
 done
+
+# A Debian 12 image with systemd, for the agent's unit under a real systemd
+# (test/integration/agent-systemd.test.ts): debootstrap from Debian's mirror, imported as
+# tsconverge-test/systemd:bookworm; built once (about 40 s), then cached.
+scripts/systemd-image.sh
 
 # Node dependencies and the build.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

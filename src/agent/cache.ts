@@ -72,3 +72,25 @@ export async function readLastKnownGood(stateDir: string): Promise<CachedCatalog
   const catalogue = freezeCatalogue({ version: digest, resources, byId: new Map(resources.map((r) => [r.id, r])) });
   return { catalogue, digest, savedAt: doc.savedAt, ...(doc.node ? { node: doc.node } : {}), ...(doc.codeVersion ? { codeVersion: doc.codeVersion } : {}) };
 }
+
+/**
+ * The stamp of the inputs the last-known-good catalogue was compiled from (stamp.ts),
+ * beside it: a later run whose inputs have the same stamp reuses that catalogue.
+ */
+function inputsStampPath(stateDir: string): string {
+  return path.join(stateDir, 'catalogue', 'inputs-stamp.json');
+}
+
+export async function writeInputsStamp(stateDir: string, stamp: string, digest: string): Promise<void> {
+  await writeFileAtomic(inputsStampPath(stateDir), JSON.stringify({ formatVersion: 1, stamp, digest }) + '\n', { mode: 0o600 });
+}
+
+/** The last-known-good catalogue when it was compiled from inputs with this stamp; else null (compile). */
+export async function readReusable(stateDir: string, stamp: string): Promise<CachedCatalogue | null> {
+  let recorded: { stamp?: string; digest?: string };
+  try { recorded = JSON.parse(await readFile(inputsStampPath(stateDir), 'utf8')) as typeof recorded; } catch { return null; }
+  if (recorded.stamp !== stamp) return null;
+  // A last-known-good that is unreadable or from other inputs: compile (the run says why if that fails too).
+  const lkg = await readLastKnownGood(stateDir).catch(() => null);
+  return lkg && lkg.digest === recorded.digest ? lkg : null;
+}

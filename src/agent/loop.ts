@@ -25,7 +25,8 @@ import { classifyChanges, nextApplied, readApplied, writeApplied } from './appli
 import { readDisabled, type DisabledState } from './disable.js';
 import { createAgentMetrics } from './metrics.js';
 import { EMPTY_SUMMARY, withCauses, writeRunReport, type AgentInfo, type AgentReport, type RunTrigger } from './report.js';
-import { createSchedule, formatDuration } from './schedule.js';
+import { formatDuration, nextSlot } from './schedule.js';
+import { agentInfoOf, createSupervisor } from './supervisor.js';
 import type { CatalogueSource, SourceResult } from './source.js';
 import { writeAgentInfo } from './status.js';
 
@@ -51,6 +52,8 @@ export interface AgentOptions {
   readonly concurrency?: number;
   readonly applyTimeoutMs?: number;
   readonly retries?: number;
+  /** Runs by outcome before this process (a run in a child of the agent: the parent's count), for the metrics' counter. */
+  readonly runsBefore?: Readonly<Record<string, number>>;
   /** Deliver each run's report (the server source); returns the error when it could not. */
   readonly onReport?: (report: AgentReport) => Promise<TsconvergeError | undefined>;
 }
@@ -60,15 +63,17 @@ export interface Agent {
   runOnce(trigger: RunTrigger): Promise<AgentReport>;
   /** Run at start, then on schedule, until stop(); resolves with the exit code. */
   start(): Promise<number>;
-  /** --onetime: one run, metrics and state written; resolves with the run's exit code. */
-  once(): Promise<number>;
+  /**
+   * One run outside the schedule, then its metrics. `--onetime` (the default): agent.json
+   * says stopped. A run in a child process of the agent (`worker`): agent.json is the
+   * parent's; the metrics carry the next slot of the schedule.
+   */
+  once(trigger?: RunTrigger, mode?: 'onetime' | 'worker'): Promise<AgentReport>;
   /** Ask for a run now, or right after the current one (SIGHUP). */
   requestRun(): void;
   /** Stop: the run in flight finishes its resources in flight, writes its report; then resolve. */
   stop(signal?: string): void;
 }
-
-const STOP_GRACE_MS = 30_000;
 
 function agentInfo(d: DisabledState | null): AgentInfo {
   return d ? { enabled: false, disabledReason: d.reason, disabledBy: d.by, disabledSince: d.since } : { enabled: true };
@@ -77,11 +82,8 @@ function agentInfo(d: DisabledState | null): AgentInfo {
 export function createAgent(opts: AgentOptions): Agent {
   const log = opts.log;
   const stopCtl = new AbortController();
-  const metrics = opts.metricsFile ? createAgentMetrics({ version: opts.version, node: opts.node }) : undefined;
+  const metrics = opts.metricsFile ? createAgentMetrics({ version: opts.version, node: opts.node, ...(opts.runsBefore ? { runsBefore: opts.runsBefore } : {}) }) : undefined;
   const startedAt = new Date().toISOString();
-  let running: Promise<AgentReport> | undefined;
-  let pending = false;
-  let finish: ((code: number) => void) | undefined;
   let lastCatalogue: { compiledAt?: string } | undefined;
 
   const base = (trigger: RunTrigger, started: Date, runId: string) => ({
@@ -113,6 +115,7 @@ export function createAgent(opts: AgentOptions): Agent {
     if (src.cached) {
       log.warn(`catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`);
     }
+    if (src.reused) log.debug(`catalogue: the inputs are unchanged since ${src.compiledAt}; its catalogue ${src.digest} is reused`);
     lastCatalogue = { ...(src.compiledAt ? { compiledAt: src.compiledAt } : {}) };
     const sourceMs = Date.now() - t0;
     const t1 = Date.now();
@@ -189,89 +192,40 @@ export function createAgent(opts: AgentOptions): Agent {
     return r;
   }
 
-  // Publications are written in order: a stop's "stopped" must not be overtaken by the last run's.
-  let publishing: Promise<void> = Promise.resolve();
-  function publish(report: AgentReport | undefined, next: Date | null, stoppedAt?: string): Promise<void> {
-    publishing = publishing.then(() => writeState(report, next, stoppedAt));
-    return publishing;
-  }
-
-  async function writeState(report: AgentReport | undefined, next: Date | null, stoppedAt?: string): Promise<void> {
-    try {
-      await writeAgentInfo(opts.stateDir, {
-        pid: process.pid, startedAt, node: opts.node, intervalMs: opts.intervalMs, splayMs: opts.splayMs, noop: opts.noop,
-        source: opts.sourceLabel, nextRunAt: next?.toISOString() ?? null, version: opts.version, ...(stoppedAt ? { stoppedAt } : {}),
-      });
-      if (metrics && report) {
-        const age = report.outcome === 'run' && lastCatalogue?.compiledAt ? Math.max(0, (Date.now() - Date.parse(lastCatalogue.compiledAt)) / 1000) : null;
-        metrics.observe(report, { catalogueAgeSeconds: age, nextRun: next });
-      }
-      if (metrics && opts.metricsFile) await metrics.write(opts.metricsFile);
-    } catch (err) {
-      log.error(`cannot write the agent state or metrics: ${(err as Error).message}`);
+  /** Observe the run (unless none finished), then write the metrics file. */
+  async function writeMetrics(report: AgentReport | undefined, next: Date | null): Promise<void> {
+    if (!metrics || !opts.metricsFile) return;
+    if (report) {
+      const age = report.outcome === 'run' && lastCatalogue?.compiledAt ? Math.max(0, (Date.now() - Date.parse(lastCatalogue.compiledAt)) / 1000) : null;
+      metrics.observe(report, { catalogueAgeSeconds: age, nextRun: next });
     }
+    await metrics.write(opts.metricsFile);
   }
 
-  const schedule = createSchedule({ intervalMs: opts.intervalMs, splayMs: opts.splayMs, onTick: () => kick('schedule') });
-
-  function kick(trigger: RunTrigger): void {
-    if (stopCtl.signal.aborted) return;
-    if (running) { pending = true; return; }
-    schedule.stop();
-    running = runOnce(trigger);
-    void running.then(async (report) => {
-      running = undefined;
-      if (stopCtl.signal.aborted) { await publish(report, null, new Date().toISOString()); finish?.(0); return; }
-      if (pending) { pending = false; await publish(report, null); kick('signal'); return; }
-      const next = schedule.scheduleNext();
-      log.info(`next run at ${next.toISOString()} (in ${formatDuration(next.getTime() - Date.now())})`);
-      await publish(report, next);
-    }, async (err: unknown) => {
-      running = undefined;
-      log.error(`run failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
-      if (stopCtl.signal.aborted) { finish?.(1); return; }
-      const next = schedule.scheduleNext();
-      await publish(undefined, next);
-    });
-  }
+  const supervisor = createSupervisor(opts, { run: runOnce, abort: () => stopCtl.abort(), publish: writeMetrics });
+  let onceRunning = false;
 
   return {
     runOnce,
-    async once() {
-      running = runOnce('onetime');
-      const report = await running;
-      running = undefined;
-      await publish(report, null, new Date().toISOString());
-      return report.exitCode;
-    },
-    requestRun() {
-      if (stopCtl.signal.aborted) return;
-      log.info(running ? 'SIGHUP: a run is in progress; another run follows it' : 'SIGHUP: run now');
-      kick('signal');
-    },
-    start() {
-      return new Promise<number>((resolve) => {
-        finish = (code) => { schedule.stop(); resolve(code); };
-        log.info(`agent started: node ${opts.node}, every ${formatDuration(opts.intervalMs)} (splay ${formatDuration(opts.splayMs)}), source ${opts.sourceLabel}, state ${opts.stateDir}${opts.noop ? ', noop' : ''}`);
-        kick('start');
-      });
-    },
-    stop(signal = 'stop') {
-      if (stopCtl.signal.aborted) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
-      stopCtl.abort();
-      schedule.stop();
-      if (!running) {
-        log.info(`${signal}: stopping`);
-        void publish(undefined, null, new Date().toISOString()).then(() => finish?.(0));
-        return;
+    async once(trigger = 'onetime', mode = 'onetime') {
+      onceRunning = true;
+      const report = await runOnce(trigger);
+      try {
+        if (mode === 'onetime') await writeAgentInfo(opts.stateDir, agentInfoOf(opts, startedAt, null, new Date().toISOString()));
+        const next = mode === 'worker' && !stopCtl.signal.aborted ? new Date(nextSlot(Date.now(), opts.intervalMs, opts.splayMs)) : null;
+        await writeMetrics(report, next);
+      } catch (err) {
+        log.error(`cannot write the agent state or metrics: ${(err as Error).message}`);
       }
-      const bound = (opts.applyTimeoutMs ?? 600_000) + STOP_GRACE_MS;
-      log.info(`${signal}: stopping after the resources in flight finish (at most ${formatDuration(bound)}); no new resource is started`);
-      const timer = setTimeout(() => {
-        log.error(`the run in flight did not finish within ${formatDuration(bound)}; exiting`);
-        finish?.(1);
-      }, bound);
-      timer.unref();
+      return report;
+    },
+    requestRun: () => supervisor.requestRun(),
+    start: () => supervisor.start(),
+    stop(signal = 'stop') {
+      if (!onceRunning) { stopCtl.abort(); supervisor.stop(signal); return; }
+      if (stopCtl.signal.aborted) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
+      log.info(`${signal}: stopping after the resources in flight finish; no new resource is started`);
+      stopCtl.abort();
     },
   };
 }

@@ -21,7 +21,8 @@ export interface AgentMetrics {
   write(file: string): Promise<void>;
 }
 
-export function createAgentMetrics(info: { version: string; node: string }): AgentMetrics {
+/** `runsBefore`: runs by outcome before this process (a run in a child of the agent carries the parent's count). */
+export function createAgentMetrics(info: { version: string; node: string; runsBefore?: Readonly<Record<string, number>> }): AgentMetrics {
   const registry = new Registry();
   const g = (name: string, help: string, labelNames: string[] = []): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
   const lastRun = g('tsconverge_agent_last_run_timestamp_seconds', 'When the last run finished (Unix time).');
@@ -40,7 +41,7 @@ export function createAgentMetrics(info: { version: string; node: string }): Age
   const build = g('tsconverge_agent_build_info', 'tsconverge build information.', ['version', 'nodejs', 'node']);
   const runs = new Counter({ name: 'tsconverge_agent_runs_total', help: 'Runs since the agent started, by outcome.', labelNames: ['outcome'], registers: [registry] });
   build.set({ version: info.version, nodejs: process.versions.node, node: info.node }, 1);
-  for (const o of OUTCOMES) runs.inc({ outcome: o }, 0);
+  for (const o of OUTCOMES) runs.inc({ outcome: o }, info.runsBefore?.[o] ?? 0);
 
   return {
     registry,

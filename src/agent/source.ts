@@ -12,7 +12,10 @@
 import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
 import type { Catalogue } from '../catalogue/compile.js';
 import type { Facts } from '../providers/facts.js';
-import { readLastKnownGood, saveLastKnownGood } from './cache.js';
+import path from 'node:path';
+import { DEFAULT_SECRETS_DIR } from '../catalogue/secrets.js';
+import { readLastKnownGood, readReusable, saveLastKnownGood, writeInputsStamp } from './cache.js';
+import { inputsStamp } from './stamp.js';
 
 export interface SourceResult {
   readonly catalogue: Catalogue;
@@ -26,6 +29,8 @@ export interface SourceResult {
   readonly codeVersion?: string;
   /** When this catalogue was compiled or fetched (ISO time); the catalogue's age is measured from it. */
   readonly compiledAt?: string;
+  /** Local sources: the inputs were unchanged since that compile, so its catalogue was reused (stamp.ts). */
+  readonly reused?: boolean;
 }
 
 export interface CatalogueSource {
@@ -85,12 +90,35 @@ export async function withLastKnownGood(
 
 export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
   const memo: { saved?: string } = {};
+  /** The last compile in this process and the stamp of its inputs (stamp.ts). */
+  let last: { stamp: string; catalogue: Catalogue; compiledAt: string } | undefined;
   return {
     async load(facts) {
-      return withLastKnownGood(opts.stateDir, opts.node ?? facts.hostname, async () => {
-        const { isFleetTree, compileFleet } = await import('../catalogue/fleet.js');
+      const { isFleetTree } = await import('../catalogue/load-any.js');
+      const { isDir } = await import('../catalogue/treefs.js');
+      const fleet = await isFleetTree(opts.path);
+      // Inputs unchanged since the last compile (this process's, else the one recorded in the
+      // state directory by an earlier run): reuse its catalogue instead of compiling again.
+      const stamp = await inputsStamp({
+        // A single manifest file's tree is its directory (templates are confined to it).
+        paths: [(await isDir(opts.path)) ? opts.path : path.dirname(opts.path), fleet ? path.resolve(opts.secretsDir ?? process.env.TSCONVERGE_SECRETS_DIR ?? DEFAULT_SECRETS_DIR) : undefined],
+        facts,
+        // Secrets can also come from TSCONVERGE_* variables; only their hash enters the stamp.
+        options: { node: opts.node, environment: opts.environment, env: Object.entries(process.env).filter(([k]) => k.startsWith('TSCONVERGE_')).sort() },
+      });
+      if (stamp && last?.stamp === stamp) return { catalogue: last.catalogue, digest: last.catalogue.version, cached: false, compiledAt: last.compiledAt, reused: true };
+      if (stamp) {
+        const reused = await readReusable(opts.stateDir, stamp);
+        if (reused) {
+          last = { stamp, catalogue: reused.catalogue, compiledAt: reused.savedAt };
+          memo.saved = reused.digest;
+          return { catalogue: reused.catalogue, digest: reused.digest, cached: false, compiledAt: reused.savedAt, reused: true };
+        }
+      }
+      const result = await withLastKnownGood(opts.stateDir, opts.node ?? facts.hostname, async () => {
         let catalogue: Catalogue;
-        if (await isFleetTree(opts.path)) {
+        if (fleet) {
+          const { compileFleet } = await import('../catalogue/fleet.js');
           catalogue = (await compileFleet(opts.path, { facts, node: opts.node, environment: opts.environment, secrets: { dir: opts.secretsDir } })).catalogue;
         } else {
           const { loadCatalogue } = await import('../catalogue/compile.js');
@@ -99,6 +127,11 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
         opts.check?.(catalogue);
         return { catalogue };
       }, memo);
+      if (!result.cached && stamp) {
+        last = { stamp, catalogue: result.catalogue, compiledAt: result.compiledAt! };
+        await writeInputsStamp(opts.stateDir, stamp, result.digest);
+      }
+      return result;
     },
   };
 }

@@ -1,6 +1,8 @@
 /**
  * The agent and the run lock, as real processes on real files: a manual apply during an
- * agent run is refused; a lock left by a kill -9'd agent is taken over; SIGTERM during
+ * agent run is refused (the lock is held by the agent's run process); a lock left by a
+ * kill -9'd agent and run is taken over; an agent killed alone leaves its run to stop
+ * cleanly by itself; SIGTERM during
  * a run that writes 200 files leaves each file old or new (sha256), no temp file, no
  * lock, exit 0, and the next run converges.
  */
@@ -32,6 +34,14 @@ resources:
     validate: "sleep ${seconds}"
 `;
 
+/** The pid holding the run lock: the agent's child process for the run (its parent is the agent). */
+function runProcessOf(agentPid: number, stateDir: string): number {
+  const pid = (JSON.parse(readFileSync(lockOf(stateDir), 'utf8')) as { pid: number }).pid;
+  const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  expect(ppid).toBe(agentPid);
+  return pid;
+}
+
 describe('the agent and the run lock', () => {
   it('a manual apply during an agent run is refused with the lock message and exit 1', async () => {
     const stateDir = path.join(sb.root, 'state-apply');
@@ -39,9 +49,11 @@ describe('the agent and the run lock', () => {
     const other = sb.write('apply-other/other.yaml', 'resources:\n  - kind: file\n    name: /etc/other\n    content: "x\\n"\n');
     const agent = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    // The run holds the lock in the agent's child process (one per run).
+    const holder = runProcessOf(agent.pid, stateDir);
     const apply = await runCli(['apply', other, '--root', sb.root, '--state-dir', stateDir]);
     expect(apply.code).toBe(1);
-    expect(apply.stderr).toMatch(new RegExp(`a run is already in progress \\(pid ${agent.pid}, since \\d{4}-`));
+    expect(apply.stderr).toMatch(new RegExp(`a run is already in progress \\(pid ${holder}, since \\d{4}-`));
     expect(existsSync(path.join(sb.root, 'etc/other'))).toBe(false);
     const first = await nextReport(stateDir, 0);
     expect(first).toMatchObject({ outcome: 'run', exitCode: 2 });
@@ -100,10 +112,15 @@ describe('the agent and the run lock', () => {
     const m = sb.write('kill/agent.yaml', slow('/etc/slow-kill', 30));
     const dead = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    // SIGKILL for the agent and its run's process, as systemd does to the unit's processes
+    // past TimeoutStopSec (a run's process whose agent alone is killed stops by itself, cleanly).
+    const holder = runProcessOf(dead.pid, stateDir);
+    process.kill(holder, 'SIGKILL');
     dead.child.kill('SIGKILL');
     await dead.exited;
+    await waitFor('the run\'s process to be gone', () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
     const left = JSON.parse(readFileSync(lockOf(stateDir), 'utf8'));
-    expect(left.pid).toBe(dead.pid);
+    expect(left.pid).toBe(holder);
     // The next agent (a short validate now) takes the stale lock over and converges.
     sb.write('kill/agent.yaml', slow('/etc/slow-kill', 0));
     const next = await runCli(['agent', '--onetime', '--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--lock-wait', '5s']);
@@ -111,6 +128,44 @@ describe('the agent and the run lock', () => {
     expect(readFileSync(path.join(sb.root, 'etc/slow-kill'), 'utf8')).toBe('slow\n');
     expect(existsSync(lockOf(stateDir))).toBe(false);
     expect(reports(stateDir).at(-1)).toMatchObject({ outcome: 'run', trigger: 'onetime' });
+  });
+
+  it('--in-process: the run holds the lock in the agent process itself; SIGHUP runs again; SIGTERM exits 0', async () => {
+    const stateDir = path.join(sb.root, 'state-inproc');
+    const m = sb.write('inproc/agent.yaml', slow('/etc/slow-inproc', 2));
+    const agent = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--in-process']);
+    await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    expect(JSON.parse(readFileSync(lockOf(stateDir), 'utf8')).pid).toBe(agent.pid);
+    expect(await nextReport(stateDir, 0)).toMatchObject({ outcome: 'run', trigger: 'start', exitCode: 2 });
+    agent.child.kill('SIGHUP');
+    expect(await nextReport(stateDir, 1)).toMatchObject({ outcome: 'run', trigger: 'signal', exitCode: 0 });
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    expect(existsSync(lockOf(stateDir))).toBe(false);
+  });
+
+  it('the agent alone killed -9: its run\'s process lets the resource in flight finish, reports, releases the lock, exits', async () => {
+    const stateDir = path.join(sb.root, 'state-orphan');
+    const m = sb.write('orphan/agent.yaml', slow('/etc/slow-orphan', 3) + `
+  - kind: file
+    name: after
+    path: /etc/after-orphan
+    content: "after\\n"
+    require: file[slow]
+`);
+    const dead = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
+    await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
+    const holder = runProcessOf(dead.pid, stateDir);
+    dead.child.kill('SIGKILL');
+    await dead.exited;
+    // The run's process sees its agent gone, lets file[slow] (in flight) end, starts nothing new.
+    const report = await nextReport(stateDir, 0, () => true, 30_000);
+    expect(report).toMatchObject({ outcome: 'run', interrupted: true });
+    const slowFile = path.join(sb.root, 'etc/slow-orphan');
+    if (existsSync(slowFile)) expect(readFileSync(slowFile, 'utf8')).toBe('slow\n');
+    expect(existsSync(path.join(sb.root, 'etc/after-orphan'))).toBe(false);
+    await waitFor('the run\'s process to exit', () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
+    expect(existsSync(lockOf(stateDir))).toBe(false);
   });
 
   it('SIGTERM during a run writing 200 files: each file old or new, no temp file, no lock, exit 0; the next run converges', async () => {

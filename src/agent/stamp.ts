@@ -1,0 +1,59 @@
+/**
+ * The inputs stamp of a local catalogue source: a sha256 over everything a compile reads
+ * that can change between runs, taken from stat() alone (no file is read): every file and
+ * directory under the manifest tree (path, type, size, mtime and ctime in nanoseconds,
+ * inode), the secrets directory likewise, the facts (but uptimeSeconds), the source
+ * options, and the program itself (its files' stamps: a new tsconverge recompiles).
+ * Templates are confined to the manifest tree (render.ts), so nothing outside it is read.
+ *
+ * Equal stamps mean the compile would read the same bytes with the same facts, so the
+ * last catalogue compiled from them is reused instead of compiling again (source.ts).
+ * Changing, adding or removing any file under the tree changes the stamp, and the next
+ * run compiles. A tree too large to stat cheaply (over MAX_ENTRIES) gets no stamp: it is
+ * compiled every run.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BUNDLE } from '../bundle.js';
+import type { Facts } from '../providers/facts.js';
+
+export const MAX_ENTRIES = 20_000;
+
+async function walk(root: string, out: string[], budget: { left: number }): Promise<boolean> {
+  const visit = async (p: string, rel: string): Promise<boolean> => {
+    if (--budget.left < 0) return false;
+    let st;
+    try { st = await stat(p, { bigint: true }); } catch { out.push(`${rel}\0missing`); return true; }
+    const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o';
+    out.push(`${rel}\0${type}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`);
+    if (type !== 'd') return true;
+    let names: string[];
+    try { names = (await readdir(p)).sort(); } catch { return true; }
+    for (const n of names) if (!(await visit(path.join(p, n), `${rel}/${n}`))) return false;
+    return true;
+  };
+  return visit(root, root);
+}
+
+/** The stamp of a compile's inputs, or undefined when the tree is too large to stamp. */
+export async function inputsStamp(input: {
+  readonly paths: readonly (string | undefined)[];
+  readonly facts: Facts;
+  readonly options: unknown;
+}): Promise<string | undefined> {
+  const lines: string[] = [];
+  const budget = { left: MAX_ENTRIES };
+  // The manifest tree, the secrets directory, and the program: the executable, or dist/.
+  const program = BUNDLE ? [process.execPath] : [process.execPath, fileURLToPath(new URL('..', import.meta.url))];
+  for (const p of [...input.paths, ...program]) {
+    if (p === undefined) continue;
+    if (!(await walk(path.resolve(p), lines, budget))) return undefined;
+  }
+  const { uptimeSeconds: _uptime, ...facts } = input.facts;
+  const h = createHash('sha256');
+  for (const l of lines) h.update(l).update('\n');
+  h.update(JSON.stringify(facts)).update('\n').update(JSON.stringify(input.options ?? null));
+  return `sha256:${h.digest('hex')}`;
+}
