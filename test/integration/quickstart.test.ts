@@ -13,7 +13,9 @@ let sb: Sandbox;
 beforeAll(() => { requireDocker(); sb = createSandbox('qs'); });
 afterAll(() => sb?.cleanup());
 
-const examples = readdirSync(path.join(REPO, 'examples')).filter((d) => existsSync(path.join(REPO, 'examples', d)));
+// Every example that holds manifests (examples/push holds only the walk-through's sshd script).
+const hasYaml = (dir: string): boolean => readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory() ? hasYaml(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name));
+const examples = readdirSync(path.join(REPO, 'examples')).filter((d) => existsSync(path.join(REPO, 'examples', d)) && hasYaml(path.join(REPO, 'examples', d)));
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
