@@ -27,11 +27,19 @@ resources:
 `);
     const once = () => runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', m, '--root', sb.root, '--state-dir', stateDir]);
     const reusedLine = /catalogue: the inputs are unchanged since .*is reused/;
+    // The facts are part of the stamp, network interfaces included: containers and networks
+    // that other test files create and remove meanwhile change them and rightly cause a
+    // compile. A run with nothing changed must reuse; allow two more runs for that churn.
+    const reusedSoon = async (run: () => ReturnType<typeof once>) => {
+      let r = await run();
+      for (let i = 0; i < 2 && r.code === 0 && !reusedLine.test(r.stderr); i++) r = await run();
+      return r;
+    };
 
     const first = await once();
     expect(first.code, first.stderr).toBe(2);
     expect(first.stderr).not.toMatch(reusedLine);
-    const second = await once();
+    const second = await reusedSoon(once);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).toMatch(reusedLine);
 
@@ -51,7 +59,7 @@ resources:
     expect(fourth.code, fourth.stderr).toBe(2);
     expect(fourth.stderr).not.toMatch(reusedLine);
     expect(readFileSync(path.join(sb.root, 'srv/more.txt'), 'utf8')).toBe('more\n');
-    const fifth = await runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', sb.dir, '--root', sb.root, '--state-dir', stateDir]);
+    const fifth = await reusedSoon(() => runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', sb.dir, '--root', sb.root, '--state-dir', stateDir]));
     expect(fifth.code, fifth.stderr).toBe(0);
     expect(fifth.stderr).toMatch(reusedLine);
   });

@@ -62,7 +62,8 @@ describe('service provider, process backend, with real processes', () => {
     expect(readFileSync(path.join(t.root, 'var/log/demo.log'), 'utf8')).toContain('started');
 
     await p.refresh!({ ...r, attrs: { ...r.attrs, refresh: 'reload' } }, null, ctx);
-    for (let i = 0; i < 30 && !existsSync(marker); i++) await sleep(100);
+    // The service's trap creates the marker, then writes it: wait for the line, not the file.
+    for (let i = 0; i < 100 && !(existsSync(marker) && readFileSync(marker, 'utf8') === 'reload\n'); i++) await sleep(100);
     expect(readFileSync(marker, 'utf8')).toBe('reload\n');
     expect(Number(readFileSync(pidfile, 'utf8'))).toBe(pid);
 
