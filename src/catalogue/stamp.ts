@@ -11,6 +11,12 @@
  * Changing, adding or removing any file under the tree changes the stamp, and the next
  * run compiles. A tree too large to stat cheaply (over MAX_ENTRIES) gets no stamp: it is
  * compiled every run.
+ *
+ * `settledBeforeMs` (the one-shot CLI's stored catalogue, compile-cache.ts): a file
+ * changed at or after that time gets no stamp either. A timestamp has a granularity (a
+ * clock tick, or a whole second on some file systems), so a file edited twice within
+ * one tick, with the same size, would keep its stamp; a tree that changed within the
+ * last second is compiled, and stamped at a later run once it has settled.
  */
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
@@ -21,11 +27,12 @@ import type { Facts } from '../providers/facts.js';
 
 export const MAX_ENTRIES = 20_000;
 
-async function walk(root: string, out: string[], budget: { left: number }): Promise<boolean> {
+async function walk(root: string, out: string[], budget: { left: number }, settledBeforeNs?: bigint): Promise<boolean> {
   const visit = async (p: string, rel: string): Promise<boolean> => {
     if (--budget.left < 0) return false;
     let st;
     try { st = await stat(p, { bigint: true }); } catch { out.push(`${rel}\0missing`); return true; }
+    if (settledBeforeNs !== undefined && (st.mtimeNs >= settledBeforeNs || st.ctimeNs >= settledBeforeNs)) return false;
     const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o';
     out.push(`${rel}\0${type}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`);
     if (type !== 'd') return true;
@@ -37,11 +44,13 @@ async function walk(root: string, out: string[], budget: { left: number }): Prom
   return visit(root, root);
 }
 
-/** The stamp of a compile's inputs, or undefined when the tree is too large to stamp. */
+/** The stamp of a compile's inputs, or undefined when the tree is too large to stamp (or has not settled). */
 export async function inputsStamp(input: {
   readonly paths: readonly (string | undefined)[];
   readonly facts: Facts;
   readonly options: unknown;
+  /** Give no stamp when a file changed at or after this time (ms since the epoch). */
+  readonly settledBeforeMs?: number;
 }): Promise<string | undefined> {
   const lines: string[] = [];
   const budget = { left: MAX_ENTRIES };
@@ -49,7 +58,8 @@ export async function inputsStamp(input: {
   const program = BUNDLE ? [process.execPath] : [process.execPath, fileURLToPath(new URL('..', import.meta.url))];
   for (const p of [...input.paths, ...program]) {
     if (p === undefined) continue;
-    if (!(await walk(path.resolve(p), lines, budget))) return undefined;
+    const settled = input.settledBeforeMs === undefined ? undefined : BigInt(Math.floor(input.settledBeforeMs)) * 1_000_000n;
+    if (!(await walk(path.resolve(p), lines, budget, settled))) return undefined;
   }
   const { uptimeSeconds: _uptime, ...facts } = input.facts;
   const h = createHash('sha256');
