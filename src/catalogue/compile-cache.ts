@@ -13,7 +13,8 @@
  * - The file is read only when it, its directory and the state directory belong to
  *   this user and no one else can write them; otherwise the run compiles.
  * - A tree with a file changed within the last second gets no stamp (timestamps have a
- *   granularity), so it is compiled and stored at a later run.
+ *   granularity), so it is compiled and stored at a later run. The state directory is
+ *   left out of the stamp when it lies inside the tree.
  * `--no-compile-cache` turns it off: neither read nor written.
  */
 import { constants } from 'node:fs';
@@ -116,6 +117,7 @@ export async function loadReusingCompile(target: string, opts: FleetOptions & { 
     // Secrets can also come from TSCONVERGE_* variables; only their hash enters the stamp.
     options: { target: path.resolve(target), node: opts.node, environment: opts.environment, env: Object.entries(process.env).filter(([k]) => k.startsWith('TSCONVERGE_')).sort() },
     settledBeforeMs: Date.now() - SETTLE_MS,
+    exclude: [path.resolve(opts.stateDir)],
   });
   if (stamp === undefined) return { catalogue: await loadAnyCatalogue(target, opts), how: 'compiled (a file under the tree changed within the last second, or the tree is too large to stamp)', save: none };
   const stored = await readStored(opts.stateDir, stamp);

@@ -175,6 +175,21 @@ resources:
     expect(existsSync(stored)).toBe(false);
   });
 
+  it('leaves its own state directory out of the stamp when it lies inside the tree', async () => {
+    const m = sb.write('inside/m.yaml', 'resources:\n  - kind: file\n    name: i\n    path: /srv/i.txt\n    content: "i\\n"\n');
+    const state = path.join(sb.dir, 'inside/state');
+    const root = path.join(path.dirname(sb.dir), 'hg-inside');
+    await settle();
+    const apply = () => run(['apply', m, '--root', root, '--state-dir', state]);
+    expect((await apply()).how).toBe('compiled (no stored compile)');
+    // Every apply writes its state there; the next run still reuses.
+    expect((await apply()).how).toMatch(/^reused/);
+    expect((await apply()).how).toMatch(/^reused/);
+    // A file beside it is part of the tree.
+    writeFileSync(path.join(sb.dir, 'inside/other.txt'), 'x');
+    expect((await apply()).how).not.toMatch(/^reused/);
+  });
+
   it('compiles fresh with a new executable (the single executable, copied and replaced)', async () => {
     const exeSrc = path.join(REPO, 'dist/tsconverge');
     expect(existsSync(exeSrc), 'dist/tsconverge: run npm run build').toBe(true);
