@@ -102,7 +102,7 @@ export function holdsSecrets(resources: readonly StoredResource[], text: string)
 
 /**
  * Load what PATH names (load-any.ts), taking the stored compile when its inputs are
- * unchanged. `options` are the flags a compile depends on beyond `opts`.
+ * unchanged. Reads only: the caller runs `save` after an apply (never after a noop run).
  */
 export async function loadReusingCompile(target: string, opts: FleetOptions & { readonly stateDir: string; readonly enabled: boolean }): Promise<LoadedCatalogue> {
   const none = async (): Promise<void> => undefined;
