@@ -3,7 +3,7 @@
  * Exit codes: 0 nothing changed, 2 changes applied (or pending with --noop),
  * 4 failures, 6 changes and failures, 1 did not run.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { run, tail, type Command, type ExecResult } from '../exec.js';
@@ -40,7 +40,10 @@ export const tsconverge: Tool = {
   async prepare(step: Step, dir: string): Promise<Command> {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'manifest.yaml');
-    writeFileSync(file, stringify(manifest(step.workload), { aliasDuplicateObjects: false })); // no YAML aliases: tsconverge caps them at 100
+    const text = stringify(manifest(step.workload), { aliasDuplicateObjects: false }); // no YAML aliases: tsconverge caps them at 100
+    // Written only when it differs: a no-change run (S2) finds the manifest as the last run
+    // left it, as on a host, so the catalogue compiled from it is reused (src/catalogue/compile-cache.ts).
+    if (!existsSync(file) || readFileSync(file, 'utf8') !== text) writeFileSync(file, text);
     return {
       argv: [
         // Its own state directory (run lock, applied state, adoptions): another run on this

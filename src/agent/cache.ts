@@ -7,7 +7,8 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { catalogueVersion, freezeCatalogue, RELATIONS, type Catalogue, type CatalogueResource, type Relation } from '../catalogue/compile.js';
+import type { Catalogue } from '../catalogue/compile.js';
+import { catalogueFromStored, storedResources, type StoredResource } from '../catalogue/stored.js';
 import { TsconvergeError } from '../engine/errors.js';
 import { writeFileAtomic } from '../engine/atomic.js';
 
@@ -26,7 +27,7 @@ interface CacheFile {
   readonly savedAt: string;
   readonly node?: string;
   readonly codeVersion?: string;
-  readonly resources: readonly Omit<CatalogueResource, 'locate'>[];
+  readonly resources: readonly StoredResource[];
 }
 
 export function lastKnownGoodPath(stateDir: string): string {
@@ -42,7 +43,7 @@ export async function saveLastKnownGood(stateDir: string, c: Omit<CachedCatalogu
     savedAt: c.savedAt,
     ...(c.node ? { node: c.node } : {}),
     ...(c.codeVersion ? { codeVersion: c.codeVersion } : {}),
-    resources: c.catalogue.resources.map((r) => ({ kind: r.kind, name: r.name, id: r.id, attrs: r.attrs, ...(r.source ? { source: r.source } : {}), sensitive: r.sensitive, relations: r.relations })),
+    resources: storedResources(c.catalogue),
   };
   await writeFileAtomic(file, JSON.stringify(doc) + '\n', { mode: 0o600 });
 }
@@ -63,13 +64,9 @@ export async function readLastKnownGood(stateDir: string): Promise<CachedCatalog
   let doc: CacheFile;
   try { doc = JSON.parse(text) as CacheFile; } catch (err) { throw bad((err as Error).message); }
   if (doc?.formatVersion !== 1 || !Array.isArray(doc.resources)) throw bad('unknown format');
-  const resources: CatalogueResource[] = doc.resources.map((r) => {
-    const relations = Object.fromEntries(RELATIONS.map((rel: Relation) => [rel, r.relations?.[rel] ?? []])) as Record<Relation, string[]>;
-    return { ...r, relations, locate: (pointer: string) => ({ ...(r.source ?? { file }), pointer }) };
-  });
-  const digest = catalogueVersion(resources);
+  const catalogue = catalogueFromStored(doc.resources, file);
+  const digest = catalogue.version;
   if (digest !== doc.digest) throw bad(`its content hashes to ${digest}, not the recorded ${doc.digest}`);
-  const catalogue = freezeCatalogue({ version: digest, resources, byId: new Map(resources.map((r) => [r.id, r])) });
   return { catalogue, digest, savedAt: doc.savedAt, ...(doc.node ? { node: doc.node } : {}), ...(doc.codeVersion ? { codeVersion: doc.codeVersion } : {}) };
 }
 

@@ -15,7 +15,7 @@ import type { Facts } from '../providers/facts.js';
 import path from 'node:path';
 import { DEFAULT_SECRETS_DIR } from '../catalogue/secrets.js';
 import { readLastKnownGood, readReusable, saveLastKnownGood, writeInputsStamp } from './cache.js';
-import { inputsStamp } from './stamp.js';
+import { inputsStamp } from '../catalogue/stamp.js';
 
 export interface SourceResult {
   readonly catalogue: Catalogue;

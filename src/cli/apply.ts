@@ -1,6 +1,6 @@
 /** `tsconverge apply [PATH] [--noop]` and `tsconverge plan [PATH]`. */
 import path from 'node:path';
-import { loadAnyCatalogue } from '../catalogue/load-any.js';
+import { loadReusingCompile } from '../catalogue/compile-cache.js';
 import { createFacts } from '../providers/facts.js';
 import { createProviderRegistry } from '../container.js';
 import { runCatalogue } from '../engine/run.js';
@@ -35,6 +35,8 @@ export interface ApplyFlags extends GlobalFlags {
   readonly adopt?: boolean;
   /** Read a compiled catalogue document from stdin instead of PATH (the remote side of `tsconverge push`, src/push/wire.ts). */
   readonly catalogueStdin?: boolean;
+  /** false (--no-compile-cache): compile PATH every run, neither read nor store the stored compile (src/catalogue/compile-cache.ts). */
+  readonly compileCache?: boolean;
 }
 
 /**
@@ -73,7 +75,9 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
   const root = path.resolve(flags.root ?? '/');
   const providers = createProviderRegistry();
   let catalogue;
+  let saveCompile: (() => Promise<void>) | undefined;
   let facts = await createFacts(root);
+  const stateDir = resolveStateDir({ stateDir: flags.stateDir, root });
   // --catalogue-stdin (push): the document, then maybe a SIGINT/SIGTERM line from push (src/push/wire.ts).
   let pushed: { trigger?: (sig: NodeJS.Signals) => void; close: () => void } | undefined;
   try {
@@ -84,7 +88,11 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
       pushed = Object.assign(holder, { close: ch.close });
       catalogue = await ch.catalogue;
     } else {
-      catalogue = await loadAnyCatalogue(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir } });
+      const loaded = await loadReusingCompile(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir }, stateDir, enabled: flags.compileCache !== false });
+      log.debug(`catalogue: ${loaded.how}`);
+      catalogue = loaded.catalogue;
+      // plan and --noop write nothing: only apply stores its compile, after its run.
+      if (!flags.noop) saveCompile = loaded.save;
     }
     createGraph(catalogue, providers); // cycles are input errors: nothing runs
   } catch (err) {
@@ -94,7 +102,6 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
   }
   const interrupt = onInterrupt(log);
   if (pushed) pushed.trigger = interrupt.trigger;
-  const stateDir = resolveStateDir({ stateDir: flags.stateDir, root });
   let lock: RunLock | undefined;
   try {
     if (!flags.noop) {
@@ -122,6 +129,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     // The summary's time is the command's wall time (loading and compiling included), not the engine's part.
     const report = { ...ran, durationMs: Math.round(performance.now()) };
     process.stdout.write(redact(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report)));
+    await saveCompile?.().catch((err: Error) => log.warn(`the compiled catalogue was not stored for the next run: ${redact(err.message)}`));
     return interrupt.code() ?? report.exitCode;
   } finally {
     await lock?.release();

@@ -48,7 +48,8 @@ export function createProgram(): Command {
     .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
     .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
     .option('--adopt', 'take over existing containers, networks and volumes that tsconverge did not create (as adopt: true on each)')
-    .option('--state-dir <dir>', 'run state: the run lock, last applied state, owed restarts, adoptions (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)');
+    .option('--state-dir <dir>', 'run state: the run lock, last applied state, owed restarts, adoptions (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)')
+    .option('--no-compile-cache', 'compile PATH at every run: do not reuse (nor, for apply, store) the catalogue compiled from unchanged inputs');
   const runFleetOptions = (cmd: Command): Command => fleetOptions(runOptions(cmd));
 
   runFleetOptions(program.command('apply').description('converge the host to the catalogue (exit 0 no changes, 2 changes, 4 failures, 6 both, 1 not run)'))

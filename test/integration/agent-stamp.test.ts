@@ -1,6 +1,6 @@
 /**
  * The agent reuses the last catalogue while the inputs of its compile are unchanged (a
- * stat-based stamp of the manifest tree, src/agent/stamp.ts), and compiles again as soon
+ * stat-based stamp of the manifest tree, src/catalogue/stamp.ts), and compiles again as soon
  * as anything under the tree changes: a template edited in place with its size and
  * mtime kept, a new manifest file. Real runs (`agent --onetime`) on real files.
  */

@@ -1,8 +1,8 @@
 /**
  * The inputs stamp of a local catalogue source: a sha256 over everything a compile reads
- * that can change between runs, taken from stat() alone (no file is read): every file and
- * directory under the manifest tree (path, type, size, mtime and ctime in nanoseconds,
- * inode), the secrets directory likewise, the facts (but uptimeSeconds), the source
+ * that can change between runs, taken from stat() alone (no file is read): every file
+ * under the manifest tree (path, type, size, mtime and ctime in nanoseconds, inode) and
+ * every directory's list of entries, the secrets directory likewise, the facts (but uptimeSeconds), the source
  * options, and the program itself (its files' stamps: a new tsconverge recompiles).
  * Templates are confined to the manifest tree (render.ts), so nothing outside it is read.
  *
@@ -11,6 +11,14 @@
  * Changing, adding or removing any file under the tree changes the stamp, and the next
  * run compiles. A tree too large to stat cheaply (over MAX_ENTRIES) gets no stamp: it is
  * compiled every run.
+ *
+ * `settledBeforeMs` (the one-shot CLI's stored catalogue, compile-cache.ts): a file
+ * changed at or after that time gets no stamp either. A timestamp has a granularity (a
+ * clock tick, or a whole second on some file systems), so a file edited twice within
+ * one tick, with the same size, would keep its stamp; a tree that changed within the
+ * last second is compiled, and stamped at a later run once it has settled. `exclude`
+ * leaves tsconverge's own state directory out when it lies inside the tree (every
+ * apply writes there; no manifest reads it).
  */
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
@@ -21,14 +29,20 @@ import type { Facts } from '../providers/facts.js';
 
 export const MAX_ENTRIES = 20_000;
 
-async function walk(root: string, out: string[], budget: { left: number }): Promise<boolean> {
+async function walk(root: string, out: string[], budget: { left: number }, settledBeforeNs?: bigint, exclude: readonly string[] = []): Promise<boolean> {
   const visit = async (p: string, rel: string): Promise<boolean> => {
+    if (exclude.includes(p)) return true;
     if (--budget.left < 0) return false;
     let st;
     try { st = await stat(p, { bigint: true }); } catch { out.push(`${rel}\0missing`); return true; }
     const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o';
-    out.push(`${rel}\0${type}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`);
-    if (type !== 'd') return true;
+    // A directory is its list of entries (each stamped below), not its own times: they
+    // move when tsconverge creates its state directory inside the tree, which is left out.
+    if (type === 'd') { out.push(`${rel}\0d`); } else {
+      if (settledBeforeNs !== undefined && (st.mtimeNs >= settledBeforeNs || st.ctimeNs >= settledBeforeNs)) return false;
+      out.push(`${rel}\0${type}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`);
+      return true;
+    }
     let names: string[];
     try { names = (await readdir(p)).sort(); } catch { return true; }
     for (const n of names) if (!(await visit(path.join(p, n), `${rel}/${n}`))) return false;
@@ -37,11 +51,15 @@ async function walk(root: string, out: string[], budget: { left: number }): Prom
   return visit(root, root);
 }
 
-/** The stamp of a compile's inputs, or undefined when the tree is too large to stamp. */
+/** The stamp of a compile's inputs, or undefined when the tree is too large to stamp (or has not settled). */
 export async function inputsStamp(input: {
   readonly paths: readonly (string | undefined)[];
   readonly facts: Facts;
   readonly options: unknown;
+  /** Give no stamp when a file changed at or after this time (ms since the epoch). */
+  readonly settledBeforeMs?: number;
+  /** Absolute paths left out of the walk (tsconverge's own state directory when it is inside the tree). */
+  readonly exclude?: readonly string[];
 }): Promise<string | undefined> {
   const lines: string[] = [];
   const budget = { left: MAX_ENTRIES };
@@ -49,7 +67,8 @@ export async function inputsStamp(input: {
   const program = BUNDLE ? [process.execPath] : [process.execPath, fileURLToPath(new URL('..', import.meta.url))];
   for (const p of [...input.paths, ...program]) {
     if (p === undefined) continue;
-    if (!(await walk(path.resolve(p), lines, budget))) return undefined;
+    const settled = input.settledBeforeMs === undefined ? undefined : BigInt(Math.floor(input.settledBeforeMs)) * 1_000_000n;
+    if (!(await walk(path.resolve(p), lines, budget, settled, input.exclude))) return undefined;
   }
   const { uptimeSeconds: _uptime, ...facts } = input.facts;
   const h = createHash('sha256');
