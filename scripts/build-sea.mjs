@@ -135,6 +135,35 @@ const result = await build({
 });
 writeFileSync(path.join(out, 'meta.json'), JSON.stringify(result.metafile));
 
+// 1a. The agent process's bundle: `tsconverge agent` without --onetime, --in-process or
+// --worker only schedules and starts each run as a child process (itself the full bundle).
+// It stays resident for years: its bundle (src/cli/agent-main.ts) registers the agent's
+// commands alone and leaves out ./agent-run.js, so it holds neither the engine, the
+// providers nor the compiler, nor the 3.5 MB source of the main bundle (measured: README
+// "Agent benchmarks"). scripts/sea-launcher.cjs picks it; reaching ./agent-run.js from it
+// is a launcher bug and says so.
+const agentBundle = path.join(out, 'tsconverge-agent.cjs');
+const noInProcessRun = {
+  name: 'agent-no-in-process-run',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/agent-run\.js$/ }, (args) => ({ path: args.path, namespace: 'agent-no-run' }));
+    b.onLoad({ filter: /.*/, namespace: 'agent-no-run' }, () => ({
+      contents: "throw new Error('the agent bundle cannot run in-process (scripts/sea-launcher.cjs sends --onetime, --in-process and --worker to the main bundle)');",
+      loader: 'js',
+    }));
+  },
+};
+const agentResult = await build({
+  stdin: { contents: "import { agentMain } from './agent-main.js';\nif (!globalThis.__tsconvergeCodeCache) agentMain(process.argv);\n", resolveDir: path.join(repo, 'dist/cli'), sourcefile: 'sea-agent-entry.js', loader: 'js' },
+  bundle: true, platform: 'node', target: `node${node.version.slice(1).split('.')[0]}`, format: 'cjs', outfile: agentBundle,
+  define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
+  banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(__filename).href;' },
+  external: ['cpu-features', '*.node'], plugins: [noInProcessRun, lazyRequire, leaveOut],
+  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', legalComments: 'none', charset: 'ascii', metafile: true, logLevel: 'error',
+});
+writeFileSync(path.join(out, 'agent-meta.json'), JSON.stringify(agentResult.metafile));
+log(`agent bundle ${path.relative(repo, agentBundle)}: ${Math.round(statSync(agentBundle).size / 1024)} KB from ${Object.keys(agentResult.metafile.inputs).length} files`);
+
 // 1b. The catalogue server's compile worker thread (src/server/compile-pool.ts): its own
 // bundle, an asset the server runs as a worker's eval'd source.
 const workerBundle = path.join(out, 'compile-worker.cjs');
@@ -150,19 +179,35 @@ const WORKER_ASSETS = { 'server/compile-worker.cjs': workerBundle }; // src/serv
 log(`bundle ${path.relative(repo, bundle)}: ${Math.round(statSync(bundle).size / 1024)} KB from ${Object.keys(result.metafile.inputs).length} files`);
 
 // 2. The blob: the launcher as its main script, the wrapped bundle and its code caches, the assets.
-const wrapped = path.join(out, 'tsconverge.wrapped.cjs');
-// ASCII (minified: esbuild escapes the rest) is read as latin1, a plain copy; else (comments of an unminified build) as UTF-8.
-const encoding = /[^\x00-\x7f]/.test(readFileSync(bundle, 'latin1')) ? 'utf8' : 'latin1';
-writeFileSync(wrapped, `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, encoding)}\n})`, encoding);
-const caches = { lite: path.join(out, 'tsconverge.lite.cache'), full: path.join(out, 'tsconverge.full.cache') };
-const cleanEnv = { ...process.env, NODE_OPTIONS: '' };
-for (const [mode, file] of Object.entries(caches)) {
-  execFileSync(node.bin, [...EXEC_ARGV, path.join(repo, 'scripts/sea-code-cache.cjs'), wrapped, file, encoding, mode === 'lite' ? LITE_FLAGS : ''], { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv });
+/** The bundle as a CommonJS function (what the launcher compiles), and its code cache per V8 mode. */
+function wrap(file, name, modes) {
+  const wrappedFile = path.join(out, `${name}.wrapped.cjs`);
+  // ASCII (minified: esbuild escapes the rest) is read as latin1, a plain copy; else (comments of an unminified build) as UTF-8.
+  const enc = /[^\x00-\x7f]/.test(readFileSync(file, 'latin1')) ? 'utf8' : 'latin1';
+  writeFileSync(wrappedFile, `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, enc)}\n})`, enc);
+  const cacheFiles = Object.fromEntries(modes.map((m) => [m, path.join(out, `${name}.${m}.cache`)]));
+  for (const [mode, cacheFile] of Object.entries(cacheFiles)) {
+    execFileSync(node.bin, [...EXEC_ARGV, path.join(repo, 'scripts/sea-code-cache.cjs'), wrappedFile, cacheFile, enc, mode === 'lite' ? LITE_FLAGS : ''], { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv });
+  }
+  return { wrapped: wrappedFile, encoding: enc, caches: cacheFiles };
 }
+const cleanEnv = { ...process.env, NODE_OPTIONS: '' };
+// esbuild's charset: 'ascii' cannot escape the text of tagged templates (their .raw would
+// change): write HTML entities there (src/server/dashboard/pages.ts). A UTF-8 bundle costs
+// every start a decode of the whole bundle (about 5 ms of S2, measured 2026-11-24).
+const nonAscii = /[^\x00-\x7f]/.exec(readFileSync(bundle, 'latin1'));
+if (nonAscii && process.env.TSCONVERGE_SEA_MINIFY !== '0') {
+  const text = readFileSync(bundle, 'utf8');
+  const at = text.search(/[^\x00-\x7f]/);
+  log(`warning: the bundle is not ASCII (decoded as UTF-8 at every start): ${JSON.stringify(text.slice(Math.max(0, at - 60), at + 20))}`);
+}
+const main = wrap(bundle, 'tsconverge', ['lite', 'full']);
+const agent = wrap(agentBundle, 'tsconverge-agent', ['full']);
 const launcher = path.join(out, 'launcher.cjs');
 writeFileSync(launcher, readFileSync(path.join(repo, 'scripts/sea-launcher.cjs'), 'utf8')
   .replace("'__TSCONVERGE_VERSION__'", JSON.stringify(pkg.version)).replace("'__TSCONVERGE_LITE_FLAGS__'", JSON.stringify(LITE_FLAGS))
-  .replace("'__TSCONVERGE_FULL_FLAGS__'", JSON.stringify(FULL_FLAGS)).replace("'__TSCONVERGE_ENCODING__'", JSON.stringify(encoding)));
+  .replace("'__TSCONVERGE_FULL_FLAGS__'", JSON.stringify(FULL_FLAGS)).replace("'__TSCONVERGE_ENCODING__'", JSON.stringify(main.encoding))
+  .replace("'__TSCONVERGE_AGENT_ENCODING__'", JSON.stringify(agent.encoding)));
 const files = ASSET_DIRS.flatMap(listFiles).sort();
 const digest = createHash('sha256');
 for (const f of files) digest.update(f).update('\0').update(readFileSync(path.join(repo, f))).update('\0');
@@ -178,7 +223,8 @@ writeFileSync(config, JSON.stringify({
   useSnapshot: false,
   execArgv: EXEC_ARGV,
   assets: {
-    [ASSET_INDEX_KEY]: index, 'tsconverge.cjs': wrapped, 'tsconverge.lite.cache': caches.lite, 'tsconverge.full.cache': caches.full, ...ASSET_FILES, ...WORKER_ASSETS, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
+    [ASSET_INDEX_KEY]: index, 'tsconverge.cjs': main.wrapped, 'tsconverge.lite.cache': main.caches.lite, 'tsconverge.full.cache': main.caches.full,
+    'tsconverge-agent.cjs': agent.wrapped, 'tsconverge-agent.full.cache': agent.caches.full, ...ASSET_FILES, ...WORKER_ASSETS, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
 }, null, 2));
 execFileSync(node.bin, [...EXEC_ARGV, '--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -189,7 +235,7 @@ chmodSync(tmp, 0o755);
 await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SENTINEL });
 renameSync(tmp, exe);
 // V8 accepts a code cache only under the flags it was made with: check both modes.
-for (const argv of [['--help'], ['server', '--help']]) {
+for (const argv of [['--help'], ['server', '--help'], ['agent', '--version']]) { // the lite and full caches, the agent bundle's
   execFileSync(exe, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...cleanEnv, TSCONVERGE_SEA_CACHE_CHECK: '1' } });
 }
 log(`${path.relative(repo, exe)}: node ${node.version}, ${files.length + Object.keys(ASSET_FILES).length} assets, ${Math.round(statSync(exe).size / 1048576)} MB`);

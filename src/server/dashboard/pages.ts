@@ -48,7 +48,7 @@ function layout(title: string, body: Html, opts: { loggedIn?: boolean } = {}): s
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${title} · tsconverge</title>
+<title>${title} &middot; tsconverge</title>
 <link rel="stylesheet" href="/assets/dashboard.css">
 <script src="/assets/dashboard.js" defer></script>
 </head>
@@ -107,7 +107,7 @@ export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, cod
 <td><code title="${n.catalogueDigest ?? ''}">${short(n.catalogueDigest)}</code></td>
 </tr>`);
   return layout('Fleet overview', html`<h1>Fleet overview</h1>
-<p class="code">Serving fleet code <code title="${code.version ?? ''}">${short(code.version) || 'none'}</code>${code.error ? html` <strong class="error">· the fleet tree on disk does not compile (since ${code.error.at}); still serving this code</strong>` : ''}</p>
+<p class="code">Serving fleet code <code title="${code.version ?? ''}">${short(code.version) || 'none'}</code>${code.error ? html` <strong class="error">&middot; the fleet tree on disk does not compile (since ${code.error.at}); still serving this code</strong>` : ''}</p>
 <h2 id="counts-h">Nodes by status</h2>
 <ul class="counts" aria-labelledby="counts-h">
 ${STATUSES.map((s) => countItem(s, counts[s]))}
@@ -160,14 +160,14 @@ function changeList(changes: readonly Change[] | undefined): Html {
     ? html`<pre class="diff">${clip(c.diff, 4000)}</pre>`
     : c.added || c.removed
       ? html`${c.removed?.length ? html`removed ${json(c.removed)} ` : ''}${c.added?.length ? html`added ${json(c.added)}` : ''}`
-      : html`<span class="from">${json(c.from)}</span> → <span class="to">${json(c.to)}</span>`}</li>`)}${changes.length > 50 ? html`<li>… ${changes.length - 50} more</li>` : ''}</ul>`;
+      : html`<span class="from">${json(c.from)}</span> &rarr; <span class="to">${json(c.to)}</span>`}</li>`)}${changes.length > 50 ? html`<li>&hellip; ${changes.length - 50} more</li>` : ''}</ul>`;
 }
 
 function runSection(r: RunReport, receivedAt: string, i: number): Html {
   const notable = (r.resources ?? []).filter((x) => x.status && x.status !== 'unchanged');
   const s = r.summary ?? {};
   return html`<details class="run"${i === 0 ? html` open` : ''}>
-<summary>${time(r.startedAt ?? receivedAt)} · ${r.outcome ?? 'run'}${r.noop ? ' (noop)' : ''} · exit ${r.exitCode ?? '?'} · ${s.changed ?? 0} changed, ${s.failed ?? 0} failed${s.pending ? `, ${s.pending} pending` : ''}</summary>
+<summary>${time(r.startedAt ?? receivedAt)} &middot; ${r.outcome ?? 'run'}${r.noop ? ' (noop)' : ''} &middot; exit ${r.exitCode ?? '?'} &middot; ${s.changed ?? 0} changed, ${s.failed ?? 0} failed${s.pending ? `, ${s.pending} pending` : ''}</summary>
 ${r.agent?.enabled === false ? html`<p>Agent disabled${r.agent.disabledBy ? html` by ${r.agent.disabledBy}` : ''}${r.agent.disabledSince ? html` since ${r.agent.disabledSince}` : ''}: <strong class="reason">${r.agent.disabledReason ?? 'no reason given'}</strong></p>` : ''}
 ${r.cachedCatalogue ? html`<p class="warn">Ran the cached (last-known-good) catalogue: the fresh one failed.</p>` : ''}
 ${r.catalogueError ? html`<div>Catalogue: ${errorText(r.catalogueError)}</div>` : ''}
@@ -191,7 +191,7 @@ export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
   const n = d.node;
   const runs = d.reports.map((r) => ({ rep: (r.report ?? {}) as RunReport, at: r.receivedAt }));
   const chart: ChartRun[] = runs.slice().reverse().map(({ rep, at }) => ({ at: rep.startedAt ?? at, durationMs: rep.durationMs ?? 0, changed: rep.summary?.changed ?? 0, failed: (rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0) }));
-  return layout(n.node, html`<p class="crumbs"><a href="/">Fleet overview</a> › ${n.node}</p>
+  return layout(n.node, html`<p class="crumbs"><a href="/">Fleet overview</a> &rsaquo; ${n.node}</p>
 <h1>${n.node}</h1>
 <dl class="facts-head">
 <dt>Status</dt><dd>${statusBadge(n.status, n.disabledReason)}${n.cachedCatalogue ? html` <span class="status s-cached">cached catalogue</span>` : ''}</dd>
