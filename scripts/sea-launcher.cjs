@@ -14,6 +14,10 @@
  *     them (globalThis.__tsconvergeFullSpeed, src/tiering.ts: a large manifest, a fleet
  *     compile), so a long run is optimised as usual. `agent` and `server` run for hours
  *     and keep the defaults.
+ * `agent` itself (not --onetime, --in-process or --worker, not disable/enable, not help)
+ * only schedules runs and starts each as a child process of this executable: it runs the
+ * small agent bundle (src/cli/agent-main.ts), which has the same agent commands but not
+ * the engine, so the process that stays resident holds only what it uses.
  * The bundle is compiled with vm.Script and the V8 code cache the build made for the
  * same flags (one cache per mode); a cache V8 rejects only costs the compile time.
  */
@@ -21,6 +25,7 @@ const VERSION = '__TSCONVERGE_VERSION__';
 const LITE_FLAGS = '__TSCONVERGE_LITE_FLAGS__';
 const FULL_FLAGS = '__TSCONVERGE_FULL_FLAGS__';
 const ENCODING = '__TSCONVERGE_ENCODING__';
+const AGENT_ENCODING = '__TSCONVERGE_AGENT_ENCODING__';
 const LITE_MS = 300;
 const args = process.argv.slice(2);
 
@@ -52,6 +57,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     setTimeout(check, 50).unref();
   }
   const mode = long || process.env.TSCONVERGE_JIT === 'full' ? 'full' : 'lite';
+  // The run paths of `agent` and anything that prints help go to the main bundle.
+  const inProcess = (a) => a === '--onetime' || a === '--in-process' || a === '--worker' || a.startsWith('--worker=') || a === '--help' || a === '-h';
+  const scheduler = cmd === 'agent' && sub !== 'disable' && sub !== 'enable' && sub !== 'help' && !args.some(inProcess) && process.env.TSCONVERGE_SEA_AGENT_BUNDLE !== '0';
+  const name = scheduler ? 'tsconverge-agent' : 'tsconverge';
   // USE_MAIN_CONTEXT_DEFAULT_LOADER (below) is marked experimental: Node warns on its first use; this use is the launcher's, not the user's.
   const emitWarning = process.emitWarning;
   process.emitWarning = function (warning, ...rest) {
@@ -59,14 +68,14 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     return emitWarning.call(this, warning, ...rest);
   };
   // getRawAsset: the bytes in the executable, not a copy of them.
-  const script = new vm.Script(Buffer.from(sea.getRawAsset('tsconverge.cjs')).toString(ENCODING), {
+  const script = new vm.Script(Buffer.from(sea.getRawAsset(`${name}.cjs`)).toString(scheduler ? AGENT_ENCODING : ENCODING), {
     filename: __filename,
-    cachedData: Buffer.from(sea.getRawAsset(`tsconverge.${mode}.cache`)),
+    cachedData: Buffer.from(sea.getRawAsset(`${name}.${mode}.cache`)),
     // import() of builtins (pglite's import('fs')...) through Node's own loader.
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (script.cachedDataRejected && process.env.TSCONVERGE_SEA_CACHE_CHECK === '1') {
-    process.stderr.write(`tsconverge: the ${mode} code cache was rejected\n`);
+    process.stderr.write(`tsconverge: the ${mode} code cache of ${name}.cjs was rejected\n`);
     process.exit(70);
   }
   script.runInThisContext()(exports, require, module, __filename, __dirname);

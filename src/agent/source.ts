@@ -16,6 +16,7 @@ import path from 'node:path';
 import { DEFAULT_SECRETS_DIR } from '../catalogue/secrets.js';
 import { readLastKnownGood, readReusable, saveLastKnownGood, writeInputsStamp } from './cache.js';
 import { inputsStamp } from '../catalogue/stamp.js';
+import { checkSourceSelection } from './source-check.js';
 
 export interface SourceResult {
   readonly catalogue: Catalogue;
@@ -170,14 +171,6 @@ function createServerSource(sel: SourceSelection & { server: ServerSelection }, 
 
 /** The one place a source is chosen from the agent's flags (the server source is added here). */
 export function createCatalogueSource(sel: SourceSelection, check?: (catalogue: Catalogue) => void): CatalogueSource | ReportingSource {
-  if (sel.server !== undefined) {
-    if (sel.manifests !== undefined) throw new TsconvergeError('INVALID_VALUE', '--manifests and --server are two catalogue sources; give one', { terminal: true });
-    if (!sel.server.caFingerprint && !sel.server.caFile) throw new TsconvergeError('INVALID_VALUE', '--server needs a pinned CA: --ca-fingerprint sha256:... or --ca-file FILE', { terminal: true, hint: 'the server prints its fingerprint at `tsconverge ca init` and `tsconverge ca fingerprint`' });
-    if (sel.node === undefined) throw new TsconvergeError('INVALID_VALUE', 'the server source needs the node name', { terminal: true });
-    return createServerSource({ ...sel, server: sel.server }, sel.node);
-  }
-  if (sel.manifests === undefined) {
-    throw new TsconvergeError('INVALID_VALUE', 'the agent needs a catalogue source: --manifests PATH (a manifest file or directory, or a fleet tree with --node)', { terminal: true, hint: 'tsconverge agent --manifests /etc/tsconverge/manifests' });
-  }
-  return createLocalSource({ ...sel, path: sel.manifests, ...(check ? { check } : {}) });
+  if (checkSourceSelection(sel) === 'server') return createServerSource({ ...sel, server: sel.server! }, sel.node!);
+  return createLocalSource({ ...sel, path: sel.manifests!, ...(check ? { check } : {}) });
 }

@@ -4,7 +4,7 @@
  * Flags are resolved here once; src/agent only sees the resolved options.
  */
 import path from 'node:path';
-import { fstatSync, readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { Option, InvalidArgumentError, type Command } from 'commander';
@@ -14,6 +14,7 @@ import { createLogger, type LogFormat } from '../log.js';
 import { EXIT } from './exit.js';
 import { BUNDLE } from '../bundle.js';
 import type { RunTrigger } from '../agent/report.js';
+import { fail, withSignals } from './agent-common.js';
 
 const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
@@ -57,14 +58,12 @@ function count(v: string): number {
   return n;
 }
 
-function fail(err: unknown): number {
-  if (!(err instanceof TsconvergeError)) throw err;
-  process.stderr.write(`error: ${err.format()}\n`);
-  return EXIT.NOT_RUN;
-}
-
 export async function agentCommand(flags: AgentFlags): Promise<number> {
-  const worker = flags.worker ? workerSide((await import('../agent/child.js')).WORKER_FD) : undefined;
+  // Runs in this process: --onetime, --in-process, or one run (--worker) of a parent agent.
+  // The agent process itself only schedules (superviseChildren): the single executable
+  // starts it from a bundle without ./agent-run.js (scripts/build-sea.mjs, AGENT_BUNDLE).
+  const inProcess = flags.onetime || flags.worker || flags.inProcess ? await import('./agent-run.js') : undefined;
+  const worker = flags.worker ? inProcess!.workerSide() : undefined;
   const log = createLogger({ format: flags.logFormat, level: flags.logLevel, ...(flags.journald ? { journald: true } : {}) });
   const { parseDuration, splayFor } = await import('../agent/schedule.js');
   const root = path.resolve(flags.root);
@@ -80,52 +79,8 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
   } catch (err) {
     return fail(err);
   }
-  if (!flags.onetime && !flags.worker && !flags.inProcess) return superviseChildren(flags, { root, stateDir, intervalMs, splayLimitMs, log });
-  const { createFacts } = await import('../providers/facts.js');
-  const { createProviderRegistry } = await import('../container.js');
-  const { createGraph } = await import('../engine/graph.js');
-  const { createCatalogueSource } = await import('../agent/source.js');
-  const { createAgent } = await import('../agent/loop.js');
-  const providers = createProviderRegistry();
-  const node = flags.node ?? (await createFacts(root)).hostname;
-  let source;
-  try {
-    source = createCatalogueSource({
-      stateDir, ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}),
-      ...(flags.node ? { node: flags.node } : {}), ...(flags.environment ? { environment: flags.environment } : {}), ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
-      ...(flags.server ? { node, server: {
-        servers: flags.server, caFingerprint: flags.caFingerprint, caFile: flags.caFile, joinToken: flags.joinToken,
-        connectTimeoutMs: (flags.connectTimeout ?? 5) * 1000, waitForCertMs: (flags.waitForCert ?? 0) * 1000,
-      } } : {}),
-    }, (c) => { createGraph(c, providers); });
-  } catch (err) {
-    return fail(err);
-  }
-  // The splay is at most the interval: slots repeat every interval.
-  const splayMs = splayFor(node, Math.min(splayLimitMs, intervalMs));
-  const agent = createAgent({
-    stateDir, root, node, source, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)', providers, log,
-    ...('sendReport' in source ? { onReport: (r: unknown) => source.sendReport(r) } : {}),
-    facts: () => createFacts(root),
-    noop: flags.noop ?? false, intervalMs, splayMs, version: pkg.version,
-    ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
-    keepReports: Math.max(1, flags.keepReports), lockWaitMs,
-    ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
-    ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
-    ...(flags.retries !== undefined ? { retries: flags.retries } : {}),
-    ...(flags.workerRuns ? { runsBefore: JSON.parse(flags.workerRuns) as Record<string, number> } : {}),
-  });
-  if (worker && flags.worker) {
-    try {
-      worker.attach(agent);
-      const r = await agent.once(flags.worker, 'worker');
-      worker.result({ outcome: r.outcome, exitCode: r.exitCode, runId: r.runId, durationMs: r.durationMs });
-      return r.exitCode;
-    } finally {
-      worker.close();
-    }
-  }
-  return withSignals(agent, async () => (flags.onetime ? (await agent.once()).exitCode : await agent.start()));
+  if (!inProcess) return superviseChildren(flags, { root, stateDir, intervalMs, splayLimitMs, log });
+  return inProcess.runInProcess(flags, { root, stateDir, intervalMs, splayLimitMs, lockWaitMs, log, worker, version: pkg.version });
 }
 
 /**
@@ -139,14 +94,14 @@ async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir:
   // The runs, in fresh child processes, keep Node's defaults.
   for (const f of ['--no-opt', '--no-maglev', '--no-sparkplug']) setFlagsFromString(f);
   const { splayFor } = await import('../agent/schedule.js');
-  const { createCatalogueSource } = await import('../agent/source.js');
+  const { checkSourceSelection } = await import('../agent/source-check.js');
   const { createSupervisor } = await import('../agent/supervisor.js');
   const { createChildRunner } = await import('../agent/child.js');
   // The node name as the hostname fact (src/providers/facts.ts) gives it, without loading the facts.
   const node = flags.node ?? hostname().split('.')[0]!;
   try {
     // The flags of the source are checked here, once, so a bad one stops the agent at start.
-    createCatalogueSource({
+    checkSourceSelection({
       stateDir: r.stateDir, ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}), ...(flags.node ? { node: flags.node } : {}),
       ...(flags.server ? { node, server: { servers: flags.server, caFingerprint: flags.caFingerprint, caFile: flags.caFile } } : {}),
     });
@@ -159,56 +114,6 @@ async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir:
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
   }, createChildRunner({ args: process.argv.slice(2), log: r.log }));
   return withSignals({ stop: (sig) => supervisor.stop(sig), requestRun: () => supervisor.requestRun() }, () => supervisor.start());
-}
-
-/** SIGTERM/SIGINT stop, SIGHUP asks for a run, while `body` runs. */
-async function withSignals(target: { stop(sig: string): void; requestRun(): void }, body: () => Promise<number>): Promise<number> {
-  const onStop = (sig: NodeJS.Signals): void => target.stop(sig);
-  const onHup = (): void => target.requestRun();
-  process.on('SIGTERM', onStop);
-  process.on('SIGINT', onStop);
-  process.on('SIGHUP', onHup);
-  try {
-    return await body();
-  } finally {
-    process.off('SIGTERM', onStop);
-    process.off('SIGINT', onStop);
-    process.off('SIGHUP', onHup);
-  }
-}
-
-/**
- * One run for a parent agent (src/agent/child.ts). Its signals are taken first thing, then
- * "ready" goes to fd 3 (the parent holds a stop until then): SIGTERM (the parent's stop)
- * lets the resources in flight finish; SIGINT and SIGHUP are the parent's to handle (a
- * terminal's Ctrl-C reaches both). A parent that is gone stops the run the same way. The
- * result goes to fd 3 as one JSON line.
- */
-function workerSide(fd: number): { attach(agent: { stop(signal: string): void }): void; result(r: object): void; close(): void } {
-  let target: { stop(signal: string): void } | undefined;
-  let requested: string | undefined;
-  const stop = (why: string): void => { requested ??= why; target?.stop(why); };
-  const onTerm = (): void => stop('SIGTERM');
-  const ignore = (): void => undefined;
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', ignore);
-  process.on('SIGHUP', ignore);
-  const parent = process.ppid;
-  const watch = setInterval(() => { if (process.ppid !== parent) stop('the agent process is gone'); }, 1000);
-  watch.unref();
-  const st = fstatSync(fd, { throwIfNoEntry: false });
-  const out = st?.isSocket() || st?.isFIFO() ? fd : undefined;
-  if (out !== undefined) writeSync(out, 'ready\n');
-  return {
-    attach(agent) { target = agent; if (requested) agent.stop(requested); },
-    result(r) { if (out !== undefined) writeSync(out, JSON.stringify(r) + '\n'); },
-    close() {
-      clearInterval(watch);
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', ignore);
-      process.off('SIGHUP', ignore);
-    },
-  };
 }
 
 interface StateFlags { readonly stateDir?: string; readonly root: string }

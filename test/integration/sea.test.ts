@@ -5,7 +5,7 @@
  * no repository: validate, plan, apply, apply again, a fleet tree with the bundled
  * modules (SEA assets), and --version.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,7 +30,7 @@ beforeAll(() => {
   if (!existsSync(EXE)) throw new Error(`${EXE} is missing: run npm run build (scripts/setup.sh does)`);
   sb = createSandbox('hf-sea');
   jail = path.join(sb.root, 'jail');
-  for (const d of ['bin', 'proc', 'tmp', 'var/run', 'work/root', 'etc']) mkdirSync(path.join(jail, d), { recursive: true });
+  for (const d of ['bin', 'dev', 'proc', 'tmp', 'var/run', 'work/root', 'etc']) mkdirSync(path.join(jail, d), { recursive: true });
   copyFileSync(EXE, path.join(jail, 'bin/tsconverge'));
   execFileSync('chmod', ['755', path.join(jail, 'bin/tsconverge')]);
   // The shared libraries the executable links (libc, libstdc++, libm, libgcc_s, ld-linux...).
@@ -75,7 +75,8 @@ describe('single executable on a clean root (no node)', () => {
   });
 
   it('both code caches are accepted: one-shot commands and the long-running ones', () => {
-    for (const args of [['validate', path.join(jail, 'work/m.yaml')], ['server', '--help'], ['agent', '--help']]) {
+    // agent --version: the agent process's own small bundle (scripts/sea-launcher.cjs) and its cache.
+    for (const args of [['validate', path.join(jail, 'work/m.yaml')], ['server', '--help'], ['agent', '--help'], ['agent', '--version']]) {
       const r = spawnSync('/usr/bin/env', ['TSCONVERGE_SEA_CACHE_CHECK=1', path.join(jail, 'bin/tsconverge'), ...args], { encoding: 'utf8', cwd: jail });
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     }
@@ -112,6 +113,47 @@ describe('single executable on a clean root (no node)', () => {
     const dirs = execFileSync('ls', [cache], { encoding: 'utf8' }).split('\n').filter(Boolean);
     expect(dirs).toHaveLength(1);
     expect(existsSync(path.join(cache, dirs[0]!, 'modules/ntp/module.yaml'))).toBe(true);
+  });
+
+  it('the agent: its process schedules from its own bundle, each run is a child process of the executable', async () => {
+    writeFileSync(path.join(jail, 'work/agent.yaml'), 'resources:\n  - kind: file\n    name: /srv/agent.txt\n    content: "kept by the agent\\n"\n');
+    const file = path.join(jail, 'work/root/srv/agent.txt');
+    // --onetime runs in its own process (the main bundle).
+    const once = inJail(['agent', '--onetime', '--manifests', '/work/agent.yaml', '--root', '/work/root', '--state-dir', '/work/state-once']);
+    expect(once.code, once.stderr).toBe(2);
+    rmSync(file);
+    // /dev/null: a host has one, and a child process's ignored stdin is opened on it.
+    writeFileSync(path.join(jail, 'dev/null'), '');
+    const script = 'set -e; mount -t proc proc "$1/proc"; mount --bind /dev/null "$1/dev/null"; j=$1; shift; exec /usr/bin/env -i PATH=/bin HOME=/work NO_COLOR=1 /usr/sbin/chroot "$j" /bin/tsconverge "$@"';
+    const agent = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '--fork', '--kill-child=SIGTERM', '/bin/sh', '-c', script, 'sh', jail,
+      '--log-level', 'warn', 'agent', '--manifests', '/work/agent.yaml', '--root', '/work/root', '--state-dir', `/work/state-agent-${sb.id}`, '--interval', '2s', '--splay-limit', '1s'], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, cwd: '/' });
+    let stderr = '';
+    agent.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (const end = Date.now() + 30_000; !ok();) {
+        if (Date.now() > end || agent.exitCode !== null) throw new Error(`${what}: not seen (agent exit ${agent.exitCode}): ${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      await until('the first run', () => existsSync(file));
+      rmSync(file);
+      await until('drift repaired by a scheduled run', () => existsSync(file));
+      expect(readFileSync(file, 'utf8')).toBe('kept by the agent\n');
+      const summary = JSON.parse(readFileSync(path.join(jail, `work/state-agent-${sb.id}/last_run_summary.json`), 'utf8')) as { exitCode: number };
+      expect([0, 2]).toContain(summary.exitCode);
+    } finally {
+      if (agent.exitCode === null && agent.signalCode === null) {
+        agent.kill('SIGKILL'); // unshare ignores SIGTERM while it waits; --kill-child sends the agent SIGTERM
+        await new Promise((r) => agent.once('exit', r));
+      }
+      // The agent stops on its SIGTERM: wait for it (and its runs) to be gone.
+      for (const end = Date.now() + 15_000; spawnSync('pgrep', ['-f', `state-agent-${sb.id}`]).status === 0;) {
+        if (Date.now() > end) throw new Error('the agent did not stop on SIGTERM');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    expect(stderr).not.toMatch(/cannot run in-process|unexpected error/);
   });
 
   it('an invalid manifest names file, line and column, and changes nothing', () => {
