@@ -13,7 +13,7 @@
  * Runs are triggered with SIGHUP (the agent's own "run now"), one after the other.
  *
  *   npm run build && npx tsx bench/agent.ts [--runs 500] [--warm 30] [--floor 30] [--idle 10000] [--curve-idle 5000] [--keep]
- *                                           [--node-options '--max-semi-space-size=1'] [--exe] [--in-process]
+ *                                           [--node-options '--max-semi-space-size=1'] [--exe] [--in-process] [--page-cache cold|written]
  *
  * The agent runs with the NODE_OPTIONS of contrib/systemd/tsconverge-agent.service by
  * default (a 1 MB young generation semi-space: Node's default 16 MB costs about 40 MB
@@ -23,11 +23,11 @@
  * removed afterwards unless --keep.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { output, run } from './exec.js';
+import { dropPageCache, output, run } from './exec.js';
 import { summarize } from './stats.js';
 import { manifest, TSCONVERGE_BIN, TSCONVERGE_EXE } from './tools/tsconverge.js';
 import { LABEL_KEY, LABEL_VALUE, createWorkload } from './workload.js';
@@ -75,6 +75,33 @@ const NODE_OPTIONS = ((): string => { const i = process.argv.indexOf('--node-opt
 const EXE = process.argv.includes('--exe');
 /** The agent's --in-process (every run inside the agent process) instead of its default child process per run. */
 const IN_PROCESS = process.argv.includes('--in-process');
+/**
+ * The page cache of the executable when the agent starts. Resident memory counts the file
+ * pages a process maps, and on a fault Linux maps the neighbouring pages that are already
+ * cached too (fault-around), whole large folios included: a file just written (built,
+ * copied, installed) is all in the page cache in large folios, so the same process maps
+ * far more of it. Measured 2026-11-24 (Linux 6.18, ext4) with a single executable whose
+ * script only waits: 57.7 MB right after it was written, 39.8 MB once its pages were
+ * dropped (node running the same script: 41.9 MB); reading the file back in (dd) gives the
+ * dropped figure, not the written one.
+ *   cold (default): the executable's pages are dropped first (`dd iflag=nocache count=0`),
+ *                   as after a boot, when systemd starts the agent;
+ *   written:        the agent runs a copy of the executable written just before, as right
+ *                   after an install or a build.
+ */
+const PAGE_CACHE = ((): 'cold' | 'written' => { const i = process.argv.indexOf('--page-cache'); const v = i >= 0 ? process.argv[i + 1] : 'cold'; if (v !== 'cold' && v !== 'written') throw new Error('--page-cache cold|written'); return v; })();
+
+/** The executable to start, its page cache in the state PAGE_CACHE names (pages other processes map stay). */
+async function prepareExecutable(file: string, work: string): Promise<string> {
+  if (PAGE_CACHE === 'written') {
+    const copy = join(work, basename(file));
+    writeFileSync(copy, readFileSync(file)); // write(2) of the whole file, as the build (postject) and an installer do: copy_file_range leaves other page-cache state
+    chmodSync(copy, 0o755);
+    return copy;
+  }
+  await dropPageCache(file);
+  return file;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -131,7 +158,8 @@ async function main(): Promise<void> {
   if (!KEEP) await cleanup();
   writeFileSync(file, stringify(agentManifest(KEEP ? 'tscbench-net-agent' : `tscbench-net-agent-${Date.now().toString(36)}`)));
 
-  const child = spawn(EXE ? TSCONVERGE_EXE : process.execPath, [...(EXE ? [] : [TSCONVERGE_BIN]), '--log-level', 'warn', 'agent', '--manifests', file, '--state-dir', stateDir, '--interval', '24h', '--keep-reports', '5', ...(IN_PROCESS ? ['--in-process'] : [])], {
+  const binary = await prepareExecutable(EXE ? TSCONVERGE_EXE : realpathSync(process.execPath), work);
+  const child = spawn(binary, [...(EXE ? [] : [TSCONVERGE_BIN]), '--log-level', 'warn', 'agent', '--manifests', file, '--state-dir', stateDir, '--interval', '24h', '--keep-reports', '5', ...(IN_PROCESS ? ['--in-process'] : [])], {
     stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS },
   });
   const pid = child.pid!;
@@ -189,7 +217,7 @@ async function main(): Promise<void> {
     const result = {
       date: started.toISOString(),
       machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg()[0]!.toFixed(1)}`,
-      node: process.version, nodeOptions: NODE_OPTIONS, binary: EXE ? 'dist/tsconverge' : 'node bin/tsconverge.js',
+      node: process.version, nodeOptions: NODE_OPTIONS, binary: EXE ? 'dist/tsconverge' : 'node bin/tsconverge.js', pageCache: PAGE_CACHE,
       loadAfter: loadavg()[0]!.toFixed(1), idleSmapsMb: idleSmaps,
       warmRuns: WARM, floorRuns: FLOOR, rssRuns: done, rssSeconds: (Date.now() - t0) / 1000,
       mode: IN_PROCESS ? 'in-process' : 'child process per run', insideRun: inside, endToEnd, endToEndRatio: endToEnd.median / fl.median, engineRun: engine, catalogue: source, floor: fl,
@@ -199,7 +227,7 @@ async function main(): Promise<void> {
       idleGrowthMb: idleCurve.length > 1 ? idleCurve.at(-1)!.idleRssMb! - idleCurve[0]!.idleRssMb! : null,
     };
     const out = [
-      `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, ${result.binary}, ${result.mode}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
+      `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, ${result.binary} (${PAGE_CACHE === 'cold' ? 'its pages dropped from the page cache at start, as after a boot' : 'a copy written just before, as right after an install'}), ${result.mode}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
       `warm no-change run, inside the agent (n=${inside.n}): median ${(inside.median * 1000).toFixed(0)} ms (min ${(inside.min * 1000).toFixed(0)}, max ${(inside.max * 1000).toFixed(0)}); catalogue ${(source.median * 1000).toFixed(0)} ms, engine ${(engine.median * 1000).toFixed(0)} ms`,
       `warm no-change run, SIGHUP to report written, seen from outside (5 ms polls; ${IN_PROCESS ? 'in-process' : 'includes the run process\'s start'}): median ${(endToEnd.median * 1000).toFixed(0)} ms (min ${(endToEnd.min * 1000).toFixed(0)}, max ${(endToEnd.max * 1000).toFixed(0)}); ${result.endToEndRatio.toFixed(2)}x the floor`,
       `docker CLI floor, ps + inspect (n=${fl.n}): median ${(fl.median * 1000).toFixed(0)} ms (min ${(fl.min * 1000).toFixed(0)}, max ${(fl.max * 1000).toFixed(0)})`,

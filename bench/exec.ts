@@ -96,3 +96,17 @@ export function tail(text: string, n = 600): string {
   const t = text.trim();
   return t.length <= n ? t : `...${t.slice(-n)}`;
 }
+
+/**
+ * Drop a file's pages from the page cache (`dd iflag=nocache count=0`; pages a running
+ * process maps stay), as after a boot. Resident memory counts the file pages a process
+ * maps, and Linux maps whole cached large folios around a fault: an executable just written
+ * with write(2) (a build, a download) is all cached in large folios, and the same process
+ * then shows tens of MB more (README "Agent benchmarks" has the figures). Benchmarks start
+ * the executable from this defined state instead of whatever the build left.
+ */
+export async function dropPageCache(file: string): Promise<void> {
+  const argv = ['dd', `if=${file}`, 'iflag=nocache', 'count=0', 'status=none'];
+  const res = await run({ argv });
+  if (res.exitCode !== 0) throw new Error(`${argv.join(' ')}: ${res.stderr}`);
+}

@@ -34,7 +34,7 @@ export const tsconverge: Tool = {
       return { available: false, reason: `'tsconverge apply --help' failed or has no --noop: ${tail(help.stderr || help.stdout, 200)}` };
     }
     const v = await run({ argv: [...tsconvergeArgv(), '--version'] });
-    const how = tsconvergeArgv().length === 1 ? 'single executable dist/tsconverge' : 'node bin/tsconverge.js';
+    const how = tsconvergeArgv().length === 1 ? 'single executable dist/tsconverge, its pages dropped from the page cache first' : 'node bin/tsconverge.js';
     return { available: true, version: `tsconverge ${v.stdout.trim()} (${how})` };
   },
   async prepare(step: Step, dir: string): Promise<Command> {
