@@ -87,7 +87,7 @@ const IN_PROCESS = process.argv.includes('--in-process');
  *   cold (default): the executable's pages are dropped first (`dd iflag=nocache count=0`),
  *                   as after a boot, when systemd starts the agent;
  *   written:        the agent runs a copy of the executable written just before, as right
- *                   after an install or a build.
+ *                   after a build (one write(2) of the whole file).
  */
 const PAGE_CACHE = ((): 'cold' | 'written' => { const i = process.argv.indexOf('--page-cache'); const v = i >= 0 ? process.argv[i + 1] : 'cold'; if (v !== 'cold' && v !== 'written') throw new Error('--page-cache cold|written'); return v; })();
 
@@ -95,7 +95,7 @@ const PAGE_CACHE = ((): 'cold' | 'written' => { const i = process.argv.indexOf('
 async function prepareExecutable(file: string, work: string): Promise<string> {
   if (PAGE_CACHE === 'written') {
     const copy = join(work, basename(file));
-    writeFileSync(copy, readFileSync(file)); // write(2) of the whole file, as the build (postject) and an installer do: copy_file_range leaves other page-cache state
+    writeFileSync(copy, readFileSync(file)); // one write(2) of the whole file, as the build (postject) does; cp, install or 32 KB writes (SFTP, a download) leave small folios: the low figure
     chmodSync(copy, 0o755);
     return copy;
   }
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
       idleGrowthMb: idleCurve.length > 1 ? idleCurve.at(-1)!.idleRssMb! - idleCurve[0]!.idleRssMb! : null,
     };
     const out = [
-      `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, ${result.binary} (${PAGE_CACHE === 'cold' ? 'its pages dropped from the page cache at start, as after a boot' : 'a copy written just before, as right after an install'}), ${result.mode}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
+      `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, ${result.binary} (${PAGE_CACHE === 'cold' ? 'its pages dropped from the page cache at start, as after a boot' : 'a copy written in one write(2) just before, as the build leaves it'}), ${result.mode}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
       `warm no-change run, inside the agent (n=${inside.n}): median ${(inside.median * 1000).toFixed(0)} ms (min ${(inside.min * 1000).toFixed(0)}, max ${(inside.max * 1000).toFixed(0)}); catalogue ${(source.median * 1000).toFixed(0)} ms, engine ${(engine.median * 1000).toFixed(0)} ms`,
       `warm no-change run, SIGHUP to report written, seen from outside (5 ms polls; ${IN_PROCESS ? 'in-process' : 'includes the run process\'s start'}): median ${(endToEnd.median * 1000).toFixed(0)} ms (min ${(endToEnd.min * 1000).toFixed(0)}, max ${(endToEnd.max * 1000).toFixed(0)}); ${result.endToEndRatio.toFixed(2)}x the floor`,
       `docker CLI floor, ps + inspect (n=${fl.n}): median ${(fl.median * 1000).toFixed(0)} ms (min ${(fl.min * 1000).toFixed(0)}, max ${(fl.max * 1000).toFixed(0)})`,

@@ -101,7 +101,7 @@ export function tail(text: string, n = 600): string {
  * Drop a file's pages from the page cache (`dd iflag=nocache count=0`; pages a running
  * process maps stay), as after a boot. Resident memory counts the file pages a process
  * maps, and Linux maps whole cached large folios around a fault: an executable just written
- * with write(2) (a build, a download) is all cached in large folios, and the same process
+ * with one write(2) of the whole file (the build's postject step) is cached in large folios, and the same process
  * then shows tens of MB more (README "Agent benchmarks" has the figures). Benchmarks start
  * the executable from this defined state instead of whatever the build left.
  */
