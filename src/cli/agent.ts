@@ -65,7 +65,7 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
   const inProcess = flags.onetime || flags.worker || flags.inProcess ? await import('./agent-run.js') : undefined;
   const worker = flags.worker ? inProcess!.workerSide() : undefined;
   const log = createLogger({ format: flags.logFormat, level: flags.logLevel, ...(flags.journald ? { journald: true } : {}) });
-  const { parseDuration, splayFor } = await import('../agent/schedule.js');
+  const { parseDuration } = await import('../agent/schedule.js');
   const root = path.resolve(flags.root);
   const stateDir = resolveStateDir({ stateDir: flags.stateDir, root });
   let intervalMs: number;
