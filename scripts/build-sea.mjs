@@ -58,7 +58,10 @@ const EXEC_ARGV = process.env.TSCONVERGE_SEA_EXEC_ARGV ? JSON.parse(process.env.
  * V8 flags the launcher sets for one-shot commands (everything but `agent` and `server`),
  * and the ones that switch the compilers back on (scripts/sea-launcher.cjs says why).
  */
-const LITE_FLAGS = '--no-turbofan --no-maglev --no-sparkplug --optimize-for-size --max-semi-space-size=1 --semi-space-growth-factor=1';
+// No --optimize-for-size: it made V8 run a memory-reducing mark-compact in a 50-container
+// apply (8 ms with its incremental steps) for no lower peak (measured 2026-11-24: 0.88x the
+// CPU of S2 and S4 without it, the same 62-64 MB peak).
+const LITE_FLAGS = process.env.TSCONVERGE_SEA_LITE_FLAGS ?? '--no-turbofan --no-maglev --no-sparkplug --max-semi-space-size=1 --semi-space-growth-factor=1'; // the variable: for measurements
 const FULL_FLAGS = '--turbofan --maglev --sparkplug --no-optimize-for-size --semi-space-growth-factor=2';
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const log = (m) => process.stderr.write(`[build-sea] ${m}\n`);
@@ -79,6 +82,27 @@ const lazyRequire = {
       contents: readFileSync(args.path, 'utf8').replace(/createRequire\(import\.meta\.url\)\(/g, 'require('),
       loader: 'js',
     }));
+  },
+};
+
+/**
+ * commander loads node:child_process at its top level for executable subcommands, which
+ * tsconverge does not have. In a one-shot run that load (with dgram and the rest: 2.5-3 ms)
+ * happens before any command runs; here it is deferred to the first use. The build fails
+ * if commander's line changes, so this never silently stops applying.
+ */
+const lazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const line = "const childProcess = require('node:child_process');";
+      if (!text.includes(line)) throw new Error(`build-sea: ${args.path} no longer has ${line}: update lazyChildProcess`);
+      return {
+        contents: text.replace(line, "let childProcessModule; const childProcess = new Proxy({}, { get: (_, k) => (childProcessModule ??= require('node:child_process'))[k] });"),
+        loader: 'js',
+      };
+    });
   },
 };
 
@@ -126,7 +150,7 @@ const result = await build({
   define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
   banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(__filename).href;' },
   external: ['cpu-features', '*.node'],
-  plugins: [lazyRequire, leaveOut],
+  plugins: [lazyRequire, lazyChildProcess, leaveOut],
   minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', // TSCONVERGE_SEA_MINIFY=0: readable names for profiling
   legalComments: 'none',
   charset: 'ascii',
@@ -158,7 +182,7 @@ const agentResult = await build({
   bundle: true, platform: 'node', target: `node${node.version.slice(1).split('.')[0]}`, format: 'cjs', outfile: agentBundle,
   define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
   banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(__filename).href;' },
-  external: ['cpu-features', '*.node'], plugins: [noInProcessRun, lazyRequire, leaveOut],
+  external: ['cpu-features', '*.node'], plugins: [noInProcessRun, lazyRequire, lazyChildProcess, leaveOut],
   minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', legalComments: 'none', charset: 'ascii', metafile: true, logLevel: 'error',
 });
 writeFileSync(path.join(out, 'agent-meta.json'), JSON.stringify(agentResult.metafile));
@@ -172,7 +196,7 @@ await build({
   bundle: true, platform: 'node', target: `node${node.version.slice(1).split('.')[0]}`, format: 'cjs', outfile: workerBundle,
   define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
   banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(process.execPath).href;' },
-  external: ['cpu-features', '*.node'], plugins: [lazyRequire, leaveOut],
+  external: ['cpu-features', '*.node'], plugins: [lazyRequire, lazyChildProcess, leaveOut],
   minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', legalComments: 'none', logLevel: 'error',
 });
 const WORKER_ASSETS = { 'server/compile-worker.cjs': workerBundle }; // src/server/compile-pool.ts WORKER_ASSET
@@ -187,7 +211,9 @@ function wrap(file, name, modes) {
   writeFileSync(wrappedFile, `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, enc)}\n})`, enc);
   const cacheFiles = Object.fromEntries(modes.map((m) => [m, path.join(out, `${name}.${m}.cache`)]));
   for (const [mode, cacheFile] of Object.entries(cacheFiles)) {
-    execFileSync(node.bin, [...EXEC_ARGV, path.join(repo, 'scripts/sea-code-cache.cjs'), wrappedFile, cacheFile, enc, mode === 'lite' ? LITE_FLAGS : ''], { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv });
+    // The one-shot commands' cache is trained on a few docker-free runs (scripts/sea-code-cache.cjs says which).
+    const train = mode === 'lite' && name === 'tsconverge' && process.env.TSCONVERGE_SEA_TRAIN !== '0' ? [path.join(out, 'train')] : [];
+    execFileSync(node.bin, [...EXEC_ARGV, path.join(repo, 'scripts/sea-code-cache.cjs'), wrappedFile, cacheFile, enc, mode === 'lite' ? LITE_FLAGS : '', ...train], { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv });
   }
   return { wrapped: wrappedFile, encoding: enc, caches: cacheFiles };
 }
@@ -207,7 +233,8 @@ const launcher = path.join(out, 'launcher.cjs');
 writeFileSync(launcher, readFileSync(path.join(repo, 'scripts/sea-launcher.cjs'), 'utf8')
   .replace("'__TSCONVERGE_VERSION__'", JSON.stringify(pkg.version)).replace("'__TSCONVERGE_LITE_FLAGS__'", JSON.stringify(LITE_FLAGS))
   .replace("'__TSCONVERGE_FULL_FLAGS__'", JSON.stringify(FULL_FLAGS)).replace("'__TSCONVERGE_ENCODING__'", JSON.stringify(main.encoding))
-  .replace("'__TSCONVERGE_AGENT_ENCODING__'", JSON.stringify(agent.encoding)));
+  .replace("'__TSCONVERGE_AGENT_ENCODING__'", JSON.stringify(agent.encoding))
+  .replace("'__TSCONVERGE_PRELOAD__'", readFileSync(`${main.caches.lite}.builtins.json`, 'utf8')));
 const files = ASSET_DIRS.flatMap(listFiles).sort();
 const digest = createHash('sha256');
 for (const f of files) digest.update(f).update('\0').update(readFileSync(path.join(repo, f))).update('\0');

@@ -5,10 +5,18 @@
  * (argv is passed as it is), and everything the runner returns (stdout, stderr, error
  * messages) is masked of known secret values (engine/redact.ts).
  */
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { TsconvergeError } from '../engine/errors.js';
 import { redact } from '../engine/redact.js';
+
+/**
+ * node:child_process on first use: the engine creates a runner for every run, and most runs
+ * (a no-change run of containers) start no process; loading it costs 2-3 ms of a one-shot run.
+ */
+let childProcess: typeof import('node:child_process') | undefined;
+const cp = (): typeof import('node:child_process') => (childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -60,7 +68,7 @@ export function createProcessRunner(opts: { path?: string } = {}): ProcessRunner
     childEnv: (extra) => cleanEnv(extra, pathVar),
     run(file, args, o = {}) {
       return new Promise((resolve, reject) => {
-        execFile(file, [...args], { signal: o.signal, timeout: o.timeoutMs ?? 30_000, env: cleanEnv(o.env, pathVar), cwd: o.cwd, maxBuffer: 8 * 1024 * 1024, encoding: 'utf8', shell: false }, (err, stdout, stderr) => {
+        cp().execFile(file, [...args], { signal: o.signal, timeout: o.timeoutMs ?? 30_000, env: cleanEnv(o.env, pathVar), cwd: o.cwd, maxBuffer: 8 * 1024 * 1024, encoding: 'utf8', shell: false }, (err, stdout, stderr) => {
           if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
             const code = (err as NodeJS.ErrnoException).code;
             if (code === 'ENOENT' || code === 'EACCES') {
@@ -77,7 +85,7 @@ export function createProcessRunner(opts: { path?: string } = {}): ProcessRunner
     },
     spawn(file, args, o) {
       const { env, ...rest } = o;
-      return spawn(file, [...args], { ...rest, env: cleanEnv(env, pathVar), shell: false });
+      return cp().spawn(file, [...args], { ...rest, env: cleanEnv(env, pathVar), shell: false });
     },
   };
 }

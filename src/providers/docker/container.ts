@@ -279,6 +279,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     },
     autoSubscribe(r, all) {
       const sources = (r.attrs.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => m.source!.replace(/\/+$/, ''));
+      if (sources.length === 0) return []; // no bind mount: no file to follow (the common case; all is every resource)
       return all.filter((f) => f.kind === 'file').filter((f) => {
         const p = String((f.attrs as { path?: string }).path ?? f.name);
         return sources.some((s) => p === s || p.startsWith(s + '/'));
