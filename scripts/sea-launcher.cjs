@@ -59,6 +59,12 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     let lite = true;
     const fullSpeed = () => { if (lite) { lite = false; v8.setFlagsFromString(FULL_FLAGS); } };
     globalThis.__tsconvergeFullSpeed = fullSpeed;
+    // A large YAML parse (src/tiering.ts parseSpeed): Sparkplug for its duration.
+    globalThis.__tsconvergeParseSpeed = () => {
+      if (!lite) return () => undefined;
+      v8.setFlagsFromString('--sparkplug');
+      return () => { if (lite) v8.setFlagsFromString('--no-sparkplug'); };
+    };
     // LITE_MS of CPU time, not wall time: a run slowed by a busy machine is not a long run.
     const check = () => { const u = process.cpuUsage(); if ((u.user + u.system) / 1000 >= LITE_MS) fullSpeed(); else setTimeout(check, 50).unref(); };
     setTimeout(check, 50).unref();

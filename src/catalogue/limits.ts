@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import type { CST } from 'yaml';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
-import { fullSpeed, LARGE_INPUT_BYTES } from '../tiering.js';
+import { fullSpeed, LARGE_INPUT_BYTES, parseSpeed } from '../tiering.js';
 
 export interface ParseLimits {
   /** Bytes (UTF-8) of one YAML document. */
@@ -189,6 +189,15 @@ export function parseBoundedYaml(file: string, text: string, limits: ParseLimits
   if (bytes > limits.maxDocumentBytes) {
     return { lines, errors: [limitError(`document is ${bytes} bytes, larger than the limit`, 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 })] };
   }
+  const done = parseSpeed(bytes);
+  try {
+    return parseWithin(file, text, limits, lines);
+  } finally {
+    done();
+  }
+}
+
+function parseWithin(file: string, text: string, limits: ParseLimits, lines: LineCounter): BoundedDocument {
   const flowAt = flowTooDeep(text, limits.maxDepth);
   if (flowAt !== undefined) {
     let line = 1;
