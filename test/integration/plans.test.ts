@@ -379,7 +379,12 @@ resources:
       expect(after.image).toBe(docker('image', 'inspect', '--format', '{{.Id}}', 'local/busybox:2'));
       expect((await runCli(['plan', m, '--state-dir', stateDir()])).code).toBe(0);
     } finally {
-      try { docker('rm', '-f', name); docker('rmi', ref); } catch { /* cleanup */ }
+      try {
+        docker('rm', '-f', name);
+        docker('rmi', ref);
+        // The pulls left digest references (REPO@sha256:...) on the shared local/busybox images: remove those, never the images.
+        for (const d of docker('images', '--digests', '--format', '{{.Repository}}@{{.Digest}}', repo).split('\n').filter((l) => l.includes('@sha256:'))) docker('rmi', d);
+      } catch { /* cleanup */ }
     }
   }, 180_000);
 });

@@ -92,7 +92,8 @@ export function createSandbox(name: string): Sandbox {
       const ids = (kind: string, ...fmt: string[]): string[] => docker(kind, 'ls', '-q', ...fmt, '--filter', `label=${label}`).split('\n').filter(Boolean);
       try {
         const cs = docker('ps', '-aq', '--filter', `label=${label}`).split('\n').filter(Boolean);
-        if (cs.length) docker('rm', '-f', ...cs);
+        // -v: also the container's anonymous volumes (`-v /anon` in import-host.test.ts); named ones stay for the label pass below.
+        if (cs.length) docker('rm', '-f', '-v', ...cs);
         for (const n of ids('network')) { try { docker('network', 'rm', n); } catch { /* engine quirk: see TEST_ENV */ } }
         const vs = ids('volume');
         if (vs.length) docker('volume', 'rm', '-f', ...vs);
