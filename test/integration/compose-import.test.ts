@@ -74,7 +74,7 @@ function compose(cwd: string, files: readonly string[], project: string, env: Re
 function removeByName(part: string): void {
   const ids = (kind: string[]): string[] => docker(...kind, '-q', '--filter', `name=${part}`).split('\n').filter(Boolean);
   const cs = ids(['ps', '-a']);
-  if (cs.length) docker('rm', '-f', ...cs);
+  if (cs.length) docker('rm', '-f', '-v', ...cs); // -v: their anonymous volumes too (bind-tmpfs-anon declares one)
   for (const n of ids(['network', 'ls'])) { try { docker('network', 'rm', n); } catch { /* engine quirk: see TEST_ENV */ } }
   const vs = ids(['volume', 'ls']);
   if (vs.length) { try { docker('volume', 'rm', '-f', ...vs); } catch { /* in use by a container being removed */ } }
