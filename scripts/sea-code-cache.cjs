@@ -57,11 +57,12 @@ const script = compile(bundle, encoding, flags);
 globalThis.__tsconvergeCodeCache = true;
 script.runInThisContext()(exports, require, module, bundle, __dirname);
 fs.writeFileSync(out, script.createCachedData());
-// The public built-in modules the bundle loads (OUT.builtins.json: its top level's, and with
-// TRAIN_DIR every training run's): the launcher loads them before it sets FLAGS, while V8
-// still accepts Node's own code cache for them.
+// The public built-in modules the bundle loads (OUT.builtins.json, { default, agent }: its top
+// level's, and with TRAIN_DIR the training runs', by command): the launcher loads them before
+// it sets FLAGS, while V8 still accepts Node's own code cache for them.
 fs.writeFileSync(`${out}.builtins.json`, JSON.stringify(builtinsSince(before)));
 if (trainDir) train(trainDir);
+else fs.writeFileSync(`${out}.builtins.json`, JSON.stringify({ default: builtinsSince(before), agent: builtinsSince(before) }));
 
 function builtinsSince(before) {
   return process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule '))
@@ -94,9 +95,14 @@ function train(dir) {
     ['apply', host, '--format', 'json', '--log-level', 'warn', ...common],
     ['apply', host, '--noop', '--format', 'json', ...common, '--no-compile-cache'],
     ['plan', host, ...common],
+    // One agent run (what each scheduled run is: `agent --worker`, a process of its own).
+    ['agent', '--onetime', '--manifests', host, ...common, '--log-level', 'warn'],
   ];
   let cache = out;
-  const builtins = new Set(JSON.parse(fs.readFileSync(`${out}.builtins.json`, 'utf8')));
+  // Per command: what `agent`'s one run loads (the server client's https, zlib...) is not
+  // loaded ahead of an `apply`, and the reverse.
+  const top = JSON.parse(fs.readFileSync(`${out}.builtins.json`, 'utf8'));
+  const builtins = { default: new Set(top), agent: new Set(top) };
   TRAINING.forEach((argv, i) => {
     const next = path.join(dir, `cache-${i}`);
     const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--run', bundle, cache, next, encoding, flags, '--', ...argv], {
@@ -106,10 +112,10 @@ function train(dir) {
       throw new Error(`sea-code-cache: training run \`tsconverge ${argv.join(' ')}\` exited ${r.status ?? r.signal}:\n${r.stderr}`);
     }
     cache = next;
-    for (const m of JSON.parse(fs.readFileSync(`${next}.builtins.json`, 'utf8'))) builtins.add(m);
+    for (const m of JSON.parse(fs.readFileSync(`${next}.builtins.json`, 'utf8'))) builtins[argv[0] === 'agent' ? 'agent' : 'default'].add(m);
   });
   fs.copyFileSync(cache, out);
-  fs.writeFileSync(`${out}.builtins.json`, JSON.stringify([...builtins]));
+  fs.writeFileSync(`${out}.builtins.json`, JSON.stringify({ default: [...builtins.default], agent: [...builtins.agent] }));
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -6,7 +6,8 @@
  *   - `tsconverge --version` (or -V), alone on the command line, prints the version the
  *     bundle would print (package.json's, baked in at build time) without loading the
  *     bundle at all; any other command line goes to the bundle (commander) as before;
- *   - a one-shot command (everything but `agent` and `server`) runs without V8's
+ *   - a one-shot command (everything but `agent` and `server`; an agent's single run,
+ *     `--onetime` or `--worker`, is one-shot too) runs without V8's
  *     optimizing compilers (Maglev, TurboFan) and baseline compiler: a run of a few
  *     hundred milliseconds is over before optimised code pays back its compile time and
  *     memory (measured: peak RSS of a 50-container plan 106 -> 85 MB, CPU 0.85x). They are
@@ -26,7 +27,7 @@ const LITE_FLAGS = '__TSCONVERGE_LITE_FLAGS__';
 const FULL_FLAGS = '__TSCONVERGE_FULL_FLAGS__';
 const ENCODING = '__TSCONVERGE_ENCODING__';
 const AGENT_ENCODING = '__TSCONVERGE_AGENT_ENCODING__';
-/** Built-in modules the bundle's top level loads (scripts/sea-code-cache.cjs finds them). */
+/** Built-in modules a one-shot run loads, for `agent`'s one run and for the rest (scripts/sea-code-cache.cjs finds them). */
 const PRELOAD = '__TSCONVERGE_PRELOAD__';
 const LITE_MS = 300;
 const args = process.argv.slice(2);
@@ -48,13 +49,16 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   const vm = require('node:vm');
   const sea = require('node:sea');
   const [cmd, sub] = command();
-  const long = cmd === 'server' || (cmd === 'agent' && sub !== 'disable' && sub !== 'enable');
+  // `agent --onetime` and a scheduled run (`agent ... --worker`, a child of the agent) are one
+  // run each, as short as `apply`: one-shot too. The agent itself and `--in-process` are long.
+  const oneRun = cmd === 'agent' && args.some((a) => a === '--onetime' || a === '--worker' || a.startsWith('--worker='));
+  const long = cmd === 'server' || (cmd === 'agent' && sub !== 'disable' && sub !== 'enable' && !oneRun);
   if (!long && process.env.TSCONVERGE_JIT !== 'full') {
     // Node's own modules come with a code cache that V8 accepts only under the default
     // flags: loaded after LITE_FLAGS, each is compiled from source (crypto took 10-14 ms
     // instead of 5, http 10-14 instead of 4). So the ones the bundle's top level loads
     // anyway (the build lists them) are loaded first.
-    for (const m of PRELOAD) require(m);
+    for (const m of PRELOAD[cmd === 'agent' ? 'agent' : 'default']) require(`node:${m}`);
     v8.setFlagsFromString(LITE_FLAGS);
     let lite = true;
     const fullSpeed = () => { if (lite) { lite = false; v8.setFlagsFromString(FULL_FLAGS); } };
