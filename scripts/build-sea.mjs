@@ -9,7 +9,8 @@
  *      `require('pkg')`. Optional native addons (ssh2's) stay out; their callers catch
  *      the failed require and fall back to JavaScript.
  *   2. The bundle, wrapped as a CommonJS function, is an asset of the blob with two V8 code
- *      caches (scripts/sea-code-cache.cjs: one for one-shot commands, one for `agent` and
+ *      caches (scripts/sea-code-cache.cjs: one for one-shot commands, trained on a few
+ *      docker-free runs so what a run executes comes from it, and one for `agent` and
  *      `server`, which run under different V8 flags); the blob's main script is the small
  *      launcher scripts/sea-launcher.cjs, which answers `--version` without loading the
  *      bundle, picks the V8 flags of the command and compiles the bundle with its cache.
