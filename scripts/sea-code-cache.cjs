@@ -60,17 +60,17 @@ fs.writeFileSync(out, script.createCachedData());
 // The public built-in modules the bundle loads (OUT.builtins.json, { default, agent }: its top
 // level's, and with TRAIN_DIR the training runs', by command): the launcher loads them before
 // it sets FLAGS, while V8 still accepts Node's own code cache for them.
-fs.writeFileSync(`${out}.builtins.json`, JSON.stringify(builtinsSince(before)));
-if (trainDir) train(trainDir);
-else fs.writeFileSync(`${out}.builtins.json`, JSON.stringify({ default: builtinsSince(before), agent: builtinsSince(before) }));
+const top = builtinsSince(before);
+const builtins = trainDir ? train(trainDir, top) : { default: top, agent: top };
+fs.writeFileSync(`${out}.builtins.json`, JSON.stringify(builtins));
 
 function builtinsSince(before) {
   return process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule '))
     .map((m) => m.slice('NativeModule '.length)).filter((m) => !m.startsWith('internal/') && !m.startsWith('_') && m !== 'process');
 }
 
-/** Runs TRAINING in TRAIN_DIR, each command extending the cache `out`. */
-function train(dir) {
+/** Runs TRAINING in TRAIN_DIR, each command extending the cache `out`; returns the built-in modules they loaded, by command. */
+function train(dir, top) {
   const { spawnSync } = require('node:child_process');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -101,7 +101,6 @@ function train(dir) {
   let cache = out;
   // Per command: what `agent`'s one run loads (the server client's https, zlib...) is not
   // loaded ahead of an `apply`, and the reverse.
-  const top = JSON.parse(fs.readFileSync(`${out}.builtins.json`, 'utf8'));
   const builtins = { default: new Set(top), agent: new Set(top) };
   TRAINING.forEach((argv, i) => {
     const next = path.join(dir, `cache-${i}`);
@@ -115,8 +114,8 @@ function train(dir) {
     for (const m of JSON.parse(fs.readFileSync(`${next}.builtins.json`, 'utf8'))) builtins[argv[0] === 'agent' ? 'agent' : 'default'].add(m);
   });
   fs.copyFileSync(cache, out);
-  fs.writeFileSync(`${out}.builtins.json`, JSON.stringify({ default: [...builtins.default], agent: [...builtins.agent] }));
   fs.rmSync(dir, { recursive: true, force: true });
+  return { default: [...builtins.default], agent: [...builtins.agent] };
 }
 
 /** Files under the temp root. */

@@ -56,8 +56,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   if (!long && process.env.TSCONVERGE_JIT !== 'full') {
     // Node's own modules come with a code cache that V8 accepts only under the default
     // flags: loaded after LITE_FLAGS, each is compiled from source (crypto took 10-14 ms
-    // instead of 5, http 10-14 instead of 4). So the ones the bundle's top level loads
-    // anyway (the build lists them) are loaded first.
+    // instead of 5, http 10-14 instead of 4). So the ones such a run loads anyway (the
+    // build lists them from its training runs, one list for an agent's run) are loaded first.
     for (const m of PRELOAD[cmd === 'agent' ? 'agent' : 'default']) require(`node:${m}`);
     v8.setFlagsFromString(LITE_FLAGS);
     let lite = true;
