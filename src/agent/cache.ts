@@ -11,6 +11,7 @@ import type { Catalogue } from '../catalogue/compile.js';
 import { catalogueFromStored, storedResources, type StoredResource } from '../catalogue/stored.js';
 import { TsconvergeError } from '../engine/errors.js';
 import { writeFileAtomic } from '../engine/atomic.js';
+import { stampChange, type Stamp } from '../catalogue/stamp.js';
 
 export interface CachedCatalogue {
   readonly catalogue: Catalogue;
@@ -78,16 +79,19 @@ function inputsStampPath(stateDir: string): string {
   return path.join(stateDir, 'catalogue', 'inputs-stamp.json');
 }
 
-export async function writeInputsStamp(stateDir: string, stamp: string, digest: string): Promise<void> {
-  await writeFileAtomic(inputsStampPath(stateDir), JSON.stringify({ formatVersion: 1, stamp, digest }) + '\n', { mode: 0o600 });
+export async function writeInputsStamp(stateDir: string, stamp: Stamp, digest: string): Promise<void> {
+  await writeFileAtomic(inputsStampPath(stateDir), JSON.stringify({ formatVersion: 1, stamp: stamp.value, parts: stamp.parts, digest }) + '\n', { mode: 0o600 });
 }
 
-/** The last-known-good catalogue when it was compiled from inputs with this stamp; else null (compile). */
-export async function readReusable(stateDir: string, stamp: string): Promise<CachedCatalogue | null> {
-  let recorded: { stamp?: string; digest?: string };
-  try { recorded = JSON.parse(await readFile(inputsStampPath(stateDir), 'utf8')) as typeof recorded; } catch { return null; }
-  if (recorded.stamp !== stamp) return null;
+/**
+ * The last-known-good catalogue when it was compiled from inputs with this stamp; else
+ * why not, in words for the debug log (compile).
+ */
+export async function readReusable(stateDir: string, stamp: Stamp): Promise<CachedCatalogue | string> {
+  let recorded: { stamp?: string; parts?: Record<string, string>; digest?: string };
+  try { recorded = JSON.parse(await readFile(inputsStampPath(stateDir), 'utf8')) as typeof recorded; } catch { return 'no earlier compile recorded its inputs'; }
+  if (recorded.stamp !== stamp.value) return stampChange(recorded.parts, stamp.parts);
   // A last-known-good that is unreadable or from other inputs: compile (the run says why if that fails too).
   const lkg = await readLastKnownGood(stateDir).catch(() => null);
-  return lkg && lkg.digest === recorded.digest ? lkg : null;
+  return lkg && lkg.digest === recorded.digest ? lkg : 'the last-known-good catalogue is not the one compiled from these inputs';
 }

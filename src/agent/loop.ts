@@ -116,6 +116,7 @@ export function createAgent(opts: AgentOptions): Agent {
       log.warn(`catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`);
     }
     if (src.reused) log.debug(`catalogue: the inputs are unchanged since ${src.compiledAt}; its catalogue ${src.digest} is reused`);
+    else if (src.compiledBecause) log.debug(`catalogue: compiled, ${src.compiledBecause}`);
     lastCatalogue = { ...(src.compiledAt ? { compiledAt: src.compiledAt } : {}) };
     const sourceMs = Date.now() - t0;
     const t1 = Date.now();

@@ -15,7 +15,7 @@ import type { Facts } from '../providers/facts.js';
 import path from 'node:path';
 import { DEFAULT_SECRETS_DIR } from '../catalogue/secrets.js';
 import { readLastKnownGood, readReusable, saveLastKnownGood, writeInputsStamp } from './cache.js';
-import { inputsStamp } from '../catalogue/stamp.js';
+import { inputsStamp, type Stamp } from '../catalogue/stamp.js';
 import { checkSourceSelection } from './source-check.js';
 
 export interface SourceResult {
@@ -32,6 +32,8 @@ export interface SourceResult {
   readonly compiledAt?: string;
   /** Local sources: the inputs were unchanged since that compile, so its catalogue was reused (stamp.ts). */
   readonly reused?: boolean;
+  /** Local sources that compiled: why the last compile's catalogue could not be reused (stamp.ts). */
+  readonly compiledBecause?: string;
 }
 
 export interface CatalogueSource {
@@ -92,7 +94,7 @@ export async function withLastKnownGood(
 export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
   const memo: { saved?: string } = {};
   /** The last compile in this process and the stamp of its inputs (stamp.ts). */
-  let last: { stamp: string; catalogue: Catalogue; compiledAt: string } | undefined;
+  let last: { stamp: Stamp; catalogue: Catalogue; compiledAt: string } | undefined;
   return {
     async load(facts) {
       const { isFleetTree } = await import('../catalogue/load-any.js');
@@ -107,10 +109,12 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
         // Secrets can also come from TSCONVERGE_* variables; only their hash enters the stamp.
         options: { node: opts.node, environment: opts.environment, env: Object.entries(process.env).filter(([k]) => k.startsWith('TSCONVERGE_')).sort() },
       });
-      if (stamp && last?.stamp === stamp) return { catalogue: last.catalogue, digest: last.catalogue.version, cached: false, compiledAt: last.compiledAt, reused: true };
+      if (stamp && last?.stamp.value === stamp.value) return { catalogue: last.catalogue, digest: last.catalogue.version, cached: false, compiledAt: last.compiledAt, reused: true };
+      let compiledBecause = 'the manifest tree is too large to stamp, or unreadable';
       if (stamp) {
         const reused = await readReusable(opts.stateDir, stamp);
-        if (reused) {
+        if (typeof reused === 'string') compiledBecause = reused;
+        else {
           last = { stamp, catalogue: reused.catalogue, compiledAt: reused.savedAt };
           memo.saved = reused.digest;
           return { catalogue: reused.catalogue, digest: reused.digest, cached: false, compiledAt: reused.savedAt, reused: true };
@@ -132,7 +136,7 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
         last = { stamp, catalogue: result.catalogue, compiledAt: result.compiledAt! };
         await writeInputsStamp(opts.stateDir, stamp, result.digest);
       }
-      return result;
+      return result.cached ? result : { ...result, compiledBecause };
     },
   };
 }

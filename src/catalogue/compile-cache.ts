@@ -24,7 +24,7 @@ import type { Catalogue } from './compile.js';
 import { isFleetTree, loadAnyCatalogue } from './load-any.js';
 import type { FleetOptions } from './fleet.js';
 import { DEFAULT_SECRETS_DIR } from './secrets.js';
-import { inputsStamp } from './stamp.js';
+import { inputsStamp, stampChange, type Stamp } from './stamp.js';
 import { catalogueFromStored, storedResources, type StoredResource } from './stored.js';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { knownSecrets } from '../engine/redact.js';
@@ -35,6 +35,8 @@ export const SETTLE_MS = 1000;
 interface StoredCompile {
   readonly formatVersion: 1;
   readonly stamp: string;
+  /** The stamp's parts (stamp.ts), so that the next compile can say what changed. */
+  readonly parts?: Readonly<Record<string, string>>;
   readonly digest: string;
   readonly compiledAt: string;
   readonly resources: readonly StoredResource[];
@@ -64,7 +66,7 @@ async function trustedDir(dir: string): Promise<boolean | undefined> {
 }
 
 /** The stored compile when it was made from inputs with this stamp, and the file and its directories are this user's alone; else null. */
-async function readStored(stateDir: string, stamp: string): Promise<{ catalogue: Catalogue; compiledAt: string } | null | string> {
+async function readStored(stateDir: string, stamp: Stamp): Promise<{ catalogue: Catalogue; compiledAt: string } | null | string> {
   const file = storedCompilePath(stateDir);
   for (const dir of [stateDir, path.dirname(file)]) {
     const trusted = await trustedDir(dir);
@@ -83,7 +85,7 @@ async function readStored(stateDir: string, stamp: string): Promise<{ catalogue:
   let doc: StoredCompile;
   try { doc = JSON.parse(text) as StoredCompile; } catch { return `${file} is not JSON`; }
   if (doc?.formatVersion !== 1 || !Array.isArray(doc.resources)) return `${file} has an unknown format`;
-  if (doc.stamp !== stamp) return 'the inputs changed since the stored compile';
+  if (doc.stamp !== stamp.value) return `since the stored compile ${stampChange(doc.parts, stamp.parts)}`;
   const catalogue = catalogueFromStored(doc.resources, file);
   if (catalogue.version !== doc.digest) return `${file} does not match its digest`;
   return { catalogue, compiledAt: doc.compiledAt };
@@ -129,7 +131,7 @@ export async function loadReusingCompile(target: string, opts: FleetOptions & { 
     how: `compiled (${stored ?? 'no stored compile'})`,
     save: async () => {
       const resources = storedResources(catalogue);
-      const doc: StoredCompile = { formatVersion: 1, stamp, digest: catalogue.version, compiledAt, resources };
+      const doc: StoredCompile = { formatVersion: 1, stamp: stamp.value, parts: stamp.parts, digest: catalogue.version, compiledAt, resources };
       const text = JSON.stringify(doc) + '\n';
       if (holdsSecrets(resources, text)) return;
       const file = storedCompilePath(opts.stateDir);

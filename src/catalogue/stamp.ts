@@ -51,6 +51,18 @@ async function walk(root: string, out: string[], budget: { left: number }, settl
   return visit(root, root);
 }
 
+/**
+ * A stamp and its parts: one hash per input (the manifest tree, the secrets directory,
+ * the program, the options, each top-level fact). The stamp is the hash of the parts;
+ * the parts are kept beside it so that a run that compiles can say what changed.
+ */
+export interface Stamp {
+  readonly value: string;
+  readonly parts: Readonly<Record<string, string>>;
+}
+
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 32);
+
 /** The stamp of a compile's inputs, or undefined when the tree is too large to stamp (or has not settled). */
 export async function inputsStamp(input: {
   readonly paths: readonly (string | undefined)[];
@@ -60,19 +72,40 @@ export async function inputsStamp(input: {
   readonly settledBeforeMs?: number;
   /** Absolute paths left out of the walk (tsconverge's own state directory when it is inside the tree). */
   readonly exclude?: readonly string[];
-}): Promise<string | undefined> {
-  const lines: string[] = [];
+}): Promise<Stamp | undefined> {
   const budget = { left: MAX_ENTRIES };
+  const settled = input.settledBeforeMs === undefined ? undefined : BigInt(Math.floor(input.settledBeforeMs)) * 1_000_000n;
+  const parts: Record<string, string> = {};
   // The manifest tree, the secrets directory, and the program: the executable, or dist/.
   const program = BUNDLE ? [process.execPath] : [process.execPath, fileURLToPath(new URL('..', import.meta.url))];
-  for (const p of [...input.paths, ...program]) {
-    if (p === undefined) continue;
-    const settled = input.settledBeforeMs === undefined ? undefined : BigInt(Math.floor(input.settledBeforeMs)) * 1_000_000n;
-    if (!(await walk(path.resolve(p), lines, budget, settled, input.exclude))) return undefined;
+  const walked: [string, readonly (string | undefined)[]][] = [['tree', input.paths.slice(0, 1)], ['secrets', input.paths.slice(1)], ['program', program]];
+  for (const [name, paths] of walked) {
+    const lines: string[] = [];
+    for (const p of paths) {
+      if (p === undefined) continue;
+      if (!(await walk(path.resolve(p), lines, budget, settled, input.exclude))) return undefined;
+    }
+    if (lines.length) parts[name] = sha(lines.join('\n'));
   }
   const { uptimeSeconds: _uptime, ...facts } = input.facts;
-  const h = createHash('sha256');
-  for (const l of lines) h.update(l).update('\n');
-  h.update(JSON.stringify(facts)).update('\n').update(JSON.stringify(input.options ?? null));
-  return `sha256:${h.digest('hex')}`;
+  for (const k of Object.keys(facts).sort()) parts[`facts.${k}`] = sha(JSON.stringify(facts[k]) ?? 'undefined');
+  parts.options = sha(JSON.stringify(input.options ?? null));
+  return { value: `sha256:${createHash('sha256').update(JSON.stringify(parts)).digest('hex')}`, parts };
+}
+
+/**
+ * What differs between the parts of an earlier stamp and this one, in words for the debug
+ * log: "the manifest tree changed; the facts changed (network, interfaces)".
+ */
+export function stampChange(before: Readonly<Record<string, string>> | undefined, now: Readonly<Record<string, string>>): string {
+  if (!before || typeof before !== 'object') return 'no earlier compile recorded its inputs';
+  const changed = (k: string) => before[k] !== now[k];
+  const out: string[] = [];
+  if (changed('tree')) out.push('the manifest tree changed');
+  if (changed('secrets')) out.push('the secrets directory changed');
+  if (changed('program')) out.push('the program changed');
+  if (changed('options')) out.push('the options or TSCONVERGE_* variables changed');
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(now)])].filter((k) => k.startsWith('facts.') && changed(k)).map((k) => k.slice(6)).sort();
+  if (keys.length) out.push(`the facts changed (${keys.join(', ')})`);
+  return out.length ? out.join('; ') : 'the inputs changed';
 }

@@ -43,10 +43,16 @@ function testStateDir(): string {
   return stateBase;
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Run the CLI. `opts.netns`: in a network namespace of its own (`unshare --net`, root), so
+ * that its network facts hold still while other test files start and remove containers
+ * (each adds and drops a veth interface on this host).
+ */
+export function runCli(args: string[], env: Record<string, string> = {}, opts: { netns?: boolean } = {}): Promise<CliResult> {
   const ownLock = args.includes('--root') || args.includes('--state-dir') || process.env.TSCONVERGE_STATE_DIR !== undefined;
+  const argv = opts.netns ? ['unshare', '--net', process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...(ownLock ? {} : { TSCONVERGE_STATE_DIR: testStateDir() }), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, NO_COLOR: '1', ...(ownLock ? {} : { TSCONVERGE_STATE_DIR: testStateDir() }), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
