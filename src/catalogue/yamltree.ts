@@ -12,6 +12,8 @@ import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import { createLocator } from './load.js';
 import { AliasBudget, parseBoundedYaml, parseLimits, type ParseLimits } from './limits.js';
 import { memoised, readText } from './treefs.js';
+import { fastYamlTree } from './yamlfast.js';
+import { parseSpeed } from '../tiering.js';
 
 export type MergeMarker = 'append' | 'replace';
 
@@ -50,6 +52,31 @@ export function splitPointer(pointer: string): string[] {
 }
 
 export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): { tree?: YamlTree; errors: TsconvergeError[] } {
+  // Plain YAML (no tag, anchor or alias, no error...) takes the fast path (yamlfast.ts): the
+  // same tree, its rare locations answered by the `yaml` path below on first use.
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= limits.maxDocumentBytes) {
+    const done = parseSpeed(bytes);
+    let fast;
+    try { fast = fastYamlTree(file, text, limits); } finally { done(); }
+    if (fast) {
+      let slow: ((pointer: string) => SourceLocation) | undefined;
+      const slowLocate = (pointer: string): SourceLocation => {
+        if (!slow) {
+          const parsed = parseBoundedYaml(file, text, limits);
+          slow = parsed.doc ? createLocator(file, parsed.doc as Document, parsed.lines) : (p: string) => ({ file, pointer: p });
+        }
+        return slow(pointer);
+      };
+      const { exact } = fast;
+      return { tree: { file, value: fast.value, markers: new Map(), locate: (pointer) => exact(pointer) ?? slowLocate(pointer) }, errors: [] };
+    }
+  }
+  return parseYamlTreeSlow(file, text, opts, limits);
+}
+
+/** The `yaml` package's path: every tag, anchor, alias and error, with the limits of limits.ts. */
+export function parseYamlTreeSlow(file: string, text: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): { tree?: YamlTree; errors: TsconvergeError[] } {
   const { doc, lines, errors } = parseBoundedYaml(file, text, limits);
   if (errors.length > 0 || !doc) return { errors };
   const locate = createLocator(file, doc as Document, lines);
