@@ -98,8 +98,24 @@ export function dockerEndpoint(): string {
   return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
 }
 
-/** undefined when the engine answers a ping within 5 s; otherwise the reason. */
-export async function dockerUnavailableReason(docker: Docker): Promise<string | undefined> {
+/** The ping in flight per client: the kinds of a run check suitability at the same time. */
+const pinging = new WeakMap<Docker, Promise<string | undefined>>();
+
+/**
+ * undefined when the engine answers a ping within 5 s; otherwise the reason. Callers while
+ * a ping is in flight share its answer (a run's network, volume and container kinds ask at
+ * once: one request, not three); a later call pings again.
+ */
+export function dockerUnavailableReason(docker: Docker): Promise<string | undefined> {
+  let answer = pinging.get(docker);
+  if (!answer) {
+    answer = pingReason(docker).finally(() => pinging.delete(docker));
+    pinging.set(docker, answer);
+  }
+  return answer;
+}
+
+async function pingReason(docker: Docker): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
     if (readsNeedDockerode()) await loadDockerode();
