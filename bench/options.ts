@@ -17,6 +17,8 @@ export interface Options {
   readonly setup: boolean;
   /** Container counts of the scale curve (S2 for the floor and tsconverge); empty: skipped. */
   readonly scale: readonly number[];
+  /** Pairs of S2 and of S4 runs, floor and tsconverge back to back (bench/paired.ts); 0: skipped. */
+  readonly pairs: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -27,6 +29,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --catalogue-iterations N  manifest loads (env BENCH_CATALOGUE_ITERATIONS, default 200)
   --fleet-nodes N           fleet catalogues compiled (env BENCH_FLEET_NODES, default 1000)
   --scale N,N,...           container counts of the no-change scale curve (env BENCH_SCALE, default 50,200,500; none to skip)
+  --pairs N                 floor/tsconverge pairs for the paired S2 and S4 ratios (env BENCH_PAIRS, default 20; 0 to skip)
   --skip-setup              do not run bench/setup.sh first
   --help`;
 
@@ -42,6 +45,7 @@ export function resolveOptions(argv: readonly string[], env: NodeJS.ProcessEnv):
       'fleet-nodes': { type: 'string' },
       'skip-setup': { type: 'boolean' },
       scale: { type: 'string' },
+      pairs: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -62,7 +66,12 @@ export function resolveOptions(argv: readonly string[], env: NodeJS.ProcessEnv):
     fleetNodes: positive('--fleet-nodes', values['fleet-nodes'] ?? env['BENCH_FLEET_NODES'] ?? '1000'),
     setup: values['skip-setup'] !== true,
     scale: scaleSizes(values.scale ?? env['BENCH_SCALE'] ?? '50,200,500'),
+    pairs: pairCount(values.pairs ?? env['BENCH_PAIRS'] ?? '20'),
   };
+}
+
+function pairCount(text: string): number {
+  return text === '0' || text === 'none' ? 0 : positive('--pairs', text);
 }
 
 function scaleSizes(text: string): number[] {

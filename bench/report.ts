@@ -5,6 +5,7 @@ import type { RunRecord, ToolResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { StartupResult } from './startup.js';
 import type { ScalePoint } from './scale.js';
+import type { PairedResult } from './paired.js';
 import type { Scenario } from './tools/types.js';
 
 export interface BenchReport {
@@ -19,6 +20,8 @@ export interface BenchReport {
   readonly catalogue: readonly CatalogueResult[];
   /** The no-change scale curve (issue 11). */
   readonly scale: readonly ScalePoint[];
+  /** S2 and S4 against the floor pair by pair (bench/paired.ts); empty when skipped. */
+  readonly paired?: readonly PairedResult[];
   /** Bench networks the engine refused to remove at the end (tolerated). */
   readonly leftoverNetworks: readonly string[];
 }

@@ -18,6 +18,7 @@ import { renderReport } from './table.js';
 import { ansible } from './tools/ansible.js';
 import { compose } from './tools/compose.js';
 import { floor } from './tools/floor.js';
+import { benchPaired } from './paired.js';
 import { puppet } from './tools/puppet.js';
 import { TSCONVERGE_EXE, tsconverge } from './tools/tsconverge.js';
 import type { Tool } from './tools/types.js';
@@ -63,6 +64,9 @@ async function main(): Promise<number> {
   const scale = opts.tools.includes('floor') && opts.tools.includes('tsconverge') && opts.scale.length > 0
     ? (log(`scale curve: ${opts.scale.join(', ')} containers`), await benchScale(opts.scale, opts.reps, session, workDir, log))
     : [];
+  const paired = opts.tools.includes('floor') && opts.tools.includes('tsconverge') && opts.pairs > 0
+    ? (log(`paired S2 and S4: ${opts.pairs} pairs each`), await benchPaired(opts.pairs, session, workDir, log))
+    : [];
   const after = await cleanup();
 
   const versions: Record<string, string> = { node: `node ${process.version}`, engine: `docker engine ${await dockerVersion()}` };
@@ -71,7 +75,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     machine: `${hostname()}, ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}`,
     loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
-    versions, options: opts, tools, startup, catalogue, scale, leftoverNetworks: after.leftoverNetworks,
+    versions, options: opts, tools, startup, catalogue, scale, paired, leftoverNetworks: after.leftoverNetworks,
   };
   const table = renderReport(report);
   process.stdout.write(`${table}\n`);

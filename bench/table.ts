@@ -73,6 +73,16 @@ export function renderReport(report: BenchReport): string {
     }
     lines.push(...formatTable(srows));
   }
+  if (report.paired && report.paired.length > 0) {
+    lines.push('');
+    lines.push('paired: the floor and tsconverge back to back on the same containers, alternating which goes first');
+    const prows: string[][] = [['scenario', 'pairs', 'floor median', 'tsconverge median', 'ratio median', 'ratio min-max', 'check']];
+    for (const p of report.paired) {
+      prows.push([SCENARIO_NAMES[p.scenario], String(p.pairs), p.floor ? secs3(p.floor.median) : 'n/a', p.tsconverge ? secs3(p.tsconverge.median) : 'n/a',
+        p.ratio ? p.ratio.median.toFixed(2) : 'n/a', p.ratio ? `${p.ratio.min.toFixed(2)}-${p.ratio.max.toFixed(2)}` : '', (p.failed ?? 'pass').split('\n')[0]!.slice(0, 120)]);
+    }
+    lines.push(...formatTable(prows));
+  }
   lines.push('');
   lines.push('targets (tsconverge):');
   for (const t of judgeTargets(report)) lines.push(`  ${t.status.padEnd(4)}  ${t.target.padEnd(72)} ${t.actual}`);
@@ -88,6 +98,7 @@ function notes(report: BenchReport): string[] {
     'peak RSS: GNU time "Maximum resident set size", the largest single process of the tree (not a sum over child processes), highest over the runs.',
     'check: after every run the engine state is compared with the workload (50 running containers with env, label, restart, memory, network, mount; network; volumes); S2/S4 must keep every container ID and StartedAt; S3 must recreate only the changed container.',
     'docker-compose 1.29 has no dry-run mode: S4 n/a.',
+    ...(report.paired && report.paired.length > 0 ? ['paired: S2 and S4 within 2x of the floor are judged on the median of the pair ratios (the table\'s ratio of medians is shown beside it); S4 pairs: a dry run of a change not seen before against the floor\'s read of all.'] : []),
   ];
   for (const cat of report.catalogue) {
     const projection = cat.ok && cat.target === 'fleet-compile'
@@ -116,6 +127,7 @@ function formatTable(rows: readonly (readonly string[])[]): string[] {
 }
 
 const secs = (s: number): string => `${s.toFixed(2)}s`;
+const secs3 = (s: number): string => `${s.toFixed(3)}s`;
 const ms = (s: number): string => `${(s * 1000).toFixed(0)}ms`;
 const mb = (kib: number | null): string => {
   const m = megabytes(kib);
