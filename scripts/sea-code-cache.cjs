@@ -98,24 +98,45 @@ function train(dir, top) {
     // One agent run (what each scheduled run is: `agent --worker`, a process of its own).
     ['agent', '--onetime', '--manifests', host, ...common, '--log-level', 'warn'],
   ];
+  // The Docker kinds: a no-change run and a dry run of a change, against a recorded engine
+  // (scripts/sea-train-engine.cjs: the answers a real engine gave; the build needs none).
+  const engine = require('./sea-train-engine.cjs');
+  const replay = path.join(dir, 'engine.sock');
+  const dockerRuns = engine.trainCommands(engine.MANIFEST, engine.CHANGED, ['--root', root, '--state-dir', path.join(dir, 'docker-state')]);
+  const server = require('node:child_process').spawn(process.execPath, [path.join(__dirname, 'sea-train-engine.cjs'), 'serve', engine.RECORDING, replay], { stdio: ['ignore', 'pipe', 'inherit'] });
+  waitForSocket(replay, server);
   let cache = out;
   // Per command: what `agent`'s one run loads (the server client's https, zlib...) is not
   // loaded ahead of an `apply`, and the reverse.
   const builtins = { default: new Set(top), agent: new Set(top) };
-  TRAINING.forEach((argv, i) => {
-    const next = path.join(dir, `cache-${i}`);
-    const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--run', bundle, cache, next, encoding, flags, '--', ...argv], {
-      stdio: ['ignore', 'ignore', 'pipe'], env, cwd: dir, encoding: 'utf8',
+  const runs = [...TRAINING.map((argv) => ({ argv, env })), ...dockerRuns.map((argv) => ({ argv, env: { ...env, DOCKER_HOST: `unix://${replay}` } }))];
+  try {
+    runs.forEach(({ argv, env: runEnv }, i) => {
+      const next = path.join(dir, `cache-${i}`);
+      const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--run', bundle, cache, next, encoding, flags, '--', ...argv], {
+        stdio: ['ignore', 'ignore', 'pipe'], env: runEnv, cwd: dir, encoding: 'utf8',
+      });
+      if ((r.status !== 0 && r.status !== 2) || !fs.existsSync(next)) {
+        throw new Error(`sea-code-cache: training run \`tsconverge ${argv.join(' ')}\` exited ${r.status ?? r.signal}:\n${r.stderr}`);
+      }
+      cache = next;
+      for (const m of JSON.parse(fs.readFileSync(`${next}.builtins.json`, 'utf8'))) builtins[argv[0] === 'agent' ? 'agent' : 'default'].add(m);
     });
-    if ((r.status !== 0 && r.status !== 2) || !fs.existsSync(next)) {
-      throw new Error(`sea-code-cache: training run \`tsconverge ${argv.join(' ')}\` exited ${r.status ?? r.signal}:\n${r.stderr}`);
-    }
-    cache = next;
-    for (const m of JSON.parse(fs.readFileSync(`${next}.builtins.json`, 'utf8'))) builtins[argv[0] === 'agent' ? 'agent' : 'default'].add(m);
-  });
+  } finally {
+    server.kill('SIGTERM');
+  }
   fs.copyFileSync(cache, out);
   fs.rmSync(dir, { recursive: true, force: true });
   return { default: [...builtins.default], agent: [...builtins.agent] };
+}
+
+/** Waits (synchronously: the build is a script) until the replaying engine listens. */
+function waitForSocket(socket, server) {
+  const until = Date.now() + 10_000;
+  while (!fs.existsSync(socket)) {
+    if (server.exitCode !== null || Date.now() > until) throw new Error(`sea-code-cache: the recorded engine (scripts/sea-train-engine.cjs serve) did not start`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
 }
 
 /** Files under the temp root. */
