@@ -272,7 +272,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     },
     ownership: (_r, o) => dockerOwnership(o.info.Id, o.info.Config.Labels),
     autoRequire(r, all) {
-      const ids = all.filter((i) => i.kind === 'docker.image' && ((i.attrs as { ref?: string }).ref ?? i.name) === r.attrs.image).map((i) => i.id);
+      const ids = [...(imagesByRef(all).get(r.attrs.image) ?? [])];
       for (const n of r.attrs.networks ?? []) ids.push(`docker.network[${typeof n === 'string' ? n : n.name}]`);
       for (const m of r.attrs.mounts ?? []) if (m.type === 'volume' && m.source) ids.push(`docker.volume[${m.source}]`);
       return ids;
@@ -280,10 +280,54 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     autoSubscribe(r, all) {
       const sources = (r.attrs.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => m.source!.replace(/\/+$/, ''));
       if (sources.length === 0) return []; // no bind mount: no file to follow (the common case; all is every resource)
-      return all.filter((f) => f.kind === 'file').filter((f) => {
-        const p = String((f.attrs as { path?: string }).path ?? f.name);
-        return sources.some((s) => p === s || p.startsWith(s + '/'));
-      }).map((f) => f.id);
+      return filesUnder(all, sources);
     },
   };
+}
+
+/** The catalogue's docker.image resources by reference, once per catalogue (not a scan of every resource per container). */
+const imageIndex = new WeakMap<readonly Resource[], Map<string, string[]>>();
+function imagesByRef(all: readonly Resource[]): Map<string, string[]> {
+  let index = imageIndex.get(all);
+  if (!index) {
+    index = new Map();
+    for (const i of all) {
+      if (i.kind !== 'docker.image') continue;
+      const ref = (i.attrs as { ref?: string }).ref ?? i.name;
+      const list = index.get(ref);
+      if (list) list.push(i.id); else index.set(ref, [i.id]);
+    }
+    imageIndex.set(all, index);
+  }
+  return index;
+}
+
+/** The catalogue's file resources sorted by path, once per catalogue. */
+const fileIndex = new WeakMap<readonly Resource[], { readonly path: string; readonly at: number; readonly id: string }[]>();
+
+/**
+ * Ids of the file resources at or under any of `sources`, in catalogue order: a binary
+ * search in the files sorted by path, so a catalogue of many files and many containers with
+ * bind mounts is not a scan of every resource per container.
+ */
+function filesUnder(all: readonly Resource[], sources: readonly string[]): string[] {
+  let files = fileIndex.get(all);
+  if (!files) {
+    files = [];
+    all.forEach((f, at) => { if (f.kind === 'file') files!.push({ path: String((f.attrs as { path?: string }).path ?? f.name), at, id: f.id }); });
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.at - b.at));
+    fileIndex.set(all, files);
+  }
+  const lowerBound = (key: string): number => {
+    let lo = 0;
+    let hi = files!.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (files![mid]!.path < key) lo = mid + 1; else hi = mid; }
+    return lo;
+  };
+  const hits = new Map<number, string>();
+  for (const s of sources) {
+    for (let i = lowerBound(s); i < files.length && files[i]!.path === s; i++) hits.set(files[i]!.at, files[i]!.id);
+    for (let i = lowerBound(`${s}/`); i < files.length && files[i]!.path.startsWith(`${s}/`); i++) hits.set(files[i]!.at, files[i]!.id);
+  }
+  return [...hits].sort((a, b) => a[0] - b[0]).map(([, id]) => id);
 }
