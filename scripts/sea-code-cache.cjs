@@ -104,13 +104,13 @@ function train(dir, top) {
   const replay = path.join(dir, 'engine.sock');
   const dockerRuns = engine.trainCommands(engine.MANIFEST, engine.CHANGED, ['--root', root, '--state-dir', path.join(dir, 'docker-state')]);
   const server = require('node:child_process').spawn(process.execPath, [path.join(__dirname, 'sea-train-engine.cjs'), 'serve', engine.RECORDING, replay], { stdio: ['ignore', 'pipe', 'inherit'] });
-  waitForSocket(replay, server);
   let cache = out;
   // Per command: what `agent`'s one run loads (the server client's https, zlib...) is not
   // loaded ahead of an `apply`, and the reverse.
   const builtins = { default: new Set(top), agent: new Set(top) };
   const runs = [...TRAINING.map((argv) => ({ argv, env })), ...dockerRuns.map((argv) => ({ argv, env: { ...env, DOCKER_HOST: `unix://${replay}` } }))];
   try {
+    waitForSocket(replay, server);
     runs.forEach(({ argv, env: runEnv }, i) => {
       const next = path.join(dir, `cache-${i}`);
       const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--run', bundle, cache, next, encoding, flags, '--', ...argv], {
