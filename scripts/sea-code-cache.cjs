@@ -101,7 +101,10 @@ function train(dir, top) {
   // The Docker kinds: a no-change run and a dry run of a change, against a recorded engine
   // (scripts/sea-train-engine.cjs: the answers a real engine gave; the build needs none).
   const engine = require('./sea-train-engine.cjs');
-  const replay = path.join(dir, 'engine.sock');
+  // Outside TRAIN_DIR: the server unlinks its socket when it stops, which raced with the
+  // removal of TRAIN_DIR below and left some of its files behind.
+  const replay = path.join(require('node:os').tmpdir(), `tsc-sea-train-${process.pid}.sock`);
+  fs.rmSync(replay, { force: true });
   const dockerRuns = engine.trainCommands(engine.MANIFEST, engine.CHANGED, ['--root', root, '--state-dir', path.join(dir, 'docker-state')]);
   const server = require('node:child_process').spawn(process.execPath, [path.join(__dirname, 'sea-train-engine.cjs'), 'serve', engine.RECORDING, replay], { stdio: ['ignore', 'pipe', 'inherit'] });
   let cache = out;
