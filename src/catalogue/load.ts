@@ -10,6 +10,7 @@ import type { ErrorObject } from 'ajv';
 import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
 import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
 import { parseYamlTree, readYamlTree, type YamlTree } from './yamltree.js';
+import { splitPointer } from './pointer.js';
 import { formatAccepts } from './formats.js';
 import { limitError, parseLimits } from './limits.js';
 
@@ -52,11 +53,6 @@ export async function listManifestFiles(target: string): Promise<string[]> {
   return out;
 }
 
-function pointerSegments(pointer: string): string[] {
-  if (pointer === '' || pointer === '/') return [];
-  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-}
-
 /** Map a JSON pointer in a parsed document to file:line:column, walking up to the nearest node that exists. */
 export function createLocator(file: string, doc: Document, lines: LineCounter) {
   // Answers are remembered: a parsed tree is shared by every compile of a frozen tree (treefs.ts).
@@ -71,7 +67,7 @@ export function createLocator(file: string, doc: Document, lines: LineCounter) {
 
 function locateIn(file: string, doc: Document, lines: LineCounter) {
   return (pointer: string): SourceLocation => {
-    const segs = pointerSegments(pointer);
+    const segs = splitPointer(pointer);
     for (let n = segs.length; n >= 0; n--) {
       const keys = segs.slice(0, n).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
       // A map entry is located at its key, where an editor puts the cursor.

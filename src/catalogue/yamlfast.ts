@@ -26,6 +26,7 @@ import { EVENT_ID, SCALAR_STYLE, getScalarValue, parseEvents, type Event } from 
 import { Schema, isScalar } from 'yaml';
 import type { SourceLocation } from '../engine/errors.js';
 import type { ParseLimits } from './limits.js';
+import { escapeSegment } from './pointer.js';
 
 interface ScalarTag {
   readonly default?: boolean | 'key';
@@ -73,11 +74,6 @@ export interface FastTree {
   readonly value: unknown;
   /** file:line:column for the pointers recorded exactly; undefined for the rest. */
   readonly exact: (pointer: string) => SourceLocation | undefined;
-}
-
-function escapeSegment(seg: string): string {
-  if (!seg.includes('~') && !seg.includes('/')) return seg;
-  return seg.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 /** The tree of plain YAML `text`, or undefined when the `yaml` path has to decide (see above). */

@@ -13,6 +13,10 @@ import { createLocator } from './load.js';
 import { AliasBudget, parseBoundedYaml, parseLimits, type ParseLimits } from './limits.js';
 import { memoised, readText } from './treefs.js';
 import { fastYamlTree } from './yamlfast.js';
+import { escapeSegment } from './pointer.js';
+
+// JSON pointer segments (pointer.ts), re-exported for the modules that import them from here.
+export { escapeSegment, splitPointer } from './pointer.js';
 import { parseSpeed } from '../tiering.js';
 
 export type MergeMarker = 'append' | 'replace';
@@ -38,17 +42,6 @@ export interface ReadYamlOptions {
   readonly secrets: boolean;
   /** Whether !append / !replace are allowed in this file. */
   readonly markers: boolean;
-}
-
-export function escapeSegment(seg: string | number): string {
-  if (typeof seg === 'number') return String(seg);
-  if (!seg.includes('~') && !seg.includes('/')) return seg;
-  return seg.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-export function splitPointer(pointer: string): string[] {
-  if (pointer === '' || pointer === '/') return [];
-  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): { tree?: YamlTree; errors: TsconvergeError[] } {
