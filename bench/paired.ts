@@ -11,7 +11,8 @@
  * restarted, S2 reports no change and S4 reports the pending one.
  */
 import { join } from 'node:path';
-import { checkState, checkTouched, snapshot } from './checks.js';
+import { checkState } from './checks.js';
+import { checkedRun } from './checked.js';
 import { cleanup, readState } from './docker.js';
 import { timed, type ExecResult } from './exec.js';
 import { summarize, type Summary } from './stats.js';
@@ -55,15 +56,8 @@ export async function benchPaired(pairs: number, session: string, workDir: strin
     const secs = { floor: [] as number[], tsconverge: [] as number[] };
     let failed: string | null = null;
     const once = async (tool: Tool, step: Step, expected: Workload): Promise<ExecResult> => {
-      const before = snapshot(await readState());
-      const res = await timed(await tool.prepare(step, tool === floor ? join(dir, 'floor') : tsDir));
-      const verdict = tool.judge(step, res);
-      const after = await readState();
-      const p = [...checkState(after, expected), ...checkTouched(before, snapshot(after), [])];
-      if (!verdict.ok) p.unshift(`${tool.name}: exit ${res.exitCode}${verdict.detail ? `: ${verdict.detail}` : ''}`);
-      if (scenario === 'S2' && verdict.changed === true) p.push(`${tool.name} reported a change in a no-change run`);
-      if (scenario === 'S4' && verdict.changed === false) p.push(`${tool.name}: the dry run did not report the pending change`);
-      if (p.length > 0) failed ??= p[0]!;
+      const { res, problems } = await checkedRun(tool, step, tool === floor ? join(dir, 'floor') : tsDir, expected, []);
+      if (problems.length > 0) failed ??= problems[0]!;
       return res;
     };
     for (let r = 1; r <= pairs; r++) {

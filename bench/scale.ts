@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { checkState, checkTouched, snapshot } from './checks.js';
 import { cleanup, readState } from './docker.js';
 import { timed } from './exec.js';
+import { checkedRun } from './checked.js';
 import { summarize, type Summary } from './stats.js';
 import { floor } from './tools/floor.js';
 import { tsconverge } from './tools/tsconverge.js';
@@ -40,14 +41,8 @@ export async function benchScale(sizes: readonly number[], reps: number, session
       let rss: number | null = null;
       let failed: string | null = null;
       for (let r = 1; r <= reps; r++) {
-        const before = snapshot(await readState());
         const step = { scenario: 'S2' as const, workload: w, run: r };
-        const res = await timed(await tool.prepare(step, join(dir, tool === floor ? 'floor' : 'tsconverge')));
-        const verdict = tool.judge(step, res);
-        const after = await readState();
-        const p = [...checkState(after, w), ...checkTouched(before, snapshot(after), [])];
-        if (!verdict.ok) p.unshift(`exit ${res.exitCode}${verdict.detail ? `: ${verdict.detail}` : ''}`);
-        if (verdict.changed === true) p.push('reported a change in a no-change run');
+        const { res, problems: p } = await checkedRun(tool, step, join(dir, tool === floor ? 'floor' : 'tsconverge'), w, []);
         if (p.length > 0) failed ??= p[0]!;
         secs.push(res.seconds);
         rss = Math.max(rss ?? 0, res.peakRssKb ?? 0);

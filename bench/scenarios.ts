@@ -7,9 +7,9 @@
  * S4: dry run of such a change; nothing may change and the tool must report it.
  */
 import { join } from 'node:path';
-import { checkState, checkTouched, snapshot } from './checks.js';
+import { checkState } from './checks.js';
+import { checkedRun } from './checked.js';
 import { cleanup, readState } from './docker.js';
-import { timed } from './exec.js';
 import { NAME_PREFIX, changedContainer, createWorkload, withChange, type Workload } from './workload.js';
 import type { Scenario, Step, Tool, Verdict } from './tools/types.js';
 
@@ -52,18 +52,10 @@ export async function benchTool(tool: Tool, slug: string, opts: RunOptions): Pro
   const skipped: Partial<Record<Scenario, string>> = {};
   const dir = join(opts.workDir, slug);
   const once = async (step: Step, expectedState: Workload, expectTouched: readonly string[] | 'all'): Promise<RunRecord> => {
-    const before = snapshot(await readState());
-    const cmd = await tool.prepare(step, dir);
-    const res = await timed(cmd);
-    const verdict = tool.judge(step, res);
-    const state = await readState();
-    const problems = [...checkState(state, expectedState)];
-    if (expectTouched !== 'all') problems.push(...checkTouched(before, snapshot(state), expectTouched));
-    if (!verdict.ok) problems.unshift(`tool reported failure (exit ${res.exitCode})${verdict.detail ? `: ${verdict.detail}` : ''}`);
-    problems.push(...reportProblems(step.scenario, verdict));
+    const { res, verdict, problems } = await checkedRun(tool, step, dir, expectedState, expectTouched);
     const rec: RunRecord = {
       scenario: step.scenario, run: step.run, seconds: res.seconds, peakRssKb: res.peakRssKb,
-      exitCode: res.exitCode, verdict, problems, pass: problems.length === 0,
+      exitCode: res.exitCode, verdict, problems: [...problems], pass: problems.length === 0,
     };
     records.push(rec);
     opts.log(`${tool.name} ${step.scenario} run ${step.run}/${opts.reps}: ${res.seconds.toFixed(2)}s `
@@ -100,11 +92,3 @@ export async function benchTool(tool: Tool, slug: string, opts: RunOptions): Pro
   return { tool: tool.name, version: probe.version, unavailable: null, reps: opts.reps, records, skipped };
 }
 
-/** What the tool must say about its own run, where it says anything (null: it does not). */
-function reportProblems(scenario: Scenario, v: Verdict): string[] {
-  if (v.changed === null) return [];
-  if (scenario === 'S2' && v.changed) return ['reported a change in a no-change run'];
-  if (scenario === 'S4' && !v.changed) return ['dry run did not report the pending change'];
-  if ((scenario === 'S1' || scenario === 'S3') && !v.changed) return ['reported no change'];
-  return [];
-}
