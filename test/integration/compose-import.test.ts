@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, docker, REPO, requireDocker, runCli, type Sandbox } from '../support/harness.js';
+import { createSandbox, docker, REPO, requireDocker, runCli, freePort, type Sandbox } from '../support/harness.js';
 
 const FIXTURES = path.join(REPO, 'test/fixtures/compose');
 const RUN = randomBytes(3).toString('hex');
@@ -147,17 +147,17 @@ describe('import compose: converged, compared with what Compose makes', () => {
   const converge = CASES.map((c, i) => [c.dir, i] as const).filter(([, i]) => CASES[i]!.converge);
   it.each(converge)('%s: adopts the running Compose stack without a restart; a fresh copy matches it', async (_dir, i) => {
     const c = CASES[i]!;
-    const base = 18256 + converge.findIndex(([, j]) => j === i) * 4;
     const projA = `hm-${RUN}-a${i}`;
     const projB = `hm-${RUN}-b${i}`;
     const envA: Record<string, string> = { FROM_SHELL: 'x', TSCONVERGE_STATE_DIR: path.join(sb.dir, `state-${projA}`) };
     const envB: Record<string, string> = { FROM_SHELL: 'x', TSCONVERGE_STATE_DIR: path.join(sb.dir, `state-${projB}`) };
     const portsA: Record<string, string> = {};
     const portsB: Record<string, string> = {};
-    (c.portVars ?? []).forEach((v, j) => {
-      envA[v] = String(base + j); portsA[String(base + j)] = `$${v}`;
-      envB[v] = String(base + 2 + j); portsB[String(base + 2 + j)] = `$${v}`;
-    });
+    for (const v of c.portVars ?? []) {
+      const [pa, pb] = [String(await freePort()), String(await freePort())];
+      envA[v] = pa; portsA[pa] = `$${v}`;
+      envB[v] = pb; portsB[pb] = `$${v}`;
+    }
     const cwd = path.join(FIXTURES, c.dir);
     projects.push({ name: projA, cwd, files: files(c), env: envA });
     try {

@@ -8,12 +8,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
+import { createSandbox, docker, requireDocker, runCli, freePort, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
 let p: string;
 let env: Record<string, string>;
-beforeAll(() => {
+beforeAll(async () => {
+  const webPort = await freePort();
   requireDocker();
   sb = createSandbox('hm-host');
   p = `hm-${sb.id}`;
@@ -22,7 +23,7 @@ beforeAll(() => {
   docker('network', 'create', '--label', sb.label, `${p}-front`);
   docker('volume', 'create', '--label', sb.label, '--label', 'backup=daily', `${p}-data`);
   docker('run', '-d', '--name', `${p}-web`, '--label', sb.label, '--label', 'tier=web', '--network', `${p}-front`, '--network-alias', 'www',
-    '-p', '127.0.0.1:18292:80', '-v', `${p}-data:/data`, '-v', `${sb.root}:/site:ro`, '-v', '/anon', '--tmpfs', '/run', '-e', 'MODE=prod', '--restart', 'unless-stopped',
+    '-p', `127.0.0.1:${webPort}:80`, '-v', `${p}-data:/data`, '-v', `${sb.root}:/site:ro`, '-v', '/anon', '--tmpfs', '/run', '-e', 'MODE=prod', '--restart', 'unless-stopped',
     '--memory', '32m', '--cpus', '0.5', '--log-opt', 'max-size=1m', '--health-cmd', 'true', '--health-interval', '5s', '--hostname', 'web1', '--cap-drop', 'MKNOD',
     'local/busybox:1', 'httpd', '-f', '-p', '80', '-h', '/www');
   docker('network', 'connect', '--alias', 'web.back', `${p}-back`, `${p}-web`);

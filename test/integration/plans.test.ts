@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { containerInfo, createSandbox, docker, REGISTRY, requireDocker, runCli, type Sandbox } from '../support/harness.js';
+import { containerInfo, createSandbox, docker, REGISTRY, requireDocker, runCli, freePort, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
 beforeAll(() => { requireDocker(); sb = createSandbox('hl-plans'); });
@@ -198,23 +198,24 @@ resources:
   }, 180_000);
   it('with a published port the old one is stopped first, and started again when the new one never becomes healthy', async () => {
     const name = `${sb.prefix}-pub`;
+    const port = await freePort();
     const id = `docker.container[${name}]`;
     const pub = (check: string, version: string): string => sb.manifest(`
 resources:
   - kind: docker.container
     name: ${name}
     image: local/busybox:1
-    command: [sh, -c, 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 18201 -h /www']
+    command: [sh, -c, 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p ${port} -h /www']
     environment: { VERSION: ${version} }
     labels: { tsconverge-test: ${sb.id} }
-    ports: ["127.0.0.1:18201:18201"]
+    ports: ["127.0.0.1:${port}:${port}"]
     healthcheck: { test: ${JSON.stringify(check)}, interval: 1s, timeout: 5s, retries: 3 }
     stopTimeout: 1
 `);
-    const first = await runCli(['apply', pub('wget -q -O /dev/null http://127.0.0.1:18201/ || exit 1', 'one'), '--state-dir', stateDir()]);
+    const first = await runCli(['apply', pub(`wget -q -O /dev/null http://127.0.0.1:${port}/ || exit 1`, 'one'), '--state-dir', stateDir()]);
     expect(first.code, first.stdout + first.stderr).toBe(2);
     const before = containerInfo(name);
-    const get = async (): Promise<string> => (await (await fetch('http://127.0.0.1:18201/', { signal: AbortSignal.timeout(5000) })).text()).trim();
+    const get = async (): Promise<string> => (await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })).text()).trim();
     expect(await get()).toBe('one');
     const plan = await runCli(['plan', pub('exit 1', 'two'), '--state-dir', stateDir()]);
     expect(plan.stdout).toContain('      downtime: up to 1 s (stop timeout) plus the new container\'s start until healthy');

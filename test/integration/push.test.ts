@@ -15,7 +15,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BIN, REPO, containerInfo, createSandbox, docker, dockerSnapshot, requireDocker, runCli, type CliResult, type Sandbox } from '../support/harness.js';
+import { BIN, REPO, containerInfo, createSandbox, docker, dockerSnapshot, freePort, requireDocker, runCli, type CliResult, type Sandbox } from '../support/harness.js';
 import { createSshd, generateKey, type Sshd } from '../support/sshd.js';
 import { whileSampling } from '../support/proc.js';
 import { waitFor } from '../support/agent.js';
@@ -24,7 +24,7 @@ const RUN = `hu-${randomBytes(3).toString('hex')}`;
 const SECRET = `tsc-push-secret-${randomBytes(8).toString('hex')}`;
 const CONTROL = `hu-ctl-${randomBytes(6).toString('hex')}`;
 const HOSTS = ['a', 'b', 'c'] as const;
-const PORTS = { a: 18300, b: 18301, c: 18302, down: 18303, k: 18304 } as const;
+const PORTS = { a: await freePort(), b: await freePort(), c: await freePort(), down: await freePort(), k: await freePort() } as const;
 
 let sb: Sandbox;
 let base: string;

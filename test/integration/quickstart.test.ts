@@ -5,9 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { containerInfo, createSandbox, dockerSnapshot, REPO, requireDocker, runCli, type Sandbox } from '../support/harness.js';
+import { containerInfo, createSandbox, dockerSnapshot, REPO, requireDocker, runCli, freePort, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
 beforeAll(() => { requireDocker(); sb = createSandbox('qs'); });
@@ -16,14 +15,6 @@ afterAll(() => sb?.cleanup());
 // Every example that holds manifests (examples/push holds only the walk-through's sshd script).
 const hasYaml = (dir: string): boolean => readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory() ? hasYaml(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name));
 const examples = readdirSync(path.join(REPO, 'examples')).filter((d) => existsSync(path.join(REPO, 'examples', d)) && hasYaml(path.join(REPO, 'examples', d)));
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('examples', () => {
   it.each(examples)('examples/%s validates and compiles', async (name) => {

@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, runCli } from '../support/harness.js';
+import { REPO, runCli, freePort } from '../support/harness.js';
 import { startServer, tempDir, type ServerProc } from '../support/server.js';
 
-const PORT = 18142;
+const PORT = await freePort();
 const work = tempDir('agents');
 const fleet = path.join(work, 'fleet');
 const state = path.join(work, 'server');

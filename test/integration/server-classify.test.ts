@@ -8,11 +8,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/harness.js';
+import { runCli, freePort } from '../support/harness.js';
 import { startServer, tempDir, writeFleet, type ServerProc } from '../support/server.js';
 import { request } from '../../src/server/client.js';
 
-const PORT = 18151;
+const PORT = await freePort();
 const SECRET = 'vault-only-secret-value';
 const work = tempDir('classify');
 const fleet = path.join(work, 'fleet');

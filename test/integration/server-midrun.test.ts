@@ -10,11 +10,11 @@ import net from 'node:net';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, runCli } from '../support/harness.js';
+import { REPO, runCli, freePort } from '../support/harness.js';
 import { startServer, tempDir, type ServerProc } from '../support/server.js';
 
-const PORT = 18152;
-const RELAY = 18153;
+const PORT = await freePort();
+const RELAY = await freePort();
 const work = tempDir('midrun');
 const fleet = path.join(work, 'fleet');
 const state = path.join(work, 'server');

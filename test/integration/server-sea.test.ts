@@ -6,11 +6,11 @@
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO, runCli } from '../support/harness.js';
+import { REPO, runCli, freePort } from '../support/harness.js';
 import { startServer, tempDir, type ServerProc } from '../support/server.js';
 
 const EXE = path.join(REPO, 'dist/tsconverge');
-const PORT = 18150;
+const PORT = await freePort();
 const work = tempDir('sea');
 let server: ServerProc | undefined;
 

@@ -11,6 +11,7 @@ import { request } from '../../src/server/client.js';
 import { openStore } from '../../src/server/store.js';
 import { ServerSource, sslPaths } from '../../src/agent/server-source.js';
 import type { Facts } from '../../src/providers/facts.js';
+import { freePort } from '../support/harness.js';
 import { operatorTls, startPostgres, startServer, tempDir, writeFleet, type PgCluster, type ServerProc } from '../support/server.js';
 
 const work = tempDir('store');
@@ -22,7 +23,7 @@ const report = (over: Record<string, unknown>) => ({ formatVersion: 1, summary: 
 describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
   let pg: PgCluster | undefined;
   const dir = path.join(work, kind);
-  beforeAll(() => { if (kind === 'postgres') pg = startPostgres(); }, 60_000);
+  beforeAll(async () => { if (kind === 'postgres') pg = await startPostgres(); }, 60_000);
   afterAll(() => pg?.stop());
 
   it('migrates once, stores facts and reports, bounds history, derives status', async () => {
@@ -56,11 +57,11 @@ describe('two server replicas on one PostgreSQL', () => {
   const caDir = path.join(work, 'rep', 'ca');
   let fingerprint: string;
   beforeAll(async () => {
-    pg = startPostgres();
+    pg = await startPostgres();
     const fleet = path.join(work, 'rep', 'fleet');
     writeFleet(fleet, 'replicated');
     fingerprint = (await initCa(caDir)).fingerprint;
-    for (const [i, port] of [18150, 18151].entries()) {
+    for (const [i, port] of [await freePort(), await freePort()].entries()) {
       servers.push(await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'rep', `state${i}`), '--ca-dir', caDir, '--database', pg.url, '--autosign', path.join(work, 'rep', 'policy')], port, { TSCONVERGE_SECRET_HS_TOKEN: 'replica-secret-value' }));
     }
   }, 120_000);

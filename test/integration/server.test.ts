@@ -15,10 +15,10 @@ import { ServerSource, sslPaths, enrol } from '../../src/agent/server-source.js'
 import { runCatalogue } from '../../src/engine/run.js';
 import { createProviderRegistry } from '../../src/container.js';
 import type { Facts } from '../../src/providers/facts.js';
-import { runCli } from '../support/harness.js';
+import { runCli, freePort } from '../support/harness.js';
 import { operatorTls, startServer, tempDir, writeFleet, type ServerProc } from '../support/server.js';
 
-const PORT = 18141;
+const PORT = await freePort();
 const SECRET = 'hs-very-secret-token-4711';
 const work = tempDir('srv');
 const fleet = path.join(work, 'fleet');
@@ -165,9 +165,10 @@ describe('a tampering proxy between agent and server', () => {
         });
       });
     });
-    await new Promise<void>((r) => proxy.listen(18143, '127.0.0.1', r));
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxyPort = (proxy.address() as net.AddressInfo).port;
     try {
-      const src = new ServerSource({ servers: ['https://127.0.0.1:18143'], node: 'hs-a3', stateDir: h.state, caFingerprint: fingerprint });
+      const src = new ServerSource({ servers: [`https://127.0.0.1:${proxyPort}`], node: 'hs-a3', stateDir: h.state, caFingerprint: fingerprint });
       await expect(src.load(factsOf('hs-a3'), new AbortController().signal)).rejects.toThrow(/tampered/);
       expect(existsSync(path.join(h.state, 'catalogue'))).toBe(false);
       expect(existsSync(path.join(h.root, 'etc'))).toBe(false);
@@ -344,9 +345,10 @@ describe('when the server is gone', () => {
 
   it('black-holed server: the cached catalogue runs within the connect timeout, and says so', async () => {
     const hole = net.createServer(() => { /* accept, never answer */ });
-    await new Promise<void>((r) => hole.listen(18198, '127.0.0.1', r));
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+    const holePort = (hole.address() as net.AddressInfo).port;
     try {
-      const src = new ServerSource({ servers: ['https://127.0.0.1:18198'], node: 'hs-a', stateDir: a.state, caFingerprint: fingerprint, connectTimeoutMs: 1000, timeoutMs: 2000 });
+      const src = new ServerSource({ servers: [`https://127.0.0.1:${holePort}`], node: 'hs-a', stateDir: a.state, caFingerprint: fingerprint, connectTimeoutMs: 1000, timeoutMs: 2000 });
       const t0 = Date.now();
       const out = await src.load(factsOf('hs-a'), new AbortController().signal);
       expect(Date.now() - t0).toBeLessThan(2500);

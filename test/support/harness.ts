@@ -9,10 +9,24 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(REPO, 'bin/tsconverge.js');
 export const REGISTRY = process.env.TSCONVERGE_TEST_REGISTRY ?? '127.0.0.1:5000';
+
+/**
+ * A TCP port on 127.0.0.1 that the OS says is free now. Tests take every port from here,
+ * never a fixed number, so that two runs of the suite (two checkouts, CI beside a developer)
+ * never collide on a port that the other holds.
+ */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 export function docker(...args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();

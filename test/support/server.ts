@@ -1,13 +1,13 @@
 /**
  * Catalogue-server test support: a fleet tree of file resources, a CA, real server
- * processes (bin/tsconverge.js server) on 127.0.0.1 ports 18140-18199, and a throwaway
- * PostgreSQL cluster (initdb + pg_ctl as the postgres user, port 15432, sockets in a temp dir).
+ * processes (bin/tsconverge.js server) on free 127.0.0.1 ports (harness.freePort), and a throwaway
+ * PostgreSQL cluster (initdb + pg_ctl as the postgres user, on a free port, sockets in a temp dir).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chownSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BIN } from './harness.js';
+import { BIN, freePort } from './harness.js';
 import type { ClientTls } from '../../src/server/client.js';
 import { readFileSync } from 'node:fs';
 
@@ -76,12 +76,11 @@ export function operatorTls(caDir: string): ClientTls {
 }
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
-export const PG_PORT = 15432;
 
 export interface PgCluster { readonly url: string; stop(): void }
 
 /** A throwaway PostgreSQL cluster of our own (never the machine's main one). Fails when postgresql is missing: scripts/setup.sh installs it. */
-export function startPostgres(): PgCluster {
+export async function startPostgres(): Promise<PgCluster> {
   if (!existsSync(path.join(PG_BIN, 'initdb'))) throw new Error(`PostgreSQL 15 is not installed (${PG_BIN}/initdb): run scripts/setup.sh`);
   const dir = mkdtempSync(path.join(tmpdir(), 'hs-pg-'));
   chmodSync(dir, 0o755);
@@ -91,11 +90,11 @@ export function startPostgres(): PgCluster {
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   chownSync(dir, uid, gid); chownSync(data, uid, gid);
   const asPg = (cmd: string, args: string[]): void => { execFileSync('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, cmd), ...args], { stdio: 'pipe', cwd: dir }); };
-  // A cluster left over by a killed test run on the same port is stopped first.
+  const port = await freePort();
   asPg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  asPg('pg_ctl', ['-D', data, '-o', `-p ${PG_PORT} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-w', '-l', path.join(dir, 'log'), 'start']);
+  asPg('pg_ctl', ['-D', data, '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-w', '-l', path.join(dir, 'log'), 'start']);
   return {
-    url: `postgres://postgres@127.0.0.1:${PG_PORT}/postgres`,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     stop: () => { try { asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']); } finally { rmSync(dir, { recursive: true, force: true }); } },
   };
 }
