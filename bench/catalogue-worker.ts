@@ -65,15 +65,20 @@ const TARGETS: Readonly<Record<string, (source: string) => Promise<Iteration>>> 
 };
 
 async function importSrc(): Promise<Src> {
-  const paths = ['../src/catalogue/compile.js', '../src/catalogue/schemas.js', '../src/providers/facts.js', '../src/catalogue/fleet.js'];
-  const [compile, schemas, facts, fleet] = (await Promise.all(paths.map((p) => import(p).catch(() => ({}))))) as [
+  // Each module where this checkout has it: the layout of issue 23 first (src/spec, src/facts), then the one before it.
+  const paths = [['../src/catalogue/compile.js'], ['../src/spec/schemas.js', '../src/catalogue/schemas.js'], ['../src/facts/facts.js', '../src/providers/facts.js'], ['../src/catalogue/fleet.js']];
+  const importFirst = async (alternatives: string[]): Promise<unknown> => {
+    for (const p of alternatives) { try { return await import(p); } catch { /* not in this layout */ } }
+    return {};
+  };
+  const [compile, schemas, facts, fleet] = (await Promise.all(paths.map(importFirst))) as [
     Partial<Pick<Src, 'loadCatalogue'>>,
     { createSchemaRegistry?: () => unknown },
     { createFacts?: () => Promise<Readonly<Record<string, unknown>>> },
     Partial<Pick<Src, 'compileFleet'>>,
   ];
   if (compile.loadCatalogue === undefined || facts.createFacts === undefined) {
-    throw new Error('src/catalogue/compile.ts has no loadCatalogue or src/providers/facts.ts no createFacts');
+    throw new Error('src/catalogue/compile.ts has no loadCatalogue or src/facts/facts.ts no createFacts');
   }
   return {
     loadCatalogue: compile.loadCatalogue,

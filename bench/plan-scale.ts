@@ -13,12 +13,12 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadManifestFile } from '../src/catalogue/load.js';
 import { compileResources } from '../src/catalogue/compile.js';
-import { createSchemaRegistry } from '../src/catalogue/schemas.js';
+import { createSchemaRegistry } from '../src/spec/schemas.js';
 import { createGraph } from '../src/engine/graph.js';
 import { runCatalogue } from '../src/engine/run.js';
-import { createProviderRegistry } from '../src/container.js';
-import { createFacts } from '../src/providers/facts.js';
-import { createLogger } from '../src/log.js';
+import { createProviderRegistry } from '../src/providers/container.js';
+import { createFacts } from '../src/facts/facts.js';
+import { createLogger } from '../src/core/log.js';
 
 const arg = (name: string): string | undefined => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1]; };
 const N = Number(arg('--resources') ?? 100_000);

@@ -23,7 +23,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { caPaths, initCa, createKeyAndCsr } from '../src/server/ca.js';
 import { request } from '../src/server/client.js';
-import { createFacts } from '../src/providers/facts.js';
+import { createFacts } from '../src/facts/facts.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const FLEET = path.join(ROOT, 'examples', 'fleet');

@@ -5,7 +5,7 @@
  *   1. esbuild bundles everything reachable from dist/cli/main.js into one CommonJS file
  *      (dist/sea/tsconverge.cjs). `await import('./x.js')` stays lazy: esbuild turns it
  *      into a module whose body runs on first import. `createRequire(import.meta.url)('pkg')`
- *      (a lazy synchronous load, as src/log.ts does for winston) becomes a bundled lazy
+ *      (a lazy synchronous load, as src/core/log.ts does for winston) becomes a bundled lazy
  *      `require('pkg')`. Optional native addons (ssh2's) stay out; their callers catch
  *      the failed require and fall back to JavaScript.
  *   2. The bundle, wrapped as a CommonJS function, is an asset of the blob with two V8 code
@@ -20,10 +20,10 @@
  *
  * Assets: files read at run time from the repository (today modules/, the bundled
  * modules) are added as SEA assets with their repository path as key, plus an index
- * (tsconverge-assets.json); src/assets.ts extracts them on first use. To ship another
+ * (tsconverge-assets.json); src/core/assets.ts extracts them on first use. To ship another
  * file, e.g. a WebAssembly module: add its path (or directory) to ASSET_DIRS, then in the
  * code read it with `require('node:sea').getAsset('path/in/repo.wasm')` when BUNDLE is
- * set (src/bundle.ts) and from disk otherwise, or ask assetDir() for its directory.
+ * set (src/core/bundle.ts) and from disk otherwise, or ask assetDir() for its directory.
  *
  * Rebuild after a change: `npm run build` (or `scripts/with-node node scripts/build-sea.mjs`
  * after tsc). Node 24 must be installed (scripts/setup.sh).
@@ -40,7 +40,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(repo, 'dist/sea');
 const exe = path.join(repo, 'dist/tsconverge');
 const ASSET_DIRS = ['modules', 'spec/vendor', 'src/server/dashboard/static']; // spec/vendor: the Compose schema of `import compose`; the dashboard's CSS and JS
-const ASSET_INDEX_KEY = 'tsconverge-assets.json'; // src/assets.ts
+const ASSET_INDEX_KEY = 'tsconverge-assets.json'; // src/core/assets.ts
 /**
  * Single files read with getAsset() only (not extracted): PGlite's WebAssembly modules and
  * file-system image, which it would otherwise read beside its own module (src/server/store.ts).

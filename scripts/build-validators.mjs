@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
  * Compile the validators at build time (issue 11): ajv standalone code generated from
- * spec/ into dist/catalogue/precompiled.js (run after tsc, which emits a placeholder there).
+ * spec/ into dist/spec/precompiled.js (run after tsc, which emits a placeholder there).
  * Nothing generated is committed: every `npm run build` (and scripts/setup.sh) regenerates
  * it, it carries the digest of the spec/ it came from, and a run whose spec/ differs
- * compiles from spec/ instead (src/catalogue/schemas.ts). The test
- * src/catalogue/precompiled.test.ts fails while dist/ is older than spec/.
+ * compiles from spec/ instead (src/spec/schemas.ts). The test
+ * src/spec/precompiled.test.ts fails while dist/ is older than spec/.
  */
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,20 +13,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { createSpecAjv, specDigest, MANIFEST_SCHEMA, SPEC_DIR } = await import(path.join(repo, 'dist/catalogue/schemas.js'));
+const { createSpecAjv, specDigest, MANIFEST_SCHEMA, SPEC_DIR } = await import(path.join(repo, 'dist/spec/schemas.js'));
 const { default: standaloneCode } = await import('ajv/dist/standalone/index.js');
 // The codegen `_` of the same ajv instance schemas.ts loads (dist/ resolves it the same way).
-const { _ } = createRequire(path.join(repo, 'dist/catalogue/schemas.js'))('ajv');
+const { _ } = createRequire(path.join(repo, 'dist/spec/schemas.js'))('ajv');
 
 // A schema feature the generator cannot turn into standalone code (a custom format without
 // `code.formats`, say) must not break the build: the placeholder stays, every run compiles
-// from spec/ at start (correct, slower), and src/catalogue/precompiled.test.ts fails until
+// from spec/ at start (correct, slower), and src/spec/precompiled.test.ts fails until
 // this script is taught the feature.
 
 try {
-  // Custom string formats (src/catalogue/formats.ts): the generated code calls
+  // Custom string formats (src/spec/formats.ts): the generated code calls
   // __formats[name].validate, where __formats is the FORMATS table imported from
-  // dist/catalogue/formats.js beside the output (bundled by esbuild into the executable).
+  // dist/spec/formats.js beside the output (bundled by esbuild into the executable).
   const { ajv, kinds } = createSpecAjv(SPEC_DIR, { code: { source: true, esm: true, formats: _`__formats` } });
   ajv.addSchema({ ...MANIFEST_SCHEMA, $id: 'tsconverge:manifest' });
   const refs = { manifest: 'tsconverge:manifest' };
@@ -54,7 +54,7 @@ try {
     },
   };
   `;
-  const out = path.join(repo, 'dist/catalogue/precompiled.js');
+  const out = path.join(repo, 'dist/spec/precompiled.js');
   writeFileSync(out, header + code.replace(/^"use strict";/, '') + footer);
   console.error(`[build] ${path.relative(repo, out)}: ${kinds.length} kinds, ${Math.round((header + code + footer).length / 1024)} KB`);
 } catch (err) {

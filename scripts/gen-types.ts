@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compile } from 'json-schema-to-typescript';
-import { kindSchemaFiles, SPEC_DIR } from '../src/catalogue/schemas.js';
+import { kindSchemaFiles, SPEC_DIR } from '../src/spec/schemas.js';
 
 const ROOT = path.resolve(SPEC_DIR, '..');
 export const OUTPUTS = {

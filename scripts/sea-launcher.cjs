@@ -12,7 +12,7 @@
  *     hundred milliseconds is over before optimised code pays back its compile time and
  *     memory (measured: peak RSS of a 50-container plan 106 -> 85 MB, CPU 0.85x). They are
  *     switched back on once the process has used LITE_MS of CPU time, or as soon as the code asks for
- *     them (globalThis.__tsconvergeFullSpeed, src/tiering.ts: a large manifest, a fleet
+ *     them (globalThis.__tsconvergeFullSpeed, src/core/tiering.ts: a large manifest, a fleet
  *     compile), so a long run is optimised as usual. `agent` and `server` run for hours
  *     and keep the defaults.
  * `agent` itself (not --onetime, --in-process or --worker, not disable/enable, not help)
@@ -63,7 +63,7 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     let lite = true;
     const fullSpeed = () => { if (lite) { lite = false; v8.setFlagsFromString(FULL_FLAGS); } };
     globalThis.__tsconvergeFullSpeed = fullSpeed;
-    // A large YAML parse (src/tiering.ts parseSpeed): Sparkplug for its duration.
+    // A large YAML parse (src/core/tiering.ts parseSpeed): Sparkplug for its duration.
     globalThis.__tsconvergeParseSpeed = () => {
       if (!lite) return () => undefined;
       v8.setFlagsFromString('--sparkplug');

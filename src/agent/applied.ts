@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalJson, type Catalogue, type CatalogueResource } from '../catalogue/compile.js';
 import type { ResourceReport } from '../engine/report.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../core/atomic.js';
 
 export type Cause = 'intentional' | 'corrective';
 

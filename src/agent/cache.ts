@@ -9,8 +9,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Catalogue } from '../catalogue/compile.js';
 import { catalogueFromStored, storedResources, type StoredResource } from '../catalogue/stored.js';
-import { TsconvergeError } from '../engine/errors.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { TsconvergeError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic.js';
 import { stampChange, type Stamp } from '../catalogue/stamp.js';
 
 export interface CachedCatalogue {

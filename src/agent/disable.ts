@@ -7,8 +7,8 @@
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TsconvergeError } from '../engine/errors.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { TsconvergeError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic.js';
 
 export interface DisabledState {
   readonly reason: string;

@@ -16,11 +16,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'winston';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { acquireRunLock, type RunLock } from '../engine/lock.js';
 import { runCatalogue } from '../engine/run.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import type { Facts } from '../providers/facts.js';
+import type { Facts } from '../facts/facts.js';
 import { classifyChanges, nextApplied, readApplied, writeApplied } from './applied.js';
 import { readDisabled, type DisabledState } from './disable.js';
 import { createAgentMetrics } from './metrics.js';

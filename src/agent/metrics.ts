@@ -6,7 +6,7 @@
  * The temp name does not end in `.prom`, so the collector never reads it.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../core/atomic.js';
 import type { AgentReport } from './report.js';
 
 const STATUSES = ['unchanged', 'changed', 'pending', 'failed', 'skipped'] as const;

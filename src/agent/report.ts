@@ -12,9 +12,9 @@
  */
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { TsconvergeError } from '../engine/errors.js';
+import type { TsconvergeError } from '../core/errors.js';
 import type { Report, ResourceReport, Summary } from '../engine/report.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../core/atomic.js';
 import type { Cause } from './applied.js';
 
 export type RunOutcome =

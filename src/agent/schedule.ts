@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { CronJob } from 'cron';
 import { createRequire } from 'node:module';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

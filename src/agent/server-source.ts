@@ -18,8 +18,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { TsconvergeError } from '../engine/errors.js';
-import type { Facts } from '../providers/facts.js';
+import { TsconvergeError } from '../core/errors.js';
+import type { Facts } from '../facts/facts.js';
 import { createKeyAndCsr, fingerprintOf, writeAtomic } from '../server/ca.js';
 import { jsonOf, request, type ClientTls, type HttpAnswer } from '../server/client.js';
 import { catalogueOf, parseDocument, SIGNATURE_HEADER, SIGNER_HEADER, verifySignedBody, type CatalogueDocument } from '../server/wire.js';

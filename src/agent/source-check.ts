@@ -3,7 +3,7 @@
  * the agent process that only schedules runs (src/cli/agent.ts superviseChildren) can stop
  * at start on a bad flag without loading the compiler or the TLS code.
  */
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import type { SourceSelection } from './source.js';
 
 /** Throws the error a run would give for this selection; returns which source it names. */

@@ -9,9 +9,9 @@
  * directory, or a fleet tree compiled for one node. The catalogue server source
  * (`--server URL`, src/agent/server-source.ts) plugs in there.
  */
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
 import type { Catalogue } from '../catalogue/compile.js';
-import type { Facts } from '../providers/facts.js';
+import type { Facts } from '../facts/facts.js';
 import path from 'node:path';
 import { DEFAULT_SECRETS_DIR } from '../catalogue/secrets.js';
 import { readLastKnownGood, readReusable, saveLastKnownGood, writeInputsStamp } from './cache.js';

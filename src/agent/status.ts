@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readRunLock, type RunLockInfo } from '../engine/lock.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../core/atomic.js';
 import { readDisabled, type DisabledState } from './disable.js';
 import { readSummary, type RunSummary } from './report.js';
 import { formatDuration } from './schedule.js';

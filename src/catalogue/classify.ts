@@ -20,9 +20,9 @@
  * two rules of that level naming different roles are an error.
  */
 import { RE2JS } from 're2js';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
-import type { Facts } from '../providers/facts.js';
-import { createAjv } from './schemas.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
+import type { Facts } from '../facts/facts.js';
+import { createAjv } from '../spec/schemas.js';
 import { describeAjvError, usefulErrors } from './load.js';
 import { SecretRef, type YamlTree } from './yamltree.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { holdsSecrets } from './compile-cache.js';
 import type { StoredResource } from './stored.js';
-import { clearSecrets, registerSecret } from '../engine/redact.js';
+import { clearSecrets, registerSecret } from '../core/redact.js';
 
 const none = { require: [], before: [], notify: [], subscribe: [] };
 const res = (attrs: Record<string, unknown>, sensitive: string[]): StoredResource => ({ kind: 'file', name: 'f', id: 'file[f]', attrs, sensitive, relations: none });

@@ -26,8 +26,8 @@ import type { FleetOptions } from './fleet.js';
 import { DEFAULT_SECRETS_DIR } from './secrets.js';
 import { inputsStamp, stampChange, type Stamp } from './stamp.js';
 import { catalogueFromStored, storedResources, type StoredResource } from './stored.js';
-import { writeFileAtomic } from '../engine/atomic.js';
-import { knownSecrets } from '../engine/redact.js';
+import { writeFileAtomic } from '../core/atomic.js';
+import { knownSecrets } from '../core/redact.js';
 
 /** A tree changed more recently than this is not stamped (stamp.ts). */
 export const SETTLE_MS = 1000;

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { TsconvergeError, ManifestErrors, type SourceLocation } from '../engine/errors.js';
+import { TsconvergeError, ManifestErrors, type SourceLocation } from '../core/errors.js';
 import type { Resource } from '../providers/types.js';
-import type { Facts } from '../providers/facts.js';
-import { createSchemaRegistry, type SchemaRegistry } from './schemas.js';
+import type { Facts } from '../facts/facts.js';
+import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
 import { listManifestFiles, loadManifestFile, isMetaKey, type ManifestResource } from './load.js';
 import { renderTemplate, resolveTemplatePath } from './render.js';
 import { limitError, parseLimits } from './limits.js';

@@ -11,7 +11,7 @@
  *   sysctl               its key (dotted and slash forms are the same key)
  */
 import path from 'node:path';
-import { TsconvergeError, formatLocation } from '../engine/errors.js';
+import { TsconvergeError, formatLocation } from '../core/errors.js';
 import type { CatalogueResource } from './compile.js';
 
 interface Claim { readonly what: string; readonly pointer: string }

@@ -18,8 +18,8 @@
  * and what it overrode.
  */
 import path from 'node:path';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
-import type { Facts } from '../providers/facts.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
+import type { Facts } from '../facts/facts.js';
 import { isFile, subdirs } from './treefs.js';
 import { escapeSegment, readYamlTree, SecretRef, splitPointer, type MergeMarker, type YamlTree } from './yamltree.js';
 

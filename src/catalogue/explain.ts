@@ -5,7 +5,7 @@
  * it and the layers it overrode. `module.param` explains a parameter directly.
  */
 import path from 'node:path';
-import { TsconvergeError, formatLocation, type SourceLocation } from '../engine/errors.js';
+import { TsconvergeError, formatLocation, type SourceLocation } from '../core/errors.js';
 import { SENSITIVE } from '../engine/diff.js';
 import { historyOf, isMap } from './data.js';
 import { maskAttrs, type FleetCatalogue } from './fleet.js';

@@ -2,8 +2,8 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
-import type { Facts } from '../providers/facts.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
+import type { Facts } from '../facts/facts.js';
 
 /** Write `files` (path relative to the fleet root -> text) into a new temp directory. */
 export function createFleet(files: Readonly<Record<string, string>>): string {

@@ -17,11 +17,11 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assetDir } from '../assets.js';
-import { ManifestErrors, TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { assetDir } from '../core/assets.js';
+import { ManifestErrors, TsconvergeError, type SourceLocation } from '../core/errors.js';
 import { SENSITIVE } from '../engine/diff.js';
-import type { Facts } from '../providers/facts.js';
-import { createSchemaRegistry, type SchemaRegistry } from './schemas.js';
+import type { Facts } from '../facts/facts.js';
+import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
 import { compileResources, loadCatalogue, type Catalogue } from './compile.js';
 import type { ManifestResource } from './load.js';
 import { checkSite, classifyNode } from './classify.js';

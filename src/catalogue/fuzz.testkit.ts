@@ -10,15 +10,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
 import { parseManifestText } from './load.js';
 import { parseYamlTree } from './yamltree.js';
 import { checkSite, classifyNode } from './classify.js';
 import { compileResources } from './compile.js';
-import { createSchemaRegistry } from './schemas.js';
+import { createSchemaRegistry } from '../spec/schemas.js';
 import { createGraph } from '../engine/graph.js';
-import { createProviderRegistry } from '../container.js';
-import type { Facts } from '../providers/facts.js';
+import { createProviderRegistry } from '../providers/container.js';
+import type { Facts } from '../facts/facts.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SEEDS = [

@@ -13,8 +13,8 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import type { CST } from 'yaml';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
-import { fullSpeed, LARGE_INPUT_BYTES, parseSpeed } from '../tiering.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
+import { fullSpeed, LARGE_INPUT_BYTES, parseSpeed } from '../core/tiering.js';
 
 export interface ParseLimits {
   /** Bytes (UTF-8) of one YAML document. */

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCatalogue, type Catalogue } from './compile.js';
 import type { FleetOptions } from './fleet.js';
-import { fullSpeed } from '../tiering.js';
+import { fullSpeed } from '../core/tiering.js';
 
 export async function isFleetTree(target: string): Promise<boolean> {
   try { return (await stat(path.join(target, 'environments'))).isDirectory(); } catch { return false; }

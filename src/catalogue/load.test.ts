@@ -3,10 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadCatalogue } from './compile.js';
-import { ManifestErrors } from '../engine/errors.js';
-import { createFacts } from '../providers/facts.js';
+import { ManifestErrors } from '../core/errors.js';
+import { createFacts } from '../facts/facts.js';
 import { createGraph } from '../engine/graph.js';
-import { createProviderRegistry } from '../container.js';
+import { createProviderRegistry } from '../providers/container.js';
 
 async function errorsFor(yaml: string): Promise<{ code: string; line?: number; column?: number; pointer?: string; message: string }[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tsc-load-'));
@@ -68,7 +68,7 @@ describe('manifest errors name file, line, column and field', () => {
 
 describe('spec/', () => {
   it('every kind schema compiles under strict ajv (validators are compiled lazily at run time)', async () => {
-    const { createSchemaRegistry } = await import('./schemas.js');
+    const { createSchemaRegistry } = await import('../spec/schemas.js');
     const kinds = [...createSchemaRegistry().kinds.values()];
     expect(kinds.length).toBeGreaterThanOrEqual(12);
     for (const k of kinds) expect(typeof k.validate).toBe('function');

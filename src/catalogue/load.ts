@@ -7,11 +7,11 @@ import { stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isNode, isMap, isScalar, type Document, type LineCounter } from 'yaml';
 import type { ErrorObject } from 'ajv';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
-import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from './schemas.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
+import { createSchemaRegistry, META_KEYS, type SchemaRegistry } from '../spec/schemas.js';
 import { parseYamlTree, readYamlTree, type YamlTree } from './yamltree.js';
-import { splitPointer } from './pointer.js';
-import { formatAccepts } from './formats.js';
+import { splitPointer } from '../core/pointer.js';
+import { formatAccepts } from '../spec/formats.js';
 import { limitError, parseLimits } from './limits.js';
 
 /** A resource as written in a manifest, validated but not yet resolved. */

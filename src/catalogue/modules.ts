@@ -17,9 +17,9 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
-import type { Facts } from '../providers/facts.js';
-import { createAjv, type SchemaRegistry } from './schemas.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
+import type { Facts } from '../facts/facts.js';
+import { createAjv, type SchemaRegistry } from '../spec/schemas.js';
 import { describeAjvError, usefulErrors, validateManifestItems, type ManifestResource } from './load.js';
 import { renderString } from './render.js';
 import { escapeSegment, readYamlTree, type YamlTree } from './yamltree.js';

@@ -11,7 +11,7 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type HandlebarsNS from 'handlebars';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
 import { memoised, readText } from './treefs.js';
 
 const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);

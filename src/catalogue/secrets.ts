@@ -14,9 +14,9 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import type { SecretRef } from './yamltree.js';
-import { registerSecret } from '../engine/redact.js';
+import { registerSecret } from '../core/redact.js';
 
 export const DEFAULT_SECRETS_DIR = '/etc/tsconverge/secrets';
 

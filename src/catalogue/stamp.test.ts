@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inputsStamp, stampChange } from './stamp.js';
-import type { Facts } from '../providers/facts.js';
+import type { Facts } from '../facts/facts.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tsc-stamp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

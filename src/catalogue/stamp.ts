@@ -24,8 +24,8 @@ import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUNDLE } from '../bundle.js';
-import type { Facts } from '../providers/facts.js';
+import { BUNDLE } from '../core/bundle.js';
+import type { Facts } from '../facts/facts.js';
 
 export const MAX_ENTRIES = 20_000;
 

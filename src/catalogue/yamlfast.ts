@@ -24,9 +24,9 @@
  */
 import { EVENT_ID, SCALAR_STYLE, getScalarValue, parseEvents, type Event } from 'js-yaml';
 import { Schema, isScalar } from 'yaml';
-import type { SourceLocation } from '../engine/errors.js';
+import type { SourceLocation } from '../core/errors.js';
 import type { ParseLimits } from './limits.js';
-import { escapeSegment } from './pointer.js';
+import { escapeSegment } from '../core/pointer.js';
 
 interface ScalarTag {
   readonly default?: boolean | 'key';

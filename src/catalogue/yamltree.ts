@@ -8,16 +8,16 @@
  * Any other explicit tag is an error. Handlebars is never run on this text here.
  */
 import { isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
 import { createLocator } from './load.js';
 import { AliasBudget, parseBoundedYaml, parseLimits, type ParseLimits } from './limits.js';
 import { memoised, readText } from './treefs.js';
 import { fastYamlTree } from './yamlfast.js';
-import { escapeSegment } from './pointer.js';
+import { escapeSegment } from '../core/pointer.js';
 
 // JSON pointer segments (pointer.ts), re-exported for the modules that import them from here.
-export { escapeSegment, splitPointer } from './pointer.js';
-import { parseSpeed } from '../tiering.js';
+export { escapeSegment, splitPointer } from '../core/pointer.js';
+import { parseSpeed } from '../core/tiering.js';
 
 export type MergeMarker = 'append' | 'replace';
 

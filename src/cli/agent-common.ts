@@ -2,7 +2,7 @@
  * What the agent process that schedules (agent.ts) and a run in this process (agent-run.ts)
  * share: the signals and the one-line error of a flag or source that cannot be used.
  */
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { EXIT } from './exit.js';
 
 export function fail(err: unknown): number {

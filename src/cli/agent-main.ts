@@ -7,7 +7,7 @@
  * that stays resident for years holds only what it uses (README "Agent benchmarks").
  */
 import { readFileSync } from 'node:fs';
-import { BUNDLE } from '../bundle.js';
+import { BUNDLE } from '../core/bundle.js';
 import { registerAgentCommands } from './agent.js';
 import { baseProgram, runProgram } from './program.js';
 

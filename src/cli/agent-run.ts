@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { fstatSync, writeSync } from 'node:fs';
-import type { createLogger } from '../log.js';
+import type { createLogger } from '../core/log.js';
 import { WORKER_FD } from '../agent/child.js';
 import { splayFor } from '../agent/schedule.js';
 import type { AgentFlags } from './agent.js';
@@ -25,8 +25,8 @@ export interface InProcessContext {
 
 export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Promise<number> {
   const { root, stateDir, intervalMs, splayLimitMs, lockWaitMs, log, worker } = ctx;
-  const { createFacts } = await import('../providers/facts.js');
-  const { createProviderRegistry } = await import('../container.js');
+  const { createFacts } = await import('../facts/facts.js');
+  const { createProviderRegistry } = await import('../providers/container.js');
   const { createGraph } = await import('../engine/graph.js');
   const { createCatalogueSource } = await import('../agent/source.js');
   const { createAgent } = await import('../agent/loop.js');

@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { Option, InvalidArgumentError, type Command } from 'commander';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
-import { createLogger, type LogFormat } from '../log.js';
+import { createLogger, type LogFormat } from '../core/log.js';
 import { EXIT } from './exit.js';
-import { BUNDLE } from '../bundle.js';
+import { BUNDLE } from '../core/bundle.js';
 import type { RunTrigger } from '../agent/report.js';
 import { fail, withSignals } from './agent-common.js';
 
@@ -97,7 +97,7 @@ async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir:
   const { checkSourceSelection } = await import('../agent/source-check.js');
   const { createSupervisor } = await import('../agent/supervisor.js');
   const { createChildRunner } = await import('../agent/child.js');
-  // The node name as the hostname fact (src/providers/facts.ts) gives it, without loading the facts.
+  // The node name as the hostname fact (src/facts/facts.ts) gives it, without loading the facts.
   const node = flags.node ?? hostname().split('.')[0]!;
   try {
     // The flags of the source are checked here, once, so a bad one stops the agent at start.

@@ -1,17 +1,17 @@
 /** `tsconverge apply [PATH] [--noop]` and `tsconverge plan [PATH]`. */
 import path from 'node:path';
 import { loadReusingCompile } from '../catalogue/compile-cache.js';
-import { createFacts } from '../providers/facts.js';
-import { createProviderRegistry } from '../container.js';
+import { createFacts } from '../facts/facts.js';
+import { createProviderRegistry } from '../providers/container.js';
 import { runCatalogue } from '../engine/run.js';
 import { createGraph } from '../engine/graph.js';
 import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
-import { redact } from '../engine/redact.js';
+import { redact } from '../core/redact.js';
 import { factsForNode } from './compile.js';
 import { acquireRunLock, resolveStateDir, type RunLock } from '../engine/lock.js';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 
 export interface ApplyFlags extends GlobalFlags {
   readonly noop?: boolean;

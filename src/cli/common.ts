@@ -1,6 +1,6 @@
 /** What every command shares: logger from flags, error printing. */
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
-import { createLogger, type LogFormat } from '../log.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
+import { createLogger, type LogFormat } from '../core/log.js';
 
 export interface GlobalFlags {
   readonly logFormat?: LogFormat;

@@ -6,8 +6,8 @@
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { TsconvergeError } from '../engine/errors.js';
-import type { Facts } from '../providers/facts.js';
+import { TsconvergeError } from '../core/errors.js';
+import type { Facts } from '../facts/facts.js';
 import { printInputError } from './common.js';
 import { EXIT } from './exit.js';
 
@@ -31,7 +31,7 @@ export async function factsForNode(node: string | undefined, file: string | unde
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TsconvergeError('INVALID_VALUE', `facts in ${file} must be a JSON object`, { location: { file }, terminal: true });
     return { ...(node ? { hostname: node, fqdn: node } : {}), ...(parsed as object) } as Facts;
   }
-  const { createFacts } = await import('../providers/facts.js');
+  const { createFacts } = await import('../facts/facts.js');
   if (node === undefined || node === os.hostname().split('.')[0]) return createFacts();
   return { hostname: node, fqdn: node, domain: '' } as unknown as Facts;
 }
@@ -40,7 +40,7 @@ export async function compileCommand(target: string, flags: FleetFlags): Promise
   try {
     const { compileFleet, serializeCatalogue } = await import('../catalogue/fleet.js');
     const { createGraph } = await import('../engine/graph.js');
-    const { createProviderRegistry } = await import('../container.js');
+    const { createProviderRegistry } = await import('../providers/container.js');
     const facts = await factsForNode(flags.node, flags.facts);
     const fc = await compileFleet(target, { node: flags.node, environment: flags.environment, facts, secrets: { dir: flags.secretsDir } });
     createGraph(fc.catalogue, createProviderRegistry()); // cycles are input errors

@@ -51,7 +51,7 @@ export function registerImportCommands(program: Command): void {
     .action(async (opts: { output?: string; prefix?: string; root: string; hostSettings?: boolean; sysctlPrefix: string; adopt: boolean }) => {
       const { importHost } = await import('../import/host.js');
       const { checkGenerated, manifestText } = await import('../import/output.js');
-      const { ManifestErrors, TsconvergeError } = await import('../engine/errors.js');
+      const { ManifestErrors, TsconvergeError } = await import('../core/errors.js');
       try {
         const result = await importHost({ prefix: opts.prefix, root: opts.root, hostSettings: opts.hostSettings ?? false, sysctlPrefix: opts.sysctlPrefix, adopt: opts.adopt });
         checkGenerated(result.resources);

@@ -1,7 +1,7 @@
 /** The last-resort handler: one line, no stack trace unless --log-level debug. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { reportUnexpected } from './main.js';
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
 
 let written = '';
 afterEach(() => { vi.restoreAllMocks(); written = ''; process.exitCode = undefined; });

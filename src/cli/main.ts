@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, Option, InvalidArgumentError } from 'commander';
-import { BUNDLE } from '../bundle.js';
+import { BUNDLE } from '../core/bundle.js';
 import { baseProgram, runProgram } from './program.js';
 import { fleetOptions, registerCatalogueCommands } from './compile.js';
 import { registerServerCommands } from './server.js';
@@ -80,7 +80,7 @@ export function createProgram(): Command {
     .option('--root <dir>', 'host root directory', '/')
     .option('--no-docker', 'do not ask the Docker engine for its version')
     .action(async (opts: { root: string; docker: boolean }) => {
-      const { createFacts } = await import('../providers/facts.js');
+      const { createFacts } = await import('../facts/facts.js');
       process.stdout.write(JSON.stringify(await createFacts(opts.root, { docker: opts.docker }), null, 2) + '\n');
     });
   return program;

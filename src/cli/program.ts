@@ -6,8 +6,8 @@
  */
 import { Command, Option } from 'commander';
 import { EXIT } from './exit.js';
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
-import { redact, registerEnvSecrets } from '../engine/redact.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
+import { redact, registerEnvSecrets } from '../core/redact.js';
 
 /** The program with the global options, before any command is registered. */
 export function baseProgram(version: string): Command {

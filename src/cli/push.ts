@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { BUNDLE } from '../bundle.js';
-import { redact } from '../engine/redact.js';
-import { TsconvergeError } from '../engine/errors.js';
+import { BUNDLE } from '../core/bundle.js';
+import { redact } from '../core/redact.js';
+import { TsconvergeError } from '../core/errors.js';
 import { printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 

@@ -7,7 +7,7 @@ import { watch } from 'node:fs';
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
 import { loggerFrom, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
@@ -147,7 +147,7 @@ async function serverCommand(o: ServerFlags, globals: GlobalFlags): Promise<numb
   const log = loggerFrom(globals);
   try {
     const { createCatalogueServer } = await import('../server/app.js');
-    const { createFacts } = await import('../providers/facts.js');
+    const { createFacts } = await import('../facts/facts.js');
     const stateDir = serverStateDir(o.stateDir);
     const server = await createCatalogueServer({
       fleet: o.fleet, stateDir, caDir: caDirOf(o), host: o.host, port: o.port, database: o.database, environment: o.environment,

@@ -1,7 +1,7 @@
 /** `tsconverge validate [PATH]`: parse, validate and compile; touch nothing. */
 import { loadCatalogue } from '../catalogue/compile.js';
-import { createFacts } from '../providers/facts.js';
-import { createProviderRegistry } from '../container.js';
+import { createFacts } from '../facts/facts.js';
+import { createProviderRegistry } from '../providers/container.js';
 import { createGraph } from '../engine/graph.js';
 import { printInputError } from './common.js';
 import { EXIT } from './exit.js';

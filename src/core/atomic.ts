@@ -1,7 +1,7 @@
 /**
  * Atomic replacement of tsconverge's own state files (state directory, reports, metrics,
  * caches: paths tsconverge chooses, not a manifest; host files go through ctx.fs in
- * providers/rootfs.ts instead): write a temp
+ * core/rootfs.ts instead): write a temp
  * file in the same directory, fsync it, set mode and owner, optionally validate it,
  * rename it over the target, fsync the directory. A reader sees the old bytes or the
  * new bytes, never a mix; a failed validation leaves the old file byte-identical.

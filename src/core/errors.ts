@@ -104,7 +104,7 @@ export class TsconvergeError extends Error {
   readonly terminal: boolean;
 
   constructor(code: ErrorCode, message: string, options: TsconvergeErrorOptions = {}) {
-    // Every message and hint is masked of known secret values (engine/redact.ts).
+    // Every message and hint is masked of known secret values (core/redact.ts).
     super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TsconvergeError';
     this.code = code;

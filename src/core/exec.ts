@@ -3,13 +3,13 @@
  * minimal environment (PATH, LANG=C, LC_ALL=C and only the variables the caller names;
  * never tsconverge's own environment, never a TSCONVERGE_SECRET_* variable), no shell
  * (argv is passed as it is), and everything the runner returns (stdout, stderr, error
- * messages) is masked of known secret values (engine/redact.ts).
+ * messages) is masked of known secret values (core/redact.ts).
  */
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { TsconvergeError } from '../engine/errors.js';
-import { redact } from '../engine/redact.js';
+import { TsconvergeError } from './errors.js';
+import { redact } from './redact.js';
 
 /**
  * node:child_process on first use: the engine creates a runner for every run, and most runs

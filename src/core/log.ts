@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { fstatSync } from 'node:fs';
 import type winston from 'winston';
-import { redact } from './engine/redact.js';
+import { redact } from './redact.js';
 
 export type LogFormat = 'text' | 'json';
 

@@ -3,7 +3,7 @@
  * them. Every secret tsconverge learns (a resolved `!secret`, a TSCONVERGE_SECRET_*
  * variable) is registered here; error messages and hints (TsconvergeError), log lines
  * (log.ts), plan and report output (cli) and everything a child process returns
- * (providers/exec.ts) pass through `redact`, which replaces each known value with
+ * (core/exec.ts) pass through `redact`, which replaces each known value with
  * `(sensitive)`, the same mask the plan uses for sensitive attributes.
  */
 export const MASK = '(sensitive)';

@@ -21,7 +21,7 @@ import { chmod, chown, lstat, mkdir, open, readdir, readlink, realpath, rename, 
 import type { Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from './errors.js';
 
 export const TEMP_PREFIX = '.tsconverge-tmp-';
 

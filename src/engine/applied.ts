@@ -12,7 +12,7 @@ import { hash as oneShotHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Json, ResourcePlan, View } from '../providers/types.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../core/atomic.js';
 
 export type AppliedState = Record<string, Record<string, string>>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSchemaRegistry } from '../catalogue/schemas.js';
+import { createSchemaRegistry } from '../spec/schemas.js';
 import { planResource, SENSITIVE } from './diff.js';
 
 const spec = createSchemaRegistry().kinds.get('docker.container');

@@ -11,7 +11,7 @@
  * element it names, whatever order the view keeps.
  */
 import jsonpatch from 'fast-json-patch';
-import type { KindSpec } from '../catalogue/schemas.js';
+import type { KindSpec } from '../spec/schemas.js';
 import type { AttributeChange, Json, ResourcePlan, View } from '../providers/types.js';
 
 export const SENSITIVE = '(sensitive)';

@@ -4,7 +4,7 @@
  * volumes; a file mounted into a container notifies it). Edges point from the resource
  * applied first to the one applied after it.
  */
-import { TsconvergeError } from './errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { declaredAbsent } from '../providers/types.js';

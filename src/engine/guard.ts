@@ -3,7 +3,7 @@
  * and fails it with a TIMEOUT error, and a crash guard that turns anything thrown into
  * a TsconvergeError naming the resource. A hung engine socket never hangs a run.
  */
-import { TsconvergeError, toTsconvergeError } from './errors.js';
+import { TsconvergeError, toTsconvergeError } from '../core/errors.js';
 
 export interface GuardOptions {
   /**

@@ -7,7 +7,7 @@
  * because someone edited a label by hand.
  */
 import type { Resource, ResourcePlan } from '../providers/types.js';
-import { TsconvergeError } from './errors.js';
+import { TsconvergeError } from '../core/errors.js';
 
 export const HELD = 'REPLACE_HELD';
 

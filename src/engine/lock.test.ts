@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { acquireRunLock, processStartTime, readRunLock, resolveStateDir } from './lock.js';
-import { TsconvergeError } from './errors.js';
+import { TsconvergeError } from '../core/errors.js';
 
 const lockModule = fileURLToPath(new URL('./lock.ts', import.meta.url));
 const children: ChildProcess[] = [];

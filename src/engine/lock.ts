@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { TsconvergeError } from './errors.js';
+import { TsconvergeError } from '../core/errors.js';
 
 export interface RunLockInfo { readonly pid: number; readonly since: string; readonly command: string }
 export interface RunLock { readonly info: RunLockInfo; release(): Promise<void> }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dockerOwnership, madeBy } from '../providers/docker/ownership.js';
 import type { Provider, Resource, ResourcePlan } from '../providers/types.js';
-import { TsconvergeError } from './errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { openAdoptionStore, ownershipPlan, recordAdoption } from './ownership.js';
 
 const provider = { kind: 'docker.network', ownership: (_r: Resource, o: { id: string; labels: Record<string, string> }) => dockerOwnership(o.id, o.labels) } as unknown as Provider;

@@ -16,9 +16,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ownership, Provider, Resource, ResourcePlan } from '../providers/types.js';
-import { TsconvergeError } from './errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { resolveStateDir } from './lock.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../core/atomic.js';
 
 export const ADOPTED_FILE = 'adopted.json';
 

@@ -4,7 +4,7 @@
  * only ever added.
  */
 import type { Action, AttributeChange, Consequences } from '../providers/types.js';
-import type { TsconvergeError } from './errors.js';
+import type { TsconvergeError } from '../core/errors.js';
 
 export type Status = 'unchanged' | 'changed' | 'pending' | 'failed' | 'skipped';
 

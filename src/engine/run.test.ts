@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import winston from 'winston';
 import { loadCatalogue } from '../catalogue/compile.js';
-import { createFacts } from '../providers/facts.js';
+import { createFacts } from '../facts/facts.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import type { Provider } from '../providers/types.js';
-import { TsconvergeError } from './errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { runCatalogue } from './run.js';
 
 const log = winston.createLogger({ silent: true });

@@ -14,13 +14,13 @@
  */
 import type { Logger } from 'winston';
 import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
-import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
-import type { Facts } from '../providers/facts.js';
+import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
+import type { Facts } from '../facts/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { createRootFs } from '../providers/rootfs.js';
-import { createProcessRunner } from '../providers/exec.js';
+import { createRootFs } from '../core/rootfs.js';
+import { createProcessRunner } from '../core/exec.js';
 import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View, type Consequences } from '../providers/types.js';
-import { TsconvergeError, toTsconvergeError } from './errors.js';
+import { TsconvergeError, toTsconvergeError } from '../core/errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
 import { withTextDiffs } from './textdiff.js';

@@ -8,7 +8,7 @@
 import os from 'node:os';
 import http from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
-import { createRootFs } from './rootfs.js';
+import { createRootFs } from '../core/rootfs.js';
 
 export interface InterfaceAddress {
   readonly family: 'IPv4' | 'IPv6';

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ManifestErrors } from '../engine/errors.js';
+import { ManifestErrors } from '../core/errors.js';
 import { interpolate, loadComposeFiles, parseEnvFile, type ImportWarning } from './compose-load.js';
 import { expandPort } from './compose.js';
 import { mergeCompose } from './compose-merge.js';

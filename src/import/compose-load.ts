@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
-import { readAssetText } from '../assets.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
+import { readAssetText } from '../core/assets.js';
 
 export interface ComposeFile {
   readonly file: string;

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isMap, type Node, type YAMLMap } from 'yaml';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { formatWarning, loadComposeFiles, locate, parseEnvFile, type ComposeFile, type ImportWarning } from './compose-load.js';
 import { listToMap, mergeCompose } from './compose-merge.js';
 import { containerFor, type ProjectContext } from './compose-service.js';

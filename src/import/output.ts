@@ -1,7 +1,7 @@
 /** What both importers share: the generated manifest is checked against spec/ and written as YAML. */
 import { stringify } from 'yaml';
-import { ManifestErrors, TsconvergeError } from '../engine/errors.js';
-import { createSchemaRegistry } from '../catalogue/schemas.js';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
+import { createSchemaRegistry } from '../spec/schemas.js';
 
 /** The generated resources must validate against spec/: a bug here is an error, never a bad manifest. */
 export function checkGenerated(resources: readonly Record<string, unknown>[]): void {

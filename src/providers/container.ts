@@ -4,15 +4,15 @@
  */
 import { Container } from 'inversify';
 import type Docker from 'dockerode';
-import { PROVIDER, type Provider } from './providers/types.js';
-import { ProviderRegistry } from './providers/registry.js';
-import { createDockerClient, loadDockerode } from './providers/docker/client.js';
-import { createContainerProvider } from './providers/docker/container.js';
-import { createImageProvider } from './providers/docker/image.js';
-import { createNetworkProvider } from './providers/docker/network.js';
-import { createVolumeProvider } from './providers/docker/volume.js';
-import { createFileProvider } from './providers/file/file.js';
-import { createHostProviders } from './providers/host.js';
+import { PROVIDER, type Provider } from './types.js';
+import { ProviderRegistry } from './registry.js';
+import { createDockerClient, loadDockerode } from './docker/client.js';
+import { createContainerProvider } from './docker/container.js';
+import { createImageProvider } from './docker/image.js';
+import { createNetworkProvider } from './docker/network.js';
+import { createVolumeProvider } from './docker/volume.js';
+import { createFileProvider } from './file/file.js';
+import { createHostProviders } from './host.js';
 
 export const DOCKER = Symbol.for('tsconverge.Docker');
 

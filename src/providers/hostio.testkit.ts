@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import winston from 'winston';
 import { planResource } from '../engine/diff.js';
-import { createSchemaRegistry } from '../catalogue/schemas.js';
-import type { Facts } from './facts.js';
-import { createRootFs } from './rootfs.js';
-import { createProcessRunner } from './exec.js';
+import { createSchemaRegistry } from '../spec/schemas.js';
+import type { Facts } from '../facts/facts.js';
+import { createRootFs } from '../core/rootfs.js';
+import { createProcessRunner } from '../core/exec.js';
 import { declaredAbsent, type Provider, type ProviderContext, type Resource, type ResourcePlan } from './types.js';
 
 export function tempRoot(prefix: string): { root: string; cleanup: () => void } {

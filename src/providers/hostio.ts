@@ -1,6 +1,6 @@
 /**
  * Small helpers shared by the host settings providers (dns, ntp, logging, sysctl,
- * docker.daemon, service): running a checker binary (through providers/exec.ts), finding a binary on PATH, and a per-file lock so
+ * docker.daemon, service): running a checker binary (through core/exec.ts), finding a binary on PATH, and a per-file lock so
  * resources that share one owned file never interleave their read-modify-write.
  *
  * Nothing here runs at import time.
@@ -8,15 +8,15 @@
 import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { TsconvergeError } from '../engine/errors.js';
-import { createProcessRunner, hostPathVariable, type ProcessRunner, type RunResult } from './exec.js';
+import { TsconvergeError } from '../core/errors.js';
+import { createProcessRunner, hostPathVariable, type ProcessRunner, type RunResult } from '../core/exec.js';
 
-export type { RunResult } from './exec.js';
+export type { RunResult } from '../core/exec.js';
 
 const runner = createProcessRunner();
 
 /**
- * Run a checker without a shell, with the clean environment of providers/exec.ts, and
+ * Run a checker without a shell, with the clean environment of core/exec.ts, and
  * collect its output masked of known secrets. Resolves with the exit code (never
  * rejects on a non-zero exit); rejects with BINARY_NOT_FOUND when it cannot start.
  */

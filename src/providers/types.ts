@@ -30,10 +30,10 @@
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
-import type { SourceLocation } from '../engine/errors.js';
-import type { Facts } from './facts.js';
-import type { RootFs } from './rootfs.js';
-import type { ProcessRunner } from './exec.js';
+import type { SourceLocation } from '../core/errors.js';
+import type { Facts } from '../facts/facts.js';
+import type { RootFs } from '../core/rootfs.js';
+import type { ProcessRunner } from '../core/exec.js';
 
 /** A JSON value as the engine compares it. */
 export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
@@ -117,12 +117,12 @@ export interface ProviderContext {
    */
   readonly root: string;
   /**
-   * The file system, confined to `root` (providers/rootfs.ts): every path is a host path
+   * The file system, confined to `root` (core/rootfs.ts): every path is a host path
    * (`/etc/hosts`), `..` is refused and no symlink is followed out of the root.
    */
   readonly fs: RootFs;
   /**
-   * The process runner (providers/exec.ts): no shell, a minimal explicit environment
+   * The process runner (core/exec.ts): no shell, a minimal explicit environment
    * (never tsconverge's own, never TSCONVERGE_SECRET_*), output masked of known secrets.
    */
   readonly exec: ProcessRunner;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ManifestErrors } from '../engine/errors.js';
+import { ManifestErrors } from '../core/errors.js';
 import { loadInventory, selectHosts } from './inventory.js';
 
 function write(text: string): string {

@@ -8,11 +8,11 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { readAssetText } from '../assets.js';
-import { createAjv, SPEC_DIR } from '../catalogue/schemas.js';
+import { readAssetText } from '../core/assets.js';
+import { createAjv, SPEC_DIR } from '../spec/schemas.js';
 import { describeAjvError, usefulErrors } from '../catalogue/load.js';
 import { readYamlTree, escapeSegment } from '../catalogue/yamltree.js';
-import { ManifestErrors, TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { ManifestErrors, TsconvergeError, type SourceLocation } from '../core/errors.js';
 import type { Inventory } from '../generated/inventory.js';
 
 export const DEFAULT_REMOTE_BIN = '/usr/local/bin/tsconverge';

@@ -14,7 +14,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../core/atomic.js';
 import { globToRegExp } from './inventory.js';
 
 export interface KnownHostEntry {

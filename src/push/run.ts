@@ -4,10 +4,10 @@
  * there under its run lock, and bring back its report. A host that cannot be reached or
  * fails never stops the others: each ends with a HostResult.
  */
-import { createProviderRegistry } from '../container.js';
+import { createProviderRegistry } from '../providers/container.js';
 import { loadAnyCatalogue } from '../catalogue/load-any.js';
 import { createGraph } from '../engine/graph.js';
-import { ManifestErrors, TsconvergeError, toTsconvergeError } from '../engine/errors.js';
+import { ManifestErrors, TsconvergeError, toTsconvergeError } from '../core/errors.js';
 import type { Report } from '../engine/report.js';
 import type { PushHost } from './inventory.js';
 import { connect, unreachable } from './ssh.js';

@@ -4,7 +4,7 @@
  * only from the push command, so other commands never pay for it.
  */
 import { NodeSSH } from 'node-ssh';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 import { checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownKeyTypes, readKnownHosts, recordHostKey, type HostKeyVerdict } from './known-hosts.js';
 import type { PushHost } from './inventory.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { openStdinChannel, pushDocument, type ControlLine } from './wire.js';
-import { clearSecrets, knownSecrets, redact, registerSecret } from '../engine/redact.js';
+import { clearSecrets, knownSecrets, redact, registerSecret } from '../core/redact.js';
 import type { Catalogue } from '../catalogue/compile.js';
 
 const catalogue = (content: string): Catalogue => {

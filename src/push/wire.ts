@@ -7,8 +7,8 @@
 import path from 'node:path';
 import type { Catalogue } from '../catalogue/compile.js';
 import { catalogueOf, toDocument, type CatalogueDocument } from '../server/wire.js';
-import { knownSecrets, registerSecret } from '../engine/redact.js';
-import { TsconvergeError } from '../engine/errors.js';
+import { knownSecrets, registerSecret } from '../core/redact.js';
+import { TsconvergeError } from '../core/errors.js';
 
 export interface PushDocument extends CatalogueDocument {
   /** Secret values that occur in this catalogue (and only those): the remote side masks them in all output. */

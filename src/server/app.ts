@@ -20,7 +20,7 @@ import { enrolRoutes } from './routes/enrol.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { nodeRoutes, unresponsiveAfterMs } from './routes/nodes.js';
 import type { Dashboard } from './dashboard/index.js';
-import type { Facts } from '../providers/facts.js';
+import type { Facts } from '../facts/facts.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
 
 export const DEFAULT_PORT = 8140;

@@ -20,7 +20,7 @@ import { statSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

@@ -4,7 +4,7 @@
  * by a connect timeout and a total timeout.
  */
 import https from 'node:https';
-import { TsconvergeError } from '../engine/errors.js';
+import { TsconvergeError } from '../core/errors.js';
 
 export interface ClientTls {
   /** The CA certificate (PEM) the server's certificate must chain to. */

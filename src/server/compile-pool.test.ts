@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { caPaths, initCa } from './ca.js';
 import { CodeManager } from './code.js';
 import { CompilePool } from './compile-pool.js';
-import { createFacts } from '../providers/facts.js';
+import { createFacts } from '../facts/facts.js';
 
 const FLEET = path.resolve(import.meta.dirname, '../../examples/fleet');
 const work = mkdtempSync(path.join(tmpdir(), 'hs-pool-'));

@@ -11,7 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { BUNDLE } from '../bundle.js';
+import { BUNDLE } from '../core/bundle.js';
 import type { Compiled, Issued } from './compiler.js';
 
 /** The SEA asset key of the worker bundle (scripts/build-sea.mjs). */

@@ -5,9 +5,9 @@
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { compileFleet } from '../catalogue/fleet.js';
-import { createSchemaRegistry, type SchemaRegistry } from '../catalogue/schemas.js';
+import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
-import type { Facts } from '../providers/facts.js';
+import type { Facts } from '../facts/facts.js';
 import { bodyDigest, toDocument } from './wire.js';
 
 export interface Compiled {

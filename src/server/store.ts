@@ -15,8 +15,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Pool } from 'pg';
-import { TsconvergeError } from '../engine/errors.js';
-import { BUNDLE } from '../bundle.js';
+import { TsconvergeError } from '../core/errors.js';
+import { BUNDLE } from '../core/bundle.js';
 
 export type NodeStatus = 'unchanged' | 'intentional change' | 'corrective change' | 'failed' | 'noop pending' | 'disabled' | 'unresponsive' | 'never reported';
 

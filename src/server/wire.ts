@@ -11,7 +11,7 @@
 import { createHash, createPublicKey, verify, X509Certificate } from 'node:crypto';
 import type { Catalogue, CatalogueResource, Relation } from '../catalogue/compile.js';
 import type { FleetCatalogue } from '../catalogue/fleet.js';
-import { TsconvergeError, type SourceLocation } from '../engine/errors.js';
+import { TsconvergeError, type SourceLocation } from '../core/errors.js';
 import path from 'node:path';
 
 export const SIGNATURE_HEADER = 'x-tsconverge-signature';

@@ -1,5 +1,5 @@
 /**
- * The validators compiled at build time (dist/catalogue/precompiled.js, written by
+ * The validators compiled at build time (dist/spec/precompiled.js, written by
  * scripts/build-validators.mjs) must come from today's spec/ and judge like the ones
  * compiled at run time. Fails while dist/ is older than spec/: run `npm run build`.
  */
@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createSpecAjv, specDigest, SPEC_DIR } from './schemas.js';
 import type { Precompiled } from './precompiled.js';
 
-const DIST = path.resolve(import.meta.dirname, '../../dist/catalogue/precompiled.js');
+const DIST = path.resolve(import.meta.dirname, '../../dist/spec/precompiled.js');
 
 const samples: [string, Record<string, unknown>][] = [
   ['docker.container', { kind: 'docker.container', name: 'web', image: 'local/busybox:1', ports: ['127.0.0.1:8080:80'], restart: 'unless-stopped' }],
@@ -27,7 +27,7 @@ describe('precompiled validators', async () => {
   const { precompiled } = (await import(DIST)) as { precompiled: Precompiled | undefined };
 
   it('exist and come from the spec/ of this checkout (else: npm run build)', () => {
-    expect(precompiled, 'dist/catalogue/precompiled.js is the placeholder: run npm run build').toBeDefined();
+    expect(precompiled, 'dist/spec/precompiled.js is the placeholder: run npm run build').toBeDefined();
     expect(precompiled!.specDigest).toBe(specDigest());
   });
 

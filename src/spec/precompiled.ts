@@ -1,6 +1,6 @@
 /**
  * Validators compiled at build time. This file is a placeholder: `npm run build`
- * (scripts/build-validators.mjs) replaces dist/catalogue/precompiled.js with ajv standalone
+ * (scripts/build-validators.mjs) replaces dist/spec/precompiled.js with ajv standalone
  * code generated from spec/, and the single executable bundles that. Where it is the
  * placeholder (tsx, vitest on src/) or older than spec/ (its digest differs), schemas.ts
  * compiles the validators from spec/ at run time instead.

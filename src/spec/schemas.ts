@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Ajv, Options, ValidateFunction, AnySchemaObject } from 'ajv';
 import { precompiled } from './precompiled.js';
-import { BUNDLE } from '../bundle.js';
+import { BUNDLE } from '../core/bundle.js';
 import { createRequire } from 'node:module';
 import { FORMATS } from './formats.js';
 

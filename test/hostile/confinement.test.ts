@@ -14,8 +14,8 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createRootFs, TEMP_PREFIX, type RootFs } from '../../src/providers/rootfs.js';
-import { TsconvergeError } from '../../src/engine/errors.js';
+import { createRootFs, TEMP_PREFIX, type RootFs } from '../../src/core/rootfs.js';
+import { TsconvergeError } from '../../src/core/errors.js';
 import { docker, requireDocker, runCli } from '../support/harness.js';
 import { alive } from '../../src/providers/hostio.testkit.js';
 

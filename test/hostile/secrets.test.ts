@@ -13,9 +13,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createSecretStore } from '../../src/catalogue/secrets.js';
 import { SecretRef } from '../../src/catalogue/yamltree.js';
-import { TsconvergeError } from '../../src/engine/errors.js';
-import { redact, registerSecret, clearSecrets, MASK } from '../../src/engine/redact.js';
-import { createProcessRunner } from '../../src/providers/exec.js';
+import { TsconvergeError } from '../../src/core/errors.js';
+import { redact, registerSecret, clearSecrets, MASK } from '../../src/core/redact.js';
+import { createProcessRunner } from '../../src/core/exec.js';
 import { runCli, type CliResult } from '../support/harness.js';
 
 let base: string;

@@ -12,9 +12,9 @@ import { randomInt } from 'node:crypto';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { Catalogue, CatalogueResource } from '../../src/catalogue/compile.js';
-import { createProviderRegistry } from '../../src/container.js';
+import { createProviderRegistry } from '../../src/providers/container.js';
 import { runCatalogue } from '../../src/engine/run.js';
-import { createFacts } from '../../src/providers/facts.js';
+import { createFacts } from '../../src/facts/facts.js';
 import { createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;

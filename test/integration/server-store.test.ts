@@ -10,7 +10,7 @@ import { initCa } from '../../src/server/ca.js';
 import { request } from '../../src/server/client.js';
 import { openStore } from '../../src/server/store.js';
 import { ServerSource, sslPaths } from '../../src/agent/server-source.js';
-import type { Facts } from '../../src/providers/facts.js';
+import type { Facts } from '../../src/facts/facts.js';
 import { freePort } from '../support/harness.js';
 import { operatorTls, startPostgres, startServer, tempDir, writeFleet, type PgCluster, type ServerProc } from '../support/server.js';
 

@@ -13,8 +13,8 @@ import { request, type ClientTls } from '../../src/server/client.js';
 import { verifySignedBody, SIGNATURE_HEADER, SIGNER_HEADER } from '../../src/server/wire.js';
 import { ServerSource, sslPaths, enrol } from '../../src/agent/server-source.js';
 import { runCatalogue } from '../../src/engine/run.js';
-import { createProviderRegistry } from '../../src/container.js';
-import type { Facts } from '../../src/providers/facts.js';
+import { createProviderRegistry } from '../../src/providers/container.js';
+import type { Facts } from '../../src/facts/facts.js';
 import { runCli, freePort } from '../support/harness.js';
 import { operatorTls, startServer, tempDir, writeFleet, type ServerProc } from '../support/server.js';
 

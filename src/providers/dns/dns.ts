@@ -9,7 +9,7 @@
  * has a resolver).
  */
 import { readlink } from 'node:fs/promises';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { withFileLock, readEach } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { normaliseEntries, readManagedBlock, renderHosts, sortEntries, type HostEntries } from './hosts.js';

@@ -5,7 +5,7 @@
  */
 import type Docker from 'dockerode';
 import { createEngineApi, engineSocket, type EngineApi } from './engine-api.js';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { isToolLabel } from './ownership.js';
 
 /** Labels on everything tsconverge creates. */
@@ -31,7 +31,7 @@ let DockerClass: typeof Docker | undefined;
 
 /**
  * Load dockerode (it brings docker-modem, ssh2, grpc and protobufjs: about 120 ms and
- * 34 MB). The engine awaits this before a Docker provider applies (src/container.ts), and
+ * 34 MB). The engine awaits this before a Docker provider applies (src/providers/container.ts), and
  * before any read when DOCKER_HOST is not a unix socket; a no-change run never loads it.
  */
 export async function loadDockerode(): Promise<void> {

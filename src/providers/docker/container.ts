@@ -8,7 +8,7 @@
  * anonymous volumes move to the new container and named volumes are never removed.
  */
 import type Docker from 'dockerode';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { createLimiter } from '../../engine/guard.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';

@@ -11,7 +11,7 @@
  * apply, after the file is written, never under noop (the plan shows it as a refresh
  * of that service). live-restore keeps containers running across that restart.
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { withFileLock, readEach } from '../hostio.js';
 import type { Json, Provider, ProviderContext, Resource, View } from '../types.js';
 

@@ -5,7 +5,7 @@
  * now; a different one is pulled, and the containers using the tag are replaced.
  */
 import type Docker from 'dockerode';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import type { Provider, Resource } from '../types.js';
 import type { DockerImage } from '../../generated/kinds.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex } from './client.js';

@@ -7,7 +7,7 @@
 import type Docker from 'dockerode';
 import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerNetwork } from '../../generated/kinds.js';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { dockerOwnership } from './ownership.js';
 import { dockerError, dockerUnavailableReason, ownerLabels, userLabels } from './client.js';
 

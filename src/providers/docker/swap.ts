@@ -12,7 +12,7 @@
  * that find the service by alias keep reaching the old one until the swap.
  */
 import type Docker from 'dockerode';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import type { Consequences } from '../types.js';
 import { anonymousVolumes, parseDuration, portKey, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
 

@@ -4,7 +4,7 @@
  * manifest sets allowReplace: true. Nothing is lost by surprise.
  */
 import type Docker from 'dockerode';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerVolume } from '../../generated/kinds.js';
 import { dockerOwnership } from './ownership.js';

@@ -8,8 +8,8 @@
  * command checks the new content before it replaces the old.
  */
 import { createHash } from 'node:crypto';
-import { TsconvergeError } from '../../engine/errors.js';
-import { redact } from '../../engine/redact.js';
+import { TsconvergeError } from '../../core/errors.js';
+import { redact } from '../../core/redact.js';
 import type { Json, Provider, ProviderContext, Resource, View } from '../types.js';
 import type { File as FileKind } from '../../generated/kinds.js';
 import { splitWords } from '../docker/container-spec.js';

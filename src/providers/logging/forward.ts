@@ -7,9 +7,9 @@
  * a rejected file leaves the old one byte-identical. rsyslog reads it on restart: let
  * this resource notify the `service` that runs rsyslogd.
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { compactView, runCommand, tail } from '../hostio.js';
-import type { ProcessRunner } from '../exec.js';
+import type { ProcessRunner } from '../../core/exec.js';
 import type { Provider, Resource, View } from '../types.js';
 import { checkDropInName, createOwnedFileProvider, type OwnedFileAttrs, type OwnedFileObserved } from './owned.js';
 

@@ -4,9 +4,9 @@
  * (debug mode: parses the file and rotates nothing) before it replaces the old one.
  */
 import { rm } from 'node:fs/promises';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { compactView, runCommand } from '../hostio.js';
-import type { ProcessRunner } from '../exec.js';
+import type { ProcessRunner } from '../../core/exec.js';
 import type { View } from '../types.js';
 
 export const FREQUENCIES = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;

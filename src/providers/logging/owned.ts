@@ -8,7 +8,7 @@
  * writes reads back equal, and a line changed by hand shows as the attribute it
  * changes (or in extraLines when tsconverge does not model it).
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { findBinary, requireBinary, readEach } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 

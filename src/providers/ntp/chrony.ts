@@ -4,9 +4,9 @@
  * (`chronyd -p -f FILE` parses a configuration, prints it and exits) before it
  * replaces the old one.
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { runCommand, tail } from '../hostio.js';
-import type { ProcessRunner } from '../exec.js';
+import type { ProcessRunner } from '../../core/exec.js';
 
 export interface NtpServer {
   readonly host: string;

@@ -9,7 +9,7 @@
  * so the service it notifies is not restarted. Restarting the daemon is the job of a
  * `service` resource this one notifies.
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { compactView, findBinary, requireBinary, sortedUnique, readEach } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { CHRONY_DEFAULTS, checkChronyConf, parseChronyConf, renderChronyConf, sourceLine, type ChronySettings, type Makestep, type NtpServer } from './chrony.js';

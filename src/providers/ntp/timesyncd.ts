@@ -3,7 +3,7 @@
  * with a [Time] section. timesyncd knows only a list of servers (NTP=) and has no
  * check mode, so the values are checked here (no whitespace, no empty names).
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 
 export interface TimesyncdSettings {
   /** NTP= in order: timesyncd tries them in turn. */

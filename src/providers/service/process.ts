@@ -10,10 +10,10 @@ import { existsSync, constants as fsConstants } from 'node:fs';
 import { open, readFile, readdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { tail } from '../hostio.js';
-import type { RootFs } from '../rootfs.js';
-import type { ProcessRunner } from '../exec.js';
+import type { RootFs } from '../../core/rootfs.js';
+import type { ProcessRunner } from '../../core/exec.js';
 
 export interface ProcessSpec {
   readonly id: string;

@@ -11,7 +11,7 @@
  *   command and its arguments are used as declared.
  * A service is never "absent": `ensure` is running or stopped.
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { checkSignal, pidfileOf, readProcess, reloadProcess, restartProcess, startProcess, stopProcess, type ProcessSpec } from './process.js';
 import { readUnit, systemdIsInit, unitAction } from './systemd.js';

@@ -3,10 +3,10 @@
  * is-enabled to read, start / stop / enable / disable to converge, restart or
  * reload-or-restart to refresh.
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { stat } from 'node:fs/promises';
 import { requireBinary, runCommand, tail } from '../hostio.js';
-import type { ProcessRunner } from '../exec.js';
+import type { ProcessRunner } from '../../core/exec.js';
 
 export interface SystemdState {
   readonly running: boolean;

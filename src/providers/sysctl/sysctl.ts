@@ -14,7 +14,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 import { withFileLock } from '../hostio.js';
 import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { SYSCTL_FILE, keyPath, normaliseValue, persistedValue, renderSysctlConf } from './sysctld.js';

@@ -3,7 +3,7 @@
  * tsconverge-owned file /etc/sysctl.d/90-tsconverge.conf (one `key = value` line per
  * sysctl resource).
  */
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 
 export const SYSCTL_FILE = '/etc/sysctl.d/90-tsconverge.conf';
 export const SYSCTL_HEADER = '# Managed by tsconverge: one line per sysctl resource. Changes made by hand are reverted on the next run.';

@@ -9,7 +9,7 @@ import client from 'prom-client';
 import { resolveEnvironment } from '../../catalogue/fleet.js';
 import { checkSite, classifyNode } from '../../catalogue/classify.js';
 import { readYamlTree, type YamlTree } from '../../catalogue/yamltree.js';
-import type { Facts } from '../../providers/facts.js';
+import type { Facts } from '../../facts/facts.js';
 import type { CodeError, CodeManager } from '../code.js';
 import type { NodeRow, NodeStatus, Store, StoredReport } from '../store.js';
 

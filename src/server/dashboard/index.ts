@@ -17,7 +17,7 @@
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type winston from 'winston';
-import { readAssetText } from '../../assets.js';
+import { readAssetText } from '../../core/assets.js';
 import { identify } from '../auth.js';
 import { bearerOf, clearedCookie, createSession, loadDashboardToken, parseCookies, safeNext, sameSecret, SESSION_COOKIE, sessionCookie, verifySession } from './auth.js';
 import type { FleetView } from './fleet.js';

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import { ManifestErrors, TsconvergeError } from '../../engine/errors.js';
+import { ManifestErrors, TsconvergeError } from '../../core/errors.js';
 import { VOLATILE_FACTS, type CodeManager } from '../code.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Store } from '../store.js';

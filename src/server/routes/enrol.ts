@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { caPaths, consumeJoinToken, NODE_NAME, policyAllows, submitCsr, type Ca } from '../ca.js';
-import { TsconvergeError } from '../../engine/errors.js';
+import { TsconvergeError } from '../../core/errors.js';
 
 export interface EnrolOptions { readonly ca: Ca; readonly autosignPolicy?: string }
 
