@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
+import type { Catalogue, CatalogueResource } from '../core/types.js';
 import type { ResourceReport, Status } from '../engine/report.js';
 import type { Action } from '../providers/types.js';
 import { classifyChanges, declaredDigest, EMPTY_APPLIED, nextApplied, type AppliedState } from './applied.js';

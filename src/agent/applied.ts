@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { canonicalJson, type Catalogue, type CatalogueResource } from '../catalogue/compile.js';
+import { canonicalJson } from '../catalogue/compile.js';
+import type { Catalogue, CatalogueResource } from '../core/types.js';
 import type { ResourceReport } from '../engine/report.js';
 import { writeFileAtomic } from '../core/atomic.js';
 

@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Catalogue } from '../catalogue/compile.js';
+import type { Catalogue } from '../core/types.js';
 import { catalogueFromStored, storedResources, type StoredResource } from '../catalogue/stored.js';
 import { TsconvergeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic.js';

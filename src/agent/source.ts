@@ -10,7 +10,7 @@
  * (`--server URL`, src/agent/server-source.ts) plugs in there.
  */
 import { ManifestErrors, TsconvergeError } from '../core/errors.js';
-import type { Catalogue } from '../catalogue/compile.js';
+import type { Catalogue } from '../core/types.js';
 import type { Facts } from '../facts/facts.js';
 import path from 'node:path';
 import { DEFAULT_SECRETS_DIR } from '../catalogue/secrets.js';

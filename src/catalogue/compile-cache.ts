@@ -20,7 +20,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Catalogue } from './compile.js';
+import type { Catalogue } from '../core/types.js';
 import { isFleetTree, loadAnyCatalogue } from './load-any.js';
 import type { FleetOptions } from './fleet.js';
 import { DEFAULT_SECRETS_DIR } from './secrets.js';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { TsconvergeError, ManifestErrors, type SourceLocation } from '../core/errors.js';
-import type { Resource } from '../providers/types.js';
+import type { Catalogue, CatalogueResource, Relation } from '../core/types.js';
 import type { Facts } from '../facts/facts.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
 import { listManifestFiles, loadManifestFile, isMetaKey, type ManifestResource } from './load.js';
@@ -14,21 +14,7 @@ import { renderTemplate, resolveTemplatePath } from './render.js';
 import { limitError, parseLimits } from './limits.js';
 import { checkConflicts } from './conflicts.js';
 
-export type Relation = 'require' | 'before' | 'notify' | 'subscribe';
 export const RELATIONS: readonly Relation[] = ['require', 'before', 'notify', 'subscribe'];
-
-export interface CatalogueResource extends Resource {
-  readonly relations: Readonly<Record<Relation, readonly string[]>>;
-  /** Locate a JSON pointer inside this resource's declaration. */
-  readonly locate: (pointer: string) => SourceLocation;
-}
-
-export interface Catalogue {
-  /** Content hash of the resolved resources: same inputs, same version. */
-  readonly version: string;
-  readonly resources: readonly CatalogueResource[];
-  readonly byId: ReadonlyMap<string, CatalogueResource>;
-}
 
 export interface CompileOptions {
   readonly facts: Facts;

@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { TsconvergeError, formatLocation } from '../core/errors.js';
-import type { CatalogueResource } from './compile.js';
+import type { CatalogueResource } from '../core/types.js';
 
 interface Claim { readonly what: string; readonly pointer: string }
 

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { TsconvergeError, formatLocation, type SourceLocation } from '../core/errors.js';
-import { SENSITIVE } from '../engine/diff.js';
+import { MASK } from '../core/redact.js';
 import { historyOf, isMap } from './data.js';
 import { maskAttrs, type FleetCatalogue } from './fleet.js';
 import { escapeSegment, splitPointer } from './yamltree.js';
@@ -100,7 +100,7 @@ export function explainValue(fc: FleetCatalogue, query: string): Explanation {
 }
 
 function show(v: unknown): string {
-  if (v === SENSITIVE) return SENSITIVE;
+  if (v === MASK) return MASK;
   const s = JSON.stringify(v);
   return s === undefined ? '(none)' : s.length > 100 ? s.slice(0, 97) + '...' : s;
 }

@@ -19,10 +19,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assetDir } from '../core/assets.js';
 import { ManifestErrors, TsconvergeError, type SourceLocation } from '../core/errors.js';
-import { SENSITIVE } from '../engine/diff.js';
+import { MASK } from '../core/redact.js';
 import type { Facts } from '../facts/facts.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
-import { compileResources, loadCatalogue, type Catalogue } from './compile.js';
+import { compileResources, loadCatalogue } from './compile.js';
+import type { Catalogue } from '../core/types.js';
 import type { ManifestResource } from './load.js';
 import { checkSite, classifyNode } from './classify.js';
 import { checkDataKeys, dataFiles, fileLayer, isMap, locateData, mergeLayers, readLayers, type Layer, type MergedData } from './data.js';
@@ -185,7 +186,7 @@ export function maskAttrs(attrs: Readonly<Record<string, unknown>>, sensitive: r
     let cur: unknown = out;
     segs.forEach((k, i) => {
       if (!isMap(cur) || !(k in cur)) { cur = undefined; return; }
-      if (i === segs.length - 1) cur[k] = SENSITIVE;
+      if (i === segs.length - 1) cur[k] = MASK;
       else cur = cur[k];
     });
   }

@@ -5,7 +5,8 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCatalogue, type Catalogue } from './compile.js';
+import { loadCatalogue } from './compile.js';
+import type { Catalogue } from '../core/types.js';
 import type { FleetOptions } from './fleet.js';
 import { fullSpeed } from '../core/tiering.js';
 

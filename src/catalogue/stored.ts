@@ -4,7 +4,8 @@
  * (compile-cache.ts). The version is recomputed from the content read back, so a
  * file whose content does not match its recorded digest is refused by the caller.
  */
-import { catalogueVersion, freezeCatalogue, RELATIONS, type Catalogue, type CatalogueResource, type Relation } from './compile.js';
+import { catalogueVersion, freezeCatalogue, RELATIONS } from './compile.js';
+import type { Catalogue, CatalogueResource, Relation } from '../core/types.js';
 
 export type StoredResource = Omit<CatalogueResource, 'locate'>;
 

@@ -16,7 +16,7 @@
  * Plain scalars are resolved with the `yaml` package's own core-schema tags, in its order,
  * so `012`, `0o12`, `1_000`, `.inf`, `yes`, `~` get exactly the values the `yaml` path gives.
  * Locations: a map entry at its key, a list item or the root at the node's start, as
- * load.ts createLocator does. A pointer the fast path did not record exactly (a block
+ * locate.ts createLocator does. A pointer the fast path did not record exactly (a block
  * scalar in a list, a missing field, a path through a scalar) is answered by the `yaml`
  * locator, which parses the text once on that first call: errors are rare, the happy path
  * (each resource's source, a template's location) never needs it.

@@ -9,7 +9,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
 import { TsconvergeError, type SourceLocation } from '../core/errors.js';
-import { createLocator } from './load.js';
+import { createLocator } from './locate.js';
 import { AliasBudget, parseBoundedYaml, parseLimits, type ParseLimits } from './limits.js';
 import { memoised, readText } from './treefs.js';
 import { fastYamlTree } from './yamlfast.js';

@@ -9,7 +9,7 @@ import { formatReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 import { redact } from '../core/redact.js';
-import { factsForNode } from './compile.js';
+import { factsForNode } from './fleet.js';
 import { acquireRunLock, resolveStateDir, type RunLock } from '../engine/lock.js';
 import { TsconvergeError } from '../core/errors.js';
 

@@ -3,38 +3,10 @@
  * print the resolved catalogue of one node of a fleet tree as deterministic JSON
  * (secrets masked). Also registers `compile` and `explain` on the program.
  */
-import os from 'node:os';
-import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { TsconvergeError } from '../core/errors.js';
-import type { Facts } from '../facts/facts.js';
 import { printInputError } from './common.js';
 import { EXIT } from './exit.js';
-
-export interface FleetFlags {
-  readonly node?: string;
-  readonly facts?: string;
-  readonly environment?: string;
-  readonly secretsDir?: string;
-  readonly format?: 'human' | 'json';
-}
-
-/** Facts for a node compiled elsewhere: the --facts file, this host's when it is the node, else only its name. */
-export async function factsForNode(node: string | undefined, file: string | undefined): Promise<Facts> {
-  if (file !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await readFile(file, 'utf8'));
-    } catch (err) {
-      throw new TsconvergeError('INVALID_VALUE', `cannot read facts from ${file}: ${(err as Error).message}`, { location: { file }, terminal: true, hint: 'pass a JSON object of facts, e.g. the output of tsconverge facts --format json' });
-    }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TsconvergeError('INVALID_VALUE', `facts in ${file} must be a JSON object`, { location: { file }, terminal: true });
-    return { ...(node ? { hostname: node, fqdn: node } : {}), ...(parsed as object) } as Facts;
-  }
-  const { createFacts } = await import('../facts/facts.js');
-  if (node === undefined || node === os.hostname().split('.')[0]) return createFacts();
-  return { hostname: node, fqdn: node, domain: '' } as unknown as Facts;
-}
+import { factsForNode, fleetOptions, type FleetFlags } from './fleet.js';
 
 export async function compileCommand(target: string, flags: FleetFlags): Promise<number> {
   try {
@@ -50,14 +22,6 @@ export async function compileCommand(target: string, flags: FleetFlags): Promise
     printInputError(err, flags.format ?? 'human');
     return EXIT.NOT_RUN;
   }
-}
-
-/** The fleet options shared by compile, explain (and apply/plan on a fleet tree). */
-export function fleetOptions(cmd: Command): Command {
-  return cmd
-    .option('--facts <file>', 'facts of the node, as JSON (default: this host\'s when it is the node, else only its name)')
-    .option('--environment <env>', 'environment of a fleet tree (default: TSCONVERGE_ENVIRONMENT, else the only one)')
-    .option('--secrets-dir <dir>', 'directory of secret files, mode 0600/0400 (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)');
 }
 
 export function registerCatalogueCommands(program: Command): void {

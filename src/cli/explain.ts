@@ -1,7 +1,7 @@
 /** `tsconverge explain --node N 'kind[name].path' [PATH]`: where a value came from. */
 import { printInputError } from './common.js';
 import { EXIT } from './exit.js';
-import { factsForNode, type FleetFlags } from './compile.js';
+import { factsForNode, type FleetFlags } from './fleet.js';
 
 export async function explainCommand(query: string, target: string, flags: FleetFlags): Promise<number> {
   const format = flags.format ?? 'human';

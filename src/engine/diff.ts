@@ -13,8 +13,10 @@
 import jsonpatch from 'fast-json-patch';
 import type { KindSpec } from '../spec/schemas.js';
 import type { AttributeChange, Json, ResourcePlan, View } from '../providers/types.js';
+import { MASK } from '../core/redact.js';
 
-export const SENSITIVE = '(sensitive)';
+/** What a sensitive value shows as in plans and reports: redaction's mask (core/redact.ts). */
+export const SENSITIVE = MASK;
 
 function unescape(seg: string): string {
   return seg.replace(/~1/g, '/').replace(/~0/g, '~');

@@ -5,7 +5,7 @@
  * applied first to the one applied after it.
  */
 import { TsconvergeError } from '../core/errors.js';
-import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
+import type { Catalogue, CatalogueResource } from '../core/types.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { declaredAbsent } from '../providers/types.js';
 

@@ -13,7 +13,7 @@
  *    with NOT_CONVERGED.
  */
 import type { Logger } from 'winston';
-import type { Catalogue, CatalogueResource } from '../catalogue/compile.js';
+import type { Catalogue, CatalogueResource } from '../core/types.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
 import type { Facts } from '../facts/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -28,7 +28,8 @@ import { withDeltas } from './delta.js';
 import { holdReplace, HELD } from './hold.js';
 import { openOwed, type OwedStore } from './owed.js';
 import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
-import { createLimiter, guard } from './guard.js';
+import { guard } from './guard.js';
+import { createLimiter } from '../core/limit.js';
 import { openAdoptionStore, ownershipPlan, recordAdoption, resolveAdoptionDir, type AdoptionStore } from './ownership.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
 

@@ -12,9 +12,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { createDockerClient, loadDockerode, OWNER, OWNER_LABEL, userLabels } from '../providers/docker/client.js';
+import { createDockerClient, loadDockerode } from '../providers/docker/client.js';
 import { capKey, formatDuration, restartKey } from '../providers/docker/container-spec.js';
-import { bindsAsMounts, tmpfsAsMounts } from '../providers/docker/ownership.js';
+import { bindsAsMounts, OWNER, OWNER_LABEL, tmpfsAsMounts, userLabels } from '../providers/docker/ownership.js';
 import { normaliseValue } from '../providers/sysctl/sysctld.js';
 import { parseResolvConf } from '../providers/dns/resolvconf.js';
 import { parseChronyConf, type ChronySettings } from '../providers/ntp/chrony.js';

@@ -30,33 +30,13 @@
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
-import type { SourceLocation } from '../core/errors.js';
 import type { Facts } from '../facts/facts.js';
 import type { RootFs } from '../core/rootfs.js';
 import type { ProcessRunner } from '../core/exec.js';
 
-/** A JSON value as the engine compares it. */
-export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
-
-/** A normalised, comparable form of a resource: attribute name -> value. */
-export type View = { readonly [attribute: string]: Json };
-
-/** The resolved, deep-readonly form of one declared resource. */
-export interface Resource<A = Record<string, unknown>> {
-  readonly kind: string;
-  readonly name: string;
-  /** `kind[name]`: how a resource is written everywhere. */
-  readonly id: string;
-  /** Declared attributes, without the relationship metaparameters. */
-  readonly attrs: Readonly<A>;
-  /** Where the resource was declared. */
-  readonly source?: SourceLocation;
-  /**
-   * Values never shown: attribute names (`content`: the whole attribute) or JSON
-   * pointers (`/environment/DB_PASSWORD`: one map key). See engine/diff.ts.
-   */
-  readonly sensitive: readonly string[];
-}
+/** The shared types of the contract (src/core/types.ts), so a provider file imports its contract from one place. */
+export type { Json, View, Resource } from '../core/types.js';
+import type { Json, View, Resource } from '../core/types.js';
 
 /**
  * How one changed attribute is brought in line (from the schema's `x-change`): `update`

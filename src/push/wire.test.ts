@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { openStdinChannel, pushDocument, type ControlLine } from './wire.js';
 import { clearSecrets, knownSecrets, redact, registerSecret } from '../core/redact.js';
-import type { Catalogue } from '../catalogue/compile.js';
+import type { Catalogue } from '../core/types.js';
 
 const catalogue = (content: string): Catalogue => {
   const r = { kind: 'file', name: 'a', id: 'file[a]', attrs: { path: '/etc/a', content }, sensitive: ['content'], relations: { require: [], before: [], notify: [], subscribe: [] }, locate: () => ({ file: 'x' }) };

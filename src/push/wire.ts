@@ -5,7 +5,7 @@
  * it, registers its secrets for masking, and runs it as `apply` runs a local catalogue.
  */
 import path from 'node:path';
-import type { Catalogue } from '../catalogue/compile.js';
+import type { Catalogue } from '../core/types.js';
 import { catalogueOf, toDocument, type CatalogueDocument } from '../server/wire.js';
 import { knownSecrets, registerSecret } from '../core/redact.js';
 import { TsconvergeError } from '../core/errors.js';

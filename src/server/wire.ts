@@ -9,7 +9,7 @@
  *   x-tsconverge-signer      base64 DER of the signing certificate (chains to the CA)
  */
 import { createHash, createPublicKey, verify, X509Certificate } from 'node:crypto';
-import type { Catalogue, CatalogueResource, Relation } from '../catalogue/compile.js';
+import type { Catalogue, CatalogueResource, Relation } from '../core/types.js';
 import type { FleetCatalogue } from '../catalogue/fleet.js';
 import { TsconvergeError, type SourceLocation } from '../core/errors.js';
 import path from 'node:path';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomInt } from 'node:crypto';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import type { Catalogue, CatalogueResource } from '../../src/catalogue/compile.js';
+import type { Catalogue, CatalogueResource } from '../../src/core/types.js';
 import { createProviderRegistry } from '../../src/providers/container.js';
 import { runCatalogue } from '../../src/engine/run.js';
 import { createFacts } from '../../src/facts/facts.js';

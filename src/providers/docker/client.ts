@@ -1,31 +1,12 @@
 /**
  * The Docker Engine API client (dockerode) and the few helpers every docker.* provider
  * shares: a suitability ping that never hangs, a pull that treats an error inside the
- * 200 stream as an error and has a deadline, owner labels, and error translation.
+ * 200 stream as an error and has a deadline, and error translation (owner labels:
+ * ownership.ts).
  */
 import type Docker from 'dockerode';
 import { createEngineApi, engineSocket, type EngineApi } from './engine-api.js';
 import { TsconvergeError } from '../../core/errors.js';
-import { isToolLabel } from './ownership.js';
-
-/** Labels on everything tsconverge creates. */
-export const OWNER_LABEL = 'io.tsconverge.owner';
-export const RESOURCE_LABEL = 'io.tsconverge.resource';
-export const OWNER = 'tsconverge';
-
-export function ownerLabels(id: string): Record<string, string> {
-  return { [OWNER_LABEL]: OWNER, [RESOURCE_LABEL]: id };
-}
-
-/**
- * Labels a user declared, as seen on an object: our owner labels, and the bookkeeping
- * labels of other tools (com.docker.compose.*: see ownership.ts), are not the user's.
- */
-export function userLabels(labels: Record<string, string> | null | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(labels ?? {})) if (!isToolLabel(k)) out[k] = v;
-  return out;
-}
 
 let DockerClass: typeof Docker | undefined;
 

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Json, View } from '../types.js';
-import { ownerLabels, userLabels } from './client.js';
+import { ownerLabels, userLabels } from './ownership.js';
 import { anonymousAt, bindsAsMounts, tmpfsAsMounts } from './ownership.js';
 import type { DockerContainer } from '../../generated/kinds.js';
 

@@ -10,7 +10,7 @@
 import type Docker from 'dockerode';
 import { TsconvergeError } from '../../core/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
-import { createLimiter } from '../../engine/guard.js';
+import { createLimiter } from '../../core/limit.js';
 import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
 import { dockerOwnership } from './ownership.js';

@@ -9,7 +9,8 @@ import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerNetwork } from '../../generated/kinds.js';
 import { TsconvergeError } from '../../core/errors.js';
 import { dockerOwnership } from './ownership.js';
-import { dockerError, dockerUnavailableReason, ownerLabels, userLabels } from './client.js';
+import { dockerError, dockerUnavailableReason } from './client.js';
+import { ownerLabels, userLabels } from './ownership.js';
 
 export type NetworkAttrs = Omit<DockerNetwork, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
 type R = Resource<NetworkAttrs>;

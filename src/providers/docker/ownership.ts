@@ -1,17 +1,35 @@
 /**
  * Who made a Docker object, from its labels. tsconverge's own objects carry
- * io.tsconverge.owner=tsconverge (client.ts ownerLabels); anything else is foreign
+ * io.tsconverge.owner=tsconverge (ownerLabels, below); anything else is foreign
  * until adopted (engine/ownership.ts). Other tools' bookkeeping labels
  * (com.docker.compose.*) are theirs, not the user's: they are never drift.
  */
 import type { Ownership } from '../types.js';
-import { OWNER, OWNER_LABEL } from './client.js';
 
 /** Label prefixes other tools keep on their objects; not the user's labels. */
 export const FOREIGN_TOOL_LABEL_PREFIXES = ['com.docker.compose.', 'com.docker.stack.', 'io.tsconverge.'] as const;
 
 export function isToolLabel(key: string): boolean {
   return FOREIGN_TOOL_LABEL_PREFIXES.some((p) => key.startsWith(p));
+}
+
+/** Labels on everything tsconverge creates. */
+export const OWNER_LABEL = 'io.tsconverge.owner';
+export const RESOURCE_LABEL = 'io.tsconverge.resource';
+export const OWNER = 'tsconverge';
+
+export function ownerLabels(id: string): Record<string, string> {
+  return { [OWNER_LABEL]: OWNER, [RESOURCE_LABEL]: id };
+}
+
+/**
+ * Labels a user declared, as seen on an object: our owner labels, and the bookkeeping
+ * labels of other tools (com.docker.compose.*), are not the user's.
+ */
+export function userLabels(labels: Record<string, string> | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels ?? {})) if (!isToolLabel(k)) out[k] = v;
+  return out;
 }
 
 /** "Docker Compose project shop, service web", or undefined when the labels do not say. */

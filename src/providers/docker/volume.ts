@@ -8,7 +8,8 @@ import { TsconvergeError } from '../../core/errors.js';
 import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerVolume } from '../../generated/kinds.js';
 import { dockerOwnership } from './ownership.js';
-import { dockerError, dockerUnavailableReason, ownerLabels, userLabels } from './client.js';
+import { dockerError, dockerUnavailableReason } from './client.js';
+import { ownerLabels, userLabels } from './ownership.js';
 
 export type VolumeAttrs = Omit<DockerVolume, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
 type R = Resource<VolumeAttrs>;
