@@ -3,8 +3,8 @@
  * every line prefixed by the host, then one summary table. `--format json` prints one
  * JSON object per host per line instead (HostResult).
  */
-import { formatReport } from '../cli/format.js';
-import type { HostResult } from './run.js';
+import { formatReport } from './format.js';
+import type { HostResult } from '../push/run.js';
 
 export function prefixLines(host: string, text: string): string {
   const lines = text.replace(/\n$/, '').split('\n');

@@ -48,7 +48,7 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
     return EXIT.NOT_RUN;
   }
   const { pushHosts, pushExitCode } = await import('../push/run.js');
-  const { formatHost, formatHostJson, formatSummary, prefixLines } = await import('../push/format.js');
+  const { formatHost, formatHostJson, formatSummary, prefixLines } = await import('./push-format.js');
   const out = (s: string): void => { process.stdout.write(redact(s)); };
   // SIGINT/SIGTERM: no further host starts; running remote applies get the same signal, finish
   // what is in flight, report and release their locks; then the summary, and exit 130/143.
