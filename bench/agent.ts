@@ -131,11 +131,21 @@ function summaryOf(stateDir: string): { runId?: string; exitCode?: number; repor
   try { return JSON.parse(readFileSync(join(stateDir, 'last_run_summary.json'), 'utf8')); } catch { return {}; }
 }
 
-async function waitRun(stateDir: string, after: string | undefined, timeoutMs = 120_000): Promise<any> {
+/** The fields of an agent's run report (agent/report.ts) this bench reads, and the end-to-end time it adds. */
+interface AgentRun {
+  readonly runId: string;
+  readonly exitCode: number;
+  readonly durationMs: number;
+  readonly summary: { readonly changed: number };
+  readonly timings: { readonly runMs: number; readonly sourceMs: number };
+  endToEndMs?: number;
+}
+
+async function waitRun(stateDir: string, after: string | undefined, timeoutMs = 120_000): Promise<AgentRun> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = summaryOf(stateDir);
-    if (s.report && !s.report.includes(after ?? '\0')) return JSON.parse(readFileSync(join(stateDir, s.report), 'utf8'));
+    if (s.report && !s.report.includes(after ?? '\0')) return JSON.parse(readFileSync(join(stateDir, s.report), 'utf8')) as AgentRun;
     if (Date.now() > deadline) throw new Error('timed out waiting for an agent run');
     await sleep(5);
   }
@@ -167,7 +177,7 @@ async function main(): Promise<void> {
     const first = await waitRun(stateDir, undefined, 300_000);
     process.stderr.write(`[agent] converged from empty: exit ${first.exitCode}, ${(first.durationMs / 1000).toFixed(2)} s, ${first.summary.changed} changed\n`);
     let last: string = first.runId;
-    const runOnce = async (): Promise<any> => {
+    const runOnce = async (): Promise<AgentRun> => {
       const t = performance.now();
       child.kill('SIGHUP');
       const r = await waitRun(stateDir, last);
@@ -178,7 +188,7 @@ async function main(): Promise<void> {
     };
 
     // 1. Warm no-change runs, timed inside the process.
-    const warm: any[] = [];
+    const warm: AgentRun[] = [];
     for (let i = 0; i < WARM; i++) warm.push(await runOnce());
     const floor: number[] = [];
     for (let i = 0; i < FLOOR; i++) floor.push(await floorOnce());
@@ -208,7 +218,7 @@ async function main(): Promise<void> {
     const idleSmaps = smapsBreakdown(pid);
 
     const inside = summarize(warm.map((r) => r.durationMs / 1000))!;
-    const endToEnd = summarize(warm.map((r) => r.endToEndMs / 1000))!;
+    const endToEnd = summarize(warm.map((r) => r.endToEndMs! / 1000))!;
     const engine = summarize(warm.map((r) => r.timings.runMs / 1000))!;
     const source = summarize(warm.map((r) => r.timings.sourceMs / 1000))!;
     const fl = summarize(floor)!;

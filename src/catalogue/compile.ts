@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { TsconvergeError, ManifestErrors, type SourceLocation } from '../core/errors.js';
+import { TsconvergeError, ManifestErrors } from '../core/errors.js';
 import type { Catalogue, CatalogueResource, Relation } from '../core/types.js';
 import type { Facts } from '../facts/facts.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';

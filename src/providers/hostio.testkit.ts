@@ -64,7 +64,7 @@ export interface CliRun {
   readonly stdout: string;
   readonly stderr: string;
   /** The report, for --format json runs. */
-  readonly json?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  readonly json?: any;
 }
 
 /**

@@ -13,7 +13,7 @@ import type { CompileJob, CompileReply, WorkerInit } from './compile-pool.js';
 const init = workerData as WorkerInit;
 const compiler = new Compiler({ environment: init.environment, secrets: { dir: init.secretsDir }, serverKeyPem: init.serverKeyPem });
 freezeTree(BUILTIN_MODULES);
-let frozenDirs: string[] = [];
+const frozenDirs: string[] = [];
 
 parentPort!.on('message', (job: CompileJob) => {
   if (!frozenDirs.includes(job.dir)) {

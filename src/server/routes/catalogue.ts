@@ -34,7 +34,7 @@ export const catalogueRoutes: FastifyPluginAsync<CatalogueRouteOptions> = async 
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, raw: Buffer, done) => {
     req.bodyHash = createHash('sha256').update(raw).digest('hex');
-    parseJson(req, raw.toString('utf8'), done);
+    void parseJson(req, raw.toString('utf8'), done); // answers through done
   });
   app.post<{ Params: { node: string }; Body: { facts: Record<string, unknown> } }>('/v1/nodes/:node/catalogue', {
     config: { auth: 'node' }, bodyLimit: 256 * 1024,
