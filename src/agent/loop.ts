@@ -27,7 +27,7 @@ import { createAgentMetrics } from './metrics.js';
 import { EMPTY_SUMMARY, withCauses, writeRunReport, type AgentInfo, type AgentReport, type RunTrigger } from './report.js';
 import { formatDuration, nextSlot } from './schedule.js';
 import { agentInfoOf, createSupervisor } from './supervisor.js';
-import type { CatalogueSource, SourceResult } from './source.js';
+import type { CatalogueSource, SourceResult } from './source-types.js';
 import { writeAgentInfo } from './status.js';
 
 export interface AgentOptions {

@@ -24,7 +24,7 @@ import { createKeyAndCsr, fingerprintOf, writeAtomic } from '../server/ca.js';
 import { jsonOf, request, type ClientTls, type HttpAnswer } from '../server/client.js';
 import { catalogueOf, parseDocument, SIGNATURE_HEADER, SIGNER_HEADER, verifySignedBody, type CatalogueDocument } from '../server/wire.js';
 
-import type { CatalogueSource, SourceResult } from './source.js';
+import type { CatalogueSource, SourceResult } from './source-types.js';
 
 export interface ServerSourceOptions {
   readonly servers: readonly string[];

@@ -4,7 +4,7 @@
  * at start on a bad flag without loading the compiler or the TLS code.
  */
 import { TsconvergeError } from '../core/errors.js';
-import type { SourceSelection } from './source.js';
+import type { SourceSelection } from './source-types.js';
 
 /** Throws the error a run would give for this selection; returns which source it names. */
 export function checkSourceSelection(sel: SourceSelection): 'server' | 'manifests' {

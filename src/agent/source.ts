@@ -11,34 +11,12 @@
  */
 import { ManifestErrors, TsconvergeError } from '../core/errors.js';
 import type { Catalogue } from '../core/types.js';
-import type { Facts } from '../facts/facts.js';
 import path from 'node:path';
 import { DEFAULT_SECRETS_DIR } from '../catalogue/secrets.js';
 import { readLastKnownGood, readReusable, saveLastKnownGood, writeInputsStamp } from './cache.js';
 import { inputsStamp, type Stamp } from '../catalogue/stamp.js';
 import { checkSourceSelection } from './source-check.js';
-
-export interface SourceResult {
-  readonly catalogue: Catalogue;
-  /** Catalogue content hash (catalogue.version). */
-  readonly digest: string;
-  /** True when this is the last-known-good, not fresh. */
-  readonly cached: boolean;
-  /** Why fresh failed, when cached. */
-  readonly error?: TsconvergeError;
-  /** The fleet/server code version when known. */
-  readonly codeVersion?: string;
-  /** When this catalogue was compiled or fetched (ISO time); the catalogue's age is measured from it. */
-  readonly compiledAt?: string;
-  /** Local sources: the inputs were unchanged since that compile, so its catalogue was reused (stamp.ts). */
-  readonly reused?: boolean;
-  /** Local sources that compiled: why the last compile's catalogue could not be reused (stamp.ts). */
-  readonly compiledBecause?: string;
-}
-
-export interface CatalogueSource {
-  load(facts: Facts, signal: AbortSignal): Promise<SourceResult>;
-}
+import type { CatalogueSource, ReportingSource, ServerSelection, SourceResult, SourceSelection } from './source-types.js';
 
 /** Input errors as one TsconvergeError (a ManifestErrors batch keeps every problem in its message). */
 export function asInputError(err: unknown): TsconvergeError | undefined {
@@ -51,14 +29,9 @@ export function asInputError(err: unknown): TsconvergeError | undefined {
   return undefined;
 }
 
-export interface LocalSourceOptions {
+export interface LocalSourceOptions extends Pick<SourceSelection, 'stateDir' | 'node' | 'environment' | 'secretsDir'> {
   /** A manifest file or directory, or a fleet tree (it has environments/). */
   readonly path: string;
-  readonly stateDir: string;
-  /** Fleet trees: the node (default: the hostname fact), environment, secrets directory. */
-  readonly node?: string;
-  readonly environment?: string;
-  readonly secretsDir?: string;
   /** Checks a compiled catalogue before it becomes last-known-good (the graph check); throws input errors. */
   readonly check?: (catalogue: Catalogue) => void;
 }
@@ -139,28 +112,6 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
       return result.cached ? result : { ...result, compiledBecause };
     },
   };
-}
-
-/** --server URL...: the catalogue server source (src/agent/server-source.ts). */
-export interface ServerSelection {
-  readonly servers: readonly string[];
-  readonly caFingerprint?: string;
-  readonly caFile?: string;
-  readonly joinToken?: string;
-  readonly connectTimeoutMs?: number;
-  readonly waitForCertMs?: number;
-}
-
-/** What selects a source: the agent's flags. */
-export interface SourceSelection extends Omit<LocalSourceOptions, 'path' | 'check'> {
-  /** --manifests PATH (a manifest file or directory, or a fleet tree). */
-  readonly manifests?: string;
-  readonly server?: ServerSelection;
-}
-
-/** A catalogue source that can also deliver run reports (the server source). */
-export interface ReportingSource extends CatalogueSource {
-  sendReport(report: unknown): Promise<TsconvergeError | undefined>;
 }
 
 /** The server source, loaded on first use (local agents never load the TLS and X.509 code). */

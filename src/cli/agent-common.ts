@@ -4,6 +4,43 @@
  */
 import { TsconvergeError } from '../core/errors.js';
 import { EXIT } from './exit.js';
+import type { LogFormat } from '../core/log.js';
+import type { RunTrigger } from '../agent/report.js';
+
+/** The agent's flags (src/cli/agent.ts registers them), shared with the in-process run (agent-run.ts). */
+export interface AgentFlags {
+  readonly manifests?: string;
+  readonly node?: string;
+  readonly environment?: string;
+  readonly secretsDir?: string;
+  readonly interval: string;
+  readonly splayLimit?: string;
+  readonly onetime?: boolean;
+  readonly noop?: boolean;
+  readonly stateDir?: string;
+  readonly root: string;
+  readonly metricsFile?: string;
+  readonly keepReports: number;
+  readonly lockWait: string;
+  readonly concurrency?: number;
+  readonly timeout?: number;
+  readonly retries?: number;
+  readonly journald?: boolean;
+  /** The catalogue server source (src/agent/server-source.ts). */
+  readonly server?: string[];
+  readonly caFingerprint?: string;
+  readonly caFile?: string;
+  readonly joinToken?: string;
+  readonly connectTimeout?: number;
+  readonly waitForCert?: number;
+  readonly logFormat?: LogFormat;
+  readonly logLevel?: string;
+  /** Run every run inside the agent process (warm runs, more memory) instead of a child process per run. */
+  readonly inProcess?: boolean;
+  /** Internal: this process is one run of a parent agent (src/agent/child.ts), with the parent's run counts. */
+  readonly worker?: RunTrigger;
+  readonly workerRuns?: string;
+}
 
 export function fail(err: unknown): number {
   if (!(err instanceof TsconvergeError)) throw err;

@@ -9,8 +9,7 @@ import { fstatSync, writeSync } from 'node:fs';
 import type { createLogger } from '../core/log.js';
 import { WORKER_FD } from '../agent/child.js';
 import { splayFor } from '../agent/schedule.js';
-import type { AgentFlags } from './agent.js';
-import { fail, withSignals } from './agent-common.js';
+import { fail, withSignals, type AgentFlags } from './agent-common.js';
 
 export interface InProcessContext {
   readonly root: string;

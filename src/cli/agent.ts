@@ -10,47 +10,13 @@ import { setFlagsFromString } from 'node:v8';
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import { TsconvergeError } from '../core/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
-import { createLogger, type LogFormat } from '../core/log.js';
+import { createLogger } from '../core/log.js';
 import { EXIT } from './exit.js';
 import { BUNDLE } from '../core/bundle.js';
-import type { RunTrigger } from '../agent/report.js';
-import { fail, withSignals } from './agent-common.js';
+import { fail, withSignals, type AgentFlags } from './agent-common.js';
 
 const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
-export interface AgentFlags {
-  readonly manifests?: string;
-  readonly node?: string;
-  readonly environment?: string;
-  readonly secretsDir?: string;
-  readonly interval: string;
-  readonly splayLimit?: string;
-  readonly onetime?: boolean;
-  readonly noop?: boolean;
-  readonly stateDir?: string;
-  readonly root: string;
-  readonly metricsFile?: string;
-  readonly keepReports: number;
-  readonly lockWait: string;
-  readonly concurrency?: number;
-  readonly timeout?: number;
-  readonly retries?: number;
-  readonly journald?: boolean;
-  /** The catalogue server source (src/agent/server-source.ts). */
-  readonly server?: string[];
-  readonly caFingerprint?: string;
-  readonly caFile?: string;
-  readonly joinToken?: string;
-  readonly connectTimeout?: number;
-  readonly waitForCert?: number;
-  readonly logFormat?: LogFormat;
-  readonly logLevel?: string;
-  /** Run every run inside the agent process (warm runs, more memory) instead of a child process per run. */
-  readonly inProcess?: boolean;
-  /** Internal: this process is one run of a parent agent (src/agent/child.ts), with the parent's run counts. */
-  readonly worker?: RunTrigger;
-  readonly workerRuns?: string;
-}
 
 function count(v: string): number {
   const n = Number(v);
