@@ -161,7 +161,7 @@ export async function compileResources(items: readonly ManifestResource[], opts:
       });
     }
   }
-  errors.push(...checkConflicts(resources));
+  errors.push(...checkConflicts(resources, registry));
   if (errors.length > 0) throw new ManifestErrors(errors);
   return deepFreeze({ version: catalogueVersion(resources), resources, byId }) as Catalogue;
 }

@@ -27,8 +27,10 @@ const SEEDS = [
   'examples/fleet/environments/production/manifests/site.yaml',
 ].flatMap((f) => { try { return [readFileSync(path.join(REPO, f), 'utf8')]; } catch { return []; } });
 
-const KINDS = ['file', 'docker.container', 'docker.image', 'docker.network', 'docker.volume', 'docker.daemon', 'dns', 'ntp', 'sysctl', 'service', 'logging.forward', 'logging.rotate'];
-const FIELDS = ['name', 'path', 'content', 'template', 'mode', 'image', 'ports', 'mounts', 'subnet', 'value', 'nameservers', 'search', 'configPath', 'require', 'notify', 'ensure', 'sysctls', 'hostname', 'servers'];
+const registry = createSchemaRegistry();
+// Every kind and every attribute any kind declares, from spec/kinds: a new kind is fuzzed without an edit here.
+const KINDS = [...registry.kinds.keys()];
+const FIELDS = [...new Set([...registry.kinds.values()].flatMap((k) => ['name', ...k.attributes.keys(), 'require', 'notify']))].sort();
 const TOKENS = ['resources:', '\n', '  ', '    ', '- ', 'kind: ', 'name: ', 'file', 'docker.container', '&a ', '*a', '&b ', '*b', '[', ']', '{', '}', ': ', ', ', '"', "'", '!secret ', '!append ', '!replace ', '!!str ', '!!binary ', '!foo ', '# c', '---\n', '...\n', '| \n', '> \n', '? ', '<<: *a', '%YAML 1.2\n', '\t', '\\u0000', '/etc/../x', '0644', '__proto__', 'constructor', 'roles:', 'nodes:', 'regex: "^(a+)+$"', 'glob: "*"', 'role: web', 'modules: [x]', 'default: { role: web }', '~', 'null', '1e999', '0x1F', '.inf'];
 
 /** Structured resources with random kinds and fields. */
@@ -72,7 +74,6 @@ export const anyInput = fc.oneof(
   { arbitrary: aliasBomb, weight: 1 },
 );
 
-const registry = createSchemaRegistry();
 const providers = createProviderRegistry();
 const FACTS = { hostname: 'fuzz-01', os: { codename: 'bookworm' } } as unknown as Facts;
 

@@ -127,8 +127,8 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       return;
     }
     try {
-      const reason = await guard(`${kind}: suitability check`, undefined, readTimeout, (signal) => provider.suitable(ctxFor(signal)));
-      if (reason) throw new TsconvergeError(reason.startsWith('Docker engine') ? 'DOCKER_UNREACHABLE' : 'PROVIDER_UNSUITABLE', reason, {
+      const unfit = await guard(`${kind}: suitability check`, undefined, readTimeout, (signal) => provider.suitable(ctxFor(signal)));
+      if (unfit) throw new TsconvergeError(unfit.code, unfit.reason, {
         hint: `the ${kind} resources cannot be converged on this host until this is fixed; other kinds still converge`,
       });
       const observed = await guard(`${kind}: read`, undefined, readTimeout, (signal) => provider.readMany(list.map((s) => s.resource), ctxFor(signal)));

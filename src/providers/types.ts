@@ -30,6 +30,7 @@
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
+import type { ErrorCode } from '../core/errors.js';
 import type { Facts } from '../facts/facts.js';
 import type { RootFs } from '../core/rootfs.js';
 import type { ProcessRunner } from '../core/exec.js';
@@ -112,15 +113,36 @@ export interface ProviderContext {
   readonly signal: AbortSignal;
 }
 
-export interface Provider<A = Record<string, unknown>, O = unknown> {
+/**
+ * Why a provider cannot run on this host: a stable code (PROVIDER_UNSUITABLE, or a more
+ * precise one such as DOCKER_UNREACHABLE) and the reason in words. The engine fails every
+ * resource of the kind with this code; other kinds still converge.
+ */
+export interface Unsuitable {
+  readonly code: ErrorCode;
+  readonly reason: string;
+}
+
+/** `reason` as an Unsuitable: PROVIDER_UNSUITABLE unless a more precise code is given. */
+export function unsuitable(reason: string, code: ErrorCode = 'PROVIDER_UNSUITABLE'): Unsuitable {
+  return { code, reason };
+}
+
+/**
+ * `A` is the kind's declared attributes (generated from its schema, src/generated/kinds.ts),
+ * `O` what `readMany` observes. A provider of any kind is a `Provider` (the defaults), which
+ * is how the registration list (kinds.ts) and the engine hold them.
+ */
+export interface Provider<A extends object = object, O = unknown> {
   readonly kind: string;
 
   /**
-   * Whether this provider can run here. Returns `undefined` when it can, or the
-   * reason it cannot ("Docker engine not reachable at /var/run/docker.sock: ...").
-   * Called lazily, at most once per run.
+   * Whether this provider can run here. Returns `undefined` when it can, or why it
+   * cannot, with a code (`unsuitable("Docker engine not reachable at ...",
+   * 'DOCKER_UNREACHABLE')`). Called lazily, at most once per run, only when the catalogue
+   * has the kind; never probe the host at import time or in the factory.
    */
-  suitable(ctx: ProviderContext): Promise<string | undefined>;
+  suitable(ctx: ProviderContext): Promise<Unsuitable | undefined>;
 
   /**
    * Read the observed state of many resources of this kind in as few round trips as
@@ -204,8 +226,6 @@ export interface Consequences {
   readonly keeps: readonly string[];
 }
 
-/** inversify token under which every provider is bound (multi-binding). */
-export const PROVIDER = Symbol.for('tsconverge.Provider');
 
 /** Whether `resource` is declared absent: the provider's own rule, else `ensure: absent`. */
 export function declaredAbsent(provider: Provider | undefined, resource: Resource): boolean {

@@ -7,6 +7,9 @@
  *                "replace" (forces a replace); default replace
  *   x-compare:   false for a parameter that is not compared with the observed state
  *   x-sensitive: true for a value that is never shown
+ * and, on a kind schema itself:
+ *   x-claim:     what a resource of the kind owns (claims.ts), so two resources that
+ *                would manage one thing are refused
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -17,6 +20,7 @@ import { precompiled } from './precompiled.js';
 import { BUNDLE } from '../core/bundle.js';
 import { createRequire } from 'node:module';
 import { FORMATS } from './formats.js';
+import { CLAIM_META_SCHEMA, readClaims, type ClaimSpec } from './claims.js';
 
 export const SPEC_DIR = fileURLToPath(new URL('../../spec/', import.meta.url));
 export const BASE = 'https://tsconverge.dev/spec/';
@@ -42,6 +46,8 @@ export interface KindSpec {
   readonly schema: AnySchemaObject;
   readonly validate: ValidateFunction;
   readonly attributes: ReadonlyMap<string, AttributeSpec>;
+  /** What a resource of this kind owns (`x-claim`). */
+  readonly claims: readonly ClaimSpec[];
 }
 
 export interface SchemaRegistry {
@@ -63,6 +69,7 @@ export function createAjv(options: Options = {}): Ajv {
   ajv.addKeyword({ keyword: 'x-compare', schemaType: 'boolean' });
   ajv.addKeyword({ keyword: 'x-sensitive', schemaType: 'boolean' });
   ajv.addKeyword({ keyword: 'x-example' });
+  ajv.addKeyword({ keyword: 'x-claim', schemaType: 'array', metaSchema: CLAIM_META_SCHEMA });
   return ajv;
 }
 
@@ -135,7 +142,7 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
   const pre = usablePrecompiled(specDir);
   if (pre) {
     for (const [kind, k] of Object.entries(pre.kinds)) {
-      kinds.set(kind, { kind, file: path.join(specDir, k.file), schema: k.schema, attributes: attributesOf(k.schema), validate: k.validate });
+      kinds.set(kind, { kind, file: path.join(specDir, k.file), schema: k.schema, attributes: attributesOf(k.schema), claims: readClaims(kind, k.schema), validate: k.validate });
     }
     registry = { kinds, manifest: pre.manifest };
   } else {
@@ -143,7 +150,7 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
     for (const { kind, file, schema } of list) {
       // Compiled on first use: a run pays only for the kinds its catalogue has.
       let validate: ValidateFunction | undefined;
-      kinds.set(kind, { kind, file, schema, attributes: attributesOf(schema), get validate() { return (validate ??= ajv.getSchema(schema.$id as string)!); } });
+      kinds.set(kind, { kind, file, schema, attributes: attributesOf(schema), claims: readClaims(kind, schema), get validate() { return (validate ??= ajv.getSchema(schema.$id as string)!); } });
     }
     registry = { kinds, manifest: ajv.compile(MANIFEST_SCHEMA) };
   }

@@ -64,7 +64,7 @@ describe('batched reads', () => {
     expect(inspects.length).toBe(n); // one each, and proof the proxy saw the traffic
     expect(lists.length).toBeGreaterThanOrEqual(4); // containers, images, networks, volumes
     expect(lists.length).toBeLessThanOrEqual(6);
-    // One ping, shared by the kinds that ask at once (client.ts dockerUnavailableReason).
+    // One ping, shared by the kinds that ask at once (client.ts dockerUnsuitable).
     expect(calls.filter((c) => c === 'GET /_ping' || c === 'HEAD /_ping')).toHaveLength(1);
     // Everything else: image config lookups per distinct image.
     expect(calls.length).toBeLessThanOrEqual(n + 10);

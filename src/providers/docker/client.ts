@@ -7,12 +7,13 @@
 import type Docker from 'dockerode';
 import { createEngineApi, engineSocket, type EngineApi } from './engine-api.js';
 import { TsconvergeError } from '../../core/errors.js';
+import { unsuitable, type Provider, type Unsuitable } from '../types.js';
 
 let DockerClass: typeof Docker | undefined;
 
 /**
  * Load dockerode (it brings docker-modem, ssh2, grpc and protobufjs: about 120 ms and
- * 34 MB). The engine awaits this before a Docker provider applies (src/providers/container.ts), and
+ * 34 MB). The engine awaits this before a Docker provider applies (withDockerodeToWrite), and
  * before any read when DOCKER_HOST is not a unix socket; a no-change run never loads it.
  */
 export async function loadDockerode(): Promise<void> {
@@ -26,6 +27,19 @@ const READ_METHODS = new Set(['ping', 'listContainers', 'listImages', 'listNetwo
 const OBJECT_GETTERS: Record<string, keyof EngineApi> = {
   getContainer: 'inspectContainer', getImage: 'inspectImage', getNetwork: 'inspectNetwork', getVolume: 'inspectVolume',
 };
+
+/**
+ * A Docker provider whose writes load dockerode first; its reads never do (a no-change run
+ * never loads it). The registration list (providers/kinds.ts) wraps every engine kind.
+ */
+export function withDockerodeToWrite<A extends object, O>(p: Provider<A, O>): Provider<A, O> {
+  const refresh = p.refresh;
+  return {
+    ...p,
+    apply: async (...args) => { await loadDockerode(); return p.apply(...args); },
+    ...(refresh ? { refresh: async (...args: Parameters<typeof refresh>) => { await loadDockerode(); return p.refresh!(...args); } } : {}),
+  };
+}
 
 /**
  * The Docker client the providers see: dockerode's interface, created on first use. Reads
@@ -80,14 +94,15 @@ export function dockerEndpoint(): string {
 }
 
 /** The ping in flight per client: the kinds of a run check suitability at the same time. */
-const pinging = new WeakMap<Docker, Promise<string | undefined>>();
+const pinging = new WeakMap<Docker, Promise<Unsuitable | undefined>>();
 
 /**
- * undefined when the engine answers a ping within 5 s; otherwise the reason. Callers while
- * a ping is in flight share its answer (a run's network, volume and container kinds ask at
+ * The suitability of every docker.* kind that talks to the engine: undefined when it
+ * answers a ping within 5 s, otherwise DOCKER_UNREACHABLE and the reason. Callers while a
+ * ping is in flight share its answer (a run's network, volume and container kinds ask at
  * once: one request, not three); a later call pings again.
  */
-export function dockerUnavailableReason(docker: Docker): Promise<string | undefined> {
+export function dockerUnsuitable(docker: Docker): Promise<Unsuitable | undefined> {
   let answer = pinging.get(docker);
   if (!answer) {
     answer = pingReason(docker).finally(() => pinging.delete(docker));
@@ -96,7 +111,7 @@ export function dockerUnavailableReason(docker: Docker): Promise<string | undefi
   return answer;
 }
 
-async function pingReason(docker: Docker): Promise<string | undefined> {
+async function pingReason(docker: Docker): Promise<Unsuitable | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
     if (readsNeedDockerode()) await loadDockerode();
@@ -106,7 +121,7 @@ async function pingReason(docker: Docker): Promise<string | undefined> {
     ]);
     return undefined;
   } catch (err) {
-    return `Docker engine not reachable at ${dockerEndpoint()}: ${(err as Error).message}. Start dockerd (scripts/setup.sh does) or set DOCKER_HOST`;
+    return unsuitable(`Docker engine not reachable at ${dockerEndpoint()}: ${(err as Error).message}. Start dockerd (scripts/setup.sh does) or set DOCKER_HOST`, 'DOCKER_UNREACHABLE');
   } finally {
     clearTimeout(timer);
   }

@@ -11,7 +11,7 @@ import type Docker from 'dockerode';
 import { TsconvergeError } from '../../core/errors.js';
 import type { Provider, ProviderContext, Resource, ResourcePlan, View } from '../types.js';
 import { createLimiter } from '../../core/limit.js';
-import { dockerError, dockerUnavailableReason, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';
+import { dockerError, dockerUnsuitable, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
 import { dockerOwnership } from './ownership.js';
 import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
@@ -234,7 +234,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
 
   return {
     kind: 'docker.container',
-    suitable: () => dockerUnavailableReason(docker),
+    suitable: () => dockerUnsuitable(docker),
     readMany: (resources) => readMany(resources),
     views(r, observed, ctx): { desired: View; actual: View | null } {
       const desired = desiredView(r.attrs, observed?.desiredImageId, observed !== null);

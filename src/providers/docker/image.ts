@@ -8,7 +8,7 @@ import type Docker from 'dockerode';
 import { TsconvergeError } from '../../core/errors.js';
 import type { Provider, Resource } from '../types.js';
 import type { DockerImage } from '../../generated/kinds.js';
-import { dockerError, dockerUnavailableReason, pullImage, readImageIndex } from './client.js';
+import { dockerError, dockerUnsuitable, pullImage, readImageIndex } from './client.js';
 import { localDigest, registryDigest } from './registry.js';
 
 export type ImageAttrs = Omit<DockerImage, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -24,7 +24,7 @@ const refOf = (r: Resource<ImageAttrs>): string => r.attrs.ref ?? r.name;
 export function createImageProvider(docker: Docker): Provider<ImageAttrs, ObservedImage> {
   return {
     kind: 'docker.image',
-    suitable: () => dockerUnavailableReason(docker),
+    suitable: () => dockerUnsuitable(docker),
     async readMany(resources, ctx) {
       const index = await readImageIndex(docker);
       return new Map(await Promise.all(resources.map(async (r): Promise<[string, ObservedImage | null]> => {

@@ -9,7 +9,7 @@ import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerNetwork } from '../../generated/kinds.js';
 import { TsconvergeError } from '../../core/errors.js';
 import { dockerOwnership } from './ownership.js';
-import { dockerError, dockerUnavailableReason } from './client.js';
+import { dockerError, dockerUnsuitable } from './client.js';
 import { ownerLabels, userLabels } from './ownership.js';
 
 export type NetworkAttrs = Omit<DockerNetwork, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -120,7 +120,7 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
 
   return {
     kind: 'docker.network',
-    suitable: () => dockerUnavailableReason(docker),
+    suitable: () => dockerUnsuitable(docker),
     async readMany(resources) {
       const list = await docker.listNetworks();
       const byName = new Map(list.map((n) => [n.Name, n]));

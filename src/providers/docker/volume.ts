@@ -8,7 +8,7 @@ import { TsconvergeError } from '../../core/errors.js';
 import type { Json, Provider, Resource, View } from '../types.js';
 import type { DockerVolume } from '../../generated/kinds.js';
 import { dockerOwnership } from './ownership.js';
-import { dockerError, dockerUnavailableReason } from './client.js';
+import { dockerError, dockerUnsuitable } from './client.js';
 import { ownerLabels, userLabels } from './ownership.js';
 
 export type VolumeAttrs = Omit<DockerVolume, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -35,7 +35,7 @@ export function createVolumeProvider(docker: Docker): Provider<VolumeAttrs, Volu
   });
   return {
     kind: 'docker.volume',
-    suitable: () => dockerUnavailableReason(docker),
+    suitable: () => dockerUnsuitable(docker),
     async readMany(resources) {
       const list = ((await docker.listVolumes()).Volumes ?? []) as VolumeInfo[];
       const byName = new Map(list.map((v) => [v.Name, v]));

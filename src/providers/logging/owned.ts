@@ -10,7 +10,7 @@
  */
 import { TsconvergeError } from '../../core/errors.js';
 import { findBinary, requireBinary, readEach } from '../hostio.js';
-import type { Provider, ProviderContext, Resource, View } from '../types.js';
+import { unsuitable, type Provider, type ProviderContext, type Resource, type View } from '../types.js';
 
 export interface OwnedFileAttrs {
   readonly ensure?: 'present' | 'absent';
@@ -53,7 +53,7 @@ export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFil
     kind: spec.kind,
     async suitable() {
       if (await findBinary(spec.checker.binary)) return undefined;
-      return `${spec.checker.binary} (Debian package ${spec.checker.pkg}) was not found on PATH; it is needed to check ${spec.checker.checks} before they are written`;
+      return unsuitable(`${spec.checker.binary} (Debian package ${spec.checker.pkg}) was not found on PATH; it is needed to check ${spec.checker.checks} before they are written`);
     },
     readMany: (resources, ctx) => readEach(resources, ctx, readOne),
     views(r, observed) {

@@ -11,7 +11,7 @@
  */
 import { TsconvergeError } from '../../core/errors.js';
 import { compactView, findBinary, requireBinary, sortedUnique, readEach } from '../hostio.js';
-import type { Provider, ProviderContext, Resource, View } from '../types.js';
+import { unsuitable, type Provider, type ProviderContext, type Resource, type View } from '../types.js';
 import { CHRONY_DEFAULTS, checkChronyConf, parseChronyConf, renderChronyConf, sourceLine, type ChronySettings, type Makestep, type NtpServer } from './chrony.js';
 import { checkTimesyncd, parseTimesyncdConf, renderTimesyncdConf, type TimesyncdSettings } from './timesyncd.js';
 
@@ -142,7 +142,7 @@ export function createNtpProvider(): Provider<NtpAttrs, NtpObserved> {
       for (const p of ['/lib/systemd/systemd-timesyncd', '/usr/lib/systemd/systemd-timesyncd']) {
         if (await ctx.fs.exists(p)) return undefined;
       }
-      return 'neither chronyd (Debian package chrony) was found on PATH nor is systemd-timesyncd installed; ntp resources need one of them';
+      return unsuitable('neither chronyd (Debian package chrony) was found on PATH nor is systemd-timesyncd installed; ntp resources need one of them');
     },
     readMany: (resources, ctx) => readEach(resources, ctx, readOne),
     views(r, observed) {

@@ -12,7 +12,7 @@
  * A service is never "absent": `ensure` is running or stopped.
  */
 import { TsconvergeError } from '../../core/errors.js';
-import type { Provider, ProviderContext, Resource, View } from '../types.js';
+import { unsuitable, type Provider, type ProviderContext, type Resource, type View } from '../types.js';
 import { checkSignal, pidfileOf, readProcess, reloadProcess, restartProcess, startProcess, stopProcess, type ProcessSpec } from './process.js';
 import { readUnit, systemdIsInit, unitAction } from './systemd.js';
 
@@ -137,7 +137,7 @@ export function createServiceProvider(): Provider<ServiceAttrs, ServiceObserved>
   return {
     kind: 'service',
     async suitable() {
-      return process.platform === 'linux' ? undefined : `services are managed on Linux only (this is ${process.platform})`;
+      return process.platform === 'linux' ? undefined : unsuitable(`services are managed on Linux only (this is ${process.platform})`);
     },
     async readMany(resources, ctx) {
       const out = new Map<string, ServiceObserved | null>();

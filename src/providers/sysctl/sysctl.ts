@@ -16,7 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TsconvergeError } from '../../core/errors.js';
 import { withFileLock } from '../hostio.js';
-import type { Provider, ProviderContext, Resource, View } from '../types.js';
+import { unsuitable, type Provider, type ProviderContext, type Resource, type View } from '../types.js';
 import { SYSCTL_FILE, keyPath, normaliseValue, persistedValue, renderSysctlConf } from './sysctld.js';
 
 export interface SysctlAttrs {
@@ -156,7 +156,7 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
         await readFile(path.join(procSys(), 'kernel', 'ostype'), 'utf8');
         return undefined;
       } catch (err) {
-        return `${procSys()} cannot be read (${(err as Error).message}); sysctl resources need procfs`;
+        return unsuitable(`${procSys()} cannot be read (${(err as Error).message}); sysctl resources need procfs`);
       }
     },
     readMany: readAll,

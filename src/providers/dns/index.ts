@@ -1,1 +1,0 @@
-export { createDnsProvider, type DnsAttrs, type DnsObserved } from './dns.js';

@@ -1,2 +1,0 @@
-export { createLogrotateProvider, type RotateAttrs } from './rotate.js';
-export { createForwardProvider, type ForwardAttrs } from './forward.js';

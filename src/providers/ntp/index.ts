@@ -1,1 +1,0 @@
-export { createNtpProvider, type NtpAttrs, type NtpObserved } from './ntp.js';

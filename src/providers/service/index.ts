@@ -1,1 +1,0 @@
-export { createServiceProvider, type ServiceAttrs, type ServiceObserved } from './service.js';

@@ -1,1 +1,0 @@
-export { createSysctlProvider, type SysctlAttrs, type SysctlObserved, type SysctlProviderOptions } from './sysctl.js';
