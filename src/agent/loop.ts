@@ -29,6 +29,7 @@ import { formatDuration, nextSlot } from './schedule.js';
 import { agentInfoOf, createSupervisor } from './supervisor.js';
 import type { CatalogueSource, SourceResult } from './source-types.js';
 import { writeAgentInfo } from './status.js';
+import { DEFAULTS } from '../core/defaults.js';
 
 export interface AgentOptions {
   readonly stateDir: string;
@@ -123,7 +124,7 @@ export function createAgent(opts: AgentOptions): Agent {
     const report = await runCatalogue(src.catalogue, opts.providers, {
       noop: opts.noop, root: opts.root, log, facts, signal: stopCtl.signal,
       // On SIGTERM the resource in flight finishes, bounded by the apply timeout (not a shorter grace).
-      interruptGraceMs: opts.applyTimeoutMs ?? 600_000,
+      interruptGraceMs: opts.applyTimeoutMs ?? DEFAULTS.applyTimeoutMs,
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
       ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
       ...(opts.applyTimeoutMs ? { applyTimeoutMs: opts.applyTimeoutMs } : {}),

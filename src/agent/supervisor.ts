@@ -17,6 +17,7 @@ import type { Logger } from 'winston';
 import type { RunOutcome, RunTrigger } from './report.js';
 import { createSchedule, formatDuration } from './schedule.js';
 import { writeAgentInfo } from './status.js';
+import { DEFAULTS } from '../core/defaults.js';
 
 /** What the loop needs to know of a finished run. */
 export interface RunResult {
@@ -151,7 +152,7 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
         return;
       }
       runner.abort(signal);
-      const bound = (opts.applyTimeoutMs ?? 600_000) + STOP_GRACE_MS;
+      const bound = (opts.applyTimeoutMs ?? DEFAULTS.applyTimeoutMs) + STOP_GRACE_MS;
       log.info(`${signal}: stopping after the resources in flight finish (at most ${formatDuration(bound)}); no new resource is started`);
       const timer = setTimeout(() => {
         log.error(`the run in flight did not finish within ${formatDuration(bound)}; exiting`);

@@ -12,6 +12,7 @@ import { registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
 import { registerAgentCommands } from './agent.js';
 import { registerPushCommands } from './push.js';
+import { DEFAULTS } from '../core/defaults.js';
 
 export { reportUnexpected } from './program.js';
 
@@ -33,12 +34,12 @@ export function createProgram(): Command {
   const program = baseProgram(pkg.version);
 
   const runOptions = (cmd: Command): Command => cmd
-    .argument('[path]', 'manifest file or directory of *.yaml files', 'manifests')
+    .argument('[path]', 'manifest file or directory of *.yaml files', DEFAULTS.manifests)
     .addOption(new Option('--format <format>', 'output format on stdout').choices(['human', 'json']).default('human'))
     .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
-    .option('--concurrency <n>', 'resources applied at once', positiveInt, 8)
-    .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, 600)
-    .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, 1)
+    .option('--concurrency <n>', 'resources applied at once', positiveInt, DEFAULTS.concurrency)
+    .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, DEFAULTS.applyTimeoutMs / 1000)
+    .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, DEFAULTS.retries)
     .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
     .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
     .option('--adopt', 'take over existing containers, networks and volumes that tsconverge did not create (as adopt: true on each)')
@@ -63,7 +64,7 @@ export function createProgram(): Command {
 
   program.command('validate')
     .description('parse, validate and compile manifests; touch nothing (exit 0 valid, 1 invalid)')
-    .argument('[path]', 'manifest file or directory', 'manifests')
+    .argument('[path]', 'manifest file or directory', DEFAULTS.manifests)
     .addOption(new Option('--format <format>', 'output format').choices(['human', 'json']).default('human'))
     .action(async (target: string, opts: { format?: 'human' | 'json' }) => {
       const { validateCommand } = await import('./validate.js');

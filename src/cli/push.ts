@@ -10,6 +10,7 @@ import { redact } from '../core/redact.js';
 import { TsconvergeError } from '../core/errors.js';
 import { printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
+import { DEFAULTS } from '../core/defaults.js';
 
 export interface PushFlags extends GlobalFlags {
   readonly inventory: string;
@@ -79,7 +80,7 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
 export function registerPushCommands(program: Command): void {
   program.command('push')
     .description('converge the inventory\'s hosts over SSH: compile each host\'s catalogue here, apply it there (exit: the worst over the hosts; an unreachable host counts as 4)')
-    .argument('[path]', 'fleet tree (compiled per host) or manifest file/directory (the same for every host)', 'manifests')
+    .argument('[path]', 'fleet tree (compiled per host) or manifest file/directory (the same for every host)', DEFAULTS.manifests)
     .requiredOption('--inventory <file>', 'inventory YAML: hosts, groups, known_hosts (spec/inventory.schema.json)')
     .option('--noop', 'show on every host what would change, and change nothing')
     .option('--limit <glob>', 'only the hosts or groups whose name matches (globs with * and ?, comma-separated)')

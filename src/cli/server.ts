@@ -11,6 +11,7 @@ import { TsconvergeError } from '../core/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
 import { loggerFrom, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
+import { DEFAULTS } from '../core/defaults.js';
 
 /** --state-dir, else $TSCONVERGE_STATE_DIR, else /var/lib/tsconverge (src/engine/lock.ts). */
 export function serverStateDir(flag: string | undefined, root = '/'): string {
@@ -101,7 +102,7 @@ export function registerServerCommands(program: Command): void {
   caOptions(program.command('server').description('serve each node\'s catalogue of a fleet tree over mutual TLS (runs until stopped; SIGHUP reloads the tree)'))
     .requiredOption('--fleet <path>', 'the fleet tree (a directory with environments/)')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
-    .option('--port <n>', 'TCP port', int, 8140)
+    .option('--port <n>', 'TCP port', int, DEFAULTS.serverPort)
     .option('--database <url>', 'PostgreSQL URL (postgres://...); default: embedded PostgreSQL (PGlite) in STATE_DIR/db')
     .option('--environment <env>', 'environment of the fleet tree (default: TSCONVERGE_ENVIRONMENT, else the only one)')
     .option('--secrets-dir <dir>', 'directory of secret files, mode 0600/0400 (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)')

@@ -32,6 +32,7 @@ import { guard } from './guard.js';
 import { createLimiter } from '../core/limit.js';
 import { openAdoptionStore, ownershipPlan, recordAdoption, resolveAdoptionDir, type AdoptionStore } from './ownership.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport, type Status } from './report.js';
+import { DEFAULTS } from '../core/defaults.js';
 
 export interface RunOptions {
   readonly noop: boolean;
@@ -89,8 +90,8 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
   const hard = new AbortController();
   let graceTimer: NodeJS.Timeout | undefined;
   const onInterrupt = (): void => {
-    opts.log.warn(`interrupted: no new resource is started; waiting for the ones in flight (at most ${Math.round((opts.interruptGraceMs ?? 10_000) / 1000)} s)`);
-    graceTimer = setTimeout(() => hard.abort(opts.signal!.reason), opts.interruptGraceMs ?? 10_000);
+    opts.log.warn(`interrupted: no new resource is started; waiting for the ones in flight (at most ${Math.round((opts.interruptGraceMs ?? DEFAULTS.interruptGraceMs) / 1000)} s)`);
+    graceTimer = setTimeout(() => hard.abort(opts.signal!.reason), opts.interruptGraceMs ?? DEFAULTS.interruptGraceMs);
   };
   if (opts.signal?.aborted) onInterrupt(); else opts.signal?.addEventListener('abort', onInterrupt, { once: true });
   try {
@@ -102,8 +103,8 @@ export async function runCatalogue(catalogue: Catalogue, providers: ProviderRegi
 }
 
 async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: RunOptions, graph: ReturnType<typeof createGraph>, schemas: SchemaRegistry, startedAt: Date, hard: AbortSignal): Promise<Report> {
-  const readTimeout = opts.readTimeoutMs ?? 60_000;
-  const applyTimeout = opts.applyTimeoutMs ?? 600_000;
+  const readTimeout = opts.readTimeoutMs ?? DEFAULTS.readTimeoutMs;
+  const applyTimeout = opts.applyTimeoutMs ?? DEFAULTS.applyTimeoutMs;
   const fs = createRootFs(opts.root);
   const exec = createProcessRunner();
   const ctxFor = (signal: AbortSignal): ProviderContext => ({ root: opts.root, fs, exec, log: opts.log, facts: opts.facts, signal });
@@ -293,7 +294,7 @@ async function applyAll(
   adoption: AdoptionStore,
 ): Promise<void> {
   const interrupted = (): boolean => opts.signal?.aborted === true;
-  const limit = createLimiter(Math.max(1, opts.concurrency ?? 8));
+  const limit = createLimiter(Math.max(1, opts.concurrency ?? DEFAULTS.concurrency));
   const done = new Map<string, Promise<void>>();
   const changed = (id: string): boolean => states.get(id)!.status === 'changed';
   const readOne = async (s: State): Promise<unknown> => {
@@ -347,7 +348,7 @@ async function applyAll(
               break;
             } catch (err) {
               const e = toTsconvergeError(err, s.resource.id);
-              if (e.terminal || attempt >= (opts.retries ?? 1) || interrupted()) throw e;
+              if (e.terminal || attempt >= (opts.retries ?? DEFAULTS.retries) || interrupted()) throw e;
               const wait = opts.retryDelayMs?.(attempt + 1) ?? 1000 * 2 ** attempt;
               opts.log.warn(`${s.resource.id}: ${e.message}; retrying in ${wait} ms (attempt ${attempt + 2})`);
               await new Promise((r) => setTimeout(r, wait));

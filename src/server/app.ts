@@ -23,8 +23,6 @@ import type { Dashboard } from './dashboard/index.js';
 import type { Facts } from '../facts/facts.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
 
-export const DEFAULT_PORT = 8140;
-
 export interface ServerOptions {
   readonly fleet: string;
   readonly stateDir: string;
