@@ -92,7 +92,7 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     https: { key: serverKeyPem, cert: serverCertPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
     bodyLimit: 1024 * 1024,
     // A node name as long as NODE_NAME allows is one path parameter (find-my-way's default, 100, answered 414).
-    maxParamLength: NODE_NAME_MAX,
+    routerOptions: { maxParamLength: NODE_NAME_MAX },
     logger: false,
     return503OnClosing: true,
     keepAliveTimeout: 65_000,

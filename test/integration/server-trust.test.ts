@@ -57,7 +57,7 @@ interface Host { readonly node: string; readonly root: string; readonly state: s
 const host = (node: string): Host => ({ node, root: path.join(work, `root-${node.slice(0, 40)}`), state: path.join(work, `state-${node.slice(0, 40)}`) });
 const a = host('hs-a');
 const b = host('hs-b');
-const source = (h: Host, servers = [server.url]): ServerSource => new ServerSource({ servers, node: h.node, stateDir: h.state, caFingerprint: fingerprint, connectTimeoutMs: 2000, timeoutMs: 10_000 });
+const source = (h: Host, servers = [server.url]): ServerSource => new ServerSource({ servers, node: h.node, stateDir: h.state, caFingerprint: fingerprint, connectTimeoutMs: 10_000, timeoutMs: 60_000 /* a loaded machine compiles slowly */ });
 const motd = (h: Host): string => readFileSync(path.join(h.root, 'etc/motd'), 'utf8');
 const cacheOf = (h: Host) => ({ body: path.join(h.state, 'catalogue/catalogue.json'), meta: path.join(h.state, 'catalogue/catalogue.sig.json') });
 
@@ -137,7 +137,7 @@ async function plant(h: Host, f: () => Promise<{ body: Buffer; signature: string
 async function reload(): Promise<string> {
   const at = server.log().length;
   server.proc.kill('SIGHUP');
-  for (let i = 0; i < 200 && !/serving fleet code|does not compile/.test(server.log().slice(at)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 1200 && !/serving fleet code|does not compile/.test(server.log().slice(at)); i++) await new Promise((r) => setTimeout(r, 100));
   return server.log().slice(at);
 }
 
@@ -168,7 +168,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
   relayUrl = `https://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
-}, 240_000);
+}, 420_000);
 
 afterAll(async () => {
   relay?.close();
@@ -391,7 +391,7 @@ describe('upgrade: a server certificate from before catalogue signing had its ow
       expect(canSignCatalogues(readFileSync(crt, 'utf8'))).toBe(true);
       expect(readFileSync(`${crt}.old`, 'utf8')).toBe(legacy);
       const h = host('hs-upgraded');
-      const src = new ServerSource({ servers: [old.url], node: h.node, stateDir: h.state, caFingerprint: fp, connectTimeoutMs: 2000 });
+      const src = new ServerSource({ servers: [old.url], node: h.node, stateDir: h.state, caFingerprint: fp, connectTimeoutMs: 10_000 });
       expect((await src.load(nodeFacts(h.node), new AbortController().signal)).cached).toBe(false);
       // The cache as the agent kept it before the upgrade: the same server key signed it, the old certificate named as signer.
       const meta = JSON.parse(readFileSync(cacheOf(h).meta, 'utf8'));
@@ -402,7 +402,7 @@ describe('upgrade: a server certificate from before catalogue signing had its ow
       expect(again.cached).toBe(false);
       expect(JSON.parse(readFileSync(cacheOf(h).meta, 'utf8')).signer).toBe(Buffer.from(x509.PemConverter.decodeFirst(readFileSync(crt, 'utf8'))).toString('base64'));
     } finally { await old.stop(); }
-  });
+  }, 300_000);
 
   it('`tsconverge ca reissue-server` does it by hand, adding names', async () => {
     const dir = path.join(work, 'reissue');

@@ -67,7 +67,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const secure = opts.tls !== undefined;
   const app = Fastify({
     ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ca: [opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
-    bodyLimit: 16 * 1024, logger: false, return503OnClosing: true, maxParamLength: NODE_NAME_MAX,
+    bodyLimit: 16 * 1024, logger: false, return503OnClosing: true, routerOptions: { maxParamLength: NODE_NAME_MAX },
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
