@@ -160,7 +160,10 @@ export function createAgent(opts: AgentOptions): Agent {
       let lock: RunLock | null | undefined = opts.noop ? null : undefined;
       const tLock = Date.now();
       if (lock === undefined) try {
-        lock = await acquireRunLock(opts.stateDir, { command: `tsconverge agent (${trigger} run ${runId})`, waitMs: opts.lockWaitMs, signal: stopCtl.signal });
+        lock = await acquireRunLock(opts.stateDir, {
+          command: `tsconverge agent (${trigger} run ${runId})`, waitMs: opts.lockWaitMs, signal: stopCtl.signal,
+          onWait: (held) => log.info(`run ${runId}: waiting up to ${formatDuration(opts.lockWaitMs)} for the run lock, held by pid ${held.pid} (${held.command}) since ${held.since}`),
+        });
       } catch (caught) {
         // Stopped while waiting: the lock gives up with the abort reason.
         const err = stopCtl.signal.aborted && !(caught instanceof TsconvergeError)

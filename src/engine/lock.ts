@@ -167,16 +167,17 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Takes <stateDir>/run.lock (created exclusively, 0644, dir 0755 created if missing).
- * Busy -> waits up to waitMs (default 0), then throws TsconvergeError code 'RUN_IN_PROGRESS'
+ * Busy -> calls onWait once with the holder, waits up to waitMs (default 0), then throws TsconvergeError code 'RUN_IN_PROGRESS'
  * with message `a run is already in progress (pid N, since T)`. A stale lock (dead pid, or the
  * pid now belongs to another process: /proc/<pid>/stat start time differs) is taken over.
  */
-export async function acquireRunLock(stateDir: string, opts: { command: string; waitMs?: number; signal?: AbortSignal }): Promise<RunLock> {
+export async function acquireRunLock(stateDir: string, opts: { command: string; waitMs?: number; signal?: AbortSignal; onWait?: (held: RunLockInfo) => void }): Promise<RunLock> {
   await fs.mkdir(stateDir, { recursive: true, mode: 0o755 });
   const lockPath = path.join(stateDir, LOCK);
   const info: LockFile = { pid: process.pid, since: new Date().toISOString(), command: opts.command, start: processStartTime(process.pid) };
   const content = JSON.stringify(info) + '\n';
   const deadline = Date.now() + Math.max(0, opts.waitMs ?? 0);
+  let waiting = false;
   for (;;) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
     if (await tryLink(stateDir, content)) break;
@@ -188,6 +189,7 @@ export async function acquireRunLock(stateDir: string, opts: { command: string; 
       continue;
     }
     if (Date.now() >= deadline) throw busyError(held, stateDir);
+    if (!waiting && held) { waiting = true; opts.onWait?.(held); }
     await sleep(Math.min(POLL_MS, Math.max(1, deadline - Date.now())), opts.signal);
   }
   let released = false;

@@ -71,7 +71,7 @@ describe('the agent and the run lock', () => {
     let held = await acquireRunLock(stateDir, { command: 'tsconverge apply (agent-lock.test)' });
     const agent = run(['--manifests', quick, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--lock-wait', '120s']);
     await waitFor('the agent to start', () => agent.stderr().includes('agent started'), 30_000);
-    await new Promise((r) => setTimeout(r, 1000)); // let it find the lock busy
+    await waitFor('the agent to find the lock busy', () => agent.stderr().includes('for the run lock, held by pid'), 60_000);
     expect(reports(stateDir)).toEqual([]);
     expect(existsSync(path.join(sb.root, 'etc/quick'))).toBe(false);
     const releasedAt = Date.now();
