@@ -67,8 +67,12 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   let serverCertPem = await readFile(p.serverCert, 'utf8');
   // A certificate made before catalogue signing had its own purpose: agents refuse what it signs. The CA key is here: issue it again.
   if (!canSignCatalogues(serverCertPem)) {
-    serverCertPem = await reissueServerCert(ca);
-    log?.warn(`${p.serverCert} did not carry the catalogue-signing purpose that agents require: issued it again for the same key and names (the old one is ${p.serverCert}.old)`);
+    try {
+      serverCertPem = await reissueServerCert(ca);
+      log?.warn(`${p.serverCert} did not carry the catalogue-signing purpose that agents require: issued it again for the same key and names (the old one is ${p.serverCert}.old)`);
+    } catch (err) {
+      log?.error(`${p.serverCert} lacks the catalogue-signing purpose and cannot be issued again (${(err as Error).message}): agents refuse the catalogues it signs; run \`tsconverge ca reissue-server\` where the CA directory is writable`);
+    }
   }
   loadWireSchemas();
   const metrics = createMetrics();
