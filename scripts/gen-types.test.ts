@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import { generate, OUTPUTS } from './gen-types.js';
 
 describe('generated files', () => {
-  it('src/generated/kinds.ts, src/generated/inventory.ts and spec/manifest.schema.json are fresh (run npm run gen:types)', async () => {
+  it('src/generated/kinds.ts, inventory.ts, wire.ts and spec/manifest.schema.json are fresh (run npm run gen:types)', async () => {
     const out = await generate();
     expect(readFileSync(OUTPUTS.types, 'utf8')).toBe(out.types);
     expect(readFileSync(OUTPUTS.manifest, 'utf8')).toBe(out.manifest);
     expect(readFileSync(OUTPUTS.inventory, 'utf8')).toBe(out.inventory);
+    expect(readFileSync(OUTPUTS.wire, 'utf8')).toBe(out.wire);
   });
 });
 

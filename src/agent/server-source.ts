@@ -7,10 +7,13 @@
  * waits until the CA signs it. Every later request is mutual TLS with that certificate.
  *
  * Each run: send the facts, get the catalogue (or 304 when the cached one is current),
- * verify its signature against the CA BEFORE parsing anything to apply, refuse one for
- * another node or older than the cached one, then keep it as last-known-good
- * (STATE_DIR/catalogue/: the exact bytes and their signature, verified again on every
- * read, so a flipped byte in the cache is refused too). When every server is unreachable,
+ * verify its signature BEFORE parsing anything to apply: made by a certificate of the
+ * pinned CA that carries the catalogue-signing purpose (the server's; never a node's or an
+ * operator's, wire.ts). Refuse one for another node, issued in the future (beyond the clock
+ * skew) or older than the cached one, then keep it as last-known-good (STATE_DIR/catalogue/:
+ * the exact bytes and their signature, verified again with the same rules on every read, so
+ * a flipped byte, a foreign signer or a future date in the cache is refused too, and a
+ * refused cache never stands in the way of a fresh catalogue). When every server is unreachable,
  * black-holed (connect timeout) or answers 5xx, the cached catalogue is used and the
  * result says so (`cached: true`, `error`); with no cache the load fails and the run
  * changes nothing.

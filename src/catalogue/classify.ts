@@ -24,7 +24,8 @@ import { TsconvergeError, type SourceLocation } from '../core/errors.js';
 import type { Facts } from '../facts/facts.js';
 import { createAjv } from '../spec/schemas.js';
 import { describeAjvError, usefulErrors } from './load.js';
-import { SecretRef, type YamlTree } from './yamltree.js';
+import type { YamlTree } from './yamltree.js';
+import { secretsIn } from './data.js';
 
 const MODULES = { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true };
 const FACT_VALUE = { type: ['string', 'number', 'boolean'] };
@@ -126,15 +127,10 @@ export interface SiteCheckOptions {
   /**
    * The node's name is a trusted identity (the catalogue server: its certificate's name) and
    * its facts are only its own claim: rules that match on facts may not give a role or
-   * modules, nor secrets in their params. A lying node could otherwise pick what it receives.
+   * modules, nor secrets in their params (nor may the data files facts select: data.ts
+   * checkFactLayers). A lying node could otherwise pick what it receives.
    */
   readonly trustedNamesOnly?: boolean;
-}
-
-function hasSecret(v: unknown): boolean {
-  if (v instanceof SecretRef) return true;
-  if (v !== null && typeof v === 'object') return Object.values(v).some(hasSecret);
-  return false;
 }
 
 /** Check site.yaml's shape and its references to roles; returns every error. */
@@ -165,7 +161,7 @@ export function checkSite(tree: YamlTree, opts: SiteCheckOptions = {}): Tsconver
       if (gives.length) {
         errors.push(err('MANIFEST_INVALID', `a rule that matches on facts cannot give ${gives.join(' or ')} to nodes served by the catalogue server: facts are what a node claims, its certificate's name is what it is`, tree.locate(`/nodes/${i}/${gives[0]}`), hint));
       }
-      if (hasSecret(r.params)) {
+      if (secretsIn(r.params).length > 0) {
         errors.push(err('MANIFEST_INVALID', 'a rule that matches on facts cannot hand out secrets on the catalogue server: a node could claim those facts', tree.locate(`/nodes/${i}/params`), hint));
       }
     }

@@ -5,7 +5,8 @@
  *   common           FLEET/data/common.yaml
  *   environment      FLEET/environments/ENV/data/common.yaml
  *   facts            FLEET/environments/ENV/data/facts/FACT/VALUE.yaml, one directory
- *                    per fact (e.g. facts/os.codename/bookworm.yaml), sorted by name
+ *                    per fact (e.g. facts/os.codename/bookworm.yaml), sorted by name;
+ *                    on the catalogue server these may hold no `!secret` (checkFactLayers)
  *   role             FLEET/environments/ENV/data/roles/ROLE.yaml
  *   classification   `params:` of every site.yaml rule that matches the node
  *   node             FLEET/environments/ENV/data/nodes/NODE.yaml
@@ -20,7 +21,7 @@
 import path from 'node:path';
 import { TsconvergeError, type SourceLocation } from '../core/errors.js';
 import type { Facts } from '../facts/facts.js';
-import { isFile, subdirs } from './treefs.js';
+import { filesIn, isFile, subdirs } from './treefs.js';
 import { escapeSegment, readYamlTree, SecretRef, splitPointer, type MergeMarker, type YamlTree } from './yamltree.js';
 
 export interface Layer {
@@ -165,6 +166,38 @@ export async function dataFiles(fleetRoot: string, envDir: string, role: string,
   const after: [string, string][] = [[`node ${node}`, path.join(envDir, 'data', 'nodes', `${node}.yaml`)]];
   const keep = async (list: [string, string][]): Promise<[string, string][]> => (await Promise.all(list.map(async (e) => ((await isFile(e[1])) ? e : undefined)))).filter((e): e is [string, string] => e !== undefined);
   return { before: await keep(before), after: await keep(after) };
+}
+
+/** Every `!secret` in a data value. */
+export function secretsIn(v: unknown, out: SecretRef[] = []): SecretRef[] {
+  if (v instanceof SecretRef) out.push(v);
+  else if (Array.isArray(v)) for (const x of v) secretsIn(x, out);
+  else if (isMap(v)) for (const x of Object.values(v)) secretsIn(x, out);
+  return out;
+}
+
+const FACT_LAYER_HINT = 'facts are what a node claims: give secrets in a layer its certificate\'s name selects (data/nodes/NODE.yaml, data/roles/ROLE.yaml with a name:, glob: or regex: rule, data/common.yaml) and keep data/facts/ to values that are not secret';
+
+/**
+ * The catalogue server's rule for the layers facts select (data/facts/FACT/VALUE.yaml):
+ * none may hold a `!secret`, or a node could claim FACT=VALUE and receive it. Errors name
+ * each secret's file and line.
+ */
+export function factLayerSecrets(layers: readonly Layer[]): TsconvergeError[] {
+  return layers.filter((l) => l.name.startsWith('facts ')).flatMap((l) => secretsIn(l.value).map((ref) => new TsconvergeError('MANIFEST_INVALID',
+    `a data file selected by a fact (${l.name}) cannot hold a secret (!secret ${ref.secret}) for nodes served by the catalogue server: a node could claim that fact and receive it`,
+    { location: ref.location, terminal: true, hint: FACT_LAYER_HINT })));
+}
+
+/** factLayerSecrets over every facts file of an environment, not only those some node's facts select: the tree is refused at load. */
+export async function checkFactLayers(envDir: string): Promise<TsconvergeError[]> {
+  const dir = path.join(envDir, 'data', 'facts');
+  const files: [string, string][] = [];
+  for (const fact of await subdirs(dir)) {
+    for (const f of (await filesIn(path.join(dir, fact))).filter((n) => n.endsWith('.yaml'))) files.push([`facts ${fact}=${f.slice(0, -5)}`, path.join(dir, fact, f)]);
+  }
+  const { layers, errors } = await readLayers(files);
+  return [...errors, ...factLayerSecrets(layers)];
 }
 
 /** Read data files into layers; parse errors are collected. */

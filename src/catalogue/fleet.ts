@@ -26,7 +26,7 @@ import { compileResources, loadCatalogue } from './compile.js';
 import type { Catalogue } from '../core/types.js';
 import type { ManifestResource } from './load.js';
 import { checkSite, classifyNode } from './classify.js';
-import { checkDataKeys, dataFiles, fileLayer, isMap, locateData, mergeLayers, readLayers, type Layer, type MergedData } from './data.js';
+import { checkDataKeys, checkFactLayers, dataFiles, factLayerSecrets, fileLayer, isMap, locateData, mergeLayers, readLayers, type Layer, type MergedData } from './data.js';
 import { checkParameters, defaultsOf, findModule, loadModule, renderModule, type Module, type ValueOrigin } from './modules.js';
 import { createSecretStore, type SecretStore, type SecretStoreOptions } from './secrets.js';
 import { readYamlTree, SecretRef, splitPointer, escapeSegment } from './yamltree.js';
@@ -42,7 +42,11 @@ export interface FleetOptions {
   readonly facts: Facts;
   readonly secrets?: SecretStoreOptions;
   readonly registry?: SchemaRegistry;
-  /** The node name is a trusted identity and facts only a claim (the catalogue server): classify.ts SiteCheckOptions. */
+  /**
+   * The node name is a trusted identity and facts only a claim (the catalogue server): no
+   * site.yaml rule matching on facts gives roles, modules or secrets (classify.ts
+   * SiteCheckOptions), no data file facts select holds a secret (data.ts checkFactLayers).
+   */
   readonly trustedNamesOnly?: boolean;
 }
 
@@ -143,6 +147,7 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
   const before = await readLayers(files.before);
   const after = await readLayers(files.after);
   errors.push(...before.errors, ...after.errors);
+  if (opts.trustedNamesOnly) errors.push(...factLayerSecrets(before.layers));
   const ruleLayers = cls.params.map((p) => fileLayer(`classification nodes[${p.split('/')[2]}]`, site.tree!, p));
   const layers = [...before.layers, ...ruleLayers, ...after.layers];
   for (const l of layers) for (const k of isMap(l.value) ? Object.keys(l.value) : []) if (available.includes(k)) await load(k);
@@ -234,6 +239,7 @@ export async function validateFleet(target: string, facts: Facts, registry?: Sch
     const site = await readYamlTree(path.join(envDir, 'manifests', 'site.yaml'), { secrets: true, markers: true });
     if (!site.tree) { errors.push(...site.errors); continue; }
     const siteErrors = checkSite(site.tree, opts);
+    if (opts.trustedNamesOnly) siteErrors.push(...await checkFactLayers(envDir));
     if (siteErrors.length) { errors.push(...siteErrors); continue; }
     const rules = ((site.tree.value as { nodes: { name?: string }[] }).nodes).flatMap((r) => (r.name ? [r.name] : []));
     let files: string[] = [];

@@ -61,6 +61,11 @@ function entries(dir: string): Promise<Map<string, boolean>> {
   });
 }
 
+/** Names of the regular files (symlinks followed) in `dir`, sorted; [] when it is missing. */
+export async function filesIn(dir: string): Promise<string[]> {
+  return [...(await entries(dir))].filter(([, isDirectory]) => !isDirectory).map(([name]) => name).sort();
+}
+
 export async function isFile(p: string): Promise<boolean> {
   // Under a frozen tree, one listing of the directory answers for every name in it.
   if (memoOf(p)) return (await entries(path.dirname(p))).get(path.basename(p)) === false;

@@ -53,6 +53,20 @@ export function registerServerCommands(program: Command): void {
         process.exitCode = EXIT.OK;
       } catch (err) { process.exitCode = fail(err); }
     });
+  caOptions(ca.command('reissue-server').description('issue the server\'s certificate again (same key and names, plus --hostname) with the catalogue-signing purpose agents require'))
+    .option('--hostname <name...>', 'names or IPs to add')
+    .option('--days <n>', 'validity in days from now (default: the old certificate\'s end)', int)
+    .action(async (o: { caDir?: string; stateDir?: string; hostname?: string[]; days?: number }) => {
+      try {
+        const { loadCa, reissueServerCert, caPaths } = await import('../server/ca.js');
+        const dir = caDirOf(o);
+        const pem = await reissueServerCert(await loadCa(dir), { hostnames: o.hostname, days: o.days });
+        const { X509Certificate } = await import('node:crypto');
+        const c = new X509Certificate(pem);
+        process.stdout.write(`issued ${caPaths(dir).serverCert} again (serial ${c.serialNumber.toLowerCase()}, until ${new Date(c.validTo).toISOString()}, names ${c.subjectAltName ?? 'none'}); the old one is server.crt.old\nrestart the server to use it\n`);
+        process.exitCode = EXIT.OK;
+      } catch (err) { process.exitCode = fail(err); }
+    });
   caOptions(ca.command('fingerprint').description('print the CA fingerprint (sha256:...) agents pin with --ca-fingerprint'))
     .action(async (o: { caDir?: string; stateDir?: string }) => {
       try {
@@ -94,7 +108,7 @@ export function registerServerCommands(program: Command): void {
     .option('--ttl-hours <n>', 'hours the token stays valid', int, 24)
     .action(async (o: { caDir?: string; stateDir?: string; ttlHours: number }) => {
       try {
-        const { createJoinToken } = await import('../server/ca.js');
+        const { createJoinToken } = await import('../server/join-tokens.js');
         process.stdout.write(await createJoinToken(caDirOf(o), o.ttlHours) + '\n');
       } catch (err) { process.exitCode = fail(err); }
     });

@@ -5,13 +5,15 @@
  *   node      the node's own catalogue, facts and reports (routes/catalogue.ts, nodes.ts)
  *   operator  GET /v1/nodes, /metrics
  * Errors answer JSON `{ error }`: 400 with the reason for malformed input, never a stack.
+ * Every JSON body passes the door (door.ts): bounded depth, storable strings, a schema.
  */
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type winston from 'winston';
-import { caPaths, createRevocationCheck, loadCa, type Ca } from './ca.js';
+import { canSignCatalogues, caPaths, createRevocationCheck, loadCa, NODE_NAME_MAX, reissueServerCert, type Ca } from './ca.js';
+import { boundedJsonParser, loadWireSchemas } from './door.js';
 import { createAuthHook } from './auth.js';
 import { CodeManager } from './code.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
@@ -58,9 +60,20 @@ export interface CatalogueServer {
 export async function createCatalogueServer(opts: ServerOptions): Promise<CatalogueServer> {
   const ca = await loadCa(opts.caDir);
   const p = caPaths(opts.caDir);
-  const [serverKeyPem, serverCertPem] = await Promise.all([readFile(p.serverKey, 'utf8'), readFile(p.serverCert, 'utf8')]);
-  const metrics = createMetrics();
   const log = opts.logger;
+  const serverKeyPem = await readFile(p.serverKey, 'utf8');
+  let serverCertPem = await readFile(p.serverCert, 'utf8');
+  // A certificate made before catalogue signing had its own purpose: agents refuse what it signs. The CA key is here: issue it again.
+  if (!canSignCatalogues(serverCertPem)) {
+    try {
+      serverCertPem = await reissueServerCert(ca);
+      log?.warn(`${p.serverCert} did not carry the catalogue-signing purpose that agents require: issued it again for the same key and names (the old one is ${p.serverCert}.old)`);
+    } catch (err) {
+      log?.error(`${p.serverCert} lacks the catalogue-signing purpose and cannot be issued again (${(err as Error).message}): agents refuse the catalogues it signs; run \`tsconverge ca reissue-server\` where the CA directory is writable`);
+    }
+  }
+  loadWireSchemas();
+  const metrics = createMetrics();
   const code = new CodeManager({
     fleet: path.resolve(opts.fleet), stateDir: opts.stateDir, environment: opts.environment, secrets: opts.secrets,
     serverKeyPem, validationFacts: opts.validationFacts, compileWorkers: opts.compileWorkers,
@@ -80,10 +93,14 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   const app = Fastify({
     https: { key: serverKeyPem, cert: serverCertPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
     bodyLimit: 1024 * 1024,
+    // A node name as long as NODE_NAME allows is one path parameter (find-my-way's default, 100, answered 414).
+    routerOptions: { maxParamLength: NODE_NAME_MAX },
     logger: false,
     return503OnClosing: true,
     keepAliveTimeout: 65_000,
   });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, boundedJsonParser(app));
   app.addHook('onRequest', createAuthHook(createRevocationCheck(opts.caDir)));
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -8,26 +8,38 @@
  *   CA_DIR/requests/NODE.csr         certificate requests waiting for `tsconverge ca sign NODE`
  *   CA_DIR/signed/NODE.crt           signed node certificates
  *   CA_DIR/revoked.json              revoked serials, checked by the server on every request
- *   CA_DIR/tokens.json               one-time join tokens (sha256 of each), see createJoinToken
+ *   CA_DIR/tokens.json               one-time join tokens (sha256 of each), see join-tokens.ts
  *
  * A node certificate's subject is `CN=NODE` and nothing else, whatever the request
  * asked for; operators carry `O=tsconverge-operators`, which a node can never obtain.
+ * Only the server's certificate carries the catalogue-signing purpose
+ * (CATALOGUE_SIGNING_OID in its extended key usage): agents accept a catalogue only when
+ * its signer has it, so no node or operator key can sign one.
  */
 import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it loaded first
-import { createHash, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { statSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { TsconvergeError } from '../core/errors.js';
+import { CATALOGUE_SIGNING_OID } from './wire.js';
+
+export { CATALOGUE_SIGNING_OID };
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 export const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 export const OPERATOR_ORG = 'tsconverge-operators';
+/**
+ * The longest node name: a node's name is also a file name with a suffix of up to five
+ * characters (data/nodes/NODE.yaml, signed/NODE.crt, ssl/NODE.key), and a file name holds
+ * 255 bytes. Routes accept names this long (fastify's maxParamLength), so does the dashboard.
+ */
+export const NODE_NAME_MAX = 250;
 /** Lower-case DNS-style names: one spelling per node, so a certificate names one node. */
-export const NODE_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
+export const NODE_NAME = new RegExp(`^(?=.{1,${NODE_NAME_MAX}}$)[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$`);
 
 export interface Ca {
   readonly dir: string;
@@ -62,7 +74,8 @@ function serial(): string {
 /** Write a file atomically (temp + rename) with `mode`. */
 export async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  // A short temporary name: `file`'s own name may already be as long as a name can be.
+  const tmp = path.join(path.dirname(file), `.tmp-${randomBytes(8).toString('hex')}`);
   await writeFile(tmp, data, { mode });
   await chmod(tmp, mode);
   await rename(tmp, file);
@@ -104,7 +117,7 @@ async function issue(ca: Ca, subject: string, publicKey: x509.PublicKey | Crypto
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-    new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false),
+    new x509.ExtendedKeyUsageExtension(usage === 'server' ? [x509.ExtendedKeyUsage.serverAuth, CATALOGUE_SIGNING_OID] : [x509.ExtendedKeyUsage.clientAuth], false),
     await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
   ];
   if (names.length) {
@@ -159,6 +172,42 @@ export async function issueOperator(ca: Ca, name: string, keyFile: string, certF
   const keys = await generateKeys();
   await writeAtomic(keyFile, await exportKeyPem(keys.privateKey), 0o600);
   await writeAtomic(certFile, await issue(ca, `CN=${name}, O=${OPERATOR_ORG}`, keys.publicKey, 'client', [], { days: 365 }), 0o644);
+}
+
+/** True when `certPem` carries the catalogue-signing purpose (only server certificates do). */
+export function canSignCatalogues(certPem: string): boolean {
+  return new NodeX509(certPem).keyUsage?.includes(CATALOGUE_SIGNING_OID) ?? false;
+}
+
+export interface ReissueOptions {
+  /** Names or IPs to add to the certificate's (the old ones are kept). */
+  readonly hostnames?: readonly string[];
+  /** Validity from now; default: the old certificate's end. */
+  readonly days?: number;
+}
+
+/**
+ * Issue the server's certificate again for its same key, subject and names (plus
+ * `hostnames`), with the catalogue-signing purpose. Certificates made before that purpose
+ * existed lack it, and agents refuse catalogues signed without it: the server calls this
+ * at start when its certificate lacks it (`tsconverge ca reissue-server` does it by hand).
+ * The old certificate is kept as server.crt.old. Returns the new certificate (PEM).
+ */
+export async function reissueServerCert(ca: Ca, opts: ReissueOptions = {}): Promise<string> {
+  const p = caPaths(ca.dir);
+  const oldPem = await readFile(p.serverCert, 'utf8').catch((err: Error) => { throw caError(`cannot read ${p.serverCert}: ${err.message}`, 'tsconverge ca init creates it'); });
+  const old = new x509.X509Certificate(oldPem);
+  const ownSpki = createPublicKey(createPrivateKey(await readFile(p.serverKey, 'utf8'))).export({ type: 'spki', format: 'der' });
+  if (!ownSpki.equals(Buffer.from(old.publicKey.rawData))) {
+    throw caError(`${p.serverCert} is not the certificate of ${p.serverKey}`, 'restore the pair, or make a new CA with tsconverge ca init');
+  }
+  const san = old.getExtension(x509.SubjectAlternativeNameExtension);
+  const names = [...new Set([...(san?.names.items.map((n) => n.value) ?? []), ...(opts.hostnames ?? [])])];
+  const notAfter = opts.days !== undefined ? new Date(Date.now() + opts.days * 86_400_000) : old.notAfter;
+  const pem = await issue(ca, old.subject, old.publicKey, 'server', names, { notAfter });
+  await writeAtomic(`${p.serverCert}.old`, oldPem, 0o644);
+  await writeAtomic(p.serverCert, pem, 0o644);
+  return pem;
 }
 
 export function caPaths(dir: string) {
@@ -317,34 +366,4 @@ export async function policyAllows(file: string | undefined, node: string): Prom
   if (!file) return false;
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).some((g) => globMatch(g, node));
-}
-
-interface TokenEntry { readonly sha256: string; readonly created: string; readonly expires: string }
-
-/** A one-time join token (printed once; only its hash is kept): a request that carries it is signed at once. */
-export async function createJoinToken(dir: string, ttlHours = 24): Promise<string> {
-  const token = randomBytes(24).toString('base64url');
-  const p = caPaths(dir);
-  const list = (JSON.parse(await readFile(p.tokens, 'utf8').catch(() => '[]')) as TokenEntry[]).filter((t) => Date.parse(t.expires) > Date.now());
-  list.push({ sha256: createHash('sha256').update(token).digest('hex'), created: new Date().toISOString(), expires: new Date(Date.now() + ttlHours * 3_600_000).toISOString() });
-  await writeAtomic(p.tokens, JSON.stringify(list, null, 2) + '\n', 0o600);
-  return token;
-}
-
-let tokenQueue: Promise<unknown> = Promise.resolve();
-
-/** Use up a join token; true when it was valid (each token works once). */
-export function consumeJoinToken(dir: string, token: string): Promise<boolean> {
-  const run = async (): Promise<boolean> => {
-    const p = caPaths(dir);
-    const list = JSON.parse(await readFile(p.tokens, 'utf8').catch(() => '[]')) as TokenEntry[];
-    const h = createHash('sha256').update(token).digest('hex');
-    const hit = list.find((t) => t.sha256 === h && Date.parse(t.expires) > Date.now());
-    if (!hit) return false;
-    await writeAtomic(p.tokens, JSON.stringify(list.filter((t) => t !== hit), null, 2) + '\n', 0o600);
-    return true;
-  };
-  const out = tokenQueue.then(run, run);
-  tokenQueue = out.catch(() => undefined);
-  return out;
 }

@@ -16,6 +16,15 @@ import path from 'node:path';
 
 export const SIGNATURE_HEADER = 'x-tsconverge-signature';
 export const SIGNER_HEADER = 'x-tsconverge-signer';
+/**
+ * The extended key usage that lets a certificate sign catalogues: the CA sets it on the
+ * server's certificate only (ca.ts), never on a node's or an operator's, whatever a request
+ * asks; agents require it of every catalogue's signer. An OID under 2.25 (ITU-T X.667: a
+ * UUID as an OID, no registration needed).
+ */
+export const CATALOGUE_SIGNING_OID = '2.25.198501800842061229025900627751675606144';
+/** How far ahead of the agent's clock a catalogue's issuedAt may be (clock skew); later is refused. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 export interface WireResource {
   readonly id: string;
@@ -64,8 +73,10 @@ function refused(message: string, hint?: string): TsconvergeError {
 }
 
 /**
- * Verify `body` against `signature` made by `signerDer`, which must be signed by `caPem`
- * and valid now. Throws CATALOGUE_REFUSED; returns nothing on success.
+ * Verify `body` against `signature` made by `signerDer`, which must be signed by `caPem`,
+ * valid now, and the server's: it carries the catalogue-signing purpose
+ * (CATALOGUE_SIGNING_OID), which no node or operator certificate has. Throws
+ * CATALOGUE_REFUSED; returns nothing on success.
  */
 export function verifySignedBody(body: Uint8Array, signatureB64: string | undefined, signerB64: string | undefined, caPem: string): void {
   if (!signatureB64 || !signerB64) throw refused('the catalogue carries no signature');
@@ -75,17 +86,27 @@ export function verifySignedBody(body: Uint8Array, signatureB64: string | undefi
   if (!signer.checkIssued(ca) || !signer.verify(ca.publicKey)) throw refused('the catalogue is signed by a certificate that the pinned CA did not issue');
   const now = Date.now();
   if (Date.parse(signer.validFrom) > now || Date.parse(signer.validTo) < now) throw refused('the catalogue\'s signing certificate is not valid now');
+  if (signer.ca || !(signer.keyUsage ?? []).includes(CATALOGUE_SIGNING_OID)) {
+    throw refused(`the catalogue is signed by ${signer.subject.split('\n').join(', ')}, a certificate that may not sign catalogues (only the server's certificate carries the catalogue-signing purpose)`,
+      'nothing was applied. A node or operator key signed it (a relay or a compromised host); or the server\'s certificate predates that purpose: restart the server (it issues its certificate again) or run `tsconverge ca reissue-server`');
+  }
   if (!verify('sha256', body, createPublicKey(signer.publicKey.export({ format: 'pem', type: 'spki' })), Buffer.from(signatureB64, 'base64'))) {
     throw refused('the catalogue\'s signature does not match its bytes (tampered or corrupted)');
   }
 }
 
-/** Parse a verified body and check it is for `node`; throws CATALOGUE_REFUSED. */
-export function parseDocument(body: Uint8Array, node: string): CatalogueDocument {
+/** Parse a verified body and check it is for `node` and not issued in the future (beyond MAX_CLOCK_SKEW_MS); throws CATALOGUE_REFUSED. */
+export function parseDocument(body: Uint8Array, node: string, nowMs = Date.now()): CatalogueDocument {
   let doc: CatalogueDocument;
   try { doc = JSON.parse(Buffer.from(body).toString('utf8')) as CatalogueDocument; } catch { throw refused('the catalogue is not JSON'); }
-  if (doc.formatVersion !== 1 || !Array.isArray(doc.resources)) throw refused('the catalogue has an unknown format');
+  if (doc?.formatVersion !== 1 || !Array.isArray(doc.resources)) throw refused('the catalogue has an unknown format');
   if (doc.node !== node) throw refused(`the catalogue is for node ${JSON.stringify(doc.node)}, not ${node}`);
+  const issued = typeof doc.issuedAt === 'string' ? Date.parse(doc.issuedAt) : NaN;
+  if (Number.isNaN(issued)) throw refused('the catalogue has no valid issuedAt');
+  if (issued > nowMs + MAX_CLOCK_SKEW_MS) {
+    throw refused(`the catalogue is issued in the future (${doc.issuedAt}; this host's time is ${new Date(nowMs).toISOString()}, and ${MAX_CLOCK_SKEW_MS / 60_000} minutes of clock skew are allowed)`,
+      'nothing was applied: a forged or replayed catalogue, or the server\'s clock runs ahead (check the time on both hosts)');
+  }
   return doc;
 }
 

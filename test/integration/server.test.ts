@@ -16,7 +16,7 @@ import { runCatalogue } from '../../src/engine/run.js';
 import { createProviderRegistry } from '../../src/providers/container.js';
 import type { Facts } from '../../src/facts/facts.js';
 import { runCli, freePort } from '../support/harness.js';
-import { operatorTls, startServer, tempDir, writeFleet, type ServerProc } from '../support/server.js';
+import { agentTls, nodeFacts, operatorTls, startServer, tempDir, writeFleet, type ServerProc } from '../support/server.js';
 
 const PORT = await freePort();
 const SECRET = 'hs-very-secret-token-4711';
@@ -28,9 +28,7 @@ const log = winston.createLogger({ silent: true });
 let server: ServerProc;
 let fingerprint: string;
 
-function factsOf(node: string): Facts {
-  return { hostname: node, fqdn: node, domain: '', os: { family: 'debian', name: 'Debian', version: '12', id: 'debian', codename: 'bookworm', prettyName: 'Debian 12' }, kernel: { release: '6', arch: 'x86_64' }, cpus: 2, memoryBytes: 1, interfaces: {}, network: {}, primaryIPv4: null, uptimeSeconds: Math.random() * 1000, systemd: false, container: false } as Facts;
-}
+const factsOf = (node: string): Facts => nodeFacts(node);
 
 interface Host { readonly node: string; readonly root: string; readonly state: string; readonly source: ServerSource }
 const hostDirs: string[] = [];
@@ -54,8 +52,7 @@ async function agentRun(h: Host) {
 const motd = (h: Host): string => readFileSync(path.join(h.root, 'etc/motd'), 'utf8');
 
 async function tlsOf(h: Host): Promise<ClientTls> {
-  const p = sslPaths(h.state, h.node);
-  return { ca: readFileSync(p.ca, 'utf8'), cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') };
+  return agentTls(h.state, h.node);
 }
 
 let a: Host;
@@ -286,8 +283,9 @@ describe('replay', () => {
     const { createHash, sign, createPrivateKey } = await import('node:crypto');
     const dir = path.join(a.state, 'catalogue');
     const saved = { body: readFileSync(path.join(dir, 'catalogue.json')), meta: readFileSync(path.join(dir, 'catalogue.sig.json')) };
-    // What the agent holds was issued "later" than anything the server now serves (signed by the server's key, so it verifies).
-    const doc = { ...JSON.parse(saved.body.toString()), issuedAt: '2099-01-01T00:00:00.000Z', version: 'sha256:' + 'f'.repeat(64) };
+    // What the agent holds was issued later than anything the server now serves (now: not in the future, so it is kept;
+    // signed by the server's key, so it verifies); a date beyond the clock skew would be refused (server-trust.test.ts).
+    const doc = { ...JSON.parse(saved.body.toString()), issuedAt: new Date().toISOString(), version: 'sha256:' + 'f'.repeat(64) };
     const body = Buffer.from(JSON.stringify(doc));
     const meta = JSON.parse(saved.meta.toString());
     writeFileSync(path.join(dir, 'catalogue.json'), body);

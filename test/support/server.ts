@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIN, freePort } from './harness.js';
 import type { ClientTls } from '../../src/server/client.js';
+import { sslPaths } from '../../src/agent/server-source.js';
+import type { Facts } from '../../src/facts/facts.js';
 import { readFileSync } from 'node:fs';
 
 export function tempDir(prefix: string): string {
@@ -68,6 +70,17 @@ export async function startServer(args: string[], port: number, env: Record<stri
       proc.kill(signal);
     }),
   };
+}
+
+/** Facts of a test host named `node` (its uptime changes every call, as a real agent's does). */
+export function nodeFacts(node: string, extra: Record<string, unknown> = {}): Facts {
+  return { hostname: node, fqdn: node, domain: '', os: { family: 'debian', name: 'Debian', version: '12', id: 'debian', codename: 'bookworm', prettyName: 'Debian 12' }, kernel: { release: '6', arch: 'x86_64' }, cpus: 2, memoryBytes: 1, interfaces: {}, network: {}, primaryIPv4: null, uptimeSeconds: Math.random() * 1000, systemd: false, container: false, ...extra } as Facts;
+}
+
+/** The CA, certificate and key an enrolled agent keeps in its state directory. */
+export function agentTls(stateDir: string, node: string): ClientTls {
+  const p = sslPaths(stateDir, node);
+  return { ca: readFileSync(p.ca, 'utf8'), cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') };
 }
 
 export function operatorTls(caDir: string): ClientTls {

@@ -93,3 +93,39 @@ export function clearedCookie(secure: boolean): string {
 export function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/(?![/\\])[^\s\\]*$/.test(next) && next.length < 2048 ? next : '/';
 }
+
+export interface LoginLimiter {
+  /** Milliseconds `ip` must wait before its next try (0: it may try now). */
+  waitMs(ip: string, nowMs?: number): number;
+  /** A wrong token from `ip`. */
+  failed(ip: string, nowMs?: number): void;
+  /** A right token from `ip`: its count starts again. */
+  succeeded(ip: string): void;
+}
+
+/**
+ * Wrong tokens per source address (the login form and `Authorization: Bearer`): `max` in
+ * any `windowMs`, then that address waits until the oldest of them is `windowMs` old, and
+ * is answered 429 without its token being compared. At most `maxTracked` addresses are
+ * remembered (the oldest forgotten first), so a flood of addresses cannot grow it.
+ */
+export function createLoginLimiter(opts: { max?: number; windowMs?: number; maxTracked?: number } = {}): LoginLimiter {
+  const max = opts.max ?? 10;
+  const windowMs = opts.windowMs ?? 60_000;
+  const maxTracked = opts.maxTracked ?? 10_000;
+  const failures = new Map<string, number[]>();
+  const recent = (ip: string, now: number): number[] => (failures.get(ip) ?? []).filter((t) => now - t < windowMs);
+  return {
+    waitMs(ip, now = Date.now()) {
+      const list = recent(ip, now);
+      return list.length < max ? 0 : list[list.length - max]! + windowMs - now;
+    },
+    failed(ip, now = Date.now()) {
+      const list = [...recent(ip, now), now].slice(-max);
+      failures.delete(ip);
+      failures.set(ip, list);
+      if (failures.size > maxTracked) failures.delete(failures.keys().next().value!);
+    },
+    succeeded(ip) { failures.delete(ip); },
+  };
+}

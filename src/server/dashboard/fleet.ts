@@ -2,7 +2,7 @@
  * The dashboard's view of the fleet: the node rows and statuses of GET /v1/nodes
  * (store.listNodes, the same unresponsive threshold), each node's environment and role
  * as the served fleet code classifies it (site.yaml rules, with its stored facts), its
- * facts and its stored reports. Also the fleet gauges of /metrics.
+ * facts and its stored reports (those that pass the report schema). Also the fleet gauges of /metrics.
  */
 import path from 'node:path';
 import client from 'prom-client';
@@ -11,6 +11,7 @@ import { checkSite, classifyNode } from '../../catalogue/classify.js';
 import { readYamlTree, type YamlTree } from '../../catalogue/yamltree.js';
 import type { Facts } from '../../facts/facts.js';
 import type { CodeError, CodeManager } from '../code.js';
+import { isValidReport } from '../door.js';
 import type { NodeRow, NodeStatus, Store, StoredReport } from '../store.js';
 
 /** Every status, in the order the dashboard shows them (worst first). */
@@ -25,7 +26,10 @@ export interface FleetNode extends NodeRow {
 export interface NodeDetail {
   readonly node: FleetNode;
   readonly facts?: { readonly facts: unknown; readonly at: string };
+  /** The newest stored reports that pass the report schema (door.ts isValidReport). */
   readonly reports: readonly StoredReport[];
+  /** Stored reports left out because they do not (rows stored before reports were checked at the door). */
+  readonly invalidReports?: number;
 }
 
 export interface FleetView {
@@ -91,7 +95,9 @@ export function createFleetView(opts: { code: CodeManager; store: Store; environ
       const row = (await store.listNodes(opts.unresponsiveAfterMs)).find((n) => n.node === name);
       if (!row) return undefined;
       const [node, facts, list] = await Promise.all([withClass(row), store.getFacts(name), store.listReports(name, reports)]);
-      return { node, facts, reports: list };
+      // Only reports of the shape the pages expect are rendered: an old malformed row never breaks the page.
+      const valid = list.filter((r) => isValidReport(r.report));
+      return { node, facts, reports: valid, invalidReports: list.length - valid.length };
     },
   };
 }

@@ -10,7 +10,9 @@
  *
  * Everything but the login form and the two assets needs the token (auth.ts) or, on a
  * TLS listener (`--dashboard-tls`), an operator certificate; without either every page
- * answers 401 with the login form and nothing else. Every answer carries a strict CSP
+ * answers 401 with the login form and nothing else. Wrong tokens (form or Bearer) are
+ * limited per source address (auth.ts createLoginLimiter: 10 a minute, then 429 with the
+ * wait on the login form and in Retry-After). Every answer carries a strict CSP
  * (scripts and styles from this origin only, no inline script), nosniff and
  * frame-ancestors 'none'.
  */
@@ -19,7 +21,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type winston from 'winston';
 import { readAssetText } from '../../core/assets.js';
 import { identify } from '../auth.js';
-import { bearerOf, clearedCookie, createSession, loadDashboardToken, parseCookies, safeNext, sameSecret, SESSION_COOKIE, sessionCookie, verifySession } from './auth.js';
+import { NODE_NAME_MAX } from '../ca.js';
+import { bearerOf, clearedCookie, createLoginLimiter, createSession, loadDashboardToken, parseCookies, safeNext, sameSecret, SESSION_COOKIE, sessionCookie, verifySession } from './auth.js';
 import type { FleetView } from './fleet.js';
 import { errorPage, loginPage, nodePage, overviewPage, type OverviewFilter } from './pages.js';
 
@@ -64,22 +67,41 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const secure = opts.tls !== undefined;
   const app = Fastify({
     ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ca: [opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
-    bodyLimit: 16 * 1024, logger: false, return503OnClosing: true,
+    bodyLimit: 16 * 1024, logger: false, return503OnClosing: true, routerOptions: { maxParamLength: NODE_NAME_MAX },
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
+  const limiter = createLoginLimiter();
+  /** A token given (form or Bearer) and checked against the limiter: true when right. */
+  const tokenRight = (req: FastifyRequest, given: string): boolean => {
+    if (sameSecret(given, token)) { limiter.succeeded(req.ip); return true; }
+    limiter.failed(req.ip);
+    opts.log?.warn(`dashboard: a wrong token from ${req.ip}`);
+    return false;
+  };
   const authenticated = (req: FastifyRequest): boolean => {
     if (opts.tls) {
       const id = identify(req, opts.tls.isRevoked);
       if ('kind' in id && id.kind === 'operator') return true;
     }
     const bearer = bearerOf(req.headers.authorization);
-    if (bearer !== undefined) return sameSecret(bearer, token);
+    if (bearer !== undefined) return tokenRight(req, bearer);
     return verifySession(parseCookies(req.headers.cookie).get(SESSION_COOKIE), token);
   };
   const html = (reply: FastifyReply, status: number, body: string): FastifyReply => reply.code(status).type('text/html; charset=utf-8').send(body);
+  /** The seconds `req`'s address must wait before its next token, for the login form. */
+  const waiting = (req: FastifyRequest): { waitSeconds?: number } => {
+    const wait = Math.ceil(limiter.waitMs(req.ip) / 1000);
+    return wait > 0 ? { waitSeconds: wait } : {};
+  };
+  /** The login form and 429 while `req`'s address must wait (the wait shown and in Retry-After); undefined when it may try. */
+  const tooMany = (req: FastifyRequest, reply: FastifyReply, next: string): FastifyReply | undefined => {
+    const { waitSeconds } = waiting(req);
+    if (waitSeconds === undefined) return undefined;
+    return html(reply.header('retry-after', String(waitSeconds)), 429, loginPage({ next, waitSeconds }));
+  };
 
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY')
@@ -89,9 +111,11 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   });
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.public) return;
+    // A Bearer token from an address that must wait is not even compared.
+    if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, safeNext(req.url))) return reply;
     if (authenticated(req)) { req.dashboardUser = true; return; }
     reply.header('www-authenticate', 'Bearer realm="tsconverge dashboard"');
-    await html(reply, 401, loginPage({ next: safeNext(req.url) }));
+    await html(reply, 401, loginPage({ next: safeNext(req.url), ...waiting(req) }));
   });
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode ?? 500;
@@ -108,16 +132,19 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   });
   app.get('/favicon.ico', { config: pub }, async (_req, reply) => reply.code(204).header('cache-control', 'max-age=86400').send());
   app.get<{ Querystring: { next?: string } }>('/login', { config: pub, schema: { querystring: { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } } }, async (req, reply) => {
-    if (authenticated(req)) return reply.redirect(safeNext(req.query.next), 303);
-    return html(reply, 200, loginPage({ next: safeNext(req.query.next) }));
+    const next = safeNext(req.query.next);
+    if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, next)) return reply;
+    if (authenticated(req)) return reply.redirect(next, 303);
+    return html(reply, 200, loginPage({ next, ...waiting(req) }));
   });
   app.post<{ Body: { token?: string; next?: string } }>('/login', {
     config: pub, schema: { body: { type: 'object', properties: { token: { type: 'string', maxLength: 1024 }, next: { type: 'string', maxLength: 2048 } } } },
   }, async (req, reply) => {
     const next = safeNext(req.body?.next);
-    if (typeof req.body?.token !== 'string' || !sameSecret(req.body.token.trim(), token)) {
-      opts.log?.warn(`dashboard: a login with a wrong token from ${req.ip}`);
-      return html(reply, 401, loginPage({ next, error: 'That token is not the dashboard token.' }));
+    const limited = tooMany(req, reply, next);
+    if (limited) return limited;
+    if (typeof req.body?.token !== 'string' || !tokenRight(req, req.body.token.trim())) {
+      return html(reply, 401, loginPage({ next, error: 'That token is not the dashboard token.', ...waiting(req) }));
     }
     return reply.header('set-cookie', sessionCookie(createSession(token), secure)).redirect(next, 303);
   });

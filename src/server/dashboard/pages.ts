@@ -70,10 +70,12 @@ export function statusBadge(status: string, extra?: string): Html {
   return html`<span class="status s-${slug(status)}">${status}</span>${extra ? html` <span class="reason">${extra}</span>` : ''}`;
 }
 
-export function loginPage(opts: { next: string; error?: string }): string {
+/** `waitSeconds`: too many wrong tokens came from this address; it may try again after that long. */
+export function loginPage(opts: { next: string; error?: string; waitSeconds?: number }): string {
   return layout('Log in', html`<h1>Log in</h1>
 <p>Paste the dashboard token (the server writes it to <code>STATE_DIR/dashboard.token</code>, or <code>--dashboard-token-file</code>).</p>
 ${opts.error ? html`<p class="error" role="alert">${opts.error}</p>` : ''}
+${opts.waitSeconds ? html`<p class="error wait" role="alert">Too many wrong tokens from your address: try again in <span id="wait-seconds">${opts.waitSeconds}</span> seconds.</p>` : ''}
 <form class="login" method="post" action="/login">
 <input type="hidden" name="next" value="${opts.next}">
 <label for="token">Token</label>
@@ -202,6 +204,7 @@ export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
 <dt>Code version</dt><dd><code>${n.codeVersion ?? ''}</code></dd>
 <dt>Catalogue digest</dt><dd><code>${n.catalogueDigest ?? ''}</code></dd>
 </dl>
+${d.invalidReports ? html`<p class="warn">${d.invalidReports} stored report(s) of this node are not shown: they do not match the report schema (spec/wire/report.schema.json).</p>` : ''}
 ${runs.length ? html`<h2>Changed and failed resources, run by run</h2>
 ${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}` : ''}
 <h2>Runs over time</h2>

@@ -1,5 +1,5 @@
 /**
- * POST /v1/nodes/:node/catalogue  { facts }  (that node's certificate only)
+ * POST /v1/nodes/:node/catalogue  { facts }  (that node's certificate only; facts checked at the door, door.ts)
  *   200 the signed catalogue (wire.ts), ETag = digest of the body
  *   304 no body, when If-None-Match names the current ETag
  *   422 the node's catalogue does not compile (errors, secrets never included)
@@ -13,13 +13,10 @@ import { VOLATILE_FACTS, type CodeManager } from '../code.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Store } from '../store.js';
 import { SIGNATURE_HEADER, SIGNER_HEADER } from '../wire.js';
+import { boundedJsonParser, checkBody, FACTS_BODY_LIMIT, NODE_PARAMS } from '../door.js';
+import type { NodeFacts } from '../../generated/wire.js';
 
 export interface CatalogueRouteOptions { readonly code: CodeManager; readonly store: Store; readonly metrics: ServerMetrics; readonly signerDerB64: string }
-
-export const FACTS_SCHEMA = {
-  type: 'object', required: ['hostname'],
-  properties: { hostname: { type: 'string', maxLength: 253 }, fqdn: { type: 'string', maxLength: 253 }, os: { type: 'object' } },
-} as const;
 
 declare module 'fastify' {
   interface FastifyRequest { bodyHash?: string }
@@ -27,18 +24,15 @@ declare module 'fastify' {
 
 export const catalogueRoutes: FastifyPluginAsync<CatalogueRouteOptions> = async (app, { code, store, metrics, signerDerB64 }) => {
   const lastFacts = new Map<string, string>();
-  // fastify's own JSON parser (same limits, errors and prototype-poisoning checks), plus a
-  // hash of the raw bytes (this plugin's routes only): an agent that sends no volatile facts
-  // sends the same bytes while its facts do not change, and that hash stands for the facts
-  // without serialising them again on the warm path.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, raw: Buffer, done) => {
+  // The server's bounded parser (door.ts), plus a hash of the raw bytes (this plugin's routes
+  // only): an agent that sends no volatile facts sends the same bytes while its facts do not
+  // change, and that hash stands for the facts without serialising them again on the warm path.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, boundedJsonParser(app, (req, raw) => {
     req.bodyHash = createHash('sha256').update(raw).digest('hex');
-    void parseJson(req, raw.toString('utf8'), done); // answers through done
-  });
-  app.post<{ Params: { node: string }; Body: { facts: Record<string, unknown> } }>('/v1/nodes/:node/catalogue', {
-    config: { auth: 'node' }, bodyLimit: 256 * 1024,
-    schema: { body: { type: 'object', required: ['facts'], properties: { facts: FACTS_SCHEMA } } },
+  }));
+  app.post<{ Params: { node: string }; Body: { facts: NodeFacts } }>('/v1/nodes/:node/catalogue', {
+    config: { auth: 'node' }, bodyLimit: FACTS_BODY_LIMIT, schema: { params: NODE_PARAMS }, preValidation: checkBody('facts'),
   }, async (req, reply) => {
     const node = req.identity!.name;
     const facts = req.body.facts;
