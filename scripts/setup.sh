@@ -43,11 +43,46 @@ fi
 mkdir -p /run/sshd
 
 # Docker Engine: PID 1 is not systemd on these machines, so start dockerd ourselves.
-if ! docker info >/dev/null 2>&1; then
+# A machine restored from a snapshot can carry pid files and sockets of a dockerd or
+# containerd that no longer runs (dockerd then refuses to start: "pid file found, ensure
+# docker is not running", or waits on a dead containerd socket). Those are removed when
+# no such process is alive; a live daemon is never touched.
+stale_pidfile() { # path name
+  local f=$1 name=$2 pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f" 2>/dev/null || true)
+  if [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && grep -qx "$name" "/proc/$pid/comm"; then return 0; fi
+  log "removing stale $f (no $name with pid ${pid:-?})"
+  rm -f "$f"
+}
+start_dockerd() {
+  stale_pidfile /var/run/docker.pid dockerd
+  stale_pidfile /var/run/docker/containerd/containerd.pid containerd
+  if ! pgrep -x containerd >/dev/null 2>&1; then rm -f /var/run/docker/containerd/containerd.sock /var/run/docker/containerd/containerd-debug.sock; fi
   log "starting dockerd (log: $STATE_DIR/dockerd.log)"
-  nohup dockerd --host unix:///var/run/docker.sock >"$STATE_DIR/dockerd.log" 2>&1 &
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
-  docker info >/dev/null 2>&1 || { log "dockerd did not come up; see $STATE_DIR/dockerd.log"; exit 1; }
+  nohup dockerd --host unix:///var/run/docker.sock >>"$STATE_DIR/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  # Up to 120 s: a loaded CI machine has been seen to need more than 30 s.
+  for _ in $(seq 1 240); do
+    docker info >/dev/null 2>&1 && return 0
+    kill -0 "$DOCKERD_PID" 2>/dev/null || break   # it exited: no use waiting
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1
+}
+if ! docker info >/dev/null 2>&1; then
+  : >"$STATE_DIR/dockerd.log"
+  if ! start_dockerd; then
+    log "dockerd did not come up; the end of $STATE_DIR/dockerd.log:"
+    tail -n 25 "$STATE_DIR/dockerd.log" >&2 || true
+    kill "$DOCKERD_PID" 2>/dev/null || true; sleep 2
+    log "trying once more"
+    start_dockerd || {
+      log "dockerd did not come up twice; the end of $STATE_DIR/dockerd.log:"
+      tail -n 40 "$STATE_DIR/dockerd.log" >&2 || true
+      exit 1
+    }
+  fi
 fi
 
 # Local test images: no public registry is reachable, so images are built from busybox.
