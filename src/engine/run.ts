@@ -197,6 +197,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       ...consequencesOf(s),
       ...(s.error ? { error: s.error.toJSON() } : {}),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
+      ...(s.status === 'changed' && s.finished > 0 ? { finishedAt: new Date(s.finished).toISOString() } : {}),
     };
   });
   const summary = summarise(resources);

@@ -151,6 +151,7 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
 
   return {
     kind: 'sysctl',
+    watch: () => [{ path: SYSCTL_FILE }],
     async suitable() {
       try {
         await readFile(path.join(procSys(), 'kernel', 'ostype'), 'utf8');
