@@ -229,7 +229,7 @@ export function createAgent(opts: AgentOptions): Agent {
 
   const watch = opts.watch;
   const supervisor = createSupervisor(opts, { run: (t, e) => runOnce(t, e).then((r) => ({ ...r, ...runWindowOf(r) })), abort: () => stopCtl.abort(), publish: writeMetrics },
-    watch ? (ready, full) => createWatcher(watch, ready, full) : undefined);
+    watch ? (ready, full, changed) => createWatcher(watch, ready, full, changed) : undefined);
   let onceRunning = false;
 
   return {

@@ -92,7 +92,7 @@ export function agentInfoOf(opts: SupervisorOptions, startedAt: string, next: Da
 }
 
 /** Made by the supervisor with its two ways in: `ready` (marks are due: an event run) and `full` (a gap: run everything). */
-export type WatcherFactory = (ready: () => void, full: (why: string) => void) => Watcher;
+export type WatcherFactory = (ready: () => void, full: (why: string) => void, changed: () => void) => Watcher;
 
 export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, runner: Runner<R>, makeWatcher?: WatcherFactory): Supervisor {
   const log = opts.log;
@@ -120,7 +120,19 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
 
   const schedule = createSchedule({ intervalMs: opts.intervalMs, splayMs: opts.splayMs, onTick: () => kick('schedule') });
 
-  const watcher = makeWatcher?.(() => kick('event', 'event'), (why) => { log.info(`full run: ${why}`); kick('event', 'gap'); });
+  // The watcher's metrics (events dropped, containers' state) change between runs too: written at most once a second, never over a run's.
+  let metricsTimer: NodeJS.Timeout | undefined;
+  const watchMetricsChanged = (): void => {
+    if (!opts.metricsFile || metricsTimer) return;
+    metricsTimer = setTimeout(() => {
+      metricsTimer = undefined;
+      if (running || stopped || !watcher || !opts.metricsFile) return; // the run's publication writes them
+      const file = opts.metricsFile;
+      publishing = publishing.then(() => writeWatchMetrics(file, watcher.stats)).catch((err: unknown) => { log.error(`cannot write the metrics: ${(err as Error).message}`); });
+    }, 1000);
+    metricsTimer.unref();
+  };
+  const watcher = makeWatcher?.(() => kick('event', 'event'), (why) => { log.info(`full run: ${why}`); kick('event', 'gap'); }, watchMetricsChanged);
 
   function kick(trigger: RunTrigger, mode: 'full' | 'event' | 'gap' = 'full'): void {
     if (stopped) return;

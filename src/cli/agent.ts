@@ -95,7 +95,7 @@ async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir:
     version: pkg.version, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)', log: r.log,
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
     ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
-  }, createChildRunner({ args: process.argv.slice(2), log: r.log, stateDir: r.stateDir }), r.watch ? (ready, full) => createWatcher(r.watch!, ready, full) : undefined);
+  }, createChildRunner({ args: process.argv.slice(2), log: r.log, stateDir: r.stateDir }), r.watch ? (ready, full, changed) => createWatcher(r.watch!, ready, full, changed) : undefined);
   return withSignals({ stop: (sig) => supervisor.stop(sig), requestRun: () => supervisor.requestRun() }, () => supervisor.start());
 }
 

@@ -46,7 +46,8 @@ describe('tsconverge agent', () => {
     const metrics = path.join(sb.root, 'metrics', 'tsconverge.prom');
     const conf = path.join(sb.root, 'etc/app.conf');
     const m = sb.manifest(manifest(name, sb.id, 'v1'));
-    agent = startAgent(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '2s', '--metrics-file', metrics]);
+    // --no-watch: this test is about the schedule (watching: agent-watch.test.ts).
+    agent = startAgent(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '2s', '--metrics-file', metrics, '--no-watch']);
 
     // The run at start converges everything: all intentional (nothing was applied before).
     const first = await nextReport(stateDir, 0);

@@ -15,7 +15,10 @@
  *   sweep interval; past that, events are counted as dropped and left to the sweep (which
  *   still names them as the cause of what it repairs).
  * - No feedback loop: an event on a resource that a run changed, timed inside that run
- *   (plus a short delivery allowance), is tsconverge's own change and marks nothing.
+ *   (the engine's own time of the event; a file event's time of arrival, which comes
+ *   before the run's process ends), is tsconverge's own change and marks nothing. (An own
+ *   change that slipped through would cost one run that changes nothing, and a run that
+ *   changes nothing makes no event: no loop.)
  * - Container state for the metrics (running, health, restarts and OOM kills seen) comes
  *   from the same stream.
  */
@@ -87,10 +90,8 @@ export interface Watcher {
 
 /** Docker actions that can mean drift (the rest, start/create/exec/attach, are not). */
 const DRIFT_ACTIONS = new Set(['destroy', 'die', 'oom', 'kill', 'stop', 'update', 'rename', 'disconnect', 'pause', 'remove']);
-/** Events of a run's own changes are recognised up to this long after its end (delivery lag). */
-const OWN_SLACK_MS = 1000;
 
-export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (why: string) => void): Watcher {
+export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (why: string) => void, changed: () => void = () => undefined): Watcher {
   const log = opts.log;
   let list: WatchList | null = null;
   let stream: EventStream | undefined;
@@ -107,6 +108,7 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
   let lastRefill = Date.now();
   let runsThisInterval = 0;
   let stopped = false;
+  let watchedKey = '';
   /** container id -> name, for network events that name the container by id */
   const names = new Map<string, string>();
 
@@ -117,7 +119,7 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
     if (tokens >= opts.burst) lastRefill = now;
   };
 
-  const own = (id: string, at: number): boolean => windows.some((w) => w.changed.has(id) && at >= w.from && at <= w.to + OWN_SLACK_MS);
+  const own = (id: string, at: number): boolean => windows.some((w) => w.changed.has(id) && at >= w.from && at <= w.to);
 
   function mark(ids: readonly string[], e: WatchEvent): void {
     stats.eventsSeen++;
@@ -145,6 +147,7 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
       let n = 0;
       for (const [id, evs] of marks) { n += evs.length; dropped.set(id, [...(dropped.get(id) ?? []), ...evs].slice(-20)); }
       stats.eventsDropped += n;
+      changed();
       log.warn(`watch: rate limit: ${opts.maxRuns} event runs this interval; ${n} event(s) on ${[...marks.keys()].join(', ')} left to the sweep`);
       marks = new Map();
       return;
@@ -191,6 +194,7 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
   function onEngineEvent(e: EngineEvent): void {
     const attrs = e.Actor.Attributes ?? {};
     const action = e.Action.split(':')[0]!;
+    log.debug(`watch: engine event ${e.Type} ${e.Action} ${attrs.name ?? e.Actor.ID.slice(0, 12)}`);
     if (e.Type === 'container') {
       const name = attrs.name ?? names.get(e.Actor.ID);
       if (name) names.set(e.Actor.ID, name);
@@ -201,6 +205,7 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
       else if (action === 'oom') s.ooms++;
       else if (action === 'health_status') s.health = e.Action.split(':')[1]?.trim();
       else if (action === 'destroy') { s.running = false; s.died = false; s.health = undefined; }
+      changed();
       if (!DRIFT_ACTIONS.has(action)) return;
       const ids = list?.docker.container[name];
       if (ids) mark(ids, dockerSeen(e, 'container', name));
@@ -239,7 +244,10 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
         void seen.then((s) => { if (list?.paths[declared]) mark(list.paths[declared], s); });
       }, (dir, err) => log.warn(`watch: ${dir}: ${err.message}; watched again after the next run`));
     }
-    files?.set(paths);
+    const dirs = files?.set(paths) ?? 0;
+    const key = `${paths.length}/${dirs}`;
+    if (paths.length > 0 && key !== watchedKey) log.info(`watch: ${paths.length} managed path(s) in ${dirs} director${dirs === 1 ? 'y' : 'ies'}`);
+    watchedKey = key;
   }
 
   const takeMap = (m: Map<string, WatchEvent[]>): Record<string, WatchEvent[]> => Object.fromEntries(m);
