@@ -1,0 +1,90 @@
+/**
+ * The watching agent across an engine restart, on a throwaway engine of its own (its own
+ * data root, exec root, pid file and unix socket under a temp dir, no bridge, no iptables:
+ * the shared engine and this machine's firewall are never touched). The engine is stopped
+ * and started again, and the container is removed by hand as soon as it answers: the agent
+ * resubscribes with `since`, sees that the engine restarted (a gap its history cannot
+ * bridge), runs everything, and the container is back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createSandbox, requireDocker, type Sandbox } from '../support/harness.js';
+import { byId, nextReport, reports, startAgent, waitFor, type AgentProcess } from '../support/agent.js';
+
+let sb: Sandbox;
+let agent: AgentProcess | undefined;
+let engine: ChildProcess | undefined;
+const dir = mkdtempSync(path.join(tmpdir(), 'i29-dockerd-'));
+const sock = path.join(dir, 'sock');
+const env = { DOCKER_HOST: `unix://${sock}` };
+const dk = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+async function startEngine(): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const log = openSync(path.join(dir, 'dockerd.log'), 'a');
+  engine = spawn('dockerd', ['--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'pid'),
+    '--host', `unix://${sock}`, '--bridge', 'none', '--iptables=false', '--ip-masq=false'], { stdio: ['ignore', log, log] });
+  await waitFor('the throwaway engine to answer', () => { try { dk('info', '--format', '{{.ID}}'); return true; } catch { return false; } }, 60_000, 250);
+}
+
+async function stopEngine(): Promise<void> {
+  const e = engine;
+  if (!e || e.exitCode !== null) return;
+  const gone = new Promise((r) => e.once('exit', r));
+  e.kill('SIGTERM');
+  await gone;
+}
+
+beforeAll(async () => {
+  requireDocker();
+  sb = createSandbox('i29');
+  await startEngine();
+  execFileSync('sh', ['-c', `docker save local/busybox:1 | DOCKER_HOST=unix://${sock} docker load`], { stdio: 'ignore' });
+}, 120_000);
+
+afterAll(async () => {
+  if (agent && agent.child.exitCode === null) { agent.child.kill('SIGTERM'); await agent.exited; }
+  try { const ids = dk('ps', '-aq'); if (ids) dk('rm', '-f', ...ids.split('\n')); } catch { /* engine gone */ }
+  await stopEngine();
+  rmSync(dir, { recursive: true, force: true });
+  sb?.cleanup();
+}, 120_000);
+
+describe('tsconverge agent: watching across an engine restart', () => {
+  it('resubscribes with since, treats the restart as a gap, and repairs a container removed meanwhile', async () => {
+    const name = `${sb.id}-box`;
+    const stateDir = path.join(sb.root, 'state');
+    const m = sb.manifest(`
+resources:
+  - kind: docker.container
+    name: ${name}
+    image: local/busybox:1
+    command: [sleep, "100000"]
+    labels: { tsconverge-test: ${sb.id} }
+    stopTimeout: 1
+`);
+    agent = startAgent(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '30m'], env);
+    const first = await nextReport(stateDir, 0);
+    expect(first, agent.stderr()).toMatchObject({ trigger: 'start', exitCode: 2 });
+    await waitFor('the engine events subscribed', () => agent!.stderr().includes('watch: engine events subscribed'));
+    expect(dk('inspect', '--format', '{{.State.Status}}', name)).toBe('running');
+
+    await stopEngine();
+    await waitFor('the stream lost', () => agent!.stderr().includes('watch: engine event stream lost'));
+    await startEngine();
+    // Removed by hand as soon as the new engine answers (the agent is still retrying).
+    dk('rm', '-f', name);
+
+    await waitFor('resubscribed since the last event', () => /watch: engine events resubscribed since \d+\.\d{9}/.test(agent!.stderr()), 30_000);
+    expect(agent.stderr()).toContain('the engine restarted (its socket is new)');
+    const repair = await nextReport(stateDir, 1, (r) => r.trigger === 'event' && r.summary.changed > 0, 30_000).catch((e: Error) => { throw new Error(`${e.message}\n${agent!.stderr()}`); });
+    // A gap: everything ran, not only what an event marked.
+    expect(repair.event).toBeUndefined();
+    expect(byId(repair)[`docker.container[${name}]`]).toMatchObject({ action: 'create', status: 'changed', cause: 'corrective' });
+    expect(dk('inspect', '--format', '{{.State.Status}}', name)).toBe('running');
+    expect(reports(stateDir).length).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+});
