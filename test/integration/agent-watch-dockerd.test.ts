@@ -1,7 +1,11 @@
 /**
- * The watching agent across an engine restart, on a throwaway engine of its own (its own
- * data root, exec root, pid file and unix socket under a temp dir, no bridge, no iptables:
- * the shared engine and this machine's firewall are never touched). The engine is stopped
+ * The watching agent across an engine restart, on a throwaway engine of its own: its own
+ * data root, exec root, pid file and unix socket under a temp dir, in its own network
+ * namespace (`ip netns` + `nsenter --net`, as docs TEST_ENV says for a throwaway engine),
+ * without a bridge or iptables rules. The network namespace is not optional: a dockerd
+ * started with `--bridge none` in the machine's namespace deletes the machine's `docker0`
+ * (libnetwork's removeDefaultBridgeInterface), which breaks the shared engine's default
+ * network. The engine is stopped
  * and started again, and the container is removed by hand as soon as it answers: the agent
  * resubscribes with `since`, sees that the engine restarted (a gap its history cannot
  * bridge), runs everything, and the container is back.
@@ -18,6 +22,7 @@ let sb: Sandbox;
 let agent: AgentProcess | undefined;
 let engine: ChildProcess | undefined;
 const dir = mkdtempSync(path.join(tmpdir(), 'i29-dockerd-'));
+const netns = `i29-${path.basename(dir).slice(-6)}`;
 const sock = path.join(dir, 'sock');
 const env = { DOCKER_HOST: `unix://${sock}` };
 const dk = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
@@ -25,7 +30,7 @@ const dk = (...args: string[]): string => execFileSync('docker', args, { encodin
 async function startEngine(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const log = openSync(path.join(dir, 'dockerd.log'), 'a');
-  engine = spawn('dockerd', ['--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'pid'),
+  engine = spawn('nsenter', [`--net=/var/run/netns/${netns}`, 'dockerd', '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'pid'),
     '--host', `unix://${sock}`, '--bridge', 'none', '--iptables=false', '--ip-masq=false'], { stdio: ['ignore', log, log] });
   await waitFor('the throwaway engine to answer', () => { try { dk('info', '--format', '{{.ID}}'); return true; } catch { return false; } }, 60_000, 250);
 }
@@ -41,6 +46,7 @@ async function stopEngine(): Promise<void> {
 beforeAll(async () => {
   requireDocker();
   sb = createSandbox('i29');
+  execFileSync('ip', ['netns', 'add', netns]);
   await startEngine();
   execFileSync('sh', ['-c', `docker save local/busybox:1 | DOCKER_HOST=unix://${sock} docker load`], { stdio: 'ignore' });
 }, 120_000);
@@ -49,6 +55,7 @@ afterAll(async () => {
   if (agent && agent.child.exitCode === null) { agent.child.kill('SIGTERM'); await agent.exited; }
   try { const ids = dk('ps', '-aq'); if (ids) dk('rm', '-f', ...ids.split('\n')); } catch { /* engine gone */ }
   await stopEngine();
+  try { execFileSync('ip', ['netns', 'delete', netns]); } catch { /* not made */ }
   rmSync(dir, { recursive: true, force: true });
   sb?.cleanup();
 }, 120_000);
