@@ -146,7 +146,7 @@ resources:
     expect(docker('inspect', '--format', '{{.HostConfig.Memory}}', name)).toBe(String(32 * 1024 * 1024));
   }, 90_000);
 
-  it('a managed file replaced by mv and edited by sed -i is repaired each time: the watch survives the new inode', async () => {
+  it('a managed file replaced by mv and edited by sed -i is repaired each time: the watch survives the new inode (--in-process)', async () => {
     const { stateDir, agent } = setup('file', `
 resources:
   - kind: file
@@ -154,7 +154,7 @@ resources:
     path: /etc/i29-app/app.conf
     content: "port=80\\n"
     mode: "0644"
-`);
+`, ['--in-process']); // the runs in the agent process: the other runner (the rest run a process per run)
     await nextReport(stateDir, 0);
     await waitFor('the directory watched', () => agent.stderr().includes('watch: 1 managed path(s) in 1 directory'));
     const conf = path.join(sb.root, 'etc/i29-app/app.conf');

@@ -60,7 +60,7 @@ describe('tsconverge agent', () => {
     docker('rm', '-f', name);
     const repair = await nextReport(stateDir, seen, (r) => r.summary.changed > 0);
     expect(repair).toMatchObject({ trigger: 'schedule', exitCode: 2, changes: { intentional: 0, corrective: 1 } });
-    expect(byId(repair)[`docker.container[${name}]`]).toMatchObject({ action: 'create', status: 'changed', cause: 'corrective' });
+    expect(byId(repair)[`docker.container[${name}]`]).toMatchObject({ action: 'create', status: 'changed', cause: 'corrective', seen: { by: 'sweep' } });
     expect(byId(repair)['file[app-conf]'].status).toBe('unchanged');
     expect(containerInfo(name).status).toBe('running');
     // ... and in the metrics file, which promtool parses.
