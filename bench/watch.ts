@@ -149,7 +149,7 @@ async function idle(dir: string, m: string): Promise<{ cpuSeconds: number; cpuPe
     const rss = rssMb(pid);
     // Events on objects it does not manage: NOISE containers started and removed (create, start, die, destroy, network connect/disconnect: 6 events each).
     const n0 = cpuSeconds(pid);
-    for (let i = 0; i < NOISE; i++) docker('run', '--rm', '--label', LABEL, '--name', `i29-bench-noise-${i}`, 'local/busybox:1', 'true');
+    for (let i = 0; i < NOISE; i++) docker('run', '--rm', '--label', LABEL, '--name', `i29-bench-noise-${i}`, 'local/busybox:1', 'sleep', '0');
     await new Promise((r) => setTimeout(r, 1000));
     const n1 = cpuSeconds(pid);
     const events = NOISE * 6;
@@ -165,7 +165,9 @@ async function main(): Promise<void> {
   const m = manifest(dir, 10);
   try {
     const slow = await latency(dir, m, '2s');
+    process.stderr.write(`repair with the default debounce (2s): median ${pct(slow, 0.5).toFixed(2)} s, p99 ${pct(slow, 0.99).toFixed(2)} s\n`);
     const fast = await latency(dir, m, SHORT);
+    process.stderr.write(`repair with --watch-debounce ${SHORT}: median ${pct(fast, 0.5).toFixed(2)} s, p99 ${pct(fast, 0.99).toFixed(2)} s\n`);
     const quiet = await idle(dir, m);
     const result = {
       date: new Date().toISOString(), machine: { cpus: cpus().length, load: loadavg() }, trials: TRIALS, idleSeconds: IDLE_S,

@@ -75,6 +75,8 @@ export function openEventStream(socketPath: string, h: EventStreamHandlers, opts
   let atLast = new Set<string>();
   let socketIno: number | undefined;
   let attempt = 0;
+  /** Streams opened so far: after the first, a connection resumes. */
+  let opened = 0;
   const retry = opts.retryMs ?? ((n: number) => Math.min(5000, 250 * 2 ** n));
   const startedNano = BigInt(Date.now()) * 1_000_000n;
 
@@ -96,7 +98,7 @@ export function openEventStream(socketPath: string, h: EventStreamHandlers, opts
         req = http.get({ socketPath, path: `/events?since=${since(from)}&filters=${filters}`, headers: { Host: 'docker' } }, (res) => {
           if ((res.statusCode ?? 0) >= 300) { reject(new Error(`GET /events: HTTP ${res.statusCode}`)); res.resume(); return; }
           attempt = 0;
-          h.connected({ ...(lastNano !== undefined ? { resumedSince: since(from) } : {}), ...(gap ? { gap } : {}), containers });
+          h.connected({ ...(opened++ > 0 ? { resumedSince: since(from) } : {}), ...(gap ? { gap } : {}), containers });
           let buf = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => {
