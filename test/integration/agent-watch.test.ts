@@ -203,6 +203,28 @@ resources:
     expect(eventRuns(stateDir).length).toBeLessThanOrEqual(4);
   }, 120_000);
 
+  it('an OOM kill is seen: it marks the container, and the metrics count it', async () => {
+    const name = `${sb.id}-oom`;
+    const { stateDir, metrics, agent } = setup('oom', `
+resources:
+  - kind: docker.container
+    name: ${name}
+    image: local/busybox:1
+    command: [busybox, tail, /dev/zero]
+    memory: 16m
+    labels: { tsconverge-test: ${sb.id} }
+    stopTimeout: 1
+`, ['--watch-debounce', '300ms', '--watch-burst', '1', '--watch-every', '1h', '--watch-max', '1']);
+    await nextReport(stateDir, 0);
+    // tail of /dev/zero keeps it all (no newline): the kernel kills it at its 16 MiB limit, then again after each start.
+    await waitFor('the OOM kill seen', () => agent.stderr().includes(`watch: container ${name} oom marks docker.container[${name}]`), 60_000)
+      .catch((e: Error) => { throw new Error(`${e.message}\n${agent.stderr()}`); });
+    await waitFor('the OOM kill counted', () => (metricValue(metrics, `tsconverge_container_oom_kills_seen_total{container="${name}"}`) ?? 0) >= 1, 30_000);
+    await waitFor('its event run', () => eventRuns(stateDir).find((r) => r.event?.marked?.includes(`docker.container[${name}]`)), 30_000);
+    expect(metricValue(metrics, `tsconverge_container_running{container="${name}"}`)).toBeDefined();
+    expect(eventRuns(stateDir).length).toBeLessThanOrEqual(1);
+  }, 120_000);
+
   it('a --noop agent watches and reports what it saw, and changes nothing', async () => {
     const name = `${sb.id}-noop`;
     const yaml = `
