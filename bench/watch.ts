@@ -12,7 +12,7 @@
  * 3. Event handling cost: the agent's CPU time per engine event on objects it does not
  *    manage (containers started and removed next to it), which every watching agent pays.
  *
- *   npx tsc -p tsconfig.json && scripts/with-node npx tsx bench/watch.ts [--trials 50] [--idle 600] [--noise 20] [--short-debounce 200ms]
+ *   npx tsc -p tsconfig.json && scripts/with-node npx tsx bench/watch.ts [--trials 50] [--idle 600] [--noise 20] [--short-debounce 200ms] [--in-process] [--latency-only]
  *
  * Results: stdout and bench/results/watch-<date>.json (gitignored). Everything it makes
  * carries the label tsconverge-test=i29-bench and the name prefix i29-bench-, removed at the end.
@@ -36,6 +36,10 @@ const TRIALS = Number(arg('trials', '50'));
 const IDLE_S = Number(arg('idle', '600'));
 const NOISE = Number(arg('noise', '20'));
 const SHORT = arg('short-debounce', '200ms');
+/** --in-process: the agent runs its runs in its own process (no process start per run). */
+const IN_PROCESS = process.argv.includes('--in-process') ? ['--in-process'] : [];
+/** --latency-only: skip the idle and per-event measures. */
+const LATENCY_ONLY = process.argv.includes('--latency-only');
 
 const docker = (...a: string[]): string => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
@@ -108,7 +112,7 @@ function manifest(dir: string, n: number): string {
 
 async function latency(dir: string, m: string, debounce: string): Promise<number[]> {
   rmSync(path.join(dir, 'state'), { recursive: true, force: true });
-  const a = startAgent(dir, m, ['--watch-debounce', debounce, '--watch-burst', '100000', '--watch-max', '100000', '--watch-every', '1s']);
+  const a = startAgent(dir, m, ['--watch-debounce', debounce, '--watch-burst', '100000', '--watch-max', '100000', '--watch-every', '1s', ...IN_PROCESS]);
   try {
     await until('the engine events subscribed', () => (a.log().includes('watch: engine events subscribed') ? true : undefined), 60_000);
     await until('the run at start', () => (a.log().includes('(start): run') ? true : undefined), 120_000);
@@ -168,9 +172,9 @@ async function main(): Promise<void> {
     process.stderr.write(`repair with the default debounce (2s): median ${pct(slow, 0.5).toFixed(2)} s, p99 ${pct(slow, 0.99).toFixed(2)} s\n`);
     const fast = await latency(dir, m, SHORT);
     process.stderr.write(`repair with --watch-debounce ${SHORT}: median ${pct(fast, 0.5).toFixed(2)} s, p99 ${pct(fast, 0.99).toFixed(2)} s\n`);
-    const quiet = await idle(dir, m);
+    const quiet = LATENCY_ONLY ? undefined : await idle(dir, m);
     const result = {
-      date: new Date().toISOString(), machine: { cpus: cpus().length, load: loadavg() }, trials: TRIALS, idleSeconds: IDLE_S,
+      date: new Date().toISOString(), machine: { cpus: cpus().length, load: loadavg() }, trials: TRIALS, idleSeconds: IDLE_S, runner: IN_PROCESS.length ? 'in-process' : 'process per run',
       repair: {
         debounce2s: { median: pct(slow, 0.5), p99: pct(slow, 0.99), max: Math.max(...slow) },
         [`debounce${SHORT}`]: { median: pct(fast, 0.5), p99: pct(fast, 0.99), max: Math.max(...fast) },
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     const outDir = path.join(REPO, 'bench/results');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(path.join(outDir, `watch-${result.date.slice(0, 10)}.json`), JSON.stringify({ ...result, raw: { slow, fast } }, null, 2) + '\n');
+    writeFileSync(path.join(outDir, `watch-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify({ ...result, raw: { slow, fast } }, null, 2) + '\n');
   } finally {
     const ids = docker('ps', '-aq', '--filter', `label=${LABEL}`);
     if (ids) docker('rm', '-f', ...ids.split('\n'));
