@@ -8,6 +8,7 @@
  * Every JSON body passes the door (door.ts): bounded depth, storable strings, a schema.
  */
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -87,8 +88,19 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
     return ok;
   };
-  await reload();
-  const store = await openStore({ database: opts.database, dataDir: opts.stateDir, retention: opts.retention });
+  // The port opens once the fleet code is compiled and the store is open: both at once, and
+  // the log says what the start waits for (a first start creates the embedded database).
+  const dbDir = path.join(opts.stateDir, 'db');
+  const firstStart = !opts.database && !existsSync(dbDir);
+  log?.info(`starting: compiling the fleet tree ${opts.fleet} and opening the store (${opts.database ? 'PostgreSQL' : firstStart ? `first start: creating the embedded PostgreSQL database in ${dbDir}, 10-20 s` : `embedded PostgreSQL in ${dbDir}`}); the port opens when both are ready`);
+  const started = Date.now();
+  const [, store] = await Promise.all([
+    reload(),
+    openStore({ database: opts.database, dataDir: opts.stateDir, retention: opts.retention }).then((s) => {
+      log?.info(`store open (${s.kind}) after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return s;
+    }),
+  ]);
 
   const app = Fastify({
     https: { key: serverKeyPem, cert: serverCertPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },

@@ -193,6 +193,8 @@ describe('the dashboard in a browser', () => {
         const body = (await r.text()).replace(`name="next" value="${p.replace(/&/g, '&amp;')}"`, 'name="next" value="PATH"');
         expect(body).not.toMatch(/hd-(web|db)-|corrective|unresponsive|disabled/);
         expect(body).toMatch(/name="token"/);
+        // It names where this server keeps its token, not a placeholder.
+        expect(body).toContain(`<code class="token-file">${path.join(stateDir(), 'dashboard.token')}</code>`);
         bodies.add(body);
       }
     }

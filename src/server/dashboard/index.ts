@@ -100,7 +100,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const tooMany = (req: FastifyRequest, reply: FastifyReply, next: string): FastifyReply | undefined => {
     const { waitSeconds } = waiting(req);
     if (waitSeconds === undefined) return undefined;
-    return html(reply.header('retry-after', String(waitSeconds)), 429, loginPage({ next, waitSeconds }));
+    return html(reply.header('retry-after', String(waitSeconds)), 429, loginPage({ tokenFile: opts.tokenFile, next, waitSeconds }));
   };
 
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -115,7 +115,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, safeNext(req.url))) return reply;
     if (authenticated(req)) { req.dashboardUser = true; return; }
     reply.header('www-authenticate', 'Bearer realm="tsconverge dashboard"');
-    await html(reply, 401, loginPage({ next: safeNext(req.url), ...waiting(req) }));
+    await html(reply, 401, loginPage({ tokenFile: opts.tokenFile, next: safeNext(req.url), ...waiting(req) }));
   });
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode ?? 500;
@@ -135,7 +135,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     const next = safeNext(req.query.next);
     if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, next)) return reply;
     if (authenticated(req)) return reply.redirect(next, 303);
-    return html(reply, 200, loginPage({ next, ...waiting(req) }));
+    return html(reply, 200, loginPage({ tokenFile: opts.tokenFile, next, ...waiting(req) }));
   });
   app.post<{ Body: { token?: string; next?: string } }>('/login', {
     config: pub, schema: { body: { type: 'object', properties: { token: { type: 'string', maxLength: 1024 }, next: { type: 'string', maxLength: 2048 } } } },
@@ -144,7 +144,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     const limited = tooMany(req, reply, next);
     if (limited) return limited;
     if (typeof req.body?.token !== 'string' || !tokenRight(req, req.body.token.trim())) {
-      return html(reply, 401, loginPage({ next, error: 'That token is not the dashboard token.', ...waiting(req) }));
+      return html(reply, 401, loginPage({ tokenFile: opts.tokenFile, next, error: 'That token is not the dashboard token.', ...waiting(req) }));
     }
     return reply.header('set-cookie', sessionCookie(createSession(token), secure)).redirect(next, 303);
   });

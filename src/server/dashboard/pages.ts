@@ -71,9 +71,10 @@ export function statusBadge(status: string, extra?: string): Html {
 }
 
 /** `waitSeconds`: too many wrong tokens came from this address; it may try again after that long. */
-export function loginPage(opts: { next: string; error?: string; waitSeconds?: number }): string {
+/** `tokenFile`: where this server keeps the token (what an operator reads it from). */
+export function loginPage(opts: { next: string; tokenFile: string; error?: string; waitSeconds?: number }): string {
   return layout('Log in', html`<h1>Log in</h1>
-<p>Paste the dashboard token (the server writes it to <code>STATE_DIR/dashboard.token</code>, or <code>--dashboard-token-file</code>).</p>
+<p>Paste the dashboard token. This server keeps it in <code class="token-file">${opts.tokenFile}</code> on its host: <code>sudo cat ${opts.tokenFile}</code>.</p>
 ${opts.error ? html`<p class="error" role="alert">${opts.error}</p>` : ''}
 ${opts.waitSeconds ? html`<p class="error wait" role="alert">Too many wrong tokens from your address: try again in <span id="wait-seconds">${opts.waitSeconds}</span> seconds.</p>` : ''}
 <form class="login" method="post" action="/login">
