@@ -141,6 +141,18 @@ for (const f of DOCS) {
   }
 }
 
+describe('the README', () => {
+  it('is at most about 300 lines, and its command table names every command of the CLI', () => {
+    const readme = text('README.md');
+    expect(readme.split('\n').length).toBeLessThanOrEqual(300);
+    const out = help([]);
+    const top = out.slice(out.indexOf('\nCommands:')).split('\n').slice(1).map((l) => /^ {2}([a-z][a-z-]*)/.exec(l)?.[1]).filter((w): w is string => !!w && w !== 'help');
+    expect(top.length).toBeGreaterThan(10);
+    const table = split(readme).prose.filter((l) => l.startsWith('| `tsconverge')).join('\n');
+    for (const cmd of [...top, ...[...subcommandsOf('ca')].map((c) => `ca ${c}`)]) expect(table, `README's command table lacks ${cmd}`).toContain(`\`tsconverge ${cmd}`);
+  });
+});
+
 describe('documented commands exist', () => {
   it('the docs document at least the core commands', () => {
     expect([...commands.keys()]).toEqual(expect.arrayContaining(['apply', 'plan', 'validate', 'compile', 'explain', 'facts']));
