@@ -53,11 +53,10 @@
     if (busy || !enabled() || document.hidden) return;
     busy = true;
     fetch(location.href, { credentials: 'same-origin', headers: { accept: 'text/html' } }).then(function (r) {
-      if (!r.ok) throw new Error('HTTP ' + r.status);
+      if (!r.ok) throw new Error('HTTP ' + r.status); // 401: the session ended; the page stays as it is
       return r.text();
     }).then(function (text) {
       var doc = new DOMParser().parseFromString(text, 'text/html');
-      if (!doc.getElementById('main')) return; // the login form: the session ended
       LIVE.forEach(function (id) {
         var now = document.getElementById(id), next = doc.getElementById(id);
         if (now && next) now.replaceWith(document.importNode(next, true));
