@@ -153,15 +153,6 @@ fi
 log "building on node $(scripts/with-node node --version)"
 scripts/with-node npm run build --silent
 # --- end of the Node.js block ---------------------------------------------------------------
-# `tsconverge` on the PATH: /usr/local/bin/tsconverge, where the agent's systemd unit runs it
-# from (contrib/), a link to this checkout's single executable, so a rebuild is picked up.
-# A real file there (an installed release) is left alone.
-BIN_LINK=/usr/local/bin/tsconverge
-if [ -e "$BIN_LINK" ] && [ ! -L "$BIN_LINK" ]; then
-  log "$BIN_LINK is a file, not a link to this checkout: left as it is (dist/tsconverge is this checkout's build)"
-else
-  mkdir -p /usr/local/bin
-  ln -sfn "$PWD/dist/tsconverge" "$BIN_LINK"
-fi
 log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR"
-log "tsconverge is on the PATH: $(command -v tsconverge || echo "not found: add /usr/local/bin to PATH") -> $(readlink -f "$BIN_LINK"), $("$BIN_LINK" --version)"
+# Last: `tsconverge` on the PATH (/usr/local/bin/tsconverge -> dist/tsconverge), and it says so.
+bash scripts/link-bin.sh
