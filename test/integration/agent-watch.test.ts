@@ -19,6 +19,8 @@ const agents: AgentProcess[] = [];
 beforeAll(() => { requireDocker(); sb = createSandbox('i29'); });
 afterEach(async () => {
   for (const a of agents.splice(0)) if (a.child.exitCode === null) { a.child.kill('SIGTERM'); await a.exited; }
+  // Containers that keep restarting by themselves (the flapping one, the OOM one) would move the noop test's snapshot.
+  for (const n of ['flap', 'oom']) try { docker('rm', '-f', `${sb.id}-${n}`); } catch { /* not made here */ }
 });
 afterAll(() => sb?.cleanup());
 

@@ -120,11 +120,12 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
   };
 
   const own = (id: string, at: number): boolean => windows.some((w) => w.changed.has(id) && at >= w.from && at <= w.to);
+  /** An OOM kill is never tsconverge's doing, even inside its run (a container it started that the kernel killed at once). */
+  const ownEvent = (id: string, e: WatchEvent): boolean => !(e.source === 'docker' && e.action === 'oom') && own(id, Date.parse(e.time));
 
   function mark(ids: readonly string[], e: WatchEvent): void {
     stats.eventsSeen++;
-    const at = Date.parse(e.time);
-    const fresh = ids.filter((id) => !own(id, at));
+    const fresh = ids.filter((id) => !ownEvent(id, e));
     if (fresh.length === 0) { stats.eventsOwn++; log.debug(`watch: ${describe(e)}: tsconverge's own change`); return; }
     for (const id of fresh) {
       const l = marks.get(id);
@@ -282,7 +283,7 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
         if (windows.length > 8) windows.shift();
         // Marks that arrived during the run for what it changed itself.
         for (const [id, evs] of marks) {
-          const rest = evs.filter((e) => !own(id, Date.parse(e.time)));
+          const rest = evs.filter((e) => !ownEvent(id, e));
           stats.eventsOwn += evs.length - rest.length;
           if (rest.length) marks.set(id, rest); else marks.delete(id);
         }
