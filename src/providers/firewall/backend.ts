@@ -11,7 +11,7 @@ import type { ProcessRunner } from '../../core/exec.js';
 import { defaultDockerSocket, readDockerFirewallBackend } from '../../facts/facts.js';
 import { dockerUnsuitable } from '../docker/client.js';
 import { unsuitable, type Json, type ProviderContext, type Unsuitable, type View } from '../types.js';
-import { FAMILIES, countersOf, foreignHookLines, groupLines, groupOf, restoreTable, restoreText, saveTable, serialised, type Family, type SavedTable } from './iptables.js';
+import { BASE_TAG, FAMILIES, baseLines, countersOf, foreignHookLines, groupLines, groupOf, normalOrder, restoreTable, restoreText, saveTable, serialised, type Family, type SavedTable } from './iptables.js';
 import type { Rendered, Resolution } from './render.js';
 
 /** What one firewall resource is in the tables: its lines per family and whether the chain is hooked there. */
@@ -87,16 +87,18 @@ export async function readTables(exec: ProcessRunner, signal?: AbortSignal): Pro
 }
 
 /** One resource's observed lines; null when it has none and should have some. */
-export function observe(tables: Record<Family, SavedTable>, mine: (group: string) => boolean, wantsLines: boolean): FirewallObserved | null {
+export function observe(tables: Record<Family, SavedTable>, mine: (group: string) => boolean, wantsLines: boolean, bridges: readonly string[]): FirewallObserved | null {
   const lines = { v4: groupLines(tables.v4, mine), v6: groupLines(tables.v6, mine) };
   if (wantsLines && lines.v4.length + lines.v6.length === 0) return null;
-  return { lines, hooked: { v4: tables.v4.hooked, v6: tables.v6.hooked } };
+  // Hooked: the jump is there, and the lines that sort packets know every bridge of now.
+  const hooked = (f: Family): boolean => tables[f].hooked && groupLines(tables[f], (g) => g === BASE_TAG).join('\n') === normalOrder(baseLines(f, bridges)).join('\n');
+  return { lines, hooked: { v4: hooked('v4'), v6: hooked('v6') } };
 }
 
 /**
  * The comparable form: the rule in words; per family its lines (ipv4, ipv6: a list, so the
  * plan shows lines that left and came); and for the families with lines, whether the
- * chain is hooked (the jump from DOCKER-USER).
+ * chain is hooked (the jump from DOCKER-USER, and TSC-FW's sorting lines up to date).
  */
 export function firewallViews(words: string, rendered: Rendered, observed: FirewallObserved | null, absent: boolean): { desired: View; actual: View | null } {
   if (absent) return { desired: {}, actual: observed === null ? null : linesView(observed.lines) };
@@ -118,7 +120,7 @@ function linesView(lines: Readonly<Record<Family, readonly string[]>>): Record<s
 }
 
 /** Replace one resource's lines in both families, one transaction per family, one apply at a time. */
-export function writeGroup(ctx: ProviderContext, id: string, group: string, mine: (group: string) => boolean, rendered: Rendered | null): Promise<void> {
+export function writeGroup(ctx: ProviderContext, id: string, group: string, mine: (group: string) => boolean, rendered: Rendered | null, bridges: readonly string[]): Promise<void> {
   if (rendered && rendered.unresolved.length > 0) {
     throw new TsconvergeError('FIREWALL_UNRESOLVED', `${id} cannot be applied: ${rendered.unresolved.join('; ')}`, {
       resource: id,
@@ -128,7 +130,7 @@ export function writeGroup(ctx: ProviderContext, id: string, group: string, mine
   return serialised(async () => {
     for (const f of FAMILIES) {
       const table = await saveTable(ctx.exec, f, ctx.signal);
-      const text = restoreText(table, group, mine, rendered ? rendered[f] : [], f);
+      const text = restoreText(table, group, mine, rendered ? rendered[f] : [], f, bridges);
       if (text !== null) await restoreTable(ctx.exec, f, text, ctx.signal);
     }
   });

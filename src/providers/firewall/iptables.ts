@@ -1,15 +1,19 @@
 /**
  * The iptables backend of the firewall kinds (firewall.rule, firewall.policy).
  *
- * tsconverge owns one chain per family, TSC-FW (and TSC-FW-<hash> sub-chains for rules
- * with an `outside` end or a log line), jumped to from DOCKER-USER, Docker's documented
- * hook (ip6tables: from FORWARD when the engine keeps no DOCKER-USER there, as Engine
- * 20.10 without --ip6tables). Every line carries a comment naming what it belongs to:
+ * tsconverge owns one chain per family, TSC-FW, jumped to from DOCKER-USER, Docker's
+ * documented hook (ip6tables: from FORWARD when the engine keeps no DOCKER-USER there, as
+ * Engine 20.10 without --ip6tables). TSC-FW sorts a packet by where it comes from and goes
+ * to, a Docker bridge (I, inside) or not (O, outside), and goes (-g) to one of four chains,
+ * TSC-FW-II, -IO, -OI, -OO, which hold the rules and policies for that pair. Because they
+ * are reached by goto, a RETURN there (accept) goes back to DOCKER-USER and on to Docker's
+ * own rules, and only drop and reject decide. Every line carries a comment naming what it
+ * belongs to:
  *   tsc:base                   replies to allowed connections, IPv6 neighbour discovery
  *   tsc:r:<order>:<name>[:v]   a firewall.rule (":v" marks the line that decides: its counters)
  *   tsc:p:<name>[:v]           a firewall.policy
  * An apply reads the table (iptables-save -c), replaces the lines of one resource, and
- * writes TSC-FW and its sub-chains back in one transaction (iptables-restore -c --noflush:
+ * writes its chains back in one transaction (iptables-restore -c --noflush:
  * declaring a chain flushes only that chain), keeping the counters of unchanged lines.
  * Docker's chains are never declared, flushed or edited; the one line written outside
  * TSC-FW is the jump, inserted first in DOCKER-USER when it is missing. Foreign lines in
@@ -17,10 +21,9 @@
  *
  * Lines are rendered exactly as iptables-save prints them (the canonical form: comments
  * quoted, -s/-d/-i/-o/-p first, a limit's default burst left out), so a comparison of the
- * rendered lines with the saved ones is the drift check; firewall.netns.test.ts holds the
+ * rendered lines with the saved ones is the drift check; test/integration/firewall.test.ts holds the
  * renderer to iptables' own output.
  */
-import { createHash } from 'node:crypto';
 import { TsconvergeError } from '../../core/errors.js';
 import type { ProcessRunner } from '../../core/exec.js';
 
@@ -57,7 +60,12 @@ export const groupOf = (tag: string): string => tag.replace(/:v$/, '');
 export const ruleTag = (order: number, name: string): string => `tsc:r:${String(order).padStart(5, '0')}:${name}`;
 export const policyTag = (name: string): string => `tsc:p:${name}`;
 export const BASE_TAG = 'tsc:base';
-export const subChain = (group: string): string => `${CHAIN}-${createHash('sha256').update(group).digest('hex').slice(0, 8)}`;
+/** The four chains of a pair of classes: inside (a Docker bridge) or outside, from and to. */
+export type Pair = 'II' | 'IO' | 'OI' | 'OO';
+export const PAIRS: readonly Pair[] = ['II', 'IO', 'OI', 'OO'];
+export const pairChain = (p: Pair): string => `${CHAIN}-${p}`;
+/** Every chain tsconverge writes: TSC-FW, its two sorting chains and the four pair chains. */
+export const OWN_CHAINS: readonly string[] = [CHAIN, `${CHAIN}-I`, `${CHAIN}-O`, ...PAIRS.map(pairChain)];
 
 export function parseSave(text: string, family: Family): SavedTable {
   const chains = new Set<string>();
@@ -86,29 +94,40 @@ export async function saveTable(exec: ProcessRunner, family: Family, signal?: Ab
   return parseSave(out.stdout, family);
 }
 
-/** The lines of the groups `mine` selects, in a normal form: chain by chain (TSC-FW first, then sub-chains by name), in order. */
+/** The lines of the groups `mine` selects, in a normal form: chain by chain, each in order. */
 export function groupLines(table: SavedTable, mine: (group: string) => boolean): string[] {
   return normalOrder(table.lines.filter((l) => l.tag !== null && mine(groupOf(l.tag))).map((l) => l.text));
 }
 
 const chainOfText = (text: string): string => text.split(' ')[1]!;
 
-/** Lines in the order a comparison uses: TSC-FW's in order, then each sub-chain's, sub-chains by name. */
+/** Lines in the order a comparison uses: chain by chain (tsconverge's in their fixed order), each in order. */
 export function normalOrder(texts: readonly string[]): string[] {
   const byChain = new Map<string, string[]>();
   for (const t of texts) {
     const c = chainOfText(t);
     byChain.set(c, [...(byChain.get(c) ?? []), t]);
   }
-  const names = [...byChain.keys()].sort((a, b) => (a === CHAIN ? -1 : b === CHAIN ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  const rank = (c: string): string => (OWN_CHAINS.includes(c) ? String(OWN_CHAINS.indexOf(c)).padStart(2, '0') : `z${c}`);
+  const names = [...byChain.keys()].sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
   return names.flatMap((n) => byChain.get(n)!);
 }
 
-/** The base lines of TSC-FW: replies to accepted connections pass; IPv6 neighbour discovery on a bridge too. */
-export function baseLines(family: Family): string[] {
+/**
+ * The base lines: replies to accepted connections pass (and IPv6 neighbour discovery), then
+ * the packet is sorted by its interfaces: from a bridge to TSC-FW-I, else TSC-FW-O; there,
+ * to a bridge to the ...I pair chain, else the ...O one. Gotos all the way down.
+ */
+export function baseLines(family: Family, bridges: readonly string[]): string[] {
   const c = `-m comment --comment "${BASE_TAG}"`;
   const lines = [`-A ${CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED ${c} -j RETURN`];
   if (family === 'v6') for (const t of [133, 134, 135, 136, 137]) lines.push(`-A ${CHAIN} -p ipv6-icmp -m icmp6 --icmpv6-type ${t} ${c} -j RETURN`);
+  for (const b of bridges) lines.push(`-A ${CHAIN} -i ${b} ${c} -g ${CHAIN}-I`);
+  lines.push(`-A ${CHAIN} ${c} -g ${CHAIN}-O`);
+  for (const from of ['I', 'O'] as const) {
+    for (const b of bridges) lines.push(`-A ${CHAIN}-${from} -o ${b} ${c} -g ${pairChain(`${from}I`)}`);
+    lines.push(`-A ${CHAIN}-${from} ${c} -g ${pairChain(`${from}O`)}`);
+  }
   return lines;
 }
 
@@ -125,8 +144,9 @@ function groupRank(group: string): string {
  * keeping every other group as saved (with counters), or null when nothing is to be done
  * in this family (no lines before or after, nothing of tsconverge's there).
  */
-export function restoreText(table: SavedTable, group: string, mine: (group: string) => boolean, lines: readonly string[], family: Family): string | null {
-  const others = table.lines.filter((l) => l.tag !== null && !mine(groupOf(l.tag)) && groupOf(l.tag) !== BASE_TAG && (l.chain === CHAIN || l.chain.startsWith(`${CHAIN}-`)));
+export function restoreText(table: SavedTable, group: string, mine: (group: string) => boolean, lines: readonly string[], family: Family, bridges: readonly string[]): string | null {
+  const stale = (text: string): boolean => { const to = / -[jg] (TSC-FW\S*)/.exec(text)?.[1]; return to !== undefined && !OWN_CHAINS.includes(to); };
+  const others = table.lines.filter((l) => l.tag !== null && !mine(groupOf(l.tag)) && groupOf(l.tag) !== BASE_TAG && OWN_CHAINS.includes(l.chain) && !stale(l.text));
   if (lines.length === 0 && others.length === 0 && !table.lines.some((l) => l.tag !== null)) return null;
   if (table.hookChain === null) {
     throw new TsconvergeError('FIREWALL_BACKEND', `the ${family === 'v4' ? 'iptables' : 'ip6tables'} filter table has no DOCKER-USER chain: Docker is not running with its iptables rules here`, {
@@ -139,23 +159,22 @@ export function restoreText(table: SavedTable, group: string, mine: (group: stri
     const c = counters.get(text)?.shift() ?? [0, 0];
     return `[${c[0]}:${c[1]}] ${text}`;
   };
-  const groups = new Map<string, string[]>([[BASE_TAG, lines.length > 0 || others.length > 0 ? baseLines(family) : []]]);
+  const groups = new Map<string, string[]>([[BASE_TAG, lines.length > 0 || others.length > 0 ? baseLines(family, bridges) : []]]);
   for (const l of others) groups.set(groupOf(l.tag!), [...(groups.get(groupOf(l.tag!)) ?? []), l.text]);
   groups.set(group, [...lines]);
   const ordered = [...groups.entries()].sort(([a], [b]) => (groupRank(a) < groupRank(b) ? -1 : groupRank(a) > groupRank(b) ? 1 : 0));
   const all = ordered.flatMap(([, ls]) => ls);
-  const main = all.filter((t) => chainOfText(t) === CHAIN);
-  const subs = [...new Set(all.map(chainOfText).filter((c) => c !== CHAIN))].sort();
-  const out = ['*filter', `:${CHAIN} - [0:0]`, ...subs.map((s) => `:${s} - [0:0]`)];
-  out.push(...main.map(withCounters));
-  for (const s of subs) out.push(...all.filter((t) => chainOfText(t) === s).map(withCounters));
-  for (const c of [...table.chains].filter((c) => c.startsWith(`${CHAIN}-`) && !subs.includes(c)).sort()) out.push(`-X ${c}`);
+  const out = ['*filter', ...OWN_CHAINS.map((c) => `:${c} - [0:0]`)];
+  for (const c of OWN_CHAINS) out.push(...all.filter((t) => chainOfText(t) === c).map(withCounters));
+  // Chains of TSC-FW- that are not tsconverge's any more (an earlier layout) go.
+  for (const c of [...table.chains].filter((c) => c.startsWith(`${CHAIN}-`) && !OWN_CHAINS.includes(c)).sort()) out.push(`-F ${c}`, `-X ${c}`);
   if (all.length === 0) {
-    // Nothing of tsconverge's is left in this family: the jump and the chain go too.
+    // Nothing of tsconverge's is left in this family: the jump and the chains go too.
     out.splice(1, out.length - 1);
     if (table.hooked) out.push(`-D ${table.hookChain} -j ${CHAIN}`);
-    if (table.chains.has(CHAIN)) out.push(`-F ${CHAIN}`, `-X ${CHAIN}`);
-    for (const c of [...table.chains].filter((c) => c.startsWith(`${CHAIN}-`)).sort()) out.push(`-F ${c}`, `-X ${c}`);
+    const mine = [...table.chains].filter((c) => c === CHAIN || c.startsWith(`${CHAIN}-`)).sort();
+    for (const c of mine) out.push(`-F ${c}`);
+    for (const c of mine) out.push(`-X ${c}`);
     if (out.length === 1) return null;
   } else if (!table.hooked) {
     out.push(`-I ${table.hookChain} 1 -j ${CHAIN}`);

@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import type { FirewallPolicy, FirewallRule } from '../../generated/kinds.js';
-import { CHAIN, NFLOG_GROUP, policyTag, ruleTag, subChain, type Family } from './iptables.js';
+import { NFLOG_GROUP, PAIRS, pairChain, policyTag, ruleTag, type Family, type Pair } from './iptables.js';
 
 export type RuleAttrs = Omit<FirewallRule, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
 export type PolicyAttrs = Omit<FirewallPolicy, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -74,24 +74,25 @@ function parseV6(addr: string): bigint {
   return groups.reduce((n, g) => (n << 16n) + BigInt(parseInt(g || '0', 16)), 0n);
 }
 
-/** One side of a rule, in a family: address matches (-s/-d), interface matches (-i/-o), outside, or nothing in this family. */
-type Side = { kind: 'addr'; values: string[] } | { kind: 'iface'; value: string } | { kind: 'outside' } | { kind: 'any' };
+/** One side of a rule, in a family: its match, and the classes (I: a Docker bridge, O: not) it can be in; null when it has nothing in this family. */
+interface Side { readonly match: string; readonly classes: readonly ('I' | 'O')[] }
 
-function side(e: End, family: Family, res: Resolution, unresolved: string[]): Side | null {
-  if (e === 'outside') return { kind: 'outside' };
+function sides(e: End, family: Family, res: Resolution, unresolved: string[], dir: 'src' | 'dst'): Side[] | null {
+  if (e === 'outside') return [{ match: '', classes: ['O'] }];
   if (e.container !== undefined) {
     const c = res.containers.get(e.container);
     if (!c) { unresolved.push(`container ${e.container} has no address (not created or not running)`); return null; }
     const list = family === 'v4' ? c.v4 : c.v6;
-    return list.length > 0 ? { kind: 'addr', values: list.map((a) => `${a}/${family === 'v4' ? 32 : 128}`) } : null;
+    if (list.length === 0) return null;
+    return list.map((a) => ({ match: `${dir === 'src' ? '-s' : '-d'} ${a}/${family === 'v4' ? 32 : 128}`, classes: ['I'] }));
   }
   if (e.network !== undefined) {
     const br = res.networks.get(e.network);
     if (!br) { unresolved.push(`network ${e.network} has no bridge (not created, or not a bridge network)`); return null; }
-    return { kind: 'iface', value: br };
+    return [{ match: `${dir === 'src' ? '-i' : '-o'} ${br}`, classes: ['I'] }];
   }
   const c = normaliseCidr(e.cidr!);
-  return c.family === family ? { kind: 'addr', values: [c.text] } : null;
+  return c.family === family ? [{ match: `${dir === 'src' ? '-s' : '-d'} ${c.text}`, classes: ['I', 'O'] }] : null;
 }
 
 const RATE: Record<string, string> = { second: 'sec', minute: 'min', hour: 'hour', day: 'day' };
@@ -109,6 +110,13 @@ function protoMatches(a: RuleAttrs, family: Family): string[] {
 
 const join = (...parts: string[]): string => parts.filter(Boolean).join(' ');
 
+/** iptables-save prints -s, -d, -i, -o in that order, whatever order they were given in. */
+function addressing(src: string, dst: string): string {
+  const parts = [src, dst].filter(Boolean);
+  const rank = (m: string): number => ['-s', '-d', '-i', '-o'].indexOf(m.split(' ')[0]!);
+  return parts.sort((x, y) => rank(x) - rank(y)).join(' ');
+}
+
 export function renderRule(name: string, a: RuleAttrs, res: Resolution): Rendered {
   const unresolved: string[] = [];
   const out: Record<Family, string[]> = { v4: [], v6: [] };
@@ -121,23 +129,20 @@ export function renderRule(name: string, a: RuleAttrs, res: Resolution): Rendere
   for (const family of ['v4', 'v6'] as const) {
     if (a.family === 'ipv4' && family === 'v6') continue;
     if (a.family === 'ipv6' && family === 'v4') continue;
-    const src = side(a.from, family, res, unresolved);
-    const dst = side(a.to, family, res, unresolved);
+    const src = sides(a.from, family, res, unresolved, 'src');
+    const dst = sides(a.to, family, res, unresolved, 'dst');
     if (!src || !dst) continue;
-    const srcs = src.kind === 'addr' ? src.values.map((v) => `-s ${v}`) : [''];
-    const dsts = dst.kind === 'addr' ? dst.values.map((v) => `-d ${v}`) : [''];
-    const iin = src.kind === 'iface' ? `-i ${src.value}` : '';
-    const iout = dst.kind === 'iface' ? `-o ${dst.value}` : '';
-    const viaSub = src.kind === 'outside' || dst.kind === 'outside' || a.log === true;
-    const sub = subChain(tag);
-    for (const s of srcs) for (const d of dsts) for (const p of protoMatches(a, family)) {
-      out[family].push(join(`-A ${CHAIN}`, s, d, iin, iout, p, viaSub ? c : cv, viaSub ? `-j ${sub}` : verdict(action, family)));
-    }
-    if (viaSub) {
-      if (src.kind === 'outside') for (const b of res.bridges) out[family].push(join(`-A ${sub}`, `-i ${b}`, c, '-j RETURN'));
-      if (dst.kind === 'outside') for (const b of res.bridges) out[family].push(join(`-A ${sub}`, `-o ${b}`, c, '-j RETURN'));
-      if (a.log) out[family].push(join(`-A ${sub}`, c, limitOf(a.logRate), logTarget(prefix, res)));
-      out[family].push(join(`-A ${sub}`, cv, verdict(action, family)));
+    for (const pair of PAIRS) {
+      const chain = pairChain(pair);
+      for (const s of src.filter((x) => x.classes.includes(pair[0] as 'I' | 'O'))) {
+        for (const d of dst.filter((x) => x.classes.includes(pair[1] as 'I' | 'O'))) {
+          for (const p of protoMatches(a, family)) {
+            const head = join(`-A ${chain}`, addressing(s.match, d.match), p);
+            if (a.log) out[family].push(join(head, c, limitOf(a.logRate), logTarget(prefix, res)));
+            out[family].push(join(head, cv, verdict(action, family)));
+          }
+        }
+      }
     }
   }
   return { ...out, unresolved: [...new Set(unresolved)] };
@@ -151,21 +156,19 @@ export function renderPolicy(name: string, a: PolicyAttrs, res: Resolution): Ren
   const c = `-m comment --comment "${tag}"`;
   const cv = `-m comment --comment "${tag}:v"`;
   const prefix = (a.logPrefix ?? `tsc policy ${name}: `).slice(0, 29);
-  for (const family of ['v4', 'v6'] as const) {
-    if (name === 'outside') {
-      // Into any container from anything that is not a Docker bridge.
-      const sub = subChain(tag);
-      for (const b of res.bridges) out[family].push(join(`-A ${CHAIN}`, `-o ${b}`, c, `-j ${sub}`));
-      for (const b of res.bridges) out[family].push(join(`-A ${sub}`, `-i ${b}`, c, '-j RETURN'));
-      if (a.log) out[family].push(join(`-A ${sub}`, c, limitOf(a.logRate), logTarget(prefix, res)));
-      out[family].push(join(`-A ${sub}`, cv, '-j DROP'));
-      continue;
-    }
+  let where: [Pair, string][];
+  if (name === 'outside') {
+    where = [['OI', '']]; // from outside into any container
+  } else {
     const br = res.networks.get(name);
-    if (!br) { unresolved.push(`network ${name} has no bridge (not created, or not a bridge network)`); continue; }
-    for (const dir of [`-i ${br}`, `-o ${br}`]) {
-      if (a.log) out[family].push(join(`-A ${CHAIN}`, dir, c, limitOf(a.logRate), logTarget(prefix, res)));
-      out[family].push(join(`-A ${CHAIN}`, dir, cv, '-j DROP'));
+    if (!br) { unresolved.push(`network ${name} has no bridge (not created, or not a bridge network)`); return { v4: [], v6: [], unresolved }; }
+    where = [['II', `-i ${br}`], ['II', `-o ${br}`], ['IO', `-i ${br}`], ['OI', `-o ${br}`]];
+  }
+  for (const family of ['v4', 'v6'] as const) {
+    for (const [pair, match] of where) {
+      const head = join(`-A ${pairChain(pair)}`, match);
+      if (a.log) out[family].push(join(head, c, limitOf(a.logRate), logTarget(prefix, res)));
+      out[family].push(join(head, cv, '-j DROP'));
     }
   }
   return { ...out, unresolved: [...new Set(unresolved)] };
