@@ -589,7 +589,7 @@ export type File = {
 
 // spec/kinds/firewall.policy.json
 /**
- * The default stance for forwarded traffic that no firewall.rule decided, for one scope named by the resource's name: a Docker network (traffic into and out of its bridge, between its own containers too), or outside (traffic from outside this host to its containers, that is to published ports). accept is what Docker does today; drop closes what no rule accepts (new connections only: replies to allowed ones always pass). The plan warns when a drop cuts a published port that no rule accepts. Policies sit at the end of tsconverge's chain TSC-FW, after every rule.
+ * The default stance for forwarded traffic that no firewall.rule decided, for one scope named by the resource's name: a Docker network (traffic into and out of its bridge, between its own containers too), or outside (traffic from outside this host to its containers, that is to published ports). accept is what Docker does today; drop closes what no rule accepts (new connections only: replies to allowed ones always pass). The plan warns when a drop cuts a published port that no rule accepts. Policies sit in tsconverge's chains after every rule.
  */
 export interface FirewallPolicy {
   kind: 'firewall.policy';
@@ -637,7 +637,7 @@ export interface FirewallPolicy {
 
 // spec/kinds/firewall.rule.json
 /**
- * One firewall rule for forwarded traffic on a container host: from one end to another, a protocol and ports, accept, drop or reject, optionally logged. Ends are named by what the operator knows (a docker.container of the catalogue, resolved to its current addresses at apply time; a docker.network; a CIDR; or outside, anything not on a Docker bridge of this host), never by a container's IP. With the iptables backend the rule is lines of the chain TSC-FW that tsconverge owns, jumped to from DOCKER-USER and replaced atomically with iptables-restore --noflush (ip6tables for IPv6); Docker's own chains and foreign DOCKER-USER rules are never touched. accept hands the packet back to Docker's own rules (it never opens what Docker closes); rules are matched in order (order, then name), before every firewall.policy. Ports are the ports the client dialled: a published port is matched on the connection's original destination port (conntrack), before Docker's DNAT rewrote it. docs/firewall.md has the model.
+ * One firewall rule for forwarded traffic on a container host: from one end to another, a protocol and ports, accept, drop or reject, optionally logged. Ends are named by what the operator knows (a docker.container of the catalogue, resolved to its current addresses at apply time; a docker.network; a CIDR; or outside, anything not on a Docker bridge of this host), never by a container's IP. With the iptables backend the rule is lines in the chains tsconverge owns (TSC-FW and below), jumped to from DOCKER-USER and replaced atomically with iptables-restore --noflush (ip6tables for IPv6); Docker's own chains and foreign DOCKER-USER rules are never touched. accept hands the packet back to Docker's own rules (it never opens what Docker closes); rules are matched in order (order, then name), before every firewall.policy. Ports are the ports the client dialled: a published port is matched on the connection's original destination port (conntrack), before Docker's DNAT rewrote it. docs/firewall.md has the model.
  */
 export interface FirewallRule {
   kind: 'firewall.rule';
