@@ -56,6 +56,7 @@ describe('firewall kinds on a throwaway engine', () => {
       expect(reported(first, id)).toMatchObject({ action: 'create', status: 'changed' });
     }
     expect(e.inNs('iptables', '-S', 'DOCKER-USER')).toContain('-A DOCKER-USER -j TSC-FW');
+    expect(first.stderr).not.toContain('drop cuts'); // outside-to-web accepts the published port
 
     // Allowed paths answer, denied ones time out.
     expect(reaches('web', 'api', 8080)).toBe(true);
@@ -117,6 +118,32 @@ describe('firewall kinds on a throwaway engine', () => {
     expect(reaches('api', 'db', 5432)).toBe(true);
     expect(reaches('web', 'db', 5432)).toBe(false);
     e.docker('rm', '-f', squatter);
+  });
+
+  it('the plan warns when a drop cuts a published port no rule accepts; ensure: absent removes a rule\'s lines', async () => {
+    const text = readFileSync(example, 'utf8');
+    const m = path.join(tmp, 'variant.yaml');
+    // Without the rule for web's published port: the plan names the port it would cut.
+    writeFileSync(m, text.replace(/  - kind: firewall.rule\n    name: outside-to-web\n(    .*\n)+/, ''));
+    const plan = await run(['plan', m, '--root', root]);
+    expect(plan.stderr).toContain('firewall.policy[outside]: drop cuts published port 8080/tcp of container web (-> 80), which no firewall.rule accepts');
+    expect(plan.stderr).toContain('firewall.policy[app]: drop cuts published port 8080/tcp of container web (-> 80), which no firewall.rule accepts');
+
+    // web-to-api declared absent: its lines go, web no longer reaches api; the rest stays.
+    const before = e.inNs('iptables-save', '-t', 'filter');
+    writeFileSync(m, text.replace('    name: web-to-api\n', '    name: web-to-api\n    ensure: absent\n'));
+    const r = await run(['apply', m, '--root', root, '--format', 'json']);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(reported(r, 'firewall.rule[web-to-api]')).toMatchObject({ action: 'delete', status: 'changed' });
+    const after = e.inNs('iptables-save', '-t', 'filter');
+    expect(before).toContain('tsc:r:01000:web-to-api');
+    expect(after).not.toContain('tsc:r:01000:web-to-api');
+    expect(after.split('\n').filter((l) => l.includes('tsc:r:01000:api-to-db'))).toEqual(before.split('\n').filter((l) => l.includes('tsc:r:01000:api-to-db')));
+    expect(reaches('web', 'api', 8080)).toBe(false);
+    expect(reaches('api', 'db', 5432)).toBe(true);
+    const back = await apply();
+    expect(back.code, back.stdout + back.stderr).toBe(2);
+    expect(reaches('web', 'api', 8080)).toBe(true);
   });
 
   it('dockerd restart, and the jump lost: the agent repairs it, reported corrective; counters in facts and metrics', async () => {
