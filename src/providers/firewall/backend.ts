@@ -86,10 +86,10 @@ export async function readTables(exec: ProcessRunner, signal?: AbortSignal): Pro
   return { v4: v4!, v6: v6! };
 }
 
-/** One resource's observed lines; null when it has none and should have some. */
-export function observe(tables: Record<Family, SavedTable>, mine: (group: string) => boolean, wantsLines: boolean, bridges: readonly string[]): FirewallObserved | null {
+/** One resource's observed lines; null when it has none and that means absent (it should have some, or it is declared absent). */
+export function observe(tables: Record<Family, SavedTable>, mine: (group: string) => boolean, emptyIsAbsent: boolean, bridges: readonly string[]): FirewallObserved | null {
   const lines = { v4: groupLines(tables.v4, mine), v6: groupLines(tables.v6, mine) };
-  if (wantsLines && lines.v4.length + lines.v6.length === 0) return null;
+  if (emptyIsAbsent && lines.v4.length + lines.v6.length === 0) return null;
   // Hooked: the jump is there, and the lines that sort packets know every bridge of now.
   const hooked = (f: Family): boolean => tables[f].hooked && groupLines(tables[f], (g) => g === BASE_TAG).join('\n') === normalOrder(baseLines(f, bridges)).join('\n');
   return { lines, hooked: { v4: hooked('v4'), v6: hooked('v6') } };

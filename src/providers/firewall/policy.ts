@@ -70,7 +70,7 @@ export function createFirewallPolicyProvider(docker: Docker): Provider<PolicyAtt
         const want = renderPolicy(r.name, r.attrs, host.resolution);
         rendered.set(r.id, want);
         warnCuts(r, host, ctx);
-        out.set(r.id, observe(tables, mineOf(r.name), !absent(r) && (want.v4.length + want.v6.length > 0 || want.unresolved.length > 0), host.resolution.bridges));
+        out.set(r.id, observe(tables, mineOf(r.name), absent(r) || want.v4.length + want.v6.length > 0 || want.unresolved.length > 0, host.resolution.bridges));
       }
       return out;
     },
@@ -83,7 +83,7 @@ export function createFirewallPolicyProvider(docker: Docker): Provider<PolicyAtt
       const { bridges } = (await readHost(docker)).resolution;
       await writeGroup(ctx, r.id, policyTag(r.name), mineOf(r.name), want, bridges);
       const tables = await readTables(ctx.exec, ctx.signal);
-      return observe(tables, mineOf(r.name), want !== null && want.v4.length + want.v6.length > 0, bridges);
+      return observe(tables, mineOf(r.name), want === null || want.v4.length + want.v6.length > 0, bridges);
     },
     autoRequire(r, all) {
       rules = all.filter((x): x is Resource<RuleAttrs> => x.kind === 'firewall.rule').map((x) => x as unknown as Resource<RuleAttrs>);

@@ -31,7 +31,7 @@ export function createFirewallRuleProvider(docker: Docker): Provider<RuleAttrs, 
       for (const r of resources) {
         const want = renderRule(r.name, r.attrs, host.resolution);
         rendered.set(r.id, want);
-        out.set(r.id, observe(tables, mineOf(r.name), !absent(r) && (want.v4.length + want.v6.length > 0 || want.unresolved.length > 0), host.resolution.bridges));
+        out.set(r.id, observe(tables, mineOf(r.name), absent(r) || want.v4.length + want.v6.length > 0 || want.unresolved.length > 0, host.resolution.bridges));
       }
       return out;
     },
@@ -44,7 +44,7 @@ export function createFirewallRuleProvider(docker: Docker): Provider<RuleAttrs, 
       const { bridges } = (await readHost(docker)).resolution;
       await writeGroup(ctx, r.id, ruleTag(r.attrs.order ?? 1000, r.name), mineOf(r.name), want, bridges);
       const tables = await readTables(ctx.exec, ctx.signal);
-      return observe(tables, mineOf(r.name), want !== null && want.v4.length + want.v6.length > 0, bridges);
+      return observe(tables, mineOf(r.name), want === null || want.v4.length + want.v6.length > 0, bridges);
     },
     autoRequire(r) {
       const ids: string[] = [];
