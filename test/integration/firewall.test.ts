@@ -13,7 +13,8 @@
  * `tsconverge facts` and the agent's metrics file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO } from '../support/harness.js';
@@ -38,12 +39,28 @@ const reaches = (from: string, to: string, port: number): boolean => {
 };
 const counters = (tag: string): number => e.inNs('iptables-save', '-c', '-t', 'filter').split('\n').filter((l) => l.includes(`"${tag}:v"`)).reduce((n, l) => n + Number(/^\[(\d+):/.exec(l)?.[1] ?? 0), 0);
 
+let ulogd: ChildProcess | undefined;
+let dropLog: string;
+
+/** ulogd2 in the engine's namespace: NFLOG group 25 (where tsconverge logs inside a namespace) to a file. */
+function startUlogd(): void {
+  const lib = ['/usr/lib/x86_64-linux-gnu/ulogd', '/usr/lib/aarch64-linux-gnu/ulogd', '/usr/lib/ulogd'].find((d) => existsSync(d));
+  if (!lib) throw new Error('ulogd2 is not installed (scripts/setup.sh installs it)');
+  dropLog = path.join(tmp, 'drops.log');
+  const conf = path.join(tmp, 'ulogd.conf');
+  const plugins = ['inppkt_NFLOG', 'raw2packet_BASE', 'filter_IFINDEX', 'filter_IP2STR', 'filter_PRINTPKT', 'output_LOGEMU'].map((x) => `plugin="${lib}/ulogd_${x}.so"`);
+  writeFileSync(conf, `[global]\nlogfile="${path.join(tmp, 'ulogd.log')}"\nloglevel=5\n${plugins.join('\n')}\nstack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,print1:PRINTPKT,emu1:LOGEMU\n[log1]\ngroup=25\n[emu1]\nfile="${dropLog}"\nsync=1\n`);
+  ulogd = spawn('nsenter', [`--net=/var/run/netns/${e.ns}`, '/usr/sbin/ulogd', '-c', conf], { stdio: 'ignore' });
+}
+
 beforeAll(async () => {
   e = await startNetnsEngine('i25-fw', { outside: true });
   tmp = mkdtempSync(path.join(tmpdir(), 'i25-fw-'));
   root = path.join(tmp, 'root');
+  startUlogd();
 });
 afterAll(async () => {
+  if (ulogd?.pid) { ulogd.kill('SIGTERM'); }
   await e?.stop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -66,8 +83,10 @@ describe('firewall kinds on a throwaway engine', () => {
     expect(reaches('db', 'web', 80)).toBe(false);
     expect(reaches('db', 'api', 8080)).toBe(false);
     expect(reaches('api', 'web', 80)).toBe(false);
-    // The logged policy counted each denied attempt (SYN and its retransmissions).
+    // The logged policy counted each denied attempt (SYN and its retransmissions)...
     expect(counters('tsc:p:app')).toBeGreaterThanOrEqual(dropsBefore + 4);
+    // ...and logged them: inside a namespace through NFLOG, read here by ulogd2.
+    await waitFor('a logged drop in ulogd\'s file', () => existsSync(dropLog) && /tsc policy app: .*DPT=5432/.test(readFileSync(dropLog, 'utf8')), 20_000);
     // From outside: web's published port answers; db (not published) does not.
     const out = e.outside!;
     expect(e.fromOutside('sh', '-c', `${GET} ${out.engineAddress} 8080`).out).toContain('HTTP/1.');
