@@ -13,7 +13,7 @@
  * `tsconverge facts` and the agent's metrics file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -194,6 +194,7 @@ describe('firewall kinds on a throwaway engine', () => {
     const prom = readFileSync(metrics, 'utf8');
     expect(prom).toMatch(/tsconverge_firewall_packets\{kind="firewall.policy",name="app"\} \d+/);
     expect(prom).toMatch(/tsconverge_firewall_bytes\{kind="firewall.rule",name="api-to-db"\} \d+/);
+    expect(execFileSync('promtool', ['check', 'metrics'], { input: prom, encoding: 'utf8' })).toBe('');
     const facts = await run(['facts', '--no-docker']);
     expect(facts.code, facts.stderr).toBe(0);
     const counted = JSON.parse(facts.stdout).firewall.counters;
