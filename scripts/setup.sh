@@ -27,6 +27,7 @@ command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need_pkgs+
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql)
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)   # import compose tests compare with what Compose makes
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool checks the agent's metrics file
+[ -x /usr/sbin/ulogd ] || need_pkgs+=(ulogd2)   # NFLOG to a file: the firewall tests read logged drops (no daemon is started: policy-rc.d)
 # The dashboard's browser tests drive Debian's chromium with playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)   # the systemd test image (scripts/systemd-image.sh)
