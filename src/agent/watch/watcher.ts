@@ -282,11 +282,14 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
         windows.push(win);
         if (windows.length > 8) windows.shift();
         // Marks that arrived during the run for what it changed itself.
+        let ownNow = 0;
         for (const [id, evs] of marks) {
           const rest = evs.filter((e) => !ownEvent(id, e));
-          stats.eventsOwn += evs.length - rest.length;
+          ownNow += evs.length - rest.length;
           if (rest.length) marks.set(id, rest); else marks.delete(id);
         }
+        stats.eventsOwn += ownNow;
+        if (ownNow > 0) log.info(`watch: ${ownNow} event(s) seen during the run were its own changes: no run for them`);
       }
       for (const s of report?.repairSeconds ?? []) { stats.repairSeconds.push(s); if (stats.repairSeconds.length > 100) stats.repairSeconds.shift(); }
       if (marks.size > 0) arm();
