@@ -86,9 +86,9 @@ export function openEventStream(socketPath: string, h: EventStreamHandlers, opts
     if (stopped) return;
     let gap: string | undefined;
     try {
+      // Compared with the socket of the last stream that opened (a new socket that does not answer yet keeps the gap for the next attempt).
       const ino = (await stat(socketPath)).ino;
       if (socketIno !== undefined && ino !== socketIno) gap = 'the engine restarted (its socket is new): its history before the restart is gone';
-      socketIno = ino;
       const containers = await getJson<ContainerSummary[]>(socketPath, '/containers/json?all=1');
       const from = lastNano ?? startedNano;
       const filters = encodeURIComponent(JSON.stringify({ type: ['container', 'network', 'volume'] }));
@@ -98,6 +98,7 @@ export function openEventStream(socketPath: string, h: EventStreamHandlers, opts
         req = http.get({ socketPath, path: `/events?since=${since(from)}&filters=${filters}`, headers: { Host: 'docker' } }, (res) => {
           if ((res.statusCode ?? 0) >= 300) { reject(new Error(`GET /events: HTTP ${res.statusCode}`)); res.resume(); return; }
           attempt = 0;
+          socketIno = ino;
           h.connected({ ...(opened++ > 0 ? { resumedSince: since(from) } : {}), ...(gap ? { gap } : {}), containers });
           let buf = '';
           res.setEncoding('utf8');
