@@ -587,6 +587,54 @@ export type File = {
   subscribe?: string | string[];
 };
 
+// spec/kinds/group.json
+/**
+ * A local group in /etc/group and /etc/gshadow under the root directory, changed with shadow-utils (groupadd, groupmod, groupdel with -P ROOT: their locking and atomic replace).
+ */
+export interface Group {
+  kind: 'group';
+  /**
+   * The group name (lower-case letters, digits, '_' and '-', at most 32 characters).
+   */
+  name: string;
+  /**
+   * present: the group exists; absent: it is removed with groupdel (refused by groupdel while it is some user's primary group).
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * The numeric group id. When not declared, groupadd picks one and it is not compared.
+   */
+  gid?: number;
+  /**
+   * Create a system group (gid from the system range). Used at creation only; not compared.
+   */
+  system?: boolean;
+  /**
+   * Users that are members (supplementary), compared as a set. With membership: minimum (the default) other members stay; with exact they are removed. Declare a user's memberships on either the user (groups) or the group (members), not both with exact.
+   */
+  members?: string[];
+  /**
+   * minimum: at least the declared members; exact: exactly them.
+   */
+  membership?: 'minimum' | 'exact';
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
+
 // spec/kinds/logging.forward.json
 /**
  * Forward the host's syslog messages to a central syslog server, through an rsyslog omfwd action. tsconverge owns the whole file /etc/rsyslog.d/90-tsconverge-NAME.conf (or configPath). A new file is checked with `rsyslogd -N1 -f FILE` before it replaces the old one; a rejected file leaves the old one byte-identical. rsyslogd reads the file when it starts: notify the `service` that runs it.
@@ -999,6 +1047,90 @@ export interface Sysctl {
    * Also write the value to /etc/sysctl.d/90-tsconverge.conf, so it survives a reboot; false sets it live only.
    */
   persist?: boolean;
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
+
+// spec/kinds/user.json
+/**
+ * A local user account in /etc/passwd, /etc/shadow and the membership lists of /etc/group and /etc/gshadow under the root directory, changed with shadow-utils (useradd, usermod, userdel with -P ROOT: their locking and atomic replace). Only declared attributes are compared. A home directory tsconverge creates is made inside the root, owned by the user, mode 0700, filled from /etc/skel; a home that is a symlink is never followed.
+ */
+export interface User {
+  kind: 'user';
+  /**
+   * The login name (lower-case letters, digits, '_' and '-', at most 32 characters, starting with a letter or '_').
+   */
+  name: string;
+  /**
+   * present: the account exists as declared; absent: it is removed with userdel (its home kept unless removeHome is true).
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * The numeric user id. When not declared, useradd picks one at creation and it is not compared.
+   */
+  uid?: number;
+  /**
+   * The primary group, by name; it must exist (a group resource of that name is applied first). When not declared, useradd makes or picks one at creation and it is not compared.
+   */
+  group?: string;
+  /**
+   * Supplementary groups, by name; each must exist (group resources of these names are applied first). Compared as a set; with membership: minimum (the default) other groups the user is in are kept, with exact they are removed. Membership of docker is root-equivalent: the plan warns.
+   */
+  groups?: string[];
+  /**
+   * minimum: the user is in at least the declared groups and other memberships are left alone (no silent loss of sudo or docker); exact: the user is in exactly the declared groups, others are removed.
+   */
+  membership?: 'minimum' | 'exact';
+  /**
+   * The home directory (a host path inside the root). Defaults to /home/NAME at creation; when declared, a change updates passwd (the old directory is not moved).
+   */
+  home?: string;
+  /**
+   * Create the home directory when it is missing (owner the user, mode 0700, files copied from /etc/skel under the root). false: passwd names it, nothing is created.
+   */
+  manageHome?: boolean;
+  /**
+   * The login shell, e.g. /bin/bash or /usr/sbin/nologin.
+   */
+  shell?: string;
+  /**
+   * The GECOS field (full name); no ':' or newline.
+   */
+  comment?: string;
+  /**
+   * The password hash as crypt(3) writes it ($y$..., $6$...), or '*' for no password; give it as a secret (!secret NAME). Never shown in plans, reports or logs and never on a command line: tsconverge writes it into /etc/shadow itself, under shadow-utils' lock file, with an atomic replace.
+   */
+  password?: string;
+  /**
+   * true: the password is locked ('!' before the hash, usermod -L) and the account expired, so no login works, not even with an SSH key; false: unlocked.
+   */
+  locked?: boolean;
+  /**
+   * The date the account expires (YYYY-MM-DD), or never.
+   */
+  expiry?: string;
+  /**
+   * Create a system account (useradd -r: uid from the system range, no aging). Used at creation only; not compared.
+   */
+  system?: boolean;
+  /**
+   * With ensure: absent, also remove the home directory (userdel -r). Default false: the home stays.
+   */
+  removeHome?: boolean;
   /**
    * Resources that must be applied before this one.
    */

@@ -1,0 +1,81 @@
+/**
+ * Kind `group`: a local group under the root (docs/access.md), changed with
+ * groupadd/groupmod/groupdel -P ROOT. Members are a set: with `membership: minimum` (the
+ * default) the view holds only the declared members that are in the group, so other
+ * members are never removed; with `exact` the extra ones are drift and are removed.
+ */
+import type { Group } from '../../generated/kinds.js';
+import { findBinary } from '../hostio.js';
+import { unsuitable, type Provider, type View } from '../types.js';
+import { checkAccountName, readAccounts, shadowTool } from '../user/accounts.js';
+
+export type GroupAttrs = Omit<Group, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
+
+export interface GroupObserved {
+  readonly gid: number;
+  readonly members: readonly string[];
+}
+
+const sorted = (xs: readonly string[]): string[] => [...new Set(xs)].sort();
+
+export function createGroupProvider(): Provider<GroupAttrs, GroupObserved> {
+  return {
+    kind: 'group',
+    async suitable() {
+      for (const tool of ['groupadd', 'groupmod', 'groupdel']) {
+        if (!(await findBinary(tool))) return unsuitable(`${tool} (Debian package passwd) was not found on PATH; it is needed to change /etc/group`);
+      }
+      return undefined;
+    },
+    async readMany(resources, ctx) {
+      const accounts = await readAccounts(ctx);
+      return new Map(resources.map((r) => {
+        const g = accounts.groups.find((x) => x.name === r.name);
+        return [r.id, g ? { gid: g.gid, members: sorted(g.members) } : null] as const;
+      }));
+    },
+    views(r, o) {
+      if (r.attrs.ensure === 'absent') return { desired: {}, actual: o === null ? null : {} };
+      const a = r.attrs;
+      const desired: Record<string, View[string]> = {};
+      const actual: Record<string, View[string]> = {};
+      if (a.gid !== undefined) { desired.gid = a.gid; actual.gid = o?.gid ?? null; }
+      if (a.members !== undefined) {
+        desired.members = sorted(a.members);
+        actual.members = (a.membership ?? 'minimum') === 'exact' ? sorted(o?.members ?? []) : sorted((o?.members ?? []).filter((m) => a.members!.includes(m)));
+      }
+      return { desired, actual: o === null ? null : actual };
+    },
+    autoRequire(r, all) {
+      // Members must exist before they are listed; a user that names this group as its
+      // primary group requires it instead (user.autoRequire), so only users that do not.
+      const members = new Set(r.attrs.members ?? []);
+      return all.filter((x) => x.kind === 'user' && members.has(x.name) && !((x.attrs as { groups?: string[]; group?: string }).groups ?? []).includes(r.name) && (x.attrs as { group?: string }).group !== r.name).map((x) => x.id);
+    },
+    async apply(r, _plan, observed, ctx) {
+      const name = checkAccountName(r.name, 'group', r.id);
+      const a = r.attrs;
+      if (a.ensure === 'absent') {
+        await shadowTool('groupdel', [name], ctx, r.id);
+        return null;
+      }
+      if (observed === null) {
+        await shadowTool('groupadd', [...(a.gid !== undefined ? ['-g', String(a.gid)] : []), ...(a.system === true ? ['-r'] : []), name], ctx, r.id);
+      } else if (a.gid !== undefined && a.gid !== observed.gid) {
+        await shadowTool('groupmod', ['-g', String(a.gid), name], ctx, r.id);
+      }
+      if (a.members !== undefined) {
+        const now = (await readAccounts(ctx, r.id)).groups.find((g) => g.name === name)?.members ?? [];
+        const want = sorted(a.members);
+        if ((a.membership ?? 'minimum') === 'exact') {
+          if (want.join(',') !== sorted(now).join(',')) await shadowTool('groupmod', ['-U', want.join(','), name], ctx, r.id);
+        } else {
+          const missing = want.filter((m) => !now.includes(m));
+          if (missing.length > 0) await shadowTool('groupmod', ['-a', '-U', missing.join(','), name], ctx, r.id);
+        }
+      }
+      const g = (await readAccounts(ctx, r.id)).groups.find((x) => x.name === name);
+      return g ? { gid: g.gid, members: sorted(g.members) } : null;
+    },
+  };
+}
