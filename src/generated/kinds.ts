@@ -1025,6 +1025,62 @@ export interface Service {
   subscribe?: string | string[];
 }
 
+// spec/kinds/ssh.authorized_keys.json
+/**
+ * The whole set of SSH keys that may log in as one user: ~/.ssh/authorized_keys under the root directory (the home read from passwd there). exclusive (the default): exactly the declared keys, so a key removed from the catalogue is revoked at the next run and a key added by hand is drift; keys are compared as a set, so their order never causes a rewrite. The file is written atomically, owned by the user, mode 0600, in a .ssh directory of mode 0700; a .ssh or authorized_keys that is a symlink is refused. Plans and reports show each key as its type, SHA256 fingerprint and comment, never the key material.
+ */
+export interface SshAuthorizedKeys {
+  kind: 'ssh.authorized_keys';
+  /**
+   * The resource's name; the user's login name unless user is declared.
+   */
+  name: string;
+  /**
+   * The user whose keys these are (defaults to the name). A user resource of that name is applied first.
+   */
+  user?: string;
+  /**
+   * present: the file holds the declared keys; absent: the authorized_keys file is removed.
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * The keys: each a public key line, or {key, options}. Compared as a set of (options, type, fingerprint, comment).
+   */
+  keys: (
+    | string
+    | {
+        /**
+         * The public key line: type, base64 and an optional comment (as in id_ed25519.pub).
+         */
+        key: string;
+        /**
+         * authorized_keys options for this key, e.g. no-port-forwarding, from="10.0.0.0/8".
+         */
+        options?: string[];
+      }
+  )[];
+  /**
+   * true: exactly these keys (others are removed, a key added by hand is drift); false: at least these keys, others are kept.
+   */
+  exclusive?: boolean;
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
+
 // spec/kinds/sysctl.json
 /**
  * One kernel parameter, named by its key (sysctl[net.core.somaxconn]). The value is set live through /proc/sys and persisted as one line of the tsconverge-owned file /etc/sysctl.d/90-tsconverge.conf (under the root directory), so it survives a reboot. An unknown key is an error (also under noop), and so is a value the kernel refuses; then neither the live value nor the file changes. The plan shows the two places as value.live and value.persisted.

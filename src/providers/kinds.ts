@@ -21,6 +21,7 @@ import { createForwardProvider } from './logging/forward.js';
 import { createLogrotateProvider } from './logging/rotate.js';
 import { createNtpProvider } from './ntp/ntp.js';
 import { createServiceProvider } from './service/service.js';
+import { createAuthorizedKeysProvider } from './ssh/authorized_keys.js';
 import { createSysctlProvider } from './sysctl/sysctl.js';
 import { createUserProvider } from './user/user.js';
 
@@ -49,6 +50,7 @@ export const PROVIDERS: Readonly<Record<string, CreateProvider>> = {
   'logging.rotate': () => createLogrotateProvider(),
   ntp: () => createNtpProvider(),
   service: () => createServiceProvider(),
+  'ssh.authorized_keys': () => createAuthorizedKeysProvider(),
   sysctl: () => createSysctlProvider(),
   user: () => createUserProvider(),
 };
