@@ -1081,6 +1081,62 @@ export interface SshAuthorizedKeys {
   subscribe?: string | string[];
 }
 
+// spec/kinds/sudo.rule.json
+/**
+ * One sudoers rule file, /etc/sudoers.d/NAME under the root directory. The new file is checked with `visudo -cf` together with the rest of the sudoers configuration (/etc/sudoers and every file of /etc/sudoers.d that sudo reads, with the new file in place of the old) before an atomic replace, mode 0440; a rule that fails the check changes nothing.
+ */
+export interface SudoRule {
+  kind: 'sudo.rule';
+  /**
+   * The file name in /etc/sudoers.d (letters, digits, '_' and '-': sudo skips files whose name has a '.' or ends in '~').
+   */
+  name: string;
+  /**
+   * present: the rule file is written; absent: it is removed.
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * Who the rule is for: user names, and groups as %group. Their user and group resources are applied first.
+   *
+   * @minItems 1
+   */
+  who: [string, ...string[]];
+  /**
+   * The hosts the rule holds on (ALL).
+   */
+  hosts?: string;
+  /**
+   * Who the commands may run as: user[:group], e.g. ALL:ALL or root.
+   */
+  runAs?: string;
+  /**
+   * The commands allowed (absolute paths with arguments, or ALL).
+   *
+   * @minItems 1
+   */
+  commands?: [string, ...string[]];
+  /**
+   * Run without asking for the user's password (NOPASSWD:).
+   */
+  nopasswd?: boolean;
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
+
 // spec/kinds/sysctl.json
 /**
  * One kernel parameter, named by its key (sysctl[net.core.somaxconn]). The value is set live through /proc/sys and persisted as one line of the tsconverge-owned file /etc/sysctl.d/90-tsconverge.conf (under the root directory), so it survives a reboot. An unknown key is an error (also under noop), and so is a value the kernel refuses; then neither the live value nor the file changes. The plan shows the two places as value.live and value.persisted.

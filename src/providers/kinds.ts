@@ -22,6 +22,7 @@ import { createLogrotateProvider } from './logging/rotate.js';
 import { createNtpProvider } from './ntp/ntp.js';
 import { createServiceProvider } from './service/service.js';
 import { createAuthorizedKeysProvider } from './ssh/authorized_keys.js';
+import { createSudoRuleProvider } from './sudo/rule.js';
 import { createSysctlProvider } from './sysctl/sysctl.js';
 import { createUserProvider } from './user/user.js';
 
@@ -51,6 +52,7 @@ export const PROVIDERS: Readonly<Record<string, CreateProvider>> = {
   ntp: () => createNtpProvider(),
   service: () => createServiceProvider(),
   'ssh.authorized_keys': () => createAuthorizedKeysProvider(),
+  'sudo.rule': () => createSudoRuleProvider(),
   sysctl: () => createSysctlProvider(),
   user: () => createUserProvider(),
 };
