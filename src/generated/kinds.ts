@@ -1228,7 +1228,7 @@ export interface User {
    */
   password?: string;
   /**
-   * true: the password is locked ('!' before the hash, usermod -L) and the account expired, so no login works, not even with an SSH key; false: unlocked.
+   * true: the password is locked ('!' before the hash, as usermod -L) and the account expired on day 1 (as usermod -e 1), so no login works, not even with an SSH key (expiry is then not compared); false: neither, and an account useradd left without a password ('!') gets '*' (no password, but key logins work).
    */
   locked?: boolean;
   /**

@@ -142,6 +142,7 @@ export async function withShadowLock<T>(file: string, ctx: Pick<ProviderContext,
  * Set a user's hash field (password and lock) and expiry in /etc/shadow, under the lock,
  * with an atomic replace that keeps the file's mode and owner. `hash` undefined keeps the
  * password; `locked` adds or removes the leading '!'; `expireDays` undefined keeps it.
+ * The field is never left empty (an empty hash lets anyone in): no hash is '*'.
  */
 export async function editShadow(ctx: Pick<ProviderContext, 'fs' | 'signal'>, user: string, change: { hash?: string; locked?: boolean; expireDays?: string }, resource: string): Promise<void> {
   if (change.hash !== undefined && /[:\n\s]/.test(change.hash)) {
@@ -157,9 +158,11 @@ export async function editShadow(ctx: Pick<ProviderContext, 'fs' | 'signal'>, us
       if (f[0] !== user || f.length < 8) return l;
       found = true;
       const old = f[1]!.replace(/^!+/, '');
+      // useradd writes '!' for "no password yet": a password given now is not locked by it,
+      // and unlocking it gives '*' (no password), never an empty field (a login without one).
+      const locked = change.locked ?? (f[1]!.startsWith('!') && (old !== '' || change.hash === undefined));
       let hash = change.hash ?? old;
-      // useradd writes '!' for "no password yet": a password given now is not locked by it.
-      const locked = change.locked ?? (f[1]!.startsWith('!') && old !== '');
+      if (hash === '' && !locked) hash = '*';
       if (locked) hash = '!' + hash;
       f[1] = hash;
       if (change.expireDays !== undefined) f[7] = change.expireDays;

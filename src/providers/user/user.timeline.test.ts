@@ -124,12 +124,25 @@ describe('user and group timeline', () => {
     const run = (...extra: string[]) => cli(['apply', m, '--root', root, '--format', 'json', ...extra]);
     const first = await run();
     expect(first.code, first.stdout + first.stderr).toBe(2);
-    expect(reported(first, 'user[i26-alice]').changes.map((c) => c.attribute).sort()).toEqual(['expiry', 'locked']);
+    // Locked: the '!' and expired on day 1 (no key login either); the declared expiry waits for the unlock.
+    expect(reported(first, 'user[i26-alice]').changes.map((c) => c.attribute).sort()).toEqual(['locked']);
     expect(line('group', 'sudo')).toBe('sudo:x:27:i26-alice');
     expect(line('shadow', 'i26-alice').split(':')[1]).toBe('!' + HASH);
-    expect(line('shadow', 'i26-alice').split(':')[7]).toBe(String(Date.UTC(2030, 0, 2) / 86_400_000));
+    expect(line('shadow', 'i26-alice').split(':')[7]).toBe('1');
     expect(checkAccountFiles(root)).toBe(CLEAN);
     expect((await run()).code).toBe(0);
+    // Half-locked by hand (the expiry cleared): drift.
+    setLine('shadow', 'i26-alice', (l) => l.split(':').map((f, i) => (i === 7 ? '' : f)).join(':'));
+    expect(reported(await run('--noop'), 'user[i26-alice]').changes.map((c) => [c.attribute, c.from, c.to])).toEqual([['locked', false, true]]);
+    expect((await run()).code).toBe(2);
+
+    const unlocked = manifest('users-unlocked.yaml', '    membership: minimum\n    locked: false\n    expiry: "2030-01-02"');
+    const unlock = await cli(['apply', unlocked, '--root', root, '--format', 'json']);
+    expect(reported(unlock, 'user[i26-alice]').changes.map((c) => c.attribute).sort()).toEqual(['expiry', 'locked']);
+    expect(line('shadow', 'i26-alice').split(':')[1]).toBe(HASH);
+    expect(line('shadow', 'i26-alice').split(':')[7]).toBe(String(Date.UTC(2030, 0, 2) / 86_400_000));
+    expect(checkAccountFiles(root)).toBe(CLEAN);
+    expect((await cli(['apply', unlocked, '--root', root])).code).toBe(0);
 
     const gone = path.join(t.root, 'gone.yaml');
     writeFileSync(gone, 'resources:\n  - kind: user\n    name: i26-bob\n    ensure: absent\n');

@@ -33,7 +33,10 @@ export interface UserObserved {
   readonly comment: string;
   /** sha256 of the hash without the lock mark: never the hash itself. */
   readonly passwordDigest: string | null;
-  readonly locked: boolean;
+  /** The hash field starts with '!' (usermod -L, or useradd's "no password yet"). */
+  readonly lockedHash: boolean;
+  /** Shadow's expiry field as it is (days since the epoch; '1' is how `locked: true` expires the account). */
+  readonly expireDays: string;
   readonly expiry: string;
 }
 
@@ -56,7 +59,8 @@ export function observeUser(accounts: Accounts, name: string): UserObserved | nu
     groups: groupsOf(accounts, name),
     home: p.home, shell: p.shell, comment: p.comment,
     passwordDigest: hash === null ? null : digest(hash.replace(/^!+/, '')),
-    locked: hash !== null && hash.startsWith('!'),
+    lockedHash: hash !== null && hash.startsWith('!'),
+    expireDays: s?.expire ?? '',
     expiry: daysToExpiry(s?.expire ?? ''),
   };
 }
@@ -71,7 +75,7 @@ function desiredView(a: UserAttrs): View {
   if (a.comment !== undefined) v.comment = a.comment;
   if (a.password !== undefined) v.password = digest(a.password);
   if (a.locked !== undefined) v.locked = a.locked;
-  if (a.expiry !== undefined) v.expiry = a.expiry;
+  if (a.expiry !== undefined && a.locked !== true) v.expiry = a.expiry;
   return v;
 }
 
@@ -84,8 +88,9 @@ function actualView(a: UserAttrs, o: UserObserved): View {
   if (a.shell !== undefined) v.shell = o.shell;
   if (a.comment !== undefined) v.comment = o.comment;
   if (a.password !== undefined) v.password = o.passwordDigest ?? '';
-  if (a.locked !== undefined) v.locked = o.locked;
-  if (a.expiry !== undefined) v.expiry = o.expiry;
+  // Locked means both the '!' and the expiry on day 1 (no key login either); a half-locked account is drift either way.
+  if (a.locked !== undefined) v.locked = a.locked ? o.lockedHash && o.expireDays === '1' : o.lockedHash || o.expireDays === '1';
+  if (a.expiry !== undefined && a.locked !== true) v.expiry = o.expiry;
   return v;
 }
 
@@ -192,11 +197,16 @@ export function createUserProvider(): Provider<UserAttrs, UserObserved> {
       const now = observeUser(after, name);
       if (!now) throw new TsconvergeError('NOT_CONVERGED', `user ${name} is not in /etc/passwd after useradd`, { resource: r.id });
       if (a.password !== undefined || a.locked !== undefined || a.expiry !== undefined) {
-        const change = {
-          ...(a.password !== undefined && digest(a.password) !== now.passwordDigest ? { hash: a.password } : {}),
-          ...(a.locked !== undefined && a.locked !== now.locked ? { locked: a.locked } : {}),
-          ...(a.expiry !== undefined && a.expiry !== now.expiry ? { expireDays: expiryToDays(a.expiry) } : {}),
-        };
+        const change: { hash?: string; locked?: boolean; expireDays?: string } = {};
+        if (a.password !== undefined && digest(a.password) !== now.passwordDigest) change.hash = a.password;
+        if (a.locked === true) {
+          if (!now.lockedHash) change.locked = true;
+          if (now.expireDays !== '1') change.expireDays = '1';
+        } else {
+          if (a.locked === false && now.lockedHash) change.locked = false;
+          if (a.locked === false && now.expireDays === '1') change.expireDays = '';
+          if (a.expiry !== undefined && expiryToDays(a.expiry) !== now.expireDays) change.expireDays = expiryToDays(a.expiry);
+        }
         if (Object.keys(change).length > 0) await editShadow(ctx, name, change, r.id);
       }
       if (a.manageHome !== false) await ensureHome(now.home, now.uid, now.gid, ctx, r.id);
