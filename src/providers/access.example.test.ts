@@ -1,0 +1,54 @@
+/**
+ * examples/access through the real CLI against a temp root where carol still has an
+ * account (made by the real useradd -P): the plan shows alice and bob created, carol
+ * deleted, the sudo rule written, and changes nothing; apply converges it (pwck -r and
+ * grpck -r clean, visudo -cf passes); apply again has nothing to do.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { REPO, cli, fingerprint, reported, tempRoot } from './hostio.testkit.js';
+import { CLEAN, checkAccountFiles, seedRoot } from './user/accounts.testkit.js';
+
+const manifest = path.join(REPO, 'examples/access/manifest.yaml');
+let t: ReturnType<typeof tempRoot>;
+let root: string;
+beforeAll(() => {
+  t = tempRoot('i26-access-example');
+  root = path.join(t.root, 'root');
+  seedRoot(root);
+  execFileSync('useradd', ['-P', root, '-U', '-u', '2003', '-d', '/home/carol', '-M', '-s', '/bin/bash', 'carol']);
+});
+afterAll(() => t?.cleanup());
+
+describe('examples/access', () => {
+  it('plans without touching anything, converges, then has nothing to do', async () => {
+    const files = ['etc/passwd', 'etc/group', 'etc/shadow', 'etc/gshadow'];
+    const before = fingerprint(root, files);
+    const plan = await cli(['plan', manifest, '--root', root, '--format', 'json']);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(2);
+    expect(plan.json.resources.map((r: { id: string; action: string }) => `${r.id} ${r.action}`).sort()).toEqual([
+      'group[ops] create', 'ssh.authorized_keys[alice] create', 'ssh.authorized_keys[bob] create', 'sudo.rule[ops] create',
+      'user[alice] create', 'user[bob] create', 'user[carol] delete',
+    ]);
+    expect(fingerprint(root, files)).toBe(before);
+
+    const apply = await cli(['apply', manifest, '--root', root, '--format', 'json']);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(2);
+    expect(reported(apply, 'user[carol]')).toMatchObject({ status: 'changed' });
+    expect(checkAccountFiles(root)).toBe(CLEAN);
+    const passwd = readFileSync(path.join(root, 'etc/passwd'), 'utf8');
+    expect(passwd).toMatch(/^alice:x:2001:\d+:Alice Operator:\/home\/alice:\/bin\/bash$/m);
+    expect(passwd).not.toMatch(/^carol:/m);
+    expect(readFileSync(path.join(root, 'etc/group'), 'utf8')).toMatch(/^ops:x:2000:alice,bob$/m);
+    expect(readFileSync(path.join(root, 'etc/shadow'), 'utf8')).toMatch(/^alice:\*:/m);
+    expect(readFileSync(path.join(root, 'home/alice/.ssh/authorized_keys'), 'utf8')).toContain('no-port-forwarding,no-agent-forwarding ssh-ed25519 ');
+    expect(statSync(path.join(root, 'home/bob/.ssh/authorized_keys')).uid).toBe(2002);
+    execFileSync('visudo', ['-cf', path.join(root, 'etc/sudoers.d/ops')]);
+    expect(existsSync(path.join(root, 'home/carol'))).toBe(false);
+
+    const again = await cli(['apply', manifest, '--root', root, '--format', 'json']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+  });
+});
