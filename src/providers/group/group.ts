@@ -1,13 +1,14 @@
 /**
  * Kind `group`: a local group under the root (docs/access.md), changed with
- * groupadd/groupmod/groupdel -P ROOT. Members are a set: with `membership: minimum` (the
+ * groupadd/groupmod/groupdel -P ROOT, members with usermod -P ROOT. Members are a set: with `membership: minimum` (the
  * default) the view holds only the declared members that are in the group, so other
  * members are never removed; with `exact` the extra ones are drift and are removed.
  */
 import type { Group } from '../../generated/kinds.js';
 import { findBinary } from '../hostio.js';
 import { unsuitable, type Provider, type View } from '../types.js';
-import { checkAccountName, readAccounts, shadowTool } from '../user/accounts.js';
+import { checkAccountName, groupsOf, readAccounts, shadowTool } from '../user/accounts.js';
+import { ROOT_EQUIVALENT_GROUPS } from '../user/user.js';
 
 export type GroupAttrs = Omit<Group, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
 
@@ -31,6 +32,8 @@ export function createGroupProvider(): Provider<GroupAttrs, GroupObserved> {
       const accounts = await readAccounts(ctx);
       return new Map(resources.map((r) => {
         const g = accounts.groups.find((x) => x.name === r.name);
+        const joining = (r.attrs.members ?? []).filter((m) => !g?.members.includes(m));
+        if (ROOT_EQUIVALENT_GROUPS[r.name] && r.attrs.ensure !== 'absent' && joining.length > 0) ctx.log.warn(`${r.id}: ${joining.join(', ')} join ${r.name}: ${ROOT_EQUIVALENT_GROUPS[r.name]}`);
         return [r.id, g ? { gid: g.gid, members: sorted(g.members) } : null] as const;
       }));
     },
@@ -65,13 +68,17 @@ export function createGroupProvider(): Provider<GroupAttrs, GroupObserved> {
         await shadowTool('groupmod', ['-g', String(a.gid), name], ctx, r.id);
       }
       if (a.members !== undefined) {
-        const now = (await readAccounts(ctx, r.id)).groups.find((g) => g.name === name)?.members ?? [];
+        // Through usermod, one member at a time: groupmod -U of shadow-utils 4.13 leaves
+        // /etc/gshadow's member list behind, and grpck then fails.
+        const accounts = await readAccounts(ctx, r.id);
+        const now = accounts.groups.find((g) => g.name === name)?.members ?? [];
         const want = sorted(a.members);
+        for (const m of want.filter((x) => !now.includes(x))) await shadowTool('usermod', ['-a', '-G', name, checkAccountName(m, 'user', r.id)], ctx, r.id);
         if ((a.membership ?? 'minimum') === 'exact') {
-          if (want.join(',') !== sorted(now).join(',')) await shadowTool('groupmod', ['-U', want.join(','), name], ctx, r.id);
-        } else {
-          const missing = want.filter((m) => !now.includes(m));
-          if (missing.length > 0) await shadowTool('groupmod', ['-a', '-U', missing.join(','), name], ctx, r.id);
+          for (const m of now.filter((x) => !want.includes(x))) {
+            const rest = groupsOf(accounts, m).filter((g) => g !== name);
+            await shadowTool('usermod', ['-G', rest.join(','), m], ctx, r.id);
+          }
         }
       }
       const g = (await readAccounts(ctx, r.id)).groups.find((x) => x.name === name);
