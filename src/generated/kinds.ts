@@ -1212,7 +1212,7 @@ export interface User {
    */
   home?: string;
   /**
-   * Create the home directory when it is missing (owner the user, mode 0700, files copied from /etc/skel under the root). false: passwd names it, nothing is created.
+   * Create the home directory when it is missing (owner the user, mode 0700, files copied from /etc/skel under the root). Defaults to true, and to false for a system account; /nonexistent is never created. false: passwd names it, nothing is created.
    */
   manageHome?: boolean;
   /**

@@ -6,8 +6,8 @@
  */
 import type { Group } from '../../generated/kinds.js';
 import { findBinary } from '../hostio.js';
-import { unsuitable, type Provider, type View } from '../types.js';
-import { checkAccountName, groupsOf, readAccounts, shadowTool } from '../user/accounts.js';
+import { unsuitable, type Provider, type ProviderContext, type Resource, type View } from '../types.js';
+import { checkAccountName, groupsOf, readAccounts, shadowTool, withAccountsLock } from '../user/accounts.js';
 import { ROOT_EQUIVALENT_GROUPS } from '../user/user.js';
 
 export type GroupAttrs = Omit<Group, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -55,34 +55,38 @@ export function createGroupProvider(): Provider<GroupAttrs, GroupObserved> {
       const members = new Set(r.attrs.members ?? []);
       return all.filter((x) => x.kind === 'user' && members.has(x.name) && !((x.attrs as { groups?: string[]; group?: string }).groups ?? []).includes(r.name) && (x.attrs as { group?: string }).group !== r.name).map((x) => x.id);
     },
-    async apply(r, _plan, observed, ctx) {
-      const name = checkAccountName(r.name, 'group', r.id);
-      const a = r.attrs;
-      if (a.ensure === 'absent') {
-        await shadowTool('groupdel', [name], ctx, r.id);
-        return null;
-      }
-      if (observed === null) {
-        await shadowTool('groupadd', [...(a.gid !== undefined ? ['-g', String(a.gid)] : []), ...(a.system === true ? ['-r'] : []), name], ctx, r.id);
-      } else if (a.gid !== undefined && a.gid !== observed.gid) {
-        await shadowTool('groupmod', ['-g', String(a.gid), name], ctx, r.id);
-      }
-      if (a.members !== undefined) {
-        // Through usermod, one member at a time: groupmod -U of shadow-utils 4.13 leaves
-        // /etc/gshadow's member list behind, and grpck then fails.
-        const accounts = await readAccounts(ctx, r.id);
-        const now = accounts.groups.find((g) => g.name === name)?.members ?? [];
-        const want = sorted(a.members);
-        for (const m of want.filter((x) => !now.includes(x))) await shadowTool('usermod', ['-a', '-G', name, checkAccountName(m, 'user', r.id)], ctx, r.id);
-        if ((a.membership ?? 'minimum') === 'exact') {
-          for (const m of now.filter((x) => !want.includes(x))) {
-            const rest = groupsOf(accounts, m).filter((g) => g !== name);
-            await shadowTool('usermod', ['-G', rest.join(','), m], ctx, r.id);
-          }
-        }
-      }
-      const g = (await readAccounts(ctx, r.id)).groups.find((x) => x.name === name);
-      return g ? { gid: g.gid, members: sorted(g.members) } : null;
+    apply(r, _plan, observed, ctx) {
+      return withAccountsLock(ctx, () => applyOne(r, observed, ctx));
     },
   };
+}
+
+async function applyOne(r: Resource<GroupAttrs>, observed: GroupObserved | null, ctx: ProviderContext): Promise<GroupObserved | null> {
+  const name = checkAccountName(r.name, 'group', r.id);
+  const a = r.attrs;
+  if (a.ensure === 'absent') {
+    await shadowTool('groupdel', [name], ctx, r.id);
+    return null;
+  }
+  if (observed === null) {
+    await shadowTool('groupadd', [...(a.gid !== undefined ? ['-g', String(a.gid)] : []), ...(a.system === true ? ['-r'] : []), name], ctx, r.id);
+  } else if (a.gid !== undefined && a.gid !== observed.gid) {
+    await shadowTool('groupmod', ['-g', String(a.gid), name], ctx, r.id);
+  }
+  if (a.members !== undefined) {
+    // Through usermod, one member at a time: groupmod -U of shadow-utils 4.13 leaves
+    // /etc/gshadow's member list behind, and grpck then fails.
+    const accounts = await readAccounts(ctx, r.id);
+    const now = accounts.groups.find((g) => g.name === name)?.members ?? [];
+    const want = sorted(a.members);
+    for (const m of want.filter((x) => !now.includes(x))) await shadowTool('usermod', ['-a', '-G', name, checkAccountName(m, 'user', r.id)], ctx, r.id);
+    if ((a.membership ?? 'minimum') === 'exact') {
+      for (const m of now.filter((x) => !want.includes(x))) {
+        const rest = groupsOf(accounts, m).filter((g) => g !== name);
+        await shadowTool('usermod', ['-G', rest.join(','), m], ctx, r.id);
+      }
+    }
+  }
+  const g = (await readAccounts(ctx, r.id)).groups.find((x) => x.name === name);
+  return g ? { gid: g.gid, members: sorted(g.members) } : null;
 }

@@ -16,7 +16,7 @@
  */
 import { TsconvergeError } from '../../core/errors.js';
 import type { ProviderContext } from '../types.js';
-import { requireBinary, tail } from '../hostio.js';
+import { requireBinary, tail, withFileLock } from '../hostio.js';
 
 export interface PasswdEntry {
   readonly name: string;
@@ -71,6 +71,17 @@ export function groupsOf(accounts: Accounts, user: string): string[] {
   return accounts.groups.filter((g) => g.members.includes(user)).map((g) => g.name).sort();
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One change of the account files at a time in this process: the engine applies the
+ * resources of a kind in parallel, and shadow-utils run with a prefix fails at once on a
+ * lock another of them holds. Keyed by the root's real path.
+ */
+export async function withAccountsLock<T>(ctx: Pick<ProviderContext, 'fs'>, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(`accounts:${await ctx.fs.resolve('/')}`, fn);
+}
+
 const LOGIN = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 /** A user or group name shadow-utils accepts, or a clear error. */
@@ -103,7 +114,13 @@ export async function shadowTool(tool: string, args: readonly string[], ctx: Pic
   const bin = await requireBinary(tool, 'to change the account databases', 'passwd', resource);
   const prefix = await ctx.fs.resolve('/', { resource });
   const argv = prefix === '/' ? [...args] : ['-P', prefix, ...args];
-  const r = await ctx.exec.run(bin, argv, { signal: ctx.signal, timeoutMs: 60_000 });
+  // With a prefix the tools do not wait for a lock another program holds (vipw, passwd): they fail at once. Wait for it, 15 s at most.
+  const deadline = Date.now() + 15_000;
+  let r = await ctx.exec.run(bin, argv, { signal: ctx.signal, timeoutMs: 60_000 });
+  while (r.code !== 0 && /cannot lock|try again later/i.test(r.stderr) && Date.now() < deadline && !ctx.signal.aborted) {
+    await sleep(200);
+    r = await ctx.exec.run(bin, argv, { signal: ctx.signal, timeoutMs: 60_000 });
+  }
   if (r.code !== 0) {
     throw new TsconvergeError('CONFIG_REJECTED', `${tool} refused the change (exit ${r.code}): ${tail(r.stderr || r.stdout)}`, {
       resource, hint: 'the account files were left as they were; fix the declared value, or what is in the way in /etc/passwd or /etc/group',
@@ -111,7 +128,6 @@ export async function shadowTool(tool: string, args: readonly string[], ctx: Pic
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;

@@ -156,6 +156,17 @@ describe('user and group timeline', () => {
     expect((await cli(['apply', gone, '--root', root])).code).toBe(0);
   });
 
+  it('many users and groups in one run (applied in parallel by the engine) all land; pwck/grpck clean', async () => {
+    const m = path.join(t.root, 'many.yaml');
+    const names = Array.from({ length: 8 }, (_, i) => `i26-m${i}`);
+    writeFileSync(m, `resources:\n${names.map((n, i) => `  - kind: group\n    name: ${n}g\n    gid: ${2700 + i}\n  - kind: user\n    name: ${n}\n    uid: ${2700 + i}\n    groups: [${n}g]\n    password: "$6$i26m$${'x'.repeat(20)}${i}"\n`).join('')}`);
+    const run = await cli(['apply', m, '--root', root, '--format', 'json']);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
+    for (const n of names) expect(line('group', `${n}g`)).toMatch(new RegExp(`^${n}g:x:\\d+:${n}$`));
+    expect(checkAccountFiles(root)).toBe(CLEAN);
+    expect((await cli(['apply', m, '--root', root])).code).toBe(0);
+  });
+
   it('a home that is a symlink out of the root is refused, nothing followed', async () => {
     const outside = path.join(t.root, 'outside');
     mkdirSync(outside);

@@ -15,10 +15,10 @@
 import { createHash } from 'node:crypto';
 import { TsconvergeError } from '../../core/errors.js';
 import type { User } from '../../generated/kinds.js';
-import type { Provider, ProviderContext, View } from '../types.js';
+import type { Provider, ProviderContext, Resource, View } from '../types.js';
 import { findBinary } from '../hostio.js';
 import { unsuitable } from '../types.js';
-import { checkAccountName, daysToExpiry, editShadow, expiryToDays, groupsOf, readAccounts, shadowTool, type Accounts } from './accounts.js';
+import { checkAccountName, daysToExpiry, editShadow, expiryToDays, groupsOf, readAccounts, shadowTool, withAccountsLock, type Accounts } from './accounts.js';
 
 export type UserAttrs = Omit<User, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
 
@@ -154,63 +154,67 @@ export function createUserProvider(): Provider<UserAttrs, UserObserved> {
       const groups = new Set([...(r.attrs.group ? [r.attrs.group] : []), ...(r.attrs.groups ?? [])]);
       return all.filter((x) => x.kind === 'group' && groups.has(x.name)).map((x) => x.id);
     },
-    async apply(r, _plan, observed, ctx) {
-      const name = checkAccountName(r.name, 'user', r.id);
-      const a = r.attrs;
-      if (a.ensure === 'absent') {
-        await shadowTool('userdel', [name], ctx, r.id);
-        if (a.removeHome === true && observed && observed.home !== '/' && observed.home !== '') await ctx.fs.remove(observed.home, { recursive: true, resource: r.id });
-        return null;
-      }
-      const before = await readAccounts(ctx, r.id);
-      if (observed === null) {
-        const args: string[] = [];
-        if (a.uid !== undefined) args.push('-u', String(a.uid));
-        if (a.group !== undefined) args.push('-g', a.group);
-        else if (before.groups.some((g) => g.name === name)) args.push('-g', name);
-        else args.push('-U');
-        if (a.groups !== undefined && a.groups.length > 0) args.push('-G', sorted(a.groups).join(','));
-        args.push('-d', a.home ?? `/home/${name}`, '-M');
-        if (a.shell !== undefined) args.push('-s', a.shell);
-        if (a.comment !== undefined) args.push('-c', a.comment);
-        if (a.system === true) args.push('-r');
-        await shadowTool('useradd', [...args, name], ctx, r.id);
-      } else {
-        const args: string[] = [];
-        if (a.uid !== undefined && a.uid !== observed.uid) args.push('-u', String(a.uid));
-        if (a.group !== undefined && a.group !== observed.group) args.push('-g', a.group);
-        if (a.home !== undefined && a.home !== observed.home) args.push('-d', a.home);
-        if (a.shell !== undefined && a.shell !== observed.shell) args.push('-s', a.shell);
-        if (a.comment !== undefined && a.comment !== observed.comment) args.push('-c', a.comment);
-        if (a.groups !== undefined) {
-          const want = sorted(a.groups);
-          if ((a.membership ?? 'minimum') === 'exact') {
-            if (want.join(',') !== sorted(observed.groups).join(',')) args.push('-G', want.join(','));
-          } else {
-            const missing = want.filter((g) => !observed.groups.includes(g));
-            if (missing.length > 0) args.push('-a', '-G', missing.join(','));
-          }
-        }
-        if (args.length > 0) await shadowTool('usermod', [...args, name], ctx, r.id);
-      }
-      const after = await readAccounts(ctx, r.id);
-      const now = observeUser(after, name);
-      if (!now) throw new TsconvergeError('NOT_CONVERGED', `user ${name} is not in /etc/passwd after useradd`, { resource: r.id });
-      if (a.password !== undefined || a.locked !== undefined || a.expiry !== undefined) {
-        const change: { hash?: string; locked?: boolean; expireDays?: string } = {};
-        if (a.password !== undefined && digest(a.password) !== now.passwordDigest) change.hash = a.password;
-        if (a.locked === true) {
-          if (!now.lockedHash) change.locked = true;
-          if (now.expireDays !== '1') change.expireDays = '1';
-        } else {
-          if (a.locked === false && now.lockedHash) change.locked = false;
-          if (a.locked === false && now.expireDays === '1') change.expireDays = '';
-          if (a.expiry !== undefined && expiryToDays(a.expiry) !== now.expireDays) change.expireDays = expiryToDays(a.expiry);
-        }
-        if (Object.keys(change).length > 0) await editShadow(ctx, name, change, r.id);
-      }
-      if (a.manageHome !== false) await ensureHome(now.home, now.uid, now.gid, ctx, r.id);
-      return observeUser(await readAccounts(ctx, r.id), name);
+    apply(r, _plan, observed, ctx) {
+      return withAccountsLock(ctx, () => applyOne(r, observed, ctx));
     },
   };
+}
+
+async function applyOne(r: Resource<UserAttrs>, observed: UserObserved | null, ctx: ProviderContext): Promise<UserObserved | null> {
+  const name = checkAccountName(r.name, 'user', r.id);
+  const a = r.attrs;
+  if (a.ensure === 'absent') {
+    await shadowTool('userdel', [name], ctx, r.id);
+    if (a.removeHome === true && observed && observed.home !== '/' && observed.home !== '') await ctx.fs.remove(observed.home, { recursive: true, resource: r.id });
+    return null;
+  }
+  const before = await readAccounts(ctx, r.id);
+  if (observed === null) {
+    const args: string[] = [];
+    if (a.uid !== undefined) args.push('-u', String(a.uid));
+    if (a.group !== undefined) args.push('-g', a.group);
+    else if (before.groups.some((g) => g.name === name)) args.push('-g', name);
+    else args.push('-U');
+    if (a.groups !== undefined && a.groups.length > 0) args.push('-G', sorted(a.groups).join(','));
+    args.push('-d', a.home ?? `/home/${name}`, '-M');
+    if (a.shell !== undefined) args.push('-s', a.shell);
+    if (a.comment !== undefined) args.push('-c', a.comment);
+    if (a.system === true) args.push('-r');
+    await shadowTool('useradd', [...args, name], ctx, r.id);
+  } else {
+    const args: string[] = [];
+    if (a.uid !== undefined && a.uid !== observed.uid) args.push('-u', String(a.uid));
+    if (a.group !== undefined && a.group !== observed.group) args.push('-g', a.group);
+    if (a.home !== undefined && a.home !== observed.home) args.push('-d', a.home);
+    if (a.shell !== undefined && a.shell !== observed.shell) args.push('-s', a.shell);
+    if (a.comment !== undefined && a.comment !== observed.comment) args.push('-c', a.comment);
+    if (a.groups !== undefined) {
+      const want = sorted(a.groups);
+      if ((a.membership ?? 'minimum') === 'exact') {
+        if (want.join(',') !== sorted(observed.groups).join(',')) args.push('-G', want.join(','));
+      } else {
+        const missing = want.filter((g) => !observed.groups.includes(g));
+        if (missing.length > 0) args.push('-a', '-G', missing.join(','));
+      }
+    }
+    if (args.length > 0) await shadowTool('usermod', [...args, name], ctx, r.id);
+  }
+  const after = await readAccounts(ctx, r.id);
+  const now = observeUser(after, name);
+  if (!now) throw new TsconvergeError('NOT_CONVERGED', `user ${name} is not in /etc/passwd after useradd`, { resource: r.id });
+  if (a.password !== undefined || a.locked !== undefined || a.expiry !== undefined) {
+    const change: { hash?: string; locked?: boolean; expireDays?: string } = {};
+    if (a.password !== undefined && digest(a.password) !== now.passwordDigest) change.hash = a.password;
+    if (a.locked === true) {
+      if (!now.lockedHash) change.locked = true;
+      if (now.expireDays !== '1') change.expireDays = '1';
+    } else {
+      if (a.locked === false && now.lockedHash) change.locked = false;
+      if (a.locked === false && now.expireDays === '1') change.expireDays = '';
+      if (a.expiry !== undefined && expiryToDays(a.expiry) !== now.expireDays) change.expireDays = expiryToDays(a.expiry);
+    }
+    if (Object.keys(change).length > 0) await editShadow(ctx, name, change, r.id);
+  }
+  if ((a.manageHome ?? a.system !== true) && now.home !== '/nonexistent' && now.home !== '/' && now.home !== '') await ensureHome(now.home, now.uid, now.gid, ctx, r.id);
+  return observeUser(await readAccounts(ctx, r.id), name);
 }
