@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cli, fingerprint, reported, tempRoot } from '../hostio.testkit.js';
 import { seedRoot } from '../user/accounts.testkit.js';
@@ -100,5 +100,14 @@ describe('sudo.rule timeline', () => {
     expect(comma.code, comma.stdout + comma.stderr).toBe(1);
     expect(comma.json.errors[0]).toMatchObject({ code: 'MANIFEST_INVALID', message: expect.stringContaining('commands/0'), location: { line: 8, column: 16 } });
     expect(fingerprint(root, files)).toBe(before);
+
+    // ensure: absent removes the rule, once the configuration without it checks.
+    rmSync(path.join(root, 'etc/sudoers.d/20-broken'));
+    const gone = manifest('sudo-gone.yaml', '    who: ["%i26-ops"]\n    ensure: absent');
+    const del = await run(gone);
+    expect(del.code, del.stdout + del.stderr).toBe(2);
+    expect(reported(del, 'sudo.rule[i26-ops]')).toMatchObject({ action: 'delete', status: 'changed' });
+    expect(existsSync(rulePath())).toBe(false);
+    expect((await run(gone)).code).toBe(0);
   });
 });
