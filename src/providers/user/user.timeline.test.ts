@@ -167,6 +167,16 @@ describe('user and group timeline', () => {
     expect((await cli(['apply', m, '--root', root])).code).toBe(0);
   });
 
+  it('bad input: a user name shadow-utils refuses is an error at file:line:col, nothing changed', async () => {
+    const before = fingerprint(root, files);
+    const m = path.join(t.root, 'bad.yaml');
+    writeFileSync(m, 'resources:\n  - kind: user\n    name: i26-ok\n  - kind: user\n    name: Bad.Name\n');
+    const run = await cli(['apply', m, '--root', root]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`${m}:5:5 (at /resources/1/name): user[Bad.Name]: field name: must match pattern`);
+    expect(fingerprint(root, files)).toBe(before);
+  });
+
   it('a home that is a symlink out of the root is refused, nothing followed', async () => {
     const outside = path.join(t.root, 'outside');
     mkdirSync(outside);
