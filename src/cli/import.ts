@@ -41,7 +41,7 @@ export function registerImportCommands(program: Command): void {
     });
 
   imp.command('host')
-    .description('write a manifest for the containers, networks and volumes that exist now (engine defaults left out), so a plan against it shows no changes')
+    .description('write a manifest for the containers, networks and volumes that exist now (engine defaults left out), and with --users the accounts and SSH keys, so a plan against it shows no changes')
     .option('-o, --output <file>', 'write the manifest here instead of stdout')
     .option('--prefix <prefix>', 'only objects whose name starts with this prefix')
     .option('--root <dir>', 'host root for bind-mount sources and host settings', '/')
