@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO, cli, fingerprint, reported, tempRoot } from './hostio.testkit.js';
 import { CLEAN, checkAccountFiles, seedRoot } from './user/accounts.testkit.js';
@@ -50,5 +50,23 @@ describe('examples/access', () => {
 
     const again = await cli(['apply', manifest, '--root', root, '--format', 'json']);
     expect(again.code, again.stdout + again.stderr).toBe(0);
+  });
+
+  it('order comes by itself: keys and rule before their user, the user before its groups, no require', async () => {
+    const t2 = tempRoot('i26-access-order');
+    try {
+      const r2 = path.join(t2.root, 'root');
+      seedRoot(r2);
+      const m = path.join(t2.root, 'reversed.yaml');
+      const text = readFileSync(manifest, 'utf8');
+      const items = text.slice(text.indexOf('resources:\n') + 'resources:\n'.length).split(/\n(?=  - kind:)/).filter((x) => x.includes('- kind:'));
+      writeFileSync(m, 'resources:\n' + items.reverse().join('\n') + '\n');
+      expect(readFileSync(m, 'utf8').indexOf('kind: ssh.authorized_keys')).toBeLessThan(readFileSync(m, 'utf8').indexOf('kind: group'));
+      const run = await cli(['apply', m, '--root', r2, '--format', 'json']);
+      expect(run.code, run.stdout + run.stderr).toBe(2);
+      expect(run.json.resources.filter((x: { status: string }) => x.status === 'failed')).toEqual([]);
+      expect(checkAccountFiles(r2)).toBe(CLEAN);
+      expect((await cli(['apply', m, '--root', r2])).code).toBe(0);
+    } finally { t2.cleanup(); }
   });
 });
