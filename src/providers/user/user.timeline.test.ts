@@ -10,7 +10,7 @@
  * The password hash never appears in any output. ensure: absent removes the user.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, statSync, writeFileSync, symlinkSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, symlinkSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { cli, fingerprint, reported, tempRoot } from '../hostio.testkit.js';
 import { CLEAN, checkAccountFiles, seedRoot } from './accounts.testkit.js';
@@ -154,6 +154,16 @@ describe('user and group timeline', () => {
     expect(statSync(path.join(root, 'home/i26-bob')).isDirectory()).toBe(true);
     expect(checkAccountFiles(root)).toBe(CLEAN);
     expect((await cli(['apply', gone, '--root', root])).code).toBe(0);
+
+    // removeHome: true takes the home with the account.
+    const purge = path.join(t.root, 'purge.yaml');
+    writeFileSync(purge, 'resources:\n  - kind: user\n    name: i26-alice\n    ensure: absent\n    removeHome: true\n');
+    expect(statSync(path.join(root, 'home/i26-alice')).isDirectory()).toBe(true);
+    const purged = await cli(['apply', purge, '--root', root, '--format', 'json']);
+    expect(purged.code, purged.stdout + purged.stderr).toBe(2);
+    expect(existsSync(path.join(root, 'home/i26-alice'))).toBe(false);
+    expect(line('passwd', 'i26-alice')).toBe('');
+    expect(checkAccountFiles(root)).toBe(CLEAN);
   });
 
   it('many users and groups in one run (applied in parallel by the engine) all land; pwck/grpck clean', async () => {

@@ -165,7 +165,11 @@ async function applyOne(r: Resource<UserAttrs>, observed: UserObserved | null, c
   const a = r.attrs;
   if (a.ensure === 'absent') {
     await shadowTool('userdel', [name], ctx, r.id);
-    if (a.removeHome === true && observed && observed.home !== '/' && observed.home !== '') await ctx.fs.remove(observed.home, { recursive: true, resource: r.id });
+    if (a.removeHome === true && observed) {
+      // Never a top-level directory (/root, /srv, /): a home to remove is at least two levels deep.
+      if (observed.home.split('/').filter((p) => p !== '').length >= 2) await ctx.fs.remove(observed.home, { recursive: true, resource: r.id });
+      else ctx.log.warn(`${r.id}: the home directory ${JSON.stringify(observed.home)} is not removed: tsconverge removes only homes at least two levels deep (/home/NAME)`);
+    }
     return null;
   }
   const before = await readAccounts(ctx, r.id);
