@@ -1064,6 +1064,10 @@ export interface SshAuthorizedKeys {
    */
   exclusive?: boolean;
   /**
+   * authorized_keys, .ssh and the home are as sshd's StrictModes wants them before it accepts a key: each owned by the user or root, none writable by group or others. A mode or owner changed by hand so that sshd would refuse the keys is drift, and repaired (the file 0600 and .ssh 0700 owned by the user, the home's group and other write bits removed). false: not compared.
+   */
+  strictModes?: boolean;
+  /**
    * Resources that must be applied before this one.
    */
   require?: string | string[];

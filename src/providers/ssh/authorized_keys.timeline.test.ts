@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cli, fingerprint, reported, tempRoot } from '../hostio.testkit.js';
 import { CLEAN, checkAccountFiles, seedRoot } from '../user/accounts.testkit.js';
@@ -83,6 +83,17 @@ describe('ssh.authorized_keys timeline', () => {
     const repair = await run();
     expect(repair.code, repair.stdout + repair.stderr).toBe(2);
     expect(readFileSync(akPath(), 'utf8')).not.toContain(blob(keys[2]!));
+    expect((await run()).code).toBe(0);
+
+    // Modes sshd would refuse the keys for (StrictModes): the file writable by others, .ssh owned by someone else.
+    chmodSync(akPath(), 0o666);
+    chownSync(path.dirname(akPath()), 4242, 4242);
+    const modes = await run(m, '--noop');
+    expect(modes.code, modes.stdout + modes.stderr).toBe(2);
+    expect(reported(modes, 'ssh.authorized_keys[i26-dave]').changes.map((c) => [c.attribute, c.from, c.to])).toEqual([['strictModes', false, true]]);
+    expect((statSync(akPath()).mode & 0o777).toString(8)).toBe('666');
+    expect((await run()).code).toBe(2);
+    expect([(statSync(akPath()).mode & 0o777).toString(8), statSync(path.dirname(akPath())).uid]).toEqual(['600', 2620]);
     expect((await run()).code).toBe(0);
 
     // A key removed from the catalogue is revoked at the next run.

@@ -33,6 +33,8 @@ export interface AuthorizedKeysObserved {
   readonly path: string;
   /** Keys in the file (comments and blank lines left out); null when the file does not exist. */
   readonly keys: readonly KeyLine[] | null;
+  /** authorized_keys, .ssh and the home as sshd's StrictModes wants them (strictModes). */
+  readonly strict: boolean;
 }
 
 const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
@@ -99,6 +101,18 @@ async function refuseSymlink(p: string, ctx: ProviderContext, resource: string):
   return st.isDirectory() ? 'dir' : 'file';
 }
 
+/**
+ * What sshd's StrictModes wants before it accepts a key: authorized_keys, .ssh and the home
+ * each owned by the user or root, none writable by group or others, none a symlink.
+ */
+async function strictModes(file: string, uid: number, ctx: ProviderContext): Promise<boolean> {
+  const dir = file.slice(0, file.lastIndexOf('/'));
+  const home = dir.slice(0, dir.lastIndexOf('/')) || '/';
+  const sts = await Promise.all([file, dir, home].map((p) => ctx.fs.lstat(p).catch(() => null)));
+  const ok = (st: (typeof sts)[number], dirExpected: boolean): boolean => !!st && (dirExpected ? st.isDirectory() : st.isFile()) && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0;
+  return ok(sts[0]!, false) && ok(sts[1]!, true) && ok(sts[2]!, true);
+}
+
 export function createAuthorizedKeysProvider(): Provider<AuthorizedKeysAttrs, AuthorizedKeysObserved> {
   return {
     kind: 'ssh.authorized_keys',
@@ -111,16 +125,19 @@ export function createAuthorizedKeysProvider(): Provider<AuthorizedKeysAttrs, Au
         if (!pw) { out.set(r.id, null); continue; }
         const file = `${pw.home.replace(/\/+$/, '')}/.ssh/authorized_keys`;
         const text = await ctx.fs.readText(file, { resource: r.id }).catch(() => null);
-        out.set(r.id, text === null ? null : { user: pw.name, path: file, keys: text.split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null) });
+        out.set(r.id, text === null ? null : { user: pw.name, path: file, keys: text.split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null), strict: await strictModes(file, pw.uid, ctx) });
       }
       return out;
     },
     views(r, o): { desired: View; actual: View | null } {
       if (r.attrs.ensure === 'absent') return { desired: {}, actual: o === null ? null : {} };
       const want = sorted(declaredKeys(r).map(keyId));
-      if (o === null || o.keys === null) return { desired: { keys: want }, actual: null };
+      const strict = r.attrs.strictModes !== false;
+      const desired: View = strict ? { keys: want, strictModes: true } : { keys: want };
+      if (o === null || o.keys === null) return { desired, actual: null };
       const have = sorted(o.keys.map(keyId));
-      return { desired: { keys: want }, actual: { keys: r.attrs.exclusive === false ? have.filter((k) => want.includes(k)) : have } };
+      const keys = r.attrs.exclusive === false ? have.filter((k) => want.includes(k)) : have;
+      return { desired, actual: strict ? { keys, strictModes: o.strict } : { keys } };
     },
     autoRequire(r, all) {
       return all.filter((x) => x.kind === 'user' && x.name === userOf(r)).map((x) => x.id);
@@ -136,6 +153,9 @@ export function createAuthorizedKeysProvider(): Provider<AuthorizedKeysAttrs, Au
       const home = pw.home.replace(/\/+$/, '');
       const homeKind = await refuseSymlink(home, ctx, r.id);
       if (homeKind !== 'dir') throw new TsconvergeError('FILE_IO', `the home directory ${home} of ${pw.name} does not exist`, { resource: r.id, hint: 'let the user resource create it (manageHome, the default), or create it' });
+      // sshd refuses keys under a home others can write to.
+      const homeSt = await ctx.fs.lstat(home, { resource: r.id });
+      if (homeSt && (homeSt.mode & 0o022) !== 0) await ctx.fs.chmod(home, homeSt.mode & 0o7755, { resource: r.id });
       const sshDir = `${home}/.ssh`;
       const file = `${sshDir}/authorized_keys`;
       const dirKind = await refuseSymlink(sshDir, ctx, r.id);
@@ -153,7 +173,7 @@ export function createAuthorizedKeysProvider(): Provider<AuthorizedKeysAttrs, Au
       }
       await ctx.fs.writeAtomic(file, lines.join('\n') + '\n', { mode: 0o600, uid: pw.uid, gid: pw.gid, resource: r.id, signal: ctx.signal });
       const text = await ctx.fs.readText(file, { resource: r.id });
-      return { user: pw.name, path: file, keys: (text ?? '').split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null) };
+      return { user: pw.name, path: file, keys: (text ?? '').split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null), strict: await strictModes(file, pw.uid, ctx) };
     },
   };
 }
