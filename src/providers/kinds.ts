@@ -16,6 +16,8 @@ import { createNetworkProvider } from './docker/network.js';
 import { createVolumeProvider } from './docker/volume.js';
 import { createDnsProvider } from './dns/dns.js';
 import { createFileProvider } from './file/file.js';
+import { createFirewallPolicyProvider } from './firewall/policy.js';
+import { createFirewallRuleProvider } from './firewall/rule.js';
 import { createGroupProvider } from './group/group.js';
 import { createForwardProvider } from './logging/forward.js';
 import { createLogrotateProvider } from './logging/rotate.js';
@@ -46,6 +48,8 @@ export const PROVIDERS: Readonly<Record<string, CreateProvider>> = {
   'docker.volume': engine(createVolumeProvider),
   dns: () => createDnsProvider(),
   file: () => createFileProvider(),
+  'firewall.policy': (services) => createFirewallPolicyProvider(services.docker()),
+  'firewall.rule': (services) => createFirewallRuleProvider(services.docker()),
   group: () => createGroupProvider(),
   'logging.forward': () => createForwardProvider(),
   'logging.rotate': () => createLogrotateProvider(),
