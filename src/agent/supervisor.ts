@@ -99,7 +99,8 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
   const startedAt = new Date().toISOString();
   let stopped = false;
   let running: Promise<R> | undefined;
-  let pending: RunTrigger | undefined;
+  /** A run asked for while one was in flight: its trigger and kind (a gap's full run stays one). */
+  let pending: { trigger: RunTrigger; mode: 'full' | 'gap' } | undefined;
   let eventPending = false;
   let finish: ((code: number) => void) | undefined;
 
@@ -137,7 +138,7 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
   function kick(trigger: RunTrigger, mode: 'full' | 'event' | 'gap' = 'full'): void {
     if (stopped) return;
     if (running) {
-      if (mode === 'event') eventPending = true; else pending = mode === 'gap' && pending ? pending : trigger;
+      if (mode === 'event') eventPending = true; else if (!pending || pending.mode === 'gap') pending = { trigger, mode };
       return;
     }
     let event: EventRun | undefined;
@@ -155,7 +156,7 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
       watcher?.finished(trigger, result, result);
       await watcher?.reload().catch((err: unknown) => log.warn(`watch: cannot read the watch list: ${(err as Error).message}`));
       if (stopped) { await publish(result, null, new Date().toISOString()); finish?.(0); return; }
-      if (pending) { const t = pending; pending = undefined; await publish(result, null); kick(t === 'schedule' ? 'schedule' : 'signal'); return; }
+      if (pending) { const p = pending; pending = undefined; await publish(result, null); kick(p.mode === 'gap' ? 'event' : p.trigger === 'schedule' ? 'schedule' : 'signal', p.mode); return; }
       if (mode !== 'full' && schedule.next) {
         if (eventPending) { eventPending = false; kick('event', 'event'); }
         await publish(result, schedule.next);
