@@ -66,7 +66,8 @@ export interface EventStream {
   readonly last: () => string | undefined;
 }
 
-export function openEventStream(socketPath: string, h: EventStreamHandlers, opts: { retryMs?: (attempt: number) => number } = {}): EventStream {
+/** `sinceMs`: the first connection replays from then (the agent's start: what its first run did and saw is not lost). */
+export function openEventStream(socketPath: string, h: EventStreamHandlers, opts: { retryMs?: (attempt: number) => number; sinceMs?: number } = {}): EventStream {
   let stopped = false;
   let req: http.ClientRequest | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -78,7 +79,7 @@ export function openEventStream(socketPath: string, h: EventStreamHandlers, opts
   /** Streams opened so far: after the first, a connection resumes. */
   let opened = 0;
   const retry = opts.retryMs ?? ((n: number) => Math.min(5000, 250 * 2 ** n));
-  const startedNano = BigInt(Date.now()) * 1_000_000n;
+  const startedNano = BigInt(opts.sinceMs ?? Date.now()) * 1_000_000n;
 
   const key = (e: EngineEvent): string => `${e.Type}/${e.Action}/${e.Actor.ID}`;
 

@@ -109,6 +109,8 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
   let runsThisInterval = 0;
   let stopped = false;
   let watchedKey = '';
+  /** Engine events from here on count: the agent's start (its first run's own events are recognised as such). */
+  const createdAt = Date.now();
   /** container id -> name, for network events that name the container by id */
   const names = new Map<string, string>();
 
@@ -234,7 +236,7 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
           event: onEngineEvent,
           connected: onConnected,
           lost: (why) => { stats.reconnects++; log.warn(`watch: engine event stream lost (${why}); resubscribing since ${stream?.last() ?? 'the start'}`); },
-        });
+        }, { sinceMs: createdAt });
       } else {
         log.warn('watch: DOCKER_HOST is not a unix socket: Docker objects are repaired by the sweep only');
       }
