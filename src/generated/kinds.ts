@@ -159,6 +159,10 @@ export interface DockerContainer {
       }
   )[];
   /**
+   * The network namespace instead of networks: host (the host's own network stack), none (loopback only), bridge (the engine's default bridge), or container:NAME (share the network of container NAME, which is applied first). Not together with networks.
+   */
+  networkMode?: string;
+  /**
    * Restart policy: no, always, unless-stopped, on-failure[:max-retries]. Changed in place.
    */
   restart?: string;

@@ -51,6 +51,7 @@ function mountsOf(svc: string, s: Obj, ctx: ProjectContext): Record<string, unkn
     const parts = String(v).split(':');
     if (parts.length === 1) { mounts.push({ type: 'volume', target: parts[0] }); return; }
     const [src, target, mode = ''] = parts as [string, string, string?];
+    if (src === '') { ctx.at([...base, 'volumes', i], `the source of "${String(v)}" is empty (an unset variable?); the mount is dropped`); return; }
     const flags = mode.split(',').filter(Boolean);
     for (const fl of flags) if (fl !== 'ro' && fl !== 'rw') ctx.at([...base, 'volumes', i], `mount option ${fl} cannot be expressed; ignored`);
     const isPath = /^[./~]/.test(src);
@@ -82,13 +83,26 @@ function mountsOf(svc: string, s: Obj, ctx: ProjectContext): Record<string, unkn
   return mounts;
 }
 
+/** network_mode as networkMode: host, none, bridge, container:NAME; service:NAME is that service's container. */
+function networkModeOf(svc: string, s: Obj, ctx: ProjectContext): { mode?: string; require?: string } {
+  if (s.network_mode === undefined) return {};
+  const mode = String(s.network_mode);
+  const at = ['services', svc, 'network_mode'];
+  if (Object.keys(networksMap(s.networks)).length) ctx.at(['services', svc, 'networks'], `network_mode ${mode} and networks together: the engine refuses both; the networks are dropped`);
+  if (mode === 'host' || mode === 'none' || mode === 'bridge') return { mode };
+  if (mode.startsWith('container:')) return { mode };
+  if (mode.startsWith('service:')) {
+    const dep = mode.slice('service:'.length);
+    if (!ctx.included.has(dep)) { ctx.at(at, `service ${dep} is not in the import (its profile is not active); network_mode dropped, so this container would run on the default bridge`); return {}; }
+    return { mode: `container:${ctx.containerName(dep)}`, require: `docker.container[${ctx.containerName(dep)}]` };
+  }
+  ctx.at(at, `network_mode ${mode} is not understood; dropped, so this container would run on the default bridge`);
+  return {};
+}
+
 /** Networks, with the service name as an alias on each, as Compose does. */
 function networksOf(svc: string, s: Obj, ctx: ProjectContext): { name: string; aliases: string[] }[] | undefined {
-  const base = ['services', svc];
-  if (s.network_mode !== undefined) {
-    ctx.at([...base, 'network_mode'], `network_mode ${String(s.network_mode)} cannot be expressed; the container is declared without networks`);
-    return undefined;
-  }
+  if (s.network_mode !== undefined) return undefined; // networkModeOf
   const nets = Object.keys(s.networks ?? {}).length ? networksMap(s.networks) : { default: null };
   return Object.entries(nets).map(([key, o]) => {
     ctx.usedNets.add(key);
@@ -111,12 +125,14 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
 
   const environment: Record<string, string> = {};
   const envFiles = s.env_file === undefined ? [] : Array.isArray(s.env_file) ? s.env_file : [s.env_file];
-  for (const ef of envFiles) {
+  envFiles.forEach((ef, i) => {
     const p = ctx.resolvePath(String(isObj(ef) ? ef.path : ef));
+    const required = !isObj(ef) || ef.required === undefined || ef.required === true || ef.required === 'true';
     try { Object.assign(environment, parseEnvFile(readFileSync(p, 'utf8'))); } catch (err) {
-      ctx.at([...base, 'env_file'], `cannot read ${p}: ${(err as Error).message}`);
+      // required: false is an optional file (Compose skips it quietly)
+      if (required) ctx.at([...base, 'env_file', ...(Array.isArray(s.env_file) ? [i] : [])], `cannot read ${p}: ${(err as Error).message}; its variables are missing from the container`);
     }
-  }
+  });
   for (const [k, v] of Object.entries(listToMap(s.environment))) {
     if (v === null || v === undefined) { if (ctx.env[k] !== undefined) environment[k] = ctx.env[k]!; }
     else environment[k] = String(v);
@@ -132,8 +148,15 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
   if (mounts.length) c.mounts = mounts;
   const networks = networksOf(svc, s, ctx);
   if (networks) c.networks = networks;
+  const netMode = networkModeOf(svc, s, ctx);
+  if (netMode.mode) c.networkMode = netMode.mode;
 
+  const policy = (s.deploy as Obj | undefined)?.restart_policy as Obj | undefined;
   if (s.restart !== undefined) c.restart = String(s.restart);
+  else if (policy?.condition !== undefined) {
+    const cond = String(policy.condition);
+    c.restart = cond === 'any' ? 'always' : cond === 'none' ? 'no' : policy.max_attempts !== undefined ? `on-failure:${String(policy.max_attempts)}` : 'on-failure';
+  }
   const limits = ((s.deploy as Obj | undefined)?.resources as Obj | undefined)?.limits as Obj | undefined;
   const memory = s.mem_limit ?? limits?.memory;
   if (memory !== undefined) c.memory = typeof memory === 'number' ? memory : String(memory).replace(/([kmgtKMGT])[bB]?$/, '$1');
@@ -164,7 +187,7 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
   if (s.read_only !== undefined) c.readOnly = Boolean(s.read_only);
   if (s.stop_grace_period !== undefined) c.stopTimeout = Math.round(parseDuration(String(s.stop_grace_period)) / 1e9);
 
-  const require: string[] = [];
+  const require: string[] = netMode.require ? [netMode.require] : [];
   for (const [dep, { condition }] of Object.entries(dependsMap(s.depends_on))) {
     if (!ctx.included.has(dep)) { ctx.at([...base, 'depends_on', dep], `service ${dep} is not in the import (its profile is not active); dependency dropped`); continue; }
     require.push(`docker.container[${ctx.containerName(dep)}]`);

@@ -11,10 +11,11 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isMap, type Node, type YAMLMap } from 'yaml';
-import { TsconvergeError } from '../core/errors.js';
-import { formatWarning, loadComposeFiles, locate, parseEnvFile, type ComposeFile, type ImportWarning } from './compose-load.js';
-import { listToMap, mergeCompose } from './compose-merge.js';
+import { isAlias, isMap, isScalar, isSeq, type Node, type YAMLMap } from 'yaml';
+import { ManifestErrors, TsconvergeError } from '../core/errors.js';
+import { formatWarning, loadComposeFiles, loadExtendsFile, locate, parseEnvFile, type ComposeFile, type ImportWarning } from './compose-load.js';
+import { listToMap, mergeMarked, mergeService } from './compose-merge.js';
+import { stripMarkers } from './compose-yaml.js';
 import { containerFor, type ProjectContext } from './compose-service.js';
 
 export interface ComposeImportOptions {
@@ -47,26 +48,45 @@ const SERVICE: Spec = {
   image: T, build: T, container_name: T, command: T, entrypoint: T, environment: T, env_file: T, labels: T,
   ports: T, volumes: T, tmpfs: T, networks: { '*': { aliases: T } }, network_mode: T, restart: T, mem_limit: T, cpus: T,
   logging: T, healthcheck: T, hostname: T, dns: T, sysctls: T, user: T, working_dir: T, cap_add: T, cap_drop: T,
-  read_only: T, stop_grace_period: T, depends_on: { '*': { condition: T } }, configs: T, secrets: T, profiles: T,
-  deploy: { resources: { limits: { memory: T, cpus: T } } },
+  read_only: T, stop_grace_period: T, depends_on: { '*': { condition: T } }, configs: T, secrets: T, profiles: T, extends: T,
+  deploy: { resources: { limits: { memory: T, cpus: T } }, restart_policy: { condition: T, max_attempts: T } },
 };
 const TOP: Spec = {
-  version: T, name: T, services: { '*': SERVICE },
+  version: T, name: T, include: T, services: { '*': SERVICE },
   networks: { '*': { driver: T, driver_opts: T, internal: T, attachable: T, enable_ipv6: T, labels: T, name: T, external: T, ipam: { config: T } } },
   volumes: { '*': { driver: T, driver_opts: T, labels: T, name: T, external: T } },
   configs: { '*': { file: T, name: T, external: T } },
   secrets: { '*': { file: T, name: T, external: T } },
 };
 
+/** Why a key that is not carried over is dropped: Compose-only and Swarm-only keys say so. */
+export function whyDropped(at: readonly Seg[]): string {
+  const [top, , key, sub] = at;
+  if (top === 'services' && key === 'develop') return 'Compose-only (files watched and synced while developing): nothing a host runs; ignored';
+  if (top === 'services' && key === 'deploy' && sub === 'resources') return 'cannot be expressed in a tsconverge manifest; ignored';
+  if (top === 'services' && key === 'deploy') return `Swarm-only (deploy.${String(sub)}): a single host has no replicas, placement or rolling update; ignored`;
+  if (top === 'services' && (key === 'scale' || key === 'pull_policy' || key === 'attach' || key === 'post_start' || key === 'pre_stop' || key === 'provider' || key === 'models' || key === 'use_api_socket' || key === 'label_file' || key === 'annotations' || key === 'pull_refresh_after')) return `Compose-only (${String(key)}): what the compose command does, not a container setting; ignored`;
+  if (top === 'models') return 'Compose-only (AI models run by Docker Model Runner); ignored';
+  return 'cannot be expressed in a tsconverge manifest; ignored';
+}
+
+const isMergeKey = (k: unknown): boolean => (isScalar(k) ? k.value === '<<' || typeof k.value === 'symbol' : k === '<<');
+
 function walkUnsupported(f: ComposeFile, node: unknown, spec: Spec, at: Seg[], warn: (w: ImportWarning) => void): void {
   if (spec === true || !isMap(node)) return;
   for (const pair of (node as YAMLMap).items) {
+    if (isMergeKey(pair.key)) {
+      // `<<: *fragment` (or a list of them): the fragment's keys are this map's keys, reported where the fragment says them.
+      const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
+      for (const src of sources) walkUnsupported(f, isAlias(src) ? src.resolve(f.doc) : src, spec, at, warn);
+      continue;
+    }
     const key = String((pair.key as { value?: unknown } | null)?.value ?? pair.key);
     if (key.startsWith('x-')) continue; // extension fields: anchors' templates
     const sub = spec[key] ?? spec['*'];
     if (sub === undefined) {
       const pos = (pair.key as Node | null)?.range ? f.lines.linePos((pair.key as Node).range![0]) : undefined;
-      warn({ file: f.file, ...(pos ? { line: pos.line, column: pos.col } : {}), key: [...at, key].join('.'), message: 'cannot be expressed in a tsconverge manifest; ignored' });
+      warn({ file: f.file, ...(pos ? { line: pos.line, column: pos.col } : {}), key: [...at, key].join('.'), message: whyDropped([...at, key]) });
     } else walkUnsupported(f, pair.value, sub, [...at, key], warn);
   }
 }
@@ -108,7 +128,8 @@ const stringMap = (v: unknown): Record<string, string> => Object.fromEntries(Obj
 /** A top-level network as docker.network; docker-compose 1.x makes its networks attachable. */
 function networkResource(key: string, n: Obj, name: string, at: (segs: Seg[], message: string) => void): Record<string, unknown> {
   const r: Record<string, unknown> = { kind: 'docker.network', name };
-  if (n.driver !== undefined) r.driver = String(n.driver);
+  if (n.driver === 'overlay') at(['networks', key, 'driver'], 'overlay is a Swarm driver: a single host without Swarm cannot create it; declared as a bridge network on this host (containers on other hosts will not reach it)');
+  else if (n.driver !== undefined) r.driver = String(n.driver);
   if (n.internal !== undefined) r.internal = Boolean(n.internal);
   r.attachable = n.attachable !== undefined ? Boolean(n.attachable) : true;
   if (n.enable_ipv6 !== undefined) r.enableIPv6 = Boolean(n.enable_ipv6);
@@ -140,6 +161,50 @@ function interpolationEnv(projectDir: string, opts: ComposeImportOptions): Recor
   return { ...dotenv, ...given };
 }
 
+/**
+ * `extends` in every service: the base service (in the same project or in `file`), its own
+ * extends first, merged under the service the way a second file is; markers honoured.
+ */
+async function resolveExtends(data: Obj, cfs: readonly ComposeFile[], projectDir: string, env: Readonly<Record<string, string>>, warn: (w: ImportWarning) => void): Promise<void> {
+  const files = new Map<string, Obj>();
+  const fail = (svc: string, msg: string): never => {
+    throw new ManifestErrors([new TsconvergeError('COMPOSE_INVALID', msg, { location: { ...locate(cfs, ['services', svc, 'extends']), pointer: `/services/${svc}/extends` } })]);
+  };
+  const resolveIn = async (svcs: Obj, name: string, where: string, chain: readonly string[], from: string): Promise<Obj> => {
+    const s = svcs[name];
+    if (!isObj(s)) return fail(from, `extends: no service ${name} in ${where}`);
+    if (s.extends === undefined) return s;
+    const key = `${where}#${name}`;
+    if (chain.includes(key)) return fail(from, `extends: a cycle (${[...chain, key].map((k) => k.split('#')[1]).join(' -> ')})`);
+    const ext = (typeof s.extends === 'string' ? { service: s.extends } : s.extends) as { service: string; file?: string };
+    let base = svcs;
+    let baseWhere = where;
+    if (typeof ext.file === 'string') {
+      const file = path.resolve(projectDir, ext.file);
+      if (!files.has(file)) files.set(file, ((await loadExtendsFile(file, env, warn)).data.services ?? {}) as Obj);
+      base = files.get(file)!;
+      baseWhere = file;
+    }
+    const parent = await resolveIn(base, ext.service, baseWhere, [...chain, key], from);
+    const { extends: _drop, ...own } = s;
+    void _drop;
+    const merged = mergeService(stripMarkers(parent) as Obj, own);
+    svcs[name] = merged;
+    return merged;
+  };
+  const services = (data.services ?? {}) as Obj;
+  for (const name of Object.keys(services)) await resolveIn(services, name, 'the project', [], name);
+}
+
+/** Swarm's Go templates ({{.Task.Slot}}, {{.Node.Hostname}}) are not expanded outside Swarm. */
+function flagSwarmTemplates(v: unknown, at: Seg[], warnAt: (segs: Seg[], message: string) => void): void {
+  if (typeof v === 'string') {
+    const m = /\{\{\s*\.(Service|Node|Task)\.[A-Za-z.]+\s*\}\}/.exec(v);
+    if (m) warnAt(at, `${m[0]} is a Swarm template: outside Swarm nothing expands it, so the container gets the text "${v}" as written`);
+  } else if (Array.isArray(v)) v.forEach((x, i) => flagSwarmTemplates(x, [...at, i], warnAt));
+  else if (isObj(v)) for (const [k, x] of Object.entries(v)) flagSwarmTemplates(x, [...at, k], warnAt);
+}
+
 export async function importCompose(files: readonly string[], opts: ComposeImportOptions = {}): Promise<ComposeImport> {
   if (files.length === 0) throw new TsconvergeError('IMPORT_FAILED', 'no Compose file given', { hint: 'tsconverge import compose docker-compose.yml [docker-compose.override.yml ...]' });
   const warnings: ImportWarning[] = [];
@@ -148,8 +213,11 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
   const env = interpolationEnv(projectDir, opts);
   const cfs = await loadComposeFiles(files, env, warn);
   for (const f of cfs) walkUnsupported(f, f.doc.contents, TOP, [], warn);
-  const data = mergeCompose(cfs.map((f) => f.data));
+  const marked = mergeMarked(cfs.map((f) => f.data));
+  await resolveExtends(marked, cfs, projectDir, env, warn);
+  const data = stripMarkers(marked) as Obj;
   const at = (segs: Seg[], message: string): void => warn({ ...locate(cfs, segs), key: segs.join('.'), message });
+  flagSwarmTemplates(data.services, ['services'], at);
 
   const project = normaliseProject(opts.projectName ?? env.COMPOSE_PROJECT_NAME ?? (typeof data.name === 'string' ? data.name : path.basename(projectDir)));
   const profiles = new Set([...(opts.profiles ?? []), ...(env.COMPOSE_PROFILES ?? '').split(',').filter(Boolean)]);

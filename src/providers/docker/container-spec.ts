@@ -21,6 +21,8 @@ export interface ObservedContainer {
   /** Env and labels the image itself sets: not drift. */
   readonly imageEnv: readonly string[];
   readonly imageLabels: Readonly<Record<string, string>>;
+  /** With network mode container:<id>: that container's name, so the view compares names. */
+  readonly networkContainerName?: string;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -171,6 +173,7 @@ export function desiredView(attrs: ContainerAttrs, desiredImageId: string | unde
   if (a.ports !== undefined) v.ports = [...new Set(a.ports.map(portKey))].sort();
   if (a.mounts !== undefined) v.mounts = a.mounts.map((m: MountAttr) => mountKey(m)).sort();
   if (a.networks !== undefined) v.networks = networksOf(a);
+  if (a.networkMode !== undefined) v.networkMode = a.networkMode;
   if (a.restart !== undefined) v.restart = a.restart;
   if (a.memory !== undefined) v.memory = a.memory;
   if (a.cpus !== undefined) v.cpus = a.cpus;
@@ -244,6 +247,10 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
     v.networks = Object.entries(c.NetworkSettings.Networks ?? {})
       .map(([name, n]) => ({ name, aliases: [...new Set(((n.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x) || declared.get(name)?.has(x)))].sort() }))
       .sort((x, y) => x.name.localeCompare(y.name));
+  }
+  if (a.networkMode !== undefined) {
+    const mode = hc.NetworkMode ?? '';
+    v.networkMode = mode === 'default' ? 'bridge' : mode.startsWith('container:') && o.networkContainerName ? `container:${o.networkContainerName}` : mode;
   }
   if (a.restart !== undefined) v.restart = restartKey(hc.RestartPolicy?.Name, hc.RestartPolicy?.MaximumRetryCount);
   if (a.memory !== undefined) v.memory = sizeAsDeclared(a.memory, hc.Memory ?? 0);
@@ -347,9 +354,9 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, b
       ...(a.capAdd ? { CapAdd: a.capAdd.map(capKey) } : {}),
       ...(a.capDrop ? { CapDrop: a.capDrop.map(capKey) } : {}),
       ...(a.readOnly !== undefined ? { ReadonlyRootfs: a.readOnly } : {}),
-      ...(nets[0] ? { NetworkMode: nets[0].name } : {}),
+      ...(a.networkMode !== undefined ? { NetworkMode: a.networkMode } : nets[0] ? { NetworkMode: nets[0].name } : {}),
     },
-    ...(nets[0] ? { NetworkingConfig: { EndpointsConfig: { [nets[0].name]: { Aliases: nets[0].aliases } } } } : {}),
+    ...(nets[0] && a.networkMode === undefined ? { NetworkingConfig: { EndpointsConfig: { [nets[0].name]: { Aliases: nets[0].aliases } } } } : {}),
   };
 }
 

@@ -38,7 +38,12 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
 
   async function observe(info: Docker.ContainerInspectInfo, attrs: ContainerAttrs, images: ImageIndex): Promise<ObservedContainer> {
     const cfg = await configOf(info.Image);
-    return { info, desiredImageId: images.resolve(attrs.image), imageEnv: cfg.env, imageLabels: cfg.labels };
+    const mode = info.HostConfig.NetworkMode ?? '';
+    let networkContainerName: string | undefined;
+    if (attrs.networkMode !== undefined && mode.startsWith('container:')) {
+      networkContainerName = await docker.getContainer(mode.slice('container:'.length)).inspect().then((c) => c.Name.replace(/^\//, ''), () => undefined);
+    }
+    return { info, desiredImageId: images.resolve(attrs.image), imageEnv: cfg.env, imageLabels: cfg.labels, ...(networkContainerName ? { networkContainerName } : {}) };
   }
 
   /** Inspect one container by id or name; null when it does not exist. */
@@ -262,6 +267,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       return null; // the engine reads again
     },
     follows(r, dep, depPlan) {
+      // A container in another's network namespace holds that container's id: it follows its replacement.
+      if (dep.kind === 'docker.container' && r.attrs.networkMode === `container:${dep.name}` && depPlan.action === 'replace') return 'replace';
       const ref = (dep.attrs as { ref?: string }).ref ?? dep.name;
       return dep.kind === 'docker.image' && ref === r.attrs.image && depPlan.action === 'replace' ? 'replace' : undefined;
     },
@@ -274,6 +281,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     autoRequire(r, all) {
       const ids = [...(imagesByRef(all).get(r.attrs.image) ?? [])];
       for (const n of r.attrs.networks ?? []) ids.push(`docker.network[${typeof n === 'string' ? n : n.name}]`);
+      if (r.attrs.networkMode?.startsWith('container:')) ids.push(`docker.container[${r.attrs.networkMode.slice('container:'.length)}]`);
       for (const m of r.attrs.mounts ?? []) if (m.type === 'volume' && m.source) ids.push(`docker.volume[${m.source}]`);
       return ids;
     },

@@ -1,0 +1,115 @@
+/**
+ * The current Compose Specification (issue 28): published files that the old schema
+ * refused (name, long env_file, many merge keys), include, extends, !reset/!override,
+ * the alias bound set from the file's size, and what is flagged instead of passed silently.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ManifestErrors } from '../core/errors.js';
+import { importCompose } from './compose.js';
+import { formatWarning } from './compose-load.js';
+import { aliasBudget } from './compose-yaml.js';
+
+const FIX = fileURLToPath(new URL('../../test/fixtures/compose/', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'i28-compose-'));
+const write = (name: string, text: string): string => { const p = path.join(dir, name); writeFileSync(p, text); return p; };
+const byName = (rs: readonly Record<string, unknown>[], name: string): Record<string, unknown> => rs.find((r) => r.name === name)!;
+const warned = (r: { warnings: readonly { key: string; message: string }[] }, key: string): string => r.warnings.filter((w) => w.key === key).map((w) => w.message).join('\n');
+
+describe('published files the old schema refused', () => {
+  it('Sentry self-hosted: 131 merge keys, name:, profiles; no alias limit hit', async () => {
+    const r = await importCompose([path.join(FIX, 'sentry-self-hosted/docker-compose.yml')], { env: {} });
+    expect(r.project).toBe('sentry-self-hosted'); // COMPOSE_PROJECT_NAME from its .env
+    const web = byName(r.resources, 'sentry-self-hosted_web_1');
+    expect(web).toMatchObject({ restart: 'unless-stopped' }); // from the x-restart-policy fragment, merged with <<
+    expect(r.resources.filter((x) => x.kind === 'docker.container').length).toBeGreaterThan(50);
+    expect(warned(r, 'services.web.pull_policy')).toMatch(/^Compose-only/);
+  });
+
+  it('n8n AI starter kit: env_file long form (path, required) and fragments', async () => {
+    const r = await importCompose([path.join(FIX, 'n8n-ai-starter-kit/docker-compose.yml')], { env: {} });
+    const n8n = byName(r.resources, 'n8n');
+    expect(n8n).toMatchObject({ image: 'n8nio/n8n:latest', environment: { DB_TYPE: 'postgresdb', N8N_ENCRYPTION_KEY: 'super-secret-key', POSTGRES_DB: 'n8n' } });
+    expect(r.warnings.filter((w) => w.key.includes('<<') || w.key.includes('Symbol'))).toEqual([]);
+  });
+
+  it('an optional env_file (required: false) that is missing is skipped quietly; a required one is a warning', async () => {
+    const f = write('envfile.yml', 'services:\n  a:\n    image: x\n    env_file:\n      - path: ./missing-optional.env\n        required: false\n      - path: ./missing.env\n');
+    const r = await importCompose([f], { projectName: 'p', env: {} });
+    expect(r.warnings.map(formatWarning)).toEqual([expect.stringMatching(new RegExp(`^${f}:7:9: services.a.env_file.1: cannot read .*missing.env`))]);
+  });
+
+  it('network_mode host is the host network, never the default bridge; service:NAME shares that container', async () => {
+    const r = await importCompose([path.join(FIX, 'awesome-plex/compose.yaml')], { env: { PLEX_MEDIA_PATH: '/srv/media' } });
+    const plex = byName(r.resources, 'plex');
+    expect(plex.networkMode).toBe('host');
+    expect(plex.networks).toBeUndefined();
+    expect(r.resources.filter((x) => x.kind === 'docker.network')).toEqual([]);
+    const f = write('svcmode.yml', 'services:\n  vpn:\n    image: x\n  app:\n    image: y\n    network_mode: service:vpn\n');
+    const s = await importCompose([f], { projectName: 'p', env: {} });
+    expect(byName(s.resources, 'p_app_1')).toMatchObject({ networkMode: 'container:p_vpn_1', require: ['docker.container[p_vpn_1]'] });
+  });
+});
+
+describe('YAML: aliases, fragments and tags', () => {
+  it('a real alias bomb is refused with its file, line and column', async () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill('*' + String.fromCharCode(96 + i)).join(',')}]`);
+    const f = write('bomb.yml', `x-bomb:\n  ${levels.join('\n  ')}\nservices:\n  a:\n    image: x\n`);
+    const err = await importCompose([f], { projectName: 'p', env: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManifestErrors);
+    const msg = (err as ManifestErrors).errors[0]!.format();
+    expect(msg).toMatch(new RegExp(`^${f}:\\d+:\\d+: the aliases expand to more than ${aliasBudget(1000)} YAML nodes`));
+  });
+
+  it('!reset removes and !override replaces what a later file or a fragment gives', async () => {
+    const base = write('reset-base.yml', 'services:\n  web:\n    image: x\n    ports: ["8080:80"]\n    environment: { A: "1", B: "2" }\n    dns: [1.1.1.1]\n');
+    const over = write('reset-over.yml', 'services:\n  web:\n    ports: !reset []\n    environment: !override { C: "3" }\n    dns: !reset null\n');
+    const r = await importCompose([base, over], { projectName: 'p', env: {} });
+    const web = byName(r.resources, 'p_web_1');
+    expect(web.ports).toBeUndefined();
+    expect(web.dns).toBeUndefined();
+    expect(web.environment).toEqual({ C: '3' });
+  });
+
+  it('extends, in the same file and from another file, with the extending service winning', async () => {
+    write('ext-common.yml', 'services:\n  base:\n    image: common\n    environment: { FROM: common, LEVEL: "1" }\n    volumes: ["./data:/data"]\n');
+    const f = write('ext.yml', 'services:\n  mid:\n    extends: { file: ext-common.yml, service: base }\n    environment: { LEVEL: "2" }\n  app:\n    extends: mid\n    image: app\n');
+    const r = await importCompose([f], { projectName: 'p', env: {} });
+    expect(byName(r.resources, 'p_app_1')).toMatchObject({ image: 'app', environment: { FROM: 'common', LEVEL: '2' }, mounts: [{ type: 'bind', source: path.join(dir, 'data'), target: '/data' }] });
+    const cyc = write('ext-cycle.yml', 'services:\n  a:\n    image: x\n    extends: b\n  b:\n    image: y\n    extends: a\n');
+    const err = await importCompose([cyc], { projectName: 'p', env: {} }).catch((e: unknown) => e as ManifestErrors);
+    expect(err.errors[0]!.format()).toMatch(/extends: a cycle/);
+  });
+
+  it('include: the included project comes first, its paths relative to its own directory', async () => {
+    const sub = path.join(dir, 'sub');
+    (await import('node:fs')).mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, 'compose.yaml'), 'services:\n  db:\n    image: db\n    volumes: ["./dbdata:/var/lib/db"]\n');
+    const f = write('inc.yml', 'name: Inc-Project\ninclude:\n  - sub/compose.yaml\nservices:\n  app:\n    image: app\n    depends_on: [db]\n');
+    const r = await importCompose([f], { env: {} });
+    expect(r.project).toBe('inc-project');
+    expect(byName(r.resources, 'inc-project_db_1')).toMatchObject({ mounts: [{ type: 'bind', source: path.join(sub, 'dbdata'), target: '/var/lib/db' }] });
+    expect(byName(r.resources, 'inc-project_app_1')).toMatchObject({ require: ['docker.container[inc-project_db_1]'] });
+  });
+});
+
+describe('flagged, not passed silently', () => {
+  it('develop, Swarm-only deploy keys, overlay networks and Swarm templates', async () => {
+    const f = write('swarm.yml', [
+      'services:', '  web:', '    image: x', '    hostname: "web-{{.Task.Slot}}"', '    develop:', '      watch:', '        - { action: sync, path: ./src, target: /src }',
+      '    deploy:', '      replicas: 3', '      restart_policy: { condition: on-failure, max_attempts: 2 }', '    networks: [mesh]', 'networks:', '  mesh:', '    driver: overlay', '',
+    ].join('\n'));
+    const r = await importCompose([f], { projectName: 'p', env: {} });
+    const lines = r.warnings.map(formatWarning);
+    expect(lines).toContain(`${f}:5:5: services.web.develop: Compose-only (files watched and synced while developing): nothing a host runs; ignored`);
+    expect(lines.some((l) => l.startsWith(`${f}:9:7: services.web.deploy.replicas: Swarm-only`))).toBe(true);
+    expect(lines.some((l) => l.startsWith(`${f}:14:5: networks.mesh.driver: overlay is a Swarm driver`))).toBe(true);
+    expect(lines.some((l) => l.startsWith(`${f}:4:5: services.web.hostname: {{.Task.Slot}} is a Swarm template`))).toBe(true);
+    expect(byName(r.resources, 'p_web_1').restart).toBe('on-failure:2');
+    expect(byName(r.resources, 'p_mesh').driver).toBeUndefined();
+  });
+});
