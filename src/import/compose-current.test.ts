@@ -54,6 +54,20 @@ describe('published files the old schema refused', () => {
   });
 });
 
+describe('what real stacks use is carried over (mailcow)', () => {
+  it('ulimits, tty, privileged, security_opt, static addresses, IPv6 subnets', async () => {
+    const r = await importCompose([path.join(FIX, 'mailcow/docker-compose.yml')], { projectName: 'm', env: {} });
+    expect(byName(r.resources, 'm_dovecot-mailcow_1')).toMatchObject({
+      ulimits: { nproc: 65535, nofile: { soft: 20000, hard: 40000 } }, tty: true,
+      networks: [{ name: 'm_mailcow-network', aliases: ['dovecot', 'dovecot-mailcow'], ipv4Address: '172.22.1.250' }],
+    });
+    expect(byName(r.resources, 'm_netfilter-mailcow_1')).toMatchObject({ privileged: true, networkMode: 'host' });
+    expect(byName(r.resources, 'm_dockerapi-mailcow_1')).toMatchObject({ securityOpt: ['label=disable'], dns: ['172.22.1.254'] });
+    expect(byName(r.resources, 'm_mailcow-network')).toMatchObject({ enableIPv6: true, subnet: '172.22.1.0/24', ipv6Subnet: 'fd4d:6169:6c63:6f77::/64', options: { 'com.docker.network.bridge.name': 'br-mailcow' } });
+    for (const k of ['ulimits', 'tty', 'privileged', 'security_opt', 'ipv4_address']) expect(r.warnings.filter((w) => w.key.endsWith(`.${k}`))).toEqual([]);
+  });
+});
+
 describe('YAML: aliases, fragments and tags', () => {
   it('a real alias bomb is refused with its file, line and column', async () => {
     const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];

@@ -101,14 +101,63 @@ function networkModeOf(svc: string, s: Obj, ctx: ProjectContext): { mode?: strin
 }
 
 /** Networks, with the service name as an alias on each, as Compose does. */
-function networksOf(svc: string, s: Obj, ctx: ProjectContext): { name: string; aliases: string[] }[] | undefined {
+function networksOf(svc: string, s: Obj, ctx: ProjectContext): { name: string; aliases: string[]; ipv4Address?: string; ipv6Address?: string }[] | undefined {
   if (s.network_mode !== undefined) return undefined; // networkModeOf
   const nets = Object.keys(s.networks ?? {}).length ? networksMap(s.networks) : { default: null };
   return Object.entries(nets).map(([key, o]) => {
     ctx.usedNets.add(key);
     const aliases = [...new Set([svc, ...(((o?.aliases as string[] | undefined) ?? []).map(String))])].sort();
-    return { name: ctx.netName(key), aliases };
+    return {
+      name: ctx.netName(key), aliases,
+      ...(o?.ipv4_address !== undefined ? { ipv4Address: String(o.ipv4_address) } : {}),
+      ...(o?.ipv6_address !== undefined ? { ipv6Address: String(o.ipv6_address) } : {}),
+    };
   });
+}
+
+/** A namespace mode (pid, ipc): service:NAME is that service's container. */
+function modeOf(v: unknown, ctx: ProjectContext, at: Seg[], require: string[]): string | undefined {
+  const m = String(v);
+  if (!m.startsWith('service:')) return m;
+  const dep = m.slice('service:'.length);
+  if (!ctx.included.has(dep)) { ctx.at(at, `service ${dep} is not in the import; dropped`); return undefined; }
+  require.push(`docker.container[${ctx.containerName(dep)}]`);
+  return `container:${ctx.containerName(dep)}`;
+}
+
+/** ulimits, privileged, tty, devices, block I/O and the other host-level settings (issue 28). */
+function hostSettings(svc: string, s: Obj, c: Record<string, unknown>, ctx: ProjectContext, require: string[]): void {
+  const base = ['services', svc];
+  const deploy = (s.deploy ?? {}) as Obj;
+  const res = (deploy.resources ?? {}) as Obj;
+  if (isObj(s.ulimits)) c.ulimits = Object.fromEntries(Object.entries(s.ulimits).map(([k, v]) => [k, isObj(v) ? { soft: Number(v.soft), hard: Number(v.hard) } : Number(v)]));
+  for (const [from, to] of [['privileged', 'privileged'], ['tty', 'tty'], ['stdin_open', 'stdinOpen'], ['init', 'init']] as const) if (s[from] !== undefined) c[to] = s[from] === true || s[from] === 'true';
+  if (Array.isArray(s.security_opt)) c.securityOpt = s.security_opt.map(String);
+  if (s.shm_size !== undefined) c.shmSize = typeof s.shm_size === 'number' ? s.shm_size : String(s.shm_size).replace(/([kmgtKMGT])[bB]?$/, '$1');
+  if (Array.isArray(s.devices)) {
+    c.devices = s.devices.map((d) => (isObj(d) ? [d.source, d.target ?? d.source, d.permissions ?? 'rwm'].map(String).join(':') : String(d)));
+  }
+  if (Array.isArray(s.group_add)) c.groupAdd = s.group_add.map(String);
+  if (s.pid !== undefined && s.pid !== null) { const m = modeOf(s.pid, ctx, [...base, 'pid'], require); if (m) c.pid = m; }
+  if (s.ipc !== undefined) { const m = modeOf(s.ipc, ctx, [...base, 'ipc'], require); if (m) c.ipc = m; }
+  if (s.extra_hosts !== undefined) {
+    c.extraHosts = Array.isArray(s.extra_hosts) ? s.extra_hosts.map(String)
+      : Object.entries(s.extra_hosts as Obj).flatMap(([h, ip]) => (Array.isArray(ip) ? ip : [ip]).map((x) => `${h}:${String(x)}`));
+  }
+  if (isObj(s.blkio_config)) {
+    const b = s.blkio_config;
+    if (b.weight !== undefined) c.blkioWeight = Number(b.weight);
+    for (const [from, to] of [['device_read_bps', 'deviceReadBps'], ['device_write_bps', 'deviceWriteBps'], ['device_read_iops', 'deviceReadIops'], ['device_write_iops', 'deviceWriteIops']] as const) {
+      if (Array.isArray(b[from])) c[to] = (b[from] as Obj[]).map((l) => ({ path: String(l.path), rate: typeof l.rate === 'number' || to.endsWith('Iops') ? Number(l.rate) : String(l.rate) }));
+    }
+  }
+  const pids = s.pids_limit ?? (res.limits as Obj | undefined)?.pids;
+  if (pids !== undefined) c.pidsLimit = Number(pids);
+  if (s.memswap_limit !== undefined) c.memorySwap = typeof s.memswap_limit === 'number' ? s.memswap_limit : String(s.memswap_limit).replace(/([kmgtKMGT])[bB]?$/, '$1');
+  const reservation = s.mem_reservation ?? (res.reservations as Obj | undefined)?.memory;
+  if (reservation !== undefined) c.memoryReservation = typeof reservation === 'number' ? reservation : String(reservation).replace(/([kmgtKMGT])[bB]?$/, '$1');
+  if (s.cpu_shares !== undefined) c.cpuShares = Number(s.cpu_shares);
+  if (s.cpuset !== undefined) c.cpusetCpus = String(s.cpuset);
 }
 
 export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<string, unknown> {
@@ -188,6 +237,7 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
   if (s.stop_grace_period !== undefined) c.stopTimeout = Math.round(parseDuration(String(s.stop_grace_period)) / 1e9);
 
   const require: string[] = netMode.require ? [netMode.require] : [];
+  hostSettings(svc, s, c, ctx, require);
   for (const [dep, { condition }] of Object.entries(dependsMap(s.depends_on))) {
     if (!ctx.included.has(dep)) { ctx.at([...base, 'depends_on', dep], `service ${dep} is not in the import (its profile is not active); dependency dropped`); continue; }
     require.push(`docker.container[${ctx.containerName(dep)}]`);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ManifestErrors, TsconvergeError } from '../core/errors.js';
 import { formatWarning, loadComposeFiles, loadExtendsFile, locate, parseEnvFile, type ComposeFile, type ImportWarning } from './compose-load.js';
-import { listToMap, mergeMarked, mergeService } from './compose-merge.js';
+import { listToMap, mergeMarked, mergeService, networksMap } from './compose-merge.js';
 import { stripMarkers } from './compose-yaml.js';
 import { containerFor, type ProjectContext } from './compose-service.js';
 
@@ -46,14 +46,17 @@ type Spec = true | { readonly [k: string]: Spec };
 const T = true;
 const SERVICE: Spec = {
   image: T, build: T, container_name: T, command: T, entrypoint: T, environment: T, env_file: T, labels: T,
-  ports: T, volumes: T, tmpfs: T, networks: { '*': { aliases: T } }, network_mode: T, restart: T, mem_limit: T, cpus: T,
+  ports: T, volumes: T, tmpfs: T, networks: { '*': { aliases: T, ipv4_address: T, ipv6_address: T } }, network_mode: T, restart: T, mem_limit: T, cpus: T,
+  ulimits: T, privileged: T, tty: T, stdin_open: T, security_opt: T, shm_size: T, devices: T, group_add: T, pid: T, ipc: T, init: T, extra_hosts: T,
+  blkio_config: { weight: T, device_read_bps: T, device_write_bps: T, device_read_iops: T, device_write_iops: T }, pids_limit: T, memswap_limit: T,
+  mem_reservation: T, cpu_shares: T, cpuset: T,
   logging: T, healthcheck: T, hostname: T, dns: T, sysctls: T, user: T, working_dir: T, cap_add: T, cap_drop: T,
   read_only: T, stop_grace_period: T, depends_on: { '*': { condition: T } }, configs: T, secrets: T, profiles: T, extends: T,
-  deploy: { resources: { limits: { memory: T, cpus: T } }, restart_policy: { condition: T, max_attempts: T } },
+  deploy: { resources: { limits: { memory: T, cpus: T, pids: T }, reservations: { memory: T } }, restart_policy: { condition: T, max_attempts: T } },
 };
 const TOP: Spec = {
   version: T, name: T, include: T, services: { '*': SERVICE },
-  networks: { '*': { driver: T, driver_opts: T, internal: T, attachable: T, enable_ipv6: T, labels: T, name: T, external: T, ipam: { config: T } } },
+  networks: { '*': { driver: T, driver_opts: T, internal: T, attachable: T, enable_ipv6: T, labels: T, name: T, external: T, ipam: { config: T, driver: T } } },
   volumes: { '*': { driver: T, driver_opts: T, labels: T, name: T, external: T } },
   configs: { '*': { file: T, name: T, external: T } },
   secrets: { '*': { file: T, name: T, external: T } },
@@ -133,11 +136,20 @@ function networkResource(key: string, n: Obj, name: string, at: (segs: Seg[], me
   if (n.internal !== undefined) r.internal = Boolean(n.internal);
   r.attachable = n.attachable !== undefined ? Boolean(n.attachable) : true;
   if (n.enable_ipv6 !== undefined) r.enableIPv6 = Boolean(n.enable_ipv6);
-  const cfg = ((n.ipam as Obj | undefined)?.config as Obj[] | undefined) ?? [];
-  if (cfg[0]?.subnet) r.subnet = String(cfg[0].subnet);
-  if (cfg[0]?.gateway) r.gateway = String(cfg[0].gateway);
-  if (cfg[0]?.ip_range) r.ipRange = String(cfg[0].ip_range);
-  if (cfg.length > 1) at(['networks', key, 'ipam', 'config', 1], 'only the first IPAM config is expressed');
+  const ipam = (n.ipam ?? {}) as Obj;
+  if (ipam.driver !== undefined && ipam.driver !== 'default') at(['networks', key, 'ipam', 'driver'], `IPAM driver ${String(ipam.driver)} cannot be expressed; the engine's default IPAM is used`);
+  const cfg = (ipam.config as Obj[] | undefined) ?? [];
+  const isV6 = (c: Obj): boolean => String(c.subnet ?? '').includes(':');
+  const v4 = cfg.find((c) => !isV6(c));
+  const v6 = cfg.find(isV6);
+  if (v4?.subnet) r.subnet = String(v4.subnet);
+  if (v4?.gateway) r.gateway = String(v4.gateway);
+  if (v4?.ip_range) r.ipRange = String(v4.ip_range);
+  if (v6?.subnet) r.ipv6Subnet = String(v6.subnet);
+  if (v6?.gateway) r.ipv6Gateway = String(v6.gateway);
+  if (v6?.ip_range) at(['networks', key, 'ipam', 'config', cfg.indexOf(v6), 'ip_range'], 'an IPv6 ip_range cannot be expressed; addresses come from the whole subnet');
+  cfg.forEach((c, i) => { if (c !== v4 && c !== v6) at(['networks', key, 'ipam', 'config', i], 'a second subnet of the same family cannot be expressed; dropped'); });
+  if (r.enableIPv6 === true && !r.ipv6Subnet) at(['networks', key, 'enable_ipv6'], 'enable_ipv6 without an IPv6 subnet in ipam.config: this engine needs one to create the network; add one (e.g. fd00:db8::/64)');
   if (isObj(n.driver_opts)) r.options = stringMap(n.driver_opts);
   if (Object.keys(listToMap(n.labels)).length) r.labels = stringMap(n.labels);
   return r;
@@ -262,6 +274,15 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
   // Compose creates every declared volume, used or not.
   const volumes = Object.keys(topVols).sort().filter((key) => !((topVols[key] ?? {}) as Obj).external)
     .map((key) => ({ ...volumeResource((topVols[key] ?? {}) as Obj, volName(key)), ...adopt }));
+  // A static address needs a subnet the network declares (the engine refuses one on an automatic subnet).
+  for (const [svc, sv] of services) {
+    for (const [key, o] of Object.entries(networksMap((sv as Obj).networks))) {
+      const n = (networks as Record<string, unknown>[]).find((x) => x.name === netName(key));
+      for (const [addr, family] of [['ipv4_address', 'subnet'], ['ipv6_address', 'ipv6Subnet']] as const) {
+        if (o?.[addr] !== undefined && n && n[family] === undefined) at(['services', svc, 'networks', key, addr], `network ${key} declares no ${family === 'subnet' ? 'IPv4' : 'IPv6'} subnet (ipam.config): the engine refuses a static address on it, and Compose does too; declare the subnet`);
+      }
+    }
+  }
   for (const key of usedVols) if (!(key in topVols)) at(['services'], `volume ${key} is used but not declared under the top-level volumes`);
   return { project, resources: [...networks, ...volumes, ...files_, ...containers], warnings };
 }
