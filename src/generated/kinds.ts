@@ -500,7 +500,7 @@ export interface DockerDaemon {
 
 // spec/kinds/docker.image.json
 /**
- * A Docker image, present (pulled when missing) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
+ * A Docker image, present (pulled when missing, or built from a context with build) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
  */
 export type DockerImage = {
   kind: 'docker.image';
@@ -524,6 +524,37 @@ export type DockerImage = {
    * Seconds a pull may take before it fails.
    */
   pullTimeout?: number;
+  /**
+   * Build the image on this host from a context directory, through the engine's build API, instead of pulling it. The image is tagged <repository>:tsc-<hash> by a content hash of the context (files and modes, .dockerignore honoured), the Dockerfile, target and args, and also by the resource's name: an unchanged context never builds again; a changed one builds again and replaces the containers that use the image, and the plan names the files that changed. Args are in the image's history: a secret among them is refused before anything is built.
+   */
+  build?: {
+    /**
+     * The build context: a directory under --root.
+     */
+    context: string;
+    /**
+     * The Dockerfile, relative to the context (default Dockerfile).
+     */
+    dockerfile?: string;
+    /**
+     * The stage of a multi-stage Dockerfile to build.
+     */
+    target?: string;
+    /**
+     * Build arguments (ARG). They are recorded in the image's history: never a secret.
+     */
+    args?: {
+      [k: string]: string | number | boolean;
+    };
+    /**
+     * The network the Dockerfile's RUN steps use: default (the engine's bridge), none (no network: a build that needs nothing from outside) or host.
+     */
+    network?: string;
+  };
+  /**
+   * Seconds a build may take before it fails.
+   */
+  buildTimeout?: number;
   /**
    * Resources that must be applied before this one.
    */

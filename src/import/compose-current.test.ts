@@ -68,6 +68,22 @@ describe('what real stacks use is carried over (mailcow)', () => {
   });
 });
 
+describe('build: becomes a docker.image built on this host', () => {
+  it('awesome-compose nginx-flask-mysql: both built services, named as Compose names them; build secrets flagged', async () => {
+    const dirOf = path.join(FIX, 'awesome-nginx-flask-mysql');
+    const r = await importCompose([path.join(dirOf, 'compose.yaml')], { projectName: 'p', env: {}, containerNames: 'v2' });
+    expect(r.resources.filter((x) => x.kind === 'docker.image')).toEqual([
+      { kind: 'docker.image', name: 'p-backend', build: { context: path.join(dirOf, 'backend'), target: 'builder' } },
+      { kind: 'docker.image', name: 'p-proxy', build: { context: path.join(dirOf, 'proxy') } },
+    ]);
+    expect(byName(r.resources, 'p-backend-1').image).toBe('p-backend');
+    expect(r.warnings.filter((w) => w.key.endsWith('.build'))).toEqual([]);
+    const f = write('bsecret.yml', 'services:\n  a:\n    build:\n      context: .\n      secrets: [tok]\nsecrets:\n  tok:\n    file: ./tok.txt\n');
+    const s = await importCompose([f], { projectName: 'p', env: {} });
+    expect(warned(s, 'services.a.build.secrets')).toMatch(/^build secrets need BuildKit/);
+  });
+});
+
 describe('YAML: aliases, fragments and tags', () => {
   it('a real alias bomb is refused with its file, line and column', async () => {
     const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];

@@ -23,6 +23,10 @@ export interface ProjectContext {
   readonly usedVols: Set<string>;
   /** `file` resources for configs. */
   readonly files: Record<string, unknown>[];
+  /** `docker.image` resources for services that build. */
+  readonly images: Record<string, unknown>[];
+  /** Compose's name for a built image without `image:` (v1 `<project>_<service>`, v2 `<project>-<service>`). */
+  builtName(svc: string): string;
   at(segs: Seg[], message: string): void;
   containerName(svc: string): string;
   netName(key: string): string;
@@ -163,12 +167,24 @@ function hostSettings(svc: string, s: Obj, c: Record<string, unknown>, ctx: Proj
 export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<string, unknown> {
   const base = ['services', svc];
   const c: Record<string, unknown> = { kind: 'docker.container', name: ctx.containerName(svc) };
-  if (typeof s.image === 'string') c.image = s.image;
-  else {
-    c.image = `${ctx.project}_${svc}`;
-    ctx.at([...base, 'build'], `build cannot be expressed: tsconverge runs images, it does not build them; using the image name Compose gives the build (${c.image}); build it before applying`);
+  c.image = typeof s.image === 'string' ? s.image : ctx.builtName(svc);
+  if (s.build !== undefined) {
+    // build: a docker.image built on this host from the context, tagged by the context's content hash.
+    const b: Obj = typeof s.build === 'string' ? { context: s.build } : isObj(s.build) ? s.build : {};
+    const context = String(b.context ?? '.');
+    if (/^[a-z]+:\/\/|^git@/.test(context)) ctx.at([...base, 'build', 'context'], `a remote build context (${context}) cannot be expressed: tsconverge builds from a directory on the host; the image ${String(c.image)} must exist`);
+    else if (!ctx.images.some((i) => i.name === c.image)) {
+      const args: Record<string, string> = {};
+      for (const [k, v] of Object.entries(listToMap(b.args))) {
+        if (v !== null && v !== undefined) args[k] = String(v);
+        else if (ctx.env[k] !== undefined) args[k] = ctx.env[k]!;
+      }
+      ctx.images.push({
+        kind: 'docker.image', name: c.image,
+        build: { context: ctx.resolvePath(context), ...(b.dockerfile !== undefined ? { dockerfile: String(b.dockerfile) } : {}), ...(b.target !== undefined ? { target: String(b.target) } : {}), ...(Object.keys(args).length ? { args } : {}), ...(b.network !== undefined ? { network: String(b.network) } : {}) },
+      });
+    }
   }
-  if (s.build !== undefined && typeof s.image === 'string') ctx.at([...base, 'build'], 'build cannot be expressed; the container runs the image named by image');
   if (s.command !== undefined && s.command !== null) c.command = s.command;
   if (s.entrypoint !== undefined && s.entrypoint !== null) c.entrypoint = s.entrypoint;
 

@@ -45,7 +45,7 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 type Spec = true | { readonly [k: string]: Spec };
 const T = true;
 const SERVICE: Spec = {
-  image: T, build: T, container_name: T, command: T, entrypoint: T, environment: T, env_file: T, labels: T,
+  image: T, build: { context: T, dockerfile: T, target: T, args: T, network: T }, container_name: T, command: T, entrypoint: T, environment: T, env_file: T, labels: T,
   ports: T, volumes: T, tmpfs: T, networks: { '*': { aliases: T, ipv4_address: T, ipv6_address: T } }, network_mode: T, restart: T, mem_limit: T, cpus: T,
   ulimits: T, privileged: T, tty: T, stdin_open: T, security_opt: T, shm_size: T, devices: T, group_add: T, pid: T, ipc: T, init: T, extra_hosts: T,
   blkio_config: { weight: T, device_read_bps: T, device_write_bps: T, device_read_iops: T, device_write_iops: T }, pids_limit: T, memswap_limit: T,
@@ -65,6 +65,8 @@ const TOP: Spec = {
 /** Why a key that is not carried over is dropped: Compose-only and Swarm-only keys say so. */
 export function whyDropped(at: readonly Seg[]): string {
   const [top, , key, sub] = at;
+  if (top === 'services' && key === 'build' && sub === 'secrets') return 'build secrets need BuildKit, and tsconverge builds through the engine API\'s classic builder; dropped (a Dockerfile that mounts them fails to build)';
+  if (top === 'services' && key === 'build') return `build.${String(sub)} cannot be expressed (tsconverge builds with context, dockerfile, target, args and network); ignored`;
   if (top === 'services' && key === 'develop') return 'Compose-only (files watched and synced while developing): nothing a host runs; ignored';
   if (top === 'services' && key === 'deploy' && sub === 'resources') return 'cannot be expressed in a tsconverge manifest; ignored';
   if (top === 'services' && key === 'deploy') return `Swarm-only (deploy.${String(sub)}): a single host has no replicas, placement or rolling update; ignored`;
@@ -264,9 +266,11 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
   const usedNets = new Set<string>();
   const usedVols = new Set<string>();
   const files_: Record<string, unknown>[] = [];
+  const images: Record<string, unknown>[] = [];
+  const builtName = (svc: string): string => (opts.containerNames === 'v2' ? `${project}-${svc}` : `${project}_${svc}`);
 
   const ctx: ProjectContext = {
-    data, project, env, included, topNets, adopt, usedNets, usedVols, files: files_, at, containerName, netName, volName, resolvePath, expandPort,
+    data, project, env, included, topNets, adopt, usedNets, usedVols, files: files_, images, builtName, at, containerName, netName, volName, resolvePath, expandPort,
   };
   const containers = services.map(([svc, s]) => containerFor(svc, s as Obj, ctx));
   const networks = [...usedNets].sort().filter((key) => !((topNets[key] ?? {}) as Obj).external) // external: made by someone else; only joined
@@ -284,7 +288,7 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
     }
   }
   for (const key of usedVols) if (!(key in topVols)) at(['services'], `volume ${key} is used but not declared under the top-level volumes`);
-  return { project, resources: [...networks, ...volumes, ...files_, ...containers], warnings };
+  return { project, resources: [...networks, ...volumes, ...files_, ...images, ...containers], warnings };
 }
 
 export { formatWarning };

@@ -50,7 +50,7 @@ const CASES: readonly Case[] = [
   {
     dir: 'unsupported', containers: ['builder', 'host', 'app'], warnings: [
       // privileged, ulimits, network_mode and ipv4_address are carried over since issue 28; the address on a network without a subnet is flagged
-      'docker-compose.yml:6:5: services.builder.expose', 'docker-compose.yml:22:9: services.app.networks.default.ipv4_address', 'docker-compose.yml:4:5: services.builder.build',
+      'docker-compose.yml:6:5: services.builder.expose', 'docker-compose.yml:22:9: services.app.networks.default.ipv4_address',
       'docker-compose.yml:19:9: services.app.ports.0', 'docker-compose.yml:17:9: services.app.volumes.0',
     ],
   },
