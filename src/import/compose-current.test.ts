@@ -127,6 +127,48 @@ describe('YAML: aliases, fragments and tags', () => {
   });
 });
 
+describe('knock-on effects of what is not carried over', () => {
+  it('a dropped static address names who used it (pihole used cloudflared\'s address in PIHOLE_DNS_)', async () => {
+    const d = path.join(FIX, 'awesome-pihole-cloudflared-DoH');
+    const r = await importCompose([path.join(d, 'compose.yaml'), path.join(d, 'doh-profile.override.yaml')], { projectName: 'p', env: {} });
+    expect(r.warnings.map(formatWarning)).toContain(
+      `${path.join(d, 'compose.yaml')}:16:9: services.cloudflared.networks.dns-net.ipv4_address: the address 172.20.0.2 is not carried over: service cloudflared is not in the import (its profile is not active). `
+      + `Knock-on: used by services.pihole.environment.PIHOLE_DNS_ (${path.join(d, 'compose.yaml')}:29:9)`);
+    const all = await importCompose([path.join(d, 'compose.yaml'), path.join(d, 'doh-profile.override.yaml')], { projectName: 'p', env: {}, profiles: ['doh'] });
+    expect(all.warnings.filter((w) => w.message.includes('Knock-on'))).toEqual([]); // with the profile, nothing is dropped
+  });
+
+  it('an address in a dropped second subnet, and a network left for network_mode, name their users', async () => {
+    const f = write('knock.yml', [
+      'services:', '  dns:', '    image: x', '    networks:', '      lan: { ipv4_address: 10.99.1.53 }',
+      '  app:', '    image: y', '    dns: [10.99.1.53]', '    networks: [lan]',
+      '  edge:', '    image: z', '    network_mode: host', '    networks: [lan]',
+      '  web:', '    image: w', '    environment: { UPSTREAM: "http://edge:8080" }', '    networks: [lan]',
+      'networks:', '  lan:', '    ipam:', '      config:', '        - subnet: 10.99.0.0/24', '        - subnet: 10.99.1.0/24', '',
+    ].join('\n'));
+    const r = await importCompose([f], { projectName: 'p', env: {} });
+    const lines = r.warnings.map(formatWarning);
+    expect(lines).toContain(`${f}:5:14: services.dns.networks.lan.ipv4_address: the address 10.99.1.53 is not carried over: it lies in a second IPv4 subnet of network lan, which is dropped (only 10.99.0.0/24 is declared). Knock-on: used by services.app.dns.0 (${f}:8:11)`);
+    expect(byName(r.resources, 'p_dns_1').networks).toEqual([{ name: 'p_lan', aliases: ['dns'] }]); // the address is not declared: the engine would refuse it
+    expect(lines).toContain(`${f}:13:16: services.edge.networks.lan: network lan is dropped for this service (network_mode host): it is no longer reachable there as edge. Knock-on: used by services.web.environment.UPSTREAM (${f}:16:20)`);
+  });
+});
+
+describe('docs/compose.md', () => {
+  it('has a row for every key of the vendored Compose Specification', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/compose.md', import.meta.url)), 'utf8');
+    const spec = JSON.parse(readFileSync(fileURLToPath(new URL('../../spec/vendor/compose-spec.json', import.meta.url)), 'utf8')) as any;
+    const d = spec.definitions;
+    const keys = [
+      ...Object.keys(spec.properties), ...Object.keys(d.service.properties).map((k) => `services.*.${k}`), ...Object.keys(d.network.properties).map((k) => `networks.*.${k}`),
+      ...Object.keys(d.volume.properties).map((k) => `volumes.*.${k}`), ...Object.keys(d.secret.properties).map((k) => `secrets.*.${k}`), ...Object.keys(d.config.properties).map((k) => `configs.*.${k}`),
+    ];
+    expect(keys.length).toBeGreaterThan(120);
+    expect(keys.filter((k) => !doc.includes(`| \`${k}\` |`))).toEqual([]);
+  });
+});
+
 describe('flagged, not passed silently', () => {
   it('develop, Swarm-only deploy keys, overlay networks and Swarm templates', async () => {
     const f = write('swarm.yml', [

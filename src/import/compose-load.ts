@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ManifestErrors, TsconvergeError } from '../core/errors.js';
 import { readAssetText } from '../core/assets.js';
 import { aliasBudget, aliasOverflow, applyComposeTags, stripMarkers, takeComposeTags } from './compose-yaml.js';
@@ -57,15 +57,49 @@ export function nodeAt(doc: Document, segs: readonly Seg[]): Node | undefined {
   return found;
 }
 
-/** Where a path is, in the last file that sets it (later files override earlier ones). */
+/** How many leading segments of a path a document holds, and the node of the deepest one (a map key's own node, or a list item). */
+function deepest(doc: Document, segs: readonly Seg[]): { depth: number; node?: Node } {
+  let node: unknown = doc.contents;
+  let found: Node | undefined;
+  let depth = 0;
+  for (const seg of segs) {
+    let next: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => String((p.key as { value?: unknown } | null)?.value ?? p.key) === String(seg));
+      if (!pair) break;
+      found = pair.key as Node;
+      next = pair.value;
+    } else if (isSeq(node)) {
+      // a list written as KEY=value (environment, labels) holds the map's key in an item
+      const item = (typeof seg === 'string' && !/^[0-9]+$/.test(seg)
+        ? node.items.find((it) => isScalar(it) && (String(it.value) === seg || String(it.value).startsWith(`${seg}=`)))
+        : node.items[Number(seg)]) as Node | undefined;
+      if (!item) break;
+      found = item;
+      next = item;
+    } else break;
+    node = next;
+    depth++;
+  }
+  return { depth, ...(found ? { node: found } : {}) };
+}
+
+/**
+ * Where a path is: in the file that holds the most of it (the last such file when several
+ * do: later files override earlier ones). A path the data has but no file spells out (a
+ * list entry written as KEY=value, a key merged in from a fragment) is placed at the
+ * deepest part that is written.
+ */
 export function locate(files: readonly ComposeFile[], segs: readonly Seg[]): { file: string; line?: number; column?: number } {
+  let best: { f: ComposeFile; depth: number; node?: Node } | undefined;
   for (let i = files.length - 1; i >= 0; i--) {
     const f = files[i]!;
-    const n = nodeAt(f.doc, segs);
-    if (n?.range && (segs.length === 0 || nodeAt(f.doc, segs.slice(0, -1)) !== undefined || segs.length === 1)) {
-      const pos = f.lines.linePos(n.range[0]);
-      return { file: f.file, line: pos.line, column: pos.col };
-    }
+    const d = deepest(f.doc, segs);
+    if (d.node?.range && (!best || d.depth > best.depth)) best = { f, ...d };
+  }
+  if (best?.node?.range) {
+    const pos = best.f.lines.linePos(best.node.range[0]);
+    return { file: best.f.file, line: pos.line, column: pos.col };
   }
   return { file: files[files.length - 1]?.file ?? '' };
 }

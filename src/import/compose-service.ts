@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseDuration } from '../providers/docker/container-spec.js';
 import { parseEnvFile } from './compose-load.js';
 import { dependsMap, listToMap, networksMap } from './compose-merge.js';
+import { inSubnet } from './compose-knock.js';
 
 type Obj = Record<string, unknown>;
 type Seg = string | number;
@@ -111,10 +112,13 @@ function networksOf(svc: string, s: Obj, ctx: ProjectContext): { name: string; a
   return Object.entries(nets).map(([key, o]) => {
     ctx.usedNets.add(key);
     const aliases = [...new Set([svc, ...(((o?.aliases as string[] | undefined) ?? []).map(String))])].sort();
+    // An address outside the subnet the network declares for its family is dropped (compose-knock.ts says who used it).
+    const subnets = ((((ctx.topNets[key] as Obj | undefined)?.ipam as Obj | undefined)?.config as Obj[] | undefined) ?? []).map((c) => String(c.subnet ?? '')).filter(Boolean);
+    const carried = (addr: string, v6: boolean): boolean => { const first = subnets.find((c) => c.includes(':') === v6); return !first || inSubnet(addr, first) || !subnets.some((c) => inSubnet(addr, c)); };
     return {
       name: ctx.netName(key), aliases,
-      ...(o?.ipv4_address !== undefined ? { ipv4Address: String(o.ipv4_address) } : {}),
-      ...(o?.ipv6_address !== undefined ? { ipv6Address: String(o.ipv6_address) } : {}),
+      ...(o?.ipv4_address !== undefined && carried(String(o.ipv4_address), false) ? { ipv4Address: String(o.ipv4_address) } : {}),
+      ...(o?.ipv6_address !== undefined && carried(String(o.ipv6_address), true) ? { ipv6Address: String(o.ipv6_address) } : {}),
     };
   });
 }

@@ -16,6 +16,7 @@ import { ManifestErrors, TsconvergeError } from '../core/errors.js';
 import { formatWarning, loadComposeFiles, loadExtendsFile, locate, parseEnvFile, type ComposeFile, type ImportWarning } from './compose-load.js';
 import { listToMap, mergeMarked, mergeService, networksMap } from './compose-merge.js';
 import { stripMarkers } from './compose-yaml.js';
+import { reportKnockOn } from './compose-knock.js';
 import { containerFor, type ProjectContext } from './compose-service.js';
 
 export interface ComposeImportOptions {
@@ -287,6 +288,7 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
       }
     }
   }
+  reportKnockOn({ data, included, at, where: (segs) => { const l = locate(cfs, segs); return l.line !== undefined ? `${l.file}:${l.line}:${l.column ?? 1}` : l.file; } });
   for (const key of usedVols) if (!(key in topVols)) at(['services'], `volume ${key} is used but not declared under the top-level volumes`);
   return { project, resources: [...networks, ...volumes, ...files_, ...images, ...containers], warnings };
 }
