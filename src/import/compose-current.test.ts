@@ -118,11 +118,19 @@ describe('YAML: aliases, fragments and tags', () => {
   it('include: the included project comes first, its paths relative to its own directory', async () => {
     const sub = path.join(dir, 'sub');
     (await import('node:fs')).mkdirSync(sub, { recursive: true });
-    writeFileSync(path.join(sub, 'compose.yaml'), 'services:\n  db:\n    image: db\n    volumes: ["./dbdata:/var/lib/db"]\n');
+    writeFileSync(path.join(sub, 'compose.yaml'), 'services:\n  db:\n    image: ${DB_IMAGE}\n    volumes: ["./dbdata:/var/lib/db"]\n');
+    writeFileSync(path.join(sub, '.env'), 'DB_IMAGE=from-sub-dotenv\n'); // the included project's own .env
     const f = write('inc.yml', 'name: Inc-Project\ninclude:\n  - sub/compose.yaml\nservices:\n  app:\n    image: app\n    depends_on: [db]\n');
     const r = await importCompose([f], { env: {} });
     expect(r.project).toBe('inc-project');
-    expect(byName(r.resources, 'inc-project_db_1')).toMatchObject({ mounts: [{ type: 'bind', source: path.join(sub, 'dbdata'), target: '/var/lib/db' }] });
+    expect(byName(r.resources, 'inc-project_db_1')).toMatchObject({ image: 'from-sub-dotenv', mounts: [{ type: 'bind', source: path.join(sub, 'dbdata'), target: '/var/lib/db' }] });
+    // project_directory and env_file of the entry; the shell still wins
+    writeFileSync(path.join(dir, 'other.env'), 'DB_IMAGE=from-entry\n');
+    const g = write('inc2.yml', 'include:\n  - path: sub/compose.yaml\n    project_directory: .\n    env_file: other.env\nservices: {}\n');
+    const r2 = await importCompose([g], { projectName: 'q', env: {} });
+    expect(byName(r2.resources, 'q_db_1')).toMatchObject({ image: 'from-entry', mounts: [{ type: 'bind', source: path.join(dir, 'dbdata'), target: '/var/lib/db' }] });
+    const r3 = await importCompose([g], { projectName: 'q', env: { DB_IMAGE: 'from-shell' } });
+    expect(byName(r3.resources, 'q_db_1').image).toBe('from-shell');
     expect(byName(r.resources, 'inc-project_app_1')).toMatchObject({ require: ['docker.container[inc-project_db_1]'] });
   });
 });

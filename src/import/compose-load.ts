@@ -283,34 +283,53 @@ async function loadOne(given: string, env: Readonly<Record<string, string>>, war
   return { ...cf0, data };
 }
 
-/** Paths an `include` entry names (string, or {path: string | string[]}), resolved against the including file. */
-function includePaths(entry: unknown, dir: string): string[] {
-  const p = entry && typeof entry === 'object' ? (entry as { path?: unknown }).path : entry;
-  return (Array.isArray(p) ? p : [p]).filter((x): x is string => typeof x === 'string').map((x) => path.resolve(dir, x));
+/** What an `include` entry names: its files, its project directory (relative paths resolve there) and its env files. */
+function includeEntry(entry: unknown, dir: string): { files: string[]; projectDir?: string; envFiles: string[] } {
+  const o = entry && typeof entry === 'object' ? (entry as { path?: unknown; project_directory?: unknown; env_file?: unknown }) : { path: entry };
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
+  return {
+    files: list(o.path).map((x) => path.resolve(dir, x)),
+    ...(typeof o.project_directory === 'string' ? { projectDir: path.resolve(dir, o.project_directory) } : {}),
+    envFiles: list(o.env_file).map((x) => path.resolve(dir, x)),
+  };
 }
 
 /**
  * Read, interpolate and validate every file, and the files they `include` (each included
  * project before the file that includes it, its relative paths made absolute against its
- * own directory). Throws ManifestErrors (each with file, line, column and pointer) when any
- * file is malformed or breaks the compose-spec schema.
+ * project directory: the included file's own, or the entry's `project_directory`; its
+ * variables from the entry's `env_file`, else the `.env` there, with the given environment
+ * winning). Throws ManifestErrors (each with file, line, column and pointer) when any file
+ * is malformed or breaks the compose-spec schema.
  */
-export async function loadComposeFiles(files: readonly string[], env: Readonly<Record<string, string>>, warn: (w: ImportWarning) => void): Promise<ComposeFile[]> {
+export async function loadComposeFiles(files: readonly string[], env: Readonly<Record<string, string>>, warn: (w: ImportWarning) => void, shell: Readonly<Record<string, string>> = env): Promise<ComposeFile[]> {
   const errors: TsconvergeError[] = [];
   const out: ComposeFile[] = [];
   const seen = new Set<string>();
-  const load = async (given: string, included: boolean): Promise<void> => {
+  const load = async (given: string, included: { projectDir: string; env: Readonly<Record<string, string>> } | undefined, vars: Readonly<Record<string, string>>): Promise<void> => {
     const abs = path.resolve(given);
     if (included && seen.has(abs)) { errors.push(new TsconvergeError('COMPOSE_INVALID', `${given} includes itself (through include)`, { location: { file: given } })); return; }
     seen.add(abs);
-    const cf = await loadOne(given, env, warn, errors);
+    const cf = await loadOne(given, included?.env ?? vars, warn, errors);
     if (!cf) return;
-    for (const entry of (Array.isArray(cf.data.include) ? cf.data.include : [])) for (const p of includePaths(entry, cf.dir)) await load(p, true);
+    for (const entry of (Array.isArray(cf.data.include) ? cf.data.include : [])) {
+      const e = includeEntry(entry, cf.dir);
+      for (const f of e.files) {
+        const projectDir = e.projectDir ?? path.dirname(f);
+        const dotenv: Record<string, string> = {};
+        for (const ef of e.envFiles.length ? e.envFiles : [path.join(projectDir, '.env')]) {
+          try { Object.assign(dotenv, parseEnvFile(readFileSync(ef, 'utf8'))); } catch (err) {
+            if (e.envFiles.length) errors.push(new TsconvergeError('COMPOSE_INVALID', `include: cannot read the env file ${ef}: ${(err as Error).message}`, { location: { ...locate([cf], ['include']) } }));
+          }
+        }
+        await load(f, { projectDir, env: { ...dotenv, ...shell } }, vars);
+      }
+    }
     delete cf.data.include;
-    if (included) rebasePaths(cf.data, cf.dir);
+    if (included) rebasePaths(cf.data, included.projectDir);
     out.push(cf);
   };
-  for (const given of files) await load(given, false);
+  for (const given of files) await load(given, undefined, env);
   if (errors.length) throw new ManifestErrors(errors);
   return out;
 }

@@ -226,7 +226,8 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
   const warn = (w: ImportWarning): void => { warnings.push(w); };
   const projectDir = path.dirname(path.resolve(files[0]!));
   const env = interpolationEnv(projectDir, opts);
-  const cfs = await loadComposeFiles(files, env, warn);
+  const shell = Object.fromEntries(Object.entries(opts.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
+  const cfs = await loadComposeFiles(files, env, warn, shell);
   for (const f of cfs) walkUnsupported(f, f.doc.contents, TOP, [], warn);
   const marked = mergeMarked(cfs.map((f) => f.data));
   await resolveExtends(marked, cfs, projectDir, env, warn);
