@@ -68,7 +68,7 @@ export interface Dns {
 /**
  * A Docker container. Every declared attribute is compared with what the engine reports; values the engine or the image fill in by default are not drift, and environment, labels, ports and capabilities compare as sets. A change to an attribute marked replace recreates the container the safe way: the new one is created before the old one is stopped, a failed create or start leaves the old one running, and named and anonymous volume data is kept.
  */
-export interface DockerContainer {
+export type DockerContainer = {
   kind: 'docker.container';
   /**
    * The container's name in the Docker engine.
@@ -422,7 +422,8 @@ export interface DockerContainer {
    * Resources applied before this one; this one is refreshed when they change.
    */
   subscribe?: string | string[];
-}
+};
+
 /**
  * Container labels. Compared as a set; labels the image sets are not drift.
  */
