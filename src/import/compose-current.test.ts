@@ -27,6 +27,9 @@ describe('published files the old schema refused', () => {
     expect(web).toMatchObject({ restart: 'unless-stopped' }); // from the x-restart-policy fragment, merged with <<
     expect(r.resources.filter((x) => x.kind === 'docker.container').length).toBeGreaterThan(50);
     expect(warned(r, 'services.web.pull_policy')).toMatch(/^Compose-only/);
+    // depends_on restart: true (Sentry's nginx on web and relay) restarts it when they change
+    expect(byName(r.resources, 'sentry-self-hosted_nginx_1')).toMatchObject({ subscribe: ['docker.container[sentry-self-hosted_web_1]', 'docker.container[sentry-self-hosted_relay_1]'] });
+    expect(r.warnings.filter((w) => w.key.endsWith('.restart') || w.key.endsWith('.required'))).toEqual([]);
   });
 
   it('n8n AI starter kit: env_file long form (path, required) and fragments', async () => {

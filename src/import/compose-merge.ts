@@ -24,9 +24,17 @@ export function listToMap(v: unknown, sep = '='): Obj {
 }
 
 /** depends_on as a map of service -> {condition}. */
-export function dependsMap(v: unknown): Record<string, { condition: string }> {
+export function dependsMap(v: unknown): Record<string, { condition: string; restart?: boolean; required?: boolean }> {
   if (Array.isArray(v)) return Object.fromEntries(v.map((s) => [String(s), { condition: 'service_started' }]));
-  if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, c]) => [k, { condition: String((c as Obj | null)?.condition ?? 'service_started') }]));
+  if (isObj(v)) {
+    return Object.fromEntries(Object.entries(v).map(([k, c]) => {
+      const o = (c ?? {}) as Obj;
+      const flag = (x: unknown): boolean | undefined => (x === undefined ? undefined : x === true || x === 'true');
+      const restart = flag(o.restart);
+      const required = flag(o.required);
+      return [k, { condition: String(o.condition ?? 'service_started'), ...(restart !== undefined ? { restart } : {}), ...(required !== undefined ? { required } : {}) }];
+    }));
+  }
   return {};
 }
 

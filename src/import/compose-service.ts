@@ -258,11 +258,19 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
 
   const require: string[] = netMode.require ? [netMode.require] : [];
   hostSettings(svc, s, c, ctx, require);
-  for (const [dep, { condition }] of Object.entries(dependsMap(s.depends_on))) {
-    if (!ctx.included.has(dep)) { ctx.at([...base, 'depends_on', dep], `service ${dep} is not in the import (its profile is not active); dependency dropped`); continue; }
+  const subscribe: string[] = [];
+  for (const [dep, { condition, restart, required }] of Object.entries(dependsMap(s.depends_on))) {
+    if (!ctx.included.has(dep)) {
+      // required: false is an optional dependency: Compose starts without it, quietly
+      if (required !== false) ctx.at([...base, 'depends_on', dep], `service ${dep} is not in the import (its profile is not active); dependency dropped`);
+      continue;
+    }
     require.push(`docker.container[${ctx.containerName(dep)}]`);
+    // restart: true: restarted when the dependency changes (tsconverge's subscribe)
+    if (restart === true) subscribe.push(`docker.container[${ctx.containerName(dep)}]`);
     if (condition !== 'service_started') ctx.at([...base, 'depends_on', dep, 'condition'], `condition ${condition}: tsconverge starts ${dep} first but does not wait for it to be ${condition === 'service_healthy' ? 'healthy' : 'completed'}`);
   }
   if (require.length) c.require = require;
+  if (subscribe.length) c.subscribe = subscribe;
   return Object.assign(c, ctx.adopt);
 }

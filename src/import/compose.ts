@@ -52,7 +52,7 @@ const SERVICE: Spec = {
   blkio_config: { weight: T, device_read_bps: T, device_write_bps: T, device_read_iops: T, device_write_iops: T }, pids_limit: T, memswap_limit: T,
   mem_reservation: T, cpu_shares: T, cpuset: T,
   logging: T, healthcheck: T, hostname: T, dns: T, sysctls: T, user: T, working_dir: T, cap_add: T, cap_drop: T,
-  read_only: T, stop_grace_period: T, depends_on: { '*': { condition: T } }, configs: T, secrets: T, profiles: T, extends: T,
+  read_only: T, stop_grace_period: T, depends_on: { '*': { condition: T, restart: T, required: T } }, configs: T, secrets: T, profiles: T, extends: T,
   deploy: { resources: { limits: { memory: T, cpus: T, pids: T }, reservations: { memory: T } }, restart_policy: { condition: T, max_attempts: T } },
 };
 const TOP: Spec = {
