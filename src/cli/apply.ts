@@ -5,7 +5,7 @@ import { createFacts } from '../facts/facts.js';
 import { createProviderRegistry } from '../providers/container.js';
 import { runCatalogue } from '../engine/run.js';
 import { createGraph } from '../engine/graph.js';
-import { formatReport } from './format.js';
+import { writeReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 import { redact } from '../core/redact.js';
@@ -129,7 +129,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     // The summary's time is the command's wall time (loading and compiling included), not the engine's part:
     // the process's uptime (the global `performance` would load perf_hooks, 1.4 ms of a one-shot run, for this alone).
     const report = { ...ran, durationMs: Math.round(process.uptime() * 1000) };
-    process.stdout.write(redact(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report)));
+    writeReport(report, format, (s) => process.stdout.write(s), redact);
     await saveCompile?.().catch((err: Error) => log.warn(`the compiled catalogue was not stored for the next run: ${redact(err.message)}`));
     return interrupt.code() ?? report.exitCode;
   } finally {
