@@ -174,8 +174,8 @@ export async function loadCatalogue(target: string, opts: CompileOptions): Promi
   const errors: TsconvergeError[] = [];
   for (const f of files) {
     const out = await loadManifestFile(f, registry);
-    all.push(...out.resources);
-    errors.push(...out.errors);
+    for (const r of out.resources) all.push(r);
+    for (const e of out.errors) errors.push(e);
   }
   if (errors.length > 0) throw new ManifestErrors(errors);
   const root = files.length === 1 && files[0] === target ? path.dirname(path.resolve(target)) : path.resolve(target);

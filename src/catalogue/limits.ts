@@ -283,8 +283,44 @@ export async function readBoundedText(file: string, limits: ParseLimits = parseL
         throw limitError('document changed size while being read', 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 });
       }
     }
-    return buf.subarray(0, n).toString('utf8');
+    return decodeUtf8(file, buf.subarray(0, n));
   } finally {
     await fh.close();
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length;) {
+    const c = b[i]!;
+    const len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len === 0 || i + len > b.length) return i;
+    for (let k = 1; k < len; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
+    const c1 = b[i + 1]!;
+    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f) || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) return i;
+    i += len;
+  }
+  return b.length;
+}
+
+/**
+ * The text of a manifest, data, module or template file: valid UTF-8 or an error at the
+ * line and column of the first invalid byte (decoding it leniently would write U+FFFD
+ * replacement characters into the files it declares).
+ */
+export function decodeUtf8(file: string, b: Buffer): string {
+  try {
+    return UTF8.decode(b);
+  } catch {
+    const at = firstInvalidUtf8(b);
+    const before = b.subarray(0, at).toString('utf8');
+    const nl = before.lastIndexOf('\n');
+    const line = before.split('\n').length;
+    const column = [...before.slice(nl + 1)].length + 1;
+    throw new TsconvergeError('MANIFEST_INVALID', `not valid UTF-8: byte 0x${b[at]?.toString(16).padStart(2, '0') ?? '??'} at offset ${at} does not start or continue a UTF-8 character`, {
+      location: { file, line, column }, hint: 'save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, or your editor\'s encoding setting)', terminal: true,
+    });
   }
 }

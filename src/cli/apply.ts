@@ -4,7 +4,7 @@ import { loadReusingCompile } from '../catalogue/compile-cache.js';
 import { createFacts } from '../facts/facts.js';
 import { createProviderRegistry } from '../providers/container.js';
 import { runCatalogue } from '../engine/run.js';
-import { createGraph } from '../engine/graph.js';
+import { preflightCatalogue } from '../engine/preflight.js';
 import { writeReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
@@ -94,7 +94,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
       // plan and --noop write nothing: only apply stores its compile, after its run.
       if (!flags.noop) saveCompile = loaded.save;
     }
-    createGraph(catalogue, providers); // cycles are input errors: nothing runs
+    await preflightCatalogue(catalogue, providers); // cycles, keys this kernel lacks: input errors, nothing runs or is written
   } catch (err) {
     pushed?.close();
     printInputError(err, format);

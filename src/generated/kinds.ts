@@ -594,7 +594,7 @@ export type File = {
 export interface LoggingForward {
   kind: 'logging.forward';
   /**
-   * The rule's name; also part of the file name (letters, digits, '.', '_' and '-').
+   * The rule's name; also part of the file name /etc/rsyslog.d/90-tsconverge-NAME.conf: letters, digits, '.', '_' and '-', starting with a letter or digit (never a path).
    */
   name: string;
   /**
@@ -656,7 +656,7 @@ export interface LoggingForward {
 export interface LoggingRotate {
   kind: 'logging.rotate';
   /**
-   * The rule's name; also the file name in /etc/logrotate.d (letters, digits, '.', '_' and '-').
+   * The rule's name; also the file name in /etc/logrotate.d: letters, digits, '.', '_' and '-', starting with a letter or digit (never a path).
    */
   name: string;
   /**

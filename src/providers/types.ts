@@ -133,6 +133,16 @@ export function unsuitable(reason: string, code: ErrorCode = 'PROVIDER_UNSUITABL
  * `O` what `readMany` observes. A provider of any kind is a `Provider` (the defaults), which
  * is how the registration list (kinds.ts) and the engine hold them.
  */
+/** What `Provider.preflight` refuses: one resource, the attribute at fault, why. */
+export interface Refusal {
+  readonly id: string;
+  /** JSON pointer of the attribute inside the resource, e.g. /name. */
+  readonly pointer: string;
+  readonly code: 'SYSCTL_UNKNOWN_KEY' | 'INVALID_VALUE';
+  readonly message: string;
+  readonly hint?: string;
+}
+
 export interface Provider<A extends object = object, O = unknown> {
   readonly kind: string;
 
@@ -181,6 +191,15 @@ export interface Provider<A extends object = object, O = unknown> {
    * pure. The engine shows it with every replace and restart in the plan and report.
    */
   consequences?(resource: Resource<A>, observed: O | null, change: 'replace' | 'restart'): Consequences | undefined;
+
+  /**
+   * Refuse, before anything is read for the plan or written (validate, plan and apply call
+   * it right after the catalogue is loaded), what this host can never apply: a sysctl key
+   * its kernel does not have. Each refusal names the resource and the attribute's JSON
+   * pointer, so the error carries file:line:column. Optional; reads only, never writes.
+   * What the catalogue alone decides belongs in the schema (spec/), not here.
+   */
+  preflight?(resources: readonly Resource<A>[]): Promise<readonly Refusal[]>;
 
   /**
    * Converge: create, update in place, replace or delete, as `plan.action` says.
