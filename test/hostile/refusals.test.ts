@@ -39,10 +39,31 @@ const CASES: HostileCase[] = [
     expect: { file: 'manifest.yaml', at: 'name: ../', message: /field name: "\.\.\/cron\.d\/evil" is not valid here/, code: 'MANIFEST_INVALID' } },
   { name: 'a hidden logging.rotate name', files: { 'manifest.yaml': `resources:\n${file('/a')}  - kind: logging.rotate\n    name: .hidden\n    paths: [/var/log/app.log]\n` },
     expect: { file: 'manifest.yaml', at: 'name: .hidden', message: /field name: "\.hidden"/, code: 'MANIFEST_INVALID' } },
+  // Errors at the place and field they are about.
+  { name: 'a duplicate key is named, with its pointer', files: { 'manifest.yaml': `resources:\n${file('/a')}${file('/b')}    content: "again"\n` },
+    expect: { file: 'manifest.yaml', line: 8, column: 5, message: /duplicate key "content"/, code: 'MANIFEST_PARSE' } },
+  { name: 'an unclosed quote points where it opens', files: { 'manifest.yaml': `resources:\n${file('/a')}  - kind: file\n    name: /b\n    content: "never closed\n${file('/c')}` },
+    expect: { file: 'manifest.yaml', at: '"never', message: /unclosed quote: the double-quoted value opened here never ends/, code: 'MANIFEST_PARSE' } },
+  { name: 'nesting beyond the limit names the field at its start', files: { 'manifest.yaml': `resources:\n${file('/a')}    parameters:\n      nested: ${'['.repeat(100)}${']'.repeat(100)}\n` },
+    expect: { file: 'manifest.yaml', at: 'nested:', message: /nesting deeper than 64 levels in field \/resources\/0\/parameters\/nested/, code: 'LIMIT_EXCEEDED' } },
+  { name: 'a template syntax error has its column', files: { 'manifest.yaml': `resources:\n${file('/a', '    template: t.hbs\n').replace('    content: "x\\n"\n', '')}`, 't.hbs': 'line one\nsay {{params.name\n' },
+    expect: { file: 't.hbs', line: 2, column: 5, message: /syntax error.*named at .*manifest\.yaml:4:5/, code: 'TEMPLATE_ERROR' } },
+  { name: 'a prototype reach split over lines is at the line its {{ opens', files: { 'manifest.yaml': `resources:\n${file('/a', '    template: t.hbs\n    parameters: { x: { a: 1 } }\n').replace('    content: "x\\n"\n', '')}`, 't.hbs': 'line one\n{{params.x.\nconstructor}}\n' },
+    expect: { file: 't.hbs', line: 2, column: 1, message: /prototype access is refused/, code: 'TEMPLATE_ERROR' } },
 ];
 
 describe('hostile input: refused at validate, nothing written', () => {
   for (const c of CASES) it(c.name, () => runHostileCase(sb, c), 60_000);
+
+  it('every bad template path of a manifest is reported, not only the first', async () => {
+    const m = sb.write('two-templates.yaml', `resources:\n  - kind: file\n    name: /a\n    template: /etc/passwd\n  - kind: file\n    name: /b\n    template: ../../../outside.hbs\n  - kind: file\n    name: /c\n    template: missing.hbs\n`);
+    const r = await runCli(['validate', m]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('3 problems found');
+    expect(r.stderr).toContain(`${m}:4:5 (at /resources/0/template)`);
+    expect(r.stderr).toContain(`${m}:7:5 (at /resources/1/template)`);
+    expect(r.stderr).toContain(`${m}:10:5 (at /resources/2/template)`);
+  });
 
   it('an explicit empty catalogue (resources: []) is accepted', async () => {
     const m = sb.write('empty-ok.yaml', 'resources: []\n');
