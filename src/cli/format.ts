@@ -23,6 +23,13 @@ function entry(r: ResourceReport): string[] {
     if (r.error.hint) lines.push(`      hint: ${r.error.hint}`);
     return lines;
   }
+  if (r.refused) {
+    lines.push(`  ! ${r.id}: refused (${r.action}${r.forcedBy.length ? `: forced by ${r.forcedBy.join(', ')}` : ''})`);
+    for (const c of r.changes) for (const l of changeLines(c, r.action)) lines.push(l);
+    lines.push(`      ${r.error?.message ?? ''}`);
+    if (r.error?.hint) lines.push(`      hint: ${r.error.hint}`);
+    return lines;
+  }
   if (r.status === 'failed' || r.status === 'skipped') {
     const rolledBack = r.error?.code === 'ROLLED_BACK' ? ', rolled back' : '';
     const head = `  ! ${r.id}: ${r.status}${r.action !== 'none' ? ` (${r.action})` : ''}${rolledBack}`;
@@ -56,7 +63,9 @@ export function* reportLines(report: Report): Generator<string> {
   const counts = new Map<string, number>();
   let refreshes = 0;
   let adoptedElsewhere = 0;
+  let refused = 0;
   for (const r of report.resources) {
+    if (r.refused) refused++;
     const live = r.status === 'pending' || r.status === 'changed';
     if (live) counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
     if (r.refresh) refreshes++;
@@ -69,7 +78,7 @@ export function* reportLines(report: Report): Generator<string> {
     : `${count('create')} created, ${count('update')} updated, ${count('replace')} replaced, ${count('delete')} deleted, ${refreshes} restarted`;
   const adopted = count('adopt') + adoptedElsewhere;
   const adoptText = adopted ? `, ${adopted} ${report.noop ? 'to adopt' : 'adopted'}` : '';
-  yield `${title}: ${verbs}${adoptText}; ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`;
+  yield `${title}: ${verbs}${adoptText}; ${s.unchanged} unchanged, ${s.failed - refused} failed, ${refused ? `${refused} refused, ` : ''}${s.skipped} skipped (${(report.durationMs / 1000).toFixed(1)} s).`;
 }
 
 /** The whole plan or report as one string (push prefixes each host's lines). */

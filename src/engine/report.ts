@@ -28,6 +28,8 @@ export interface ResourceReport {
   readonly follows?: string;
   /** What a replace or restart costs: downtime, health gate, order, data kept. */
   readonly consequences?: Consequences;
+  /** True when the provider refuses the planned change (Provider.refuse): status failed, in a plan as in the apply it predicts; its dependents are skipped. */
+  readonly refused?: boolean;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
   readonly durationMs: number;
 }

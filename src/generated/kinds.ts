@@ -467,7 +467,7 @@ export interface DockerNetwork {
 
 // spec/kinds/docker.volume.json
 /**
- * A named Docker volume: persistent data that outlives any container. A changed driver, option or label needs the volume recreated, which would lose its data: tsconverge plans it as a replace and refuses to apply it unless `allowReplace` is true.
+ * A named Docker volume: persistent data that outlives any container. A changed driver, option or label needs the volume recreated, which would lose its data: unless `allowReplace` is true, the plan shows it refused (with the containers that use it skipped, exit 4) and apply does exactly that, leaving the volume as it is.
  */
 export interface DockerVolume {
   kind: 'docker.volume';

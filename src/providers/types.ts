@@ -30,7 +30,7 @@
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
-import type { ErrorCode } from '../core/errors.js';
+import type { ErrorCode, TsconvergeError } from '../core/errors.js';
 import type { Facts } from '../facts/facts.js';
 import type { RootFs } from '../core/rootfs.js';
 import type { ProcessRunner } from '../core/exec.js';
@@ -191,6 +191,14 @@ export interface Provider<A extends object = object, O = unknown> {
    * pure. The engine shows it with every replace and restart in the plan and report.
    */
   consequences?(resource: Resource<A>, observed: O | null, change: 'replace' | 'restart'): Consequences | undefined;
+
+  /**
+   * Whether apply will refuse this planned change (a volume replace that would lose its
+   * data): the error, or undefined. Pure. The engine asks it in plan and apply alike,
+   * before `apply`, so a plan shows what apply will do: the resource refused, why, and
+   * the dependents skipped because of it. Optional.
+   */
+  refuse?(resource: Resource<A>, plan: ResourcePlan): TsconvergeError | undefined;
 
   /**
    * Refuse, before anything is read for the plan or written (validate, plan and apply call
