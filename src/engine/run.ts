@@ -79,6 +79,8 @@ interface State {
   driftPaths: string[];
   /** Under noop: the dependency whose pending change will replace this one (Provider.follows). */
   follows?: string;
+  /** The changed (pending) resources whose notification restarted (would restart) this one. */
+  notifiedBy?: string[];
   /** Refused by its provider (Provider.refuse): failed, in plan and apply alike. */
   refused?: boolean;
   started: number;
@@ -177,6 +179,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       if (judged) { refuse(s, judged.refused, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
       s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined || s.plan!.refresh) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
+      if (s.refresh && notifiedBy.length > 0) s.notifiedBy = notifiedBy;
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
@@ -195,6 +198,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
       ...(s.refresh && owedAtStart.get(id) ? { refreshOwedBy: owedAtStart.get(id) } : {}),
+      ...(s.notifiedBy ? { notifiedBy: s.notifiedBy } : {}),
       ...(s.drift ? { drift: s.drift } : {}),
       ...(s.follows ? { follows: s.follows } : {}),
       ...consequencesOf(s),
@@ -347,7 +351,8 @@ async function applyAll(
           s.observed = await readOne(s);
           s.plan = planOf(s, s.observed);
         }
-        const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d)) || owed.get(id) !== undefined;
+        const notifiers = deps.filter((d) => graph.notifies.get(d)!.has(id) && changed(d));
+        const notified = notifiers.length > 0 || owed.get(id) !== undefined;
         const plan = s.plan!;
         const judged = judgeChange(p, s.resource, plan, s.driftPaths, opts.allowReplace);
         if (judged && 'held' in judged) { hold(s, judged.held, opts.log); return; }
@@ -376,6 +381,7 @@ async function applyAll(
           opts.log.info(`${s.resource.id}: refresh (${notified ? 'notified' : 'a changed attribute needs a restart'})`);
           await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)), { parent: hard });
           s.refresh = true;
+          if (notifiers.length > 0) s.notifiedBy = notifiers;
         }
         if (s.refresh || s.plan!.action === 'create' || s.plan!.action === 'replace' || s.plan!.action === 'delete') {
           await owed.clear(id); // restarted, or started fresh: nothing owed any more
