@@ -69,6 +69,14 @@ async function takeLock(stateDir: string, waitSeconds: number, signal: AbortSign
   }
 }
 
+/** A manual apply while the agent is disabled (`tsconverge disable`) runs, but says so: someone paused changes here. */
+async function warnIfAgentDisabled(stateDir: string, log: ReturnType<typeof loggerFrom>): Promise<void> {
+  const { readDisabled } = await import('../agent/disable.js');
+  const d = await readDisabled(stateDir).catch(() => null);
+  if (!d) return;
+  log.warn(`the agent on this host is disabled${d.by ? ` by ${d.by}` : ''}${d.since ? ` since ${d.since}` : ''}${d.reason ? ` (${redact(d.reason)})` : ''}: this manual apply changes the host anyway; the agent stays disabled (tsconverge agent enable resumes it)`);
+}
+
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
   const log = loggerFrom(flags);
   const format = flags.format ?? 'human';
@@ -100,6 +108,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     printInputError(err, format);
     return EXIT.NOT_RUN;
   }
+  if (!flags.noop) await warnIfAgentDisabled(stateDir, log);
   const interrupt = onInterrupt(log);
   if (pushed) pushed.trigger = interrupt.trigger;
   let lock: RunLock | undefined;
