@@ -47,6 +47,16 @@ describe('agent.json belongs to the live agent', () => {
     expect(JSON.parse(readFileSync(record, 'utf8')).pid).not.toBe(before.pid);
   }, 60_000);
 
+  it('the agent refuses a catalogue with a sysctl key this kernel lacks before its run, with the location', async () => {
+    const stateDir = path.join(path.dirname(sb.root), 'state3');
+    const m = sb.write('sysctl.yaml', 'resources:\n  - kind: sysctl\n    name: net.ipv4.i22_no_such_key\n    value: "1"\n');
+    const r = await runCli(['agent', '--onetime', '--manifests', m, '--root', sb.root, '--state-dir', stateDir]);
+    expect(r.code, r.stderr).toBe(1);
+    const [rep] = reports(stateDir);
+    expect(rep).toMatchObject({ outcome: 'not-run', error: { code: 'SYSCTL_UNKNOWN_KEY' } });
+    expect(rep.error.message).toContain(`${m}:3:5 (at /resources/0/name)`);
+  }, 60_000);
+
   it('a manual apply while the agent is disabled warns, and applies', async () => {
     const stateDir = path.join(path.dirname(sb.root), 'state2');
     const m = sb.write('two.yaml', 'resources:\n  - kind: file\n    name: /srv/i22/b.txt\n    content: "b\\n"\n');
