@@ -173,7 +173,17 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
     for (const r of out.resources) resources.push(r);
     for (const [id, o] of out.origins) { moduleOf.set(id, mod.name); origins.set(id, o); }
   }
-  if (errors.length) throw new ManifestErrors(errors);
+  if (errors.length) {
+    // As for a manifest (compile.ts loadCatalogue): the resources that rendered are compiled anyway, so
+    // their template errors come in the same pass as the parameter and schema errors.
+    try {
+      await compileResources(resources, { facts: opts.facts, registry, sensitiveValues: store.values(), partial: true });
+    } catch (err) {
+      if (!(err instanceof ManifestErrors)) throw err;
+      for (const e of err.errors) errors.push(e);
+    }
+    throw new ManifestErrors(errors);
+  }
   const catalogue = await compileResources(resources, { facts: opts.facts, registry, sensitiveValues: store.values() });
   return { root, node, environment: env.name, role: cls.role, modules: mods.map((m) => m.name), catalogue, data, moduleOf, origins };
 }

@@ -73,6 +73,25 @@ describe('hostile input: refused at validate, nothing written', () => {
   });
 });
 
+describe('a fleet node\'s errors come in one pass', () => {
+  it('a module template error is reported beside another module\'s parameter error', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'i22-fleet-'));
+    try {
+      cpSync(path.join(REPO, 'examples/fleet'), dir, { recursive: true });
+      const tpl = path.join(dir, 'modules/edge-proxy/templates/httpd.conf.hbs');
+      writeFileSync(tpl, 'Realm {{params.realm}}\nUpstream {{params.upstreams\n');
+      writeFileSync(path.join(dir, 'environments/production/data/nodes/lb-01.yaml'), 'edge-proxy:\n  name: lb\n  realm: public\nntp:\n  servers: 5\n');
+      const r = await runCli(['compile', dir, '--node', 'lb-01', '--environment', 'production']);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/module ntp: parameter servers: must be array/);
+      expect(r.stderr).toContain(`${tpl}:2:10`);
+      expect(r.stderr).toMatch(/syntax error/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('validate of a fleet tree checks every module, role and data file', () => {
   it('reports a module no node selects, a role naming a missing module and a data file for no node, each at its place', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'i22-fleet-'));
