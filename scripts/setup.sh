@@ -27,6 +27,7 @@ command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need_pkgs+
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql)
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)   # import compose tests compare with what Compose makes
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool checks the agent's metrics file
+[ -x /usr/sbin/ulogd ] || need_pkgs+=(ulogd2)   # NFLOG to a file: the firewall tests read logged drops (no daemon is started: policy-rc.d)
 # The dashboard's browser tests drive Debian's chromium with playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)   # the systemd test image (scripts/systemd-image.sh)
@@ -154,3 +155,5 @@ log "building on node $(scripts/with-node node --version)"
 scripts/with-node npm run build --silent
 # --- end of the Node.js block ---------------------------------------------------------------
 log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR"
+# Last: `tsconverge` on the PATH (/usr/local/bin/tsconverge -> dist/tsconverge), and it says so.
+bash scripts/link-bin.sh

@@ -587,6 +587,160 @@ export type File = {
   subscribe?: string | string[];
 };
 
+// spec/kinds/firewall.policy.json
+/**
+ * The default stance for forwarded traffic that no firewall.rule decided, for one scope named by the resource's name: a Docker network (traffic into and out of its bridge, between its own containers too), or outside (traffic from outside this host to its containers, that is to published ports). accept is what Docker does today; drop closes what no rule accepts (new connections only: replies to allowed ones always pass). The plan warns when a drop cuts a published port that no rule accepts. Policies sit in tsconverge's chains after every rule.
+ */
+export interface FirewallPolicy {
+  kind: 'firewall.policy';
+  /**
+   * The scope: a docker.network of the catalogue (or bridge), or outside.
+   */
+  name: string;
+  /**
+   * present: the policy's lines are in the chain; absent: they are removed (Docker's stance, accept, again).
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * accept: what no rule decided goes on to Docker's own rules; drop: it is discarded.
+   */
+  default: 'accept' | 'drop';
+  /**
+   * Log what the policy drops, rate limited (LOG on the host, NFLOG group 25 inside a network namespace).
+   */
+  log?: boolean;
+  /**
+   * The log line's prefix (at most 29 characters). Default: "tsc policy <name>: " cut to 29.
+   */
+  logPrefix?: string;
+  /**
+   * At most this many log lines (burst 5), e.g. 5/minute.
+   */
+  logRate?: string;
+  /**
+   * Resources that must be applied before this one (the network it names, and every firewall.rule, are required without saying).
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one.
+   */
+  subscribe?: string | string[];
+}
+
+// spec/kinds/firewall.rule.json
+/**
+ * One firewall rule for forwarded traffic on a container host: from one end to another, a protocol and ports, accept, drop or reject, optionally logged. Ends are named by what the operator knows (a docker.container of the catalogue, resolved to its current addresses at apply time; a docker.network; a CIDR; or outside, anything not on a Docker bridge of this host), never by a container's IP. With the iptables backend the rule is lines in the chains tsconverge owns (TSC-FW and below), jumped to from DOCKER-USER and replaced atomically with iptables-restore --noflush (ip6tables for IPv6); Docker's own chains and foreign DOCKER-USER rules are never touched. accept hands the packet back to Docker's own rules (it never opens what Docker closes); rules are matched in order (order, then name), before every firewall.policy. Ports are the ports the client dialled: a published port is matched on the connection's original destination port (conntrack), before Docker's DNAT rewrote it. docs/firewall.md has the model.
+ */
+export interface FirewallRule {
+  kind: 'firewall.rule';
+  /**
+   * The rule's name, unique among firewall rules: letters, digits, _ . - (it is written into each iptables line's comment, tsc:r:<order>:<name>).
+   */
+  name: string;
+  /**
+   * present: the rule's lines are in the chain; absent: they are removed.
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * Where the traffic comes from.
+   */
+  from:
+    | 'outside'
+    | {
+        /**
+         * A docker.container of the catalogue, by name: its current addresses on every network it is attached to.
+         */
+        container?: string;
+        /**
+         * A docker.network of the catalogue (or bridge, Docker's default network), by name: anything on its bridge.
+         */
+        network?: string;
+        /**
+         * An address range, e.g. 10.0.0.0/8 or fd00::/64; a rule with an IPv4 range is IPv4 only.
+         */
+        cidr?: string;
+      };
+  /**
+   * Where the traffic goes.
+   */
+  to:
+    | 'outside'
+    | {
+        /**
+         * A docker.container of the catalogue, by name: its current addresses on every network it is attached to.
+         */
+        container?: string;
+        /**
+         * A docker.network of the catalogue (or bridge, Docker's default network), by name: anything on its bridge.
+         */
+        network?: string;
+        /**
+         * An address range, e.g. 10.0.0.0/8 or fd00::/64; a rule with an IPv4 range is IPv4 only.
+         */
+        cidr?: string;
+      };
+  /**
+   * The protocol: tcp, udp, icmp (ICMPv6 for IPv6) or all. Default: tcp when ports are declared, else all.
+   */
+  proto?: 'tcp' | 'udp' | 'icmp' | 'all';
+  /**
+   * Destination ports (tcp or udp only), as the client dialled them: for a published port, the host port (8080 of 8080:80).
+   *
+   * @minItems 1
+   *
+   * Items: A port (5432) or a range ("6000-6010").
+   */
+  ports?: [number | string, ...(number | string)[]];
+  /**
+   * accept: let it through tsconverge's chain (Docker's own rules still apply); drop: discard silently; reject: refuse (ICMP port unreachable).
+   */
+  action?: 'accept' | 'drop' | 'reject';
+  /**
+   * Log each matched new connection, rate limited: LOG to the kernel log on the host, NFLOG group 25 (for ulogd2) inside a network namespace, where LOG writes nothing.
+   */
+  log?: boolean;
+  /**
+   * The log line's prefix (at most 29 characters). Default: "tsc <action> <name>: " cut to 29.
+   */
+  logPrefix?: string;
+  /**
+   * At most this many log lines (burst 5), e.g. 5/minute; counters count every packet regardless.
+   */
+  logRate?: string;
+  /**
+   * Which IP versions the rule applies to. A container end contributes the addresses it has in that family; a CIDR end fixes the family.
+   */
+  family?: 'ipv4' | 'ipv6' | 'both';
+  /**
+   * Position in the chain: lower first, then by name. The first rule that matches decides.
+   */
+  order?: number;
+  /**
+   * Resources that must be applied before this one (the containers and networks it names are required without saying).
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one.
+   */
+  subscribe?: string | string[];
+}
+
 // spec/kinds/logging.forward.json
 /**
  * Forward the host's syslog messages to a central syslog server, through an rsyslog omfwd action. tsconverge owns the whole file /etc/rsyslog.d/90-tsconverge-NAME.conf (or configPath). A new file is checked with `rsyslogd -N1 -f FILE` before it replaces the old one; a rejected file leaves the old one byte-identical. rsyslogd reads the file when it starts: notify the `service` that runs it.

@@ -16,6 +16,8 @@ import { createNetworkProvider } from './docker/network.js';
 import { createVolumeProvider } from './docker/volume.js';
 import { createDnsProvider } from './dns/dns.js';
 import { createFileProvider } from './file/file.js';
+import { createFirewallPolicyProvider } from './firewall/policy.js';
+import { createFirewallRuleProvider } from './firewall/rule.js';
 import { createForwardProvider } from './logging/forward.js';
 import { createLogrotateProvider } from './logging/rotate.js';
 import { createNtpProvider } from './ntp/ntp.js';
@@ -42,6 +44,8 @@ export const PROVIDERS: Readonly<Record<string, CreateProvider>> = {
   'docker.volume': engine(createVolumeProvider),
   dns: () => createDnsProvider(),
   file: () => createFileProvider(),
+  'firewall.policy': (services) => createFirewallPolicyProvider(services.docker()),
+  'firewall.rule': (services) => createFirewallRuleProvider(services.docker()),
   'logging.forward': () => createForwardProvider(),
   'logging.rotate': () => createLogrotateProvider(),
   ntp: () => createNtpProvider(),
