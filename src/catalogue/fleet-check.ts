@@ -4,7 +4,8 @@
  * and a module, role or data file no named node uses would otherwise first be read on
  * the host that selects it. For one environment:
  *   - every module of the tree (ENV/modules, FLEET/modules): module.yaml, its parameter
- *     references and its literal resource values (modules.ts checkModuleResources);
+ *     references and its literal resource values (modules.ts checkModuleResources), and
+ *     the text of its templates/ (render.ts checkTemplateText);
  *   - every module a role, a rule or the default of site.yaml names exists;
  *   - every data file (common, environment, facts, roles, nodes) parses, and names known
  *     modules and their parameters (data.ts checkDataKeys).
@@ -14,7 +15,8 @@ import { TsconvergeError } from '../core/errors.js';
 import type { SchemaRegistry } from '../spec/schemas.js';
 import { checkDataKeys, isMap, readLayers } from './data.js';
 import { checkModuleResources, findModule, loadModule, type Module } from './modules.js';
-import { filesIn, subdirs } from './treefs.js';
+import { checkTemplateText } from './render.js';
+import { filesIn, readText, subdirs } from './treefs.js';
 import type { YamlTree } from './yamltree.js';
 
 export async function checkFleetSources(root: string, envDir: string, site: YamlTree, searchPath: readonly string[], registry: SchemaRegistry): Promise<TsconvergeError[]> {
@@ -37,6 +39,17 @@ export async function checkFleetSources(root: string, envDir: string, site: Yaml
       const out = await loadModule(name, path.join(dir, name));
       for (const e of out.errors) errors.push(e);
       if (out.module) for (const e of checkModuleResources(out.module, registry)) errors.push(e);
+      // Its templates' own text (a node's render would find the same, with its values).
+      const templates = path.join(dir, name, 'templates');
+      for (const f of await filesIn(templates)) {
+        const file = path.join(templates, f);
+        try {
+          const bad = checkTemplateText(file, await readText(file));
+          if (bad) errors.push(bad);
+        } catch (err) {
+          if (err instanceof TsconvergeError) errors.push(err); else throw err;
+        }
+      }
     }
   }
 

@@ -204,3 +204,21 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
 export function renderString(source: string, data: Readonly<Record<string, unknown>>): string {
   return run(source, data);
 }
+
+/**
+ * Check a template's own text without rendering it: syntax, partials, decorators and
+ * prototype names, each at the template's line and column. `validate` of a fleet tree
+ * runs it on every module template, whether or not a node renders it.
+ */
+export function checkTemplateText(file: string, source: string): TsconvergeError | undefined {
+  try {
+    compiled(source);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof TemplateProblem)) throw err;
+    return new TsconvergeError('TEMPLATE_ERROR', err.message, {
+      location: { file, line: err.line, column: err.column }, terminal: true,
+      hint: 'templates see {{params.NAME}} and {{facts.NAME}}; no partials, decorators or prototype names',
+    });
+  }
+}

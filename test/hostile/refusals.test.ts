@@ -106,6 +106,9 @@ describe('validate of a fleet tree checks every module, role and data file', () 
       cpSync(path.join(dir, 'modules/database'), path.dirname(mod), { recursive: true });
       const modText = 'description: A module no node selects.\nparameters:\n  path:\n    description: where\n    default: /etc/unused.conf\nresources:\n  - kind: file\n    name: "{{params.path}}"\n    content: "{{params.nope}}"\n    mode: "0999"\n';
       writeFileSync(mod, modText);
+      const tpl = path.join(path.dirname(mod), 'templates', 'unused.conf.hbs');
+      cpSync(path.join(dir, 'modules/edge-proxy/templates'), path.dirname(tpl), { recursive: true });
+      writeFileSync(tpl, 'ok {{params.path}}\n{{params.constructor}}\n');
       const data = path.join(dir, 'environments/production/data/roles/spare.yaml');
       const dataText = 'ntp:\n  servers: [ntp1.example.net]\n  bogus: 1\n';
       writeFileSync(data, dataText);
@@ -121,6 +124,7 @@ describe('validate of a fleet tree checks every module, role and data file', () 
       expect(r.stderr).toMatch(/module "no-such-module" not found/);
       expect(r.stderr).toContain(`${at(data, dataText, 'bogus')}`);
       expect(r.stderr).toMatch(/unknown data key "ntp\.bogus" \(layer role spare\)/);
+      expect(r.stderr).toContain(`${tpl}:2:1: "params.constructor" reaches "constructor": prototype access is refused`);
       // The templated name and content are left to the nodes that render them: no error there.
       expect(r.stderr).not.toMatch(/field name: "\{\{params\.path\}\}"/);
     } finally {
