@@ -21,6 +21,7 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-
 command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_pkgs+=(chrony)
 command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need_pkgs+=(logrotate)
 [ -x /usr/sbin/rsyslogd ] || need_pkgs+=(rsyslog)
+command -v visudo >/dev/null 2>&1 || [ -x /usr/sbin/visudo ] || need_pkgs+=(sudo)   # sudo.rule checks sudoers with visudo -cf
 # PostgreSQL for the catalogue server's store tests: they start a throwaway cluster of
 # their own (initdb + pg_ctl as the postgres user, port 15432); the packaged cluster is
 # left alone (no systemd here: it stays down).
