@@ -76,6 +76,14 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
       if (e.schemaPath.endsWith('/not') && JSON.stringify((e.schema as { required?: unknown }).required) === JSON.stringify(['content', 'template'])) {
         return { pointer: `${e.instancePath}/template`, message: 'content and template are both set: give one (template renders the content)' };
       }
+      {
+        // two fields that exclude each other: the schema's `not` names them (and may say why in its description)
+        const not = e.schema as { required?: unknown; description?: unknown };
+        const req = Array.isArray(not.required) ? (not.required as string[]) : [];
+        if (e.schemaPath.endsWith('/not') && req.length === 2) {
+          return { pointer: `${e.instancePath}/${req[0]}`, message: typeof not.description === 'string' ? not.description : `${req[0]} and ${req[1]} are both set: give one` };
+        }
+      }
       return { pointer: e.instancePath, message: e.message ?? e.keyword };
     default:
       return { pointer: e.instancePath, message: e.message ?? e.keyword };
@@ -114,7 +122,14 @@ export function parseManifestText(file: string, text: string, registry: SchemaRe
 function validateManifestTree(file: string, { tree, errors }: { tree?: YamlTree; errors: TsconvergeError[] }, registry: SchemaRegistry): { resources: ManifestResource[]; errors: TsconvergeError[] } {
   if (!tree) return { resources: [], errors };
   const { locate, value: data } = tree;
-  if (data === null || data === undefined) return { resources: [], errors };
+  // An empty document (zero bytes, only comments) is almost always a mistake: a truncated
+  // file, a wrong path. An intentionally empty catalogue says so: `resources: []`.
+  if (data === null || data === undefined) {
+    errors.push(new TsconvergeError('MANIFEST_EMPTY', 'the manifest is empty (no document): an empty catalogue is refused unless it says `resources: []`', {
+      location: { file, line: 1, column: 1, pointer: '' }, hint: 'write `resources: []` for a catalogue with no resources on purpose', terminal: true,
+    }));
+    return { resources: [], errors };
+  }
   if (!registry.manifest(data)) {
     for (const e of usefulErrors(registry.manifest.errors ?? [])) {
       const d = describeAjvError(e, { properties: { resources: {} } });
