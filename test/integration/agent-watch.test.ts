@@ -223,7 +223,8 @@ resources:
       .catch((e: Error) => { throw new Error(`${e.message}\n${agent.stderr()}`); });
     await waitFor('the OOM kill counted', () => (metricValue(metrics, `tsconverge_container_oom_kills_seen_total{container="${name}"}`) ?? 0) >= 1, 30_000);
     await waitFor('its event run', () => eventRuns(stateDir).find((r) => r.event?.marked?.includes(`docker.container[${name}]`)), 30_000);
-    expect(metricValue(metrics, `tsconverge_container_running{container="${name}"}`)).toBeDefined();
+    // (A run's process rewrites the file; the agent adds its watch lines back right after.)
+    await waitFor('the container state in the metrics', () => metricValue(metrics, `tsconverge_container_running{container="${name}"}`) !== undefined, 30_000);
     expect(eventRuns(stateDir).length).toBeLessThanOrEqual(1);
   }, 120_000);
 
