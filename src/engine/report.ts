@@ -34,6 +34,8 @@ export interface ResourceReport {
   readonly refused?: boolean;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
   readonly durationMs: number;
+  /** When a changed resource's change (and its second read) finished. */
+  readonly finishedAt?: string;
 }
 
 export interface Summary {

@@ -205,6 +205,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       ...(s.refused ? { refused: true } : {}),
       ...(s.error ? { error: s.error.toJSON() } : {}),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
+      ...(s.status === 'changed' && s.finished > 0 ? { finishedAt: new Date(s.finished).toISOString() } : {}),
     };
   });
   const summary = summarise(resources);

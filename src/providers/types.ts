@@ -235,9 +235,25 @@ export interface Provider<A extends object = object, O = unknown> {
    */
   ownership?(resource: Resource<A>, observed: O): Ownership;
 
+  /**
+   * How the agent can watch this resource between runs, so a change made by hand is
+   * repaired in seconds instead of at the next sweep (agent/watch). Optional and pure: no
+   * host access. Docker kinds name the engine object (`{ docker: 'container', name }`): the
+   * agent follows the engine's event stream for it. Kinds that write files name each
+   * managed path (`{ path: '/etc/app.conf' }`): the agent watches the file's PARENT
+   * directory, since a rename (an editor, `sed -i`, `mv`) replaces the file's inode and a
+   * watch on the file itself would be lost. A kind without it is repaired by the sweep.
+   */
+  watch?(resource: Resource<A>): readonly WatchTarget[];
+
   /** Implicit notifications: ids of resources that must refresh this one when they change. */
   autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
 }
+
+/** What the agent watches for one resource (Provider.watch): an engine object, or a file path on the host (under --root). */
+export type WatchTarget =
+  | { readonly docker: 'container' | 'network' | 'volume'; readonly name: string }
+  | { readonly path: string };
 
 /** What a replace or restart costs, in words an operator can approve (shown in the plan and report). */
 export interface Consequences {

@@ -45,6 +45,7 @@ export function createVolumeProvider(docker: Docker): Provider<VolumeAttrs, Volu
   return {
     kind: 'docker.volume',
     suitable: () => dockerUnsuitable(docker),
+    watch: (r) => [{ docker: 'volume', name: r.name }],
     async readMany(resources) {
       const list = ((await docker.listVolumes()).Volumes ?? []) as VolumeInfo[];
       const byName = new Map(list.map((v) => [v.Name, v]));

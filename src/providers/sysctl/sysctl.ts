@@ -163,6 +163,7 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
 
   return {
     kind: 'sysctl',
+    watch: () => [{ path: SYSCTL_FILE }],
     preflight,
     async suitable() {
       try {

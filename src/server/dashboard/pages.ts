@@ -4,6 +4,7 @@
  * JavaScript); static/dashboard.js filters the same rows as you type.
  */
 import { html, query, type Html } from './html.js';
+import { describeSeen, type Seen } from '../../engine/seen.js';
 import { renderRunChart, type ChartRun } from './chart.js';
 import { STATUSES, countByStatus, type FleetNode, type NodeDetail } from './fleet.js';
 
@@ -232,9 +233,9 @@ ${shown.length ? '' : html`<p class="none">Nothing matches.</p>`}`, { loggedIn: 
 
 interface Change { path?: string; attribute?: string; from?: unknown; to?: unknown; sensitive?: boolean; diff?: string; added?: unknown[]; removed?: unknown[] }
 interface ReportError { code?: string; message?: string; hint?: string; resource?: string }
-interface ResourceEntry { id?: string; status?: string; action?: string; cause?: string; drift?: string; changes?: Change[]; error?: ReportError; durationMs?: number }
+interface ResourceEntry { id?: string; status?: string; action?: string; cause?: string; drift?: string; seen?: unknown; changes?: Change[]; error?: ReportError; durationMs?: number }
 interface RunReport {
-  startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; noop?: boolean; exitCode?: number;
+  startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; trigger?: string; noop?: boolean; exitCode?: number;
   catalogueDigest?: string | null; cachedCatalogue?: boolean; catalogueError?: ReportError; error?: ReportError; codeVersion?: string;
   summary?: { total?: number; changed?: number; pending?: number; failed?: number; skipped?: number; unchanged?: number };
   changes?: { intentional?: number; corrective?: number };
@@ -259,18 +260,31 @@ function changeList(changes: readonly Change[] | undefined): Html {
       : html`<span class="from">${json(c.from)}</span> &rarr; <span class="to">${json(c.to)}</span>`}</li>`)}${changes.length > 50 ? html`<li>&hellip; ${changes.length - 50} more</li>` : ''}</ul>`;
 }
 
+/** What the agent's watcher saw before a corrective change (engine/seen.ts), from a report checked only loosely at the door. */
+function seenText(x: ResourceEntry, noop: boolean): Html {
+  const s = x.seen as Partial<Seen> | undefined;
+  if (!s || typeof s !== 'object') return html``;
+  const ev = (s as { event?: unknown }).event;
+  if (s.by !== 'sweep' && !(s.by === 'event' && ev && typeof ev === 'object' && typeof (ev as { time?: unknown }).time === 'string')) return html``;
+  try {
+    return html`<div class="seen">${clip(describeSeen(x.id ?? '', s as Seen, noop), 600)}</div>`;
+  } catch {
+    return html``;
+  }
+}
+
 function runSection(r: RunReport, receivedAt: string, i: number): Html {
   const notable = (r.resources ?? []).filter((x) => x.status && x.status !== 'unchanged');
   const s = r.summary ?? {};
   return html`<details class="run"${i === 0 ? html` open` : ''}>
-<summary>${time(r.startedAt ?? receivedAt)} &middot; ${r.outcome ?? 'run'}${r.noop ? ' (noop)' : ''} &middot; exit ${r.exitCode ?? '?'} &middot; ${s.changed ?? 0} changed, ${s.failed ?? 0} failed${s.pending ? `, ${s.pending} pending` : ''}</summary>
+<summary>${time(r.startedAt ?? receivedAt)} &middot; ${r.outcome ?? 'run'}${r.noop ? ' (noop)' : ''}${r.trigger === 'event' ? ' (started by an event)' : ''} &middot; exit ${r.exitCode ?? '?'} &middot; ${s.changed ?? 0} changed, ${s.failed ?? 0} failed${s.pending ? `, ${s.pending} pending` : ''}</summary>
 ${r.agent?.enabled === false ? html`<p>Agent disabled${r.agent.disabledBy ? html` by ${r.agent.disabledBy}` : ''}${r.agent.disabledSince ? html` since ${r.agent.disabledSince}` : ''}: <strong class="reason">${r.agent.disabledReason ?? 'no reason given'}</strong></p>` : ''}
 ${r.cachedCatalogue ? html`<p class="warn">Ran the cached (last-known-good) catalogue: the fresh one failed.</p>` : ''}
 ${r.catalogueError ? html`<div>Catalogue: ${errorText(r.catalogueError)}</div>` : ''}
 ${r.error && r.error !== r.catalogueError ? html`<div>Run: ${errorText(r.error)}</div>` : ''}
 ${notable.length ? html`<div class="table-wrap"><table class="resources"><caption>Resources changed, pending, failed or skipped in this run</caption>
 <thead><tr><th scope="col">Resource</th><th scope="col">Status</th><th scope="col">Cause</th><th scope="col">Attribute changes</th><th scope="col">Error</th></tr></thead>
-<tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${causeOf(x) || html`<span class="none">none: no change made</span>`}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table></div>`
+<tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${causeOf(x) || html`<span class="none">none: no change made</span>`}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}${seenText(x, r.noop === true)}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table></div>`
     : html`<p>No resource changed or failed.</p>`}
 </details>`;
 }
