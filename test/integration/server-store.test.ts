@@ -11,7 +11,7 @@ import { request } from '../../src/server/client.js';
 import { openStore } from '../../src/server/store.js';
 import { ServerSource, sslPaths } from '../../src/agent/server-source.js';
 import type { Facts } from '../../src/facts/facts.js';
-import { freePort } from '../support/harness.js';
+import { freePort, runCli } from '../support/harness.js';
 import { operatorTls, startPostgres, startServer, tempDir, writeFleet, type PgCluster, type ServerProc } from '../support/server.js';
 
 const work = tempDir('store');
@@ -72,6 +72,66 @@ describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
       expect(recent[0]!.id).toBeGreaterThan(recent[1]!.id);
     } finally { await store.close(); }
   });
+
+  it('pages nodes by name with a cursor and worst first with an offset, filters in the store, counts from it (issue 31)', async () => {
+    // A store of its own (PGlite: its own directory; PostgreSQL: a database of its own): only these nodes.
+    let database: string | undefined;
+    if (pg) {
+      const { default: pgmod } = await import('pg');
+      const c = new pgmod.Client({ connectionString: pg.url });
+      await c.connect();
+      try { await c.query('create database pages'); } finally { await c.end(); }
+      database = pg.url.replace(/\/postgres$/, '/pages');
+    }
+    const store = await openStore({ dataDir: path.join(dir, 'pages'), database, retention: 3 });
+    try {
+      const names = Array.from({ length: 23 }, (_, i) => `hp-${String(i).padStart(2, '0')}`);
+      for (const [i, n] of names.entries()) {
+        if (i % 5 === 4) { await store.putFacts(n, { hostname: n }); continue; } // never reported
+        await store.addReport(n, report(i % 3 === 0 ? { summary: { failed: i % 4 }, cachedCatalogue: true } : i % 3 === 1 ? { summary: { changed: 1 }, resources: [{ status: 'changed', cause: 'corrective' }] } : {}));
+      }
+      await store.putFacts('hp_pct%', { hostname: 'x' }); // _ and % in a name filter are literal
+      const all = await store.listNodes(60_000);
+      // By name: pages of 10 follow the cursor to the end, each node once, in order.
+      const seen: string[] = [];
+      let after: string | undefined;
+      let pages = 0;
+      for (;;) {
+        const p = await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 10, after });
+        pages++;
+        seen.push(...p.nodes.map((n) => n.node));
+        expect(p.more).toBe(p.next !== undefined);
+        if (!p.next) break;
+        after = p.next;
+      }
+      expect(pages).toBe(3);
+      expect(seen).toEqual(all.map((n) => n.node));
+      expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 10, after: 'hp-21' })).nodes.map((n) => n.node)).toEqual(['hp-22', 'hp_pct%']);
+      // Worst first: the same order as the dashboard's sort of the full list, page after page.
+      const { bySeverity } = await import('../../src/server/dashboard/fleet.js');
+      const worst: string[] = [];
+      for (let page = 0; ; page++) {
+        const p = await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 7, order: 'severity', offset: page * 7 });
+        worst.push(...p.nodes.map((n) => n.node));
+        if (!p.more) break;
+      }
+      expect(worst).toEqual([...all].sort(bySeverity).map((n) => n.node));
+      // Counts: as counting the full list; an unresponsive threshold moves every reported node.
+      const counts = await store.countNodes(60_000);
+      expect(counts.total).toBe(24);
+      for (const s of ['failed', 'corrective change', 'never reported', 'unchanged'] as const) expect(counts.byStatus[s]).toBe(all.filter((n) => n.status === s).length);
+      expect(counts.byStatus.failed).toBeGreaterThan(0);
+      expect(counts.cached).toBe(all.filter((n) => n.cachedCatalogue).length);
+      expect((await store.countNodes(-1)).byStatus).toMatchObject({ unresponsive: 24 - counts.byStatus['never reported'], 'never reported': counts.byStatus['never reported'] });
+      // Filters: status, part of the name, cached.
+      expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, status: 'never reported' })).nodes.map((n) => n.node)).toEqual(['hp-04', 'hp-09', 'hp-14', 'hp-19', 'hp_pct%']);
+      expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, q: 'P_P' })).nodes.map((n) => n.node)).toEqual(['hp_pct%']);
+      expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, q: '%' })).nodes.map((n) => n.node)).toEqual(['hp_pct%']);
+      expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, cached: true })).nodes.every((n) => n.cachedCatalogue)).toBe(true);
+      expect(await store.getNode('hp-03', 60_000)).toEqual(all.find((n) => n.node === 'hp-03'));
+      expect(await store.getNode('hp-nope', 60_000)).toBeUndefined();
+    } finally { await store.close(); }
+  });
 });
 
 describe('two server replicas on one PostgreSQL', () => {
@@ -107,4 +167,22 @@ describe('two server replicas on one PostgreSQL', () => {
     const tls = { ca: readFileSync(sslPaths(state, 'hs-r1').ca, 'utf8'), cert: readFileSync(sslPaths(state, 'hs-r1').cert, 'utf8'), key: readFileSync(sslPaths(state, 'hs-r1').key, 'utf8') };
     expect(JSON.parse((await request(servers[1]!.url, 'v1/nodes/hs-r1/reports', tls)).body.toString()).reports).toHaveLength(1);
   });
+
+  it('GET /v1/nodes answers a page of 1,000 with the cursor of the next and the fleet\'s counts; `tsconverge nodes` follows the pages (issue 31)', async () => {
+    const store = await openStore({ dataDir: path.join(work, 'rep', 'unused'), database: pg.url });
+    try { for (let i = 0; i < 1004; i++) await store.putFacts(`hs-many-${String(i).padStart(4, '0')}`, { hostname: 'x' }); } finally { await store.close(); }
+    const first = JSON.parse((await request(servers[1]!.url, 'v1/nodes', operatorTls(caDir))).body.toString());
+    expect(first.nodes).toHaveLength(1000);
+    expect(first.counts).toMatchObject({ total: 1005, 'never reported': 1004, unchanged: 1 });
+    const second = JSON.parse((await request(servers[1]!.url, `v1/nodes?after=${encodeURIComponent(first.next)}`, operatorTls(caDir))).body.toString());
+    expect(second.next).toBeUndefined();
+    expect([...first.nodes, ...second.nodes].map((n: { node: string }) => n.node)).toEqual([...Array.from({ length: 1004 }, (_, i) => `hs-many-${String(i).padStart(4, '0')}`), 'hs-r1']);
+    expect((await request(servers[1]!.url, 'v1/nodes?limit=0', operatorTls(caDir))).status).toBe(400);
+    const r = await runCli(['nodes', '--server', servers[1]!.url, '--ca-dir', caDir, '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.nodes).toHaveLength(1005);
+    expect(r.json.next).toBeUndefined();
+    const human = await runCli(['nodes', '--server', servers[1]!.url, '--ca-dir', caDir]);
+    expect(human.stdout).toMatch(/hs-many-1003\s+never reported/);
+  }, 120_000);
 });
