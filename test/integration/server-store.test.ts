@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { initCa } from '../../src/server/ca.js';
 import { request } from '../../src/server/client.js';
 import { openStore } from '../../src/server/store.js';
@@ -184,5 +185,50 @@ describe('two server replicas on one PostgreSQL', () => {
     expect(r.json.next).toBeUndefined();
     const human = await runCli(['nodes', '--server', servers[1]!.url, '--ca-dir', caDir]);
     expect(human.stdout).toMatch(/hs-many-1003\s+never reported/);
+  }, 120_000);
+});
+
+describe('the dashboard overview of a fleet over one page (issue 31)', () => {
+  it('shows the counts of the whole fleet, one page of 500 worst first, page links that keep the filters, and filters in the store', async () => {
+    const { createDashboard } = await import('../../src/server/dashboard/index.js');
+    const { createFleetView } = await import('../../src/server/dashboard/fleet.js');
+    const { CodeManager } = await import('../../src/server/code.js');
+    const { nodeFacts } = await import('../support/server.js');
+    const dir = path.join(work, 'dash-pages');
+    const store = await openStore({ dataDir: dir });
+    // No fleet code loaded: nodes are shown without environment and role.
+    const code = new CodeManager({ fleet: path.join(dir, 'no-fleet'), stateDir: dir, serverKeyPem: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), validationFacts: nodeFacts('x') });
+    const dash = await createDashboard({ host: '127.0.0.1', port: 0, tokenFile: path.join(dir, 'dashboard.token'), fleet: createFleetView({ code, store, unresponsiveAfterMs: 60_000 }) });
+    try {
+      // 610 nodes: 600 unchanged, 10 failed (hd-f-*), none else.
+      for (let i = 0; i < 600; i++) await store.addReport(`hd-u-${String(i).padStart(3, '0')}`, report({}));
+      for (let i = 0; i < 10; i++) await store.addReport(`hd-f-${i}`, report({ summary: { failed: 1 } }));
+      const token = readFileSync(path.join(dir, 'dashboard.token'), 'utf8').trim();
+      const get = async (url: string): Promise<string> => {
+        const r = await dash.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+        expect(r.statusCode, url).toBe(200);
+        return r.body;
+      };
+      const rows = (page: string): string[] => [...page.matchAll(/<tr data-node="([^"]+)"/g)].map((m) => m[1]!);
+      const first = await get('/');
+      expect(first).toMatch(/data-count="failed">10</);
+      expect(first).toMatch(/data-count="unchanged">600</);
+      expect(rows(first)).toHaveLength(500);
+      // Failed first, the most recent failure first.
+      const failedNewestFirst = Array.from({ length: 10 }, (_, i) => `hd-f-${9 - i}`);
+      expect(rows(first).slice(0, 10)).toEqual(failedNewestFirst);
+      expect(first).toContain('of 610 nodes shown (page 1 of 2');
+      expect(first).toContain('href="/?page=1"');
+      expect(first).not.toContain('rel="prev"');
+      const second = await get('/?page=1');
+      expect(rows(second)).toHaveLength(110);
+      expect(new Set([...rows(first), ...rows(second)]).size).toBe(610);
+      expect(second).toContain('href="/?page=0"');
+      expect(second).not.toContain('rel="next"');
+      const failed = await get('/?status=failed');
+      expect(rows(failed)).toEqual(failedNewestFirst);
+      expect(rows(await get('/?q=u-59'))).toEqual(Array.from({ length: 10 }, (_, i) => `hd-u-59${i}`));
+      expect(rows(await get('/?status=nonsense'))).toEqual([]);
+    } finally { await dash.close(); await store.close(); }
   }, 120_000);
 });
