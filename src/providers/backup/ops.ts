@@ -11,7 +11,7 @@ import { TsconvergeError } from '../../core/errors.js';
 import { redact, registerSecret } from '../../core/redact.js';
 import type { BackupVolume } from '../../generated/kinds.js';
 import type { ProviderContext } from '../types.js';
-import { OWNER_LABEL, ownerLabels } from '../docker/ownership.js';
+import { ownerLabels } from '../docker/ownership.js';
 import { VOLUME_TAG, durationMs, ensureRepository, locked, restic, resticError, snapshots, tagValue, volumeOf, type Repo, type Snapshot } from './restic.js';
 
 export type BackupAttrs = Omit<BackupVolume, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
@@ -249,18 +249,23 @@ export async function restoreInto(docker: Docker, id: string, a: BackupAttrs, vo
 }
 
 /**
- * Restore in place: refused when a container tsconverge does not manage uses the volume;
- * else its users are stopped, the volume emptied and restored, and the users started again
- * (also when the restore fails).
+ * Restore in place: refused when a container outside the catalogue (`managed` says which
+ * names are in it) uses the volume; else its users are stopped, the volume emptied and
+ * restored, and the users started again (also when the restore fails). A volume that no
+ * longer exists is created first, with `labels` (the catalogue's docker.volume labels), so
+ * the next apply finds it as declared.
  */
-export async function restoreInPlace(docker: Docker, id: string, a: BackupAttrs, volume: string, snapshot: string, ctx: Ctx): Promise<Snapshot> {
+export async function restoreInPlace(docker: Docker, id: string, a: BackupAttrs, volume: string, snapshot: string, ctx: Ctx, opts: { managed: (container: string) => boolean; labels?: Record<string, string> }): Promise<Snapshot> {
   const repo = await repoOf(id, a, ctx);
   const s = await findSnapshot(ctx, repo, volume, snapshot, id);
+  if (!(await volumeExists(docker, volume))) {
+    await docker.createVolume({ Name: volume, Labels: { ...(opts.labels ?? {}), ...ownerLabels(`docker.volume[${volume}]`) } });
+  }
   const users = await usersOf(docker, volume);
-  const foreign = users.filter((c) => c.Labels?.[OWNER_LABEL] === undefined);
+  const foreign = users.filter((c) => !opts.managed(cname(c)));
   if (foreign.length) {
-    throw new TsconvergeError('RESTORE_REFUSED', `volume ${volume} is used by ${foreign.map(cname).join(', ')}, which tsconverge does not manage`, {
-      resource: id, terminal: true, hint: `stop or remove ${foreign.map(cname).join(', ')} first, or restore into a new volume with --into NEW_VOLUME; nothing was changed`,
+    throw new TsconvergeError('RESTORE_REFUSED', `volume ${volume} is used by ${foreign.map(cname).join(', ')}, which the catalogue does not manage`, {
+      resource: id, terminal: true, hint: `stop and remove ${foreign.map(cname).join(', ')} first, or restore into a new volume with --into NEW_VOLUME; nothing was changed`,
     });
   }
   const mp = await mountpoint(docker, volume, id);
