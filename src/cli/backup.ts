@@ -172,6 +172,30 @@ export async function backupVerifyCommand(name: string, flags: BackupFlags): Pro
   });
 }
 
+/**
+ * `backup resume pause:ID|stop:ID...` (hidden): what the guard of a quiesce runs when the
+ * process that paused or stopped the containers died without starting them again.
+ */
+export async function backupResumeCommand(targets: readonly string[]): Promise<number> {
+  const { createDockerClient, loadDockerode } = await import('../providers/docker/client.js');
+  await loadDockerode();
+  const docker = createDockerClient();
+  let code: number = EXIT.OK;
+  for (const t of targets) {
+    const [how, id] = t.split(':') as [string, string];
+    try {
+      if (how === 'pause') await docker.getContainer(id).unpause();
+      else await docker.getContainer(id).start();
+      process.stderr.write(`${how === 'pause' ? 'unpaused' : 'started'} ${id} (left ${how === 'pause' ? 'paused' : 'stopped'} by a backup run that died)\n`);
+    } catch (err) {
+      if (/already started|not paused|304/i.test(String(err))) continue;
+      process.stderr.write(`error: ${id}: ${String(err)}\n`);
+      code = EXIT.FAILURES;
+    }
+  }
+  return code;
+}
+
 export function registerBackupCommands(program: Command): void {
   const common = (cmd: Command): Command => cmd
     .option('--manifests <path>', 'the catalogue the backups are declared in: manifest file, directory or fleet tree', DEFAULTS.manifests)
@@ -192,4 +216,6 @@ export function registerBackupCommands(program: Command): void {
     .action(async (volume: string, opts: BackupFlags & { snapshot: string; into?: string }, cmd: Command) => { process.exitCode = await backupRestoreCommand(volume, { ...cmd.optsWithGlobals(), ...opts }); });
   common(backup.command('verify').description('restore drill: the newest snapshot into a scratch volume, compared with the snapshot, removed').argument('<name>', 'the backup.volume'))
     .action(async (name: string, opts: BackupFlags, cmd: Command) => { process.exitCode = await backupVerifyCommand(name, { ...cmd.optsWithGlobals(), ...opts }); });
+  backup.command('resume', { hidden: true }).argument('<containers...>', 'pause:ID or stop:ID')
+    .action(async (targets: string[]) => { process.exitCode = await backupResumeCommand(targets); });
 }

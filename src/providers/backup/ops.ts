@@ -6,6 +6,8 @@
  * the volume's tree relative to its root) and restores straight into a volume's mount point.
  */
 import type Docker from 'dockerode';
+import type { ChildProcess } from 'node:child_process';
+import { isSea } from 'node:sea';
 import { PassThrough } from 'node:stream';
 import { TsconvergeError } from '../../core/errors.js';
 import { redact, registerSecret } from '../../core/redact.js';
@@ -74,8 +76,10 @@ const cname = (c: ContainerInfo): string => (c.Names[0] ?? c.Id).replace(/^\//, 
  */
 export async function quiesce(docker: Docker, volumes: readonly string[], mode: 'none' | 'pause' | 'stop', ctx: Ctx, id: string): Promise<() => Promise<void>> {
   const touched: { id: string; name: string; how: 'pause' | 'stop' }[] = [];
+  let guard: ChildProcess | undefined;
   const undo = async (): Promise<void> => {
     const errors: string[] = [];
+    guard?.stdin?.end('done\n');
     for (const t of touched.reverse()) {
       try {
         if (t.how === 'pause') await docker.getContainer(t.id).unpause();
@@ -95,6 +99,8 @@ export async function quiesce(docker: Docker, volumes: readonly string[], mode: 
         if (seen.has(c.Id) || c.State !== 'running') continue;
         seen.add(c.Id);
         touched.push({ id: c.Id, name: cname(c), how: mode });
+        guard?.stdin?.end('done\n');
+        guard = startGuard(ctx, touched);
         if (mode === 'pause') await docker.getContainer(c.Id).pause();
         else await docker.getContainer(c.Id).stop();
         ctx.log.info(`${id}: ${mode === 'pause' ? 'paused' : 'stopped'} container ${cname(c)} for the backup`);
@@ -105,6 +111,27 @@ export async function quiesce(docker: Docker, volumes: readonly string[], mode: 
     throw new TsconvergeError('BACKUP_FAILED', `could not ${mode} the containers of ${volumes.join(', ')}: ${String(err)}`, { resource: id });
   }
   return undo;
+}
+
+/**
+ * The guard of a quiesce: a detached `sh` that waits on a pipe from this process and, unless
+ * it reads `done` (the undo ran), runs `tsconverge backup resume` for the containers paused
+ * or stopped so far. So a run killed outright (SIGKILL, OOM) still starts them again, at once.
+ * Each container touched replaces the guard with one that knows it too (the old one is told
+ * `done`).
+ */
+function startGuard(ctx: Ctx, touched: readonly { id: string; how: 'pause' | 'stop' }[]): ChildProcess | undefined {
+  const self = isSea() ? [process.execPath] : [process.execPath, ...process.execArgv, process.argv[1]!];
+  try {
+    const env: Record<string, string> = process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {};
+    const child = ctx.exec.spawn('sh', ['-c', 'read line; [ "$line" = done ] || exec "$@" >/dev/null 2>&1', 'sh', ...self, 'backup', 'resume', ...touched.map((t) => `${t.how}:${t.id}`)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env });
+    child.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined);
+    child.unref();
+    return child;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Run `cmd` in a running container (docker exec); throws on a non-zero exit with its output. */
@@ -182,9 +209,13 @@ export async function takeBackup(docker: Docker, id: string, a: BackupAttrs, vol
   }
   if (failure) throw failure;
   // Size and duration ride on the snapshot as tags, so every later read (reports, metrics, list) knows them.
+  // Best effort: tagging needs the exclusive lock; the snapshot is taken either way.
   for (const t of taken) {
-    const r = await locked(ctx, repo, ['tag', '--add', `tsconverge-bytes=${t.bytes},tsconverge-seconds=${t.seconds.toFixed(1)}`, t.snapshot], `tagging ${t.volume}`, { waitMs });
-    if (r.code !== 0) throw resticError(repo, `tagging ${t.volume}`, r);
+    try {
+      await locked(ctx, repo, ['tag', '--add', `tsconverge-bytes=${t.bytes},tsconverge-seconds=${t.seconds.toFixed(1)}`, t.snapshot], `tagging ${t.volume}`, { waitMs: 0 });
+    } catch (err) {
+      ctx.log.warn(`${id}: snapshot ${t.snapshot} of ${t.volume} taken, but its size and duration were not recorded: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
   await applyRetention(id, a, volumes, ctx, repo);
   return taken;

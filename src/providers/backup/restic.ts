@@ -99,6 +99,13 @@ export function lastLines(r: ResticRun, n = 3): string {
   return r.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^reading repository password/.test(l)).slice(-n).join(' | ') || `exit ${r.code}`;
 }
 
+/** Who holds the lock, from restic's words: "is already locked by PID 12 on nas by root (...), lock was created at ...". */
+function lockHolder(r: ResticRun): string {
+  const by = /already locked (by .*?)(?: \(UID.*)?$/m.exec(r.stderr)?.[1];
+  const at = /lock was created at (.*)$/m.exec(r.stderr)?.[1];
+  return by ? `is locked ${by}${at ? `, since ${at}` : ''}` : `is locked by another run: ${lastLines(r, 3)}`;
+}
+
 /** A failed restic run as the error the operator reads. */
 export function resticError(repo: Repo, doing: string, r: ResticRun): TsconvergeError {
   const kind = classify(r);
@@ -111,7 +118,7 @@ export function resticError(repo: Repo, doing: string, r: ResticRun): Tsconverge
     case 'missing':
       return new TsconvergeError('BACKUP_REPOSITORY', `${doing}: no restic repository at ${repo.repository}`, { resource: repo.resource, terminal: true, hint: 'the first backup (tsconverge apply, or tsconverge backup run) creates it' });
     case 'locked':
-      return new TsconvergeError('BACKUP_LOCKED', `${doing}: ${where} is locked by another run: ${lastLines(r, 3)}`, { resource: repo.resource, hint: 'another host or run is using the repository; the next run tries again (raise lockWait to wait longer)' });
+      return new TsconvergeError('BACKUP_LOCKED', `${doing}: ${where} ${lockHolder(r)}`, { resource: repo.resource, hint: 'another host or run is using the repository; the next run tries again (raise lockWait to wait longer)' });
     default:
       return new TsconvergeError('BACKUP_FAILED', `${doing}: restic exited ${r.code}: ${lastLines(r)}`, { resource: repo.resource });
   }

@@ -17,7 +17,7 @@ afterAll(() => s?.cleanup());
 const manifest = (extra = ''): string => s.manifest(JSON.stringify({
   resources: [
     { kind: 'docker.volume', name: `${s.pfx}-data`, labels: { 'tsconverge-test': s.label.split('=')[1] } },
-    { kind: 'docker.container', name: `${s.pfx}-db`, image: 'local/busybox:1', command: writerCommand(), labels: { 'tsconverge-test': s.label.split('=')[1] }, mounts: [{ type: 'volume', source: `${s.pfx}-data`, target: '/data' }] },
+    { kind: 'docker.container', name: `${s.pfx}-db`, image: 'local/busybox:1', networks: ['none'], command: writerCommand(), labels: { 'tsconverge-test': s.label.split('=')[1] }, mounts: [{ type: 'volume', source: `${s.pfx}-data`, target: '/data' }] },
     { kind: 'backup.volume', name: 'db', volumes: [`${s.pfx}-data`], repository: s.repo, passwordFile: s.passwordFile, every: '24h', keep: { last: 2 }, require: [`docker.container[${s.pfx}-db]`], ...(extra ? JSON.parse(extra) : {}) },
   ],
 }));
