@@ -3,7 +3,7 @@
  * (`--format json`) is stable and documented in README.md ("JSON report"); fields are
  * only ever added.
  */
-import type { Action, AttributeChange, Consequences } from '../providers/types.js';
+import type { Action, AttributeChange, Consequences, Json } from '../providers/types.js';
 import type { TsconvergeError } from '../core/errors.js';
 
 export type Status = 'unchanged' | 'changed' | 'pending' | 'failed' | 'skipped';
@@ -29,6 +29,8 @@ export interface ResourceReport {
   /** What a replace or restart costs: downtime, health gate, order, data kept. */
   readonly consequences?: Consequences;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
+  /** What the kind reports besides changes (Provider.details), e.g. a backup's freshness. */
+  readonly details?: Readonly<Record<string, Json>>;
   readonly durationMs: number;
 }
 

@@ -208,6 +208,13 @@ export interface Provider<A extends object = object, O = unknown> {
    */
   ownership?(resource: Resource<A>, observed: O): Ownership;
 
+  /**
+   * What the run report says about this resource besides its changes (backup.volume: each
+   * volume's last successful backup, its size and duration, the snapshot count, whether it
+   * is overdue). Optional; pure; from the last observed state. Never holds a secret.
+   */
+  details?(resource: Resource<A>, observed: O | null): Readonly<Record<string, Json>> | undefined;
+
   /** Implicit notifications: ids of resources that must refresh this one when they change. */
   autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
 }

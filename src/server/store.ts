@@ -30,6 +30,23 @@ export interface NodeRow {
   readonly catalogueDigest?: string;
   readonly codeVersion?: string;
   readonly factsAt?: string;
+  /** The node's volume backups as its last run found them (backup.volume); absent when it declares none. */
+  readonly backups?: readonly NodeBackup[];
+}
+
+export interface NodeBackup { readonly backup: string; readonly volume: string; readonly lastSuccess: string | null; readonly overdue: boolean }
+
+/** The backups of a report's backup.volume resources; undefined when the report has no resources (a run that did not happen). */
+export function backupsOfReport(report: Record<string, unknown>): NodeBackup[] | undefined {
+  if (!Array.isArray(report.resources)) return undefined;
+  const out: NodeBackup[] = [];
+  for (const r of report.resources as { kind?: unknown; name?: unknown; details?: { backups?: unknown } }[]) {
+    if (r?.kind !== 'backup.volume' || !Array.isArray(r.details?.backups)) continue;
+    for (const b of r.details.backups as { volume?: unknown; lastSuccess?: unknown; overdue?: unknown }[]) {
+      out.push({ backup: String(r.name), volume: String(b.volume), lastSuccess: typeof b.lastSuccess === 'string' ? b.lastSuccess : null, overdue: b.overdue === true });
+    }
+  }
+  return out;
 }
 
 export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
@@ -64,6 +81,8 @@ export const MIGRATIONS: readonly string[] = [
      report jsonb not null
    );
    create index reports_node_id on reports (node, id desc);`,
+  // backup.volume (issue 27): each node's backups as its last report found them, for the overview.
+  'alter table nodes add column backups jsonb',
 ];
 
 export interface StoreOptions {
@@ -199,11 +218,15 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     async addReport(node, report) {
       const s = statusOfReport(report);
       const id = Number((await db.query<{ id: string }>('insert into reports (node, status, report) values ($1, $2, $3) returning id', [node, s.status, JSON.stringify(report)])).rows[0]!.id);
-      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version)
-        values ($1, now(), now(), $2, $3, $4, $5, $6)
+      // A run that did not happen (no resources) keeps the backups the last run found.
+      const backups = backupsOfReport(report);
+      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, backups)
+        values ($1, now(), now(), $2, $3, $4, $5, $6, $7)
         on conflict (name) do update set last_seen = now(), last_report_at = now(), status = excluded.status, disabled_reason = excluded.disabled_reason,
-          cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version)`,
-      [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null]);
+          cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version),
+          backups = case when $8::boolean then excluded.backups else nodes.backups end`,
+      [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null,
+        backups?.length ? JSON.stringify(backups) : null, backups !== undefined]);
       // History is trimmed every few reports of a node, not on each one (bounded by retention + 10).
       const n = (sinceTrim.get(node) ?? 0) + 1;
       sinceTrim.set(node, n % 10);
@@ -224,6 +247,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
           ...(r.disabled_reason ? { disabledReason: String(r.disabled_reason) } : {}),
           lastReportAt: iso(r.last_report_at), lastSeenAt: iso(r.last_seen), factsAt: iso(r.facts_at),
           catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
+          ...(r.backups ? { backups: (typeof r.backups === 'string' ? JSON.parse(r.backups) : r.backups) as NodeBackup[] } : {}),
         };
       });
     },

@@ -73,6 +73,20 @@ export async function observe(r: R, ctx: Ctx, now = new Date()): Promise<BackupO
   return { volumes, due: dueText(r.attrs, volumes, now), beyond };
 }
 
+/** Per volume, for reports, metrics and the dashboard: last success, its size and duration, the count, overdue. */
+export function backupDetails(a: BackupAttrs, o: BackupObserved, now: Date): Json[] {
+  const every = a.every ?? DEFAULT_EVERY;
+  return o.volumes.map((v) => ({
+    volume: v.volume,
+    every,
+    lastSuccess: v.last,
+    snapshots: v.count,
+    ...(v.bytes !== undefined ? { sizeBytes: v.bytes } : {}),
+    ...(v.seconds !== undefined ? { durationSeconds: v.seconds } : {}),
+    overdue: v.last === null || isDue(every, new Date(v.last), now),
+  }));
+}
+
 function desired(a: BackupAttrs): View {
   const v: Record<string, Json> = { every: fresh(a) };
   if (a.keep) v.keep = keepText(a);
@@ -112,6 +126,10 @@ export function createBackupVolumeProvider(docker: Docker): Provider<BackupAttrs
     views(r, o) {
       if (o?.error) throw new TsconvergeError(o.error.code, o.error.message, { resource: r.id, ...(o.error.hint ? { hint: o.error.hint } : {}), terminal: true });
       return { desired: desired(r.attrs), actual: o ? actual(r.attrs, o) : null };
+    },
+    details(r, o) {
+      if (!o || o.error) return undefined;
+      return { backups: backupDetails(r.attrs, o, new Date()) };
     },
     // Never absent: a backup resource is always "present" (its snapshots stay when it is removed from the catalogue).
     wantsAbsent: () => false,
