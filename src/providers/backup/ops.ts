@@ -257,6 +257,11 @@ export async function listSnapshots(id: string, a: BackupAttrs, ctx: Ctx): Promi
 
 async function findSnapshot(ctx: Ctx, repo: Repo, volume: string, snapshot: string, id: string): Promise<Snapshot> {
   const all = (await snapshots(ctx, repo)) ?? [];
+  if (snapshot === 'latest') {
+    const newest = snapshotsOf(all, volume, ctx.facts.hostname).pop();
+    if (!newest) throw new TsconvergeError('RESTORE_REFUSED', `no snapshot of ${volume} from this host in ${repo.repository}`, { resource: id, terminal: true, hint: `tsconverge backup list ${volume}` });
+    return newest;
+  }
   const s = all.find((x) => x.id === snapshot || x.short_id === snapshot || (snapshot.length >= 4 && x.id.startsWith(snapshot)));
   if (!s) throw new TsconvergeError('RESTORE_REFUSED', `no snapshot ${snapshot} in ${repo.repository}`, { resource: id, terminal: true, hint: `tsconverge backup list ${volume}` });
   if (volumeOf(s) !== volume) throw new TsconvergeError('RESTORE_REFUSED', `snapshot ${snapshot} is of volume ${volumeOf(s) ?? '(none)'}, not ${volume}`, { resource: id, terminal: true, hint: `tsconverge backup list ${volume}` });
