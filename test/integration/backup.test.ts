@@ -11,7 +11,8 @@
  * - the drill restores into a scratch volume and removes it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { docker, runCli } from '../support/harness.js';
 import { backupSandbox, mountpointOf, snapshotsIn, stateOf, volumeTree, writerCommand, type BackupSandbox } from '../../src/providers/backup/backup.testkit.js';
@@ -123,6 +124,16 @@ describe('tsconverge backup', () => {
     expect(volumeTree(`${s.pfx}-files`)).toEqual(changed);
     expect(stateOf(`${s.pfx}-foreign`)).toBe('running');
     docker('rm', '-f', `${s.pfx}-foreign`);
+
+    // A restore that fails (the repository lost its data and index) leaves the volume as it was.
+    const broken = path.join(path.dirname(s.repo), 'broken-repo');
+    execFileSync('cp', ['-a', s.repo, broken]);
+    execFileSync('sh', ['-c', `find "${broken}/data" "${broken}/index" -type f -delete`]);
+    const bm = s.write('broken.json', readFileSync(m, 'utf8').split(JSON.stringify(s.repo).slice(1, -1)).join(JSON.stringify(broken).slice(1, -1)));
+    const failed = await runCli(['backup', 'restore', `${s.pfx}-files`, '--snapshot', snap.short_id, '--manifests', bm, '--root', s.root]);
+    expect(failed.code, failed.stderr).toBe(4);
+    expect(volumeTree(`${s.pfx}-files`)).toEqual(changed);
+    expect(readdirSync(path.dirname(mountpointOf(`${s.pfx}-files`)))).toEqual(['_data']);
 
     // Deleted by hand, restored in place: the same data back.
     docker('volume', 'rm', `${s.pfx}-files`);

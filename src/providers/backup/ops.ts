@@ -8,6 +8,7 @@
 import type Docker from 'dockerode';
 import type { ChildProcess } from 'node:child_process';
 import { isSea } from 'node:sea';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { TsconvergeError } from '../../core/errors.js';
 import { redact, registerSecret } from '../../core/redact.js';
@@ -286,8 +287,9 @@ export async function restoreInto(docker: Docker, id: string, a: BackupAttrs, vo
 
 /**
  * Restore in place: refused when a container outside the catalogue (`managed` says which
- * names are in it) uses the volume; else its users are stopped, the volume emptied and
- * restored, and the users started again (also when the restore fails). A volume that no
+ * names are in it) uses the volume; else the snapshot is restored beside the volume's data,
+ * its users are stopped, the data swapped for the restored tree, and the users started
+ * again (also when the swap fails; a failed restore leaves the volume as it was). A volume that no
  * longer exists is created first, with `labels` (the catalogue's docker.volume labels), so
  * the next apply finds it as declared.
  */
@@ -305,14 +307,26 @@ export async function restoreInPlace(docker: Docker, id: string, a: BackupAttrs,
     });
   }
   const mp = await mountpoint(docker, volume, id);
-  const undo = await quiesce(docker, [volume], 'stop', ctx, id);
+  // Restored beside the volume's data first (same file system, while its users still run):
+  // a restore that fails leaves the volume as it was; only the swap happens while they are stopped.
+  const staging = path.join(path.dirname(mp), `.tsconverge-restore-${process.pid}`);
+  const run = async (file: string, args: string[], doing: string): Promise<void> => {
+    const e = await ctx.exec.run(file, args, { timeoutMs: 600_000 });
+    if (e.code !== 0) throw new TsconvergeError('BACKUP_FAILED', `${doing} (volume ${volume}): ${e.stderr.trim()}`, { resource: id });
+  };
   try {
-    const e = await ctx.exec.run('find', [mp, '-mindepth', '1', '-delete'], { timeoutMs: 600_000 });
-    if (e.code !== 0) throw new TsconvergeError('BACKUP_FAILED', `emptying volume ${volume}: ${e.stderr.trim()}`, { resource: id });
-    const r = await locked(ctx, repo, ['restore', s.id, '--target', mp], `restoring ${s.short_id} into ${volume}`, { waitMs: durationMs(a.lockWait ?? DEFAULT_LOCK_WAIT) });
+    await run('mkdir', ['-m', '0700', staging], 'making the restore directory');
+    const r = await locked(ctx, repo, ['restore', s.id, '--target', staging], `restoring ${s.short_id} of ${volume}`, { waitMs: durationMs(a.lockWait ?? DEFAULT_LOCK_WAIT) });
     if (r.code !== 0) throw resticError(repo, `restoring ${s.short_id}`, r);
+    const undo = await quiesce(docker, [volume], 'stop', ctx, id);
+    try {
+      await run('find', [mp, '-mindepth', '1', '-delete'], 'emptying the volume');
+      await run('find', [staging, '-mindepth', '1', '-maxdepth', '1', '-exec', 'mv', '-t', mp, '{}', '+'], 'moving the restored files in');
+    } finally {
+      await undo();
+    }
   } finally {
-    await undo();
+    await ctx.exec.run('rm', ['-rf', '--one-file-system', staging], { timeoutMs: 600_000 }).catch(() => undefined);
   }
   return s;
 }

@@ -169,13 +169,31 @@ export async function locked(ctx: Ctx, repo: Repo, args: readonly string[], doin
   }
 }
 
+/**
+ * Repositories being opened or created by this process: two backup.volume resources on one
+ * repository apply at once, and two `restic init` on one empty repository would each write
+ * a key, leaving a config the other's key cannot read. One at a time per repository.
+ */
+const opening = new Map<string, Promise<void>>();
+
 /** Create the repository when there is none (`restic init`). */
-export async function ensureRepository(ctx: Ctx, repo: Repo): Promise<void> {
-  const c = await restic(ctx, repo, ['--no-lock', 'cat', 'config'], { timeoutMs: 120_000 });
-  if (c.code === 0) return;
-  if (classify(c) !== 'missing') throw resticError(repo, 'opening the repository', c);
-  const i = await restic(ctx, repo, ['init'], { timeoutMs: 120_000 });
-  if (i.code !== 0) throw resticError(repo, 'creating the repository', i);
+export function ensureRepository(ctx: Ctx, repo: Repo): Promise<void> {
+  const before = opening.get(repo.repository) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(async () => {
+    const c = await restic(ctx, repo, ['--no-lock', 'cat', 'config'], { timeoutMs: 120_000 });
+    if (c.code === 0) return;
+    if (classify(c) !== 'missing') throw resticError(repo, 'opening the repository', c);
+    const i = await restic(ctx, repo, ['init'], { timeoutMs: 120_000 });
+    // Another process created it in between: fine when this password opens it.
+    if (i.code !== 0 && /already exists|already initialized/.test(i.stderr)) {
+      const again = await restic(ctx, repo, ['--no-lock', 'cat', 'config'], { timeoutMs: 120_000 });
+      if (again.code === 0) return;
+      throw resticError(repo, 'opening the repository', again);
+    }
+    if (i.code !== 0) throw resticError(repo, 'creating the repository', i);
+  });
+  opening.set(repo.repository, mine);
+  return mine;
 }
 
 /** Parse a duration `30s`, `5m`, `24h`, `7d` into milliseconds. */
