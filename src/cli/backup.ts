@@ -97,7 +97,7 @@ async function withLoaded(flags: BackupFlags, body: (l: Loaded) => Promise<numbe
       process.stderr.write(redact(`error: ${err.format()}\n`));
       return l.interrupted()!;
     }
-    if (err.code === 'INVALID_VALUE' || err.code === 'RESTORE_REFUSED') { printInputError(err, format); return EXIT.NOT_RUN; }
+    if (err.code === 'INVALID_VALUE' || err.code === 'RESTORE_REFUSED' || err.code === 'RUN_IN_PROGRESS') { printInputError(err, format); return EXIT.NOT_RUN; }
     if (format === 'json') process.stdout.write(redact(JSON.stringify({ formatVersion: 1, ok: false, errors: [err.toJSON()] }, null, 2)) + '\n');
     else process.stderr.write(redact(`error: ${err.format()}${err.hint ? `\n  hint: ${err.hint}` : ''}\n`));
     return EXIT.FAILURES;
