@@ -210,10 +210,11 @@ export async function takeBackup(docker: Docker, id: string, a: BackupAttrs, vol
   }
   if (failure) throw failure;
   // Size and duration ride on the snapshot as tags, so every later read (reports, metrics, list) knows them.
-  // Best effort: tagging needs the exclusive lock; the snapshot is taken either way.
+  // Best effort: tagging needs the exclusive lock (another backup of this run or another host may
+  // hold the shared one a while: waited for, up to a minute); the snapshot is taken either way.
   for (const t of taken) {
     try {
-      await locked(ctx, repo, ['tag', '--add', `tsconverge-bytes=${t.bytes},tsconverge-seconds=${t.seconds.toFixed(1)}`, t.snapshot], `tagging ${t.volume}`, { waitMs: 0 });
+      await locked(ctx, repo, ['tag', '--add', `tsconverge-bytes=${t.bytes},tsconverge-seconds=${t.seconds.toFixed(1)}`, t.snapshot], `tagging ${t.volume}`, { waitMs: Math.min(waitMs, 60_000) });
     } catch (err) {
       ctx.log.warn(`${id}: snapshot ${t.snapshot} of ${t.volume} taken, but its size and duration were not recorded: ${err instanceof Error ? err.message : String(err)}`);
     }
