@@ -17,6 +17,8 @@ export interface AgentMetrics {
   /** Record a finished run. */
   observe(report: AgentReport, extra: { catalogueAgeSeconds: number | null; nextRun: Date | null }): void;
   render(): Promise<string>;
+  /** The packets and bytes each firewall rule and policy decided (iptables counters), replacing the last ones. */
+  firewall(counters: readonly { kind: string; name: string; packets: number; bytes: number }[]): void;
   /** Render and write atomically to `file`. */
   write(file: string): Promise<void>;
 }
@@ -48,6 +50,8 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
   const backupCount = g('tsconverge_backup_snapshots', 'Snapshots of the volume this host keeps in the repository.', backupLabels);
   const backupOverdue = g('tsconverge_backup_overdue', '1 when the newest snapshot of a volume is older than its every (or there is none) after the run.', backupLabels);
   const runs = new Counter({ name: 'tsconverge_agent_runs_total', help: 'Runs since the agent started, by outcome.', labelNames: ['outcome'], registers: [registry] });
+  const fwPackets = g('tsconverge_firewall_packets', 'Packets a firewall rule or policy decided (its iptables counter: it restarts from 0 when the rule\'s lines are rewritten).', ['kind', 'name']);
+  const fwBytes = g('tsconverge_firewall_bytes', 'Bytes a firewall rule or policy decided (its iptables counter).', ['kind', 'name']);
   build.set({ version: info.version, nodejs: process.versions.node, node: info.node }, 1);
   for (const o of OUTCOMES) runs.inc({ outcome: o }, info.runsBefore?.[o] ?? 0);
 
@@ -72,6 +76,14 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
       interrupted.set(report.interrupted ? 1 : 0);
       observeBackups(report, [backupAge, backupLast, backupDuration, backupSize, backupCount, backupOverdue]);
       runs.inc({ outcome: report.outcome });
+    },
+    firewall(counters) {
+      fwPackets.reset();
+      fwBytes.reset();
+      for (const c of counters) {
+        fwPackets.set({ kind: c.kind, name: c.name }, c.packets);
+        fwBytes.set({ kind: c.kind, name: c.name }, c.bytes);
+      }
     },
     render: () => registry.metrics(),
     async write(file) {

@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'BINARY_NOT_FOUND'
   | 'SYSCTL_UNKNOWN_KEY'
   | 'SYSCTL_REFUSED'
+  | 'FIREWALL_BACKEND'
+  | 'FIREWALL_UNRESOLVED'
   | 'SERVICE_FAILED'
   // catalogue compiler: modules, classification, data, secrets (issue 4)
   | 'MODULE_NOT_FOUND'
