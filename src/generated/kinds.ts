@@ -182,7 +182,7 @@ export interface Dns {
 /**
  * A Docker container. Every declared attribute is compared with what the engine reports; values the engine or the image fill in by default are not drift, and environment, labels, ports and capabilities compare as sets. A change to an attribute marked replace recreates the container the safe way: the new one is created before the old one is stopped, a failed create or start leaves the old one running, and named and anonymous volume data is kept.
  */
-export interface DockerContainer {
+export type DockerContainer = {
   kind: 'docker.container';
   /**
    * The container's name in the Docker engine.
@@ -257,7 +257,7 @@ export interface DockerContainer {
     tmpfsSize?: number | string;
   }[];
   /**
-   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address. Changed in place: a network joined or left, or its aliases changed, is connected or disconnected live (the container keeps running and keeps its id).
+   * Networks to attach, by name or {name, aliases, ipv4Address, ipv6Address}. Aliases let other containers find this one by name when it restarts with a new address. Changed in place: a network joined or left, or its aliases changed, is connected or disconnected live (the container keeps running and keeps its id).
    */
   networks?: (
     | string
@@ -270,8 +270,20 @@ export interface DockerContainer {
          * Names other containers on this network resolve to this container, whatever its address.
          */
         aliases?: string[];
+        /**
+         * A static IPv4 address on this network (the network needs a declared subnet).
+         */
+        ipv4Address?: string;
+        /**
+         * A static IPv6 address on this network (the network needs enableIPv6 and an ipv6Subnet).
+         */
+        ipv6Address?: string;
       }
   )[];
+  /**
+   * The network namespace instead of networks: host (the host's own network stack), none (loopback only), bridge (the engine's default bridge), or container:NAME (share the network of container NAME, which is applied first). Not together with networks.
+   */
+  networkMode?: string;
   /**
    * Restart policy: no, always, unless-stopped, on-failure[:max-retries]. Changed in place.
    */
@@ -358,6 +370,137 @@ export interface DockerContainer {
    */
   readOnly?: boolean;
   /**
+   * Resource limits inside the container by name (nofile, nproc, memlock ...): a number (soft = hard) or {soft, hard}. Only the declared names are compared.
+   */
+  ulimits?: {
+    [k: string]:
+      | number
+      | {
+          soft: number;
+          hard: number;
+        };
+  };
+  /**
+   * Run with every capability and every host device: the container is root on the host. Prefer capAdd and devices.
+   */
+  privileged?: boolean;
+  /**
+   * Allocate a terminal for the main process.
+   */
+  tty?: boolean;
+  /**
+   * Keep the main process's standard input open (docker run -i).
+   */
+  stdinOpen?: boolean;
+  /**
+   * Security options: no-new-privileges, seccomp=unconfined, apparmor=PROFILE, label=... Compared as a set.
+   */
+  securityOpt?: string[];
+  /**
+   * Size of /dev/shm, in bytes or with a unit (64m). The engine's default (64m) is not drift when undeclared.
+   */
+  shmSize?: number | string;
+  /**
+   * Host devices in the container: /dev/HOST[:/dev/CONTAINER[:rwm]]. Compared as a set, with the container path and rwm filled in as the engine does.
+   */
+  devices?: string[];
+  /**
+   * Extra groups (names or gids) for the main process. Compared as a set.
+   */
+  groupAdd?: string[];
+  /**
+   * PID namespace: host, or container:NAME to share another container's.
+   */
+  pid?: string;
+  /**
+   * IPC namespace: private, shareable, host, none or container:NAME.
+   */
+  ipc?: string;
+  /**
+   * Run an init process (tini) as PID 1 that reaps zombies and forwards signals.
+   */
+  init?: boolean;
+  /**
+   * Extra /etc/hosts lines, HOST:ADDRESS (or HOST=ADDRESS); the address host-gateway is the host's address on the bridge. Compared as a set.
+   */
+  extraHosts?: string[];
+  /**
+   * Relative block I/O weight (10-1000). Needs a kernel with a weighting I/O scheduler (BFQ): where the engine discards it, apply fails and says so rather than drifting forever. Changed in place.
+   */
+  blkioWeight?: number;
+  /**
+   * Per-device read limits in bytes per second: [{path: /dev/vda, rate: 10m}]. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceReadBps?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Bytes per second (1048576 or 1m).
+     */
+    rate: number | string;
+  }[];
+  /**
+   * Per-device write limits in bytes per second. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceWriteBps?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Bytes per second (1048576 or 1m).
+     */
+    rate: number | string;
+  }[];
+  /**
+   * Per-device read limits in operations per second. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceReadIops?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Operations per second.
+     */
+    rate: number;
+  }[];
+  /**
+   * Per-device write limits in operations per second. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceWriteIops?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Operations per second.
+     */
+    rate: number;
+  }[];
+  /**
+   * Most processes the container may have (-1: no limit). Changed in place.
+   */
+  pidsLimit?: number;
+  /**
+   * Memory plus swap limit (-1: unlimited swap). Without it, a declared memory gets twice the memory, as docker run does. Changed in place.
+   */
+  memorySwap?: number | string;
+  /**
+   * Soft memory limit the kernel reclaims down to under memory pressure. Changed in place.
+   */
+  memoryReservation?: number | string;
+  /**
+   * Relative CPU weight against other containers (default 1024). Changed in place.
+   */
+  cpuShares?: number;
+  /**
+   * CPUs the container may run on, e.g. 0-1 or 0,2. Changed in place.
+   */
+  cpusetCpus?: string;
+  /**
    * The container holds state (a database): a change that forces a replace is held, reported and not applied, unless the run has --allow-replace, or the difference is drift and onDrift is fix. Changes made in place still apply.
    */
   stateful?: boolean;
@@ -393,7 +536,8 @@ export interface DockerContainer {
    * Resources applied before this one; this one is refreshed when they change.
    */
   subscribe?: string | string[];
-}
+};
+
 /**
  * Container labels. Compared as a set; labels the image sets are not drift.
  */
@@ -471,7 +615,7 @@ export interface DockerDaemon {
 
 // spec/kinds/docker.image.json
 /**
- * A Docker image, present (pulled when missing) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
+ * A Docker image, present (pulled when missing, or built from a context with build) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
  */
 export type DockerImage = {
   kind: 'docker.image';
@@ -495,6 +639,37 @@ export type DockerImage = {
    * Seconds a pull may take before it fails.
    */
   pullTimeout?: number;
+  /**
+   * Build the image on this host from a context directory, through the engine's build API, instead of pulling it. The image is tagged <repository>:tsc-<hash> by a content hash of the context (files and modes, .dockerignore honoured), the Dockerfile, target and args, and also by the resource's name: an unchanged context never builds again; a changed one builds again and replaces the containers that use the image, and the plan names the files that changed. Args are in the image's history: a secret among them is refused before anything is built.
+   */
+  build?: {
+    /**
+     * The build context: a directory under --root.
+     */
+    context: string;
+    /**
+     * The Dockerfile, relative to the context (default Dockerfile).
+     */
+    dockerfile?: string;
+    /**
+     * The stage of a multi-stage Dockerfile to build.
+     */
+    target?: string;
+    /**
+     * Build arguments (ARG). They are recorded in the image's history: never a secret.
+     */
+    args?: {
+      [k: string]: string | number | boolean;
+    };
+    /**
+     * The network the Dockerfile's RUN steps use: default (the engine's bridge), none (no network: a build that needs nothing from outside) or host.
+     */
+    network?: string;
+  };
+  /**
+   * Seconds a build may take before it fails.
+   */
+  buildTimeout?: number;
   /**
    * Resources that must be applied before this one.
    */
@@ -544,7 +719,7 @@ export interface DockerNetwork {
    */
   enableIPv6?: boolean;
   /**
-   * IPAM subnet in CIDR form, e.g. 172.30.0.0/24.
+   * IPv4 IPAM subnet in CIDR form, e.g. 172.30.0.0/24.
    */
   subnet?: string;
   /**
@@ -555,6 +730,14 @@ export interface DockerNetwork {
    * Allocate container addresses from this sub-range (CIDR).
    */
   ipRange?: string;
+  /**
+   * IPv6 IPAM subnet in CIDR form, e.g. fd00:28::/64 (with enableIPv6).
+   */
+  ipv6Subnet?: string;
+  /**
+   * IPv6 gateway address inside ipv6Subnet.
+   */
+  ipv6Gateway?: string;
   options?: StringMap;
   labels?: Labels;
   /**
