@@ -21,6 +21,9 @@ import { openStore, type Store } from './store.js';
 import { enrolRoutes } from './routes/enrol.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { nodeRoutes, unresponsiveAfterMs } from './routes/nodes.js';
+import { rolloutRoutes } from './routes/rollout.js';
+import { Rollouts } from './rollout.js';
+import { loadRolloutPolicy } from '../catalogue/rollout.js';
 import type { Dashboard } from './dashboard/index.js';
 import type { Facts } from '../facts/facts.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
@@ -50,6 +53,7 @@ export interface CatalogueServer {
   readonly app: FastifyInstance;
   readonly code: CodeManager;
   readonly store: Store;
+  readonly rollouts: Rollouts;
   readonly metrics: ServerMetrics;
   readonly ca: Ca;
   readonly dashboard?: Dashboard;
@@ -80,15 +84,35 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     onWorkerError: (m) => log?.warn(m),
     onCompile: (s) => { metrics.compileSeconds.observe(s); metrics.cataloguesCompiled.inc(); },
   });
+  let rolloutsRef: Rollouts | undefined;
+  let storeRef: Store | undefined;
+  /** A new code version is recorded in the store: it starts a rollout when the tree has a rollout.yaml (rollout.ts). */
+  const recordCode = async (): Promise<void> => {
+    const rollouts = rolloutsRef;
+    const st = storeRef;
+    if (!rollouts || !st || !code.current) return;
+    const current = code.current;
+    try {
+      const policy = await loadRolloutPolicy(current.dir);
+      await rollouts.onCode(current.version, policy, async () => (await st.db.query<{ node: string; facts: unknown }>('select name as node, facts from nodes')).rows);
+    } catch (err) {
+      log?.error(`cannot record code version ${current.version.slice(0, 19)} for rollouts: ${(err as Error).message}`);
+    }
+  };
   const reload = async (): Promise<boolean> => {
     const ok = await code.reload();
     metrics.codeReloads.inc({ result: ok ? 'ok' : 'failed' });
     if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)`);
     else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
+    if (ok) await recordCode();
     return ok;
   };
   await reload();
-  const store = await openStore({ database: opts.database, dataDir: opts.stateDir, retention: opts.retention });
+  const store = storeRef = await openStore({ database: opts.database, dataDir: opts.stateDir, retention: opts.retention });
+  const rollouts = rolloutsRef = new Rollouts(store, log);
+  await rollouts.refresh();
+  await recordCode();
+  rollouts.start();
 
   const app = Fastify({
     https: { key: serverKeyPem, cert: serverCertPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
@@ -123,8 +147,9 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   }));
   app.get('/metrics', { config: { auth: 'operator' } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   await app.register(enrolRoutes, { ca, autosignPolicy: opts.autosignPolicy });
-  await app.register(catalogueRoutes, { code, store, metrics, signerDerB64: new X509Certificate(serverCertPem).raw.toString('base64') });
+  await app.register(catalogueRoutes, { code, store, metrics, rollouts, signerDerB64: new X509Certificate(serverCertPem).raw.toString('base64') });
   await app.register(nodeRoutes, { code, store, metrics, agentIntervalSeconds: opts.agentIntervalSeconds ?? 1800 });
+  await app.register(rolloutRoutes, { rollouts, store, agentIntervalSeconds: opts.agentIntervalSeconds ?? 1800 });
 
   const { createFleetView, registerFleetGauges } = await import('./dashboard/fleet.js');
   const unresponsive = unresponsiveAfterMs(opts.agentIntervalSeconds ?? 1800);
@@ -140,7 +165,7 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   }
 
   return {
-    app, code, store, metrics, ca, reload, dashboard,
-    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await store.close(); await code.close(); },
+    app, code, store, rollouts, metrics, ca, reload, dashboard,
+    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await rollouts.close(); await store.close(); await code.close(); },
   };
 }
