@@ -161,6 +161,7 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
       ...opts.dashboard, tokenFile: opts.dashboard.tokenFile ?? path.join(opts.stateDir, 'dashboard.token'), log,
       tls: opts.dashboard.tls ? { key: serverKeyPem, cert: serverCertPem, ca: ca.certPem, isRevoked: createRevocationCheck(opts.caDir) } : undefined,
       fleet: createFleetView({ code, store, environment: opts.environment, unresponsiveAfterMs: unresponsive }),
+      rollout: async () => rollouts.status(await store.listNodes(unresponsive)),
     });
   }
 

@@ -8,12 +8,12 @@
  * rollout's state, never on sleeps.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, runCli } from '../support/harness.js';
 import { operatorTls, startServer, tempDir, type ServerProc } from '../support/server.js';
 import { reports } from '../support/agent.js';
-import { jsonOf, request } from '../../src/server/client.js';
+import { rolloutStatus, untilRollout, writeRolloutFleet } from '../support/rollout.js';
 import type { RolloutStatus } from '../../src/server/rollout.js';
 
 const PORT = await freePort();
@@ -30,60 +30,24 @@ const nodes = NODES.map((node) => ({ node, root: tempDir(`i30-root-${node}`), st
 const canary = nodes[0]!;
 type Node = (typeof nodes)[number];
 
-/** A fleet tree: nodes i30-* get module app (a motd; and /etc/i30-app/config when `config` is set), rolled out by rollout.yaml. */
-function writeFleet(message: string, config = ''): void {
-  const w = (f: string, text: string): void => { mkdirSync(path.dirname(path.join(fleet, f)), { recursive: true }); writeFileSync(path.join(fleet, f), text); };
-  w('environments/production/manifests/site.yaml', 'roles:\n  box:\n    modules: [app]\nnodes:\n  - glob: "i30-*"\n    role: box\n');
-  w('modules/app/module.yaml', [
-    'description: A message of the day, and a config file when config is set.',
-    'parameters:',
-    '  message: { type: string, description: The text }',
-    '  config: { type: string, default: "", description: "The config file\'s text; written to /etc/i30-app/config when set" }',
-    'resources:',
-    '  - kind: file',
-    '    name: motd',
-    '    path: /etc/motd',
-    '    content: "{{params.message}}\\n"',
-    '  - kind: file',
-    '    name: config',
-    '    when: "{{params.config}}"',
-    '    path: /etc/i30-app/config',
-    '    content: "{{params.config}}\\n"',
-    '',
-  ].join('\n'));
-  w('data/common.yaml', `app:\n  message: ${JSON.stringify(message)}\n  config: ${JSON.stringify(config)}\n`);
-  w('rollout.yaml', [
-    'waves:',
-    '  - name: canary',
-    '    nodes: ["i30-n0"]',
-    '    bake: 1s',
-    '  - name: some',
-    '    percent: 30',
-    '    bake: 1s',
-    '  - name: all',
-    'health:',
-    '  reportWithin: 10m',
-    'onFailure: halt',
-    '',
-  ].join('\n'));
-}
+const ROLLOUT = [
+  'waves:',
+  '  - name: canary',
+  '    nodes: ["i30-n0"]',
+  '    bake: 1s',
+  '  - name: some',
+  '    percent: 30',
+  '    bake: 1s',
+  '  - name: all',
+  'health:',
+  '  reportWithin: 10m',
+  'onFailure: halt',
+  '',
+].join('\n');
+const writeFleet = (message: string, config = ''): void => writeRolloutFleet(fleet, message, config, ROLLOUT);
 
-async function status(): Promise<RolloutStatus> {
-  const a = await request(url, 'v1/rollout', operatorTls(caDir), { timeoutMs: 20_000 });
-  expect(a.status, a.body.toString()).toBe(200);
-  return jsonOf<RolloutStatus>(a);
-}
-
-/** Poll the rollout (never a sleep) until `pred` holds. */
-async function until(what: string, pred: (s: RolloutStatus) => boolean, timeoutMs = 60_000): Promise<RolloutStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await status();
-    if (pred(s)) return s;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ ...s, audit: s.audit.slice(0, 5) })}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const status = (): Promise<RolloutStatus> => rolloutStatus(url, operatorTls(caDir));
+const until = (what: string, pred: (s: RolloutStatus) => boolean, timeoutMs = 60_000): Promise<RolloutStatus> => untilRollout(what, url, operatorTls(caDir), pred, timeoutMs);
 
 /** One run of a real agent; returns its exit code and its newest report. */
 async function run(n: Node): Promise<{ code: number; report: any; stderr: string }> {
@@ -125,6 +89,14 @@ async function change(message: string, config = ''): Promise<RolloutStatus> {
   writeFleet(message, config);
   server.proc.kill('SIGHUP');
   return until(`a rollout after #${before}`, (s) => (s.rollout?.id ?? 0) > before && s.rollout!.state === 'rolling');
+}
+
+/** A dashboard page, logged in with the dashboard token. */
+async function dashboard(page: string): Promise<string> {
+  const token = readFileSync(path.join(state, 'dashboard.token'), 'utf8').trim();
+  const r = await fetch(`http://127.0.0.1:${DASH}${page}`, { headers: { authorization: `Bearer ${token}` } });
+  expect(r.status).toBe(200);
+  return r.text();
 }
 
 async function start(): Promise<void> {
@@ -174,6 +146,9 @@ describe('a rollout with ten real agents', () => {
     const done = await status();
     expect(done.rollout!.state).toBe('done');
     expect(done.stable).toBe(v2);
+    const page = await dashboard('/rollout');
+    expect(page).toMatch(/<span class="status s-done">done<\/span>/);
+    expect(page.match(/data-serves="new"/g)).toHaveLength(10);
     expect(done.audit.filter((a) => a.rolloutId === done.rollout!.id).map((a) => `${a.actor} ${a.action}`).reverse()).toEqual(['server start', 'server promote', 'server promote', 'server done']);
   }, 600_000);
 
@@ -194,6 +169,12 @@ describe('a rollout with ten real agents', () => {
       expect(motd(n)).toBe('version two\n');
       expect(again.get(n.node)!.report.codeVersion).toBe(v2);
     }
+    // The dashboard shows the same: halted, why, and the canary the only node served the new version.
+    const page = await dashboard('/rollout');
+    expect(page).toMatch(/<span id="rollout-state"><span class="status s-halted">halted<\/span>/);
+    expect(page).toMatch(/wave canary: i30-n0: 1 failed resource\(s\): file\[config\]/);
+    expect(page.match(/data-serves="new"/g)).toHaveLength(1);
+    expect(page).toMatch(/data-node="i30-n0" data-serves="new"/);
     const human = await runCli(['rollout', 'status', '--server', url, '--state-dir', state]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/halted \(wave canary: i30-n0: 1 failed resource/);

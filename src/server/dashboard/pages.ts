@@ -31,9 +31,9 @@ const STATUS_HELP: Record<string, string> = {
   'never reported': 'enrolled or asked for a catalogue, never sent a report',
 };
 
-const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
-const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
-const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
+export const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
+export const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
+export const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
 
 function age(iso: string | undefined, nowMs: number): string {
   if (!iso) return '';
@@ -41,7 +41,7 @@ function age(iso: string | undefined, nowMs: number): string {
   return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 172_800 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} days ago`;
 }
 
-function layout(title: string, body: Html, opts: { loggedIn?: boolean } = {}): string {
+export function layout(title: string, body: Html, opts: { loggedIn?: boolean } = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -56,6 +56,7 @@ function layout(title: string, body: Html, opts: { loggedIn?: boolean } = {}): s
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <a class="brand" href="/">tsconverge fleet</a>
+${opts.loggedIn ? html`<nav class="pages"><a href="/">Nodes</a> <a href="/rollout">Rollout</a></nav>` : ''}
 ${opts.loggedIn ? html`<form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
 </header>
 <main id="main" tabindex="-1">
