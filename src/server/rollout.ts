@@ -193,7 +193,8 @@ export class Rollouts {
       const healthy = new Set<string>();
       for (const x of reports) {
         const rep = (typeof x.report === 'string' ? JSON.parse(x.report) : x.report) as Record<string, unknown>;
-        if (rep.codeVersion !== r.to) continue;
+        // Only a real run of the new version counts: a noop run applied nothing, a cached run ran another version.
+        if (rep.codeVersion !== r.to || rep.noop === true || rep.cachedCatalogue === true) continue;
         const why = unhealthyReason(rep, r.policy);
         if (why) return fail(q, r, `${x.node}: ${why}`);
         healthy.add(x.node);
