@@ -2,7 +2,8 @@
  * Two server replicas on one real PostgreSQL (a throwaway cluster, test/support/server.ts)
  * that share the CA directory and the fleet tree agree on a rollout: one rollout for one
  * change whichever replica saw it first, a wave promoted by the reports sent to either, and
- * an operator's halt, promote and promote --all on one seen by the other. Real agents
+ * an operator's halt, promote and promote --all on one seen by the other; a replica without the
+ * previous version's snapshot serves a node of a later wave nothing rather than the new version. Real agents
  * (`tsconverge agent --server ... --onetime`), files-only catalogues, own roots.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,13 +23,13 @@ const servers: ServerProc[] = [];
 let fingerprint: string;
 const nodes = ['i30-r0', 'i30-r1', 'i30-r2', 'i30-r3'].map((node) => ({ node, root: tempDir(`i30-root-${node}`), state: tempDir(`i30-state-${node}`) }));
 type Node = (typeof nodes)[number];
-const ROLLOUT = 'waves:\n  - name: canary\n    nodes: ["i30-r0"]\n    bake: 1s\n  - name: half\n    percent: 50\n    bake: 1h\n  - name: all\nhealth:\n  reportWithin: 10m\n';
+const ROLLOUT = 'waves:\n  - name: canary\n    nodes: ["i30-r0"]\n    bake: 1s\n  - name: half\n    percent: 50\n    bake: 1h\n  - name: all\n    bake: 1h\nhealth:\n  reportWithin: 10m\n';
 const tls = () => operatorTls(caDir);
 const status = (i: number): Promise<RolloutStatus> => rolloutStatus(servers[i]!.url, tls());
 
-async function run(n: Node, i: number): Promise<any> {
+async function run(n: Node, i: number, url = servers[i]!.url): Promise<any> {
   const before = reports(n.state).length;
-  const r = await runCli(['agent', '--server', servers[i]!.url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '5', '--onetime']);
+  const r = await runCli(['agent', '--server', url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '5', '--onetime']);
   const all = reports(n.state);
   expect(all.length, r.stderr).toBeGreaterThan(before);
   return all[all.length - 1];
@@ -76,6 +77,18 @@ describe('two replicas on one PostgreSQL', () => {
     const last = nodes.find((n) => promoted.rollout!.waves[2]!.nodes.some((x) => x.node === n.node))!;
     for (const i of [0, 1]) expect((await run(last, i)).codeVersion).toBe(a.rollout!.from);
     expect(motd(last)).toBe('one\n');
+
+    // A third replica started now, with a state directory of its own, never had the previous
+    // version: it refuses (503) to serve that node anything else, and the agent runs its cache.
+    const late = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state-late'), '--ca-dir', caDir, '--database', pg.url, '--compile-workers', '0'], await freePort());
+    try {
+      expect(view(await rolloutStatus(late.url, tls()))).toEqual(view(await status(0)));
+      const cached = await run(last, 2, late.url);
+      expect(cached).toMatchObject({ cachedCatalogue: true, codeVersion: a.rollout!.from });
+      expect(cached.catalogueError.message).toMatch(/answered 503/);
+      expect(motd(last)).toBe('one\n');
+      expect((await run(canary, 2, late.url)).codeVersion).toBe(a.rollout!.to);
+    } finally { await late.stop(); }
 
     // An operator halts on replica 0; replica 1 serves by it. Promote on replica 1 resumes it.
     const halt = await runCli(['rollout', 'halt', '--server', servers[0]!.url, '--ca-dir', caDir]);
