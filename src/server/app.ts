@@ -113,6 +113,15 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   await rollouts.refresh();
   await recordCode();
   rollouts.start();
+  const { Gauge } = await import('prom-client');
+  new Gauge({
+    name: 'tsconverge_rollout_state', help: 'The newest rollout (docs/rollout.md): 1 for its state, 0 for the others; none: no rollout yet', labelNames: ['state'] as const, registers: [metrics.registry],
+    collect() { for (const s of ['none', 'rolling', 'halted', 'reverted', 'done', 'superseded']) this.set({ state: s }, (rollouts.current?.state ?? 'none') === s ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'tsconverge_rollout_wave', help: 'The newest rollout\'s current wave (0 is the first)', registers: [metrics.registry],
+    collect() { this.set(rollouts.current?.wave ?? 0); },
+  });
 
   const app = Fastify({
     https: { key: serverKeyPem, cert: serverCertPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },

@@ -125,6 +125,19 @@ export class Rollouts {
     await this.ticking;
   }
 
+  /**
+   * Whether versionFor() is a rollout's decision (rolling, halted, reverted), which no other
+   * version may stand in for; otherwise it is the stable version, and a replica that has not
+   * loaded it yet serves the code it has.
+   */
+  get strict(): boolean {
+    const st = this.latest?.state;
+    return st === 'rolling' || st === 'halted' || st === 'reverted';
+  }
+
+  /** The rollout as this server last read it (metrics). */
+  get current(): Rollout | undefined { return this.latest; }
+
   /** The code version `node` is to be served; undefined: the served code (no rollout has ever been recorded). */
   versionFor(node: string): string | undefined {
     const r = this.latest;
@@ -166,7 +179,8 @@ export class Rollouts {
       }
       const id = Number((await q.query<{ id: string }>("insert into rollouts (from_version, to_version, state, active, policy) values ($1, $2, 'rolling', 'active', $3) returning id", [stable, version, JSON.stringify(policy)])).rows[0]!.id);
       const waves = assignWaves(policy, known);
-      for (const [node, wave] of waves) await q.query('insert into rollout_nodes (rollout_id, node, wave) values ($1, $2, $3)', [id, node, wave]);
+      // One statement for the whole fleet (thousands of nodes).
+      await q.query('insert into rollout_nodes (rollout_id, node, wave) select $1, n, w from unnest($2::text[], $3::int[]) as t (n, w)', [id, [...waves.keys()], [...waves.values()]]);
       await audit(q, 'server', 'start', id, { from: stable, to: version, nodes: waves.size });
     });
     await this.refresh();

@@ -15,6 +15,7 @@ import { operatorTls, startServer, tempDir, type ServerProc } from '../support/s
 import { reports } from '../support/agent.js';
 import { rolloutStatus, untilRollout, writeRolloutFleet } from '../support/rollout.js';
 import type { RolloutStatus } from '../../src/server/rollout.js';
+import { request } from '../../src/server/client.js';
 
 const PORT = await freePort();
 const DASH = await freePort();
@@ -175,6 +176,10 @@ describe('a rollout with ten real agents', () => {
     expect(page).toMatch(/wave canary: i30-n0: 1 failed resource\(s\): file\[config\]/);
     expect(page.match(/data-serves="new"/g)).toHaveLength(1);
     expect(page).toMatch(/data-node="i30-n0" data-serves="new"/);
+    const metrics = (await request(url, 'metrics', operatorTls(caDir))).body.toString();
+    expect(metrics).toMatch(/^tsconverge_rollout_state\{state="halted"\} 1$/m);
+    expect(metrics).toMatch(/^tsconverge_rollout_state\{state="rolling"\} 0$/m);
+    expect(metrics).toMatch(/^tsconverge_rollout_wave 0$/m);
     const human = await runCli(['rollout', 'status', '--server', url, '--state-dir', state]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/halted \(wave canary: i30-n0: 1 failed resource/);
