@@ -12,7 +12,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, runCli } from '../support/harness.js';
 import { operatorTls, startServer, tempDir, type ServerProc } from '../support/server.js';
-import { reports } from '../support/agent.js';
+import { reports, waitFor } from '../support/agent.js';
 import { rolloutStatus, untilRollout, writeRolloutFleet } from '../support/rollout.js';
 import type { RolloutStatus } from '../../src/server/rollout.js';
 import { request } from '../../src/server/client.js';
@@ -225,6 +225,18 @@ describe('a rollout with ten real agents', () => {
     await round();
     for (const n of nodes) expect(motd(n)).toBe('version four\n');
   }, 600_000);
+
+  it('a bad rollout.yaml is refused at file:line:col; the last good code stays served, no rollout starts', async () => {
+    const before = await status();
+    const good = readFileSync(path.join(fleet, 'rollout.yaml'), 'utf8');
+    writeFileSync(path.join(fleet, 'rollout.yaml'), good.replace('bake: 1s', 'bake: soon'));
+    const logged = server.log().length;
+    server.proc.kill('SIGHUP');
+    await waitFor('the reload refused', () => /does not compile/.test(server.log().slice(logged)), 60_000, 100);
+    expect(server.log().slice(logged)).toMatch(/rollout\.yaml:4:5 \(at \/waves\/0\/bake\): rollout policy: must match pattern/);
+    expect(await status()).toMatchObject({ stable: before.stable, rollout: { id: before.rollout!.id, state: before.rollout!.state } });
+    writeFileSync(path.join(fleet, 'rollout.yaml'), good);
+  }, 120_000);
 
   it('`rollout promote --all` skips the waves and is in the audit trail with the operator\'s name', async () => {
     await change('version five, urgent');
