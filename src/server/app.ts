@@ -102,9 +102,10 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   const reload = async (): Promise<boolean> => {
     const ok = await code.reload();
     metrics.codeReloads.inc({ result: ok ? 'ok' : 'failed' });
-    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)`);
-    else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
+    // Recorded first (a rollout starts, or the version is stable): what the log line says is what nodes get.
     if (ok) await recordCode();
+    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)${rolloutsRef?.strict ? `; rollout ${rolloutsRef.current!.id}, ${rolloutsRef.current!.state}` : ''}`);
+    else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
     return ok;
   };
   await reload();

@@ -203,7 +203,7 @@ export class Rollouts {
       const wave = r.policy.waves[r.wave]!;
       const nodes = (await q.query<{ node: string }>('select node from rollout_nodes where rollout_id = $1 and wave = $2', [r.id, r.wave])).rows.map((n) => n.node);
       const reports = nodes.length === 0 ? [] : (await q.query<{ node: string; report: unknown }>(
-        'select node, report from reports where node = any($1) and received_at >= $2 order by id', [nodes, r.waveStartedAt])).rows;
+        'select node, report from reports where node = any($1) and received_at >= (select wave_started_at from rollouts where id = $2) order by id', [nodes, r.id])).rows;
       const healthy = new Set<string>();
       for (const x of reports) {
         const rep = (typeof x.report === 'string' ? JSON.parse(x.report) : x.report) as Record<string, unknown>;
