@@ -12,9 +12,9 @@ describe('generated files', () => {
   });
 });
 
-describe('README manifest reference', () => {
-  it('is generated from spec/ and fresh (run npm run gen:docs)', async () => {
-    const { renderReadme, README } = await import('./gen-docs.js');
-    expect(readFileSync(README, 'utf8')).toBe(await renderReadme());
+describe('generated references (docs/kinds.md, docs/push.md)', () => {
+  it('are generated from spec/ and fresh (run npm run gen:docs)', async () => {
+    const { renderDocs } = await import('./gen-docs.js');
+    for (const [file, text] of await renderDocs()) expect(readFileSync(file, 'utf8'), file).toBe(text);
   });
 });

@@ -154,3 +154,5 @@ log "building on node $(scripts/with-node node --version)"
 scripts/with-node npm run build --silent
 # --- end of the Node.js block ---------------------------------------------------------------
 log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR"
+# Last: `tsconverge` on the PATH (/usr/local/bin/tsconverge -> dist/tsconverge), and it says so.
+bash scripts/link-bin.sh

@@ -9,7 +9,11 @@
  *   names (or only the one its meaning names: "(`apply` only)");
  * - every example in a shell code block that runs tsconverge is run exactly as written,
  *   from the repository, with `tsconverge` on PATH: each tsconverge command must exit 0
- *   or 2 (it ran: nothing to change, or changes), every other line 0. Blocks fenced
+ *   or 2 (it ran: nothing to change, or changes), every other line 0. Each example gets its
+ *   own scratch directory and ports through the variables the walk-throughs use (`DEMO`,
+ *   `PORT`, `DASHBOARD_PORT`, `PUSH_PORTS`), so examples never collide with each other or
+ *   with anything else on the machine. In documented output, `…` stands for any text (a
+ *   duration). Blocks fenced
  *   ```sh host``` set up a real host (systemd units, /usr/local/bin, a foreground agent):
  *   their commands and flags are checked like the rest, but they are not run here.
  */
@@ -18,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BIN, REPO, docker } from './support/harness.js';
+import { BIN, REPO, docker, freePort } from './support/harness.js';
 
 const DOCS = ['README.md', ...readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const text = (f: string): string => readFileSync(path.join(REPO, f), 'utf8');
@@ -137,6 +141,18 @@ for (const f of DOCS) {
   }
 }
 
+describe('the README', () => {
+  it('is at most about 300 lines, and its command table names every command of the CLI', () => {
+    const readme = text('README.md');
+    expect(readme.split('\n').length).toBeLessThanOrEqual(300);
+    const out = help([]);
+    const top = out.slice(out.indexOf('\nCommands:')).split('\n').slice(1).map((l) => /^ {2}([a-z][a-z-]*)/.exec(l)?.[1]).filter((w): w is string => !!w && w !== 'help');
+    expect(top.length).toBeGreaterThan(10);
+    const table = split(readme).prose.filter((l) => l.startsWith('| `tsconverge')).join('\n');
+    for (const cmd of [...top, ...[...subcommandsOf('ca')].map((c) => `ca ${c}`)]) expect(table, `README's command table lacks ${cmd}`).toContain(`\`tsconverge ${cmd}`);
+  });
+});
+
 describe('documented commands exist', () => {
   it('the docs document at least the core commands', () => {
     expect([...commands.keys()]).toEqual(expect.arrayContaining(['apply', 'plan', 'validate', 'compile', 'explain', 'facts']));
@@ -192,17 +208,24 @@ afterAll(() => {
 
 describe('documented examples run as written', () => {
   it('the docs hold examples', () => { expect(examples.length).toBeGreaterThan(2); });
-  it.each(examples.map((e) => [`${e.file}:${e.line}`, e]))('%s', (_where, ex) => {
+  it.each(examples.map((e) => [`${e.file}:${e.line}`, e]))('%s', async (_where, ex) => {
     const rcFile = path.join(shim, `rc-${Math.random().toString(36).slice(2)}`);
     const script = ex.script.flatMap((l, i) => [l, `echo "${i} $?" >> '${rcFile}'`]).join('\n');
-    const out = spawnSync('bash', ['-c', script], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: `${shim}:${process.env.PATH}` }, timeout: 170_000 });
+    // The walk-throughs' scratch directory and ports: this example's own.
+    const demo = mkdtempSync(path.join(tmpdir(), 'i24-docs-demo-'));
+    const vars = { DEMO: demo, PORT: String(await freePort()), DASHBOARD_PORT: String(await freePort()), PUSH_PORTS: `${await freePort()} ${await freePort()}` };
+    const out = spawnSync('bash', ['-c', script], { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...vars, NO_COLOR: '1', PATH: `${shim}:${process.env.PATH}` }, timeout: 170_000 });
+    rmSync(demo, { recursive: true, force: true });
     const rcs = readFileSync(rcFile, 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
     ex.script.forEach((l, i) => {
       const isTsc = /(^|\s)(tsconverge|bin\/tsconverge\.js)\s/.test(l);
       const ok = isTsc ? [0, 2] : [0];
       expect(ok, `${ex.file}:${ex.line}: \`${l}\` exited ${rcs[i]}\n${out.stderr.slice(-2000)}`).toContain(rcs[i]);
     });
-    for (const line of ex.output) expect(out.stdout, `${ex.file}:${ex.line}: documented output`).toContain(line);
+    for (const line of ex.output) {
+      const pattern = new RegExp(line.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
+      expect(out.stdout, `${ex.file}:${ex.line}: documented output: ${line}`).toMatch(pattern);
+    }
   }, 180_000);
 });
 

@@ -3,6 +3,7 @@ import type { Catalogue, CatalogueResource } from '../core/types.js';
 import type { ResourceReport, Status } from '../engine/report.js';
 import type { Action } from '../providers/types.js';
 import { classifyChanges, declaredDigest, EMPTY_APPLIED, nextApplied, type AppliedState } from './applied.js';
+import { withCauses } from './report.js';
 
 function res(id: string, attrs: Record<string, unknown>, notify: string[] = []): CatalogueResource {
   const [kind, name] = [id.split('[')[0]!, id.slice(id.indexOf('[') + 1, -1)];
@@ -48,5 +49,15 @@ describe('intentional or corrective', () => {
     expect(next.resources['file[c]']).toBe(applied.resources['file[c]']);
     expect(nextApplied(catalogue(res('file[b]', { content: 'x' })), [rep('file[b]', 'none', 'unchanged')], next).resources).toEqual({ 'file[b]': declaredDigest({ attrs: { content: 'x' } }) });
     expect(classifyChanges(now, [rep('file[a]', 'update', 'changed')], next).get('file[a]')).toBe('intentional');
+  });
+});
+
+describe('causes in the report', () => {
+  it('only changed and pending resources carry a cause; a failed create or a skipped resource carries none and is not counted', () => {
+    const now = catalogue(res('file[a]', { content: 'v2' }), res('file[new]', { content: 'x' }), res('file[b]', { content: 'x' }));
+    const reports = [rep('file[a]', 'update', 'changed'), rep('file[new]', 'create', 'failed'), rep('file[b]', 'update', 'skipped')];
+    const { resources, changes } = withCauses(reports, classifyChanges(now, reports, applied));
+    expect(resources.map((r) => [r.id, 'cause' in r ? r.cause : undefined])).toEqual([['file[a]', 'intentional'], ['file[new]', undefined], ['file[b]', undefined]]);
+    expect(changes).toEqual({ intentional: 1, corrective: 0 });
   });
 });

@@ -93,13 +93,17 @@ export interface RunSummary {
 
 export const EMPTY_SUMMARY: Summary = { total: 0, unchanged: 0, changed: 0, pending: 0, failed: 0, skipped: 0 };
 
-/** Mark each changed resource with its cause and count them. */
+/**
+ * Mark each changed (or, under noop, pending) resource with its cause and count them. A
+ * resource that failed or was skipped made no change, so it has no cause: a failed create
+ * is not an intentional change.
+ */
 export function withCauses(resources: readonly ResourceReport[], causes: ReadonlyMap<string, Cause>): { resources: AgentResourceReport[]; changes: AgentReport['changes'] } {
   const changes = { intentional: 0, corrective: 0 };
   const out = resources.map((r) => {
     const cause = causes.get(r.id);
-    if (!cause) return r;
-    if (r.status === 'changed' || r.status === 'pending') changes[cause]++;
+    if (!cause || (r.status !== 'changed' && r.status !== 'pending')) return r;
+    changes[cause]++;
     return { ...r, cause };
   });
   return { resources: out, changes };

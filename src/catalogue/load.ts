@@ -166,7 +166,7 @@ export function validateManifestItems(
         errors.push(new TsconvergeError('MANIFEST_INVALID', `${d.pointer === '' ? '' : `field ${d.pointer.slice(1)}: `}${d.message}`, {
           resource,
           location: locate(at + d.pointer),
-          hint: `see the ${kind} reference in README.md (schema: spec/kinds/${kind}.json)`,
+          hint: `see the ${kind} reference in docs/kinds.md (schema: spec/kinds/${kind}.json)`,
           terminal: true,
         }));
       }

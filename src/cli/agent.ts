@@ -117,7 +117,7 @@ const stateOptions = (cmd: Command): Command => cmd
 
 export function registerAgentCommands(program: Command): void {
   const agent = stateOptions(program.command('agent')
-    .description('run as an agent: converge at start, then every --interval; SIGHUP runs now, SIGTERM stops after the resource in flight (see README "Agent")')
+    .description('run as an agent: converge at start, then every --interval; SIGHUP runs now, SIGTERM stops after the resource in flight (see docs/agent.md)')
     .option('--manifests <path>', 'the catalogue: a manifest file or directory, or a fleet tree (compiled for --node)')
     .option('--server <url...>', 'or: catalogue server URL(s), tried in order (mutual TLS; enrols on first contact)')
     .option('--ca-fingerprint <sha256>', 'with --server: pin the server\'s CA by fingerprint (from `tsconverge ca init` / `ca fingerprint`)')

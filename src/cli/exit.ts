@@ -1,4 +1,4 @@
-/** Exit codes, the CLI's contract (README.md "Exit codes"). Only src/cli exits. */
+/** Exit codes, the CLI's contract (README.md, "Exit codes"). Only src/cli exits. */
 export const EXIT = {
   /** Nothing to change. */
   OK: 0,

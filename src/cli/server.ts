@@ -12,6 +12,7 @@ import { resolveStateDir } from '../engine/lock.js';
 import { loggerFrom, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 import { DEFAULTS } from '../core/defaults.js';
+import { formatNodes, type NodesAnswer } from './nodes-format.js';
 
 /** --state-dir, else $TSCONVERGE_STATE_DIR, else /var/lib/tsconverge (src/engine/lock.ts). */
 export function serverStateDir(flag: string | undefined, root = '/'): string {
@@ -201,14 +202,9 @@ async function nodesCommand(o: { server: string; caDir?: string; stateDir?: stri
     const read = (f: string): Promise<string> => readFile(f, 'utf8').catch((err: Error) => { throw new TsconvergeError('CA_ERROR', `cannot read ${f}: ${err.message}`, { hint: 'pass --ca-file, --cert and --key, or --ca-dir of a CA made by tsconverge ca init' }); });
     const tls = { ca: await read(o.caFile ?? path.join(dir, 'ca.crt')), cert: await read(o.cert ?? path.join(dir, 'operator.crt')), key: await read(o.key ?? path.join(dir, 'operator.key')) };
     const a = await request(o.server, 'v1/nodes', tls, { timeoutMs: 15_000 });
-    const body = jsonOf<{ error?: string; code: { version?: string; error?: { message: string } }; nodes: { node: string; status: string; disabledReason?: string; cachedCatalogue: boolean; lastReportAt?: string; codeVersion?: string }[] }>(a);
+    const body = jsonOf<NodesAnswer & { error?: string }>(a);
     if (a.status !== 200) throw new TsconvergeError('CERT_REFUSED', `server answered ${a.status}: ${body.error ?? ''}`);
-    if (o.format === 'json') { process.stdout.write(JSON.stringify(body, null, 2) + '\n'); return EXIT.OK; }
-    process.stdout.write(`code ${body.code.version?.slice(0, 19) ?? 'none'}${body.code.error ? ' (the fleet tree on disk does not compile: still serving this)' : ''}\n`);
-    for (const n of body.nodes) {
-      const extra = [n.disabledReason ? `reason: ${n.disabledReason}` : '', n.cachedCatalogue ? 'cached catalogue' : '', n.lastReportAt ? `last report ${n.lastReportAt}` : '', n.codeVersion ? `code ${n.codeVersion.slice(0, 19)}` : ''].filter(Boolean).join(', ');
-      process.stdout.write(`${n.node.padEnd(24)} ${n.status.padEnd(20)} ${extra}\n`);
-    }
+    process.stdout.write(o.format === 'json' ? JSON.stringify(body, null, 2) + '\n' : formatNodes(body));
     return EXIT.OK;
   } catch (err) { return fail(err); }
 }

@@ -1,6 +1,6 @@
 /**
  * The run report: one entry per resource, a summary, and the exit code. Its JSON form
- * (`--format json`) is stable and documented in README.md ("JSON report"); fields are
+ * (`--format json`) is stable and documented in docs/plan-and-report.md ("JSON report"); fields are
  * only ever added.
  */
 import type { Action, AttributeChange, Consequences } from '../providers/types.js';

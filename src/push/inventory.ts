@@ -75,7 +75,7 @@ export async function loadInventory(file: string): Promise<ResolvedInventory> {
     const schema = JSON.parse(readAssetText('spec/inventory.schema.json', path.join(SPEC_DIR, 'inventory.schema.json'))) as Record<string, unknown>;
     throw new ManifestErrors(usefulErrors(check.errors as ErrorObject[]).map((e) => {
       const d = describeAjvError(e, schema);
-      return invalid(d.pointer, `inventory: ${d.message}`, 'see "Push over SSH" in README.md for the inventory format');
+      return invalid(d.pointer, `inventory: ${d.message}`, 'see "The inventory" in docs/push.md for the inventory format');
     }));
   }
   const inv = tree.value as Inventory;

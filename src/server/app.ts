@@ -8,6 +8,7 @@
  * Every JSON body passes the door (door.ts): bounded depth, storable strings, a schema.
  */
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -18,6 +19,7 @@ import { createAuthHook } from './auth.js';
 import { CodeManager } from './code.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openStore, type Store } from './store.js';
+import { listenWhileStarting } from './starting.js';
 import { enrolRoutes } from './routes/enrol.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { nodeRoutes, unresponsiveAfterMs } from './routes/nodes.js';
@@ -108,8 +110,32 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
     return ok;
   };
-  await reload();
-  const store = storeRef = await openStore({ database: opts.database, dataDir: opts.stateDir, retention: opts.retention });
+  // The fleet code compiles and the store opens at once; meanwhile the port answers 503
+  // "starting" (starting.ts) and the log says what the start waits for (a first start
+  // creates the embedded database).
+  const dbDir = path.join(opts.stateDir, 'db');
+  const firstStart = !opts.database && !existsSync(dbDir);
+  const waiting = new Set(['fleet code', 'store']);
+  const early = opts.host && opts.port ? await listenWhileStarting({
+    host: opts.host, port: opts.port, key: serverKeyPem, cert: serverCertPem, waitingFor: () => [...waiting],
+    onError: (err) => log?.debug(`no early /v1/health: ${err.message}`),
+  }) : undefined;
+  log?.info(`starting: compiling the fleet tree ${opts.fleet} and opening the store (${opts.database ? 'PostgreSQL' : firstStart ? `first start: creating the embedded PostgreSQL database in ${dbDir}, 10-20 s` : `embedded PostgreSQL in ${dbDir}`})${early ? `; until both are ready https://${opts.host}:${opts.port}/v1/health answers 503 "starting"` : ''}`);
+  const started = Date.now();
+  let store: Store;
+  try {
+    [, store] = await Promise.all([
+      reload().finally(() => waiting.delete('fleet code')),
+      openStore({ database: opts.database, dataDir: opts.stateDir, retention: opts.retention }).then((s) => {
+        waiting.delete('store');
+        log?.info(`store open (${s.kind}) after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        return s;
+      }),
+    ]);
+  } finally {
+    await early?.close();
+  }
+  storeRef = store;
   const rollouts = rolloutsRef = new Rollouts(store, log);
   await rollouts.refresh();
   await recordCode();

@@ -30,6 +30,12 @@ export interface NodeRow {
   readonly catalogueDigest?: string;
   readonly codeVersion?: string;
   readonly factsAt?: string;
+  /** Resources failed or skipped, and changed, in the newest report. */
+  readonly failed?: number;
+  readonly changed?: number;
+  /** The newest report that changed something (not a noop), and the newest whose run failed. */
+  readonly lastChangeAt?: string;
+  readonly lastFailureAt?: string;
 }
 
 export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
@@ -66,6 +72,15 @@ export const MIGRATIONS: readonly string[] = [
      report jsonb not null
    );
    create index reports_node_id on reports (node, id desc);`,
+  // The dashboard's triage columns, kept per node as reports arrive (filled from the stored reports once).
+  `alter table nodes add column last_failed integer, add column last_changed integer,
+     add column last_change_at timestamptz, add column last_failure_at timestamptz;
+   update nodes set
+     last_failed = (select coalesce((r.report->'summary'->>'failed')::int, 0) + coalesce((r.report->'summary'->>'skipped')::int, 0) from reports r where r.node = nodes.name order by r.id desc limit 1),
+     last_changed = (select coalesce((r.report->'summary'->>'changed')::int, 0) from reports r where r.node = nodes.name order by r.id desc limit 1),
+     last_change_at = (select max(r.received_at) from reports r where r.node = nodes.name and coalesce((r.report->'summary'->>'changed')::int, 0) > 0),
+     last_failure_at = (select max(r.received_at) from reports r where r.node = nodes.name and r.status = 'failed');
+   create index reports_id_desc on reports (id desc);`,
   // Rollouts (rollout.ts): the version every node has (rollout_stable), each rollout of a new
   // version with its waves' nodes, and the audit trail of what operators and the server decided.
   `create table rollout_stable (
@@ -118,6 +133,8 @@ export interface Store {
   getFacts(node: string): Promise<{ facts: unknown; at: string } | undefined>;
   addReport(node: string, report: Record<string, unknown>): Promise<{ id: number; status: NodeStatus }>;
   listReports(node: string, limit: number): Promise<StoredReport[]>;
+  /** The newest reports of every node together, newest first (the fleet's recent changes). */
+  recentReports(limit: number): Promise<StoredReport[]>;
   /** Every known node; `unresponsiveAfterMs`: no report within that time -> unresponsive. */
   listNodes(unresponsiveAfterMs: number): Promise<NodeRow[]>;
   /** Mark a node as seen (a catalogue request). */
@@ -216,7 +233,7 @@ async function migrate(db: Db): Promise<void> {
   });
 }
 
-/** The status a report gives its node (see README, "Node status"). */
+/** The status a report gives its node (docs/server.md, "Status of a node"). */
 export function statusOfReport(r: Record<string, unknown>): { status: NodeStatus; disabledReason?: string; cached: boolean } {
   const agent = (r.agent ?? {}) as { enabled?: boolean; disabledReason?: string };
   const summary = (r.summary ?? {}) as { changed?: number; pending?: number; failed?: number; skipped?: number };
@@ -257,11 +274,17 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     async addReport(node, report) {
       const s = statusOfReport(report);
       const id = Number((await db.query<{ id: string }>('insert into reports (node, status, report) values ($1, $2, $3) returning id', [node, s.status, JSON.stringify(report)])).rows[0]!.id);
-      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version)
-        values ($1, now(), now(), $2, $3, $4, $5, $6)
+      const summary = (report.summary ?? {}) as { changed?: number; failed?: number; skipped?: number };
+      const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+      const changed = num(summary.changed);
+      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at)
+        values ($1, now(), now(), $2, $3, $4, $5, $6, $7, $8, case when $9 then now() end, case when $2 = 'failed' then now() end)
         on conflict (name) do update set last_seen = now(), last_report_at = now(), status = excluded.status, disabled_reason = excluded.disabled_reason,
-          cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version)`,
-      [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null]);
+          cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version),
+          last_failed = excluded.last_failed, last_changed = excluded.last_changed,
+          last_change_at = coalesce(excluded.last_change_at, nodes.last_change_at), last_failure_at = coalesce(excluded.last_failure_at, nodes.last_failure_at)`,
+      [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null,
+        num(summary.failed) + num(summary.skipped), changed, changed > 0 && report.noop !== true]);
       // History is trimmed every few reports of a node, not on each one (bounded by retention + 10).
       const n = (sinceTrim.get(node) ?? 0) + 1;
       sinceTrim.set(node, n % 10);
@@ -270,6 +293,10 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     },
     async listReports(node, limit) {
       const rows = (await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>('select id, node, received_at, status, report from reports where node = $1 order by id desc limit $2', [node, Math.min(limit, retention)])).rows;
+      return rows.map((r) => ({ id: Number(r.id), node: r.node, receivedAt: iso(r.received_at)!, status: r.status, report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report }));
+    },
+    async recentReports(limit) {
+      const rows = (await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>('select id, node, received_at, status, report from reports order by id desc limit $1', [limit])).rows;
       return rows.map((r) => ({ id: Number(r.id), node: r.node, receivedAt: iso(r.received_at)!, status: r.status, report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report }));
     },
     async listNodes(unresponsiveAfterMs) {
@@ -282,6 +309,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
           ...(r.disabled_reason ? { disabledReason: String(r.disabled_reason) } : {}),
           lastReportAt: iso(r.last_report_at), lastSeenAt: iso(r.last_seen), factsAt: iso(r.facts_at),
           catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
+          ...(r.last_failed !== null && r.last_failed !== undefined ? { failed: Number(r.last_failed), changed: Number(r.last_changed ?? 0) } : {}),
+          ...(r.last_change_at ? { lastChangeAt: iso(r.last_change_at) } : {}), ...(r.last_failure_at ? { lastFailureAt: iso(r.last_failure_at) } : {}),
         };
       });
     },

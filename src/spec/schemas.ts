@@ -1,7 +1,7 @@
 /**
  * The JSON Schemas in spec/ are the single source of truth for every resource kind:
  * ajv validates manifests with them, TypeScript types are generated from them, the
- * README's manifest reference is built from their descriptions, and the engine reads
+ * the manifest reference (docs/kinds.md) is built from their descriptions, and the engine reads
  * their annotations to know how a change is applied:
  *   x-change:    "update" (converged in place) | "restart" (in place, then restarted) |
  *                "replace" (forces a replace); default replace

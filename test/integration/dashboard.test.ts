@@ -12,10 +12,12 @@
  *   hd-db-3   an agent that reported once and was stopped: unresponsive once its report
  *             is older than two --agent-interval (15 s here)
  * The daemons report every 4 s, so their statuses hold while the browser looks.
- * Screenshots: docs/img/dashboard-overview.png and docs/img/dashboard-node.png (README).
+ * Screenshots (docs/dashboard.md) only when TSCONVERGE_SCREENSHOTS names a directory
+ * (`TSCONVERGE_SCREENSHOTS=docs/img`): the overview at 800, 1280 and 1920 px, a failed
+ * host's page and the recent changes. A normal run writes nothing in the tree.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import https from 'node:https';
 import path from 'node:path';
@@ -36,6 +38,17 @@ const SECRET = 'hd-secret-7f3a9c-never-shown';
 const REASON = 'change window CHG-4711: database upgrade';
 const HOSTILE = '<script>window.hdPwned=1</script><img src=x onerror="window.hdPwned=2">';
 const dash = `http://127.0.0.1:${DASH}`;
+const SHOTS = process.env.TSCONVERGE_SCREENSHOTS ? path.resolve(REPO, process.env.TSCONVERGE_SCREENSHOTS) : undefined;
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+}
+const WIDTHS = [800, 1280, 1920] as const;
+/** docs/img as it was before the test: a run without TSCONVERGE_SCREENSHOTS must leave it so. */
+const imgDir = path.join(REPO, 'docs/img');
+const imgState = (): string[] => (existsSync(imgDir) ? readdirSync(imgDir).sort().map((f) => `${f} ${statSync(path.join(imgDir, f)).mtimeMs}`) : []);
+const imgBefore = imgState();
 
 let sb: Sandbox;
 let server: ServerProc;
@@ -82,6 +95,24 @@ async function waitForStatus(want: Record<string, string>, timeoutMs = 90_000): 
   }
 }
 
+/**
+ * hd-web-1 reports only when told, so its corrective change turns unresponsive once its
+ * report is older than two --agent-interval (30 s): on a busy machine that happens while the
+ * tests look. A test that reads the fleet's statuses first puts the fleet in its known state
+ * (the state, not the time, decides): hd-web-1 drifted and repaired within the last 10 s,
+ * every daemon's status as set up.
+ */
+async function settled(): Promise<void> {
+  const now = await fleetStatus() as Record<string, { status: string; lastReportAt?: string }>;
+  const w = now['hd-web-1'];
+  if (w?.status !== 'corrective change' || !w.lastReportAt || Date.now() - Date.parse(w.lastReportAt) > 10_000) {
+    docker('rm', '-f', container('web-1'));
+    const repair = await onetime(web1());
+    expect(repair.resources.find((r: any) => r.kind === 'docker.container').cause).toBe('corrective');
+  }
+  await waitForStatus(STEADY, 20_000);
+}
+
 function writeFleet(dir: string): void {
   const w = (f: string, text: string): void => { mkdirSync(path.dirname(path.join(dir, f)), { recursive: true }); writeFileSync(path.join(dir, f), text); };
   w('environments/production/manifests/site.yaml', 'roles:\n  web:\n    modules: [hdweb]\n  db:\n    modules: [hddb]\nnodes:\n  - glob: "hd-web-*"\n    role: web\n  - glob: "hd-db-*"\n    role: db\n');
@@ -111,6 +142,7 @@ function writeFleet(dir: string): void {
 }
 
 const web1 = (): Host => host('hd-web-1');
+const STEADY = { 'hd-web-1': 'corrective change', 'hd-web-2': 'failed', 'hd-db-1': 'disabled', 'hd-db-2': 'unchanged', 'hd-db-3': 'unresponsive', 'hd-db-4': 'noop pending', 'hd-db-5': 'unchanged' };
 const web2 = (): Host => host('hd-web-2');
 
 beforeAll(async () => {
@@ -193,6 +225,8 @@ describe('the dashboard in a browser', () => {
         const body = (await r.text()).replace(`name="next" value="${p.replace(/&/g, '&amp;')}"`, 'name="next" value="PATH"');
         expect(body).not.toMatch(/hd-(web|db)-|corrective|unresponsive|disabled/);
         expect(body).toMatch(/name="token"/);
+        // It names where this server keeps its token, not a placeholder.
+        expect(body).toContain(`<code class="token-file">${path.join(stateDir(), 'dashboard.token')}</code>`);
         bodies.add(body);
       }
     }
@@ -222,15 +256,30 @@ describe('the dashboard in a browser', () => {
   });
 
   it('the overview shows the right counts, statuses, roles and the disable reason', async () => {
+    await settled();
     const page = watch(await ctx.newPage());
     await page.goto(dash + '/');
     const counts = Object.fromEntries(await page.$$eval('[data-count]', (els) => els.map((e) => [(e as HTMLElement).dataset.count!, Number(e.textContent)])));
     expect(counts).toEqual({ failed: 1, 'corrective change': 1, 'intentional change': 0, 'noop pending': 1, unchanged: 2, disabled: 1, unresponsive: 1, 'never reported': 0, cached: 1 });
+    // Worst first: failed, unresponsive, repaired drift, pending noop, disabled, then the healthy ones by name.
     const rows = await page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => { const d = (tr as HTMLElement).dataset; return [d.node, d.status, d.role, d.environment]; }));
     expect(rows).toEqual([
-      ['hd-db-1', 'disabled', 'db', 'production'], ['hd-db-2', 'unchanged', 'db', 'production'], ['hd-db-3', 'unresponsive', 'db', 'production'],
-      ['hd-db-4', 'noop pending', 'db', 'production'], ['hd-db-5', 'unchanged', 'db', 'production'], ['hd-web-1', 'corrective change', 'web', 'production'], ['hd-web-2', 'failed', 'web', 'production'],
+      ['hd-web-2', 'failed', 'web', 'production'], ['hd-db-3', 'unresponsive', 'db', 'production'], ['hd-web-1', 'corrective change', 'web', 'production'],
+      ['hd-db-4', 'noop pending', 'db', 'production'], ['hd-db-1', 'disabled', 'db', 'production'], ['hd-db-2', 'unchanged', 'db', 'production'], ['hd-db-5', 'unchanged', 'db', 'production'],
     ]);
+    // The tiles in the same order.
+    expect((await page.$$eval('[data-count]', (els) => els.map((e) => (e as HTMLElement).dataset.count))).slice(0, 5)).toEqual(['failed', 'unresponsive', 'corrective change', 'noop pending', 'disabled']);
+    // Per host: failed and changed resources of its last run, its last failure and last change.
+    const cells = async (n: string): Promise<Record<string, string>> => Object.fromEntries(await page.$$eval(`tr[data-node="${n}"] td[data-col]`, (tds) => tds.map((td) => [(td as HTMLElement).dataset.col!, td.textContent!.trim()])));
+    const web2 = await cells('hd-web-2');
+    expect(Number(web2.failed)).toBeGreaterThanOrEqual(1);
+    expect(web2['last-failure']).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+    const web1 = await cells('hd-web-1');
+    expect(web1).toMatchObject({ failed: '0', changed: '1' });
+    expect(web1['last-change']).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+    expect(web1['last-failure']).toBe('never');
+    // The digests live on the host's page, not here.
+    expect(await page.locator('#nodes thead').textContent()).not.toMatch(/digest|code version/i);
     expect(await page.textContent('tr[data-node="hd-db-1"]')).toContain(REASON);
     expect(await page.textContent('tr[data-node="hd-db-5"]')).toContain('cached catalogue');
     expect(await page.getAttribute('html', 'lang')).toBe('en');
@@ -245,16 +294,15 @@ describe('the dashboard in a browser', () => {
       }).filter((x) => x.text && x.ratio < 4.5);
     });
     expect(low).toEqual([]);
-    mkdirSync(path.join(REPO, 'docs/img'), { recursive: true });
-    await page.screenshot({ path: path.join(REPO, 'docs/img/dashboard-overview.png'), fullPage: true });
     await page.close();
   });
 
   it('filters as you type (JavaScript), and keeps the address in step', async () => {
+    await settled();
     const page = watch(await ctx.newPage());
     await page.goto(dash + '/');
     await page.fill('#q', 'web');
-    expect(await visibleRows(page)).toEqual(['hd-web-1', 'hd-web-2']);
+    expect(await visibleRows(page)).toEqual(['hd-web-2', 'hd-web-1']);
     expect(await page.textContent('#shown-n')).toBe('2');
     await page.selectOption('#status', 'failed');
     expect(await visibleRows(page)).toEqual(['hd-web-2']);
@@ -262,7 +310,7 @@ describe('the dashboard in a browser', () => {
     await page.fill('#q', '');
     await page.selectOption('#status', '');
     await page.selectOption('#role', 'db');
-    expect(await visibleRows(page)).toEqual(['hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4', 'hd-db-5']);
+    expect(await visibleRows(page)).toEqual(['hd-db-3', 'hd-db-4', 'hd-db-1', 'hd-db-2', 'hd-db-5']);
     await page.selectOption('#status', 'cached');
     expect(await visibleRows(page)).toEqual(['hd-db-5']);
     await page.selectOption('#status', '');
@@ -273,7 +321,7 @@ describe('the dashboard in a browser', () => {
   });
 
   it('filters without JavaScript: a GET form answered by the server', async () => {
-    await waitForStatus({ 'hd-db-1': 'disabled', 'hd-db-4': 'noop pending' }, 1000);
+    await settled();
     const noJs = await browser.newContext({ javaScriptEnabled: false, storageState: await ctx.storageState() });
     const page = watch(await noJs.newPage());
     await page.goto(dash + '/?status=disabled');
@@ -314,15 +362,20 @@ describe('the dashboard in a browser', () => {
     const rep = reports(web2().state).filter((r) => r.outcome === 'run').pop();
     const failed = rep.resources.find((r: any) => r.status === 'failed');
     expect(failed.id).toBe(`docker.container[${container('web-2')}]`);
+    // A failed create made no change: it has no cause (it is not "intentional").
+    expect(failed.cause).toBeUndefined();
     const row = page.locator('details.run[open] tr.r-failed');
     expect(await row.locator('th').textContent()).toBe(failed.id);
+    expect(await row.locator('td').nth(1).textContent()).toBe('none: no change made');
+    // The digests moved here from the overview.
+    expect(await page.textContent('dl.facts-head')).toMatch(/Catalogue digest\s*sha256:[0-9a-f]{64}/);
     const err = await row.locator('.err').textContent();
     expect(err).toContain(failed.error.code);
     expect(err).toContain(failed.error.message.slice(0, 60));
     expect(await page.locator('table.runs tbody tr').count()).toBeGreaterThanOrEqual(1);
     expect(await page.locator('#runs-chart .bar').count()).toBe(await page.locator('table.runs tbody tr').count());
     expect(await page.textContent('table.facts')).toContain('os.codename');
-    await page.screenshot({ path: path.join(REPO, 'docs/img/dashboard-node.png'), fullPage: true });
+    await screenshot(page, 'dashboard-node.png');
 
     // The repaired node: the drift shows as corrective, its secret only as masked.
     await page.goto(dash + '/nodes/hd-web-1');
@@ -349,7 +402,7 @@ describe('the dashboard in a browser', () => {
 
   it('no page, script or style ever carries the secret', async () => {
     const auth = { authorization: `Bearer ${token}` };
-    for (const p of ['/', '/?q=web', '/assets/dashboard.js', '/assets/dashboard.css', ...['hd-web-1', 'hd-web-2', 'hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4', 'hd-db-5'].map((n) => `/nodes/${n}`)]) {
+    for (const p of ['/', '/?q=web', '/changes', '/changes?cause=corrective', '/assets/dashboard.js', '/assets/dashboard.css', ...['hd-web-1', 'hd-web-2', 'hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4', 'hd-db-5'].map((n) => `/nodes/${n}`)]) {
       const r = await fetch(dash + p, { headers: auth });
       expect(r.status, p).toBe(200);
       seen.push(await r.text());
@@ -361,6 +414,7 @@ describe('the dashboard in a browser', () => {
   });
 
   it('/metrics has the fleet gauges', async () => {
+    await settled();
     const a = await request(`https://127.0.0.1:${PORT}`, 'metrics', operatorTls(caDir()));
     const text = a.body.toString();
     for (const [s, n] of [['failed', 1], ['corrective change', 1], ['disabled', 1], ['noop pending', 1], ['never reported', 0]] as const) {
@@ -372,6 +426,95 @@ describe('the dashboard in a browser', () => {
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(check.error, 'promtool (scripts/setup.sh installs prometheus)').toBeUndefined();
     expect(check.stdout + check.stderr).not.toMatch(/tsconverge_nodes|tsconverge_oldest/);
+  });
+
+  it('the recent changes of the whole fleet, filtered by resource and cause', async () => {
+    await settled();
+    const page = watch(await ctx.newPage());
+    await page.goto(dash + '/');
+    await page.click('nav a[href="/changes"]');
+    await page.waitForURL(`${dash}/changes`);
+    const events = (): Promise<string[][]> => page.$$eval('#changes tbody tr', (trs) => trs.map((tr) => { const d = (tr as HTMLElement).dataset; return [d.node!, d.resource!, d.status!, d.cause!]; }));
+    const all = await events();
+    // The repair of hd-web-1's container, the failed create of hd-web-2's, hd-db-4's pending changes under noop.
+    expect(all).toContainEqual(['hd-web-1', `docker.container[${container('web-1')}]`, 'changed', 'corrective']);
+    expect(all).toContainEqual(['hd-web-2', `docker.container[${container('web-2')}]`, 'failed', '']);
+    expect(all.some(([n, , s]) => n === 'hd-db-4' && s === 'pending')).toBe(true);
+    await screenshot(page, 'dashboard-changes.png');
+    await page.fill('#resource', 'docker.container');
+    await page.selectOption('#cause', 'corrective');
+    await page.click('#change-filters button[type=submit]');
+    await page.waitForURL(/cause=corrective/);
+    const filtered = await events();
+    expect(filtered.length).toBeGreaterThan(0);
+    expect(filtered.every(([, id, , cause]) => id!.startsWith('docker.container[') && cause === 'corrective')).toBe(true);
+    expect(filtered.map(([n]) => n)).toContain('hd-web-1');
+    await page.selectOption('#cause', 'failed');
+    await page.click('#change-filters button[type=submit]');
+    await page.waitForURL(/cause=failed/);
+    expect((await events()).map(([n, , s, c]) => [n, s, c])).toEqual(expect.arrayContaining([['hd-web-2', 'failed', '']]));
+    expect((await events()).every(([, , s]) => s === 'failed')).toBe(true);
+    await page.close();
+  });
+
+  it('holds its layout at 800, 1280 and 1920 px: no sideways scroll, host names on one line, no tile alone on a row', async () => {
+    // The screenshots show the fleet as set up (a corrective change, not a silent host).
+    if (SHOTS) await settled();
+    for (const width of WIDTHS) {
+      const c = await browser.newContext({ viewport: { width, height: 900 }, storageState: await ctx.storageState() });
+      const page = watch(await c.newPage());
+      for (const p of ['/', '/changes', '/nodes/hd-web-2']) {
+        await page.goto(dash + p);
+        const m = await page.evaluate(() => {
+          const lines = (el: Element): number => { const r = document.createRange(); r.selectNodeContents(el); const tops = new Set([...r.getClientRects()].map((x) => Math.round(x.top))); return tops.size; };
+          const tiles = [...document.querySelectorAll('ul.counts li')].map((li) => Math.round(li.getBoundingClientRect().top));
+          const rowsOfTiles = [...new Set(tiles)].map((t) => tiles.filter((x) => x === t).length);
+          return {
+            overflow: document.documentElement.scrollWidth - window.innerWidth,
+            broken: [...document.querySelectorAll('th.host a, h1.host')].filter((el) => lines(el) > 1).map((el) => el.textContent),
+            rowsOfTiles,
+          };
+        });
+        expect(m.overflow, `${p} at ${width} px scrolls sideways`).toBeLessThanOrEqual(0);
+        expect(m.broken, `${p} at ${width} px`).toEqual([]);
+        if (p === '/') {
+          expect(m.rowsOfTiles.reduce((a, b) => a + b, 0)).toBe(9);
+          expect(m.rowsOfTiles.length === 1 || m.rowsOfTiles.every((n) => n > 1), `tiles per row at ${width} px: ${m.rowsOfTiles}`).toBe(true);
+          await screenshot(page, `dashboard-overview-${width}.png`);
+        }
+      }
+      await c.close();
+    }
+  });
+
+  it('refreshes itself in place and keeps the filters', async () => {
+    const page = watch(await ctx.newPage());
+    await page.goto(dash + '/?refresh=2');
+    await page.fill('#q', 'db');
+    await page.selectOption('#role', 'db');
+    expect(page.url()).toBe(`${dash}/?q=db&role=db&refresh=2`);
+    const shown = await visibleRows(page);
+    expect(shown).toContain('hd-db-2');
+    // hd-db-2's agent is paused: its next report (every 4 s) makes it disabled; the page shows it without a reload.
+    const paused = host('hd-db-2');
+    expect((await runCli(['agent', 'disable', '--reason', 'refresh check', '--state-dir', paused.state, '--root', paused.root])).code).toBe(0);
+    await waitForStatus({ 'hd-db-2': 'disabled' }, 30_000);
+    await page.waitForFunction(() => document.querySelector('tr[data-node="hd-db-2"]')?.getAttribute('data-status') === 'disabled', undefined, { timeout: 30_000 });
+    expect(Number(await page.getAttribute('#main', 'data-refreshed'))).toBeGreaterThanOrEqual(1);
+    expect(await page.inputValue('#q')).toBe('db');
+    expect(await page.inputValue('#role')).toBe('db');
+    expect(page.url()).toBe(`${dash}/?q=db&role=db&refresh=2`);
+    expect(await visibleRows(page)).toEqual(expect.arrayContaining(['hd-db-2']));
+    expect((await visibleRows(page)).every((n) => n.includes('db'))).toBe(true);
+    expect(await page.textContent('tr[data-node="hd-db-2"]')).toContain('refresh check');
+    await page.close();
+  });
+});
+
+describe('screenshots', () => {
+  it('are written only when TSCONVERGE_SCREENSHOTS asks for them', () => {
+    if (SHOTS) expect(readdirSync(SHOTS)).toEqual(expect.arrayContaining(['dashboard-overview-800.png', 'dashboard-overview-1280.png', 'dashboard-overview-1920.png', 'dashboard-node.png', 'dashboard-changes.png']));
+    else expect(imgState()).toEqual(imgBefore);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The README walk-through with real processes: `tsconverge ca init`, `tsconverge server`,
+ * The server walk-through (docs/server.md) with real processes: `tsconverge ca init`, `tsconverge server`,
  * two agents (`tsconverge agent --server`) with their own roots enrolling, a changed fleet
  * value reaching both at their next run, `tsconverge nodes`, and the server killed: the
  * agents run on their cached catalogue and say so.
@@ -26,7 +26,7 @@ async function agent(n: (typeof nodes)[number], ...extra: string[]) {
   return { ...r, json: newest ? JSON.parse(readFileSync(path.join(dir, newest), 'utf8')) : undefined };
 }
 
-/** examples/server-fleet (the README walk-through's fleet) with its greeting set to `message`. */
+/** examples/server-fleet (the walk-through's fleet) with its greeting set to `message`. */
 function writeFleet(dir: string, message: string): void {
   cpSync(path.join(REPO, 'examples/server-fleet'), dir, { recursive: true });
   writeFileSync(path.join(dir, 'data/common.yaml'), `motd:\n  message: ${message}\n`);

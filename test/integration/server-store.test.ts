@@ -49,6 +49,29 @@ describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
     expect((await store.listNodes(-1)).find((n) => n.node === 'hs-n1')!.status).toBe('unresponsive');
     await store.close();
   });
+
+  it('keeps per node the last run\'s failed and changed counts and the times of the last change and the last failure; lists the fleet\'s newest reports', async () => {
+    const store = await openStore({ dataDir: dir, database: pg?.url, retention: 3 });
+    try {
+      expect((await store.addReport('hs-t1', report({ summary: { changed: 2 }, resources: [{ status: 'changed', cause: 'intentional' }] }))).status).toBe('intentional change');
+      const afterChange = (await store.listNodes(60_000)).find((n) => n.node === 'hs-t1')!;
+      expect(afterChange).toMatchObject({ failed: 0, changed: 2 });
+      expect(afterChange.lastChangeAt).toBeDefined();
+      expect(afterChange.lastFailureAt).toBeUndefined();
+      await store.addReport('hs-t1', report({ summary: { failed: 1, skipped: 2 } }));
+      await store.addReport('hs-t1', report({ noop: true, summary: { pending: 1, changed: 0 } }));
+      const n = (await store.listNodes(60_000)).find((x) => x.node === 'hs-t1')!;
+      // The last run (a noop) failed and changed nothing; the last change and failure stay.
+      expect(n).toMatchObject({ failed: 0, changed: 0, lastChangeAt: afterChange.lastChangeAt });
+      expect(Date.parse(n.lastFailureAt!)).toBeGreaterThanOrEqual(Date.parse(afterChange.lastChangeAt!));
+      // A noop run's pending changes are not a change.
+      await store.addReport('hs-t2', report({ noop: true, summary: { changed: 1, pending: 1 } }));
+      expect((await store.listNodes(60_000)).find((x) => x.node === 'hs-t2')!.lastChangeAt).toBeUndefined();
+      const recent = await store.recentReports(4);
+      expect(recent.map((r) => r.node)).toEqual(['hs-t2', 'hs-t1', 'hs-t1', 'hs-t1']);
+      expect(recent[0]!.id).toBeGreaterThan(recent[1]!.id);
+    } finally { await store.close(); }
+  });
 });
 
 describe('two server replicas on one PostgreSQL', () => {

@@ -312,7 +312,8 @@ describe('reports and status', () => {
     expect(nodes.find((n) => n.node === 'hs-b')!.status).toBe('intentional change');
     expect(nodes.find((n) => n.node === 'hs-a')!.status).toBe('unchanged');
     const human = await runCli(['nodes', '--server', server.url, '--ca-dir', caDir]);
-    expect(human.stdout).toMatch(/hs-a\s+unchanged/);
+    expect(human.stdout).toMatch(/^NODE +STATUS +LAST REPORT +CODE +NOTES\n/);
+    expect(human.stdout).toMatch(/^hs-a +unchanged +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +sha256:/m);
     const own = await request(server.url, 'v1/nodes/hs-a/reports?limit=2', await tlsOf(a));
     expect(JSON.parse(own.body.toString()).reports).toHaveLength(2);
   });

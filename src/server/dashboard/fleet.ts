@@ -14,8 +14,20 @@ import type { CodeError, CodeManager } from '../code.js';
 import { isValidReport } from '../door.js';
 import type { NodeRow, NodeStatus, Store, StoredReport } from '../store.js';
 
-/** Every status, in the order the dashboard shows them (worst first). */
-export const STATUSES: readonly NodeStatus[] = ['failed', 'corrective change', 'intentional change', 'noop pending', 'unchanged', 'disabled', 'unresponsive', 'never reported'];
+/**
+ * Every status, worst first: the order of the overview's rows and tiles. Failed, then
+ * silent (unresponsive), then drift the agents had to repair, then changes waiting in noop,
+ * then paused agents; the healthy ones last.
+ */
+export const STATUSES: readonly NodeStatus[] = ['failed', 'unresponsive', 'corrective change', 'noop pending', 'disabled', 'never reported', 'intentional change', 'unchanged'];
+
+const rank = (s: NodeStatus): number => { const i = STATUSES.indexOf(s); return i < 0 ? STATUSES.length : i; };
+const newest = (iso: string | undefined): number => (iso ? -Date.parse(iso) : 0);
+
+/** Triage order: by status (worst first), then the most recent failure, then more failed resources, then the name. */
+export function bySeverity(a: NodeRow, b: NodeRow): number {
+  return rank(a.status) - rank(b.status) || newest(a.lastFailureAt) - newest(b.lastFailureAt) || (b.failed ?? 0) - (a.failed ?? 0) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0);
+}
 
 export interface FleetNode extends NodeRow {
   readonly environment?: string;
@@ -35,8 +47,11 @@ export interface NodeDetail {
 export interface FleetView {
   readonly unresponsiveAfterMs: number;
   code(): { readonly version?: string; readonly loadedAt?: string; readonly error?: CodeError };
+  /** Every node, worst first (bySeverity). */
   nodes(): Promise<FleetNode[]>;
   node(name: string, reports: number): Promise<NodeDetail | undefined>;
+  /** The newest `limit` reports of the whole fleet that pass the report schema, newest first. */
+  recent(limit: number): Promise<StoredReport[]>;
 }
 
 interface Classified { readonly environment?: string; readonly role?: string; readonly modules?: readonly string[] }
@@ -89,7 +104,10 @@ export function createFleetView(opts: { code: CodeManager; store: Store; environ
       const rows = await store.listNodes(opts.unresponsiveAfterMs);
       const out: FleetNode[] = [];
       for (const r of rows) out.push(await withClass(r));
-      return out;
+      return out.sort(bySeverity);
+    },
+    async recent(limit) {
+      return (await store.recentReports(limit)).filter((r) => isValidReport(r.report));
     },
     async node(name, reports) {
       const row = (await store.listNodes(opts.unresponsiveAfterMs)).find((n) => n.node === name);

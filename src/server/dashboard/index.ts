@@ -3,8 +3,10 @@
  * server --dashboard [HOST:]PORT`, 127.0.0.1 unless a host is given), never on the
  * agents' mutual-TLS port, so agents can never reach it and it can stay on loopback.
  *
- *   GET  /                 fleet overview; ?q=&status=&environment=&role= filter (no JavaScript needed)
- *   GET  /nodes/:node      one node: runs, changed and failed resources, chart, facts
+ *   GET  /                 fleet overview, worst first; ?q=&status=&environment=&role= filter (no JavaScript needed)
+ *   GET  /changes          the fleet's recent changes; ?resource=&cause=&node= filter
+ *   GET  /nodes/:node      one node: runs, changed and failed resources, chart, facts, digests
+ *   (both lists take ?refresh=SECONDS: static/dashboard.js refreshes them in place, keeping the filters)
  *   GET  /rollout          the current rollout: waves, their nodes and results, the audit trail (rollout-page.ts)
  *   GET  /login, POST /login, POST /logout
  *   GET  /assets/dashboard.css, /assets/dashboard.js   (from the package: no CDN)
@@ -25,11 +27,13 @@ import { identify } from '../auth.js';
 import { NODE_NAME_MAX } from '../ca.js';
 import { bearerOf, clearedCookie, createLoginLimiter, createSession, loadDashboardToken, parseCookies, safeNext, sameSecret, SESSION_COOKIE, sessionCookie, verifySession } from './auth.js';
 import type { FleetView } from './fleet.js';
-import { errorPage, loginPage, nodePage, overviewPage, type OverviewFilter } from './pages.js';
+import { changeEvents, changesPage, errorPage, loginPage, nodePage, overviewPage, refreshSeconds, type ChangesFilter, type OverviewFilter } from './pages.js';
 import { rolloutPage } from './rollout-page.js';
 import type { RolloutStatus } from '../rollout.js';
 
 export const DEFAULT_DASHBOARD_PORT = 8141;
+/** Reports of the whole fleet the recent-changes page reads. */
+const RECENT_REPORTS = 300;
 
 export interface DashboardOptions {
   readonly host: string;
@@ -52,7 +56,8 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/** `connect-src 'self'`: the auto-refresh fetches the page it is on. */
+export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const ASSETS: Record<string, { type: string; key: string }> = {
   'dashboard.css': { type: 'text/css; charset=utf-8', key: 'src/server/dashboard/static/dashboard.css' },
@@ -105,7 +110,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const tooMany = (req: FastifyRequest, reply: FastifyReply, next: string): FastifyReply | undefined => {
     const { waitSeconds } = waiting(req);
     if (waitSeconds === undefined) return undefined;
-    return html(reply.header('retry-after', String(waitSeconds)), 429, loginPage({ next, waitSeconds }));
+    return html(reply.header('retry-after', String(waitSeconds)), 429, loginPage({ tokenFile: opts.tokenFile, next, waitSeconds }));
   };
 
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -120,7 +125,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, safeNext(req.url))) return reply;
     if (authenticated(req)) { req.dashboardUser = true; return; }
     reply.header('www-authenticate', 'Bearer realm="tsconverge dashboard"');
-    await html(reply, 401, loginPage({ next: safeNext(req.url), ...waiting(req) }));
+    await html(reply, 401, loginPage({ tokenFile: opts.tokenFile, next: safeNext(req.url), ...waiting(req) }));
   });
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode ?? 500;
@@ -140,7 +145,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     const next = safeNext(req.query.next);
     if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, next)) return reply;
     if (authenticated(req)) return reply.redirect(next, 303);
-    return html(reply, 200, loginPage({ next, ...waiting(req) }));
+    return html(reply, 200, loginPage({ tokenFile: opts.tokenFile, next, ...waiting(req) }));
   });
   app.post<{ Body: { token?: string; next?: string } }>('/login', {
     config: pub, schema: { body: { type: 'object', properties: { token: { type: 'string', maxLength: 1024 }, next: { type: 'string', maxLength: 2048 } } } },
@@ -149,15 +154,21 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     const limited = tooMany(req, reply, next);
     if (limited) return limited;
     if (typeof req.body?.token !== 'string' || !tokenRight(req, req.body.token.trim())) {
-      return html(reply, 401, loginPage({ next, error: 'That token is not the dashboard token.', ...waiting(req) }));
+      return html(reply, 401, loginPage({ tokenFile: opts.tokenFile, next, error: 'That token is not the dashboard token.', ...waiting(req) }));
     }
     return reply.header('set-cookie', sessionCookie(createSession(token), secure)).redirect(next, 303);
   });
   app.post('/logout', { config: pub }, async (_req, reply) => reply.header('set-cookie', clearedCookie(secure)).redirect('/login', 303));
 
-  app.get<{ Querystring: OverviewFilter }>('/', {
-    schema: { querystring: { type: 'object', properties: { q: str, status: str, environment: str, role: str } } },
-  }, async (req, reply) => html(reply, 200, overviewPage(await opts.fleet.nodes(), req.query, opts.fleet.code())));
+  app.get<{ Querystring: OverviewFilter & { refresh?: string } }>('/', {
+    schema: { querystring: { type: 'object', properties: { q: str, status: str, environment: str, role: str, refresh: str } } },
+  }, async (req, reply) => html(reply, 200, overviewPage(await opts.fleet.nodes(), req.query, opts.fleet.code(), Date.now(), refreshSeconds(req.query.refresh))));
+  app.get<{ Querystring: ChangesFilter & { refresh?: string } }>('/changes', {
+    schema: { querystring: { type: 'object', properties: { resource: str, cause: str, node: str, refresh: str } } },
+  }, async (req, reply) => {
+    const reports = await opts.fleet.recent(RECENT_REPORTS);
+    return html(reply, 200, changesPage(changeEvents(reports), req.query, reports.length, Date.now(), refreshSeconds(req.query.refresh)));
+  });
   app.get<{ Params: { node: string } }>('/nodes/:node', { schema: { params: { type: 'object', properties: { node: str } } } }, async (req, reply) => {
     const d = await opts.fleet.node(req.params.node, 30);
     return d ? html(reply, 200, nodePage(d)) : html(reply, 404, errorPage(404, 'No such node', true));

@@ -41,7 +41,14 @@ function age(iso: string | undefined, nowMs: number): string {
   return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 172_800 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} days ago`;
 }
 
-export function layout(title: string, body: Html, opts: { loggedIn?: boolean } = {}): string {
+/** Seconds between automatic refreshes of the overview and the changes page (`?refresh=N`, at least 2; 0: off). */
+export const DEFAULT_REFRESH_SECONDS = 30;
+export function refreshSeconds(v: string | undefined): number {
+  const n = Number(v);
+  return v === undefined || v === '' || !Number.isFinite(n) ? DEFAULT_REFRESH_SECONDS : n <= 0 ? 0 : Math.max(2, Math.min(3600, Math.round(n)));
+}
+
+export function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?: 'hosts' | 'changes' | 'rollout'; refresh?: number } = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -56,10 +63,10 @@ export function layout(title: string, body: Html, opts: { loggedIn?: boolean } =
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <a class="brand" href="/">tsconverge fleet</a>
-${opts.loggedIn ? html`<nav class="pages"><a href="/">Nodes</a> <a href="/rollout">Rollout</a></nav>` : ''}
-${opts.loggedIn ? html`<form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
+${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a> <a href="/rollout"${opts.current === 'rollout' ? html` aria-current="page"` : ''}>Rollout</a></nav>
+<form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
 </header>
-<main id="main" tabindex="-1">
+<main id="main" tabindex="-1"${opts.refresh ? html` data-refresh="${opts.refresh}"` : ''}>
 ${body}
 </main>
 </body>
@@ -72,9 +79,10 @@ export function statusBadge(status: string, extra?: string): Html {
 }
 
 /** `waitSeconds`: too many wrong tokens came from this address; it may try again after that long. */
-export function loginPage(opts: { next: string; error?: string; waitSeconds?: number }): string {
+/** `tokenFile`: where this server keeps the token (what an operator reads it from). */
+export function loginPage(opts: { next: string; tokenFile: string; error?: string; waitSeconds?: number }): string {
   return layout('Log in', html`<h1>Log in</h1>
-<p>Paste the dashboard token (the server writes it to <code>STATE_DIR/dashboard.token</code>, or <code>--dashboard-token-file</code>).</p>
+<p>Paste the dashboard token. This server keeps it in <code class="token-file">${opts.tokenFile}</code> on its host: <code>sudo cat ${opts.tokenFile}</code>.</p>
 ${opts.error ? html`<p class="error" role="alert">${opts.error}</p>` : ''}
 ${opts.waitSeconds ? html`<p class="error wait" role="alert">Too many wrong tokens from your address: try again in <span id="wait-seconds">${opts.waitSeconds}</span> seconds.</p>` : ''}
 <form class="login" method="post" action="/login">
@@ -93,26 +101,43 @@ function options(values: readonly string[], selected: string | undefined, all: s
   return html`<option value="">${all}</option>${values.map((v) => html`<option value="${v}"${v === selected ? html` selected` : ''}>${v}</option>`)}`;
 }
 
-export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, code: { version?: string; error?: { message: string; at: string } }, nowMs = Date.now()): string {
+/** The cause of a resource's change: only a change (or a pending one) has one; a failed or skipped resource made none. */
+export function causeOf(x: { status?: string; cause?: string }): string {
+  return x.status === 'changed' || x.status === 'pending' ? x.cause ?? '' : '';
+}
+
+const count = (n: number | undefined, cls: string): Html => (n === undefined ? html`<span class="none">-</span>` : html`<span class="${n > 0 ? cls : 'zero-n'}">${n}</span>`);
+
+function refreshNote(refresh: number, nowMs: number): Html {
+  const at = new Date(nowMs).toISOString();
+  return html`<p class="refresh"><span id="updated">Updated <time datetime="${at}">${at.slice(11, 19)} UTC</time></span>${refresh
+    ? html`<span class="auto"> &middot; <label><input type="checkbox" id="autorefresh" checked> refresh every ${refresh} s</label></span>` : ''}</p>`;
+}
+
+export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, code: { version?: string; error?: { message: string; at: string } }, nowMs = Date.now(), refresh = DEFAULT_REFRESH_SECONDS): string {
   const counts = countByStatus(nodes);
   const cached = nodes.filter((n) => n.cachedCatalogue).length;
   const envs = [...new Set(nodes.map((n) => n.environment).filter((e): e is string => !!e))].sort();
   const roles = [...new Set(nodes.map((n) => n.role).filter((r): r is string => !!r))].sort();
   const shown = nodes.filter((n) => matches(n, f)).length;
   const countItem = (status: string, n: number, label = status): Html => html`<li class="count s-${slug(status)}${n === 0 ? ' zero' : ''}"><a href="/${query({ status })}" title="${STATUS_HELP[status] ?? 'the last run used the cached (last-known-good) catalogue'}"><span class="n" data-count="${status}">${n}</span> <span class="label">${label}</span></a></li>`;
+  const when = (iso: string | undefined): Html => (iso ? html`${time(iso)} <span class="age">${age(iso, nowMs)}</span>` : html`<span class="none">never</span>`);
   const rows = nodes.map((n) => html`<tr data-node="${n.node}" data-status="${n.status}" data-environment="${n.environment ?? ''}" data-role="${n.role ?? ''}" data-cached="${n.cachedCatalogue ? '1' : ''}"${matches(n, f) ? '' : html` hidden`}>
-<th scope="row"><a href="/nodes/${encodeURIComponent(n.node)}">${n.node}</a></th>
+<th scope="row" class="host"><a href="/nodes/${encodeURIComponent(n.node)}">${n.node}</a></th>
 <td>${statusBadge(n.status, n.disabledReason)}${n.cachedCatalogue ? html` <span class="status s-cached">cached catalogue</span>` : ''}</td>
-<td>${n.environment ?? ''}</td>
-<td>${n.role ?? ''}</td>
-<td><code title="${n.codeVersion ?? ''}">${short(n.codeVersion)}</code></td>
-<td>${time(n.lastReportAt)} <span class="age">${age(n.lastReportAt, nowMs)}</span></td>
-<td><code title="${n.catalogueDigest ?? ''}">${short(n.catalogueDigest)}</code></td>
+<td class="num" data-col="failed">${count(n.failed, 'bad-n')}</td>
+<td class="num" data-col="changed">${count(n.changed, 'chg-n')}</td>
+<td data-col="last-failure">${when(n.lastFailureAt)}</td>
+<td data-col="last-change">${when(n.lastChangeAt)}</td>
+<td data-col="last-run">${when(n.lastReportAt)}</td>
+<td class="wide-only">${n.environment ?? ''}</td>
+<td class="wide-only">${n.role ?? ''}</td>
 </tr>`);
   return layout('Fleet overview', html`<h1>Fleet overview</h1>
-<p class="code">Serving fleet code <code title="${code.version ?? ''}">${short(code.version) || 'none'}</code>${code.error ? html` <strong class="error">&middot; the fleet tree on disk does not compile (since ${code.error.at}); still serving this code</strong>` : ''}</p>
-<h2 id="counts-h">Nodes by status</h2>
-<ul class="counts" aria-labelledby="counts-h">
+<p class="code" id="code-line">Serving fleet code <code title="${code.version ?? ''}">${short(code.version) || 'none'}</code>${code.error ? html` <strong class="error">&middot; the fleet tree on disk does not compile (since ${code.error.at}); still serving this code</strong>` : ''}</p>
+${refreshNote(refresh, nowMs)}
+<h2 id="counts-h">Hosts by status, worst first</h2>
+<ul class="counts" id="counts" aria-labelledby="counts-h">
 ${STATUSES.map((s) => countItem(s, counts[s]))}
 ${countItem(CACHED, cached, 'on a cached catalogue')}
 </ul>
@@ -121,18 +146,86 @@ ${countItem(CACHED, cached, 'on a cached catalogue')}
 <div><label for="status">Status</label> <select id="status" name="status">${options([...STATUSES, CACHED], f.status, 'any status')}</select></div>
 <div><label for="environment">Environment</label> <select id="environment" name="environment">${options(envs, f.environment, 'any environment')}</select></div>
 <div><label for="role">Role</label> <select id="role" name="role">${options(roles, f.role, 'any role')}</select></div>
+${refresh !== DEFAULT_REFRESH_SECONDS ? html`<input type="hidden" name="refresh" value="${refresh}">` : ''}
 <div class="buttons"><button type="submit">Filter</button> <a href="/">Clear</a></div>
 </form>
 <p id="shown" aria-live="polite"><span id="shown-n">${shown}</span> of ${nodes.length} nodes shown</p>
+<div class="table-wrap">
 <table id="nodes" class="nodes">
-<caption>Nodes by name; select one for its runs, changes and facts</caption>
-<thead><tr><th scope="col">Node</th><th scope="col">Status</th><th scope="col">Environment</th><th scope="col">Role</th><th scope="col">Code version</th><th scope="col">Last run</th><th scope="col">Catalogue digest</th></tr></thead>
+<caption>Hosts, worst first: failed, unresponsive, repaired drift, pending noop changes, disabled, then the healthy ones. Failed and changed count the resources of the last run. Select a host for its runs, changes, facts and digests.</caption>
+<thead><tr><th scope="col">Host</th><th scope="col">Status</th><th scope="col" class="num">Failed</th><th scope="col" class="num">Changed</th><th scope="col">Last failure</th><th scope="col">Last change</th><th scope="col">Last run</th><th scope="col" class="wide-only">Environment</th><th scope="col" class="wide-only">Role</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
 </table>
+</div>
 <h2>What the statuses mean</h2>
-<dl class="legend">${STATUSES.map((s) => html`<dt>${statusBadge(s)}</dt><dd>${STATUS_HELP[s]}</dd>`)}<dt><span class="status s-cached">cached catalogue</span></dt><dd>the fresh catalogue failed (server unreachable, or it did not compile): the agent ran its last-known-good one</dd></dl>`, { loggedIn: true });
+<dl class="legend">${STATUSES.map((s) => html`<dt>${statusBadge(s)}</dt><dd>${STATUS_HELP[s]}</dd>`)}<dt><span class="status s-cached">cached catalogue</span></dt><dd>the fresh catalogue failed (server unreachable, or it did not compile): the agent ran its last-known-good one</dd></dl>`, { loggedIn: true, current: 'hosts', refresh });
+}
+
+// ---- the fleet's recent changes -------------------------------------------------------
+
+export interface ChangesFilter { readonly resource?: string; readonly cause?: string; readonly node?: string }
+/** What the cause filter offers: the causes of changes, and what happened to resources that made none. */
+export const CAUSE_FILTERS = ['intentional', 'corrective', 'failed', 'pending', 'skipped'] as const;
+
+export interface ChangeEvent { readonly at: string; readonly node: string; readonly id: string; readonly status: string; readonly action?: string; readonly cause: string; readonly attributes: readonly string[]; readonly error?: string; readonly noop: boolean }
+
+/** Every resource of these reports that changed, would change (noop), failed or was skipped: newest first. */
+export function changeEvents(reports: readonly { node: string; receivedAt: string; report: unknown }[]): ChangeEvent[] {
+  const out: ChangeEvent[] = [];
+  for (const r of reports) {
+    const rep = (r.report ?? {}) as RunReport;
+    for (const x of rep.resources ?? []) {
+      if (!x.status || x.status === 'unchanged') continue;
+      out.push({
+        at: rep.startedAt ?? r.receivedAt, node: r.node, id: x.id ?? '', status: x.status, action: x.action, cause: causeOf(x), noop: rep.noop === true,
+        attributes: [...new Set((x.changes ?? []).map((c) => c.attribute ?? c.path ?? '').filter(Boolean))], error: x.error?.code,
+      });
+    }
+  }
+  return out;
+}
+
+export function matchesChange(e: ChangeEvent, f: ChangesFilter): boolean {
+  if (f.resource && !e.id.toLowerCase().includes(f.resource.toLowerCase())) return false;
+  if (f.node && e.node !== f.node) return false;
+  if (f.cause && (f.cause === 'failed' || f.cause === 'pending' || f.cause === 'skipped' ? e.status !== f.cause : e.cause !== f.cause)) return false;
+  return true;
+}
+
+export function changesPage(events: readonly ChangeEvent[], f: ChangesFilter, reports: number, nowMs = Date.now(), refresh = DEFAULT_REFRESH_SECONDS): string {
+  const shown = events.filter((e) => matchesChange(e, f)).slice(0, 500);
+  const nodes = [...new Set(events.map((e) => e.node))].sort();
+  const rows = shown.map((e) => html`<tr data-node="${e.node}" data-resource="${e.id}" data-status="${e.status}" data-cause="${e.cause}">
+<td>${time(e.at)} <span class="age">${age(e.at, nowMs)}</span></td>
+<th scope="row" class="host"><a href="/nodes/${encodeURIComponent(e.node)}">${e.node}</a></th>
+<td><code>${e.id}</code></td>
+<td>${statusBadge(e.status)}${e.action && e.action !== 'none' ? html` <span class="action">${e.action}</span>` : ''}${e.noop ? html` <span class="none">(noop)</span>` : ''}</td>
+<td>${e.cause}</td>
+<td>${e.error ? html`<code class="err-code">${e.error}</code>` : e.attributes.length ? e.attributes.slice(0, 8).join(', ') : ''}</td>
+</tr>`);
+  return layout('Recent changes', html`<h1>Recent changes</h1>
+<p>What changed where, across the fleet: every resource the newest ${reports} runs of all hosts changed, would change (noop), failed or skipped, newest first.</p>
+${refreshNote(refresh, nowMs)}
+<form id="change-filters" class="filters" method="get" action="/changes" role="search" aria-label="Filter changes">
+<div><label for="resource">Resource</label> <input id="resource" name="resource" type="search" value="${f.resource ?? ''}" placeholder="e.g. docker.container or motd" autocomplete="off"></div>
+<div><label for="cause">Cause</label> <select id="cause" name="cause">${options(CAUSE_FILTERS, f.cause, 'any cause')}</select></div>
+<div><label for="node">Host</label> <select id="node" name="node">${options(nodes, f.node, 'any host')}</select></div>
+${refresh !== DEFAULT_REFRESH_SECONDS ? html`<input type="hidden" name="refresh" value="${refresh}">` : ''}
+<div class="buttons"><button type="submit" class="always">Filter</button> <a href="/changes">Clear</a></div>
+</form>
+<p id="changes-shown"><span id="changes-n">${shown.length}</span> of ${events.length} resource events shown</p>
+<div class="table-wrap">
+<table id="changes" class="changes-table">
+<caption>Causes: <strong>intentional</strong> (the catalogue changed: a rollout), <strong>corrective</strong> (the host drifted and was repaired); a failed or skipped resource made no change and has no cause.</caption>
+<thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Resource</th><th scope="col">Status</th><th scope="col">Cause</th><th scope="col">Attributes or error</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</div>
+${shown.length ? '' : html`<p class="none">Nothing matches.</p>`}`, { loggedIn: true, current: 'changes', refresh });
 }
 
 // ---- the node page -------------------------------------------------------------------
@@ -175,9 +268,9 @@ ${r.agent?.enabled === false ? html`<p>Agent disabled${r.agent.disabledBy ? html
 ${r.cachedCatalogue ? html`<p class="warn">Ran the cached (last-known-good) catalogue: the fresh one failed.</p>` : ''}
 ${r.catalogueError ? html`<div>Catalogue: ${errorText(r.catalogueError)}</div>` : ''}
 ${r.error && r.error !== r.catalogueError ? html`<div>Run: ${errorText(r.error)}</div>` : ''}
-${notable.length ? html`<table class="resources"><caption>Resources changed, pending, failed or skipped in this run</caption>
+${notable.length ? html`<div class="table-wrap"><table class="resources"><caption>Resources changed, pending, failed or skipped in this run</caption>
 <thead><tr><th scope="col">Resource</th><th scope="col">Status</th><th scope="col">Cause</th><th scope="col">Attribute changes</th><th scope="col">Error</th></tr></thead>
-<tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${x.cause ?? ''}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table>`
+<tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${causeOf(x) || html`<span class="none">none: no change made</span>`}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table></div>`
     : html`<p>No resource changed or failed.</p>`}
 </details>`;
 }
@@ -195,7 +288,7 @@ export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
   const runs = d.reports.map((r) => ({ rep: (r.report ?? {}) as RunReport, at: r.receivedAt }));
   const chart: ChartRun[] = runs.slice().reverse().map(({ rep, at }) => ({ at: rep.startedAt ?? at, durationMs: rep.durationMs ?? 0, changed: rep.summary?.changed ?? 0, failed: (rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0) }));
   return layout(n.node, html`<p class="crumbs"><a href="/">Fleet overview</a> &rsaquo; ${n.node}</p>
-<h1>${n.node}</h1>
+<h1 class="host">${n.node}</h1>
 <dl class="facts-head">
 <dt>Status</dt><dd>${statusBadge(n.status, n.disabledReason)}${n.cachedCatalogue ? html` <span class="status s-cached">cached catalogue</span>` : ''}</dd>
 <dt>Environment</dt><dd>${n.environment ?? 'unknown'}</dd>
@@ -211,10 +304,10 @@ ${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}` : ''}
 <h2>Runs over time</h2>
 ${renderRunChart(chart)}
 <h2>Last runs</h2>
-${runs.length ? html`<table class="runs"><caption>The newest ${runs.length} runs</caption>
+${runs.length ? html`<div class="table-wrap"><table class="runs"><caption>${runs.length === 1 ? 'The only run reported' : `The newest ${runs.length} runs`}</caption>
 <thead><tr><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Outcome</th><th scope="col">Catalogue digest</th><th scope="col">Changed</th><th scope="col">Intentional / corrective</th><th scope="col">Failed</th><th scope="col">Pending</th><th scope="col">Unchanged</th><th scope="col">Exit</th></tr></thead>
-<tbody>${runs.map(({ rep, at }) => html`<tr><th scope="row">${time(rep.startedAt ?? at)}</th><td>${((rep.durationMs ?? 0) / 1000).toFixed(2)} s</td><td>${rep.outcome ?? 'run'}${rep.noop ? ' (noop)' : ''}${rep.cachedCatalogue ? ' (cached catalogue)' : ''}</td><td><code title="${rep.catalogueDigest ?? ''}">${short(rep.catalogueDigest)}</code></td><td>${rep.summary?.changed ?? 0}</td><td>${rep.changes?.intentional ?? 0} / ${rep.changes?.corrective ?? 0}</td><td>${(rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0)}</td><td>${rep.summary?.pending ?? 0}</td><td>${rep.summary?.unchanged ?? 0}</td><td>${rep.exitCode ?? ''}</td></tr>`)}</tbody></table>`
+<tbody>${runs.map(({ rep, at }) => html`<tr><th scope="row">${time(rep.startedAt ?? at)}</th><td>${((rep.durationMs ?? 0) / 1000).toFixed(2)} s</td><td>${rep.outcome ?? 'run'}${rep.noop ? ' (noop)' : ''}${rep.cachedCatalogue ? ' (cached catalogue)' : ''}</td><td><code title="${rep.catalogueDigest ?? ''}">${short(rep.catalogueDigest)}</code></td><td>${rep.summary?.changed ?? 0}</td><td>${rep.changes?.intentional ?? 0} / ${rep.changes?.corrective ?? 0}</td><td>${(rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0)}</td><td>${rep.summary?.pending ?? 0}</td><td>${rep.summary?.unchanged ?? 0}</td><td>${rep.exitCode ?? ''}</td></tr>`)}</tbody></table></div>`
     : html`<p>No runs reported yet.</p>`}
 <h2>Facts</h2>
-${d.facts ? html`<details class="facts"><summary>${factRows(d.facts.facts).length} facts, sent ${time(d.facts.at)}</summary><table class="facts"><caption>Facts the agent sent</caption><thead><tr><th scope="col">Fact</th><th scope="col">Value</th></tr></thead><tbody>${factRows(d.facts.facts).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${v}</td></tr>`)}</tbody></table></details>` : html`<p>No facts received.</p>`}`, { loggedIn: true });
+${d.facts ? html`<details class="facts"><summary>${factRows(d.facts.facts).length} facts, sent ${time(d.facts.at)}</summary><table class="facts"><caption>Facts the agent sent</caption><thead><tr><th scope="col">Fact</th><th scope="col">Value</th></tr></thead><tbody>${factRows(d.facts.facts).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${v}</td></tr>`)}</tbody></table></details>` : html`<p>No facts received.</p>`}`, { loggedIn: true, current: 'hosts' });
 }

@@ -14,7 +14,7 @@ export function rolloutPage(s: RolloutStatus): string {
   const r = s.rollout;
   const head = html`<h1>Rollout</h1>
 <p class="code">Stable code version (every node outside a rollout): <code title="${s.stable ?? ''}">${short(s.stable) || 'none'}</code></p>`;
-  if (!r) return layout('Rollout', html`${head}<p id="rollout-none">No rollout yet: the fleet tree has not changed since the server first served it, or it has no <code>rollout.yaml</code>.</p>`, { loggedIn: true });
+  if (!r) return layout('Rollout', html`${head}<p id="rollout-none">No rollout yet: the fleet tree has not changed since the server first served it, or it has no <code>rollout.yaml</code>.</p>`, { loggedIn: true, current: 'rollout' });
   const waves = r.waves.map((w) => html`<section class="wave" id="wave-${w.index}">
 <h3>Wave ${w.index + 1}: ${w.name} ${badge(w.state)} <span class="hint">bake ${Math.round(w.bakeMs / 1000)} s, ${w.nodes.length} nodes</span></h3>
 ${w.nodes.length === 0 ? html`<p class="none">no nodes</p>` : html`<table class="wave-nodes">
@@ -36,5 +36,5 @@ ${r.reason ? html`<p class="${r.state === 'halted' || r.state === 'reverted' ? '
 ${waves}
 <h2>Audit trail</h2>
 <table class="audit"><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Rollout</th><th scope="col">Detail</th></tr></thead>
-<tbody>${audit}</tbody></table>`, { loggedIn: true });
+<tbody>${audit}</tbody></table>`, { loggedIn: true, current: 'rollout' });
 }
