@@ -86,12 +86,11 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     onWorkerError: (m) => log?.warn(m),
     onCompile: (s) => { metrics.compileSeconds.observe(s); metrics.cataloguesCompiled.inc(); },
   });
-  let rolloutsRef: Rollouts | undefined;
-  let storeRef: Store | undefined;
+  // Set once the store is open (code loads meanwhile); recordCode waits for both.
+  const ready: { store?: Store; rollouts?: Rollouts } = {};
   /** A new code version is recorded in the store: it starts a rollout when the tree has a rollout.yaml (rollout.ts). */
   const recordCode = async (): Promise<void> => {
-    const rollouts = rolloutsRef;
-    const st = storeRef;
+    const { rollouts, store: st } = ready;
     if (!rollouts || !st || !code.current) return;
     const current = code.current;
     try {
@@ -106,7 +105,7 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     metrics.codeReloads.inc({ result: ok ? 'ok' : 'failed' });
     // Recorded first (a rollout starts, or the version is stable): what the log line says is what nodes get.
     if (ok) await recordCode();
-    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)${rolloutsRef?.strict ? `; rollout ${rolloutsRef.current!.id}, ${rolloutsRef.current!.state}` : ''}`);
+    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)${ready.rollouts?.strict ? `; rollout ${ready.rollouts.current!.id}, ${ready.rollouts.current!.state}` : ''}`);
     else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
     return ok;
   };
@@ -135,8 +134,8 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   } finally {
     await early?.close();
   }
-  storeRef = store;
-  const rollouts = rolloutsRef = new Rollouts(store, log);
+  const rollouts = new Rollouts(store, log);
+  Object.assign(ready, { store, rollouts });
   await rollouts.refresh();
   await recordCode();
   rollouts.start();
