@@ -21,12 +21,14 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-
 command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_pkgs+=(chrony)
 command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need_pkgs+=(logrotate)
 [ -x /usr/sbin/rsyslogd ] || need_pkgs+=(rsyslog)
+command -v visudo >/dev/null 2>&1 || [ -x /usr/sbin/visudo ] || need_pkgs+=(sudo)   # sudo.rule checks sudoers with visudo -cf
 # PostgreSQL for the catalogue server's store tests: they start a throwaway cluster of
 # their own (initdb + pg_ctl as the postgres user, port 15432); the packaged cluster is
 # left alone (no systemd here: it stays down).
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql)
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)   # import compose tests compare with what Compose makes
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool checks the agent's metrics file
+[ -x /usr/sbin/ulogd ] || need_pkgs+=(ulogd2)   # NFLOG to a file: the firewall tests read logged drops (no daemon is started: policy-rc.d)
 # The dashboard's browser tests drive Debian's chromium with playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)   # the systemd test image (scripts/systemd-image.sh)

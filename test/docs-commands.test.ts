@@ -19,7 +19,7 @@
  */
 import { describe, expect, it, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIN, REPO, docker, freePort } from './support/harness.js';
@@ -206,6 +206,14 @@ afterAll(() => {
   rmSync(shim, { recursive: true, force: true });
 });
 
+/** Names and modification times under the machine's own state directory. */
+const machineState = (): string[] => {
+  const dir = '/var/lib/tsconverge';
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort().map((f) => `${f} ${statSync(path.join(dir, f)).mtimeMs}`);
+};
+const machineStateBefore = machineState();
+
 describe('documented examples run as written', () => {
   it('the docs hold examples', () => { expect(examples.length).toBeGreaterThan(2); });
   it.each(examples.map((e) => [`${e.file}:${e.line}`, e]))('%s', async (_where, ex) => {
@@ -214,7 +222,12 @@ describe('documented examples run as written', () => {
     // The walk-throughs' scratch directory and ports: this example's own.
     const demo = mkdtempSync(path.join(tmpdir(), 'i24-docs-demo-'));
     const vars = { DEMO: demo, PORT: String(await freePort()), DASHBOARD_PORT: String(await freePort()), PUSH_PORTS: `${await freePort()} ${await freePort()}` };
-    const out = spawnSync('bash', ['-c', script], { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...vars, NO_COLOR: '1', PATH: `${shim}:${process.env.PATH}` }, timeout: 170_000 });
+    // A command written without --root or --state-dir keeps its state in /var/lib/tsconverge,
+    // as on an operator's machine. Here that directory is a tmpfs of this example's own, in a
+    // private mount namespace: the walk-throughs start from an empty state and never write
+    // the test machine's.
+    const isolated = ['--mount', '--propagation', 'private', 'bash', '-c', 'mkdir -p /var/lib/tsconverge && mount -t tmpfs tsconverge-docs /var/lib/tsconverge && exec bash -c "$1"', 'docs-example', script];
+    const out = spawnSync('unshare', isolated, { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...vars, NO_COLOR: '1', PATH: `${shim}:${process.env.PATH}` }, timeout: 170_000 });
     rmSync(demo, { recursive: true, force: true });
     const rcs = readFileSync(rcFile, 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
     ex.script.forEach((l, i) => {
@@ -227,5 +240,7 @@ describe('documented examples run as written', () => {
       expect(out.stdout, `${ex.file}:${ex.line}: documented output: ${line}`).toMatch(pattern);
     }
   }, 180_000);
+  it("leave the machine's own /var/lib/tsconverge as it was", () => {
+    expect(machineState()).toEqual(machineStateBefore);
+  });
 });
-

@@ -30,6 +30,7 @@ import { agentInfoOf, createSupervisor } from './supervisor.js';
 import type { CatalogueSource, SourceResult } from './source-types.js';
 import { writeAgentInfo } from './status.js';
 import { DEFAULTS } from '../core/defaults.js';
+import { createProcessRunner } from '../core/exec.js';
 
 export interface AgentOptions {
   readonly stateDir: string;
@@ -203,6 +204,15 @@ export function createAgent(opts: AgentOptions): Agent {
     if (report) {
       const age = report.outcome === 'run' && lastCatalogue?.compiledAt ? Math.max(0, (Date.now() - Date.parse(lastCatalogue.compiledAt)) / 1000) : null;
       metrics.observe(report, { catalogueAgeSeconds: age, nextRun: next });
+      if (report.resources.some((r) => r.id.startsWith('firewall.'))) {
+        // Blocked traffic seen by monitoring without reading logs: each rule's counters.
+        try {
+          const { readFirewallCounters } = await import('../providers/firewall/backend.js');
+          metrics.firewall(await readFirewallCounters(createProcessRunner()));
+        } catch (err) {
+          log.warn(`firewall counters not read for the metrics: ${(err as Error).message}`);
+        }
+      }
     }
     await metrics.write(opts.metricsFile);
   }

@@ -17,6 +17,8 @@ export interface AgentMetrics {
   /** Record a finished run. */
   observe(report: AgentReport, extra: { catalogueAgeSeconds: number | null; nextRun: Date | null }): void;
   render(): Promise<string>;
+  /** The packets and bytes each firewall rule and policy decided (iptables counters), replacing the last ones. */
+  firewall(counters: readonly { kind: string; name: string; packets: number; bytes: number }[]): void;
   /** Render and write atomically to `file`. */
   write(file: string): Promise<void>;
 }
@@ -40,6 +42,8 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
   const interrupted = g('tsconverge_agent_last_run_interrupted', '1 when a stop signal interrupted the last run.');
   const build = g('tsconverge_agent_build_info', 'tsconverge build information.', ['version', 'nodejs', 'node']);
   const runs = new Counter({ name: 'tsconverge_agent_runs_total', help: 'Runs since the agent started, by outcome.', labelNames: ['outcome'], registers: [registry] });
+  const fwPackets = g('tsconverge_firewall_packets', 'Packets a firewall rule or policy decided (its iptables counter: it restarts from 0 when the rule\'s lines are rewritten).', ['kind', 'name']);
+  const fwBytes = g('tsconverge_firewall_bytes', 'Bytes a firewall rule or policy decided (its iptables counter).', ['kind', 'name']);
   build.set({ version: info.version, nodejs: process.versions.node, node: info.node }, 1);
   for (const o of OUTCOMES) runs.inc({ outcome: o }, info.runsBefore?.[o] ?? 0);
 
@@ -63,6 +67,14 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
       if (extra.nextRun) next.set(extra.nextRun.getTime() / 1000); else next.reset();
       interrupted.set(report.interrupted ? 1 : 0);
       runs.inc({ outcome: report.outcome });
+    },
+    firewall(counters) {
+      fwPackets.reset();
+      fwBytes.reset();
+      for (const c of counters) {
+        fwPackets.set({ kind: c.kind, name: c.name }, c.packets);
+        fwBytes.set({ kind: c.kind, name: c.name }, c.bytes);
+      }
     },
     render: () => registry.metrics(),
     async write(file) {

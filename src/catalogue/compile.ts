@@ -9,6 +9,7 @@ import { TsconvergeError, ManifestErrors } from '../core/errors.js';
 import type { Catalogue, CatalogueResource, Relation } from '../core/types.js';
 import type { Facts } from '../facts/facts.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../spec/schemas.js';
+import { refsOf } from '../spec/refs.js';
 import { listManifestFiles, loadManifestFile, isMetaKey, type ManifestResource } from './load.js';
 import { renderTemplate, resolveTemplatePath } from './render.js';
 import { limitError, parseLimits } from './limits.js';
@@ -159,6 +160,16 @@ export async function compileResources(items: readonly ManifestResource[], opts:
           }));
         }
       });
+    }
+  }
+  for (const r of resources) {
+    for (const ref of refsOf(registry.kinds.get(r.kind)?.refs ?? [], r)) {
+      if (byId.has(ref.id)) continue;
+      const known = resources.filter((x) => x.kind === ref.kind).map((x) => x.name);
+      errors.push(new TsconvergeError('UNKNOWN_REFERENCE', `${ref.pointer.slice(1).replace(/\//g, '.')} names ${ref.kind} ${JSON.stringify(ref.name)}, which is not declared`, {
+        resource: r.id, location: r.locate(ref.pointer), terminal: true,
+        hint: `declare ${ref.id} or fix the name; known ${ref.kind} resources: ${known.join(', ') || 'none'}`,
+      }));
     }
   }
   errors.push(...checkConflicts(resources, registry));

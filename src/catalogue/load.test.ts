@@ -35,6 +35,7 @@ describe('manifest errors name file, line, column and field', () => {
     ['duplicate resource', 'resources:\n  - kind: file\n    name: /a\n  - kind: file\n    name: /a\n', 'DUPLICATE_RESOURCE', 5, '/resources/1/name'],
     ['cycle', 'resources:\n  - kind: file\n    name: /a\n    require: file[/b]\n  - kind: file\n    name: /b\n    require: file[/a]\n', 'DEPENDENCY_CYCLE', 2, undefined],
     ['not a manifest', 'kind: file\n', 'MANIFEST_INVALID', 1, ''],
+    ['two fields that exclude each other', 'resources:\n  - kind: docker.container\n    name: a\n    image: x\n    networkMode: host\n    networks: [n]\n', 'MANIFEST_INVALID', 5, '/resources/0/networkMode'],
   ])('%s', async (_name, yaml, code, line, pointer) => {
     const errs = await errorsFor(yaml);
     expect(errs.length).toBeGreaterThan(0);
@@ -48,6 +49,11 @@ describe('manifest errors name file, line, column and field', () => {
     expect(e!.message).toContain('"running", "stopped", "absent"');
     const [k] = await errorsFor('resources:\n  - kind: dockr.image\n    name: a\n');
     expect(k!.message).toMatch(/Accepted kinds are: .*docker\.image/);
+  });
+
+  it('names both fields that exclude each other', async () => {
+    const [e] = await errorsFor('resources:\n  - kind: docker.container\n    name: a\n    image: x\n    networkMode: host\n    networks: [n]\n');
+    expect(e!.message).toContain('networkMode and networks are both set: give one');
   });
 
   it('collects every error in one pass', async () => {

@@ -76,6 +76,14 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
       if (e.schemaPath.endsWith('/not') && JSON.stringify((e.schema as { required?: unknown }).required) === JSON.stringify(['content', 'template'])) {
         return { pointer: `${e.instancePath}/template`, message: 'content and template are both set: give one (template renders the content)' };
       }
+      {
+        // two fields that exclude each other: the schema's `not` names them (and may say why in its description)
+        const not = e.schema as { required?: unknown; description?: unknown };
+        const req = Array.isArray(not.required) ? (not.required as string[]) : [];
+        if (e.schemaPath.endsWith('/not') && req.length === 2) {
+          return { pointer: `${e.instancePath}/${req[0]}`, message: typeof not.description === 'string' ? not.description : `${req[0]} and ${req[1]} are both set: give one` };
+        }
+      }
       return { pointer: e.instancePath, message: e.message ?? e.keyword };
     default:
       return { pointer: e.instancePath, message: e.message ?? e.keyword };

@@ -27,7 +27,7 @@ function entry(r: ResourceReport): string[] {
   }
   if (r.action === 'none' && !r.refresh) return lines;
   const sym = r.action === 'none' ? '~' : SYMBOL[r.action]!;
-  const follows = r.follows ? `, when ${r.follows} is pulled` : '';
+  const follows = r.follows ? `, when ${r.follows} ${r.follows.startsWith('docker.image[') ? 'is pulled or built' : 'is replaced'}` : '';
   const extra = r.action === 'replace' ? ` (replace: forced by ${r.forcedBy.join(', ')}${follows})` : '';
   const adopt = r.adopt ? ` (adopt: exists, not managed by tsconverge${r.adopt.madeBy ? `; made by ${r.adopt.madeBy}` : ''})` : '';
   const why = r.refreshOwedBy ? `owed since ${r.refreshOwedBy} changed in an earlier run` : 'notified by a change';

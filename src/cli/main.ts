@@ -85,7 +85,12 @@ export function createProgram(): Command {
     .option('--no-docker', 'do not ask the Docker engine for its version')
     .action(async (opts: { root: string; docker: boolean }) => {
       const { createFacts } = await import('../facts/facts.js');
-      process.stdout.write(JSON.stringify(await createFacts(opts.root, { docker: opts.docker }), null, 2) + '\n');
+      const facts = await createFacts(opts.root, { docker: opts.docker });
+      // The firewall rules' counters (packets and bytes each decided), when tsconverge's chain is there.
+      const { readFirewallCounters } = await import('../providers/firewall/backend.js');
+      const { createProcessRunner } = await import('../core/exec.js');
+      const firewall = await readFirewallCounters(createProcessRunner()).catch(() => null);
+      process.stdout.write(JSON.stringify(firewall && firewall.length > 0 ? { ...facts, firewall: { counters: firewall } } : facts, null, 2) + '\n');
     });
   return program;
 }

@@ -1,7 +1,8 @@
 /**
  * How one resource's changes read in the human plan: each attribute as old -> new
  * with its effect (in place, restart, forces replacement), text content as a unified
- * diff, lists and maps as what left and what came, sensitive values never shown.
+ * diff, lists and maps as what left and what came (a set of words on one line:
+ * `groups: +docker -sudo`), sensitive values never shown.
  */
 import type { AttributeChange, Consequences, Json } from '../providers/types.js';
 import { SENSITIVE_CONTENT } from '../engine/textdiff.js';
@@ -31,6 +32,11 @@ export function changeLines(c: AttributeChange, action: string): string[] {
   if (c.binary) return [`      ${name}: (binary) ${value(c.from)} -> ${value(c.to)}${tag}`];
   if (action === 'create') return [`      ${name}: ${value(c.to)}`];
   if (c.added || c.removed) {
+    // A set of words (groups, members): one line, `groups: +docker -sudo`.
+    const words = [...(c.added ?? []), ...(c.removed ?? [])];
+    if (words.length > 0 && words.every((w) => typeof w === 'string' && /^[^\s"]+$/.test(w))) {
+      return [`      ${name}: ${[...(c.added ?? []).map((w) => `+${String(w)}`), ...(c.removed ?? []).map((w) => `-${String(w)}`)].join(' ')}${tag}`];
+    }
     // A list: the elements that left and came; a map changed whole: the keys.
     const entry = (v: Json): string => (isMap(v) && !Array.isArray(c.from) ? Object.entries(v).map(([k, x]) => `${k}: ${value(x)}`).join(', ') : value(v));
     const lines = [`      ${name}:${tag}`];

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'DOCKER_API'
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_PULL_FAILED'
+  | 'IMAGE_BUILD_FAILED'
   | 'IMAGE_IN_USE'
   | 'CONTAINER_START_FAILED'
   | 'VOLUME_REPLACE_REFUSED'
@@ -42,6 +43,8 @@ export type ErrorCode =
   | 'BINARY_NOT_FOUND'
   | 'SYSCTL_UNKNOWN_KEY'
   | 'SYSCTL_REFUSED'
+  | 'FIREWALL_BACKEND'
+  | 'FIREWALL_UNRESOLVED'
   | 'SERVICE_FAILED'
   // catalogue compiler: modules, classification, data, secrets (issue 4)
   | 'MODULE_NOT_FOUND'

@@ -65,6 +65,12 @@ export interface RootFs {
   readdir(hostPath: string, opts?: { resource?: string }): Promise<string[]>;
   /** Remove stale `.tsconverge-tmp-*` files in a directory (left by a kill -9). Returns how many. */
   sweepTemp(hostDir: string): Promise<number>;
+  /**
+   * Create a file that must not exist yet (O_CREAT|O_EXCL|O_NOFOLLOW) holding `content`:
+   * true when created, false when something is already there. For lock files that other
+   * programs take with link(2) or O_EXCL (shadow-utils' /etc/passwd.lock).
+   */
+  createExclusive(hostPath: string, content: string, opts?: { mode?: number; resource?: string }): Promise<boolean>;
 }
 
 const isMissing = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
@@ -279,6 +285,18 @@ export function createRootFs(rootDir: string): RootFs {
     async readdir(p, o = {}) {
       const real = await resolveBeneath(p, { follow: true, resource: o.resource });
       try { return await readdir(real); } catch (err) { if (isMissing(err)) return []; throw ioError('list', p, err, o.resource); }
+    },
+    async createExclusive(p, content, o = {}) {
+      const real = await resolveBeneath(p, { resource: o.resource });
+      let fh;
+      try {
+        fh = await open(real, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, o.mode ?? 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw ioError('create', p, err, o.resource);
+      }
+      try { await fh.writeFile(content); await fh.sync(); } finally { await fh.close(); }
+      return true;
     },
     async sweepTemp(hostDir) {
       let n = 0;

@@ -175,3 +175,28 @@ export async function createFacts(root = '/', opts: FactsOptions = {}): Promise<
   }
   return facts;
 }
+
+/**
+ * The engine's firewall backend from GET /info: `iptables`, `nftables` or
+ * `iptables+firewalld` on engines that say (FirewallBackend, Engine 28 and later);
+ * `iptables` for an older engine, which has no other; null when the engine does not answer.
+ */
+export function readDockerFirewallBackend(socketPath = defaultDockerSocket(), timeoutMs = 5000): Promise<string | null> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: '/info', timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => {
+        try {
+          const v = JSON.parse(body) as { FirewallBackend?: { Driver?: string } };
+          resolve(res.statusCode === 200 ? v.FirewallBackend?.Driver ?? 'iptables' : null);
+        } catch {
+          resolve(null);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}

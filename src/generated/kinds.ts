@@ -68,7 +68,7 @@ export interface Dns {
 /**
  * A Docker container. Every declared attribute is compared with what the engine reports; values the engine or the image fill in by default are not drift, and environment, labels, ports and capabilities compare as sets. A change to an attribute marked replace recreates the container the safe way: the new one is created before the old one is stopped, a failed create or start leaves the old one running, and named and anonymous volume data is kept.
  */
-export interface DockerContainer {
+export type DockerContainer = {
   kind: 'docker.container';
   /**
    * The container's name in the Docker engine.
@@ -143,7 +143,7 @@ export interface DockerContainer {
     tmpfsSize?: number | string;
   }[];
   /**
-   * Networks to attach, by name or {name, aliases}. Aliases let other containers find this one by name when it restarts with a new address. Changed in place: a network joined or left, or its aliases changed, is connected or disconnected live (the container keeps running and keeps its id).
+   * Networks to attach, by name or {name, aliases, ipv4Address, ipv6Address}. Aliases let other containers find this one by name when it restarts with a new address. Changed in place: a network joined or left, or its aliases changed, is connected or disconnected live (the container keeps running and keeps its id).
    */
   networks?: (
     | string
@@ -156,8 +156,20 @@ export interface DockerContainer {
          * Names other containers on this network resolve to this container, whatever its address.
          */
         aliases?: string[];
+        /**
+         * A static IPv4 address on this network (the network needs a declared subnet).
+         */
+        ipv4Address?: string;
+        /**
+         * A static IPv6 address on this network (the network needs enableIPv6 and an ipv6Subnet).
+         */
+        ipv6Address?: string;
       }
   )[];
+  /**
+   * The network namespace instead of networks: host (the host's own network stack), none (loopback only), bridge (the engine's default bridge), or container:NAME (share the network of container NAME, which is applied first). Not together with networks.
+   */
+  networkMode?: string;
   /**
    * Restart policy: no, always, unless-stopped, on-failure[:max-retries]. Changed in place.
    */
@@ -244,6 +256,137 @@ export interface DockerContainer {
    */
   readOnly?: boolean;
   /**
+   * Resource limits inside the container by name (nofile, nproc, memlock ...): a number (soft = hard) or {soft, hard}. Only the declared names are compared.
+   */
+  ulimits?: {
+    [k: string]:
+      | number
+      | {
+          soft: number;
+          hard: number;
+        };
+  };
+  /**
+   * Run with every capability and every host device: the container is root on the host. Prefer capAdd and devices.
+   */
+  privileged?: boolean;
+  /**
+   * Allocate a terminal for the main process.
+   */
+  tty?: boolean;
+  /**
+   * Keep the main process's standard input open (docker run -i).
+   */
+  stdinOpen?: boolean;
+  /**
+   * Security options: no-new-privileges, seccomp=unconfined, apparmor=PROFILE, label=... Compared as a set.
+   */
+  securityOpt?: string[];
+  /**
+   * Size of /dev/shm, in bytes or with a unit (64m). The engine's default (64m) is not drift when undeclared.
+   */
+  shmSize?: number | string;
+  /**
+   * Host devices in the container: /dev/HOST[:/dev/CONTAINER[:rwm]]. Compared as a set, with the container path and rwm filled in as the engine does.
+   */
+  devices?: string[];
+  /**
+   * Extra groups (names or gids) for the main process. Compared as a set.
+   */
+  groupAdd?: string[];
+  /**
+   * PID namespace: host, or container:NAME to share another container's.
+   */
+  pid?: string;
+  /**
+   * IPC namespace: private, shareable, host, none or container:NAME.
+   */
+  ipc?: string;
+  /**
+   * Run an init process (tini) as PID 1 that reaps zombies and forwards signals.
+   */
+  init?: boolean;
+  /**
+   * Extra /etc/hosts lines, HOST:ADDRESS (or HOST=ADDRESS); the address host-gateway is the host's address on the bridge. Compared as a set.
+   */
+  extraHosts?: string[];
+  /**
+   * Relative block I/O weight (10-1000). Needs a kernel with a weighting I/O scheduler (BFQ): where the engine discards it, apply fails and says so rather than drifting forever. Changed in place.
+   */
+  blkioWeight?: number;
+  /**
+   * Per-device read limits in bytes per second: [{path: /dev/vda, rate: 10m}]. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceReadBps?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Bytes per second (1048576 or 1m).
+     */
+    rate: number | string;
+  }[];
+  /**
+   * Per-device write limits in bytes per second. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceWriteBps?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Bytes per second (1048576 or 1m).
+     */
+    rate: number | string;
+  }[];
+  /**
+   * Per-device read limits in operations per second. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceReadIops?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Operations per second.
+     */
+    rate: number;
+  }[];
+  /**
+   * Per-device write limits in operations per second. The engine cannot change these on a running container: a change replaces it.
+   */
+  deviceWriteIops?: {
+    /**
+     * The block device on the host, e.g. /dev/vda.
+     */
+    path: string;
+    /**
+     * Operations per second.
+     */
+    rate: number;
+  }[];
+  /**
+   * Most processes the container may have (-1: no limit). Changed in place.
+   */
+  pidsLimit?: number;
+  /**
+   * Memory plus swap limit (-1: unlimited swap). Without it, a declared memory gets twice the memory, as docker run does. Changed in place.
+   */
+  memorySwap?: number | string;
+  /**
+   * Soft memory limit the kernel reclaims down to under memory pressure. Changed in place.
+   */
+  memoryReservation?: number | string;
+  /**
+   * Relative CPU weight against other containers (default 1024). Changed in place.
+   */
+  cpuShares?: number;
+  /**
+   * CPUs the container may run on, e.g. 0-1 or 0,2. Changed in place.
+   */
+  cpusetCpus?: string;
+  /**
    * The container holds state (a database): a change that forces a replace is held, reported and not applied, unless the run has --allow-replace, or the difference is drift and onDrift is fix. Changes made in place still apply.
    */
   stateful?: boolean;
@@ -279,7 +422,8 @@ export interface DockerContainer {
    * Resources applied before this one; this one is refreshed when they change.
    */
   subscribe?: string | string[];
-}
+};
+
 /**
  * Container labels. Compared as a set; labels the image sets are not drift.
  */
@@ -357,7 +501,7 @@ export interface DockerDaemon {
 
 // spec/kinds/docker.image.json
 /**
- * A Docker image, present (pulled when missing) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
+ * A Docker image, present (pulled when missing, or built from a context with build) or absent (removed when no container uses it). The name is the image reference (repository:tag or repository@sha256:digest) unless `ref` is given.
  */
 export type DockerImage = {
   kind: 'docker.image';
@@ -381,6 +525,37 @@ export type DockerImage = {
    * Seconds a pull may take before it fails.
    */
   pullTimeout?: number;
+  /**
+   * Build the image on this host from a context directory, through the engine's build API, instead of pulling it. The image is tagged <repository>:tsc-<hash> by a content hash of the context (files and modes, .dockerignore honoured), the Dockerfile, target and args, and also by the resource's name: an unchanged context never builds again; a changed one builds again and replaces the containers that use the image, and the plan names the files that changed. Args are in the image's history: a secret among them is refused before anything is built.
+   */
+  build?: {
+    /**
+     * The build context: a directory under --root.
+     */
+    context: string;
+    /**
+     * The Dockerfile, relative to the context (default Dockerfile).
+     */
+    dockerfile?: string;
+    /**
+     * The stage of a multi-stage Dockerfile to build.
+     */
+    target?: string;
+    /**
+     * Build arguments (ARG). They are recorded in the image's history: never a secret.
+     */
+    args?: {
+      [k: string]: string | number | boolean;
+    };
+    /**
+     * The network the Dockerfile's RUN steps use: default (the engine's bridge), none (no network: a build that needs nothing from outside) or host.
+     */
+    network?: string;
+  };
+  /**
+   * Seconds a build may take before it fails.
+   */
+  buildTimeout?: number;
   /**
    * Resources that must be applied before this one.
    */
@@ -430,7 +605,7 @@ export interface DockerNetwork {
    */
   enableIPv6?: boolean;
   /**
-   * IPAM subnet in CIDR form, e.g. 172.30.0.0/24.
+   * IPv4 IPAM subnet in CIDR form, e.g. 172.30.0.0/24.
    */
   subnet?: string;
   /**
@@ -441,6 +616,14 @@ export interface DockerNetwork {
    * Allocate container addresses from this sub-range (CIDR).
    */
   ipRange?: string;
+  /**
+   * IPv6 IPAM subnet in CIDR form, e.g. fd00:28::/64 (with enableIPv6).
+   */
+  ipv6Subnet?: string;
+  /**
+   * IPv6 gateway address inside ipv6Subnet.
+   */
+  ipv6Gateway?: string;
   options?: StringMap;
   labels?: Labels;
   /**
@@ -586,6 +769,208 @@ export type File = {
    */
   subscribe?: string | string[];
 };
+
+// spec/kinds/firewall.policy.json
+/**
+ * The default stance for forwarded traffic that no firewall.rule decided, for one scope named by the resource's name: a Docker network (traffic into and out of its bridge, between its own containers too), or outside (traffic from outside this host to its containers, that is to published ports). accept is what Docker does today; drop closes what no rule accepts (new connections only: replies to allowed ones always pass). The plan warns when a drop cuts a published port that no rule accepts. Policies sit in tsconverge's chains after every rule.
+ */
+export interface FirewallPolicy {
+  kind: 'firewall.policy';
+  /**
+   * The scope: a docker.network of the catalogue (or bridge), or outside.
+   */
+  name: string;
+  /**
+   * present: the policy's lines are in the chain; absent: they are removed (Docker's stance, accept, again).
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * accept: what no rule decided goes on to Docker's own rules; drop: it is discarded.
+   */
+  default: 'accept' | 'drop';
+  /**
+   * Log what the policy drops, rate limited (LOG on the host, NFLOG group 25 inside a network namespace).
+   */
+  log?: boolean;
+  /**
+   * The log line's prefix (at most 29 characters). Default: "tsc policy <name>: " cut to 29.
+   */
+  logPrefix?: string;
+  /**
+   * At most this many log lines (burst 5), e.g. 5/minute.
+   */
+  logRate?: string;
+  /**
+   * Resources that must be applied before this one (the network it names, and every firewall.rule, are required without saying).
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one.
+   */
+  subscribe?: string | string[];
+}
+
+// spec/kinds/firewall.rule.json
+/**
+ * One firewall rule for forwarded traffic on a container host: from one end to another, a protocol and ports, accept, drop or reject, optionally logged. Ends are named by what the operator knows (a docker.container of the catalogue, resolved to its current addresses at apply time; a docker.network; a CIDR; or outside, anything not on a Docker bridge of this host), never by a container's IP. With the iptables backend the rule is lines in the chains tsconverge owns (TSC-FW and below), jumped to from DOCKER-USER and replaced atomically with iptables-restore --noflush (ip6tables for IPv6); Docker's own chains and foreign DOCKER-USER rules are never touched. accept hands the packet back to Docker's own rules (it never opens what Docker closes); rules are matched in order (order, then name), before every firewall.policy. Ports are the ports the client dialled: a published port is matched on the connection's original destination port (conntrack), before Docker's DNAT rewrote it. docs/firewall.md has the model.
+ */
+export interface FirewallRule {
+  kind: 'firewall.rule';
+  /**
+   * The rule's name, unique among firewall rules: letters, digits, _ . - (it is written into each iptables line's comment, tsc:r:<order>:<name>).
+   */
+  name: string;
+  /**
+   * present: the rule's lines are in the chain; absent: they are removed.
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * Where the traffic comes from.
+   */
+  from:
+    | 'outside'
+    | {
+        /**
+         * A docker.container of the catalogue, by name: its current addresses on every network it is attached to.
+         */
+        container?: string;
+        /**
+         * A docker.network of the catalogue (or bridge, Docker's default network), by name: anything on its bridge.
+         */
+        network?: string;
+        /**
+         * An address range, e.g. 10.0.0.0/8 or fd00::/64; a rule with an IPv4 range is IPv4 only.
+         */
+        cidr?: string;
+      };
+  /**
+   * Where the traffic goes.
+   */
+  to:
+    | 'outside'
+    | {
+        /**
+         * A docker.container of the catalogue, by name: its current addresses on every network it is attached to.
+         */
+        container?: string;
+        /**
+         * A docker.network of the catalogue (or bridge, Docker's default network), by name: anything on its bridge.
+         */
+        network?: string;
+        /**
+         * An address range, e.g. 10.0.0.0/8 or fd00::/64; a rule with an IPv4 range is IPv4 only.
+         */
+        cidr?: string;
+      };
+  /**
+   * The protocol: tcp, udp, icmp (ICMPv6 for IPv6) or all. Default: tcp when ports are declared, else all.
+   */
+  proto?: 'tcp' | 'udp' | 'icmp' | 'all';
+  /**
+   * Destination ports (tcp or udp only), as the client dialled them: for a published port, the host port (8080 of 8080:80).
+   *
+   * @minItems 1
+   *
+   * Items: A port (5432) or a range ("6000-6010").
+   */
+  ports?: [number | string, ...(number | string)[]];
+  /**
+   * accept: let it through tsconverge's chain (Docker's own rules still apply); drop: discard silently; reject: refuse (ICMP port unreachable).
+   */
+  action?: 'accept' | 'drop' | 'reject';
+  /**
+   * Log each matched new connection, rate limited: LOG to the kernel log on the host, NFLOG group 25 (for ulogd2) inside a network namespace, where LOG writes nothing.
+   */
+  log?: boolean;
+  /**
+   * The log line's prefix (at most 29 characters). Default: "tsc <action> <name>: " cut to 29.
+   */
+  logPrefix?: string;
+  /**
+   * At most this many log lines (burst 5), e.g. 5/minute; counters count every packet regardless.
+   */
+  logRate?: string;
+  /**
+   * Which IP versions the rule applies to. A container end contributes the addresses it has in that family; a CIDR end fixes the family.
+   */
+  family?: 'ipv4' | 'ipv6' | 'both';
+  /**
+   * Position in the chain: lower first, then by name. The first rule that matches decides.
+   */
+  order?: number;
+  /**
+   * Resources that must be applied before this one (the containers and networks it names are required without saying).
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one.
+   */
+  subscribe?: string | string[];
+}
+
+// spec/kinds/group.json
+/**
+ * A local group in /etc/group and /etc/gshadow under the root directory, changed with shadow-utils (groupadd, groupmod, groupdel with -P ROOT: their locking and atomic replace).
+ */
+export interface Group {
+  kind: 'group';
+  /**
+   * The group name (lower-case letters, digits, '_' and '-', at most 32 characters).
+   */
+  name: string;
+  /**
+   * present: the group exists; absent: it is removed with groupdel (refused by groupdel while it is some user's primary group).
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * The numeric group id. When not declared, groupadd picks one and it is not compared.
+   */
+  gid?: number;
+  /**
+   * Create a system group (gid from the system range). Used at creation only; not compared.
+   */
+  system?: boolean;
+  /**
+   * Users that are members (supplementary), compared as a set. With membership: minimum (the default) other members stay; with exact they are removed. Declare a user's memberships on either the user (groups) or the group (members), not both with exact.
+   */
+  members?: string[];
+  /**
+   * minimum: at least the declared members; exact: exactly them.
+   */
+  membership?: 'minimum' | 'exact';
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
 
 // spec/kinds/logging.forward.json
 /**
@@ -977,6 +1362,122 @@ export interface Service {
   subscribe?: string | string[];
 }
 
+// spec/kinds/ssh.authorized_keys.json
+/**
+ * The whole set of SSH keys that may log in as one user: ~/.ssh/authorized_keys under the root directory (the home read from passwd there). exclusive (the default): exactly the declared keys, so a key removed from the catalogue is revoked at the next run and a key added by hand is drift; keys are compared as a set, so their order never causes a rewrite. The file is written atomically, owned by the user, mode 0600, in a .ssh directory of mode 0700; a .ssh or authorized_keys that is a symlink is refused. Plans and reports show each key as its type, SHA256 fingerprint and comment, never the key material.
+ */
+export interface SshAuthorizedKeys {
+  kind: 'ssh.authorized_keys';
+  /**
+   * The resource's name; the user's login name unless user is declared.
+   */
+  name: string;
+  /**
+   * The user whose keys these are (defaults to the name). A user resource of that name is applied first.
+   */
+  user?: string;
+  /**
+   * present: the file holds the declared keys; absent: the authorized_keys file is removed.
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * The keys: each a public key line, or {key, options}. Compared as a set of (options, type, fingerprint, comment).
+   */
+  keys: (
+    | string
+    | {
+        /**
+         * The public key line: type, base64 and an optional comment (as in id_ed25519.pub).
+         */
+        key: string;
+        /**
+         * authorized_keys options for this key, e.g. no-port-forwarding, from="10.0.0.0/8".
+         */
+        options?: string[];
+      }
+  )[];
+  /**
+   * true: exactly these keys (others are removed, a key added by hand is drift); false: at least these keys, others are kept.
+   */
+  exclusive?: boolean;
+  /**
+   * authorized_keys, .ssh and the home are as sshd's StrictModes wants them before it accepts a key: each owned by the user or root, none writable by group or others. A mode or owner changed by hand so that sshd would refuse the keys is drift, and repaired (the file 0600 and .ssh 0700 owned by the user, the home's group and other write bits removed). false: not compared.
+   */
+  strictModes?: boolean;
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
+
+// spec/kinds/sudo.rule.json
+/**
+ * One sudoers rule file, /etc/sudoers.d/NAME under the root directory. The new file is checked with `visudo -cf` together with the rest of the sudoers configuration (/etc/sudoers and every file of /etc/sudoers.d that sudo reads, with the new file in place of the old) before an atomic replace, mode 0440; a rule that fails the check changes nothing.
+ */
+export interface SudoRule {
+  kind: 'sudo.rule';
+  /**
+   * The file name in /etc/sudoers.d (letters, digits, '_' and '-': sudo skips files whose name has a '.' or ends in '~').
+   */
+  name: string;
+  /**
+   * present: the rule file is written; absent: it is removed.
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * Who the rule is for: user names, and groups as %group. Their user and group resources are applied first.
+   *
+   * @minItems 1
+   */
+  who: [string, ...string[]];
+  /**
+   * The hosts the rule holds on (ALL).
+   */
+  hosts?: string;
+  /**
+   * Who the commands may run as: user[:group], e.g. ALL:ALL or root.
+   */
+  runAs?: string;
+  /**
+   * The commands allowed (absolute paths with arguments, or ALL).
+   *
+   * @minItems 1
+   */
+  commands?: [string, ...string[]];
+  /**
+   * Run without asking for the user's password (NOPASSWD:).
+   */
+  nopasswd?: boolean;
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
+
 // spec/kinds/sysctl.json
 /**
  * One kernel parameter, named by its key (sysctl[net.core.somaxconn]). The value is set live through /proc/sys and persisted as one line of the tsconverge-owned file /etc/sysctl.d/90-tsconverge.conf (under the root directory), so it survives a reboot. An unknown key is an error (also under noop), and so is a value the kernel refuses; then neither the live value nor the file changes. The plan shows the two places as value.live and value.persisted.
@@ -999,6 +1500,90 @@ export interface Sysctl {
    * Also write the value to /etc/sysctl.d/90-tsconverge.conf, so it survives a reboot; false sets it live only.
    */
   persist?: boolean;
+  /**
+   * Resources that must be applied before this one.
+   */
+  require?: string | string[];
+  /**
+   * Resources that must be applied after this one.
+   */
+  before?: string | string[];
+  /**
+   * Resources applied after this one and refreshed (restarted or reloaded) when it changes.
+   */
+  notify?: string | string[];
+  /**
+   * Resources applied before this one; this one is refreshed when they change.
+   */
+  subscribe?: string | string[];
+}
+
+// spec/kinds/user.json
+/**
+ * A local user account in /etc/passwd, /etc/shadow and the membership lists of /etc/group and /etc/gshadow under the root directory, changed with shadow-utils (useradd, usermod, userdel with -P ROOT: their locking and atomic replace). Only declared attributes are compared. A home directory tsconverge creates is made inside the root, owned by the user, mode 0700, filled from /etc/skel; a home that is a symlink is never followed.
+ */
+export interface User {
+  kind: 'user';
+  /**
+   * The login name (lower-case letters, digits, '_' and '-', at most 32 characters, starting with a letter or '_').
+   */
+  name: string;
+  /**
+   * present: the account exists as declared; absent: it is removed with userdel (its home kept unless removeHome is true).
+   */
+  ensure?: 'present' | 'absent';
+  /**
+   * The numeric user id. When not declared, useradd picks one at creation and it is not compared.
+   */
+  uid?: number;
+  /**
+   * The primary group, by name; it must exist (a group resource of that name is applied first). When not declared, useradd makes or picks one at creation and it is not compared.
+   */
+  group?: string;
+  /**
+   * Supplementary groups, by name; each must exist (group resources of these names are applied first). Compared as a set; with membership: minimum (the default) other groups the user is in are kept, with exact they are removed. Membership of docker is root-equivalent: the plan warns.
+   */
+  groups?: string[];
+  /**
+   * minimum: the user is in at least the declared groups and other memberships are left alone (no silent loss of sudo or docker); exact: the user is in exactly the declared groups, others are removed.
+   */
+  membership?: 'minimum' | 'exact';
+  /**
+   * The home directory (a host path inside the root). Defaults to /home/NAME at creation; when declared, a change updates passwd (the old directory is not moved).
+   */
+  home?: string;
+  /**
+   * Create the home directory when it is missing (owner the user, mode 0700, files copied from /etc/skel under the root). Defaults to true, and to false for a system account; /nonexistent is never created. false: passwd names it, nothing is created.
+   */
+  manageHome?: boolean;
+  /**
+   * The login shell, e.g. /bin/bash or /usr/sbin/nologin.
+   */
+  shell?: string;
+  /**
+   * The GECOS field (full name); no ':' or newline.
+   */
+  comment?: string;
+  /**
+   * The password hash as crypt(3) writes it ($y$..., $6$...), or '*' for no password; give it as a secret (!secret NAME). Never shown in plans, reports or logs and never on a command line: tsconverge writes it into /etc/shadow itself, under shadow-utils' lock file, with an atomic replace.
+   */
+  password?: string;
+  /**
+   * true: the password is locked ('!' before the hash, as usermod -L) and the account expired on day 1 (as usermod -e 1), so no login works, not even with an SSH key (expiry is then not compared); false: neither, and an account useradd left without a password ('!') gets '*' (no password, but key logins work).
+   */
+  locked?: boolean;
+  /**
+   * The date the account expires (YYYY-MM-DD), or never.
+   */
+  expiry?: string;
+  /**
+   * Create a system account (useradd -r: uid from the system range, no aging). Used at creation only; not compared.
+   */
+  system?: boolean;
+  /**
+   * With ensure: absent, also remove the home directory (userdel -r). Default false: the home stays.
+   */
+  removeHome?: boolean;
   /**
    * Resources that must be applied before this one.
    */

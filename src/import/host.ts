@@ -6,7 +6,8 @@
  * from its image's; networks' engine-assigned subnets, default drivers and the default
  * networks (bridge, host, none) left out; anonymous volumes from an image's VOLUME left
  * out. Optionally the host settings tsconverge manages: DNS (resolv.conf), NTP (chrony.conf)
- * and the live sysctls under a prefix, read against --root. Objects tsconverge did not create are
+ * and the live sysctls under a prefix, read against --root; and with --users the accounts and SSH
+ * keys under --root (src/import/users.ts). Objects tsconverge did not create are
  * marked `adopt: true`.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { bindsAsMounts, OWNER, OWNER_LABEL, tmpfsAsMounts, userLabels } from '..
 import { normaliseValue } from '../providers/sysctl/sysctld.js';
 import { parseResolvConf } from '../providers/dns/resolvconf.js';
 import { parseChronyConf, type ChronySettings } from '../providers/ntp/chrony.js';
+import { importUsers } from './users.js';
 
 export interface HostImportOptions {
   readonly prefix?: string;
@@ -26,6 +28,11 @@ export interface HostImportOptions {
   readonly sysctlPrefix?: string;
   readonly adopt?: boolean;
   readonly docker?: Docker;
+  /** Also the users, groups and SSH keys under root with a uid/gid of at least `minUid` (src/import/users.ts). */
+  readonly users?: boolean;
+  readonly minUid?: number;
+  /** false: no Docker objects (a host of users and settings only); the engine is not asked. */
+  readonly withDocker?: boolean;
 }
 
 export interface HostImport {
@@ -198,11 +205,19 @@ async function sysctls(prefix: string, warn: (m: string) => void): Promise<Obj[]
 }
 
 export async function importHost(opts: HostImportOptions = {}): Promise<HostImport> {
-  await loadDockerode(); // import host is no hot path: it may use any read dockerode offers
-  const docker = opts.docker ?? createDockerClient();
   const root = path.resolve(opts.root ?? '/');
   const warnings: string[] = [];
   const warn = (m: string): void => { warnings.push(m); };
+  const resources: Obj[] = opts.withDocker === false ? [] : await dockerObjects(opts, root, warn);
+  if (opts.hostSettings) await hostSettings(opts, root, resources, warn);
+  if (opts.users) resources.push(...await importUsers({ root, minUid: opts.minUid }, warn));
+  return { resources, warnings };
+}
+
+/** Networks, volumes and containers (by name prefix), each attribute only where it differs from the default. */
+async function dockerObjects(opts: HostImportOptions, root: string, warn: (m: string) => void): Promise<Obj[]> {
+  await loadDockerode(); // import host is no hot path: it may use any read dockerode offers
+  const docker = opts.docker ?? createDockerClient();
   const prefix = opts.prefix ?? '';
   const adopt = (labels: Readonly<Record<string, string>> | null | undefined): Obj => (opts.adopt ?? true) && !owned(labels) ? { adopt: true } : {};
   const info = await docker.info() as { LoggingDriver?: string };
@@ -216,12 +231,16 @@ export async function importHost(opts: HostImportOptions = {}): Promise<HostImpo
   await Promise.all([...new Set(inspected.map((c) => c.Image))].map(async (id) => {
     try { images.set(id, await docker.getImage(id).inspect() as unknown as { Config?: Obj }); } catch { warn(`image ${id.slice(7, 19)} is gone: container attributes are written in full`); }
   }));
-  const resources: Obj[] = [
+  return [
     ...networks.map((n) => ({ ...networkAttrs(n), ...adopt(n.Labels) })),
     ...volumes.map((v) => ({ ...volumeAttrs(v), ...adopt(v.Labels) })),
     ...inspected.sort((a, b) => a.Name.localeCompare(b.Name)).map((c) => ({ ...containerAttrs(c, images.get(c.Image), root, defaultLog, warn), ...adopt(c.Config.Labels) })),
   ];
-  if (opts.hostSettings) {
+}
+
+/** DNS (resolv.conf), NTP (chrony.conf) and the live sysctls under a prefix, read against the root. */
+async function hostSettings(opts: HostImportOptions, root: string, resources: Obj[], warn: (m: string) => void): Promise<void> {
+  {
     const resolv = await readFile(path.join(root, 'etc/resolv.conf'), 'utf8').then((t) => parseResolvConf(t), () => null);
     if (resolv) {
       resources.push({ kind: 'dns', name: 'resolver', nameservers: [...resolv.nameservers], search: [...resolv.search], options: [...resolv.options] });
@@ -231,5 +250,4 @@ export async function importHost(opts: HostImportOptions = {}): Promise<HostImpo
     else warn(`no ${path.join(root, 'etc/chrony/chrony.conf')}: NTP left out (only chrony's configuration is imported)`);
     resources.push(...await sysctls(opts.sysctlPrefix ?? 'net.', warn));
   }
-  return { resources, warnings };
 }

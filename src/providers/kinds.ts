@@ -16,11 +16,17 @@ import { createNetworkProvider } from './docker/network.js';
 import { createVolumeProvider } from './docker/volume.js';
 import { createDnsProvider } from './dns/dns.js';
 import { createFileProvider } from './file/file.js';
+import { createFirewallPolicyProvider } from './firewall/policy.js';
+import { createFirewallRuleProvider } from './firewall/rule.js';
+import { createGroupProvider } from './group/group.js';
 import { createForwardProvider } from './logging/forward.js';
 import { createLogrotateProvider } from './logging/rotate.js';
 import { createNtpProvider } from './ntp/ntp.js';
 import { createServiceProvider } from './service/service.js';
+import { createAuthorizedKeysProvider } from './ssh/authorized_keys.js';
+import { createSudoRuleProvider } from './sudo/rule.js';
 import { createSysctlProvider } from './sysctl/sysctl.js';
+import { createUserProvider } from './user/user.js';
 
 /** What a provider factory may ask the composition root for; each is made on first use. */
 export interface ProviderServices {
@@ -42,9 +48,15 @@ export const PROVIDERS: Readonly<Record<string, CreateProvider>> = {
   'docker.volume': engine(createVolumeProvider),
   dns: () => createDnsProvider(),
   file: () => createFileProvider(),
+  'firewall.policy': (services) => createFirewallPolicyProvider(services.docker()),
+  'firewall.rule': (services) => createFirewallRuleProvider(services.docker()),
+  group: () => createGroupProvider(),
   'logging.forward': () => createForwardProvider(),
   'logging.rotate': () => createLogrotateProvider(),
   ntp: () => createNtpProvider(),
   service: () => createServiceProvider(),
+  'ssh.authorized_keys': () => createAuthorizedKeysProvider(),
+  'sudo.rule': () => createSudoRuleProvider(),
   sysctl: () => createSysctlProvider(),
+  user: () => createUserProvider(),
 };

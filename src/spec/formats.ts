@@ -209,6 +209,10 @@ export const FORMATS: Readonly<Record<string, StringFormat>> = {
   hostname: { validate: isHostname, accepts: 'a DNS name: labels of letters, digits, "-" and "_" (at most 63 each, 253 in all) joined by "."' },
   host: { validate: (s) => isIP(s) !== 0 || isHostname(s), accepts: 'a DNS name or an IP address' },
   port: { validate: (s) => isPort(s), accepts: 'a port number 1-65535' },
+  'port-range': {
+    validate: (s) => { const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(s); if (!m) return false; const a = Number(m[1]), b = Number(m[2] ?? m[1]); return a >= 1 && b <= 65535 && a <= b; },
+    accepts: 'a port 1-65535 or a range "a-b" with a <= b, e.g. 5432 or "6000-6010"',
+  },
   'port-spec': { validate: isPortSpec, accepts: '"[hostIp:][hostPort:]containerPort[/tcp|udp|sctp]" with ports 1-65535 (or ranges a-b), e.g. 127.0.0.1:8080:80/tcp' },
   'image-reference': {
     validate: isImageReference,

@@ -10,6 +10,10 @@
  * and, on a kind schema itself:
  *   x-claim:     what a resource of the kind owns (claims.ts), so two resources that
  *                would manage one thing are refused
+ *   x-view:      parts of the kind's view that are no attribute ({"iptables": "update"})
+ *                and how a change of one is applied
+ *   x-ref:       names of other resources inside the attributes (refs.ts), refused at
+ *                validate when the catalogue does not declare them
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -21,6 +25,7 @@ import { BUNDLE } from '../core/bundle.js';
 import { createRequire } from 'node:module';
 import { FORMATS } from './formats.js';
 import { CLAIM_META_SCHEMA, readClaims, type ClaimSpec } from './claims.js';
+import { REF_META_SCHEMA, readRefs, type RefSpec } from './refs.js';
 
 export const SPEC_DIR = fileURLToPath(new URL('../../spec/', import.meta.url));
 export const BASE = 'https://tsconverge.dev/spec/';
@@ -48,6 +53,8 @@ export interface KindSpec {
   readonly attributes: ReadonlyMap<string, AttributeSpec>;
   /** What a resource of this kind owns (`x-claim`). */
   readonly claims: readonly ClaimSpec[];
+  /** Names of other resources in its attributes (`x-ref`). */
+  readonly refs: readonly RefSpec[];
 }
 
 export interface SchemaRegistry {
@@ -70,6 +77,8 @@ export function createAjv(options: Options = {}): Ajv {
   ajv.addKeyword({ keyword: 'x-sensitive', schemaType: 'boolean' });
   ajv.addKeyword({ keyword: 'x-example' });
   ajv.addKeyword({ keyword: 'x-claim', schemaType: 'array', metaSchema: CLAIM_META_SCHEMA });
+  ajv.addKeyword({ keyword: 'x-ref', schemaType: 'array', metaSchema: REF_META_SCHEMA });
+  ajv.addKeyword({ keyword: 'x-view', schemaType: 'object', metaSchema: { type: 'object', additionalProperties: { enum: ['update', 'restart', 'replace'] } } });
   return ajv;
 }
 
@@ -97,6 +106,11 @@ function attributesOf(schema: AnySchemaObject & { properties?: Record<string, un
       sensitive: prop['x-sensitive'] === true,
       description: String(prop.description ?? ''),
     });
+  }
+  // Parts of a kind's view that are no attribute of the manifest (a firewall rule's lines,
+  // derived from its ends): `x-view` names them and how a change of one is applied.
+  for (const [key, change] of Object.entries((schema['x-view'] ?? {}) as Record<string, string>)) {
+    attributes.set(key, { change: change === 'update' || change === 'restart' ? change : 'replace', compare: true, sensitive: false, description: '' });
   }
   return attributes;
 }
@@ -142,7 +156,7 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
   const pre = usablePrecompiled(specDir);
   if (pre) {
     for (const [kind, k] of Object.entries(pre.kinds)) {
-      kinds.set(kind, { kind, file: path.join(specDir, k.file), schema: k.schema, attributes: attributesOf(k.schema), claims: readClaims(kind, k.schema), validate: k.validate });
+      kinds.set(kind, { kind, file: path.join(specDir, k.file), schema: k.schema, attributes: attributesOf(k.schema), claims: readClaims(kind, k.schema), refs: readRefs(kind, k.schema), validate: k.validate });
     }
     registry = { kinds, manifest: pre.manifest };
   } else {
@@ -150,7 +164,7 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
     for (const { kind, file, schema } of list) {
       // Compiled on first use: a run pays only for the kinds its catalogue has.
       let validate: ValidateFunction | undefined;
-      kinds.set(kind, { kind, file, schema, attributes: attributesOf(schema), claims: readClaims(kind, schema), get validate() { return (validate ??= ajv.getSchema(schema.$id as string)!); } });
+      kinds.set(kind, { kind, file, schema, attributes: attributesOf(schema), claims: readClaims(kind, schema), refs: readRefs(kind, schema), get validate() { return (validate ??= ajv.getSchema(schema.$id as string)!); } });
     }
     registry = { kinds, manifest: ajv.compile(MANIFEST_SCHEMA) };
   }

@@ -82,6 +82,7 @@ const OPS: Record<string, Op> = {
   chown: (fs, p) => fs.chown(p, 65534, 65534),
   remove: (fs, p) => fs.remove(p, { recursive: true }),
   readdir: (fs, p) => fs.readdir(p),
+  createExclusive: (fs, p) => fs.createExclusive(p, 'pwned\n'),
   resolve: (fs, p) => fs.resolve(p, { follow: true }),
 };
 

@@ -31,6 +31,8 @@ interface Case {
   readonly converge?: boolean;
   /** Variables that publish host ports: given other values for each project. */
   readonly portVars?: readonly string[];
+  /** A published file: its warnings are many and checked in src/import; only their form is checked here. */
+  readonly published?: boolean;
 }
 
 const CASES: readonly Case[] = [
@@ -47,12 +49,18 @@ const CASES: readonly Case[] = [
   { dir: 'bind-tmpfs-anon', containers: ['web'], converge: true },
   {
     dir: 'unsupported', containers: ['builder', 'host', 'app'], warnings: [
-      'docker-compose.yml:5:5: services.builder.privileged', 'docker-compose.yml:6:5: services.builder.expose', 'docker-compose.yml:11:5: services.host.ulimits',
-      'docker-compose.yml:22:9: services.app.networks.default.ipv4_address', 'docker-compose.yml:4:5: services.builder.build', 'docker-compose.yml:10:5: services.host.network_mode',
+      // privileged, ulimits, network_mode and ipv4_address are carried over since issue 28; the address on a network without a subnet is flagged
+      'docker-compose.yml:6:5: services.builder.expose', 'docker-compose.yml:22:9: services.app.networks.default.ipv4_address',
       'docker-compose.yml:19:9: services.app.ports.0', 'docker-compose.yml:17:9: services.app.volumes.0',
     ],
   },
   { dir: 'long-syntax', containers: ['app'], converge: true, portVars: ['APP_PORT'] },
+  // Published files (issue 28), each with its LICENSE beside it: the current Compose Specification.
+  { dir: 'n8n-ai-starter-kit', containers: ['postgres', 'n8n-import', 'n8n', 'qdrant'], published: true },
+  { dir: 'awesome-pihole-cloudflared-DoH', files: ['compose.yaml'], containers: ['cloudflared', 'pihole'], published: true },
+  { dir: 'awesome-plex', files: ['compose.yaml'], containers: ['plex'], published: true },
+  { dir: 'mailcow', containers: [], published: true },
+  { dir: 'sentry-self-hosted', containers: [], published: true },
 ];
 
 let sb: Sandbox;
@@ -96,13 +104,15 @@ describe('import compose: every sample is imported and validates', () => {
     const { manifest, stderr } = await importCase(c, project, { FROM_SHELL: 'x' });
     const warnings = stderr.split('\n').filter((l) => l.startsWith('warning: '));
     const expected = c.warnings ?? [];
-    expect(warnings.length, stderr).toBe(expected.length);
+    if (c.published) for (const w of warnings) expect(w, stderr).toMatch(/^warning: \/.+:\d+:\d+: [^ ]+: ./); // file:line:col: key: why
+    else expect(warnings.length, stderr).toBe(expected.length);
     for (const w of expected) expect(warnings.some((l) => l.startsWith(`warning: ${path.join(FIXTURES, c.dir, w)}`)), `${w}\n${stderr}`).toBe(true);
     const v = await runCli(['validate', manifest, '--format', 'json']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(v.json.resources).toBeGreaterThan(c.containers.length - 1);
     const names = ((parse(readFileSync(manifest, 'utf8')) as { resources: { kind: string; name: string }[] }).resources).filter((r) => r.kind === 'docker.container').map((r) => r.name);
-    expect(names.sort()).toEqual(c.containers.map((s) => `${project}_${s}_1`).sort());
+    if (!c.published) expect(names.sort()).toEqual(c.containers.map((s) => `${project}_${s}_1`).sort());
+    else expect(names.length).toBeGreaterThanOrEqual(c.containers.length);
   });
 });
 

@@ -364,7 +364,7 @@ resources:
       const until = Math.floor(Date.now() / 1000) + 1;
       expect(plan.code, plan.stdout + plan.stderr).toBe(2);
       expect(plan.stdout).toContain(`  -/+ docker.image[${ref}] (replace: forced by digest)\n      digest: "${oldDigest}" -> "${newDigest}"`);
-      expect(plan.stdout).toContain(`  -/+ docker.container[${name}] (replace: forced by image, when docker.image[${ref}] is pulled)`);
+      expect(plan.stdout).toContain(`  -/+ docker.container[${name}] (replace: forced by image, when docker.image[${ref}] is pulled or built)`);
       const pulls = docker('events', '--since', String(since), '--until', String(until), '--filter', 'type=image', '--filter', 'event=pull', '--filter', `image=${repo}`, '--format', '{{.ID}}');
       expect(pulls).toBe('');
       expect(containerInfo(name).image).toBe(before.image);

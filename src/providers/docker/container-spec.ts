@@ -10,6 +10,7 @@ import type { Json, View } from '../types.js';
 import { ownerLabels, userLabels } from './ownership.js';
 import { anonymousAt, bindsAsMounts, tmpfsAsMounts } from './ownership.js';
 import type { DockerContainer } from '../../generated/kinds.js';
+import { hostActual, hostCreate, hostDesired } from './container-host.js';
 
 export type ContainerAttrs = Omit<DockerContainer, 'kind' | 'name' | 'require' | 'before' | 'notify' | 'subscribe'>;
 
@@ -21,6 +22,8 @@ export interface ObservedContainer {
   /** Env and labels the image itself sets: not drift. */
   readonly imageEnv: readonly string[];
   readonly imageLabels: Readonly<Record<string, string>>;
+  /** Names of the containers its container:<id> modes (network, pid, ipc) name, so the view compares names. */
+  readonly containerNames?: Readonly<Record<string, string>>;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -147,9 +150,20 @@ export function healthTest(t: string | string[]): string[] {
   return ['CMD', 'CMD-SHELL', 'NONE'].includes(t[0] ?? '') ? [...t] : ['CMD', ...t];
 }
 
-function networksOf(attrs: ContainerAttrs): { name: string; aliases: string[] }[] {
-  return (attrs.networks ?? []).map((n: NetAttr) => (typeof n === 'string' ? { name: n, aliases: [] } : { name: n.name, aliases: [...(n.aliases ?? [])].sort() }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+export interface NetView { name: string; aliases: string[]; ipv4Address?: string; ipv6Address?: string }
+
+function networksOf(attrs: ContainerAttrs): NetView[] {
+  return (attrs.networks ?? []).map((n: NetAttr): NetView => (typeof n === 'string' ? { name: n, aliases: [] } : {
+    name: n.name, aliases: [...(n.aliases ?? [])].sort(),
+    ...(n.ipv4Address !== undefined ? { ipv4Address: n.ipv4Address } : {}),
+    ...(n.ipv6Address !== undefined ? { ipv6Address: n.ipv6Address } : {}),
+  })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The endpoint settings of a declared network: aliases and static addresses. */
+export function endpointConfig(n: NetView, withoutAliases = false): { Aliases: string[]; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } } {
+  const ipam = { ...(n.ipv4Address ? { IPv4Address: n.ipv4Address } : {}), ...(n.ipv6Address ? { IPv6Address: n.ipv6Address } : {}) };
+  return { Aliases: withoutAliases ? [] : n.aliases, ...(Object.keys(ipam).length ? { IPAMConfig: ipam } : {}) };
 }
 
 const short = (id: string | undefined): string => (id ?? '').replace(/^sha256:/, '').slice(0, 12);
@@ -170,7 +184,8 @@ export function desiredView(attrs: ContainerAttrs, desiredImageId: string | unde
   if (a.labels !== undefined) v.labels = { ...a.labels };
   if (a.ports !== undefined) v.ports = [...new Set(a.ports.map(portKey))].sort();
   if (a.mounts !== undefined) v.mounts = a.mounts.map((m: MountAttr) => mountKey(m)).sort();
-  if (a.networks !== undefined) v.networks = networksOf(a);
+  if (a.networks !== undefined) v.networks = networksOf(a) as unknown as Json;
+  if (a.networkMode !== undefined) v.networkMode = a.networkMode;
   if (a.restart !== undefined) v.restart = a.restart;
   if (a.memory !== undefined) v.memory = a.memory;
   if (a.cpus !== undefined) v.cpus = a.cpus;
@@ -184,6 +199,7 @@ export function desiredView(attrs: ContainerAttrs, desiredImageId: string | unde
   if (a.capAdd !== undefined) v.capAdd = [...new Set(a.capAdd.map(capKey))].sort();
   if (a.capDrop !== undefined) v.capDrop = [...new Set(a.capDrop.map(capKey))].sort();
   if (a.readOnly !== undefined) v.readOnly = a.readOnly;
+  hostDesired(a, v);
   return v;
 }
 
@@ -240,10 +256,24 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
   if (a.networks !== undefined) {
     // The engine adds the short id, and the hostname when one is set, as aliases: defaults, not drift.
     const engineAliases = new Set([c.Id.slice(0, 12), c.Config.Hostname]);
-    const declared = new Map(networksOf(a).map((n) => [n.name, new Set(n.aliases)]));
+    const decl = new Map(networksOf(a).map((n) => [n.name, n]));
     v.networks = Object.entries(c.NetworkSettings.Networks ?? {})
-      .map(([name, n]) => ({ name, aliases: [...new Set(((n.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x) || declared.get(name)?.has(x)))].sort() }))
+      .map(([name, n]) => {
+        const d = decl.get(name);
+        const ipam = (n as { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null }).IPAMConfig ?? {};
+        return {
+          name, aliases: [...new Set(((n.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x) || d?.aliases.includes(x)))].sort(),
+          // static addresses: compared where declared (an address the engine picked is not drift)
+          ...(d?.ipv4Address !== undefined ? { ipv4Address: ipam.IPv4Address ?? '' } : {}),
+          ...(d?.ipv6Address !== undefined ? { ipv6Address: ipam.IPv6Address ?? '' } : {}),
+        };
+      })
       .sort((x, y) => x.name.localeCompare(y.name));
+  }
+  if (a.networkMode !== undefined) {
+    const mode = hc.NetworkMode ?? '';
+    const other = mode.startsWith('container:') ? o.containerNames?.[mode.slice('container:'.length)] : undefined;
+    v.networkMode = mode === 'default' ? 'bridge' : other ? `container:${other}` : mode;
   }
   if (a.restart !== undefined) v.restart = restartKey(hc.RestartPolicy?.Name, hc.RestartPolicy?.MaximumRetryCount);
   if (a.memory !== undefined) v.memory = sizeAsDeclared(a.memory, hc.Memory ?? 0);
@@ -276,6 +306,7 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
   if (a.capAdd !== undefined) v.capAdd = [...new Set(((hc.CapAdd ?? []) as string[]).map(capKey))].sort();
   if (a.capDrop !== undefined) v.capDrop = [...new Set(((hc.CapDrop ?? []) as string[]).map(capKey))].sort();
   if (a.readOnly !== undefined) v.readOnly = hc.ReadonlyRootfs ?? false;
+  hostActual(a, c, v, o.containerNames ?? {});
   return v;
 }
 
@@ -314,6 +345,7 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, b
   const [restartName, restartMax] = (a.restart ?? 'no').split(':');
   const memory = a.memory !== undefined ? parseSize(a.memory) : undefined;
   const hc = a.healthcheck;
+  const host = hostCreate(a);
   return {
     name,
     Image: a.image,
@@ -326,6 +358,7 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, b
     ...(a.workingDir !== undefined ? { WorkingDir: a.workingDir } : {}),
     ExposedPorts: exposed,
     StopTimeout: a.stopTimeout ?? 10,
+    ...host.config,
     ...(hc !== undefined ? {
       Healthcheck: hc.disable ? { Test: ['NONE'] } : {
         ...(hc.test !== undefined ? { Test: healthTest(hc.test) } : {}),
@@ -347,17 +380,18 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, b
       ...(a.capAdd ? { CapAdd: a.capAdd.map(capKey) } : {}),
       ...(a.capDrop ? { CapDrop: a.capDrop.map(capKey) } : {}),
       ...(a.readOnly !== undefined ? { ReadonlyRootfs: a.readOnly } : {}),
-      ...(nets[0] ? { NetworkMode: nets[0].name } : {}),
+      ...(a.networkMode !== undefined ? { NetworkMode: a.networkMode } : nets[0] ? { NetworkMode: nets[0].name } : {}),
+      ...host.host,
     },
-    ...(nets[0] ? { NetworkingConfig: { EndpointsConfig: { [nets[0].name]: { Aliases: nets[0].aliases } } } } : {}),
+    ...(nets[0] && a.networkMode === undefined ? { NetworkingConfig: { EndpointsConfig: { [nets[0].name]: endpointConfig(nets[0]) } } } : {}),
   };
 }
 
 /** Declared networks, sorted by name, each with its sorted aliases. */
-export function declaredNetworks(attrs: ContainerAttrs): { name: string; aliases: string[] }[] {
+export function declaredNetworks(attrs: ContainerAttrs): NetView[] {
   return networksOf(attrs);
 }
 
-export function extraNetworks(attrs: ContainerAttrs): { name: string; aliases: string[] }[] {
+export function extraNetworks(attrs: ContainerAttrs): NetView[] {
   return networksOf(attrs).slice(1);
 }

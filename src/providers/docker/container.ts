@@ -14,7 +14,8 @@ import { createLimiter } from '../../core/limit.js';
 import { dockerError, dockerUnsuitable, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
 import { dockerOwnership } from './ownership.js';
-import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, endpointConfig, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+import { discarded, referencedIds, UPDATE_FIELDS } from './container-host.js';
 
 /** Container inspects in flight at once during a batch read. */
 export const READ_CONCURRENCY = 16;
@@ -38,7 +39,13 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
 
   async function observe(info: Docker.ContainerInspectInfo, attrs: ContainerAttrs, images: ImageIndex): Promise<ObservedContainer> {
     const cfg = await configOf(info.Image);
-    return { info, desiredImageId: images.resolve(attrs.image), imageEnv: cfg.env, imageLabels: cfg.labels };
+    const ids = referencedIds(info);
+    const containerNames: Record<string, string> = {};
+    for (const id of ids) {
+      const n = await docker.getContainer(id).inspect().then((c) => c.Name.replace(/^\//, ''), () => undefined);
+      if (n) containerNames[id] = n;
+    }
+    return { info, desiredImageId: images.resolve(attrs.image), imageEnv: cfg.env, imageLabels: cfg.labels, ...(ids.length ? { containerNames } : {}) };
   }
 
   /** Inspect one container by id or name; null when it does not exist. */
@@ -104,10 +111,15 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       throw dockerError(err, r.id, 'create container');
     }
     try {
-      for (const n of extraNetworks(r.attrs)) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: withoutAliases ? [] : n.aliases } });
+      for (const n of extraNetworks(r.attrs)) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: endpointConfig(n, withoutAliases) });
     } catch (err) {
       await removeQuietly(c.id);
       throw dockerError(err, r.id, 'connect container to network');
+    }
+    const dropped = discarded(r.attrs, await c.inspect());
+    if (dropped) {
+      await removeQuietly(c.id);
+      throw new TsconvergeError('INVALID_VALUE', dropped, { resource: r.id, terminal: true, hint: 'remove the attribute from the manifest, or run on a host that supports it; nothing was changed' });
     }
     return c;
   }
@@ -173,7 +185,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       // Proven healthy: now it takes the aliases the old one answered to.
       if (beside) for (const n of declaredNetworks(r.attrs).filter((x) => x.aliases.length > 0)) {
         await docker.getNetwork(n.name).disconnect({ Container: fresh.id, Force: false });
-        await docker.getNetwork(n.name).connect({ Container: fresh.id, EndpointConfig: { Aliases: n.aliases } });
+        await docker.getNetwork(n.name).connect({ Container: fresh.id, EndpointConfig: endpointConfig(n) });
       }
     } catch (err) {
       await removeQuietly(fresh.id);
@@ -200,30 +212,36 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
    * keeps running and keeps its id.
    */
   async function reconnect(r: R, old: ObservedContainer): Promise<void> {
-    const want = new Map(declaredNetworks(r.attrs).map((n) => [n.name, n.aliases]));
-    const have = new Map((actualView(r.attrs, old, '/').networks as { name: string; aliases: string[] }[]).map((n) => [n.name, n.aliases]));
+    const decl = declaredNetworks(r.attrs);
+    const want = new Map(decl.map((n) => [n.name, JSON.stringify(n)]));
+    const have = new Map((actualView(r.attrs, old, '/').networks as { name: string }[]).map((n) => [n.name, JSON.stringify(n)]));
     const id = old.info.Id;
-    for (const [name, aliases] of have) {
-      const wanted = want.get(name);
-      if (wanted && JSON.stringify(wanted) === JSON.stringify(aliases)) continue;
+    for (const [name, seen] of have) {
+      if (want.get(name) === seen) continue;
       await docker.getNetwork(name).disconnect({ Container: id, Force: false });
     }
-    for (const [name, aliases] of want) {
-      if (have.has(name) && JSON.stringify(have.get(name)) === JSON.stringify(aliases)) continue;
-      await docker.getNetwork(name).connect({ Container: id, EndpointConfig: { Aliases: aliases } });
+    for (const n of decl) {
+      if (have.get(n.name) === want.get(n.name)) continue;
+      await docker.getNetwork(n.name).connect({ Container: id, EndpointConfig: endpointConfig(n) });
     }
   }
 
   async function update(r: R, plan: ResourcePlan, old: ObservedContainer): Promise<void> {
     const c = docker.getContainer(old.info.Id);
     const attrs = new Set(plan.changes.map((ch) => ch.attribute));
-    if (attrs.has('restart') || attrs.has('memory') || attrs.has('cpus')) {
-      const opts = createOptions(r.id, r.name, r.attrs, new Map((r.attrs.mounts ?? []).map((m) => [m.source ?? '', m.source ?? ''])), []).HostConfig!;
+    const inPlace = Object.keys(UPDATE_FIELDS).filter((k) => attrs.has(k));
+    if (attrs.has('restart') || attrs.has('memory') || attrs.has('cpus') || inPlace.length) {
+      const opts = createOptions(r.id, r.name, r.attrs, new Map((r.attrs.mounts ?? []).map((m) => [m.source ?? '', m.source ?? ''])), []).HostConfig! as Record<string, unknown>;
+      const fields: Record<string, unknown> = {};
+      for (const k of inPlace) for (const f of UPDATE_FIELDS[k]!) fields[f] = opts[f];
       await c.update({
         ...(attrs.has('restart') ? { RestartPolicy: opts.RestartPolicy } : {}),
         ...(attrs.has('memory') ? { Memory: opts.Memory, MemorySwap: opts.MemorySwap } : {}),
         ...(attrs.has('cpus') ? { NanoCpus: opts.NanoCpus } : {}),
+        ...fields,
       });
+      const dropped = discarded(r.attrs, await c.inspect());
+      if (dropped) throw new TsconvergeError('INVALID_VALUE', dropped, { resource: r.id, terminal: true, hint: 'remove the attribute from the manifest, or run on a host that supports it' });
     }
     if (attrs.has('networks')) await reconnect(r, old);
     if (attrs.has('ensure')) {
@@ -262,6 +280,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       return null; // the engine reads again
     },
     follows(r, dep, depPlan) {
+      // A container in another's network namespace holds that container's id: it follows its replacement.
+      if (dep.kind === 'docker.container' && r.attrs.networkMode === `container:${dep.name}` && depPlan.action === 'replace') return 'replace';
       const ref = (dep.attrs as { ref?: string }).ref ?? dep.name;
       return dep.kind === 'docker.image' && ref === r.attrs.image && depPlan.action === 'replace' ? 'replace' : undefined;
     },
@@ -274,6 +294,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     autoRequire(r, all) {
       const ids = [...(imagesByRef(all).get(r.attrs.image) ?? [])];
       for (const n of r.attrs.networks ?? []) ids.push(`docker.network[${typeof n === 'string' ? n : n.name}]`);
+      if (r.attrs.networkMode?.startsWith('container:')) ids.push(`docker.container[${r.attrs.networkMode.slice('container:'.length)}]`);
       for (const m of r.attrs.mounts ?? []) if (m.type === 'volume' && m.source) ids.push(`docker.volume[${m.source}]`);
       return ids;
     },

@@ -23,20 +23,31 @@ function desired(a: NetworkAttrs): View {
   if (a.subnet !== undefined) v.subnet = a.subnet;
   if (a.gateway !== undefined) v.gateway = a.gateway;
   if (a.ipRange !== undefined) v.ipRange = a.ipRange;
+  if (a.ipv6Subnet !== undefined) v.ipv6Subnet = a.ipv6Subnet;
+  if (a.ipv6Gateway !== undefined) v.ipv6Gateway = a.ipv6Gateway;
   if (a.options !== undefined) v.options = { ...a.options };
   if (a.labels !== undefined) v.labels = { ...a.labels };
   return v;
 }
 
+type IpamConfig = { Subnet?: string; Gateway?: string; IPRange?: string };
+/** The IPv4 and the IPv6 IPAM config of a network (the engine lists them in any order). */
+function ipamOf(n: Docker.NetworkInspectInfo): { v4?: IpamConfig; v6?: IpamConfig } {
+  const cfg = (n.IPAM?.Config ?? []) as IpamConfig[];
+  return { v4: cfg.find((c) => !(c.Subnet ?? '').includes(':')), v6: cfg.find((c) => (c.Subnet ?? '').includes(':')) };
+}
+
 function actual(a: NetworkAttrs, n: Docker.NetworkInspectInfo): View {
   const v: Record<string, Json> = { driver: n.Driver };
-  const ipam = n.IPAM?.Config?.[0] as { Subnet?: string; Gateway?: string; IPRange?: string } | undefined;
+  const { v4: ipam, v6 } = ipamOf(n);
   if (a.internal !== undefined) v.internal = n.Internal;
   if (a.attachable !== undefined) v.attachable = n.Attachable;
   if (a.enableIPv6 !== undefined) v.enableIPv6 = n.EnableIPv6;
   if (a.subnet !== undefined) v.subnet = ipam?.Subnet ?? '';
   if (a.gateway !== undefined) v.gateway = ipam?.Gateway ?? '';
   if (a.ipRange !== undefined) v.ipRange = ipam?.IPRange ?? '';
+  if (a.ipv6Subnet !== undefined) v.ipv6Subnet = v6?.Subnet ?? '';
+  if (a.ipv6Gateway !== undefined) v.ipv6Gateway = v6?.Gateway ?? '';
   if (a.options !== undefined) v.options = { ...(n.Options ?? {}) };
   if (a.labels !== undefined) v.labels = userLabels(n.Labels);
   return v;
@@ -44,7 +55,9 @@ function actual(a: NetworkAttrs, n: Docker.NetworkInspectInfo): View {
 
 function createOptions(r: R): Docker.NetworkCreateOptions {
   const a = r.attrs;
-  const ipam = a.subnet || a.gateway || a.ipRange ? { Driver: 'default', Config: [{ ...(a.subnet ? { Subnet: a.subnet } : {}), ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }] } : undefined;
+  const v4 = a.subnet || a.gateway || a.ipRange ? [{ ...(a.subnet ? { Subnet: a.subnet } : {}), ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }] : [];
+  const v6 = a.ipv6Subnet ? [{ Subnet: a.ipv6Subnet, ...(a.ipv6Gateway ? { Gateway: a.ipv6Gateway } : {}) }] : [];
+  const ipam = v4.length || v6.length ? { Driver: 'default', Config: [...v4, ...v6] } : undefined;
   return {
     Name: r.name,
     Driver: a.driver ?? 'bridge',

@@ -24,7 +24,9 @@ export function healthGated(a: ContainerAttrs): boolean {
 export function sideBySide(a: ContainerAttrs, old: ObservedContainer | null): boolean {
   const volumes = (a.mounts ?? []).some((m) => m.type === 'volume') || (old ? anonymousVolumes(old.info).length > 0 : false);
   const published = (a.ports ?? []).some((p) => /^[^:]*:[0-9]+:/.test(portKey(p)));
-  return healthGated(a) && !volumes && !published;
+  // A static address or the host's network cannot be held by two containers at once.
+  const exclusive = a.networkMode === 'host' || (a.networks ?? []).some((n) => typeof n !== 'string' && (n.ipv4Address !== undefined || n.ipv6Address !== undefined));
+  return healthGated(a) && !volumes && !published && !exclusive;
 }
 
 /** How long a health check may take to pass: start period + (interval + timeout) x (retries + 1), plus 5 s. */
