@@ -32,8 +32,17 @@ export function agentInfoPath(stateDir: string): string {
   return path.join(stateDir, 'agent.json');
 }
 
-export async function writeAgentInfo(stateDir: string, info: AgentProcessInfo): Promise<void> {
+/**
+ * Write this process's record, unless agent.json is the record of another agent process
+ * that is still running: an `agent --onetime` beside a long-running agent must not make
+ * `status` say the running agent stopped (nor leave a dead pid for `kill -HUP`). Returns
+ * whether it was written.
+ */
+export async function writeAgentInfo(stateDir: string, info: AgentProcessInfo): Promise<boolean> {
+  const current = await readAgentInfo(stateDir);
+  if (current && current.pid !== info.pid && current.stoppedAt === undefined && alive(current.pid)) return false;
   await writeFileAtomic(agentInfoPath(stateDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o644 });
+  return true;
 }
 
 async function readAgentInfo(stateDir: string): Promise<AgentProcessInfo | null> {

@@ -32,6 +32,7 @@ import { createSecretStore, type SecretStore, type SecretStoreOptions } from './
 import { readYamlTree, SecretRef, splitPointer, escapeSegment } from './yamltree.js';
 import { isDir, subdirs } from './treefs.js';
 import { loadRolloutPolicy } from './rollout.js';
+import { checkFleetSources } from './fleet-check.js';
 
 export const BUILTIN_MODULES = fileURLToPath(new URL('../../modules/', import.meta.url));
 
@@ -170,10 +171,20 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
     if (bad.length) { errors.push(...bad); continue; }
     const out = renderModule(mod, params, opts.facts, registry);
     errors.push(...out.errors);
-    resources.push(...out.resources);
+    for (const r of out.resources) resources.push(r);
     for (const [id, o] of out.origins) { moduleOf.set(id, mod.name); origins.set(id, o); }
   }
-  if (errors.length) throw new ManifestErrors(errors);
+  if (errors.length) {
+    // As for a manifest (compile.ts loadCatalogue): the resources that rendered are compiled anyway, so
+    // their template errors come in the same pass as the parameter and schema errors.
+    try {
+      await compileResources(resources, { facts: opts.facts, registry, sensitiveValues: store.values(), partial: true });
+    } catch (err) {
+      if (!(err instanceof ManifestErrors)) throw err;
+      for (const e of err.errors) errors.push(e);
+    }
+    throw new ManifestErrors(errors);
+  }
   const catalogue = await compileResources(resources, { facts: opts.facts, registry, sensitiveValues: store.values() });
   return { root, node, environment: env.name, role: cls.role, modules: mods.map((m) => m.name), catalogue, data, moduleOf, origins };
 }
@@ -251,6 +262,8 @@ export async function validateFleet(target: string, facts: Facts, registry?: Sch
     const rules = ((site.tree.value as { nodes: { name?: string }[] }).nodes).flatMap((r) => (r.name ? [r.name] : []));
     let files: string[] = [];
     try { files = (await readdir(path.join(envDir, 'data', 'nodes'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)); } catch { /* none */ }
+    const searchPath = [path.join(envDir, 'modules'), path.join(root, 'modules'), assetDir('modules', BUILTIN_MODULES)];
+    for (const e of await checkFleetSources(root, envDir, site.tree, searchPath, registry ?? createSchemaRegistry())) errors.push(e);
     for (const node of [...new Set([...rules, ...files])].sort()) {
       try {
         const fc = await compileFleet(root, { node, environment, facts: { ...facts, hostname: node, fqdn: node }, secrets: { placeholders: true }, registry, trustedNamesOnly: opts.trustedNamesOnly });

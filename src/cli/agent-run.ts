@@ -26,7 +26,7 @@ export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Pr
   const { root, stateDir, intervalMs, splayLimitMs, lockWaitMs, log, worker } = ctx;
   const { createFacts } = await import('../facts/facts.js');
   const { createProviderRegistry } = await import('../providers/container.js');
-  const { createGraph } = await import('../engine/graph.js');
+  const { preflightCatalogue } = await import('../engine/preflight.js');
   const { createCatalogueSource } = await import('../agent/source.js');
   const { createAgent } = await import('../agent/loop.js');
   const providers = createProviderRegistry();
@@ -40,7 +40,7 @@ export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Pr
         servers: flags.server, caFingerprint: flags.caFingerprint, caFile: flags.caFile, joinToken: flags.joinToken,
         connectTimeoutMs: (flags.connectTimeout ?? 5) * 1000, waitForCertMs: (flags.waitForCert ?? 0) * 1000,
       } } : {}),
-    }, (c) => { createGraph(c, providers); });
+    }, async (c) => { await preflightCatalogue(c, providers); });
   } catch (err) {
     return fail(err);
   }

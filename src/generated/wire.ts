@@ -169,6 +169,8 @@ export interface ReportResource {
   forcedBy?: string[];
   refresh?: boolean;
   refreshOwedBy?: string;
+  notifiedBy?: string[];
+  refused?: boolean;
   drift?: string;
   follows?: string;
   adopt?: {
