@@ -12,6 +12,7 @@ import { registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
 import { registerAgentCommands } from './agent.js';
 import { registerPushCommands } from './push.js';
+import { registerRolloutCommands } from './rollout.js';
 import { DEFAULTS } from '../core/defaults.js';
 
 export { reportUnexpected } from './program.js';
@@ -76,6 +77,7 @@ export function createProgram(): Command {
   registerAgentCommands(program);
   registerImportCommands(program);
   registerPushCommands(program);
+  registerRolloutCommands(program);
 
   program.command('facts')
     .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')

@@ -32,9 +32,9 @@ const STATUS_HELP: Record<string, string> = {
   'never reported': 'enrolled or asked for a catalogue, never sent a report',
 };
 
-const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
-const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
-const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
+export const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
+export const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
+export const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
 
 function age(iso: string | undefined, nowMs: number): string {
   if (!iso) return '';
@@ -49,7 +49,7 @@ export function refreshSeconds(v: string | undefined): number {
   return v === undefined || v === '' || !Number.isFinite(n) ? DEFAULT_REFRESH_SECONDS : n <= 0 ? 0 : Math.max(2, Math.min(3600, Math.round(n)));
 }
 
-function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?: 'hosts' | 'changes'; refresh?: number } = {}): string {
+export function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?: 'hosts' | 'changes' | 'rollout'; refresh?: number } = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -64,7 +64,7 @@ function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?:
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <a class="brand" href="/">tsconverge fleet</a>
-${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a></nav>
+${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a> <a href="/rollout"${opts.current === 'rollout' ? html` aria-current="page"` : ''}>Rollout</a></nav>
 <form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
 </header>
 <main id="main" tabindex="-1"${opts.refresh ? html` data-refresh="${opts.refresh}"` : ''}>
