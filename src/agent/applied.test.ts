@@ -32,10 +32,20 @@ describe('intentional or corrective', () => {
     expect(causes.get(id)).toBe(cause);
   });
 
-  it('an unchanged resource has no cause; a restart takes its notifier\'s', () => {
-    const causes = classifyChanges(now, [rep('file[b]', 'none', 'unchanged'), rep('file[d]', 'create', 'changed'), rep('service[s]', 'none', 'changed', true)], applied);
+  it('an unchanged resource has no cause; a restart takes its notifier\'s (as the engine recorded it)', () => {
+    const causes = classifyChanges(now, [rep('file[b]', 'none', 'unchanged'), rep('file[d]', 'create', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[d]'] }], applied);
     expect(causes.has('file[b]')).toBe(false);
     expect(causes.get('service[s]')).toBe('intentional');
+    // An automatic notification (no notify: in the catalogue, e.g. a mounted file) counts the same.
+    const auto = classifyChanges(now, [rep('file[a]', 'update', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[a]'] }], applied);
+    expect(auto.get('service[s]')).toBe('intentional');
+    const drift = classifyChanges(now, [rep('file[b]', 'update', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[b]'] }], applied);
+    expect(drift.get('service[s]')).toBe('corrective');
+  });
+
+  it('a failed or skipped change has no cause', () => {
+    const causes = classifyChanges(now, [rep('file[d]', 'create', 'failed'), rep('file[a]', 'update', 'skipped')], applied);
+    expect(causes.size).toBe(0);
   });
 
   it('with no record yet, every change is intentional', () => {

@@ -47,22 +47,23 @@ export async function readApplied(stateDir: string): Promise<AppliedState> {
   }
 }
 
-/** The cause of each resource's change (absent for resources that do not change). */
+/**
+ * The cause of each resource's change: only for a change that happened (or, under noop,
+ * would), never for a failed or skipped one. A restart only (no change of its own) takes
+ * the cause of what notified it, as the engine recorded it (`notifiedBy`: explicit and
+ * automatic notifications alike, e.g. a template-rendered file mounted into a container).
+ * Resources come in apply order, so a notifier's cause is known before the notified one's.
+ */
 export function classifyChanges(catalogue: Catalogue, resources: readonly ResourceReport[], applied: AppliedState): Map<string, Cause> {
   const causes = new Map<string, Cause>();
-  const byId = new Map(resources.map((r) => [r.id, r]));
-  for (const r of resources) {
-    if (r.action === 'none') continue;
+  const own = (r: ResourceReport): Cause => {
     const res = catalogue.byId.get(r.id);
-    causes.set(r.id, res && applied.resources[r.id] === declaredDigest(res) ? 'corrective' : 'intentional');
-  }
-  // A restart only (no change of its own) takes the cause of what notified it.
+    return res && applied.resources[r.id] === declaredDigest(res) ? 'corrective' : 'intentional';
+  };
   for (const r of resources) {
-    if (r.action !== 'none' || !r.refresh) continue;
-    const notifiers = catalogue.resources.filter((x) => x.relations.notify.includes(r.id)).map((x) => x.id)
-      .concat(catalogue.byId.get(r.id)?.relations.subscribe ?? [])
-      .filter((id) => byId.get(id)?.status === 'changed' || byId.get(id)?.status === 'pending');
-    causes.set(r.id, notifiers.some((id) => causes.get(id) === 'intentional') ? 'intentional' : 'corrective');
+    if (r.status !== 'changed' && r.status !== 'pending') continue;
+    if (r.action !== 'none') causes.set(r.id, own(r));
+    else if (r.refresh) causes.set(r.id, (r.notifiedBy ?? []).some((id) => causes.get(id) === 'intentional') ? 'intentional' : 'corrective');
   }
   return causes;
 }

@@ -20,7 +20,8 @@
 import { spawn } from 'node:child_process';
 import { isSea } from 'node:sea';
 import type { Logger } from 'winston';
-import type { RunOutcome, RunTrigger } from './report.js';
+import type { EventRun, RunOutcome, RunTrigger } from './report.js';
+import { writeEventRun } from './watch/state.js';
 import type { Runner, RunResult } from './supervisor.js';
 
 /** What the child prints on fd 3. */
@@ -31,7 +32,7 @@ export interface WorkerResult extends RunResult {
 
 export const WORKER_FD = 3;
 
-export function createChildRunner(opts: { readonly args: readonly string[]; readonly log: Logger }): Runner<WorkerResult> {
+export function createChildRunner(opts: { readonly args: readonly string[]; readonly log: Logger; readonly stateDir: string }): Runner<WorkerResult> {
   const runs: Record<RunOutcome, number> = { run: 0, skipped: 0, 'not-run': 0 };
   let child: ReturnType<typeof spawn> | undefined;
   let aborted = false;
@@ -40,9 +41,11 @@ export function createChildRunner(opts: { readonly args: readonly string[]; read
   // The executable re-runs itself; `node bin/tsconverge.js` needs its script (and Node's own flags) again.
   const command = isSea() ? [] : [...process.execArgv, process.argv[1]!];
   return {
-    run(trigger: RunTrigger) {
+    async run(trigger: RunTrigger, event?: EventRun) {
+      // What the watcher saw goes in a 0600 file, never on the command line.
+      const eventFile = event ? await writeEventRun(opts.stateDir, event) : undefined;
       return new Promise<WorkerResult>((resolve, reject) => {
-        const argv = [...command, ...opts.args, '--worker', trigger, '--worker-runs', JSON.stringify(runs)];
+        const argv = [...command, ...opts.args, '--worker', trigger, '--worker-runs', JSON.stringify(runs), ...(eventFile ? ['--worker-event', eventFile] : [])];
         const c = spawn(process.execPath, argv, { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
         child = c;
         ready = false;

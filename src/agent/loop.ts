@@ -24,7 +24,12 @@ import type { Facts } from '../facts/facts.js';
 import { classifyChanges, nextApplied, readApplied, writeApplied } from './applied.js';
 import { readDisabled, type DisabledState } from './disable.js';
 import { createAgentMetrics } from './metrics.js';
-import { EMPTY_SUMMARY, withCauses, writeRunReport, type AgentInfo, type AgentReport, type RunTrigger } from './report.js';
+import { EMPTY_SUMMARY, correctiveLines, withCauses, writeRunReport, type AgentInfo, type AgentReport, type AgentResourceReport, type EventRun, type RunTrigger } from './report.js';
+import { createGraph } from '../engine/graph.js';
+import { subCatalogue, targetClosure, watchList } from '../engine/watch.js';
+import { writeWatchList } from './watch/state.js';
+import type { Seen, WatchEvent } from '../engine/seen.js';
+import { createWatcher, type WatchOptions } from './watch/watcher.js';
 import { formatDuration, nextSlot } from './schedule.js';
 import { agentInfoOf, createSupervisor } from './supervisor.js';
 import type { CatalogueSource, SourceResult } from './source-types.js';
@@ -58,11 +63,13 @@ export interface AgentOptions {
   readonly runsBefore?: Readonly<Record<string, number>>;
   /** Deliver each run's report (the server source); returns the error when it could not. */
   readonly onReport?: (report: AgentReport) => Promise<TsconvergeError | undefined>;
+  /** Watch between runs (agent/watch/watcher.ts); the supervisor of this process owns it. */
+  readonly watch?: WatchOptions;
 }
 
 export interface Agent {
-  /** One run now (the run lock serialises it against anything else). */
-  runOnce(trigger: RunTrigger): Promise<AgentReport>;
+  /** One run now (the run lock serialises it against anything else); `event`: what the watcher saw. */
+  runOnce(trigger: RunTrigger, event?: EventRun): Promise<AgentReport>;
   /** Run at start, then on schedule, until stop(); resolves with the exit code. */
   start(): Promise<number>;
   /**
@@ -70,7 +77,7 @@ export interface Agent {
    * says stopped. A run in a child process of the agent (`worker`): agent.json is the
    * parent's; the metrics carry the next slot of the schedule.
    */
-  once(trigger?: RunTrigger, mode?: 'onetime' | 'worker'): Promise<AgentReport>;
+  once(trigger?: RunTrigger, mode?: 'onetime' | 'worker', event?: EventRun): Promise<AgentReport>;
   /** Ask for a run now, or right after the current one (SIGHUP). */
   requestRun(): void;
   /** Stop: the run in flight finishes its resources in flight, writes its report; then resolve. */
@@ -103,7 +110,7 @@ export function createAgent(opts: AgentOptions): Agent {
     timings: { lockWaitMs: 0, sourceMs: 0, runMs: 0 }, exitCode: 1, error: error.toJSON(), ...extra,
   }, started);
 
-  async function runLocked(trigger: RunTrigger, started: Date, runId: string, agent: AgentInfo, lockWaitMs: number): Promise<AgentReport> {
+  async function runLocked(trigger: RunTrigger, started: Date, runId: string, agent: AgentInfo, lockWaitMs: number, event: EventRun | undefined): Promise<AgentReport> {
     const t0 = Date.now();
     const facts = await opts.facts();
     let src: SourceResult;
@@ -121,8 +128,17 @@ export function createAgent(opts: AgentOptions): Agent {
     else if (src.compiledBecause) log.debug(`catalogue: compiled, ${src.compiledBecause}`);
     lastCatalogue = { ...(src.compiledAt ? { compiledAt: src.compiledAt } : {}) };
     const sourceMs = Date.now() - t0;
+    // What the watching agent process follows until the next run (agent/watch).
+    try { await writeWatchList(opts.stateDir, watchList(src.catalogue, opts.providers)); } catch (err) { log.warn(`cannot write the watch list: ${(err as Error).message}`); }
+    let catalogue = src.catalogue;
+    const marked = event ? Object.keys(event.marks).filter((id) => src.catalogue.byId.has(id)) : [];
+    if (event?.targeted) {
+      const closure = targetClosure(createGraph(src.catalogue, opts.providers), marked);
+      catalogue = subCatalogue(src.catalogue, closure);
+      log.info(`run ${runId} (event): ${marked.join(', ') || 'nothing managed'} marked; converging ${closure.size} of ${src.catalogue.resources.length} resources`);
+    }
     const t1 = Date.now();
-    const report = await runCatalogue(src.catalogue, opts.providers, {
+    const report = await runCatalogue(catalogue, opts.providers, {
       noop: opts.noop, root: opts.root, log, facts, signal: stopCtl.signal,
       // On SIGTERM the resource in flight finishes, bounded by the apply timeout (not a shorter grace).
       interruptGraceMs: opts.applyTimeoutMs ?? DEFAULTS.applyTimeoutMs,
@@ -132,7 +148,9 @@ export function createAgent(opts: AgentOptions): Agent {
     });
     const runMs = Date.now() - t1;
     const applied = await readApplied(opts.stateDir);
-    const { resources, changes } = withCauses(report.resources, classifyChanges(src.catalogue, report.resources, applied));
+    const caused = withCauses(report.resources, classifyChanges(src.catalogue, report.resources, applied));
+    const changes = caused.changes;
+    const resources = withSeen(caused.resources, event, marked);
     if (!opts.noop) await writeApplied(opts.stateDir, nextApplied(src.catalogue, report.resources, applied));
     return finishReport({
       ...report, ...base(trigger, started, runId), outcome: 'run',
@@ -141,10 +159,11 @@ export function createAgent(opts: AgentOptions): Agent {
       ...(src.codeVersion ? { codeVersion: src.codeVersion } : {}),
       agent, resources, changes, interrupted: stopCtl.signal.aborted,
       timings: { lockWaitMs, sourceMs, runMs },
+      ...(event?.targeted ? { event: { marked } } : {}),
     }, started);
   }
 
-  async function runOnce(trigger: RunTrigger): Promise<AgentReport> {
+  async function runOnce(trigger: RunTrigger, event?: EventRun): Promise<AgentReport> {
     const started = new Date();
     const runId = randomBytes(4).toString('hex');
     const disabled = await readDisabled(opts.stateDir);
@@ -179,7 +198,7 @@ export function createAgent(opts: AgentOptions): Agent {
         const lockWaitMs = Date.now() - tLock;
         if (lockWaitMs > 1000) log.info(`run ${runId}: waited ${formatDuration(lockWaitMs)} for the run lock`);
         try {
-          report = await runLocked(trigger, started, runId, agent, lockWaitMs);
+          report = await runLocked(trigger, started, runId, agent, lockWaitMs, event);
           await writeRunReport(opts.stateDir, report, opts.keepReports);
         } finally {
           await lock?.release();
@@ -195,6 +214,7 @@ export function createAgent(opts: AgentOptions): Agent {
     const line = `run ${runId} (${trigger}): ${r.outcome}, exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(2)} s` +
       (r.outcome === 'run' ? `; catalogue ${r.catalogueDigest!.slice(0, 19)}${r.cachedCatalogue ? ' (last-known-good)' : ''}; ${s.changed} changed (${r.changes.intentional} intentional, ${r.changes.corrective} corrective), ${s.pending} pending, ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped${r.interrupted ? '; interrupted' : ''}` : '');
     if (r.exitCode === 4 || r.exitCode === 6 || r.outcome === 'not-run') log.error(line); else log.info(line);
+    for (const c of correctiveLines(r)) log.info(`run ${runId}: corrective: ${c}`);
     return r;
   }
 
@@ -217,14 +237,16 @@ export function createAgent(opts: AgentOptions): Agent {
     await metrics.write(opts.metricsFile);
   }
 
-  const supervisor = createSupervisor(opts, { run: runOnce, abort: () => stopCtl.abort(), publish: writeMetrics });
+  const watch = opts.watch;
+  const supervisor = createSupervisor(opts, { run: (t, e) => runOnce(t, e).then((r) => ({ ...r, ...runWindowOf(r) })), abort: () => stopCtl.abort(), publish: writeMetrics },
+    watch ? (ready, full, changed) => createWatcher(watch, ready, full, changed) : undefined);
   let onceRunning = false;
 
   return {
     runOnce,
-    async once(trigger = 'onetime', mode = 'onetime') {
+    async once(trigger = 'onetime', mode = 'onetime', event?: EventRun) {
       onceRunning = true;
-      const report = await runOnce(trigger);
+      const report = await runOnce(trigger, event);
       try {
         if (mode === 'onetime') await writeAgentInfo(opts.stateDir, agentInfoOf(opts, startedAt, null, new Date().toISOString()));
         const next = mode === 'worker' && !stopCtl.signal.aborted ? new Date(nextSlot(Date.now(), opts.intervalMs, opts.splayMs)) : null;
@@ -243,4 +265,42 @@ export function createAgent(opts: AgentOptions): Agent {
       stopCtl.abort();
     },
   };
+}
+
+/** What the watcher needs of a finished run: what it changed, when, and how long after its event each repair came. */
+export function runWindowOf(r: AgentReport): { changed: string[]; startedAt: string; finishedAt: string; repairSeconds: number[] } {
+  const repairSeconds = r.noop ? [] : r.resources.flatMap((x) => (x.seen?.by === 'event' && x.seen.afterMs !== undefined && !x.seen.via ? [x.seen.afterMs / 1000] : []));
+  return { changed: changedIds(r), startedAt: r.startedAt, finishedAt: r.finishedAt, repairSeconds };
+}
+
+/** Resources a run changed (the watcher drops the events of its own changes). */
+export function changedIds(r: Pick<AgentReport, 'resources'>): string[] {
+  return r.resources.filter((x) => x.status === 'changed').map((x) => x.id);
+}
+
+/** Which engine action says the most about a drift: a removal over a death over the rest. */
+const WEIGHT: Readonly<Record<string, number>> = { destroy: 6, oom: 5, die: 4, disconnect: 3, update: 3, rename: 3, kill: 2, stop: 2 };
+
+function strongest(events: readonly WatchEvent[]): WatchEvent {
+  let best = events[0]!;
+  for (const e of events) {
+    const w = (x: WatchEvent): number => (x.source === 'docker' ? WEIGHT[x.action] ?? 1 : 1);
+    if (w(e) >= w(best)) best = e;
+  }
+  return best;
+}
+
+/** Provenance of each corrective change: the event that marked it (or a resource it depends on), else "seen at sweep". */
+export function withSeen(resources: readonly AgentResourceReport[], event: EventRun | undefined, marked: readonly string[]): AgentResourceReport[] {
+  return resources.map((r) => {
+    if (r.cause !== 'corrective' || (r.status !== 'changed' && r.status !== 'pending')) return r;
+    const own = event?.marks[r.id];
+    const via = own?.length ? undefined : event?.targeted ? marked.find((id) => event.marks[id]?.length) : undefined;
+    const events = own?.length ? own : via ? event!.marks[via]! : undefined;
+    if (!events) return { ...r, seen: { by: 'sweep' } satisfies Seen };
+    const e = strongest(events);
+    const afterMs = r.finishedAt ? Math.max(0, Date.parse(r.finishedAt) - Date.parse(e.time)) : undefined;
+    const seen: Seen = { by: 'event', event: e, ...(via ? { via } : {}), ...(r.finishedAt ? { repairedAt: r.finishedAt } : {}), ...(afterMs !== undefined ? { afterMs } : {}) };
+    return { ...r, seen };
+  });
 }

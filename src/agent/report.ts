@@ -16,6 +16,7 @@ import type { TsconvergeError } from '../core/errors.js';
 import type { Report, ResourceReport, Summary } from '../engine/report.js';
 import { writeFileAtomic } from '../core/atomic.js';
 import type { Cause } from './applied.js';
+import { describeSeen, type Seen, type WatchEvent } from '../engine/seen.js';
 
 export type RunOutcome =
   /** The catalogue was run (applied, or planned under noop). */
@@ -25,11 +26,24 @@ export type RunOutcome =
   /** The run could not happen: no catalogue (and no last-known-good), or the run lock stayed busy. */
   | 'not-run';
 
-export type RunTrigger = 'start' | 'schedule' | 'signal' | 'onetime';
+export type RunTrigger = 'start' | 'schedule' | 'signal' | 'onetime' | 'event';
+
+/**
+ * What the watcher saw before a run (agent/watch): resource id -> the events that marked
+ * it. `targeted`: run only the marked resources and what depends on them (a run started
+ * by events); else a full run that carries them as provenance (a sweep after events the
+ * rate limit left to it).
+ */
+export interface EventRun {
+  readonly targeted: boolean;
+  readonly marks: Readonly<Record<string, readonly WatchEvent[]>>;
+}
 
 export interface AgentResourceReport extends ResourceReport {
   /** For a resource that changed (or would, under noop): was the catalogue changed, or did the host drift. */
   readonly cause?: Cause;
+  /** For a corrective change: what the watcher saw (an engine or file event), or `{ by: 'sweep' }`. */
+  readonly seen?: Seen;
 }
 
 export interface AgentInfo {
@@ -64,6 +78,8 @@ export interface AgentReport extends Omit<Report, 'resources' | 'exitCode'> {
   readonly interrupted: boolean;
   /** Where the time went, in ms: waiting for the run lock, loading the catalogue, the engine run. */
   readonly timings: { readonly lockWaitMs: number; readonly sourceMs: number; readonly runMs: number };
+  /** A run started by events: the resources the events marked (the run covered them and what depends on them). */
+  readonly event?: { readonly marked: readonly string[] };
   /** 0 no changes, 2 changes, 4 failures, 6 both; 1 did not run (also a skipped run). */
   readonly exitCode: 0 | 1 | 2 | 4 | 6;
 }
@@ -87,6 +103,8 @@ export interface RunSummary {
   readonly changes: AgentReport['changes'];
   readonly interrupted: boolean;
   readonly version: string;
+  /** One line per corrective change: what was seen and when it was restored. */
+  readonly corrective?: readonly string[];
   /** The full report, relative to the state directory. */
   readonly report: string;
 }
@@ -129,8 +147,33 @@ export function summaryOf(report: AgentReport, file: string): RunSummary {
     changes: report.changes,
     interrupted: report.interrupted,
     version: report.version,
+    ...(correctiveLines(report).length ? { corrective: correctiveLines(report) } : {}),
     report: file,
   };
+}
+
+/** "docker.container[web] destroyed at 14:02:11; restored 1.4 s later", one per corrective change. */
+export function correctiveLines(report: Pick<AgentReport, 'resources' | 'noop'>): string[] {
+  return report.resources.filter((r) => r.cause === 'corrective' && r.seen && (r.status === 'changed' || r.status === 'pending'))
+    .map((r) => describeSeen(r.id, r.seen!, report.noop));
+}
+
+/** The last run with corrective changes (last_corrective.json). */
+export interface LastCorrective {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly finishedAt: string;
+  readonly noop: boolean;
+  readonly lines: readonly string[];
+  readonly report: string;
+}
+
+export function lastCorrectivePath(stateDir: string): string {
+  return path.join(stateDir, 'last_corrective.json');
+}
+
+export async function readLastCorrective(stateDir: string): Promise<LastCorrective | null> {
+  try { return JSON.parse(await readFile(lastCorrectivePath(stateDir), 'utf8')) as LastCorrective; } catch { return null; }
 }
 
 export function summaryPath(stateDir: string): string {
@@ -148,7 +191,13 @@ export async function writeRunReport(stateDir: string, report: AgentReport, keep
   const name = `${report.startedAt.replace(/[:.]/g, '-')}-${report.runId}.json`;
   const file = path.join(dir, name);
   await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n', { mode: 0o640 });
-  await writeFileAtomic(summaryPath(stateDir), JSON.stringify(summaryOf(report, path.relative(stateDir, file)), null, 2) + '\n', { mode: 0o644 });
+  const summary = summaryOf(report, path.relative(stateDir, file));
+  await writeFileAtomic(summaryPath(stateDir), JSON.stringify(summary, null, 2) + '\n', { mode: 0o644 });
+  // The last corrective changes stay visible in `tsconverge status` after later runs with none.
+  if (summary.corrective) {
+    const last: LastCorrective = { runId: report.runId, trigger: report.trigger, finishedAt: report.finishedAt, noop: report.noop, lines: summary.corrective, report: summary.report };
+    await writeFileAtomic(lastCorrectivePath(stateDir), JSON.stringify(last, null, 2) + '\n', { mode: 0o644 });
+  }
   await pruneReports(dir, keep);
   return file;
 }

@@ -32,8 +32,8 @@ export function asInputError(err: unknown): TsconvergeError | undefined {
 export interface LocalSourceOptions extends Pick<SourceSelection, 'stateDir' | 'node' | 'environment' | 'secretsDir'> {
   /** A manifest file or directory, or a fleet tree (it has environments/). */
   readonly path: string;
-  /** Checks a compiled catalogue before it becomes last-known-good (the graph check); throws input errors. */
-  readonly check?: (catalogue: Catalogue) => void;
+  /** Checks a compiled catalogue before it becomes last-known-good (the graph and the providers' preflight, engine/preflight.ts); throws input errors. */
+  readonly check?: (catalogue: Catalogue) => void | Promise<void>;
 }
 
 /**
@@ -102,7 +102,7 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
           const { loadCatalogue } = await import('../catalogue/compile.js');
           catalogue = await loadCatalogue(opts.path, { facts });
         }
-        opts.check?.(catalogue);
+        await opts.check?.(catalogue);
         return { catalogue };
       }, memo);
       if (!result.cached && stamp) {
@@ -125,7 +125,7 @@ function createServerSource(sel: SourceSelection & { server: ServerSelection }, 
 }
 
 /** The one place a source is chosen from the agent's flags (the server source is added here). */
-export function createCatalogueSource(sel: SourceSelection, check?: (catalogue: Catalogue) => void): CatalogueSource | ReportingSource {
+export function createCatalogueSource(sel: SourceSelection, check?: (catalogue: Catalogue) => void | Promise<void>): CatalogueSource | ReportingSource {
   if (checkSourceSelection(sel) === 'server') return createServerSource({ ...sel, server: sel.server! }, sel.node!);
   return createLocalSource({ ...sel, path: sel.manifests!, ...(check ? { check } : {}) });
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { readRunLock, type RunLockInfo } from '../engine/lock.js';
 import { writeFileAtomic } from '../core/atomic.js';
 import { readDisabled, type DisabledState } from './disable.js';
-import { readSummary, type RunSummary } from './report.js';
+import { readLastCorrective, readSummary, type LastCorrective, type RunSummary } from './report.js';
 import { formatDuration } from './schedule.js';
 
 /** What a running agent publishes about itself. */
@@ -32,8 +32,17 @@ export function agentInfoPath(stateDir: string): string {
   return path.join(stateDir, 'agent.json');
 }
 
-export async function writeAgentInfo(stateDir: string, info: AgentProcessInfo): Promise<void> {
+/**
+ * Write this process's record, unless agent.json is the record of another agent process
+ * that is still running: an `agent --onetime` beside a long-running agent must not make
+ * `status` say the running agent stopped (nor leave a dead pid for `kill -HUP`). Returns
+ * whether it was written.
+ */
+export async function writeAgentInfo(stateDir: string, info: AgentProcessInfo): Promise<boolean> {
+  const current = await readAgentInfo(stateDir);
+  if (current && current.pid !== info.pid && current.stoppedAt === undefined && alive(current.pid)) return false;
   await writeFileAtomic(agentInfoPath(stateDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o644 });
+  return true;
 }
 
 async function readAgentInfo(stateDir: string): Promise<AgentProcessInfo | null> {
@@ -54,10 +63,12 @@ export interface AgentStatus {
   readonly nextRunAt: string | null;
   readonly lastRun: RunSummary | null;
   readonly runInProgress: RunLockInfo | null;
+  /** The last run that made (or, under noop, found) corrective changes, with what the watcher saw. */
+  readonly lastCorrective: LastCorrective | null;
 }
 
 export async function readStatus(stateDir: string): Promise<AgentStatus> {
-  const [disabled, info, lastRun, lock] = await Promise.all([readDisabled(stateDir), readAgentInfo(stateDir), readSummary(stateDir), readRunLock(stateDir)]);
+  const [disabled, info, lastRun, lock, lastCorrective] = await Promise.all([readDisabled(stateDir), readAgentInfo(stateDir), readSummary(stateDir), readRunLock(stateDir), readLastCorrective(stateDir)]);
   const running = info !== null && info.stoppedAt === undefined && alive(info.pid);
   return {
     formatVersion: 1,
@@ -68,6 +79,7 @@ export async function readStatus(stateDir: string): Promise<AgentStatus> {
     nextRunAt: running ? info.nextRunAt : null,
     lastRun,
     runInProgress: lock,
+    lastCorrective,
   };
 }
 
@@ -98,6 +110,11 @@ export function formatStatus(s: AgentStatus, now = Date.now()): string {
     if (r.catalogueError) out.push(`          catalogue error: ${String(r.catalogueError.message).split('\n').join('\n            ')}`);
     out.push(`          resources: ${m.total} total, ${m.changed} changed, ${m.pending} pending, ${m.unchanged} unchanged, ${m.failed} failed, ${m.skipped} skipped; changes: ${r.changes.intentional} intentional, ${r.changes.corrective} corrective`);
     out.push(`          report: ${path.join(s.stateDir, r.report)}`);
+  }
+  const c = s.lastCorrective;
+  if (c) {
+    out.push(`last corrective run: ${c.runId} (${c.trigger}${c.noop ? ', noop' : ''}), ${c.finishedAt} (${ago(c.finishedAt, now)})`);
+    for (const l of c.lines) out.push(`          corrective: ${l}`);
   }
   out.push(`next run: ${s.nextRunAt ? `${s.nextRunAt} (${ago(s.nextRunAt, now)})` : 'none (no agent running)'}`);
   if (s.runInProgress) out.push(`run in progress: pid ${s.runInProgress.pid} since ${s.runInProgress.since} (${s.runInProgress.command})`);

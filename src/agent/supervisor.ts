@@ -14,7 +14,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Logger } from 'winston';
-import type { RunOutcome, RunTrigger } from './report.js';
+import type { EventRun, RunOutcome, RunTrigger } from './report.js';
+import type { Watcher } from './watch/watcher.js';
+import { writeWatchMetrics } from './watch/metrics.js';
 import { createSchedule, formatDuration } from './schedule.js';
 import { writeAgentInfo } from './status.js';
 import { DEFAULTS } from '../core/defaults.js';
@@ -23,11 +25,17 @@ import { DEFAULTS } from '../core/defaults.js';
 export interface RunResult {
   readonly outcome: RunOutcome;
   readonly exitCode: number;
+  /** What the run changed, and when it ran: the watcher drops the events of its own changes. */
+  readonly changed?: readonly string[];
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** Seconds from the event to the repair, per resource an event repaired. */
+  readonly repairSeconds?: readonly number[];
 }
 
 export interface Runner<R extends RunResult = RunResult> {
   /** One run; resolves when it is over (its report written). Rejects on a bug (logged; the schedule goes on). */
-  run(trigger: RunTrigger): Promise<R>;
+  run(trigger: RunTrigger, event?: EventRun): Promise<R>;
   /** Abort the run in flight: resources in flight finish, no new one starts. */
   abort(signal: string): void;
   /** After agent.json: publish what the run left (the metrics file); `next` is null when no run is scheduled. */
@@ -44,6 +52,8 @@ export interface SupervisorOptions {
   readonly sourceLabel: string;
   readonly log: Logger;
   readonly applyTimeoutMs?: number;
+  /** The metrics file: the watcher's section is added to it after every run. */
+  readonly metricsFile?: string;
 }
 
 export interface Supervisor {
@@ -81,12 +91,17 @@ export function agentInfoOf(opts: SupervisorOptions, startedAt: string, next: Da
   };
 }
 
-export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, runner: Runner<R>): Supervisor {
+/** Made by the supervisor with its two ways in: `ready` (marks are due: an event run) and `full` (a gap: run everything). */
+export type WatcherFactory = (ready: () => void, full: (why: string) => void, changed: () => void) => Watcher;
+
+export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, runner: Runner<R>, makeWatcher?: WatcherFactory): Supervisor {
   const log = opts.log;
   const startedAt = new Date().toISOString();
   let stopped = false;
   let running: Promise<R> | undefined;
-  let pending = false;
+  /** A run asked for while one was in flight: its trigger and kind (a gap's full run stays one). */
+  let pending: { trigger: RunTrigger; mode: 'full' | 'gap' } | undefined;
+  let eventPending = false;
   let finish: ((code: number) => void) | undefined;
 
   // Publications are written in order: a stop's "stopped" must not be overtaken by the last run's.
@@ -96,6 +111,7 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
       try {
         await writeAgentInfo(opts.stateDir, agentInfoOf(opts, startedAt, next, stoppedAt));
         await runner.publish?.(result, next);
+        if (watcher && opts.metricsFile && !running) await writeWatchMetrics(opts.metricsFile, watcher.stats);
       } catch (err) {
         log.error(`cannot write the agent state or metrics: ${(err as Error).message}`);
       }
@@ -105,18 +121,51 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
 
   const schedule = createSchedule({ intervalMs: opts.intervalMs, splayMs: opts.splayMs, onTick: () => kick('schedule') });
 
-  function kick(trigger: RunTrigger): void {
+  // The watcher's metrics (events dropped, containers' state) change between runs too: written at most once a second, never over a run's.
+  let metricsTimer: NodeJS.Timeout | undefined;
+  const watchMetricsChanged = (): void => {
+    if (!opts.metricsFile || metricsTimer) return;
+    metricsTimer = setTimeout(() => {
+      metricsTimer = undefined;
+      if (running || stopped || !watcher || !opts.metricsFile) return; // the run's publication writes them
+      const file = opts.metricsFile;
+      publishing = publishing.then(() => writeWatchMetrics(file, watcher.stats)).catch((err: unknown) => { log.error(`cannot write the metrics: ${(err as Error).message}`); });
+    }, 1000);
+    metricsTimer.unref();
+  };
+  const watcher = makeWatcher?.(() => kick('event', 'event'), (why) => { log.info(`full run: ${why}`); kick('event', 'gap'); }, watchMetricsChanged);
+
+  function kick(trigger: RunTrigger, mode: 'full' | 'event' | 'gap' = 'full'): void {
     if (stopped) return;
-    if (running) { pending = true; return; }
-    schedule.stop();
-    running = runner.run(trigger);
+    if (running) {
+      if (mode === 'event') eventPending = true; else if (!pending || pending.mode === 'gap') pending = { trigger, mode };
+      return;
+    }
+    let event: EventRun | undefined;
+    if (mode === 'event') {
+      event = watcher?.take();
+      if (!event) return; // only tsconverge's own changes were seen
+    } else {
+      event = watcher?.takeForSweep();
+      if (trigger === 'schedule') watcher?.sweepStarted();
+      if (mode === 'full') schedule.stop();
+    }
+    running = runner.run(trigger, event);
     void running.then(async (result) => {
       running = undefined;
+      watcher?.finished(trigger, result, result);
+      await watcher?.reload().catch((err: unknown) => log.warn(`watch: cannot read the watch list: ${(err as Error).message}`));
       if (stopped) { await publish(result, null, new Date().toISOString()); finish?.(0); return; }
-      if (pending) { pending = false; await publish(result, null); kick('signal'); return; }
+      if (pending) { const p = pending; pending = undefined; await publish(result, null); kick(p.mode === 'gap' ? 'event' : p.trigger === 'schedule' ? 'schedule' : 'signal', p.mode); return; }
+      if (mode !== 'full' && schedule.next) {
+        if (eventPending) { eventPending = false; kick('event', 'event'); }
+        await publish(result, schedule.next);
+        return;
+      }
       const next = schedule.scheduleNext();
       log.info(`next run at ${next.toISOString()} (in ${formatDuration(next.getTime() - Date.now())})`);
       await publish(result, next);
+      if (eventPending) { eventPending = false; kick('event', 'event'); }
       collectGarbage();
       const m = process.memoryUsage();
       log.debug(`agent memory: rss ${mb(m.rss)}, V8 heap ${mb(m.heapUsed)} used of ${mb(m.heapTotal)}, external ${mb(m.external)}, array buffers ${mb(m.arrayBuffers)}`);
@@ -124,7 +173,7 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
       running = undefined;
       log.error(`run failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
       if (stopped) { finish?.(1); return; }
-      const next = schedule.scheduleNext();
+      const next = mode !== 'full' && schedule.next ? schedule.next : schedule.scheduleNext();
       await publish(undefined, next);
     });
   }
@@ -140,12 +189,14 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
         finish = (code) => { schedule.stop(); resolve(code); };
         log.info(`agent started: node ${opts.node}, every ${formatDuration(opts.intervalMs)} (splay ${formatDuration(opts.splayMs)}), source ${opts.sourceLabel}, state ${opts.stateDir}${opts.noop ? ', noop' : ''}`);
         kick('start');
+        if (watcher) void watcher.start().catch((err: unknown) => log.warn(`watch: ${(err as Error).message}`));
       });
     },
     stop(signal = 'stop') {
       if (stopped) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
       stopped = true;
       schedule.stop();
+      watcher?.stop();
       if (!running) {
         log.info(`${signal}: stopping`);
         void publish(undefined, null, new Date().toISOString()).then(() => finish?.(0));

@@ -30,6 +30,12 @@ export interface CompileOptions {
    * that declares the resource (a module's directory for fleet modules).
    */
   readonly manifestRoot?: string;
+  /**
+   * Other resources of the catalogue were refused before compiling (schema errors): a
+   * reference is not checked, since it may name one of them. The compile still runs over
+   * the valid resources, so every error of one pass (each bad template) is reported.
+   */
+  readonly partial?: boolean;
 }
 
 export function resourceId(kind: string, name: string): string {
@@ -149,7 +155,7 @@ export async function compileResources(items: readonly ManifestResource[], opts:
     bodies.set(id, item.body);
     resources.push(res);
   }
-  for (const r of resources) {
+  for (const r of opts.partial ? [] : resources) {
     for (const rel of RELATIONS) {
       r.relations[rel].forEach((ref, i) => {
         if (!byId.has(ref)) {
@@ -185,10 +191,18 @@ export async function loadCatalogue(target: string, opts: CompileOptions): Promi
   const errors: TsconvergeError[] = [];
   for (const f of files) {
     const out = await loadManifestFile(f, registry);
-    all.push(...out.resources);
-    errors.push(...out.errors);
+    for (const r of out.resources) all.push(r);
+    for (const e of out.errors) errors.push(e);
   }
-  if (errors.length > 0) throw new ManifestErrors(errors);
   const root = files.length === 1 && files[0] === target ? path.dirname(path.resolve(target)) : path.resolve(target);
-  return compileResources(all, { manifestRoot: root, ...opts, registry });
+  if (errors.length === 0) return compileResources(all, { manifestRoot: root, ...opts, registry });
+  // Schema errors: compile the valid resources anyway (templates rendered, conflicts checked) so that
+  // one pass reports every problem, not only the first kind of them.
+  try {
+    await compileResources(all, { manifestRoot: root, ...opts, registry, partial: true });
+  } catch (err) {
+    if (!(err instanceof ManifestErrors)) throw err;
+    for (const e of err.errors) errors.push(e);
+  }
+  throw new ManifestErrors(errors);
 }

@@ -31,6 +31,8 @@ import { checkParameters, defaultsOf, findModule, loadModule, renderModule, type
 import { createSecretStore, type SecretStore, type SecretStoreOptions } from './secrets.js';
 import { readYamlTree, SecretRef, splitPointer, escapeSegment } from './yamltree.js';
 import { isDir, subdirs } from './treefs.js';
+import { loadRolloutPolicy } from './rollout.js';
+import { checkFleetSources } from './fleet-check.js';
 
 export const BUILTIN_MODULES = fileURLToPath(new URL('../../modules/', import.meta.url));
 
@@ -169,10 +171,20 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
     if (bad.length) { errors.push(...bad); continue; }
     const out = renderModule(mod, params, opts.facts, registry);
     errors.push(...out.errors);
-    resources.push(...out.resources);
+    for (const r of out.resources) resources.push(r);
     for (const [id, o] of out.origins) { moduleOf.set(id, mod.name); origins.set(id, o); }
   }
-  if (errors.length) throw new ManifestErrors(errors);
+  if (errors.length) {
+    // As for a manifest (compile.ts loadCatalogue): the resources that rendered are compiled anyway, so
+    // their template errors come in the same pass as the parameter and schema errors.
+    try {
+      await compileResources(resources, { facts: opts.facts, registry, sensitiveValues: store.values(), partial: true });
+    } catch (err) {
+      if (!(err instanceof ManifestErrors)) throw err;
+      for (const e of err.errors) errors.push(e);
+    }
+    throw new ManifestErrors(errors);
+  }
   const catalogue = await compileResources(resources, { facts: opts.facts, registry, sensitiveValues: store.values() });
   return { root, node, environment: env.name, role: cls.role, modules: mods.map((m) => m.name), catalogue, data, moduleOf, origins };
 }
@@ -234,6 +246,12 @@ export async function validateFleet(target: string, facts: Facts, registry?: Sch
   const root = path.resolve(target);
   const out: { environment: string; node: string; resources: number }[] = [];
   const errors: TsconvergeError[] = [];
+  // rollout.yaml (rollout.ts): checked with the tree, so a bad policy is refused like a bad manifest.
+  try { await loadRolloutPolicy(root); } catch (err) {
+    if (err instanceof ManifestErrors) errors.push(...err.errors);
+    else if (err instanceof TsconvergeError) errors.push(err);
+    else throw err;
+  }
   for (const environment of await subdirs(path.join(root, 'environments'))) {
     const envDir = path.join(root, 'environments', environment);
     const site = await readYamlTree(path.join(envDir, 'manifests', 'site.yaml'), { secrets: true, markers: true });
@@ -244,6 +262,8 @@ export async function validateFleet(target: string, facts: Facts, registry?: Sch
     const rules = ((site.tree.value as { nodes: { name?: string }[] }).nodes).flatMap((r) => (r.name ? [r.name] : []));
     let files: string[] = [];
     try { files = (await readdir(path.join(envDir, 'data', 'nodes'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)); } catch { /* none */ }
+    const searchPath = [path.join(envDir, 'modules'), path.join(root, 'modules'), assetDir('modules', BUILTIN_MODULES)];
+    for (const e of await checkFleetSources(root, envDir, site.tree, searchPath, registry ?? createSchemaRegistry())) errors.push(e);
     for (const node of [...new Set([...rules, ...files])].sort()) {
       try {
         const fc = await compileFleet(root, { node, environment, facts: { ...facts, hostname: node, fqdn: node }, secrets: { placeholders: true }, registry, trustedNamesOnly: opts.trustedNamesOnly });

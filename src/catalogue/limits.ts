@@ -11,7 +11,8 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Composer, LineCounter, Parser, type Document } from 'yaml';
+import { Composer, isMap, isScalar, isSeq, LineCounter, Parser, type Document, type Node as YamlNode } from 'yaml';
+import { escapeSegment } from '../core/pointer.js';
 import type { CST } from 'yaml';
 import { TsconvergeError, type SourceLocation } from '../core/errors.js';
 import { fullSpeed, LARGE_INPUT_BYTES, parseSpeed } from '../core/tiering.js';
@@ -72,20 +73,45 @@ export function limitError(what: string, limit: keyof ParseLimits, value: number
 type Collection = CST.BlockMap | CST.BlockSequence | CST.FlowCollection;
 
 /** Deepest collection nesting of a CST token, walked with an explicit stack; returns the first offender. */
-function tooDeep(root: CST.Token | undefined, maxDepth: number): number | undefined {
-  const stack: { token: CST.Token | null | undefined; depth: number }[] = [{ token: root, depth: 0 }];
+function tooDeep(root: CST.Token | undefined, maxDepth: number): { offset: number; pointer?: string } | undefined {
+  // Each token with the pointer of the field it is the value of, and where that field starts (its key).
+  const stack: { token: CST.Token | null | undefined; depth: number; pointer?: string; fieldAt?: number }[] = [{ token: root, depth: 0, pointer: '' }];
   while (stack.length > 0) {
-    const { token, depth } = stack.pop()!;
+    const { token, depth, pointer, fieldAt } = stack.pop()!;
     if (!token) continue;
     if (token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection') {
-      if (depth + 1 > maxDepth) return token.offset;
-      for (const item of (token as Collection).items) {
-        stack.push({ token: item.key as CST.Token | null | undefined, depth: depth + 1 });
-        stack.push({ token: item.value, depth: depth + 1 });
-      }
-    } else if (token.type === 'document') stack.push({ token: token.value, depth });
+      if (depth + 1 > maxDepth) return { offset: fieldAt ?? token.offset, ...(pointer ? { pointer } : {}) };
+      const isSeq = token.type === 'block-seq' || (token.type === 'flow-collection' && token.start.source === '[');
+      (token as Collection).items.forEach((item, i) => {
+        const key = item.key as CST.Token | null | undefined;
+        const name = isSeq ? String(i) : key && 'source' in key && typeof key.source === 'string' ? key.source.replace(/^(["'])(.*)\1$/s, '$2') : undefined;
+        const p = pointer === undefined || name === undefined ? undefined : `${pointer}/${escapeSegment(name)}`;
+        stack.push({ token: key, depth: depth + 1, pointer: p });
+        stack.push({ token: item.value, depth: depth + 1, pointer: p, fieldAt: isSeq ? item.value?.offset : key?.offset });
+      });
+    } else if (token.type === 'document') stack.push({ token: token.value, depth, pointer });
   }
   return undefined;
+}
+
+/**
+ * The field whose value is the flow collection opened at `outer`: that collection is
+ * replaced by null (up to its matching bracket) and the rest parsed, so the pointer and
+ * the key's offset come from the parser, not from the refused nesting.
+ */
+function fieldOfFlow(text: string, outer: number, maxDepth: number): { pointer: string; offset: number } | undefined {
+  let depth = 0;
+  let end = text.length;
+  for (let i = outer; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"' || c === "'") { for (i++; i < text.length && text[i] !== c; i++) if (c === '"' && text[i] === '\\') i++; continue; }
+    if (c === '[' || c === '{') depth++;
+    else if ((c === ']' || c === '}') && --depth === 0) { end = i + 1; break; }
+  }
+  const rest = text.slice(0, outer) + 'null' + text.slice(end);
+  if (flowDepthScan(rest, maxDepth) !== undefined) return undefined;
+  const doc = new Composer({ strict: false }).compose(new Parser().parse(rest), true, rest.length).next().value as Document.Parsed | undefined;
+  return doc ? pointerAt(doc, outer) : undefined;
 }
 
 /**
@@ -96,10 +122,16 @@ function tooDeep(root: CST.Token | undefined, maxDepth: number): number | undefi
  * linear scan instead of being handed to the parser.
  */
 export function flowTooDeep(text: string, maxDepth: number): number | undefined {
+  return flowDepthScan(text, maxDepth)?.at;
+}
+
+/** flowTooDeep, with the offset of the outermost flow collection around the offender (undefined when it is in block nesting). */
+function flowDepthScan(text: string, maxDepth: number): { at: number; outer?: number } | undefined {
   let depth = 0;
+  let outer = 0;
   let canStart = true; // at a position where a flow collection may begin
   const indents: number[] = []; // columns of the open block collections (an estimate: the parser's tree is checked after)
-  const lineStart = (i: number): number | undefined => {
+  const lineStart = (i: number): { at: number } | undefined => {
     // Block nesting: a line indented deeper than the last opens a level; each leading "- " or "? " one more.
     let col = 0;
     while (text.charCodeAt(i + col) === 0x20) col++;
@@ -108,7 +140,7 @@ export function flowTooDeep(text: string, maxDepth: number): number | undefined 
     for (;;) {
       while (indents.length > 0 && indents[indents.length - 1]! > col) indents.pop();
       if (indents.length === 0 || indents[indents.length - 1]! < col) indents.push(col);
-      if (indents.length > maxDepth) return i + col;
+      if (indents.length > maxDepth) return { at: i + col };
       const d = text.charCodeAt(i + col);
       if ((d !== 0x2d && d !== 0x3f) || text.charCodeAt(i + col + 1) !== 0x20) return undefined;
       col += 2;
@@ -159,7 +191,8 @@ export function flowTooDeep(text: string, maxDepth: number): number | undefined 
       }
     }
     if ((c === 0x5b || c === 0x7b) && (depth > 0 || canStart)) {
-      if (++depth > maxDepth) return i;
+      if (depth === 0) outer = i;
+      if (++depth > maxDepth) return { at: i, outer };
       canStart = true;
       continue;
     }
@@ -198,19 +231,24 @@ export function parseBoundedYaml(file: string, text: string, limits: ParseLimits
 }
 
 function parseWithin(file: string, text: string, limits: ParseLimits, lines: LineCounter): BoundedDocument {
-  const flowAt = flowTooDeep(text, limits.maxDepth);
-  if (flowAt !== undefined) {
+  const flow = flowDepthScan(text, limits.maxDepth);
+  if (flow !== undefined) {
+    // Where the field whose value nests too deep starts (its key), with its pointer; else the deepest point.
+    const field = flow.outer === undefined ? undefined : fieldOfFlow(text, flow.outer, limits.maxDepth);
+    const at = field?.offset ?? flow.at;
     let line = 1;
     let start = 0;
-    for (let i = text.indexOf('\n'); i >= 0 && i < flowAt; i = text.indexOf('\n', i + 1)) { line++; start = i + 1; }
-    return { lines, errors: [limitError(`nesting deeper than ${limits.maxDepth} levels`, 'maxDepth', limits.maxDepth, { file, line, column: flowAt - start + 1 })] };
+    for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) { line++; start = i + 1; }
+    const where = field ? ` in field ${field.pointer}` : '';
+    return { lines, errors: [limitError(`nesting deeper than ${limits.maxDepth} levels${where}`, 'maxDepth', limits.maxDepth, { file, line, column: at - start + 1, ...(field ? { pointer: field.pointer } : {}) })] };
   }
   const tokens = [...new Parser(lines.addNewLine).parse(text)];
   for (const t of tokens) {
-    const at = tooDeep(t, limits.maxDepth);
-    if (at !== undefined) {
-      const pos = lines.linePos(at);
-      return { lines, errors: [limitError(`nesting deeper than ${limits.maxDepth} levels`, 'maxDepth', limits.maxDepth, { file, line: pos.line, column: pos.col })] };
+    const deep = tooDeep(t, limits.maxDepth);
+    if (deep !== undefined) {
+      const pos = lines.linePos(deep.offset);
+      const where = deep.pointer ? ` in field ${deep.pointer}` : '';
+      return { lines, errors: [limitError(`nesting deeper than ${limits.maxDepth} levels${where}`, 'maxDepth', limits.maxDepth, { file, line: pos.line, column: pos.col, ...(deep.pointer ? { pointer: deep.pointer } : {}) })] };
     }
   }
   const composer = new Composer({ uniqueKeys: true, strict: true, prettyErrors: true });
@@ -227,16 +265,62 @@ function parseWithin(file: string, text: string, limits: ParseLimits, lines: Lin
     }
   }
   for (const e of doc?.errors ?? []) {
-    const pos = lines.linePos(e.pos[0]);
-    const location = { file, line: pos.line, column: pos.col };
+    // An unclosed quote is reported where the parser gave up (the end of the file): point where it opens.
+    const opened = e.code === 'MISSING_CHAR' && /quote/.test(e.message) ? unclosedQuoteBefore(tokens, e.pos[0]) : undefined;
+    const pos = lines.linePos(opened ?? e.pos[0]);
+    const at = doc && (e.code === 'DUPLICATE_KEY' || opened !== undefined) ? pointerAt(doc, opened ?? e.pos[0]) : undefined;
+    const location = { file, line: pos.line, column: pos.col, ...(at ? { pointer: at.pointer } : {}) };
     if (e.code === 'RESOURCE_EXHAUSTION') {
       errors.push(limitError('nesting too deep for the YAML parser', 'maxDepth', limits.maxDepth, location));
       continue;
     }
-    const msg = e.code === 'DUPLICATE_KEY' ? 'duplicate key: a mapping may hold each key once' : e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    errors.push(new TsconvergeError('MANIFEST_PARSE', msg, { location, hint: 'fix the YAML syntax; nothing was applied', terminal: true }));
+    const msg = e.code === 'DUPLICATE_KEY' ? `duplicate key${at ? ` ${JSON.stringify(at.key)}` : ''}: a mapping may hold each key once`
+      : opened !== undefined ? `unclosed quote: the ${text[opened] === '"' ? 'double' : 'single'}-quoted value opened here never ends`
+      : e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    errors.push(new TsconvergeError('MANIFEST_PARSE', msg, { location, hint: opened !== undefined ? `close the quote (${text[opened]}) on the line it opens, or escape a quote inside it; nothing was applied` : 'fix the YAML syntax; nothing was applied', terminal: true }));
   }
   return { doc, lines, errors };
+}
+
+/** The offset of the last quoted scalar opening before `pos` that does not close; explicit stack over the CST. */
+function unclosedQuoteBefore(tokens: readonly CST.Token[], pos: number): number | undefined {
+  let best: number | undefined;
+  const stack: (CST.Token | null | undefined)[] = [...tokens];
+  while (stack.length > 0) {
+    const t = stack.pop() as (CST.Token & { items?: { key?: CST.Token | null; value?: CST.Token | null; start?: CST.SourceToken[] }[]; value?: CST.Token; source?: string }) | null | undefined;
+    if (!t) continue;
+    if ((t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar') && t.offset <= pos) {
+      const q = t.type === 'double-quoted-scalar' ? /^"(?:[^"\\]|\\[\s\S])*"$/ : /^'(?:[^']|'')*'$/;
+      if (!q.test(t.source ?? '') && (best === undefined || t.offset > best)) best = t.offset;
+    }
+    if (t.type === 'document' && t.value) stack.push(t.value);
+    for (const it of t.items ?? []) { stack.push(it.key); stack.push(it.value); }
+  }
+  return best;
+}
+
+/** The pointer of the map key (or list item) that starts at `offset` in `doc`, and that key; explicit stack. */
+export function pointerAt(doc: Document, offset: number): { pointer: string; key: string; offset: number } | undefined {
+  const stack: { node: unknown; pointer: string }[] = [{ node: doc.contents, pointer: '' }];
+  while (stack.length > 0) {
+    const { node, pointer } = stack.pop()!;
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined) continue;
+        const p = `${pointer}/${escapeSegment(key)}`;
+        const keyAt = (pair.key as YamlNode).range?.[0];
+        if (keyAt !== undefined && (keyAt === offset || (pair.value as YamlNode | null)?.range?.[0] === offset)) return { pointer: p, key, offset: keyAt };
+        stack.push({ node: pair.value, pointer: p });
+      }
+    } else if (isSeq(node)) {
+      for (const [i, item] of node.items.entries()) {
+        if ((item as YamlNode | null)?.range?.[0] === offset) return { pointer: `${pointer}/${i}`, key: String(i), offset };
+        stack.push({ node: item, pointer: `${pointer}/${i}` });
+      }
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -283,8 +367,44 @@ export async function readBoundedText(file: string, limits: ParseLimits = parseL
         throw limitError('document changed size while being read', 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 });
       }
     }
-    return buf.subarray(0, n).toString('utf8');
+    return decodeUtf8(file, buf.subarray(0, n));
   } finally {
     await fh.close();
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length;) {
+    const c = b[i]!;
+    const len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len === 0 || i + len > b.length) return i;
+    for (let k = 1; k < len; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
+    const c1 = b[i + 1]!;
+    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f) || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) return i;
+    i += len;
+  }
+  return b.length;
+}
+
+/**
+ * The text of a manifest, data, module or template file: valid UTF-8 or an error at the
+ * line and column of the first invalid byte (decoding it leniently would write U+FFFD
+ * replacement characters into the files it declares).
+ */
+export function decodeUtf8(file: string, b: Buffer): string {
+  try {
+    return UTF8.decode(b);
+  } catch {
+    const at = firstInvalidUtf8(b);
+    const before = b.subarray(0, at).toString('utf8');
+    const nl = before.lastIndexOf('\n');
+    const line = before.split('\n').length;
+    const column = [...before.slice(nl + 1)].length + 1;
+    throw new TsconvergeError('MANIFEST_INVALID', `not valid UTF-8: byte 0x${b[at]?.toString(16).padStart(2, '0') ?? '??'} at offset ${at} does not start or continue a UTF-8 character`, {
+      location: { file, line, column }, hint: 'save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, or your editor\'s encoding setting)', terminal: true,
+    });
   }
 }

@@ -122,7 +122,14 @@ export function parseManifestText(file: string, text: string, registry: SchemaRe
 function validateManifestTree(file: string, { tree, errors }: { tree?: YamlTree; errors: TsconvergeError[] }, registry: SchemaRegistry): { resources: ManifestResource[]; errors: TsconvergeError[] } {
   if (!tree) return { resources: [], errors };
   const { locate, value: data } = tree;
-  if (data === null || data === undefined) return { resources: [], errors };
+  // An empty document (zero bytes, only comments) is almost always a mistake: a truncated
+  // file, a wrong path. An intentionally empty catalogue says so: `resources: []`.
+  if (data === null || data === undefined) {
+    errors.push(new TsconvergeError('MANIFEST_EMPTY', 'the manifest is empty (no document): an empty catalogue is refused unless it says `resources: []`', {
+      location: { file, line: 1, column: 1, pointer: '' }, hint: 'write `resources: []` for a catalogue with no resources on purpose', terminal: true,
+    }));
+    return { resources: [], errors };
+  }
   if (!registry.manifest(data)) {
     for (const e of usefulErrors(registry.manifest.errors ?? [])) {
       const d = describeAjvError(e, { properties: { resources: {} } });

@@ -253,3 +253,47 @@ export function renderModule(mod: Module, params: Readonly<Record<string, unknow
   rendered.forEach((item, i) => origins.set(`${String(item.kind)}[${String(item.name)}]`, byIndex[i]!));
   return { resources: out.resources, origins, errors: out.errors };
 }
+
+/**
+ * Check a module without a node (`validate` of a fleet tree checks every module, selected
+ * or not): its module.yaml is loaded (loadModule), every `{{params.X}}` names a declared
+ * parameter, and every literal value of its resources is validated against spec/ as a
+ * rendered one would be. A value that is a template is left to the nodes that render it.
+ */
+export function checkModuleResources(mod: Module, registry: SchemaRegistry): TsconvergeError[] {
+  const errors: TsconvergeError[] = [];
+  const items = (mod.tree.value as { resources: unknown[] }).resources;
+  const templated: string[] = [];
+  const plain = items.map((rawItem, i) => {
+    const { when, ...item } = rawItem as Record<string, unknown>;
+    const walk = (v: unknown, src: string): unknown => {
+      if (typeof v === 'string' && v.includes('{{')) {
+        templated.push(src);
+        for (const m of v.matchAll(/\bparams((?:\.[A-Za-z0-9_-]+)+)/g)) {
+          const name = m[1]!.slice(1).split('.')[0]!;
+          if (!mod.parameters.has(name)) {
+            errors.push(new TsconvergeError('PARAMETER_INVALID', `module ${mod.name}: {{params.${m[1]!.slice(1)}}} names no parameter of the module. Declared parameters are: ${[...mod.parameters.keys()].join(', ') || 'none'}`, {
+              location: { ...locateIn(mod.tree, src), pointer: src }, terminal: true, hint: `declare parameter ${name} under parameters: in ${mod.file}, or fix the name`,
+            }));
+          }
+        }
+        return v;
+      }
+      if (Array.isArray(v)) return v.map((x, j) => walk(x, `${src}/${j}`));
+      if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, `${src}/${escapeSegment(k)}`)]));
+      return v;
+    };
+    if (typeof when === 'string') walk(when, `/resources/${i}/when`);
+    return walk(item, `/resources/${i}`) as Record<string, unknown>;
+  });
+  // An error at a template or inside one is left to the render; one at a resource that holds a
+  // template is too (a oneOf branch that the rendered value decides), unless a field is missing.
+  const isTemplated = (e: TsconvergeError): boolean => {
+    const p = e.location?.pointer;
+    if (p === undefined) return false;
+    return templated.some((t) => p === t || p.startsWith(`${t}/`) || (t.startsWith(`${p}/`) && !e.message.includes('missing required field')));
+  };
+  const out = validateManifestItems(plain, mod.file, (p) => mod.tree.locate(p), registry);
+  for (const e of out.errors) if (!isTemplated(e)) errors.push(e);
+  return errors;
+}

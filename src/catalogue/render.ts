@@ -67,13 +67,15 @@ type Node = { type: string; loc?: { start: { line: number; column: number } }; [
 
 /** Refuse, before running it, what strict mode lets through: partials, decorators and prototype names. */
 function checkAst(program: hbs.AST.Program): void {
-  const stack: unknown[] = [program];
+  // Each node with the start of the statement around it: a path split over lines is reported where its `{{` opens.
+  const stack: { n: unknown; stmt?: { line: number; column: number } }[] = [{ n: program }];
   while (stack.length > 0) {
-    const n = stack.pop();
-    if (Array.isArray(n)) { stack.push(...n); continue; }
+    const { n, stmt } = stack.pop()!;
+    if (Array.isArray(n)) { for (const x of n) stack.push({ n: x, stmt }); continue; }
     if (!n || typeof n !== 'object' || typeof (n as Node).type !== 'string') continue;
     const node = n as Node;
-    const at = node.loc?.start;
+    const own = /Statement$|^SubExpression$|^Decorator/.test(node.type) ? node.loc?.start : undefined;
+    const at = own ?? stmt ?? node.loc?.start;
     const fail = (message: string): never => { throw new TemplateProblem(message, at?.line, at === undefined ? undefined : at.column + 1); };
     if (node.type === 'PartialStatement' || node.type === 'PartialBlockStatement') {
       const name = (node.name as { original?: unknown } | undefined)?.original;
@@ -85,8 +87,31 @@ function checkAst(program: hbs.AST.Program): void {
       if (bad) fail(`"${String(node.original)}" reaches "${bad}": prototype access is refused`);
     }
     if (node.type === 'StringLiteral' && FORBIDDEN.has(String(node.value))) fail(`"${String(node.value)}" as a key is refused (prototype access)`);
-    for (const [k, v] of Object.entries(node)) if (k !== 'loc' && v && typeof v === 'object') stack.push(v);
+    for (const [k, v] of Object.entries(node)) if (k !== 'loc' && v && typeof v === 'object') stack.push({ n: v, stmt: node.type === 'Program' ? undefined : at });
   }
+}
+
+/** 1-based line and column of `{{` that never closes, else undefined. */
+function unclosedMustache(source: string): { line: number; column: number } | undefined {
+  const open = source.lastIndexOf('{{');
+  if (open < 0 || source.indexOf('}}', open) >= 0) return undefined;
+  const before = source.slice(0, open).split('\n');
+  return { line: before.length, column: before[before.length - 1]!.length + 1 };
+}
+
+/**
+ * Where a handlebars parse error is: "... - LINE:COL" in the message (a block closed by the
+ * wrong name), else the `{{` that never closes (the parser reports the end of the file),
+ * else the token the parser's lexer stopped at.
+ */
+function syntaxErrorAt(source: string, msg: string): { line: number; column?: number } | undefined {
+  const tagged = / - (\d+):(\d+)$/.exec(msg.split('\n')[0]!);
+  if (tagged) return { line: Number(tagged[1]), column: Number(tagged[2]) + 1 };
+  if (/got 'EOF'/.test(msg)) { const open = unclosedMustache(source); if (open) return open; }
+  const loc = (handlebars() as unknown as { Parser?: { lexer?: { yylloc?: { first_line: number; first_column: number } } } }).Parser?.lexer?.yylloc;
+  if (loc) return { line: loc.first_line, column: loc.first_column + 1 };
+  const line = /on line (\d+)/.exec(msg)?.[1];
+  return line === undefined ? undefined : { line: Number(line) };
 }
 
 function compileStrict(source: string): HandlebarsTemplateDelegate {
@@ -95,8 +120,8 @@ function compileStrict(source: string): HandlebarsTemplateDelegate {
     ast = handlebars().parse(source);
   } catch (err) {
     const msg = (err as Error).message;
-    const line = /on line (\d+)/.exec(msg)?.[1];
-    throw new TemplateProblem(`syntax error: ${msg.split('\n').slice(-1)[0]}`, line === undefined ? undefined : Number(line));
+    const at = syntaxErrorAt(source, msg);
+    throw new TemplateProblem(`syntax error: ${msg.split('\n').slice(-1)[0]!.replace(/ - \d+:\d+$/, '')}`, at?.line, at?.column);
   }
   checkAst(ast);
   return handlebars().compile(ast, { strict: true, noEscape: true, knownHelpersOnly: false });
@@ -161,7 +186,8 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
     return run(source, { params: input.parameters, facts: input.facts });
   } catch (err) {
     const p = err instanceof TemplateProblem ? err : new TemplateProblem((err as Error).message);
-    const where = input.location.line === undefined ? input.location.file : `${input.location.file}:${input.location.line}`;
+    const loc = input.location;
+    const where = loc.line === undefined ? loc.file : `${loc.file}:${loc.line}${loc.column === undefined ? '' : `:${loc.column}`}`;
     throw new TsconvergeError('TEMPLATE_ERROR', `${p.message} (template of ${input.resource}, named at ${where})`, {
       resource: input.resource, cause: err, terminal: true,
       location: { file: input.templatePath, line: p.line, column: p.column },
@@ -177,4 +203,22 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
  */
 export function renderString(source: string, data: Readonly<Record<string, unknown>>): string {
   return run(source, data);
+}
+
+/**
+ * Check a template's own text without rendering it: syntax, partials, decorators and
+ * prototype names, each at the template's line and column. `validate` of a fleet tree
+ * runs it on every module template, whether or not a node renders it.
+ */
+export function checkTemplateText(file: string, source: string): TsconvergeError | undefined {
+  try {
+    compiled(source);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof TemplateProblem)) throw err;
+    return new TsconvergeError('TEMPLATE_ERROR', err.message, {
+      location: { file, line: err.line, column: err.column }, terminal: true,
+      hint: 'templates see {{params.NAME}} and {{facts.NAME}}; no partials, decorators or prototype names',
+    });
+  }
 }

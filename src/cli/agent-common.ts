@@ -40,6 +40,14 @@ export interface AgentFlags {
   /** Internal: this process is one run of a parent agent (src/agent/child.ts), with the parent's run counts. */
   readonly worker?: RunTrigger;
   readonly workerRuns?: string;
+  /** Internal: the file of what the watcher saw, for a run started by events (src/agent/watch). */
+  readonly workerEvent?: string;
+  /** Watch between runs (`--no-watch`: false). */
+  readonly watch?: boolean;
+  readonly watchDebounce?: string;
+  readonly watchBurst?: number;
+  readonly watchEvery?: string;
+  readonly watchMax?: number;
 }
 
 export function fail(err: unknown): number {

@@ -20,15 +20,17 @@ export interface InProcessContext {
   readonly log: ReturnType<typeof createLogger>;
   readonly worker: ReturnType<typeof workerSide> | undefined;
   readonly version: string;
+  readonly watch?: import('../agent/watch/watcher.js').WatchOptions;
 }
 
 export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Promise<number> {
   const { root, stateDir, intervalMs, splayLimitMs, lockWaitMs, log, worker } = ctx;
   const { createFacts } = await import('../facts/facts.js');
   const { createProviderRegistry } = await import('../providers/container.js');
-  const { createGraph } = await import('../engine/graph.js');
+  const { preflightCatalogue } = await import('../engine/preflight.js');
   const { createCatalogueSource } = await import('../agent/source.js');
-  const { createAgent } = await import('../agent/loop.js');
+  const { createAgent, runWindowOf } = await import('../agent/loop.js');
+  const { takeEventRun } = await import('../agent/watch/state.js');
   const providers = createProviderRegistry();
   const node = flags.node ?? (await createFacts(root)).hostname;
   let source;
@@ -40,7 +42,7 @@ export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Pr
         servers: flags.server, caFingerprint: flags.caFingerprint, caFile: flags.caFile, joinToken: flags.joinToken,
         connectTimeoutMs: (flags.connectTimeout ?? 5) * 1000, waitForCertMs: (flags.waitForCert ?? 0) * 1000,
       } } : {}),
-    }, (c) => { createGraph(c, providers); });
+    }, async (c) => { await preflightCatalogue(c, providers); });
   } catch (err) {
     return fail(err);
   }
@@ -57,12 +59,14 @@ export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Pr
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
     ...(flags.retries !== undefined ? { retries: flags.retries } : {}),
     ...(flags.workerRuns ? { runsBefore: JSON.parse(flags.workerRuns) as Record<string, number> } : {}),
+    ...(ctx.watch ? { watch: ctx.watch } : {}),
   });
   if (worker && flags.worker) {
     try {
       worker.attach(agent);
-      const r = await agent.once(flags.worker, 'worker');
-      worker.result({ outcome: r.outcome, exitCode: r.exitCode, runId: r.runId, durationMs: r.durationMs });
+      const event = flags.workerEvent ? await takeEventRun(flags.workerEvent) : undefined;
+      const r = await agent.once(flags.worker, 'worker', event);
+      worker.result({ outcome: r.outcome, exitCode: r.exitCode, runId: r.runId, durationMs: r.durationMs, ...runWindowOf(r) });
       return r.exitCode;
     } finally {
       worker.close();

@@ -14,6 +14,7 @@ import { createLogger } from '../core/log.js';
 import { EXIT } from './exit.js';
 import { BUNDLE } from '../core/bundle.js';
 import { fail, withSignals, type AgentFlags } from './agent-common.js';
+import type { WatchOptions as WatchSettings } from '../agent/watch/watcher.js';
 
 const pkg = BUNDLE ?? (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string });
 
@@ -37,16 +38,30 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
   let intervalMs: number;
   let splayLimitMs: number;
   let lockWaitMs: number;
+  let watch: WatchSettings | undefined;
   try {
     intervalMs = parseDuration(flags.interval);
     if (intervalMs < 1000) throw new TsconvergeError('INVALID_VALUE', `--interval ${flags.interval} is shorter than 1s`, { terminal: true });
     splayLimitMs = flags.splayLimit === undefined ? intervalMs : parseDuration(flags.splayLimit, '--splay-limit');
     lockWaitMs = parseDuration(flags.lockWait, '--lock-wait');
+    // Watching belongs to the agent that stays: not to one run (--onetime, --worker).
+    if (flags.watch !== false && !flags.onetime && !flags.worker) {
+      const { engineSocket } = await import('../providers/docker/engine-api.js');
+      const socket = engineSocket();
+      watch = {
+        stateDir, root, log,
+        ...(socket ? { dockerSocket: socket } : {}),
+        debounceMs: parseDuration(flags.watchDebounce ?? '2s', '--watch-debounce'),
+        burst: Math.max(1, flags.watchBurst ?? 5),
+        everyMs: parseDuration(flags.watchEvery ?? '30s', '--watch-every'),
+        maxRuns: flags.watchMax ?? 20,
+      };
+    }
   } catch (err) {
     return fail(err);
   }
-  if (!inProcess) return superviseChildren(flags, { root, stateDir, intervalMs, splayLimitMs, log });
-  return inProcess.runInProcess(flags, { root, stateDir, intervalMs, splayLimitMs, lockWaitMs, log, worker, version: pkg.version });
+  if (!inProcess) return superviseChildren(flags, { root, stateDir, intervalMs, splayLimitMs, log, watch });
+  return inProcess.runInProcess(flags, { root, stateDir, intervalMs, splayLimitMs, lockWaitMs, log, worker, version: pkg.version, ...(watch ? { watch } : {}) });
 }
 
 /**
@@ -54,7 +69,7 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
  * flags, then holds only the schedule loop, the logger and agent.json; every run is
  * `tsconverge <the same arguments> --worker TRIGGER` (src/agent/child.ts).
  */
-async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir: string; intervalMs: number; splayLimitMs: number; log: ReturnType<typeof createLogger> }): Promise<number> {
+async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir: string; intervalMs: number; splayLimitMs: number; log: ReturnType<typeof createLogger>; watch: WatchSettings | undefined }): Promise<number> {
   // This process only schedules and logs: V8's optimising tiers would compile (and keep
   // resident) machine code for nothing. Measured: 77 -> 69 MB idle (README, "Agent benchmarks").
   // The runs, in fresh child processes, keep Node's defaults.
@@ -63,6 +78,7 @@ async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir:
   const { checkSourceSelection } = await import('../agent/source-check.js');
   const { createSupervisor } = await import('../agent/supervisor.js');
   const { createChildRunner } = await import('../agent/child.js');
+  const { createWatcher } = await import('../agent/watch/watcher.js');
   // The node name as the hostname fact (src/facts/facts.ts) gives it, without loading the facts.
   const node = flags.node ?? hostname().split('.')[0]!;
   try {
@@ -78,7 +94,8 @@ async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir:
     stateDir: r.stateDir, node, noop: flags.noop ?? false, intervalMs: r.intervalMs, splayMs: splayFor(node, Math.min(r.splayLimitMs, r.intervalMs)),
     version: pkg.version, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)', log: r.log,
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
-  }, createChildRunner({ args: process.argv.slice(2), log: r.log }));
+    ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
+  }, createChildRunner({ args: process.argv.slice(2), log: r.log, stateDir: r.stateDir }), r.watch ? (ready, full, changed) => createWatcher(r.watch!, ready, full, changed) : undefined);
   return withSignals({ stop: (sig) => supervisor.stop(sig), requestRun: () => supervisor.requestRun() }, () => supervisor.start());
 }
 
@@ -138,9 +155,15 @@ export function registerAgentCommands(program: Command): void {
     .option('--concurrency <n>', 'resources applied at once', count)
     .option('--timeout <seconds>', 'time limit for one resource\'s apply (also bounds the wait on SIGTERM)', count)
     .option('--retries <n>', 'extra attempts after a transient failure', count)
+    .option('--no-watch', 'do not watch between runs: drift waits for the next scheduled run (default: watch the engine\'s events and the managed files, repair in seconds; see docs/agent.md)')
+    .option('--watch-debounce <duration>', 'wait this long after the last event before the run it starts', '2s')
+    .option('--watch-burst <n>', 'event runs allowed back to back before the rate limit', count, 5)
+    .option('--watch-every <duration>', 'after the burst: at most one event run per this time', '30s')
+    .option('--watch-max <n>', 'event runs per interval; past that, events are left to the scheduled run', count, 20)
     .option('--in-process', 'run every run inside the agent process: no process start per run, but 100-200 MB resident between runs instead of about 51 MB (default: a process per run)')
     .addOption(new Option('--worker <trigger>', 'internal: one run of a parent agent').hideHelp())
     .addOption(new Option('--worker-runs <json>', 'internal: the parent agent\'s run counts').hideHelp())
+    .addOption(new Option('--worker-event <file>', 'internal: what the watcher saw, for a run started by events').hideHelp())
     .option('--journald', 'log lines with the sd-daemon <N> priority prefix (automatic when stderr is the systemd journal)'))
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       process.exitCode = await agentCommand({ ...cmd.optsWithGlobals(), ...opts } as unknown as AgentFlags);

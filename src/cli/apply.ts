@@ -4,8 +4,8 @@ import { loadReusingCompile } from '../catalogue/compile-cache.js';
 import { createFacts } from '../facts/facts.js';
 import { createProviderRegistry } from '../providers/container.js';
 import { runCatalogue } from '../engine/run.js';
-import { createGraph } from '../engine/graph.js';
-import { formatReport } from './format.js';
+import { preflightCatalogue } from '../engine/preflight.js';
+import { writeReport } from './format.js';
 import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 import { redact } from '../core/redact.js';
@@ -69,6 +69,14 @@ async function takeLock(stateDir: string, waitSeconds: number, signal: AbortSign
   }
 }
 
+/** A manual apply while the agent is disabled (`tsconverge disable`) runs, but says so: someone paused changes here. */
+async function warnIfAgentDisabled(stateDir: string, log: ReturnType<typeof loggerFrom>): Promise<void> {
+  const { readDisabled } = await import('../agent/disable.js');
+  const d = await readDisabled(stateDir).catch(() => null);
+  if (!d) return;
+  log.warn(`the agent on this host is disabled${d.by ? ` by ${d.by}` : ''}${d.since ? ` since ${d.since}` : ''}${d.reason ? ` (${redact(d.reason)})` : ''}: this manual apply changes the host anyway; the agent stays disabled (tsconverge agent enable resumes it)`);
+}
+
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
   const log = loggerFrom(flags);
   const format = flags.format ?? 'human';
@@ -94,12 +102,13 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
       // plan and --noop write nothing: only apply stores its compile, after its run.
       if (!flags.noop) saveCompile = loaded.save;
     }
-    createGraph(catalogue, providers); // cycles are input errors: nothing runs
+    await preflightCatalogue(catalogue, providers); // cycles, keys this kernel lacks: input errors, nothing runs or is written
   } catch (err) {
     pushed?.close();
     printInputError(err, format);
     return EXIT.NOT_RUN;
   }
+  if (!flags.noop) await warnIfAgentDisabled(stateDir, log);
   const interrupt = onInterrupt(log);
   if (pushed) pushed.trigger = interrupt.trigger;
   let lock: RunLock | undefined;
@@ -129,7 +138,7 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
     // The summary's time is the command's wall time (loading and compiling included), not the engine's part:
     // the process's uptime (the global `performance` would load perf_hooks, 1.4 ms of a one-shot run, for this alone).
     const report = { ...ran, durationMs: Math.round(process.uptime() * 1000) };
-    process.stdout.write(redact(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report)));
+    writeReport(report, format, (s) => process.stdout.write(s), redact);
     await saveCompile?.().catch((err: Error) => log.warn(`the compiled catalogue was not stored for the next run: ${redact(err.message)}`));
     return interrupt.code() ?? report.exitCode;
   } finally {

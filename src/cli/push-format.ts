@@ -40,11 +40,13 @@ export function formatSummary(results: readonly HostResult[], exitCode: number, 
     r.status === 'ok' ? '' : STATUS_NOTE[r.status] ?? r.status,
   ]);
   const header = ['HOST', 'EXIT', noop ? 'PENDING' : 'CHANGED', 'FAILED', 'DURATION', ''];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const widths = header.map((h, i) => rows.reduce((w, row) => Math.max(w, row[i]!.length), h.length));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 1 || i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const bad = results.filter((r) => r.status === 'unreachable' || r.status === 'refused').map((r) => r.host);
   const tail = `push: ${results.length} host${results.length === 1 ? '' : 's'}, exit ${exitCode}${bad.length ? `; not reached: ${bad.join(', ')}` : ''}`;
-  return ['', line(header), ...rows.map(line), tail].join('\n') + '\n';
+  let out = `\n${line(header)}\n`;
+  for (const row of rows) out += line(row) + '\n';
+  return out + tail + '\n';
 }
 
 /** The JSON line of one host (its report included). */

@@ -2,7 +2,7 @@
 import { loadCatalogue } from '../catalogue/compile.js';
 import { createFacts } from '../facts/facts.js';
 import { createProviderRegistry } from '../providers/container.js';
-import { createGraph } from '../engine/graph.js';
+import { preflightCatalogue } from '../engine/preflight.js';
 import { printInputError } from './common.js';
 import { EXIT } from './exit.js';
 
@@ -17,7 +17,7 @@ export async function validateCommand(target: string, flags: { format?: 'human' 
       return EXIT.OK;
     }
     const catalogue = await loadCatalogue(target, { facts: await createFacts(flags.root ?? '/') });
-    createGraph(catalogue, createProviderRegistry());
+    await preflightCatalogue(catalogue, createProviderRegistry());
     if (format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, ok: true, catalogue: catalogue.version, resources: catalogue.resources.length }, null, 2) + '\n');
     else process.stdout.write(`ok: ${catalogue.resources.length} resources, catalogue ${catalogue.version.slice(0, 19)}\n`);
     return EXIT.OK;

@@ -29,17 +29,21 @@ export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): 
     dependents.set(r.id, new Set());
     notifies.set(r.id, new Set());
   }
-  const edge = (first: string, then: string): void => {
-    if (first === then || !deps.has(first) || !deps.has(then)) return;
+  // A declared relationship of a resource to itself is a cycle of one and is kept (the cycle
+  // check below refuses it); an automatic edge to itself means nothing and is dropped.
+  const edge = (first: string, then: string, declared = false): void => {
+    if ((first === then && !declared) || !deps.has(first) || !deps.has(then)) return;
     deps.get(then)!.add(first);
     dependents.get(first)!.add(then);
   };
+  const selfRef = new Map<string, string>(); // id -> the relation that names the resource itself
   const wantsAbsent = (r: CatalogueResource): boolean => declaredAbsent(providers.find(r.kind), r);
   for (const r of catalogue.resources) {
-    for (const x of r.relations.require) edge(x, r.id);
-    for (const x of r.relations.before) edge(r.id, x);
-    for (const x of r.relations.notify) { edge(r.id, x); notifies.get(r.id)!.add(x); }
-    for (const x of r.relations.subscribe) { edge(x, r.id); notifies.get(x)!.add(r.id); }
+    for (const rel of ['require', 'before', 'notify', 'subscribe'] as const) if (r.relations[rel].includes(r.id) && !selfRef.has(r.id)) selfRef.set(r.id, rel);
+    for (const x of r.relations.require) edge(x, r.id, true);
+    for (const x of r.relations.before) edge(r.id, x, true);
+    for (const x of r.relations.notify) { edge(r.id, x, true); notifies.get(r.id)!.add(x); }
+    for (const x of r.relations.subscribe) { edge(x, r.id, true); notifies.get(x)!.add(r.id); }
     const p = providers.find(r.kind);
     for (const x of p?.autoRequire?.(r, catalogue.resources) ?? []) {
       const dep = catalogue.byId.get(x);
@@ -54,7 +58,7 @@ export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): 
       notifies.get(x)!.add(r.id);
     }
   }
-  const order = topologicalOrder(catalogue, deps, dependents);
+  const order = topologicalOrder(catalogue, deps, dependents, selfRef);
   return { deps, dependents, notifies, order };
 }
 
@@ -62,7 +66,7 @@ export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): 
  * Kahn's algorithm with a min-heap on declaration position: among the resources whose
  * dependencies are done, the one declared first goes next. O((V + E) log V).
  */
-function topologicalOrder(catalogue: Catalogue, deps: Map<string, Set<string>>, dependents: Map<string, Set<string>>): string[] {
+function topologicalOrder(catalogue: Catalogue, deps: Map<string, Set<string>>, dependents: Map<string, Set<string>>, selfRef: ReadonlyMap<string, string>): string[] {
   const position = new Map(catalogue.resources.map((r, i) => [r.id, i]));
   const indegree = new Map([...deps].map(([id, d]) => [id, d.size]));
   const ready = new MinHeap();
@@ -80,9 +84,10 @@ function topologicalOrder(catalogue: Catalogue, deps: Map<string, Set<string>>, 
   if (order.length < catalogue.resources.length) {
     const cycle = findCycle(deps, new Set(order));
     const first = catalogue.byId.get(cycle[0]!)!;
-    throw new TsconvergeError('DEPENDENCY_CYCLE', `dependency cycle: ${cycle.join(' -> ')}`, {
+    const self = cycle.length === 2 ? selfRef.get(first.id) : undefined;
+    throw new TsconvergeError('DEPENDENCY_CYCLE', `dependency cycle: ${cycle.join(' -> ')}${self ? ` (field ${self} names the resource itself)` : ''}`, {
       resource: first.id,
-      location: first.source,
+      location: self ? first.locate(`/${self}`) : first.source,
       terminal: true,
       hint: 'remove one of the require/before/notify/subscribe relationships in the cycle (automatic edges: a container requires its image, networks and volumes)',
     });
@@ -90,28 +95,21 @@ function topologicalOrder(catalogue: Catalogue, deps: Map<string, Set<string>>, 
   return order;
 }
 
+/** One cycle among the resources not in `done`, as ids; iterative (a chain of any length cannot overflow the stack). */
 function findCycle(deps: Map<string, Set<string>>, done: Set<string>): string[] {
   const state = new Map<string, 1 | 2>();
-  const stack: string[] = [];
-  const visit = (id: string): string[] | undefined => {
-    state.set(id, 1);
-    stack.push(id);
-    for (const d of deps.get(id)!) {
+  for (const start of deps.keys()) {
+    if (done.has(start) || state.has(start)) continue;
+    const path: string[] = [start];
+    const iters: Iterator<string>[] = [deps.get(start)!.values()];
+    state.set(start, 1);
+    while (path.length > 0) {
+      const next = iters[iters.length - 1]!.next();
+      if (next.done) { state.set(path.pop()!, 2); iters.pop(); continue; }
+      const d = next.value;
       if (done.has(d)) continue;
-      if (state.get(d) === 1) return [...stack.slice(stack.indexOf(d)), d].reverse();
-      if (!state.has(d)) {
-        const c = visit(d);
-        if (c) return c;
-      }
-    }
-    stack.pop();
-    state.set(id, 2);
-    return undefined;
-  };
-  for (const id of deps.keys()) {
-    if (!done.has(id) && !state.has(id)) {
-      const c = visit(id);
-      if (c) return c;
+      if (state.get(d) === 1) return [...path.slice(path.indexOf(d)), d].reverse();
+      if (!state.has(d)) { state.set(d, 1); path.push(d); iters.push(deps.get(d)!.values()); }
     }
   }
   return [];

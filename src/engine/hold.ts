@@ -6,7 +6,7 @@
  * depends on it still converges. So a run every 30 minutes never restarts a database
  * because someone edited a label by hand.
  */
-import type { Resource, ResourcePlan } from '../providers/types.js';
+import type { Provider, Resource, ResourcePlan } from '../providers/types.js';
 import { TsconvergeError } from '../core/errors.js';
 
 export const HELD = 'REPLACE_HELD';
@@ -25,4 +25,18 @@ export function holdReplace(r: Resource, plan: ResourcePlan, drift: readonly str
       ? `run apply --allow-replace when a restart is acceptable, or declare onDrift: fix to let drift be repaired${a.onDrift === 'warn' ? ' (onDrift: warn only reports it)' : ''}`
       : 'run apply --allow-replace when a restart is acceptable (see the consequences in the plan)',
   });
+}
+
+/**
+ * The one judgement plan and apply make of a planned change before it is applied: held
+ * (stateful, above: reported, not applied, does not block its dependents) or refused by
+ * its provider (Provider.refuse: apply would refuse it, so its dependents are skipped).
+ * A plan computed with this is what apply then does.
+ */
+export function judgeChange(provider: Provider | undefined, r: Resource, plan: ResourcePlan, drift: readonly string[], allowReplace: boolean | undefined):
+  { readonly held: TsconvergeError } | { readonly refused: TsconvergeError } | undefined {
+  const held = holdReplace(r, plan, drift, allowReplace);
+  if (held) return { held };
+  const refused = plan.action === 'none' ? undefined : provider?.refuse?.(r as never, plan);
+  return refused ? { refused } : undefined;
 }

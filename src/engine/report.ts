@@ -20,6 +20,8 @@ export interface ResourceReport {
   readonly forcedBy: readonly string[];
   /** True when a notification restarted (or, under noop, would restart) it. */
   readonly refresh: boolean;
+  /** The resources whose change in this run notified it (explicit notify/subscribe and automatic ones: a file mounted into a container); a notified restart takes their cause. */
+  readonly notifiedBy?: readonly string[];
   /** When the restart was owed by an earlier run that did not finish it: the resource whose change owed it. */
   readonly refreshOwedBy?: string;
   /** How the difference came about when it was not declared: `removed outside tsconverge`, `changed outside tsconverge: environment FOO`. */
@@ -28,10 +30,14 @@ export interface ResourceReport {
   readonly follows?: string;
   /** What a replace or restart costs: downtime, health gate, order, data kept. */
   readonly consequences?: Consequences;
+  /** True when the provider refuses the planned change (Provider.refuse): status failed, in a plan as in the apply it predicts; its dependents are skipped. */
+  readonly refused?: boolean;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
   /** What the kind reports besides changes (Provider.details), e.g. a backup's freshness. */
   readonly details?: Readonly<Record<string, Json>>;
   readonly durationMs: number;
+  /** When a changed resource's change (and its second read) finished. */
+  readonly finishedAt?: string;
 }
 
 export interface Summary {

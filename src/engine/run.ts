@@ -25,7 +25,7 @@ import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
 import { withTextDiffs } from './textdiff.js';
 import { withDeltas } from './delta.js';
-import { holdReplace, HELD } from './hold.js';
+import { judgeChange, HELD } from './hold.js';
 import { openOwed, type OwedStore } from './owed.js';
 import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
 import { guard } from './guard.js';
@@ -79,6 +79,10 @@ interface State {
   driftPaths: string[];
   /** Under noop: the dependency whose pending change will replace this one (Provider.follows). */
   follows?: string;
+  /** The changed (pending) resources whose notification restarted (would restart) this one. */
+  notifiedBy?: string[];
+  /** Refused by its provider (Provider.refuse): failed, in plan and apply alike. */
+  refused?: boolean;
   started: number;
   finished: number;
 }
@@ -168,12 +172,14 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       const s = states.get(id)!;
       if (s.status === 'failed') continue;
       const failedDep = [...graph.deps.get(id)!].find((d) => blocks(states.get(d)!));
-      if (failedDep) { skip(s, failedDep, opts.log); continue; }
+      if (failedDep) { skip(s, failedDep, opts.log, states.get(failedDep)!.refused); continue; }
       predictFollow(s, [...graph.deps.get(id)!].map((d) => states.get(d)!));
-      const held = holdReplace(s.resource, s.plan!, s.driftPaths, opts.allowReplace);
-      if (held) { hold(s, held, opts.log); continue; }
+      const judged = judgeChange(s.provider, s.resource, s.plan!, s.driftPaths, opts.allowReplace);
+      if (judged && 'held' in judged) { hold(s, judged.held, opts.log); continue; }
+      if (judged) { refuse(s, judged.refused, opts.log); continue; }
       const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
       s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined || s.plan!.refresh) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
+      if (s.refresh && notifiedBy.length > 0) s.notifiedBy = notifiedBy;
       s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
     }
   } else {
@@ -192,12 +198,15 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       forcedBy: s.plan?.forcedBy ?? [],
       refresh: s.refresh,
       ...(s.refresh && owedAtStart.get(id) ? { refreshOwedBy: owedAtStart.get(id) } : {}),
+      ...(s.notifiedBy ? { notifiedBy: s.notifiedBy } : {}),
       ...(s.drift ? { drift: s.drift } : {}),
       ...(s.follows ? { follows: s.follows } : {}),
       ...consequencesOf(s),
+      ...(s.refused ? { refused: true } : {}),
       ...(s.error ? { error: s.error.toJSON() } : {}),
       ...detailsOf(s),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
+      ...(s.status === 'changed' && s.finished > 0 ? { finishedAt: new Date(s.finished).toISOString() } : {}),
     };
   });
   const summary = summarise(resources);
@@ -246,6 +255,14 @@ function blocks(s: State): boolean {
   return s.status === 'failed' || (s.status === 'skipped' && s.error?.code !== HELD);
 }
 
+/** Refused by its provider (Provider.refuse), in plan and apply alike: nothing is applied, its dependents are skipped. */
+function refuse(s: State, err: TsconvergeError, log: Logger): void {
+  s.status = 'failed';
+  s.refused = true;
+  s.error = err;
+  log.error(err.format());
+}
+
 function hold(s: State, err: TsconvergeError, log: Logger): void {
   s.status = 'skipped';
   s.error = err;
@@ -282,9 +299,9 @@ async function rememberApplied(stateDir: string, applied: AppliedState, before: 
   try { await writeApplied(stateDir, applied); } catch (err) { log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`); }
 }
 
-function skip(s: State, dep: string, log: Logger): void {
+function skip(s: State, dep: string, log: Logger, refused = false): void {
   s.status = 'skipped';
-  s.error = new TsconvergeError('DEPENDENCY_FAILED', `skipped because ${dep} failed or was skipped`, {
+  s.error = new TsconvergeError('DEPENDENCY_FAILED', refused ? `skipped because ${dep} is refused` : `skipped because ${dep} failed or was skipped`, {
     resource: s.resource.id, hint: `fix ${dep} first; this resource is converged on the next run`,
   });
   log.warn(`${s.resource.id}: ${s.error.message}`);
@@ -334,7 +351,7 @@ async function applyAll(
     if (s.status === 'failed') return;
     const deps = [...graph.deps.get(id)!];
     const failedDep = deps.find((d) => blocks(states.get(d)!));
-    if (failedDep) { skip(s, failedDep, opts.log); return; }
+    if (failedDep) { skip(s, failedDep, opts.log, states.get(failedDep)!.refused); return; }
     await limit(async () => {
       if (interrupted() && (s.plan!.action !== 'none' || deps.some(changed))) { interruptedSkip(s, opts.log); return; }
       s.started = Date.now();
@@ -345,10 +362,12 @@ async function applyAll(
           s.observed = await readOne(s);
           s.plan = planOf(s, s.observed);
         }
-        const notified = deps.some((d) => graph.notifies.get(d)!.has(id) && changed(d)) || owed.get(id) !== undefined;
+        const notifiers = deps.filter((d) => graph.notifies.get(d)!.has(id) && changed(d));
+        const notified = notifiers.length > 0 || owed.get(id) !== undefined;
         const plan = s.plan!;
-        const held = holdReplace(s.resource, plan, s.driftPaths, opts.allowReplace);
-        if (held) { hold(s, held, opts.log); return; }
+        const judged = judgeChange(p, s.resource, plan, s.driftPaths, opts.allowReplace);
+        if (judged && 'held' in judged) { hold(s, judged.held, opts.log); return; }
+        if (judged) { refuse(s, judged.refused, opts.log); return; }
         if (plan.action !== 'none') {
           // Owed before the change: a run that stops after it still restarts them next time.
           owedNow = await owed.add([...graph.notifies.get(id)!].filter((t) => states.get(t)?.provider?.refresh), id);
@@ -373,6 +392,7 @@ async function applyAll(
           opts.log.info(`${s.resource.id}: refresh (${notified ? 'notified' : 'a changed attribute needs a restart'})`);
           await guard(`${s.resource.id}: refresh`, s.resource.id, applyTimeout, (signal) => p.refresh!(s.resource, s.observed, ctxFor(signal)), { parent: hard });
           s.refresh = true;
+          if (notifiers.length > 0) s.notifiedBy = notifiers;
         }
         if (s.refresh || s.plan!.action === 'create' || s.plan!.action === 'replace' || s.plan!.action === 'delete') {
           await owed.clear(id); // restarted, or started fresh: nothing owed any more

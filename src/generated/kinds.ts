@@ -764,7 +764,7 @@ export interface DockerNetwork {
 
 // spec/kinds/docker.volume.json
 /**
- * A named Docker volume: persistent data that outlives any container. A changed driver, option or label needs the volume recreated, which would lose its data: tsconverge plans it as a replace and refuses to apply it unless `allowReplace` is true.
+ * A named Docker volume: persistent data that outlives any container. A changed driver, option or label needs the volume recreated, which would lose its data: unless `allowReplace` is true, the plan shows it refused (with the containers that use it skipped, exit 4) and apply does exactly that, leaving the volume as it is.
  */
 export interface DockerVolume {
   kind: 'docker.volume';
@@ -1093,7 +1093,7 @@ export interface Group {
 export interface LoggingForward {
   kind: 'logging.forward';
   /**
-   * The rule's name; also part of the file name (letters, digits, '.', '_' and '-').
+   * The rule's name; also part of the file name /etc/rsyslog.d/90-tsconverge-NAME.conf: letters, digits, '.', '_' and '-', starting with a letter or digit (never a path).
    */
   name: string;
   /**
@@ -1155,7 +1155,7 @@ export interface LoggingForward {
 export interface LoggingRotate {
   kind: 'logging.rotate';
   /**
-   * The rule's name; also the file name in /etc/logrotate.d (letters, digits, '.', '_' and '-').
+   * The rule's name; also the file name in /etc/logrotate.d: letters, digits, '.', '_' and '-', starting with a letter or digit (never a path).
    */
   name: string;
   /**

@@ -169,7 +169,23 @@ export interface ReportResource {
   forcedBy?: string[];
   refresh?: boolean;
   refreshOwedBy?: string;
+  notifiedBy?: string[];
+  refused?: boolean;
   drift?: string;
+  /**
+   * For a corrective change: what the agent's watcher saw before it (by: event, with the engine or file event, when it was repaired and how long after), or by: sweep (found by a full run, no event seen).
+   */
+  seen?: {
+    by?: 'event' | 'sweep';
+    event?: {
+      [k: string]: unknown;
+    };
+    via?: string;
+    repairedAt?: string;
+    afterMs?: number;
+    [k: string]: unknown;
+  };
+  finishedAt?: string;
   follows?: string;
   adopt?: {
     [k: string]: unknown;

@@ -30,7 +30,7 @@
  *   values (schema `x-sensitive`, or a resource's `sensitive: true`) in every output.
  */
 import type { Logger } from 'winston';
-import type { ErrorCode } from '../core/errors.js';
+import type { ErrorCode, TsconvergeError } from '../core/errors.js';
 import type { Facts } from '../facts/facts.js';
 import type { RootFs } from '../core/rootfs.js';
 import type { ProcessRunner } from '../core/exec.js';
@@ -133,6 +133,16 @@ export function unsuitable(reason: string, code: ErrorCode = 'PROVIDER_UNSUITABL
  * `O` what `readMany` observes. A provider of any kind is a `Provider` (the defaults), which
  * is how the registration list (kinds.ts) and the engine hold them.
  */
+/** What `Provider.preflight` refuses: one resource, the attribute at fault, why. */
+export interface Refusal {
+  readonly id: string;
+  /** JSON pointer of the attribute inside the resource, e.g. /name. */
+  readonly pointer: string;
+  readonly code: 'SYSCTL_UNKNOWN_KEY' | 'INVALID_VALUE';
+  readonly message: string;
+  readonly hint?: string;
+}
+
 export interface Provider<A extends object = object, O = unknown> {
   readonly kind: string;
 
@@ -183,6 +193,23 @@ export interface Provider<A extends object = object, O = unknown> {
   consequences?(resource: Resource<A>, observed: O | null, change: 'replace' | 'restart'): Consequences | undefined;
 
   /**
+   * Whether apply will refuse this planned change (a volume replace that would lose its
+   * data): the error, or undefined. Pure. The engine asks it in plan and apply alike,
+   * before `apply`, so a plan shows what apply will do: the resource refused, why, and
+   * the dependents skipped because of it. Optional.
+   */
+  refuse?(resource: Resource<A>, plan: ResourcePlan): TsconvergeError | undefined;
+
+  /**
+   * Refuse, before anything is read for the plan or written (validate, plan and apply call
+   * it right after the catalogue is loaded), what this host can never apply: a sysctl key
+   * its kernel does not have. Each refusal names the resource and the attribute's JSON
+   * pointer, so the error carries file:line:column. Optional; reads only, never writes.
+   * What the catalogue alone decides belongs in the schema (spec/), not here.
+   */
+  preflight?(resources: readonly Resource<A>[]): Promise<readonly Refusal[]>;
+
+  /**
    * Converge: create, update in place, replace or delete, as `plan.action` says.
    * Returns the new observed state (or null when deleted).
    */
@@ -214,10 +241,25 @@ export interface Provider<A extends object = object, O = unknown> {
    * is overdue). Optional; pure; from the last observed state. Never holds a secret.
    */
   details?(resource: Resource<A>, observed: O | null): Readonly<Record<string, Json>> | undefined;
+  /**
+   * How the agent can watch this resource between runs, so a change made by hand is
+   * repaired in seconds instead of at the next sweep (agent/watch). Optional and pure: no
+   * host access. Docker kinds name the engine object (`{ docker: 'container', name }`): the
+   * agent follows the engine's event stream for it. Kinds that write files name each
+   * managed path (`{ path: '/etc/app.conf' }`): the agent watches the file's PARENT
+   * directory, since a rename (an editor, `sed -i`, `mv`) replaces the file's inode and a
+   * watch on the file itself would be lost. A kind without it is repaired by the sweep.
+   */
+  watch?(resource: Resource<A>): readonly WatchTarget[];
 
   /** Implicit notifications: ids of resources that must refresh this one when they change. */
   autoSubscribe?(resource: Resource<A>, all: readonly Resource[]): readonly string[];
 }
+
+/** What the agent watches for one resource (Provider.watch): an engine object, or a file path on the host (under --root). */
+export type WatchTarget =
+  | { readonly docker: 'container' | 'network' | 'volume'; readonly name: string }
+  | { readonly path: string };
 
 /** What a replace or restart costs, in words an operator can approve (shown in the plan and report). */
 export interface Consequences {

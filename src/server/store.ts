@@ -57,11 +57,13 @@ export function backupsOfReport(report: Record<string, unknown>): NodeBackup[] |
 
 export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
 
-interface Db {
+export interface Db {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
   exec(sql: string): Promise<void>;
   /** Run `fn` holding the migration lock (one connection). */
   locked<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /** Run `fn` in one transaction, serialised with every other `transaction` of every replica (an advisory transaction lock). */
+  transaction<T>(fn: (db: Pick<Db, 'query'>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -96,6 +98,40 @@ export const MIGRATIONS: readonly string[] = [
      last_change_at = (select max(r.received_at) from reports r where r.node = nodes.name and coalesce((r.report->'summary'->>'changed')::int, 0) > 0),
      last_failure_at = (select max(r.received_at) from reports r where r.node = nodes.name and r.status = 'failed');
    create index reports_id_desc on reports (id desc);`,
+  // Rollouts (rollout.ts): the version every node has (rollout_stable), each rollout of a new
+  // version with its waves' nodes, and the audit trail of what operators and the server decided.
+  `create table rollout_stable (
+     id integer primary key check (id = 1),
+     version text not null,
+     at timestamptz not null default now()
+   );
+   create table rollouts (
+     id bigserial primary key,
+     from_version text not null,
+     to_version text not null,
+     state text not null,
+     active text unique,
+     wave integer not null default 0,
+     wave_started_at timestamptz not null default now(),
+     policy jsonb not null,
+     reason text,
+     started_at timestamptz not null default now(),
+     updated_at timestamptz not null default now()
+   );
+   create table rollout_nodes (
+     rollout_id bigint not null references rollouts (id) on delete cascade,
+     node text not null,
+     wave integer not null,
+     primary key (rollout_id, node)
+   );
+   create table audit (
+     id bigserial primary key,
+     at timestamptz not null default now(),
+     actor text not null,
+     action text not null,
+     rollout_id bigint,
+     detail jsonb
+   );`,
   // backup.volume (issue 27): each node's backups as its last report found them, for the overview.
   'alter table nodes add column backups jsonb',
 ];
@@ -110,6 +146,8 @@ export interface StoreOptions {
 
 export interface Store {
   readonly kind: 'pglite' | 'postgres';
+  /** The database itself, for the rollout state (rollout.ts) that lives beside the nodes. */
+  readonly db: Db;
   putFacts(node: string, facts: unknown): Promise<void>;
   getFacts(node: string): Promise<{ facts: unknown; at: string } | undefined>;
   addReport(node: string, report: Record<string, unknown>): Promise<{ id: number; status: NodeStatus }>;
@@ -158,8 +196,15 @@ async function openPglite(dataDir: string): Promise<Db> {
     query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await pg.query<T>(sql, params)).rows }),
     exec: async (sql) => { await pg.exec(sql); },
     locked: (fn) => fn(db),
+    // One process holds PGlite: a chain of promises serialises its transactions.
+    transaction: <T,>(fn: (d: Pick<Db, 'query'>) => Promise<T>): Promise<T> => {
+      const run = chain.then(() => pg.transaction((tx) => fn({ query: async <R,>(sql: string, params?: unknown[]) => ({ rows: (await tx.query<R>(sql, params)).rows }) })));
+      chain = run.then(() => undefined, () => undefined);
+      return run;
+    },
     close: () => pg.close(),
   };
+  let chain: Promise<void> = Promise.resolve();
   return db;
 }
 
@@ -167,7 +212,7 @@ async function openPostgres(url: string): Promise<Db> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 8 });
   pool.on('error', () => { /* a dropped idle client; the next query reconnects */ });
-  const wrap = (q: { query: Pool['query'] }): Omit<Db, 'locked' | 'close'> => ({
+  const wrap = (q: { query: Pool['query'] }): Pick<Db, 'query' | 'exec'> => ({
     query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await q.query(sql, params)).rows as T[] }),
     exec: async (sql) => { await q.query(sql); },
   });
@@ -177,7 +222,19 @@ async function openPostgres(url: string): Promise<Db> {
       const client = await pool.connect();
       try {
         await client.query('select pg_advisory_lock(81400001)');
-        try { return await fn({ ...wrap(client as unknown as Pool), locked: (f) => f(undefined as never), close: async () => undefined }); } finally { await client.query('select pg_advisory_unlock(81400001)'); }
+        try { return await fn({ ...wrap(client as unknown as Pool), locked: (f) => f(undefined as never), transaction: () => { throw new Error('no transaction under the migration lock'); }, close: async () => undefined }); } finally { await client.query('select pg_advisory_unlock(81400001)'); }
+      } finally { client.release(); }
+    },
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        try {
+          await client.query('select pg_advisory_xact_lock(81400002)');
+          const out = await fn(wrap(client as unknown as Pool));
+          await client.query('commit');
+          return out;
+        } catch (err) { await client.query('rollback').catch(() => undefined); throw err; }
       } finally { client.release(); }
     },
     close: () => pool.end(),
@@ -224,6 +281,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const sinceTrim = new Map<string, number>();
   return {
     kind: opts.database ? 'postgres' : 'pglite',
+    db,
     async putFacts(node, facts) {
       await db.query(`insert into nodes (name, facts, facts_at, last_seen) values ($1, $2, now(), now())
         on conflict (name) do update set facts = excluded.facts, facts_at = now(), last_seen = now()`, [node, JSON.stringify(facts)]);

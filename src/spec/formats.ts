@@ -222,6 +222,10 @@ export const FORMATS: Readonly<Record<string, StringFormat>> = {
     validate: isSysctlKey,
     accepts: 'a kernel parameter, dotted (net.core.somaxconn) or as a path below /proc/sys (net/ipv4/conf/eth0.100/rp_filter): letters, digits, "_", "-", no empty, "." or ".." component',
   },
+  'drop-in-name': {
+    validate: (s) => s.length <= 200 && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s),
+    accepts: 'a file name for a drop-in directory: letters, digits, ".", "_" and "-", starting with a letter or digit (no "/", no "..", never hidden)',
+  },
   'file-mode': { validate: (s) => /^0?[0-7]{3,4}$/.test(s) && parseInt(s, 8) <= 0o7777, accepts: 'an octal mode string 000-7777, e.g. "0644" (quote it in YAML)' },
   schedule: {
     validate: isSchedule,

@@ -97,12 +97,16 @@ describe('the agent\'s systemd unit under a real systemd', () => {
     expect(mainPid).toBeGreaterThan(0);
     expect(sh('cat /var/lib/tsconverge/tsconverge.prom')).toMatch(/^tsconverge_agent_changes\{cause="intentional"\} 3$/m);
 
-    // Drift: the service stopped and the container removed by hand; `systemctl reload` (SIGHUP) runs now and repairs both.
-    sh('systemctl stop hm-sleeper');
+    // Drift: the container removed by hand is seen by the watching agent and repaired at once (an event run).
     docker('rm', '-f', `${sb.id}-web`);
+    const event = await waitFor('the event run', () => summary()?.trigger === 'event' && summary(), 60_000, 250);
+    expect(event).toMatchObject({ outcome: 'run', exitCode: 2, changes: { intentional: 0, corrective: 1 } });
+    expect(event.corrective?.[0]).toMatch(/destroyed at/);
+    // The service stopped by hand (not watched): `systemctl reload` (SIGHUP) runs now and repairs it.
+    sh('systemctl stop hm-sleeper');
     sh('systemctl reload tsconverge-agent');
     const again = await waitFor('the run after reload', () => summary()?.trigger === 'signal' && summary(), 60_000, 250);
-    expect(again).toMatchObject({ outcome: 'run', exitCode: 2, changes: { intentional: 0, corrective: 2 } });
+    expect(again).toMatchObject({ outcome: 'run', exitCode: 2, changes: { intentional: 0, corrective: 1 } });
     expect(sh('systemctl is-active hm-sleeper')).toBe('active');
     expect(containerInfo(`${sb.id}-web`).status).toBe('running');
     expect(Number(show('MainPID'))).toBe(mainPid);

@@ -46,7 +46,8 @@ describe('tsconverge agent', () => {
     const metrics = path.join(sb.root, 'metrics', 'tsconverge.prom');
     const conf = path.join(sb.root, 'etc/app.conf');
     const m = sb.manifest(manifest(name, sb.id, 'v1'));
-    agent = startAgent(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '2s', '--metrics-file', metrics]);
+    // --no-watch: this test is about the schedule (watching: agent-watch.test.ts).
+    agent = startAgent(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '2s', '--metrics-file', metrics, '--no-watch']);
 
     // The run at start converges everything: all intentional (nothing was applied before).
     const first = await nextReport(stateDir, 0);
@@ -59,7 +60,7 @@ describe('tsconverge agent', () => {
     docker('rm', '-f', name);
     const repair = await nextReport(stateDir, seen, (r) => r.summary.changed > 0);
     expect(repair).toMatchObject({ trigger: 'schedule', exitCode: 2, changes: { intentional: 0, corrective: 1 } });
-    expect(byId(repair)[`docker.container[${name}]`]).toMatchObject({ action: 'create', status: 'changed', cause: 'corrective' });
+    expect(byId(repair)[`docker.container[${name}]`]).toMatchObject({ action: 'create', status: 'changed', cause: 'corrective', seen: { by: 'sweep' } });
     expect(byId(repair)['file[app-conf]'].status).toBe('unchanged');
     expect(containerInfo(name).status).toBe('running');
     // ... and in the metrics file, which promtool parses.

@@ -128,6 +128,7 @@ async function applyOne(r: Resource<DnsAttrs>, ctx: ProviderContext): Promise<vo
 export function createDnsProvider(): Provider<DnsAttrs, DnsObserved> {
   return {
     kind: 'dns',
+    watch: () => [{ path: RESOLV_CONF }, { path: HOSTS }],
     async suitable() {
       return undefined;
     },

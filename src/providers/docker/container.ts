@@ -253,6 +253,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
   return {
     kind: 'docker.container',
     suitable: () => dockerUnsuitable(docker),
+    watch: (r) => [{ docker: 'container', name: r.name }],
     readMany: (resources) => readMany(resources),
     views(r, observed, ctx): { desired: View; actual: View | null } {
       const desired = desiredView(r.attrs, observed?.desiredImageId, observed !== null);

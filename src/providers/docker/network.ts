@@ -134,6 +134,7 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
   return {
     kind: 'docker.network',
     suitable: () => dockerUnsuitable(docker),
+    watch: (r) => [{ docker: 'network', name: r.name }],
     async readMany(resources) {
       const list = await docker.listNetworks();
       const byName = new Map(list.map((n) => [n.Name, n]));

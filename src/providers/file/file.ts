@@ -108,6 +108,7 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
   return {
     kind: 'file',
     suitable: async () => undefined,
+    watch: (r) => [{ path: filePath(r) }],
     async readMany(resources, ctx) {
       const [users, groups] = await Promise.all([idMap(ctx, 'passwd'), idMap(ctx, 'group')]);
       const nameOf = (m: Map<string, number>, id: number): string | undefined => [...m].find(([, v]) => v === id)?.[0];

@@ -51,6 +51,7 @@ export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFil
   };
   return {
     kind: spec.kind,
+    watch: (r) => [{ path: spec.path(r) }],
     async suitable() {
       if (await findBinary(spec.checker.binary)) return undefined;
       return unsuitable(`${spec.checker.binary} (Debian package ${spec.checker.pkg}) was not found on PATH; it is needed to check ${spec.checker.checks} before they are written`);

@@ -137,6 +137,7 @@ async function applyOne(r: Resource<NtpAttrs>, ctx: ProviderContext): Promise<vo
 export function createNtpProvider(): Provider<NtpAttrs, NtpObserved> {
   return {
     kind: 'ntp',
+    watch: () => Object.values(CONFIG_PATHS).map((p) => ({ path: p })),
     async suitable(ctx) {
       if (await findBinary('chronyd')) return undefined;
       for (const p of ['/lib/systemd/systemd-timesyncd', '/usr/lib/systemd/systemd-timesyncd']) {

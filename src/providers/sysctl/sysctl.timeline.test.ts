@@ -98,13 +98,13 @@ describe('sysctl timeline in a throwaway network namespace', () => {
     expect(alive(pid1)).toBe(true);
   });
 
-  it('an unknown key fails clearly, under noop too', async () => {
+  it('an unknown key is refused before the run (input error at its name, exit 1), under noop too', async () => {
     const m = manifest('sysctl-unknown.yaml', good + '\n  - { kind: sysctl, name: net.core.somaxconn_typo, value: 1 }');
     const before = fingerprint(root, [conf]);
     for (const extra of [['--noop'], []]) {
       const run = await cli(['apply', m, '--root', root, '--format', 'json', ...extra], { prefix });
-      expect(run.code, run.stdout + run.stderr).toBe(4);
-      expect(reported(run, 'sysctl[net.core.somaxconn_typo]')).toMatchObject({ status: 'failed', error: { code: 'SYSCTL_UNKNOWN_KEY', message: 'unknown sysctl key net.core.somaxconn_typo: /proc/sys/net/core/somaxconn_typo does not exist' } });
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      expect(JSON.parse(run.stdout).errors).toContainEqual(expect.objectContaining({ code: 'SYSCTL_UNKNOWN_KEY', resource: 'sysctl[net.core.somaxconn_typo]', message: 'unknown sysctl key net.core.somaxconn_typo: /proc/sys/net/core/somaxconn_typo does not exist', location: expect.objectContaining({ file: m, pointer: '/resources/3/name', line: 5, column: 21 }) }));
     }
     expect(fingerprint(root, [conf])).toBe(before);
   });

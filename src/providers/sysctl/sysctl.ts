@@ -16,7 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TsconvergeError } from '../../core/errors.js';
 import { withFileLock } from '../hostio.js';
-import { unsuitable, type Provider, type ProviderContext, type Resource, type View } from '../types.js';
+import { unsuitable, type Provider, type ProviderContext, type Refusal, type Resource, type View } from '../types.js';
 import { SYSCTL_FILE, keyPath, normaliseValue, persistedValue, renderSysctlConf } from './sysctld.js';
 
 export interface SysctlAttrs {
@@ -97,6 +97,18 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
   const procSys = (): string => path.join(opts.procRoot ?? process.env.TSCONVERGE_PROC_ROOT ?? '/proc', 'sys');
   const liveFile = (r: Resource<SysctlAttrs>): string => path.join(procSys(), keyPath(r.name));
 
+  /** A key this kernel does not have is refused before the run: validate and plan say so at its name. */
+  const preflight = async (resources: readonly Resource<SysctlAttrs>[]): Promise<Refusal[]> => {
+    const out: Refusal[] = [];
+    for (const r of resources) {
+      if (r.attrs.ensure === 'absent') continue;
+      if ((await readLive(liveFile(r))).status !== 'unknown') continue;
+      const e = unknownKey(r, procSys());
+      out.push({ id: r.id, pointer: '/name', code: 'SYSCTL_UNKNOWN_KEY', message: e.message, hint: e.hint });
+    }
+    return out;
+  };
+
   const readAll = async (resources: readonly Resource<SysctlAttrs>[], ctx: ProviderContext): Promise<Map<string, SysctlObserved | null>> => {
     const text = await ctx.fs.readText(SYSCTL_FILE);
     const out = new Map<string, SysctlObserved | null>();
@@ -151,6 +163,8 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
 
   return {
     kind: 'sysctl',
+    watch: () => [{ path: SYSCTL_FILE }],
+    preflight,
     async suitable() {
       try {
         await readFile(path.join(procSys(), 'kernel', 'ostype'), 'utf8');

@@ -142,6 +142,26 @@ describe('node page', () => {
     expect(page).toMatch(/<svg id="runs-chart"[^>]*role="img"/);
     expect(page).not.toMatch(/<[^>]*\son\w+=/);
   });
+
+  it('shows what the watcher saw before a corrective change, escaped, and ignores a malformed one', () => {
+    const page = nodePage({
+      node: node({ node: 'web-01' }),
+      reports: [{ id: 1, node: 'web-01', receivedAt: '2026-01-01T00:00:00Z', status: 'corrective change', report: {
+        startedAt: '2026-01-01T00:00:00Z', trigger: 'event', durationMs: 900, exitCode: 2, summary: { changed: 3 },
+        resources: [
+          { id: 'docker.container[web]', status: 'changed', action: 'create', cause: 'corrective',
+            seen: { by: 'event', event: { source: 'docker', type: 'container', action: 'destroy', name: 'web', id: 'abc', time: '2026-01-01T14:02:11.000Z', attributes: {} }, afterMs: 1400 } },
+          { id: `file[${HOSTILE}]`, status: 'changed', cause: 'corrective', seen: { by: 'sweep' } },
+          { id: 'file[odd]', status: 'changed', cause: 'corrective', seen: { by: 'event', event: 'not an object' } },
+        ],
+      } }],
+    } as never);
+    expect(page).toContain('docker.container[web] destroyed at 14:02:11; restored 1.4 s later');
+    expect(page).toContain('(started by an event)');
+    expect(page).toContain(`${escapeHtml(`file[${HOSTILE}]`)} drifted, seen at sweep`);
+    expect(page).not.toContain('<script>alert');
+    expect((page.match(/class="seen"/g) ?? []).length).toBe(2);
+  });
 });
 
 describe('triage', () => {

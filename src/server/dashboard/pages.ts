@@ -4,6 +4,7 @@
  * JavaScript); static/dashboard.js filters the same rows as you type.
  */
 import { html, query, type Html } from './html.js';
+import { describeSeen, type Seen } from '../../engine/seen.js';
 import { renderRunChart, type ChartRun } from './chart.js';
 import { STATUSES, countByStatus, type FleetNode, type NodeDetail } from './fleet.js';
 
@@ -31,9 +32,9 @@ const STATUS_HELP: Record<string, string> = {
   'never reported': 'enrolled or asked for a catalogue, never sent a report',
 };
 
-const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
-const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
-const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
+export const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
+export const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
+export const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
 
 function age(iso: string | undefined, nowMs: number): string {
   if (!iso) return '';
@@ -48,7 +49,7 @@ export function refreshSeconds(v: string | undefined): number {
   return v === undefined || v === '' || !Number.isFinite(n) ? DEFAULT_REFRESH_SECONDS : n <= 0 ? 0 : Math.max(2, Math.min(3600, Math.round(n)));
 }
 
-function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?: 'hosts' | 'changes'; refresh?: number } = {}): string {
+export function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?: 'hosts' | 'changes' | 'rollout'; refresh?: number } = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -63,7 +64,7 @@ function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?:
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <a class="brand" href="/">tsconverge fleet</a>
-${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a></nav>
+${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a> <a href="/rollout"${opts.current === 'rollout' ? html` aria-current="page"` : ''}>Rollout</a></nav>
 <form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
 </header>
 <main id="main" tabindex="-1"${opts.refresh ? html` data-refresh="${opts.refresh}"` : ''}>
@@ -247,9 +248,9 @@ ${shown.length ? '' : html`<p class="none">Nothing matches.</p>`}`, { loggedIn: 
 interface Change { path?: string; attribute?: string; from?: unknown; to?: unknown; sensitive?: boolean; diff?: string; added?: unknown[]; removed?: unknown[] }
 interface ReportError { code?: string; message?: string; hint?: string; resource?: string }
 interface BackupEntry { volume?: string; every?: string; lastSuccess?: string | null; snapshots?: number; sizeBytes?: number; durationSeconds?: number; overdue?: boolean }
-interface ResourceEntry { id?: string; kind?: string; name?: string; status?: string; action?: string; cause?: string; drift?: string; changes?: Change[]; error?: ReportError; durationMs?: number; details?: { backups?: BackupEntry[] } }
+interface ResourceEntry { id?: string; kind?: string; name?: string; status?: string; action?: string; cause?: string; drift?: string; seen?: unknown; changes?: Change[]; error?: ReportError; durationMs?: number; details?: { backups?: BackupEntry[] } }
 interface RunReport {
-  startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; noop?: boolean; exitCode?: number;
+  startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; trigger?: string; noop?: boolean; exitCode?: number;
   catalogueDigest?: string | null; cachedCatalogue?: boolean; catalogueError?: ReportError; error?: ReportError; codeVersion?: string;
   summary?: { total?: number; changed?: number; pending?: number; failed?: number; skipped?: number; unchanged?: number };
   changes?: { intentional?: number; corrective?: number };
@@ -274,18 +275,31 @@ function changeList(changes: readonly Change[] | undefined): Html {
       : html`<span class="from">${json(c.from)}</span> &rarr; <span class="to">${json(c.to)}</span>`}</li>`)}${changes.length > 50 ? html`<li>&hellip; ${changes.length - 50} more</li>` : ''}</ul>`;
 }
 
+/** What the agent's watcher saw before a corrective change (engine/seen.ts), from a report checked only loosely at the door. */
+function seenText(x: ResourceEntry, noop: boolean): Html {
+  const s = x.seen as Partial<Seen> | undefined;
+  if (!s || typeof s !== 'object') return html``;
+  const ev = (s as { event?: unknown }).event;
+  if (s.by !== 'sweep' && !(s.by === 'event' && ev && typeof ev === 'object' && typeof (ev as { time?: unknown }).time === 'string')) return html``;
+  try {
+    return html`<div class="seen">${clip(describeSeen(x.id ?? '', s as Seen, noop), 600)}</div>`;
+  } catch {
+    return html``;
+  }
+}
+
 function runSection(r: RunReport, receivedAt: string, i: number): Html {
   const notable = (r.resources ?? []).filter((x) => x.status && x.status !== 'unchanged');
   const s = r.summary ?? {};
   return html`<details class="run"${i === 0 ? html` open` : ''}>
-<summary>${time(r.startedAt ?? receivedAt)} &middot; ${r.outcome ?? 'run'}${r.noop ? ' (noop)' : ''} &middot; exit ${r.exitCode ?? '?'} &middot; ${s.changed ?? 0} changed, ${s.failed ?? 0} failed${s.pending ? `, ${s.pending} pending` : ''}</summary>
+<summary>${time(r.startedAt ?? receivedAt)} &middot; ${r.outcome ?? 'run'}${r.noop ? ' (noop)' : ''}${r.trigger === 'event' ? ' (started by an event)' : ''} &middot; exit ${r.exitCode ?? '?'} &middot; ${s.changed ?? 0} changed, ${s.failed ?? 0} failed${s.pending ? `, ${s.pending} pending` : ''}</summary>
 ${r.agent?.enabled === false ? html`<p>Agent disabled${r.agent.disabledBy ? html` by ${r.agent.disabledBy}` : ''}${r.agent.disabledSince ? html` since ${r.agent.disabledSince}` : ''}: <strong class="reason">${r.agent.disabledReason ?? 'no reason given'}</strong></p>` : ''}
 ${r.cachedCatalogue ? html`<p class="warn">Ran the cached (last-known-good) catalogue: the fresh one failed.</p>` : ''}
 ${r.catalogueError ? html`<div>Catalogue: ${errorText(r.catalogueError)}</div>` : ''}
 ${r.error && r.error !== r.catalogueError ? html`<div>Run: ${errorText(r.error)}</div>` : ''}
 ${notable.length ? html`<div class="table-wrap"><table class="resources"><caption>Resources changed, pending, failed or skipped in this run</caption>
 <thead><tr><th scope="col">Resource</th><th scope="col">Status</th><th scope="col">Cause</th><th scope="col">Attribute changes</th><th scope="col">Error</th></tr></thead>
-<tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${causeOf(x) || html`<span class="none">none: no change made</span>`}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table></div>`
+<tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${causeOf(x) || html`<span class="none">none: no change made</span>`}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}${seenText(x, r.noop === true)}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table></div>`
     : html`<p>No resource changed or failed.</p>`}
 </details>`;
 }
