@@ -12,6 +12,7 @@ import { registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
 import { registerAgentCommands } from './agent.js';
 import { registerPushCommands } from './push.js';
+import { registerBackupCommands } from './backup.js';
 import { registerRolloutCommands } from './rollout.js';
 import { DEFAULTS } from '../core/defaults.js';
 
@@ -77,6 +78,7 @@ export function createProgram(): Command {
   registerAgentCommands(program);
   registerImportCommands(program);
   registerPushCommands(program);
+  registerBackupCommands(program);
   registerRolloutCommands(program);
 
   program.command('facts')

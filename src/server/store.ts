@@ -36,6 +36,23 @@ export interface NodeRow {
   /** The newest report that changed something (not a noop), and the newest whose run failed. */
   readonly lastChangeAt?: string;
   readonly lastFailureAt?: string;
+  /** The node's volume backups as its last run found them (backup.volume); absent when it declares none. */
+  readonly backups?: readonly NodeBackup[];
+}
+
+export interface NodeBackup { readonly backup: string; readonly volume: string; readonly lastSuccess: string | null; readonly overdue: boolean }
+
+/** The backups of a report's backup.volume resources; undefined when the report has no resources (a run that did not happen). */
+export function backupsOfReport(report: Record<string, unknown>): NodeBackup[] | undefined {
+  if (!Array.isArray(report.resources)) return undefined;
+  const out: NodeBackup[] = [];
+  for (const r of report.resources as { kind?: unknown; name?: unknown; details?: { backups?: unknown } }[]) {
+    if (r?.kind !== 'backup.volume' || !Array.isArray(r.details?.backups)) continue;
+    for (const b of r.details.backups as { volume?: unknown; lastSuccess?: unknown; overdue?: unknown }[]) {
+      out.push({ backup: String(r.name), volume: String(b.volume), lastSuccess: typeof b.lastSuccess === 'string' ? b.lastSuccess : null, overdue: b.overdue === true });
+    }
+  }
+  return out;
 }
 
 export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
@@ -115,6 +132,8 @@ export const MIGRATIONS: readonly string[] = [
      rollout_id bigint,
      detail jsonb
    );`,
+  // backup.volume (issue 27): each node's backups as its last report found them, for the overview.
+  'alter table nodes add column backups jsonb',
 ];
 
 export interface StoreOptions {
@@ -277,14 +296,17 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       const summary = (report.summary ?? {}) as { changed?: number; failed?: number; skipped?: number };
       const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
       const changed = num(summary.changed);
-      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at)
-        values ($1, now(), now(), $2, $3, $4, $5, $6, $7, $8, case when $9 then now() end, case when $2 = 'failed' then now() end)
+      // A run that did not happen (no resources) keeps the backups the last run found.
+      const backups = backupsOfReport(report);
+      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups)
+        values ($1, now(), now(), $2, $3, $4, $5, $6, $7, $8, case when $9 then now() end, case when $2 = 'failed' then now() end, $10)
         on conflict (name) do update set last_seen = now(), last_report_at = now(), status = excluded.status, disabled_reason = excluded.disabled_reason,
           cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version),
           last_failed = excluded.last_failed, last_changed = excluded.last_changed,
-          last_change_at = coalesce(excluded.last_change_at, nodes.last_change_at), last_failure_at = coalesce(excluded.last_failure_at, nodes.last_failure_at)`,
+          last_change_at = coalesce(excluded.last_change_at, nodes.last_change_at), last_failure_at = coalesce(excluded.last_failure_at, nodes.last_failure_at),
+          backups = case when $11::boolean then excluded.backups else nodes.backups end`,
       [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null,
-        num(summary.failed) + num(summary.skipped), changed, changed > 0 && report.noop !== true]);
+        num(summary.failed) + num(summary.skipped), changed, changed > 0 && report.noop !== true, backups?.length ? JSON.stringify(backups) : null, backups !== undefined]);
       // History is trimmed every few reports of a node, not on each one (bounded by retention + 10).
       const n = (sinceTrim.get(node) ?? 0) + 1;
       sinceTrim.set(node, n % 10);
@@ -311,6 +333,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
           catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
           ...(r.last_failed !== null && r.last_failed !== undefined ? { failed: Number(r.last_failed), changed: Number(r.last_changed ?? 0) } : {}),
           ...(r.last_change_at ? { lastChangeAt: iso(r.last_change_at) } : {}), ...(r.last_failure_at ? { lastFailureAt: iso(r.last_failure_at) } : {}),
+          ...(r.backups ? { backups: (typeof r.backups === 'string' ? JSON.parse(r.backups) : r.backups) as NodeBackup[] } : {}),
         };
       });
     },

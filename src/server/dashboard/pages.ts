@@ -102,6 +102,19 @@ function options(values: readonly string[], selected: string | undefined, all: s
   return html`<option value="">${all}</option>${values.map((v) => html`<option value="${v}"${v === selected ? html` selected` : ''}>${v}</option>`)}`;
 }
 
+/** The overview's backup cell: overdue volumes flagged, else the age of the stalest snapshot. */
+function backupCell(n: FleetNode, nowMs: number): Html {
+  const b = n.backups ?? [];
+  if (!b.length) return html``;
+  const overdue = b.filter((x) => x.overdue);
+  if (overdue.length) {
+    const list = overdue.map((x) => `${x.volume} (${x.lastSuccess ? `last ${age(x.lastSuccess, nowMs)}` : 'never backed up'})`).join(', ');
+    return html`<span class="status s-backup-overdue" data-backup="overdue" title="${list}">${overdue.length} backup${overdue.length === 1 ? '' : 's'} overdue</span>`;
+  }
+  const oldest = b.map((x) => x.lastSuccess ?? '').sort()[0];
+  return html`<span class="status s-backup-fresh" data-backup="fresh" title="${b.map((x) => x.volume).join(', ')}">${b.length} fresh</span> <span class="age">${age(oldest, nowMs)}</span>`;
+}
+
 /** The cause of a resource's change: only a change (or a pending one) has one; a failed or skipped resource made none. */
 export function causeOf(x: { status?: string; cause?: string }): string {
   return x.status === 'changed' || x.status === 'pending' ? x.cause ?? '' : '';
@@ -131,6 +144,7 @@ export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, cod
 <td data-col="last-failure">${when(n.lastFailureAt)}</td>
 <td data-col="last-change">${when(n.lastChangeAt)}</td>
 <td data-col="last-run">${when(n.lastReportAt)}</td>
+<td data-col="backups">${backupCell(n, nowMs)}</td>
 <td class="wide-only">${n.environment ?? ''}</td>
 <td class="wide-only">${n.role ?? ''}</td>
 </tr>`);
@@ -154,7 +168,7 @@ ${refresh !== DEFAULT_REFRESH_SECONDS ? html`<input type="hidden" name="refresh"
 <div class="table-wrap">
 <table id="nodes" class="nodes">
 <caption>Hosts, worst first: failed, unresponsive, repaired drift, pending noop changes, disabled, then the healthy ones. Failed and changed count the resources of the last run. Select a host for its runs, changes, facts and digests.</caption>
-<thead><tr><th scope="col">Host</th><th scope="col">Status</th><th scope="col" class="num">Failed</th><th scope="col" class="num">Changed</th><th scope="col">Last failure</th><th scope="col">Last change</th><th scope="col">Last run</th><th scope="col" class="wide-only">Environment</th><th scope="col" class="wide-only">Role</th></tr></thead>
+<thead><tr><th scope="col">Host</th><th scope="col">Status</th><th scope="col" class="num">Failed</th><th scope="col" class="num">Changed</th><th scope="col">Last failure</th><th scope="col">Last change</th><th scope="col">Last run</th><th scope="col">Backups</th><th scope="col" class="wide-only">Environment</th><th scope="col" class="wide-only">Role</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -233,7 +247,8 @@ ${shown.length ? '' : html`<p class="none">Nothing matches.</p>`}`, { loggedIn: 
 
 interface Change { path?: string; attribute?: string; from?: unknown; to?: unknown; sensitive?: boolean; diff?: string; added?: unknown[]; removed?: unknown[] }
 interface ReportError { code?: string; message?: string; hint?: string; resource?: string }
-interface ResourceEntry { id?: string; status?: string; action?: string; cause?: string; drift?: string; seen?: unknown; changes?: Change[]; error?: ReportError; durationMs?: number }
+interface BackupEntry { volume?: string; every?: string; lastSuccess?: string | null; snapshots?: number; sizeBytes?: number; durationSeconds?: number; overdue?: boolean }
+interface ResourceEntry { id?: string; kind?: string; name?: string; status?: string; action?: string; cause?: string; drift?: string; seen?: unknown; changes?: Change[]; error?: ReportError; durationMs?: number; details?: { backups?: BackupEntry[] } }
 interface RunReport {
   startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; trigger?: string; noop?: boolean; exitCode?: number;
   catalogueDigest?: string | null; cachedCatalogue?: boolean; catalogueError?: ReportError; error?: ReportError; codeVersion?: string;
@@ -297,6 +312,21 @@ function factRows(facts: unknown, prefix = '', out: [string, string][] = [], dep
   return out;
 }
 
+const bytes = (n: number | undefined): string => n === undefined ? '' : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+
+/** Backup freshness per volume, from the newest run that read its backup.volume resources. */
+function backupSection(runs: readonly { rep: RunReport; at: string }[], nowMs: number): Html {
+  const run = runs.find(({ rep }) => (rep.resources ?? []).some((r) => r.kind === 'backup.volume'));
+  if (!run) return html``;
+  const rows = (run.rep.resources ?? []).filter((r) => r.kind === 'backup.volume').flatMap((r): { r: ResourceEntry; b?: BackupEntry }[] => (r.details?.backups?.length ? r.details.backups.map((b) => ({ r, b })) : [{ r }]));
+  return html`<h2 id="backups-h">Backups</h2>
+<div class="table-wrap"><table class="backups" aria-labelledby="backups-h"><caption>Volume backups as the run of ${time(run.rep.startedAt ?? run.at)} found them</caption>
+<thead><tr><th scope="col">Volume</th><th scope="col">Backup</th><th scope="col">State</th><th scope="col">Last success</th><th scope="col">Every</th><th scope="col">Snapshots</th><th scope="col">Size</th><th scope="col">Duration</th></tr></thead>
+<tbody>${rows.map(({ r, b }) => html`<tr data-volume="${b?.volume ?? ''}"><th scope="row">${b?.volume ?? ''}</th><td><code>${r.name ?? r.id ?? ''}</code></td>
+<td>${r.status === 'failed' ? html`${statusBadge('failed')}${errorText(r.error)}` : b?.overdue ? html`<span class="status s-backup-overdue">overdue</span>` : html`<span class="status s-backup-fresh">fresh</span>`}</td>
+<td>${b ? html`${time(b.lastSuccess)} <span class="age">${age(b.lastSuccess ?? undefined, nowMs)}</span>` : ''}</td><td>${b?.every ?? ''}</td><td>${b?.snapshots ?? ''}</td><td>${bytes(b?.sizeBytes)}</td><td>${b?.durationSeconds !== undefined ? `${b.durationSeconds} s` : ''}</td></tr>`)}</tbody></table></div>`;
+}
+
 export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
   const n = d.node;
   const runs = d.reports.map((r) => ({ rep: (r.report ?? {}) as RunReport, at: r.receivedAt }));
@@ -312,6 +342,7 @@ export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
 <dt>Code version</dt><dd><code>${n.codeVersion ?? ''}</code></dd>
 <dt>Catalogue digest</dt><dd><code>${n.catalogueDigest ?? ''}</code></dd>
 </dl>
+${backupSection(runs, nowMs)}
 ${d.invalidReports ? html`<p class="warn">${d.invalidReports} stored report(s) of this node are not shown: they do not match the report schema (spec/wire/report.schema.json).</p>` : ''}
 ${runs.length ? html`<h2>Changed and failed resources, run by run</h2>
 ${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}` : ''}
