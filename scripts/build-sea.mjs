@@ -49,6 +49,8 @@ const pgliteDist = path.join(repo, 'node_modules/@electric-sql/pglite/dist');
 const ASSET_FILES = Object.fromEntries(['pglite.wasm', 'initdb.wasm', 'pglite.data'].map((f) => [`pglite/${f}`, path.join(pgliteDist, f)]));
 // The push inventory's schema (src/push/inventory.ts reads it with readAssetText).
 ASSET_FILES['spec/inventory.schema.json'] = path.join(repo, 'spec/inventory.schema.json');
+// The fleet tree's rollout policy (src/catalogue/rollout.ts).
+ASSET_FILES['spec/rollout.schema.json'] = path.join(repo, 'spec/rollout.schema.json');
 // What a node may send the catalogue server (src/server/door.ts reads them with readAssetText).
 for (const f of ['facts', 'report', 'certificate-request']) ASSET_FILES[`spec/wire/${f}.schema.json`] = path.join(repo, `spec/wire/${f}.schema.json`);
 /**

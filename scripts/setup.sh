@@ -32,6 +32,7 @@ command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool chec
 # The dashboard's browser tests drive Debian's chromium with playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)   # the systemd test image (scripts/systemd-image.sh)
+command -v restic >/dev/null 2>&1 || need_pkgs+=(restic)   # backup.volume: the backup engine (docs/backup.md)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

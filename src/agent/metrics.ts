@@ -41,6 +41,14 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
   const next = g('tsconverge_agent_next_run_timestamp_seconds', 'When the next run is due (Unix time).');
   const interrupted = g('tsconverge_agent_last_run_interrupted', '1 when a stop signal interrupted the last run.');
   const build = g('tsconverge_agent_build_info', 'tsconverge build information.', ['version', 'nodejs', 'node']);
+  // backup.volume (issue 27): one series per backup and volume, from the resource's report details.
+  const backupLabels = ['backup', 'volume'];
+  const backupAge = g('tsconverge_backup_age_seconds', 'Age of the newest snapshot of a volume when the run finished (no series: no snapshot yet, see tsconverge_backup_overdue).', backupLabels);
+  const backupLast = g('tsconverge_backup_last_success_timestamp_seconds', 'When the newest snapshot of a volume was taken (Unix time).', backupLabels);
+  const backupDuration = g('tsconverge_backup_duration_seconds', 'How long the newest snapshot of a volume took.', backupLabels);
+  const backupSize = g('tsconverge_backup_size_bytes', 'Bytes of the volume the newest snapshot read.', backupLabels);
+  const backupCount = g('tsconverge_backup_snapshots', 'Snapshots of the volume this host keeps in the repository.', backupLabels);
+  const backupOverdue = g('tsconverge_backup_overdue', '1 when the newest snapshot of a volume is older than its every (or there is none) after the run.', backupLabels);
   const runs = new Counter({ name: 'tsconverge_agent_runs_total', help: 'Runs since the agent started, by outcome.', labelNames: ['outcome'], registers: [registry] });
   const fwPackets = g('tsconverge_firewall_packets', 'Packets a firewall rule or policy decided (its iptables counter: it restarts from 0 when the rule\'s lines are rewritten).', ['kind', 'name']);
   const fwBytes = g('tsconverge_firewall_bytes', 'Bytes a firewall rule or policy decided (its iptables counter).', ['kind', 'name']);
@@ -66,6 +74,7 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
       if (extra.catalogueAgeSeconds === null) age.reset(); else age.set(extra.catalogueAgeSeconds);
       if (extra.nextRun) next.set(extra.nextRun.getTime() / 1000); else next.reset();
       interrupted.set(report.interrupted ? 1 : 0);
+      observeBackups(report, [backupAge, backupLast, backupDuration, backupSize, backupCount, backupOverdue]);
       runs.inc({ outcome: report.outcome });
     },
     firewall(counters) {
@@ -81,4 +90,28 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
       await writeFileAtomic(file, await registry.metrics(), { mode: 0o644 });
     },
   };
+}
+
+interface BackupDetail { volume?: string; lastSuccess?: string | null; snapshots?: number; sizeBytes?: number; durationSeconds?: number; overdue?: boolean }
+
+/** The backup gauges from the backup.volume resources of a run (a run that did not read them keeps none). */
+function observeBackups(report: AgentReport, [age, last, duration, size, count, overdue]: readonly Gauge[]): void {
+  for (const gauge of [age, last, duration, size, count, overdue]) gauge!.reset();
+  const finished = Date.parse(report.finishedAt) / 1000;
+  for (const r of report.resources) {
+    const backups = (r.details as { backups?: BackupDetail[] } | undefined)?.backups;
+    if (r.kind !== 'backup.volume' || !Array.isArray(backups)) continue;
+    for (const b of backups) {
+      const labels = { backup: r.name, volume: b.volume ?? '' };
+      overdue!.set(labels, b.overdue ? 1 : 0);
+      if (typeof b.snapshots === 'number') count!.set(labels, b.snapshots);
+      if (b.lastSuccess) {
+        const t = Date.parse(b.lastSuccess) / 1000;
+        last!.set(labels, t);
+        age!.set(labels, Math.max(0, finished - t));
+      }
+      if (typeof b.sizeBytes === 'number') size!.set(labels, b.sizeBytes);
+      if (typeof b.durationSeconds === 'number') duration!.set(labels, b.durationSeconds);
+    }
+  }
 }

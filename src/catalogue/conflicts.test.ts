@@ -21,6 +21,7 @@ describe('checkConflicts: what each kind claims comes from x-claim in its schema
     ['dns with nameservers and a file on resolv.conf', [res('dns', 'a', { nameservers: ['10.0.0.1'] }), res('file', '/etc/resolv.conf')], 'path /etc/resolv.conf', '/name'],
     ['a container name with and without a slash', [res('docker.container', 'web'), res('docker.container', '/web')], 'container name web', '/name'],
     ['a sysctl in dotted and slash form', [res('sysctl', 'net.ipv4.ip_forward'), res('sysctl', 'net/ipv4/ip_forward')], 'sysctl net/ipv4/ip_forward', '/name'],
+    ['two backups of one volume (each element of a list is claimed)', [res('backup.volume', 'a', { volumes: ['pg', 'files'] }), res('backup.volume', 'b', { volumes: ['logs', 'files'] })], 'volume backup files', '/volumes/1'],
   ])('%s: refused', (_, resources, what, pointer) => {
     const errors = checkConflicts(resources, registry);
     expect(errors).toHaveLength(1);

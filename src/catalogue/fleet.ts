@@ -31,6 +31,7 @@ import { checkParameters, defaultsOf, findModule, loadModule, renderModule, type
 import { createSecretStore, type SecretStore, type SecretStoreOptions } from './secrets.js';
 import { readYamlTree, SecretRef, splitPointer, escapeSegment } from './yamltree.js';
 import { isDir, subdirs } from './treefs.js';
+import { loadRolloutPolicy } from './rollout.js';
 import { checkFleetSources } from './fleet-check.js';
 
 export const BUILTIN_MODULES = fileURLToPath(new URL('../../modules/', import.meta.url));
@@ -245,6 +246,12 @@ export async function validateFleet(target: string, facts: Facts, registry?: Sch
   const root = path.resolve(target);
   const out: { environment: string; node: string; resources: number }[] = [];
   const errors: TsconvergeError[] = [];
+  // rollout.yaml (rollout.ts): checked with the tree, so a bad policy is refused like a bad manifest.
+  try { await loadRolloutPolicy(root); } catch (err) {
+    if (err instanceof ManifestErrors) errors.push(...err.errors);
+    else if (err instanceof TsconvergeError) errors.push(err);
+    else throw err;
+  }
   for (const environment of await subdirs(path.join(root, 'environments'))) {
     const envDir = path.join(root, 'environments', environment);
     const site = await readYamlTree(path.join(envDir, 'manifests', 'site.yaml'), { secrets: true, markers: true });

@@ -12,6 +12,8 @@ import { registerServerCommands } from './server.js';
 import { registerImportCommands } from './import.js';
 import { registerAgentCommands } from './agent.js';
 import { registerPushCommands } from './push.js';
+import { registerBackupCommands } from './backup.js';
+import { registerRolloutCommands } from './rollout.js';
 import { DEFAULTS } from '../core/defaults.js';
 
 export { reportUnexpected } from './program.js';
@@ -76,6 +78,8 @@ export function createProgram(): Command {
   registerAgentCommands(program);
   registerImportCommands(program);
   registerPushCommands(program);
+  registerBackupCommands(program);
+  registerRolloutCommands(program);
 
   program.command('facts')
     .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')

@@ -81,7 +81,12 @@ export type ErrorCode =
   | 'HOST_KEY_CHANGED'
   | 'REMOTE_VERSION'
   | 'REMOTE_INSTALL_FAILED'
-  | 'REMOTE_FAILED';
+  | 'REMOTE_FAILED'
+  // volume backups (issue 27)
+  | 'BACKUP_FAILED'
+  | 'BACKUP_REPOSITORY'
+  | 'BACKUP_LOCKED'
+  | 'RESTORE_REFUSED';
 
 /** Where in a manifest a problem is: file, 1-based line and column, JSON pointer. */
 export interface SourceLocation {

@@ -3,7 +3,7 @@
  * (`--format json`) is stable and documented in docs/plan-and-report.md ("JSON report"); fields are
  * only ever added.
  */
-import type { Action, AttributeChange, Consequences } from '../providers/types.js';
+import type { Action, AttributeChange, Consequences, Json } from '../providers/types.js';
 import type { TsconvergeError } from '../core/errors.js';
 
 export type Status = 'unchanged' | 'changed' | 'pending' | 'failed' | 'skipped';
@@ -33,6 +33,8 @@ export interface ResourceReport {
   /** True when the provider refuses the planned change (Provider.refuse): status failed, in a plan as in the apply it predicts; its dependents are skipped. */
   readonly refused?: boolean;
   readonly error?: ReturnType<TsconvergeError['toJSON']>;
+  /** What the kind reports besides changes (Provider.details), e.g. a backup's freshness. */
+  readonly details?: Readonly<Record<string, Json>>;
   readonly durationMs: number;
   /** When a changed resource's change (and its second read) finished. */
   readonly finishedAt?: string;

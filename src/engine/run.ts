@@ -19,7 +19,7 @@ import type { Facts } from '../facts/facts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { createRootFs } from '../core/rootfs.js';
 import { createProcessRunner } from '../core/exec.js';
-import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View, type Consequences } from '../providers/types.js';
+import { declaredAbsent, type Provider, type ProviderContext, type ResourcePlan, type View, type Consequences, type Json } from '../providers/types.js';
 import { TsconvergeError, toTsconvergeError } from '../core/errors.js';
 import { createGraph } from './graph.js';
 import { planResource } from './diff.js';
@@ -204,6 +204,7 @@ async function runWith(catalogue: Catalogue, providers: ProviderRegistry, opts: 
       ...consequencesOf(s),
       ...(s.refused ? { refused: true } : {}),
       ...(s.error ? { error: s.error.toJSON() } : {}),
+      ...detailsOf(s),
       durationMs: s.finished > s.started ? s.finished - s.started : 0,
       ...(s.status === 'changed' && s.finished > 0 ? { finishedAt: new Date(s.finished).toISOString() } : {}),
     };
@@ -275,6 +276,15 @@ function consequencesOf(s: State): { consequences?: Consequences } {
   try {
     const c = s.provider.consequences(s.resource, s.observed, change);
     return c ? { consequences: c } : {};
+  } catch { return {}; }
+}
+
+/** What the provider reports besides changes, from the last observed state (Provider.details). */
+function detailsOf(s: State): { details?: Readonly<Record<string, Json>> } {
+  if (!s.provider?.details || s.observed === undefined) return {};
+  try {
+    const d = s.provider.details(s.resource, s.observed);
+    return d ? { details: d } : {};
   } catch { return {}; }
 }
 

@@ -194,6 +194,16 @@ export interface ReportResource {
     [k: string]: unknown;
   };
   error?: ReportError;
+  /**
+   * What the kind reports besides changes. backup.volume: backups, one entry per volume.
+   */
+  details?: {
+    /**
+     * @maxItems 1000
+     */
+    backups?: ReportBackup[];
+    [k: string]: unknown;
+  };
   durationMs?: Ms;
   [k: string]: unknown;
 }
@@ -206,6 +216,25 @@ export interface ReportChange {
   binary?: boolean;
   removed?: unknown[];
   added?: unknown[];
+  [k: string]: unknown;
+}
+/**
+ * One volume of a backup.volume resource as the run found it.
+ */
+export interface ReportBackup {
+  volume?: string;
+  every?: string;
+  /**
+   * The newest snapshot of this host (null: none yet).
+   */
+  lastSuccess?: Time | null;
+  snapshots?: Count;
+  sizeBytes?: number;
+  durationSeconds?: number;
+  /**
+   * True when the newest snapshot is older than every (or there is none).
+   */
+  overdue?: boolean;
   [k: string]: unknown;
 }
 

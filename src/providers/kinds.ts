@@ -8,6 +8,7 @@
  */
 import type Docker from 'dockerode';
 import type { Provider } from './types.js';
+import { createBackupVolumeProvider } from './backup/volume.js';
 import { withDockerodeToWrite } from './docker/client.js';
 import { createContainerProvider } from './docker/container.js';
 import { createDockerDaemonProvider } from './docker/daemon.js';
@@ -41,6 +42,7 @@ export type CreateProvider = (services: ProviderServices) => Provider;
 const engine = (create: (docker: Docker) => Provider): CreateProvider => (services) => withDockerodeToWrite(create(services.docker()));
 
 export const PROVIDERS: Readonly<Record<string, CreateProvider>> = {
+  'backup.volume': engine(createBackupVolumeProvider),
   'docker.container': engine(createContainerProvider),
   'docker.daemon': () => createDockerDaemonProvider(),
   'docker.image': engine(createImageProvider),

@@ -236,6 +236,12 @@ export interface Provider<A extends object = object, O = unknown> {
   ownership?(resource: Resource<A>, observed: O): Ownership;
 
   /**
+   * What the run report says about this resource besides its changes (backup.volume: each
+   * volume's last successful backup, its size and duration, the snapshot count, whether it
+   * is overdue). Optional; pure; from the last observed state. Never holds a secret.
+   */
+  details?(resource: Resource<A>, observed: O | null): Readonly<Record<string, Json>> | undefined;
+  /**
    * How the agent can watch this resource between runs, so a change made by hand is
    * repaired in seconds instead of at the next sweep (agent/watch). Optional and pure: no
    * host access. Docker kinds name the engine object (`{ docker: 'container', name }`): the

@@ -23,6 +23,9 @@ import { listenWhileStarting } from './starting.js';
 import { enrolRoutes } from './routes/enrol.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { nodeRoutes, unresponsiveAfterMs } from './routes/nodes.js';
+import { rolloutRoutes } from './routes/rollout.js';
+import { Rollouts } from './rollout.js';
+import { loadRolloutPolicy } from '../catalogue/rollout.js';
 import type { Dashboard } from './dashboard/index.js';
 import type { Facts } from '../facts/facts.js';
 import type { SecretStoreOptions } from '../catalogue/secrets.js';
@@ -52,6 +55,7 @@ export interface CatalogueServer {
   readonly app: FastifyInstance;
   readonly code: CodeManager;
   readonly store: Store;
+  readonly rollouts: Rollouts;
   readonly metrics: ServerMetrics;
   readonly ca: Ca;
   readonly dashboard?: Dashboard;
@@ -82,10 +86,26 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     onWorkerError: (m) => log?.warn(m),
     onCompile: (s) => { metrics.compileSeconds.observe(s); metrics.cataloguesCompiled.inc(); },
   });
+  // Set once the store is open (code loads meanwhile); recordCode waits for both.
+  const ready: { store?: Store; rollouts?: Rollouts } = {};
+  /** A new code version is recorded in the store: it starts a rollout when the tree has a rollout.yaml (rollout.ts). */
+  const recordCode = async (): Promise<void> => {
+    const { rollouts, store: st } = ready;
+    if (!rollouts || !st || !code.current) return;
+    const current = code.current;
+    try {
+      const policy = await loadRolloutPolicy(current.dir);
+      await rollouts.onCode(current.version, policy, async () => (await st.db.query<{ node: string; facts: unknown }>('select name as node, facts from nodes')).rows);
+    } catch (err) {
+      log?.error(`cannot record code version ${current.version.slice(0, 19)} for rollouts: ${(err as Error).message}`);
+    }
+  };
   const reload = async (): Promise<boolean> => {
     const ok = await code.reload();
     metrics.codeReloads.inc({ result: ok ? 'ok' : 'failed' });
-    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)`);
+    // Recorded first (a rollout starts, or the version is stable): what the log line says is what nodes get.
+    if (ok) await recordCode();
+    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)${ready.rollouts?.strict ? `; rollout ${ready.rollouts.current!.id}, ${ready.rollouts.current!.state}` : ''}`);
     else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
     return ok;
   };
@@ -114,6 +134,20 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   } finally {
     await early?.close();
   }
+  const rollouts = new Rollouts(store, log);
+  Object.assign(ready, { store, rollouts });
+  await rollouts.refresh();
+  await recordCode();
+  rollouts.start();
+  const { Gauge } = await import('prom-client');
+  new Gauge({
+    name: 'tsconverge_rollout_state', help: 'The newest rollout (docs/rollout.md): 1 for its state, 0 for the others; none: no rollout yet', labelNames: ['state'] as const, registers: [metrics.registry],
+    collect() { for (const s of ['none', 'rolling', 'halted', 'reverted', 'done', 'superseded']) this.set({ state: s }, (rollouts.current?.state ?? 'none') === s ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'tsconverge_rollout_wave', help: 'The newest rollout\'s current wave (0 is the first)', registers: [metrics.registry],
+    collect() { this.set(rollouts.current?.wave ?? 0); },
+  });
 
   const app = Fastify({
     https: { key: serverKeyPem, cert: serverCertPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
@@ -148,8 +182,9 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   }));
   app.get('/metrics', { config: { auth: 'operator' } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   await app.register(enrolRoutes, { ca, autosignPolicy: opts.autosignPolicy });
-  await app.register(catalogueRoutes, { code, store, metrics, signerDerB64: new X509Certificate(serverCertPem).raw.toString('base64') });
+  await app.register(catalogueRoutes, { code, store, metrics, rollouts, signerDerB64: new X509Certificate(serverCertPem).raw.toString('base64') });
   await app.register(nodeRoutes, { code, store, metrics, agentIntervalSeconds: opts.agentIntervalSeconds ?? 1800 });
+  await app.register(rolloutRoutes, { rollouts, store, agentIntervalSeconds: opts.agentIntervalSeconds ?? 1800 });
 
   const { createFleetView, registerFleetGauges } = await import('./dashboard/fleet.js');
   const unresponsive = unresponsiveAfterMs(opts.agentIntervalSeconds ?? 1800);
@@ -161,11 +196,12 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
       ...opts.dashboard, tokenFile: opts.dashboard.tokenFile ?? path.join(opts.stateDir, 'dashboard.token'), log,
       tls: opts.dashboard.tls ? { key: serverKeyPem, cert: serverCertPem, ca: ca.certPem, isRevoked: createRevocationCheck(opts.caDir) } : undefined,
       fleet: createFleetView({ code, store, environment: opts.environment, unresponsiveAfterMs: unresponsive }),
+      rollout: async () => rollouts.status(await store.listNodes(unresponsive)),
     });
   }
 
   return {
-    app, code, store, metrics, ca, reload, dashboard,
-    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await store.close(); await code.close(); },
+    app, code, store, rollouts, metrics, ca, reload, dashboard,
+    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await rollouts.close(); await store.close(); await code.close(); },
   };
 }

@@ -77,6 +77,8 @@ export class CodeManager {
   private readonly registry: SchemaRegistry;
   private readonly pool: CompilePool | undefined;
   private readonly cache = new Map<string, Compiled>();
+  /** Loaded code versions, the current one included (newest last). */
+  private readonly known = new Map<string, CodeVersion>();
   /** Each node's last issued catalogue: a repeat compile of the same catalogue keeps its issuedAt, so its bytes and ETag. */
   private readonly issued = new Map<string, Issued>();
   /** Working catalogues in a row that failed in a worker (compile-pool.ts). */
@@ -123,7 +125,10 @@ export class CodeManager {
       }
       freezeTree(dir);
       const nodes = await validateFleet(dir, this.opts.validationFacts, this.registry, { trustedNamesOnly: true });
+      // The code served until now stays at hand: a rollout (rollout.ts) serves it to the nodes outside its wave.
+      if (this.current) this.remember(this.current);
       this.current = { version, dir, loadedAt: new Date().toISOString(), nodes: nodes.length };
+      this.remember(this.current);
       this.lastError = undefined;
       return true;
     } catch (err) {
@@ -135,16 +140,49 @@ export class CodeManager {
     }
   }
 
-  /** Compile (or take from the cache) the signed catalogue of `node`. Throws ManifestErrors / TsconvergeError. */
-  async compile(node: string, rawFacts: Record<string, unknown>, factsHash?: string): Promise<Compiled> {
-    const code = this.current;
+  private remember(v: CodeVersion): void {
+    this.known.delete(v.version);
+    this.known.set(v.version, v);
+    // A rollout needs two versions; a few more cost nothing but the memo of their snapshots.
+    while (this.known.size > 4) this.known.delete(this.known.keys().next().value!);
+  }
+
+  /**
+   * A code version this server loaded, or one of its snapshots in STATE_DIR/code (a server
+   * restarted mid-rollout serves the previous version from there). Undefined when this
+   * server has never had it (a replica started after the rollout began, with another state dir).
+   */
+  async version(version: string): Promise<CodeVersion | undefined> {
+    if (this.current?.version === version) return this.current;
+    const known = this.known.get(version);
+    if (known) return known;
+    if (!/^sha256:[0-9a-f]{64}$/.test(version)) return undefined;
+    const dir = path.join(this.opts.stateDir, 'code', version.slice(7, 23));
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) return undefined;
+    // A snapshot is what was hashed, or it is not used.
+    if ((await treeVersion(dir).catch(() => undefined)) !== version) return undefined;
+    freezeTree(dir);
+    const v: CodeVersion = { version, dir, loadedAt: new Date().toISOString(), nodes: 0 };
+    this.remember(v);
+    return v;
+  }
+
+  /**
+   * Compile (or take from the cache) the signed catalogue of `node`, of the served code or
+   * of `version` (code.version()). Throws ManifestErrors / TsconvergeError.
+   */
+  async compile(node: string, rawFacts: Record<string, unknown>, factsHash?: string, version?: CodeVersion): Promise<Compiled> {
+    const code = version ?? this.current;
     if (!code) throw new TsconvergeError('MANIFEST_NOT_FOUND', 'the server has no fleet code that compiles yet', { hint: 'fix the fleet tree and send the server SIGHUP' });
     const facts: Record<string, unknown> = { ...rawFacts, hostname: node, fqdn: typeof rawFacts.fqdn === 'string' && rawFacts.fqdn.split('.')[0] === node ? rawFacts.fqdn : node };
     for (const f of VOLATILE_FACTS) delete facts[f];
     // A hash of the facts as sent (the route passes the one it made); another key order only costs a compile.
     const key = `${code.version}\0${node}\0${factsHash ?? createHash('sha256').update(JSON.stringify(facts)).digest('hex')}`;
     const hit = this.cache.get(key);
-    if (hit) return hit;
+    // A node that got another catalogue since this one was cached (a rollout's other version,
+    // other facts) gets it issued again: agents refuse a catalogue issued before the one they hold.
+    const last = this.issued.get(node);
+    if (hit && (last === undefined || last.catalogueVersion === hit.catalogueVersion)) return hit;
     let running = this.inflight.get(key);
     if (!running) {
       running = this.compileNow(code, node, facts).finally(() => this.inflight.delete(key));

@@ -36,6 +36,23 @@ export interface NodeRow {
   /** The newest report that changed something (not a noop), and the newest whose run failed. */
   readonly lastChangeAt?: string;
   readonly lastFailureAt?: string;
+  /** The node's volume backups as its last run found them (backup.volume); absent when it declares none. */
+  readonly backups?: readonly NodeBackup[];
+}
+
+export interface NodeBackup { readonly backup: string; readonly volume: string; readonly lastSuccess: string | null; readonly overdue: boolean }
+
+/** The backups of a report's backup.volume resources; undefined when the report has no resources (a run that did not happen). */
+export function backupsOfReport(report: Record<string, unknown>): NodeBackup[] | undefined {
+  if (!Array.isArray(report.resources)) return undefined;
+  const out: NodeBackup[] = [];
+  for (const r of report.resources as { kind?: unknown; name?: unknown; details?: { backups?: unknown } }[]) {
+    if (r?.kind !== 'backup.volume' || !Array.isArray(r.details?.backups)) continue;
+    for (const b of r.details.backups as { volume?: unknown; lastSuccess?: unknown; overdue?: unknown }[]) {
+      out.push({ backup: String(r.name), volume: String(b.volume), lastSuccess: typeof b.lastSuccess === 'string' ? b.lastSuccess : null, overdue: b.overdue === true });
+    }
+  }
+  return out;
 }
 
 export interface NodeCounts { readonly total: number; readonly byStatus: Record<NodeStatus, number>; readonly cached: number }
@@ -70,19 +87,22 @@ function rowOf(r: Record<string, unknown>, unresponsiveAfterMs: number): NodeRow
     catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
     ...(r.last_failed !== null && r.last_failed !== undefined ? { failed: Number(r.last_failed), changed: Number(r.last_changed ?? 0) } : {}),
     ...(r.last_change_at ? { lastChangeAt: iso(r.last_change_at) } : {}), ...(r.last_failure_at ? { lastFailureAt: iso(r.last_failure_at) } : {}),
+    ...(r.backups ? { backups: (typeof r.backups === 'string' ? JSON.parse(r.backups) : r.backups) as NodeBackup[] } : {}),
   };
 }
 
 /** The columns of a node row (not the facts: a page of 1,000 nodes does not read 1,000 fact documents). */
-const COLUMNS = 'name, facts_at, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at';
+const COLUMNS = 'name, facts_at, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups';
 
 export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
 
-interface Db {
+export interface Db {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
   exec(sql: string): Promise<void>;
   /** Run `fn` holding the migration lock (one connection). */
   locked<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /** Run `fn` in one transaction, serialised with every other `transaction` of every replica (an advisory transaction lock). */
+  transaction<T>(fn: (db: Pick<Db, 'query'>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -117,6 +137,42 @@ export const MIGRATIONS: readonly string[] = [
      last_change_at = (select max(r.received_at) from reports r where r.node = nodes.name and coalesce((r.report->'summary'->>'changed')::int, 0) > 0),
      last_failure_at = (select max(r.received_at) from reports r where r.node = nodes.name and r.status = 'failed');
    create index reports_id_desc on reports (id desc);`,
+  // Rollouts (rollout.ts): the version every node has (rollout_stable), each rollout of a new
+  // version with its waves' nodes, and the audit trail of what operators and the server decided.
+  `create table rollout_stable (
+     id integer primary key check (id = 1),
+     version text not null,
+     at timestamptz not null default now()
+   );
+   create table rollouts (
+     id bigserial primary key,
+     from_version text not null,
+     to_version text not null,
+     state text not null,
+     active text unique,
+     wave integer not null default 0,
+     wave_started_at timestamptz not null default now(),
+     policy jsonb not null,
+     reason text,
+     started_at timestamptz not null default now(),
+     updated_at timestamptz not null default now()
+   );
+   create table rollout_nodes (
+     rollout_id bigint not null references rollouts (id) on delete cascade,
+     node text not null,
+     wave integer not null,
+     primary key (rollout_id, node)
+   );
+   create table audit (
+     id bigserial primary key,
+     at timestamptz not null default now(),
+     actor text not null,
+     action text not null,
+     rollout_id bigint,
+     detail jsonb
+   );`,
+  // backup.volume (issue 27): each node's backups as its last report found them, for the overview.
+  'alter table nodes add column backups jsonb',
   // Issue 31: the fleet's counts by status come from this index alone (an index-only scan,
   // never the rows with their facts); pages of GET /v1/nodes walk the primary key.
   `create index nodes_status_last_report on nodes (status, last_report_at, cached_catalogue);`,
@@ -132,6 +188,8 @@ export interface StoreOptions {
 
 export interface Store {
   readonly kind: 'pglite' | 'postgres';
+  /** The database itself, for the rollout state (rollout.ts) that lives beside the nodes. */
+  readonly db: Db;
   putFacts(node: string, facts: unknown): Promise<void>;
   getFacts(node: string): Promise<{ facts: unknown; at: string } | undefined>;
   addReport(node: string, report: Record<string, unknown>): Promise<{ id: number; status: NodeStatus }>;
@@ -191,8 +249,15 @@ async function openPglite(dataDir: string): Promise<Db> {
     query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await pg.query<T>(sql, params)).rows }),
     exec: async (sql) => { await pg.exec(sql); },
     locked: (fn) => fn(db),
+    // One process holds PGlite: a chain of promises serialises its transactions.
+    transaction: <T,>(fn: (d: Pick<Db, 'query'>) => Promise<T>): Promise<T> => {
+      const run = chain.then(() => pg.transaction((tx) => fn({ query: async <R,>(sql: string, params?: unknown[]) => ({ rows: (await tx.query<R>(sql, params)).rows }) })));
+      chain = run.then(() => undefined, () => undefined);
+      return run;
+    },
     close: () => pg.close(),
   };
+  let chain: Promise<void> = Promise.resolve();
   return db;
 }
 
@@ -200,7 +265,7 @@ async function openPostgres(url: string): Promise<Db> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 8 });
   pool.on('error', () => { /* a dropped idle client; the next query reconnects */ });
-  const wrap = (q: { query: Pool['query'] }): Omit<Db, 'locked' | 'close'> => ({
+  const wrap = (q: { query: Pool['query'] }): Pick<Db, 'query' | 'exec'> => ({
     query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await q.query(sql, params)).rows as T[] }),
     exec: async (sql) => { await q.query(sql); },
   });
@@ -210,7 +275,19 @@ async function openPostgres(url: string): Promise<Db> {
       const client = await pool.connect();
       try {
         await client.query('select pg_advisory_lock(81400001)');
-        try { return await fn({ ...wrap(client as unknown as Pool), locked: (f) => f(undefined as never), close: async () => undefined }); } finally { await client.query('select pg_advisory_unlock(81400001)'); }
+        try { return await fn({ ...wrap(client as unknown as Pool), locked: (f) => f(undefined as never), transaction: () => { throw new Error('no transaction under the migration lock'); }, close: async () => undefined }); } finally { await client.query('select pg_advisory_unlock(81400001)'); }
+      } finally { client.release(); }
+    },
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        try {
+          await client.query('select pg_advisory_xact_lock(81400002)');
+          const out = await fn(wrap(client as unknown as Pool));
+          await client.query('commit');
+          return out;
+        } catch (err) { await client.query('rollback').catch(() => undefined); throw err; }
       } finally { client.release(); }
     },
     close: () => pool.end(),
@@ -257,6 +334,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const sinceTrim = new Map<string, number>();
   return {
     kind: opts.database ? 'postgres' : 'pglite',
+    db,
     async putFacts(node, facts) {
       await db.query(`insert into nodes (name, facts, facts_at, last_seen) values ($1, $2, now(), now())
         on conflict (name) do update set facts = excluded.facts, facts_at = now(), last_seen = now()`, [node, JSON.stringify(facts)]);
@@ -271,14 +349,17 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       const summary = (report.summary ?? {}) as { changed?: number; failed?: number; skipped?: number };
       const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
       const changed = num(summary.changed);
-      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at)
-        values ($1, now(), now(), $2, $3, $4, $5, $6, $7, $8, case when $9 then now() end, case when $2 = 'failed' then now() end)
+      // A run that did not happen (no resources) keeps the backups the last run found.
+      const backups = backupsOfReport(report);
+      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups)
+        values ($1, now(), now(), $2, $3, $4, $5, $6, $7, $8, case when $9 then now() end, case when $2 = 'failed' then now() end, $10)
         on conflict (name) do update set last_seen = now(), last_report_at = now(), status = excluded.status, disabled_reason = excluded.disabled_reason,
           cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version),
           last_failed = excluded.last_failed, last_changed = excluded.last_changed,
-          last_change_at = coalesce(excluded.last_change_at, nodes.last_change_at), last_failure_at = coalesce(excluded.last_failure_at, nodes.last_failure_at)`,
+          last_change_at = coalesce(excluded.last_change_at, nodes.last_change_at), last_failure_at = coalesce(excluded.last_failure_at, nodes.last_failure_at),
+          backups = case when $11::boolean then excluded.backups else nodes.backups end`,
       [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null,
-        num(summary.failed) + num(summary.skipped), changed, changed > 0 && report.noop !== true]);
+        num(summary.failed) + num(summary.skipped), changed, changed > 0 && report.noop !== true, backups?.length ? JSON.stringify(backups) : null, backups !== undefined]);
       // History is trimmed every few reports of a node, not on each one (bounded by retention + 10).
       const n = (sinceTrim.get(node) ?? 0) + 1;
       sinceTrim.set(node, n % 10);

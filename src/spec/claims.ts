@@ -6,7 +6,7 @@
  *             needs ("user", "firewall rule"); two resources conflict when they claim the
  *             same `what` with the same value
  *   from      JSON pointers into the resource, first one declared wins (`/name` is the
- *             resource's name)
+ *             resource's name); a list of strings claims each element
  *   default   the value when none of `from` is declared
  *   when      claim only when one of these attributes is declared
  * Values are compared in a normal form: a path is normalised (`/srv//app/` is `/srv/app`,
@@ -80,6 +80,14 @@ export function claimsOf(specs: readonly ClaimSpec[], r: Resource): Claim[] {
     if (c.when.length > 0 && !c.when.some((k) => attrs[k] !== undefined)) return [];
     const from = c.from.find((p) => valueAt(r, p) !== undefined);
     const raw = from !== undefined ? valueAt(r, from) : c.default;
+    // A list of strings claims each of its elements (backup.volume's volumes).
+    if (Array.isArray(raw) && from !== undefined) {
+      const norm = NORMAL_FORMS[c.what] ?? ((v: string) => v);
+      return raw.flatMap((v, i) => {
+        const value = typeof v === 'string' ? norm(v) : undefined;
+        return value === undefined ? [] : [{ what: c.what, value, pointer: `${from}/${i}` }];
+      });
+    }
     if (typeof raw !== 'string') return [];
     const value = (NORMAL_FORMS[c.what] ?? ((v: string) => v))(raw);
     return value === undefined ? [] : [{ what: c.what, value, pointer: from ?? '/name' }];

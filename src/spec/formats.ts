@@ -227,7 +227,28 @@ export const FORMATS: Readonly<Record<string, StringFormat>> = {
     accepts: 'a file name for a drop-in directory: letters, digits, ".", "_" and "-", starting with a letter or digit (no "/", no "..", never hidden)',
   },
   'file-mode': { validate: (s) => /^0?[0-7]{3,4}$/.test(s) && parseInt(s, 8) <= 0o7777, accepts: 'an octal mode string 000-7777, e.g. "0644" (quote it in YAML)' },
+  schedule: {
+    validate: isSchedule,
+    accepts: 'a duration (30m, 24h, 7d) or a 5-field cron expression in UTC: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7, each *, N, N-M, a list of them, with an optional /STEP, e.g. "0 3 * * *"',
+  },
 };
+
+const CRON_RANGES: readonly (readonly [number, number])[] = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]];
+
+/** backup.volume's `every`: a duration, or five cron fields each within its range. */
+function isSchedule(s: string): boolean {
+  if (s.length > 200) return false;
+  if (/^[0-9]{1,9}[smhd]$/.test(s)) return Number(s.slice(0, -1)) > 0;
+  const fields = s.trim().split(/\s+/);
+  return fields.length === 5 && fields.every((f, i) => f.split(',').every((part) => {
+    const m = /^(\*|([0-9]{1,2})(?:-([0-9]{1,2}))?)(?:\/([0-9]{1,2}))?$/.exec(part);
+    if (!m) return false;
+    const [lo, hi] = CRON_RANGES[i]!;
+    const from = m[2] !== undefined ? Number(m[2]) : lo;
+    const to = m[3] !== undefined ? Number(m[3]) : m[2] !== undefined ? from : hi;
+    return from >= lo && to <= hi && from <= to && (m[4] === undefined || Number(m[4]) >= 1);
+  }));
+}
 
 /** The sentence for `format`, or a generic one. */
 export function formatAccepts(format: string): string {

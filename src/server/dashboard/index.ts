@@ -7,6 +7,7 @@
  *   GET  /changes          the fleet's recent changes; ?resource=&cause=&node= filter
  *   GET  /nodes/:node      one node: runs, changed and failed resources, chart, facts, digests
  *   (both lists take ?refresh=SECONDS: static/dashboard.js refreshes them in place, keeping the filters)
+ *   GET  /rollout          the current rollout: waves, their nodes and results, the audit trail (rollout-page.ts)
  *   GET  /login, POST /login, POST /logout
  *   GET  /assets/dashboard.css, /assets/dashboard.js   (from the package: no CDN)
  *
@@ -28,6 +29,8 @@ import { bearerOf, clearedCookie, createLoginLimiter, createSession, loadDashboa
 import type { FleetView } from './fleet.js';
 import { CACHED, changeEvents, changesPage, errorPage, loginPage, matches, nodePage, OVERVIEW_PAGE, overviewPage, refreshSeconds, type ChangesFilter, type OverviewFilter } from './pages.js';
 import { STATUS_ORDER, type NodeStatus } from '../store.js';
+import { rolloutPage } from './rollout-page.js';
+import type { RolloutStatus } from '../rollout.js';
 
 export const DEFAULT_DASHBOARD_PORT = 8141;
 /** Reports of the whole fleet the recent-changes page reads. */
@@ -40,6 +43,8 @@ export interface DashboardOptions {
   /** Serve HTTPS with the server's certificate; operator certificates of the CA log in without the token. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string; readonly isRevoked: (serial: string) => boolean };
   readonly fleet: FleetView;
+  /** The rollout (GET /rollout); absent: the page says there is none. */
+  readonly rollout?: () => Promise<RolloutStatus>;
   readonly log?: winston.Logger;
 }
 
@@ -190,6 +195,8 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     const d = await opts.fleet.node(req.params.node, 30);
     return d ? html(reply, 200, nodePage(d)) : html(reply, 404, errorPage(404, 'No such node', true));
   });
+
+  app.get('/rollout', async (_req, reply) => html(reply, 200, rolloutPage(opts.rollout ? await opts.rollout() : { audit: [] })));
 
   let url = '';
   return {

@@ -33,9 +33,9 @@ const STATUS_HELP: Record<string, string> = {
   'never reported': 'enrolled or asked for a catalogue, never sent a report',
 };
 
-const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
-const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
-const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
+export const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
+export const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
+export const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
 
 function age(iso: string | undefined, nowMs: number): string {
   if (!iso) return '';
@@ -50,7 +50,7 @@ export function refreshSeconds(v: string | undefined): number {
   return v === undefined || v === '' || !Number.isFinite(n) ? DEFAULT_REFRESH_SECONDS : n <= 0 ? 0 : Math.max(2, Math.min(3600, Math.round(n)));
 }
 
-function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?: 'hosts' | 'changes'; refresh?: number } = {}): string {
+export function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?: 'hosts' | 'changes' | 'rollout'; refresh?: number } = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -65,7 +65,7 @@ function layout(title: string, body: Html, opts: { loggedIn?: boolean; current?:
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <a class="brand" href="/">tsconverge fleet</a>
-${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a></nav>
+${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a> <a href="/rollout"${opts.current === 'rollout' ? html` aria-current="page"` : ''}>Rollout</a></nav>
 <form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
 </header>
 <main id="main" tabindex="-1"${opts.refresh ? html` data-refresh="${opts.refresh}"` : ''}>
@@ -101,6 +101,19 @@ export function errorPage(status: number, message: string, loggedIn: boolean): s
 
 function options(values: readonly string[], selected: string | undefined, all: string): Html {
   return html`<option value="">${all}</option>${values.map((v) => html`<option value="${v}"${v === selected ? html` selected` : ''}>${v}</option>`)}`;
+}
+
+/** The overview's backup cell: overdue volumes flagged, else the age of the stalest snapshot. */
+function backupCell(n: FleetNode, nowMs: number): Html {
+  const b = n.backups ?? [];
+  if (!b.length) return html``;
+  const overdue = b.filter((x) => x.overdue);
+  if (overdue.length) {
+    const list = overdue.map((x) => `${x.volume} (${x.lastSuccess ? `last ${age(x.lastSuccess, nowMs)}` : 'never backed up'})`).join(', ');
+    return html`<span class="status s-backup-overdue" data-backup="overdue" title="${list}">${overdue.length} backup${overdue.length === 1 ? '' : 's'} overdue</span>`;
+  }
+  const oldest = b.map((x) => x.lastSuccess ?? '').sort()[0];
+  return html`<span class="status s-backup-fresh" data-backup="fresh" title="${b.map((x) => x.volume).join(', ')}">${b.length} fresh</span> <span class="age">${age(oldest, nowMs)}</span>`;
 }
 
 /** The cause of a resource's change: only a change (or a pending one) has one; a failed or skipped resource made none. */
@@ -142,6 +155,7 @@ export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, cod
 <td data-col="last-failure">${when(n.lastFailureAt)}</td>
 <td data-col="last-change">${when(n.lastChangeAt)}</td>
 <td data-col="last-run">${when(n.lastReportAt)}</td>
+<td data-col="backups">${backupCell(n, nowMs)}</td>
 <td class="wide-only">${n.environment ?? ''}</td>
 <td class="wide-only">${n.role ?? ''}</td>
 </tr>`);
@@ -166,7 +180,7 @@ ${paging ? html`<nav class="pages" aria-label="Pages">${paging.page > 0 ? html`<
 <div class="table-wrap">
 <table id="nodes" class="nodes">
 <caption>Hosts, worst first: failed, unresponsive, repaired drift, pending noop changes, disabled, then the healthy ones. Failed and changed count the resources of the last run. Select a host for its runs, changes, facts and digests.</caption>
-<thead><tr><th scope="col">Host</th><th scope="col">Status</th><th scope="col" class="num">Failed</th><th scope="col" class="num">Changed</th><th scope="col">Last failure</th><th scope="col">Last change</th><th scope="col">Last run</th><th scope="col" class="wide-only">Environment</th><th scope="col" class="wide-only">Role</th></tr></thead>
+<thead><tr><th scope="col">Host</th><th scope="col">Status</th><th scope="col" class="num">Failed</th><th scope="col" class="num">Changed</th><th scope="col">Last failure</th><th scope="col">Last change</th><th scope="col">Last run</th><th scope="col">Backups</th><th scope="col" class="wide-only">Environment</th><th scope="col" class="wide-only">Role</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -245,7 +259,8 @@ ${shown.length ? '' : html`<p class="none">Nothing matches.</p>`}`, { loggedIn: 
 
 interface Change { path?: string; attribute?: string; from?: unknown; to?: unknown; sensitive?: boolean; diff?: string; added?: unknown[]; removed?: unknown[] }
 interface ReportError { code?: string; message?: string; hint?: string; resource?: string }
-interface ResourceEntry { id?: string; status?: string; action?: string; cause?: string; drift?: string; seen?: unknown; changes?: Change[]; error?: ReportError; durationMs?: number }
+interface BackupEntry { volume?: string; every?: string; lastSuccess?: string | null; snapshots?: number; sizeBytes?: number; durationSeconds?: number; overdue?: boolean }
+interface ResourceEntry { id?: string; kind?: string; name?: string; status?: string; action?: string; cause?: string; drift?: string; seen?: unknown; changes?: Change[]; error?: ReportError; durationMs?: number; details?: { backups?: BackupEntry[] } }
 interface RunReport {
   startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; trigger?: string; noop?: boolean; exitCode?: number;
   catalogueDigest?: string | null; cachedCatalogue?: boolean; catalogueError?: ReportError; error?: ReportError; codeVersion?: string;
@@ -309,6 +324,21 @@ function factRows(facts: unknown, prefix = '', out: [string, string][] = [], dep
   return out;
 }
 
+const bytes = (n: number | undefined): string => n === undefined ? '' : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+
+/** Backup freshness per volume, from the newest run that read its backup.volume resources. */
+function backupSection(runs: readonly { rep: RunReport; at: string }[], nowMs: number): Html {
+  const run = runs.find(({ rep }) => (rep.resources ?? []).some((r) => r.kind === 'backup.volume'));
+  if (!run) return html``;
+  const rows = (run.rep.resources ?? []).filter((r) => r.kind === 'backup.volume').flatMap((r): { r: ResourceEntry; b?: BackupEntry }[] => (r.details?.backups?.length ? r.details.backups.map((b) => ({ r, b })) : [{ r }]));
+  return html`<h2 id="backups-h">Backups</h2>
+<div class="table-wrap"><table class="backups" aria-labelledby="backups-h"><caption>Volume backups as the run of ${time(run.rep.startedAt ?? run.at)} found them</caption>
+<thead><tr><th scope="col">Volume</th><th scope="col">Backup</th><th scope="col">State</th><th scope="col">Last success</th><th scope="col">Every</th><th scope="col">Snapshots</th><th scope="col">Size</th><th scope="col">Duration</th></tr></thead>
+<tbody>${rows.map(({ r, b }) => html`<tr data-volume="${b?.volume ?? ''}"><th scope="row">${b?.volume ?? ''}</th><td><code>${r.name ?? r.id ?? ''}</code></td>
+<td>${r.status === 'failed' ? html`${statusBadge('failed')}${errorText(r.error)}` : b?.overdue ? html`<span class="status s-backup-overdue">overdue</span>` : html`<span class="status s-backup-fresh">fresh</span>`}</td>
+<td>${b ? html`${time(b.lastSuccess)} <span class="age">${age(b.lastSuccess ?? undefined, nowMs)}</span>` : ''}</td><td>${b?.every ?? ''}</td><td>${b?.snapshots ?? ''}</td><td>${bytes(b?.sizeBytes)}</td><td>${b?.durationSeconds !== undefined ? `${b.durationSeconds} s` : ''}</td></tr>`)}</tbody></table></div>`;
+}
+
 export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
   const n = d.node;
   const runs = d.reports.map((r) => ({ rep: (r.report ?? {}) as RunReport, at: r.receivedAt }));
@@ -324,6 +354,7 @@ export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
 <dt>Code version</dt><dd><code>${n.codeVersion ?? ''}</code></dd>
 <dt>Catalogue digest</dt><dd><code>${n.catalogueDigest ?? ''}</code></dd>
 </dl>
+${backupSection(runs, nowMs)}
 ${d.invalidReports ? html`<p class="warn">${d.invalidReports} stored report(s) of this node are not shown: they do not match the report schema (spec/wire/report.schema.json).</p>` : ''}
 ${runs.length ? html`<h2>Changed and failed resources, run by run</h2>
 ${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}` : ''}
