@@ -394,7 +394,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       if (o.cached) where.push('cached_catalogue');
       if (!severity && o.after !== undefined) { params.push(o.after); where.push(`name > $${params.length}`); }
       let order = 'name';
-      if (severity) { const sql = status(); params.push(STATUS_ORDER); order = `array_position($${params.length}::text[], ${sql}), last_failure_at desc nulls last, coalesce(last_failed, 0) desc, name`; }
+      if (severity) { const sql = status(); params.push(STATUS_ORDER); order = `array_position($${params.length}::text[], ${sql}), date_trunc('milliseconds', last_failure_at) desc nulls last, coalesce(last_failed, 0) desc, name`; } // milliseconds: as bySeverity compares the ISO times
       const limit = Math.max(1, Math.min(Math.floor(o.limit), 10_000));
       params.push(limit + 1);
       let sql = `select ${COLUMNS} from nodes ${where.length ? `where ${where.join(' and ')}` : ''} order by ${order} limit $${params.length}`;
