@@ -77,7 +77,7 @@ try {
     resources: Array.from({ length: 20 }, (_, r) => ({ id: `file[/etc/app/conf-${r}.yaml]`, kind: 'file', status: 'unchanged', durationMs: 1 })),
   });
   let t = performance.now();
-  let cpu = process.cpuUsage();
+  const cpu = process.cpuUsage();
   const inFlight = 16;
   let next = 0;
   await Promise.all(Array.from({ length: inFlight }, async () => { while (next < INGEST) { const i = next++; await store.addReport(`ingest-${i % 200}`, body(`ingest-${i % 200}`, i)); } }));
