@@ -381,7 +381,9 @@ describe('the dashboard in a browser', () => {
     await page.goto(dash + '/nodes/hd-web-1');
     const repaired = page.locator('details.run[open] tr.r-changed');
     expect(await repaired.locator('th').textContent()).toBe(`docker.container[${container('web-1')}]`);
-    expect(await repaired.locator('td').nth(1).textContent()).toBe('corrective');
+    // The cause, then what the watcher saw: this drift was found by the sweep, not an event.
+    expect(await repaired.locator('td').nth(1).textContent()).toMatch(/^corrective/);
+    expect(await repaired.locator('td').nth(1).locator('.seen').textContent()).toContain('seen at sweep');
     expect(await page.textContent('table.runs tbody tr:first-child')).toContain('0 / 1');
     await page.close();
   });

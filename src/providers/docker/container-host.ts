@@ -166,6 +166,11 @@ export function referencedIds(c: Docker.ContainerInspectInfo): string[] {
  * instead of a plan that shows drift forever: block I/O weight on a kernel without a
  * weighting I/O scheduler.
  */
+/** Whether `discarded` has anything to check: only then is the new container inspected again. */
+export function mayBeDiscarded(a: A): boolean {
+  return a.blkioWeight !== undefined;
+}
+
 export function discarded(a: A, c: Docker.ContainerInspectInfo): string | undefined {
   const hc = c.HostConfig as HostConfig;
   if (a.blkioWeight !== undefined && Number(hc.BlkioWeight ?? 0) === 0) {

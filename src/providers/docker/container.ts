@@ -15,7 +15,7 @@ import { dockerError, dockerUnsuitable, pullImage, readImageIndex, readImageRef,
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
 import { dockerOwnership } from './ownership.js';
 import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, endpointConfig, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
-import { discarded, referencedIds, UPDATE_FIELDS } from './container-host.js';
+import { discarded, mayBeDiscarded, referencedIds, UPDATE_FIELDS } from './container-host.js';
 
 /** Container inspects in flight at once during a batch read. */
 export const READ_CONCURRENCY = 16;
@@ -116,7 +116,8 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       await removeQuietly(c.id);
       throw dockerError(err, r.id, 'connect container to network');
     }
-    const dropped = discarded(r.attrs, await c.inspect());
+    // An attribute the kernel may silently discard is read back once; otherwise no second inspect.
+    const dropped = mayBeDiscarded(r.attrs) ? discarded(r.attrs, await c.inspect()) : undefined;
     if (dropped) {
       await removeQuietly(c.id);
       throw new TsconvergeError('INVALID_VALUE', dropped, { resource: r.id, terminal: true, hint: 'remove the attribute from the manifest, or run on a host that supports it; nothing was changed' });
@@ -240,7 +241,7 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
         ...(attrs.has('cpus') ? { NanoCpus: opts.NanoCpus } : {}),
         ...fields,
       });
-      const dropped = discarded(r.attrs, await c.inspect());
+      const dropped = mayBeDiscarded(r.attrs) ? discarded(r.attrs, await c.inspect()) : undefined;
       if (dropped) throw new TsconvergeError('INVALID_VALUE', dropped, { resource: r.id, terminal: true, hint: 'remove the attribute from the manifest, or run on a host that supports it' });
     }
     if (attrs.has('networks')) await reconnect(r, old);
