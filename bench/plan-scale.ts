@@ -5,7 +5,11 @@
  * Not a test: figures go to stdout; README "Limits and validation" and
  * bench/README.md quote them.
  *
- *   npx tsx bench/plan-scale.ts [--resources N] [--skip-cli]
+ *   npx tsx bench/plan-scale.ts [--resources N[,N...]] [--skip-cli]
+ *
+ * Several sizes (`--resources 1000,10000,100000`): each runs in its own process, one after
+ * the other, and a closing table gives the CLI's CPU seconds and peak RSS per size with
+ * CPU per 1,000 resources (linear: that column stays flat). Temp files go under $TMPDIR.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -21,8 +25,23 @@ import { createFacts } from '../src/facts/facts.js';
 import { createLogger } from '../src/core/log.js';
 
 const arg = (name: string): string | undefined => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1]; };
-const N = Number(arg('--resources') ?? 100_000);
 const REPO = path.resolve(import.meta.dirname, '..');
+const sizes = (arg('--resources') ?? '100000').split(',').map(Number);
+if (sizes.length > 1) {
+  const rows: string[] = [];
+  for (const n of sizes) {
+    const rest = process.argv.slice(2).filter((a, i, all) => a !== '--resources' && all[i - 1] !== '--resources');
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, '--resources', String(n), ...rest], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    process.stdout.write(r.stdout);
+    const m = /CPU ([\d.]+) s, peak RSS (\d+) MB/.exec(r.stdout);
+    const inproc = /in process, total\s+([\d.]+) s\s+([\d.]+) s/.exec(r.stdout);
+    rows.push(`  ${String(n).padStart(9)} ${m ? `${m[1]!.padStart(8)} s ${m[2]!.padStart(7)} MB ${((Number(m[1]) / n) * 1000 * 1000).toFixed(1).padStart(9)} ms` : ` exit ${r.status} ${r.signal ?? ''}`.padEnd(40)} ${inproc ? inproc[2]!.padStart(8) + ' s' : ''}`);
+  }
+  console.log(`\nscale curve: tsconverge plan (CLI, new process)\n  ${'resources'.padStart(9)} ${'CPU'.padStart(10)} ${'peak RSS'.padStart(10)} ${'CPU/1,000'.padStart(12)} ${'in-process CPU'.padStart(15)}`);
+  rows.forEach((r) => console.log(r));
+  process.exit(0);
+}
+const N = sizes[0]!;
 
 const base = mkdtempSync(path.join(tmpdir(), 'tsc-scale-'));
 const root = path.join(base, 'root');

@@ -27,4 +27,11 @@ describe('tsconverge nodes (human)', () => {
     expect(out).toMatch(/^no nodes yet/);
     expect(out).toContain('does not compile: site.yaml:3:1 bad; still serving this');
   });
+
+  it('200,000 nodes: every row, aligned (no spread of the rows into one call: that overflowed the stack)', () => {
+    const nodes = Array.from({ length: 200_000 }, (_, i) => ({ node: `n-${i}`, status: 'unchanged', cachedCatalogue: false }));
+    const lines = formatNodes({ code: {}, nodes }).split('\n');
+    expect(lines).toHaveLength(200_000 + 4);
+    expect(lines[1]).toBe(`n-0${' '.repeat('n-199999'.length - 3)}  unchanged  -            -`);
+  });
 });

@@ -16,7 +16,7 @@
  * failure or abort the temp file is removed. `sweepTemp` removes temp files a `kill -9`
  * left behind; it is called from apply paths only (never in a read or under noop).
  */
-import { constants } from 'node:fs';
+import { constants, lstatSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, open, readdir, readlink, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -148,7 +148,14 @@ export function createRootFs(rootDir: string): RootFs {
       const next = path.join(cur, parts[i]!);
       const last = i === parts.length - 1;
       try {
-        st = last ? await lstat(next) : await sharedLstat(next);
+        if (!last) st = await sharedLstat(next);
+        else {
+          // The final component: a plan of 100,000 files finds most of them absent, and a
+          // rejected fs/promises call costs ~12 us of stack capture each (1.4 s of CPU in
+          // all); lstatSync answers absent without an error, in ~0.3 us.
+          st = lstatSync(next, { throwIfNoEntry: false }) ?? null;
+          if (!st) return { real: next, st: null };
+        }
       } catch (err) {
         if (!isMissing(err)) throw ioError('resolve', hostPath, err, opts.resource);
         // The rest does not exist yet: nothing below can be a symlink.

@@ -55,6 +55,45 @@ export function backupsOfReport(report: Record<string, unknown>): NodeBackup[] |
   return out;
 }
 
+export interface NodeCounts { readonly total: number; readonly byStatus: Record<NodeStatus, number>; readonly cached: number }
+
+export interface NodesPageOptions {
+  readonly unresponsiveAfterMs: number;
+  readonly limit: number;
+  readonly after?: string;
+  readonly order?: 'name' | 'severity';
+  readonly offset?: number;
+  readonly status?: NodeStatus;
+  /** Part of the name (case-insensitive). */
+  readonly q?: string;
+  /** Only nodes whose last run used the cached catalogue. */
+  readonly cached?: boolean;
+}
+
+/** Every status, worst first (the dashboard's order: dashboard/fleet.ts STATUSES is this list). */
+export const STATUS_ORDER: readonly NodeStatus[] = ['failed', 'unresponsive', 'corrective change', 'noop pending', 'disabled', 'never reported', 'intentional change', 'unchanged'];
+
+/** The status GET /v1/nodes shows, in SQL (`cutoff`: the placeholder of the unresponsive cut-off time), as rowOf derives it. */
+const statusSql = (cutoff: string): string => `(case when last_report_at is null then 'never reported' when last_report_at < ${cutoff}::timestamptz then 'unresponsive' else status end)`;
+
+/** A node row as GET /v1/nodes shows it. */
+function rowOf(r: Record<string, unknown>, unresponsiveAfterMs: number): NodeRow {
+  const last = r.last_report_at ? new Date(r.last_report_at as string).getTime() : undefined;
+  const status: NodeStatus = last === undefined ? 'never reported' : Date.now() - last > unresponsiveAfterMs ? 'unresponsive' : (r.status as NodeStatus);
+  return {
+    node: String(r.name), status, cachedCatalogue: r.cached_catalogue === true,
+    ...(r.disabled_reason ? { disabledReason: String(r.disabled_reason) } : {}),
+    lastReportAt: iso(r.last_report_at), lastSeenAt: iso(r.last_seen), factsAt: iso(r.facts_at),
+    catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
+    ...(r.last_failed !== null && r.last_failed !== undefined ? { failed: Number(r.last_failed), changed: Number(r.last_changed ?? 0) } : {}),
+    ...(r.last_change_at ? { lastChangeAt: iso(r.last_change_at) } : {}), ...(r.last_failure_at ? { lastFailureAt: iso(r.last_failure_at) } : {}),
+    ...(r.backups ? { backups: (typeof r.backups === 'string' ? JSON.parse(r.backups) : r.backups) as NodeBackup[] } : {}),
+  };
+}
+
+/** The columns of a node row (not the facts: a page of 1,000 nodes does not read 1,000 fact documents). */
+const COLUMNS = 'name, facts_at, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups';
+
 export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
 
 export interface Db {
@@ -134,6 +173,9 @@ export const MIGRATIONS: readonly string[] = [
    );`,
   // backup.volume (issue 27): each node's backups as its last report found them, for the overview.
   'alter table nodes add column backups jsonb',
+  // Issue 31: the fleet's counts by status come from this index alone (an index-only scan,
+  // never the rows with their facts); pages of GET /v1/nodes walk the primary key.
+  `create index nodes_status_last_report on nodes (status, last_report_at, cached_catalogue);`,
 ];
 
 export interface StoreOptions {
@@ -156,6 +198,17 @@ export interface Store {
   recentReports(limit: number): Promise<StoredReport[]>;
   /** Every known node; `unresponsiveAfterMs`: no report within that time -> unresponsive. */
   listNodes(unresponsiveAfterMs: number): Promise<NodeRow[]>;
+  /** One node's row (undefined: unknown), without reading the others. */
+  getNode(node: string, unresponsiveAfterMs: number): Promise<NodeRow | undefined>;
+  /**
+   * A page of nodes: by name after `after` (keyset on the primary key: the cost of a page
+   * does not grow with the fleet; `next` is the cursor of the following page), or worst
+   * first (`order: 'severity'` with `offset`; `more` when another page follows), only
+   * `status` and names containing `q` when given.
+   */
+  nodesPage(o: NodesPageOptions): Promise<{ nodes: NodeRow[]; next?: string; more: boolean }>;
+  /** How many nodes per status (every status present, zeros included), and on a cached catalogue: from an index. */
+  countNodes(unresponsiveAfterMs: number): Promise<NodeCounts>;
   /** Mark a node as seen (a catalogue request). */
   touch(node: string, digest: string, codeVersion: string): Promise<void>;
   close(): Promise<void>;
@@ -322,20 +375,48 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       return rows.map((r) => ({ id: Number(r.id), node: r.node, receivedAt: iso(r.received_at)!, status: r.status, report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report }));
     },
     async listNodes(unresponsiveAfterMs) {
-      const rows = (await db.query<Record<string, unknown>>('select * from nodes order by name')).rows;
-      return rows.map((r) => {
-        const last = r.last_report_at ? new Date(r.last_report_at as string).getTime() : undefined;
-        const status: NodeStatus = last === undefined ? 'never reported' : Date.now() - last > unresponsiveAfterMs ? 'unresponsive' : (r.status as NodeStatus);
-        return {
-          node: String(r.name), status, cachedCatalogue: r.cached_catalogue === true,
-          ...(r.disabled_reason ? { disabledReason: String(r.disabled_reason) } : {}),
-          lastReportAt: iso(r.last_report_at), lastSeenAt: iso(r.last_seen), factsAt: iso(r.facts_at),
-          catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
-          ...(r.last_failed !== null && r.last_failed !== undefined ? { failed: Number(r.last_failed), changed: Number(r.last_changed ?? 0) } : {}),
-          ...(r.last_change_at ? { lastChangeAt: iso(r.last_change_at) } : {}), ...(r.last_failure_at ? { lastFailureAt: iso(r.last_failure_at) } : {}),
-          ...(r.backups ? { backups: (typeof r.backups === 'string' ? JSON.parse(r.backups) : r.backups) as NodeBackup[] } : {}),
-        };
-      });
+      const rows = (await db.query<Record<string, unknown>>(`select ${COLUMNS} from nodes order by name`)).rows;
+      return rows.map((r) => rowOf(r, unresponsiveAfterMs));
+    },
+    async getNode(node, unresponsiveAfterMs) {
+      const r = (await db.query<Record<string, unknown>>(`select ${COLUMNS} from nodes where name = $1`, [node])).rows[0];
+      return r ? rowOf(r, unresponsiveAfterMs) : undefined;
+    },
+    async nodesPage(o) {
+      const params: unknown[] = [];
+      let cutoff: string | undefined;
+      // The cut-off time is a parameter only where a query uses it (PostgreSQL refuses an untyped unused one).
+      const status = (): string => statusSql(cutoff ??= (params.push(new Date(Date.now() - o.unresponsiveAfterMs).toISOString()), `$${params.length}`));
+      const where: string[] = [];
+      const severity = o.order === 'severity';
+      if (o.status) { const sql = status(); params.push(o.status); where.push(`${sql} = $${params.length}`); }
+      if (o.q) { params.push(`%${o.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`); where.push(`name ilike $${params.length}`); }
+      if (o.cached) where.push('cached_catalogue');
+      if (!severity && o.after !== undefined) { params.push(o.after); where.push(`name > $${params.length}`); }
+      let order = 'name';
+      if (severity) { const sql = status(); params.push(STATUS_ORDER); order = `array_position($${params.length}::text[], ${sql}), date_trunc('milliseconds', last_failure_at) desc nulls last, coalesce(last_failed, 0) desc, name`; } // milliseconds: as bySeverity compares the ISO times
+      const limit = Math.max(1, Math.min(Math.floor(o.limit), 10_000));
+      params.push(limit + 1);
+      let sql = `select ${COLUMNS} from nodes ${where.length ? `where ${where.join(' and ')}` : ''} order by ${order} limit $${params.length}`;
+      if (severity && o.offset) { params.push(Math.max(0, Math.floor(o.offset))); sql += ` offset $${params.length}`; }
+      const rows = (await db.query<Record<string, unknown>>(sql, params)).rows;
+      const nodes = rows.slice(0, limit).map((r) => rowOf(r, o.unresponsiveAfterMs));
+      const more = rows.length > limit;
+      return { nodes, more, ...(more && !severity ? { next: nodes[nodes.length - 1]!.node } : {}) };
+    },
+    async countNodes(unresponsiveAfterMs) {
+      const cutoff = new Date(Date.now() - unresponsiveAfterMs).toISOString();
+      const rows = (await db.query<{ s: string; cached: boolean; n: string | number }>(`select ${statusSql('$1')} as s, cached_catalogue as cached, count(*) as n from nodes group by 1, 2`, [cutoff])).rows;
+      const byStatus = Object.fromEntries(STATUS_ORDER.map((x) => [x, 0])) as Record<NodeStatus, number>;
+      let total = 0;
+      let cached = 0;
+      for (const r of rows) {
+        const n = Number(r.n);
+        byStatus[r.s as NodeStatus] = (byStatus[r.s as NodeStatus] ?? 0) + n;
+        total += n;
+        if (r.cached === true) cached += n;
+      }
+      return { total, byStatus, cached };
     },
     async touch(node, digest, codeVersion) {
       await db.query(`insert into nodes (name, last_seen, catalogue_digest, code_version) values ($1, now(), $2, $3)

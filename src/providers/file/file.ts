@@ -89,6 +89,9 @@ function symlinkAt(p: string, r: R): TsconvergeError {
   });
 }
 
+/** Files read at once by readMany. */
+const READ_CONCURRENCY = 64;
+
 export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
   const want = (r: R): 'present' | 'absent' | 'directory' => r.attrs.ensure ?? 'present';
 
@@ -111,12 +114,21 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
     watch: (r) => [{ path: filePath(r) }],
     async readMany(resources, ctx) {
       const [users, groups] = await Promise.all([idMap(ctx, 'passwd'), idMap(ctx, 'group')]);
-      const nameOf = (m: Map<string, number>, id: number): string | undefined => [...m].find(([, v]) => v === id)?.[0];
-      const pairs = await Promise.all(resources.map(async (r) => {
-        const o = await readOne(r, ctx);
-        return [r.id, o && { ...o, user: nameOf(users, o.uid), groupName: nameOf(groups, o.gid) }] as const;
+      // id -> the first name with it (as a search of the file in order finds it), built once, not per file.
+      const byId = (m: Map<string, number>): Map<number, string> => { const out = new Map<number, string>(); for (const [n, id] of m) if (!out.has(id)) out.set(id, n); return out; };
+      const [userOf, groupOf] = [byId(users), byId(groups)];
+      // At most READ_CONCURRENCY reads in flight: a catalogue of 100,000 files does not hold
+      // 100,000 pending reads (and their buffers) at once; results keep the catalogue's order.
+      const results: (ObservedFile | null)[] = new Array(resources.length);
+      let next = 0;
+      await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, resources.length) }, async () => {
+        while (next < resources.length) {
+          const i = next++;
+          const o = await readOne(resources[i]!, ctx);
+          results[i] = o && { ...o, user: userOf.get(o.uid), groupName: groupOf.get(o.gid) };
+        }
       }));
-      return new Map(pairs);
+      return new Map(resources.map((r, i) => [r.id, results[i]!] as const));
     },
     views(r, o): { desired: View; actual: View | null } {
       const d: Record<string, Json> = { ensure: want(r) };

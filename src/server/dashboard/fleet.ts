@@ -12,7 +12,7 @@ import { readYamlTree, type YamlTree } from '../../catalogue/yamltree.js';
 import type { Facts } from '../../facts/facts.js';
 import type { CodeError, CodeManager } from '../code.js';
 import { isValidReport } from '../door.js';
-import type { NodeRow, NodeStatus, Store, StoredReport } from '../store.js';
+import type { NodeCounts, NodeRow, NodeStatus, NodesPageOptions, Store, StoredReport } from '../store.js';
 
 /**
  * Every status, worst first: the order of the overview's rows and tiles. Failed, then
@@ -50,6 +50,10 @@ export interface FleetView {
   /** Every node, worst first (bySeverity). */
   nodes(): Promise<FleetNode[]>;
   node(name: string, reports: number): Promise<NodeDetail | undefined>;
+  /** The fleet's counts by status, from the store's index (not its rows). */
+  counts(): Promise<NodeCounts>;
+  /** A page of nodes worst first, filtered in the store (status, part of the name, cached): only its rows are classified. */
+  page(o: Omit<NodesPageOptions, 'unresponsiveAfterMs' | 'order'>): Promise<{ nodes: FleetNode[]; more: boolean }>;
   /** The newest `limit` reports of the whole fleet that pass the report schema, newest first. */
   recent(limit: number): Promise<StoredReport[]>;
 }
@@ -106,11 +110,18 @@ export function createFleetView(opts: { code: CodeManager; store: Store; environ
       for (const r of rows) out.push(await withClass(r));
       return out.sort(bySeverity);
     },
+    counts: () => store.countNodes(opts.unresponsiveAfterMs),
+    async page(o) {
+      const p = await store.nodesPage({ ...o, unresponsiveAfterMs: opts.unresponsiveAfterMs, order: 'severity' });
+      const out: FleetNode[] = [];
+      for (const r of p.nodes) out.push(await withClass(r));
+      return { nodes: out, more: p.more };
+    },
     async recent(limit) {
       return (await store.recentReports(limit)).filter((r) => isValidReport(r.report));
     },
     async node(name, reports) {
-      const row = (await store.listNodes(opts.unresponsiveAfterMs)).find((n) => n.node === name);
+      const row = await store.getNode(name, opts.unresponsiveAfterMs);
       if (!row) return undefined;
       const [node, facts, list] = await Promise.all([withClass(row), store.getFacts(name), store.listReports(name, reports)]);
       // Only reports of the shape the pages expect are rendered: an old malformed row never breaks the page.

@@ -27,7 +27,8 @@ import { identify } from '../auth.js';
 import { NODE_NAME_MAX } from '../ca.js';
 import { bearerOf, clearedCookie, createLoginLimiter, createSession, loadDashboardToken, parseCookies, safeNext, sameSecret, SESSION_COOKIE, sessionCookie, verifySession } from './auth.js';
 import type { FleetView } from './fleet.js';
-import { changeEvents, changesPage, errorPage, loginPage, nodePage, overviewPage, refreshSeconds, type ChangesFilter, type OverviewFilter } from './pages.js';
+import { CACHED, changeEvents, changesPage, errorPage, loginPage, matches, nodePage, OVERVIEW_PAGE, overviewPage, refreshSeconds, type ChangesFilter, type OverviewFilter } from './pages.js';
+import { STATUS_ORDER, type NodeStatus } from '../store.js';
 import { rolloutPage } from './rollout-page.js';
 import type { RolloutStatus } from '../rollout.js';
 
@@ -160,9 +161,30 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   });
   app.post('/logout', { config: pub }, async (_req, reply) => reply.header('set-cookie', clearedCookie(secure)).redirect('/login', 303));
 
-  app.get<{ Querystring: OverviewFilter & { refresh?: string } }>('/', {
-    schema: { querystring: { type: 'object', properties: { q: str, status: str, environment: str, role: str, refresh: str } } },
-  }, async (req, reply) => html(reply, 200, overviewPage(await opts.fleet.nodes(), req.query, opts.fleet.code(), Date.now(), refreshSeconds(req.query.refresh))));
+  app.get<{ Querystring: OverviewFilter & { refresh?: string; page?: string } }>('/', {
+    schema: { querystring: { type: 'object', properties: { q: str, status: str, environment: str, role: str, refresh: str, page: str } } },
+  }, async (req, reply) => {
+    const { page: pageArg, refresh: refreshArg, ...f } = req.query;
+    const refresh = refreshSeconds(refreshArg);
+    // The counts come from the store's index. A fleet that fits one page is shown whole and
+    // filtered in the browser, as before; a larger one a page at a time, filtered by the store.
+    const counts = await opts.fleet.counts();
+    if (counts.total <= OVERVIEW_PAGE) return html(reply, 200, overviewPage(await opts.fleet.nodes(), f, opts.fleet.code(), Date.now(), refresh));
+    const page = Math.max(0, Math.min(Number.parseInt(pageArg ?? '0', 10) || 0, 1_000_000));
+    const paging = { counts: counts.byStatus, cached: counts.cached, total: counts.total, page };
+    if (f.environment || f.role) {
+      // Environment and role come from classifying each node with the served code: this
+      // filter reads every node (the slow path, measured in docs/scale.md).
+      const all = (await opts.fleet.nodes()).filter((n) => matches(n, f));
+      const rows = all.slice(page * OVERVIEW_PAGE, (page + 1) * OVERVIEW_PAGE);
+      return html(reply, 200, overviewPage(rows, f, opts.fleet.code(), Date.now(), refresh, { ...paging, matching: all.length, more: all.length > (page + 1) * OVERVIEW_PAGE }));
+    }
+    const status = f.status && f.status !== CACHED && (STATUS_ORDER as readonly string[]).includes(f.status) ? (f.status as NodeStatus) : undefined;
+    if (f.status && f.status !== CACHED && !status) return html(reply, 200, overviewPage([], f, opts.fleet.code(), Date.now(), refresh, { ...paging, matching: 0, more: false }));
+    const p = await opts.fleet.page({ limit: OVERVIEW_PAGE, offset: page * OVERVIEW_PAGE, status, q: f.q, cached: f.status === CACHED });
+    const matching = !f.q ? (f.status === CACHED ? counts.cached : status ? counts.byStatus[status] : counts.total) : undefined;
+    return html(reply, 200, overviewPage(p.nodes, f, opts.fleet.code(), Date.now(), refresh, { ...paging, ...(matching !== undefined ? { matching } : {}), more: p.more }));
+  });
   app.get<{ Querystring: ChangesFilter & { refresh?: string } }>('/changes', {
     schema: { querystring: { type: 'object', properties: { resource: str, cause: str, node: str, refresh: str } } },
   }, async (req, reply) => {

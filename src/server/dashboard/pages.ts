@@ -7,6 +7,7 @@ import { html, query, type Html } from './html.js';
 import { describeSeen, type Seen } from '../../engine/seen.js';
 import { renderRunChart, type ChartRun } from './chart.js';
 import { STATUSES, countByStatus, type FleetNode, type NodeDetail } from './fleet.js';
+import type { NodeStatus } from '../store.js';
 
 export interface OverviewFilter { readonly q?: string; readonly status?: string; readonly environment?: string; readonly role?: string }
 
@@ -128,9 +129,19 @@ function refreshNote(refresh: number, nowMs: number): Html {
     ? html`<span class="auto"> &middot; <label><input type="checkbox" id="autorefresh" checked> refresh every ${refresh} s</label></span>` : ''}</p>`;
 }
 
-export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, code: { version?: string; error?: { message: string; at: string } }, nowMs = Date.now(), refresh = DEFAULT_REFRESH_SECONDS): string {
-  const counts = countByStatus(nodes);
-  const cached = nodes.filter((n) => n.cachedCatalogue).length;
+/**
+ * A page of a fleet too large for one page (more than OVERVIEW_PAGE nodes): the counts come
+ * from the store, `nodes` are this page's rows (the filters applied by the server), and the
+ * page links carry the filters.
+ */
+export interface OverviewPaging { readonly counts: Record<NodeStatus, number>; readonly cached: number; readonly total: number; readonly matching?: number; readonly page: number; readonly more: boolean }
+
+/** Nodes on one page of the overview; a fleet up to this size is one page, filtered in the browser. */
+export const OVERVIEW_PAGE = 500;
+
+export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, code: { version?: string; error?: { message: string; at: string } }, nowMs = Date.now(), refresh = DEFAULT_REFRESH_SECONDS, paging?: OverviewPaging): string {
+  const counts = paging?.counts ?? countByStatus(nodes);
+  const cached = paging?.cached ?? nodes.filter((n) => n.cachedCatalogue).length;
   const envs = [...new Set(nodes.map((n) => n.environment).filter((e): e is string => !!e))].sort();
   const roles = [...new Set(nodes.map((n) => n.role).filter((r): r is string => !!r))].sort();
   const shown = nodes.filter((n) => matches(n, f)).length;
@@ -164,7 +175,8 @@ ${countItem(CACHED, cached, 'on a cached catalogue')}
 ${refresh !== DEFAULT_REFRESH_SECONDS ? html`<input type="hidden" name="refresh" value="${refresh}">` : ''}
 <div class="buttons"><button type="submit">Filter</button> <a href="/">Clear</a></div>
 </form>
-<p id="shown" aria-live="polite"><span id="shown-n">${shown}</span> of ${nodes.length} nodes shown</p>
+<p id="shown" aria-live="polite"><span id="shown-n">${shown}</span> of ${paging ? paging.total : nodes.length} nodes shown${paging ? html` (page ${paging.page + 1}${paging.matching !== undefined ? html` of ${Math.max(1, Math.ceil(paging.matching / OVERVIEW_PAGE))}` : ''}, ${OVERVIEW_PAGE} per page, worst first)` : ''}</p>
+${paging ? html`<nav class="pages" aria-label="Pages">${paging.page > 0 ? html`<a rel="prev" href="/${query({ ...f, page: String(paging.page - 1), ...(refresh !== DEFAULT_REFRESH_SECONDS ? { refresh: String(refresh) } : {}) })}">&larr; previous page</a> ` : ''}${paging.more ? html`<a rel="next" href="/${query({ ...f, page: String(paging.page + 1), ...(refresh !== DEFAULT_REFRESH_SECONDS ? { refresh: String(refresh) } : {}) })}">next page &rarr;</a>` : ''}</nav>` : ''}
 <div class="table-wrap">
 <table id="nodes" class="nodes">
 <caption>Hosts, worst first: failed, unresponsive, repaired drift, pending noop changes, disabled, then the healthy ones. Failed and changed count the resources of the last run. Select a host for its runs, changes, facts and digests.</caption>

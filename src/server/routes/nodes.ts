@@ -5,7 +5,9 @@
  *   POST /v1/nodes/:node/reports   a run report      the node itself (spec/wire/report.schema.json)
  *   GET  /v1/nodes/:node/reports?limit=N             the node itself or an operator
  *   GET  /v1/nodes/:node/status                      the node itself or an operator
- *   GET  /v1/nodes                                   operators: every node with its status, and the served code
+ *   GET  /v1/nodes?limit=N&after=NAME                operators: a page of nodes by name with their status (default
+ *                                                    and at most 1,000), `next` (the `after` of the following page)
+ *                                                    while there is one, the counts by status of the whole fleet, the served code
  * Bodies are checked at the door (door.ts); `:node` must be a node name (400 otherwise).
  */
 import type { FastifyPluginAsync } from 'fastify';
@@ -18,6 +20,9 @@ import type { NodeFacts, NodeReport } from '../../generated/wire.js';
 export interface NodeRouteOptions { readonly code: CodeManager; readonly store: Store; readonly metrics: ServerMetrics; readonly agentIntervalSeconds: number }
 
 /** No report within two agent intervals: unresponsive (GET /v1/nodes, the dashboard, the fleet gauges). */
+/** Nodes in one page of GET /v1/nodes (the default and the most). */
+export const NODES_PAGE_MAX = 1000;
+
 export const unresponsiveAfterMs = (agentIntervalSeconds: number): number => 2 * agentIntervalSeconds * 1000;
 
 export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { code, store, metrics, agentIntervalSeconds }) => {
@@ -54,13 +59,24 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { co
   }, async (req) => ({ node: req.params.node, reports: await store.listReports(req.params.node, req.query.limit ?? 20) }));
 
   app.get<{ Params: { node: string } }>('/v1/nodes/:node/status', { schema: params }, async (req, reply) => {
-    const row = (await store.listNodes(unresponsiveAfter)).find((n) => n.node === req.params.node);
+    const row = await store.getNode(req.params.node, unresponsiveAfter);
     return row ? reply.send(row) : reply.code(404).send({ error: `unknown node ${req.params.node}` });
   });
 
-  app.get('/v1/nodes', { config: { auth: 'operator' } }, async () => ({
-    code: { ...(code.current ? { version: code.current.version, loadedAt: code.current.loadedAt } : {}), ...(code.lastError ? { error: code.lastError } : {}) },
-    agentIntervalSeconds,
-    nodes: await store.listNodes(unresponsiveAfter),
-  }));
+  app.get<{ Querystring: { limit?: number; after?: string } }>('/v1/nodes', {
+    config: { auth: 'operator' },
+    schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: NODES_PAGE_MAX }, after: { type: 'string', maxLength: 300 } }, additionalProperties: false } },
+  }, async (req) => {
+    const [page, counts] = await Promise.all([
+      store.nodesPage({ unresponsiveAfterMs: unresponsiveAfter, limit: req.query.limit ?? NODES_PAGE_MAX, after: req.query.after }),
+      store.countNodes(unresponsiveAfter),
+    ]);
+    return {
+      code: { ...(code.current ? { version: code.current.version, loadedAt: code.current.loadedAt } : {}), ...(code.lastError ? { error: code.lastError } : {}) },
+      agentIntervalSeconds,
+      counts: { total: counts.total, ...counts.byStatus, cachedCatalogue: counts.cached },
+      nodes: page.nodes,
+      ...(page.next !== undefined ? { next: page.next } : {}),
+    };
+  });
 };
