@@ -7,7 +7,7 @@ import { EXIT } from './exit.js';
 import type { LogFormat } from '../core/log.js';
 import type { RunTrigger } from '../agent/report.js';
 
-/** The agent's flags (src/cli/agent.ts registers them), shared with the in-process run (agent-run.ts). */
+/** The agent's flags as src/cli/commands/agent.ts defines them, shared with the in-process run (agent-run.ts). */
 export interface AgentFlags {
   readonly manifests?: string;
   readonly node?: string;

@@ -1,7 +1,6 @@
-/** What compile, explain and apply/plan on a fleet tree share: the fleet flags and the facts of the node compiled for. */
+/** What compile, explain and apply/plan on a fleet tree share: the fleet flags (src/cli/commands/options.ts fleetOptions) and the facts of the node compiled for. */
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
 import { TsconvergeError } from '../core/errors.js';
 import type { Facts } from '../facts/facts.js';
 
@@ -28,12 +27,4 @@ export async function factsForNode(node: string | undefined, file: string | unde
   const { createFacts } = await import('../facts/facts.js');
   if (node === undefined || node === os.hostname().split('.')[0]) return createFacts();
   return { hostname: node, fqdn: node, domain: '' } as unknown as Facts;
-}
-
-/** The fleet options shared by compile, explain (and apply/plan on a fleet tree). */
-export function fleetOptions(cmd: Command): Command {
-  return cmd
-    .option('--facts <file>', 'facts of the node, as JSON (default: this host\'s when it is the node, else only its name)')
-    .option('--environment <env>', 'environment of a fleet tree (default: TSCONVERGE_ENVIRONMENT, else the only one)')
-    .option('--secrets-dir <dir>', 'directory of secret files, mode 0600/0400 (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)');
 }

@@ -1,8 +1,8 @@
 /**
  * What every entry of the command line shares: the program with its global options, and
  * the run that turns commander's and tsconverge's errors into exit codes. main.ts registers
- * every command; agent-main.ts only the agent's (the single executable's agent process,
- * scripts/sea-launcher.cjs).
+ * every command (commands/index.ts); agent-main.ts only the agent's
+ * (commands/agent-commands.ts: the single executable's agent process, scripts/sea-launcher.cjs).
  */
 import { Command, Option } from 'commander';
 import { EXIT } from './exit.js';

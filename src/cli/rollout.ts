@@ -2,39 +2,17 @@
  * `tsconverge rollout status | promote [--all] | halt | revert --server URL`: the operator's
  * side of a rollout (src/server/rollout.ts, docs/rollout.md), over mutual TLS with the
  * operator certificate (as `tsconverge nodes`). The server records each decision in its
- * audit trail with the certificate's name.
+ * audit trail with the certificate's name. Its command line: src/cli/commands/rollout.ts.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Option, type Command } from 'commander';
 import { TsconvergeError } from '../core/errors.js';
 import { resolveStateDir } from '../engine/lock.js';
 import { EXIT } from './exit.js';
 import type { RolloutStatus } from '../server/rollout.js';
 
-interface RolloutFlags { server: string; caDir?: string; stateDir?: string; caFile?: string; cert?: string; key?: string; format: string; all?: boolean }
-
-const connection = (cmd: Command): Command => cmd
-  .requiredOption('--server <url>', 'the catalogue server, e.g. https://puppet.example.org:8140')
-  .option('--ca-dir <dir>', 'a CA directory to take ca.crt, operator.crt and operator.key from (default: STATE_DIR/ca)')
-  .option('--state-dir <dir>', 'state directory (default: TSCONVERGE_STATE_DIR, else /var/lib/tsconverge)')
-  .option('--ca-file <file>', 'the CA certificate')
-  .option('--cert <file>', 'operator certificate')
-  .option('--key <file>', 'operator key')
-  .addOption(new Option('--format <format>', 'output format').choices(['human', 'json']).default('human'));
-
-export function registerRolloutCommands(program: Command): void {
-  const rollout = program.command('rollout').description('the rollout of the fleet tree\'s newest code version: waves, promote, halt, revert (needs an operator certificate)');
-  connection(rollout.command('status').description('the rollout: its versions, state, waves, their nodes and results, and the audit trail'))
-    .action(async (o: RolloutFlags) => { process.exitCode = await rolloutCommand('status', o); });
-  connection(rollout.command('promote').description('promote the rollout to its next wave now (also a halted one)'))
-    .option('--all', 'every node gets the new version now, skipping the waves (an urgent change; recorded in the audit trail)')
-    .action(async (o: RolloutFlags) => { process.exitCode = await rolloutCommand('promote', o); });
-  connection(rollout.command('halt').description('stop promoting: nodes outside the waves reached so far keep the previous version'))
-    .action(async (o: RolloutFlags) => { process.exitCode = await rolloutCommand('halt', o); });
-  connection(rollout.command('revert').description('every node of the rollout gets the previous version again at its next run'))
-    .action(async (o: RolloutFlags) => { process.exitCode = await rolloutCommand('revert', o); });
-}
+/** The operator's connection (src/cli/commands/options.ts operatorOptions), and promote's --all. */
+export interface RolloutFlags { server: string; caDir?: string; stateDir?: string; caFile?: string; cert?: string; key?: string; format: string; all?: boolean }
 
 const short = (v: string | undefined): string => (v ? v.slice(0, 19) : 'none');
 
@@ -54,7 +32,7 @@ export function formatRollout(s: RolloutStatus): string {
   return out.join('\n') + '\n';
 }
 
-async function rolloutCommand(action: 'status' | 'promote' | 'halt' | 'revert', o: RolloutFlags): Promise<number> {
+export async function rolloutCommand(action: 'status' | 'promote' | 'halt' | 'revert', o: RolloutFlags): Promise<number> {
   try {
     const { request, jsonOf } = await import('../server/client.js');
     const dir = path.resolve(o.caDir ?? path.join(resolveStateDir({ stateDir: o.stateDir, root: '/' }), 'ca'));

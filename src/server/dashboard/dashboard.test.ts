@@ -7,7 +7,7 @@ import { bearerOf, createSession, loadDashboardToken, parseCookies, safeNext, sa
 import { bySeverity, countByStatus, oldestReportAgeSeconds } from './fleet.js';
 import { causeOf, changeEvents, changesPage, matches, matchesChange, nodePage, overviewPage, refreshSeconds } from './pages.js';
 import { groupRuns, MAX_BARS, renderRunChart, timeLabel, type ChartRun } from './chart.js';
-import { dashboardAddress } from '../../cli/server.js';
+import { dashboardAddress } from '../../cli/commands/server.js';
 import type { FleetNode } from './fleet.js';
 
 const HOSTILE = `<script>alert("x")</script>' onmouseover='1' \`&`;
