@@ -13,6 +13,8 @@ export const DEFAULTS = {
   concurrency: 8,
   /** Extra attempts after a failed apply whose error is not terminal: `--retries`. */
   retries: 1,
+  /** The wait before the first retry; each later retry waits twice the one before (1 s, 2 s, 4 s, ...). */
+  retryDelayMs: 1_000,
   /** After an interrupt, how long the resources in flight get before their calls are cancelled. */
   interruptGraceMs: 10_000,
   /** The catalogue server's TCP port: `tsconverge server --port`. */
