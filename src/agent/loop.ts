@@ -21,7 +21,7 @@ import { acquireRunLock, type RunLock } from '../engine/lock.js';
 import { runCatalogue } from '../engine/run.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Facts } from '../facts/facts.js';
-import { classifyChanges, nextApplied, readApplied, writeApplied } from './applied.js';
+import { classifyChanges, nextConvergedDigests, readConvergedDigests, writeConvergedDigests } from './change-cause.js';
 import { readDisabled, type DisabledState } from './disable.js';
 import { createAgentMetrics } from './metrics.js';
 import { EMPTY_SUMMARY, correctiveLines, withCauses, writeRunReport, type AgentInfo, type AgentReport, type AgentResourceReport, type EventRun, type RunTrigger } from './report.js';
@@ -147,11 +147,11 @@ export function createAgent(opts: AgentOptions): Agent {
       ...(opts.applyTimeoutMs ? { applyTimeoutMs: opts.applyTimeoutMs } : {}),
     });
     const runMs = Date.now() - t1;
-    const applied = await readApplied(opts.stateDir);
-    const caused = withCauses(report.resources, classifyChanges(src.catalogue, report.resources, applied));
+    const converged = await readConvergedDigests(opts.stateDir);
+    const caused = withCauses(report.resources, classifyChanges(src.catalogue, report.resources, converged));
     const changes = caused.changes;
     const resources = withSeen(caused.resources, event, marked);
-    if (!opts.noop) await writeApplied(opts.stateDir, nextApplied(src.catalogue, report.resources, applied));
+    if (!opts.noop) await writeConvergedDigests(opts.stateDir, nextConvergedDigests(src.catalogue, report.resources, converged));
     return finishReport({
       ...report, ...base(trigger, started, runId), outcome: 'run',
       catalogueDigest: src.digest, cachedCatalogue: src.cached,

@@ -2,7 +2,7 @@
  * The agent's run report: the engine's JSON report (src/engine/report.ts) plus what an
  * agent run adds: the node, the catalogue digest and whether it was the last-known-good
  * (with the compile/fetch error), the agent's enabled state, and per changed resource
- * its cause (applied.ts). Every run writes one, also a skipped run (agent disabled) and
+ * its cause (change-cause.ts). Every run writes one, also a skipped run (agent disabled) and
  * a run that could not happen (no catalogue, lock busy): monitoring reads them all.
  *
  * Files: <stateDir>/reports/<time>-<run id>.json (the newest `keep` are kept, oldest
@@ -15,7 +15,8 @@ import path from 'node:path';
 import type { TsconvergeError } from '../core/errors.js';
 import type { Report, ResourceReport, Summary } from '../engine/report.js';
 import { writeFileAtomic } from '../core/atomic.js';
-import type { Cause } from './applied.js';
+import { stateLayout } from '../core/state-layout.js';
+import type { Cause } from './change-cause.js';
 import { describeSeen, type Seen, type WatchEvent } from '../engine/seen.js';
 
 export type RunOutcome =
@@ -168,35 +169,23 @@ export interface LastCorrective {
   readonly report: string;
 }
 
-export function lastCorrectivePath(stateDir: string): string {
-  return path.join(stateDir, 'last_corrective.json');
-}
-
 export async function readLastCorrective(stateDir: string): Promise<LastCorrective | null> {
-  try { return JSON.parse(await readFile(lastCorrectivePath(stateDir), 'utf8')) as LastCorrective; } catch { return null; }
-}
-
-export function summaryPath(stateDir: string): string {
-  return path.join(stateDir, 'last_run_summary.json');
-}
-
-export function reportsDir(stateDir: string): string {
-  return path.join(stateDir, 'reports');
+  try { return JSON.parse(await readFile(stateLayout(stateDir).lastCorrective, 'utf8')) as LastCorrective; } catch { return null; }
 }
 
 /** Write the report and the summary; remove the oldest reports beyond `keep`. Returns the report's path. */
 export async function writeRunReport(stateDir: string, report: AgentReport, keep: number): Promise<string> {
-  const dir = reportsDir(stateDir);
+  const dir = stateLayout(stateDir).reports;
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const name = `${report.startedAt.replace(/[:.]/g, '-')}-${report.runId}.json`;
   const file = path.join(dir, name);
   await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n', { mode: 0o640 });
   const summary = summaryOf(report, path.relative(stateDir, file));
-  await writeFileAtomic(summaryPath(stateDir), JSON.stringify(summary, null, 2) + '\n', { mode: 0o644 });
+  await writeFileAtomic(stateLayout(stateDir).lastRunSummary, JSON.stringify(summary, null, 2) + '\n', { mode: 0o644 });
   // The last corrective changes stay visible in `tsconverge status` after later runs with none.
   if (summary.corrective) {
     const last: LastCorrective = { runId: report.runId, trigger: report.trigger, finishedAt: report.finishedAt, noop: report.noop, lines: summary.corrective, report: summary.report };
-    await writeFileAtomic(lastCorrectivePath(stateDir), JSON.stringify(last, null, 2) + '\n', { mode: 0o644 });
+    await writeFileAtomic(stateLayout(stateDir).lastCorrective, JSON.stringify(last, null, 2) + '\n', { mode: 0o644 });
   }
   await pruneReports(dir, keep);
   return file;
@@ -209,7 +198,7 @@ export async function pruneReports(dir: string, keep: number): Promise<void> {
 
 export async function readSummary(stateDir: string): Promise<RunSummary | null> {
   try {
-    return JSON.parse(await readFile(summaryPath(stateDir), 'utf8')) as RunSummary;
+    return JSON.parse(await readFile(stateLayout(stateDir).lastRunSummary, 'utf8')) as RunSummary;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import { TsconvergeError } from '../core/errors.js';
-import { resolveStateDir } from '../engine/lock.js';
+import { resolveStateDir } from '../core/state-layout.js';
 import { createLogger } from '../core/log.js';
 import { EXIT } from './exit.js';
 import { BUNDLE } from '../core/bundle.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { TsconvergeError } from '../core/errors.js';
-import { resolveStateDir } from '../engine/lock.js';
+import { resolveStateDir } from '../core/state-layout.js';
 import { loggerFrom, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 import { DEFAULTS } from '../core/defaults.js';

@@ -27,7 +27,7 @@ import { withTextDiffs } from './textdiff.js';
 import { withDeltas } from './delta.js';
 import { judgeChange, HELD } from './hold.js';
 import { openOwed, type OwedStore } from './owed.js';
-import { describeDrift, driftPaths, fingerprint, readApplied, writeApplied, type AppliedState } from './applied.js';
+import { describeDrift, driftPaths, fingerprint, readAppliedHashes as readApplied, writeAppliedHashes as writeApplied, type AppliedHashes as AppliedState } from './applied-hashes.js';
 import { guard } from './guard.js';
 import { createLimiter } from '../core/limit.js';
 import { openAdoptionStore, ownershipPlan, recordAdoption, resolveAdoptionDir, type AdoptionStore } from './ownership.js';
