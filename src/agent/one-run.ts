@@ -1,13 +1,14 @@
 /**
- * The agent's run loop (after Puppet's agent/daemon): one run at a time behind the run
- * lock, a schedule with a per-node splay, a disabled state that skips runs, signals
- * that ask for a run (SIGHUP) or a clean stop (SIGTERM/SIGINT).
+ * One agent run, and the agent of one process around it (`createAgent`: the runs of
+ * `--onetime`, `--in-process` and of a child of the agent, `--worker`). The schedule loop
+ * is supervisor.ts (after Puppet's agent/daemon); this module is what one turn of it does.
  *
  * One run: agent disabled? -> a skipped run. Else take the run lock (waiting, bounded,
  * for a manual apply in progress), load the catalogue from the source (fresh, else
  * last-known-good), run the engine, classify every change as intentional or
- * corrective, record the applied state, write the report, release the lock. Metrics
- * and agent.json are written after the next run is scheduled.
+ * corrective (change-cause.ts), record what converged, write the report, release the
+ * lock. Every outcome's report is made by one function, report.ts `agentReport`.
+ * Metrics and agent.json are written after the next run is scheduled.
  *
  * A stop signal aborts the run's signal: the engine lets the resources in flight
  * finish and starts no new ones; the report says `interrupted`, the lock is released,
@@ -17,14 +18,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'winston';
 import { TsconvergeError } from '../core/errors.js';
+import type { Catalogue } from '../core/types.js';
 import { acquireRunLock, type RunLock } from '../engine/lock.js';
 import { runCatalogue } from '../engine/run.js';
+import type { Report } from '../engine/report.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Facts } from '../facts/facts.js';
 import { classifyChanges, nextConvergedDigests, readConvergedDigests, writeConvergedDigests } from './change-cause.js';
 import { readDisabled, type DisabledState } from './disable.js';
-import { createAgentMetrics } from './metrics.js';
-import { EMPTY_SUMMARY, correctiveLines, withCauses, writeRunReport, type AgentInfo, type AgentReport, type AgentResourceReport, type EventRun, type RunTrigger } from './report.js';
+import { createAgentMetrics, type AgentMetrics } from './metrics.js';
+import { agentReport, correctiveLines, withCauses, writeRunReport, type AgentInfo, type AgentReport, type AgentResourceReport, type EventRun, type RunHead, type RunTrigger } from './report.js';
 import { createGraph } from '../engine/graph.js';
 import { subCatalogue, targetClosure, watchList } from '../engine/watch.js';
 import { writeWatchList } from './watch/state.js';
@@ -84,161 +87,23 @@ export interface Agent {
   stop(signal?: string): void;
 }
 
-function agentInfo(d: DisabledState | null): AgentInfo {
-  return d ? { enabled: false, disabledReason: d.reason, disabledBy: d.by, disabledSince: d.since } : { enabled: true };
+/** What the runs of one agent process share. */
+interface Shared {
+  readonly opts: AgentOptions;
+  /** Aborted by a stop: the run in flight finishes its resources in flight and starts no new one. */
+  readonly stop: AbortController;
+  /** The catalogue the last run loaded: its age goes to the metrics. */
+  lastCatalogue?: { readonly compiledAt?: string };
 }
 
 export function createAgent(opts: AgentOptions): Agent {
+  const shared: Shared = { opts, stop: new AbortController() };
   const log = opts.log;
-  const stopCtl = new AbortController();
-  const metrics = opts.metricsFile ? createAgentMetrics({ version: opts.version, node: opts.node, ...(opts.runsBefore ? { runsBefore: opts.runsBefore } : {}) }) : undefined;
   const startedAt = new Date().toISOString();
-  let lastCatalogue: { compiledAt?: string } | undefined;
-
-  const base = (trigger: RunTrigger, started: Date, runId: string) => ({
-    formatVersion: 1 as const, runId, trigger, node: opts.node, version: opts.version, noop: opts.noop, startedAt: started.toISOString(),
-  });
-
-  const finishReport = (r: Omit<AgentReport, 'finishedAt' | 'durationMs'>, started: Date): AgentReport => {
-    const finished = new Date();
-    return { ...r, finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() } as AgentReport;
-  };
-
-  const notRun = (trigger: RunTrigger, started: Date, runId: string, agent: AgentInfo, error: TsconvergeError, extra: Partial<AgentReport> = {}): AgentReport => finishReport({
-    ...base(trigger, started, runId), outcome: 'not-run', catalogue: '', catalogueDigest: null, cachedCatalogue: false, agent,
-    resources: [], summary: EMPTY_SUMMARY, changes: { intentional: 0, corrective: 0 }, interrupted: stopCtl.signal.aborted,
-    timings: { lockWaitMs: 0, sourceMs: 0, runMs: 0 }, exitCode: 1, error: error.toJSON(), ...extra,
-  }, started);
-
-  async function runLocked(trigger: RunTrigger, started: Date, runId: string, agent: AgentInfo, lockWaitMs: number, event: EventRun | undefined): Promise<AgentReport> {
-    const t0 = Date.now();
-    const facts = await opts.facts();
-    let src: SourceResult;
-    try {
-      src = await opts.source.load(facts, stopCtl.signal);
-    } catch (err) {
-      if (!(err instanceof TsconvergeError)) throw err;
-      log.error(`catalogue: ${err.format()}\n  no last-known-good catalogue in ${opts.stateDir}: the run did not happen`);
-      return notRun(trigger, started, runId, agent, err, { catalogueError: err.toJSON(), timings: { lockWaitMs, sourceMs: Date.now() - t0, runMs: 0 } });
-    }
-    if (src.cached) {
-      log.warn(`catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`);
-    }
-    if (src.reused) log.debug(`catalogue: the inputs are unchanged since ${src.compiledAt}; its catalogue ${src.digest} is reused`);
-    else if (src.compiledBecause) log.debug(`catalogue: compiled, ${src.compiledBecause}`);
-    lastCatalogue = { ...(src.compiledAt ? { compiledAt: src.compiledAt } : {}) };
-    const sourceMs = Date.now() - t0;
-    // What the watching agent process follows until the next run (agent/watch).
-    try { await writeWatchList(opts.stateDir, watchList(src.catalogue, opts.providers)); } catch (err) { log.warn(`cannot write the watch list: ${(err as Error).message}`); }
-    let catalogue = src.catalogue;
-    const marked = event ? Object.keys(event.marks).filter((id) => src.catalogue.byId.has(id)) : [];
-    if (event?.targeted) {
-      const closure = targetClosure(createGraph(src.catalogue, opts.providers), marked);
-      catalogue = subCatalogue(src.catalogue, closure);
-      log.info(`run ${runId} (event): ${marked.join(', ') || 'nothing managed'} marked; converging ${closure.size} of ${src.catalogue.resources.length} resources`);
-    }
-    const t1 = Date.now();
-    const report = await runCatalogue(catalogue, opts.providers, {
-      noop: opts.noop, root: opts.root, log, facts, signal: stopCtl.signal,
-      // On SIGTERM the resource in flight finishes, bounded by the apply timeout (not a shorter grace).
-      interruptGraceMs: opts.applyTimeoutMs ?? DEFAULTS.applyTimeoutMs,
-      ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
-      ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
-      ...(opts.applyTimeoutMs ? { applyTimeoutMs: opts.applyTimeoutMs } : {}),
-    });
-    const runMs = Date.now() - t1;
-    const converged = await readConvergedDigests(opts.stateDir);
-    const caused = withCauses(report.resources, classifyChanges(src.catalogue, report.resources, converged));
-    const changes = caused.changes;
-    const resources = withSeen(caused.resources, event, marked);
-    if (!opts.noop) await writeConvergedDigests(opts.stateDir, nextConvergedDigests(src.catalogue, report.resources, converged));
-    return finishReport({
-      ...report, ...base(trigger, started, runId), outcome: 'run',
-      catalogueDigest: src.digest, cachedCatalogue: src.cached,
-      ...(src.error ? { catalogueError: src.error.toJSON() } : {}),
-      ...(src.codeVersion ? { codeVersion: src.codeVersion } : {}),
-      agent, resources, changes, interrupted: stopCtl.signal.aborted,
-      timings: { lockWaitMs, sourceMs, runMs },
-      ...(event?.targeted ? { event: { marked } } : {}),
-    }, started);
-  }
-
-  async function runOnce(trigger: RunTrigger, event?: EventRun): Promise<AgentReport> {
-    const started = new Date();
-    const runId = randomBytes(4).toString('hex');
-    const disabled = await readDisabled(opts.stateDir);
-    const agent = agentInfo(disabled);
-    let report: AgentReport;
-    if (disabled) {
-      log.warn(`agent disabled by ${disabled.by} since ${disabled.since || 'unknown'}: ${disabled.reason}; run skipped (tsconverge agent enable resumes)`);
-      report = finishReport({
-        ...base(trigger, started, runId), outcome: 'skipped', catalogue: '', catalogueDigest: null, cachedCatalogue: false, agent,
-        resources: [], summary: EMPTY_SUMMARY, changes: { intentional: 0, corrective: 0 }, interrupted: false,
-        timings: { lockWaitMs: 0, sourceMs: 0, runMs: 0 }, exitCode: 1,
-      }, started);
-    } else {
-      // A noop agent changes nothing, so it needs no lock (like plan).
-      let lock: RunLock | null | undefined = opts.noop ? null : undefined;
-      const tLock = Date.now();
-      if (lock === undefined) try {
-        lock = await acquireRunLock(opts.stateDir, {
-          command: `tsconverge agent (${trigger} run ${runId})`, waitMs: opts.lockWaitMs, signal: stopCtl.signal,
-          onWait: (held) => log.info(`run ${runId}: waiting up to ${formatDuration(opts.lockWaitMs)} for the run lock, held by pid ${held.pid} (${held.command}) since ${held.since}`),
-        });
-      } catch (caught) {
-        // Stopped while waiting: the lock gives up with the abort reason.
-        const err = stopCtl.signal.aborted && !(caught instanceof TsconvergeError)
-          ? new TsconvergeError('INTERRUPTED', 'stopped while waiting for the run lock', { cause: caught })
-          : caught;
-        if (!(err instanceof TsconvergeError)) throw err;
-        log.error(`run ${runId}: ${err.format()}${stopCtl.signal.aborted ? '' : `; waited ${formatDuration(Date.now() - tLock)}, the run did not happen`}`);
-        report = notRun(trigger, started, runId, agent, err, { timings: { lockWaitMs: Date.now() - tLock, sourceMs: 0, runMs: 0 } });
-      }
-      if (lock !== undefined) {
-        const lockWaitMs = Date.now() - tLock;
-        if (lockWaitMs > 1000) log.info(`run ${runId}: waited ${formatDuration(lockWaitMs)} for the run lock`);
-        try {
-          report = await runLocked(trigger, started, runId, agent, lockWaitMs, event);
-          await writeRunReport(opts.stateDir, report, opts.keepReports);
-        } finally {
-          await lock?.release();
-        }
-      }
-    }
-    if (report!.outcome !== 'run') await writeRunReport(opts.stateDir, report!, opts.keepReports);
-    const r = report!;
-    // A source that delivers reports (the catalogue server) gets every run's report; a failure is logged, never fatal.
-    const sent = await opts.onReport?.(r);
-    if (sent) log.warn(`run ${runId}: the report was not delivered: ${sent.message}`);
-    const s = r.summary;
-    const line = `run ${runId} (${trigger}): ${r.outcome}, exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(2)} s` +
-      (r.outcome === 'run' ? `; catalogue ${r.catalogueDigest!.slice(0, 19)}${r.cachedCatalogue ? ' (last-known-good)' : ''}; ${s.changed} changed (${r.changes.intentional} intentional, ${r.changes.corrective} corrective), ${s.pending} pending, ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped${r.interrupted ? '; interrupted' : ''}` : '');
-    if (r.exitCode === 4 || r.exitCode === 6 || r.outcome === 'not-run') log.error(line); else log.info(line);
-    for (const c of correctiveLines(r)) log.info(`run ${runId}: corrective: ${c}`);
-    return r;
-  }
-
-  /** Observe the run (unless none finished), then write the metrics file. */
-  async function writeMetrics(report: AgentReport | undefined, next: Date | null): Promise<void> {
-    if (!metrics || !opts.metricsFile) return;
-    if (report) {
-      const age = report.outcome === 'run' && lastCatalogue?.compiledAt ? Math.max(0, (Date.now() - Date.parse(lastCatalogue.compiledAt)) / 1000) : null;
-      metrics.observe(report, { catalogueAgeSeconds: age, nextRun: next });
-      if (report.resources.some((r) => r.id.startsWith('firewall.'))) {
-        // Blocked traffic seen by monitoring without reading logs: each rule's counters.
-        try {
-          const { readFirewallCounters } = await import('../providers/firewall/backend.js');
-          metrics.firewall(await readFirewallCounters(createProcessRunner()));
-        } catch (err) {
-          log.warn(`firewall counters not read for the metrics: ${(err as Error).message}`);
-        }
-      }
-    }
-    await metrics.write(opts.metricsFile);
-  }
-
+  const publish = metricsPublisher(shared);
+  const runOnce = (trigger: RunTrigger, event?: EventRun): Promise<AgentReport> => agentRun(shared, trigger, event);
   const watch = opts.watch;
-  const supervisor = createSupervisor(opts, { run: (t, e) => runOnce(t, e).then((r) => ({ ...r, ...runWindowOf(r) })), abort: () => stopCtl.abort(), publish: writeMetrics },
+  const supervisor = createSupervisor(opts, { run: (t, e) => runOnce(t, e).then((r) => ({ ...r, ...runWindowOf(r) })), abort: () => shared.stop.abort(), publish },
     watch ? (ready, full, changed) => createWatcher(watch, ready, full, changed) : undefined);
   let onceRunning = false;
 
@@ -249,8 +114,8 @@ export function createAgent(opts: AgentOptions): Agent {
       const report = await runOnce(trigger, event);
       try {
         if (mode === 'onetime') await writeAgentInfo(opts.stateDir, agentInfoOf(opts, startedAt, null, new Date().toISOString()));
-        const next = mode === 'worker' && !stopCtl.signal.aborted ? new Date(nextSlot(Date.now(), opts.intervalMs, opts.splayMs)) : null;
-        await writeMetrics(report, next);
+        const next = mode === 'worker' && !shared.stop.signal.aborted ? new Date(nextSlot(Date.now(), opts.intervalMs, opts.splayMs)) : null;
+        await publish(report, next);
       } catch (err) {
         log.error(`cannot write the agent state or metrics: ${(err as Error).message}`);
       }
@@ -259,12 +124,188 @@ export function createAgent(opts: AgentOptions): Agent {
     requestRun: () => supervisor.requestRun(),
     start: () => supervisor.start(),
     stop(signal = 'stop') {
-      if (!onceRunning) { stopCtl.abort(); supervisor.stop(signal); return; }
-      if (stopCtl.signal.aborted) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
+      if (!onceRunning) { shared.stop.abort(); supervisor.stop(signal); return; }
+      if (shared.stop.signal.aborted) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
       log.info(`${signal}: stopping after the resources in flight finish; no new resource is started`);
-      stopCtl.abort();
+      shared.stop.abort();
     },
   };
+}
+
+function agentInfo(d: DisabledState | null): AgentInfo {
+  return d ? { enabled: false, disabledReason: d.reason, disabledBy: d.by, disabledSince: d.since } : { enabled: true };
+}
+
+/** One run, whatever its outcome: its report written, delivered (the server source) and logged. */
+async function agentRun(s: Shared, trigger: RunTrigger, event: EventRun | undefined): Promise<AgentReport> {
+  const { opts } = s;
+  const started = new Date();
+  const runId = randomBytes(4).toString('hex');
+  const disabled = await readDisabled(opts.stateDir);
+  const head: RunHead = { runId, trigger, node: opts.node, version: opts.version, noop: opts.noop, started, agent: agentInfo(disabled) };
+  let report: AgentReport;
+  if (disabled) {
+    opts.log.warn(`agent disabled by ${disabled.by} since ${disabled.since || 'unknown'}: ${disabled.reason}; run skipped (tsconverge agent enable resumes)`);
+    report = agentReport(head, { outcome: 'skipped', interrupted: false, timings: { lockWaitMs: 0, sourceMs: 0, runMs: 0 } });
+    await writeRunReport(opts.stateDir, report, opts.keepReports);
+  } else {
+    report = await runBehindLock(s, head, event);
+  }
+  // A source that delivers reports (the catalogue server) gets every run's report; a failure is logged, never fatal.
+  const sent = await opts.onReport?.(report);
+  if (sent) opts.log.warn(`run ${runId}: the report was not delivered: ${sent.message}`);
+  logRun(opts.log, report);
+  return report;
+}
+
+/** Take the run lock, run, write the report while still holding the lock (the lock never taken: a not-run report, written too). */
+async function runBehindLock(s: Shared, head: RunHead, event: EventRun | undefined): Promise<AgentReport> {
+  const { opts } = s;
+  const taken = await takeRunLock(s, head);
+  if ('notRun' in taken) {
+    await writeRunReport(opts.stateDir, taken.notRun, opts.keepReports);
+    return taken.notRun;
+  }
+  try {
+    const report = await runLocked(s, head, taken.lockWaitMs, event);
+    await writeRunReport(opts.stateDir, report, opts.keepReports);
+    return report;
+  } finally {
+    await taken.lock?.release();
+  }
+}
+
+/** The run lock (none under noop: a noop agent changes nothing, like plan), or the report of a run that did not happen because it stayed busy (or a stop came). */
+async function takeRunLock(s: Shared, head: RunHead): Promise<{ lock: RunLock | null; lockWaitMs: number } | { notRun: AgentReport }> {
+  const { opts, stop } = s;
+  const log = opts.log;
+  const tLock = Date.now();
+  let lock: RunLock | null = null;
+  if (!opts.noop) try {
+    lock = await acquireRunLock(opts.stateDir, {
+      command: `tsconverge agent (${head.trigger} run ${head.runId})`, waitMs: opts.lockWaitMs, signal: stop.signal,
+      onWait: (held) => log.info(`run ${head.runId}: waiting up to ${formatDuration(opts.lockWaitMs)} for the run lock, held by pid ${held.pid} (${held.command}) since ${held.since}`),
+    });
+  } catch (caught) {
+    // Stopped while waiting: the lock gives up with the abort reason.
+    const err = stop.signal.aborted && !(caught instanceof TsconvergeError)
+      ? new TsconvergeError('INTERRUPTED', 'stopped while waiting for the run lock', { cause: caught })
+      : caught;
+    if (!(err instanceof TsconvergeError)) throw err;
+    log.error(`run ${head.runId}: ${err.format()}${stop.signal.aborted ? '' : `; waited ${formatDuration(Date.now() - tLock)}, the run did not happen`}`);
+    return { notRun: agentReport(head, { outcome: 'not-run', interrupted: stop.signal.aborted, timings: { lockWaitMs: Date.now() - tLock, sourceMs: 0, runMs: 0 }, error: err }) };
+  }
+  const lockWaitMs = Date.now() - tLock;
+  if (lockWaitMs > 1000) log.info(`run ${head.runId}: waited ${formatDuration(lockWaitMs)} for the run lock`);
+  return { lock, lockWaitMs };
+}
+
+/** Under the lock: load the catalogue, run the engine on it (or on what the event marked), give each change its cause. */
+async function runLocked(s: Shared, head: RunHead, lockWaitMs: number, event: EventRun | undefined): Promise<AgentReport> {
+  const { opts, stop } = s;
+  const t0 = Date.now();
+  const facts = await opts.facts();
+  const src = await loadCatalogue(s, facts);
+  if (src instanceof TsconvergeError) {
+    return agentReport(head, { outcome: 'not-run', interrupted: stop.signal.aborted, timings: { lockWaitMs, sourceMs: Date.now() - t0, runMs: 0 }, error: src, catalogueError: src });
+  }
+  const sourceMs = Date.now() - t0;
+  // What the watching agent process follows until the next run (agent/watch).
+  try { await writeWatchList(opts.stateDir, watchList(src.catalogue, opts.providers)); } catch (err) { opts.log.warn(`cannot write the watch list: ${(err as Error).message}`); }
+  const { catalogue, marked } = eventScope(opts, head.runId, src.catalogue, event);
+  const t1 = Date.now();
+  const engine = await runEngine(s, catalogue, facts);
+  const runMs = Date.now() - t1;
+  const { resources, changes } = await recordCauses(opts, src.catalogue, engine, event, marked);
+  return agentReport(head, {
+    outcome: 'run', engine, catalogue: src, resources, changes, interrupted: stop.signal.aborted,
+    timings: { lockWaitMs, sourceMs, runMs }, ...(event?.targeted ? { event: { marked } } : {}),
+  });
+}
+
+/** The catalogue from the source (fresh, else last-known-good), logged; the error when there is neither. */
+async function loadCatalogue(s: Shared, facts: Facts): Promise<SourceResult | TsconvergeError> {
+  const { opts } = s;
+  const log = opts.log;
+  let src: SourceResult;
+  try {
+    src = await opts.source.load(facts, s.stop.signal);
+  } catch (err) {
+    if (!(err instanceof TsconvergeError)) throw err;
+    log.error(`catalogue: ${err.format()}\n  no last-known-good catalogue in ${opts.stateDir}: the run did not happen`);
+    return err;
+  }
+  if (src.cached) {
+    log.warn(`catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`);
+  }
+  if (src.reused) log.debug(`catalogue: the inputs are unchanged since ${src.compiledAt}; its catalogue ${src.digest} is reused`);
+  else if (src.compiledBecause) log.debug(`catalogue: compiled, ${src.compiledBecause}`);
+  s.lastCatalogue = { ...(src.compiledAt ? { compiledAt: src.compiledAt } : {}) };
+  return src;
+}
+
+/** What a run converges: the whole catalogue, or, for a run started by events, what they marked and what depends on it. */
+function eventScope(opts: AgentOptions, runId: string, full: Catalogue, event: EventRun | undefined): { catalogue: Catalogue; marked: string[] } {
+  const marked = event ? Object.keys(event.marks).filter((id) => full.byId.has(id)) : [];
+  if (!event?.targeted) return { catalogue: full, marked };
+  const closure = targetClosure(createGraph(full, opts.providers), marked);
+  opts.log.info(`run ${runId} (event): ${marked.join(', ') || 'nothing managed'} marked; converging ${closure.size} of ${full.resources.length} resources`);
+  return { catalogue: subCatalogue(full, closure), marked };
+}
+
+function runEngine(s: Shared, catalogue: Catalogue, facts: Facts): Promise<Report> {
+  const { opts } = s;
+  return runCatalogue(catalogue, opts.providers, {
+    noop: opts.noop, root: opts.root, log: opts.log, facts, signal: s.stop.signal,
+    // On SIGTERM the resource in flight finishes, bounded by the apply timeout (not a shorter grace).
+    interruptGraceMs: opts.applyTimeoutMs ?? DEFAULTS.applyTimeoutMs,
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
+    ...(opts.applyTimeoutMs ? { applyTimeoutMs: opts.applyTimeoutMs } : {}),
+  });
+}
+
+/** Each change's cause and provenance; then, unless noop, the record of what converged. */
+async function recordCauses(opts: AgentOptions, catalogue: Catalogue, engine: Report, event: EventRun | undefined, marked: readonly string[]): Promise<{ resources: AgentResourceReport[]; changes: AgentReport['changes'] }> {
+  const converged = await readConvergedDigests(opts.stateDir);
+  const caused = withCauses(engine.resources, classifyChanges(catalogue, engine.resources, converged));
+  const resources = withSeen(caused.resources, event, marked);
+  if (!opts.noop) await writeConvergedDigests(opts.stateDir, nextConvergedDigests(catalogue, engine.resources, converged));
+  return { resources, changes: caused.changes };
+}
+
+/** One line per run (an error when it failed or did not happen), then one per corrective change. */
+function logRun(log: Logger, r: AgentReport): void {
+  const s = r.summary;
+  const line = `run ${r.runId} (${r.trigger}): ${r.outcome}, exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(2)} s` +
+    (r.outcome === 'run' ? `; catalogue ${r.catalogueDigest!.slice(0, 19)}${r.cachedCatalogue ? ' (last-known-good)' : ''}; ${s.changed} changed (${r.changes.intentional} intentional, ${r.changes.corrective} corrective), ${s.pending} pending, ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped${r.interrupted ? '; interrupted' : ''}` : '');
+  if (r.exitCode === 4 || r.exitCode === 6 || r.outcome === 'not-run') log.error(line); else log.info(line);
+  for (const c of correctiveLines(r)) log.info(`run ${r.runId}: corrective: ${c}`);
+}
+
+/** Observe the run (unless none finished), then write the metrics file; nothing without --metrics-file. */
+function metricsPublisher(s: Shared): (report: AgentReport | undefined, next: Date | null) => Promise<void> {
+  const { opts } = s;
+  const metrics = opts.metricsFile ? createAgentMetrics({ version: opts.version, node: opts.node, ...(opts.runsBefore ? { runsBefore: opts.runsBefore } : {}) }) : undefined;
+  return async (report, next) => {
+    if (!metrics || !opts.metricsFile) return;
+    if (report) {
+      const age = report.outcome === 'run' && s.lastCatalogue?.compiledAt ? Math.max(0, (Date.now() - Date.parse(s.lastCatalogue.compiledAt)) / 1000) : null;
+      metrics.observe(report, { catalogueAgeSeconds: age, nextRun: next });
+      if (report.resources.some((r) => r.id.startsWith('firewall.'))) await observeFirewall(metrics, opts.log);
+    }
+    await metrics.write(opts.metricsFile);
+  };
+}
+
+/** Blocked traffic seen by monitoring without reading logs: each rule's counters. */
+async function observeFirewall(metrics: AgentMetrics, log: Logger): Promise<void> {
+  try {
+    const { readFirewallCounters } = await import('../providers/firewall/backend.js');
+    metrics.firewall(await readFirewallCounters(createProcessRunner()));
+  } catch (err) {
+    log.warn(`firewall counters not read for the metrics: ${(err as Error).message}`);
+  }
 }
 
 /** What the watcher needs of a finished run: what it changed, when, and how long after its event each repair came. */

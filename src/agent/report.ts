@@ -112,6 +112,67 @@ export interface RunSummary {
 
 export const EMPTY_SUMMARY: Summary = { total: 0, unchanged: 0, changed: 0, pending: 0, failed: 0, skipped: 0 };
 
+/** What every report of a run says, whatever its outcome: which run, of what, and the agent's state. */
+export interface RunHead {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly node: string;
+  readonly version: string;
+  readonly noop: boolean;
+  readonly started: Date;
+  readonly agent: AgentInfo;
+}
+
+/**
+ * How a run ended. `run`: the engine ran the catalogue; its report, the catalogue's source,
+ * the resources with their causes. `skipped` (the agent is disabled) and `not-run` (no
+ * catalogue, or the run lock stayed busy): nothing was read or changed; `error` says why a
+ * run did not happen, `catalogueError` that it was the catalogue.
+ */
+export type RunEnd =
+  | {
+    readonly outcome: 'run';
+    readonly engine: Report;
+    readonly catalogue: { readonly digest: string; readonly cached: boolean; readonly error?: TsconvergeError; readonly codeVersion?: string };
+    readonly resources: readonly AgentResourceReport[];
+    readonly changes: AgentReport['changes'];
+    readonly interrupted: boolean;
+    readonly timings: AgentReport['timings'];
+    readonly event?: AgentReport['event'];
+  }
+  | {
+    readonly outcome: 'skipped' | 'not-run';
+    readonly interrupted: boolean;
+    readonly timings: AgentReport['timings'];
+    readonly error?: TsconvergeError;
+    readonly catalogueError?: TsconvergeError;
+  };
+
+/** The agent's report of one run: the one place its shape is made, for every outcome (exit code 1 when the catalogue was not run). */
+export function agentReport(head: RunHead, end: RunEnd, finished = new Date()): AgentReport {
+  const start = { formatVersion: 1 as const, runId: head.runId, trigger: head.trigger, node: head.node, version: head.version, noop: head.noop, startedAt: head.started.toISOString() };
+  const finish = { finishedAt: finished.toISOString(), durationMs: finished.getTime() - head.started.getTime() };
+  if (end.outcome === 'run') {
+    const c = end.catalogue;
+    return {
+      ...end.engine, ...start, outcome: 'run', catalogueDigest: c.digest, cachedCatalogue: c.cached,
+      ...(c.error ? { catalogueError: c.error.toJSON() } : {}),
+      ...(c.codeVersion ? { codeVersion: c.codeVersion } : {}),
+      agent: head.agent, resources: end.resources, changes: end.changes, interrupted: end.interrupted, timings: end.timings,
+      ...(end.event ? { event: end.event } : {}),
+      ...finish,
+    };
+  }
+  return {
+    ...start, outcome: end.outcome, catalogue: '', catalogueDigest: null, cachedCatalogue: false, agent: head.agent,
+    resources: [], summary: EMPTY_SUMMARY, changes: { intentional: 0, corrective: 0 }, interrupted: end.interrupted,
+    timings: end.timings, exitCode: 1,
+    ...(end.error ? { error: end.error.toJSON() } : {}),
+    ...(end.catalogueError ? { catalogueError: end.catalogueError.toJSON() } : {}),
+    ...finish,
+  };
+}
+
 /**
  * Mark each changed (or, under noop, pending) resource with its cause and count them. A
  * resource that failed or was skipped made no change, so it has no cause: a failed create
