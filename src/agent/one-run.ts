@@ -96,6 +96,7 @@ interface Shared {
   lastCatalogue?: { readonly compiledAt?: string };
 }
 
+/** The agent of this process: its runs, given to the supervisor (the schedule loop) for `start`, or run `once`. */
 export function createAgent(opts: AgentOptions): Agent {
   const shared: Shared = { opts, stop: new AbortController() };
   const log = opts.log;
@@ -253,6 +254,7 @@ function eventScope(opts: AgentOptions, runId: string, full: Catalogue, event: E
   return { catalogue: subCatalogue(full, closure), marked };
 }
 
+/** The engine's run; a stop lets the resources in flight finish, bounded by the apply timeout. */
 function runEngine(s: Shared, catalogue: Catalogue, facts: Facts): Promise<Report> {
   const { opts } = s;
   return runCatalogue(catalogue, opts.providers, {
