@@ -11,6 +11,7 @@ import type { Catalogue } from '../core/types.js';
 import { catalogueFromStored, storedResources, type StoredResource } from '../catalogue/stored.js';
 import { TsconvergeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic.js';
+import { stateLayout } from '../core/state-layout.js';
 import { stampChange, type Stamp } from '../catalogue/stamp.js';
 
 export interface CachedCatalogue {
@@ -31,12 +32,8 @@ interface CacheFile {
   readonly resources: readonly StoredResource[];
 }
 
-export function lastKnownGoodPath(stateDir: string): string {
-  return path.join(stateDir, 'catalogue', 'last-known-good.json');
-}
-
 export async function saveLastKnownGood(stateDir: string, c: Omit<CachedCatalogue, 'digest'>): Promise<void> {
-  const file = lastKnownGoodPath(stateDir);
+  const file = stateLayout(stateDir).lastKnownGood;
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const doc: CacheFile = {
     formatVersion: 1,
@@ -51,7 +48,7 @@ export async function saveLastKnownGood(stateDir: string, c: Omit<CachedCatalogu
 
 /** The cached catalogue, or null when there is none. Throws when it exists but is unreadable or its digest does not match. */
 export async function readLastKnownGood(stateDir: string): Promise<CachedCatalogue | null> {
-  const file = lastKnownGoodPath(stateDir);
+  const file = stateLayout(stateDir).lastKnownGood;
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -75,12 +72,8 @@ export async function readLastKnownGood(stateDir: string): Promise<CachedCatalog
  * The stamp of the inputs the last-known-good catalogue was compiled from (stamp.ts),
  * beside it: a later run whose inputs have the same stamp reuses that catalogue.
  */
-function inputsStampPath(stateDir: string): string {
-  return path.join(stateDir, 'catalogue', 'inputs-stamp.json');
-}
-
 export async function writeInputsStamp(stateDir: string, stamp: Stamp, digest: string): Promise<void> {
-  await writeFileAtomic(inputsStampPath(stateDir), JSON.stringify({ formatVersion: 1, stamp: stamp.value, parts: stamp.parts, digest }) + '\n', { mode: 0o600 });
+  await writeFileAtomic(stateLayout(stateDir).inputsStamp, JSON.stringify({ formatVersion: 1, stamp: stamp.value, parts: stamp.parts, digest }) + '\n', { mode: 0o600 });
 }
 
 /**
@@ -89,7 +82,7 @@ export async function writeInputsStamp(stateDir: string, stamp: Stamp, digest: s
  */
 export async function readReusable(stateDir: string, stamp: Stamp): Promise<CachedCatalogue | string> {
   let recorded: { stamp?: string; parts?: Record<string, string>; digest?: string };
-  try { recorded = JSON.parse(await readFile(inputsStampPath(stateDir), 'utf8')) as typeof recorded; } catch { return 'no earlier compile recorded its inputs'; }
+  try { recorded = JSON.parse(await readFile(stateLayout(stateDir).inputsStamp, 'utf8')) as typeof recorded; } catch { return 'no earlier compile recorded its inputs'; }
   if (recorded.stamp !== stamp.value) return stampChange(recorded.parts, stamp.parts);
   // A last-known-good that is unreadable or from other inputs: compile (the run says why if that fails too).
   const lkg = await readLastKnownGood(stateDir).catch(() => null);

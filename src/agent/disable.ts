@@ -6,9 +6,9 @@
  */
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { TsconvergeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic.js';
+import { stateLayout } from '../core/state-layout.js';
 
 export interface DisabledState {
   readonly reason: string;
@@ -16,10 +16,6 @@ export interface DisabledState {
   readonly by: string;
   /** ISO time. */
   readonly since: string;
-}
-
-export function disabledPath(stateDir: string): string {
-  return path.join(stateDir, 'agent_disabled.json');
 }
 
 export function currentUser(env: NodeJS.ProcessEnv = process.env): string {
@@ -31,7 +27,7 @@ export function currentUser(env: NodeJS.ProcessEnv = process.env): string {
 export async function readDisabled(stateDir: string): Promise<DisabledState | null> {
   let text: string;
   try {
-    text = await readFile(disabledPath(stateDir), 'utf8');
+    text = await readFile(stateLayout(stateDir).agentDisabled, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -52,13 +48,13 @@ export async function disableAgent(stateDir: string, reason: string, by = curren
   }
   const state: DisabledState = { reason: reason.trim(), by, since: new Date().toISOString() };
   await mkdir(stateDir, { recursive: true, mode: 0o755 });
-  await writeFileAtomic(disabledPath(stateDir), JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
+  await writeFileAtomic(stateLayout(stateDir).agentDisabled, JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
   return state;
 }
 
 /** Enable; returns the state that was removed, or null when the agent was not disabled. */
 export async function enableAgent(stateDir: string): Promise<DisabledState | null> {
   const prior = await readDisabled(stateDir);
-  try { await unlink(disabledPath(stateDir)); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
+  try { await unlink(stateLayout(stateDir).agentDisabled); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
   return prior;
 }

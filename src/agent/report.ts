@@ -2,7 +2,7 @@
  * The agent's run report: the engine's JSON report (src/engine/report.ts) plus what an
  * agent run adds: the node, the catalogue digest and whether it was the last-known-good
  * (with the compile/fetch error), the agent's enabled state, and per changed resource
- * its cause (applied.ts). Every run writes one, also a skipped run (agent disabled) and
+ * its cause (change-cause.ts). Every run writes one, also a skipped run (agent disabled) and
  * a run that could not happen (no catalogue, lock busy): monitoring reads them all.
  *
  * Files: <stateDir>/reports/<time>-<run id>.json (the newest `keep` are kept, oldest
@@ -15,7 +15,8 @@ import path from 'node:path';
 import type { TsconvergeError } from '../core/errors.js';
 import type { Report, ResourceReport, Summary } from '../engine/report.js';
 import { writeFileAtomic } from '../core/atomic.js';
-import type { Cause } from './applied.js';
+import { stateLayout } from '../core/state-layout.js';
+import type { Cause } from './change-cause.js';
 import { describeSeen, type Seen, type WatchEvent } from '../engine/seen.js';
 
 export type RunOutcome =
@@ -111,6 +112,67 @@ export interface RunSummary {
 
 export const EMPTY_SUMMARY: Summary = { total: 0, unchanged: 0, changed: 0, pending: 0, failed: 0, skipped: 0 };
 
+/** What every report of a run says, whatever its outcome: which run, of what, and the agent's state. */
+export interface RunHead {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly node: string;
+  readonly version: string;
+  readonly noop: boolean;
+  readonly started: Date;
+  readonly agent: AgentInfo;
+}
+
+/**
+ * How a run ended. `run`: the engine ran the catalogue; its report, the catalogue's source,
+ * the resources with their causes. `skipped` (the agent is disabled) and `not-run` (no
+ * catalogue, or the run lock stayed busy): nothing was read or changed; `error` says why a
+ * run did not happen, `catalogueError` that it was the catalogue.
+ */
+export type RunEnd =
+  | {
+    readonly outcome: 'run';
+    readonly engine: Report;
+    readonly catalogue: { readonly digest: string; readonly cached: boolean; readonly error?: TsconvergeError; readonly codeVersion?: string };
+    readonly resources: readonly AgentResourceReport[];
+    readonly changes: AgentReport['changes'];
+    readonly interrupted: boolean;
+    readonly timings: AgentReport['timings'];
+    readonly event?: AgentReport['event'];
+  }
+  | {
+    readonly outcome: 'skipped' | 'not-run';
+    readonly interrupted: boolean;
+    readonly timings: AgentReport['timings'];
+    readonly error?: TsconvergeError;
+    readonly catalogueError?: TsconvergeError;
+  };
+
+/** The agent's report of one run: the one place its shape is made, for every outcome (exit code 1 when the catalogue was not run). */
+export function agentReport(head: RunHead, end: RunEnd, finished = new Date()): AgentReport {
+  const start = { formatVersion: 1 as const, runId: head.runId, trigger: head.trigger, node: head.node, version: head.version, noop: head.noop, startedAt: head.started.toISOString() };
+  const finish = { finishedAt: finished.toISOString(), durationMs: finished.getTime() - head.started.getTime() };
+  if (end.outcome === 'run') {
+    const c = end.catalogue;
+    return {
+      ...end.engine, ...start, outcome: 'run', catalogueDigest: c.digest, cachedCatalogue: c.cached,
+      ...(c.error ? { catalogueError: c.error.toJSON() } : {}),
+      ...(c.codeVersion ? { codeVersion: c.codeVersion } : {}),
+      agent: head.agent, resources: end.resources, changes: end.changes, interrupted: end.interrupted, timings: end.timings,
+      ...(end.event ? { event: end.event } : {}),
+      ...finish,
+    };
+  }
+  return {
+    ...start, outcome: end.outcome, catalogue: '', catalogueDigest: null, cachedCatalogue: false, agent: head.agent,
+    resources: [], summary: EMPTY_SUMMARY, changes: { intentional: 0, corrective: 0 }, interrupted: end.interrupted,
+    timings: end.timings, exitCode: 1,
+    ...(end.error ? { error: end.error.toJSON() } : {}),
+    ...(end.catalogueError ? { catalogueError: end.catalogueError.toJSON() } : {}),
+    ...finish,
+  };
+}
+
 /**
  * Mark each changed (or, under noop, pending) resource with its cause and count them. A
  * resource that failed or was skipped made no change, so it has no cause: a failed create
@@ -168,35 +230,23 @@ export interface LastCorrective {
   readonly report: string;
 }
 
-export function lastCorrectivePath(stateDir: string): string {
-  return path.join(stateDir, 'last_corrective.json');
-}
-
 export async function readLastCorrective(stateDir: string): Promise<LastCorrective | null> {
-  try { return JSON.parse(await readFile(lastCorrectivePath(stateDir), 'utf8')) as LastCorrective; } catch { return null; }
-}
-
-export function summaryPath(stateDir: string): string {
-  return path.join(stateDir, 'last_run_summary.json');
-}
-
-export function reportsDir(stateDir: string): string {
-  return path.join(stateDir, 'reports');
+  try { return JSON.parse(await readFile(stateLayout(stateDir).lastCorrective, 'utf8')) as LastCorrective; } catch { return null; }
 }
 
 /** Write the report and the summary; remove the oldest reports beyond `keep`. Returns the report's path. */
 export async function writeRunReport(stateDir: string, report: AgentReport, keep: number): Promise<string> {
-  const dir = reportsDir(stateDir);
+  const dir = stateLayout(stateDir).reports;
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const name = `${report.startedAt.replace(/[:.]/g, '-')}-${report.runId}.json`;
   const file = path.join(dir, name);
   await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n', { mode: 0o640 });
   const summary = summaryOf(report, path.relative(stateDir, file));
-  await writeFileAtomic(summaryPath(stateDir), JSON.stringify(summary, null, 2) + '\n', { mode: 0o644 });
+  await writeFileAtomic(stateLayout(stateDir).lastRunSummary, JSON.stringify(summary, null, 2) + '\n', { mode: 0o644 });
   // The last corrective changes stay visible in `tsconverge status` after later runs with none.
   if (summary.corrective) {
     const last: LastCorrective = { runId: report.runId, trigger: report.trigger, finishedAt: report.finishedAt, noop: report.noop, lines: summary.corrective, report: summary.report };
-    await writeFileAtomic(lastCorrectivePath(stateDir), JSON.stringify(last, null, 2) + '\n', { mode: 0o644 });
+    await writeFileAtomic(stateLayout(stateDir).lastCorrective, JSON.stringify(last, null, 2) + '\n', { mode: 0o644 });
   }
   await pruneReports(dir, keep);
   return file;
@@ -209,7 +259,7 @@ export async function pruneReports(dir: string, keep: number): Promise<void> {
 
 export async function readSummary(stateDir: string): Promise<RunSummary | null> {
   try {
-    return JSON.parse(await readFile(summaryPath(stateDir), 'utf8')) as RunSummary;
+    return JSON.parse(await readFile(stateLayout(stateDir).lastRunSummary, 'utf8')) as RunSummary;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;

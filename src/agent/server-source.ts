@@ -20,8 +20,8 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { TsconvergeError } from '../core/errors.js';
+import { stateLayout } from '../core/state-layout.js';
 import type { Facts } from '../facts/facts.js';
 import { createKeyAndCsr, fingerprintOf, writeAtomic } from '../server/ca.js';
 import { jsonOf, request, type ClientTls, type HttpAnswer } from '../server/client.js';
@@ -49,21 +49,17 @@ function refused(message: string, hint?: string): TsconvergeError {
   return new TsconvergeError('CERT_REFUSED', message, { terminal: true, hint });
 }
 
-export function sslPaths(stateDir: string, node: string) {
-  const dir = path.join(stateDir, 'ssl');
-  return { dir, ca: path.join(dir, 'ca.crt'), key: path.join(dir, `${node}.key`), csr: path.join(dir, `${node}.csr`), cert: path.join(dir, `${node}.crt`) };
-}
-
-function cachePaths(stateDir: string) {
-  const dir = path.join(stateDir, 'catalogue');
-  return { dir, body: path.join(dir, 'catalogue.json'), meta: path.join(dir, 'catalogue.sig.json') };
+/** The cached signed catalogue: its bytes and its signature (core/state-layout.ts). */
+function cachePaths(stateDir: string): { dir: string; body: string; meta: string } {
+  const l = stateLayout(stateDir);
+  return { dir: l.catalogueDir, body: l.serverCatalogue, meta: l.serverCatalogueSignature };
 }
 
 const exists = (f: string): Promise<boolean> => stat(f).then(() => true, () => false);
 
 /** Fetch the CA over TLS without trusting it yet, and keep it only if its fingerprint is the pinned one. */
 async function pinCa(opts: ServerSourceOptions): Promise<string> {
-  const p = sslPaths(opts.stateDir, opts.node);
+  const p = stateLayout(opts.stateDir).ssl(opts.node);
   const check = (pem: string, from: string): string => {
     if (opts.caFingerprint !== undefined && fingerprintOf(pem).toLowerCase() !== opts.caFingerprint.toLowerCase()) {
       throw refused(`the CA from ${from} has fingerprint ${fingerprintOf(pem)}, not the pinned ${opts.caFingerprint}`, 'check --ca-fingerprint against `tsconverge ca fingerprint` on the server; nothing was trusted');
@@ -104,7 +100,7 @@ async function insecureGet(server: string, p: string, connectTimeoutMs: number):
 
 /** Key, certificate and CA for mutual TLS; enrols when there is no certificate yet. */
 export async function enrol(opts: ServerSourceOptions, signal?: AbortSignal): Promise<ClientTls> {
-  const p = sslPaths(opts.stateDir, opts.node);
+  const p = stateLayout(opts.stateDir).ssl(opts.node);
   await mkdir(p.dir, { recursive: true, mode: 0o700 });
   const ca = await pinCa(opts);
   if (await exists(p.cert) && await exists(p.key)) return { ca, cert: await readFile(p.cert, 'utf8'), key: await readFile(p.key, 'utf8') };
@@ -160,7 +156,7 @@ export class ServerSource implements CatalogueSource {
   async cached(): Promise<{ doc: CatalogueDocument; etag: string } | undefined> {
     const c = cachePaths(this.opts.stateDir);
     if (!(await exists(c.body))) return undefined;
-    const ca = this.tls?.ca ?? await readFile(this.opts.caFile ?? sslPaths(this.opts.stateDir, this.opts.node).ca, 'utf8');
+    const ca = this.tls?.ca ?? await readFile(this.opts.caFile ?? stateLayout(this.opts.stateDir).ssl(this.opts.node).ca, 'utf8');
     const body = await readFile(c.body);
     const meta = JSON.parse(await readFile(c.meta, 'utf8')) as CacheMeta;
     verifySignedBody(body, meta.signature, meta.signer, ca);
@@ -202,7 +198,7 @@ export class ServerSource implements CatalogueSource {
       } catch (err) { last = err as TsconvergeError; continue; }
       if (a.status >= 500) { last = new TsconvergeError('SERVER_UNREACHABLE', `server ${server} answered ${a.status}`); continue; }
       if (a.status === 304 && prior) return { catalogue: catalogueOf(prior.doc), digest: prior.doc.version, cached: false, codeVersion: prior.doc.codeVersion };
-      if (a.status === 401 || a.status === 403) throw refused(`server ${server} refused this agent's certificate (${a.status}): ${a.body.toString('utf8').slice(0, 200)}`, `on the server: tsconverge ca list; a revoked node enrols again after removing ${sslPaths(this.opts.stateDir, this.opts.node).cert}`);
+      if (a.status === 401 || a.status === 403) throw refused(`server ${server} refused this agent's certificate (${a.status}): ${a.body.toString('utf8').slice(0, 200)}`, `on the server: tsconverge ca list; a revoked node enrols again after removing ${stateLayout(this.opts.stateDir).ssl(this.opts.node).cert}`);
       if (a.status !== 200) throw new TsconvergeError('CATALOGUE_REFUSED', `server ${server} answered ${a.status}: ${a.body.toString('utf8').slice(0, 2000)}`, { terminal: true });
       const signature = a.headers[SIGNATURE_HEADER] as string | undefined;
       const signer = a.headers[SIGNER_HEADER] as string | undefined;

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readRunLock, type RunLockInfo } from '../engine/lock.js';
 import { writeFileAtomic } from '../core/atomic.js';
+import { stateLayout } from '../core/state-layout.js';
 import { readDisabled, type DisabledState } from './disable.js';
 import { readLastCorrective, readSummary, type LastCorrective, type RunSummary } from './report.js';
 import { formatDuration } from './schedule.js';
@@ -28,10 +29,6 @@ export interface AgentProcessInfo {
   readonly stoppedAt?: string;
 }
 
-export function agentInfoPath(stateDir: string): string {
-  return path.join(stateDir, 'agent.json');
-}
-
 /**
  * Write this process's record, unless agent.json is the record of another agent process
  * that is still running: an `agent --onetime` beside a long-running agent must not make
@@ -41,12 +38,12 @@ export function agentInfoPath(stateDir: string): string {
 export async function writeAgentInfo(stateDir: string, info: AgentProcessInfo): Promise<boolean> {
   const current = await readAgentInfo(stateDir);
   if (current && current.pid !== info.pid && current.stoppedAt === undefined && alive(current.pid)) return false;
-  await writeFileAtomic(agentInfoPath(stateDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o644 });
+  await writeFileAtomic(stateLayout(stateDir).agentProcess, JSON.stringify(info, null, 2) + '\n', { mode: 0o644 });
   return true;
 }
 
 async function readAgentInfo(stateDir: string): Promise<AgentProcessInfo | null> {
-  try { return JSON.parse(await readFile(agentInfoPath(stateDir), 'utf8')) as AgentProcessInfo; } catch { return null; }
+  try { return JSON.parse(await readFile(stateLayout(stateDir).agentProcess, 'utf8')) as AgentProcessInfo; } catch { return null; }
 }
 
 function alive(pid: number): boolean {

@@ -7,7 +7,7 @@
  *
  * Two runners use it (src/cli/agent.ts chooses): a child process per run (child.ts, the
  * default: between runs the agent holds only this loop, the schedule and the logger,
- * 67-71 MB resident instead of 100-200 MB), or the run in this process (loop.ts,
+ * 67-71 MB resident instead of 100-200 MB), or the run in this process (one-run.ts,
  * `--in-process`: warm runs, more memory). This module stays light: it must not import
  * the engine, the providers or the catalogue compiler.
  */

@@ -1,6 +1,6 @@
 /**
  * The one-shot CLI's stored compile (`apply`, `plan`): the catalogue last compiled by an
- * `apply`, kept in the state directory beside the stamp of its inputs (stamp.ts: every
+ * `apply`, kept in the state directory (`catalogue/compiled.json`, core/state-layout.ts) beside the stamp of its inputs (stamp.ts: every
  * file under the manifest tree and the secrets directory by stat, the facts but uptime,
  * the flags and TSCONVERGE_* variables that a compile reads, the program itself). A
  * later run whose inputs have the same stamp takes that catalogue instead of parsing
@@ -28,6 +28,7 @@ import { inputsStamp, stampChange, type Stamp } from './stamp.js';
 import { catalogueFromStored, storedResources, type StoredResource } from './stored.js';
 import { writeFileAtomic } from '../core/atomic.js';
 import { knownSecrets } from '../core/redact.js';
+import { stateLayout } from '../core/state-layout.js';
 
 /** A tree changed more recently than this is not stamped (stamp.ts). */
 export const SETTLE_MS = 1000;
@@ -40,10 +41,6 @@ interface StoredCompile {
   readonly digest: string;
   readonly compiledAt: string;
   readonly resources: readonly StoredResource[];
-}
-
-export function storedCompilePath(stateDir: string): string {
-  return path.join(stateDir, 'catalogue', 'compiled.json');
 }
 
 export interface LoadedCatalogue {
@@ -67,7 +64,7 @@ async function trustedDir(dir: string): Promise<boolean | undefined> {
 
 /** The stored compile when it was made from inputs with this stamp, and the file and its directories are this user's alone; else null. */
 async function readStored(stateDir: string, stamp: Stamp): Promise<{ catalogue: Catalogue; compiledAt: string } | null | string> {
-  const file = storedCompilePath(stateDir);
+  const file = stateLayout(stateDir).storedCompile;
   for (const dir of [stateDir, path.dirname(file)]) {
     const trusted = await trustedDir(dir);
     if (trusted === undefined) return null;
@@ -134,7 +131,7 @@ export async function loadReusingCompile(target: string, opts: FleetOptions & { 
       const doc: StoredCompile = { formatVersion: 1, stamp: stamp.value, parts: stamp.parts, digest: catalogue.version, compiledAt, resources };
       const text = JSON.stringify(doc) + '\n';
       if (holdsSecrets(resources, text)) return;
-      const file = storedCompilePath(opts.stateDir);
+      const file = stateLayout(opts.stateDir).storedCompile;
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       if (!(await trustedDir(opts.stateDir)) || !(await trustedDir(path.dirname(file)))) return; // never read back: not worth writing
       await writeFileAtomic(file, text, { mode: 0o600 });

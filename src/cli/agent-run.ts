@@ -29,7 +29,7 @@ export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Pr
   const { createProviderRegistry } = await import('../providers/container.js');
   const { preflightCatalogue } = await import('../engine/preflight.js');
   const { createCatalogueSource } = await import('../agent/source.js');
-  const { createAgent, runWindowOf } = await import('../agent/loop.js');
+  const { createAgent, runWindowOf } = await import('../agent/one-run.js');
   const { takeEventRun } = await import('../agent/watch/state.js');
   const providers = createProviderRegistry();
   const node = flags.node ?? (await createFacts(root)).hostname;

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { TsconvergeError } from '../core/errors.js';
-import { resolveStateDir } from '../engine/lock.js';
+import { resolveStateDir } from '../core/state-layout.js';
 import { createLogger } from '../core/log.js';
 import { EXIT } from './exit.js';
 import { BUNDLE } from '../core/bundle.js';

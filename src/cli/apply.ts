@@ -10,7 +10,8 @@ import { loggerFrom, printInputError, type GlobalFlags } from './common.js';
 import { EXIT } from './exit.js';
 import { redact } from '../core/redact.js';
 import { factsForNode } from './fleet.js';
-import { acquireRunLock, resolveStateDir, type RunLock } from '../engine/lock.js';
+import { acquireRunLock, type RunLock } from '../engine/lock.js';
+import { resolveStateDir } from '../core/state-layout.js';
 import { TsconvergeError } from '../core/errors.js';
 
 export interface ApplyFlags extends GlobalFlags {

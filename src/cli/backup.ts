@@ -125,7 +125,8 @@ export async function backupListCommand(volume: string | undefined, flags: Backu
 export async function backupRunCommand(name: string | undefined, flags: BackupFlags): Promise<number> {
   return withLoaded(flags, async (l) => {
     const { takeBackup } = await import('../providers/backup/ops.js');
-    const { acquireRunLock, resolveStateDir } = await import('../engine/lock.js');
+    const { acquireRunLock } = await import('../engine/lock.js');
+    const { resolveStateDir } = await import('../core/state-layout.js');
     const targets = name ? [byName(l, name)] : l.backups;
     if (!targets.length) throw new TsconvergeError('INVALID_VALUE', 'the catalogue declares no backup.volume', { terminal: true, hint: 'declare one (docs/backup.md)' });
     // The run lock: a backup run and an apply (the agent's) never touch the containers at once.

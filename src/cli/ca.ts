@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TsconvergeError } from '../core/errors.js';
-import { resolveStateDir } from '../engine/lock.js';
+import { resolveStateDir } from '../core/state-layout.js';
 import { EXIT } from './exit.js';
 
 /** --ca-dir and --state-dir (src/cli/commands/options.ts caOptions). */

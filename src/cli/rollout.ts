@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TsconvergeError } from '../core/errors.js';
-import { resolveStateDir } from '../engine/lock.js';
+import { resolveStateDir } from '../core/state-layout.js';
 import { EXIT } from './exit.js';
 import type { RolloutStatus } from '../server/rollout.js';
 

@@ -11,7 +11,7 @@ import { TsconvergeError } from '../core/errors.js';
 
 export const HELD = 'REPLACE_HELD';
 
-/** `drift`: paths of the plan's changes that are drift (engine/applied.ts driftPaths). */
+/** `drift`: paths of the plan's changes that are drift (engine/applied-hashes.ts driftPaths). */
 export function holdReplace(r: Resource, plan: ResourcePlan, drift: readonly string[], allowReplace: boolean | undefined): TsconvergeError | undefined {
   const a = r.attrs as { stateful?: boolean; onDrift?: 'fix' | 'warn' };
   if (plan.action !== 'replace' || a.stateful !== true || allowReplace) return undefined;

@@ -9,7 +9,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, ut
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireRunLock, processStartTime, readRunLock, resolveStateDir } from './lock.js';
+import { acquireRunLock, processStartTime, readRunLock } from './lock.js';
+import { resolveStateDir } from '../core/state-layout.js';
 import { TsconvergeError } from '../core/errors.js';
 
 const lockModule = fileURLToPath(new URL('./lock.ts', import.meta.url));

@@ -1,7 +1,7 @@
 /**
- * The state directory and the run lock: one run that changes the host at a time.
+ * The run lock: one run that changes the host at a time.
  *
- * The lock is `<stateDir>/run.lock`, a small JSON file `{ pid, since, command, start }`.
+ * The lock is `<stateDir>/run.lock` (core/state-layout.ts), a small JSON file `{ pid, since, command, start }`.
  * It is created complete and exclusively in one step: the content is written to a
  * private temp file which is then hard-linked to `run.lock` (link() fails with EEXIST
  * when the lock exists), so no reader ever sees a half-written lock.
@@ -16,8 +16,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { TsconvergeError } from '../core/errors.js';
+import { stateLayout } from '../core/state-layout.js';
 
 export interface RunLockInfo { readonly pid: number; readonly since: string; readonly command: string }
 export interface RunLock { readonly info: RunLockInfo; release(): Promise<void> }
@@ -27,19 +27,9 @@ interface LockFile extends RunLockInfo {
   readonly start?: string;
 }
 
-const LOCK = 'run.lock';
-const TAKEOVER = 'run.lock.takeover';
 /** A takeover mutex older than this was left by a process that died inside it. */
 const TAKEOVER_STALE_MS = 10_000;
 const POLL_MS = 100;
-
-/** --state-dir, else $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge ('/var/lib/tsconverge' when root is '/'). */
-export function resolveStateDir(opts: { stateDir?: string; root?: string }): string {
-  if (opts.stateDir) return path.resolve(opts.stateDir);
-  const env = process.env.TSCONVERGE_STATE_DIR;
-  if (env) return path.resolve(env);
-  return path.join(path.resolve(opts.root ?? '/'), 'var/lib/tsconverge');
-}
 
 /** The start time of a live process, or undefined when it is gone (a zombie counts as gone). */
 export function processStartTime(pid: number): string | undefined {
@@ -103,7 +93,7 @@ async function readRaw(file: string): Promise<string | null> {
 
 /** Who holds the lock in `stateDir`, or null when nobody does (no lock, or an unreadable one). */
 export async function readRunLock(stateDir: string): Promise<RunLockInfo | null> {
-  const raw = await readRaw(path.join(stateDir, LOCK));
+  const raw = await readRaw(stateLayout(stateDir).runLock);
   const lock = raw === null ? null : parseLock(raw);
   return lock ? { pid: lock.pid, since: lock.since, command: lock.command } : null;
 }
@@ -112,13 +102,13 @@ function busyError(lock: LockFile | null, stateDir: string): TsconvergeError {
   const who = lock ? `pid ${lock.pid}, since ${lock.since}` : 'pid unknown, since unknown';
   return new TsconvergeError('RUN_IN_PROGRESS', `a run is already in progress (${who})`, {
     terminal: true,
-    hint: `wait for it to finish or pass --wait-for-lock SECONDS; the lock is ${path.join(stateDir, LOCK)} and is taken over automatically once its process is gone`,
+    hint: `wait for it to finish or pass --wait-for-lock SECONDS; the lock is ${stateLayout(stateDir).runLock} and is taken over automatically once its process is gone`,
   });
 }
 
 /** Remove the lock if it still has exactly the content `seen` (a stale lock), under the takeover mutex. */
 async function takeOver(stateDir: string, seen: string): Promise<boolean> {
-  const mutex = path.join(stateDir, TAKEOVER);
+  const mutex = stateLayout(stateDir).runLockTakeover;
   try {
     await fs.mkdir(mutex);
   } catch (err) {
@@ -128,8 +118,8 @@ async function takeOver(stateDir: string, seen: string): Promise<boolean> {
     return false; // someone else is taking over; the caller tries again
   }
   try {
-    const now = await readRaw(path.join(stateDir, LOCK));
-    if (now === seen) await fs.unlink(path.join(stateDir, LOCK)).catch(() => undefined);
+    const now = await readRaw(stateLayout(stateDir).runLock);
+    if (now === seen) await fs.unlink(stateLayout(stateDir).runLock).catch(() => undefined);
     return true;
   } finally {
     await fs.rmdir(mutex).catch(() => undefined);
@@ -138,11 +128,11 @@ async function takeOver(stateDir: string, seen: string): Promise<boolean> {
 
 /** One attempt: link a complete lock file into place. True when we hold the lock. */
 async function tryLink(stateDir: string, content: string): Promise<boolean> {
-  const tmp = path.join(stateDir, `.run.lock.${process.pid}.${randomBytes(6).toString('hex')}`);
+  const tmp = stateLayout(stateDir).runLockCandidate(`${process.pid}.${randomBytes(6).toString('hex')}`);
   await fs.writeFile(tmp, content, { mode: 0o644, flag: 'wx' });
   try {
     await fs.chmod(tmp, 0o644);
-    await fs.link(tmp, path.join(stateDir, LOCK));
+    await fs.link(tmp, stateLayout(stateDir).runLock);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -173,7 +163,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export async function acquireRunLock(stateDir: string, opts: { command: string; waitMs?: number; signal?: AbortSignal; onWait?: (held: RunLockInfo) => void }): Promise<RunLock> {
   await fs.mkdir(stateDir, { recursive: true, mode: 0o755 });
-  const lockPath = path.join(stateDir, LOCK);
+  const lockPath = stateLayout(stateDir).runLock;
   const info: LockFile = { pid: process.pid, since: new Date().toISOString(), command: opts.command, start: processStartTime(process.pid) };
   const content = JSON.stringify(info) + '\n';
   const deadline = Date.now() + Math.max(0, opts.waitMs ?? 0);

@@ -1,6 +1,6 @@
 /**
  * Nothing forgotten: a refresh (restart) owed to a resource because something that
- * notifies it changed is recorded in the state directory (`owed.json`) before that
+ * notifies it changed is recorded in the state directory (`owed.json`, core/state-layout.ts) before that
  * change is applied, and cleared only once the refresh has happened (or the resource
  * was created or replaced, which starts it fresh). A run that fails or is interrupted
  * in between hands the restart on to the next run, which does it even though nothing
@@ -13,8 +13,8 @@
  * is read, never written. Writes are atomic (temp file and rename) and serialised.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic.js';
+import { stateLayout } from '../core/state-layout.js';
 
 export interface OwedEntry { readonly because: string; readonly since: string }
 
@@ -27,18 +27,17 @@ export interface OwedStore {
   clear(id: string): Promise<void>;
 }
 
-const FILE = 'owed.json';
-
 export async function openOwed(stateDir: string | undefined, writable: boolean): Promise<OwedStore> {
+  const file = stateDir ? stateLayout(stateDir).owedRestarts : undefined;
   let owed: Record<string, OwedEntry> = {};
-  if (stateDir) {
-    try { owed = JSON.parse(await readFile(path.join(stateDir, FILE), 'utf8')) as Record<string, OwedEntry>; } catch { /* none owed */ }
+  if (file) {
+    try { owed = JSON.parse(await readFile(file, 'utf8')) as Record<string, OwedEntry>; } catch { /* none owed */ }
   }
   let chain: Promise<void> = Promise.resolve();
   const save = (): Promise<void> => {
-    if (!stateDir || !writable) return Promise.resolve();
+    if (!file || !writable) return Promise.resolve();
     const text = JSON.stringify(owed, null, 1) + '\n';
-    chain = chain.then(() => writeFileAtomic(path.join(stateDir, FILE), text, { mode: 0o644 }));
+    chain = chain.then(() => writeFileAtomic(file, text, { mode: 0o644 }));
     return chain;
   };
   return {

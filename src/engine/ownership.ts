@@ -14,13 +14,10 @@
  * object is later recreated by tsconverge, the new one carries the owner label.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Ownership, Provider, Resource, ResourcePlan } from '../providers/types.js';
 import { TsconvergeError } from '../core/errors.js';
-import { resolveStateDir } from './lock.js';
+import { resolveStateDir, stateLayout } from '../core/state-layout.js';
 import { writeFileAtomic } from '../core/atomic.js';
-
-export const ADOPTED_FILE = 'adopted.json';
 
 export interface AdoptionRecord {
   readonly resource: string;
@@ -40,7 +37,7 @@ export const resolveAdoptionDir = resolveStateDir;
 
 /** Reads `<stateDir>/adopted.json` (missing: no adoptions). Reading never writes. */
 export async function openAdoptionStore(stateDir: string): Promise<AdoptionStore> {
-  const file = path.join(stateDir, ADOPTED_FILE);
+  const file = stateLayout(stateDir).adoptions;
   let objects: Record<string, AdoptionRecord> = {};
   let writing: Promise<void> = Promise.resolve();
   try {

@@ -7,7 +7,7 @@ import { TsconvergeError, toTsconvergeError } from '../core/errors.js';
 import type { Consequences, Json } from '../providers/types.js';
 import { guard } from './guard.js';
 import { judgeChange } from './hold.js';
-import { describeDrift, driftPaths } from './applied.js';
+import { describeDrift, driftPaths } from './applied-hashes.js';
 import { exitCodeOf, summarise, type Report, type ResourceReport } from './report.js';
 import { fail, hold, planOf, refuse, skippedForDependency, type Run, type RunSetup, type State } from './run-state.js';
 

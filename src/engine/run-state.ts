@@ -15,7 +15,7 @@ import { withTextDiffs } from './textdiff.js';
 import { withDeltas } from './delta.js';
 import { HELD } from './hold.js';
 import type { OwedStore } from './owed.js';
-import type { AppliedState } from './applied.js';
+import type { AppliedHashes } from './applied-hashes.js';
 import { guard } from './guard.js';
 import { ownershipPlan, type AdoptionStore } from './ownership.js';
 import type { Status } from './report.js';
@@ -61,7 +61,7 @@ export interface RunSetup {
 export interface RunStores {
   readonly adoption: AdoptionStore;
   /** The last applied state; rememberApplied updates it in place. */
-  readonly applied: AppliedState;
+  readonly applied: AppliedHashes;
   /** `applied` as it was read, so that an unchanged one is not written. */
   readonly appliedBefore: string;
   readonly owed: OwedStore;

@@ -24,7 +24,7 @@ import { createRootFs } from '../core/rootfs.js';
 import { createProcessRunner } from '../core/exec.js';
 import { createGraph } from './graph.js';
 import { openOwed } from './owed.js';
-import { fingerprint, readApplied, writeApplied } from './applied.js';
+import { fingerprint, readAppliedHashes, writeAppliedHashes } from './applied-hashes.js';
 import { openAdoptionStore, resolveAdoptionDir } from './ownership.js';
 import type { Report } from './report.js';
 import { resolveRunConfig, type RunConfig, type RunOptions } from './run-config.js';
@@ -87,7 +87,7 @@ function armInterrupt(config: RunConfig, hard: AbortController): () => void {
 async function openStores(run: RunSetup): Promise<RunStores> {
   const opts = run.config;
   const adoption = await openAdoptionStore(resolveAdoptionDir({ stateDir: opts.stateDir, root: opts.root }));
-  const applied = await readApplied(opts.stateDir);
+  const applied = await readAppliedHashes(opts.stateDir);
   const appliedBefore = JSON.stringify(applied);
   const owed = await openOwed(opts.stateDir, !opts.noop);
   const owedAtStart = new Map([...run.states.keys()].map((id) => [id, owed.get(id)?.because]));
@@ -105,5 +105,5 @@ async function rememberApplied(run: Run): Promise<void> {
     else if (s.desired) applied[s.resource.id] = fingerprint(s.desired, s.resource.sensitive);
   }
   if (JSON.stringify(applied) === appliedBefore) return; // nothing new: no write
-  try { await writeApplied(stateDir, applied); } catch (err) { log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`); }
+  try { await writeAppliedHashes(stateDir, applied); } catch (err) { log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`); }
 }

@@ -26,7 +26,7 @@ import { createSandbox, docker, REGISTRY, REPO, requireDocker, runCli, type Sand
 import { nextReport, reports, startAgent, waitFor, type AgentProcess } from '../support/agent.js';
 import { operatorTls, startServer, type ServerProc } from '../support/server.js';
 import { request } from '../../src/server/client.js';
-import { sslPaths } from '../../src/agent/server-source.js';
+import { stateLayout } from '../../src/core/state-layout.js';
 
 const PORT = await freePort();
 const DASH = await freePort();
@@ -390,7 +390,7 @@ describe('the dashboard in a browser', () => {
 
   it('facts from an agent are shown as text, never run as markup', async () => {
     // hd-db-3's own certificate sends hostile facts (as a compromised host could).
-    const p = sslPaths(host('hd-db-3').state, 'hd-db-3');
+    const p = stateLayout(host('hd-db-3').state).ssl('hd-db-3');
     const tls = { ca: readFileSync(p.ca, 'utf8'), cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') };
     const put = await request(`https://127.0.0.1:${PORT}`, 'v1/nodes/hd-db-3/facts', tls, { method: 'PUT', json: { facts: { hostname: 'hd-db-3', note: HOSTILE } } });
     expect(put.status).toBe(204);
@@ -535,7 +535,7 @@ describe('a TLS dashboard', () => {
     const asOperator = await request(base, '', op);
     expect(asOperator.status).toBe(200);
     expect(asOperator.body.toString()).toContain('hd-web-2');
-    const p = sslPaths(web1().state, 'hd-web-1');
+    const p = stateLayout(web1().state).ssl('hd-web-1');
     const asNode = await request(base, '', { ca: op.ca, cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') });
     expect(asNode.status).toBe(401);
     expect(asNode.body.toString()).not.toContain('hd-web-2');

@@ -10,7 +10,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { initCa } from '../../src/server/ca.js';
 import { request } from '../../src/server/client.js';
 import { openStore } from '../../src/server/store.js';
-import { ServerSource, sslPaths } from '../../src/agent/server-source.js';
+import { ServerSource } from '../../src/agent/server-source.js';
+import { stateLayout } from '../../src/core/state-layout.js';
 import type { Facts } from '../../src/facts/facts.js';
 import { freePort, runCli } from '../support/harness.js';
 import { operatorTls, startPostgres, startServer, tempDir, writeFleet, type PgCluster, type ServerProc } from '../support/server.js';
@@ -165,7 +166,7 @@ describe('two server replicas on one PostgreSQL', () => {
     expect(second.cached).toBe(false); // answered by the second replica
     const list = JSON.parse((await request(servers[1]!.url, 'v1/nodes', operatorTls(caDir))).body.toString());
     expect(list.nodes.find((n: { node: string }) => n.node === 'hs-r1')).toMatchObject({ status: 'unchanged', codeVersion: first.codeVersion });
-    const tls = { ca: readFileSync(sslPaths(state, 'hs-r1').ca, 'utf8'), cert: readFileSync(sslPaths(state, 'hs-r1').cert, 'utf8'), key: readFileSync(sslPaths(state, 'hs-r1').key, 'utf8') };
+    const tls = { ca: readFileSync(stateLayout(state).ssl('hs-r1').ca, 'utf8'), cert: readFileSync(stateLayout(state).ssl('hs-r1').cert, 'utf8'), key: readFileSync(stateLayout(state).ssl('hs-r1').key, 'utf8') };
     expect(JSON.parse((await request(servers[1]!.url, 'v1/nodes/hs-r1/reports', tls)).body.toString()).reports).toHaveLength(1);
   });
 

@@ -11,7 +11,8 @@ import winston from 'winston';
 import { initCa, issueNodeCert, loadCa, createKeyAndCsr } from '../../src/server/ca.js';
 import { request, type ClientTls } from '../../src/server/client.js';
 import { verifySignedBody, SIGNATURE_HEADER, SIGNER_HEADER } from '../../src/server/wire.js';
-import { ServerSource, sslPaths, enrol } from '../../src/agent/server-source.js';
+import { ServerSource, enrol } from '../../src/agent/server-source.js';
+import { stateLayout } from '../../src/core/state-layout.js';
 import { runCatalogue } from '../../src/engine/run.js';
 import { createProviderRegistry } from '../../src/providers/container.js';
 import type { Facts } from '../../src/facts/facts.js';
@@ -84,15 +85,15 @@ describe('enrolment', () => {
     const h = host('hs-a9');
     const bad = new ServerSource({ servers: [server.url], node: 'hs-a9', stateDir: h.state, caFingerprint: 'sha256:' + '0'.repeat(64) });
     await expect(bad.load(factsOf('hs-a9'), new AbortController().signal)).rejects.toThrow(/fingerprint/);
-    expect(existsSync(sslPaths(h.state, 'hs-a9').key)).toBe(false);
+    expect(existsSync(stateLayout(h.state).ssl('hs-a9').key)).toBe(false);
   });
 
   it('autosign by policy; others wait for `ca sign`', async () => {
     a = host('hs-a');
     b = host('hs-b');
     await enrol({ servers: [server.url], node: 'hs-a', stateDir: a.state, caFingerprint: fingerprint });
-    expect(readFileSync(sslPaths(a.state, 'hs-a').key).length).toBeGreaterThan(0);
-    expect((await import('node:fs')).statSync(sslPaths(a.state, 'hs-a').key).mode & 0o777).toBe(0o600);
+    expect(readFileSync(stateLayout(a.state).ssl('hs-a').key).length).toBeGreaterThan(0);
+    expect((await import('node:fs')).statSync(stateLayout(a.state).ssl('hs-a').key).mode & 0o777).toBe(0o600);
     await expect(b.source.load(factsOf('hs-b'), new AbortController().signal)).rejects.toThrow(/not signed yet/);
     const listed = await runCli(['ca', 'list', '--ca-dir', caDir]);
     expect(listed.stdout).toMatch(/pending\s+hs-b/);
@@ -104,7 +105,7 @@ describe('enrolment', () => {
     const token = (await runCli(['ca', 'token', '--ca-dir', caDir])).stdout.trim();
     const first = host('hs-t1');
     await enrol({ servers: [server.url], node: 'hs-t1', stateDir: first.state, caFingerprint: fingerprint, joinToken: token });
-    expect(existsSync(sslPaths(first.state, 'hs-t1').cert)).toBe(true);
+    expect(existsSync(stateLayout(first.state).ssl('hs-t1').cert)).toBe(true);
     const second = host('hs-t2');
     await expect(enrol({ servers: [server.url], node: 'hs-t2', stateDir: second.state, caFingerprint: fingerprint, joinToken: token })).rejects.toThrow(/not signed yet/);
   });

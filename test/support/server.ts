@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIN, freePort } from './harness.js';
 import type { ClientTls } from '../../src/server/client.js';
-import { sslPaths } from '../../src/agent/server-source.js';
+import { stateLayout } from '../../src/core/state-layout.js';
 import type { Facts } from '../../src/facts/facts.js';
 import { readFileSync } from 'node:fs';
 
@@ -79,7 +79,7 @@ export function nodeFacts(node: string, extra: Record<string, unknown> = {}): Fa
 
 /** The CA, certificate and key an enrolled agent keeps in its state directory. */
 export function agentTls(stateDir: string, node: string): ClientTls {
-  const p = sslPaths(stateDir, node);
+  const p = stateLayout(stateDir).ssl(node);
   return { ca: readFileSync(p.ca, 'utf8'), cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') };
 }
 

@@ -7,19 +7,22 @@
  * changed: a rollout), and **corrective** when it is the same (the catalogue did not
  * change, the host drifted). A resource that failed keeps its old record, so a failed
  * rollout is still intentional when it finally lands. The record holds digests only
- * (0600, beside the lock), never values.
+ * (0600, `agent_applied.json` in the state directory, core/state-layout.ts; this module
+ * alone reads and writes it), never values. It is not the engine's `applied.json`
+ * (engine/applied-hashes.ts: hashes per attribute, to word drift in a plan).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { canonicalJson } from '../catalogue/compile.js';
 import type { Catalogue, CatalogueResource } from '../core/types.js';
 import type { ResourceReport } from '../engine/report.js';
 import { writeFileAtomic } from '../core/atomic.js';
+import { stateLayout } from '../core/state-layout.js';
 
 export type Cause = 'intentional' | 'corrective';
 
-export interface AppliedState {
+/** The agent's record of what converged: per resource, the digest of its declared state. */
+export interface ConvergedDigests {
   readonly formatVersion: 1;
   /** The catalogue digest of the last applied run. */
   readonly catalogue: string | null;
@@ -28,22 +31,18 @@ export interface AppliedState {
   readonly resources: Readonly<Record<string, string>>;
 }
 
-export const EMPTY_APPLIED: AppliedState = { formatVersion: 1, catalogue: null, updatedAt: null, resources: {} };
+export const NO_CONVERGED_DIGESTS: ConvergedDigests = { formatVersion: 1, catalogue: null, updatedAt: null, resources: {} };
 
 export function declaredDigest(r: Pick<CatalogueResource, 'attrs'>): string {
   return createHash('sha256').update(canonicalJson(r.attrs)).digest('hex').slice(0, 32);
 }
 
-export function appliedPath(stateDir: string): string {
-  return path.join(stateDir, 'agent_applied.json');
-}
-
-export async function readApplied(stateDir: string): Promise<AppliedState> {
+export async function readConvergedDigests(stateDir: string): Promise<ConvergedDigests> {
   try {
-    const doc = JSON.parse(await readFile(appliedPath(stateDir), 'utf8')) as AppliedState;
-    return doc?.formatVersion === 1 && doc.resources && typeof doc.resources === 'object' ? doc : EMPTY_APPLIED;
+    const doc = JSON.parse(await readFile(stateLayout(stateDir).convergedDigests, 'utf8')) as ConvergedDigests;
+    return doc?.formatVersion === 1 && doc.resources && typeof doc.resources === 'object' ? doc : NO_CONVERGED_DIGESTS;
   } catch {
-    return EMPTY_APPLIED; // none yet, or unreadable: every change counts as intentional
+    return NO_CONVERGED_DIGESTS; // none yet, or unreadable: every change counts as intentional
   }
 }
 
@@ -54,11 +53,11 @@ export async function readApplied(stateDir: string): Promise<AppliedState> {
  * automatic notifications alike, e.g. a template-rendered file mounted into a container).
  * Resources come in apply order, so a notifier's cause is known before the notified one's.
  */
-export function classifyChanges(catalogue: Catalogue, resources: readonly ResourceReport[], applied: AppliedState): Map<string, Cause> {
+export function classifyChanges(catalogue: Catalogue, resources: readonly ResourceReport[], converged: ConvergedDigests): Map<string, Cause> {
   const causes = new Map<string, Cause>();
   const own = (r: ResourceReport): Cause => {
     const res = catalogue.byId.get(r.id);
-    return res && applied.resources[r.id] === declaredDigest(res) ? 'corrective' : 'intentional';
+    return res && converged.resources[r.id] === declaredDigest(res) ? 'corrective' : 'intentional';
   };
   for (const r of resources) {
     if (r.status !== 'changed' && r.status !== 'pending') continue;
@@ -69,7 +68,7 @@ export function classifyChanges(catalogue: Catalogue, resources: readonly Resour
 }
 
 /** The record after an applied run: converged resources take their new digest, failed ones keep the old. */
-export function nextApplied(catalogue: Catalogue, resources: readonly ResourceReport[], prior: AppliedState, now = new Date()): AppliedState {
+export function nextConvergedDigests(catalogue: Catalogue, resources: readonly ResourceReport[], prior: ConvergedDigests, now = new Date()): ConvergedDigests {
   const out: Record<string, string> = {};
   const status = new Map(resources.map((r) => [r.id, r.status]));
   for (const res of catalogue.resources) {
@@ -80,6 +79,6 @@ export function nextApplied(catalogue: Catalogue, resources: readonly ResourceRe
   return { formatVersion: 1, catalogue: catalogue.version, updatedAt: now.toISOString(), resources: out };
 }
 
-export async function writeApplied(stateDir: string, state: AppliedState): Promise<void> {
-  await writeFileAtomic(appliedPath(stateDir), JSON.stringify(state) + '\n', { mode: 0o600 });
+export async function writeConvergedDigests(stateDir: string, state: ConvergedDigests): Promise<void> {
+  await writeFileAtomic(stateLayout(stateDir).convergedDigests, JSON.stringify(state) + '\n', { mode: 0o600 });
 }

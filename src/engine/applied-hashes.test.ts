@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeDrift, fingerprint } from './applied.js';
+import { describeDrift, fingerprint } from './applied-hashes.js';
 import type { ResourcePlan } from '../providers/types.js';
 
 const desired = { image: 'busybox', environment: { FOO: '1', SECRET: 'x' }, memory: '64m' };

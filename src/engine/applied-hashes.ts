@@ -1,5 +1,7 @@
 /**
- * The last applied state, kept in the state directory (`applied.json`), so a plan can
+ * The engine's record of what it applied: per resource, a hash of each declared attribute
+ * (and map key) as last applied, kept in the state directory (`applied.json`, path from
+ * core/state-layout.ts; this module alone reads and writes it), so a plan can
  * word drift as drift: a resource tsconverge applied before that is now absent was
  * "removed outside tsconverge"; an attribute whose declared value has not changed
  * since the last apply but differs on the host was "changed outside tsconverge".
@@ -10,13 +12,13 @@
  */
 import { hash as oneShotHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Json, ResourcePlan, View } from '../providers/types.js';
 import { writeFileAtomic } from '../core/atomic.js';
+import { stateLayout } from '../core/state-layout.js';
 
-export type AppliedState = Record<string, Record<string, string>>;
+/** Resource id -> attribute path (`/environment/FOO`) -> hash of its declared value as last applied. */
+export type AppliedHashes = Record<string, Record<string, string>>;
 
-const FILE = 'applied.json';
 const esc = (k: string): string => k.replace(/~/g, '~0').replace(/\//g, '~1');
 // crypto.hash: one call per value, no Hash object (about 1,000 of them in a 50-container run).
 const hash = (v: Json): string => oneShotHash('sha256', JSON.stringify(v), 'hex').slice(0, 32);
@@ -37,13 +39,14 @@ export function fingerprint(desired: View, sensitive: readonly string[]): Record
   return out;
 }
 
-export async function readApplied(stateDir: string | undefined): Promise<AppliedState> {
+/** The hashes as last applied; none without a state directory, or when none were recorded or the file is unreadable. */
+export async function readAppliedHashes(stateDir: string | undefined): Promise<AppliedHashes> {
   if (!stateDir) return {};
-  try { return JSON.parse(await readFile(path.join(stateDir, FILE), 'utf8')) as AppliedState; } catch { return {}; }
+  try { return JSON.parse(await readFile(stateLayout(stateDir).appliedHashes, 'utf8')) as AppliedHashes; } catch { return {}; }
 }
 
-export async function writeApplied(stateDir: string, state: AppliedState): Promise<void> {
-  await writeFileAtomic(path.join(stateDir, FILE), JSON.stringify(state, null, 1) + '\n', { mode: 0o644 });
+export async function writeAppliedHashes(stateDir: string, hashes: AppliedHashes): Promise<void> {
+  await writeFileAtomic(stateLayout(stateDir).appliedHashes, JSON.stringify(hashes, null, 1) + '\n', { mode: 0o644 });
 }
 
 /** Attribute label for a change path: `/environment/FOO` -> `environment FOO`. */
