@@ -42,7 +42,9 @@ const LABEL = `${LABEL_KEY}=${LABEL_VAL}`;
 
 function agentManifest(network: string): unknown {
   const w = JSON.stringify(manifest(createWorkload(network)));
-  const m = JSON.parse(LABEL_VALUE === 'bench' ? w.replaceAll('tscbench-', PREFIX) : w.replaceAll(`tscbench-${LABEL_VALUE}-`, PREFIX).replaceAll('tscbench-', PREFIX)) as { resources: { labels?: Record<string, string> }[] };
+  const m = JSON.parse(
+    LABEL_VALUE === 'bench' ? w.replaceAll('tscbench-', PREFIX) : w.replaceAll(`tscbench-${LABEL_VALUE}-`, PREFIX).replaceAll('tscbench-', PREFIX),
+  ) as { resources: { labels?: Record<string, string> }[] };
   for (const r of m.resources) if (r.labels) r.labels[LABEL_KEY] = LABEL_VAL;
   return m;
 }
@@ -52,7 +54,9 @@ async function cleanup(): Promise<void> {
   if (ids.length) await run({ argv: ['docker', 'rm', '-f', '-v', ...ids] });
   const vols = (await output(['docker', 'volume', 'ls', '-q', '--filter', `label=${LABEL}`])).split('\n').filter((v) => v.startsWith(PREFIX));
   if (vols.length) await run({ argv: ['docker', 'volume', 'rm', '-f', ...vols] });
-  for (const n of (await output(['docker', 'network', 'ls', '--format', '{{.Name}}', '--filter', `label=${LABEL}`])).split('\n').filter((x) => x.startsWith(PREFIX))) {
+  for (const n of (await output(['docker', 'network', 'ls', '--format', '{{.Name}}', '--filter', `label=${LABEL}`]))
+    .split('\n')
+    .filter((x) => x.startsWith(PREFIX))) {
     await run({ argv: ['docker', 'network', 'rm', n] }); // Engine 20.10 may refuse: names are fresh per run
   }
 }
@@ -69,7 +73,10 @@ const KEEP = process.argv.includes('--keep');
 const IDLE_MS = arg('idle', 10_000);
 const CURVE_IDLE = arg('curve-idle', 5_000);
 /** The agent's NODE_OPTIONS, as contrib/systemd/tsconverge-agent.service sets them ('' for Node's defaults). */
-const NODE_OPTIONS = ((): string => { const i = process.argv.indexOf('--node-options'); return i >= 0 ? process.argv[i + 1] ?? '' : '--max-semi-space-size=1'; })();
+const NODE_OPTIONS = ((): string => {
+  const i = process.argv.indexOf('--node-options');
+  return i >= 0 ? (process.argv[i + 1] ?? '') : '--max-semi-space-size=1';
+})();
 
 /** Run the single executable dist/tsconverge (what the systemd unit runs) instead of node bin/tsconverge.js. */
 const EXE = process.argv.includes('--exe');
@@ -89,7 +96,12 @@ const IN_PROCESS = process.argv.includes('--in-process');
  *   written:        the agent runs a copy of the executable written just before, as right
  *                   after a build (one write(2) of the whole file).
  */
-const PAGE_CACHE = ((): 'cold' | 'written' => { const i = process.argv.indexOf('--page-cache'); const v = i >= 0 ? process.argv[i + 1] : 'cold'; if (v !== 'cold' && v !== 'written') throw new Error('--page-cache cold|written'); return v; })();
+const PAGE_CACHE = ((): 'cold' | 'written' => {
+  const i = process.argv.indexOf('--page-cache');
+  const v = i >= 0 ? process.argv[i + 1] : 'cold';
+  if (v !== 'cold' && v !== 'written') throw new Error('--page-cache cold|written');
+  return v;
+})();
 
 /** The executable to start, its page cache in the state PAGE_CACHE names (pages other processes map stay). */
 async function prepareExecutable(file: string, work: string): Promise<string> {
@@ -128,7 +140,11 @@ function smapsBreakdown(pid: number): Record<string, number> {
 }
 
 function summaryOf(stateDir: string): { runId?: string; exitCode?: number; report?: string } {
-  try { return JSON.parse(readFileSync(join(stateDir, 'last_run_summary.json'), 'utf8')); } catch { return {}; }
+  try {
+    return JSON.parse(readFileSync(join(stateDir, 'last_run_summary.json'), 'utf8'));
+  } catch {
+    return {};
+  }
 }
 
 /** The fields of an agent's run report (agent/report.ts) this bench reads, and the end-to-end time it adds. */
@@ -169,9 +185,28 @@ async function main(): Promise<void> {
   writeFileSync(file, stringify(agentManifest(KEEP ? 'tscbench-net-agent' : `tscbench-net-agent-${Date.now().toString(36)}`)));
 
   const binary = await prepareExecutable(EXE ? TSCONVERGE_EXE : realpathSync(process.execPath), work);
-  const child = spawn(binary, [...(EXE ? [] : [TSCONVERGE_BIN]), '--log-level', 'warn', 'agent', '--manifests', file, '--state-dir', stateDir, '--interval', '24h', '--keep-reports', '5', ...(IN_PROCESS ? ['--in-process'] : [])], {
-    stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS },
-  });
+  const child = spawn(
+    binary,
+    [
+      ...(EXE ? [] : [TSCONVERGE_BIN]),
+      '--log-level',
+      'warn',
+      'agent',
+      '--manifests',
+      file,
+      '--state-dir',
+      stateDir,
+      '--interval',
+      '24h',
+      '--keep-reports',
+      '5',
+      ...(IN_PROCESS ? ['--in-process'] : []),
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS },
+    },
+  );
   const pid = child.pid!;
   try {
     const first = await waitRun(stateDir, undefined, 300_000);
@@ -206,9 +241,14 @@ async function main(): Promise<void> {
         await sleep(200);
         const busy = rssKb(pid) / 1024;
         let idle: number | undefined;
-        if (i % 100 === 0 || i === RUNS) { await sleep(CURVE_IDLE); idle = rssKb(pid) / 1024; }
+        if (i % 100 === 0 || i === RUNS) {
+          await sleep(CURVE_IDLE);
+          idle = rssKb(pid) / 1024;
+        }
         curve.push({ run: i, rssMb: busy, ...(idle !== undefined ? { idleRssMb: idle } : {}) });
-        process.stderr.write(`[agent] run ${i}/${RUNS}: RSS ${busy.toFixed(1)} MB${idle !== undefined ? `, ${idle.toFixed(1)} MB after ${CURVE_IDLE / 1000} s idle` : ''}\n`);
+        process.stderr.write(
+          `[agent] run ${i}/${RUNS}: RSS ${busy.toFixed(1)} MB${idle !== undefined ? `, ${idle.toFixed(1)} MB after ${CURVE_IDLE / 1000} s idle` : ''}\n`,
+        );
       }
     }
     // Idle between runs (30 min in production): V8's memory reducer shrinks the heap
@@ -227,25 +267,44 @@ async function main(): Promise<void> {
     const result = {
       date: started.toISOString(),
       machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg()[0]!.toFixed(1)}`,
-      node: process.version, nodeOptions: NODE_OPTIONS, binary: EXE ? 'dist/tsconverge' : 'node bin/tsconverge.js', pageCache: PAGE_CACHE,
-      loadAfter: loadavg()[0]!.toFixed(1), idleSmapsMb: idleSmaps,
-      warmRuns: WARM, floorRuns: FLOOR, rssRuns: done, rssSeconds: (Date.now() - t0) / 1000,
-      mode: IN_PROCESS ? 'in-process' : 'child process per run', insideRun: inside, endToEnd, endToEndRatio: endToEnd.median / fl.median, engineRun: engine, catalogue: source, floor: fl,
+      node: process.version,
+      nodeOptions: NODE_OPTIONS,
+      binary: EXE ? 'dist/tsconverge' : 'node bin/tsconverge.js',
+      pageCache: PAGE_CACHE,
+      loadAfter: loadavg()[0]!.toFixed(1),
+      idleSmapsMb: idleSmaps,
+      warmRuns: WARM,
+      floorRuns: FLOOR,
+      rssRuns: done,
+      rssSeconds: (Date.now() - t0) / 1000,
+      mode: IN_PROCESS ? 'in-process' : 'child process per run',
+      insideRun: inside,
+      endToEnd,
+      endToEndRatio: endToEnd.median / fl.median,
+      engineRun: engine,
+      catalogue: source,
+      floor: fl,
       ratio: inside.median / fl.median,
-      idleRssMb: idleMb, curve,
+      idleRssMb: idleMb,
+      curve,
       growthAfterRun100Mb: curve.at(-1)!.rssMb - after100.rssMb,
       idleGrowthMb: idleCurve.length > 1 ? idleCurve.at(-1)!.idleRssMb! - idleCurve[0]!.idleRssMb! : null,
     };
     const out = [
       `agent benchmark  ${result.date}  ${result.machine}  node ${result.node}, ${result.binary} (${PAGE_CACHE === 'cold' ? 'its pages dropped from the page cache at start, as after a boot' : 'a copy written in one write(2) just before, as the build leaves it'}), ${result.mode}, agent NODE_OPTIONS="${NODE_OPTIONS}"`,
       `warm no-change run, inside the agent (n=${inside.n}): median ${(inside.median * 1000).toFixed(0)} ms (min ${(inside.min * 1000).toFixed(0)}, max ${(inside.max * 1000).toFixed(0)}); catalogue ${(source.median * 1000).toFixed(0)} ms, engine ${(engine.median * 1000).toFixed(0)} ms`,
-      `warm no-change run, SIGHUP to report written, seen from outside (5 ms polls; ${IN_PROCESS ? 'in-process' : 'includes the run process\'s start'}): median ${(endToEnd.median * 1000).toFixed(0)} ms (min ${(endToEnd.min * 1000).toFixed(0)}, max ${(endToEnd.max * 1000).toFixed(0)}); ${result.endToEndRatio.toFixed(2)}x the floor`,
+      `warm no-change run, SIGHUP to report written, seen from outside (5 ms polls; ${IN_PROCESS ? 'in-process' : "includes the run process's start"}): median ${(endToEnd.median * 1000).toFixed(0)} ms (min ${(endToEnd.min * 1000).toFixed(0)}, max ${(endToEnd.max * 1000).toFixed(0)}); ${result.endToEndRatio.toFixed(2)}x the floor`,
       `docker CLI floor, ps + inspect (n=${fl.n}): median ${(fl.median * 1000).toFixed(0)} ms (min ${(fl.min * 1000).toFixed(0)}, max ${(fl.max * 1000).toFixed(0)})`,
       `ratio: ${result.ratio.toFixed(2)}x the floor (target 1.5x)`,
       `idle RSS ${IDLE_MS / 1000} s after run ${done}: ${idleMb.toFixed(1)} MB (target 60 MB); right after runs, from run ${after100.run} to ${curve.at(-1)!.run}: ${result.growthAfterRun100Mb >= 0 ? '+' : ''}${result.growthAfterRun100Mb.toFixed(1)} MB; idle, from run ${idleCurve[0]?.run} to ${idleCurve.at(-1)?.run}: ${result.idleGrowthMb === null ? 'n/a' : `${result.idleGrowthMb >= 0 ? '+' : ''}${result.idleGrowthMb.toFixed(1)} MB`}`,
-      `idle RSS by mapping (MB): ${Object.entries(idleSmaps).map(([k, v]) => `${k} ${v}`).join(', ')}; load at the end ${result.loadAfter}`,
+      `idle RSS by mapping (MB): ${Object.entries(idleSmaps)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}; load at the end ${result.loadAfter}`,
       `RSS right after runs (MB, run:RSS): ${curve.map((c) => `${c.run}:${c.rssMb.toFixed(1)}`).join(' ')}`,
-      `RSS after ${CURVE_IDLE / 1000} s idle (MB): ${curve.filter((c) => c.idleRssMb !== undefined).map((c) => `${c.run}:${c.idleRssMb!.toFixed(1)}`).join(' ')}`,
+      `RSS after ${CURVE_IDLE / 1000} s idle (MB): ${curve
+        .filter((c) => c.idleRssMb !== undefined)
+        .map((c) => `${c.run}:${c.idleRssMb!.toFixed(1)}`)
+        .join(' ')}`,
     ].join('\n');
     process.stdout.write(out + '\n');
     const resDir = resolve(import.meta.dirname, 'results');

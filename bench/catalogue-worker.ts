@@ -21,7 +21,9 @@ export interface CatalogueWorkerResult {
 /** One timed iteration; `i` numbers it (the fleet target compiles node i). */
 type Iteration = (i: number) => Promise<void>;
 
-interface Catalogue { readonly resources: readonly unknown[] }
+interface Catalogue {
+  readonly resources: readonly unknown[];
+}
 interface Src {
   readonly loadCatalogue: (target: string, opts: { facts: unknown; registry?: unknown }) => Promise<Catalogue>;
   readonly compileFleet?: (target: string, opts: Record<string, unknown>) => Promise<{ catalogue: Catalogue }>;
@@ -50,14 +52,20 @@ const TARGETS: Readonly<Record<string, (source: string) => Promise<Iteration>>> 
     const compileFleet = src.compileFleet;
     if (compileFleet === undefined) throw new Error('src/catalogue/fleet.ts has no compileFleet yet');
     // Every secret resolves to a dummy value: the benchmark must not need real ones.
-    const env = new Proxy({}, {
-      get: (_t, k) => (typeof k === 'string' && k.startsWith('TSCONVERGE_SECRET_') ? 'bench-dummy-secret-value' : undefined),
-    });
+    const env = new Proxy(
+      {},
+      {
+        get: (_t, k) => (typeof k === 'string' && k.startsWith('TSCONVERGE_SECRET_') ? 'bench-dummy-secret-value' : undefined),
+      },
+    );
     return async (i) => {
       const node = `${FLEET_NODE_PREFIXES[i % FLEET_NODE_PREFIXES.length]}-${String(i).padStart(5, '0')}`;
       const fc = await compileFleet(tree, {
-        node, environment: 'production', facts: { ...src.facts, hostname: node, fqdn: node },
-        registry: src.registry, secrets: { env },
+        node,
+        environment: 'production',
+        facts: { ...src.facts, hostname: node, fqdn: node },
+        registry: src.registry,
+        secrets: { env },
       });
       if (fc.catalogue.resources.length === 0) throw new Error(`node ${node}: empty catalogue`);
     };
@@ -66,9 +74,20 @@ const TARGETS: Readonly<Record<string, (source: string) => Promise<Iteration>>> 
 
 async function importSrc(): Promise<Src> {
   // Each module where this checkout has it: the layout of issue 23 first (src/spec, src/facts), then the one before it.
-  const paths = [['../src/catalogue/compile.js'], ['../src/spec/schemas.js', '../src/catalogue/schemas.js'], ['../src/facts/facts.js', '../src/providers/facts.js'], ['../src/catalogue/fleet.js']];
+  const paths = [
+    ['../src/catalogue/compile.js'],
+    ['../src/spec/schemas.js', '../src/catalogue/schemas.js'],
+    ['../src/facts/facts.js', '../src/providers/facts.js'],
+    ['../src/catalogue/fleet.js'],
+  ];
   const importFirst = async (alternatives: string[]): Promise<unknown> => {
-    for (const p of alternatives) { try { return await import(p); } catch { /* not in this layout */ } }
+    for (const p of alternatives) {
+      try {
+        return await import(p);
+      } catch {
+        /* not in this layout */
+      }
+    }
     return {};
   };
   const [compile, schemas, facts, fleet] = (await Promise.all(paths.map(importFirst))) as [
@@ -110,6 +129,9 @@ function print(r: CatalogueWorkerResult): void {
 
 main().catch((err: unknown) => {
   const e = err as { message?: string; errors?: readonly { message?: string }[] };
-  const detail = e.errors?.slice(0, 2).map((x) => x.message).join('; ');
+  const detail = e.errors
+    ?.slice(0, 2)
+    .map((x) => x.message)
+    .join('; ');
   print({ ok: false, iterations: 0, perSecond: 0, firstMs: 0, error: `${(e.message ?? String(err)).split('\n')[0]}${detail ? `: ${detail}` : ''}` });
 });

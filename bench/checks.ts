@@ -3,18 +3,13 @@
  * and that it touched only what it had to. A fast wrong answer must not win.
  */
 import type { ContainerInspect, EngineState } from './docker.js';
-import {
-  COMMAND, IMAGE, LABEL_KEY, LABEL_VALUE, MEMORY_BYTES, MOUNT_TARGET, RESTART, type Workload,
-} from './workload.js';
+import { COMMAND, IMAGE, LABEL_KEY, LABEL_VALUE, MEMORY_BYTES, MOUNT_TARGET, RESTART, type Workload } from './workload.js';
 
 /** Identity of each container: a recreated or restarted one has a new Id or StartedAt. */
 export type Snapshot = ReadonlyMap<string, { readonly id: string; readonly startedAt: string }>;
 
 export function snapshot(state: EngineState): Snapshot {
-  return new Map(state.containers.map((c) => [
-    c.Name.replace(/^\//, ''),
-    { id: c.Id, startedAt: c.State.StartedAt },
-  ]));
+  return new Map(state.containers.map((c) => [c.Name.replace(/^\//, ''), { id: c.Id, startedAt: c.State.StartedAt }]));
 }
 
 /** Problems with the state against the workload; empty when it matches. */
@@ -38,12 +33,7 @@ export function checkState(state: EngineState, w: Workload): string[] {
   return problems.slice(0, 20);
 }
 
-function checkContainer(
-  c: ContainerInspect,
-  w: Workload,
-  env: Readonly<Record<string, string>>,
-  volume: string,
-): string[] {
+function checkContainer(c: ContainerInspect, w: Workload, env: Readonly<Record<string, string>>, volume: string): string[] {
   const p: string[] = [];
   if (!c.State.Running) p.push('not running');
   if (c.Config.Image !== IMAGE) p.push(`image ${c.Config.Image}`);
@@ -74,7 +64,8 @@ export function checkTouched(before: Snapshot, after: Snapshot, expected: readon
   const problems: string[] = [];
   const unexpected = touched.filter((n) => !expected.includes(n));
   const untouched = expected.filter((n) => !touched.includes(n));
-  if (unexpected.length > 0) problems.push(`touched unexpectedly: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` (+${unexpected.length - 5})` : ''}`);
+  if (unexpected.length > 0)
+    problems.push(`touched unexpectedly: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` (+${unexpected.length - 5})` : ''}`);
   if (untouched.length > 0) problems.push(`not recreated: ${untouched.join(', ')}`);
   const changedIds = expected.filter((n) => before.get(n)?.id === after.get(n)?.id && after.has(n));
   if (changedIds.length > 0 && untouched.length === 0) problems.push(`restarted, not recreated: ${changedIds.join(', ')}`);

@@ -37,14 +37,10 @@ const ours = (name: string): boolean => name.replace(/^\//, '').startsWith(NAME_
 /** Reads every bench-labelled, bench-named container, network and volume. */
 export async function readState(): Promise<EngineState> {
   const ids = lines(await output(['docker', 'ps', '-aq', '--no-trunc', '--filter', FILTER]));
-  const containers = ids.length === 0
-    ? []
-    : (JSON.parse(await output(['docker', 'inspect', '--type', 'container', ...ids])) as ContainerInspect[])
-      .filter((c) => ours(c.Name));
-  const networks = lines(await output(['docker', 'network', 'ls', '--filter', FILTER, '--format', '{{.Name}}']))
-    .filter(ours);
-  const volumes = lines(await output(['docker', 'volume', 'ls', '--filter', FILTER, '--format', '{{.Name}}']))
-    .filter(ours);
+  const containers =
+    ids.length === 0 ? [] : (JSON.parse(await output(['docker', 'inspect', '--type', 'container', ...ids])) as ContainerInspect[]).filter((c) => ours(c.Name));
+  const networks = lines(await output(['docker', 'network', 'ls', '--filter', FILTER, '--format', '{{.Name}}'])).filter(ours);
+  const volumes = lines(await output(['docker', 'volume', 'ls', '--filter', FILTER, '--format', '{{.Name}}'])).filter(ours);
   return { containers, networks, volumes };
 }
 
@@ -71,11 +67,15 @@ const WORKLOAD_VOLUME = new RegExp(`^${escapeRe(NAME_PREFIX)}vol-\\d+$`);
 export async function cleanup(): Promise<CleanupReport> {
   const state = await readState();
   const byName = lines(await output(['docker', 'ps', '-a', '--no-trunc', '--filter', `name=${NAME_PREFIX}c-`, '--format', '{{.ID}} {{.Names}}']))
-    .map((l) => l.split(' ')).filter(([, name]) => name !== undefined && WORKLOAD_CONTAINER.test(name)).map(([id]) => id!);
+    .map((l) => l.split(' '))
+    .filter(([, name]) => name !== undefined && WORKLOAD_CONTAINER.test(name))
+    .map(([id]) => id!);
   const ids = [...new Set([...state.containers.map((c) => c.Id), ...byName])];
   for (const batch of chunks(ids, 25)) await run({ argv: ['docker', 'rm', '-f', '-v', ...batch] });
   const labelled = lines(await output(['docker', 'volume', 'ls', '--filter', FILTER, '--format', '{{.Name}}'])).filter(ours);
-  const named = lines(await output(['docker', 'volume', 'ls', '--filter', `name=${NAME_PREFIX}vol-`, '--format', '{{.Name}}'])).filter((v) => WORKLOAD_VOLUME.test(v));
+  const named = lines(await output(['docker', 'volume', 'ls', '--filter', `name=${NAME_PREFIX}vol-`, '--format', '{{.Name}}'])).filter((v) =>
+    WORKLOAD_VOLUME.test(v),
+  );
   const volumes = [...new Set([...labelled, ...named])];
   if (volumes.length > 0) await run({ argv: ['docker', 'volume', 'rm', '-f', ...volumes] });
   const leftoverNetworks: string[] = [];
@@ -96,7 +96,10 @@ export async function hasImage(image: string): Promise<boolean> {
 }
 
 function lines(text: string): string[] {
-  return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

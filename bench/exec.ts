@@ -44,10 +44,7 @@ export async function timed(cmd: Command, timeoutMs = 30 * 60_000): Promise<Exec
 }
 
 /** Runs a command untimed (setup, checks, cleanup). */
-export async function run(
-  cmd: Command,
-  timeoutMs = 10 * 60_000,
-): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function run(cmd: Command, timeoutMs = 10 * 60_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const [file, ...args] = cmd.argv;
   if (file === undefined) throw new Error('run: empty argv');
   return new Promise((resolve, reject) => {
@@ -58,10 +55,17 @@ export async function run(
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { if (stdout.length < OUTPUT_LIMIT) stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { if (stderr.length < OUTPUT_LIMIT) stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      if (stdout.length < OUTPUT_LIMIT) stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < OUTPUT_LIMIT) stderr += d.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr });

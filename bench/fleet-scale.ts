@@ -29,7 +29,10 @@ import { openStore } from '../src/server/store.js';
 import { freePort } from '../test/support/harness.js';
 import { operatorTls, startPostgres, startServer, writeFleet } from '../test/support/server.js';
 
-const arg = (name: string, def: number): number => { const i = process.argv.indexOf(name); return i < 0 ? def : Number(process.argv[i + 1]); };
+const arg = (name: string, def: number): number => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? def : Number(process.argv[i + 1]);
+};
 const N = arg('--nodes', 10_000);
 const RETENTION = arg('--retention', 100);
 const INGEST = arg('--ingest', 2000);
@@ -39,7 +42,9 @@ const INTERVAL_MIN = 30;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number): string => `${x.toFixed(0)} ms`;
 const mb = (x: number): string => `${(x / 1e6).toFixed(0)} MB`;
-const say = (s: string): void => { process.stderr.write(`[fleet-scale ${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
+const say = (s: string): void => {
+  process.stderr.write(`[fleet-scale ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+};
 
 /** First byte (response headers) and the whole body, in ms. */
 function timeGet(url: string, opts: https.RequestOptions): Promise<{ ttfb: number; total: number; status: number; body: string }> {
@@ -72,7 +77,12 @@ try {
   // Migrations, then the store's own ingestion path on a few nodes of their own.
   const store = await openStore({ database: cluster.url, dataDir: work, retention: RETENTION });
   const body = (node: string, i: number): Record<string, unknown> => ({
-    formatVersion: 1, node, noop: false, codeVersion: 'sha256:c0de', catalogueDigest: `sha256:${i}`, agent: { enabled: true },
+    formatVersion: 1,
+    node,
+    noop: false,
+    codeVersion: 'sha256:c0de',
+    catalogueDigest: `sha256:${i}`,
+    agent: { enabled: true },
     summary: { total: 20, unchanged: 20, changed: 0, pending: 0, failed: 0, skipped: 0 },
     resources: Array.from({ length: 20 }, (_, r) => ({ id: `file[/etc/app/conf-${r}.yaml]`, kind: 'file', status: 'unchanged', durationMs: 1 })),
   });
@@ -80,10 +90,19 @@ try {
   const cpu = process.cpuUsage();
   const inFlight = 16;
   let next = 0;
-  await Promise.all(Array.from({ length: inFlight }, async () => { while (next < INGEST) { const i = next++; await store.addReport(`ingest-${i % 200}`, body(`ingest-${i % 200}`, i)); } }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < INGEST) {
+        const i = next++;
+        await store.addReport(`ingest-${i % 200}`, body(`ingest-${i % 200}`, i));
+      }
+    }),
+  );
   const ingestS = (performance.now() - t) / 1000;
   const ingestCpu = process.cpuUsage(cpu);
-  out.push(`store.addReport into PostgreSQL, ${INGEST} reports of 200 nodes, ${inFlight} in flight: ${(INGEST / ingestS).toFixed(0)}/s (${(((ingestCpu.user + ingestCpu.system) / 1000) / INGEST).toFixed(2)} ms client CPU each)`);
+  out.push(
+    `store.addReport into PostgreSQL, ${INGEST} reports of 200 nodes, ${inFlight} in flight: ${(INGEST / ingestS).toFixed(0)}/s (${((ingestCpu.user + ingestCpu.system) / 1000 / INGEST).toFixed(2)} ms client CPU each)`,
+  );
   await store.close();
   say(`ingestion measured; filling ${N} nodes with ${RETENTION} reports each`);
 
@@ -95,7 +114,8 @@ try {
   const CHUNK = 1000;
   for (let from = 0; from < N; from += CHUNK) {
     const to = Math.min(N, from + CHUNK) - 1;
-    await db.query(`insert into nodes (name, facts, facts_at, last_seen, last_report_at, status, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at)
+    await db.query(
+      `insert into nodes (name, facts, facts_at, last_seen, last_report_at, status, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at)
       select (array['web','db','edge'])[1 + i % 3] || '-' || lpad(i::text, 6, '0'),
         jsonb_build_object('hostname', (array['web','db','edge'])[1 + i % 3] || '-' || lpad(i::text, 6, '0'), 'fqdn', (array['web','db','edge'])[1 + i % 3] || '-' || lpad(i::text, 6, '0') || '.example.net',
           'os', jsonb_build_object('family','debian','name','Debian','version','12','id','debian','codename','bookworm','prettyName','Debian GNU/Linux 12 (bookworm)'),
@@ -107,23 +127,36 @@ try {
         case when i % 97 = 0 then 'failed' when i % 13 = 0 then 'corrective change' else 'unchanged' end, false, 'sha256:' || md5(i::text), 'sha256:c0de',
         case when i % 97 = 0 then 1 else 0 end, case when i % 13 = 0 then 1 else 0 end,
         case when i % 13 = 0 then now() - interval '3 hours' end, case when i % 97 = 0 then now() - (i % 1800) * interval '1 second' end
-      from generate_series($1::int, $2::int) i`, [from, to]);
-    await db.query(`insert into reports (node, received_at, status, report)
+      from generate_series($1::int, $2::int) i`,
+      [from, to],
+    );
+    await db.query(
+      `insert into reports (node, received_at, status, report)
       select n.name, n.last_report_at - k * interval '${INTERVAL_MIN} minutes', case when k = 0 then n.status else 'unchanged' end,
         jsonb_build_object('formatVersion', 1, 'node', n.name, 'noop', false, 'codeVersion', 'sha256:c0de', 'catalogueDigest', n.catalogue_digest, 'agent', jsonb_build_object('enabled', true),
           'durationMs', 300 + k, 'summary', jsonb_build_object('total', 20, 'unchanged', 20, 'changed', 0, 'pending', 0, 'failed', 0, 'skipped', 0), 'resources', $3::jsonb)
       from nodes n cross join generate_series(${RETENTION - 1}, 0, -1) k
-      where n.name = any(select (array['web','db','edge'])[1 + i % 3] || '-' || lpad(i::text, 6, '0') from generate_series($1::int, $2::int) i)`, [from, to, template]);
+      where n.name = any(select (array['web','db','edge'])[1 + i % 3] || '-' || lpad(i::text, 6, '0') from generate_series($1::int, $2::int) i)`,
+      [from, to, template],
+    );
     if ((from / CHUNK) % 10 === 0) say(`${to + 1} nodes filled (${((performance.now() - t) / 1000).toFixed(0)} s)`);
   }
   await db.query('vacuum analyze nodes');
   await db.query('vacuum analyze reports');
   const fillS = (performance.now() - t) / 1000;
-  const size = (await db.query<{ db: string; reports: string; nodes: string }>(`select pg_database_size(current_database()) as db, pg_total_relation_size('reports') as reports, pg_total_relation_size('nodes') as nodes`)).rows[0]!;
+  const size = (
+    await db.query<{ db: string; reports: string; nodes: string }>(
+      `select pg_database_size(current_database()) as db, pg_total_relation_size('reports') as reports, pg_total_relation_size('nodes') as nodes`,
+    )
+  ).rows[0]!;
   const counts = (await db.query<{ n: string }>('select count(*) as n from reports')).rows[0]!;
   await db.end();
-  out.push(`fill: ${N} nodes, ${Number(counts.n)} reports (a week at ${INTERVAL_MIN} min = ${7 * 24 * 60 / INTERVAL_MIN} per node, ${RETENTION} kept) in ${fillS.toFixed(0)} s of SQL`);
-  out.push(`database: ${mb(Number(size.db))} in all; reports ${mb(Number(size.reports))}, nodes (with facts) ${mb(Number(size.nodes))}; per host ${(Number(size.db) / N / 1024).toFixed(0)} KiB`);
+  out.push(
+    `fill: ${N} nodes, ${Number(counts.n)} reports (a week at ${INTERVAL_MIN} min = ${(7 * 24 * 60) / INTERVAL_MIN} per node, ${RETENTION} kept) in ${fillS.toFixed(0)} s of SQL`,
+  );
+  out.push(
+    `database: ${mb(Number(size.db))} in all; reports ${mb(Number(size.reports))}, nodes (with facts) ${mb(Number(size.nodes))}; per host ${(Number(size.db) / N / 1024).toFixed(0)} KiB`,
+  );
 
   // A real server on that database, with its dashboard.
   const fleet = path.join(work, 'fleet');
@@ -133,7 +166,11 @@ try {
   const dashPort = await freePort();
   const port = await freePort();
   t = performance.now();
-  server = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state'), '--ca-dir', caDir, '--database', cluster.url, '--dashboard', `127.0.0.1:${dashPort}`], port, { TSCONVERGE_SECRET_HS_TOKEN: 'fleet-scale' });
+  server = await startServer(
+    ['--fleet', fleet, '--state-dir', path.join(work, 'state'), '--ca-dir', caDir, '--database', cluster.url, '--dashboard', `127.0.0.1:${dashPort}`],
+    port,
+    { TSCONVERGE_SECRET_HS_TOKEN: 'fleet-scale' },
+  );
   out.push(`server cold start on that database to "listening": ${ms(performance.now() - t)}`);
   for (let i = 0; i < 100 && !/dashboard on/.test(server.log()); i++) await new Promise((r) => setTimeout(r, 100));
   const tls = operatorTls(caDir);
@@ -142,9 +179,18 @@ try {
   const bearer: https.RequestOptions = { headers: { authorization: `Bearer ${token}` } };
   const dash = `http://127.0.0.1:${dashPort}`;
   const rows: string[][] = [];
-  const first = JSON.parse(await measure('GET /v1/nodes (first page of 1,000, counts)', `${server.url}/v1/nodes`, mtls, rows)) as { nodes: unknown[]; next?: string; counts: Record<string, number> };
+  const first = JSON.parse(await measure('GET /v1/nodes (first page of 1,000, counts)', `${server.url}/v1/nodes`, mtls, rows)) as {
+    nodes: unknown[];
+    next?: string;
+    counts: Record<string, number>;
+  };
   if (first.counts.total !== N) throw new Error(`GET /v1/nodes counts ${first.counts.total} nodes, not ${N}`);
-  await measure('GET /v1/nodes?after=... (a middle page)', `${server.url}/v1/nodes?after=${encodeURIComponent('edge-' + String(Math.floor(N / 2)).padStart(6, '0'))}`, mtls, rows);
+  await measure(
+    'GET /v1/nodes?after=... (a middle page)',
+    `${server.url}/v1/nodes?after=${encodeURIComponent('edge-' + String(Math.floor(N / 2)).padStart(6, '0'))}`,
+    mtls,
+    rows,
+  );
   t = performance.now();
   let pages = 0;
   let seen = 0;
@@ -178,5 +224,9 @@ try {
   cluster.stop();
   rmSync(work, { recursive: true, force: true });
 }
-console.log(`fleet scale, ${N} nodes, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, PostgreSQL 15 (a throwaway cluster, fsync off)`);
+console.log(
+  `fleet scale, ${N} nodes, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores, load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}, PostgreSQL 15 (a throwaway cluster, fsync off)`,
+);
 for (const l of out) console.log(l);

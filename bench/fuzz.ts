@@ -9,7 +9,10 @@
 import { loadavg } from 'node:os';
 import { fuzzOne, runFuzz } from '../src/catalogue/fuzz.testkit.js';
 
-const arg = (name: string): string | undefined => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1]; };
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
 const runs = Number(arg('--runs') ?? process.env.FUZZ_RUNS ?? 100_000);
 const seed = arg('--seed') === undefined ? Date.now() % 2 ** 31 : Number(arg('--seed'));
 const started = performance.now();
@@ -22,7 +25,11 @@ console.log(`  slowest input: ${stats.slowestMs.toFixed(0)} ms (${JSON.stringify
 // The slowest input again, alone: a stall of the shared machine shows as a fast re-run.
 if (stats.slowestInput !== undefined) {
   const again: number[] = [];
-  for (let i = 0; i < 3; i++) { const t = performance.now(); await fuzzOne(stats.slowestInput); again.push(performance.now() - t); }
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await fuzzOne(stats.slowestInput);
+    again.push(performance.now() - t);
+  }
   console.log(`  slowest input re-run alone: ${again.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`);
 }
 if (stats.firstCrash) console.log(`first crash:\n${stats.firstCrash}`);

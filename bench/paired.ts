@@ -64,9 +64,10 @@ export async function benchPaired(pairs: number, session: string, workDir: strin
       // S4: each pair's tsconverge run is a dry run of a change not seen before (a compile).
       const tsStep: Step = { scenario, workload: scenario === 'S4' ? withChange(w, `p4-${r}`) : w, run: r };
       const floorStep: Step = { scenario, workload: w, run: r };
-      const runs = r % 2 === 1
-        ? [await once(floor, floorStep, w), await once(tsconverge, tsStep, w)]
-        : [await once(tsconverge, tsStep, w), await once(floor, floorStep, w)].reverse();
+      const runs =
+        r % 2 === 1
+          ? [await once(floor, floorStep, w), await once(tsconverge, tsStep, w)]
+          : [await once(tsconverge, tsStep, w), await once(floor, floorStep, w)].reverse();
       const [f, t] = runs as [ExecResult, ExecResult];
       secs.floor.push(f.seconds);
       secs.tsconverge.push(t.seconds);

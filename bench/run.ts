@@ -26,7 +26,9 @@ import { IMAGE } from './workload.js';
 
 const BENCH_DIR = import.meta.dirname;
 const TOOLS: Readonly<Record<ToolSlug, Tool>> = { floor, tsconverge, compose, ansible, puppet };
-const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`); };
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
 
 async function main(): Promise<number> {
   const opts = resolveOptions(process.argv.slice(2), process.env);
@@ -61,12 +63,14 @@ async function main(): Promise<number> {
   const startup = await benchStartup(opts.startupRuns);
   log('catalogue load and fleet compile');
   const catalogue = await benchCatalogue(workDir, opts.catalogueIterations, opts.fleetNodes);
-  const scale = opts.tools.includes('floor') && opts.tools.includes('tsconverge') && opts.scale.length > 0
-    ? (log(`scale curve: ${opts.scale.join(', ')} containers`), await benchScale(opts.scale, opts.reps, session, workDir, log))
-    : [];
-  const paired = opts.tools.includes('floor') && opts.tools.includes('tsconverge') && opts.pairs > 0
-    ? (log(`paired S2 and S4: ${opts.pairs} pairs each`), await benchPaired(opts.pairs, session, workDir, log))
-    : [];
+  const scale =
+    opts.tools.includes('floor') && opts.tools.includes('tsconverge') && opts.scale.length > 0
+      ? (log(`scale curve: ${opts.scale.join(', ')} containers`), await benchScale(opts.scale, opts.reps, session, workDir, log))
+      : [];
+  const paired =
+    opts.tools.includes('floor') && opts.tools.includes('tsconverge') && opts.pairs > 0
+      ? (log(`paired S2 and S4: ${opts.pairs} pairs each`), await benchPaired(opts.pairs, session, workDir, log))
+      : [];
   const after = await cleanup();
 
   const versions: Record<string, string> = { node: `node ${process.version}`, engine: `docker engine ${await dockerVersion()}` };
@@ -75,7 +79,14 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     machine: `${hostname()}, ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}`,
     loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
-    versions, options: opts, tools, startup, catalogue, scale, paired, leftoverNetworks: after.leftoverNetworks,
+    versions,
+    options: opts,
+    tools,
+    startup,
+    catalogue,
+    scale,
+    paired,
+    leftoverNetworks: after.leftoverNetworks,
   };
   const table = renderReport(report);
   process.stdout.write(`${table}\n`);
@@ -90,7 +101,9 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     log(`error: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;

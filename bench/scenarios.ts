@@ -54,12 +54,20 @@ export async function benchTool(tool: Tool, slug: string, opts: RunOptions): Pro
   const once = async (step: Step, expectedState: Workload, expectTouched: readonly string[] | 'all'): Promise<RunRecord> => {
     const { res, verdict, problems } = await checkedRun(tool, step, dir, expectedState, expectTouched);
     const rec: RunRecord = {
-      scenario: step.scenario, run: step.run, seconds: res.seconds, peakRssKb: res.peakRssKb,
-      exitCode: res.exitCode, verdict, problems: [...problems], pass: problems.length === 0,
+      scenario: step.scenario,
+      run: step.run,
+      seconds: res.seconds,
+      peakRssKb: res.peakRssKb,
+      exitCode: res.exitCode,
+      verdict,
+      problems: [...problems],
+      pass: problems.length === 0,
     };
     records.push(rec);
-    opts.log(`${tool.name} ${step.scenario} run ${step.run}/${opts.reps}: ${res.seconds.toFixed(2)}s `
-      + `${rec.pass ? 'pass' : `FAIL: ${problems.slice(0, 3).join('; ')}`}`);
+    opts.log(
+      `${tool.name} ${step.scenario} run ${step.run}/${opts.reps}: ${res.seconds.toFixed(2)}s ` +
+        `${rec.pass ? 'pass' : `FAIL: ${problems.slice(0, 3).join('; ')}`}`,
+    );
     return rec;
   };
 
@@ -91,4 +99,3 @@ export async function benchTool(tool: Tool, slug: string, opts: RunOptions): Pro
   await cleanup();
   return { tool: tool.name, version: probe.version, unavailable: null, reps: opts.reps, records, skipped };
 }
-

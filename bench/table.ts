@@ -30,7 +30,10 @@ export function renderReport(report: BenchReport): string {
       const ratio = ratioToFloor(report, t.tool, s);
       const failed = c.runs.find((r) => !r.pass);
       rows.push([
-        name, t.tool, String(c.seconds.n), secs(c.seconds.median),
+        name,
+        t.tool,
+        String(c.seconds.n),
+        secs(c.seconds.median),
         `${secs(c.seconds.min)}-${secs(c.seconds.max)}`,
         t.tool === FLOOR ? '1.00' : ratio === null ? '' : ratio.toFixed(2),
         mb(c.peakRssKb),
@@ -40,18 +43,40 @@ export function renderReport(report: BenchReport): string {
   }
   const extra: string[][] = [];
   const st = report.startup;
-  extra.push(['tsconverge --version', st.method, st.summary ? String(st.summary.n) : '-',
+  extra.push([
+    'tsconverge --version',
+    st.method,
+    st.summary ? String(st.summary.n) : '-',
     st.summary ? ms(st.summary.median) : 'n/a',
-    st.summary ? `${ms(st.summary.min)}-${ms(st.summary.max)}` : (st.error ?? ''), '', mb(st.peakRssKb), '']);
+    st.summary ? `${ms(st.summary.min)}-${ms(st.summary.max)}` : (st.error ?? ''),
+    '',
+    mb(st.peakRssKb),
+    '',
+  ]);
   const bare = st.bareNode;
   if (bare) {
-    extra.push([`node -e 0 (${bare.version})`, st.method, bare.summary ? String(bare.summary.n) : '-',
-      bare.summary ? ms(bare.summary.median) : 'n/a', bare.summary ? `${ms(bare.summary.min)}-${ms(bare.summary.max)}` : '', '', mb(bare.peakRssKb), '']);
+    extra.push([
+      `node -e 0 (${bare.version})`,
+      st.method,
+      bare.summary ? String(bare.summary.n) : '-',
+      bare.summary ? ms(bare.summary.median) : 'n/a',
+      bare.summary ? `${ms(bare.summary.min)}-${ms(bare.summary.max)}` : '',
+      '',
+      mb(bare.peakRssKb),
+      '',
+    ]);
   }
   for (const cat of report.catalogue) {
-    extra.push(['catalogue', cat.target, cat.ok ? String(cat.iterations) : '-',
+    extra.push([
+      'catalogue',
+      cat.target,
+      cat.ok ? String(cat.iterations) : '-',
       cat.ok ? `${cat.perSecond.toFixed(1)}/s` : 'n/a',
-      cat.ok ? `first ${cat.firstMs.toFixed(0)} ms` : (cat.error ?? '').slice(0, 100), '', mb(cat.peakRssKb), '']);
+      cat.ok ? `first ${cat.firstMs.toFixed(0)} ms` : (cat.error ?? '').slice(0, 100),
+      '',
+      mb(cat.peakRssKb),
+      '',
+    ]);
   }
 
   const lines: string[] = [];
@@ -67,9 +92,15 @@ export function renderReport(report: BenchReport): string {
     for (const p of report.scale) {
       const f = p.floor?.seconds?.median;
       const t = p.tsconverge?.seconds?.median;
-      srows.push([String(p.containers), f === undefined ? 'n/a' : secs(f), t === undefined ? 'n/a' : secs(t),
-        f && t ? (t / f).toFixed(2) : '', t === undefined ? '' : `${((t * 1000) / p.containers).toFixed(1)} ms`,
-        mb(p.tsconverge?.peakRssKb ?? null), (p.error ?? p.tsconverge?.failed ?? 'pass').split('\n')[0]!.slice(0, 120)]);
+      srows.push([
+        String(p.containers),
+        f === undefined ? 'n/a' : secs(f),
+        t === undefined ? 'n/a' : secs(t),
+        f && t ? (t / f).toFixed(2) : '',
+        t === undefined ? '' : `${((t * 1000) / p.containers).toFixed(1)} ms`,
+        mb(p.tsconverge?.peakRssKb ?? null),
+        (p.error ?? p.tsconverge?.failed ?? 'pass').split('\n')[0]!.slice(0, 120),
+      ]);
     }
     lines.push(...formatTable(srows));
   }
@@ -78,8 +109,15 @@ export function renderReport(report: BenchReport): string {
     lines.push('paired: the floor and tsconverge back to back on the same containers, alternating which goes first');
     const prows: string[][] = [['scenario', 'pairs', 'floor median', 'tsconverge median', 'ratio median', 'ratio min-max', 'check']];
     for (const p of report.paired) {
-      prows.push([SCENARIO_NAMES[p.scenario], String(p.pairs), p.floor ? secs3(p.floor.median) : 'n/a', p.tsconverge ? secs3(p.tsconverge.median) : 'n/a',
-        p.ratio ? p.ratio.median.toFixed(2) : 'n/a', p.ratio ? `${p.ratio.min.toFixed(2)}-${p.ratio.max.toFixed(2)}` : '', (p.failed ?? 'pass').split('\n')[0]!.slice(0, 120)]);
+      prows.push([
+        SCENARIO_NAMES[p.scenario],
+        String(p.pairs),
+        p.floor ? secs3(p.floor.median) : 'n/a',
+        p.tsconverge ? secs3(p.tsconverge.median) : 'n/a',
+        p.ratio ? p.ratio.median.toFixed(2) : 'n/a',
+        p.ratio ? `${p.ratio.min.toFixed(2)}-${p.ratio.max.toFixed(2)}` : '',
+        (p.failed ?? 'pass').split('\n')[0]!.slice(0, 120),
+      ]);
     }
     lines.push(...formatTable(prows));
   }
@@ -98,29 +136,43 @@ function notes(report: BenchReport): string[] {
     'peak RSS: GNU time "Maximum resident set size", the largest single process of the tree (not a sum over child processes), highest over the runs.',
     'check: after every run the engine state is compared with the workload (50 running containers with env, label, restart, memory, network, mount; network; volumes); S2/S4 must keep every container ID and StartedAt; S3 must recreate only the changed container.',
     'docker-compose 1.29 has no dry-run mode: S4 n/a.',
-    ...(report.paired && report.paired.length > 0 ? ['paired: S2 and S4 within 2x of the floor are judged on the median of the pair ratios (the table\'s ratio of medians is shown beside it); S4 pairs: a dry run of a change not seen before against the floor\'s read of all.'] : []),
+    ...(report.paired && report.paired.length > 0
+      ? [
+          "paired: S2 and S4 within 2x of the floor are judged on the median of the pair ratios (the table's ratio of medians is shown beside it); S4 pairs: a dry run of a change not seen before against the floor's read of all.",
+        ]
+      : []),
   ];
   for (const cat of report.catalogue) {
-    const projection = cat.ok && cat.target === 'fleet-compile'
-      ? `; 10,000 nodes at this rate: ${(10_000 / cat.perSecond / 60).toFixed(1)} min` : '';
+    const projection = cat.ok && cat.target === 'fleet-compile' ? `; 10,000 nodes at this rate: ${(10_000 / cat.perSecond / 60).toFixed(1)} min` : '';
     out.push(`catalogue ${cat.target}: ${cat.description}, per second after the first; peak RSS includes tsx${projection}.`);
   }
   const cores = cpus().length;
   if (Math.max(report.loadAverage.start, report.loadAverage.end) > cores) {
-    out.push(`the machine was busy (load average above its ${cores} cores): other work competed with every tool; compare ratios, not absolute times, and re-run on a quiet machine.`);
+    out.push(
+      `the machine was busy (load average above its ${cores} cores): other work competed with every tool; compare ratios, not absolute times, and re-run on a quiet machine.`,
+    );
   }
   const { reps, peerReps } = report.options;
   if (peerReps !== reps) out.push(`ansible and puppet ran ${peerReps} repetition(s) per scenario (slow peers); the others ${reps}.`);
   if (report.leftoverNetworks.length > 0) {
-    out.push(`the engine kept ${report.leftoverNetworks.length} emptied bench network(s) (Engine 20.10 "active endpoints" quirk): ${report.leftoverNetworks.join(', ')}`);
+    out.push(
+      `the engine kept ${report.leftoverNetworks.length} emptied bench network(s) (Engine 20.10 "active endpoints" quirk): ${report.leftoverNetworks.join(', ')}`,
+    );
   }
   return out;
 }
 
 function formatTable(rows: readonly (readonly string[])[]): string[] {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, i === r.length - 1 ? 0 : c.length); });
-  const line = (r: readonly string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  for (const r of rows)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, i === r.length - 1 ? 0 : c.length);
+    });
+  const line = (r: readonly string[]): string =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   const out = rows.map((r) => (r.length === 0 ? '' : line(r)));
   const header = out[0] ?? '';
   return [header, '-'.repeat(Math.max(header.length, 100)), ...out.slice(1)];

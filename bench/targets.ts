@@ -1,7 +1,5 @@
 /** The speed targets issues 5 and 11 hold tsconverge to, judged on one report. */
-import {
-  PEERS, TSCONVERGE, cell, megabytes, ratioToFloor, toolNamed, type BenchReport,
-} from './report.js';
+import { PEERS, TSCONVERGE, cell, megabytes, ratioToFloor, toolNamed, type BenchReport } from './report.js';
 import type { Scenario } from './tools/types.js';
 import { growthVsLinear } from './scale.js';
 
@@ -48,8 +46,7 @@ export function judgeTargets(report: BenchReport): TargetResult[] {
   out.push(fasterThanCompose('S2'), withinFloor('S4', 2), fasterThanCompose('S4'));
 
   const tsS2 = cell(ts, 'S2')?.seconds?.median;
-  const peerS2 = PEERS
-    .map((p) => ({ p, c: cell(toolNamed(report, p), 'S2') }))
+  const peerS2 = PEERS.map((p) => ({ p, c: cell(toolNamed(report, p), 'S2') }))
     .filter((x) => x.c?.seconds && x.c.passed === x.c.runs.length)
     .sort((a, b) => (a.c?.seconds?.median ?? 0) - (b.c?.seconds?.median ?? 0))[0];
   const fastest = '>= 5x faster than the fastest peer in S2';
@@ -63,22 +60,32 @@ export function judgeTargets(report: BenchReport): TargetResult[] {
   const LIMIT_MB = 80;
   const mb = megabytes(cell(ts, 'S2')?.peakRssKb ?? null);
   const rssTarget = `peak RSS in S2 <= ${LIMIT_MB} MB`;
-  out.push(mb === null
-    ? { target: rssTarget, actual: 'no data', status: 'n/a' }
-    : { target: rssTarget, actual: `${mb.toFixed(1)} MB`, status: mb <= LIMIT_MB ? 'PASS' : 'FAIL' });
+  out.push(
+    mb === null
+      ? { target: rssTarget, actual: 'no data', status: 'n/a' }
+      : { target: rssTarget, actual: `${mb.toFixed(1)} MB`, status: mb <= LIMIT_MB ? 'PASS' : 'FAIL' },
+  );
 
   const v = report.startup.summary;
   const bare = report.startup.bareNode?.summary;
   const startTarget = `--version within 1.5x of a bare node -e 0 (${report.startup.bareNode?.version ?? 'same runtime'})`;
-  out.push(v === null || v === undefined || !bare
-    ? { target: startTarget, actual: report.startup.error ?? 'no data', status: 'n/a' }
-    : { target: startTarget, actual: `${(v.median * 1000).toFixed(0)} ms vs ${(bare.median * 1000).toFixed(0)} ms: ${(v.median / bare.median).toFixed(2)}x`, status: v.median <= 1.5 * bare.median ? 'PASS' : 'FAIL' });
+  out.push(
+    v === null || v === undefined || !bare
+      ? { target: startTarget, actual: report.startup.error ?? 'no data', status: 'n/a' }
+      : {
+          target: startTarget,
+          actual: `${(v.median * 1000).toFixed(0)} ms vs ${(bare.median * 1000).toFixed(0)} ms: ${(v.median / bare.median).toFixed(2)}x`,
+          status: v.median <= 1.5 * bare.median ? 'PASS' : 'FAIL',
+        },
+  );
 
   const g = growthVsLinear(report.scale);
   const sizes = report.scale.map((p) => p.containers).join('/');
   const scaleTarget = `S2 grows at most linearly with containers (${sizes || 'no sizes'})`;
-  out.push(g === null
-    ? { target: scaleTarget, actual: 'no data', status: 'n/a' }
-    : { target: scaleTarget, actual: `${g.toFixed(2)} of linear (time ratio / size ratio, first to last)`, status: g <= 1 ? 'PASS' : 'FAIL' });
+  out.push(
+    g === null
+      ? { target: scaleTarget, actual: 'no data', status: 'n/a' }
+      : { target: scaleTarget, actual: `${g.toFixed(2)} of linear (time ratio / size ratio, first to last)`, status: g <= 1 ? 'PASS' : 'FAIL' },
+  );
   return out;
 }

@@ -48,10 +48,19 @@ function state(name: string): Promise<string | null> {
     const req = http.get({ socketPath: SOCKET, path: `/containers/${name}/json`, headers: { Host: 'docker' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
+      res.on('data', (d: string) => {
+        body += d;
+      });
       res.on('end', () => {
-        if (res.statusCode !== 200) { resolve(null); return; }
-        try { resolve((JSON.parse(body) as { State: { Status: string } }).State.Status); } catch { resolve(null); }
+        if (res.statusCode !== 200) {
+          resolve(null);
+          return;
+        }
+        try {
+          resolve((JSON.parse(body) as { State: { Status: string } }).State.Status);
+        } catch {
+          resolve(null);
+        }
       });
     });
     req.on('error', () => resolve(null));
@@ -80,31 +89,53 @@ const pct = (xs: readonly number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
 
-interface Agent { child: ChildProcess; log: () => string; stop(): Promise<void> }
+interface Agent {
+  child: ChildProcess;
+  log: () => string;
+  stop(): Promise<void>;
+}
 
 function startAgent(dir: string, manifest: string, extra: string[]): Agent {
-  const child = spawn(process.execPath, [BIN, 'agent', '--manifests', manifest, '--root', path.join(dir, 'root'), '--state-dir', path.join(dir, 'state'), '--interval', '1h', ...extra],
-    { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'agent', '--manifests', manifest, '--root', path.join(dir, 'root'), '--state-dir', path.join(dir, 'state'), '--interval', '1h', ...extra],
+    { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
-  child.stderr!.on('data', (d) => { log += d; });
+  child.stderr!.on('data', (d) => {
+    log += d;
+  });
   return {
-    child, log: () => log,
-    stop: () => new Promise((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }),
+    child,
+    log: () => log,
+    stop: () =>
+      new Promise((r) => {
+        child.once('exit', () => r());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
 function manifest(dir: string, n: number): string {
-  const res = Array.from({ length: n }, (_, i) => `  - kind: docker.container
+  const res =
+    Array.from(
+      { length: n },
+      (_, i) => `  - kind: docker.container
     name: i29-bench-c${i}
     image: local/busybox:1
     command: [sleep, "100000"]
     labels: { tsconverge-test: i29-bench }
     stopTimeout: 1
-`).join('') + Array.from({ length: 5 }, (_, i) => `  - kind: file
+`,
+    ).join('') +
+    Array.from(
+      { length: 5 },
+      (_, i) => `  - kind: file
     name: f${i}
     path: /etc/i29-bench/f${i}.conf
     content: "x=${i}\\n"
-`).join('');
+`,
+    ).join('');
   const file = path.join(dir, 'manifest.yaml');
   writeFileSync(file, `resources:\n${res}`);
   return file;
@@ -121,10 +152,14 @@ async function latency(dir: string, m: string, debounce: string): Promise<number
       const before = docker('inspect', '--format', '{{.Id}}', 'i29-bench-c0');
       const t0 = performance.now();
       docker('rm', '-f', 'i29-bench-c0');
-      await until('the container running again', async () => {
-        if ((await state('i29-bench-c0')) !== 'running') return undefined;
-        return docker('inspect', '--format', '{{.Id}}', 'i29-bench-c0') !== before ? true : undefined;
-      }, 60_000);
+      await until(
+        'the container running again',
+        async () => {
+          if ((await state('i29-bench-c0')) !== 'running') return undefined;
+          return docker('inspect', '--format', '{{.Id}}', 'i29-bench-c0') !== before ? true : undefined;
+        },
+        60_000,
+      );
       out.push((performance.now() - t0) / 1000);
       process.stderr.write(`  ${debounce}: trial ${i + 1}/${TRIALS}: ${out[i]!.toFixed(2)} s\n`);
       // The event run is over (its report written) before the next trial.
@@ -174,7 +209,11 @@ async function main(): Promise<void> {
     process.stderr.write(`repair with --watch-debounce ${SHORT}: median ${pct(fast, 0.5).toFixed(2)} s, p99 ${pct(fast, 0.99).toFixed(2)} s\n`);
     const quiet = LATENCY_ONLY ? undefined : await idle(dir, m);
     const result = {
-      date: new Date().toISOString(), machine: { cpus: cpus().length, load: loadavg() }, trials: TRIALS, idleSeconds: IDLE_S, runner: IN_PROCESS.length ? 'in-process' : 'process per run',
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, load: loadavg() },
+      trials: TRIALS,
+      idleSeconds: IDLE_S,
+      runner: IN_PROCESS.length ? 'in-process' : 'process per run',
       repair: {
         debounce2s: { median: pct(slow, 0.5), p99: pct(slow, 0.99), max: Math.max(...slow) },
         [`debounce${SHORT}`]: { median: pct(fast, 0.5), p99: pct(fast, 0.99), max: Math.max(...fast) },

@@ -76,13 +76,19 @@ export function changedContainer(w: Workload): ContainerSpec {
 /** `docker run` arguments (after `run -d`) for one container; shared by floor and puppet. */
 export function dockerRunArgs(w: Workload, c: ContainerSpec): string[] {
   return [
-    '--name', c.name,
+    '--name',
+    c.name,
     ...Object.entries(c.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-    '--label', `${LABEL_KEY}=${LABEL_VALUE}`,
-    '--restart', RESTART,
-    '--memory', `${MEMORY_BYTES}`,
-    '--network', w.network,
-    '--mount', `type=volume,source=${c.volume},target=${MOUNT_TARGET}`,
+    '--label',
+    `${LABEL_KEY}=${LABEL_VALUE}`,
+    '--restart',
+    RESTART,
+    '--memory',
+    `${MEMORY_BYTES}`,
+    '--network',
+    w.network,
+    '--mount',
+    `type=volume,source=${c.volume},target=${MOUNT_TARGET}`,
     IMAGE,
     ...COMMAND,
   ];

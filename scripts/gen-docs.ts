@@ -42,7 +42,10 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export async function generateReference(): Promise<string> {
   const out: string[] = [BEGIN, ''];
-  out.push('Every resource has `kind` and `name`, and may have the relationship metaparameters `require`, `before`, `notify` and `subscribe` (one `kind[name]` or a list). "Change" says how a changed attribute is converged: **update** in place, **restart** (in place, then the object is restarted), **replace** (the object is recreated), or **—** for a parameter that is not compared with the system.', '');
+  out.push(
+    'Every resource has `kind` and `name`, and may have the relationship metaparameters `require`, `before`, `notify` and `subscribe` (one `kind[name]` or a list). "Change" says how a changed attribute is converged: **update** in place, **restart** (in place, then the object is restarted), **replace** (the object is recreated), or **—** for a parameter that is not compared with the system.',
+    '',
+  );
   for (const file of kindSchemaFiles()) {
     const s = JSON.parse(await readFile(file, 'utf8'));
     const kind = s.properties.kind.const as string;
@@ -107,7 +110,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const [file, next] of await renderDocs()) {
     const rel = path.relative(process.cwd(), file);
     if (process.argv.includes('--check')) {
-      if (next !== (await readFile(file, 'utf8'))) { console.error(`${rel}: the generated reference is stale: run npm run gen:docs`); process.exitCode = 1; }
+      if (next !== (await readFile(file, 'utf8'))) {
+        console.error(`${rel}: the generated reference is stale: run npm run gen:docs`);
+        process.exitCode = 1;
+      }
     } else if (next !== (await readFile(file, 'utf8'))) {
       await writeFile(file, next);
       console.log(`${rel}: reference updated`);

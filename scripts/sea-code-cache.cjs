@@ -28,7 +28,9 @@ const vm = require('node:vm');
 function compile(bundle, encoding, flags, cachedData) {
   if (flags) v8.setFlagsFromString(flags);
   const script = new vm.Script(fs.readFileSync(bundle, encoding), {
-    filename: bundle, cachedData, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    filename: bundle,
+    cachedData,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (script.cachedDataRejected) throw new Error(`sea-code-cache: V8 rejected the cache being trained (${bundle})`);
   return script;
@@ -42,7 +44,10 @@ if (process.argv[2] === '--run') {
   const script = compile(bundle, encoding, flags, fs.readFileSync(cacheIn));
   process.on('exit', (code) => {
     // 0: nothing to change; 2: changes (applied, or pending with --noop). Anything else is a broken training run.
-    if (code !== 0 && code !== 2) { process.exitCode = 70; return; }
+    if (code !== 0 && code !== 2) {
+      process.exitCode = 70;
+      return;
+    }
     fs.writeFileSync(cacheOut, script.createCachedData());
     fs.writeFileSync(`${cacheOut}.builtins.json`, JSON.stringify(builtinsSince(before)));
   });
@@ -65,8 +70,10 @@ const builtins = trainDir ? train(trainDir, top) : { default: top, agent: top };
 fs.writeFileSync(`${out}.builtins.json`, JSON.stringify(builtins));
 
 function builtinsSince(before) {
-  return process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule '))
-    .map((m) => m.slice('NativeModule '.length)).filter((m) => !m.startsWith('internal/') && !m.startsWith('_') && m !== 'process');
+  return process.moduleLoadList
+    .filter((m) => !before.has(m) && m.startsWith('NativeModule '))
+    .map((m) => m.slice('NativeModule '.length))
+    .filter((m) => !m.startsWith('internal/') && !m.startsWith('_') && m !== 'process');
 }
 
 /** Runs TRAINING in TRAIN_DIR, each command extending the cache `out`; returns the built-in modules they loaded, by command. */
@@ -82,8 +89,11 @@ function train(dir, top) {
   fs.writeFileSync(host, hostManifest());
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSCONVERGE_') && k !== 'NODE_OPTIONS'));
   Object.assign(env, {
-    DOCKER_HOST: `unix://${path.join(dir, 'no-engine.sock')}`, TSCONVERGE_STATE_DIR: state,
-    TSCONVERGE_CACHE_DIR: path.join(dir, 'cache'), TSCONVERGE_SECRETS_DIR: path.join(dir, 'secrets'), HOME: dir,
+    DOCKER_HOST: `unix://${path.join(dir, 'no-engine.sock')}`,
+    TSCONVERGE_STATE_DIR: state,
+    TSCONVERGE_CACHE_DIR: path.join(dir, 'cache'),
+    TSCONVERGE_SECRETS_DIR: path.join(dir, 'secrets'),
+    HOME: dir,
   });
   const common = ['--root', root, '--state-dir', state];
   const TRAINING = [
@@ -106,7 +116,9 @@ function train(dir, top) {
   const replay = path.join(require('node:os').tmpdir(), `tsc-sea-train-${process.pid}.sock`);
   fs.rmSync(replay, { force: true });
   const dockerRuns = engine.trainCommands(engine.MANIFEST, engine.CHANGED, ['--root', root, '--state-dir', path.join(dir, 'docker-state')]);
-  const server = require('node:child_process').spawn(process.execPath, [path.join(__dirname, 'sea-train-engine.cjs'), 'serve', engine.RECORDING, replay], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = require('node:child_process').spawn(process.execPath, [path.join(__dirname, 'sea-train-engine.cjs'), 'serve', engine.RECORDING, replay], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let cache = out;
   // Per command: what `agent`'s one run loads (the server client's https, zlib...) is not
   // loaded ahead of an `apply`, and the reverse.
@@ -117,7 +129,10 @@ function train(dir, top) {
     runs.forEach(({ argv, env: runEnv }, i) => {
       const next = path.join(dir, `cache-${i}`);
       const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--run', bundle, cache, next, encoding, flags, '--', ...argv], {
-        stdio: ['ignore', 'ignore', 'pipe'], env: runEnv, cwd: dir, encoding: 'utf8',
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: runEnv,
+        cwd: dir,
+        encoding: 'utf8',
       });
       if ((r.status !== 0 && r.status !== 2) || !fs.existsSync(next)) {
         throw new Error(`sea-code-cache: training run \`tsconverge ${argv.join(' ')}\` exited ${r.status ?? r.signal}:\n${r.stderr}`);
@@ -137,7 +152,8 @@ function train(dir, top) {
 function waitForSocket(socket, server) {
   const until = Date.now() + 10_000;
   while (!fs.existsSync(socket)) {
-    if (server.exitCode !== null || Date.now() > until) throw new Error(`sea-code-cache: the recorded engine (scripts/sea-train-engine.cjs serve) did not start`);
+    if (server.exitCode !== null || Date.now() > until)
+      throw new Error(`sea-code-cache: the recorded engine (scripts/sea-train-engine.cjs serve) did not start`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   }
 }

@@ -36,7 +36,10 @@ const args = process.argv.slice(2);
 function command() {
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--log-level' || a === '--log-format') { i++; continue; }
+    if (a === '--log-level' || a === '--log-format') {
+      i++;
+      continue;
+    }
     if (!a.startsWith('-')) return [a, args[i + 1]];
   }
   return [];
@@ -61,22 +64,34 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     for (const m of PRELOAD[cmd === 'agent' ? 'agent' : 'default']) require(`node:${m}`);
     v8.setFlagsFromString(LITE_FLAGS);
     let lite = true;
-    const fullSpeed = () => { if (lite) { lite = false; v8.setFlagsFromString(FULL_FLAGS); } };
+    const fullSpeed = () => {
+      if (lite) {
+        lite = false;
+        v8.setFlagsFromString(FULL_FLAGS);
+      }
+    };
     globalThis.__tsconvergeFullSpeed = fullSpeed;
     // A large YAML parse (src/core/tiering.ts parseSpeed): Sparkplug for its duration.
     globalThis.__tsconvergeParseSpeed = () => {
       if (!lite) return () => undefined;
       v8.setFlagsFromString('--sparkplug');
-      return () => { if (lite) v8.setFlagsFromString('--no-sparkplug'); };
+      return () => {
+        if (lite) v8.setFlagsFromString('--no-sparkplug');
+      };
     };
     // LITE_MS of CPU time, not wall time: a run slowed by a busy machine is not a long run.
-    const check = () => { const u = process.cpuUsage(); if ((u.user + u.system) / 1000 >= LITE_MS) fullSpeed(); else setTimeout(check, 50).unref(); };
+    const check = () => {
+      const u = process.cpuUsage();
+      if ((u.user + u.system) / 1000 >= LITE_MS) fullSpeed();
+      else setTimeout(check, 50).unref();
+    };
     setTimeout(check, 50).unref();
   }
   const mode = long || process.env.TSCONVERGE_JIT === 'full' ? 'full' : 'lite';
   // The run paths of `agent` and anything that prints help go to the main bundle.
   const inProcess = (a) => a === '--onetime' || a === '--in-process' || a === '--worker' || a.startsWith('--worker=') || a === '--help' || a === '-h';
-  const scheduler = cmd === 'agent' && sub !== 'disable' && sub !== 'enable' && sub !== 'help' && !args.some(inProcess) && process.env.TSCONVERGE_SEA_AGENT_BUNDLE !== '0';
+  const scheduler =
+    cmd === 'agent' && sub !== 'disable' && sub !== 'enable' && sub !== 'help' && !args.some(inProcess) && process.env.TSCONVERGE_SEA_AGENT_BUNDLE !== '0';
   const name = scheduler ? 'tsconverge-agent' : 'tsconverge';
   // USE_MAIN_CONTEXT_DEFAULT_LOADER (below) is marked experimental: Node warns on its first use; this use is the launcher's, not the user's.
   const emitWarning = process.emitWarning;

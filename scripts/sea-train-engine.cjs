@@ -81,13 +81,21 @@ async function record() {
         ur.on('end', () => {
           const text = Buffer.concat(body).toString('utf8');
           if (req.method === 'GET' || req.method === 'HEAD') {
-            answers[`${req.method} ${req.url}`] = { status: ur.statusCode, contentType: ur.headers['content-type'] ?? 'application/json', apiVersion: ur.headers['api-version'], body: text };
+            answers[`${req.method} ${req.url}`] = {
+              status: ur.statusCode,
+              contentType: ur.headers['content-type'] ?? 'application/json',
+              apiVersion: ur.headers['api-version'],
+              body: text,
+            };
           }
           res.writeHead(ur.statusCode ?? 500, ur.headers);
           res.end(text);
         });
       });
-      up.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
+      up.on('error', (e) => {
+        res.writeHead(502);
+        res.end(String(e));
+      });
       up.end(Buffer.concat(chunks));
     });
   });
@@ -95,15 +103,20 @@ async function record() {
   const common = ['--root', root, '--state-dir', state];
   try {
     // The proxy lives in this process: the runs are spawned, never run synchronously. Exit 2: changes (made, or pending with --noop).
-    const tsconverge = (argv) => new Promise((resolve, reject) => {
-      const { spawn } = require('node:child_process');
-      const child = spawn(process.execPath, [bin, ...argv], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-      child.on('close', (code) => (code === 0 || code === 2 ? resolve() : reject(new Error(`tsconverge ${argv.join(' ')} exited ${code}`))));
-    });
+    const tsconverge = (argv) =>
+      new Promise((resolve, reject) => {
+        const { spawn } = require('node:child_process');
+        const child = spawn(process.execPath, [bin, ...argv], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+        child.on('close', (code) => (code === 0 || code === 2 ? resolve() : reject(new Error(`tsconverge ${argv.join(' ')} exited ${code}`))));
+      });
     await tsconverge(['apply', MANIFEST, ...common]);
     for (const k of Object.keys(answers)) delete answers[k]; // only what the training's own runs ask
     for (const argv of trainCommands(MANIFEST, CHANGED, common)) await tsconverge(argv);
-    const sorted = Object.fromEntries(Object.keys(answers).sort().map((k) => [k, answers[k]]));
+    const sorted = Object.fromEntries(
+      Object.keys(answers)
+        .sort()
+        .map((k) => [k, answers[k]]),
+    );
     fs.writeFileSync(RECORDING, `${JSON.stringify(sorted, null, 1)}\n`);
     process.stderr.write(`sea-train-engine: ${Object.keys(sorted).length} answers written to ${path.relative(repo, RECORDING)}\n`);
   } finally {
@@ -111,7 +124,10 @@ async function record() {
     const ids = execFileSync('docker', ['ps', '-aq', '--filter', 'label=tsconverge-test=sea-train'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
     if (ids.length) execFileSync('docker', ['rm', '-f', '-v', ...ids], { stdio: 'ignore' });
     for (const kind of ['network', 'volume']) {
-      const names = execFileSync('docker', [kind, 'ls', '-q', '--filter', 'label=tsconverge-test=sea-train'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+      const names = execFileSync('docker', [kind, 'ls', '-q', '--filter', 'label=tsconverge-test=sea-train'], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .filter(Boolean);
       if (names.length) execFileSync('docker', [kind, 'rm', ...names], { stdio: 'ignore' });
     }
     fs.rmSync(work, { recursive: true, force: true });
@@ -121,13 +137,22 @@ async function record() {
 module.exports = { serve, trainCommands, MANIFEST, CHANGED, RECORDING };
 
 if (require.main === module && process.argv[2] === 'record') {
-  record().catch((e) => { process.stderr.write(`sea-train-engine: ${e.stack ?? e}\n`); process.exit(1); });
+  record().catch((e) => {
+    process.stderr.write(`sea-train-engine: ${e.stack ?? e}\n`);
+    process.exit(1);
+  });
 }
 // `serve FILE SOCKET`: the replaying server as a process of its own (the build's training
 // runs are spawned synchronously); prints "ready" once it listens, stops on SIGTERM.
 if (require.main === module && process.argv[2] === 'serve') {
-  serve(process.argv[3], process.argv[4]).then(({ close }) => {
-    process.on('SIGTERM', () => close().then(() => process.exit(0)));
-    process.stdout.write('ready\n');
-  }, (e) => { process.stderr.write(`sea-train-engine: ${e.stack ?? e}\n`); process.exit(1); });
+  serve(process.argv[3], process.argv[4]).then(
+    ({ close }) => {
+      process.on('SIGTERM', () => close().then(() => process.exit(0)));
+      process.stdout.write('ready\n');
+    },
+    (e) => {
+      process.stderr.write(`sea-train-engine: ${e.stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -24,7 +24,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIN, REPO, docker, freePort } from './support/harness.js';
 
-const DOCS = ['README.md', ...readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(path.join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const text = (f: string): string => readFileSync(path.join(REPO, f), 'utf8');
 
 const helpCache = new Map<string, string>();
@@ -39,16 +44,30 @@ function runHelp(args: string[]): string {
 }
 
 /** Markdown outside fenced code blocks, and the fenced blocks themselves. */
-interface Block { lang: string; host: boolean; lines: string[]; file: string; line: number }
+interface Block {
+  lang: string;
+  host: boolean;
+  lines: string[];
+  file: string;
+  line: number;
+}
 function split(md: string): { prose: string[]; blocks: Block[] } {
   const prose: string[] = [];
   const blocks: Block[] = [];
   let block: Block | undefined;
   md.split('\n').forEach((l, i) => {
     const fence = /^```(\S*)(?:\s+(host))?/.exec(l);
-    if (fence && !block) { block = { lang: fence[1] ?? '', host: fence[2] === 'host', lines: [], file: '', line: i + 2 }; return; }
-    if (l.startsWith('```') && block) { blocks.push(block); block = undefined; return; }
-    if (block) block.lines.push(l); else prose.push(l);
+    if (fence && !block) {
+      block = { lang: fence[1] ?? '', host: fence[2] === 'host', lines: [], file: '', line: i + 2 };
+      return;
+    }
+    if (l.startsWith('```') && block) {
+      blocks.push(block);
+      block = undefined;
+      return;
+    }
+    if (block) block.lines.push(l);
+    else prose.push(l);
   });
   return { prose, blocks };
 }
@@ -61,7 +80,14 @@ function subcommandsOf(cmd: string): Set<string> {
   const out = help([cmd]);
   const at = out.indexOf('\nCommands:');
   if (at < 0) return new Set();
-  return new Set(out.slice(at).split('\n').slice(1).map((l) => /^ {2}([a-z][a-z-]*)/.exec(l)?.[1]).filter((w): w is string => !!w && w !== 'help'));
+  return new Set(
+    out
+      .slice(at)
+      .split('\n')
+      .slice(1)
+      .map((l) => /^ {2}([a-z][a-z-]*)/.exec(l)?.[1])
+      .filter((w): w is string => !!w && w !== 'help'),
+  );
 }
 /** `agent disable` when disable is a subcommand of agent, else `agent` (the second word is an argument). */
 const commandOf = (first: string, second: string | undefined): string => (second && subcommandsOf(first).has(second) ? `${first} ${second}` : first);
@@ -75,10 +101,7 @@ const flagsIn = (s: string): string[] => [...s.matchAll(/(?:^|[\s[(])(--[a-z][a-
 const commands = new Map<string, Set<string>>(); // command -> where it is documented
 for (const f of DOCS) {
   const { prose, blocks } = split(text(f));
-  const candidates = [
-    ...prose.flatMap(codeSpans),
-    ...blocks.filter(isShell).flatMap((b) => (b.lang ? b.lines : b.lines.filter((l) => l.startsWith('$ ')))),
-  ];
+  const candidates = [...prose.flatMap(codeSpans), ...blocks.filter(isShell).flatMap((b) => (b.lang ? b.lines : b.lines.filter((l) => l.startsWith('$ '))))];
   for (const c of candidates) {
     for (const m of [INVOCATION.exec(c)].filter((x) => x !== null)) {
       const cmd = commandOf(m[1]!, m[2]);
@@ -89,7 +112,11 @@ for (const f of DOCS) {
 }
 
 // ---- flags from tables --------------------------------------------------------------
-interface FlagCase { file: string; command: string; flag: string }
+interface FlagCase {
+  file: string;
+  command: string;
+  flag: string;
+}
 const flagCases: FlagCase[] = [];
 for (const f of DOCS) {
   const lines = split(text(f)).prose;
@@ -97,7 +124,12 @@ for (const f of DOCS) {
     if (!lines[i]!.startsWith('|') || (i > 0 && lines[i - 1]!.startsWith('|'))) continue;
     const rows: string[][] = [];
     for (let j = i; j < lines.length && lines[j]!.startsWith('|'); j++) {
-      rows.push(lines[j]!.replace(/\\\|/g, '/').split('|').slice(1, -1).map((c) => c.trim()));
+      rows.push(
+        lines[j]!.replace(/\\\|/g, '/')
+          .split('|')
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      );
     }
     const head = rows[0]![0]!.toLowerCase();
     const body = rows.slice(2);
@@ -118,7 +150,10 @@ for (const f of DOCS) {
       const para: string[] = [];
       while (k >= 0 && lines[k]!.trim() !== '' && !lines[k]!.startsWith('|') && !lines[k]!.startsWith('#')) para.unshift(lines[k--]!);
       // A span names a command by its first word or two (`import compose FILE...` -> import compose).
-      const named = codeSpans(para.join(' ')).map((c) => c.split(/\s+/)).map((w) => (commands.has(`${w[0]} ${w[1]}`) ? `${w[0]} ${w[1]}` : w[0]!)).filter((c) => commands.has(c));
+      const named = codeSpans(para.join(' '))
+        .map((c) => c.split(/\s+/))
+        .map((w) => (commands.has(`${w[0]} ${w[1]}`) ? `${w[0]} ${w[1]}` : w[0]!))
+        .filter((c) => commands.has(c));
       it(`${f}: the flags table at line ~${i + 1} names the commands it is for`, () => {
         expect(named.length, `paragraph above the table: ${para.join(' ')}`).toBeGreaterThan(0);
       });
@@ -146,10 +181,18 @@ describe('the README', () => {
     const readme = text('README.md');
     expect(readme.split('\n').length).toBeLessThanOrEqual(300);
     const out = help([]);
-    const top = out.slice(out.indexOf('\nCommands:')).split('\n').slice(1).map((l) => /^ {2}([a-z][a-z-]*)/.exec(l)?.[1]).filter((w): w is string => !!w && w !== 'help');
+    const top = out
+      .slice(out.indexOf('\nCommands:'))
+      .split('\n')
+      .slice(1)
+      .map((l) => /^ {2}([a-z][a-z-]*)/.exec(l)?.[1])
+      .filter((w): w is string => !!w && w !== 'help');
     expect(top.length).toBeGreaterThan(10);
-    const table = split(readme).prose.filter((l) => l.startsWith('| `tsconverge')).join('\n');
-    for (const cmd of [...top, ...[...subcommandsOf('ca')].map((c) => `ca ${c}`)]) expect(table, `README's command table lacks ${cmd}`).toContain(`\`tsconverge ${cmd}`);
+    const table = split(readme)
+      .prose.filter((l) => l.startsWith('| `tsconverge'))
+      .join('\n');
+    for (const cmd of [...top, ...[...subcommandsOf('ca')].map((c) => `ca ${c}`)])
+      expect(table, `README's command table lacks ${cmd}`).toContain(`\`tsconverge ${cmd}`);
   });
 });
 
@@ -170,7 +213,12 @@ describe('documented flags are accepted', () => {
 });
 
 // ---- examples -----------------------------------------------------------------------
-interface Example { file: string; line: number; script: string[]; output: string[] }
+interface Example {
+  file: string;
+  line: number;
+  script: string[];
+  output: string[];
+}
 const examples: Example[] = [];
 for (const f of DOCS) {
   for (const b of split(text(f)).blocks) {
@@ -180,7 +228,8 @@ for (const f of DOCS) {
     for (const raw of b.lines) {
       if (prompted && !raw.startsWith('$ ') && !(logical.length && logical[logical.length - 1]!.endsWith('\\'))) continue;
       const l = prompted && raw.startsWith('$ ') ? raw.slice(2) : raw;
-      if (logical.length && logical[logical.length - 1]!.endsWith('\\')) logical[logical.length - 1] = logical[logical.length - 1]!.slice(0, -1) + ' ' + l.trim();
+      if (logical.length && logical[logical.length - 1]!.endsWith('\\'))
+        logical[logical.length - 1] = logical[logical.length - 1]!.slice(0, -1) + ' ' + l.trim();
       else logical.push(l);
     }
     const cmds = logical.filter((l) => l.trim() && !l.trim().startsWith('#'));
@@ -196,13 +245,47 @@ writeFileSync(path.join(shim, 'tsconverge'), `#!/bin/sh\nexec "${process.execPat
 chmodSync(path.join(shim, 'tsconverge'), 0o755);
 
 // Objects the quickstart and "Coming from Compose" examples create; removed afterwards unless they were there before.
-const QUICKSTART = { containers: ['quickstart-web', 'shop_web_1', 'shop_db_1'], volumes: ['quickstart-data', 'shop_db-data'], networks: ['quickstart', 'shop_default'] };
-const exists = (kind: string, name: string): boolean => { try { docker(kind, 'inspect', name); return true; } catch { return false; } };
-const before = Object.fromEntries(Object.entries(QUICKSTART).map(([k, names]) => [k, names.filter((n) => exists(k === 'containers' ? 'container' : k.slice(0, -1), n))]));
+const QUICKSTART = {
+  containers: ['quickstart-web', 'shop_web_1', 'shop_db_1'],
+  volumes: ['quickstart-data', 'shop_db-data'],
+  networks: ['quickstart', 'shop_default'],
+};
+const exists = (kind: string, name: string): boolean => {
+  try {
+    docker(kind, 'inspect', name);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const before = Object.fromEntries(
+  Object.entries(QUICKSTART).map(([k, names]) => [k, names.filter((n) => exists(k === 'containers' ? 'container' : k.slice(0, -1), n))]),
+);
 afterAll(() => {
-  for (const c of QUICKSTART.containers) if (!before.containers!.includes(c)) { try { docker('rm', '-f', c); } catch { /* not there */ } }
-  for (const n of QUICKSTART.networks) if (!before.networks!.includes(n)) { try { docker('network', 'rm', n); } catch { /* engine quirk */ } }
-  for (const v of QUICKSTART.volumes) if (!before.volumes!.includes(v)) { try { docker('volume', 'rm', v); } catch { /* in use */ } }
+  for (const c of QUICKSTART.containers)
+    if (!before.containers!.includes(c)) {
+      try {
+        docker('rm', '-f', c);
+      } catch {
+        /* not there */
+      }
+    }
+  for (const n of QUICKSTART.networks)
+    if (!before.networks!.includes(n)) {
+      try {
+        docker('network', 'rm', n);
+      } catch {
+        /* engine quirk */
+      }
+    }
+  for (const v of QUICKSTART.volumes)
+    if (!before.volumes!.includes(v)) {
+      try {
+        docker('volume', 'rm', v);
+      } catch {
+        /* in use */
+      }
+    }
   rmSync(shim, { recursive: true, force: true });
 });
 
@@ -210,36 +293,71 @@ afterAll(() => {
 const machineState = (): string[] => {
   const dir = '/var/lib/tsconverge';
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort().map((f) => `${f} ${statSync(path.join(dir, f)).mtimeMs}`);
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .sort()
+    .map((f) => `${f} ${statSync(path.join(dir, f)).mtimeMs}`);
 };
 const machineStateBefore = machineState();
 
 describe('documented examples run as written', () => {
-  it('the docs hold examples', () => { expect(examples.length).toBeGreaterThan(2); });
-  it.each(examples.map((e) => [`${e.file}:${e.line}`, e]))('%s', async (_where, ex) => {
-    const rcFile = path.join(shim, `rc-${Math.random().toString(36).slice(2)}`);
-    const script = ex.script.flatMap((l, i) => [l, `echo "${i} $?" >> '${rcFile}'`]).join('\n');
-    // The walk-throughs' scratch directory and ports: this example's own.
-    const demo = mkdtempSync(path.join(tmpdir(), 'i24-docs-demo-'));
-    const vars = { DEMO: demo, PORT: String(await freePort()), DASHBOARD_PORT: String(await freePort()), PUSH_PORTS: `${await freePort()} ${await freePort()}` };
-    // A command written without --root or --state-dir keeps its state in /var/lib/tsconverge,
-    // as on an operator's machine. Here that directory is a tmpfs of this example's own, in a
-    // private mount namespace: the walk-throughs start from an empty state and never write
-    // the test machine's.
-    const isolated = ['--mount', '--propagation', 'private', 'bash', '-c', 'mkdir -p /var/lib/tsconverge && mount -t tmpfs tsconverge-docs /var/lib/tsconverge && exec bash -c "$1"', 'docs-example', script];
-    const out = spawnSync('unshare', isolated, { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...vars, NO_COLOR: '1', PATH: `${shim}:${process.env.PATH}` }, timeout: 170_000 });
-    rmSync(demo, { recursive: true, force: true });
-    const rcs = readFileSync(rcFile, 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
-    ex.script.forEach((l, i) => {
-      const isTsc = /(^|\s)(tsconverge|bin\/tsconverge\.js)\s/.test(l);
-      const ok = isTsc ? [0, 2] : [0];
-      expect(ok, `${ex.file}:${ex.line}: \`${l}\` exited ${rcs[i]}\n${out.stderr.slice(-2000)}`).toContain(rcs[i]);
-    });
-    for (const line of ex.output) {
-      const pattern = new RegExp(line.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
-      expect(out.stdout, `${ex.file}:${ex.line}: documented output: ${line}`).toMatch(pattern);
-    }
-  }, 180_000);
+  it('the docs hold examples', () => {
+    expect(examples.length).toBeGreaterThan(2);
+  });
+  it.each(examples.map((e) => [`${e.file}:${e.line}`, e]))(
+    '%s',
+    async (_where, ex) => {
+      const rcFile = path.join(shim, `rc-${Math.random().toString(36).slice(2)}`);
+      const script = ex.script.flatMap((l, i) => [l, `echo "${i} $?" >> '${rcFile}'`]).join('\n');
+      // The walk-throughs' scratch directory and ports: this example's own.
+      const demo = mkdtempSync(path.join(tmpdir(), 'i24-docs-demo-'));
+      const vars = {
+        DEMO: demo,
+        PORT: String(await freePort()),
+        DASHBOARD_PORT: String(await freePort()),
+        PUSH_PORTS: `${await freePort()} ${await freePort()}`,
+      };
+      // A command written without --root or --state-dir keeps its state in /var/lib/tsconverge,
+      // as on an operator's machine. Here that directory is a tmpfs of this example's own, in a
+      // private mount namespace: the walk-throughs start from an empty state and never write
+      // the test machine's.
+      const isolated = [
+        '--mount',
+        '--propagation',
+        'private',
+        'bash',
+        '-c',
+        'mkdir -p /var/lib/tsconverge && mount -t tmpfs tsconverge-docs /var/lib/tsconverge && exec bash -c "$1"',
+        'docs-example',
+        script,
+      ];
+      const out = spawnSync('unshare', isolated, {
+        cwd: REPO,
+        encoding: 'utf8',
+        env: { ...process.env, ...vars, NO_COLOR: '1', PATH: `${shim}:${process.env.PATH}` },
+        timeout: 170_000,
+      });
+      rmSync(demo, { recursive: true, force: true });
+      const rcs = readFileSync(rcFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => Number(l.split(' ')[1]));
+      ex.script.forEach((l, i) => {
+        const isTsc = /(^|\s)(tsconverge|bin\/tsconverge\.js)\s/.test(l);
+        const ok = isTsc ? [0, 2] : [0];
+        expect(ok, `${ex.file}:${ex.line}: \`${l}\` exited ${rcs[i]}\n${out.stderr.slice(-2000)}`).toContain(rcs[i]);
+      });
+      for (const line of ex.output) {
+        const pattern = new RegExp(
+          line
+            .split('…')
+            .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*'),
+        );
+        expect(out.stdout, `${ex.file}:${ex.line}: documented output: ${line}`).toMatch(pattern);
+      }
+    },
+    180_000,
+  );
   it("leave the machine's own /var/lib/tsconverge as it was", () => {
     expect(machineState()).toEqual(machineStateBefore);
   });

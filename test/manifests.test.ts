@@ -9,7 +9,9 @@ import path from 'node:path';
 import { createSandbox, REPO, runCli, type Sandbox } from './support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { sb = createSandbox('manifests'); });
+beforeAll(() => {
+  sb = createSandbox('manifests');
+});
 afterAll(() => sb?.cleanup());
 
 describe('manifests/ (the default PATH)', () => {

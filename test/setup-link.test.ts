@@ -15,7 +15,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'i24-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const EXE = path.join(REPO, 'dist/tsconverge');
 const VERSION = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).version as string;
-const link = (env: Record<string, string> = {}) => spawnSync('bash', [path.join(REPO, 'scripts/link-bin.sh')], { encoding: 'utf8', env: { ...process.env, TSCONVERGE_BIN_DIR: dir, ...env } });
+const link = (env: Record<string, string> = {}) =>
+  spawnSync('bash', [path.join(REPO, 'scripts/link-bin.sh')], { encoding: 'utf8', env: { ...process.env, TSCONVERGE_BIN_DIR: dir, ...env } });
 
 describe('scripts/link-bin.sh', () => {
   it('links BIN_DIR/tsconverge to dist/tsconverge, says so, runs again the same, and then tsconverge runs from the PATH', () => {

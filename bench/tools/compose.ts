@@ -7,9 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { output, tail, type Command, type ExecResult } from '../exec.js';
-import {
-  COMMAND, IMAGE, LABEL_KEY, LABEL_VALUE, MOUNT_TARGET, RESTART, STOP_TIMEOUT, type Workload,
-} from '../workload.js';
+import { COMMAND, IMAGE, LABEL_KEY, LABEL_VALUE, MOUNT_TARGET, RESTART, STOP_TIMEOUT, type Workload } from '../workload.js';
 import type { Probe, Scenario, Step, Tool, Verdict } from './types.js';
 
 const PROJECT = 'tscbench';
@@ -33,9 +31,7 @@ export const compose: Tool = {
   },
   judge(_step: Step, result: ExecResult): Verdict {
     const changed = /^(Creating|Recreating|Starting) /m.test(result.stderr);
-    return result.exitCode === 0
-      ? { ok: true, changed }
-      : { ok: false, changed, detail: tail(result.stderr) };
+    return result.exitCode === 0 ? { ok: true, changed } : { ok: false, changed, detail: tail(result.stderr) };
   },
 };
 
@@ -43,18 +39,23 @@ function composeFile(w: Workload): unknown {
   const labels = { [LABEL_KEY]: LABEL_VALUE };
   return {
     version: '2.4',
-    services: Object.fromEntries(w.containers.map((c) => [c.name.replace(/^tscbench-/, ''), {
-      image: IMAGE,
-      container_name: c.name,
-      command: [...COMMAND],
-      environment: c.env,
-      labels,
-      restart: RESTART,
-      mem_limit: '64m',
-      stop_grace_period: `${STOP_TIMEOUT}s`,
-      networks: ['net'],
-      volumes: [{ type: 'volume', source: c.volume, target: MOUNT_TARGET }],
-    }])),
+    services: Object.fromEntries(
+      w.containers.map((c) => [
+        c.name.replace(/^tscbench-/, ''),
+        {
+          image: IMAGE,
+          container_name: c.name,
+          command: [...COMMAND],
+          environment: c.env,
+          labels,
+          restart: RESTART,
+          mem_limit: '64m',
+          stop_grace_period: `${STOP_TIMEOUT}s`,
+          networks: ['net'],
+          volumes: [{ type: 'volume', source: c.volume, target: MOUNT_TARGET }],
+        },
+      ]),
+    ),
     networks: { net: { name: w.network, driver: 'bridge', labels } },
     volumes: Object.fromEntries(w.volumes.map((v) => [v, { name: v, labels }])),
   };

@@ -7,9 +7,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command, ExecResult } from '../exec.js';
 import { output } from '../exec.js';
-import {
-  LABEL_KEY, LABEL_VALUE, STOP_TIMEOUT, changedContainer, dockerRunArgs, type Workload,
-} from '../workload.js';
+import { LABEL_KEY, LABEL_VALUE, STOP_TIMEOUT, changedContainer, dockerRunArgs, type Workload } from '../workload.js';
 import type { Probe, Scenario, Step, Tool, Verdict } from './types.js';
 
 /** Parallel `docker run`s in S1 (2 cores; the engine is the bottleneck). */
@@ -41,22 +39,24 @@ function script(scenario: Scenario, w: Workload, dir: string): string {
     case 'S1': {
       const runs = join(dir, 'runs.txt');
       writeFileSync(runs, w.containers.map((c) => `${dockerRunArgs(w, c).join(' ')}\n`).join(''));
-      return head
-        + `docker network create --driver bridge --label ${label} ${w.network} >/dev/null\n`
-        + `printf '%s\\n' ${w.volumes.join(' ')} | xargs -P ${PARALLEL} -I{} docker volume create --label ${label} {} >/dev/null\n`
-        + `xargs -P ${PARALLEL} -L 1 docker run -d <${runs} >/dev/null\n`;
+      return (
+        head +
+        `docker network create --driver bridge --label ${label} ${w.network} >/dev/null\n` +
+        `printf '%s\\n' ${w.volumes.join(' ')} | xargs -P ${PARALLEL} -I{} docker volume create --label ${label} {} >/dev/null\n` +
+        `xargs -P ${PARALLEL} -L 1 docker run -d <${runs} >/dev/null\n`
+      );
     }
     case 'S2':
     case 'S4':
-      return head
-        + `ids=$(docker ps -aq --filter label=${label})\n`
-        + 'docker inspect $ids >/dev/null\n';
+      return head + `ids=$(docker ps -aq --filter label=${label})\n` + 'docker inspect $ids >/dev/null\n';
     case 'S3': {
       const c = changedContainer(w);
-      return head
-        + `docker stop -t ${STOP_TIMEOUT} ${c.name} >/dev/null\n`
-        + `docker rm ${c.name} >/dev/null\n`
-        + `docker run -d ${dockerRunArgs(w, c).join(' ')} >/dev/null\n`;
+      return (
+        head +
+        `docker stop -t ${STOP_TIMEOUT} ${c.name} >/dev/null\n` +
+        `docker rm ${c.name} >/dev/null\n` +
+        `docker run -d ${dockerRunArgs(w, c).join(' ')} >/dev/null\n`
+      );
     }
   }
 }

@@ -7,10 +7,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { output, tail, type Command, type ExecResult } from '../exec.js';
-import {
-  IMAGE, LABEL_KEY, LABEL_VALUE, MEMORY_BYTES, RESTART, STOP_TIMEOUT,
-  dockerRunArgs, type ContainerSpec, type Workload,
-} from '../workload.js';
+import { IMAGE, LABEL_KEY, LABEL_VALUE, MEMORY_BYTES, RESTART, STOP_TIMEOUT, dockerRunArgs, type ContainerSpec, type Workload } from '../workload.js';
 import type { Probe, Step, Tool, Verdict } from './types.js';
 
 export const puppet: Tool = {
@@ -32,20 +29,14 @@ export const puppet: Tool = {
     const file = join(dir, 'site.pp');
     writeFileSync(file, manifest(step.workload, guard));
     return {
-      argv: [
-        'puppet', 'apply', '--detailed-exitcodes', '--color=false',
-        ...(step.scenario === 'S4' ? ['--noop'] : []),
-        file,
-      ],
+      argv: ['puppet', 'apply', '--detailed-exitcodes', '--color=false', ...(step.scenario === 'S4' ? ['--noop'] : []), file],
     };
   },
   judge(step: Step, result: ExecResult): Verdict {
     // --detailed-exitcodes: 0 no changes, 2 changes, 4 failures, 6 both.
     const failed = (result.exitCode & 4) !== 0 || ![0, 2, 4, 6].includes(result.exitCode);
     const changed = step.scenario === 'S4' ? /\(noop\)/.test(result.stdout) : (result.exitCode & 2) !== 0;
-    return failed
-      ? { ok: false, changed, detail: tail(result.stdout + result.stderr) }
-      : { ok: true, changed };
+    return failed ? { ok: false, changed, detail: tail(result.stdout + result.stderr) } : { ok: true, changed };
   },
 };
 
@@ -74,19 +65,16 @@ function manifest(w: Workload, guard: string): string {
     '}',
   ];
   for (const v of w.volumes) {
-    out.push(
-      `exec { 'volume ${v}':`,
-      `  command => 'docker volume create --label ${label} ${v}',`,
-      `  unless  => 'docker volume inspect ${v}',`,
-      '}',
-    );
+    out.push(`exec { 'volume ${v}':`, `  command => 'docker volume create --label ${label} ${v}',`, `  unless  => 'docker volume inspect ${v}',`, '}');
   }
   for (const c of w.containers) out.push(...containerExecs(w, c, guard));
   return `${out.join('\n')}\n`;
 }
 
 function containerExecs(w: Workload, c: ContainerSpec, guard: string): string[] {
-  const env = Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ');
+  const env = Object.entries(c.env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   return [
     `exec { 'remove stale ${c.name}':`,
     `  command => 'docker stop -t ${STOP_TIMEOUT} ${c.name} && docker rm ${c.name}',`,

@@ -7,9 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { run, tail, type Command, type ExecResult } from '../exec.js';
-import {
-  COMMAND, IMAGE, LABEL_KEY, LABEL_VALUE, MOUNT_TARGET, RESTART, STOP_TIMEOUT, type Workload,
-} from '../workload.js';
+import { COMMAND, IMAGE, LABEL_KEY, LABEL_VALUE, MOUNT_TARGET, RESTART, STOP_TIMEOUT, type Workload } from '../workload.js';
 import type { Probe, Step, Tool, Verdict } from './types.js';
 
 export const TSCONVERGE_BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'tsconverge.js');
@@ -48,7 +46,15 @@ export const tsconverge: Tool = {
       argv: [
         // Its own state directory (run lock, applied state, adoptions): another run on this
         // machine (a second bench, a test, an agent) never holds this lock.
-        ...tsconvergeArgv(), 'apply', file, '--format', 'json', '--log-level', 'warn', '--state-dir', join(dir, 'state'),
+        ...tsconvergeArgv(),
+        'apply',
+        file,
+        '--format',
+        'json',
+        '--log-level',
+        'warn',
+        '--state-dir',
+        join(dir, 'state'),
         ...(step.scenario === 'S4' ? ['--noop'] : []),
       ],
     };

@@ -9,9 +9,7 @@ import type { Workload } from '../workload.js';
 export type Scenario = 'S1' | 'S2' | 'S3' | 'S4';
 export const SCENARIOS: readonly Scenario[] = ['S1', 'S2', 'S3', 'S4'];
 
-export type Probe =
-  | { readonly available: true; readonly version: string }
-  | { readonly available: false; readonly reason: string };
+export type Probe = { readonly available: true; readonly version: string } | { readonly available: false; readonly reason: string };
 
 /** What the tool said about its own run, from its exit code and output. */
 export interface Verdict {

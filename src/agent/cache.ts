@@ -56,11 +56,18 @@ export async function readLastKnownGood(stateDir: string): Promise<CachedCatalog
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new TsconvergeError('FILE_IO', `cannot read the last-known-good catalogue ${file}: ${(err as Error).message}`, { cause: err, location: { file } });
   }
-  const bad = (why: string): TsconvergeError => new TsconvergeError('FILE_IO', `the last-known-good catalogue ${file} is unusable: ${why}`, {
-    location: { file }, terminal: true, hint: 'it is rewritten by the next run whose catalogue compiles; remove it to silence this',
-  });
+  const bad = (why: string): TsconvergeError =>
+    new TsconvergeError('FILE_IO', `the last-known-good catalogue ${file} is unusable: ${why}`, {
+      location: { file },
+      terminal: true,
+      hint: 'it is rewritten by the next run whose catalogue compiles; remove it to silence this',
+    });
   let doc: CacheFile;
-  try { doc = JSON.parse(text) as CacheFile; } catch (err) { throw bad((err as Error).message); }
+  try {
+    doc = JSON.parse(text) as CacheFile;
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
   if (doc?.formatVersion !== 1 || !Array.isArray(doc.resources)) throw bad('unknown format');
   const catalogue = catalogueFromStored(doc.resources, file);
   const digest = catalogue.version;
@@ -73,7 +80,9 @@ export async function readLastKnownGood(stateDir: string): Promise<CachedCatalog
  * beside it: a later run whose inputs have the same stamp reuses that catalogue.
  */
 export async function writeInputsStamp(stateDir: string, stamp: Stamp, digest: string): Promise<void> {
-  await writeFileAtomic(stateLayout(stateDir).inputsStamp, JSON.stringify({ formatVersion: 1, stamp: stamp.value, parts: stamp.parts, digest }) + '\n', { mode: 0o600 });
+  await writeFileAtomic(stateLayout(stateDir).inputsStamp, JSON.stringify({ formatVersion: 1, stamp: stamp.value, parts: stamp.parts, digest }) + '\n', {
+    mode: 0o600,
+  });
 }
 
 /**
@@ -82,7 +91,11 @@ export async function writeInputsStamp(stateDir: string, stamp: Stamp, digest: s
  */
 export async function readReusable(stateDir: string, stamp: Stamp): Promise<CachedCatalogue | string> {
   let recorded: { stamp?: string; parts?: Record<string, string>; digest?: string };
-  try { recorded = JSON.parse(await readFile(stateLayout(stateDir).inputsStamp, 'utf8')) as typeof recorded; } catch { return 'no earlier compile recorded its inputs'; }
+  try {
+    recorded = JSON.parse(await readFile(stateLayout(stateDir).inputsStamp, 'utf8')) as typeof recorded;
+  } catch {
+    return 'no earlier compile recorded its inputs';
+  }
   if (recorded.stamp !== stamp.value) return stampChange(recorded.parts, stamp.parts);
   // A last-known-good that is unreadable or from other inputs: compile (the run says why if that fails too).
   const lkg = await readLastKnownGood(stateDir).catch(() => null);

@@ -17,10 +17,20 @@ function rep(id: string, action: Action, status: Status, refresh = false): Resou
 }
 
 const before = catalogue(res('file[a]', { content: 'v1' }), res('file[b]', { content: 'x' }), res('file[c]', { content: 'old' }));
-const converged: ConvergedDigests = nextConvergedDigests(before, before.resources.map((r) => rep(r.id, 'none', 'unchanged')), NO_CONVERGED_DIGESTS);
+const converged: ConvergedDigests = nextConvergedDigests(
+  before,
+  before.resources.map((r) => rep(r.id, 'none', 'unchanged')),
+  NO_CONVERGED_DIGESTS,
+);
 
 describe('intentional or corrective', () => {
-  const now = catalogue(res('file[a]', { content: 'v2' }), res('file[b]', { content: 'x' }), res('file[c]', { content: 'old' }), res('file[d]', { content: 'new' }, ['service[s]']), res('service[s]', { ensure: 'running' }));
+  const now = catalogue(
+    res('file[a]', { content: 'v2' }),
+    res('file[b]', { content: 'x' }),
+    res('file[c]', { content: 'old' }),
+    res('file[d]', { content: 'new' }, ['service[s]']),
+    res('service[s]', { ensure: 'running' }),
+  );
   it.each([
     ['declared state changed since the last applied catalogue', 'file[a]', 'update', 'changed', 'intentional'],
     ['same declared state, the host drifted', 'file[b]', 'update', 'changed', 'corrective'],
@@ -32,14 +42,26 @@ describe('intentional or corrective', () => {
     expect(causes.get(id)).toBe(cause);
   });
 
-  it('an unchanged resource has no cause; a restart takes its notifier\'s (as the engine recorded it)', () => {
-    const causes = classifyChanges(now, [rep('file[b]', 'none', 'unchanged'), rep('file[d]', 'create', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[d]'] }], converged);
+  it("an unchanged resource has no cause; a restart takes its notifier's (as the engine recorded it)", () => {
+    const causes = classifyChanges(
+      now,
+      [rep('file[b]', 'none', 'unchanged'), rep('file[d]', 'create', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[d]'] }],
+      converged,
+    );
     expect(causes.has('file[b]')).toBe(false);
     expect(causes.get('service[s]')).toBe('intentional');
     // An automatic notification (no notify: in the catalogue, e.g. a mounted file) counts the same.
-    const auto = classifyChanges(now, [rep('file[a]', 'update', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[a]'] }], converged);
+    const auto = classifyChanges(
+      now,
+      [rep('file[a]', 'update', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[a]'] }],
+      converged,
+    );
     expect(auto.get('service[s]')).toBe('intentional');
-    const drift = classifyChanges(now, [rep('file[b]', 'update', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[b]'] }], converged);
+    const drift = classifyChanges(
+      now,
+      [rep('file[b]', 'update', 'changed'), { ...rep('service[s]', 'none', 'changed', true), notifiedBy: ['file[b]'] }],
+      converged,
+    );
     expect(drift.get('service[s]')).toBe('corrective');
   });
 
@@ -53,11 +75,17 @@ describe('intentional or corrective', () => {
   });
 
   it('a failed resource keeps its old record, so its rollout stays intentional; removed resources are dropped', () => {
-    const next = nextConvergedDigests(now, [rep('file[a]', 'update', 'failed'), rep('file[b]', 'none', 'unchanged'), rep('file[d]', 'create', 'changed')], converged);
+    const next = nextConvergedDigests(
+      now,
+      [rep('file[a]', 'update', 'failed'), rep('file[b]', 'none', 'unchanged'), rep('file[d]', 'create', 'changed')],
+      converged,
+    );
     expect(next.resources['file[a]']).toBe(declaredDigest({ attrs: { content: 'v1' } }));
     expect(next.resources['file[d]']).toBe(declaredDigest({ attrs: { content: 'new' } }));
     expect(next.resources['file[c]']).toBe(converged.resources['file[c]']);
-    expect(nextConvergedDigests(catalogue(res('file[b]', { content: 'x' })), [rep('file[b]', 'none', 'unchanged')], next).resources).toEqual({ 'file[b]': declaredDigest({ attrs: { content: 'x' } }) });
+    expect(nextConvergedDigests(catalogue(res('file[b]', { content: 'x' })), [rep('file[b]', 'none', 'unchanged')], next).resources).toEqual({
+      'file[b]': declaredDigest({ attrs: { content: 'x' } }),
+    });
     expect(classifyChanges(now, [rep('file[a]', 'update', 'changed')], next).get('file[a]')).toBe('intentional');
   });
 });
@@ -67,7 +95,11 @@ describe('causes in the report', () => {
     const now = catalogue(res('file[a]', { content: 'v2' }), res('file[new]', { content: 'x' }), res('file[b]', { content: 'x' }));
     const reports = [rep('file[a]', 'update', 'changed'), rep('file[new]', 'create', 'failed'), rep('file[b]', 'update', 'skipped')];
     const { resources, changes } = withCauses(reports, classifyChanges(now, reports, converged));
-    expect(resources.map((r) => [r.id, 'cause' in r ? r.cause : undefined])).toEqual([['file[a]', 'intentional'], ['file[new]', undefined], ['file[b]', undefined]]);
+    expect(resources.map((r) => [r.id, 'cause' in r ? r.cause : undefined])).toEqual([
+      ['file[a]', 'intentional'],
+      ['file[new]', undefined],
+      ['file[b]', undefined],
+    ]);
     expect(changes).toEqual({ intentional: 1, corrective: 0 });
   });
 });

@@ -45,7 +45,15 @@ export function createChildRunner(opts: { readonly args: readonly string[]; read
       // What the watcher saw goes in a 0600 file, never on the command line.
       const eventFile = event ? await writeEventRun(opts.stateDir, event) : undefined;
       return new Promise<WorkerResult>((resolve, reject) => {
-        const argv = [...command, ...opts.args, '--worker', trigger, '--worker-runs', JSON.stringify(runs), ...(eventFile ? ['--worker-event', eventFile] : [])];
+        const argv = [
+          ...command,
+          ...opts.args,
+          '--worker',
+          trigger,
+          '--worker-runs',
+          JSON.stringify(runs),
+          ...(eventFile ? ['--worker-event', eventFile] : []),
+        ];
         const c = spawn(process.execPath, argv, { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
         child = c;
         ready = false;
@@ -64,7 +72,11 @@ export function createChildRunner(opts: { readonly args: readonly string[]; read
         c.on('close', (code, signal) => {
           child = undefined;
           let result: WorkerResult | undefined;
-          try { result = JSON.parse(out) as WorkerResult; } catch { /* no result: reported below */ }
+          try {
+            result = JSON.parse(out) as WorkerResult;
+          } catch {
+            /* no result: reported below */
+          }
           if (!result && aborted && signal === 'SIGTERM') {
             // Stopped before it had installed its handler: it had not taken the lock nor started the run.
             opts.log.info(`the run's process (pid ${c.pid}) stopped before its run started`);
@@ -72,7 +84,11 @@ export function createChildRunner(opts: { readonly args: readonly string[]; read
             return;
           }
           if (!result) {
-            reject(new Error(`the run's process (pid ${c.pid}) ended ${signal ? `by ${signal}` : `with exit code ${code}`} without a result; its messages are above`));
+            reject(
+              new Error(
+                `the run's process (pid ${c.pid}) ended ${signal ? `by ${signal}` : `with exit code ${code}`} without a result; its messages are above`,
+              ),
+            );
             return;
           }
           runs[result.outcome]++;

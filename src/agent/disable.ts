@@ -20,7 +20,11 @@ export interface DisabledState {
 
 export function currentUser(env: NodeJS.ProcessEnv = process.env): string {
   let name: string;
-  try { name = os.userInfo().username; } catch { name = `uid ${process.getuid?.() ?? '?'}`; }
+  try {
+    name = os.userInfo().username;
+  } catch {
+    name = `uid ${process.getuid?.() ?? '?'}`;
+  }
   return env.SUDO_USER && env.SUDO_USER !== name ? `${env.SUDO_USER} (via sudo as ${name})` : name;
 }
 
@@ -44,7 +48,10 @@ export async function readDisabled(stateDir: string): Promise<DisabledState | nu
 /** Disable; returns the state written (an agent already disabled keeps its first reason unless replaced). */
 export async function disableAgent(stateDir: string, reason: string, by = currentUser()): Promise<DisabledState> {
   if (reason.trim() === '') {
-    throw new TsconvergeError('INVALID_VALUE', 'a reason is required to disable the agent', { terminal: true, hint: 'tsconverge agent disable --reason "change window CHG-1234"' });
+    throw new TsconvergeError('INVALID_VALUE', 'a reason is required to disable the agent', {
+      terminal: true,
+      hint: 'tsconverge agent disable --reason "change window CHG-1234"',
+    });
   }
   const state: DisabledState = { reason: reason.trim(), by, since: new Date().toISOString() };
   await mkdir(stateDir, { recursive: true, mode: 0o755 });
@@ -55,6 +62,10 @@ export async function disableAgent(stateDir: string, reason: string, by = curren
 /** Enable; returns the state that was removed, or null when the agent was not disabled. */
 export async function enableAgent(stateDir: string): Promise<DisabledState | null> {
   const prior = await readDisabled(stateDir);
-  try { await unlink(stateLayout(stateDir).agentDisabled); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
+  try {
+    await unlink(stateLayout(stateDir).agentDisabled);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
   return prior;
 }

@@ -30,10 +30,18 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
   const lastRun = g('tsconverge_agent_last_run_timestamp_seconds', 'When the last run finished (Unix time).');
   const duration = g('tsconverge_agent_last_run_duration_seconds', 'How long the last run took.');
   const exitCode = g('tsconverge_agent_last_run_exit_code', 'Exit code of the last run: 0 no changes, 2 changes, 4 failures, 6 both, 1 did not run.');
-  const outcome = g('tsconverge_agent_last_run_outcome', 'The last run\'s outcome: 1 for the one that happened.', ['outcome']);
+  const outcome = g('tsconverge_agent_last_run_outcome', "The last run's outcome: 1 for the one that happened.", ['outcome']);
   const resources = g('tsconverge_agent_resources', 'Resources of the last run by status (pending: would change, under noop).', ['status']);
-  const changes = g('tsconverge_agent_changes', 'Resources the last run changed (or would, under noop), by cause: intentional (the catalogue changed) or corrective (the host drifted).', ['cause']);
-  const failures = g('tsconverge_agent_failures', 'Failures of the last run: failed or skipped resources (resource), a catalogue that did not compile or fetch (catalogue), a run that did not happen (run).', ['type']);
+  const changes = g(
+    'tsconverge_agent_changes',
+    'Resources the last run changed (or would, under noop), by cause: intentional (the catalogue changed) or corrective (the host drifted).',
+    ['cause'],
+  );
+  const failures = g(
+    'tsconverge_agent_failures',
+    'Failures of the last run: failed or skipped resources (resource), a catalogue that did not compile or fetch (catalogue), a run that did not happen (run).',
+    ['type'],
+  );
   const enabled = g('tsconverge_agent_enabled', '1 when the agent is enabled, 0 while it is disabled (tsconverge agent disable).');
   const noop = g('tsconverge_agent_noop', '1 when the agent only reports (--noop).');
   const cached = g('tsconverge_agent_cached_catalogue', '1 when the last run used the last-known-good catalogue because the fresh one failed.');
@@ -43,14 +51,31 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
   const build = g('tsconverge_agent_build_info', 'tsconverge build information.', ['version', 'nodejs', 'node']);
   // backup.volume (issue 27): one series per backup and volume, from the resource's report details.
   const backupLabels = ['backup', 'volume'];
-  const backupAge = g('tsconverge_backup_age_seconds', 'Age of the newest snapshot of a volume when the run finished (no series: no snapshot yet, see tsconverge_backup_overdue).', backupLabels);
+  const backupAge = g(
+    'tsconverge_backup_age_seconds',
+    'Age of the newest snapshot of a volume when the run finished (no series: no snapshot yet, see tsconverge_backup_overdue).',
+    backupLabels,
+  );
   const backupLast = g('tsconverge_backup_last_success_timestamp_seconds', 'When the newest snapshot of a volume was taken (Unix time).', backupLabels);
   const backupDuration = g('tsconverge_backup_duration_seconds', 'How long the newest snapshot of a volume took.', backupLabels);
   const backupSize = g('tsconverge_backup_size_bytes', 'Bytes of the volume the newest snapshot read.', backupLabels);
   const backupCount = g('tsconverge_backup_snapshots', 'Snapshots of the volume this host keeps in the repository.', backupLabels);
-  const backupOverdue = g('tsconverge_backup_overdue', '1 when the newest snapshot of a volume is older than its every (or there is none) after the run.', backupLabels);
-  const runs = new Counter({ name: 'tsconverge_agent_runs_total', help: 'Runs since the agent started, by outcome.', labelNames: ['outcome'], registers: [registry] });
-  const fwPackets = g('tsconverge_firewall_packets', 'Packets a firewall rule or policy decided (its iptables counter: it restarts from 0 when the rule\'s lines are rewritten).', ['kind', 'name']);
+  const backupOverdue = g(
+    'tsconverge_backup_overdue',
+    '1 when the newest snapshot of a volume is older than its every (or there is none) after the run.',
+    backupLabels,
+  );
+  const runs = new Counter({
+    name: 'tsconverge_agent_runs_total',
+    help: 'Runs since the agent started, by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const fwPackets = g(
+    'tsconverge_firewall_packets',
+    "Packets a firewall rule or policy decided (its iptables counter: it restarts from 0 when the rule's lines are rewritten).",
+    ['kind', 'name'],
+  );
   const fwBytes = g('tsconverge_firewall_bytes', 'Bytes a firewall rule or policy decided (its iptables counter).', ['kind', 'name']);
   build.set({ version: info.version, nodejs: process.versions.node, node: info.node }, 1);
   for (const o of OUTCOMES) runs.inc({ outcome: o }, info.runsBefore?.[o] ?? 0);
@@ -71,8 +96,10 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
       enabled.set(report.agent.enabled ? 1 : 0);
       noop.set(report.noop ? 1 : 0);
       cached.set(report.cachedCatalogue ? 1 : 0);
-      if (extra.catalogueAgeSeconds === null) age.reset(); else age.set(extra.catalogueAgeSeconds);
-      if (extra.nextRun) next.set(extra.nextRun.getTime() / 1000); else next.reset();
+      if (extra.catalogueAgeSeconds === null) age.reset();
+      else age.set(extra.catalogueAgeSeconds);
+      if (extra.nextRun) next.set(extra.nextRun.getTime() / 1000);
+      else next.reset();
       interrupted.set(report.interrupted ? 1 : 0);
       observeBackups(report, [backupAge, backupLast, backupDuration, backupSize, backupCount, backupOverdue]);
       runs.inc({ outcome: report.outcome });
@@ -92,7 +119,14 @@ export function createAgentMetrics(info: { version: string; node: string; runsBe
   };
 }
 
-interface BackupDetail { volume?: string; lastSuccess?: string | null; snapshots?: number; sizeBytes?: number; durationSeconds?: number; overdue?: boolean }
+interface BackupDetail {
+  volume?: string;
+  lastSuccess?: string | null;
+  snapshots?: number;
+  sizeBytes?: number;
+  durationSeconds?: number;
+  overdue?: boolean;
+}
 
 /** The backup gauges from the backup.volume resources of a run (a run that did not read them keeps none). */
 function observeBackups(report: AgentReport, [age, last, duration, size, count, overdue]: readonly Gauge[]): void {

@@ -27,7 +27,18 @@ import type { Facts } from '../facts/facts.js';
 import { classifyChanges, nextConvergedDigests, readConvergedDigests, writeConvergedDigests } from './change-cause.js';
 import { readDisabled, type DisabledState } from './disable.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
-import { agentReport, correctiveLines, withCauses, writeRunReport, type AgentInfo, type AgentReport, type AgentResourceReport, type EventRun, type RunHead, type RunTrigger } from './report.js';
+import {
+  agentReport,
+  correctiveLines,
+  withCauses,
+  writeRunReport,
+  type AgentInfo,
+  type AgentReport,
+  type AgentResourceReport,
+  type EventRun,
+  type RunHead,
+  type RunTrigger,
+} from './report.js';
 import { createGraph } from '../engine/graph.js';
 import { subCatalogue, targetClosure, watchList } from '../engine/watch.js';
 import { writeWatchList } from './watch/state.js';
@@ -104,8 +115,11 @@ export function createAgent(opts: AgentOptions): Agent {
   const publish = metricsPublisher(shared);
   const runOnce = (trigger: RunTrigger, event?: EventRun): Promise<AgentReport> => agentRun(shared, trigger, event);
   const watch = opts.watch;
-  const supervisor = createSupervisor(opts, { run: (t, e) => runOnce(t, e).then((r) => ({ ...r, ...runWindowOf(r) })), abort: () => shared.stop.abort(), publish },
-    watch ? (ready, full, changed) => createWatcher(watch, ready, full, changed) : undefined);
+  const supervisor = createSupervisor(
+    opts,
+    { run: (t, e) => runOnce(t, e).then((r) => ({ ...r, ...runWindowOf(r) })), abort: () => shared.stop.abort(), publish },
+    watch ? (ready, full, changed) => createWatcher(watch, ready, full, changed) : undefined,
+  );
   let onceRunning = false;
 
   return {
@@ -125,8 +139,15 @@ export function createAgent(opts: AgentOptions): Agent {
     requestRun: () => supervisor.requestRun(),
     start: () => supervisor.start(),
     stop(signal = 'stop') {
-      if (!onceRunning) { shared.stop.abort(); supervisor.stop(signal); return; }
-      if (shared.stop.signal.aborted) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
+      if (!onceRunning) {
+        shared.stop.abort();
+        supervisor.stop(signal);
+        return;
+      }
+      if (shared.stop.signal.aborted) {
+        log.warn(`${signal}: already stopping, waiting for the run in flight`);
+        return;
+      }
       log.info(`${signal}: stopping after the resources in flight finish; no new resource is started`);
       shared.stop.abort();
     },
@@ -182,20 +203,34 @@ async function takeRunLock(s: Shared, head: RunHead): Promise<{ lock: RunLock | 
   const log = opts.log;
   const tLock = Date.now();
   let lock: RunLock | null = null;
-  if (!opts.noop) try {
-    lock = await acquireRunLock(opts.stateDir, {
-      command: `tsconverge agent (${head.trigger} run ${head.runId})`, waitMs: opts.lockWaitMs, signal: stop.signal,
-      onWait: (held) => log.info(`run ${head.runId}: waiting up to ${formatDuration(opts.lockWaitMs)} for the run lock, held by pid ${held.pid} (${held.command}) since ${held.since}`),
-    });
-  } catch (caught) {
-    // Stopped while waiting: the lock gives up with the abort reason.
-    const err = stop.signal.aborted && !(caught instanceof TsconvergeError)
-      ? new TsconvergeError('INTERRUPTED', 'stopped while waiting for the run lock', { cause: caught })
-      : caught;
-    if (!(err instanceof TsconvergeError)) throw err;
-    log.error(`run ${head.runId}: ${err.format()}${stop.signal.aborted ? '' : `; waited ${formatDuration(Date.now() - tLock)}, the run did not happen`}`);
-    return { notRun: agentReport(head, { outcome: 'not-run', interrupted: stop.signal.aborted, timings: { lockWaitMs: Date.now() - tLock, sourceMs: 0, runMs: 0 }, error: err }) };
-  }
+  if (!opts.noop)
+    try {
+      lock = await acquireRunLock(opts.stateDir, {
+        command: `tsconverge agent (${head.trigger} run ${head.runId})`,
+        waitMs: opts.lockWaitMs,
+        signal: stop.signal,
+        onWait: (held) =>
+          log.info(
+            `run ${head.runId}: waiting up to ${formatDuration(opts.lockWaitMs)} for the run lock, held by pid ${held.pid} (${held.command}) since ${held.since}`,
+          ),
+      });
+    } catch (caught) {
+      // Stopped while waiting: the lock gives up with the abort reason.
+      const err =
+        stop.signal.aborted && !(caught instanceof TsconvergeError)
+          ? new TsconvergeError('INTERRUPTED', 'stopped while waiting for the run lock', { cause: caught })
+          : caught;
+      if (!(err instanceof TsconvergeError)) throw err;
+      log.error(`run ${head.runId}: ${err.format()}${stop.signal.aborted ? '' : `; waited ${formatDuration(Date.now() - tLock)}, the run did not happen`}`);
+      return {
+        notRun: agentReport(head, {
+          outcome: 'not-run',
+          interrupted: stop.signal.aborted,
+          timings: { lockWaitMs: Date.now() - tLock, sourceMs: 0, runMs: 0 },
+          error: err,
+        }),
+      };
+    }
   const lockWaitMs = Date.now() - tLock;
   if (lockWaitMs > 1000) log.info(`run ${head.runId}: waited ${formatDuration(lockWaitMs)} for the run lock`);
   return { lock, lockWaitMs };
@@ -208,19 +243,35 @@ async function runLocked(s: Shared, head: RunHead, lockWaitMs: number, event: Ev
   const facts = await opts.facts();
   const src = await loadCatalogue(s, facts);
   if (src instanceof TsconvergeError) {
-    return agentReport(head, { outcome: 'not-run', interrupted: stop.signal.aborted, timings: { lockWaitMs, sourceMs: Date.now() - t0, runMs: 0 }, error: src, catalogueError: src });
+    return agentReport(head, {
+      outcome: 'not-run',
+      interrupted: stop.signal.aborted,
+      timings: { lockWaitMs, sourceMs: Date.now() - t0, runMs: 0 },
+      error: src,
+      catalogueError: src,
+    });
   }
   const sourceMs = Date.now() - t0;
   // What the watching agent process follows until the next run (agent/watch).
-  try { await writeWatchList(opts.stateDir, watchList(src.catalogue, opts.providers)); } catch (err) { opts.log.warn(`cannot write the watch list: ${(err as Error).message}`); }
+  try {
+    await writeWatchList(opts.stateDir, watchList(src.catalogue, opts.providers));
+  } catch (err) {
+    opts.log.warn(`cannot write the watch list: ${(err as Error).message}`);
+  }
   const { catalogue, marked } = eventScope(opts, head.runId, src.catalogue, event);
   const t1 = Date.now();
   const engine = await runEngine(s, catalogue, facts);
   const runMs = Date.now() - t1;
   const { resources, changes } = await recordCauses(opts, src.catalogue, engine, event, marked);
   return agentReport(head, {
-    outcome: 'run', engine, catalogue: src, resources, changes, interrupted: stop.signal.aborted,
-    timings: { lockWaitMs, sourceMs, runMs }, ...(event?.targeted ? { event: { marked } } : {}),
+    outcome: 'run',
+    engine,
+    catalogue: src,
+    resources,
+    changes,
+    interrupted: stop.signal.aborted,
+    timings: { lockWaitMs, sourceMs, runMs },
+    ...(event?.targeted ? { event: { marked } } : {}),
   });
 }
 
@@ -237,7 +288,9 @@ async function loadCatalogue(s: Shared, facts: Facts): Promise<SourceResult | Ts
     return err;
   }
   if (src.cached) {
-    log.warn(`catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`);
+    log.warn(
+      `catalogue: the fresh catalogue failed; running the last-known-good ${src.digest} (compiled ${src.compiledAt ?? 'earlier'})\n  ${src.error?.format().replace(/\n/g, '\n  ') ?? ''}`,
+    );
   }
   if (src.reused) log.debug(`catalogue: the inputs are unchanged since ${src.compiledAt}; its catalogue ${src.digest} is reused`);
   else if (src.compiledBecause) log.debug(`catalogue: compiled, ${src.compiledBecause}`);
@@ -258,7 +311,11 @@ function eventScope(opts: AgentOptions, runId: string, full: Catalogue, event: E
 function runEngine(s: Shared, catalogue: Catalogue, facts: Facts): Promise<Report> {
   const { opts } = s;
   return runCatalogue(catalogue, opts.providers, {
-    noop: opts.noop, root: opts.root, log: opts.log, facts, signal: s.stop.signal,
+    noop: opts.noop,
+    root: opts.root,
+    log: opts.log,
+    facts,
+    signal: s.stop.signal,
     // On SIGTERM the resource in flight finishes, bounded by the apply timeout (not a shorter grace).
     interruptGraceMs: opts.applyTimeoutMs ?? DEFAULTS.applyTimeoutMs,
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
@@ -268,7 +325,13 @@ function runEngine(s: Shared, catalogue: Catalogue, facts: Facts): Promise<Repor
 }
 
 /** Each change's cause and provenance; then, unless noop, the record of what converged. */
-async function recordCauses(opts: AgentOptions, catalogue: Catalogue, engine: Report, event: EventRun | undefined, marked: readonly string[]): Promise<{ resources: AgentResourceReport[]; changes: AgentReport['changes'] }> {
+async function recordCauses(
+  opts: AgentOptions,
+  catalogue: Catalogue,
+  engine: Report,
+  event: EventRun | undefined,
+  marked: readonly string[],
+): Promise<{ resources: AgentResourceReport[]; changes: AgentReport['changes'] }> {
   const converged = await readConvergedDigests(opts.stateDir);
   const caused = withCauses(engine.resources, classifyChanges(catalogue, engine.resources, converged));
   const resources = withSeen(caused.resources, event, marked);
@@ -279,16 +342,22 @@ async function recordCauses(opts: AgentOptions, catalogue: Catalogue, engine: Re
 /** One line per run (an error when it failed or did not happen), then one per corrective change. */
 function logRun(log: Logger, r: AgentReport): void {
   const s = r.summary;
-  const line = `run ${r.runId} (${r.trigger}): ${r.outcome}, exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(2)} s` +
-    (r.outcome === 'run' ? `; catalogue ${r.catalogueDigest!.slice(0, 19)}${r.cachedCatalogue ? ' (last-known-good)' : ''}; ${s.changed} changed (${r.changes.intentional} intentional, ${r.changes.corrective} corrective), ${s.pending} pending, ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped${r.interrupted ? '; interrupted' : ''}` : '');
-  if (r.exitCode === 4 || r.exitCode === 6 || r.outcome === 'not-run') log.error(line); else log.info(line);
+  const line =
+    `run ${r.runId} (${r.trigger}): ${r.outcome}, exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(2)} s` +
+    (r.outcome === 'run'
+      ? `; catalogue ${r.catalogueDigest!.slice(0, 19)}${r.cachedCatalogue ? ' (last-known-good)' : ''}; ${s.changed} changed (${r.changes.intentional} intentional, ${r.changes.corrective} corrective), ${s.pending} pending, ${s.unchanged} unchanged, ${s.failed} failed, ${s.skipped} skipped${r.interrupted ? '; interrupted' : ''}`
+      : '');
+  if (r.exitCode === 4 || r.exitCode === 6 || r.outcome === 'not-run') log.error(line);
+  else log.info(line);
   for (const c of correctiveLines(r)) log.info(`run ${r.runId}: corrective: ${c}`);
 }
 
 /** Observe the run (unless none finished), then write the metrics file; nothing without --metrics-file. */
 function metricsPublisher(s: Shared): (report: AgentReport | undefined, next: Date | null) => Promise<void> {
   const { opts } = s;
-  const metrics = opts.metricsFile ? createAgentMetrics({ version: opts.version, node: opts.node, ...(opts.runsBefore ? { runsBefore: opts.runsBefore } : {}) }) : undefined;
+  const metrics = opts.metricsFile
+    ? createAgentMetrics({ version: opts.version, node: opts.node, ...(opts.runsBefore ? { runsBefore: opts.runsBefore } : {}) })
+    : undefined;
   return async (report, next) => {
     if (!metrics || !opts.metricsFile) return;
     if (report) {
@@ -312,7 +381,9 @@ async function observeFirewall(metrics: AgentMetrics, log: Logger): Promise<void
 
 /** What the watcher needs of a finished run: what it changed, when, and how long after its event each repair came. */
 export function runWindowOf(r: AgentReport): { changed: string[]; startedAt: string; finishedAt: string; repairSeconds: number[] } {
-  const repairSeconds = r.noop ? [] : r.resources.flatMap((x) => (x.seen?.by === 'event' && x.seen.afterMs !== undefined && !x.seen.via ? [x.seen.afterMs / 1000] : []));
+  const repairSeconds = r.noop
+    ? []
+    : r.resources.flatMap((x) => (x.seen?.by === 'event' && x.seen.afterMs !== undefined && !x.seen.via ? [x.seen.afterMs / 1000] : []));
   return { changed: changedIds(r), startedAt: r.startedAt, finishedAt: r.finishedAt, repairSeconds };
 }
 
@@ -327,7 +398,7 @@ const WEIGHT: Readonly<Record<string, number>> = { destroy: 6, oom: 5, die: 4, d
 function strongest(events: readonly WatchEvent[]): WatchEvent {
   let best = events[0]!;
   for (const e of events) {
-    const w = (x: WatchEvent): number => (x.source === 'docker' ? WEIGHT[x.action] ?? 1 : 1);
+    const w = (x: WatchEvent): number => (x.source === 'docker' ? (WEIGHT[x.action] ?? 1) : 1);
     if (w(e) >= w(best)) best = e;
   }
   return best;
@@ -343,7 +414,13 @@ export function withSeen(resources: readonly AgentResourceReport[], event: Event
     if (!events) return { ...r, seen: { by: 'sweep' } satisfies Seen };
     const e = strongest(events);
     const afterMs = r.finishedAt ? Math.max(0, Date.parse(r.finishedAt) - Date.parse(e.time)) : undefined;
-    const seen: Seen = { by: 'event', event: e, ...(via ? { via } : {}), ...(r.finishedAt ? { repairedAt: r.finishedAt } : {}), ...(afterMs !== undefined ? { afterMs } : {}) };
+    const seen: Seen = {
+      by: 'event',
+      event: e,
+      ...(via ? { via } : {}),
+      ...(r.finishedAt ? { repairedAt: r.finishedAt } : {}),
+      ...(afterMs !== undefined ? { afterMs } : {}),
+    };
     return { ...r, seen };
   });
 }

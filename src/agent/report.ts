@@ -131,42 +131,67 @@ export interface RunHead {
  */
 export type RunEnd =
   | {
-    readonly outcome: 'run';
-    readonly engine: Report;
-    readonly catalogue: { readonly digest: string; readonly cached: boolean; readonly error?: TsconvergeError; readonly codeVersion?: string };
-    readonly resources: readonly AgentResourceReport[];
-    readonly changes: AgentReport['changes'];
-    readonly interrupted: boolean;
-    readonly timings: AgentReport['timings'];
-    readonly event?: AgentReport['event'];
-  }
+      readonly outcome: 'run';
+      readonly engine: Report;
+      readonly catalogue: { readonly digest: string; readonly cached: boolean; readonly error?: TsconvergeError; readonly codeVersion?: string };
+      readonly resources: readonly AgentResourceReport[];
+      readonly changes: AgentReport['changes'];
+      readonly interrupted: boolean;
+      readonly timings: AgentReport['timings'];
+      readonly event?: AgentReport['event'];
+    }
   | {
-    readonly outcome: 'skipped' | 'not-run';
-    readonly interrupted: boolean;
-    readonly timings: AgentReport['timings'];
-    readonly error?: TsconvergeError;
-    readonly catalogueError?: TsconvergeError;
-  };
+      readonly outcome: 'skipped' | 'not-run';
+      readonly interrupted: boolean;
+      readonly timings: AgentReport['timings'];
+      readonly error?: TsconvergeError;
+      readonly catalogueError?: TsconvergeError;
+    };
 
 /** The agent's report of one run: the one place its shape is made, for every outcome (exit code 1 when the catalogue was not run). */
 export function agentReport(head: RunHead, end: RunEnd, finished = new Date()): AgentReport {
-  const start = { formatVersion: 1 as const, runId: head.runId, trigger: head.trigger, node: head.node, version: head.version, noop: head.noop, startedAt: head.started.toISOString() };
+  const start = {
+    formatVersion: 1 as const,
+    runId: head.runId,
+    trigger: head.trigger,
+    node: head.node,
+    version: head.version,
+    noop: head.noop,
+    startedAt: head.started.toISOString(),
+  };
   const finish = { finishedAt: finished.toISOString(), durationMs: finished.getTime() - head.started.getTime() };
   if (end.outcome === 'run') {
     const c = end.catalogue;
     return {
-      ...end.engine, ...start, outcome: 'run', catalogueDigest: c.digest, cachedCatalogue: c.cached,
+      ...end.engine,
+      ...start,
+      outcome: 'run',
+      catalogueDigest: c.digest,
+      cachedCatalogue: c.cached,
       ...(c.error ? { catalogueError: c.error.toJSON() } : {}),
       ...(c.codeVersion ? { codeVersion: c.codeVersion } : {}),
-      agent: head.agent, resources: end.resources, changes: end.changes, interrupted: end.interrupted, timings: end.timings,
+      agent: head.agent,
+      resources: end.resources,
+      changes: end.changes,
+      interrupted: end.interrupted,
+      timings: end.timings,
       ...(end.event ? { event: end.event } : {}),
       ...finish,
     };
   }
   return {
-    ...start, outcome: end.outcome, catalogue: '', catalogueDigest: null, cachedCatalogue: false, agent: head.agent,
-    resources: [], summary: EMPTY_SUMMARY, changes: { intentional: 0, corrective: 0 }, interrupted: end.interrupted,
-    timings: end.timings, exitCode: 1,
+    ...start,
+    outcome: end.outcome,
+    catalogue: '',
+    catalogueDigest: null,
+    cachedCatalogue: false,
+    agent: head.agent,
+    resources: [],
+    summary: EMPTY_SUMMARY,
+    changes: { intentional: 0, corrective: 0 },
+    interrupted: end.interrupted,
+    timings: end.timings,
+    exitCode: 1,
     ...(end.error ? { error: end.error.toJSON() } : {}),
     ...(end.catalogueError ? { catalogueError: end.catalogueError.toJSON() } : {}),
     ...finish,
@@ -178,7 +203,10 @@ export function agentReport(head: RunHead, end: RunEnd, finished = new Date()): 
  * resource that failed or was skipped made no change, so it has no cause: a failed create
  * is not an intentional change.
  */
-export function withCauses(resources: readonly ResourceReport[], causes: ReadonlyMap<string, Cause>): { resources: AgentResourceReport[]; changes: AgentReport['changes'] } {
+export function withCauses(
+  resources: readonly ResourceReport[],
+  causes: ReadonlyMap<string, Cause>,
+): { resources: AgentResourceReport[]; changes: AgentReport['changes'] } {
   const changes = { intentional: 0, corrective: 0 };
   const out = resources.map((r) => {
     const cause = causes.get(r.id);
@@ -216,7 +244,8 @@ export function summaryOf(report: AgentReport, file: string): RunSummary {
 
 /** "docker.container[web] destroyed at 14:02:11; restored 1.4 s later", one per corrective change. */
 export function correctiveLines(report: Pick<AgentReport, 'resources' | 'noop'>): string[] {
-  return report.resources.filter((r) => r.cause === 'corrective' && r.seen && (r.status === 'changed' || r.status === 'pending'))
+  return report.resources
+    .filter((r) => r.cause === 'corrective' && r.seen && (r.status === 'changed' || r.status === 'pending'))
     .map((r) => describeSeen(r.id, r.seen!, report.noop));
 }
 
@@ -231,7 +260,11 @@ export interface LastCorrective {
 }
 
 export async function readLastCorrective(stateDir: string): Promise<LastCorrective | null> {
-  try { return JSON.parse(await readFile(stateLayout(stateDir).lastCorrective, 'utf8')) as LastCorrective; } catch { return null; }
+  try {
+    return JSON.parse(await readFile(stateLayout(stateDir).lastCorrective, 'utf8')) as LastCorrective;
+  } catch {
+    return null;
+  }
 }
 
 /** Write the report and the summary; remove the oldest reports beyond `keep`. Returns the report's path. */
@@ -245,7 +278,14 @@ export async function writeRunReport(stateDir: string, report: AgentReport, keep
   await writeFileAtomic(stateLayout(stateDir).lastRunSummary, JSON.stringify(summary, null, 2) + '\n', { mode: 0o644 });
   // The last corrective changes stay visible in `tsconverge status` after later runs with none.
   if (summary.corrective) {
-    const last: LastCorrective = { runId: report.runId, trigger: report.trigger, finishedAt: report.finishedAt, noop: report.noop, lines: summary.corrective, report: summary.report };
+    const last: LastCorrective = {
+      runId: report.runId,
+      trigger: report.trigger,
+      finishedAt: report.finishedAt,
+      noop: report.noop,
+      lines: summary.corrective,
+      report: summary.report,
+    };
     await writeFileAtomic(stateLayout(stateDir).lastCorrective, JSON.stringify(last, null, 2) + '\n', { mode: 0o644 });
   }
   await pruneReports(dir, keep);

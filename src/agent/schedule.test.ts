@@ -3,7 +3,14 @@ import { formatDuration, nextSlot, parseDuration, splayFor } from './schedule.js
 
 describe('parseDuration', () => {
   it.each([
-    ['30m', 1_800_000], ['1h', 3_600_000], ['90s', 90_000], ['1h30m', 5_400_000], ['500ms', 500], ['45', 45_000], ['1.5s', 1500], ['2d', 172_800_000],
+    ['30m', 1_800_000],
+    ['1h', 3_600_000],
+    ['90s', 90_000],
+    ['1h30m', 5_400_000],
+    ['500ms', 500],
+    ['45', 45_000],
+    ['1.5s', 1500],
+    ['2d', 172_800_000],
   ])('%s -> %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
   it.each(['', 'm', '30x', '30 m', '-5s', '1h-', 'soon'])('refuses %j with a clear error', (text) => {
@@ -12,7 +19,12 @@ describe('parseDuration', () => {
 });
 
 describe('formatDuration', () => {
-  it.each([[1_800_000, '30m'], [90_000, '1m30s'], [5_400_000, '1h30m'], [250, '250ms']])('%d -> %s', (ms, text) => expect(formatDuration(ms)).toBe(text));
+  it.each([
+    [1_800_000, '30m'],
+    [90_000, '1m30s'],
+    [5_400_000, '1h30m'],
+    [250, '250ms'],
+  ])('%d -> %s', (ms, text) => expect(formatDuration(ms)).toBe(text));
 });
 
 describe('splay', () => {

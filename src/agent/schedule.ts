@@ -28,9 +28,15 @@ export function parseDuration(text: string, what = '--interval'): number {
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let end = 0;
-  for (let m = re.exec(t); m; m = re.exec(t)) { total += Number(m[1]) * UNITS[m[2]!]!; end = re.lastIndex; }
+  for (let m = re.exec(t); m; m = re.exec(t)) {
+    total += Number(m[1]) * UNITS[m[2]!]!;
+    end = re.lastIndex;
+  }
   if (t === '' || end !== t.length) {
-    throw new TsconvergeError('INVALID_VALUE', `invalid ${what} ${JSON.stringify(text)}: expected a duration such as 30m, 1h, 90s or 1h30m`, { terminal: true, hint: 'units: ms, s, m, h, d; a bare number is seconds' });
+    throw new TsconvergeError('INVALID_VALUE', `invalid ${what} ${JSON.stringify(text)}: expected a duration such as 30m, 1h, 90s or 1h30m`, {
+      terminal: true,
+      hint: 'units: ms, s, m, h, d; a bare number is seconds',
+    });
   }
   return Math.round(total);
 }
@@ -40,8 +46,16 @@ export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
   const parts: string[] = [];
   let rest = Math.round(ms / 1000);
-  for (const [u, n] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
-    if (rest >= n) { parts.push(`${Math.floor(rest / n)}${u}`); rest %= n; }
+  for (const [u, n] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
+    if (rest >= n) {
+      parts.push(`${Math.floor(rest / n)}${u}`);
+      rest %= n;
+    }
   }
   return parts.join('');
 }
@@ -83,15 +97,30 @@ function pinLuxon(): void {
 export function createSchedule(opts: { intervalMs: number; splayMs: number; onTick: () => void }): Schedule {
   let job: CronJob | undefined;
   let next: Date | null = null;
-  const stop = (): void => { void job?.stop(); job = undefined; next = null; };
+  const stop = (): void => {
+    void job?.stop();
+    job = undefined;
+    next = null;
+  };
   return {
-    get next() { return next; },
+    get next() {
+      return next;
+    },
     scheduleNext(now = Date.now()) {
       stop();
       pinLuxon();
       const at = new Date(nextSlot(now, opts.intervalMs, opts.splayMs));
       next = at;
-      job = CronJob.from({ cronTime: at, onTick: () => { job = undefined; next = null; opts.onTick(); }, start: true, utcOffset: 0 });
+      job = CronJob.from({
+        cronTime: at,
+        onTick: () => {
+          job = undefined;
+          next = null;
+          opts.onTick();
+        },
+        start: true,
+        utcOffset: 0,
+      });
       return at;
     },
     stop,

@@ -55,20 +55,31 @@ function cachePaths(stateDir: string): { dir: string; body: string; meta: string
   return { dir: l.catalogueDir, body: l.serverCatalogue, meta: l.serverCatalogueSignature };
 }
 
-const exists = (f: string): Promise<boolean> => stat(f).then(() => true, () => false);
+const exists = (f: string): Promise<boolean> =>
+  stat(f).then(
+    () => true,
+    () => false,
+  );
 
 /** Fetch the CA over TLS without trusting it yet, and keep it only if its fingerprint is the pinned one. */
 async function pinCa(opts: ServerSourceOptions): Promise<string> {
   const p = stateLayout(opts.stateDir).ssl(opts.node);
   const check = (pem: string, from: string): string => {
     if (opts.caFingerprint !== undefined && fingerprintOf(pem).toLowerCase() !== opts.caFingerprint.toLowerCase()) {
-      throw refused(`the CA from ${from} has fingerprint ${fingerprintOf(pem)}, not the pinned ${opts.caFingerprint}`, 'check --ca-fingerprint against `tsconverge ca fingerprint` on the server; nothing was trusted');
+      throw refused(
+        `the CA from ${from} has fingerprint ${fingerprintOf(pem)}, not the pinned ${opts.caFingerprint}`,
+        'check --ca-fingerprint against `tsconverge ca fingerprint` on the server; nothing was trusted',
+      );
     }
     return pem;
   };
   if (opts.caFile) return check(await readFile(opts.caFile, 'utf8'), opts.caFile);
   if (await exists(p.ca)) return check(await readFile(p.ca, 'utf8'), p.ca);
-  if (!opts.caFingerprint) throw refused('no CA to trust: pass --ca-fingerprint sha256:... or --ca-file', 'the server prints its fingerprint at `tsconverge ca init` and `tsconverge ca fingerprint`');
+  if (!opts.caFingerprint)
+    throw refused(
+      'no CA to trust: pass --ca-fingerprint sha256:... or --ca-file',
+      'the server prints its fingerprint at `tsconverge ca init` and `tsconverge ca fingerprint`',
+    );
   let last: unknown;
   for (const server of opts.servers) {
     try {
@@ -78,7 +89,10 @@ async function pinCa(opts: ServerSourceOptions): Promise<string> {
       const pem = check(a.body.toString('utf8'), server);
       await writeAtomic(p.ca, pem, 0o644);
       return pem;
-    } catch (err) { last = err; if (err instanceof TsconvergeError && err.code === 'CERT_REFUSED') throw err; }
+    } catch (err) {
+      last = err;
+      if (err instanceof TsconvergeError && err.code === 'CERT_REFUSED') throw err;
+    }
   }
   throw last instanceof TsconvergeError ? last : refused(`no server answered: ${String(last)}`);
 }
@@ -103,9 +117,9 @@ export async function enrol(opts: ServerSourceOptions, signal?: AbortSignal): Pr
   const p = stateLayout(opts.stateDir).ssl(opts.node);
   await mkdir(p.dir, { recursive: true, mode: 0o700 });
   const ca = await pinCa(opts);
-  if (await exists(p.cert) && await exists(p.key)) return { ca, cert: await readFile(p.cert, 'utf8'), key: await readFile(p.key, 'utf8') };
+  if ((await exists(p.cert)) && (await exists(p.key))) return { ca, cert: await readFile(p.cert, 'utf8'), key: await readFile(p.key, 'utf8') };
   let csr: string;
-  if (await exists(p.key) && await exists(p.csr)) csr = await readFile(p.csr, 'utf8');
+  if ((await exists(p.key)) && (await exists(p.csr))) csr = await readFile(p.csr, 'utf8');
   else {
     const made = await createKeyAndCsr(opts.node);
     await writeAtomic(p.key, made.keyPem, 0o600);
@@ -119,14 +133,25 @@ export async function enrol(opts: ServerSourceOptions, signal?: AbortSignal): Pr
       try {
         const a = submitted
           ? await request(server, `v1/certificates/${opts.node}`, { ca }, { connectTimeoutMs: opts.connectTimeoutMs, signal })
-          : await request(server, `v1/certificate_requests/${opts.node}`, { ca }, { method: 'PUT', json: { csr, ...(opts.joinToken ? { token: opts.joinToken } : {}) }, connectTimeoutMs: opts.connectTimeoutMs, signal });
+          : await request(
+              server,
+              `v1/certificate_requests/${opts.node}`,
+              { ca },
+              { method: 'PUT', json: { csr, ...(opts.joinToken ? { token: opts.joinToken } : {}) }, connectTimeoutMs: opts.connectTimeoutMs, signal },
+            );
         const body = jsonOf<{ state?: string; certificate?: string; error?: string; hint?: string }>(a);
         if (a.status === 200 && body.certificate) {
           await writeAtomic(p.cert, body.certificate, 0o644);
           return { ca, cert: body.certificate, key: await readFile(p.key, 'utf8') };
         }
-        if (a.status === 202 || (a.status === 404 && body.state === 'pending')) { submitted = true; break; }
-        if (a.status === 404 && submitted) { submitted = false; break; }
+        if (a.status === 202 || (a.status === 404 && body.state === 'pending')) {
+          submitted = true;
+          break;
+        }
+        if (a.status === 404 && submitted) {
+          submitted = false;
+          break;
+        }
         throw refused(`server ${server} refused the certificate request: ${body.error ?? a.status}`, body.hint);
       } catch (err) {
         if (err instanceof TsconvergeError && err.code === 'CERT_REFUSED') throw err;
@@ -134,13 +159,20 @@ export async function enrol(opts: ServerSourceOptions, signal?: AbortSignal): Pr
       }
     }
     if (Date.now() >= deadline || signal?.aborted) {
-      throw refused(`the certificate of ${opts.node} is not signed yet`, `on the server: tsconverge ca sign ${opts.node} (or start the server with --autosign, or give the agent a --join-token)`);
+      throw refused(
+        `the certificate of ${opts.node} is not signed yet`,
+        `on the server: tsconverge ca sign ${opts.node} (or start the server with --autosign, or give the agent a --join-token)`,
+      );
     }
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 2000));
   }
 }
 
-interface CacheMeta { readonly etag: string; readonly signature: string; readonly signer: string }
+interface CacheMeta {
+  readonly etag: string;
+  readonly signature: string;
+  readonly signer: string;
+}
 
 /** Facts that change between runs without changing the catalogue (the server's VOLATILE_FACTS). */
 function withoutVolatile(facts: Facts): Omit<Facts, 'uptimeSeconds'> {
@@ -156,7 +188,7 @@ export class ServerSource implements CatalogueSource {
   async cached(): Promise<{ doc: CatalogueDocument; etag: string } | undefined> {
     const c = cachePaths(this.opts.stateDir);
     if (!(await exists(c.body))) return undefined;
-    const ca = this.tls?.ca ?? await readFile(this.opts.caFile ?? stateLayout(this.opts.stateDir).ssl(this.opts.node).ca, 'utf8');
+    const ca = this.tls?.ca ?? (await readFile(this.opts.caFile ?? stateLayout(this.opts.stateDir).ssl(this.opts.node).ca, 'utf8'));
     const body = await readFile(c.body);
     const meta = JSON.parse(await readFile(c.meta, 'utf8')) as CacheMeta;
     verifySignedBody(body, meta.signature, meta.signer, ca);
@@ -174,10 +206,17 @@ export class ServerSource implements CatalogueSource {
     }
     if (fresh) return fresh;
     let cached;
-    try { cached = await this.cached(); } catch (err) {
-      throw new TsconvergeError('CATALOGUE_REFUSED', `${error!.message}; and the cached catalogue is refused: ${(err as Error).message}`, { cause: err, terminal: true, hint: 'nothing was applied' });
+    try {
+      cached = await this.cached();
+    } catch (err) {
+      throw new TsconvergeError('CATALOGUE_REFUSED', `${error!.message}; and the cached catalogue is refused: ${(err as Error).message}`, {
+        cause: err,
+        terminal: true,
+        hint: 'nothing was applied',
+      });
     }
-    if (!cached) throw new TsconvergeError(error!.code, `${error!.message}; no cached catalogue to run on`, { cause: error, hint: error!.hint ?? 'nothing was applied' });
+    if (!cached)
+      throw new TsconvergeError(error!.code, `${error!.message}; no cached catalogue to run on`, { cause: error, hint: error!.hint ?? 'nothing was applied' });
     return { catalogue: catalogueOf(cached.doc), digest: cached.doc.version, cached: true, error, codeVersion: cached.doc.codeVersion };
   }
 
@@ -185,27 +224,49 @@ export class ServerSource implements CatalogueSource {
     this.tls ??= await enrol(this.opts, signal);
     const tls = this.tls;
     let prior: { doc: CatalogueDocument; etag: string } | undefined;
-    try { prior = await this.cached(); } catch { prior = undefined; /* a bad cache is replaced by a fresh, verified one */ }
+    try {
+      prior = await this.cached();
+    } catch {
+      prior = undefined; /* a bad cache is replaced by a fresh, verified one */
+    }
     let last: TsconvergeError | undefined;
     for (const server of this.opts.servers) {
       let a: HttpAnswer;
       try {
         a = await request(server, `v1/nodes/${encodeURIComponent(this.opts.node)}/catalogue`, tls, {
           // Without the uptime (the server ignores it): the same facts are the same bytes, run after run.
-          json: { facts: withoutVolatile(facts) }, headers: prior ? { 'if-none-match': `"${prior.etag}"` } : {},
-          connectTimeoutMs: this.opts.connectTimeoutMs, timeoutMs: this.opts.timeoutMs, signal,
+          json: { facts: withoutVolatile(facts) },
+          headers: prior ? { 'if-none-match': `"${prior.etag}"` } : {},
+          connectTimeoutMs: this.opts.connectTimeoutMs,
+          timeoutMs: this.opts.timeoutMs,
+          signal,
         });
-      } catch (err) { last = err as TsconvergeError; continue; }
-      if (a.status >= 500) { last = new TsconvergeError('SERVER_UNREACHABLE', `server ${server} answered ${a.status}`); continue; }
+      } catch (err) {
+        last = err as TsconvergeError;
+        continue;
+      }
+      if (a.status >= 500) {
+        last = new TsconvergeError('SERVER_UNREACHABLE', `server ${server} answered ${a.status}`);
+        continue;
+      }
       if (a.status === 304 && prior) return { catalogue: catalogueOf(prior.doc), digest: prior.doc.version, cached: false, codeVersion: prior.doc.codeVersion };
-      if (a.status === 401 || a.status === 403) throw refused(`server ${server} refused this agent's certificate (${a.status}): ${a.body.toString('utf8').slice(0, 200)}`, `on the server: tsconverge ca list; a revoked node enrols again after removing ${stateLayout(this.opts.stateDir).ssl(this.opts.node).cert}`);
-      if (a.status !== 200) throw new TsconvergeError('CATALOGUE_REFUSED', `server ${server} answered ${a.status}: ${a.body.toString('utf8').slice(0, 2000)}`, { terminal: true });
+      if (a.status === 401 || a.status === 403)
+        throw refused(
+          `server ${server} refused this agent's certificate (${a.status}): ${a.body.toString('utf8').slice(0, 200)}`,
+          `on the server: tsconverge ca list; a revoked node enrols again after removing ${stateLayout(this.opts.stateDir).ssl(this.opts.node).cert}`,
+        );
+      if (a.status !== 200)
+        throw new TsconvergeError('CATALOGUE_REFUSED', `server ${server} answered ${a.status}: ${a.body.toString('utf8').slice(0, 2000)}`, { terminal: true });
       const signature = a.headers[SIGNATURE_HEADER] as string | undefined;
       const signer = a.headers[SIGNER_HEADER] as string | undefined;
       verifySignedBody(a.body, signature, signer, tls.ca);
       const doc = parseDocument(a.body, this.opts.node);
       if (prior && doc.version !== prior.doc.version && Date.parse(doc.issuedAt) < Date.parse(prior.doc.issuedAt)) {
-        throw new TsconvergeError('CATALOGUE_REFUSED', `the catalogue from ${server} (issued ${doc.issuedAt}) is older than the one last applied (issued ${prior.doc.issuedAt})`, { terminal: true, hint: 'a replayed or stale catalogue; nothing was applied' });
+        throw new TsconvergeError(
+          'CATALOGUE_REFUSED',
+          `the catalogue from ${server} (issued ${doc.issuedAt}) is older than the one last applied (issued ${prior.doc.issuedAt})`,
+          { terminal: true, hint: 'a replayed or stale catalogue; nothing was applied' },
+        );
       }
       const etag = 'sha256:' + createHash('sha256').update(a.body).digest('hex');
       const c = cachePaths(this.opts.stateDir);
@@ -229,13 +290,19 @@ export class ServerSource implements CatalogueSource {
 
   private async post(p: string, json: unknown, method: string): Promise<TsconvergeError | undefined> {
     let last: TsconvergeError | undefined;
-    try { this.tls ??= await enrol(this.opts); } catch (err) { return err as TsconvergeError; }
+    try {
+      this.tls ??= await enrol(this.opts);
+    } catch (err) {
+      return err as TsconvergeError;
+    }
     for (const server of this.opts.servers) {
       try {
         const a = await request(server, p, this.tls, { method, json, connectTimeoutMs: this.opts.connectTimeoutMs, timeoutMs: this.opts.timeoutMs });
         if (a.status < 300) return undefined;
         last = new TsconvergeError('SERVER_UNREACHABLE', `server ${server} answered ${a.status}: ${a.body.toString('utf8').slice(0, 300)}`);
-      } catch (err) { last = err as TsconvergeError; }
+      } catch (err) {
+        last = err as TsconvergeError;
+      }
     }
     return last;
   }

@@ -60,7 +60,14 @@ export async function withLastKnownGood(
     if (!error) throw err;
     const lkg = await readLastKnownGood(stateDir);
     if (!lkg) throw error;
-    return { catalogue: lkg.catalogue, digest: lkg.digest, cached: true, error, compiledAt: lkg.savedAt, ...(lkg.codeVersion ? { codeVersion: lkg.codeVersion } : {}) };
+    return {
+      catalogue: lkg.catalogue,
+      digest: lkg.digest,
+      cached: true,
+      error,
+      compiledAt: lkg.savedAt,
+      ...(lkg.codeVersion ? { codeVersion: lkg.codeVersion } : {}),
+    };
   }
 }
 
@@ -77,12 +84,22 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
       // state directory by an earlier run): reuse its catalogue instead of compiling again.
       const stamp = await inputsStamp({
         // A single manifest file's tree is its directory (templates are confined to it).
-        paths: [(await isDir(opts.path)) ? opts.path : path.dirname(opts.path), fleet ? path.resolve(opts.secretsDir ?? process.env.TSCONVERGE_SECRETS_DIR ?? DEFAULT_SECRETS_DIR) : undefined],
+        paths: [
+          (await isDir(opts.path)) ? opts.path : path.dirname(opts.path),
+          fleet ? path.resolve(opts.secretsDir ?? process.env.TSCONVERGE_SECRETS_DIR ?? DEFAULT_SECRETS_DIR) : undefined,
+        ],
         facts,
         // Secrets can also come from TSCONVERGE_* variables; only their hash enters the stamp.
-        options: { node: opts.node, environment: opts.environment, env: Object.entries(process.env).filter(([k]) => k.startsWith('TSCONVERGE_')).sort() },
+        options: {
+          node: opts.node,
+          environment: opts.environment,
+          env: Object.entries(process.env)
+            .filter(([k]) => k.startsWith('TSCONVERGE_'))
+            .sort(),
+        },
       });
-      if (stamp && last?.stamp.value === stamp.value) return { catalogue: last.catalogue, digest: last.catalogue.version, cached: false, compiledAt: last.compiledAt, reused: true };
+      if (stamp && last?.stamp.value === stamp.value)
+        return { catalogue: last.catalogue, digest: last.catalogue.version, cached: false, compiledAt: last.compiledAt, reused: true };
       let compiledBecause = 'the manifest tree is too large to stamp, or unreadable';
       if (stamp) {
         const reused = await readReusable(opts.stateDir, stamp);
@@ -93,18 +110,23 @@ export function createLocalSource(opts: LocalSourceOptions): CatalogueSource {
           return { catalogue: reused.catalogue, digest: reused.digest, cached: false, compiledAt: reused.savedAt, reused: true };
         }
       }
-      const result = await withLastKnownGood(opts.stateDir, opts.node ?? facts.hostname, async () => {
-        let catalogue: Catalogue;
-        if (fleet) {
-          const { compileFleet } = await import('../catalogue/fleet.js');
-          catalogue = (await compileFleet(opts.path, { facts, node: opts.node, environment: opts.environment, secrets: { dir: opts.secretsDir } })).catalogue;
-        } else {
-          const { loadCatalogue } = await import('../catalogue/compile.js');
-          catalogue = await loadCatalogue(opts.path, { facts });
-        }
-        await opts.check?.(catalogue);
-        return { catalogue };
-      }, memo);
+      const result = await withLastKnownGood(
+        opts.stateDir,
+        opts.node ?? facts.hostname,
+        async () => {
+          let catalogue: Catalogue;
+          if (fleet) {
+            const { compileFleet } = await import('../catalogue/fleet.js');
+            catalogue = (await compileFleet(opts.path, { facts, node: opts.node, environment: opts.environment, secrets: { dir: opts.secretsDir } })).catalogue;
+          } else {
+            const { loadCatalogue } = await import('../catalogue/compile.js');
+            catalogue = await loadCatalogue(opts.path, { facts });
+          }
+          await opts.check?.(catalogue);
+          return { catalogue };
+        },
+        memo,
+      );
       if (!result.cached && stamp) {
         last = { stamp, catalogue: result.catalogue, compiledAt: result.compiledAt! };
         await writeInputsStamp(opts.stateDir, stamp, result.digest);

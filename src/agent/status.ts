@@ -43,11 +43,20 @@ export async function writeAgentInfo(stateDir: string, info: AgentProcessInfo): 
 }
 
 async function readAgentInfo(stateDir: string): Promise<AgentProcessInfo | null> {
-  try { return JSON.parse(await readFile(stateLayout(stateDir).agentProcess, 'utf8')) as AgentProcessInfo; } catch { return null; }
+  try {
+    return JSON.parse(await readFile(stateLayout(stateDir).agentProcess, 'utf8')) as AgentProcessInfo;
+  } catch {
+    return null;
+  }
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export interface AgentStatus {
@@ -65,7 +74,13 @@ export interface AgentStatus {
 }
 
 export async function readStatus(stateDir: string): Promise<AgentStatus> {
-  const [disabled, info, lastRun, lock, lastCorrective] = await Promise.all([readDisabled(stateDir), readAgentInfo(stateDir), readSummary(stateDir), readRunLock(stateDir), readLastCorrective(stateDir)]);
+  const [disabled, info, lastRun, lock, lastCorrective] = await Promise.all([
+    readDisabled(stateDir),
+    readAgentInfo(stateDir),
+    readSummary(stateDir),
+    readRunLock(stateDir),
+    readLastCorrective(stateDir),
+  ]);
   const running = info !== null && info.stoppedAt === undefined && alive(info.pid);
   return {
     formatVersion: 1,
@@ -87,11 +102,11 @@ function ago(iso: string, now: number): string {
 
 export function formatStatus(s: AgentStatus, now = Date.now()): string {
   const out: string[] = [];
-  out.push(s.disabled
-    ? `agent:    disabled since ${s.disabled.since || 'unknown'} by ${s.disabled.by}: ${s.disabled.reason}`
-    : 'agent:    enabled');
+  out.push(s.disabled ? `agent:    disabled since ${s.disabled.since || 'unknown'} by ${s.disabled.by}: ${s.disabled.reason}` : 'agent:    enabled');
   if (s.agent?.running) {
-    out.push(`process:  running, pid ${s.agent.pid} since ${s.agent.startedAt}; node ${s.agent.node}, every ${formatDuration(s.agent.intervalMs)} (splay ${formatDuration(s.agent.splayMs)})${s.agent.noop ? ', noop' : ''}; source ${s.agent.source}`);
+    out.push(
+      `process:  running, pid ${s.agent.pid} since ${s.agent.startedAt}; node ${s.agent.node}, every ${formatDuration(s.agent.intervalMs)} (splay ${formatDuration(s.agent.splayMs)})${s.agent.noop ? ', noop' : ''}; source ${s.agent.source}`,
+    );
   } else {
     out.push(`process:  not running${s.agent ? ` (last pid ${s.agent.pid}${s.agent.stoppedAt ? `, stopped ${s.agent.stoppedAt}` : ''})` : ''}`);
   }
@@ -100,12 +115,16 @@ export function formatStatus(s: AgentStatus, now = Date.now()): string {
     out.push('last run: none yet');
   } else {
     const m = r.summary;
-    out.push(`last run: ${r.finishedAt} (${ago(r.finishedAt, now)}), ${r.outcome}${r.noop ? ' (noop)' : ''}, ${(r.durationMs / 1000).toFixed(1)} s, exit ${r.exitCode}${r.interrupted ? ', interrupted' : ''}`);
+    out.push(
+      `last run: ${r.finishedAt} (${ago(r.finishedAt, now)}), ${r.outcome}${r.noop ? ' (noop)' : ''}, ${(r.durationMs / 1000).toFixed(1)} s, exit ${r.exitCode}${r.interrupted ? ', interrupted' : ''}`,
+    );
     if (r.outcome === 'skipped') out.push(`          skipped: agent disabled (${r.agent.disabledReason ?? ''})`);
     if (r.error) out.push(`          did not run: ${r.error.message}`);
     out.push(`          catalogue ${r.catalogueDigest ?? 'none'}${r.cachedCatalogue ? ' (LAST-KNOWN-GOOD: the fresh catalogue failed)' : ''}`);
     if (r.catalogueError) out.push(`          catalogue error: ${String(r.catalogueError.message).split('\n').join('\n            ')}`);
-    out.push(`          resources: ${m.total} total, ${m.changed} changed, ${m.pending} pending, ${m.unchanged} unchanged, ${m.failed} failed, ${m.skipped} skipped; changes: ${r.changes.intentional} intentional, ${r.changes.corrective} corrective`);
+    out.push(
+      `          resources: ${m.total} total, ${m.changed} changed, ${m.pending} pending, ${m.unchanged} unchanged, ${m.failed} failed, ${m.skipped} skipped; changes: ${r.changes.intentional} intentional, ${r.changes.corrective} corrective`,
+    );
     out.push(`          report: ${path.join(s.stateDir, r.report)}`);
   }
   const c = s.lastCorrective;

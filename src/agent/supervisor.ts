@@ -86,8 +86,16 @@ const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MB`;
 /** agent.json (status.ts): this agent process, its schedule and its next run. */
 export function agentInfoOf(opts: SupervisorOptions, startedAt: string, next: Date | null, stoppedAt?: string): Parameters<typeof writeAgentInfo>[1] {
   return {
-    pid: process.pid, startedAt, node: opts.node, intervalMs: opts.intervalMs, splayMs: opts.splayMs, noop: opts.noop,
-    source: opts.sourceLabel, nextRunAt: next?.toISOString() ?? null, version: opts.version, ...(stoppedAt ? { stoppedAt } : {}),
+    pid: process.pid,
+    startedAt,
+    node: opts.node,
+    intervalMs: opts.intervalMs,
+    splayMs: opts.splayMs,
+    noop: opts.noop,
+    source: opts.sourceLabel,
+    nextRunAt: next?.toISOString() ?? null,
+    version: opts.version,
+    ...(stoppedAt ? { stoppedAt } : {}),
   };
 }
 
@@ -129,16 +137,28 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
       metricsTimer = undefined;
       if (running || stopped || !watcher || !opts.metricsFile) return; // the run's publication writes them
       const file = opts.metricsFile;
-      publishing = publishing.then(() => writeWatchMetrics(file, watcher.stats)).catch((err: unknown) => { log.error(`cannot write the metrics: ${(err as Error).message}`); });
+      publishing = publishing
+        .then(() => writeWatchMetrics(file, watcher.stats))
+        .catch((err: unknown) => {
+          log.error(`cannot write the metrics: ${(err as Error).message}`);
+        });
     }, 1000);
     metricsTimer.unref();
   };
-  const watcher = makeWatcher?.(() => kick('event', 'event'), (why) => { log.info(`full run: ${why}`); kick('event', 'gap'); }, watchMetricsChanged);
+  const watcher = makeWatcher?.(
+    () => kick('event', 'event'),
+    (why) => {
+      log.info(`full run: ${why}`);
+      kick('event', 'gap');
+    },
+    watchMetricsChanged,
+  );
 
   function kick(trigger: RunTrigger, mode: 'full' | 'event' | 'gap' = 'full'): void {
     if (stopped) return;
     if (running) {
-      if (mode === 'event') eventPending = true; else if (!pending || pending.mode === 'gap') pending = { trigger, mode };
+      if (mode === 'event') eventPending = true;
+      else if (!pending || pending.mode === 'gap') pending = { trigger, mode };
       return;
     }
     let event: EventRun | undefined;
@@ -151,31 +171,55 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
       if (mode === 'full') schedule.stop();
     }
     running = runner.run(trigger, event);
-    void running.then(async (result) => {
-      running = undefined;
-      watcher?.finished(trigger, result, result);
-      await watcher?.reload().catch((err: unknown) => log.warn(`watch: cannot read the watch list: ${(err as Error).message}`));
-      if (stopped) { await publish(result, null, new Date().toISOString()); finish?.(0); return; }
-      if (pending) { const p = pending; pending = undefined; await publish(result, null); kick(p.mode === 'gap' ? 'event' : p.trigger === 'schedule' ? 'schedule' : 'signal', p.mode); return; }
-      if (mode !== 'full' && schedule.next) {
-        if (eventPending) { eventPending = false; kick('event', 'event'); }
-        await publish(result, schedule.next);
-        return;
-      }
-      const next = schedule.scheduleNext();
-      log.info(`next run at ${next.toISOString()} (in ${formatDuration(next.getTime() - Date.now())})`);
-      await publish(result, next);
-      if (eventPending) { eventPending = false; kick('event', 'event'); }
-      collectGarbage();
-      const m = process.memoryUsage();
-      log.debug(`agent memory: rss ${mb(m.rss)}, V8 heap ${mb(m.heapUsed)} used of ${mb(m.heapTotal)}, external ${mb(m.external)}, array buffers ${mb(m.arrayBuffers)}`);
-    }, async (err: unknown) => {
-      running = undefined;
-      log.error(`run failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
-      if (stopped) { finish?.(1); return; }
-      const next = mode !== 'full' && schedule.next ? schedule.next : schedule.scheduleNext();
-      await publish(undefined, next);
-    });
+    void running.then(
+      async (result) => {
+        running = undefined;
+        watcher?.finished(trigger, result, result);
+        await watcher?.reload().catch((err: unknown) => log.warn(`watch: cannot read the watch list: ${(err as Error).message}`));
+        if (stopped) {
+          await publish(result, null, new Date().toISOString());
+          finish?.(0);
+          return;
+        }
+        if (pending) {
+          const p = pending;
+          pending = undefined;
+          await publish(result, null);
+          kick(p.mode === 'gap' ? 'event' : p.trigger === 'schedule' ? 'schedule' : 'signal', p.mode);
+          return;
+        }
+        if (mode !== 'full' && schedule.next) {
+          if (eventPending) {
+            eventPending = false;
+            kick('event', 'event');
+          }
+          await publish(result, schedule.next);
+          return;
+        }
+        const next = schedule.scheduleNext();
+        log.info(`next run at ${next.toISOString()} (in ${formatDuration(next.getTime() - Date.now())})`);
+        await publish(result, next);
+        if (eventPending) {
+          eventPending = false;
+          kick('event', 'event');
+        }
+        collectGarbage();
+        const m = process.memoryUsage();
+        log.debug(
+          `agent memory: rss ${mb(m.rss)}, V8 heap ${mb(m.heapUsed)} used of ${mb(m.heapTotal)}, external ${mb(m.external)}, array buffers ${mb(m.arrayBuffers)}`,
+        );
+      },
+      async (err: unknown) => {
+        running = undefined;
+        log.error(`run failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
+        if (stopped) {
+          finish?.(1);
+          return;
+        }
+        const next = mode !== 'full' && schedule.next ? schedule.next : schedule.scheduleNext();
+        await publish(undefined, next);
+      },
+    );
   }
 
   return {
@@ -186,14 +230,22 @@ export function createSupervisor<R extends RunResult>(opts: SupervisorOptions, r
     },
     start() {
       return new Promise<number>((resolve) => {
-        finish = (code) => { schedule.stop(); resolve(code); };
-        log.info(`agent started: node ${opts.node}, every ${formatDuration(opts.intervalMs)} (splay ${formatDuration(opts.splayMs)}), source ${opts.sourceLabel}, state ${opts.stateDir}${opts.noop ? ', noop' : ''}`);
+        finish = (code) => {
+          schedule.stop();
+          resolve(code);
+        };
+        log.info(
+          `agent started: node ${opts.node}, every ${formatDuration(opts.intervalMs)} (splay ${formatDuration(opts.splayMs)}), source ${opts.sourceLabel}, state ${opts.stateDir}${opts.noop ? ', noop' : ''}`,
+        );
         kick('start');
         if (watcher) void watcher.start().catch((err: unknown) => log.warn(`watch: ${(err as Error).message}`));
       });
     },
     stop(signal = 'stop') {
-      if (stopped) { log.warn(`${signal}: already stopping, waiting for the run in flight`); return; }
+      if (stopped) {
+        log.warn(`${signal}: already stopping, waiting for the run in flight`);
+        return;
+      }
       stopped = true;
       schedule.stop();
       watcher?.stop();

@@ -78,7 +78,13 @@ nodes:
     ['facts rule giving a role', NAMED + '  - facts: { os.codename: vault }\n    role: web\n', /cannot give role/, 7, 'role'],
     ['facts rule giving modules', NAMED + '  - facts: { os.codename: vault }\n    modules: [database]\n', /cannot give modules/, 7, 'modules'],
     ['name and facts together giving a role', NAMED + '  - glob: "db-*"\n    facts: { os.codename: vault }\n    role: web\n', /cannot give role/, 8, 'role'],
-    ['facts rule with a secret in its params', NAMED + '  - facts: { os.codename: vault }\n    params: { db: { password: !secret db_pw } }\n', /cannot hand out secrets/, 7, 'params'],
+    [
+      'facts rule with a secret in its params',
+      NAMED + '  - facts: { os.codename: vault }\n    params: { db: { password: !secret db_pw } }\n',
+      /cannot hand out secrets/,
+      7,
+      'params',
+    ],
   ])('%s is refused, naming the line', (_n, text, message, line, field) => {
     const errors = checkSite(site(text), { trustedNamesOnly: true });
     expect(errors).toHaveLength(1);
@@ -99,8 +105,13 @@ nodes:
 
 describe('globToRegExp', () => {
   it.each([
-    ['web-*', 'web-01', true], ['web-*', 'db-01', false], ['web-0?', 'web-01', true], ['web-0?', 'web-011', false],
-    ['db-[12]', 'db-1', true], ['db-[!12]', 'db-1', false], ['a.b', 'axb', false],
+    ['web-*', 'web-01', true],
+    ['web-*', 'db-01', false],
+    ['web-0?', 'web-01', true],
+    ['web-0?', 'web-011', false],
+    ['db-[12]', 'db-1', true],
+    ['db-[!12]', 'db-1', false],
+    ['a.b', 'axb', false],
   ])('%s ~ %s = %s', (glob, name, want) => {
     expect(globToRegExp(glob).test(name)).toBe(want);
   });
@@ -120,6 +131,10 @@ describe('regexes run in linear time (RE2)', () => {
   });
   it('refuses a backreference (RE2 cannot run it in linear time)', () => {
     const tree = parseYamlTree('site.yaml', site('- regex: "^(a)\\\\1$"'), { secrets: true, markers: true }).tree!;
-    expect(checkSite(tree).map((e) => e.message).join()).toMatch(/invalid regular expression/);
+    expect(
+      checkSite(tree)
+        .map((e) => e.message)
+        .join(),
+    ).toMatch(/invalid regular expression/);
   });
 });

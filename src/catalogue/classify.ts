@@ -39,18 +39,26 @@ const SITE_SCHEMA = {
       type: 'object',
       propertyNames: { pattern: '^[a-z][a-z0-9_-]*$' },
       additionalProperties: {
-        type: 'object', additionalProperties: false, required: ['modules'],
+        type: 'object',
+        additionalProperties: false,
+        required: ['modules'],
         properties: { description: { type: 'string' }, modules: MODULES },
       },
     },
     nodes: {
       type: 'array',
       items: {
-        type: 'object', additionalProperties: false,
+        type: 'object',
+        additionalProperties: false,
         properties: {
-          name: { type: 'string', minLength: 1 }, glob: { type: 'string', minLength: 1 }, regex: { type: 'string', minLength: 1 },
+          name: { type: 'string', minLength: 1 },
+          glob: { type: 'string', minLength: 1 },
+          regex: { type: 'string', minLength: 1 },
           facts: { type: 'object', minProperties: 1, additionalProperties: { oneOf: [FACT_VALUE, { type: 'array', items: FACT_VALUE, minItems: 1 }] } },
-          role: { type: 'string' }, modules: MODULES, params: { type: 'object' }, description: { type: 'string' },
+          role: { type: 'string' },
+          modules: MODULES,
+          params: { type: 'object' },
+          description: { type: 'string' },
         },
       },
     },
@@ -59,8 +67,20 @@ const SITE_SCHEMA = {
 };
 const validateSite = createAjv().compile(SITE_SCHEMA);
 
-interface Rule { name?: string; glob?: string; regex?: string; facts?: Record<string, unknown>; role?: string; modules?: string[]; params?: Record<string, unknown> }
-interface Site { roles: Record<string, { description?: string; modules: string[] }>; nodes: Rule[]; default?: { role: string; modules?: string[] } }
+interface Rule {
+  name?: string;
+  glob?: string;
+  regex?: string;
+  facts?: Record<string, unknown>;
+  role?: string;
+  modules?: string[];
+  params?: Record<string, unknown>;
+}
+interface Site {
+  roles: Record<string, { description?: string; modules: string[] }>;
+  nodes: Rule[];
+  default?: { role: string; modules?: string[] };
+}
 
 export interface ModuleUse {
   readonly name: string;
@@ -88,7 +108,16 @@ export function globToRegExp(glob: string): RE2JS {
     else if (c === '[') {
       const end = glob.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
-      else { re += '[' + glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']'; i = end; }
+      else {
+        re +=
+          '[' +
+          glob
+            .slice(i + 1, end)
+            .replace(/^!/, '^')
+            .replace(/\\/g, '\\\\') +
+          ']';
+        i = end;
+      }
     } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
   }
   return compileRegex(`^${re}$`);
@@ -138,7 +167,12 @@ export function checkSite(tree: YamlTree, opts: SiteCheckOptions = {}): Tsconver
   if (!validateSite(tree.value)) {
     return usefulErrors(validateSite.errors ?? []).map((e) => {
       const d = describeAjvError(e, SITE_SCHEMA);
-      return err('MANIFEST_INVALID', `${d.pointer ? `field ${d.pointer.slice(1)}: ` : ''}${d.message}`, tree.locate(d.pointer), 'see docs/catalogue.md, "Node classification"');
+      return err(
+        'MANIFEST_INVALID',
+        `${d.pointer ? `field ${d.pointer.slice(1)}: ` : ''}${d.message}`,
+        tree.locate(d.pointer),
+        'see docs/catalogue.md, "Node classification"',
+      );
     });
   }
   const site = tree.value as unknown as Site;
@@ -146,29 +180,65 @@ export function checkSite(tree: YamlTree, opts: SiteCheckOptions = {}): Tsconver
   const roles = Object.keys(site.roles);
   const checkRole = (role: string | undefined, pointer: string): void => {
     if (role !== undefined && !roles.includes(role)) {
-      errors.push(err('MANIFEST_INVALID', `unknown role "${role}". Roles declared in this file: ${roles.join(', ') || 'none'}`, tree.locate(pointer), 'declare the role under roles:'));
+      errors.push(
+        err(
+          'MANIFEST_INVALID',
+          `unknown role "${role}". Roles declared in this file: ${roles.join(', ') || 'none'}`,
+          tree.locate(pointer),
+          'declare the role under roles:',
+        ),
+      );
     }
   };
   site.nodes.forEach((r, i) => {
     const by = (['name', 'glob', 'regex'] as const).filter((k) => r[k] !== undefined);
     if (by.length > 1 || (by.length === 0 && r.facts === undefined)) {
-      errors.push(err('MANIFEST_INVALID', `a node rule matches by one of name, glob or regex, and/or by facts${by.length > 1 ? `; this one has ${by.join(' and ')}` : ''}`, tree.locate(`/nodes/${i}`), 'split it into two rules'));
+      errors.push(
+        err(
+          'MANIFEST_INVALID',
+          `a node rule matches by one of name, glob or regex, and/or by facts${by.length > 1 ? `; this one has ${by.join(' and ')}` : ''}`,
+          tree.locate(`/nodes/${i}`),
+          'split it into two rules',
+        ),
+      );
     }
     checkRole(r.role, `/nodes/${i}/role`);
     if (opts.trustedNamesOnly && r.facts !== undefined) {
       const gives = (['role', 'modules'] as const).filter((k) => r[k] !== undefined);
-      const hint = 'give roles and modules by name:, glob: or regex: (the certificate\'s name decides); a facts: rule may only set params (no secrets)';
+      const hint = "give roles and modules by name:, glob: or regex: (the certificate's name decides); a facts: rule may only set params (no secrets)";
       if (gives.length) {
-        errors.push(err('MANIFEST_INVALID', `a rule that matches on facts cannot give ${gives.join(' or ')} to nodes served by the catalogue server: facts are what a node claims, its certificate's name is what it is`, tree.locate(`/nodes/${i}/${gives[0]}`), hint));
+        errors.push(
+          err(
+            'MANIFEST_INVALID',
+            `a rule that matches on facts cannot give ${gives.join(' or ')} to nodes served by the catalogue server: facts are what a node claims, its certificate's name is what it is`,
+            tree.locate(`/nodes/${i}/${gives[0]}`),
+            hint,
+          ),
+        );
       }
       if (secretsIn(r.params).length > 0) {
-        errors.push(err('MANIFEST_INVALID', 'a rule that matches on facts cannot hand out secrets on the catalogue server: a node could claim those facts', tree.locate(`/nodes/${i}/params`), hint));
+        errors.push(
+          err(
+            'MANIFEST_INVALID',
+            'a rule that matches on facts cannot hand out secrets on the catalogue server: a node could claim those facts',
+            tree.locate(`/nodes/${i}/params`),
+            hint,
+          ),
+        );
       }
     }
     if (r.regex !== undefined) {
-      try { compileRegex(r.regex); } catch (e) {
-        errors.push(err('MANIFEST_INVALID', `invalid regular expression: ${(e as Error).message}`, tree.locate(`/nodes/${i}/regex`),
-          'RE2 syntax (linear time: no backreferences or lookaround); anchor with ^...$'));
+      try {
+        compileRegex(r.regex);
+      } catch (e) {
+        errors.push(
+          err(
+            'MANIFEST_INVALID',
+            `invalid regular expression: ${(e as Error).message}`,
+            tree.locate(`/nodes/${i}/regex`),
+            'RE2 syntax (linear time: no backreferences or lookaround); anchor with ^...$',
+          ),
+        );
       }
     }
   });
@@ -181,9 +251,14 @@ export function classifyNode(tree: YamlTree, node: string, facts: Facts): Classi
   const site = tree.value as unknown as Site;
   const matched: { rule: Rule; index: number; level: number }[] = [];
   site.nodes.forEach((rule, index) => {
-    const byName = rule.name !== undefined ? rule.name === node
-      : rule.glob !== undefined ? globToRegExp(rule.glob).test(node)
-        : rule.regex !== undefined ? compileRegex(rule.regex).test(node) : true;
+    const byName =
+      rule.name !== undefined
+        ? rule.name === node
+        : rule.glob !== undefined
+          ? globToRegExp(rule.glob).test(node)
+          : rule.regex !== undefined
+            ? compileRegex(rule.regex).test(node)
+            : true;
     const byFacts = Object.entries(rule.facts ?? {}).every(([k, want]) => {
       const have = factAt(facts, k);
       return (Array.isArray(want) ? want : [want]).some((w) => have !== undefined && have !== null && String(have) === String(w));
@@ -198,8 +273,12 @@ export function classifyNode(tree: YamlTree, node: string, facts: Facts): Classi
     const a = deciding.find((m) => m.rule.role === roles[0])!;
     const b = deciding.find((m) => m.rule.role === roles[1])!;
     const at = tree.locate(`/nodes/${b.index}/role`);
-    throw err('ROLE_CONFLICT', `node ${node} matches rules that give conflicting roles: "${roles[0]}" (rule at line ${tree.locate(`/nodes/${a.index}`).line}) and "${roles[1]}" (rule at line ${at.line})`, at,
-      'a node has one role: make the rules disjoint, or add an exact `name:` rule for this node, which wins over globs, regexes and facts');
+    throw err(
+      'ROLE_CONFLICT',
+      `node ${node} matches rules that give conflicting roles: "${roles[0]}" (rule at line ${tree.locate(`/nodes/${a.index}`).line}) and "${roles[1]}" (rule at line ${at.line})`,
+      at,
+      'a node has one role: make the rules disjoint, or add an exact `name:` rule for this node, which wins over globs, regexes and facts',
+    );
   }
   let role: string;
   let roleLocation: SourceLocation;
@@ -210,12 +289,18 @@ export function classifyNode(tree: YamlTree, node: string, facts: Facts): Classi
     role = site.default.role;
     roleLocation = tree.locate('/default/role');
   } else {
-    throw err('NODE_UNCLASSIFIED', `node ${node} matches no rule that gives it a role${matched.length ? ` (it matches ${matched.length} rule(s) without a role)` : ''}, and there is no default`, tree.locate('/nodes'),
-      `add a rule (name:, glob:, regex: or facts:) with a role for ${node}, or a \`default: { role: ROLE }\`; nothing was compiled`);
+    throw err(
+      'NODE_UNCLASSIFIED',
+      `node ${node} matches no rule that gives it a role${matched.length ? ` (it matches ${matched.length} rule(s) without a role)` : ''}, and there is no default`,
+      tree.locate('/nodes'),
+      `add a rule (name:, glob:, regex: or facts:) with a role for ${node}, or a \`default: { role: ROLE }\`; nothing was compiled`,
+    );
   }
   const modules: ModuleUse[] = [];
   const add = (names: readonly string[] | undefined, pointer: string): void => {
-    (names ?? []).forEach((name, i) => { if (!modules.some((m) => m.name === name)) modules.push({ name, location: tree.locate(`${pointer}/${i}`) }); });
+    (names ?? []).forEach((name, i) => {
+      if (!modules.some((m) => m.name === name)) modules.push({ name, location: tree.locate(`${pointer}/${i}`) });
+    });
   };
   add(site.roles[role]!.modules, `/roles/${role}/modules`);
   if (roles.length === 0) add(site.default!.modules, '/default/modules');

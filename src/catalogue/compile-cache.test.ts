@@ -4,7 +4,14 @@ import type { StoredResource } from './stored.js';
 import { clearSecrets, registerSecret } from '../core/redact.js';
 
 const none = { require: [], before: [], notify: [], subscribe: [] };
-const res = (attrs: Record<string, unknown>, sensitive: string[]): StoredResource => ({ kind: 'file', name: 'f', id: 'file[f]', attrs, sensitive, relations: none });
+const res = (attrs: Record<string, unknown>, sensitive: string[]): StoredResource => ({
+  kind: 'file',
+  name: 'f',
+  id: 'file[f]',
+  attrs,
+  sensitive,
+  relations: none,
+});
 
 afterEach(() => clearSecrets());
 

@@ -59,7 +59,12 @@ function ownedOnly(st: { uid: number; mode: number }): boolean {
 
 /** True when this user alone can write the directory; undefined when it does not exist. */
 async function trustedDir(dir: string): Promise<boolean | undefined> {
-  try { const st = await stat(dir); return st.isDirectory() && ownedOnly(st); } catch { return undefined; }
+  try {
+    const st = await stat(dir);
+    return st.isDirectory() && ownedOnly(st);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The stored compile when it was made from inputs with this stamp, and the file and its directories are this user's alone; else null. */
@@ -77,10 +82,18 @@ async function readStored(stateDir: string, stamp: Stamp): Promise<{ catalogue: 
       const st = await fh.stat();
       if (!st.isFile() || !ownedOnly(st)) return `${file} is not this user's alone`;
       text = await fh.readFile('utf8');
-    } finally { await fh.close(); }
-  } catch { return null; }
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return null;
+  }
   let doc: StoredCompile;
-  try { doc = JSON.parse(text) as StoredCompile; } catch { return `${file} is not JSON`; }
+  try {
+    doc = JSON.parse(text) as StoredCompile;
+  } catch {
+    return `${file} is not JSON`;
+  }
   if (doc?.formatVersion !== 1 || !Array.isArray(doc.resources)) return `${file} has an unknown format`;
   if (doc.stamp !== stamp.value) return `since the stored compile ${stampChange(doc.parts, stamp.parts)}`;
   const catalogue = catalogueFromStored(doc.resources, file);
@@ -103,24 +116,47 @@ export function holdsSecrets(resources: readonly StoredResource[], text: string)
  * Load what PATH names (load-any.ts), taking the stored compile when its inputs are
  * unchanged. Reads only: the caller runs `save` after an apply (never after a noop run).
  */
-export async function loadReusingCompile(target: string, opts: FleetOptions & { readonly stateDir: string; readonly enabled: boolean }): Promise<LoadedCatalogue> {
+export async function loadReusingCompile(
+  target: string,
+  opts: FleetOptions & { readonly stateDir: string; readonly enabled: boolean },
+): Promise<LoadedCatalogue> {
   const none = async (): Promise<void> => undefined;
   if (!opts.enabled) return { catalogue: await loadAnyCatalogue(target, opts), how: 'compiled (--no-compile-cache)', save: none };
   const fleet = await isFleetTree(target);
   let isDir = false;
-  try { isDir = (await stat(target)).isDirectory(); } catch { /* the compile reports it */ }
+  try {
+    isDir = (await stat(target)).isDirectory();
+  } catch {
+    /* the compile reports it */
+  }
   const stamp = await inputsStamp({
     // A single manifest file's tree is its directory (templates are confined to it).
-    paths: [isDir ? target : path.dirname(target), fleet ? path.resolve(opts.secrets?.dir ?? process.env.TSCONVERGE_SECRETS_DIR ?? DEFAULT_SECRETS_DIR) : undefined],
+    paths: [
+      isDir ? target : path.dirname(target),
+      fleet ? path.resolve(opts.secrets?.dir ?? process.env.TSCONVERGE_SECRETS_DIR ?? DEFAULT_SECRETS_DIR) : undefined,
+    ],
     facts: opts.facts,
     // Secrets can also come from TSCONVERGE_* variables; only their hash enters the stamp.
-    options: { target: path.resolve(target), node: opts.node, environment: opts.environment, env: Object.entries(process.env).filter(([k]) => k.startsWith('TSCONVERGE_')).sort() },
+    options: {
+      target: path.resolve(target),
+      node: opts.node,
+      environment: opts.environment,
+      env: Object.entries(process.env)
+        .filter(([k]) => k.startsWith('TSCONVERGE_'))
+        .sort(),
+    },
     settledBeforeMs: Date.now() - SETTLE_MS,
     exclude: [path.resolve(opts.stateDir)],
   });
-  if (stamp === undefined) return { catalogue: await loadAnyCatalogue(target, opts), how: 'compiled (a file under the tree changed within the last second, or the tree is too large to stamp)', save: none };
+  if (stamp === undefined)
+    return {
+      catalogue: await loadAnyCatalogue(target, opts),
+      how: 'compiled (a file under the tree changed within the last second, or the tree is too large to stamp)',
+      save: none,
+    };
   const stored = await readStored(opts.stateDir, stamp);
-  if (stored && typeof stored === 'object') return { catalogue: stored.catalogue, how: `reused: the inputs are unchanged since the compile of ${stored.compiledAt}`, save: none };
+  if (stored && typeof stored === 'object')
+    return { catalogue: stored.catalogue, how: `reused: the inputs are unchanged since the compile of ${stored.compiledAt}`, save: none };
   const catalogue = await loadAnyCatalogue(target, opts);
   const compiledAt = new Date().toISOString();
   return {

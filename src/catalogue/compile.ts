@@ -59,7 +59,10 @@ function deepFreeze<T>(value: T): T {
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
@@ -106,7 +109,12 @@ export function taintedPointers(attrs: Readonly<Record<string, unknown>>, secret
 
 /** A catalogue's version: the content hash of its resolved resources (ids, attributes, relations). */
 export function catalogueVersion(resources: readonly Pick<CatalogueResource, 'id' | 'attrs' | 'relations'>[]): string {
-  return 'sha256:' + createHash('sha256').update(canonicalJson(resources.map((r) => ({ id: r.id, attrs: r.attrs, relations: r.relations })))).digest('hex');
+  return (
+    'sha256:' +
+    createHash('sha256')
+      .update(canonicalJson(resources.map((r) => ({ id: r.id, attrs: r.attrs, relations: r.relations }))))
+      .digest('hex')
+  );
 }
 
 /** Freeze a catalogue built outside the compiler (a cached one); the same shape compileResources returns. */
@@ -119,7 +127,9 @@ export async function compileResources(items: readonly ManifestResource[], opts:
   const limits = parseLimits();
   if (items.length > limits.maxResources) {
     const over = items[limits.maxResources]!;
-    throw new ManifestErrors([limitError(`the catalogue has ${items.length} resources, more than the limit`, 'maxResources', limits.maxResources, over.source)]);
+    throw new ManifestErrors([
+      limitError(`the catalogue has ${items.length} resources, more than the limit`, 'maxResources', limits.maxResources, over.source),
+    ]);
   }
   const errors: TsconvergeError[] = [];
   const byId = new Map<string, CatalogueResource>();
@@ -129,9 +139,14 @@ export async function compileResources(items: readonly ManifestResource[], opts:
     const id = resourceId(item.kind, item.name);
     const prior = byId.get(id);
     if (prior) {
-      errors.push(new TsconvergeError('DUPLICATE_RESOURCE', `${id} is declared twice; first at ${prior.source?.file}:${prior.source?.line}`, {
-        resource: id, location: item.locate('/name'), terminal: true, hint: 'give each resource of a kind a unique name',
-      }));
+      errors.push(
+        new TsconvergeError('DUPLICATE_RESOURCE', `${id} is declared twice; first at ${prior.source?.file}:${prior.source?.line}`, {
+          resource: id,
+          location: item.locate('/name'),
+          terminal: true,
+          hint: 'give each resource of a kind a unique name',
+        }),
+      );
       continue;
     }
     const declared: Record<string, unknown> = {};
@@ -149,7 +164,14 @@ export async function compileResources(items: readonly ManifestResource[], opts:
     for (const p of taintedPointers(attrs, opts.sensitiveValues ?? [])) if (!sensitive.includes(p)) sensitive.push(p);
     const relations = Object.fromEntries(RELATIONS.map((rel) => [rel, asList(item.body[rel])])) as Record<Relation, string[]>;
     const res: CatalogueResource = {
-      kind: item.kind, name: item.name, id, attrs, source: item.source, sensitive, relations, locate: item.locate,
+      kind: item.kind,
+      name: item.name,
+      id,
+      attrs,
+      source: item.source,
+      sensitive,
+      relations,
+      locate: item.locate,
     };
     byId.set(id, res);
     bodies.set(id, item.body);
@@ -160,10 +182,19 @@ export async function compileResources(items: readonly ManifestResource[], opts:
       r.relations[rel].forEach((ref, i) => {
         if (!byId.has(ref)) {
           const single = !Array.isArray(bodies.get(r.id)?.[rel]);
-          errors.push(new TsconvergeError('UNKNOWN_REFERENCE', `${rel} refers to ${ref}, which is not declared`, {
-            resource: r.id, location: r.locate(single ? `/${rel}` : `/${rel}/${i}`), terminal: true,
-            hint: `declare ${ref} or fix the reference; known ${ref.split('[')[0]} resources: ${resources.filter((x) => x.kind === ref.split('[')[0]).map((x) => x.name).join(', ') || 'none'}`,
-          }));
+          errors.push(
+            new TsconvergeError('UNKNOWN_REFERENCE', `${rel} refers to ${ref}, which is not declared`, {
+              resource: r.id,
+              location: r.locate(single ? `/${rel}` : `/${rel}/${i}`),
+              terminal: true,
+              hint: `declare ${ref} or fix the reference; known ${ref.split('[')[0]} resources: ${
+                resources
+                  .filter((x) => x.kind === ref.split('[')[0])
+                  .map((x) => x.name)
+                  .join(', ') || 'none'
+              }`,
+            }),
+          );
         }
       });
     }
@@ -172,10 +203,18 @@ export async function compileResources(items: readonly ManifestResource[], opts:
     for (const ref of refsOf(registry.kinds.get(r.kind)?.refs ?? [], r)) {
       if (byId.has(ref.id)) continue;
       const known = resources.filter((x) => x.kind === ref.kind).map((x) => x.name);
-      errors.push(new TsconvergeError('UNKNOWN_REFERENCE', `${ref.pointer.slice(1).replace(/\//g, '.')} names ${ref.kind} ${JSON.stringify(ref.name)}, which is not declared`, {
-        resource: r.id, location: r.locate(ref.pointer), terminal: true,
-        hint: `declare ${ref.id} or fix the name; known ${ref.kind} resources: ${known.join(', ') || 'none'}`,
-      }));
+      errors.push(
+        new TsconvergeError(
+          'UNKNOWN_REFERENCE',
+          `${ref.pointer.slice(1).replace(/\//g, '.')} names ${ref.kind} ${JSON.stringify(ref.name)}, which is not declared`,
+          {
+            resource: r.id,
+            location: r.locate(ref.pointer),
+            terminal: true,
+            hint: `declare ${ref.id} or fix the name; known ${ref.kind} resources: ${known.join(', ') || 'none'}`,
+          },
+        ),
+      );
     }
   }
   errors.push(...checkConflicts(resources, registry));

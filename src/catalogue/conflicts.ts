@@ -18,14 +18,23 @@ export function checkConflicts(resources: readonly CatalogueResource[], registry
     for (const c of claimsOf(registry.kinds.get(r.kind)?.claims ?? [], r)) {
       const what = `${c.what} ${c.value}`;
       const first = owner.get(what);
-      if (!first) { owner.set(what, { r, pointer: c.pointer }); continue; }
+      if (!first) {
+        owner.set(what, { r, pointer: c.pointer });
+        continue;
+      }
       const firstAt = first.r.locate(first.pointer);
-      errors.push(new TsconvergeError('RESOURCE_CONFLICT', `${what} is managed twice: here and by ${first.r.id} at ${formatLocation({ ...firstAt, pointer: undefined })}`, {
-        resource: r.id,
-        location: r.locate(c.pointer),
-        terminal: true,
-        hint: 'two resources managing one thing would undo each other on every run: keep one of them',
-      }));
+      errors.push(
+        new TsconvergeError(
+          'RESOURCE_CONFLICT',
+          `${what} is managed twice: here and by ${first.r.id} at ${formatLocation({ ...firstAt, pointer: undefined })}`,
+          {
+            resource: r.id,
+            location: r.locate(c.pointer),
+            terminal: true,
+            hint: 'two resources managing one thing would undo each other on every run: keep one of them',
+          },
+        ),
+      );
     }
   }
   return errors;

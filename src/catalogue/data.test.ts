@@ -23,7 +23,10 @@ describe('mergeLayers', () => {
   it('records which layer, file and line set each value, and what it overrode', () => {
     const data = mergeLayers([layer('common', 'm:\n  a: 1\n  b: 2\n'), layer('node', 'm:\n  b: 3\n')]);
     const h = historyOf(data, '/m/b');
-    expect(h.map((x) => [x.layer, x.location.line, x.value])).toEqual([['common', 3, 2], ['node', 2, 3]]);
+    expect(h.map((x) => [x.layer, x.location.line, x.value])).toEqual([
+      ['common', 3, 2],
+      ['node', 2, 3],
+    ]);
     expect(historyOf(data, '/m/a').map((x) => x.layer)).toEqual(['common']);
   });
 

@@ -113,12 +113,22 @@ export function locateData(data: MergedData, pointer: string): SourceLocation | 
  * module, or null for a module that exists but could not be loaded (its own errors
  * are reported; its keys are not checked).
  */
-export function checkDataKeys(layers: readonly Layer[], params: (module: string) => readonly string[] | undefined | null, known: readonly string[]): TsconvergeError[] {
+export function checkDataKeys(
+  layers: readonly Layer[],
+  params: (module: string) => readonly string[] | undefined | null,
+  known: readonly string[],
+): TsconvergeError[] {
   const errors: TsconvergeError[] = [];
   for (const layer of layers) {
     if (layer.value === null || layer.value === undefined) continue;
     if (!isMap(layer.value)) {
-      errors.push(new TsconvergeError('DATA_INVALID', `a data layer (${layer.name}) must be a map of module name -> parameters`, { location: layer.locate(''), terminal: true, hint: 'e.g. ntp: { servers: [0.pool.ntp.org] }' }));
+      errors.push(
+        new TsconvergeError('DATA_INVALID', `a data layer (${layer.name}) must be a map of module name -> parameters`, {
+          location: layer.locate(''),
+          terminal: true,
+          hint: 'e.g. ntp: { servers: [0.pool.ntp.org] }',
+        }),
+      );
       continue;
     }
     for (const [mod, v] of Object.entries(layer.value)) {
@@ -126,15 +136,35 @@ export function checkDataKeys(layers: readonly Layer[], params: (module: string)
       const names = params(mod);
       if (names === null) continue;
       if (names === undefined) {
-        errors.push(new TsconvergeError('DATA_INVALID', `unknown data key "${mod}" (layer ${layer.name}): data keys are module names. Known modules: ${known.join(', ')}`, { location: layer.locate(p), terminal: true, hint: 'fix the module name, or add the module under modules/' }));
+        errors.push(
+          new TsconvergeError(
+            'DATA_INVALID',
+            `unknown data key "${mod}" (layer ${layer.name}): data keys are module names. Known modules: ${known.join(', ')}`,
+            { location: layer.locate(p), terminal: true, hint: 'fix the module name, or add the module under modules/' },
+          ),
+        );
       } else if (v !== null && !isMap(v)) {
-        errors.push(new TsconvergeError('DATA_INVALID', `data for module ${mod} must be a map of its parameters`, { location: layer.locate(p), terminal: true, hint: `parameters of ${mod}: ${names.join(', ')}` }));
+        errors.push(
+          new TsconvergeError('DATA_INVALID', `data for module ${mod} must be a map of its parameters`, {
+            location: layer.locate(p),
+            terminal: true,
+            hint: `parameters of ${mod}: ${names.join(', ')}`,
+          }),
+        );
       } else {
         for (const k of Object.keys(v ?? {})) {
           if (!names.includes(k)) {
-            errors.push(new TsconvergeError('DATA_INVALID', `unknown data key "${mod}.${k}" (layer ${layer.name}): module ${mod} has no parameter "${k}". Accepted parameters are: ${names.join(', ') || 'none'}`, {
-              location: layer.locate(`${p}/${escapeSegment(k)}`), terminal: true, hint: `see the parameters of module ${mod}`,
-            }));
+            errors.push(
+              new TsconvergeError(
+                'DATA_INVALID',
+                `unknown data key "${mod}.${k}" (layer ${layer.name}): module ${mod} has no parameter "${k}". Accepted parameters are: ${names.join(', ') || 'none'}`,
+                {
+                  location: layer.locate(`${p}/${escapeSegment(k)}`),
+                  terminal: true,
+                  hint: `see the parameters of module ${mod}`,
+                },
+              ),
+            );
           }
         }
       }
@@ -142,7 +172,6 @@ export function checkDataKeys(layers: readonly Layer[], params: (module: string)
   }
   return errors;
 }
-
 
 function factValue(facts: Facts, dotted: string): string | undefined {
   let cur: unknown = facts;
@@ -153,7 +182,13 @@ function factValue(facts: Facts, dotted: string): string | undefined {
 }
 
 /** The data files that apply to a node, as [layer name, file] in layer order (only files that exist). */
-export async function dataFiles(fleetRoot: string, envDir: string, role: string, node: string, facts: Facts): Promise<{ before: [string, string][]; after: [string, string][] }> {
+export async function dataFiles(
+  fleetRoot: string,
+  envDir: string,
+  role: string,
+  node: string,
+  facts: Facts,
+): Promise<{ before: [string, string][]; after: [string, string][] }> {
   const before: [string, string][] = [
     ['common', path.join(fleetRoot, 'data', 'common.yaml')],
     ['environment', path.join(envDir, 'data', 'common.yaml')],
@@ -164,7 +199,8 @@ export async function dataFiles(fleetRoot: string, envDir: string, role: string,
   }
   before.push([`role ${role}`, path.join(envDir, 'data', 'roles', `${role}.yaml`)]);
   const after: [string, string][] = [[`node ${node}`, path.join(envDir, 'data', 'nodes', `${node}.yaml`)]];
-  const keep = async (list: [string, string][]): Promise<[string, string][]> => (await Promise.all(list.map(async (e) => ((await isFile(e[1])) ? e : undefined)))).filter((e): e is [string, string] => e !== undefined);
+  const keep = async (list: [string, string][]): Promise<[string, string][]> =>
+    (await Promise.all(list.map(async (e) => ((await isFile(e[1])) ? e : undefined)))).filter((e): e is [string, string] => e !== undefined);
   return { before: await keep(before), after: await keep(after) };
 }
 
@@ -176,7 +212,8 @@ export function secretsIn(v: unknown, out: SecretRef[] = []): SecretRef[] {
   return out;
 }
 
-const FACT_LAYER_HINT = 'facts are what a node claims: give secrets in a layer its certificate\'s name selects (data/nodes/NODE.yaml, data/roles/ROLE.yaml with a name:, glob: or regex: rule, data/common.yaml) and keep data/facts/ to values that are not secret';
+const FACT_LAYER_HINT =
+  "facts are what a node claims: give secrets in a layer its certificate's name selects (data/nodes/NODE.yaml, data/roles/ROLE.yaml with a name:, glob: or regex: rule, data/common.yaml) and keep data/facts/ to values that are not secret";
 
 /**
  * The catalogue server's rule for the layers facts select (data/facts/FACT/VALUE.yaml):
@@ -184,9 +221,18 @@ const FACT_LAYER_HINT = 'facts are what a node claims: give secrets in a layer i
  * each secret's file and line.
  */
 export function factLayerSecrets(layers: readonly Layer[]): TsconvergeError[] {
-  return layers.filter((l) => l.name.startsWith('facts ')).flatMap((l) => secretsIn(l.value).map((ref) => new TsconvergeError('MANIFEST_INVALID',
-    `a data file selected by a fact (${l.name}) cannot hold a secret (!secret ${ref.secret}) for nodes served by the catalogue server: a node could claim that fact and receive it`,
-    { location: ref.location, terminal: true, hint: FACT_LAYER_HINT })));
+  return layers
+    .filter((l) => l.name.startsWith('facts '))
+    .flatMap((l) =>
+      secretsIn(l.value).map(
+        (ref) =>
+          new TsconvergeError(
+            'MANIFEST_INVALID',
+            `a data file selected by a fact (${l.name}) cannot hold a secret (!secret ${ref.secret}) for nodes served by the catalogue server: a node could claim that fact and receive it`,
+            { location: ref.location, terminal: true, hint: FACT_LAYER_HINT },
+          ),
+      ),
+    );
 }
 
 /** factLayerSecrets over every facts file of an environment, not only those some node's facts select: the tree is refused at load. */
@@ -194,7 +240,8 @@ export async function checkFactLayers(envDir: string): Promise<TsconvergeError[]
   const dir = path.join(envDir, 'data', 'facts');
   const files: [string, string][] = [];
   for (const fact of await subdirs(dir)) {
-    for (const f of (await filesIn(path.join(dir, fact))).filter((n) => n.endsWith('.yaml'))) files.push([`facts ${fact}=${f.slice(0, -5)}`, path.join(dir, fact, f)]);
+    for (const f of (await filesIn(path.join(dir, fact))).filter((n) => n.endsWith('.yaml')))
+      files.push([`facts ${fact}=${f.slice(0, -5)}`, path.join(dir, fact, f)]);
   }
   const { layers, errors } = await readLayers(files);
   return [...errors, ...factLayerSecrets(layers)];

@@ -53,10 +53,16 @@ function valueAt(v: unknown, pointer: string): unknown {
 
 function steps(fc: FleetCatalogue, dataPointer: string): ExplainStep[] {
   const hist = historyOf(fc.data, dataPointer);
-  return hist.map((h, i) => ({
-    layer: h.layer, pointer: h.pointer, location: h.location, value: h.value, action: h.action,
-    overridden: hist.slice(i + 1).some((o) => (o.pointer === h.pointer || h.pointer.startsWith(o.pointer + '/')) && o.action !== 'append'),
-  })).reverse();
+  return hist
+    .map((h, i) => ({
+      layer: h.layer,
+      pointer: h.pointer,
+      location: h.location,
+      value: h.value,
+      action: h.action,
+      overridden: hist.slice(i + 1).some((o) => (o.pointer === h.pointer || h.pointer.startsWith(o.pointer + '/')) && o.action !== 'append'),
+    }))
+    .reverse();
 }
 
 export function explainValue(fc: FleetCatalogue, query: string): Explanation {
@@ -64,8 +70,17 @@ export function explainValue(fc: FleetCatalogue, query: string): Explanation {
   if (!m) {
     const pointer = toPointer(query);
     const [mod] = splitPointer(pointer);
-    if (!mod || !fc.modules.includes(mod)) throw notFound(`no resource or parameter "${query}"`, `write kind[name].path (e.g. docker.container[web].environment.LOG_LEVEL) or MODULE.PARAMETER; modules of ${fc.node}: ${fc.modules.join(', ')}`);
-    return { query, pointer, value: valueAt(fc.data.value, pointer), parameters: [{ parameter: pointer.slice(1).replace(/\//g, '.'), steps: steps(fc, pointer) }] };
+    if (!mod || !fc.modules.includes(mod))
+      throw notFound(
+        `no resource or parameter "${query}"`,
+        `write kind[name].path (e.g. docker.container[web].environment.LOG_LEVEL) or MODULE.PARAMETER; modules of ${fc.node}: ${fc.modules.join(', ')}`,
+      );
+    return {
+      query,
+      pointer,
+      value: valueAt(fc.data.value, pointer),
+      parameters: [{ parameter: pointer.slice(1).replace(/\//g, '.'), steps: steps(fc, pointer) }],
+    };
   }
   const id = `${m[1]}[${m[2]}]`;
   const r = fc.catalogue.byId.get(id);
@@ -79,7 +94,8 @@ export function explainValue(fc: FleetCatalogue, query: string): Explanation {
   const parameters: { parameter: string; steps: ExplainStep[] }[] = [];
   let declared: Explanation['declared'] = { location: r.locate(pointer) };
   const add = (dataPointer: string): void => {
-    if (!parameters.some((p) => p.parameter === dataPointer)) parameters.push({ parameter: dataPointer.slice(1).replace(/\//g, '.'), steps: steps(fc, dataPointer) });
+    if (!parameters.some((p) => p.parameter === dataPointer))
+      parameters.push({ parameter: dataPointer.slice(1).replace(/\//g, '.'), steps: steps(fc, dataPointer) });
   };
   for (const [q, o] of [...origins].sort((a, b) => b[0].length - a[0].length)) {
     const above = q === pointer || pointer.startsWith(q + '/');
@@ -94,7 +110,8 @@ export function explainValue(fc: FleetCatalogue, query: string): Explanation {
   }
   if (pointer === '/content' && typeof r.attrs.template === 'string') {
     declared = { location: r.locate('/template'), template: `rendered from ${r.attrs.template} with its parameters` };
-    for (const [q, o] of origins) if (q.startsWith('/parameters')) for (const p of o.params) add(`/${escapeSegment(module)}/${p.split('.').map(escapeSegment).join('/')}`);
+    for (const [q, o] of origins)
+      if (q.startsWith('/parameters')) for (const p of o.params) add(`/${escapeSegment(module)}/${p.split('.').map(escapeSegment).join('/')}`);
   }
   return { query, resource: id, pointer, value, declared, parameters };
 }
@@ -108,13 +125,18 @@ function show(v: unknown): string {
 export function formatExplanation(e: Explanation): string {
   const where = (l: SourceLocation): string => formatLocation({ ...l, file: path.relative(process.cwd(), l.file) || l.file, pointer: undefined });
   const out = [`${e.query} = ${show(e.value)}`];
-  if (e.declared) out.push(`  declared at ${where(e.declared.location)}${e.declared.template ? ` as ${JSON.stringify(e.declared.template)}` : ' (a literal value in the module)'}`);
+  if (e.declared)
+    out.push(
+      `  declared at ${where(e.declared.location)}${e.declared.template ? ` as ${JSON.stringify(e.declared.template)}` : ' (a literal value in the module)'}`,
+    );
   for (const p of e.parameters) {
     out.push(`  parameter ${p.parameter}:`);
     if (p.steps.length === 0) out.push('    not set by any layer');
     for (const s of p.steps) {
       const sub = s.pointer === '/' + p.parameter.replace(/\./g, '/') ? '' : ` (${s.pointer.slice(1).replace(/\//g, '.')})`;
-      out.push(`    ${s.overridden ? 'overridden' : 'set by   '} ${s.layer}${sub} at ${where(s.location)}: ${show(s.value)}${s.action === 'append' ? ' (appended)' : s.action === 'replace' ? ' (!replace)' : ''}`);
+      out.push(
+        `    ${s.overridden ? 'overridden' : 'set by   '} ${s.layer}${sub} at ${where(s.location)}: ${show(s.value)}${s.action === 'append' ? ' (appended)' : s.action === 'replace' ? ' (!replace)' : ''}`,
+      );
     }
   }
   return out.join('\n') + '\n';

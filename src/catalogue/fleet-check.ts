@@ -19,7 +19,13 @@ import { checkTemplateText } from './render.js';
 import { filesIn, readText, subdirs } from './treefs.js';
 import type { YamlTree } from './yamltree.js';
 
-export async function checkFleetSources(root: string, envDir: string, site: YamlTree, searchPath: readonly string[], registry: SchemaRegistry): Promise<TsconvergeError[]> {
+export async function checkFleetSources(
+  root: string,
+  envDir: string,
+  site: YamlTree,
+  searchPath: readonly string[],
+  registry: SchemaRegistry,
+): Promise<TsconvergeError[]> {
   const errors: TsconvergeError[] = [];
   const available = [...new Set((await Promise.all(searchPath.map(subdirs))).flat())].sort();
   const loaded = new Map<string, Module | null>();
@@ -47,7 +53,8 @@ export async function checkFleetSources(root: string, envDir: string, site: Yaml
           const bad = checkTemplateText(file, await readText(file));
           if (bad) errors.push(bad);
         } catch (err) {
-          if (err instanceof TsconvergeError) errors.push(err); else throw err;
+          if (err instanceof TsconvergeError) errors.push(err);
+          else throw err;
         }
       }
     }
@@ -56,16 +63,23 @@ export async function checkFleetSources(root: string, envDir: string, site: Yaml
   // Every module site.yaml names, in a role, a rule or the default.
   const s = site.value as { roles?: Record<string, { modules?: unknown[] }>; nodes?: { modules?: unknown[] }[]; default?: { modules?: unknown[] } };
   const named: [unknown[] | undefined, string][] = [
-    ...Object.entries(s.roles ?? {}).map(([r, v]): [unknown[] | undefined, string] => [v.modules, `/roles/${r.replace(/~/g, '~0').replace(/\//g, '~1')}/modules`]),
+    ...Object.entries(s.roles ?? {}).map(([r, v]): [unknown[] | undefined, string] => [
+      v.modules,
+      `/roles/${r.replace(/~/g, '~0').replace(/\//g, '~1')}/modules`,
+    ]),
     ...(s.nodes ?? []).map((r, i): [unknown[] | undefined, string] => [r.modules, `/nodes/${i}/modules`]),
     [s.default?.modules, '/default/modules'],
   ];
   for (const [list, at] of named) {
     for (const [i, name] of (list ?? []).entries()) {
       if (typeof name !== 'string' || (await findModule(name, searchPath))) continue;
-      errors.push(new TsconvergeError('MODULE_NOT_FOUND', `module "${name}" not found. Available modules: ${available.join(', ') || 'none'}`, {
-        location: site.locate(`${at}/${i}`), terminal: true, hint: `modules are searched in ${searchPath.join(', ')}`,
-      }));
+      errors.push(
+        new TsconvergeError('MODULE_NOT_FOUND', `module "${name}" not found. Available modules: ${available.join(', ') || 'none'}`, {
+          location: site.locate(`${at}/${i}`),
+          terminal: true,
+          hint: `modules are searched in ${searchPath.join(', ')}`,
+        }),
+      );
     }
   }
 
@@ -74,13 +88,17 @@ export async function checkFleetSources(root: string, envDir: string, site: Yaml
   const files: [string, string][] = [];
   for (const f of await yaml(path.join(root, 'data'))) if (path.basename(f) === 'common.yaml') files.push(['common', f]);
   for (const f of await yaml(path.join(envDir, 'data'))) if (path.basename(f) === 'common.yaml') files.push(['environment', f]);
-  for (const fact of await subdirs(path.join(envDir, 'data', 'facts'))) for (const f of await yaml(path.join(envDir, 'data', 'facts', fact))) files.push([`facts ${fact}=${path.basename(f, '.yaml')}`, f]);
+  for (const fact of await subdirs(path.join(envDir, 'data', 'facts')))
+    for (const f of await yaml(path.join(envDir, 'data', 'facts', fact))) files.push([`facts ${fact}=${path.basename(f, '.yaml')}`, f]);
   for (const f of await yaml(path.join(envDir, 'data', 'roles'))) files.push([`role ${path.basename(f, '.yaml')}`, f]);
   for (const f of await yaml(path.join(envDir, 'data', 'nodes'))) files.push([`node ${path.basename(f, '.yaml')}`, f]);
   const { layers, errors: readErrors } = await readLayers(files);
   for (const e of readErrors) errors.push(e);
   for (const l of layers) for (const k of isMap(l.value) ? Object.keys(l.value) : []) if (available.includes(k)) await load(k);
-  const params = (m: string): readonly string[] | null | undefined => { const x = loaded.get(m); return x ? [...x.parameters.keys()] : x === null && available.includes(m) ? null : undefined; };
+  const params = (m: string): readonly string[] | null | undefined => {
+    const x = loaded.get(m);
+    return x ? [...x.parameters.keys()] : x === null && available.includes(m) ? null : undefined;
+  };
   for (const e of checkDataKeys(layers, params, available)) errors.push(e);
   return errors;
 }

@@ -6,7 +6,12 @@ import { explainValue, formatExplanation } from './explain.js';
 import { createFleet, errorsOf, testFacts } from './fleet.testkit.js';
 
 const FLEET = fileURLToPath(new URL('../../examples/fleet/', import.meta.url));
-const PASSWORDS = { PROD_SHOP_DB_PASSWORD: 'prod-shop-Pa55word', PROD_DB_PASSWORD: 'prod-db-Pa55word', STG_SHOP_DB_PASSWORD: 'stg-shop-Pa55word', STG_DB_PASSWORD: 'stg-db-Pa55word' };
+const PASSWORDS = {
+  PROD_SHOP_DB_PASSWORD: 'prod-shop-Pa55word',
+  PROD_DB_PASSWORD: 'prod-db-Pa55word',
+  STG_SHOP_DB_PASSWORD: 'stg-shop-Pa55word',
+  STG_DB_PASSWORD: 'stg-db-Pa55word',
+};
 const secrets = { env: Object.fromEntries(Object.entries(PASSWORDS).map(([k, v]) => [`TSCONVERGE_SECRET_${k}`, v])) };
 const trixie = { os: { family: 'linux', name: 'Debian', version: '13', id: 'debian', codename: 'trixie', prettyName: 'Debian 13' } };
 
@@ -100,7 +105,12 @@ describe('examples/fleet', () => {
 
   it('a changed secret changes the version', async () => {
     const a = await compile('production', 'web-01');
-    const b = await compileFleet(FLEET, { environment: 'production', node: 'web-01', facts: testFacts('web-01'), secrets: { env: { ...secrets.env, TSCONVERGE_SECRET_PROD_SHOP_DB_PASSWORD: 'another-Pa55word' } } });
+    const b = await compileFleet(FLEET, {
+      environment: 'production',
+      node: 'web-01',
+      facts: testFacts('web-01'),
+      secrets: { env: { ...secrets.env, TSCONVERGE_SECRET_PROD_SHOP_DB_PASSWORD: 'another-Pa55word' } },
+    });
     expect(a.catalogue.version).not.toBe(b.catalogue.version);
   });
 
@@ -132,20 +142,39 @@ describe('examples/fleet', () => {
 
   it('validates every named node of every environment without reading secrets', async () => {
     const nodes = await validateFleet(FLEET, testFacts('x'));
-    expect(nodes.map((n) => `${n.environment}/${n.node}`)).toEqual(['production/db-01', 'production/lb-01', 'production/web-02', 'production/web-03', 'staging/stg-db-01', 'staging/stg-web-02']);
+    expect(nodes.map((n) => `${n.environment}/${n.node}`)).toEqual([
+      'production/db-01',
+      'production/lb-01',
+      'production/web-02',
+      'production/web-03',
+      'staging/stg-db-01',
+      'staging/stg-web-02',
+    ]);
   });
 });
 
 describe('facts are a claim on the catalogue server: the data files they select hold no secrets', () => {
-  const tree = () => createFleet({
-    'environments/p/manifests/site.yaml': 'roles:\n  box: { modules: [ntp] }\nnodes:\n  - glob: "*"\n    role: box\n',
-    'environments/p/data/facts/os.codename/vault.yaml': 'ntp:\n  servers:\n    - a.example.net\n    - !secret vault_key # for whoever claims the fact\n',
-    'environments/p/data/facts/os.codename/bookworm.yaml': 'ntp:\n  servers: [b.example.net]\n',
+  const tree = () =>
+    createFleet({
+      'environments/p/manifests/site.yaml': 'roles:\n  box: { modules: [ntp] }\nnodes:\n  - glob: "*"\n    role: box\n',
+      'environments/p/data/facts/os.codename/vault.yaml': 'ntp:\n  servers:\n    - a.example.net\n    - !secret vault_key # for whoever claims the fact\n',
+      'environments/p/data/facts/os.codename/bookworm.yaml': 'ntp:\n  servers: [b.example.net]\n',
+    });
+  const line4 = (e: { file?: string; line?: number; message: string }) => ({
+    file: e.file,
+    line: e.line,
+    secret: /facts os\.codename=vault.*!secret vault_key.*could claim that fact/.test(e.message),
   });
-  const line4 = (e: { file?: string; line?: number; message: string }) => ({ file: e.file, line: e.line, secret: /facts os\.codename=vault.*!secret vault_key.*could claim that fact/.test(e.message) });
 
   it('a compile for a node claiming the fact is refused, naming the file and line of the secret', async () => {
-    const errors = await errorsOf(compileFleet(tree(), { node: 'web-01', facts: testFacts('web-01', { os: { codename: 'vault' } }), secrets: { placeholders: true }, trustedNamesOnly: true }));
+    const errors = await errorsOf(
+      compileFleet(tree(), {
+        node: 'web-01',
+        facts: testFacts('web-01', { os: { codename: 'vault' } }),
+        secrets: { placeholders: true },
+        trustedNamesOnly: true,
+      }),
+    );
     expect(errors.map(line4)).toEqual([{ file: 'vault.yaml', line: 4, secret: true }]);
   });
 
@@ -155,7 +184,11 @@ describe('facts are a claim on the catalogue server: the data files they select 
   });
 
   it('the local compiler (the host is the one asking) keeps allowing it', async () => {
-    const fc = await compileFleet(tree(), { node: 'web-01', facts: testFacts('web-01', { os: { codename: 'vault' } }), secrets: { env: { TSCONVERGE_SECRET_VAULT_KEY: 'vault.example.net' } } });
+    const fc = await compileFleet(tree(), {
+      node: 'web-01',
+      facts: testFacts('web-01', { os: { codename: 'vault' } }),
+      secrets: { env: { TSCONVERGE_SECRET_VAULT_KEY: 'vault.example.net' } },
+    });
     expect(fc.catalogue.byId.get('ntp[time]')?.attrs.servers).toEqual(['a.example.net', 'vault.example.net']);
   });
 });

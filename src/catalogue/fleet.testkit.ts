@@ -16,7 +16,13 @@ export function createFleet(files: Readonly<Record<string, string>>): string {
   return root;
 }
 
-export interface ErrorSummary { code: string; file?: string; line?: number; pointer?: string; message: string }
+export interface ErrorSummary {
+  code: string;
+  file?: string;
+  line?: number;
+  pointer?: string;
+  message: string;
+}
 
 /** The errors a promise rejects with, summarised; [] when it resolves. */
 export async function errorsOf(p: Promise<unknown>): Promise<ErrorSummary[]> {
@@ -26,10 +32,22 @@ export async function errorsOf(p: Promise<unknown>): Promise<ErrorSummary[]> {
   } catch (err) {
     const list = err instanceof ManifestErrors ? err.errors : err instanceof TsconvergeError ? [err] : undefined;
     if (!list) throw err;
-    return list.map((e) => ({ code: e.code, file: e.location?.file ? path.basename(e.location.file) : undefined, line: e.location?.line, pointer: e.location?.pointer, message: e.message }));
+    return list.map((e) => ({
+      code: e.code,
+      file: e.location?.file ? path.basename(e.location.file) : undefined,
+      line: e.location?.line,
+      pointer: e.location?.pointer,
+      message: e.message,
+    }));
   }
 }
 
 export function testFacts(hostname: string, extra: Record<string, unknown> = {}): Facts {
-  return { hostname, fqdn: `${hostname}.example.net`, domain: 'example.net', os: { family: 'linux', name: 'Debian GNU/Linux', version: '12', id: 'debian', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)' }, ...extra } as unknown as Facts;
+  return {
+    hostname,
+    fqdn: `${hostname}.example.net`,
+    domain: 'example.net',
+    os: { family: 'linux', name: 'Debian GNU/Linux', version: '12', id: 'debian', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)' },
+    ...extra,
+  } as unknown as Facts;
 }

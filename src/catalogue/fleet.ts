@@ -26,7 +26,19 @@ import { compileResources, loadCatalogue } from './compile.js';
 import type { Catalogue } from '../core/types.js';
 import type { ManifestResource } from './load.js';
 import { checkSite, classifyNode } from './classify.js';
-import { checkDataKeys, checkFactLayers, dataFiles, factLayerSecrets, fileLayer, isMap, locateData, mergeLayers, readLayers, type Layer, type MergedData } from './data.js';
+import {
+  checkDataKeys,
+  checkFactLayers,
+  dataFiles,
+  factLayerSecrets,
+  fileLayer,
+  isMap,
+  locateData,
+  mergeLayers,
+  readLayers,
+  type Layer,
+  type MergedData,
+} from './data.js';
 import { checkParameters, defaultsOf, findModule, loadModule, renderModule, type Module, type ValueOrigin } from './modules.js';
 import { createSecretStore, type SecretStore, type SecretStoreOptions } from './secrets.js';
 import { readYamlTree, SecretRef, splitPointer, escapeSegment } from './yamltree.js';
@@ -66,28 +78,44 @@ export interface FleetCatalogue {
   readonly origins: ReadonlyMap<string, ReadonlyMap<string, ValueOrigin>>;
 }
 
-
 /** A fleet tree has an environments/ directory. */
 export async function isFleetTree(target: string): Promise<boolean> {
   return isDir(path.join(target, 'environments'));
 }
 
-export async function resolveEnvironment(root: string, requested: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; dir: string }> {
+export async function resolveEnvironment(
+  root: string,
+  requested: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ name: string; dir: string }> {
   const names = await subdirs(path.join(root, 'environments'));
   const want = requested ?? env.TSCONVERGE_ENVIRONMENT;
   if (want !== undefined) {
     if (!names.includes(want)) {
-      throw new TsconvergeError('ENVIRONMENT_NOT_FOUND', `unknown environment "${want}". Environments in ${root}: ${names.join(', ') || 'none'}`, { location: { file: path.join(root, 'environments') }, terminal: true, hint: 'pass --environment with one of them' });
+      throw new TsconvergeError('ENVIRONMENT_NOT_FOUND', `unknown environment "${want}". Environments in ${root}: ${names.join(', ') || 'none'}`, {
+        location: { file: path.join(root, 'environments') },
+        terminal: true,
+        hint: 'pass --environment with one of them',
+      });
     }
     return { name: want, dir: path.join(root, 'environments', want) };
   }
   if (names.length === 1) return { name: names[0]!, dir: path.join(root, 'environments', names[0]!) };
-  throw new TsconvergeError('ENVIRONMENT_NOT_FOUND', `${root} has ${names.length} environments (${names.join(', ') || 'none'}); choose one`, { location: { file: path.join(root, 'environments') }, terminal: true, hint: 'pass --environment ENV or set TSCONVERGE_ENVIRONMENT' });
+  throw new TsconvergeError('ENVIRONMENT_NOT_FOUND', `${root} has ${names.length} environments (${names.join(', ') || 'none'}); choose one`, {
+    location: { file: path.join(root, 'environments') },
+    terminal: true,
+    hint: 'pass --environment ENV or set TSCONVERGE_ENVIRONMENT',
+  });
 }
 
 async function resolveSecrets(v: unknown, store: SecretStore, errors: TsconvergeError[]): Promise<unknown> {
   if (v instanceof SecretRef) {
-    try { return await store.resolve(v); } catch (err) { errors.push(err as TsconvergeError); return ''; }
+    try {
+      return await store.resolve(v);
+    } catch (err) {
+      errors.push(err as TsconvergeError);
+      return '';
+    }
   }
   if (Array.isArray(v)) return Promise.all(v.map((x) => resolveSecrets(x, store, errors)));
   if (isMap(v)) return Object.fromEntries(await Promise.all(Object.entries(v).map(async ([k, x]) => [k, await resolveSecrets(x, store, errors)])));
@@ -103,7 +131,9 @@ function defaultsLayer(mods: readonly Module[]): Layer {
       const [mod, param, ...rest] = splitPointer(p);
       const m = mod === undefined ? undefined : byName.get(mod);
       if (!m) return { file: 'module defaults' };
-      return m.tree.locate(param === undefined ? '/parameters' : `/parameters/${escapeSegment(param)}/default${rest.map((s) => '/' + escapeSegment(s)).join('')}`);
+      return m.tree.locate(
+        param === undefined ? '/parameters' : `/parameters/${escapeSegment(param)}/default${rest.map((s) => '/' + escapeSegment(s)).join('')}`,
+      );
     },
     marker: () => undefined,
   };
@@ -116,7 +146,10 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
   const env = await resolveEnvironment(root, opts.environment);
   const node = opts.node ?? opts.facts.hostname;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(node)) {
-    throw new TsconvergeError('INVALID_VALUE', `invalid node name ${JSON.stringify(node)}: letters, digits, '.', '_' and '-'`, { terminal: true, hint: 'pass --node NAME' });
+    throw new TsconvergeError('INVALID_VALUE', `invalid node name ${JSON.stringify(node)}: letters, digits, '.', '_' and '-'`, {
+      terminal: true,
+      hint: 'pass --node NAME',
+    });
   }
   const siteFile = path.join(env.dir, 'manifests', 'site.yaml');
   const site = await readYamlTree(siteFile, { secrets: true, markers: true });
@@ -134,7 +167,14 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
     const dir = await findModule(name, searchPath);
     if (!dir) {
       loaded.set(name, null);
-      if (at) errors.push(new TsconvergeError('MODULE_NOT_FOUND', `module "${name}" not found. Available modules: ${available.join(', ') || 'none'}`, { location: at, terminal: true, hint: `modules are searched in ${searchPath.join(', ')}` }));
+      if (at)
+        errors.push(
+          new TsconvergeError('MODULE_NOT_FOUND', `module "${name}" not found. Available modules: ${available.join(', ') || 'none'}`, {
+            location: at,
+            terminal: true,
+            hint: `modules are searched in ${searchPath.join(', ')}`,
+          }),
+        );
       return undefined;
     }
     const out = await loadModule(name, dir);
@@ -143,7 +183,10 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
     return out.module;
   };
   const mods: Module[] = [];
-  for (const use of cls.modules) { const m = await load(use.name, use.location); if (m) mods.push(m); }
+  for (const use of cls.modules) {
+    const m = await load(use.name, use.location);
+    if (m) mods.push(m);
+  }
 
   const files = await dataFiles(root, env.dir, cls.role, node, opts.facts);
   const before = await readLayers(files.before);
@@ -153,7 +196,16 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
   const ruleLayers = cls.params.map((p) => fileLayer(`classification nodes[${p.split('/')[2]}]`, site.tree!, p));
   const layers = [...before.layers, ...ruleLayers, ...after.layers];
   for (const l of layers) for (const k of isMap(l.value) ? Object.keys(l.value) : []) if (available.includes(k)) await load(k);
-  errors.push(...checkDataKeys(layers, (m) => { const x = loaded.get(m); return x ? [...x.parameters.keys()] : x === null && available.includes(m) ? null : undefined; }, available));
+  errors.push(
+    ...checkDataKeys(
+      layers,
+      (m) => {
+        const x = loaded.get(m);
+        return x ? [...x.parameters.keys()] : x === null && available.includes(m) ? null : undefined;
+      },
+      available,
+    ),
+  );
   if (errors.length) throw new ManifestErrors(errors);
 
   const data = mergeLayers([defaultsLayer(mods), ...layers]);
@@ -167,12 +219,18 @@ export async function compileFleet(target: string, opts: FleetOptions): Promise<
     const before = errors.length;
     const params = (await resolveSecrets(isMap(raw) ? raw : {}, store, errors)) as Record<string, unknown>;
     if (errors.length > before) continue;
-    const bad = checkParameters(mod, params, (p) => (p === '' ? use.location : locateData(data, `/${escapeSegment(mod.name)}${p}`) ?? use.location));
-    if (bad.length) { errors.push(...bad); continue; }
+    const bad = checkParameters(mod, params, (p) => (p === '' ? use.location : (locateData(data, `/${escapeSegment(mod.name)}${p}`) ?? use.location)));
+    if (bad.length) {
+      errors.push(...bad);
+      continue;
+    }
     const out = renderModule(mod, params, opts.facts, registry);
     errors.push(...out.errors);
     for (const r of out.resources) resources.push(r);
-    for (const [id, o] of out.origins) { moduleOf.set(id, mod.name); origins.set(id, o); }
+    for (const [id, o] of out.origins) {
+      moduleOf.set(id, mod.name);
+      origins.set(id, o);
+    }
   }
   if (errors.length) {
     // As for a manifest (compile.ts loadCatalogue): the resources that rendered are compiled anyway, so
@@ -202,7 +260,10 @@ export function maskAttrs(attrs: Readonly<Record<string, unknown>>, sensitive: r
     const segs = s.startsWith('/') ? splitPointer(s) : [s];
     let cur: unknown = out;
     segs.forEach((k, i) => {
-      if (!isMap(cur) || !(k in cur)) { cur = undefined; return; }
+      if (!isMap(cur) || !(k in cur)) {
+        cur = undefined;
+        return;
+      }
       if (i === segs.length - 1) cur[k] = MASK;
       else cur = cur[k];
     });
@@ -212,7 +273,12 @@ export function maskAttrs(attrs: Readonly<Record<string, unknown>>, sensitive: r
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (isMap(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  if (isMap(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys(v[k])]),
+    );
   return v;
 }
 
@@ -226,13 +292,18 @@ export function serializeCatalogue(fc: FleetCatalogue): string {
     environment: fc.environment,
     role: fc.role,
     modules: fc.modules,
-    resources: [...fc.catalogue.resources].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((r) => ({
-      id: r.id, kind: r.kind, name: r.name, module: fc.moduleOf.get(r.id),
-      attrs: maskAttrs(r.attrs, r.sensitive),
-      relations: r.relations,
-      sensitive: [...r.sensitive].sort(),
-      source: { file: rel(r.source?.file), line: r.source?.line, column: r.source?.column },
-    })),
+    resources: [...fc.catalogue.resources]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        name: r.name,
+        module: fc.moduleOf.get(r.id),
+        attrs: maskAttrs(r.attrs, r.sensitive),
+        relations: r.relations,
+        sensitive: [...r.sensitive].sort(),
+        source: { file: rel(r.source?.file), line: r.source?.line, column: r.source?.column },
+      })),
   };
   return JSON.stringify(sortKeys(doc), null, 2) + '\n';
 }
@@ -242,12 +313,19 @@ export function serializeCatalogue(fc: FleetCatalogue): string {
  * every environment, compile every node its site.yaml names exactly or its
  * data/nodes/ has a file for. Returns the nodes compiled; throws every error found.
  */
-export async function validateFleet(target: string, facts: Facts, registry?: SchemaRegistry, opts: { trustedNamesOnly?: boolean } = {}): Promise<{ environment: string; node: string; resources: number }[]> {
+export async function validateFleet(
+  target: string,
+  facts: Facts,
+  registry?: SchemaRegistry,
+  opts: { trustedNamesOnly?: boolean } = {},
+): Promise<{ environment: string; node: string; resources: number }[]> {
   const root = path.resolve(target);
   const out: { environment: string; node: string; resources: number }[] = [];
   const errors: TsconvergeError[] = [];
   // rollout.yaml (rollout.ts): checked with the tree, so a bad policy is refused like a bad manifest.
-  try { await loadRolloutPolicy(root); } catch (err) {
+  try {
+    await loadRolloutPolicy(root);
+  } catch (err) {
     if (err instanceof ManifestErrors) errors.push(...err.errors);
     else if (err instanceof TsconvergeError) errors.push(err);
     else throw err;
@@ -255,18 +333,35 @@ export async function validateFleet(target: string, facts: Facts, registry?: Sch
   for (const environment of await subdirs(path.join(root, 'environments'))) {
     const envDir = path.join(root, 'environments', environment);
     const site = await readYamlTree(path.join(envDir, 'manifests', 'site.yaml'), { secrets: true, markers: true });
-    if (!site.tree) { errors.push(...site.errors); continue; }
+    if (!site.tree) {
+      errors.push(...site.errors);
+      continue;
+    }
     const siteErrors = checkSite(site.tree, opts);
-    if (opts.trustedNamesOnly) siteErrors.push(...await checkFactLayers(envDir));
-    if (siteErrors.length) { errors.push(...siteErrors); continue; }
-    const rules = ((site.tree.value as { nodes: { name?: string }[] }).nodes).flatMap((r) => (r.name ? [r.name] : []));
+    if (opts.trustedNamesOnly) siteErrors.push(...(await checkFactLayers(envDir)));
+    if (siteErrors.length) {
+      errors.push(...siteErrors);
+      continue;
+    }
+    const rules = (site.tree.value as { nodes: { name?: string }[] }).nodes.flatMap((r) => (r.name ? [r.name] : []));
     let files: string[] = [];
-    try { files = (await readdir(path.join(envDir, 'data', 'nodes'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)); } catch { /* none */ }
+    try {
+      files = (await readdir(path.join(envDir, 'data', 'nodes'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5));
+    } catch {
+      /* none */
+    }
     const searchPath = [path.join(envDir, 'modules'), path.join(root, 'modules'), assetDir('modules', BUILTIN_MODULES)];
     for (const e of await checkFleetSources(root, envDir, site.tree, searchPath, registry ?? createSchemaRegistry())) errors.push(e);
     for (const node of [...new Set([...rules, ...files])].sort()) {
       try {
-        const fc = await compileFleet(root, { node, environment, facts: { ...facts, hostname: node, fqdn: node }, secrets: { placeholders: true }, registry, trustedNamesOnly: opts.trustedNamesOnly });
+        const fc = await compileFleet(root, {
+          node,
+          environment,
+          facts: { ...facts, hostname: node, fqdn: node },
+          secrets: { placeholders: true },
+          registry,
+          trustedNamesOnly: opts.trustedNamesOnly,
+        });
         out.push({ environment, node, resources: fc.catalogue.resources.length });
       } catch (err) {
         if (err instanceof ManifestErrors) errors.push(...err.errors);

@@ -9,7 +9,18 @@ describe('manifest and fleet parsers under fuzzing', () => {
     expect(stats.inputs).toBe(2000);
   });
   it.each([
-    ['alias bomb', `a: &a [x,x,x,x,x,x,x,x,x]\n${'bcdefghij'.split('').map((c, i) => `${c}: &${c} [${Array(9).fill('*' + 'abcdefghij'[i]).join(',')}]`).join('\n')}\n`],
+    [
+      'alias bomb',
+      `a: &a [x,x,x,x,x,x,x,x,x]\n${'bcdefghij'
+        .split('')
+        .map(
+          (c, i) =>
+            `${c}: &${c} [${Array(9)
+              .fill('*' + 'abcdefghij'[i])
+              .join(',')}]`,
+        )
+        .join('\n')}\n`,
+    ],
     ['10,000-deep flow nesting', `resources: ${'['.repeat(10_000)}${']'.repeat(10_000)}`],
     ['self-referencing alias', 'resources: &a [*a]'],
   ])('%s is an input error, not a crash', async (_name, text) => {

@@ -25,24 +25,97 @@ const SEEDS = [
   'examples/quickstart/manifest.yaml',
   'examples/host-baseline/manifest.yaml',
   'examples/fleet/environments/production/manifests/site.yaml',
-].flatMap((f) => { try { return [readFileSync(path.join(REPO, f), 'utf8')]; } catch { return []; } });
+].flatMap((f) => {
+  try {
+    return [readFileSync(path.join(REPO, f), 'utf8')];
+  } catch {
+    return [];
+  }
+});
 
 const registry = createSchemaRegistry();
 // Every kind and every attribute any kind declares, from spec/kinds: a new kind is fuzzed without an edit here.
 const KINDS = [...registry.kinds.keys()];
 const FIELDS = [...new Set([...registry.kinds.values()].flatMap((k) => ['name', ...k.attributes.keys(), 'require', 'notify']))].sort();
-const TOKENS = ['resources:', '\n', '  ', '    ', '- ', 'kind: ', 'name: ', 'file', 'docker.container', '&a ', '*a', '&b ', '*b', '[', ']', '{', '}', ': ', ', ', '"', "'", '!secret ', '!append ', '!replace ', '!!str ', '!!binary ', '!foo ', '# c', '---\n', '...\n', '| \n', '> \n', '? ', '<<: *a', '%YAML 1.2\n', '\t', '\\u0000', '/etc/../x', '0644', '__proto__', 'constructor', 'roles:', 'nodes:', 'regex: "^(a+)+$"', 'glob: "*"', 'role: web', 'modules: [x]', 'default: { role: web }', '~', 'null', '1e999', '0x1F', '.inf'];
+const TOKENS = [
+  'resources:',
+  '\n',
+  '  ',
+  '    ',
+  '- ',
+  'kind: ',
+  'name: ',
+  'file',
+  'docker.container',
+  '&a ',
+  '*a',
+  '&b ',
+  '*b',
+  '[',
+  ']',
+  '{',
+  '}',
+  ': ',
+  ', ',
+  '"',
+  "'",
+  '!secret ',
+  '!append ',
+  '!replace ',
+  '!!str ',
+  '!!binary ',
+  '!foo ',
+  '# c',
+  '---\n',
+  '...\n',
+  '| \n',
+  '> \n',
+  '? ',
+  '<<: *a',
+  '%YAML 1.2\n',
+  '\t',
+  '\\u0000',
+  '/etc/../x',
+  '0644',
+  '__proto__',
+  'constructor',
+  'roles:',
+  'nodes:',
+  'regex: "^(a+)+$"',
+  'glob: "*"',
+  'role: web',
+  'modules: [x]',
+  'default: { role: web }',
+  '~',
+  'null',
+  '1e999',
+  '0x1F',
+  '.inf',
+];
 
 /** Structured resources with random kinds and fields. */
-const structured = fc.array(
-  fc.dictionary(fc.constantFrom(...FIELDS, 'kind'), fc.oneof(fc.constantFrom(...KINDS), fc.jsonValue({ maxDepth: 3 }), fc.string({ maxLength: 40 })), { maxKeys: 6 }),
-  { maxLength: 8 },
-).map((resources) => stringify({ resources }));
+const structured = fc
+  .array(
+    fc.dictionary(fc.constantFrom(...FIELDS, 'kind'), fc.oneof(fc.constantFrom(...KINDS), fc.jsonValue({ maxDepth: 3 }), fc.string({ maxLength: 40 })), {
+      maxKeys: 6,
+    }),
+    { maxLength: 8 },
+  )
+  .map((resources) => stringify({ resources }));
 
 const tokenSoup = fc.array(fc.constantFrom(...TOKENS), { maxLength: 80 }).map((t) => t.join(''));
 
-const mutated = fc.tuple(fc.constantFrom(...(SEEDS.length ? SEEDS : ['resources: []\n'])), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 4 }), fc.string({ maxLength: 6 })), { minLength: 1, maxLength: 8 }))
-  .map(([seed, edits]) => edits.reduce((s, [at, del, ins]) => { const i = at % (s.length + 1); return s.slice(0, i) + ins + s.slice(i + del); }, seed));
+const mutated = fc
+  .tuple(
+    fc.constantFrom(...(SEEDS.length ? SEEDS : ['resources: []\n'])),
+    fc.array(fc.tuple(fc.nat(), fc.nat({ max: 4 }), fc.string({ maxLength: 6 })), { minLength: 1, maxLength: 8 }),
+  )
+  .map(([seed, edits]) =>
+    edits.reduce((s, [at, del, ins]) => {
+      const i = at % (s.length + 1);
+      return s.slice(0, i) + ins + s.slice(i + del);
+    }, seed),
+  );
 
 const randomBytes = fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b).toString('utf8'));
 const randomText = fc.string({ unit: 'binary', maxLength: 300 });
@@ -59,7 +132,10 @@ const deep = fc.tuple(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom('flow
 
 const aliasBomb = fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 2, max: 12 }), fc.boolean()).map(([levels, width, inResources]) => {
   let s = inResources ? 'x0: &x0 {kind: file, name: /a}\n' : 'x0: &x0 [lol]\n';
-  for (let i = 1; i <= levels; i++) s += `x${i}: &x${i} [${Array(width).fill(`*x${i - 1}`).join(', ')}]\n`;
+  for (let i = 1; i <= levels; i++)
+    s += `x${i}: &x${i} [${Array(width)
+      .fill(`*x${i - 1}`)
+      .join(', ')}]\n`;
   return inResources ? `resources:\n  - *x${levels}\n${s.replace(/^/gm, '# ')}` + s.replace(/^x/gm, 'y') : s;
 });
 
@@ -81,38 +157,65 @@ function expected(err: unknown): boolean {
   return err instanceof TsconvergeError || err instanceof ManifestErrors;
 }
 
-export interface FuzzStats { inputs: number; crashes: number; slow: number; slowestMs: number; slowest?: string; slowestInput?: string; firstCrash?: string }
+export interface FuzzStats {
+  inputs: number;
+  crashes: number;
+  slow: number;
+  slowestMs: number;
+  slowest?: string;
+  slowestInput?: string;
+  firstCrash?: string;
+}
 
 /** Run every parser on one input; returns a crash description or undefined. */
 export async function fuzzOne(text: string): Promise<string | undefined> {
   const tryIt = async (what: string, fn: () => unknown): Promise<string | undefined> => {
-    try { await fn(); return undefined; } catch (err) { return expected(err) ? undefined : `${what}: ${(err as Error)?.stack ?? String(err)}`; }
-  };
-  return (await tryIt('manifest', async () => {
-    const out = parseManifestText('/fuzz/manifest.yaml', text, registry);
-    if (out.errors.length === 0 && out.resources.length > 0) {
-      const catalogue = await compileResources(out.resources, { facts: FACTS, registry, manifestRoot: '/fuzz' });
-      createGraph(catalogue, providers);
+    try {
+      await fn();
+      return undefined;
+    } catch (err) {
+      return expected(err) ? undefined : `${what}: ${(err as Error)?.stack ?? String(err)}`;
     }
-  })) ?? (await tryIt('site.yaml', () => {
-    const { tree } = parseYamlTree('/fuzz/site.yaml', text, { secrets: true, markers: true });
-    if (tree && checkSite(tree).length === 0) classifyNode(tree, 'a'.repeat(5000) + '!', FACTS);
-  })) ?? (await tryIt('module.yaml', () => parseYamlTree('/fuzz/module.yaml', text, { secrets: false, markers: false })));
+  };
+  return (
+    (await tryIt('manifest', async () => {
+      const out = parseManifestText('/fuzz/manifest.yaml', text, registry);
+      if (out.errors.length === 0 && out.resources.length > 0) {
+        const catalogue = await compileResources(out.resources, { facts: FACTS, registry, manifestRoot: '/fuzz' });
+        createGraph(catalogue, providers);
+      }
+    })) ??
+    (await tryIt('site.yaml', () => {
+      const { tree } = parseYamlTree('/fuzz/site.yaml', text, { secrets: true, markers: true });
+      if (tree && checkSite(tree).length === 0) classifyNode(tree, 'a'.repeat(5000) + '!', FACTS);
+    })) ??
+    (await tryIt('module.yaml', () => parseYamlTree('/fuzz/module.yaml', text, { secrets: false, markers: false })))
+  );
 }
 
 /** Check the property over `runs` inputs; never throws, returns the figures. */
 export async function runFuzz(runs: number, seed?: number, onProgress?: (s: FuzzStats) => void): Promise<FuzzStats> {
   const stats: FuzzStats = { inputs: 0, crashes: 0, slow: 0, slowestMs: 0 };
-  await fc.assert(fc.asyncProperty(anyInput, async (text) => {
-    const t = performance.now();
-    const crash = await fuzzOne(text);
-    const ms = performance.now() - t;
-    stats.inputs++;
-    if (ms > stats.slowestMs) { stats.slowestMs = ms; stats.slowest = text.slice(0, 120); stats.slowestInput = text; }
-    if (ms > 1000) stats.slow++;
-    if (crash) { stats.crashes++; stats.firstCrash ??= `${crash}\n--- input (first 500 chars) ---\n${text.slice(0, 500)}`; }
-    if (onProgress && stats.inputs % 10_000 === 0) onProgress(stats);
-    return true; // counted, not thrown: the run goes on to the full count
-  }), { numRuns: runs, ...(seed === undefined ? {} : { seed }) });
+  await fc.assert(
+    fc.asyncProperty(anyInput, async (text) => {
+      const t = performance.now();
+      const crash = await fuzzOne(text);
+      const ms = performance.now() - t;
+      stats.inputs++;
+      if (ms > stats.slowestMs) {
+        stats.slowestMs = ms;
+        stats.slowest = text.slice(0, 120);
+        stats.slowestInput = text;
+      }
+      if (ms > 1000) stats.slow++;
+      if (crash) {
+        stats.crashes++;
+        stats.firstCrash ??= `${crash}\n--- input (first 500 chars) ---\n${text.slice(0, 500)}`;
+      }
+      if (onProgress && stats.inputs % 10_000 === 0) onProgress(stats);
+      return true; // counted, not thrown: the run goes on to the full count
+    }),
+    { numRuns: runs, ...(seed === undefined ? {} : { seed }) },
+  );
   return stats;
 }

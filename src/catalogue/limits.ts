@@ -54,7 +54,8 @@ export function parseLimits(env: NodeJS.ProcessEnv = process.env): ParseLimits {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1) {
       throw new TsconvergeError('INVALID_VALUE', `${name}=${JSON.stringify(raw)} is not a positive integer`, {
-        hint: `unset it for the default (${DEFAULT_LIMITS[key]}) or give a whole number such as ${DEFAULT_LIMITS[key]}`, terminal: true,
+        hint: `unset it for the default (${DEFAULT_LIMITS[key]}) or give a whole number such as ${DEFAULT_LIMITS[key]}`,
+        terminal: true,
       });
     }
     out[key] = key === 'maxDepth' ? Math.min(n, DEPTH_CEILING) : n;
@@ -104,9 +105,15 @@ function fieldOfFlow(text: string, outer: number, maxDepth: number): { pointer: 
   let end = text.length;
   for (let i = outer; i < text.length; i++) {
     const c = text[i];
-    if (c === '"' || c === "'") { for (i++; i < text.length && text[i] !== c; i++) if (c === '"' && text[i] === '\\') i++; continue; }
+    if (c === '"' || c === "'") {
+      for (i++; i < text.length && text[i] !== c; i++) if (c === '"' && text[i] === '\\') i++;
+      continue;
+    }
     if (c === '[' || c === '{') depth++;
-    else if ((c === ']' || c === '}') && --depth === 0) { end = i + 1; break; }
+    else if ((c === ']' || c === '}') && --depth === 0) {
+      end = i + 1;
+      break;
+    }
   }
   const rest = text.slice(0, outer) + 'null' + text.slice(end);
   if (flowDepthScan(rest, maxDepth) !== undefined) return undefined;
@@ -149,10 +156,16 @@ function flowDepthScan(text: string, maxDepth: number): { at: number; outer?: nu
   };
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (i === 0 && depth === 0) { const at = lineStart(0); if (at !== undefined) return at; }
+    if (i === 0 && depth === 0) {
+      const at = lineStart(0);
+      if (at !== undefined) return at;
+    }
     if (c === 0x0a) {
       canStart = true;
-      if (depth === 0) { const at = lineStart(i + 1); if (at !== undefined) return at; }
+      if (depth === 0) {
+        const at = lineStart(i + 1);
+        if (at !== undefined) return at;
+      }
       continue;
     }
     if (c === 0x20 || c === 0x09) continue;
@@ -162,16 +175,27 @@ function flowDepthScan(text: string, maxDepth: number): { at: number; outer?: nu
       i = nl - 1;
       continue;
     }
-    if ((c === 0x22 || c === 0x27) && (depth > 0 || canStart)) { // a quoted scalar: skip it
+    if ((c === 0x22 || c === 0x27) && (depth > 0 || canStart)) {
+      // a quoted scalar: skip it
       for (i++; i < text.length; i++) {
         const d = text.charCodeAt(i);
-        if (c === 0x22 && d === 0x5c) { i++; continue; }
-        if (d === c) { if (c === 0x27 && text.charCodeAt(i + 1) === 0x27) { i++; continue; } break; }
+        if (c === 0x22 && d === 0x5c) {
+          i++;
+          continue;
+        }
+        if (d === c) {
+          if (c === 0x27 && text.charCodeAt(i + 1) === 0x27) {
+            i++;
+            continue;
+          }
+          break;
+        }
       }
       canStart = false;
       continue;
     }
-    if ((c === 0x7c || c === 0x3e) && depth === 0 && canStart) { // "|" or ">": skip the block scalar's lines
+    if ((c === 0x7c || c === 0x3e) && depth === 0 && canStart) {
+      // "|" or ">": skip the block scalar's lines
       const eol = text.indexOf('\n', i);
       if (eol < 0) break;
       if (/^[|>][0-9+-]*[ \t]*(#.*)?$/.test(text.slice(i, eol))) {
@@ -182,7 +206,10 @@ function flowDepthScan(text: string, maxDepth: number): { at: number; outer?: nu
           const end = text.indexOf('\n', next);
           const row = text.slice(next, end < 0 ? text.length : end);
           if (next >= text.length || (row.trim() !== '' && /^ */.exec(row)![0].length <= indent)) break;
-          if (end < 0) { next = text.length; break; }
+          if (end < 0) {
+            next = text.length;
+            break;
+          }
           next = end + 1;
         }
         i = next - 1;
@@ -196,8 +223,15 @@ function flowDepthScan(text: string, maxDepth: number): { at: number; outer?: nu
       canStart = true;
       continue;
     }
-    if ((c === 0x5d || c === 0x7d) && depth > 0) { depth--; canStart = false; continue; }
-    if (depth > 0 && c === 0x2c) { canStart = true; continue; }
+    if ((c === 0x5d || c === 0x7d) && depth > 0) {
+      depth--;
+      canStart = false;
+      continue;
+    }
+    if (depth > 0 && c === 0x2c) {
+      canStart = true;
+      continue;
+    }
     // ":", "-" and "?" followed by a space open a value; anything else is scalar text.
     const next = text.charCodeAt(i + 1);
     canStart = (c === 0x3a || c === 0x2d || c === 0x3f) && (next === 0x20 || next === 0x0a || next === 0x09 || Number.isNaN(next));
@@ -220,7 +254,10 @@ export function parseBoundedYaml(file: string, text: string, limits: ParseLimits
   const lines = new LineCounter();
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > limits.maxDocumentBytes) {
-    return { lines, errors: [limitError(`document is ${bytes} bytes, larger than the limit`, 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 })] };
+    return {
+      lines,
+      errors: [limitError(`document is ${bytes} bytes, larger than the limit`, 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 })],
+    };
   }
   const done = parseSpeed(bytes);
   try {
@@ -238,9 +275,22 @@ function parseWithin(file: string, text: string, limits: ParseLimits, lines: Lin
     const at = field?.offset ?? flow.at;
     let line = 1;
     let start = 0;
-    for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) { line++; start = i + 1; }
+    for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) {
+      line++;
+      start = i + 1;
+    }
     const where = field ? ` in field ${field.pointer}` : '';
-    return { lines, errors: [limitError(`nesting deeper than ${limits.maxDepth} levels${where}`, 'maxDepth', limits.maxDepth, { file, line, column: at - start + 1, ...(field ? { pointer: field.pointer } : {}) })] };
+    return {
+      lines,
+      errors: [
+        limitError(`nesting deeper than ${limits.maxDepth} levels${where}`, 'maxDepth', limits.maxDepth, {
+          file,
+          line,
+          column: at - start + 1,
+          ...(field ? { pointer: field.pointer } : {}),
+        }),
+      ],
+    };
   }
   const tokens = [...new Parser(lines.addNewLine).parse(text)];
   for (const t of tokens) {
@@ -248,7 +298,17 @@ function parseWithin(file: string, text: string, limits: ParseLimits, lines: Lin
     if (deep !== undefined) {
       const pos = lines.linePos(deep.offset);
       const where = deep.pointer ? ` in field ${deep.pointer}` : '';
-      return { lines, errors: [limitError(`nesting deeper than ${limits.maxDepth} levels${where}`, 'maxDepth', limits.maxDepth, { file, line: pos.line, column: pos.col, ...(deep.pointer ? { pointer: deep.pointer } : {}) })] };
+      return {
+        lines,
+        errors: [
+          limitError(`nesting deeper than ${limits.maxDepth} levels${where}`, 'maxDepth', limits.maxDepth, {
+            file,
+            line: pos.line,
+            column: pos.col,
+            ...(deep.pointer ? { pointer: deep.pointer } : {}),
+          }),
+        ],
+      };
     }
   }
   const composer = new Composer({ uniqueKeys: true, strict: true, prettyErrors: true });
@@ -258,9 +318,13 @@ function parseWithin(file: string, text: string, limits: ParseLimits, lines: Lin
     if (!doc) doc = d;
     else {
       const pos = lines.linePos(d.range[0]);
-      errors.push(new TsconvergeError('MANIFEST_PARSE', 'more than one YAML document (a "---" line) in one file', {
-        location: { file, line: pos.line, column: pos.col }, hint: 'put one document in each file; nothing was applied', terminal: true,
-      }));
+      errors.push(
+        new TsconvergeError('MANIFEST_PARSE', 'more than one YAML document (a "---" line) in one file', {
+          location: { file, line: pos.line, column: pos.col },
+          hint: 'put one document in each file; nothing was applied',
+          terminal: true,
+        }),
+      );
       break;
     }
   }
@@ -274,10 +338,22 @@ function parseWithin(file: string, text: string, limits: ParseLimits, lines: Lin
       errors.push(limitError('nesting too deep for the YAML parser', 'maxDepth', limits.maxDepth, location));
       continue;
     }
-    const msg = e.code === 'DUPLICATE_KEY' ? `duplicate key${at ? ` ${JSON.stringify(at.key)}` : ''}: a mapping may hold each key once`
-      : opened !== undefined ? `unclosed quote: the ${text[opened] === '"' ? 'double' : 'single'}-quoted value opened here never ends`
-      : e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    errors.push(new TsconvergeError('MANIFEST_PARSE', msg, { location, hint: opened !== undefined ? `close the quote (${text[opened]}) on the line it opens, or escape a quote inside it; nothing was applied` : 'fix the YAML syntax; nothing was applied', terminal: true }));
+    const msg =
+      e.code === 'DUPLICATE_KEY'
+        ? `duplicate key${at ? ` ${JSON.stringify(at.key)}` : ''}: a mapping may hold each key once`
+        : opened !== undefined
+          ? `unclosed quote: the ${text[opened] === '"' ? 'double' : 'single'}-quoted value opened here never ends`
+          : e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    errors.push(
+      new TsconvergeError('MANIFEST_PARSE', msg, {
+        location,
+        hint:
+          opened !== undefined
+            ? `close the quote (${text[opened]}) on the line it opens, or escape a quote inside it; nothing was applied`
+            : 'fix the YAML syntax; nothing was applied',
+        terminal: true,
+      }),
+    );
   }
   return { doc, lines, errors };
 }
@@ -287,14 +363,20 @@ function unclosedQuoteBefore(tokens: readonly CST.Token[], pos: number): number 
   let best: number | undefined;
   const stack: (CST.Token | null | undefined)[] = [...tokens];
   while (stack.length > 0) {
-    const t = stack.pop() as (CST.Token & { items?: { key?: CST.Token | null; value?: CST.Token | null; start?: CST.SourceToken[] }[]; value?: CST.Token; source?: string }) | null | undefined;
+    const t = stack.pop() as
+      | (CST.Token & { items?: { key?: CST.Token | null; value?: CST.Token | null; start?: CST.SourceToken[] }[]; value?: CST.Token; source?: string })
+      | null
+      | undefined;
     if (!t) continue;
     if ((t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar') && t.offset <= pos) {
       const q = t.type === 'double-quoted-scalar' ? /^"(?:[^"\\]|\\[\s\S])*"$/ : /^'(?:[^']|'')*'$/;
       if (!q.test(t.source ?? '') && (best === undefined || t.offset > best)) best = t.offset;
     }
     if (t.type === 'document' && t.value) stack.push(t.value);
-    for (const it of t.items ?? []) { stack.push(it.key); stack.push(it.value); }
+    for (const it of t.items ?? []) {
+      stack.push(it.key);
+      stack.push(it.value);
+    }
   }
   return best;
 }
@@ -337,7 +419,8 @@ export class AliasBudget {
     }
   }
   depth(depth: number, location: () => SourceLocation): void {
-    if (depth > this.limits.maxDepth) throw limitError(`nesting deeper than ${this.limits.maxDepth} levels (through aliases)`, 'maxDepth', this.limits.maxDepth, location());
+    if (depth > this.limits.maxDepth)
+      throw limitError(`nesting deeper than ${this.limits.maxDepth} levels (through aliases)`, 'maxDepth', this.limits.maxDepth, location());
   }
 }
 
@@ -351,7 +434,11 @@ export async function readBoundedText(file: string, limits: ParseLimits = parseL
   try {
     const st = await fh.stat();
     if (!st.isFile()) {
-      throw new TsconvergeError('MANIFEST_NOT_FOUND', `${file} is not a regular file`, { location: { file }, hint: 'manifests, data and modules are regular files', terminal: true });
+      throw new TsconvergeError('MANIFEST_NOT_FOUND', `${file} is not a regular file`, {
+        location: { file },
+        hint: 'manifests, data and modules are regular files',
+        terminal: true,
+      });
     }
     if (st.size > limits.maxDocumentBytes) {
       throw limitError(`document is ${st.size} bytes, larger than the limit`, 'maxDocumentBytes', limits.maxDocumentBytes, { file, line: 1, column: 1 });
@@ -403,8 +490,14 @@ export function decodeUtf8(file: string, b: Buffer): string {
     const nl = before.lastIndexOf('\n');
     const line = before.split('\n').length;
     const column = [...before.slice(nl + 1)].length + 1;
-    throw new TsconvergeError('MANIFEST_INVALID', `not valid UTF-8: byte 0x${b[at]?.toString(16).padStart(2, '0') ?? '??'} at offset ${at} does not start or continue a UTF-8 character`, {
-      location: { file, line, column }, hint: 'save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, or your editor\'s encoding setting)', terminal: true,
-    });
+    throw new TsconvergeError(
+      'MANIFEST_INVALID',
+      `not valid UTF-8: byte 0x${b[at]?.toString(16).padStart(2, '0') ?? '??'} at offset ${at} does not start or continue a UTF-8 character`,
+      {
+        location: { file, line, column },
+        hint: "save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, or your editor's encoding setting)",
+        terminal: true,
+      },
+    );
   }
 }

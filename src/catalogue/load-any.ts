@@ -11,7 +11,11 @@ import type { FleetOptions } from './fleet.js';
 import { fullSpeed } from '../core/tiering.js';
 
 export async function isFleetTree(target: string): Promise<boolean> {
-  try { return (await stat(path.join(target, 'environments'))).isDirectory(); } catch { return false; }
+  try {
+    return (await stat(path.join(target, 'environments'))).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export async function loadAnyCatalogue(target: string, opts: FleetOptions): Promise<Catalogue> {

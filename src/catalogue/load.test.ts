@@ -18,7 +18,14 @@ async function errorsFor(yaml: string): Promise<{ code: string; line?: number; c
     return [];
   } catch (err) {
     const list = err instanceof ManifestErrors ? err.errors : [err as never];
-    return list.map((e: any) => ({ code: e.code, line: e.location?.line, column: e.location?.column, pointer: e.location?.pointer, message: e.message, file: e.location?.file }));
+    return list.map((e: any) => ({
+      code: e.code,
+      line: e.location?.line,
+      column: e.location?.column,
+      pointer: e.location?.pointer,
+      message: e.message,
+      file: e.location?.file,
+    }));
   }
 }
 
@@ -29,13 +36,37 @@ describe('manifest errors name file, line, column and field', () => {
     ['unknown kind', 'resources:\n  - kind: docker.contaner\n    name: a\n', 'UNKNOWN_KIND', 2, '/resources/0/kind'],
     ['unknown field', 'resources:\n  - kind: docker.container\n    name: a\n    image: x\n    imagee: y\n', 'MANIFEST_INVALID', 5, '/resources/0/imagee'],
     ['wrong enum', 'resources:\n  - kind: docker.container\n    name: a\n    image: x\n    ensure: up\n', 'MANIFEST_INVALID', 5, '/resources/0/ensure'],
-    ['wrong type deep', 'resources:\n  - kind: docker.container\n    name: a\n    image: x\n    mounts:\n      - type: volume\n        target: data\n', 'MANIFEST_INVALID', 7, '/resources/0/mounts/0/target'],
+    [
+      'wrong type deep',
+      'resources:\n  - kind: docker.container\n    name: a\n    image: x\n    mounts:\n      - type: volume\n        target: data\n',
+      'MANIFEST_INVALID',
+      7,
+      '/resources/0/mounts/0/target',
+    ],
     ['missing required', 'resources:\n  - kind: docker.container\n    name: a\n', 'MANIFEST_INVALID', 2, '/resources/0'],
-    ['unknown reference', 'resources:\n  - kind: file\n    name: /a\n    content: x\n    require: docker.network[nope]\n', 'UNKNOWN_REFERENCE', 5, '/resources/0/require'],
+    [
+      'unknown reference',
+      'resources:\n  - kind: file\n    name: /a\n    content: x\n    require: docker.network[nope]\n',
+      'UNKNOWN_REFERENCE',
+      5,
+      '/resources/0/require',
+    ],
     ['duplicate resource', 'resources:\n  - kind: file\n    name: /a\n  - kind: file\n    name: /a\n', 'DUPLICATE_RESOURCE', 5, '/resources/1/name'],
-    ['cycle', 'resources:\n  - kind: file\n    name: /a\n    require: file[/b]\n  - kind: file\n    name: /b\n    require: file[/a]\n', 'DEPENDENCY_CYCLE', 2, undefined],
+    [
+      'cycle',
+      'resources:\n  - kind: file\n    name: /a\n    require: file[/b]\n  - kind: file\n    name: /b\n    require: file[/a]\n',
+      'DEPENDENCY_CYCLE',
+      2,
+      undefined,
+    ],
     ['not a manifest', 'kind: file\n', 'MANIFEST_INVALID', 1, ''],
-    ['two fields that exclude each other', 'resources:\n  - kind: docker.container\n    name: a\n    image: x\n    networkMode: host\n    networks: [n]\n', 'MANIFEST_INVALID', 5, '/resources/0/networkMode'],
+    [
+      'two fields that exclude each other',
+      'resources:\n  - kind: docker.container\n    name: a\n    image: x\n    networkMode: host\n    networks: [n]\n',
+      'MANIFEST_INVALID',
+      5,
+      '/resources/0/networkMode',
+    ],
   ])('%s', async (_name, yaml, code, line, pointer) => {
     const errs = await errorsFor(yaml);
     expect(errs.length).toBeGreaterThan(0);

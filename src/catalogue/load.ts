@@ -68,7 +68,10 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
     case 'format': {
       const shown = typeof e.data === 'string' ? JSON.stringify(e.data.length > 80 ? `${e.data.slice(0, 77)}...` : e.data) : 'value';
       if (e.schemaPath.includes('/propertyNames/') && typeof e.data === 'string') {
-        return { pointer: `${e.instancePath}/${e.data.replace(/~/g, '~0').replace(/\//g, '~1')}`, message: `key ${shown} is not valid here; accepted: ${formatAccepts(String(params.format))}` };
+        return {
+          pointer: `${e.instancePath}/${e.data.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+          message: `key ${shown} is not valid here; accepted: ${formatAccepts(String(params.format))}`,
+        };
       }
       return { pointer: e.instancePath, message: `${shown} is not valid here; accepted: ${formatAccepts(String(params.format))}` };
     }
@@ -81,7 +84,10 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
         const not = e.schema as { required?: unknown; description?: unknown };
         const req = Array.isArray(not.required) ? (not.required as string[]) : [];
         if (e.schemaPath.endsWith('/not') && req.length === 2) {
-          return { pointer: `${e.instancePath}/${req[0]}`, message: typeof not.description === 'string' ? not.description : `${req[0]} and ${req[1]} are both set: give one` };
+          return {
+            pointer: `${e.instancePath}/${req[0]}`,
+            message: typeof not.description === 'string' ? not.description : `${req[0]} and ${req[1]} are both set: give one`,
+          };
         }
       }
       return { pointer: e.instancePath, message: e.message ?? e.keyword };
@@ -94,10 +100,24 @@ export function describeAjvError(e: ErrorObject, schema: Record<string, unknown>
 export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
   // A oneOf branch of the wrong type ("must be object" beside a string's format error) is noise;
   // a propertyNames error repeats its inner error, which says what is accepted.
-  const explained = (e: ErrorObject): boolean => errors.some((o) => o !== e && o.keyword !== 'type' && o.keyword !== 'oneOf' && o.keyword !== 'anyOf' && o.keyword !== 'if'
-    && (o.instancePath === e.instancePath || o.instancePath.startsWith(`${e.instancePath}/`)));
-  const specific = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if' && e.keyword !== 'propertyNames'
-    && !(e.keyword === 'type' && e.schemaPath.includes('/oneOf/') && explained(e)));
+  const explained = (e: ErrorObject): boolean =>
+    errors.some(
+      (o) =>
+        o !== e &&
+        o.keyword !== 'type' &&
+        o.keyword !== 'oneOf' &&
+        o.keyword !== 'anyOf' &&
+        o.keyword !== 'if' &&
+        (o.instancePath === e.instancePath || o.instancePath.startsWith(`${e.instancePath}/`)),
+    );
+  const specific = errors.filter(
+    (e) =>
+      e.keyword !== 'oneOf' &&
+      e.keyword !== 'anyOf' &&
+      e.keyword !== 'if' &&
+      e.keyword !== 'propertyNames' &&
+      !(e.keyword === 'type' && e.schemaPath.includes('/oneOf/') && explained(e)),
+  );
   const list = specific.length > 0 ? specific : [...errors];
   const seen = new Set<string>();
   return list.filter((e) => {
@@ -109,38 +129,65 @@ export function usefulErrors(errors: readonly ErrorObject[]): ErrorObject[] {
 }
 
 /** Parse and validate one manifest file. Returns its resources and every error found. */
-export async function loadManifestFile(file: string, registry: SchemaRegistry = createSchemaRegistry()): Promise<{ resources: ManifestResource[]; errors: TsconvergeError[] }> {
+export async function loadManifestFile(
+  file: string,
+  registry: SchemaRegistry = createSchemaRegistry(),
+): Promise<{ resources: ManifestResource[]; errors: TsconvergeError[] }> {
   // Bounded: size, nesting and alias expansion are limited (limits.ts); no tags in a plain manifest.
   return validateManifestTree(file, await readYamlTree(file, { secrets: false, markers: false }), registry);
 }
 
 /** Parse and validate manifest text (what loadManifestFile does after reading; the fuzzer's entry point). */
-export function parseManifestText(file: string, text: string, registry: SchemaRegistry = createSchemaRegistry()): { resources: ManifestResource[]; errors: TsconvergeError[] } {
+export function parseManifestText(
+  file: string,
+  text: string,
+  registry: SchemaRegistry = createSchemaRegistry(),
+): { resources: ManifestResource[]; errors: TsconvergeError[] } {
   return validateManifestTree(file, parseYamlTree(file, text, { secrets: false, markers: false }), registry);
 }
 
-function validateManifestTree(file: string, { tree, errors }: { tree?: YamlTree; errors: TsconvergeError[] }, registry: SchemaRegistry): { resources: ManifestResource[]; errors: TsconvergeError[] } {
+function validateManifestTree(
+  file: string,
+  { tree, errors }: { tree?: YamlTree; errors: TsconvergeError[] },
+  registry: SchemaRegistry,
+): { resources: ManifestResource[]; errors: TsconvergeError[] } {
   if (!tree) return { resources: [], errors };
   const { locate, value: data } = tree;
   // An empty document (zero bytes, only comments) is almost always a mistake: a truncated
   // file, a wrong path. An intentionally empty catalogue says so: `resources: []`.
   if (data === null || data === undefined) {
-    errors.push(new TsconvergeError('MANIFEST_EMPTY', 'the manifest is empty (no document): an empty catalogue is refused unless it says `resources: []`', {
-      location: { file, line: 1, column: 1, pointer: '' }, hint: 'write `resources: []` for a catalogue with no resources on purpose', terminal: true,
-    }));
+    errors.push(
+      new TsconvergeError('MANIFEST_EMPTY', 'the manifest is empty (no document): an empty catalogue is refused unless it says `resources: []`', {
+        location: { file, line: 1, column: 1, pointer: '' },
+        hint: 'write `resources: []` for a catalogue with no resources on purpose',
+        terminal: true,
+      }),
+    );
     return { resources: [], errors };
   }
   if (!registry.manifest(data)) {
     for (const e of usefulErrors(registry.manifest.errors ?? [])) {
       const d = describeAjvError(e, { properties: { resources: {} } });
-      errors.push(new TsconvergeError('MANIFEST_INVALID', `${d.message}; a manifest is a mapping with a "resources" list`, { location: locate(d.pointer), terminal: true }));
+      errors.push(
+        new TsconvergeError('MANIFEST_INVALID', `${d.message}; a manifest is a mapping with a "resources" list`, {
+          location: locate(d.pointer),
+          terminal: true,
+        }),
+      );
     }
     return { resources: [], errors };
   }
   const items = (data as { resources: Record<string, unknown>[] }).resources;
   const limits = parseLimits();
   if (items.length > limits.maxResources) {
-    errors.push(limitError(`${items.length} resources in one file, more than the limit`, 'maxResources', limits.maxResources, locate(`/resources/${limits.maxResources}`)));
+    errors.push(
+      limitError(
+        `${items.length} resources in one file, more than the limit`,
+        'maxResources',
+        limits.maxResources,
+        locate(`/resources/${limits.maxResources}`),
+      ),
+    );
     return { resources: [], errors };
   }
   const out = validateManifestItems(items, file, locate, registry);
@@ -167,10 +214,16 @@ export function validateManifestItems(
     const spec = typeof kind === 'string' ? registry.kinds.get(kind) : undefined;
     if (!spec) {
       const accepted = [...registry.kinds.keys()].join(', ');
-      errors.push(new TsconvergeError('UNKNOWN_KIND', kind === undefined ? 'missing field "kind"' : `unknown kind ${JSON.stringify(kind)}. Accepted kinds are: ${accepted}`, {
-        location: locate(kind === undefined ? at : `${at}/kind`),
-        terminal: true,
-      }));
+      errors.push(
+        new TsconvergeError(
+          'UNKNOWN_KIND',
+          kind === undefined ? 'missing field "kind"' : `unknown kind ${JSON.stringify(kind)}. Accepted kinds are: ${accepted}`,
+          {
+            location: locate(kind === undefined ? at : `${at}/kind`),
+            terminal: true,
+          },
+        ),
+      );
       return;
     }
     const declaredName = item.name;
@@ -178,12 +231,14 @@ export function validateManifestItems(
       for (const e of usefulErrors(spec.validate.errors ?? [])) {
         const d = describeAjvError(e, spec.schema);
         const resource = typeof declaredName === 'string' ? `${kind}[${declaredName}]` : undefined;
-        errors.push(new TsconvergeError('MANIFEST_INVALID', `${d.pointer === '' ? '' : `field ${d.pointer.slice(1)}: `}${d.message}`, {
-          resource,
-          location: locate(at + d.pointer),
-          hint: `see the ${kind} reference in docs/kinds.md (schema: spec/kinds/${kind}.json)`,
-          terminal: true,
-        }));
+        errors.push(
+          new TsconvergeError('MANIFEST_INVALID', `${d.pointer === '' ? '' : `field ${d.pointer.slice(1)}: `}${d.message}`, {
+            resource,
+            location: locate(at + d.pointer),
+            hint: `see the ${kind} reference in docs/kinds.md (schema: spec/kinds/${kind}.json)`,
+            terminal: true,
+          }),
+        );
       }
       return;
     }

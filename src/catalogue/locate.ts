@@ -14,7 +14,10 @@ export function createLocator(file: string, doc: Document, lines: LineCounter) {
   const locate = locateIn(file, doc, lines);
   return (pointer: string): SourceLocation => {
     let hit = seen.get(pointer);
-    if (!hit) { hit = locate(pointer); seen.set(pointer, hit); }
+    if (!hit) {
+      hit = locate(pointer);
+      seen.set(pointer, hit);
+    }
     return hit;
   };
 }

@@ -61,45 +61,135 @@ describe('shipped modules', () => {
 
 const SITE = 'roles:\n  web: { modules: [webapp] }\nnodes:\n  - glob: "web-*"\n    role: web\n';
 const DATA = 'webapp:\n  db_password: !secret pw\n';
-const BROKEN = (resource: string) => `description: A broken module.\nparameters:\n  port: { type: integer, default: 80, description: A port. }\nresources:\n${resource}`;
+const BROKEN = (resource: string) =>
+  `description: A broken module.\nparameters:\n  port: { type: integer, default: 80, description: A port. }\nresources:\n${resource}`;
 
 describe('bad input: a clear error naming file, line and field', () => {
   it.each([
-    ['missing module', { 'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[webap]') }, 'web-01', 'MODULE_NOT_FOUND', 'site.yaml', 2, 'Available modules: dns'],
-    ['wrong parameter type', { 'data/common.yaml': DATA + '  port: eighty\n' }, 'web-01', 'PARAMETER_INVALID', 'common.yaml', 3, 'parameter port: must be integer'],
+    [
+      'missing module',
+      { 'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[webap]') },
+      'web-01',
+      'MODULE_NOT_FOUND',
+      'site.yaml',
+      2,
+      'Available modules: dns',
+    ],
+    [
+      'wrong parameter type',
+      { 'data/common.yaml': DATA + '  port: eighty\n' },
+      'web-01',
+      'PARAMETER_INVALID',
+      'common.yaml',
+      3,
+      'parameter port: must be integer',
+    ],
     ['missing required parameter', { 'data/common.yaml': 'webapp: { name: shop }\n' }, 'web-01', 'PARAMETER_INVALID', 'site.yaml', 2, 'db_password'],
-    ['unknown data key (parameter)', { 'data/common.yaml': DATA + '  prot: 80\n' }, 'web-01', 'DATA_INVALID', 'common.yaml', 3, 'unknown data key "webapp.prot"'],
-    ['unknown data key (module)', { 'environments/p/data/roles/web.yaml': 'webap:\n  port: 80\n' }, 'web-01', 'DATA_INVALID', 'web.yaml', 1, 'unknown data key "webap"'],
+    [
+      'unknown data key (parameter)',
+      { 'data/common.yaml': DATA + '  prot: 80\n' },
+      'web-01',
+      'DATA_INVALID',
+      'common.yaml',
+      3,
+      'unknown data key "webapp.prot"',
+    ],
+    [
+      'unknown data key (module)',
+      { 'environments/p/data/roles/web.yaml': 'webap:\n  port: 80\n' },
+      'web-01',
+      'DATA_INVALID',
+      'web.yaml',
+      1,
+      'unknown data key "webap"',
+    ],
     ['unknown tag', { 'data/common.yaml': 'webapp:\n  db_password: !secrt pw\n' }, 'web-01', 'DATA_INVALID', 'common.yaml', 2, 'unknown tag !secrt'],
-    ['conflicting roles', { 'environments/p/manifests/site.yaml': SITE.replace('roles:\n', 'roles:\n  db: { modules: [webapp] }\n') + '  - regex: "^web-0"\n    role: db\n' }, 'web-01', 'ROLE_CONFLICT', 'site.yaml', 8, 'conflicting roles'],
+    [
+      'conflicting roles',
+      { 'environments/p/manifests/site.yaml': SITE.replace('roles:\n', 'roles:\n  db: { modules: [webapp] }\n') + '  - regex: "^web-0"\n    role: db\n' },
+      'web-01',
+      'ROLE_CONFLICT',
+      'site.yaml',
+      8,
+      'conflicting roles',
+    ],
     ['unclassified node', {}, 'mail-01', 'NODE_UNCLASSIFIED', 'site.yaml', 3, 'matches no rule'],
-    ['missing secret', { 'data/common.yaml': 'webapp:\n  db_password: !secret nope\n' }, 'web-01', 'SECRET_MISSING', 'common.yaml', 2, 'TSCONVERGE_SECRET_NOPE'],
-    ['template error in module.yaml', {
-      'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
-      'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    content: "port {{params.prot}}"\n'),
-      'data/common.yaml': '',
-    }, 'web-01', 'TEMPLATE_ERROR', 'module.yaml', 7, '"prot" not defined'],
-    ['template error in templates/', {
-      'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
-      'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    template: templates/x.hbs\n'),
-      'modules/broken/templates/x.hbs': 'port {{params.port}} {{facts.nope}}\n',
-      'data/common.yaml': '',
-    }, 'web-01', 'TEMPLATE_ERROR', 'x.hbs', 1, '"port" not defined (template of file[/etc/x], named at'],,
-    ['template outside the module', {
-      'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
-      'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    template: ../../data/common.yaml\n'),
-      'data/common.yaml': '',
-    }, 'web-01', 'MODULE_INVALID', 'module.yaml', 7, 'outside the module'],
-    ['rendered resource invalid', {
-      'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
-      'modules/broken/module.yaml': BROKEN('  - kind: docker.container\n    name: x\n    image: "{{params.port}}"\n'),
-      'data/common.yaml': '',
-    }, 'web-01', 'MANIFEST_INVALID', 'module.yaml', 7, 'image: must be string'],
-    ['undocumented parameter', {
-      'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
-      'modules/broken/module.yaml': 'description: x\nparameters:\n  port: { type: integer }\nresources: []\n',
-      'data/common.yaml': '',
-    }, 'web-01', 'MODULE_INVALID', 'module.yaml', 3, 'description'],
+    [
+      'missing secret',
+      { 'data/common.yaml': 'webapp:\n  db_password: !secret nope\n' },
+      'web-01',
+      'SECRET_MISSING',
+      'common.yaml',
+      2,
+      'TSCONVERGE_SECRET_NOPE',
+    ],
+    [
+      'template error in module.yaml',
+      {
+        'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
+        'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    content: "port {{params.prot}}"\n'),
+        'data/common.yaml': '',
+      },
+      'web-01',
+      'TEMPLATE_ERROR',
+      'module.yaml',
+      7,
+      '"prot" not defined',
+    ],
+    [
+      'template error in templates/',
+      {
+        'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
+        'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    template: templates/x.hbs\n'),
+        'modules/broken/templates/x.hbs': 'port {{params.port}} {{facts.nope}}\n',
+        'data/common.yaml': '',
+      },
+      'web-01',
+      'TEMPLATE_ERROR',
+      'x.hbs',
+      1,
+      '"port" not defined (template of file[/etc/x], named at',
+    ],
+    ,
+    [
+      'template outside the module',
+      {
+        'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
+        'modules/broken/module.yaml': BROKEN('  - kind: file\n    name: /etc/x\n    template: ../../data/common.yaml\n'),
+        'data/common.yaml': '',
+      },
+      'web-01',
+      'MODULE_INVALID',
+      'module.yaml',
+      7,
+      'outside the module',
+    ],
+    [
+      'rendered resource invalid',
+      {
+        'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
+        'modules/broken/module.yaml': BROKEN('  - kind: docker.container\n    name: x\n    image: "{{params.port}}"\n'),
+        'data/common.yaml': '',
+      },
+      'web-01',
+      'MANIFEST_INVALID',
+      'module.yaml',
+      7,
+      'image: must be string',
+    ],
+    [
+      'undocumented parameter',
+      {
+        'environments/p/manifests/site.yaml': SITE.replace('[webapp]', '[broken]'),
+        'modules/broken/module.yaml': 'description: x\nparameters:\n  port: { type: integer }\nresources: []\n',
+        'data/common.yaml': '',
+      },
+      'web-01',
+      'MODULE_INVALID',
+      'module.yaml',
+      3,
+      'description',
+    ],
   ])('%s', async (_n, files, node, code, file, line, message) => {
     const root = createFleet({ 'environments/p/manifests/site.yaml': SITE, 'data/common.yaml': DATA, ...files });
     const errs = await errorsOf(compileFleet(root, { node, facts: testFacts(node), secrets }));

@@ -64,8 +64,13 @@ const META_SCHEMA = {
     $schema: { type: 'string' },
     description: { type: 'string', minLength: 1 },
     parameters: {
-      type: 'object', propertyNames: { pattern: PARAM.source },
-      additionalProperties: { type: 'object', required: ['description'], properties: { description: { type: 'string', minLength: 1 }, optional: { type: 'boolean' } } },
+      type: 'object',
+      propertyNames: { pattern: PARAM.source },
+      additionalProperties: {
+        type: 'object',
+        required: ['description'],
+        properties: { description: { type: 'string', minLength: 1 }, optional: { type: 'boolean' } },
+      },
     },
     resources: { type: 'array', items: { type: 'object', properties: { when: { type: 'string', pattern: WHOLE.source } } } },
   },
@@ -111,10 +116,12 @@ async function readModule(name: string, dir: string, file: string): Promise<{ mo
   const { tree, errors } = await readYamlTree(file, { secrets: false, markers: false });
   if (!tree) return { errors };
   if (!metaValidate(tree.value)) {
-    return { errors: usefulErrors(metaValidate.errors ?? []).map((e) => {
-      const d = describeAjvError(e, META_SCHEMA);
-      return invalid(`module ${name}: ${d.pointer ? `field ${d.pointer.slice(1)}: ` : ''}${d.message}`, tree.locate(d.pointer));
-    }) };
+    return {
+      errors: usefulErrors(metaValidate.errors ?? []).map((e) => {
+        const d = describeAjvError(e, META_SCHEMA);
+        return invalid(`module ${name}: ${d.pointer ? `field ${d.pointer.slice(1)}: ` : ''}${d.message}`, tree.locate(d.pointer));
+      }),
+    };
   }
   const raw = tree.value as { description: string; parameters?: Record<string, Record<string, unknown>> };
   const parameters = new Map<string, ModuleParameter>();
@@ -123,11 +130,19 @@ async function readModule(name: string, dir: string, file: string): Promise<{ mo
     const { default: def, optional, ...rest } = schema;
     properties[p] = rest;
     parameters.set(p, {
-      name: p, description: String(schema.description), required: !('default' in schema) && optional !== true, location: tree.locate(`/parameters/${p}`),
+      name: p,
+      description: String(schema.description),
+      required: !('default' in schema) && optional !== true,
+      location: tree.locate(`/parameters/${p}`),
       ...('default' in schema ? { default: def } : {}),
     });
   }
-  const paramSchema = { type: 'object', additionalProperties: false, properties, required: [...parameters.values()].filter((p) => p.required).map((p) => p.name) };
+  const paramSchema = {
+    type: 'object',
+    additionalProperties: false,
+    properties,
+    required: [...parameters.values()].filter((p) => p.required).map((p) => p.name),
+  };
   let validate: ValidateFunction;
   try {
     validate = createAjv().compile(paramSchema);
@@ -137,8 +152,12 @@ async function readModule(name: string, dir: string, file: string): Promise<{ mo
   const partial = createAjv().compile({ ...paramSchema, required: [] });
   for (const p of parameters.values()) {
     if (p.default !== undefined && !partial({ [p.name]: p.default })) {
-      const msg = usefulErrors(partial.errors ?? []).map((e) => `${e.instancePath.slice(1)} ${e.message}`).join('; ');
-      errors.push(invalid(`module ${name}: the default of parameter ${p.name} does not match its schema: ${msg}`, tree.locate(`/parameters/${p.name}/default`)));
+      const msg = usefulErrors(partial.errors ?? [])
+        .map((e) => `${e.instancePath.slice(1)} ${e.message}`)
+        .join('; ');
+      errors.push(
+        invalid(`module ${name}: the default of parameter ${p.name} does not match its schema: ${msg}`, tree.locate(`/parameters/${p.name}/default`)),
+      );
     }
   }
   if (errors.length > 0) return { errors };
@@ -156,10 +175,15 @@ export function checkParameters(mod: Module, params: Readonly<Record<string, unk
   return usefulErrors(mod.validate.errors ?? []).map((e) => {
     const d = describeAjvError(e, { properties: Object.fromEntries(mod.parameters) });
     const field = d.pointer === '' ? '' : `${d.pointer.slice(1).replace(/\//g, '.')}: `;
-    const hint = e.keyword === 'required'
-      ? `set ${mod.name}.${String((e.params as { missingProperty: string }).missingProperty)} in a data file (data/common.yaml, data/roles/ROLE.yaml, data/nodes/NODE.yaml)`
-      : `see the parameters of module ${mod.name} in ${mod.file}`;
-    return new TsconvergeError('PARAMETER_INVALID', `module ${mod.name}: parameter ${field}${d.message}`, { location: locate(d.pointer), hint, terminal: true });
+    const hint =
+      e.keyword === 'required'
+        ? `set ${mod.name}.${String((e.params as { missingProperty: string }).missingProperty)} in a data file (data/common.yaml, data/roles/ROLE.yaml, data/nodes/NODE.yaml)`
+        : `see the parameters of module ${mod.name} in ${mod.file}`;
+    return new TsconvergeError('PARAMETER_INVALID', `module ${mod.name}: parameter ${field}${d.message}`, {
+      location: locate(d.pointer),
+      hint,
+      terminal: true,
+    });
   });
 }
 
@@ -178,27 +202,42 @@ const DROP = Symbol('drop');
 const locations = new WeakMap<YamlTree, Map<string, SourceLocation>>();
 function locateIn(tree: YamlTree, pointer: string): SourceLocation {
   let m = locations.get(tree);
-  if (!m) { m = new Map(); locations.set(tree, m); }
+  if (!m) {
+    m = new Map();
+    locations.set(tree, m);
+  }
   let loc = m.get(pointer);
-  if (!loc) { loc = tree.locate(pointer); m.set(pointer, loc); }
+  if (!loc) {
+    loc = tree.locate(pointer);
+    m.set(pointer, loc);
+  }
   return loc;
 }
 
 /** Render the module's resources with resolved parameters; validate them against spec/. */
-export function renderModule(mod: Module, params: Readonly<Record<string, unknown>>, facts: Facts, registry: SchemaRegistry): {
-  resources: ManifestResource[]; origins: Map<string, Map<string, ValueOrigin>>; errors: TsconvergeError[];
+export function renderModule(
+  mod: Module,
+  params: Readonly<Record<string, unknown>>,
+  facts: Facts,
+  registry: SchemaRegistry,
+): {
+  resources: ManifestResource[];
+  origins: Map<string, Map<string, ValueOrigin>>;
+  errors: TsconvergeError[];
 } {
   const errors: TsconvergeError[] = [];
   const data = { params, facts };
   const items = (mod.tree.value as { resources: unknown[] }).resources;
   const byIndex: Map<string, ValueOrigin>[] = [];
-  const kept = items.map((item, i) => [item, i] as const).filter(([item]) => {
-    const when = (item as Record<string, unknown>).when;
-    if (when === undefined) return true;
-    const w = typeof when === 'string' ? WHOLE.exec(when) : null;
-    const v = w ? lookup(params, w[1]!) : when;
-    return !(v === undefined || v === null || v === false || v === '' || (Array.isArray(v) && v.length === 0));
-  });
+  const kept = items
+    .map((item, i) => [item, i] as const)
+    .filter(([item]) => {
+      const when = (item as Record<string, unknown>).when;
+      if (when === undefined) return true;
+      const w = typeof when === 'string' ? WHOLE.exec(when) : null;
+      const v = w ? lookup(params, w[1]!) : when;
+      return !(v === undefined || v === null || v === false || v === '' || (Array.isArray(v) && v.length === 0));
+    });
   const rendered = kept.map(([rawItem, i]) => {
     const { when: _when, ...item } = rawItem as Record<string, unknown>;
     const origins = new Map<string, ValueOrigin>();
@@ -216,15 +255,23 @@ export function renderModule(mod: Module, params: Readonly<Record<string, unknow
         try {
           return renderString(v, data);
         } catch (err) {
-          errors.push(new TsconvergeError('TEMPLATE_ERROR', `module ${mod.name}: ${(err as Error).message.split('\n')[0]}`, {
-            location, cause: err, terminal: true, hint: 'module values see {{params.NAME}} (the module\'s parameters) and {{facts.NAME}} (host facts)',
-          }));
+          errors.push(
+            new TsconvergeError('TEMPLATE_ERROR', `module ${mod.name}: ${(err as Error).message.split('\n')[0]}`, {
+              location,
+              cause: err,
+              terminal: true,
+              hint: "module values see {{params.NAME}} (the module's parameters) and {{facts.NAME}} (host facts)",
+            }),
+          );
           return v;
         }
       }
       if (Array.isArray(v)) {
         const out: unknown[] = [];
-        v.forEach((x, j) => { const r = walk(x, `${src}/${j}`, `${dst}/${out.length}`); if (r !== DROP) out.push(r); });
+        v.forEach((x, j) => {
+          const r = walk(x, `${src}/${j}`, `${dst}/${out.length}`);
+          if (r !== DROP) out.push(r);
+        });
         return out;
       }
       if (v && typeof v === 'object') {
@@ -241,12 +288,23 @@ export function renderModule(mod: Module, params: Readonly<Record<string, unknow
   });
   const indexOf = kept.map(([, i]) => i);
   if (errors.length > 0) return { resources: [], origins: new Map(), errors };
-  const out = validateManifestItems(rendered, mod.file, (p) => mod.tree.locate(p.replace(/^\/resources\/(\d+)/, (_m, n: string) => `/resources/${indexOf[Number(n)]}`)), registry);
+  const out = validateManifestItems(
+    rendered,
+    mod.file,
+    (p) => mod.tree.locate(p.replace(/^\/resources\/(\d+)/, (_m, n: string) => `/resources/${indexOf[Number(n)]}`)),
+    registry,
+  );
   const templates = path.join(mod.dir, 'templates') + path.sep;
   for (const r of out.resources) {
     const t = r.body.template;
     if (r.kind === 'file' && typeof t === 'string' && !path.resolve(mod.dir, t).startsWith(templates)) {
-      out.errors.push(invalid(`module ${mod.name}: template ${t} is outside the module's templates/ directory`, r.locate('/template'), 'module templates live in modules/NAME/templates/ and are named relative to the module, e.g. templates/app.conf.hbs'));
+      out.errors.push(
+        invalid(
+          `module ${mod.name}: template ${t} is outside the module's templates/ directory`,
+          r.locate('/template'),
+          'module templates live in modules/NAME/templates/ and are named relative to the module, e.g. templates/app.conf.hbs',
+        ),
+      );
     }
   }
   const origins = new Map<string, Map<string, ValueOrigin>>();
@@ -272,9 +330,17 @@ export function checkModuleResources(mod: Module, registry: SchemaRegistry): Tsc
         for (const m of v.matchAll(/\bparams((?:\.[A-Za-z0-9_-]+)+)/g)) {
           const name = m[1]!.slice(1).split('.')[0]!;
           if (!mod.parameters.has(name)) {
-            errors.push(new TsconvergeError('PARAMETER_INVALID', `module ${mod.name}: {{params.${m[1]!.slice(1)}}} names no parameter of the module. Declared parameters are: ${[...mod.parameters.keys()].join(', ') || 'none'}`, {
-              location: { ...locateIn(mod.tree, src), pointer: src }, terminal: true, hint: `declare parameter ${name} under parameters: in ${mod.file}, or fix the name`,
-            }));
+            errors.push(
+              new TsconvergeError(
+                'PARAMETER_INVALID',
+                `module ${mod.name}: {{params.${m[1]!.slice(1)}}} names no parameter of the module. Declared parameters are: ${[...mod.parameters.keys()].join(', ') || 'none'}`,
+                {
+                  location: { ...locateIn(mod.tree, src), pointer: src },
+                  terminal: true,
+                  hint: `declare parameter ${name} under parameters: in ${mod.file}, or fix the name`,
+                },
+              ),
+            );
           }
         }
         return v;

@@ -60,7 +60,13 @@ export interface RenderInput {
 
 /** A problem in a template's own text, with its 1-based line and column when known. */
 class TemplateProblem extends Error {
-  constructor(message: string, readonly line?: number, readonly column?: number) { super(message); }
+  constructor(
+    message: string,
+    readonly line?: number,
+    readonly column?: number,
+  ) {
+    super(message);
+  }
 }
 
 type Node = { type: string; loc?: { start: { line: number; column: number } }; [k: string]: unknown };
@@ -71,12 +77,17 @@ function checkAst(program: hbs.AST.Program): void {
   const stack: { n: unknown; stmt?: { line: number; column: number } }[] = [{ n: program }];
   while (stack.length > 0) {
     const { n, stmt } = stack.pop()!;
-    if (Array.isArray(n)) { for (const x of n) stack.push({ n: x, stmt }); continue; }
+    if (Array.isArray(n)) {
+      for (const x of n) stack.push({ n: x, stmt });
+      continue;
+    }
     if (!n || typeof n !== 'object' || typeof (n as Node).type !== 'string') continue;
     const node = n as Node;
     const own = /Statement$|^SubExpression$|^Decorator/.test(node.type) ? node.loc?.start : undefined;
     const at = own ?? stmt ?? node.loc?.start;
-    const fail = (message: string): never => { throw new TemplateProblem(message, at?.line, at === undefined ? undefined : at.column + 1); };
+    const fail = (message: string): never => {
+      throw new TemplateProblem(message, at?.line, at === undefined ? undefined : at.column + 1);
+    };
     if (node.type === 'PartialStatement' || node.type === 'PartialBlockStatement') {
       const name = (node.name as { original?: unknown } | undefined)?.original;
       fail(`the partial ${String(name)} could not be found (templates have no partials: inline the text)`);
@@ -87,7 +98,8 @@ function checkAst(program: hbs.AST.Program): void {
       if (bad) fail(`"${String(node.original)}" reaches "${bad}": prototype access is refused`);
     }
     if (node.type === 'StringLiteral' && FORBIDDEN.has(String(node.value))) fail(`"${String(node.value)}" as a key is refused (prototype access)`);
-    for (const [k, v] of Object.entries(node)) if (k !== 'loc' && v && typeof v === 'object') stack.push({ n: v, stmt: node.type === 'Program' ? undefined : at });
+    for (const [k, v] of Object.entries(node))
+      if (k !== 'loc' && v && typeof v === 'object') stack.push({ n: v, stmt: node.type === 'Program' ? undefined : at });
   }
 }
 
@@ -107,7 +119,10 @@ function unclosedMustache(source: string): { line: number; column: number } | un
 function syntaxErrorAt(source: string, msg: string): { line: number; column?: number } | undefined {
   const tagged = / - (\d+):(\d+)$/.exec(msg.split('\n')[0]!);
   if (tagged) return { line: Number(tagged[1]), column: Number(tagged[2]) + 1 };
-  if (/got 'EOF'/.test(msg)) { const open = unclosedMustache(source); if (open) return open; }
+  if (/got 'EOF'/.test(msg)) {
+    const open = unclosedMustache(source);
+    if (open) return open;
+  }
   const loc = (handlebars() as unknown as { Parser?: { lexer?: { yylloc?: { first_line: number; first_column: number } } } }).Parser?.lexer?.yylloc;
   if (loc) return { line: loc.first_line, column: loc.first_column + 1 };
   const line = /on line (\d+)/.exec(msg)?.[1];
@@ -121,7 +136,14 @@ function compileStrict(source: string): HandlebarsTemplateDelegate {
   } catch (err) {
     const msg = (err as Error).message;
     const at = syntaxErrorAt(source, msg);
-    throw new TemplateProblem(`syntax error: ${msg.split('\n').slice(-1)[0]!.replace(/ - \d+:\d+$/, '')}`, at?.line, at?.column);
+    throw new TemplateProblem(
+      `syntax error: ${msg
+        .split('\n')
+        .slice(-1)[0]!
+        .replace(/ - \d+:\d+$/, '')}`,
+      at?.line,
+      at?.column,
+    );
   }
   checkAst(ast);
   return handlebars().compile(ast, { strict: true, noEscape: true, knownHelpersOnly: false });
@@ -149,22 +171,34 @@ function run(source: string, data: Readonly<Record<string, unknown>>): string {
 export async function resolveTemplatePath(template: string, manifestFile: string, root: string, location: SourceLocation, resource: string): Promise<string> {
   const refuse = (why: string): never => {
     throw new TsconvergeError('TEMPLATE_ERROR', `template ${JSON.stringify(template)} ${why}`, {
-      resource, location, terminal: true,
+      resource,
+      location,
+      terminal: true,
       hint: `templates are read from the manifest tree (${root}) only: name them relative to the manifest file, e.g. templates/app.conf.hbs`,
     });
   };
   if (path.isAbsolute(template)) refuse('is an absolute path');
   const wanted = path.resolve(path.dirname(manifestFile), template);
-  const inside = (p: string, r: string): boolean => { const rel = path.relative(r, p); return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel); };
+  const inside = (p: string, r: string): boolean => {
+    const rel = path.relative(r, p);
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  };
   if (!inside(wanted, path.resolve(root))) refuse('is outside the manifest tree');
   let real: string;
   let realRoot: string;
   try {
     // Under a frozen tree (the server's snapshots) each path resolves once for every compile.
-    [real, realRoot] = await Promise.all([memoised(wanted, 'realpath', () => realpath(wanted)), memoised(path.resolve(root), 'realpath', () => realpath(root))]);
+    [real, realRoot] = await Promise.all([
+      memoised(wanted, 'realpath', () => realpath(wanted)),
+      memoised(path.resolve(root), 'realpath', () => realpath(root)),
+    ]);
   } catch (err) {
     throw new TsconvergeError('TEMPLATE_ERROR', `cannot read template ${template}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      resource, location, cause: err, terminal: true, hint: 'template paths are relative to the manifest file that names them',
+      resource,
+      location,
+      cause: err,
+      terminal: true,
+      hint: 'template paths are relative to the manifest file that names them',
     });
   }
   if (!inside(real, realRoot)) refuse('leads out of the manifest tree through a symbolic link');
@@ -178,7 +212,10 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
   } catch (err) {
     if (err instanceof TsconvergeError && err.code === 'LIMIT_EXCEEDED') throw err;
     throw new TsconvergeError('TEMPLATE_ERROR', `cannot read template ${input.templatePath}: ${(err as Error).message}`, {
-      resource: input.resource, location: input.location, cause: err, terminal: true,
+      resource: input.resource,
+      location: input.location,
+      cause: err,
+      terminal: true,
       hint: 'template paths are relative to the manifest file that names them',
     });
   }
@@ -189,9 +226,11 @@ export async function renderTemplate(input: RenderInput): Promise<string> {
     const loc = input.location;
     const where = loc.line === undefined ? loc.file : `${loc.file}:${loc.line}${loc.column === undefined ? '' : `:${loc.column}`}`;
     throw new TsconvergeError('TEMPLATE_ERROR', `${p.message} (template of ${input.resource}, named at ${where})`, {
-      resource: input.resource, cause: err, terminal: true,
+      resource: input.resource,
+      cause: err,
+      terminal: true,
       location: { file: input.templatePath, line: p.line, column: p.column },
-      hint: 'templates see {{params.NAME}} for the resource\'s parameters and {{facts.NAME}} for host facts (tsconverge facts lists them); every name must be defined',
+      hint: "templates see {{params.NAME}} for the resource's parameters and {{facts.NAME}} for host facts (tsconverge facts lists them); every name must be defined",
     });
   }
 }
@@ -217,7 +256,8 @@ export function checkTemplateText(file: string, source: string): TsconvergeError
   } catch (err) {
     if (!(err instanceof TemplateProblem)) throw err;
     return new TsconvergeError('TEMPLATE_ERROR', err.message, {
-      location: { file, line: err.line, column: err.column }, terminal: true,
+      location: { file, line: err.line, column: err.column },
+      terminal: true,
       hint: 'templates see {{params.NAME}} and {{facts.NAME}}; no partials, decorators or prototype names',
     });
   }

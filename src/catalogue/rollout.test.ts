@@ -15,10 +15,17 @@ function tree(yaml?: string): string {
   if (yaml !== undefined) writeFileSync(path.join(d, 'rollout.yaml'), yaml);
   return d;
 }
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 async function errorsOf(yaml: string): Promise<string[]> {
-  try { await loadRolloutPolicy(tree(yaml)); } catch (err) { if (err instanceof ManifestErrors) return err.errors.map((e) => e.format()); throw err; }
+  try {
+    await loadRolloutPolicy(tree(yaml));
+  } catch (err) {
+    if (err instanceof ManifestErrors) return err.errors.map((e) => e.format());
+    throw err;
+  }
   throw new Error('expected errors');
 }
 
@@ -45,7 +52,12 @@ describe('rollout.yaml', () => {
 
   it('resolves durations and defaults', async () => {
     const p = (await loadRolloutPolicy(tree(GOOD)))!;
-    expect(p.waves.map((w) => [w.name, w.bakeMs])).toEqual([['canary', 30_000], ['some', 5_400_000], ['half', 0], ['all', 0]]);
+    expect(p.waves.map((w) => [w.name, w.bakeMs])).toEqual([
+      ['canary', 30_000],
+      ['some', 5_400_000],
+      ['half', 0],
+      ['all', 0],
+    ]);
     expect(p.health).toEqual({ maxFailed: 0, maxHeld: 0, maxReplaces: 1, reportWithinMs: 600_000 });
     expect(p.onFailure).toBe('revert');
     expect(durationMs('1h')).toBe(3_600_000);
@@ -80,7 +92,11 @@ describe('waves', () => {
   const nodes = Array.from({ length: 20 }, (_, i) => ({ node: `n${i}`, facts: { os: { codename: i === 7 ? 'trixie' : 'bookworm' } } }));
 
   it('names and facts first, then cumulative percentages by a stable hash, the last wave takes the rest', async () => {
-    const p = (await loadRolloutPolicy(tree('waves:\n  - name: canary\n    nodes: ["n1"]\n  - name: new-os\n    facts: { os.codename: trixie }\n  - name: ten\n    percent: 10\n  - name: half\n    percent: 50\n  - name: all\n')))!;
+    const p = (await loadRolloutPolicy(
+      tree(
+        'waves:\n  - name: canary\n    nodes: ["n1"]\n  - name: new-os\n    facts: { os.codename: trixie }\n  - name: ten\n    percent: 10\n  - name: half\n    percent: 50\n  - name: all\n',
+      ),
+    ))!;
     const w = assignWaves(p, nodes);
     expect(w.get('n1')).toBe(0);
     expect(w.get('n7')).toBe(1);

@@ -56,18 +56,30 @@ export function durationMs(v: string): number {
 /** The policy of the fleet tree `root`, or undefined when it has no rollout.yaml (every change reaches every node at once). */
 export async function loadRolloutPolicy(root: string): Promise<RolloutPolicy | undefined> {
   const file = path.join(root, ROLLOUT_FILE);
-  if (!(await stat(file).then((s) => s.isFile(), () => false))) return undefined;
+  if (
+    !(await stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    return undefined;
   const { tree, errors } = await readYamlTree(file, { secrets: false, markers: false });
   if (!tree) throw new ManifestErrors(errors);
   const invalid = (pointer: string, message: string): TsconvergeError =>
-    new TsconvergeError('MANIFEST_INVALID', `rollout policy: ${message}`, { location: tree.locate(pointer), terminal: true, hint: 'see docs/rollout.md for rollout.yaml' });
+    new TsconvergeError('MANIFEST_INVALID', `rollout policy: ${message}`, {
+      location: tree.locate(pointer),
+      terminal: true,
+      hint: 'see docs/rollout.md for rollout.yaml',
+    });
   validator ??= createAjv().compile(JSON.parse(schemaText()) as object);
   if (!validator(tree.value)) {
     const schema = JSON.parse(schemaText()) as Record<string, unknown>;
-    throw new ManifestErrors(usefulErrors(validator.errors as ErrorObject[]).map((e) => {
-      const d = describeAjvError(e, schema);
-      return invalid(d.pointer, d.message);
-    }));
+    throw new ManifestErrors(
+      usefulErrors(validator.errors as ErrorObject[]).map((e) => {
+        const d = describeAjvError(e, schema);
+        return invalid(d.pointer, d.message);
+      }),
+    );
   }
   const raw = tree.value as RawPolicy;
   const problems: TsconvergeError[] = [];
@@ -79,17 +91,29 @@ export async function loadRolloutPolicy(root: string): Promise<RolloutPolicy | u
     names.add(w.name);
     const selects = w.nodes !== undefined || w.facts !== undefined;
     if (selects && w.percent !== undefined) problems.push(invalid(`${at}/percent`, `wave "${w.name}" chooses nodes by name or facts and by percent: give one`));
-    if (!selects && w.percent === undefined && i !== raw.waves.length - 1) problems.push(invalid(at, `wave "${w.name}" chooses no nodes: give nodes, facts or percent (only the last wave may take "every node left")`));
+    if (!selects && w.percent === undefined && i !== raw.waves.length - 1)
+      problems.push(invalid(at, `wave "${w.name}" chooses no nodes: give nodes, facts or percent (only the last wave may take "every node left")`));
     if (w.percent !== undefined) {
-      if (w.percent <= lastPercent) problems.push(invalid(`${at}/percent`, `wave "${w.name}": percentages are cumulative and must grow (${w.percent} after ${lastPercent})`));
+      if (w.percent <= lastPercent)
+        problems.push(invalid(`${at}/percent`, `wave "${w.name}": percentages are cumulative and must grow (${w.percent} after ${lastPercent})`));
       lastPercent = w.percent;
     }
-    for (const g of w.nodes ?? []) if (/[^a-z0-9_.*?-]/.test(g)) problems.push(invalid(`${at}/nodes/${w.nodes!.indexOf(g)}`, `"${g}" is not a node name glob (lower-case letters, digits, . _ - and the wildcards * ?)`));
+    for (const g of w.nodes ?? [])
+      if (/[^a-z0-9_.*?-]/.test(g))
+        problems.push(
+          invalid(`${at}/nodes/${w.nodes!.indexOf(g)}`, `"${g}" is not a node name glob (lower-case letters, digits, . _ - and the wildcards * ?)`),
+        );
   });
   if (problems.length) throw new ManifestErrors(problems);
   const h = raw.health ?? {};
   return {
-    waves: raw.waves.map((w) => ({ name: w.name, ...(w.nodes ? { nodes: w.nodes } : {}), ...(w.facts ? { facts: w.facts } : {}), ...(w.percent !== undefined ? { percent: w.percent } : {}), bakeMs: durationMs(w.bake ?? '0s') })),
+    waves: raw.waves.map((w) => ({
+      name: w.name,
+      ...(w.nodes ? { nodes: w.nodes } : {}),
+      ...(w.facts ? { facts: w.facts } : {}),
+      ...(w.percent !== undefined ? { percent: w.percent } : {}),
+      bakeMs: durationMs(w.bake ?? '0s'),
+    })),
     health: { maxFailed: h.maxFailed ?? 0, maxHeld: h.maxHeld ?? 0, maxReplaces: h.maxReplaces ?? 0, reportWithinMs: durationMs(h.reportWithin ?? '1h') },
     onFailure: raw.onFailure ?? 'halt',
   };
@@ -97,7 +121,12 @@ export async function loadRolloutPolicy(root: string): Promise<RolloutPolicy | u
 
 /** `*` any run of characters, `?` one; the rest literal. */
 function globTest(glob: string, name: string): boolean {
-  return new RegExp(`^${glob.split('').map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')}$`).test(name);
+  return new RegExp(
+    `^${glob
+      .split('')
+      .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+      .join('')}$`,
+  ).test(name);
 }
 
 function factAt(facts: unknown, dotted: string): unknown {
@@ -122,7 +151,10 @@ export function assignWaves(policy: RolloutPolicy, nodes: readonly { readonly no
       if (byName && byFacts) out.set(n.node, i);
     }
   });
-  const rest = nodes.filter((n) => !out.has(n.node)).map((n) => n.node).sort((a, b) => (waveRank(a) < waveRank(b) ? -1 : waveRank(a) > waveRank(b) ? 1 : 0));
+  const rest = nodes
+    .filter((n) => !out.has(n.node))
+    .map((n) => n.node)
+    .sort((a, b) => (waveRank(a) < waveRank(b) ? -1 : waveRank(a) > waveRank(b) ? 1 : 0));
   let taken = 0;
   policy.waves.forEach((w, i) => {
     if (w.percent === undefined) return;

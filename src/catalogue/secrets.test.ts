@@ -20,7 +20,8 @@ function dirWith(files: Record<string, [string, number]>): string {
 
 describe('secrets', () => {
   it.each([
-    ['db_password', 'TSCONVERGE_SECRET_DB_PASSWORD'], ['shop.db-pw', 'TSCONVERGE_SECRET_SHOP_DB_PW'],
+    ['db_password', 'TSCONVERGE_SECRET_DB_PASSWORD'],
+    ['shop.db-pw', 'TSCONVERGE_SECRET_SHOP_DB_PW'],
   ])('%s is read from %s', (name, env) => expect(secretEnvName(name)).toBe(env));
 
   it.each([

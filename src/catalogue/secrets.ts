@@ -49,22 +49,37 @@ export function createSecretStore(opts: SecretStoreOptions = {}): SecretStore {
   const seen = new Map<string, string>();
   let dirChecked: Promise<void> | undefined;
   /** The secrets directory must be the owner's alone (no group/other bits): else nothing in it is read. */
-  const checkDir = (where: { location: SecretRef['location'] }): Promise<void> => (dirChecked ??= (async () => {
-    let st;
-    try { st = await stat(dir); } catch { return; /* missing: each secret says so */ }
-    if (st.isDirectory() && (st.mode & 0o077) !== 0) {
-      throw new TsconvergeError('SECRET_INSECURE', `secrets directory ${dir} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; it must be accessible by its owner only (0700), so no other user can list, read or plant secrets`, {
-        location: where.location, terminal: true, hint: `chmod 0700 ${dir}`,
-      });
-    }
-  })());
+  const checkDir = (where: { location: SecretRef['location'] }): Promise<void> =>
+    (dirChecked ??= (async () => {
+      let st;
+      try {
+        st = await stat(dir);
+      } catch {
+        return; /* missing: each secret says so */
+      }
+      if (st.isDirectory() && (st.mode & 0o077) !== 0) {
+        throw new TsconvergeError(
+          'SECRET_INSECURE',
+          `secrets directory ${dir} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; it must be accessible by its owner only (0700), so no other user can list, read or plant secrets`,
+          {
+            location: where.location,
+            terminal: true,
+            hint: `chmod 0700 ${dir}`,
+          },
+        );
+      }
+    })());
   const resolveOne = async (ref: SecretRef): Promise<string> => {
     if (opts.placeholders) return `(secret ${ref.secret})`;
     const varName = secretEnvName(ref.secret);
     const fromEnv = env[varName];
     const where = { resource: undefined, location: ref.location, terminal: true } as const;
     if (fromEnv !== undefined) {
-      if (fromEnv === '') throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}" is empty (${varName} is set to "")`, { ...where, hint: `set ${varName} to the value, or unset it to read ${path.join(dir, ref.secret)}` });
+      if (fromEnv === '')
+        throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}" is empty (${varName} is set to "")`, {
+          ...where,
+          hint: `set ${varName} to the value, or unset it to read ${path.join(dir, ref.secret)}`,
+        });
       return fromEnv;
     }
     await checkDir(where);
@@ -74,17 +89,28 @@ export function createSecretStore(opts: SecretStoreOptions = {}): SecretStore {
       st = await stat(file);
     } catch {
       throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}" is not set: no ${varName} in the environment and no file ${file}`, {
-        ...where, hint: `write it with: install -m 0600 /dev/stdin ${file}  (or set ${varName}); the secrets directory is --secrets-dir or TSCONVERGE_SECRETS_DIR`,
+        ...where,
+        hint: `write it with: install -m 0600 /dev/stdin ${file}  (or set ${varName}); the secrets directory is --secrets-dir or TSCONVERGE_SECRETS_DIR`,
       });
     }
-    if (!st.isFile()) throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}": ${file} is not a regular file`, { ...where, hint: 'a secret is one file named after it' });
-    if ((st.mode & 0o077) !== 0) {
-      throw new TsconvergeError('SECRET_INSECURE', `secret "${ref.secret}": ${file} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; a secret file must be readable by its owner only (0600 or 0400)`, {
-        ...where, hint: `chmod 0600 ${file}`,
+    if (!st.isFile())
+      throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}": ${file} is not a regular file`, {
+        ...where,
+        hint: 'a secret is one file named after it',
       });
+    if ((st.mode & 0o077) !== 0) {
+      throw new TsconvergeError(
+        'SECRET_INSECURE',
+        `secret "${ref.secret}": ${file} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; a secret file must be readable by its owner only (0600 or 0400)`,
+        {
+          ...where,
+          hint: `chmod 0600 ${file}`,
+        },
+      );
     }
     const value = stripNewline(await readFile(file, 'utf8'));
-    if (value === '') throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}" is empty (${file})`, { ...where, hint: 'write the value into the file' });
+    if (value === '')
+      throw new TsconvergeError('SECRET_MISSING', `secret "${ref.secret}" is empty (${file})`, { ...where, hint: 'write the value into the file' });
     return value;
   };
   return {

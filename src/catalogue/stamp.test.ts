@@ -12,7 +12,8 @@ import type { Facts } from '../facts/facts.js';
 const dir = mkdtempSync(path.join(tmpdir(), 'tsc-stamp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const facts = (extra: Record<string, unknown> = {}): Facts => ({ hostname: 'h', uptimeSeconds: 1, interfaces: { lo: ['127.0.0.1'] }, ...extra } as unknown as Facts);
+const facts = (extra: Record<string, unknown> = {}): Facts =>
+  ({ hostname: 'h', uptimeSeconds: 1, interfaces: { lo: ['127.0.0.1'] }, ...extra }) as unknown as Facts;
 
 describe('inputsStamp', () => {
   it('is equal for equal inputs and names each input that changed', async () => {
@@ -22,7 +23,11 @@ describe('inputsStamp', () => {
     expect(b.value).toBe(a.value); // uptime is not an input
     expect(a.parts.secrets).toBeUndefined();
 
-    const f = (await inputsStamp({ paths: [dir, undefined], facts: facts({ interfaces: { lo: ['127.0.0.1'], veth1: ['fe80::1'] }, role: 'web' }), options: { node: 'n' } }))!;
+    const f = (await inputsStamp({
+      paths: [dir, undefined],
+      facts: facts({ interfaces: { lo: ['127.0.0.1'], veth1: ['fe80::1'] }, role: 'web' }),
+      options: { node: 'n' },
+    }))!;
     expect(f.value).not.toBe(a.value);
     expect(stampChange(a.parts, f.parts)).toBe('the facts changed (interfaces, role)');
 

@@ -34,17 +34,28 @@ async function walk(root: string, out: string[], budget: { left: number }, settl
     if (exclude.includes(p)) return true;
     if (--budget.left < 0) return false;
     let st;
-    try { st = await stat(p, { bigint: true }); } catch { out.push(`${rel}\0missing`); return true; }
+    try {
+      st = await stat(p, { bigint: true });
+    } catch {
+      out.push(`${rel}\0missing`);
+      return true;
+    }
     const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o';
     // A directory is its list of entries (each stamped below), not its own times: they
     // move when tsconverge creates its state directory inside the tree, which is left out.
-    if (type === 'd') { out.push(`${rel}\0d`); } else {
+    if (type === 'd') {
+      out.push(`${rel}\0d`);
+    } else {
       if (settledBeforeNs !== undefined && (st.mtimeNs >= settledBeforeNs || st.ctimeNs >= settledBeforeNs)) return false;
       out.push(`${rel}\0${type}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`);
       return true;
     }
     let names: string[];
-    try { names = (await readdir(p)).sort(); } catch { return true; }
+    try {
+      names = (await readdir(p)).sort();
+    } catch {
+      return true;
+    }
     for (const n of names) if (!(await visit(path.join(p, n), `${rel}/${n}`))) return false;
     return true;
   };
@@ -78,7 +89,11 @@ export async function inputsStamp(input: {
   const parts: Record<string, string> = {};
   // The manifest tree, the secrets directory, and the program: the executable, or dist/.
   const program = BUNDLE ? [process.execPath] : [process.execPath, fileURLToPath(new URL('..', import.meta.url))];
-  const walked: [string, readonly (string | undefined)[]][] = [['tree', input.paths.slice(0, 1)], ['secrets', input.paths.slice(1)], ['program', program]];
+  const walked: [string, readonly (string | undefined)[]][] = [
+    ['tree', input.paths.slice(0, 1)],
+    ['secrets', input.paths.slice(1)],
+    ['program', program],
+  ];
   for (const [name, paths] of walked) {
     const lines: string[] = [];
     for (const p of paths) {
@@ -105,7 +120,10 @@ export function stampChange(before: Readonly<Record<string, string>> | undefined
   if (changed('secrets')) out.push('the secrets directory changed');
   if (changed('program')) out.push('the program changed');
   if (changed('options')) out.push('the options or TSCONVERGE_* variables changed');
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(now)])].filter((k) => k.startsWith('facts.') && changed(k)).map((k) => k.slice(6)).sort();
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(now)])]
+    .filter((k) => k.startsWith('facts.') && changed(k))
+    .map((k) => k.slice(6))
+    .sort();
   if (keys.length) out.push(`the facts changed (${keys.join(', ')})`);
   return out.length ? out.join('; ') : 'the inputs changed';
 }

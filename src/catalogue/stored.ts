@@ -10,7 +10,15 @@ import type { Catalogue, CatalogueResource, Relation } from '../core/types.js';
 export type StoredResource = Omit<CatalogueResource, 'locate'>;
 
 export function storedResources(catalogue: Catalogue): StoredResource[] {
-  return catalogue.resources.map((r) => ({ kind: r.kind, name: r.name, id: r.id, attrs: r.attrs, ...(r.source ? { source: r.source } : {}), sensitive: r.sensitive, relations: r.relations }));
+  return catalogue.resources.map((r) => ({
+    kind: r.kind,
+    name: r.name,
+    id: r.id,
+    attrs: r.attrs,
+    ...(r.source ? { source: r.source } : {}),
+    sensitive: r.sensitive,
+    relations: r.relations,
+  }));
 }
 
 /** The catalogue of stored resources, its version recomputed from them; `file` locates resources without a source. */

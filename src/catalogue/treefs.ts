@@ -12,7 +12,9 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseLimits, readBoundedText, type ParseLimits } from './limits.js';
 
-interface Memo { readonly values: Map<string, Promise<unknown>> }
+interface Memo {
+  readonly values: Map<string, Promise<unknown>>;
+}
 
 const frozen = new Map<string, Memo>();
 
@@ -38,7 +40,10 @@ export function memoised<T>(p: string, kind: string, fn: () => Promise<T>): Prom
   if (!memo) return fn();
   const key = `${kind}\0${p}`;
   let hit = memo.values.get(key) as Promise<T> | undefined;
-  if (!hit) { hit = fn(); memo.values.set(key, hit); }
+  if (!hit) {
+    hit = fn();
+    memo.values.set(key, hit);
+  }
   return hit;
 }
 
@@ -53,32 +58,59 @@ function entries(dir: string): Promise<Map<string, boolean>> {
     const out = new Map<string, boolean>();
     try {
       for (const d of await readdir(dir, { withFileTypes: true })) {
-        const isDirectory = d.isSymbolicLink() ? await stat(path.join(dir, d.name)).then((s) => s.isDirectory(), () => undefined) : d.isDirectory();
+        const isDirectory = d.isSymbolicLink()
+          ? await stat(path.join(dir, d.name)).then(
+              (s) => s.isDirectory(),
+              () => undefined,
+            )
+          : d.isDirectory();
         if (isDirectory !== undefined) out.set(d.name, isDirectory);
       }
-    } catch { /* missing */ }
+    } catch {
+      /* missing */
+    }
     return out;
   });
 }
 
 /** Names of the regular files (symlinks followed) in `dir`, sorted; [] when it is missing. */
 export async function filesIn(dir: string): Promise<string[]> {
-  return [...(await entries(dir))].filter(([, isDirectory]) => !isDirectory).map(([name]) => name).sort();
+  return [...(await entries(dir))]
+    .filter(([, isDirectory]) => !isDirectory)
+    .map(([name]) => name)
+    .sort();
 }
 
 export async function isFile(p: string): Promise<boolean> {
   // Under a frozen tree, one listing of the directory answers for every name in it.
   if (memoOf(p)) return (await entries(path.dirname(p))).get(path.basename(p)) === false;
-  try { return (await stat(p)).isFile(); } catch { return false; }
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 export function isDir(p: string): Promise<boolean> {
-  return memoised(p, 'isDir', async () => { try { return (await stat(p)).isDirectory(); } catch { return false; } });
+  return memoised(p, 'isDir', async () => {
+    try {
+      return (await stat(p)).isDirectory();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Names of the subdirectories of `p`, sorted; [] when it is missing. */
 export function subdirs(p: string): Promise<string[]> {
   return memoised(p, 'subdirs', async () => {
-    try { return (await readdir(p, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort(); } catch { return []; }
+    try {
+      return (await readdir(p, { withFileTypes: true }))
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort();
+    } catch {
+      return [];
+    }
   });
 }

@@ -41,17 +41,24 @@ const taken = { yes: 0, no: 0 };
 function disagreement(text: string): string | undefined {
   const slow = parseYamlTreeSlow(FILE, text, OPTS, DEFAULT_LIMITS);
   const fast = fastYamlTree(FILE, text, DEFAULT_LIMITS);
-  if (fast) taken.yes++; else taken.no++;
+  if (fast) taken.yes++;
+  else taken.no++;
   if (!fast) return undefined; // declined: the `yaml` path decides, whatever it says
   if (slow.errors.length > 0 || !slow.tree) return `the fast path accepted what the yaml path refuses: ${slow.errors[0]?.message}`;
-  try { expect(fast.value).toStrictEqual(slow.tree.value); } catch { return `values differ: ${JSON.stringify(fast.value)} vs ${JSON.stringify(slow.tree.value)}`; }
+  try {
+    expect(fast.value).toStrictEqual(slow.tree.value);
+  } catch {
+    return `values differ: ${JSON.stringify(fast.value)} vs ${JSON.stringify(slow.tree.value)}`;
+  }
   const tree = parseYamlTree(FILE, text, OPTS, DEFAULT_LIMITS).tree!;
   for (const p of pointers(slow.tree.value)) {
     const want = slow.tree.locate(p);
     const got = tree.locate(p);
-    if (got.line !== want.line || got.column !== want.column) return `location of ${JSON.stringify(p)}: ${got.line}:${got.column} vs ${want.line}:${want.column}`;
+    if (got.line !== want.line || got.column !== want.column)
+      return `location of ${JSON.stringify(p)}: ${got.line}:${got.column} vs ${want.line}:${want.column}`;
     const exact = fast.exact(p);
-    if (exact && (exact.line !== want.line || exact.column !== want.column)) return `exact location of ${JSON.stringify(p)}: ${exact.line}:${exact.column} vs ${want.line}:${want.column}`;
+    if (exact && (exact.line !== want.line || exact.column !== want.column))
+      return `exact location of ${JSON.stringify(p)}: ${exact.line}:${exact.column} vs ${want.line}:${want.column}`;
   }
   return undefined;
 }
@@ -69,10 +76,53 @@ function yamlFiles(dir: string, out: string[] = []): string[] {
 const scalarish = fc.oneof(
   fc.string(),
   fc.string({ unit: fc.constantFrom(...'ab :-#\'"|>{}[],\n&*!?%@`\\~0123456789.eExXoO_+ \u00e9\u2028\u{1F600}'.split(/(?:)/u)) }),
-  fc.constantFrom('', '~', 'null', 'Null', 'NULL', 'true', 'True', 'FALSE', 'yes', 'no', 'on', '012', '0o12', '0x1F', '0b101', '1_000', '1e3', '-1.5', '.inf', '-.Inf', '.nan', '+12', '0.', '.5', '1:2', 'a: b', '- x', '#c', 'x #c', '"q"', "'q'", ' lead', 'trail ', 'two\nlines', 'end\n', '\n\nblank'),
-  fc.integer(), fc.double(), fc.boolean(), fc.constant(null),
+  fc.constantFrom(
+    '',
+    '~',
+    'null',
+    'Null',
+    'NULL',
+    'true',
+    'True',
+    'FALSE',
+    'yes',
+    'no',
+    'on',
+    '012',
+    '0o12',
+    '0x1F',
+    '0b101',
+    '1_000',
+    '1e3',
+    '-1.5',
+    '.inf',
+    '-.Inf',
+    '.nan',
+    '+12',
+    '0.',
+    '.5',
+    '1:2',
+    'a: b',
+    '- x',
+    '#c',
+    'x #c',
+    '"q"',
+    "'q'",
+    ' lead',
+    'trail ',
+    'two\nlines',
+    'end\n',
+    '\n\nblank',
+  ),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
 );
-const keyish = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('kind', 'name', '1', '01', '0x10', '1.5', '~', '__proto__', 'a/b', 'a~b', 'with space', 'x: y', '-', '?'));
+const keyish = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom('kind', 'name', '1', '01', '0x10', '1.5', '~', '__proto__', 'a/b', 'a~b', 'with space', 'x: y', '-', '?'),
+);
 const valueArb = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalarish, tie('list'), tie('map')),
   list: fc.array(tie('value'), { maxLength: 4 }),
@@ -81,19 +131,72 @@ const valueArb = fc.letrec((tie) => ({
 
 const stringTypes = ['PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE', 'BLOCK_LITERAL', 'BLOCK_FOLDED'] as const;
 const writers = fc.oneof(
-  fc.record({ type: fc.constantFrom(...stringTypes), keyType: fc.constantFrom(null, 'PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE'), flow: fc.boolean(), indent: fc.integer({ min: 2, max: 4 }), lineWidth: fc.constantFrom(0, 20, 80) })
-    .map((o) => (v: unknown) => stringify(v, { defaultStringType: o.type as Scalar.Type, defaultKeyType: o.keyType as Scalar.Type | null, collectionStyle: o.flow ? 'flow' : 'any', indent: o.indent, lineWidth: o.lineWidth, aliasDuplicateObjects: false })),
-  fc.record({ flowLevel: fc.constantFrom(-1, 0, 1, 2), indent: fc.integer({ min: 1, max: 4 }), lineWidth: fc.constantFrom(-1, 10, 40, 80), quoteStyle: fc.constantFrom('single', 'double') as fc.Arbitrary<'single' | 'double'>, forceQuotes: fc.boolean() })
+  fc
+    .record({
+      type: fc.constantFrom(...stringTypes),
+      keyType: fc.constantFrom(null, 'PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE'),
+      flow: fc.boolean(),
+      indent: fc.integer({ min: 2, max: 4 }),
+      lineWidth: fc.constantFrom(0, 20, 80),
+    })
+    .map(
+      (o) => (v: unknown) =>
+        stringify(v, {
+          defaultStringType: o.type as Scalar.Type,
+          defaultKeyType: o.keyType as Scalar.Type | null,
+          collectionStyle: o.flow ? 'flow' : 'any',
+          indent: o.indent,
+          lineWidth: o.lineWidth,
+          aliasDuplicateObjects: false,
+        }),
+    ),
+  fc
+    .record({
+      flowLevel: fc.constantFrom(-1, 0, 1, 2),
+      indent: fc.integer({ min: 1, max: 4 }),
+      lineWidth: fc.constantFrom(-1, 10, 40, 80),
+      quoteStyle: fc.constantFrom('single', 'double') as fc.Arbitrary<'single' | 'double'>,
+      forceQuotes: fc.boolean(),
+    })
     .map((o) => (v: unknown) => dump(v, { ...o, noRefs: true })),
 );
 
 /** Forms the writers above do not produce, hand-written. */
 const TRICKY = [
-  'a: b\n  c\n  d\n', 'a: "b\n\n  c"\n', "a: 'b\n  ''c''\n  d'\n", 'a: >\n  folded\n  text\n\n  para\n    more\n', 'a: |+\n  keep\n\n', 'a: >-\n  strip\n',
-  '--- \na: 1\n...\n', '---\n- 1\n', 'a:\nb: \nc: ~\n', '? a\n: 1\n? b\n', '{a: 1, b: [2, 3], c: {d: e}}\n', '[a, b, {c: d}, [e]]\n', '- - a\n  - b\n- - c\n',
-  'a: b # comment\n# c\nd: e\n', 'a: "x\\ty\\u00e9\\x41\\N\\_"\n', 'a: b:c\n', 'a: -b\n', 'a: [b:c, "d": e]\n', 'a: {b}\n', 'a: [b, c,]\n', 'k: v\n  # indented comment\n',
-  'a:\n  - b\n  -\n  - c\n', 'a:\n- b\n- c\n', 'a: 1\n b: 2\n', 'a: |\n\n  x\n', 'a: >\n\n\n  x\n  y\n', '"a b": 1\n\'c\': 2\n', 'a: "multi\n  line"\n', 'a: plain\n\n  continued\n',
-  'x: 0o17\ny: 0x1F\nz: 012\nw: 1_000\nv: +1\nu: .5\nt: 1e3\ns: -.inf\nr: .NaN\nq: Yes\np: NULL\n', '- { a: [ { b: c } ] }\n', 'a: !!str 1\n', '&x a: 1\n', 'a: *x\n',
+  'a: b\n  c\n  d\n',
+  'a: "b\n\n  c"\n',
+  "a: 'b\n  ''c''\n  d'\n",
+  'a: >\n  folded\n  text\n\n  para\n    more\n',
+  'a: |+\n  keep\n\n',
+  'a: >-\n  strip\n',
+  '--- \na: 1\n...\n',
+  '---\n- 1\n',
+  'a:\nb: \nc: ~\n',
+  '? a\n: 1\n? b\n',
+  '{a: 1, b: [2, 3], c: {d: e}}\n',
+  '[a, b, {c: d}, [e]]\n',
+  '- - a\n  - b\n- - c\n',
+  'a: b # comment\n# c\nd: e\n',
+  'a: "x\\ty\\u00e9\\x41\\N\\_"\n',
+  'a: b:c\n',
+  'a: -b\n',
+  'a: [b:c, "d": e]\n',
+  'a: {b}\n',
+  'a: [b, c,]\n',
+  'k: v\n  # indented comment\n',
+  'a:\n  - b\n  -\n  - c\n',
+  'a:\n- b\n- c\n',
+  'a: 1\n b: 2\n',
+  'a: |\n\n  x\n',
+  'a: >\n\n\n  x\n  y\n',
+  '"a b": 1\n\'c\': 2\n',
+  'a: "multi\n  line"\n',
+  'a: plain\n\n  continued\n',
+  'x: 0o17\ny: 0x1F\nz: 012\nw: 1_000\nv: +1\nu: .5\nt: 1e3\ns: -.inf\nr: .NaN\nq: Yes\np: NULL\n',
+  '- { a: [ { b: c } ] }\n',
+  'a: !!str 1\n',
+  '&x a: 1\n',
+  'a: *x\n',
 ];
 
 function mutate(text: string, edits: readonly { at: number; del: number; ins: string }[]): string {
@@ -104,7 +207,10 @@ function mutate(text: string, edits: readonly { at: number; del: number; ins: st
   }
   return t;
 }
-const editArb = fc.array(fc.record({ at: fc.nat(), del: fc.nat({ max: 3 }), ins: fc.string({ unit: fc.constantFrom(...' :-#\'"|>{}[],\n&*!?%@`\\x0.'.split('')), maxLength: 3 }) }), { minLength: 1, maxLength: 3 });
+const editArb = fc.array(
+  fc.record({ at: fc.nat(), del: fc.nat({ max: 3 }), ins: fc.string({ unit: fc.constantFrom(...' :-#\'"|>{}[],\n&*!?%@`\\x0.'.split('')), maxLength: 3 }) }),
+  { minLength: 1, maxLength: 3 },
+);
 
 describe('the fast YAML path', () => {
   it('gives the same trees and locations as the yaml path for every YAML file in the repository', () => {
@@ -121,12 +227,19 @@ describe('the fast YAML path', () => {
 
   it('agrees on documents written by yaml and js-yaml in every style (fast-check)', () => {
     taken.yes = taken.no = 0;
-    fc.assert(fc.property(valueArb, writers, (v, write) => {
-      let text: string;
-      try { text = write(v); } catch { return; } // a value a writer cannot write
-      const d = disagreement(text);
-      if (d) throw new Error(`${d}\n--- document:\n${text}`);
-    }), { numRuns: 3000 * RUNS });
+    fc.assert(
+      fc.property(valueArb, writers, (v, write) => {
+        let text: string;
+        try {
+          text = write(v);
+        } catch {
+          return;
+        } // a value a writer cannot write
+        const d = disagreement(text);
+        if (d) throw new Error(`${d}\n--- document:\n${text}`);
+      }),
+      { numRuns: 3000 * RUNS },
+    );
     expect(taken.yes).toBeGreaterThan(taken.no);
     if (process.env.TSCONVERGE_YAMLFAST_RUNS) console.log(`written: fast path ${taken.yes}, declined ${taken.no}`);
   });
@@ -134,13 +247,20 @@ describe('the fast YAML path', () => {
   it('never accepts what the yaml path refuses: generated documents and a manifest, mutated (fast-check)', () => {
     taken.yes = taken.no = 0;
     const manifest = readFileSync(path.join(REPO, 'examples/quickstart/manifest.yaml'), 'utf8');
-    const docs = fc.oneof(valueArb.map((v) => stringify(v, { aliasDuplicateObjects: false })), fc.constant(manifest), fc.array(fc.constantFrom(...TRICKY), { minLength: 1, maxLength: 3 }).map((a) => a.join('')));
-    fc.assert(fc.property(docs, fc.oneof(editArb, fc.constant([])), (text, edits) => {
-      const t = mutate(text, edits);
-      const d = disagreement(t);
-      if (d) throw new Error(`${d}\n--- document:\n${t}`);
-    }), { numRuns: 4000 * RUNS });
-    expect(taken.yes).toBeGreaterThan(4000 * RUNS / 5);
+    const docs = fc.oneof(
+      valueArb.map((v) => stringify(v, { aliasDuplicateObjects: false })),
+      fc.constant(manifest),
+      fc.array(fc.constantFrom(...TRICKY), { minLength: 1, maxLength: 3 }).map((a) => a.join('')),
+    );
+    fc.assert(
+      fc.property(docs, fc.oneof(editArb, fc.constant([])), (text, edits) => {
+        const t = mutate(text, edits);
+        const d = disagreement(t);
+        if (d) throw new Error(`${d}\n--- document:\n${t}`);
+      }),
+      { numRuns: 4000 * RUNS },
+    );
+    expect(taken.yes).toBeGreaterThan((4000 * RUNS) / 5);
     if (process.env.TSCONVERGE_YAMLFAST_RUNS) console.log(`mutated: fast path ${taken.yes}, declined ${taken.no}`);
   });
 
@@ -169,7 +289,7 @@ describe('the fast YAML path', () => {
     expect(a.tree?.value).toStrictEqual(b.tree?.value);
   });
 
-  it('answers a resource\'s location and its fields\' without the yaml path', () => {
+  it("answers a resource's location and its fields' without the yaml path", () => {
     const text = readFileSync(path.join(REPO, 'examples/quickstart/manifest.yaml'), 'utf8');
     const fast = fastYamlTree(FILE, text, DEFAULT_LIMITS)!;
     expect(fast).toBeDefined();

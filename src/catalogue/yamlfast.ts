@@ -54,7 +54,13 @@ function resolvePlain(source: string): unknown {
   for (const tag of implicitTags()) {
     if (!tag.test!.test(source)) continue;
     let failed = false;
-    const res = tag.resolve(source, () => { failed = true; }, RESOLVE_OPTIONS);
+    const res = tag.resolve(
+      source,
+      () => {
+        failed = true;
+      },
+      RESOLVE_OPTIONS,
+    );
     // As the composer: a tag may give a Scalar (null, booleans) or the value itself.
     return failed ? DECLINE : isScalar(res) ? res.value : res;
   }
@@ -159,7 +165,14 @@ export function fastYamlTree(file: string, text: string, limits: ParseLimits): F
         // Where the `yaml` package starts the node: at the quote of a quoted scalar; a block
         // scalar starts at its indicator, which the events do not give: not recorded.
         // An empty scalar has no offset (-1): not recorded either.
-        const start = ev.valueStart < 0 ? undefined : plain ? ev.valueStart : ev.style === SCALAR_STYLE.SINGLE_QUOTED || ev.style === SCALAR_STYLE.DOUBLE_QUOTED ? ev.valueStart - 1 : undefined;
+        const start =
+          ev.valueStart < 0
+            ? undefined
+            : plain
+              ? ev.valueStart
+              : ev.style === SCALAR_STYLE.SINGLE_QUOTED || ev.style === SCALAR_STYLE.DOUBLE_QUOTED
+                ? ev.valueStart - 1
+                : undefined;
         const top = stack[stack.length - 1];
         if (top?.kind === 'map' && top.key === undefined) {
           if (typeof value !== 'string' && typeof value !== 'number') return undefined;
@@ -185,7 +198,8 @@ export function fastYamlTree(file: string, text: string, limits: ParseLimits): F
     let hi = lineStarts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (lineStarts[mid]! <= offset) lo = mid; else hi = mid - 1;
+      if (lineStarts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
     }
     return { line: lo + 1, column: offset - lineStarts[lo]! + 1 };
   };

@@ -23,7 +23,10 @@ export type MergeMarker = 'append' | 'replace';
 
 /** A reference to a secret, resolved by secrets.ts. Never holds the value. */
 export class SecretRef {
-  constructor(readonly secret: string, readonly location: SourceLocation) {}
+  constructor(
+    readonly secret: string,
+    readonly location: SourceLocation,
+  ) {}
   toJSON(): string {
     return `!secret ${this.secret}`;
   }
@@ -44,14 +47,23 @@ export interface ReadYamlOptions {
   readonly markers: boolean;
 }
 
-export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): { tree?: YamlTree; errors: TsconvergeError[] } {
+export function parseYamlTree(
+  file: string,
+  text: string,
+  opts: ReadYamlOptions,
+  limits: ParseLimits = parseLimits(),
+): { tree?: YamlTree; errors: TsconvergeError[] } {
   // Plain YAML (no tag, anchor or alias, no error...) takes the fast path (yamlfast.ts): the
   // same tree, its rare locations answered by the `yaml` path below on first use.
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes <= limits.maxDocumentBytes) {
     const done = parseSpeed(bytes);
     let fast;
-    try { fast = fastYamlTree(file, text, limits); } finally { done(); }
+    try {
+      fast = fastYamlTree(file, text, limits);
+    } finally {
+      done();
+    }
     if (fast) {
       let slow: ((pointer: string) => SourceLocation) | undefined;
       const slowLocate = (pointer: string): SourceLocation => {
@@ -69,7 +81,12 @@ export function parseYamlTree(file: string, text: string, opts: ReadYamlOptions,
 }
 
 /** The `yaml` package's path: every tag, anchor, alias and error, with the limits of limits.ts. */
-export function parseYamlTreeSlow(file: string, text: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): { tree?: YamlTree; errors: TsconvergeError[] } {
+export function parseYamlTreeSlow(
+  file: string,
+  text: string,
+  opts: ReadYamlOptions,
+  limits: ParseLimits = parseLimits(),
+): { tree?: YamlTree; errors: TsconvergeError[] } {
   const { doc, lines, errors } = parseBoundedYaml(file, text, limits);
   if (errors.length > 0 || !doc) return { errors };
   const locate = createLocator(file, doc as Document, lines);
@@ -86,14 +103,26 @@ export function parseYamlTreeSlow(file: string, text: string, opts: ReadYamlOpti
     if (isAlias(node)) {
       // resolve() searches the whole document: once per alias node, not once per expansion.
       let target = resolved.get(node);
-      if (target === undefined) { target = node.resolve(doc as Document) ?? null; resolved.set(node, target); }
+      if (target === undefined) {
+        target = node.resolve(doc as Document) ?? null;
+        resolved.set(node, target);
+      }
       return walk(target, pointer, depth, true);
     }
     const tag = (node as Node).tag;
     if (tag !== undefined && tag.startsWith('!') && !tag.startsWith('!!')) {
       if (tag === '!secret') {
-        if (!opts.secrets) bad(pointer, `!secret ${isScalar(node) ? String(node.value) : ''} cannot be used in a plain manifest or module file: it would be written as its literal name`.replace('  ', ' '), 'refer to secrets from data files (data/**/*.yaml) or site.yaml params; a module receives them as parameters');
-        else if (!isScalar(node) || typeof node.value !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(node.value)) bad(pointer, '!secret needs a secret name (letters, digits, _ . -)', 'write `password: !secret db_password`');
+        if (!opts.secrets)
+          bad(
+            pointer,
+            `!secret ${isScalar(node) ? String(node.value) : ''} cannot be used in a plain manifest or module file: it would be written as its literal name`.replace(
+              '  ',
+              ' ',
+            ),
+            'refer to secrets from data files (data/**/*.yaml) or site.yaml params; a module receives them as parameters',
+          );
+        else if (!isScalar(node) || typeof node.value !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(node.value))
+          bad(pointer, '!secret needs a secret name (letters, digits, _ . -)', 'write `password: !secret db_password`');
         else return new SecretRef(node.value, locate(pointer));
         return null;
       }
@@ -136,7 +165,11 @@ export function parseYamlTreeSlow(file: string, text: string, opts: ReadYamlOpti
 }
 
 /** Read and parse a YAML file; a file under a frozen tree (treefs.ts) is parsed once and shared: treat the result as read-only. */
-export function readYamlTree(file: string, opts: ReadYamlOptions, limits: ParseLimits = parseLimits()): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
+export function readYamlTree(
+  file: string,
+  opts: ReadYamlOptions,
+  limits: ParseLimits = parseLimits(),
+): Promise<{ tree?: YamlTree; errors: TsconvergeError[] }> {
   return memoised(file, `yaml:${opts.secrets}:${opts.markers}`, () => readYamlTreeNow(file, opts, limits));
 }
 
@@ -146,7 +179,9 @@ async function readYamlTreeNow(file: string, opts: ReadYamlOptions, limits: Pars
     text = await readText(file, limits);
   } catch (err) {
     if (err instanceof TsconvergeError) return { errors: [err] };
-    return { errors: [new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { location: { file }, cause: err, terminal: true })] };
+    return {
+      errors: [new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { location: { file }, cause: err, terminal: true })],
+    };
   }
   return parseYamlTree(file, text, opts, limits);
 }

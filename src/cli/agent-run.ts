@@ -35,26 +35,53 @@ export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Pr
   const node = flags.node ?? (await createFacts(root)).hostname;
   let source;
   try {
-    source = createCatalogueSource({
-      stateDir, ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}),
-      ...(flags.node ? { node: flags.node } : {}), ...(flags.environment ? { environment: flags.environment } : {}), ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
-      ...(flags.server ? { node, server: {
-        servers: flags.server, caFingerprint: flags.caFingerprint, caFile: flags.caFile, joinToken: flags.joinToken,
-        connectTimeoutMs: (flags.connectTimeout ?? 5) * 1000, waitForCertMs: (flags.waitForCert ?? 0) * 1000,
-      } } : {}),
-    }, async (c) => { await preflightCatalogue(c, providers); });
+    source = createCatalogueSource(
+      {
+        stateDir,
+        ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}),
+        ...(flags.node ? { node: flags.node } : {}),
+        ...(flags.environment ? { environment: flags.environment } : {}),
+        ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
+        ...(flags.server
+          ? {
+              node,
+              server: {
+                servers: flags.server,
+                caFingerprint: flags.caFingerprint,
+                caFile: flags.caFile,
+                joinToken: flags.joinToken,
+                connectTimeoutMs: (flags.connectTimeout ?? 5) * 1000,
+                waitForCertMs: (flags.waitForCert ?? 0) * 1000,
+              },
+            }
+          : {}),
+      },
+      async (c) => {
+        await preflightCatalogue(c, providers);
+      },
+    );
   } catch (err) {
     return fail(err);
   }
   // The splay is at most the interval: slots repeat every interval.
   const splayMs = splayFor(node, Math.min(splayLimitMs, intervalMs));
   const agent = createAgent({
-    stateDir, root, node, source, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)', providers, log,
+    stateDir,
+    root,
+    node,
+    source,
+    sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)',
+    providers,
+    log,
     ...('sendReport' in source ? { onReport: (r: unknown) => source.sendReport(r) } : {}),
     facts: () => createFacts(root),
-    noop: flags.noop ?? false, intervalMs, splayMs, version: ctx.version,
+    noop: flags.noop ?? false,
+    intervalMs,
+    splayMs,
+    version: ctx.version,
     ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
-    keepReports: Math.max(1, flags.keepReports), lockWaitMs,
+    keepReports: Math.max(1, flags.keepReports),
+    lockWaitMs,
     ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
     ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
     ...(flags.retries !== undefined ? { retries: flags.retries } : {}),
@@ -85,21 +112,31 @@ export async function runInProcess(flags: AgentFlags, ctx: InProcessContext): Pr
 export function workerSide(fd: number = WORKER_FD): { attach(agent: { stop(signal: string): void }): void; result(r: object): void; close(): void } {
   let target: { stop(signal: string): void } | undefined;
   let requested: string | undefined;
-  const stop = (why: string): void => { requested ??= why; target?.stop(why); };
+  const stop = (why: string): void => {
+    requested ??= why;
+    target?.stop(why);
+  };
   const onTerm = (): void => stop('SIGTERM');
   const ignore = (): void => undefined;
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', ignore);
   process.on('SIGHUP', ignore);
   const parent = process.ppid;
-  const watch = setInterval(() => { if (process.ppid !== parent) stop('the agent process is gone'); }, 1000);
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) stop('the agent process is gone');
+  }, 1000);
   watch.unref();
   const st = fstatSync(fd, { throwIfNoEntry: false });
   const out = st?.isSocket() || st?.isFIFO() ? fd : undefined;
   if (out !== undefined) writeSync(out, 'ready\n');
   return {
-    attach(agent) { target = agent; if (requested) agent.stop(requested); },
-    result(r) { if (out !== undefined) writeSync(out, JSON.stringify(r) + '\n'); },
+    attach(agent) {
+      target = agent;
+      if (requested) agent.stop(requested);
+    },
+    result(r) {
+      if (out !== undefined) writeSync(out, JSON.stringify(r) + '\n');
+    },
     close() {
       clearInterval(watch);
       process.off('SIGTERM', onTerm);
@@ -108,4 +145,3 @@ export function workerSide(fd: number = WORKER_FD): { attach(agent: { stop(signa
     },
   };
 }
-

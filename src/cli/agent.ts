@@ -43,7 +43,9 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
       const { engineSocket } = await import('../providers/docker/engine-api.js');
       const socket = engineSocket();
       watch = {
-        stateDir, root, log,
+        stateDir,
+        root,
+        log,
         ...(socket ? { dockerSocket: socket } : {}),
         debounceMs: parseDuration(flags.watchDebounce ?? '2s', '--watch-debounce'),
         burst: Math.max(1, flags.watchBurst ?? 5),
@@ -55,7 +57,17 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
     return fail(err);
   }
   if (!inProcess) return superviseChildren(flags, { root, stateDir, intervalMs, splayLimitMs, log, watch });
-  return inProcess.runInProcess(flags, { root, stateDir, intervalMs, splayLimitMs, lockWaitMs, log, worker, version: pkg.version, ...(watch ? { watch } : {}) });
+  return inProcess.runInProcess(flags, {
+    root,
+    stateDir,
+    intervalMs,
+    splayLimitMs,
+    lockWaitMs,
+    log,
+    worker,
+    version: pkg.version,
+    ...(watch ? { watch } : {}),
+  });
 }
 
 /**
@@ -63,7 +75,10 @@ export async function agentCommand(flags: AgentFlags): Promise<number> {
  * flags, then holds only the schedule loop, the logger and agent.json; every run is
  * `tsconverge <the same arguments> --worker TRIGGER` (src/agent/child.ts).
  */
-async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir: string; intervalMs: number; splayLimitMs: number; log: ReturnType<typeof createLogger>; watch: WatchSettings | undefined }): Promise<number> {
+async function superviseChildren(
+  flags: AgentFlags,
+  r: { root: string; stateDir: string; intervalMs: number; splayLimitMs: number; log: ReturnType<typeof createLogger>; watch: WatchSettings | undefined },
+): Promise<number> {
   // This process only schedules and logs: V8's optimising tiers would compile (and keep
   // resident) machine code for nothing. Measured: 77 -> 69 MB idle (README, "Agent benchmarks").
   // The runs, in fresh child processes, keep Node's defaults.
@@ -78,23 +93,38 @@ async function superviseChildren(flags: AgentFlags, r: { root: string; stateDir:
   try {
     // The flags of the source are checked here, once, so a bad one stops the agent at start.
     checkSourceSelection({
-      stateDir: r.stateDir, ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}), ...(flags.node ? { node: flags.node } : {}),
+      stateDir: r.stateDir,
+      ...(flags.manifests ? { manifests: path.resolve(flags.manifests) } : {}),
+      ...(flags.node ? { node: flags.node } : {}),
       ...(flags.server ? { node, server: { servers: flags.server, caFingerprint: flags.caFingerprint, caFile: flags.caFile } } : {}),
     });
   } catch (err) {
     return fail(err);
   }
-  const supervisor = createSupervisor({
-    stateDir: r.stateDir, node, noop: flags.noop ?? false, intervalMs: r.intervalMs, splayMs: splayFor(node, Math.min(r.splayLimitMs, r.intervalMs)),
-    version: pkg.version, sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)', log: r.log,
-    ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
-    ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
-  }, createChildRunner({ args: process.argv.slice(2), log: r.log, stateDir: r.stateDir }), r.watch ? (ready, full, changed) => createWatcher(r.watch!, ready, full, changed) : undefined);
+  const supervisor = createSupervisor(
+    {
+      stateDir: r.stateDir,
+      node,
+      noop: flags.noop ?? false,
+      intervalMs: r.intervalMs,
+      splayMs: splayFor(node, Math.min(r.splayLimitMs, r.intervalMs)),
+      version: pkg.version,
+      sourceLabel: flags.manifests ? path.resolve(flags.manifests) : flags.server ? flags.server.join(', ') : '(none)',
+      log: r.log,
+      ...(flags.timeout ? { applyTimeoutMs: flags.timeout * 1000 } : {}),
+      ...(flags.metricsFile ? { metricsFile: path.resolve(flags.metricsFile) } : {}),
+    },
+    createChildRunner({ args: process.argv.slice(2), log: r.log, stateDir: r.stateDir }),
+    r.watch ? (ready, full, changed) => createWatcher(r.watch!, ready, full, changed) : undefined,
+  );
   return withSignals({ stop: (sig) => supervisor.stop(sig), requestRun: () => supervisor.requestRun() }, () => supervisor.start());
 }
 
 /** --state-dir and --root (src/cli/commands/agent.ts agentStateOptions). */
-export interface StateFlags { readonly stateDir?: string; readonly root: string }
+export interface StateFlags {
+  readonly stateDir?: string;
+  readonly root: string;
+}
 
 const stateDirOf = (f: StateFlags): string => resolveStateDir({ stateDir: f.stateDir, root: path.resolve(f.root) });
 

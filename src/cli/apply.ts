@@ -45,18 +45,34 @@ export interface ApplyFlags extends GlobalFlags {
  * the ones in flight finish or are cancelled after a grace period), then the report is
  * printed and the lock released, and the command exits 128 + the signal number.
  */
-function onInterrupt(log: ReturnType<typeof loggerFrom>): { signal: AbortSignal; code: () => number | undefined; trigger: (sig: NodeJS.Signals) => void; dispose: () => void } {
+function onInterrupt(log: ReturnType<typeof loggerFrom>): {
+  signal: AbortSignal;
+  code: () => number | undefined;
+  trigger: (sig: NodeJS.Signals) => void;
+  dispose: () => void;
+} {
   const ctl = new AbortController();
   let code: number | undefined;
   const handler = (sig: NodeJS.Signals): void => {
-    if (code !== undefined) { log.warn(`${sig} again: still finishing the resources in flight`); return; }
+    if (code !== undefined) {
+      log.warn(`${sig} again: still finishing the resources in flight`);
+      return;
+    }
     code = sig === 'SIGINT' ? EXIT.INTERRUPTED_SIGINT : EXIT.INTERRUPTED_SIGTERM;
     log.warn(`${sig}: stopping after the resources in flight`);
     ctl.abort(new TsconvergeError('INTERRUPTED', `interrupted by ${sig}`));
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
-  return { signal: ctl.signal, code: () => code, trigger: handler, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
+  return {
+    signal: ctl.signal,
+    code: () => code,
+    trigger: handler,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
 }
 
 /** The run lock; when busy and --wait-for-lock is given, say so, then wait. */
@@ -75,7 +91,9 @@ async function warnIfAgentDisabled(stateDir: string, log: ReturnType<typeof logg
   const { readDisabled } = await import('../agent/disable.js');
   const d = await readDisabled(stateDir).catch(() => null);
   if (!d) return;
-  log.warn(`the agent on this host is disabled${d.by ? ` by ${d.by}` : ''}${d.since ? ` since ${d.since}` : ''}${d.reason ? ` (${redact(d.reason)})` : ''}: this manual apply changes the host anyway; the agent stays disabled (tsconverge agent enable resumes it)`);
+  log.warn(
+    `the agent on this host is disabled${d.by ? ` by ${d.by}` : ''}${d.since ? ` since ${d.since}` : ''}${d.reason ? ` (${redact(d.reason)})` : ''}: this manual apply changes the host anyway; the agent stays disabled (tsconverge agent enable resumes it)`,
+  );
 }
 
 export async function applyCommand(target: string, flags: ApplyFlags): Promise<number> {
@@ -97,7 +115,14 @@ export async function applyCommand(target: string, flags: ApplyFlags): Promise<n
       pushed = Object.assign(holder, { close: ch.close });
       catalogue = await ch.catalogue;
     } else {
-      const loaded = await loadReusingCompile(target, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir }, stateDir, enabled: flags.compileCache !== false });
+      const loaded = await loadReusingCompile(target, {
+        facts,
+        node: flags.node,
+        environment: flags.environment,
+        secrets: { dir: flags.secretsDir },
+        stateDir,
+        enabled: flags.compileCache !== false,
+      });
       log.debug(`catalogue: ${loaded.how}`);
       catalogue = loaded.catalogue;
       // plan and --noop write nothing: only apply stores its compile, after its run.

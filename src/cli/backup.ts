@@ -40,7 +40,12 @@ async function load(flags: BackupFlags): Promise<Loaded> {
   const { createFacts } = await import('../facts/facts.js');
   const facts = await createFacts(root);
   const { loadAnyCatalogue } = await import('../catalogue/load-any.js');
-  const catalogue = await loadAnyCatalogue(flags.manifests ?? DEFAULTS.manifests, { facts, node: flags.node, environment: flags.environment, secrets: { dir: flags.secretsDir } });
+  const catalogue = await loadAnyCatalogue(flags.manifests ?? DEFAULTS.manifests, {
+    facts,
+    node: flags.node,
+    environment: flags.environment,
+    secrets: { dir: flags.secretsDir },
+  });
   const backups = catalogue.resources.filter((r) => r.kind === 'backup.volume');
   const { createRootFs } = await import('../core/rootfs.js');
   const { createProcessRunner } = await import('../core/exec.js');
@@ -56,9 +61,15 @@ async function load(flags: BackupFlags): Promise<Loaded> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return {
-    backups, catalogue, root, docker: createDockerClient(),
+    backups,
+    catalogue,
+    root,
+    docker: createDockerClient(),
     ctx: { exec: createProcessRunner(), fs: createRootFs(root), signal: ctl.signal, log, facts },
-    dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); },
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
     interrupted: () => code,
   };
 }
@@ -67,17 +78,34 @@ const attrs = (r: CatalogueResource): Attrs => r.attrs as unknown as Attrs;
 
 function byName(l: Loaded, name: string): CatalogueResource {
   const r = l.backups.find((b) => b.name === name);
-  if (!r) throw new TsconvergeError('INVALID_VALUE', `no backup.volume named ${JSON.stringify(name)} in the catalogue`, { terminal: true, hint: l.backups.length ? `backups: ${l.backups.map((b) => b.name).join(', ')}` : 'declare a backup.volume (docs/backup.md)' });
+  if (!r)
+    throw new TsconvergeError('INVALID_VALUE', `no backup.volume named ${JSON.stringify(name)} in the catalogue`, {
+      terminal: true,
+      hint: l.backups.length ? `backups: ${l.backups.map((b) => b.name).join(', ')}` : 'declare a backup.volume (docs/backup.md)',
+    });
   return r;
 }
 
 function byVolume(l: Loaded, volume: string): CatalogueResource {
   const r = l.backups.find((b) => attrs(b).volumes.includes(volume));
-  if (!r) throw new TsconvergeError('INVALID_VALUE', `no backup.volume of the catalogue backs up volume ${JSON.stringify(volume)}`, { terminal: true, hint: 'tsconverge backup list shows the volumes backed up' });
+  if (!r)
+    throw new TsconvergeError('INVALID_VALUE', `no backup.volume of the catalogue backs up volume ${JSON.stringify(volume)}`, {
+      terminal: true,
+      hint: 'tsconverge backup list shows the volumes backed up',
+    });
   return r;
 }
 
-const size = (n?: number): string => n === undefined ? '-' : n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(1)} GiB`;
+const size = (n?: number): string =>
+  n === undefined
+    ? '-'
+    : n < 1024
+      ? `${n} B`
+      : n < 1024 ** 2
+        ? `${(n / 1024).toFixed(1)} KiB`
+        : n < 1024 ** 3
+          ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+          : `${(n / 1024 ** 3).toFixed(1)} GiB`;
 
 /** Run `body` with the catalogue loaded; input errors print and exit 1, failures exit 4. */
 async function withLoaded(flags: BackupFlags, body: (l: Loaded) => Promise<number>): Promise<number> {
@@ -97,7 +125,10 @@ async function withLoaded(flags: BackupFlags, body: (l: Loaded) => Promise<numbe
       process.stderr.write(redact(`error: ${err.format()}\n`));
       return l.interrupted()!;
     }
-    if (err.code === 'INVALID_VALUE' || err.code === 'RESTORE_REFUSED' || err.code === 'RUN_IN_PROGRESS') { printInputError(err, format); return EXIT.NOT_RUN; }
+    if (err.code === 'INVALID_VALUE' || err.code === 'RESTORE_REFUSED' || err.code === 'RUN_IN_PROGRESS') {
+      printInputError(err, format);
+      return EXIT.NOT_RUN;
+    }
     if (format === 'json') process.stdout.write(redact(JSON.stringify({ formatVersion: 1, ok: false, errors: [err.toJSON()] }, null, 2)) + '\n');
     else process.stderr.write(redact(`error: ${err.format()}${err.hint ? `\n  hint: ${err.hint}` : ''}\n`));
     return EXIT.FAILURES;
@@ -111,12 +142,25 @@ export async function backupListCommand(volume: string | undefined, flags: Backu
     const { listSnapshots } = await import('../providers/backup/ops.js');
     const targets = volume ? [byVolume(l, volume)] : l.backups;
     const rows = [];
-    for (const r of targets) for (const s of await listSnapshots(r.id, attrs(r), l.ctx)) if (!volume || s.volume === volume) rows.push({ backup: r.name, ...s });
+    for (const r of targets)
+      for (const s of await listSnapshots(r.id, attrs(r), l.ctx)) if (!volume || s.volume === volume) rows.push({ backup: r.name, ...s });
     if (flags.format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, snapshots: rows }, null, 2) + '\n');
     else {
-      const lines = [['ID', 'TIME', 'HOST', 'VOLUME', 'SIZE', 'BACKUP'], ...rows.map((s) => [s.id, s.time.slice(0, 19).replace('T', ' ') + 'Z', s.host, s.volume, size(s.bytes), s.backup])];
+      const lines = [
+        ['ID', 'TIME', 'HOST', 'VOLUME', 'SIZE', 'BACKUP'],
+        ...rows.map((s) => [s.id, s.time.slice(0, 19).replace('T', ' ') + 'Z', s.host, s.volume, size(s.bytes), s.backup]),
+      ];
       const w = lines[0]!.map((_, i) => Math.max(...lines.map((x) => x[i]!.length)));
-      process.stdout.write(lines.map((x) => x.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n') + `\n${rows.length} snapshot${rows.length === 1 ? '' : 's'}\n`);
+      process.stdout.write(
+        lines
+          .map((x) =>
+            x
+              .map((c, i) => c.padEnd(w[i]!))
+              .join('  ')
+              .trimEnd(),
+          )
+          .join('\n') + `\n${rows.length} snapshot${rows.length === 1 ? '' : 's'}\n`,
+      );
     }
     return EXIT.OK;
   });
@@ -128,7 +172,8 @@ export async function backupRunCommand(name: string | undefined, flags: BackupFl
     const { acquireRunLock } = await import('../engine/lock.js');
     const { resolveStateDir } = await import('../core/state-layout.js');
     const targets = name ? [byName(l, name)] : l.backups;
-    if (!targets.length) throw new TsconvergeError('INVALID_VALUE', 'the catalogue declares no backup.volume', { terminal: true, hint: 'declare one (docs/backup.md)' });
+    if (!targets.length)
+      throw new TsconvergeError('INVALID_VALUE', 'the catalogue declares no backup.volume', { terminal: true, hint: 'declare one (docs/backup.md)' });
     // The run lock: a backup run and an apply (the agent's) never touch the containers at once.
     const lock = await acquireRunLock(resolveStateDir({ stateDir: flags.stateDir, root: l.root }), { command: 'backup run', signal: l.ctx.signal });
     const taken = [];
@@ -153,10 +198,14 @@ export async function backupRestoreCommand(volume: string, flags: BackupFlags & 
       const containers = new Set(l.catalogue.resources.filter((x) => x.kind === 'docker.container').map((x) => x.name.replace(/^\//, '')));
       const declared = l.catalogue.resources.find((x) => x.kind === 'docker.volume' && x.name === volume);
       const labels = (declared?.attrs as { labels?: Record<string, string> } | undefined)?.labels;
-      s = await ops.restoreInPlace(l.docker, r.id, attrs(r), volume, flags.snapshot, l.ctx, { managed: (c) => containers.has(c), ...(labels ? { labels } : {}) });
+      s = await ops.restoreInPlace(l.docker, r.id, attrs(r), volume, flags.snapshot, l.ctx, {
+        managed: (c) => containers.has(c),
+        ...(labels ? { labels } : {}),
+      });
     }
     const into = flags.into ?? volume;
-    if (flags.format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, restored: { volume, snapshot: s.short_id, time: s.time, into } }, null, 2) + '\n');
+    if (flags.format === 'json')
+      process.stdout.write(JSON.stringify({ formatVersion: 1, restored: { volume, snapshot: s.short_id, time: s.time, into } }, null, 2) + '\n');
     else process.stdout.write(`restored snapshot ${s.short_id} of ${volume} (${s.time.slice(0, 19).replace('T', ' ')}Z) into volume ${into}\n`);
     return EXIT.CHANGES;
   });
@@ -168,7 +217,11 @@ export async function backupVerifyCommand(name: string, flags: BackupFlags): Pro
     const r = byName(l, name);
     const done = await drill(l.docker, r.id, attrs(r), l.ctx);
     if (flags.format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, verified: done }, null, 2) + '\n');
-    else for (const d of done) process.stdout.write(`${d.volume}: snapshot ${d.snapshot} restored into a scratch volume, ${d.files} entries equal to the snapshot, scratch volume removed\n`);
+    else
+      for (const d of done)
+        process.stdout.write(
+          `${d.volume}: snapshot ${d.snapshot} restored into a scratch volume, ${d.files} entries equal to the snapshot, scratch volume removed\n`,
+        );
     return EXIT.OK;
   });
 }

@@ -11,7 +11,11 @@ export async function explainCommand(query: string, target: string, flags: Fleet
     const facts = await factsForNode(flags.node, flags.facts);
     const fc = await compileFleet(target, { node: flags.node, environment: flags.environment, facts, secrets: { dir: flags.secretsDir } });
     const e = explainValue(fc, query);
-    process.stdout.write(format === 'json' ? JSON.stringify({ formatVersion: 1, node: fc.node, environment: fc.environment, role: fc.role, ...e }, null, 2) + '\n' : formatExplanation(e));
+    process.stdout.write(
+      format === 'json'
+        ? JSON.stringify({ formatVersion: 1, node: fc.node, environment: fc.environment, role: fc.role, ...e }, null, 2) + '\n'
+        : formatExplanation(e),
+    );
     return EXIT.OK;
   } catch (err) {
     printInputError(err, format);

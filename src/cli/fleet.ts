@@ -19,9 +19,14 @@ export async function factsForNode(node: string | undefined, file: string | unde
     try {
       parsed = JSON.parse(await readFile(file, 'utf8'));
     } catch (err) {
-      throw new TsconvergeError('INVALID_VALUE', `cannot read facts from ${file}: ${(err as Error).message}`, { location: { file }, terminal: true, hint: 'pass a JSON object of facts, e.g. the output of tsconverge facts --format json' });
+      throw new TsconvergeError('INVALID_VALUE', `cannot read facts from ${file}: ${(err as Error).message}`, {
+        location: { file },
+        terminal: true,
+        hint: 'pass a JSON object of facts, e.g. the output of tsconverge facts --format json',
+      });
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TsconvergeError('INVALID_VALUE', `facts in ${file} must be a JSON object`, { location: { file }, terminal: true });
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new TsconvergeError('INVALID_VALUE', `facts in ${file} must be a JSON object`, { location: { file }, terminal: true });
     return { ...(node ? { hostname: node, fqdn: node } : {}), ...(parsed as object) } as Facts;
   }
   const { createFacts } = await import('../facts/facts.js');

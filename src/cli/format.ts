@@ -57,7 +57,11 @@ export function* reportLines(report: Report): Generator<string> {
   yield `${title} of catalogue ${report.catalogue.slice(0, 19)} (${report.summary.total} resources)${report.noop ? ': noop, nothing will be changed' : ''}`;
   yield '';
   let any = false;
-  for (const r of report.resources) for (const l of entry(r)) { any = true; yield l; }
+  for (const r of report.resources)
+    for (const l of entry(r)) {
+      any = true;
+      yield l;
+    }
   if (!any) yield '  No changes. The host matches the catalogue.';
   yield '';
   const counts = new Map<string, number>();
@@ -101,7 +105,10 @@ export function* reportJsonPieces(report: Report): Generator<string> {
     if (v === undefined || typeof v === 'function') continue;
     const head = `${first ? '' : ','}\n  ${JSON.stringify(k)}: `;
     first = false;
-    if (k !== 'resources' || report.resources.length === 0) { yield head + JSON.stringify(v, null, 2).replace(/\n/g, '\n  '); continue; }
+    if (k !== 'resources' || report.resources.length === 0) {
+      yield head + JSON.stringify(v, null, 2).replace(/\n/g, '\n  ');
+      continue;
+    }
     yield head + '[';
     let i = 0;
     for (const r of report.resources) yield `${i++ ? ',' : ''}\n    ` + JSON.stringify(r, null, 2).replace(/\n/g, '\n    ');
@@ -119,10 +126,18 @@ const CHUNK = 64 * 1024;
  */
 export function writeReport(report: Report, format: 'human' | 'json', out: (s: string) => void, mask: (s: string) => string): void {
   let buf = '';
-  const pieces = format === 'json' ? reportJsonPieces(report) : (function* () { for (const l of reportLines(report)) yield l + '\n'; })();
+  const pieces =
+    format === 'json'
+      ? reportJsonPieces(report)
+      : (function* () {
+          for (const l of reportLines(report)) yield l + '\n';
+        })();
   for (const p of pieces) {
     buf += p;
-    if (buf.length >= CHUNK) { out(mask(buf)); buf = ''; }
+    if (buf.length >= CHUNK) {
+      out(mask(buf));
+      buf = '';
+    }
   }
   if (buf) out(mask(buf));
 }

@@ -6,7 +6,13 @@ describe('tsconverge nodes (human)', () => {
     const out = formatNodes({
       code: { version: 'sha256:0123456789abcdef0123' },
       nodes: [
-        { node: 'a-very-long-host-name.example.org', status: 'failed', cachedCatalogue: true, lastReportAt: '2026-12-05T06:55:01.123Z', codeVersion: 'sha256:0123456789abcdef0123' },
+        {
+          node: 'a-very-long-host-name.example.org',
+          status: 'failed',
+          cachedCatalogue: true,
+          lastReportAt: '2026-12-05T06:55:01.123Z',
+          codeVersion: 'sha256:0123456789abcdef0123',
+        },
         { node: 'db', status: 'disabled', disabledReason: 'change window', cachedCatalogue: false },
       ],
     });

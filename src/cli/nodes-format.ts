@@ -24,14 +24,27 @@ const code = (v: string | undefined): string => (v ? v.slice(0, 19) : '-');
 export function formatNodes(body: NodesAnswer): string {
   const head = ['NODE', 'STATUS', 'LAST REPORT', 'CODE', 'NOTES'];
   const rows = body.nodes.map((n) => [
-    n.node, n.status, when(n.lastReportAt), code(n.codeVersion),
+    n.node,
+    n.status,
+    when(n.lastReportAt),
+    code(n.codeVersion),
     [n.disabledReason ? `reason: ${n.disabledReason}` : '', n.cachedCatalogue ? 'on a cached catalogue' : ''].filter(Boolean).join('; '),
   ]);
   // A loop, not Math.max(...rows): a spread of 100,000 arguments overflows the stack.
   const widths = head.map((h) => h.length);
-  for (const r of rows) r.forEach((c, i) => { if (c.length > widths[i]!) widths[i] = c.length; });
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  for (const r of rows)
+    r.forEach((c, i) => {
+      if (c.length > widths[i]!) widths[i] = c.length;
+    });
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const out = rows.length ? [line(head), ...rows.map(line)] : ['no nodes yet: none has enrolled or fetched a catalogue'];
-  out.push('', `fleet code served: ${code(body.code.version)}${body.code.error ? ` (the fleet tree on disk does not compile: ${body.code.error.message}; still serving this)` : ''}`);
+  out.push(
+    '',
+    `fleet code served: ${code(body.code.version)}${body.code.error ? ` (the fleet tree on disk does not compile: ${body.code.error.message}; still serving this)` : ''}`,
+  );
   return out.join('\n') + '\n';
 }

@@ -38,7 +38,12 @@ export function changeLines(c: AttributeChange, action: string): string[] {
       return [`      ${name}: ${[...(c.added ?? []).map((w) => `+${String(w)}`), ...(c.removed ?? []).map((w) => `-${String(w)}`)].join(' ')}${tag}`];
     }
     // A list: the elements that left and came; a map changed whole: the keys.
-    const entry = (v: Json): string => (isMap(v) && !Array.isArray(c.from) ? Object.entries(v).map(([k, x]) => `${k}: ${value(x)}`).join(', ') : value(v));
+    const entry = (v: Json): string =>
+      isMap(v) && !Array.isArray(c.from)
+        ? Object.entries(v)
+            .map(([k, x]) => `${k}: ${value(x)}`)
+            .join(', ')
+        : value(v);
     const lines = [`      ${name}:${tag}`];
     for (const v of c.removed ?? []) lines.push(`        - ${entry(v)}`);
     for (const v of c.added ?? []) lines.push(`        + ${entry(v)}`);

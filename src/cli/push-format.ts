@@ -14,7 +14,9 @@ export function prefixLines(host: string, text: string): string {
 function errorLines(r: HostResult): string[] {
   return (r.errors ?? []).flatMap((e) => {
     const loc = e.location as { file?: string; line?: number; column?: number; pointer?: string } | undefined;
-    const where = loc?.file ? `${loc.file}${loc.line ? `:${loc.line}` : ''}${loc.column ? `:${loc.column}` : ''}${loc.pointer ? ` (at ${loc.pointer})` : ''}: ` : '';
+    const where = loc?.file
+      ? `${loc.file}${loc.line ? `:${loc.line}` : ''}${loc.column ? `:${loc.column}` : ''}${loc.pointer ? ` (at ${loc.pointer})` : ''}: `
+      : '';
     const who = e.resource ? `${String(e.resource)}: ` : '';
     return [`error: ${where}${who}${String(e.message)}`, ...(e.hint ? [`  hint: ${String(e.hint)}`] : [])];
   });
@@ -34,14 +36,20 @@ const STATUS_NOTE: Record<string, string> = { unreachable: 'unreachable', refuse
 /** The summary table: host, exit code, changed, failed, duration (and why, for a host that did not run). */
 export function formatSummary(results: readonly HostResult[], exitCode: number, noop: boolean): string {
   const rows = results.map((r) => [
-    r.host, String(r.exitCode),
-    r.report ? String(r.changed) : '-', r.report ? String(r.failed) : '-',
+    r.host,
+    String(r.exitCode),
+    r.report ? String(r.changed) : '-',
+    r.report ? String(r.failed) : '-',
     `${(r.durationMs / 1000).toFixed(1)} s`,
-    r.status === 'ok' ? '' : STATUS_NOTE[r.status] ?? r.status,
+    r.status === 'ok' ? '' : (STATUS_NOTE[r.status] ?? r.status),
   ]);
   const header = ['HOST', 'EXIT', noop ? 'PENDING' : 'CHANGED', 'FAILED', 'DURATION', ''];
   const widths = header.map((h, i) => rows.reduce((w, row) => Math.max(w, row[i]!.length), h.length));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 1 || i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === 1 || i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const bad = results.filter((r) => r.status === 'unreachable' || r.status === 'refused').map((r) => r.host);
   const tail = `push: ${results.length} host${results.length === 1 ? '' : 's'}, exit ${exitCode}${bad.length ? `; not reached: ${bad.join(', ')}` : ''}`;
   let out = `\n${line(header)}\n`;

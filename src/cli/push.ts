@@ -35,7 +35,11 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
     hosts = selectHosts(inv, flags.limit);
     // A missing PATH is one error here, not one per host after connecting to each.
     await stat(target).catch((err: Error) => {
-      throw new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${target}: ${err.message}`, { location: { file: target }, terminal: true, hint: 'PATH is a fleet tree (a directory with environments/) or a manifest file or directory' });
+      throw new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read ${target}: ${err.message}`, {
+        location: { file: target },
+        terminal: true,
+        hint: 'PATH is a fleet tree (a directory with environments/) or a manifest file or directory',
+      });
     });
   } catch (err) {
     printInputError(err, flags.format);
@@ -43,7 +47,9 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
   }
   const { pushHosts, pushExitCode } = await import('../push/run.js');
   const { formatHost, formatHostJson, formatSummary, prefixLines } = await import('./push-format.js');
-  const out = (s: string): void => { process.stdout.write(redact(s)); };
+  const out = (s: string): void => {
+    process.stdout.write(redact(s));
+  };
   // SIGINT/SIGTERM: no further host starts; running remote applies get the same signal, finish
   // what is in flight, report and release their locks; then the summary, and exit 130/143.
   const ctl = new AbortController();
@@ -58,13 +64,23 @@ export async function pushCommand(target: string, flags: PushFlags): Promise<num
   process.on('SIGTERM', onSignal);
   const results = await pushHosts(hosts, {
     signal: ctl.signal,
-    target, noop: flags.noop ?? false, parallel: flags.parallel, knownHosts: inv.knownHosts,
+    target,
+    noop: flags.noop ?? false,
+    parallel: flags.parallel,
+    knownHosts: inv.knownHosts,
     // --noop changes nothing on a host: it never installs either.
-    acceptNew: flags.acceptNew ?? false, install: flags.install && !flags.noop, version: version(),
+    acceptNew: flags.acceptNew ?? false,
+    install: flags.install && !flags.noop,
+    version: version(),
     ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
     onResult: (r) => out(flags.format === 'json' ? formatHostJson(r) : formatHost(r)),
-    onRemoteLog: (host, text) => { process.stderr.write(redact(prefixLines(host, text))); },
-  }).finally(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+    onRemoteLog: (host, text) => {
+      process.stderr.write(redact(prefixLines(host, text)));
+    },
+  }).finally(() => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
   const code = pushExitCode(results);
   if (flags.format !== 'json') out(formatSummary(results, code, flags.noop ?? false));
   return interruptCode ?? code;

@@ -12,7 +12,16 @@ import { EXIT } from './exit.js';
 import type { RolloutStatus } from '../server/rollout.js';
 
 /** The operator's connection (src/cli/commands/options.ts operatorOptions), and promote's --all. */
-export interface RolloutFlags { server: string; caDir?: string; stateDir?: string; caFile?: string; cert?: string; key?: string; format: string; all?: boolean }
+export interface RolloutFlags {
+  server: string;
+  caDir?: string;
+  stateDir?: string;
+  caFile?: string;
+  cert?: string;
+  key?: string;
+  format: string;
+  all?: boolean;
+}
 
 const short = (v: string | undefined): string => (v ? v.slice(0, 19) : 'none');
 
@@ -36,17 +45,31 @@ export async function rolloutCommand(action: 'status' | 'promote' | 'halt' | 're
   try {
     const { request, jsonOf } = await import('../server/client.js');
     const dir = path.resolve(o.caDir ?? path.join(resolveStateDir({ stateDir: o.stateDir, root: '/' }), 'ca'));
-    const read = (f: string): Promise<string> => readFile(f, 'utf8').catch((err: Error) => { throw new TsconvergeError('CA_ERROR', `cannot read ${f}: ${err.message}`, { hint: 'pass --ca-file, --cert and --key, or --ca-dir of a CA made by tsconverge ca init' }); });
-    const tls = { ca: await read(o.caFile ?? path.join(dir, 'ca.crt')), cert: await read(o.cert ?? path.join(dir, 'operator.crt')), key: await read(o.key ?? path.join(dir, 'operator.key')) };
-    const a = action === 'status'
-      ? await request(o.server, 'v1/rollout', tls, { timeoutMs: 15_000 })
-      : await request(o.server, `v1/rollout/${action}`, tls, { method: 'POST', json: action === 'promote' && o.all ? { all: true } : {}, timeoutMs: 15_000 });
+    const read = (f: string): Promise<string> =>
+      readFile(f, 'utf8').catch((err: Error) => {
+        throw new TsconvergeError('CA_ERROR', `cannot read ${f}: ${err.message}`, {
+          hint: 'pass --ca-file, --cert and --key, or --ca-dir of a CA made by tsconverge ca init',
+        });
+      });
+    const tls = {
+      ca: await read(o.caFile ?? path.join(dir, 'ca.crt')),
+      cert: await read(o.cert ?? path.join(dir, 'operator.crt')),
+      key: await read(o.key ?? path.join(dir, 'operator.key')),
+    };
+    const a =
+      action === 'status'
+        ? await request(o.server, 'v1/rollout', tls, { timeoutMs: 15_000 })
+        : await request(o.server, `v1/rollout/${action}`, tls, { method: 'POST', json: action === 'promote' && o.all ? { all: true } : {}, timeoutMs: 15_000 });
     const body = jsonOf<RolloutStatus & { error?: string }>(a);
-    if (a.status !== 200) throw new TsconvergeError(a.status === 409 || a.status === 404 ? 'INVALID_VALUE' : 'CERT_REFUSED', `server answered ${a.status}: ${body.error ?? ''}`);
+    if (a.status !== 200)
+      throw new TsconvergeError(a.status === 409 || a.status === 404 ? 'INVALID_VALUE' : 'CERT_REFUSED', `server answered ${a.status}: ${body.error ?? ''}`);
     process.stdout.write(o.format === 'json' ? JSON.stringify(body, null, 2) + '\n' : formatRollout(body));
     return EXIT.OK;
   } catch (err) {
-    if (err instanceof TsconvergeError) { process.stderr.write(`error: ${err.format()}\n`); return EXIT.NOT_RUN; }
+    if (err instanceof TsconvergeError) {
+      process.stderr.write(`error: ${err.format()}\n`);
+      return EXIT.NOT_RUN;
+    }
     throw err;
   }
 }

@@ -13,12 +13,16 @@ export async function validateCommand(target: string, flags: { format?: 'human' 
     if (await isFleetTree(target)) {
       const nodes = await validateFleet(target, await createFacts(flags.root ?? '/'));
       if (format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, ok: true, nodes }, null, 2) + '\n');
-      else process.stdout.write(`ok: fleet tree, ${nodes.length} nodes compiled (${nodes.map((n) => `${n.environment}/${n.node}`).join(', ')}); secrets not read\n`);
+      else
+        process.stdout.write(
+          `ok: fleet tree, ${nodes.length} nodes compiled (${nodes.map((n) => `${n.environment}/${n.node}`).join(', ')}); secrets not read\n`,
+        );
       return EXIT.OK;
     }
     const catalogue = await loadCatalogue(target, { facts: await createFacts(flags.root ?? '/') });
     await preflightCatalogue(catalogue, createProviderRegistry());
-    if (format === 'json') process.stdout.write(JSON.stringify({ formatVersion: 1, ok: true, catalogue: catalogue.version, resources: catalogue.resources.length }, null, 2) + '\n');
+    if (format === 'json')
+      process.stdout.write(JSON.stringify({ formatVersion: 1, ok: true, catalogue: catalogue.version, resources: catalogue.resources.length }, null, 2) + '\n');
     else process.stdout.write(`ok: ${catalogue.resources.length} resources, catalogue ${catalogue.version.slice(0, 19)}\n`);
     return EXIT.OK;
   } catch (err) {

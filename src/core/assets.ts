@@ -12,7 +12,10 @@ import path from 'node:path';
 import { BUNDLE } from './bundle.js';
 
 /** The asset index the build writes: digest of all assets and their keys (paths relative to the repository). */
-export interface AssetIndex { readonly digest: string; readonly files: readonly string[] }
+export interface AssetIndex {
+  readonly digest: string;
+  readonly files: readonly string[];
+}
 export const ASSET_INDEX_KEY = 'tsconverge-assets.json';
 
 function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {

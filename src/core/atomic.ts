@@ -38,7 +38,11 @@ export async function writeFileAtomic(target: string, content: string | Uint8Arr
     await rename(tmp, target);
     renamed = true;
     const dh = await open(dir, 'r');
-    try { await dh.sync(); } finally { await dh.close(); }
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
   } finally {
     if (!renamed) {
       await fh.close().catch(() => undefined);

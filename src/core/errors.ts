@@ -154,7 +154,9 @@ export function formatLocation(loc: SourceLocation): string {
 export class ManifestErrors extends Error {
   readonly errors: readonly TsconvergeError[];
   constructor(errors: readonly TsconvergeError[]) {
-    super(`${errors.length} error${errors.length === 1 ? '' : 's'} in the manifests:\n` + errors.map((e) => '  ' + e.format().replace(/\n/g, '\n  ')).join('\n'));
+    super(
+      `${errors.length} error${errors.length === 1 ? '' : 's'} in the manifests:\n` + errors.map((e) => '  ' + e.format().replace(/\n/g, '\n  ')).join('\n'),
+    );
     this.name = 'ManifestErrors';
     this.errors = errors;
   }

@@ -16,7 +16,8 @@ import { redact } from './redact.js';
  * (a no-change run of containers) start no process; loading it costs 2-3 ms of a one-shot run.
  */
 let childProcess: typeof import('node:child_process') | undefined;
-const cp = (): typeof import('node:child_process') => (childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
+const cp = (): typeof import('node:child_process') =>
+  (childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -68,19 +69,36 @@ export function createProcessRunner(opts: { path?: string } = {}): ProcessRunner
     childEnv: (extra) => cleanEnv(extra, pathVar),
     run(file, args, o = {}) {
       return new Promise((resolve, reject) => {
-        cp().execFile(file, [...args], { signal: o.signal, timeout: o.timeoutMs ?? 30_000, env: cleanEnv(o.env, pathVar), cwd: o.cwd, maxBuffer: 8 * 1024 * 1024, encoding: 'utf8', shell: false }, (err, stdout, stderr) => {
-          if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
-            const code = (err as NodeJS.ErrnoException).code;
-            if (code === 'ENOENT' || code === 'EACCES') {
-              reject(new TsconvergeError('BINARY_NOT_FOUND', `cannot run ${file}: ${redact(err.message)}`, { hint: `install ${path.basename(file)} or point tsconverge to it` }));
+        cp().execFile(
+          file,
+          [...args],
+          {
+            signal: o.signal,
+            timeout: o.timeoutMs ?? 30_000,
+            env: cleanEnv(o.env, pathVar),
+            cwd: o.cwd,
+            maxBuffer: 8 * 1024 * 1024,
+            encoding: 'utf8',
+            shell: false,
+          },
+          (err, stdout, stderr) => {
+            if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+              const code = (err as NodeJS.ErrnoException).code;
+              if (code === 'ENOENT' || code === 'EACCES') {
+                reject(
+                  new TsconvergeError('BINARY_NOT_FOUND', `cannot run ${file}: ${redact(err.message)}`, {
+                    hint: `install ${path.basename(file)} or point tsconverge to it`,
+                  }),
+                );
+                return;
+              }
+              reject(new TsconvergeError(code === 'ABORT_ERR' ? 'TIMEOUT' : 'PROVIDER_CRASH', `${path.basename(file)} failed: ${redact(err.message)}`, {}));
               return;
             }
-            reject(new TsconvergeError(code === 'ABORT_ERR' ? 'TIMEOUT' : 'PROVIDER_CRASH', `${path.basename(file)} failed: ${redact(err.message)}`, {}));
-            return;
-          }
-          const exit = err ? ((err as { code?: number }).code ?? 1) : 0;
-          resolve({ code: typeof exit === 'number' ? exit : 1, stdout: redact(String(stdout)), stderr: redact(String(stderr)) });
-        });
+            const exit = err ? ((err as { code?: number }).code ?? 1) : 0;
+            resolve({ code: typeof exit === 'number' ? exit : 1, stdout: redact(String(stdout)), stderr: redact(String(stderr)) });
+          },
+        );
       });
     },
     spawn(file, args, o) {

@@ -10,12 +10,21 @@ export function createLimiter(limit: number): <T>(task: () => Promise<T>) => Pro
   const next = (): void => {
     if (active >= limit) return;
     const start = queue.shift();
-    if (start) { active++; start(); }
+    if (start) {
+      active++;
+      start();
+    }
   };
-  return <T>(task: () => Promise<T>) => new Promise<T>((resolve, reject) => {
-    queue.push(() => {
-      task().then(resolve, reject).finally(() => { active--; next(); });
+  return <T>(task: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      queue.push(() => {
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            active--;
+            next();
+          });
+      });
+      next();
     });
-    next();
-  });
 }

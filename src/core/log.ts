@@ -58,7 +58,10 @@ function createWinstonLogger(opts: LoggerOptions): winston.Logger {
   const journald = opts.journald ?? stderrIsJournal();
   const color = !journald && !process.env.NO_COLOR && process.stderr.isTTY && opts.format !== 'json';
   // Every log line is masked of known secret values, whatever the format.
-  const mask = winston.format((info) => { info.message = redact(String(info.message)); return info; })();
+  const mask = winston.format((info) => {
+    info.message = redact(String(info.message));
+    return info;
+  })();
   const text = winston.format.combine(
     mask,
     ...(color ? [winston.format.colorize()] : []),
@@ -67,7 +70,10 @@ function createWinstonLogger(opts: LoggerOptions): winston.Logger {
       if (!journald) return line;
       // Every physical line gets the prefix: journald reads each as its own entry.
       const p = `<${PRIORITY[String(info.level)] ?? 6}>`;
-      return line.split('\n').map((l) => p + l).join('\n');
+      return line
+        .split('\n')
+        .map((l) => p + l)
+        .join('\n');
     }),
   );
   return winston.createLogger({

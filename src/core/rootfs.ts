@@ -77,7 +77,8 @@ const isMissing = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err
 
 function escape(hostPath: string, why: string, resource?: string): TsconvergeError {
   return new TsconvergeError('PATH_OUTSIDE_ROOT', `path ${JSON.stringify(hostPath)} ${why}`, {
-    resource, terminal: true,
+    resource,
+    terminal: true,
     hint: 'a manifest reaches only what is under the root directory (--root): write an absolute path without "..", and do not route it through a symlink that leads out of the root',
   });
 }
@@ -85,13 +86,16 @@ function escape(hostPath: string, why: string, resource?: string): TsconvergeErr
 function ioError(op: string, hostPath: string, err: unknown, resource?: string): TsconvergeError {
   if (err instanceof TsconvergeError) return err;
   return new TsconvergeError('FILE_IO', `cannot ${op} ${hostPath}: ${(err as Error).message}`, {
-    resource, cause: err, hint: 'check the path, its parent directory and permissions',
+    resource,
+    cause: err,
+    hint: 'check the path, its parent directory and permissions',
   });
 }
 
 /** Split an absolute host path into components, refusing `..` and relative paths. */
 export function splitHostPath(hostPath: string, resource?: string): string[] {
-  if (typeof hostPath !== 'string' || !hostPath.startsWith('/')) throw escape(String(hostPath), 'is not absolute; host paths are written as /etc/...', resource);
+  if (typeof hostPath !== 'string' || !hostPath.startsWith('/'))
+    throw escape(String(hostPath), 'is not absolute; host paths are written as /etc/...', resource);
   if (hostPath.includes('\0')) throw escape(hostPath, 'contains a NUL byte', resource);
   const parts = hostPath.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw escape(hostPath, 'contains a ".." component', resource);
@@ -129,7 +133,9 @@ export function createRootFs(rootDir: string): RootFs {
     if (!pending) {
       pending = lstat(p);
       inFlightStat.set(p, pending);
-      const done = (): void => { inFlightStat.delete(p); };
+      const done = (): void => {
+        inFlightStat.delete(p);
+      };
       pending.then(done, done);
     }
     return pending;
@@ -175,7 +181,11 @@ export function createRootFs(rootDir: string): RootFs {
 
   async function nofollowRead(real: string): Promise<Buffer> {
     const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try { return await fh.readFile(); } finally { await fh.close(); }
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   }
 
   const fs: RootFs = {
@@ -183,14 +193,18 @@ export function createRootFs(rootDir: string): RootFs {
     resolve: resolveBeneath,
     async readText(p, o = {}) {
       const real = await resolveBeneath(p, { follow: true, resource: o.resource });
-      try { return (await nofollowRead(real)).toString('utf8'); } catch (err) {
+      try {
+        return (await nofollowRead(real)).toString('utf8');
+      } catch (err) {
         if (isMissing(err)) return null;
         throw ioError('read', p, err, o.resource);
       }
     },
     async readBytes(p, o = {}) {
       const real = await resolveBeneath(p, { resource: o.resource });
-      try { return await nofollowRead(real); } catch (err) {
+      try {
+        return await nofollowRead(real);
+      } catch (err) {
         if (isMissing(err)) return null;
         if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw escape(p, 'is a symlink; it is not followed', o.resource);
         throw ioError('read', p, err, o.resource);
@@ -202,7 +216,12 @@ export function createRootFs(rootDir: string): RootFs {
     },
     async stat(p, o = {}) {
       const real = await resolveBeneath(p, { follow: true, resource: o.resource });
-      try { return await stat(real); } catch (err) { if (isMissing(err)) return null; throw ioError('stat', p, err, o.resource); }
+      try {
+        return await stat(real);
+      } catch (err) {
+        if (isMissing(err)) return null;
+        throw ioError('stat', p, err, o.resource);
+      }
     },
     async exists(p) {
       return (await fs.lstat(p).catch(() => null)) !== null;
@@ -220,7 +239,9 @@ export function createRootFs(rootDir: string): RootFs {
       const tmp = path.join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
       inFlight.add(tmp);
       let renamed = false;
-      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch((err) => { throw ioError('write', p, err, o.resource); });
+      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch((err) => {
+        throw ioError('write', p, err, o.resource);
+      });
       try {
         await fh.writeFile(content);
         await fh.chmod(mode);
@@ -233,7 +254,11 @@ export function createRootFs(rootDir: string): RootFs {
         await rename(tmp, target);
         renamed = true;
         const dh = await open(dir, 'r');
-        try { await dh.sync(); } finally { await dh.close(); }
+        try {
+          await dh.sync();
+        } finally {
+          await dh.close();
+        }
       } catch (err) {
         throw ioError('write', p, err, o.resource);
       } finally {
@@ -248,7 +273,9 @@ export function createRootFs(rootDir: string): RootFs {
       const parts = splitHostPath(p, o.resource);
       await resolveBeneath(p, { follow: true, resource: o.resource }); // the whole path first: errors name it, nothing is created
       // The root itself is declared (--root): it is created when missing.
-      await mkdir(root, { recursive: true, mode: 0o755 }).catch((err) => { throw ioError('create directory', '/', err, o.resource); });
+      await mkdir(root, { recursive: true, mode: 0o755 }).catch((err) => {
+        throw ioError('create directory', '/', err, o.resource);
+      });
       for (let i = 1; i <= parts.length; i++) {
         const sub = '/' + parts.slice(0, i).join('/');
         const real = await resolveBeneath(sub, { follow: true, resource: o.resource });
@@ -257,33 +284,55 @@ export function createRootFs(rootDir: string): RootFs {
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('create directory', sub, err, o.resource);
           const st = await stat(real);
-          if (!st.isDirectory()) throw new TsconvergeError('FILE_IO', `cannot create directory ${p}: ${sub} exists and is not a directory`, { resource: o.resource, terminal: true, hint: 'remove or move what is in the way' });
+          if (!st.isDirectory())
+            throw new TsconvergeError('FILE_IO', `cannot create directory ${p}: ${sub} exists and is not a directory`, {
+              resource: o.resource,
+              terminal: true,
+              hint: 'remove or move what is in the way',
+            });
         }
       }
     },
     async chmod(p, mode, o = {}) {
       const real = await resolveBeneath(p, { resource: o.resource });
-      const st = await lstat(real).catch((err) => { throw ioError('chmod', p, err, o.resource); });
+      const st = await lstat(real).catch((err) => {
+        throw ioError('chmod', p, err, o.resource);
+      });
       if (st.isSymbolicLink()) throw escape(p, 'is a symlink; its mode is not changed through it', o.resource);
-      await chmod(real, mode).catch((err) => { throw ioError('chmod', p, err, o.resource); });
+      await chmod(real, mode).catch((err) => {
+        throw ioError('chmod', p, err, o.resource);
+      });
     },
     async chown(p, uid, gid, o = {}) {
       const real = await resolveBeneath(p, { resource: o.resource });
-      const st = await lstat(real).catch((err) => { throw ioError('chown', p, err, o.resource); });
+      const st = await lstat(real).catch((err) => {
+        throw ioError('chown', p, err, o.resource);
+      });
       if (st.isSymbolicLink()) throw escape(p, 'is a symlink; its owner is not changed through it', o.resource);
-      await chown(real, uid, gid).catch((err) => { throw ioError('chown', p, err, o.resource); });
+      await chown(real, uid, gid).catch((err) => {
+        throw ioError('chown', p, err, o.resource);
+      });
     },
     async remove(p, o = {}) {
       if (splitHostPath(p, o.resource).length === 0) throw escape(p, 'is the root itself; it is never removed', o.resource);
       const real = await resolveBeneath(p, { resource: o.resource });
       let st: Stats;
-      try { st = await lstat(real); } catch (err) { if (isMissing(err)) return; throw ioError('remove', p, err, o.resource); }
+      try {
+        st = await lstat(real);
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw ioError('remove', p, err, o.resource);
+      }
       try {
         if (st.isDirectory()) await (o.recursive === true ? rm(real, { recursive: true }) : rmdir(real));
         else await unlink(real);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new TsconvergeError('FILE_IO', `${p} is a directory that is not empty; it is removed only with force: true`, { resource: o.resource, terminal: true, hint: 'add `force: true` to delete the directory and everything in it' });
+          throw new TsconvergeError('FILE_IO', `${p} is a directory that is not empty; it is removed only with force: true`, {
+            resource: o.resource,
+            terminal: true,
+            hint: 'add `force: true` to delete the directory and everything in it',
+          });
         }
         if (isMissing(err)) return;
         throw ioError('remove', p, err, o.resource);
@@ -291,7 +340,12 @@ export function createRootFs(rootDir: string): RootFs {
     },
     async readdir(p, o = {}) {
       const real = await resolveBeneath(p, { follow: true, resource: o.resource });
-      try { return await readdir(real); } catch (err) { if (isMissing(err)) return []; throw ioError('list', p, err, o.resource); }
+      try {
+        return await readdir(real);
+      } catch (err) {
+        if (isMissing(err)) return [];
+        throw ioError('list', p, err, o.resource);
+      }
     },
     async createExclusive(p, content, o = {}) {
       const real = await resolveBeneath(p, { resource: o.resource });
@@ -302,7 +356,12 @@ export function createRootFs(rootDir: string): RootFs {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
         throw ioError('create', p, err, o.resource);
       }
-      try { await fh.writeFile(content); await fh.sync(); } finally { await fh.close(); }
+      try {
+        await fh.writeFile(content);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       return true;
     },
     async sweepTemp(hostDir) {
@@ -313,7 +372,12 @@ export function createRootFs(rootDir: string): RootFs {
         if (!name.startsWith(TEMP_PREFIX) || inFlight.has(path.join(real, name))) continue;
         const st = await lstat(path.join(real, name)).catch(() => null);
         if (!st?.isFile()) continue;
-        await unlink(path.join(real, name)).then(() => { n++; }, () => undefined);
+        await unlink(path.join(real, name)).then(
+          () => {
+            n++;
+          },
+          () => undefined,
+        );
       }
       return n;
     },

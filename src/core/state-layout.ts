@@ -132,7 +132,11 @@ export function stateLayout(stateDir: string): StateLayout {
     serverCatalogueSignature: path.join(catalogueDir, 'catalogue.sig.json'),
     storedCompile: path.join(catalogueDir, 'compiled.json'),
     ssl: (node: string): SslPaths => ({
-      dir: sslDir, ca: path.join(sslDir, 'ca.crt'), key: path.join(sslDir, `${node}.key`), csr: path.join(sslDir, `${node}.csr`), cert: path.join(sslDir, `${node}.crt`),
+      dir: sslDir,
+      ca: path.join(sslDir, 'ca.crt'),
+      key: path.join(sslDir, `${node}.key`),
+      csr: path.join(sslDir, `${node}.csr`),
+      cert: path.join(sslDir, `${node}.crt`),
     }),
   });
 }

@@ -26,14 +26,19 @@ const isMap = (v: Json): v is { readonly [k: string]: Json } => v !== null && ty
 
 /** path -> hash of the declared view, skipping sensitive pointers. */
 export function fingerprint(desired: View, sensitive: readonly string[]): Record<string, string> {
-  const masked = (p: string): boolean => sensitive.some((s) => {
-    const sp = s.startsWith('/') ? s : '/' + esc(s);
-    return p === sp || p.startsWith(sp + '/') || sp.startsWith(p + '/');
-  });
+  const masked = (p: string): boolean =>
+    sensitive.some((s) => {
+      const sp = s.startsWith('/') ? s : '/' + esc(s);
+      return p === sp || p.startsWith(sp + '/') || sp.startsWith(p + '/');
+    });
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(desired)) {
     const p = '/' + esc(k);
-    if (isMap(v)) for (const [kk, vv] of Object.entries(v)) { const pp = `${p}/${esc(kk)}`; if (!masked(pp)) out[pp] = hash(vv); }
+    if (isMap(v))
+      for (const [kk, vv] of Object.entries(v)) {
+        const pp = `${p}/${esc(kk)}`;
+        if (!masked(pp)) out[pp] = hash(vv);
+      }
     if (!masked(p)) out[p] = hash(v);
   }
   return out;
@@ -42,7 +47,11 @@ export function fingerprint(desired: View, sensitive: readonly string[]): Record
 /** The hashes as last applied; none without a state directory, or when none were recorded or the file is unreadable. */
 export async function readAppliedHashes(stateDir: string | undefined): Promise<AppliedHashes> {
   if (!stateDir) return {};
-  try { return JSON.parse(await readFile(stateLayout(stateDir).appliedHashes, 'utf8')) as AppliedHashes; } catch { return {}; }
+  try {
+    return JSON.parse(await readFile(stateLayout(stateDir).appliedHashes, 'utf8')) as AppliedHashes;
+  } catch {
+    return {};
+  }
 }
 
 export async function writeAppliedHashes(stateDir: string, hashes: AppliedHashes): Promise<void> {
@@ -50,11 +59,16 @@ export async function writeAppliedHashes(stateDir: string, hashes: AppliedHashes
 }
 
 /** Attribute label for a change path: `/environment/FOO` -> `environment FOO`. */
-const label = (p: string): string => p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join(' ');
+const label = (p: string): string =>
+  p
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join(' ');
 
 /** Paths of the plan's changes whose declared value is unchanged since the last apply: drift. */
 export function driftPaths(plan: ResourcePlan, desired: View | undefined, last: Record<string, string> | undefined, sensitive: readonly string[]): string[] {
-  if (!last || !desired || plan.action !== 'update' && plan.action !== 'replace') return [];
+  if (!last || !desired || (plan.action !== 'update' && plan.action !== 'replace')) return [];
   const now = fingerprint(desired, sensitive);
   return plan.changes.filter((c) => c.path in last && now[c.path] === last[c.path]).map((c) => c.path);
 }
@@ -64,7 +78,12 @@ export function driftPaths(plan: ResourcePlan, desired: View | undefined, last: 
  * tsconverge`, or `changed outside tsconverge: environment FOO, memory`. Undefined
  * when the declaration changed (or nothing was ever applied).
  */
-export function describeDrift(plan: ResourcePlan, desired: View | undefined, last: Record<string, string> | undefined, sensitive: readonly string[]): string | undefined {
+export function describeDrift(
+  plan: ResourcePlan,
+  desired: View | undefined,
+  last: Record<string, string> | undefined,
+  sensitive: readonly string[],
+): string | undefined {
   if (!last || !desired || plan.action === 'none') return undefined;
   if (plan.action === 'create') return 'removed outside tsconverge';
   const drifted = driftPaths(plan, desired, last, sensitive).map(label);

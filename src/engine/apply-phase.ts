@@ -35,11 +35,19 @@ async function afterDependencies(run: Run, id: string, done: ReadonlyMap<string,
 
 /** One resource: read again if a dependency changed, judge, apply with retries, refresh, and settle what it owes. */
 async function applyOne(run: Run, s: State): Promise<void> {
-  const { graph, states, config: { log, allowReplace }, stores: { owed } } = run;
+  const {
+    graph,
+    states,
+    config: { log, allowReplace },
+    stores: { owed },
+  } = run;
   const id = s.resource.id;
   const deps = [...graph.deps.get(id)!];
   const changed = (d: string): boolean => states.get(d)!.status === 'changed';
-  if (interrupted(run) && (s.plan!.action !== 'none' || deps.some(changed))) { interruptedSkip(s, log); return; }
+  if (interrupted(run) && (s.plan!.action !== 'none' || deps.some(changed))) {
+    interruptedSkip(s, log);
+    return;
+  }
   s.started = Date.now();
   let owedNow: string[] = [];
   try {
@@ -50,11 +58,20 @@ async function applyOne(run: Run, s: State): Promise<void> {
     const notifiers = deps.filter((d) => graph.notifies.get(d)!.has(id) && changed(d));
     const notified = notifiers.length > 0 || owed.get(id) !== undefined;
     const judged = judgeChange(s.provider, s.resource, s.plan!, s.driftPaths, allowReplace);
-    if (judged && 'held' in judged) { hold(s, judged.held, log); return; }
-    if (judged) { refuse(s, judged.refused, log); return; }
+    if (judged && 'held' in judged) {
+      hold(s, judged.held, log);
+      return;
+    }
+    if (judged) {
+      refuse(s, judged.refused, log);
+      return;
+    }
     if (s.plan!.action !== 'none') {
       // Owed before the change: a run that stops after it still restarts them next time.
-      owedNow = await owed.add([...graph.notifies.get(id)!].filter((t) => states.get(t)?.provider?.refresh), id);
+      owedNow = await owed.add(
+        [...graph.notifies.get(id)!].filter((t) => states.get(t)?.provider?.refresh),
+        id,
+      );
       await applyWithRetries(run, s);
     }
     await refreshIfNotified(run, s, notified, notifiers);
@@ -94,16 +111,27 @@ async function applyWithRetries(run: Run, s: State): Promise<void> {
 async function applyAndVerify(run: Run, s: State, plan: ResourcePlan): Promise<void> {
   run.config.log.info(`${s.resource.id}: ${plan.action}${plan.forcedBy.length ? ` (forced by ${plan.forcedBy.join(', ')})` : ''}`);
   await recordAdoption(plan, s.provider!, s.resource, s.observed, run.stores.adoption);
-  if (plan.action !== 'adopt') await guard(`${s.resource.id}: ${plan.action}`, s.resource.id, run.config.applyTimeoutMs, (signal) => s.provider!.apply(s.resource, plan, s.observed, run.ctxFor(signal)), { parent: run.hard });
+  if (plan.action !== 'adopt')
+    await guard(
+      `${s.resource.id}: ${plan.action}`,
+      s.resource.id,
+      run.config.applyTimeoutMs,
+      (signal) => s.provider!.apply(s.resource, plan, s.observed, run.ctxFor(signal)),
+      { parent: run.hard },
+    );
   const after = await readOne(run, s);
   const again = planOf(run, s, after);
   s.observed = after;
   if (again.action !== 'none') {
-    throw new TsconvergeError('NOT_CONVERGED', `applied, but a second read still differs in: ${again.changes.map((c) => c.path.slice(1)).join(', ') || again.action}`, {
-      resource: s.resource.id,
-      terminal: true,
-      hint: 'something outside tsconverge changes this resource, or the provider cannot express a declared value; run plan to see the difference',
-    });
+    throw new TsconvergeError(
+      'NOT_CONVERGED',
+      `applied, but a second read still differs in: ${again.changes.map((c) => c.path.slice(1)).join(', ') || again.action}`,
+      {
+        resource: s.resource.id,
+        terminal: true,
+        hint: 'something outside tsconverge changes this resource, or the provider cannot express a declared value; run plan to see the difference',
+      },
+    );
   }
 }
 
@@ -112,7 +140,9 @@ async function refreshIfNotified(run: Run, s: State, notified: boolean, notifier
   const p = s.provider!;
   if (!(notified || s.plan!.refresh) || !p.refresh || (s.plan!.action !== 'none' && s.plan!.action !== 'update')) return;
   run.config.log.info(`${s.resource.id}: refresh (${notified ? 'notified' : 'a changed attribute needs a restart'})`);
-  await guard(`${s.resource.id}: refresh`, s.resource.id, run.config.applyTimeoutMs, (signal) => p.refresh!(s.resource, s.observed, run.ctxFor(signal)), { parent: run.hard });
+  await guard(`${s.resource.id}: refresh`, s.resource.id, run.config.applyTimeoutMs, (signal) => p.refresh!(s.resource, s.observed, run.ctxFor(signal)), {
+    parent: run.hard,
+  });
   s.refresh = true;
   if (notifiers.length > 0) s.notifiedBy = notifiers;
 }
@@ -123,6 +153,8 @@ async function retractOwed(run: Run, s: State, ids: readonly string[]): Promise<
   try {
     const again = planOf(run, s, await readOne(run, s));
     if (JSON.stringify(again.changes) !== before) return;
-  } catch { return; } // cannot tell: keep them owed
+  } catch {
+    return;
+  } // cannot tell: keep them owed
   for (const id of ids) await run.stores.owed.clear(id);
 }

@@ -19,8 +19,12 @@ export function delta(c: AttributeChange): Pick<AttributeChange, 'added' | 'remo
   if (isMap(c.from) && isMap(c.to)) {
     const from = c.from;
     const to = c.to;
-    const removed = Object.keys(from).filter((k) => !(k in to) || key(from[k]!) !== key(to[k]!)).map((k) => ({ [k]: from[k]! }));
-    const added = Object.keys(to).filter((k) => !(k in from) || key(from[k]!) !== key(to[k]!)).map((k) => ({ [k]: to[k]! }));
+    const removed = Object.keys(from)
+      .filter((k) => !(k in to) || key(from[k]!) !== key(to[k]!))
+      .map((k) => ({ [k]: from[k]! }));
+    const added = Object.keys(to)
+      .filter((k) => !(k in from) || key(from[k]!) !== key(to[k]!))
+      .map((k) => ({ [k]: to[k]! }));
     return { removed, added };
   }
   return {};

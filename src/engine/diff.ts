@@ -41,7 +41,10 @@ function maskBelow(value: Json | undefined, at: string, pointers: readonly strin
   let out: Json = value;
   for (const p of pointers) {
     if (!p.startsWith(at + '/')) continue;
-    const segs = p.slice(at.length + 1).split('/').map(unescape);
+    const segs = p
+      .slice(at.length + 1)
+      .split('/')
+      .map(unescape);
     const set = (cur: Json, i: number): Json => {
       if (cur === null || typeof cur !== 'object') return cur;
       if (Array.isArray(cur)) return SENSITIVE;
@@ -90,11 +93,16 @@ export function diffViews(desired: View, actual: View | null, spec: KindSpec | u
   return changes;
 }
 
-export function planResource(desired: View, actual: View | null, wantsAbsent: boolean, spec: KindSpec | undefined, sensitive: readonly string[], refresh = false): ResourcePlan {
+export function planResource(
+  desired: View,
+  actual: View | null,
+  wantsAbsent: boolean,
+  spec: KindSpec | undefined,
+  sensitive: readonly string[],
+  refresh = false,
+): ResourcePlan {
   if (wantsAbsent) {
-    return actual === null
-      ? { action: 'none', changes: [], forcedBy: [], refresh: false }
-      : { action: 'delete', changes: [], forcedBy: [], refresh: false };
+    return actual === null ? { action: 'none', changes: [], forcedBy: [], refresh: false } : { action: 'delete', changes: [], forcedBy: [], refresh: false };
   }
   const changes = diffViews(desired, actual, spec, sensitive);
   if (actual === null) return { action: 'create', changes, forcedBy: [], refresh: false };

@@ -42,8 +42,14 @@ export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): 
     for (const rel of ['require', 'before', 'notify', 'subscribe'] as const) if (r.relations[rel].includes(r.id) && !selfRef.has(r.id)) selfRef.set(r.id, rel);
     for (const x of r.relations.require) edge(x, r.id, true);
     for (const x of r.relations.before) edge(r.id, x, true);
-    for (const x of r.relations.notify) { edge(r.id, x, true); notifies.get(r.id)!.add(x); }
-    for (const x of r.relations.subscribe) { edge(x, r.id, true); notifies.get(x)!.add(r.id); }
+    for (const x of r.relations.notify) {
+      edge(r.id, x, true);
+      notifies.get(r.id)!.add(x);
+    }
+    for (const x of r.relations.subscribe) {
+      edge(x, r.id, true);
+      notifies.get(x)!.add(r.id);
+    }
     const p = providers.find(r.kind);
     for (const x of p?.autoRequire?.(r, catalogue.resources) ?? []) {
       const dep = catalogue.byId.get(x);
@@ -66,11 +72,18 @@ export function createGraph(catalogue: Catalogue, providers: ProviderRegistry): 
  * Kahn's algorithm with a min-heap on declaration position: among the resources whose
  * dependencies are done, the one declared first goes next. O((V + E) log V).
  */
-function topologicalOrder(catalogue: Catalogue, deps: Map<string, Set<string>>, dependents: Map<string, Set<string>>, selfRef: ReadonlyMap<string, string>): string[] {
+function topologicalOrder(
+  catalogue: Catalogue,
+  deps: Map<string, Set<string>>,
+  dependents: Map<string, Set<string>>,
+  selfRef: ReadonlyMap<string, string>,
+): string[] {
   const position = new Map(catalogue.resources.map((r, i) => [r.id, i]));
   const indegree = new Map([...deps].map(([id, d]) => [id, d.size]));
   const ready = new MinHeap();
-  catalogue.resources.forEach((r, i) => { if (indegree.get(r.id) === 0) ready.push(i); });
+  catalogue.resources.forEach((r, i) => {
+    if (indegree.get(r.id) === 0) ready.push(i);
+  });
   const order: string[] = [];
   while (ready.size > 0) {
     const id = catalogue.resources[ready.pop()]!.id;
@@ -105,11 +118,19 @@ function findCycle(deps: Map<string, Set<string>>, done: Set<string>): string[] 
     state.set(start, 1);
     while (path.length > 0) {
       const next = iters[iters.length - 1]!.next();
-      if (next.done) { state.set(path.pop()!, 2); iters.pop(); continue; }
+      if (next.done) {
+        state.set(path.pop()!, 2);
+        iters.pop();
+        continue;
+      }
       const d = next.value;
       if (done.has(d)) continue;
       if (state.get(d) === 1) return [...path.slice(path.indexOf(d)), d].reverse();
-      if (!state.has(d)) { state.set(d, 1); path.push(d); iters.push(deps.get(d)!.values()); }
+      if (!state.has(d)) {
+        state.set(d, 1);
+        path.push(d);
+        iters.push(deps.get(d)!.values());
+      }
     }
   }
   return [];
@@ -118,7 +139,9 @@ function findCycle(deps: Map<string, Set<string>>, done: Set<string>): string[] 
 /** A binary min-heap of numbers. */
 class MinHeap {
   private readonly items: number[] = [];
-  get size(): number { return this.items.length; }
+  get size(): number {
+    return this.items.length;
+  }
   push(v: number): void {
     const a = this.items;
     a.push(v);
@@ -136,7 +159,8 @@ class MinHeap {
     if (a.length > 0) {
       a[0] = last;
       for (let i = 0; ;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < a.length && a[l]! < a[m]!) m = l;
         if (r < a.length && a[r]! < a[m]!) m = r;

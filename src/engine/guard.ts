@@ -23,7 +23,15 @@ const secondsOrMs = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${Math.ro
 async function settles(call: Promise<unknown>, ms: number): Promise<boolean> {
   let t: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([call.then(() => true, () => true), new Promise<false>((r) => { t = setTimeout(() => r(false), ms); })]);
+    return await Promise.race([
+      call.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((r) => {
+        t = setTimeout(() => r(false), ms);
+      }),
+    ]);
   } finally {
     clearTimeout(t);
   }
@@ -35,7 +43,13 @@ async function settles(call: Promise<unknown>, ms: number): Promise<boolean> {
  * runs. A call that does not settle even then fails with a terminal TIMEOUT, so it is
  * never retried beside itself. An aborted `parent` cancels the call the same way.
  */
-export async function guard<T>(what: string, resource: string | undefined, timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>, opts: GuardOptions = {}): Promise<T> {
+export async function guard<T>(
+  what: string,
+  resource: string | undefined,
+  timeoutMs: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+  opts: GuardOptions = {},
+): Promise<T> {
   const ctl = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onParent: (() => void) | undefined;
@@ -43,7 +57,8 @@ export async function guard<T>(what: string, resource: string | undefined, timeo
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
     timer.unref?.();
     onParent = () => resolve('interrupt');
-    if (opts.parent?.aborted) onParent(); else opts.parent?.addEventListener('abort', onParent, { once: true });
+    if (opts.parent?.aborted) onParent();
+    else opts.parent?.addEventListener('abort', onParent, { once: true });
   });
   const call = Promise.resolve().then(() => fn(ctl.signal));
   try {
@@ -52,9 +67,15 @@ export async function guard<T>(what: string, resource: string | undefined, timeo
     if (first === 'interrupt') {
       ctl.abort(opts.parent!.reason);
       const settled = await settles(call, INTERRUPT_SETTLE_MS);
-      throw new TsconvergeError('INTERRUPTED', `${what} was cancelled: the run was interrupted${settled ? '' : ` (it had not stopped ${secondsOrMs(INTERRUPT_SETTLE_MS)} later)`}`, {
-        resource, terminal: true, hint: 'run apply again: it reads the resource and converges it from what is',
-      });
+      throw new TsconvergeError(
+        'INTERRUPTED',
+        `${what} was cancelled: the run was interrupted${settled ? '' : ` (it had not stopped ${secondsOrMs(INTERRUPT_SETTLE_MS)} later)`}`,
+        {
+          resource,
+          terminal: true,
+          hint: 'run apply again: it reads the resource and converges it from what is',
+        },
+      );
     }
     const limit = `${what} did not finish within ${secondsOrMs(timeoutMs)}`;
     ctl.abort(new TsconvergeError('TIMEOUT', limit, { resource }));

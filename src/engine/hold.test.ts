@@ -3,7 +3,12 @@ import { holdReplace } from './hold.js';
 import type { Resource, ResourcePlan } from '../providers/types.js';
 
 const res = (attrs: Record<string, unknown>): Resource => ({ kind: 'docker.container', name: 'db', id: 'docker.container[db]', attrs, sensitive: [] });
-const replace: ResourcePlan = { action: 'replace', changes: [{ path: '/labels/tier', attribute: 'labels', effect: 'replace', sensitive: false }], forcedBy: ['labels'], refresh: false };
+const replace: ResourcePlan = {
+  action: 'replace',
+  changes: [{ path: '/labels/tier', attribute: 'labels', effect: 'replace', sensitive: false }],
+  forcedBy: ['labels'],
+  refresh: false,
+};
 const update: ResourcePlan = { action: 'update', changes: [], forcedBy: [], refresh: false };
 const drift = ['/labels/tier'];
 const other = ['/networks'];

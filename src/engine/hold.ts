@@ -20,7 +20,8 @@ export function holdReplace(r: Resource, plan: ResourcePlan, drift: readonly str
   if (onlyDrift && a.onDrift === 'fix') return undefined;
   const why = onlyDrift ? `repairs drift: ${forcing.map((p) => p.slice(1).replace(/\//g, ' ')).join(', ')}` : `forced by ${plan.forcedBy.join(', ')}`;
   return new TsconvergeError(HELD, `held: stateful, so this replace (${why}) needs --allow-replace; it keeps running unchanged`, {
-    resource: r.id, terminal: true,
+    resource: r.id,
+    terminal: true,
     hint: onlyDrift
       ? `run apply --allow-replace when a restart is acceptable, or declare onDrift: fix to let drift be repaired${a.onDrift === 'warn' ? ' (onDrift: warn only reports it)' : ''}`
       : 'run apply --allow-replace when a restart is acceptable (see the consequences in the plan)',
@@ -33,8 +34,13 @@ export function holdReplace(r: Resource, plan: ResourcePlan, drift: readonly str
  * its provider (Provider.refuse: apply would refuse it, so its dependents are skipped).
  * A plan computed with this is what apply then does.
  */
-export function judgeChange(provider: Provider | undefined, r: Resource, plan: ResourcePlan, drift: readonly string[], allowReplace: boolean | undefined):
-  { readonly held: TsconvergeError } | { readonly refused: TsconvergeError } | undefined {
+export function judgeChange(
+  provider: Provider | undefined,
+  r: Resource,
+  plan: ResourcePlan,
+  drift: readonly string[],
+  allowReplace: boolean | undefined,
+): { readonly held: TsconvergeError } | { readonly refused: TsconvergeError } | undefined {
   const held = holdReplace(r, plan, drift, allowReplace);
   if (held) return { held };
   const refused = plan.action === 'none' ? undefined : provider?.refuse?.(r as never, plan);

@@ -34,8 +34,12 @@ function child(body: string): ChildProcess & { out: () => string } {
   const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(c);
   let out = '';
-  c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  c.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  c.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  c.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return Object.assign(c, { out: () => out });
 }
 
@@ -51,7 +55,10 @@ const exited = (c: ChildProcess): Promise<number | null> => new Promise((r) => (
 
 describe('resolveStateDir', () => {
   const saved = process.env.TSCONVERGE_STATE_DIR;
-  afterEach(() => { if (saved === undefined) delete process.env.TSCONVERGE_STATE_DIR; else process.env.TSCONVERGE_STATE_DIR = saved; });
+  afterEach(() => {
+    if (saved === undefined) delete process.env.TSCONVERGE_STATE_DIR;
+    else process.env.TSCONVERGE_STATE_DIR = saved;
+  });
   it.each([
     [{ stateDir: '/x/state', root: '/r' }, '/env', '/x/state'],
     [{ root: '/r' }, '/env', '/env'],
@@ -59,7 +66,8 @@ describe('resolveStateDir', () => {
     [{ root: '/' }, undefined, '/var/lib/tsconverge'],
     [{}, undefined, '/var/lib/tsconverge'],
   ])('%j with env %s -> %s', (opts, env, want) => {
-    if (env === undefined) delete process.env.TSCONVERGE_STATE_DIR; else process.env.TSCONVERGE_STATE_DIR = env;
+    if (env === undefined) delete process.env.TSCONVERGE_STATE_DIR;
+    else process.env.TSCONVERGE_STATE_DIR = env;
     expect(resolveStateDir(opts)).toBe(want);
   });
 });
@@ -79,7 +87,9 @@ describe('acquireRunLock', () => {
 
   it('refuses at once while a live child holds it, naming its pid and start time', async () => {
     const dir = tempDir();
-    const holder = child(`const l = await acquireRunLock(${JSON.stringify(dir)}, { command: 'apply' }); console.log('HELD ' + l.info.since); setInterval(() => {}, 1000);`);
+    const holder = child(
+      `const l = await acquireRunLock(${JSON.stringify(dir)}, { command: 'apply' }); console.log('HELD ' + l.info.since); setInterval(() => {}, 1000);`,
+    );
     await waitFor(() => holder.out().includes('HELD'));
     const since = /HELD (\S+)/.exec(holder.out())![1];
     const t0 = Date.now();
@@ -93,7 +103,9 @@ describe('acquireRunLock', () => {
 
   it('waits up to waitMs: gets the lock when the holder exits, else times out', async () => {
     const dir = tempDir();
-    const holder = child(`const l = await acquireRunLock(${JSON.stringify(dir)}, { command: 'apply' }); console.log('HELD'); setTimeout(() => l.release().then(() => process.exit(0)), 700);`);
+    const holder = child(
+      `const l = await acquireRunLock(${JSON.stringify(dir)}, { command: 'apply' }); console.log('HELD'); setTimeout(() => l.release().then(() => process.exit(0)), 700);`,
+    );
     await waitFor(() => holder.out().includes('HELD'));
     const short = await acquireRunLock(dir, { command: 'apply', waitMs: 200 }).catch((e: unknown) => e);
     expect((short as TsconvergeError).code).toBe('RUN_IN_PROGRESS');
@@ -130,7 +142,10 @@ describe('acquireRunLock', () => {
     children.push(other);
     await waitFor(() => processStartTime(other.pid!) !== undefined);
     const real = processStartTime(other.pid!)!;
-    writeFileSync(path.join(dir, 'run.lock'), JSON.stringify({ pid: other.pid, since: '2020-01-01T00:00:00.000Z', command: 'apply', start: String(Number(real) - 1) }));
+    writeFileSync(
+      path.join(dir, 'run.lock'),
+      JSON.stringify({ pid: other.pid, since: '2020-01-01T00:00:00.000Z', command: 'apply', start: String(Number(real) - 1) }),
+    );
     const lock = await acquireRunLock(dir, { command: 'apply' });
     expect((await readRunLock(dir))!.pid).toBe(process.pid);
     await lock.release();
@@ -165,26 +180,32 @@ describe('acquireRunLock', () => {
   it.each([
     ['a free lock', false],
     ['a stale lock (dead pid)', true],
-  ])('6 processes racing for %s: exactly one wins', async (_name, stale) => {
-    const dir = tempDir();
-    if (stale) {
-      const dead = spawn('true');
-      await exited(dead);
-      writeFileSync(path.join(dir, 'run.lock'), JSON.stringify({ pid: dead.pid, since: '2020-01-01T00:00:00.000Z', command: 'apply', start: '1' }));
-    }
-    const go = path.join(dir, 'go');
-    const racers = Array.from({ length: 6 }, () => child(`
+  ])(
+    '6 processes racing for %s: exactly one wins',
+    async (_name, stale) => {
+      const dir = tempDir();
+      if (stale) {
+        const dead = spawn('true');
+        await exited(dead);
+        writeFileSync(path.join(dir, 'run.lock'), JSON.stringify({ pid: dead.pid, since: '2020-01-01T00:00:00.000Z', command: 'apply', start: '1' }));
+      }
+      const go = path.join(dir, 'go');
+      const racers = Array.from({ length: 6 }, () =>
+        child(`
       import { existsSync } from 'node:fs';
       console.log('READY');
       while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 5));
       try { await acquireRunLock(${JSON.stringify(dir)}, { command: 'apply' }); console.log('WON'); setTimeout(() => process.exit(0), 1500); }
-      catch (e) { console.log(e.code === 'RUN_IN_PROGRESS' ? 'BUSY' : 'ERR ' + e.message); process.exit(0); }`));
-    // Every racer loaded before the start signal, so they race for real.
-    await waitFor(() => racers.every((r) => r.out().includes('READY')), 25_000);
-    writeFileSync(go, '');
-    await Promise.all(racers.map(exited));
-    const results = racers.map((r) => r.out().replace('READY', '').trim());
-    expect(results.filter((r) => r === 'WON')).toHaveLength(1);
-    expect(results.filter((r) => r === 'BUSY')).toHaveLength(5);
-  }, 30_000);
+      catch (e) { console.log(e.code === 'RUN_IN_PROGRESS' ? 'BUSY' : 'ERR ' + e.message); process.exit(0); }`),
+      );
+      // Every racer loaded before the start signal, so they race for real.
+      await waitFor(() => racers.every((r) => r.out().includes('READY')), 25_000);
+      writeFileSync(go, '');
+      await Promise.all(racers.map(exited));
+      const results = racers.map((r) => r.out().replace('READY', '').trim());
+      expect(results.filter((r) => r === 'WON')).toHaveLength(1);
+      expect(results.filter((r) => r === 'BUSY')).toHaveLength(5);
+    },
+    30_000,
+  );
 });

@@ -19,8 +19,15 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { TsconvergeError } from '../core/errors.js';
 import { stateLayout } from '../core/state-layout.js';
 
-export interface RunLockInfo { readonly pid: number; readonly since: string; readonly command: string }
-export interface RunLock { readonly info: RunLockInfo; release(): Promise<void> }
+export interface RunLockInfo {
+  readonly pid: number;
+  readonly since: string;
+  readonly command: string;
+}
+export interface RunLock {
+  readonly info: RunLockInfo;
+  release(): Promise<void>;
+}
 
 interface LockFile extends RunLockInfo {
   /** Start time of the process, in clock ticks since boot (/proc/<pid>/stat field 22). */
@@ -149,8 +156,14 @@ function abortError(signal: AbortSignal): Error {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal));
-    const onAbort = (): void => { clearTimeout(t); reject(abortError(signal!)); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(abortError(signal!));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -161,7 +174,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * with message `a run is already in progress (pid N, since T)`. A stale lock (dead pid, or the
  * pid now belongs to another process: /proc/<pid>/stat start time differs) is taken over.
  */
-export async function acquireRunLock(stateDir: string, opts: { command: string; waitMs?: number; signal?: AbortSignal; onWait?: (held: RunLockInfo) => void }): Promise<RunLock> {
+export async function acquireRunLock(
+  stateDir: string,
+  opts: { command: string; waitMs?: number; signal?: AbortSignal; onWait?: (held: RunLockInfo) => void },
+): Promise<RunLock> {
   await fs.mkdir(stateDir, { recursive: true, mode: 0o755 });
   const lockPath = stateLayout(stateDir).runLock;
   const info: LockFile = { pid: process.pid, since: new Date().toISOString(), command: opts.command, start: processStartTime(process.pid) };
@@ -179,7 +195,10 @@ export async function acquireRunLock(stateDir: string, opts: { command: string; 
       continue;
     }
     if (Date.now() >= deadline) throw busyError(held, stateDir);
-    if (!waiting && held) { waiting = true; opts.onWait?.(held); }
+    if (!waiting && held) {
+      waiting = true;
+      opts.onWait?.(held);
+    }
     await sleep(Math.min(POLL_MS, Math.max(1, deadline - Date.now())), opts.signal);
   }
   let released = false;

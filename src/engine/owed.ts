@@ -16,7 +16,10 @@ import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/atomic.js';
 import { stateLayout } from '../core/state-layout.js';
 
-export interface OwedEntry { readonly because: string; readonly since: string }
+export interface OwedEntry {
+  readonly because: string;
+  readonly since: string;
+}
 
 export interface OwedStore {
   /** Why a refresh is owed to `id`, when one is. */
@@ -31,7 +34,11 @@ export async function openOwed(stateDir: string | undefined, writable: boolean):
   const file = stateDir ? stateLayout(stateDir).owedRestarts : undefined;
   let owed: Record<string, OwedEntry> = {};
   if (file) {
-    try { owed = JSON.parse(await readFile(file, 'utf8')) as Record<string, OwedEntry>; } catch { /* none owed */ }
+    try {
+      owed = JSON.parse(await readFile(file, 'utf8')) as Record<string, OwedEntry>;
+    } catch {
+      /* none owed */
+    }
   }
   let chain: Promise<void> = Promise.resolve();
   const save = (): Promise<void> => {

@@ -7,7 +7,10 @@ import type { Provider, Resource, ResourcePlan } from '../providers/types.js';
 import { TsconvergeError } from '../core/errors.js';
 import { openAdoptionStore, ownershipPlan, recordAdoption } from './ownership.js';
 
-const provider = { kind: 'docker.network', ownership: (_r: Resource, o: { id: string; labels: Record<string, string> }) => dockerOwnership(o.id, o.labels) } as unknown as Provider;
+const provider = {
+  kind: 'docker.network',
+  ownership: (_r: Resource, o: { id: string; labels: Record<string, string> }) => dockerOwnership(o.id, o.labels),
+} as unknown as Provider;
 const res = (attrs: Record<string, unknown> = {}): Resource => ({ kind: 'docker.network', name: 'web', id: 'docker.network[web]', attrs, sensitive: [] });
 const plan = (action: ResourcePlan['action']): ResourcePlan => ({ action, changes: [], forcedBy: [], refresh: false });
 const ours = { id: 'n1', labels: { 'io.tsconverge.owner': 'tsconverge' } };
@@ -17,7 +20,10 @@ const hand = { id: 'n3', labels: {} };
 describe('madeBy', () => {
   it.each([
     [{ 'com.docker.compose.project': 'p', 'com.docker.compose.service': 'web' }, 'Docker Compose (project p, service web)'],
-    [{ 'com.docker.compose.project': 'p', 'com.docker.compose.volume': 'data', 'com.docker.compose.version': '2.20.0' }, 'Docker Compose 2.20.0 (project p, volume data)'],
+    [
+      { 'com.docker.compose.project': 'p', 'com.docker.compose.volume': 'data', 'com.docker.compose.version': '2.20.0' },
+      'Docker Compose 2.20.0 (project p, volume data)',
+    ],
     [{ 'com.docker.stack.namespace': 's' }, 'docker stack s'],
     [{ 'io.tsconverge.owner': 'someone-else' }, 'someone-else (label io.tsconverge.owner)'],
     [{ a: 'b' }, undefined],
@@ -44,11 +50,18 @@ describe('ownershipPlan', () => {
     expect(out.adopt !== undefined).toBe(observed !== null && observed !== ours);
   });
 
-  it.each([[compose, 'made by Docker Compose 1.29.2 (project shop, network front)'], [hand, 'made by hand or by another tool']])('refuses a foreign object: %j', async (observed, msg) => {
+  it.each([
+    [compose, 'made by Docker Compose 1.29.2 (project shop, network front)'],
+    [hand, 'made by hand or by another tool'],
+  ])('refuses a foreign object: %j', async (observed, msg) => {
     const store = await openAdoptionStore(dir);
     for (const action of ['none', 'update', 'delete'] as const) {
       let err: unknown;
-      try { ownershipPlan(plan(action), provider, res(), observed, store, false); } catch (e) { err = e; }
+      try {
+        ownershipPlan(plan(action), provider, res(), observed, store, false);
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(TsconvergeError);
       expect((err as TsconvergeError).code).toBe('NOT_OWNED');
       expect((err as TsconvergeError).terminal).toBe(true);

@@ -45,7 +45,10 @@ export async function openAdoptionStore(stateDir: string): Promise<AdoptionStore
     objects = parsed.objects ?? {};
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new TsconvergeError('FILE_IO', `cannot read the adoption records ${file}: ${(err as Error).message}`, { cause: err, hint: 'fix or remove the file; it lists the objects adopted with adopt: true' });
+      throw new TsconvergeError('FILE_IO', `cannot read the adoption records ${file}: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'fix or remove the file; it lists the objects adopted with adopt: true',
+      });
     }
   }
   return {
@@ -54,7 +57,9 @@ export async function openAdoptionStore(stateDir: string): Promise<AdoptionStore
     record(id, rec) {
       objects = { ...objects, [id]: rec };
       // Resources are applied in parallel: writes are queued so each rename holds every record so far.
-      writing = writing.catch(() => undefined).then(() => writeFileAtomic(file, JSON.stringify({ formatVersion: 1, objects }, null, 2) + '\n', { mode: 0o644 }));
+      writing = writing
+        .catch(() => undefined)
+        .then(() => writeFileAtomic(file, JSON.stringify({ formatVersion: 1, objects }, null, 2) + '\n', { mode: 0o644 }));
       return writing;
     },
   };
@@ -79,7 +84,14 @@ export function wantsAdopt(resource: Resource, adoptAll: boolean): boolean {
  * planned change, marked adopt) for a foreign object the manifest adopts; otherwise a
  * terminal NOT_OWNED error, so the resource is reported and never touched.
  */
-export function ownershipPlan(plan: ResourcePlan, provider: Provider, resource: Resource, observed: unknown, store: AdoptionStore, adoptAll: boolean): ResourcePlan {
+export function ownershipPlan(
+  plan: ResourcePlan,
+  provider: Provider,
+  resource: Resource,
+  observed: unknown,
+  store: AdoptionStore,
+  adoptAll: boolean,
+): ResourcePlan {
   if (observed === null || observed === undefined || !provider.ownership) return plan;
   const o = provider.ownership(resource, observed);
   if (o.managed || store.has(o.objectId)) return plan;

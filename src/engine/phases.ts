@@ -16,7 +16,8 @@ export async function suitabilityAndRead(run: RunSetup): Promise<void> {
   const byKind = new Map<string, State[]>();
   for (const s of run.states.values()) {
     const list = byKind.get(s.resource.kind);
-    if (list) list.push(s); else byKind.set(s.resource.kind, [s]); // not a copy per resource: that was quadratic
+    if (list) list.push(s);
+    else byKind.set(s.resource.kind, [s]); // not a copy per resource: that was quadratic
   }
   await Promise.all([...byKind].map(([kind, list]) => readKind(run, kind, list)));
 }
@@ -30,15 +31,24 @@ async function readKind(run: RunSetup, kind: string, list: State[]): Promise<voi
   }
   try {
     const unfit = await guard(`${kind}: suitability check`, undefined, readTimeoutMs, (signal) => provider.suitable(run.ctxFor(signal)));
-    if (unfit) throw new TsconvergeError(unfit.code, unfit.reason, {
-      hint: `the ${kind} resources cannot be converged on this host until this is fixed; other kinds still converge`,
-    });
-    const observed = await guard(`${kind}: read`, undefined, readTimeoutMs, (signal) => provider.readMany(list.map((s) => s.resource), run.ctxFor(signal)));
+    if (unfit)
+      throw new TsconvergeError(unfit.code, unfit.reason, {
+        hint: `the ${kind} resources cannot be converged on this host until this is fixed; other kinds still converge`,
+      });
+    const observed = await guard(`${kind}: read`, undefined, readTimeoutMs, (signal) =>
+      provider.readMany(
+        list.map((s) => s.resource),
+        run.ctxFor(signal),
+      ),
+    );
     for (const s of list) s.observed = observed.get(s.resource.id) ?? null;
   } catch (err) {
     const e = toTsconvergeError(err);
     log.error(`${kind}: ${e.format()}`);
-    for (const s of list) { s.status = 'failed'; s.error = toTsconvergeError(e, s.resource.id); }
+    for (const s of list) {
+      s.status = 'failed';
+      s.error = toTsconvergeError(e, s.resource.id);
+    }
   }
 }
 
@@ -47,7 +57,11 @@ export function planAll(run: Run): void {
   const { applied } = run.stores;
   for (const s of run.states.values()) {
     if (s.status === 'failed') continue;
-    try { s.plan = planOf(run, s, s.observed); } catch (err) { fail(s, err, run.config.log); }
+    try {
+      s.plan = planOf(run, s, s.observed);
+    } catch (err) {
+      fail(s, err, run.config.log);
+    }
     if (s.plan) {
       s.drift = describeDrift(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
       s.driftPaths = driftPaths(s.plan, s.desired, applied[s.resource.id], s.resource.sensitive);
@@ -57,17 +71,34 @@ export function planAll(run: Run): void {
 
 /** 3, under noop: what apply would do with each plan, in dependency order; nothing is applied. */
 export function judgeAll(run: Run): void {
-  const { graph, states, stores: { owed }, config: { log, allowReplace } } = run;
+  const {
+    graph,
+    states,
+    stores: { owed },
+    config: { log, allowReplace },
+  } = run;
   for (const id of graph.order) {
     const s = states.get(id)!;
     if (s.status === 'failed') continue;
     if (skippedForDependency(run, id, s)) continue;
-    predictFollow(s, [...graph.deps.get(id)!].map((d) => states.get(d)!));
+    predictFollow(
+      s,
+      [...graph.deps.get(id)!].map((d) => states.get(d)!),
+    );
     const judged = judgeChange(s.provider, s.resource, s.plan!, s.driftPaths, allowReplace);
-    if (judged && 'held' in judged) { hold(s, judged.held, log); continue; }
-    if (judged) { refuse(s, judged.refused, log); continue; }
+    if (judged && 'held' in judged) {
+      hold(s, judged.held, log);
+      continue;
+    }
+    if (judged) {
+      refuse(s, judged.refused, log);
+      continue;
+    }
     const notifiedBy = [...graph.deps.get(id)!].filter((d) => graph.notifies.get(d)!.has(id) && states.get(d)!.status === 'pending');
-    s.refresh = (notifiedBy.length > 0 || owed.get(id) !== undefined || s.plan!.refresh) && s.provider?.refresh !== undefined && (s.plan!.action === 'none' || s.plan!.action === 'update');
+    s.refresh =
+      (notifiedBy.length > 0 || owed.get(id) !== undefined || s.plan!.refresh) &&
+      s.provider?.refresh !== undefined &&
+      (s.plan!.action === 'none' || s.plan!.action === 'update');
     if (s.refresh && notifiedBy.length > 0) s.notifiedBy = notifiedBy;
     s.status = s.plan!.action !== 'none' || s.refresh ? 'pending' : 'unchanged';
   }
@@ -104,7 +135,9 @@ function resourceReport(run: Run, id: string): ResourceReport {
   const s = run.states.get(id)!;
   const owedBy = run.stores.owedAtStart.get(id);
   return {
-    id, kind: s.resource.kind, name: s.resource.name,
+    id,
+    kind: s.resource.kind,
+    name: s.resource.name,
     action: s.plan?.action ?? 'none',
     status: s.status ?? 'failed',
     changes: s.plan?.changes ?? [],
@@ -131,7 +164,9 @@ function consequencesOf(s: State): { consequences?: Consequences } {
   try {
     const c = s.provider.consequences(s.resource, s.observed, change);
     return c ? { consequences: c } : {};
-  } catch { return {}; }
+  } catch {
+    return {};
+  }
 }
 
 /** What the provider reports besides changes, from the last observed state (Provider.details). */
@@ -140,5 +175,7 @@ function detailsOf(s: State): { details?: Readonly<Record<string, Json>> } {
   try {
     const d = s.provider.details(s.resource, s.observed);
     return d ? { details: d } : {};
-  } catch { return {}; }
+  } catch {
+    return {};
+  }
 }

@@ -15,7 +15,10 @@ export async function preflightCatalogue(catalogue: Catalogue, providers: Provid
   const byKind = new Map<string, CatalogueResource[]>();
   for (const r of catalogue.resources) {
     let list = byKind.get(r.kind);
-    if (!list) { list = []; byKind.set(r.kind, list); }
+    if (!list) {
+      list = [];
+      byKind.set(r.kind, list);
+    }
     list.push(r);
   }
   const errors: TsconvergeError[] = [];

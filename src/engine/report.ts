@@ -64,7 +64,14 @@ export interface Report {
 
 export function summarise(resources: readonly ResourceReport[]): Summary {
   const count = (s: Status): number => resources.filter((r) => r.status === s).length;
-  return { total: resources.length, unchanged: count('unchanged'), changed: count('changed'), pending: count('pending'), failed: count('failed'), skipped: count('skipped') };
+  return {
+    total: resources.length,
+    unchanged: count('unchanged'),
+    changed: count('changed'),
+    pending: count('pending'),
+    failed: count('failed'),
+    skipped: count('skipped'),
+  };
 }
 
 /** 0 nothing to change, 2 changes (applied or pending), 4 failures, 6 both. */

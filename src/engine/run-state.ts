@@ -80,12 +80,21 @@ export function planOf(run: Run, s: State, observed: unknown): ResourcePlan {
   const views = p.views(s.resource, observed, run.ctxFor(new AbortController().signal));
   s.desired = views.desired;
   const plan = planResource(views.desired, views.actual, declaredAbsent(p, s.resource), run.config.schemas.kinds.get(s.resource.kind), s.resource.sensitive);
-  return ownershipPlan(withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed))), p, s.resource, observed, run.stores.adoption, run.config.adopt);
+  return ownershipPlan(
+    withDeltas(withTextDiffs(plan, plan.action === 'none' ? undefined : p.texts?.(s.resource, observed))),
+    p,
+    s.resource,
+    observed,
+    run.stores.adoption,
+    run.config.adopt,
+  );
 }
 
 /** Reads `s` again, alone (after a dependency changed, after an apply, before a retry). */
 export async function readOne(run: RunSetup, s: State): Promise<unknown> {
-  const m = await guard(`${s.resource.id}: read`, s.resource.id, run.config.readTimeoutMs, (signal) => s.provider!.readMany([s.resource], run.ctxFor(signal)), { parent: run.hard });
+  const m = await guard(`${s.resource.id}: read`, s.resource.id, run.config.readTimeoutMs, (signal) => s.provider!.readMany([s.resource], run.ctxFor(signal)), {
+    parent: run.hard,
+  });
   return m.get(s.resource.id) ?? null;
 }
 
@@ -112,7 +121,8 @@ export function hold(s: State, err: TsconvergeError, log: Logger): void {
 export function skip(s: State, dep: string, log: Logger, refused = false): void {
   s.status = 'skipped';
   s.error = new TsconvergeError('DEPENDENCY_FAILED', refused ? `skipped because ${dep} is refused` : `skipped because ${dep} failed or was skipped`, {
-    resource: s.resource.id, hint: `fix ${dep} first; this resource is converged on the next run`,
+    resource: s.resource.id,
+    hint: `fix ${dep} first; this resource is converged on the next run`,
   });
   log.warn(`${s.resource.id}: ${s.error.message}`);
 }
@@ -120,7 +130,8 @@ export function skip(s: State, dep: string, log: Logger, refused = false): void 
 export function interruptedSkip(s: State, log: Logger): void {
   s.status = 'skipped';
   s.error = new TsconvergeError('INTERRUPTED', 'not started: the run was interrupted', {
-    resource: s.resource.id, hint: 'run apply again to converge it',
+    resource: s.resource.id,
+    hint: 'run apply again to converge it',
   });
   log.warn(`${s.resource.id}: ${s.error.message}`);
 }

@@ -20,7 +20,10 @@ import { runCatalogue } from './run.js';
 const log = winston.createLogger({ silent: true });
 
 /** A provider for kind `file` whose world is a Map path -> content. */
-function memoryFiles(world: Map<string, string>, behaviour: { fail?: Set<string>; flaky?: Map<string, number>; ignore?: Set<string>; hang?: Set<string> } = {}) {
+function memoryFiles(
+  world: Map<string, string>,
+  behaviour: { fail?: Set<string>; flaky?: Map<string, number>; ignore?: Set<string>; hang?: Set<string> } = {},
+) {
   const calls: string[] = [];
   const provider: Provider<{ content?: string; path?: string; ensure?: string }, string> = {
     kind: 'file',
@@ -32,7 +35,10 @@ function memoryFiles(world: Map<string, string>, behaviour: { fail?: Set<string>
       if (behaviour.hang?.has(r.name)) await new Promise(() => undefined);
       if (behaviour.fail?.has(r.name)) throw new TsconvergeError('FILE_IO', 'disk on fire', { terminal: true });
       const left = behaviour.flaky?.get(r.name) ?? 0;
-      if (left > 0) { behaviour.flaky!.set(r.name, left - 1); throw new TsconvergeError('FILE_IO', 'transient'); }
+      if (left > 0) {
+        behaviour.flaky!.set(r.name, left - 1);
+        throw new TsconvergeError('FILE_IO', 'transient');
+      }
       if (!behaviour.ignore?.has(r.name)) world.set(r.name, r.attrs.content ?? '');
       return null;
     },
@@ -63,7 +69,9 @@ describe('runCatalogue', () => {
     expect(calls).toEqual([]);
     expect(world).toEqual(new Map([['/c', 'old']]));
     expect(report.resources.map((r) => [r.id, r.action, r.status])).toEqual([
-      ['file[/a]', 'create', 'pending'], ['file[/b]', 'create', 'pending'], ['file[/c]', 'update', 'pending'],
+      ['file[/a]', 'create', 'pending'],
+      ['file[/b]', 'create', 'pending'],
+      ['file[/c]', 'update', 'pending'],
     ]);
     expect(report.exitCode).toBe(2);
   });
@@ -72,7 +80,11 @@ describe('runCatalogue', () => {
     const world = new Map<string, string>();
     const { provider } = memoryFiles(world, { fail: new Set(['/a']) });
     const report = await run(three, provider);
-    expect(report.resources.map((r) => [r.id, r.status])).toEqual([['file[/a]', 'failed'], ['file[/b]', 'skipped'], ['file[/c]', 'changed']]);
+    expect(report.resources.map((r) => [r.id, r.status])).toEqual([
+      ['file[/a]', 'failed'],
+      ['file[/b]', 'skipped'],
+      ['file[/c]', 'changed'],
+    ]);
     expect(report.resources[1]!.error?.code).toBe('DEPENDENCY_FAILED');
     expect(world.get('/c')).toBe('C');
     expect(report.exitCode).toBe(6);
@@ -135,7 +147,13 @@ function slowProvider(world: Map<string, string>, stopMs: number | 'never') {
         if (spans.length === 1) {
           // First attempt: hangs until cancelled, then takes stopMs to undo its work.
           await new Promise<void>((resolve) => {
-            ctx.signal.addEventListener('abort', () => { if (stopMs !== 'never') setTimeout(resolve, stopMs); }, { once: true });
+            ctx.signal.addEventListener(
+              'abort',
+              () => {
+                if (stopMs !== 'never') setTimeout(resolve, stopMs);
+              },
+              { once: true },
+            );
           });
           throw new TsconvergeError('FILE_IO', 'cancelled');
         }
@@ -212,7 +230,16 @@ describe('runCatalogue: interrupts', () => {
       views: (r, o) => ({ desired: { content: r.attrs.content ?? '' }, actual: o === null ? null : { content: o } }),
       async apply(_r, _p, _o, ctx) {
         setTimeout(() => ctl.abort(new Error('SIGINT')), 10);
-        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => { undone = true; resolve(); }, { once: true }));
+        await new Promise<void>((resolve) =>
+          ctx.signal.addEventListener(
+            'abort',
+            () => {
+              undone = true;
+              resolve();
+            },
+            { once: true },
+          ),
+        );
         throw ctx.signal.reason;
       },
     };

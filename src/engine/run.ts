@@ -61,7 +61,12 @@ function newRun(catalogue: Catalogue, providers: ProviderRegistry, config: RunCo
   const exec = createProcessRunner();
   const { root, log, facts } = config;
   const ctxFor = (signal: AbortSignal): ProviderContext => ({ root, fs, exec, log, facts, signal });
-  const states = new Map<string, State>(catalogue.resources.map((r) => [r.id, { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, driftPaths: [], started: 0, finished: 0 }]));
+  const states = new Map<string, State>(
+    catalogue.resources.map((r) => [
+      r.id,
+      { resource: r, provider: providers.find(r.kind), observed: null, refresh: false, driftPaths: [], started: 0, finished: 0 },
+    ]),
+  );
   return { config, catalogue, graph: createGraph(catalogue, providers), states, startedAt, hard, ctxFor };
 }
 
@@ -76,7 +81,8 @@ function armInterrupt(config: RunConfig, hard: AbortController): () => void {
     log.warn(`interrupted: no new resource is started; waiting for the ones in flight (at most ${Math.round(interruptGraceMs / 1000)} s)`);
     graceTimer = setTimeout(() => hard.abort(signal!.reason), interruptGraceMs);
   };
-  if (signal?.aborted) onInterrupt(); else signal?.addEventListener('abort', onInterrupt, { once: true });
+  if (signal?.aborted) onInterrupt();
+  else signal?.addEventListener('abort', onInterrupt, { once: true });
   return () => {
     clearTimeout(graceTimer);
     signal?.removeEventListener('abort', onInterrupt);
@@ -105,5 +111,9 @@ async function rememberApplied(run: Run): Promise<void> {
     else if (s.desired) applied[s.resource.id] = fingerprint(s.desired, s.resource.sensitive);
   }
   if (JSON.stringify(applied) === appliedBefore) return; // nothing new: no write
-  try { await writeAppliedHashes(stateDir, applied); } catch (err) { log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`); }
+  try {
+    await writeAppliedHashes(stateDir, applied);
+  } catch (err) {
+    log.warn(`cannot record the applied state in ${stateDir}: ${(err as Error).message}`);
+  }
 }

@@ -51,8 +51,17 @@ export type Seen =
 export const KEPT_ATTRIBUTES = ['name', 'image', 'exitCode', 'signal', 'container', 'type', 'driver'] as const;
 
 const DOCKER_VERBS: Readonly<Record<string, string>> = {
-  destroy: 'destroyed', die: 'died', oom: 'killed by the OOM killer', kill: 'killed', stop: 'stopped', update: 'updated',
-  rename: 'renamed', disconnect: 'disconnected', connect: 'connected', pause: 'paused', remove: 'removed',
+  destroy: 'destroyed',
+  die: 'died',
+  oom: 'killed by the OOM killer',
+  kill: 'killed',
+  stop: 'stopped',
+  update: 'updated',
+  rename: 'renamed',
+  disconnect: 'disconnected',
+  connect: 'connected',
+  pause: 'paused',
+  remove: 'removed',
 };
 
 const clock = (iso: string): string => {
@@ -64,8 +73,7 @@ const clock = (iso: string): string => {
 export function describeEvent(e: WatchEvent): string {
   if (e.source === 'docker') {
     const verb = DOCKER_VERBS[e.action] ?? e.action;
-    const extra = e.action === 'die' && e.exitCode !== undefined ? ` (exit ${e.exitCode})`
-      : e.action === 'disconnect' ? ` from network ${e.name}` : '';
+    const extra = e.action === 'die' && e.exitCode !== undefined ? ` (exit ${e.exitCode})` : e.action === 'disconnect' ? ` from network ${e.name}` : '';
     return `${verb}${extra} at ${clock(e.time)}`;
   }
   const what = !e.exists ? 'removed' : e.event === 'rename' ? 'replaced' : 'edited';

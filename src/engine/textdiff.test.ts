@@ -3,7 +3,9 @@ import { isBinary, unifiedDiff, withTextDiffs, SENSITIVE_CONTENT, DIFF_MAX_EDITS
 import type { ResourcePlan } from '../providers/types.js';
 
 const plan = (sensitive: boolean): ResourcePlan => ({
-  action: 'update', forcedBy: [], refresh: false,
+  action: 'update',
+  forcedBy: [],
+  refresh: false,
   changes: [{ path: '/content', attribute: 'content', from: 'sha256:a (3 bytes)', to: 'sha256:b (3 bytes)', effect: 'update', sensitive }],
 });
 

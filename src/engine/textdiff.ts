@@ -25,7 +25,12 @@ export type Texts = Readonly<Record<string, { readonly from?: string | Buffer; r
 export function isBinary(b: string | Buffer): boolean {
   if (typeof b === 'string') return b.includes('\0');
   if (b.includes(0)) return true;
-  try { new TextDecoder('utf-8', { fatal: true }).decode(b); return false; } catch { return true; }
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** A unified diff of two texts (hunks only, `@@` headers, 3 context lines), capped at `max` lines. */

@@ -46,12 +46,27 @@ describe('watch list and targeted runs', () => {
 
   it('says what was seen in one line', () => {
     const time = '2026-12-05T14:02:11.250Z';
-    expect(describeSeen('docker.container[web]', { by: 'event', event: { source: 'docker', type: 'container', action: 'destroy', name: 'web', id: 'abc', time, attributes: {} }, afterMs: 1400 }))
-      .toBe('docker.container[web] destroyed at 14:02:11; restored 1.4 s later');
-    expect(describeSeen('docker.container[web]', { by: 'event', event: { source: 'docker', type: 'container', action: 'die', name: 'web', id: 'abc', time, exitCode: 137, attributes: {} } }, true))
-      .toBe('docker.container[web] died (exit 137) at 14:02:11; not repaired (noop)');
-    expect(describeSeen('file[conf]', { by: 'event', event: { source: 'file', path: '/etc/app.conf', event: 'rename', time, exists: true, uid: 0, gid: 0, mode: '0600', size: 12 }, afterMs: 300 }))
-      .toBe('file[conf] replaced (uid 0, gid 0, mode 0600, 12 bytes) at 14:02:11; restored 0.3 s later');
+    expect(
+      describeSeen('docker.container[web]', {
+        by: 'event',
+        event: { source: 'docker', type: 'container', action: 'destroy', name: 'web', id: 'abc', time, attributes: {} },
+        afterMs: 1400,
+      }),
+    ).toBe('docker.container[web] destroyed at 14:02:11; restored 1.4 s later');
+    expect(
+      describeSeen(
+        'docker.container[web]',
+        { by: 'event', event: { source: 'docker', type: 'container', action: 'die', name: 'web', id: 'abc', time, exitCode: 137, attributes: {} } },
+        true,
+      ),
+    ).toBe('docker.container[web] died (exit 137) at 14:02:11; not repaired (noop)');
+    expect(
+      describeSeen('file[conf]', {
+        by: 'event',
+        event: { source: 'file', path: '/etc/app.conf', event: 'rename', time, exists: true, uid: 0, gid: 0, mode: '0600', size: 12 },
+        afterMs: 300,
+      }),
+    ).toBe('file[conf] replaced (uid 0, gid 0, mode 0600, 12 bytes) at 14:02:11; restored 0.3 s later');
     expect(describeSeen('file[conf]', { by: 'sweep' })).toBe('file[conf] drifted, seen at sweep');
   });
 });

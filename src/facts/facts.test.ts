@@ -3,7 +3,10 @@ import { createFacts, defaultDockerSocket, networkFacts, parseOsRelease, readDoc
 
 describe('facts', () => {
   it.each([
-    ['NAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\nVERSION_CODENAME=bookworm\n', { NAME: 'Debian GNU/Linux', VERSION_ID: '12', ID: 'debian', VERSION_CODENAME: 'bookworm' }],
+    [
+      'NAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\nVERSION_CODENAME=bookworm\n',
+      { NAME: 'Debian GNU/Linux', VERSION_ID: '12', ID: 'debian', VERSION_CODENAME: 'bookworm' },
+    ],
     ["PRETTY_NAME='Alpine Linux v3.19'\n# comment\n", { PRETTY_NAME: 'Alpine Linux v3.19' }],
   ])('parses os-release %#', (text, out) => {
     expect(parseOsRelease(text)).toEqual(out);
@@ -18,8 +21,9 @@ describe('facts', () => {
   });
 
   it('describes interfaces with families and prefixes', () => {
-    expect(networkFacts({ lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' }] }))
-      .toEqual({ lo: { mac: '00:00:00:00:00:00', internal: true, addresses: [{ family: 'IPv4', address: '127.0.0.1', cidr: '127.0.0.1/8' }] } });
+    expect(
+      networkFacts({ lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' }] }),
+    ).toEqual({ lo: { mac: '00:00:00:00:00:00', internal: true, addresses: [{ family: 'IPv4', address: '127.0.0.1', cidr: '127.0.0.1/8' }] } });
   });
 
   it('gathers without Docker unless asked; an unreachable engine is null, not an error', async () => {

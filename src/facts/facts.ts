@@ -101,11 +101,17 @@ export function readDockerFacts(socketPath = defaultDockerSocket(), timeoutMs = 
     const req = http.get({ socketPath, path: '/version', timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
+      res.on('data', (c: string) => {
+        body += c;
+      });
       res.on('end', () => {
         try {
           const v = JSON.parse(body) as Record<string, string>;
-          resolve(res.statusCode === 200 ? { version: v.Version ?? '', apiVersion: v.ApiVersion ?? '', os: v.Os ?? '', arch: v.Arch ?? '', kernelVersion: v.KernelVersion ?? '' } : null);
+          resolve(
+            res.statusCode === 200
+              ? { version: v.Version ?? '', apiVersion: v.ApiVersion ?? '', os: v.Os ?? '', arch: v.Arch ?? '', kernelVersion: v.KernelVersion ?? '' }
+              : null,
+          );
         } catch {
           resolve(null);
         }
@@ -138,13 +144,20 @@ export async function createFacts(root = '/', opts: FactsOptions = {}): Promise<
     osr = parseOsRelease(text);
   } catch {
     // The machine's own, when the root has none: facts describe the machine tsconverge runs on.
-    try { osr = parseOsRelease(await readFile('/etc/os-release', 'utf8')); } catch { /* no os-release */ }
+    try {
+      osr = parseOsRelease(await readFile('/etc/os-release', 'utf8'));
+    } catch {
+      /* no os-release */
+    }
   }
   const raw = os.networkInterfaces();
   const interfaces: Record<string, string[]> = {};
   for (const [name, addrs] of Object.entries(raw)) interfaces[name] = (addrs ?? []).map((a) => a.address);
   const network = networkFacts(raw);
-  const primaryIPv4 = Object.values(network).flatMap((i) => (i.internal ? [] : i.addresses)).find((a) => a.family === 'IPv4')?.address ?? null;
+  const primaryIPv4 =
+    Object.values(network)
+      .flatMap((i) => (i.internal ? [] : i.addresses))
+      .find((a) => a.family === 'IPv4')?.address ?? null;
   const hostname = os.hostname();
   const [systemd, dockerenv, containerenv] = await Promise.all([exists('/run/systemd/system'), exists('/.dockerenv'), exists('/run/.containerenv')]);
   const facts: Facts = {
@@ -186,11 +199,13 @@ export function readDockerFirewallBackend(socketPath = defaultDockerSocket(), ti
     const req = http.get({ socketPath, path: '/info', timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
+      res.on('data', (c: string) => {
+        body += c;
+      });
       res.on('end', () => {
         try {
           const v = JSON.parse(body) as { FirewallBackend?: { Driver?: string } };
-          resolve(res.statusCode === 200 ? v.FirewallBackend?.Driver ?? 'iptables' : null);
+          resolve(res.statusCode === 200 ? (v.FirewallBackend?.Driver ?? 'iptables') : null);
         } catch {
           resolve(null);
         }

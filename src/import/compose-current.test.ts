@@ -15,9 +15,17 @@ import { aliasBudget } from './compose-yaml.js';
 
 const FIX = fileURLToPath(new URL('../../test/fixtures/compose/', import.meta.url));
 const dir = mkdtempSync(path.join(tmpdir(), 'i28-compose-'));
-const write = (name: string, text: string): string => { const p = path.join(dir, name); writeFileSync(p, text); return p; };
+const write = (name: string, text: string): string => {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
 const byName = (rs: readonly Record<string, unknown>[], name: string): Record<string, unknown> => rs.find((r) => r.name === name)!;
-const warned = (r: { warnings: readonly { key: string; message: string }[] }, key: string): string => r.warnings.filter((w) => w.key === key).map((w) => w.message).join('\n');
+const warned = (r: { warnings: readonly { key: string; message: string }[] }, key: string): string =>
+  r.warnings
+    .filter((w) => w.key === key)
+    .map((w) => w.message)
+    .join('\n');
 
 describe('published files the old schema refused', () => {
   it('Sentry self-hosted: 131 merge keys, name:, profiles; no alias limit hit', async () => {
@@ -28,19 +36,27 @@ describe('published files the old schema refused', () => {
     expect(r.resources.filter((x) => x.kind === 'docker.container').length).toBeGreaterThan(50);
     expect(warned(r, 'services.web.pull_policy')).toMatch(/^Compose-only/);
     // depends_on restart: true (Sentry's nginx on web and relay) restarts it when they change
-    expect(byName(r.resources, 'sentry-self-hosted_nginx_1')).toMatchObject({ subscribe: ['docker.container[sentry-self-hosted_web_1]', 'docker.container[sentry-self-hosted_relay_1]'] });
+    expect(byName(r.resources, 'sentry-self-hosted_nginx_1')).toMatchObject({
+      subscribe: ['docker.container[sentry-self-hosted_web_1]', 'docker.container[sentry-self-hosted_relay_1]'],
+    });
     expect(r.warnings.filter((w) => w.key.endsWith('.restart') || w.key.endsWith('.required'))).toEqual([]);
   });
 
   it('n8n AI starter kit: env_file long form (path, required) and fragments', async () => {
     const r = await importCompose([path.join(FIX, 'n8n-ai-starter-kit/docker-compose.yml')], { env: {} });
     const n8n = byName(r.resources, 'n8n');
-    expect(n8n).toMatchObject({ image: 'n8nio/n8n:latest', environment: { DB_TYPE: 'postgresdb', N8N_ENCRYPTION_KEY: 'super-secret-key', POSTGRES_DB: 'n8n' } });
+    expect(n8n).toMatchObject({
+      image: 'n8nio/n8n:latest',
+      environment: { DB_TYPE: 'postgresdb', N8N_ENCRYPTION_KEY: 'super-secret-key', POSTGRES_DB: 'n8n' },
+    });
     expect(r.warnings.filter((w) => w.key.includes('<<') || w.key.includes('Symbol'))).toEqual([]);
   });
 
   it('an optional env_file (required: false) that is missing is skipped quietly; a required one is a warning', async () => {
-    const f = write('envfile.yml', 'services:\n  a:\n    image: x\n    env_file:\n      - path: ./missing-optional.env\n        required: false\n      - path: ./missing.env\n');
+    const f = write(
+      'envfile.yml',
+      'services:\n  a:\n    image: x\n    env_file:\n      - path: ./missing-optional.env\n        required: false\n      - path: ./missing.env\n',
+    );
     const r = await importCompose([f], { projectName: 'p', env: {} });
     expect(r.warnings.map(formatWarning)).toEqual([expect.stringMatching(new RegExp(`^${f}:7:9: services.a.env_file.1: cannot read .*missing.env`))]);
   });
@@ -61,12 +77,18 @@ describe('what real stacks use is carried over (mailcow)', () => {
   it('ulimits, tty, privileged, security_opt, static addresses, IPv6 subnets', async () => {
     const r = await importCompose([path.join(FIX, 'mailcow/docker-compose.yml')], { projectName: 'm', env: {} });
     expect(byName(r.resources, 'm_dovecot-mailcow_1')).toMatchObject({
-      ulimits: { nproc: 65535, nofile: { soft: 20000, hard: 40000 } }, tty: true,
+      ulimits: { nproc: 65535, nofile: { soft: 20000, hard: 40000 } },
+      tty: true,
       networks: [{ name: 'm_mailcow-network', aliases: ['dovecot', 'dovecot-mailcow'], ipv4Address: '172.22.1.250' }],
     });
     expect(byName(r.resources, 'm_netfilter-mailcow_1')).toMatchObject({ privileged: true, networkMode: 'host' });
     expect(byName(r.resources, 'm_dockerapi-mailcow_1')).toMatchObject({ securityOpt: ['label=disable'], dns: ['172.22.1.254'] });
-    expect(byName(r.resources, 'm_mailcow-network')).toMatchObject({ enableIPv6: true, subnet: '172.22.1.0/24', ipv6Subnet: 'fd4d:6169:6c63:6f77::/64', options: { 'com.docker.network.bridge.name': 'br-mailcow' } });
+    expect(byName(r.resources, 'm_mailcow-network')).toMatchObject({
+      enableIPv6: true,
+      subnet: '172.22.1.0/24',
+      ipv6Subnet: 'fd4d:6169:6c63:6f77::/64',
+      options: { 'com.docker.network.bridge.name': 'br-mailcow' },
+    });
     for (const k of ['ulimits', 'tty', 'privileged', 'security_opt', 'ipv4_address']) expect(r.warnings.filter((w) => w.key.endsWith(`.${k}`))).toEqual([]);
   });
 });
@@ -90,7 +112,12 @@ describe('build: becomes a docker.image built on this host', () => {
 describe('YAML: aliases, fragments and tags', () => {
   it('a real alias bomb is refused with its file, line and column', async () => {
     const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
-    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill('*' + String.fromCharCode(96 + i)).join(',')}]`);
+    for (let i = 1; i < 9; i++)
+      levels.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9)
+          .fill('*' + String.fromCharCode(96 + i))
+          .join(',')}]`,
+      );
     const f = write('bomb.yml', `x-bomb:\n  ${levels.join('\n  ')}\nservices:\n  a:\n    image: x\n`);
     const err = await importCompose([f], { projectName: 'p', env: {} }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ManifestErrors);
@@ -110,9 +137,16 @@ describe('YAML: aliases, fragments and tags', () => {
 
   it('extends, in the same file and from another file, with the extending service winning', async () => {
     write('ext-common.yml', 'services:\n  base:\n    image: common\n    environment: { FROM: common, LEVEL: "1" }\n    volumes: ["./data:/data"]\n');
-    const f = write('ext.yml', 'services:\n  mid:\n    extends: { file: ext-common.yml, service: base }\n    environment: { LEVEL: "2" }\n  app:\n    extends: mid\n    image: app\n');
+    const f = write(
+      'ext.yml',
+      'services:\n  mid:\n    extends: { file: ext-common.yml, service: base }\n    environment: { LEVEL: "2" }\n  app:\n    extends: mid\n    image: app\n',
+    );
     const r = await importCompose([f], { projectName: 'p', env: {} });
-    expect(byName(r.resources, 'p_app_1')).toMatchObject({ image: 'app', environment: { FROM: 'common', LEVEL: '2' }, mounts: [{ type: 'bind', source: path.join(dir, 'data'), target: '/data' }] });
+    expect(byName(r.resources, 'p_app_1')).toMatchObject({
+      image: 'app',
+      environment: { FROM: 'common', LEVEL: '2' },
+      mounts: [{ type: 'bind', source: path.join(dir, 'data'), target: '/data' }],
+    });
     const cyc = write('ext-cycle.yml', 'services:\n  a:\n    image: x\n    extends: b\n  b:\n    image: y\n    extends: a\n');
     const err = await importCompose([cyc], { projectName: 'p', env: {} }).catch((e: unknown) => e as ManifestErrors);
     expect(err.errors[0]!.format()).toMatch(/extends: a cycle/);
@@ -126,12 +160,18 @@ describe('YAML: aliases, fragments and tags', () => {
     const f = write('inc.yml', 'name: Inc-Project\ninclude:\n  - sub/compose.yaml\nservices:\n  app:\n    image: app\n    depends_on: [db]\n');
     const r = await importCompose([f], { env: {} });
     expect(r.project).toBe('inc-project');
-    expect(byName(r.resources, 'inc-project_db_1')).toMatchObject({ image: 'from-sub-dotenv', mounts: [{ type: 'bind', source: path.join(sub, 'dbdata'), target: '/var/lib/db' }] });
+    expect(byName(r.resources, 'inc-project_db_1')).toMatchObject({
+      image: 'from-sub-dotenv',
+      mounts: [{ type: 'bind', source: path.join(sub, 'dbdata'), target: '/var/lib/db' }],
+    });
     // project_directory and env_file of the entry; the shell still wins
     writeFileSync(path.join(dir, 'other.env'), 'DB_IMAGE=from-entry\n');
     const g = write('inc2.yml', 'include:\n  - path: sub/compose.yaml\n    project_directory: .\n    env_file: other.env\nservices: {}\n');
     const r2 = await importCompose([g], { projectName: 'q', env: {} });
-    expect(byName(r2.resources, 'q_db_1')).toMatchObject({ image: 'from-entry', mounts: [{ type: 'bind', source: path.join(dir, 'dbdata'), target: '/var/lib/db' }] });
+    expect(byName(r2.resources, 'q_db_1')).toMatchObject({
+      image: 'from-entry',
+      mounts: [{ type: 'bind', source: path.join(dir, 'dbdata'), target: '/var/lib/db' }],
+    });
     const r3 = await importCompose([g], { projectName: 'q', env: { DB_IMAGE: 'from-shell' } });
     expect(byName(r3.resources, 'q_db_1').image).toBe('from-shell');
     expect(byName(r.resources, 'inc-project_app_1')).toMatchObject({ require: ['docker.container[inc-project_db_1]'] });
@@ -139,29 +179,60 @@ describe('YAML: aliases, fragments and tags', () => {
 });
 
 describe('knock-on effects of what is not carried over', () => {
-  it('a dropped static address names who used it (pihole used cloudflared\'s address in PIHOLE_DNS_)', async () => {
+  it("a dropped static address names who used it (pihole used cloudflared's address in PIHOLE_DNS_)", async () => {
     const d = path.join(FIX, 'awesome-pihole-cloudflared-DoH');
     const r = await importCompose([path.join(d, 'compose.yaml'), path.join(d, 'doh-profile.override.yaml')], { projectName: 'p', env: {} });
     expect(r.warnings.map(formatWarning)).toContain(
-      `${path.join(d, 'compose.yaml')}:16:9: services.cloudflared.networks.dns-net.ipv4_address: the address 172.20.0.2 is not carried over: service cloudflared is not in the import (its profile is not active). `
-      + `Knock-on: used by services.pihole.environment.PIHOLE_DNS_ (${path.join(d, 'compose.yaml')}:29:9)`);
-    const all = await importCompose([path.join(d, 'compose.yaml'), path.join(d, 'doh-profile.override.yaml')], { projectName: 'p', env: {}, profiles: ['doh'] });
+      `${path.join(d, 'compose.yaml')}:16:9: services.cloudflared.networks.dns-net.ipv4_address: the address 172.20.0.2 is not carried over: service cloudflared is not in the import (its profile is not active). ` +
+        `Knock-on: used by services.pihole.environment.PIHOLE_DNS_ (${path.join(d, 'compose.yaml')}:29:9)`,
+    );
+    const all = await importCompose([path.join(d, 'compose.yaml'), path.join(d, 'doh-profile.override.yaml')], {
+      projectName: 'p',
+      env: {},
+      profiles: ['doh'],
+    });
     expect(all.warnings.filter((w) => w.message.includes('Knock-on'))).toEqual([]); // with the profile, nothing is dropped
   });
 
   it('an address in a dropped second subnet, and a network left for network_mode, name their users', async () => {
-    const f = write('knock.yml', [
-      'services:', '  dns:', '    image: x', '    networks:', '      lan: { ipv4_address: 10.99.1.53 }',
-      '  app:', '    image: y', '    dns: [10.99.1.53]', '    networks: [lan]',
-      '  edge:', '    image: z', '    network_mode: host', '    networks: [lan]',
-      '  web:', '    image: w', '    environment: { UPSTREAM: "http://edge:8080" }', '    networks: [lan]',
-      'networks:', '  lan:', '    ipam:', '      config:', '        - subnet: 10.99.0.0/24', '        - subnet: 10.99.1.0/24', '',
-    ].join('\n'));
+    const f = write(
+      'knock.yml',
+      [
+        'services:',
+        '  dns:',
+        '    image: x',
+        '    networks:',
+        '      lan: { ipv4_address: 10.99.1.53 }',
+        '  app:',
+        '    image: y',
+        '    dns: [10.99.1.53]',
+        '    networks: [lan]',
+        '  edge:',
+        '    image: z',
+        '    network_mode: host',
+        '    networks: [lan]',
+        '  web:',
+        '    image: w',
+        '    environment: { UPSTREAM: "http://edge:8080" }',
+        '    networks: [lan]',
+        'networks:',
+        '  lan:',
+        '    ipam:',
+        '      config:',
+        '        - subnet: 10.99.0.0/24',
+        '        - subnet: 10.99.1.0/24',
+        '',
+      ].join('\n'),
+    );
     const r = await importCompose([f], { projectName: 'p', env: {} });
     const lines = r.warnings.map(formatWarning);
-    expect(lines).toContain(`${f}:5:14: services.dns.networks.lan.ipv4_address: the address 10.99.1.53 is not carried over: it lies in a second IPv4 subnet of network lan, which is dropped (only 10.99.0.0/24 is declared). Knock-on: used by services.app.dns.0 (${f}:8:11)`);
+    expect(lines).toContain(
+      `${f}:5:14: services.dns.networks.lan.ipv4_address: the address 10.99.1.53 is not carried over: it lies in a second IPv4 subnet of network lan, which is dropped (only 10.99.0.0/24 is declared). Knock-on: used by services.app.dns.0 (${f}:8:11)`,
+    );
     expect(byName(r.resources, 'p_dns_1').networks).toEqual([{ name: 'p_lan', aliases: ['dns'] }]); // the address is not declared: the engine would refuse it
-    expect(lines).toContain(`${f}:13:16: services.edge.networks.lan: network lan is dropped for this service (network_mode host): it is no longer reachable there as edge. Knock-on: used by services.web.environment.UPSTREAM (${f}:16:20)`);
+    expect(lines).toContain(
+      `${f}:13:16: services.edge.networks.lan: network lan is dropped for this service (network_mode host): it is no longer reachable there as edge. Knock-on: used by services.web.environment.UPSTREAM (${f}:16:20)`,
+    );
   });
 });
 
@@ -172,8 +243,12 @@ describe('docs/compose.md', () => {
     const spec = JSON.parse(readFileSync(fileURLToPath(new URL('../../spec/vendor/compose-spec.json', import.meta.url)), 'utf8')) as any;
     const d = spec.definitions;
     const keys = [
-      ...Object.keys(spec.properties), ...Object.keys(d.service.properties).map((k) => `services.*.${k}`), ...Object.keys(d.network.properties).map((k) => `networks.*.${k}`),
-      ...Object.keys(d.volume.properties).map((k) => `volumes.*.${k}`), ...Object.keys(d.secret.properties).map((k) => `secrets.*.${k}`), ...Object.keys(d.config.properties).map((k) => `configs.*.${k}`),
+      ...Object.keys(spec.properties),
+      ...Object.keys(d.service.properties).map((k) => `services.*.${k}`),
+      ...Object.keys(d.network.properties).map((k) => `networks.*.${k}`),
+      ...Object.keys(d.volume.properties).map((k) => `volumes.*.${k}`),
+      ...Object.keys(d.secret.properties).map((k) => `secrets.*.${k}`),
+      ...Object.keys(d.config.properties).map((k) => `configs.*.${k}`),
     ];
     expect(keys.length).toBeGreaterThan(120);
     expect(keys.filter((k) => !doc.includes(`| \`${k}\` |`))).toEqual([]);
@@ -182,10 +257,26 @@ describe('docs/compose.md', () => {
 
 describe('flagged, not passed silently', () => {
   it('develop, Swarm-only deploy keys, overlay networks and Swarm templates', async () => {
-    const f = write('swarm.yml', [
-      'services:', '  web:', '    image: x', '    hostname: "web-{{.Task.Slot}}"', '    develop:', '      watch:', '        - { action: sync, path: ./src, target: /src }',
-      '    deploy:', '      replicas: 3', '      restart_policy: { condition: on-failure, max_attempts: 2 }', '    networks: [mesh]', 'networks:', '  mesh:', '    driver: overlay', '',
-    ].join('\n'));
+    const f = write(
+      'swarm.yml',
+      [
+        'services:',
+        '  web:',
+        '    image: x',
+        '    hostname: "web-{{.Task.Slot}}"',
+        '    develop:',
+        '      watch:',
+        '        - { action: sync, path: ./src, target: /src }',
+        '    deploy:',
+        '      replicas: 3',
+        '      restart_policy: { condition: on-failure, max_attempts: 2 }',
+        '    networks: [mesh]',
+        'networks:',
+        '  mesh:',
+        '    driver: overlay',
+        '',
+      ].join('\n'),
+    );
     const r = await importCompose([f], { projectName: 'p', env: {} });
     const lines = r.warnings.map(formatWarning);
     expect(lines).toContain(`${f}:5:5: services.web.develop: Compose-only (files watched and synced while developing): nothing a host runs; ignored`);

@@ -90,24 +90,41 @@ export function reportKnockOn(k: KnockContext): void {
         if (typeof addr !== 'string' || !addr) continue;
         const sub = carriedSubnets(topNets[key] as Obj | undefined);
         const family = field === 'ipv4_address' ? sub.v4 : sub.v6;
-        const why = !k.included.has(svc) ? `service ${svc} is not in the import (its profile is not active)`
-          : s.network_mode !== undefined ? `service ${svc} uses network_mode ${String(s.network_mode)}, so its networks are dropped`
-          : family && !inSubnet(addr, family) && sub.all.some((c) => inSubnet(addr, c)) ? `it lies in a second ${field === 'ipv4_address' ? 'IPv4' : 'IPv6'} subnet of network ${key}, which is dropped (only ${family} is declared)`
-          : undefined;
+        const why = !k.included.has(svc)
+          ? `service ${svc} is not in the import (its profile is not active)`
+          : s.network_mode !== undefined
+            ? `service ${svc} uses network_mode ${String(s.network_mode)}, so its networks are dropped`
+            : family && !inSubnet(addr, family) && sub.all.some((c) => inSubnet(addr, c))
+              ? `it lies in a second ${field === 'ipv4_address' ? 'IPv4' : 'IPv6'} subnet of network ${key}, which is dropped (only ${family} is declared)`
+              : undefined;
         if (!why) continue;
         const used = users((t) => mentions(t, addr), svc);
         if (!k.included.has(svc) && used.length === 0) continue; // an inactive service that nobody uses: nothing to say
-        k.at(['services', svc, 'networks', key, field], `the address ${addr} is not carried over: ${why}. ${used.length ? `Knock-on: used by ${used.join(', ')}` : 'Nothing in the import refers to it'}`);
+        k.at(
+          ['services', svc, 'networks', key, field],
+          `the address ${addr} is not carried over: ${why}. ${used.length ? `Knock-on: used by ${used.join(', ')}` : 'Nothing in the import refers to it'}`,
+        );
       }
     }
     // A service whose networks are dropped for network_mode: who reached it by name on them.
     if (k.included.has(svc) && s.network_mode !== undefined && Object.keys(nets).length) {
       for (const [key, o] of Object.entries(nets)) {
-        const names = [svc, ...(((o?.aliases as unknown[] | undefined) ?? []).map(String))];
-        const peers = Object.entries(services).filter(([other, x]) => other !== svc && k.included.has(other) && isObj(x) && key in (Object.keys(networksMap(x.networks)).length ? networksMap(x.networks) : { default: null }));
+        const names = [svc, ...((o?.aliases as unknown[] | undefined) ?? []).map(String)];
+        const peers = Object.entries(services).filter(
+          ([other, x]) =>
+            other !== svc &&
+            k.included.has(other) &&
+            isObj(x) &&
+            key in (Object.keys(networksMap(x.networks)).length ? networksMap(x.networks) : { default: null }),
+        );
         const used: string[] = [];
-        for (const [other, x] of peers) for (const { at, text } of strings(other, x as Obj)) if (names.some((n) => mentions(text, n))) used.push(`${at.join('.')} (${k.where(at)})`);
-        if (used.length) k.at(['services', svc, 'networks', key], `network ${key} is dropped for this service (network_mode ${String(s.network_mode)}): it is no longer reachable there as ${names.join(' or ')}. Knock-on: used by ${used.join(', ')}`);
+        for (const [other, x] of peers)
+          for (const { at, text } of strings(other, x as Obj)) if (names.some((n) => mentions(text, n))) used.push(`${at.join('.')} (${k.where(at)})`);
+        if (used.length)
+          k.at(
+            ['services', svc, 'networks', key],
+            `network ${key} is dropped for this service (network_mode ${String(s.network_mode)}): it is no longer reachable there as ${names.join(' or ')}. Knock-on: used by ${used.join(', ')}`,
+          );
       }
     }
   }
@@ -115,6 +132,7 @@ export function reportKnockOn(k: KnockContext): void {
   for (const [svc, s] of Object.entries(services)) {
     if (k.included.has(svc) || !isObj(s)) continue;
     const used = users((t) => mentions(t, svc), svc).filter((u) => !u.startsWith('services.') || !u.includes('.depends_on.'));
-    if (used.length) k.at(['services', svc], `service ${svc} is not in the import (its profile is not active). Knock-on: its name is used by ${used.join(', ')}`);
+    if (used.length)
+      k.at(['services', svc], `service ${svc} is not in the import (its profile is not active). Knock-on: its name is used by ${used.join(', ')}`);
   }
 }

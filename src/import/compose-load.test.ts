@@ -11,13 +11,28 @@ const ENV = { A: 'a', EMPTY: '' };
 
 describe('interpolate', () => {
   it.each([
-    ['$A', 'a'], ['${A}', 'a'], ['x${A}y', 'xay'], ['$$A', '$A'], ['$${A}', '${A}'],
-    ['${B:-d}', 'd'], ['${EMPTY:-d}', 'd'], ['${EMPTY-d}', ''], ['${B-d}', 'd'], ['${A:-d}', 'a'],
-    ['${B}', ''], ['${A:?no}', 'a'], ['${EMPTY?no}', ''],
+    ['$A', 'a'],
+    ['${A}', 'a'],
+    ['x${A}y', 'xay'],
+    ['$$A', '$A'],
+    ['$${A}', '${A}'],
+    ['${B:-d}', 'd'],
+    ['${EMPTY:-d}', 'd'],
+    ['${EMPTY-d}', ''],
+    ['${B-d}', 'd'],
+    ['${A:-d}', 'a'],
+    ['${B}', ''],
+    ['${A:?no}', 'a'],
+    ['${EMPTY?no}', ''],
   ])('%s -> %s', (input, out) => {
     expect(interpolate(input, ENV, () => undefined)).toBe(out);
   });
-  it.each([['${B:?need B}', 'required variable B is missing a value: need B'], ['${EMPTY:?x}', 'required variable EMPTY'], ['${B?x}', 'required variable B'], ['${1}', 'invalid interpolation']])('%s fails', (input, msg) => {
+  it.each([
+    ['${B:?need B}', 'required variable B is missing a value: need B'],
+    ['${EMPTY:?x}', 'required variable EMPTY'],
+    ['${B?x}', 'required variable B'],
+    ['${1}', 'invalid interpolation'],
+  ])('%s fails', (input, msg) => {
     expect(() => interpolate(input, ENV, () => undefined)).toThrow(msg);
   });
   it('reports an unset variable', () => {
@@ -35,9 +50,15 @@ describe('parseEnvFile', () => {
 
 describe('expandPort', () => {
   it.each<[unknown, string[]]>([
-    ['80', ['80']], [80, ['80']], ['8080:80', ['8080:80']], ['127.0.0.1:8080:80', ['127.0.0.1:8080:80']],
-    ['127.0.0.1::80', ['127.0.0.1::80']], ['53:53/udp', ['53:53/udp']], ['8000-8001:80-81', ['8000:80', '8001:81']],
-    [{ target: 80, published: 8080, host_ip: '127.0.0.1' }, ['127.0.0.1:8080:80']], [{ target: 53, protocol: 'udp' }, ['53/udp']],
+    ['80', ['80']],
+    [80, ['80']],
+    ['8080:80', ['8080:80']],
+    ['127.0.0.1:8080:80', ['127.0.0.1:8080:80']],
+    ['127.0.0.1::80', ['127.0.0.1::80']],
+    ['53:53/udp', ['53:53/udp']],
+    ['8000-8001:80-81', ['8000:80', '8001:81']],
+    [{ target: 80, published: 8080, host_ip: '127.0.0.1' }, ['127.0.0.1:8080:80']],
+    [{ target: 53, protocol: 'udp' }, ['53/udp']],
   ])('%j -> %j', (p, out) => {
     expect(expandPort(p, () => undefined)).toEqual(out);
   });
@@ -51,14 +72,46 @@ describe('expandPort', () => {
 describe('mergeCompose', () => {
   it('merges services the way Compose does', () => {
     const merged = mergeCompose([
-      { services: { web: { image: 'a', command: ['x'], environment: ['A=1', 'B=2'], ports: ['80'], volumes: ['d:/data', './x:/x'], networks: ['front'], depends_on: ['db'] } }, volumes: { d: {} } },
-      { services: { web: { image: 'b', command: 'y', environment: { B: '3', C: '4' }, ports: ['81', '80'], volumes: ['e:/data'], networks: { back: { aliases: ['w'] } }, depends_on: { cache: { condition: 'service_healthy' } } }, db: { image: 'p' } }, volumes: { e: {} } },
+      {
+        services: {
+          web: {
+            image: 'a',
+            command: ['x'],
+            environment: ['A=1', 'B=2'],
+            ports: ['80'],
+            volumes: ['d:/data', './x:/x'],
+            networks: ['front'],
+            depends_on: ['db'],
+          },
+        },
+        volumes: { d: {} },
+      },
+      {
+        services: {
+          web: {
+            image: 'b',
+            command: 'y',
+            environment: { B: '3', C: '4' },
+            ports: ['81', '80'],
+            volumes: ['e:/data'],
+            networks: { back: { aliases: ['w'] } },
+            depends_on: { cache: { condition: 'service_healthy' } },
+          },
+          db: { image: 'p' },
+        },
+        volumes: { e: {} },
+      },
     ]);
     expect(merged).toEqual({
       services: {
         web: {
-          image: 'b', command: 'y', environment: { A: '1', B: '3', C: '4' }, ports: ['80', '81'], volumes: ['e:/data', './x:/x'],
-          networks: { front: null, back: { aliases: ['w'] } }, depends_on: { db: { condition: 'service_started' }, cache: { condition: 'service_healthy' } },
+          image: 'b',
+          command: 'y',
+          environment: { A: '1', B: '3', C: '4' },
+          ports: ['80', '81'],
+          volumes: ['e:/data', './x:/x'],
+          networks: { front: null, back: { aliases: ['w'] } },
+          depends_on: { db: { condition: 'service_started' }, cache: { condition: 'service_healthy' } },
         },
         db: { image: 'p' },
       },
@@ -69,14 +122,20 @@ describe('mergeCompose', () => {
 
 describe('loadComposeFiles', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'hm-compose-'));
-  const file = (name: string, text: string): string => { const p = path.join(dir, name); writeFileSync(p, text); return p; };
+  const file = (name: string, text: string): string => {
+    const p = path.join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
 
   it('names file, line and column of a schema error', async () => {
     const f = file('bad.yml', 'services:\n  web:\n    image: x\n    restart: 3\n    nonsense: 1\n');
     const err = await loadComposeFiles([f], {}, () => undefined).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ManifestErrors);
     const lines = (err as ManifestErrors).errors.map((e) => e.format());
-    expect(lines.some((l) => l.startsWith(`${f}:5:5 (at /services/web): does not match the compose-spec schema: must NOT have additional properties (nonsense)`))).toBe(true);
+    expect(
+      lines.some((l) => l.startsWith(`${f}:5:5 (at /services/web): does not match the compose-spec schema: must NOT have additional properties (nonsense)`)),
+    ).toBe(true);
     expect(lines.some((l) => l.startsWith(`${f}:4:5 (at /services/web/restart)`))).toBe(true);
   });
 
@@ -94,6 +153,8 @@ describe('loadComposeFiles', () => {
     const warnings: ImportWarning[] = [];
     const [cf] = await loadComposeFiles([f], {}, (w) => warnings.push(w));
     expect((cf!.data.services as any).web.environment.A).toBe('');
-    expect(warnings).toEqual([{ file: f, line: 5, column: 7, key: 'services.web.environment.A', message: 'the UNSET_X variable is not set; using an empty string (as Compose does)' }]);
+    expect(warnings).toEqual([
+      { file: f, line: 5, column: 7, key: 'services.web.environment.A', message: 'the UNSET_X variable is not set; using an empty string (as Compose does)' },
+    ]);
   });
 });

@@ -71,9 +71,11 @@ function deepest(doc: Document, segs: readonly Seg[]): { depth: number; node?: N
       next = pair.value;
     } else if (isSeq(node)) {
       // a list written as KEY=value (environment, labels) holds the map's key in an item
-      const item = (typeof seg === 'string' && !/^[0-9]+$/.test(seg)
-        ? node.items.find((it) => isScalar(it) && (String(it.value) === seg || String(it.value).startsWith(`${seg}=`)))
-        : node.items[Number(seg)]) as Node | undefined;
+      const item = (
+        typeof seg === 'string' && !/^[0-9]+$/.test(seg)
+          ? node.items.find((it) => isScalar(it) && (String(it.value) === seg || String(it.value).startsWith(`${seg}=`)))
+          : node.items[Number(seg)]
+      ) as Node | undefined;
       if (!item) break;
       found = item;
       next = item;
@@ -137,7 +139,10 @@ export function interpolate(s: string, env: Readonly<Record<string, string>>, on
     if (op === '-') return unset ? arg : val!;
     if (op === ':?' && empty) throw new Error(`required variable ${name} is missing a value: ${arg}`);
     if (op === '?' && unset) throw new Error(`required variable ${name} is missing a value: ${arg}`);
-    if (unset) { onMissing(name!); return ''; }
+    if (unset) {
+      onMissing(name!);
+      return '';
+    }
     return val!;
   });
 }
@@ -145,13 +150,16 @@ export function interpolate(s: string, env: Readonly<Record<string, string>>, on
 /** The schema names its parts with draft-04 `id` (annotations only); Ajv 8 refuses that keyword. */
 function stripIds(node: unknown, inProperties = false): void {
   if (!node || typeof node !== 'object') return;
-  if (Array.isArray(node)) { node.forEach((n) => stripIds(n)); return; }
+  if (Array.isArray(node)) {
+    node.forEach((n) => stripIds(n));
+    return;
+  }
   const o = node as Record<string, unknown>;
   if (!inProperties && typeof o.id === 'string') delete o.id;
   for (const [k, v] of Object.entries(o)) stripIds(v, !inProperties && (k === 'properties' || k === 'patternProperties' || k === 'definitions'));
 }
 
-let validator: ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] | null } | undefined;
+let validator: (((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] | null }) | undefined;
 
 async function composeValidator(): Promise<NonNullable<typeof validator>> {
   if (validator) return validator;
@@ -187,9 +195,23 @@ function cast(at: readonly Seg[], v: string): unknown {
   return rule ? rule[1](v) : v;
 }
 
-function interpolateAll(value: unknown, env: Readonly<Record<string, string>>, at: Seg[], fail: (at: Seg[], msg: string) => void, missing: (at: Seg[], name: string) => void): unknown {
+function interpolateAll(
+  value: unknown,
+  env: Readonly<Record<string, string>>,
+  at: Seg[],
+  fail: (at: Seg[], msg: string) => void,
+  missing: (at: Seg[], name: string) => void,
+): unknown {
   if (typeof value === 'string') {
-    try { return cast(at, interpolate(value, env, (name) => missing(at, name))); } catch (err) { fail(at, (err as Error).message); return value; }
+    try {
+      return cast(
+        at,
+        interpolate(value, env, (name) => missing(at, name)),
+      );
+    } catch (err) {
+      fail(at, (err as Error).message);
+      return value;
+    }
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolateAll(v, env, [...at, i], fail, missing));
   if (value && typeof value === 'object') {
@@ -200,7 +222,8 @@ function interpolateAll(value: unknown, env: Readonly<Record<string, string>>, a
 
 /** Turn the relative paths of a file included from elsewhere (include, extends.file) into absolute ones: they are relative to its own directory. */
 export function rebasePaths(data: Record<string, unknown>, dir: string): void {
-  const abs = (p: unknown): unknown => (typeof p === 'string' && !path.isAbsolute(p) && !p.startsWith('~') && !/^[a-z]+:\/\/|^git@/.test(p) ? path.resolve(dir, p) : p);
+  const abs = (p: unknown): unknown =>
+    typeof p === 'string' && !path.isAbsolute(p) && !p.startsWith('~') && !/^[a-z]+:\/\/|^git@/.test(p) ? path.resolve(dir, p) : p;
   const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
   for (const s of Object.values(isObj(data.services) ? data.services : {})) {
     if (!isObj(s)) continue;
@@ -218,7 +241,8 @@ export function rebasePaths(data: Record<string, unknown>, dir: string): void {
     }
   }
   for (const top of ['secrets', 'configs']) {
-    for (const d of Object.values(isObj(data[top]) ? (data[top] as Record<string, unknown>) : {})) if (isObj(d) && typeof d.file === 'string') d.file = abs(d.file);
+    for (const d of Object.values(isObj(data[top]) ? (data[top] as Record<string, unknown>) : {}))
+      if (isObj(d) && typeof d.file === 'string') d.file = abs(d.file);
   }
 }
 
@@ -227,12 +251,24 @@ export function rebasePaths(data: Record<string, unknown>, dir: string): void {
  * `!override` kept as markers, interpolated, checked against the schema. Errors go to
  * `errors` with file, line and column; undefined when the file is unusable.
  */
-async function loadOne(given: string, env: Readonly<Record<string, string>>, warn: (w: ImportWarning) => void, errors: TsconvergeError[]): Promise<ComposeFile | undefined> {
+async function loadOne(
+  given: string,
+  env: Readonly<Record<string, string>>,
+  warn: (w: ImportWarning) => void,
+  errors: TsconvergeError[],
+): Promise<ComposeFile | undefined> {
   const validate = await composeValidator();
   const file = path.resolve(given);
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (err) {
-    errors.push(new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read Compose file: ${(err as Error).message}`, { location: { file: given }, hint: 'give the path of a docker-compose.yml' }));
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    errors.push(
+      new TsconvergeError('MANIFEST_NOT_FOUND', `cannot read Compose file: ${(err as Error).message}`, {
+        location: { file: given },
+        hint: 'give the path of a docker-compose.yml',
+      }),
+    );
     return undefined;
   }
   const lines = new LineCounter();
@@ -240,7 +276,9 @@ async function loadOne(given: string, env: Readonly<Record<string, string>>, war
   if (doc.errors.length) {
     for (const e of doc.errors) {
       const pos = lines.linePos(e.pos[0]);
-      errors.push(new TsconvergeError('COMPOSE_INVALID', `invalid YAML: ${e.message.split('\n')[0]}`, { location: { file: given, line: pos.line, column: pos.col } }));
+      errors.push(
+        new TsconvergeError('COMPOSE_INVALID', `invalid YAML: ${e.message.split('\n')[0]}`, { location: { file: given, line: pos.line, column: pos.col } }),
+      );
     }
     return undefined;
   }
@@ -249,9 +287,16 @@ async function loadOne(given: string, env: Readonly<Record<string, string>>, war
   const bomb = aliasOverflow(doc, budget);
   if (bomb) {
     const pos = bomb.node.range ? lines.linePos(bomb.node.range[0]) : { line: 1, col: 1 };
-    errors.push(new TsconvergeError('COMPOSE_INVALID', `the aliases expand to more than ${budget} YAML nodes (the bound for a file of ${text.length} bytes); refused as an alias bomb`, {
-      location: { file: given, line: pos.line, column: pos.col }, hint: 'an alias here expands an anchor that itself holds many aliases; write the values out or use fewer levels of anchors',
-    }));
+    errors.push(
+      new TsconvergeError(
+        'COMPOSE_INVALID',
+        `the aliases expand to more than ${budget} YAML nodes (the bound for a file of ${text.length} bytes); refused as an alias bomb`,
+        {
+          location: { file: given, line: pos.line, column: pos.col },
+          hint: 'an alias here expands an anchor that itself holds many aliases; write the values out or use fewer levels of anchors',
+        },
+      ),
+    );
     return undefined;
   }
   const marks = takeComposeTags(doc, lines);
@@ -263,20 +308,29 @@ async function loadOne(given: string, env: Readonly<Record<string, string>>, war
     return undefined;
   }
   const before = errors.length;
-  const data = interpolateAll(raw, env, [],
+  const data = interpolateAll(
+    raw,
+    env,
+    [],
     (at, msg) => errors.push(new TsconvergeError('COMPOSE_INVALID', msg, { location: { ...where(at), pointer: '/' + at.join('/') } })),
-    (at, name) => warn({ ...where(at), key: at.join('.'), message: `the ${name} variable is not set; using an empty string (as Compose does)` })) as Record<string, unknown>;
+    (at, name) => warn({ ...where(at), key: at.join('.'), message: `the ${name} variable is not set; using an empty string (as Compose does)` }),
+  ) as Record<string, unknown>;
   if (errors.length > before) return undefined;
   applyComposeTags(data, marks);
   if (!validate(stripMarkers(data))) {
     for (const e of validate.errors ?? []) {
-      const at = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const at = e.instancePath
+        .split('/')
+        .slice(1)
+        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
       const extra = e.params?.additionalProperty ? ` (${String(e.params.additionalProperty)})` : '';
       if (e.params?.additionalProperty) at.push(String(e.params.additionalProperty)); // point at the key itself
-      errors.push(new TsconvergeError('COMPOSE_INVALID', `does not match the compose-spec schema: ${e.message ?? 'invalid'}${extra}`, {
-        location: { ...where(at), pointer: e.instancePath || '/' },
-        hint: 'see https://github.com/compose-spec/compose-spec/blob/main/spec.md (schema: spec/vendor/compose-spec.json)',
-      }));
+      errors.push(
+        new TsconvergeError('COMPOSE_INVALID', `does not match the compose-spec schema: ${e.message ?? 'invalid'}${extra}`, {
+          location: { ...where(at), pointer: e.instancePath || '/' },
+          hint: 'see https://github.com/compose-spec/compose-spec/blob/main/spec.md (schema: spec/vendor/compose-spec.json)',
+        }),
+      );
     }
     return undefined;
   }
@@ -302,24 +356,43 @@ function includeEntry(entry: unknown, dir: string): { files: string[]; projectDi
  * winning). Throws ManifestErrors (each with file, line, column and pointer) when any file
  * is malformed or breaks the compose-spec schema.
  */
-export async function loadComposeFiles(files: readonly string[], env: Readonly<Record<string, string>>, warn: (w: ImportWarning) => void, shell: Readonly<Record<string, string>> = env): Promise<ComposeFile[]> {
+export async function loadComposeFiles(
+  files: readonly string[],
+  env: Readonly<Record<string, string>>,
+  warn: (w: ImportWarning) => void,
+  shell: Readonly<Record<string, string>> = env,
+): Promise<ComposeFile[]> {
   const errors: TsconvergeError[] = [];
   const out: ComposeFile[] = [];
   const seen = new Set<string>();
-  const load = async (given: string, included: { projectDir: string; env: Readonly<Record<string, string>> } | undefined, vars: Readonly<Record<string, string>>): Promise<void> => {
+  const load = async (
+    given: string,
+    included: { projectDir: string; env: Readonly<Record<string, string>> } | undefined,
+    vars: Readonly<Record<string, string>>,
+  ): Promise<void> => {
     const abs = path.resolve(given);
-    if (included && seen.has(abs)) { errors.push(new TsconvergeError('COMPOSE_INVALID', `${given} includes itself (through include)`, { location: { file: given } })); return; }
+    if (included && seen.has(abs)) {
+      errors.push(new TsconvergeError('COMPOSE_INVALID', `${given} includes itself (through include)`, { location: { file: given } }));
+      return;
+    }
     seen.add(abs);
     const cf = await loadOne(given, included?.env ?? vars, warn, errors);
     if (!cf) return;
-    for (const entry of (Array.isArray(cf.data.include) ? cf.data.include : [])) {
+    for (const entry of Array.isArray(cf.data.include) ? cf.data.include : []) {
       const e = includeEntry(entry, cf.dir);
       for (const f of e.files) {
         const projectDir = e.projectDir ?? path.dirname(f);
         const dotenv: Record<string, string> = {};
         for (const ef of e.envFiles.length ? e.envFiles : [path.join(projectDir, '.env')]) {
-          try { Object.assign(dotenv, parseEnvFile(readFileSync(ef, 'utf8'))); } catch (err) {
-            if (e.envFiles.length) errors.push(new TsconvergeError('COMPOSE_INVALID', `include: cannot read the env file ${ef}: ${(err as Error).message}`, { location: { ...locate([cf], ['include']) } }));
+          try {
+            Object.assign(dotenv, parseEnvFile(readFileSync(ef, 'utf8')));
+          } catch (err) {
+            if (e.envFiles.length)
+              errors.push(
+                new TsconvergeError('COMPOSE_INVALID', `include: cannot read the env file ${ef}: ${(err as Error).message}`, {
+                  location: { ...locate([cf], ['include']) },
+                }),
+              );
           }
         }
         await load(f, { projectDir, env: { ...dotenv, ...shell } }, vars);

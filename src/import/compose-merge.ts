@@ -16,24 +16,35 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 export function listToMap(v: unknown, sep = '='): Obj {
   if (isObj(v)) return { ...v };
   if (!Array.isArray(v)) return {};
-  return Object.fromEntries(v.map((e) => {
-    const s = String(e);
-    const i = s.indexOf(sep);
-    return i < 0 ? [s, null] : [s.slice(0, i), s.slice(i + 1)];
-  }));
+  return Object.fromEntries(
+    v.map((e) => {
+      const s = String(e);
+      const i = s.indexOf(sep);
+      return i < 0 ? [s, null] : [s.slice(0, i), s.slice(i + 1)];
+    }),
+  );
 }
 
 /** depends_on as a map of service -> {condition}. */
 export function dependsMap(v: unknown): Record<string, { condition: string; restart?: boolean; required?: boolean }> {
   if (Array.isArray(v)) return Object.fromEntries(v.map((s) => [String(s), { condition: 'service_started' }]));
   if (isObj(v)) {
-    return Object.fromEntries(Object.entries(v).map(([k, c]) => {
-      const o = (c ?? {}) as Obj;
-      const flag = (x: unknown): boolean | undefined => (x === undefined ? undefined : x === true || x === 'true');
-      const restart = flag(o.restart);
-      const required = flag(o.required);
-      return [k, { condition: String(o.condition ?? 'service_started'), ...(restart !== undefined ? { restart } : {}), ...(required !== undefined ? { required } : {}) }];
-    }));
+    return Object.fromEntries(
+      Object.entries(v).map(([k, c]) => {
+        const o = (c ?? {}) as Obj;
+        const flag = (x: unknown): boolean | undefined => (x === undefined ? undefined : x === true || x === 'true');
+        const restart = flag(o.restart);
+        const required = flag(o.required);
+        return [
+          k,
+          {
+            condition: String(o.condition ?? 'service_started'),
+            ...(restart !== undefined ? { restart } : {}),
+            ...(required !== undefined ? { required } : {}),
+          },
+        ];
+      }),
+    );
   }
   return {};
 }
@@ -54,13 +65,33 @@ export function volumeTarget(v: unknown): string {
   return parts[1]!;
 }
 
-const UNION = new Set(['ports', 'expose', 'dns', 'dns_search', 'cap_add', 'cap_drop', 'tmpfs', 'external_links', 'extra_hosts', 'env_file', 'profiles', 'security_opt', 'devices']);
+const UNION = new Set([
+  'ports',
+  'expose',
+  'dns',
+  'dns_search',
+  'cap_add',
+  'cap_drop',
+  'tmpfs',
+  'external_links',
+  'extra_hosts',
+  'env_file',
+  'profiles',
+  'security_opt',
+  'devices',
+]);
 const MAPS = new Set(['environment', 'labels', 'sysctls']);
 
 /** A marker decides alone: `!reset` removes, `!override` replaces. */
 function marked(out: Obj, k: string, v: unknown): boolean {
-  if (isReset(v)) { delete out[k]; return true; }
-  if (v instanceof Override) { out[k] = v.value; return true; }
+  if (isReset(v)) {
+    delete out[k];
+    return true;
+  }
+  if (v instanceof Override) {
+    out[k] = v.value;
+    return true;
+  }
   return false;
 }
 
@@ -84,9 +115,13 @@ export function mergeService(base: Obj, over: Obj): Obj {
   const out: Obj = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (marked(out, k, v)) continue;
-    if (!(k in base)) { out[k] = v; continue; }
+    if (!(k in base)) {
+      out[k] = v;
+      continue;
+    }
     const old = base[k];
-    if (UNION.has(k) && Array.isArray(old) && Array.isArray(v)) out[k] = [...new Set([...old, ...v].map((x) => JSON.stringify(x)))].map((x) => JSON.parse(x) as unknown);
+    if (UNION.has(k) && Array.isArray(old) && Array.isArray(v))
+      out[k] = [...new Set([...old, ...v].map((x) => JSON.stringify(x)))].map((x) => JSON.parse(x) as unknown);
     else if (MAPS.has(k)) out[k] = { ...listToMap(old), ...listToMap(v) };
     else if (k === 'volumes') out[k] = byKey(old, v, volumeTarget);
     else if (k === 'secrets' || k === 'configs') out[k] = byKey(old, v, (s) => (isObj(s) ? String(s.target ?? s.source) : String(s)));
@@ -112,7 +147,8 @@ export function mergeMarked(datas: readonly Obj[]): Obj {
         const services = { ...((out.services as Obj | undefined) ?? {}) };
         for (const [name, svc] of Object.entries(v)) {
           if (isReset(svc)) delete services[name];
-          else services[name] = isObj(services[name]) && isObj(svc) ? mergeService(services[name] as Obj, svc) : svc instanceof Override ? svc.value : svc ?? {};
+          else
+            services[name] = isObj(services[name]) && isObj(svc) ? mergeService(services[name] as Obj, svc) : svc instanceof Override ? svc.value : (svc ?? {});
         }
         out.services = services;
       } else if (!marked(out, top, v)) out[top] = top in out ? deepMerge(out[top], v) : v;

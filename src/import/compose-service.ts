@@ -45,18 +45,31 @@ function mountsOf(svc: string, s: Obj, ctx: ProjectContext): Record<string, unkn
       const type = String(v.type ?? 'volume');
       const m: Record<string, unknown> = { type, target: String(v.target) };
       if (type === 'bind') m.source = ctx.resolvePath(String(v.source));
-      else if (type === 'volume' && v.source) { m.source = ctx.volName(String(v.source)); ctx.usedVols.add(String(v.source)); }
-      else if (type === 'tmpfs') { if (isObj(v.tmpfs) && v.tmpfs.size !== undefined) m.tmpfsSize = v.tmpfs.size; }
-      else if (type !== 'volume') { ctx.at([...base, 'volumes', i], `mount type ${type} cannot be expressed; ignored`); return; }
+      else if (type === 'volume' && v.source) {
+        m.source = ctx.volName(String(v.source));
+        ctx.usedVols.add(String(v.source));
+      } else if (type === 'tmpfs') {
+        if (isObj(v.tmpfs) && v.tmpfs.size !== undefined) m.tmpfsSize = v.tmpfs.size;
+      } else if (type !== 'volume') {
+        ctx.at([...base, 'volumes', i], `mount type ${type} cannot be expressed; ignored`);
+        return;
+      }
       if (v.read_only) m.readOnly = true;
-      for (const k of ['bind', 'volume', 'consistency']) if (v[k] !== undefined) ctx.at([...base, 'volumes', i, k], `${k} options cannot be expressed; ignored`);
+      for (const k of ['bind', 'volume', 'consistency'])
+        if (v[k] !== undefined) ctx.at([...base, 'volumes', i, k], `${k} options cannot be expressed; ignored`);
       mounts.push(m);
       return;
     }
     const parts = String(v).split(':');
-    if (parts.length === 1) { mounts.push({ type: 'volume', target: parts[0] }); return; }
+    if (parts.length === 1) {
+      mounts.push({ type: 'volume', target: parts[0] });
+      return;
+    }
     const [src, target, mode = ''] = parts as [string, string, string?];
-    if (src === '') { ctx.at([...base, 'volumes', i], `the source of "${String(v)}" is empty (an unset variable?); the mount is dropped`); return; }
+    if (src === '') {
+      ctx.at([...base, 'volumes', i], `the source of "${String(v)}" is empty (an unset variable?); the mount is dropped`);
+      return;
+    }
     const flags = mode.split(',').filter(Boolean);
     for (const fl of flags) if (fl !== 'ro' && fl !== 'rw') ctx.at([...base, 'volumes', i], `mount option ${fl} cannot be expressed; ignored`);
     const isPath = /^[./~]/.test(src);
@@ -67,20 +80,34 @@ function mountsOf(svc: string, s: Obj, ctx: ProjectContext): Record<string, unkn
   });
   const tmpfs = s.tmpfs === undefined ? [] : Array.isArray(s.tmpfs) ? s.tmpfs : [s.tmpfs];
   for (const t of tmpfs) mounts.push({ type: 'tmpfs', target: String(t).split(':')[0] });
-  for (const [kindKey, defaultDir] of [['secrets', '/run/secrets/'], ['configs', '/']] as const) {
+  for (const [kindKey, defaultDir] of [
+    ['secrets', '/run/secrets/'],
+    ['configs', '/'],
+  ] as const) {
     const top = (ctx.data[kindKey] ?? {}) as Obj;
     ((s[kindKey] as unknown[] | undefined) ?? []).forEach((e, i) => {
       const source = isObj(e) ? String(e.source) : String(e);
       const target = isObj(e) && e.target ? String(e.target) : source;
       const def = (top[source] ?? {}) as Obj;
-      if (typeof def.file !== 'string') { ctx.at([...base, kindKey, i], `${kindKey.slice(0, -1)} ${source} is not a file (external or from the environment); cannot be expressed; ignored`); return; }
+      if (typeof def.file !== 'string') {
+        ctx.at([...base, kindKey, i], `${kindKey.slice(0, -1)} ${source} is not a file (external or from the environment); cannot be expressed; ignored`);
+        return;
+      }
       const file = ctx.resolvePath(def.file);
-      if (isObj(e) && (e.uid !== undefined || e.gid !== undefined || e.mode !== undefined)) ctx.at([...base, kindKey, i], 'uid, gid and mode of a mounted file cannot be expressed; ignored');
+      if (isObj(e) && (e.uid !== undefined || e.gid !== undefined || e.mode !== undefined))
+        ctx.at([...base, kindKey, i], 'uid, gid and mode of a mounted file cannot be expressed; ignored');
       mounts.push({ type: 'bind', source: file, target: target.startsWith('/') ? target : defaultDir + target, readOnly: true });
       if (kindKey === 'configs') {
-        ctx.at([...base, kindKey, i], 'docker-compose 1.x does not mount configs outside swarm; tsconverge mounts the file (read-only), so a stack running under docker-compose 1.x gets this container recreated');
+        ctx.at(
+          [...base, kindKey, i],
+          'docker-compose 1.x does not mount configs outside swarm; tsconverge mounts the file (read-only), so a stack running under docker-compose 1.x gets this container recreated',
+        );
         if (!ctx.files.some((f) => f.name === file)) {
-          try { ctx.files.push({ kind: 'file', name: file, content: readFileSync(file, 'utf8') }); } catch (err) { ctx.at(['configs', source, 'file'], `cannot read ${file}: ${(err as Error).message}`); }
+          try {
+            ctx.files.push({ kind: 'file', name: file, content: readFileSync(file, 'utf8') });
+          } catch (err) {
+            ctx.at(['configs', source, 'file'], `cannot read ${file}: ${(err as Error).message}`);
+          }
         }
       }
     });
@@ -93,12 +120,16 @@ function networkModeOf(svc: string, s: Obj, ctx: ProjectContext): { mode?: strin
   if (s.network_mode === undefined) return {};
   const mode = String(s.network_mode);
   const at = ['services', svc, 'network_mode'];
-  if (Object.keys(networksMap(s.networks)).length) ctx.at(['services', svc, 'networks'], `network_mode ${mode} and networks together: the engine refuses both; the networks are dropped`);
+  if (Object.keys(networksMap(s.networks)).length)
+    ctx.at(['services', svc, 'networks'], `network_mode ${mode} and networks together: the engine refuses both; the networks are dropped`);
   if (mode === 'host' || mode === 'none' || mode === 'bridge') return { mode };
   if (mode.startsWith('container:')) return { mode };
   if (mode.startsWith('service:')) {
     const dep = mode.slice('service:'.length);
-    if (!ctx.included.has(dep)) { ctx.at(at, `service ${dep} is not in the import (its profile is not active); network_mode dropped, so this container would run on the default bridge`); return {}; }
+    if (!ctx.included.has(dep)) {
+      ctx.at(at, `service ${dep} is not in the import (its profile is not active); network_mode dropped, so this container would run on the default bridge`);
+      return {};
+    }
     return { mode: `container:${ctx.containerName(dep)}`, require: `docker.container[${ctx.containerName(dep)}]` };
   }
   ctx.at(at, `network_mode ${mode} is not understood; dropped, so this container would run on the default bridge`);
@@ -111,12 +142,18 @@ function networksOf(svc: string, s: Obj, ctx: ProjectContext): { name: string; a
   const nets = Object.keys(s.networks ?? {}).length ? networksMap(s.networks) : { default: null };
   return Object.entries(nets).map(([key, o]) => {
     ctx.usedNets.add(key);
-    const aliases = [...new Set([svc, ...(((o?.aliases as string[] | undefined) ?? []).map(String))])].sort();
+    const aliases = [...new Set([svc, ...((o?.aliases as string[] | undefined) ?? []).map(String)])].sort();
     // An address outside the subnet the network declares for its family is dropped (compose-knock.ts says who used it).
-    const subnets = ((((ctx.topNets[key] as Obj | undefined)?.ipam as Obj | undefined)?.config as Obj[] | undefined) ?? []).map((c) => String(c.subnet ?? '')).filter(Boolean);
-    const carried = (addr: string, v6: boolean): boolean => { const first = subnets.find((c) => c.includes(':') === v6); return !first || inSubnet(addr, first) || !subnets.some((c) => inSubnet(addr, c)); };
+    const subnets = ((((ctx.topNets[key] as Obj | undefined)?.ipam as Obj | undefined)?.config as Obj[] | undefined) ?? [])
+      .map((c) => String(c.subnet ?? ''))
+      .filter(Boolean);
+    const carried = (addr: string, v6: boolean): boolean => {
+      const first = subnets.find((c) => c.includes(':') === v6);
+      return !first || inSubnet(addr, first) || !subnets.some((c) => inSubnet(addr, c));
+    };
     return {
-      name: ctx.netName(key), aliases,
+      name: ctx.netName(key),
+      aliases,
       ...(o?.ipv4_address !== undefined && carried(String(o.ipv4_address), false) ? { ipv4Address: String(o.ipv4_address) } : {}),
       ...(o?.ipv6_address !== undefined && carried(String(o.ipv6_address), true) ? { ipv6Address: String(o.ipv6_address) } : {}),
     };
@@ -128,7 +165,10 @@ function modeOf(v: unknown, ctx: ProjectContext, at: Seg[], require: string[]): 
   const m = String(v);
   if (!m.startsWith('service:')) return m;
   const dep = m.slice('service:'.length);
-  if (!ctx.included.has(dep)) { ctx.at(at, `service ${dep} is not in the import; dropped`); return undefined; }
+  if (!ctx.included.has(dep)) {
+    ctx.at(at, `service ${dep} is not in the import; dropped`);
+    return undefined;
+  }
   require.push(`docker.container[${ctx.containerName(dep)}]`);
   return `container:${ctx.containerName(dep)}`;
 }
@@ -138,30 +178,54 @@ function hostSettings(svc: string, s: Obj, c: Record<string, unknown>, ctx: Proj
   const base = ['services', svc];
   const deploy = (s.deploy ?? {}) as Obj;
   const res = (deploy.resources ?? {}) as Obj;
-  if (isObj(s.ulimits)) c.ulimits = Object.fromEntries(Object.entries(s.ulimits).map(([k, v]) => [k, isObj(v) ? { soft: Number(v.soft), hard: Number(v.hard) } : Number(v)]));
-  for (const [from, to] of [['privileged', 'privileged'], ['tty', 'tty'], ['stdin_open', 'stdinOpen'], ['init', 'init']] as const) if (s[from] !== undefined) c[to] = s[from] === true || s[from] === 'true';
+  if (isObj(s.ulimits))
+    c.ulimits = Object.fromEntries(Object.entries(s.ulimits).map(([k, v]) => [k, isObj(v) ? { soft: Number(v.soft), hard: Number(v.hard) } : Number(v)]));
+  for (const [from, to] of [
+    ['privileged', 'privileged'],
+    ['tty', 'tty'],
+    ['stdin_open', 'stdinOpen'],
+    ['init', 'init'],
+  ] as const)
+    if (s[from] !== undefined) c[to] = s[from] === true || s[from] === 'true';
   if (Array.isArray(s.security_opt)) c.securityOpt = s.security_opt.map(String);
   if (s.shm_size !== undefined) c.shmSize = typeof s.shm_size === 'number' ? s.shm_size : String(s.shm_size).replace(/([kmgtKMGT])[bB]?$/, '$1');
   if (Array.isArray(s.devices)) {
     c.devices = s.devices.map((d) => (isObj(d) ? [d.source, d.target ?? d.source, d.permissions ?? 'rwm'].map(String).join(':') : String(d)));
   }
   if (Array.isArray(s.group_add)) c.groupAdd = s.group_add.map(String);
-  if (s.pid !== undefined && s.pid !== null) { const m = modeOf(s.pid, ctx, [...base, 'pid'], require); if (m) c.pid = m; }
-  if (s.ipc !== undefined) { const m = modeOf(s.ipc, ctx, [...base, 'ipc'], require); if (m) c.ipc = m; }
+  if (s.pid !== undefined && s.pid !== null) {
+    const m = modeOf(s.pid, ctx, [...base, 'pid'], require);
+    if (m) c.pid = m;
+  }
+  if (s.ipc !== undefined) {
+    const m = modeOf(s.ipc, ctx, [...base, 'ipc'], require);
+    if (m) c.ipc = m;
+  }
   if (s.extra_hosts !== undefined) {
-    c.extraHosts = Array.isArray(s.extra_hosts) ? s.extra_hosts.map(String)
+    c.extraHosts = Array.isArray(s.extra_hosts)
+      ? s.extra_hosts.map(String)
       : Object.entries(s.extra_hosts as Obj).flatMap(([h, ip]) => (Array.isArray(ip) ? ip : [ip]).map((x) => `${h}:${String(x)}`));
   }
   if (isObj(s.blkio_config)) {
     const b = s.blkio_config;
     if (b.weight !== undefined) c.blkioWeight = Number(b.weight);
-    for (const [from, to] of [['device_read_bps', 'deviceReadBps'], ['device_write_bps', 'deviceWriteBps'], ['device_read_iops', 'deviceReadIops'], ['device_write_iops', 'deviceWriteIops']] as const) {
-      if (Array.isArray(b[from])) c[to] = (b[from] as Obj[]).map((l) => ({ path: String(l.path), rate: typeof l.rate === 'number' || to.endsWith('Iops') ? Number(l.rate) : String(l.rate) }));
+    for (const [from, to] of [
+      ['device_read_bps', 'deviceReadBps'],
+      ['device_write_bps', 'deviceWriteBps'],
+      ['device_read_iops', 'deviceReadIops'],
+      ['device_write_iops', 'deviceWriteIops'],
+    ] as const) {
+      if (Array.isArray(b[from]))
+        c[to] = (b[from] as Obj[]).map((l) => ({
+          path: String(l.path),
+          rate: typeof l.rate === 'number' || to.endsWith('Iops') ? Number(l.rate) : String(l.rate),
+        }));
     }
   }
   const pids = s.pids_limit ?? (res.limits as Obj | undefined)?.pids;
   if (pids !== undefined) c.pidsLimit = Number(pids);
-  if (s.memswap_limit !== undefined) c.memorySwap = typeof s.memswap_limit === 'number' ? s.memswap_limit : String(s.memswap_limit).replace(/([kmgtKMGT])[bB]?$/, '$1');
+  if (s.memswap_limit !== undefined)
+    c.memorySwap = typeof s.memswap_limit === 'number' ? s.memswap_limit : String(s.memswap_limit).replace(/([kmgtKMGT])[bB]?$/, '$1');
   const reservation = s.mem_reservation ?? (res.reservations as Obj | undefined)?.memory;
   if (reservation !== undefined) c.memoryReservation = typeof reservation === 'number' ? reservation : String(reservation).replace(/([kmgtKMGT])[bB]?$/, '$1');
   if (s.cpu_shares !== undefined) c.cpuShares = Number(s.cpu_shares);
@@ -176,7 +240,11 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
     // build: a docker.image built on this host from the context, tagged by the context's content hash.
     const b: Obj = typeof s.build === 'string' ? { context: s.build } : isObj(s.build) ? s.build : {};
     const context = String(b.context ?? '.');
-    if (/^[a-z]+:\/\/|^git@/.test(context)) ctx.at([...base, 'build', 'context'], `a remote build context (${context}) cannot be expressed: tsconverge builds from a directory on the host; the image ${String(c.image)} must exist`);
+    if (/^[a-z]+:\/\/|^git@/.test(context))
+      ctx.at(
+        [...base, 'build', 'context'],
+        `a remote build context (${context}) cannot be expressed: tsconverge builds from a directory on the host; the image ${String(c.image)} must exist`,
+      );
     else if (!ctx.images.some((i) => i.name === c.image)) {
       const args: Record<string, string> = {};
       for (const [k, v] of Object.entries(listToMap(b.args))) {
@@ -184,8 +252,15 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
         else if (ctx.env[k] !== undefined) args[k] = ctx.env[k]!;
       }
       ctx.images.push({
-        kind: 'docker.image', name: c.image,
-        build: { context: ctx.resolvePath(context), ...(b.dockerfile !== undefined ? { dockerfile: String(b.dockerfile) } : {}), ...(b.target !== undefined ? { target: String(b.target) } : {}), ...(Object.keys(args).length ? { args } : {}), ...(b.network !== undefined ? { network: String(b.network) } : {}) },
+        kind: 'docker.image',
+        name: c.image,
+        build: {
+          context: ctx.resolvePath(context),
+          ...(b.dockerfile !== undefined ? { dockerfile: String(b.dockerfile) } : {}),
+          ...(b.target !== undefined ? { target: String(b.target) } : {}),
+          ...(Object.keys(args).length ? { args } : {}),
+          ...(b.network !== undefined ? { network: String(b.network) } : {}),
+        },
       });
     }
   }
@@ -197,14 +272,21 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
   envFiles.forEach((ef, i) => {
     const p = ctx.resolvePath(String(isObj(ef) ? ef.path : ef));
     const required = !isObj(ef) || ef.required === undefined || ef.required === true || ef.required === 'true';
-    try { Object.assign(environment, parseEnvFile(readFileSync(p, 'utf8'))); } catch (err) {
+    try {
+      Object.assign(environment, parseEnvFile(readFileSync(p, 'utf8')));
+    } catch (err) {
       // required: false is an optional file (Compose skips it quietly)
-      if (required) ctx.at([...base, 'env_file', ...(Array.isArray(s.env_file) ? [i] : [])], `cannot read ${p}: ${(err as Error).message}; its variables are missing from the container`);
+      if (required)
+        ctx.at(
+          [...base, 'env_file', ...(Array.isArray(s.env_file) ? [i] : [])],
+          `cannot read ${p}: ${(err as Error).message}; its variables are missing from the container`,
+        );
     }
   });
   for (const [k, v] of Object.entries(listToMap(s.environment))) {
-    if (v === null || v === undefined) { if (ctx.env[k] !== undefined) environment[k] = ctx.env[k]!; }
-    else environment[k] = String(v);
+    if (v === null || v === undefined) {
+      if (ctx.env[k] !== undefined) environment[k] = ctx.env[k]!;
+    } else environment[k] = String(v);
   }
   if (Object.keys(environment).length) c.environment = environment;
   const labels = listToMap(s.labels);
@@ -224,7 +306,8 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
   if (s.restart !== undefined) c.restart = String(s.restart);
   else if (policy?.condition !== undefined) {
     const cond = String(policy.condition);
-    c.restart = cond === 'any' ? 'always' : cond === 'none' ? 'no' : policy.max_attempts !== undefined ? `on-failure:${String(policy.max_attempts)}` : 'on-failure';
+    c.restart =
+      cond === 'any' ? 'always' : cond === 'none' ? 'no' : policy.max_attempts !== undefined ? `on-failure:${String(policy.max_attempts)}` : 'on-failure';
   }
   const limits = ((s.deploy as Obj | undefined)?.resources as Obj | undefined)?.limits as Obj | undefined;
   const memory = s.mem_limit ?? limits?.memory;
@@ -233,7 +316,10 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
   if (cpus !== undefined) c.cpus = Number(cpus);
   if (isObj(s.logging)) {
     const l = s.logging;
-    c.logging = { ...(l.driver ? { driver: String(l.driver) } : {}), ...(isObj(l.options) ? { options: Object.fromEntries(Object.entries(l.options).map(([k, v]) => [k, String(v)])) } : {}) };
+    c.logging = {
+      ...(l.driver ? { driver: String(l.driver) } : {}),
+      ...(isObj(l.options) ? { options: Object.fromEntries(Object.entries(l.options).map(([k, v]) => [k, String(v)])) } : {}),
+    };
   }
   if (isObj(s.healthcheck)) {
     const h = s.healthcheck;
@@ -241,7 +327,12 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
     if (h.disable) hc.disable = true;
     else {
       if (h.test !== undefined) hc.test = h.test;
-      for (const [from, to] of [['interval', 'interval'], ['timeout', 'timeout'], ['start_period', 'startPeriod']] as const) if (h[from] !== undefined) hc[to] = String(h[from]);
+      for (const [from, to] of [
+        ['interval', 'interval'],
+        ['timeout', 'timeout'],
+        ['start_period', 'startPeriod'],
+      ] as const)
+        if (h[from] !== undefined) hc[to] = String(h[from]);
       if (h.retries !== undefined) hc.retries = Number(h.retries);
     }
     c.healthcheck = hc;
@@ -268,7 +359,11 @@ export function containerFor(svc: string, s: Obj, ctx: ProjectContext): Record<s
     require.push(`docker.container[${ctx.containerName(dep)}]`);
     // restart: true: restarted when the dependency changes (tsconverge's subscribe)
     if (restart === true) subscribe.push(`docker.container[${ctx.containerName(dep)}]`);
-    if (condition !== 'service_started') ctx.at([...base, 'depends_on', dep, 'condition'], `condition ${condition}: tsconverge starts ${dep} first but does not wait for it to be ${condition === 'service_healthy' ? 'healthy' : 'completed'}`);
+    if (condition !== 'service_started')
+      ctx.at(
+        [...base, 'depends_on', dep, 'condition'],
+        `condition ${condition}: tsconverge starts ${dep} first but does not wait for it to be ${condition === 'service_healthy' ? 'healthy' : 'completed'}`,
+      );
   }
   if (require.length) c.require = require;
   if (subscribe.length) c.subscribe = subscribe;

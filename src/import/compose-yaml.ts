@@ -12,7 +12,9 @@ export const RESET: unique symbol = Symbol('compose !reset');
 export class Override {
   constructor(readonly value: unknown) {}
 }
-export interface Reset { readonly [RESET]: true }
+export interface Reset {
+  readonly [RESET]: true;
+}
 export const resetMarker: Reset = Object.freeze({ [RESET]: true as const });
 export const isReset = (v: unknown): v is Reset => typeof v === 'object' && v !== null && RESET in v;
 
@@ -57,13 +59,24 @@ export function aliasOverflow(doc: Document, budget: number): { node: Node; tota
       return;
     }
     total += 1;
-    if (isMap(n) || isSeq(n)) for (const it of n.items) { if (isPair(it)) { walk(it.key); walk(it.value); } else walk(it); }
+    if (isMap(n) || isSeq(n))
+      for (const it of n.items) {
+        if (isPair(it)) {
+          walk(it.key);
+          walk(it.value);
+        } else walk(it);
+      }
   };
   walk(doc.contents);
   return overflow;
 }
 
-export interface TagMark { readonly path: readonly (string | number)[]; readonly tag: '!reset' | '!override'; readonly line: number; readonly column: number }
+export interface TagMark {
+  readonly path: readonly (string | number)[];
+  readonly tag: '!reset' | '!override';
+  readonly line: number;
+  readonly column: number;
+}
 
 /** Where `!reset` and `!override` are, by path; their tags are cleared so the parse knows nothing of them. */
 export function takeComposeTags(doc: Document, lines: LineCounter): TagMark[] {
@@ -102,7 +115,11 @@ export function stripMarkers(v: unknown): unknown {
   if (v instanceof Override) return stripMarkers(v.value);
   if (Array.isArray(v)) return v.filter((x) => !isReset(x)).map(stripMarkers);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).filter(([, x]) => !isReset(x)).map(([k, x]) => [k, stripMarkers(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => !isReset(x))
+        .map(([k, x]) => [k, stripMarkers(x)]),
+    );
   }
   return v;
 }

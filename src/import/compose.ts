@@ -46,17 +46,63 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 type Spec = true | { readonly [k: string]: Spec };
 const T = true;
 const SERVICE: Spec = {
-  image: T, build: { context: T, dockerfile: T, target: T, args: T, network: T }, container_name: T, command: T, entrypoint: T, environment: T, env_file: T, labels: T,
-  ports: T, volumes: T, tmpfs: T, networks: { '*': { aliases: T, ipv4_address: T, ipv6_address: T } }, network_mode: T, restart: T, mem_limit: T, cpus: T,
-  ulimits: T, privileged: T, tty: T, stdin_open: T, security_opt: T, shm_size: T, devices: T, group_add: T, pid: T, ipc: T, init: T, extra_hosts: T,
-  blkio_config: { weight: T, device_read_bps: T, device_write_bps: T, device_read_iops: T, device_write_iops: T }, pids_limit: T, memswap_limit: T,
-  mem_reservation: T, cpu_shares: T, cpuset: T,
-  logging: T, healthcheck: T, hostname: T, dns: T, sysctls: T, user: T, working_dir: T, cap_add: T, cap_drop: T,
-  read_only: T, stop_grace_period: T, depends_on: { '*': { condition: T, restart: T, required: T } }, configs: T, secrets: T, profiles: T, extends: T,
+  image: T,
+  build: { context: T, dockerfile: T, target: T, args: T, network: T },
+  container_name: T,
+  command: T,
+  entrypoint: T,
+  environment: T,
+  env_file: T,
+  labels: T,
+  ports: T,
+  volumes: T,
+  tmpfs: T,
+  networks: { '*': { aliases: T, ipv4_address: T, ipv6_address: T } },
+  network_mode: T,
+  restart: T,
+  mem_limit: T,
+  cpus: T,
+  ulimits: T,
+  privileged: T,
+  tty: T,
+  stdin_open: T,
+  security_opt: T,
+  shm_size: T,
+  devices: T,
+  group_add: T,
+  pid: T,
+  ipc: T,
+  init: T,
+  extra_hosts: T,
+  blkio_config: { weight: T, device_read_bps: T, device_write_bps: T, device_read_iops: T, device_write_iops: T },
+  pids_limit: T,
+  memswap_limit: T,
+  mem_reservation: T,
+  cpu_shares: T,
+  cpuset: T,
+  logging: T,
+  healthcheck: T,
+  hostname: T,
+  dns: T,
+  sysctls: T,
+  user: T,
+  working_dir: T,
+  cap_add: T,
+  cap_drop: T,
+  read_only: T,
+  stop_grace_period: T,
+  depends_on: { '*': { condition: T, restart: T, required: T } },
+  configs: T,
+  secrets: T,
+  profiles: T,
+  extends: T,
   deploy: { resources: { limits: { memory: T, cpus: T, pids: T }, reservations: { memory: T } }, restart_policy: { condition: T, max_attempts: T } },
 };
 const TOP: Spec = {
-  version: T, name: T, include: T, services: { '*': SERVICE },
+  version: T,
+  name: T,
+  include: T,
+  services: { '*': SERVICE },
   networks: { '*': { driver: T, driver_opts: T, internal: T, attachable: T, enable_ipv6: T, labels: T, name: T, external: T, ipam: { config: T, driver: T } } },
   volumes: { '*': { driver: T, driver_opts: T, labels: T, name: T, external: T } },
   configs: { '*': { file: T, name: T, external: T } },
@@ -66,12 +112,28 @@ const TOP: Spec = {
 /** Why a key that is not carried over is dropped: Compose-only and Swarm-only keys say so. */
 export function whyDropped(at: readonly Seg[]): string {
   const [top, , key, sub] = at;
-  if (top === 'services' && key === 'build' && sub === 'secrets') return 'build secrets need BuildKit, and tsconverge builds through the engine API\'s classic builder; dropped (a Dockerfile that mounts them fails to build)';
-  if (top === 'services' && key === 'build') return `build.${String(sub)} cannot be expressed (tsconverge builds with context, dockerfile, target, args and network); ignored`;
+  if (top === 'services' && key === 'build' && sub === 'secrets')
+    return "build secrets need BuildKit, and tsconverge builds through the engine API's classic builder; dropped (a Dockerfile that mounts them fails to build)";
+  if (top === 'services' && key === 'build')
+    return `build.${String(sub)} cannot be expressed (tsconverge builds with context, dockerfile, target, args and network); ignored`;
   if (top === 'services' && key === 'develop') return 'Compose-only (files watched and synced while developing): nothing a host runs; ignored';
   if (top === 'services' && key === 'deploy' && sub === 'resources') return 'cannot be expressed in a tsconverge manifest; ignored';
   if (top === 'services' && key === 'deploy') return `Swarm-only (deploy.${String(sub)}): a single host has no replicas, placement or rolling update; ignored`;
-  if (top === 'services' && (key === 'scale' || key === 'pull_policy' || key === 'attach' || key === 'post_start' || key === 'pre_stop' || key === 'provider' || key === 'models' || key === 'use_api_socket' || key === 'label_file' || key === 'annotations' || key === 'pull_refresh_after')) return `Compose-only (${String(key)}): what the compose command does, not a container setting; ignored`;
+  if (
+    top === 'services' &&
+    (key === 'scale' ||
+      key === 'pull_policy' ||
+      key === 'attach' ||
+      key === 'post_start' ||
+      key === 'pre_stop' ||
+      key === 'provider' ||
+      key === 'models' ||
+      key === 'use_api_socket' ||
+      key === 'label_file' ||
+      key === 'annotations' ||
+      key === 'pull_refresh_after')
+  )
+    return `Compose-only (${String(key)}): what the compose command does, not a container setting; ignored`;
   if (top === 'models') return 'Compose-only (AI models run by Docker Model Runner); ignored';
   return 'cannot be expressed in a tsconverge manifest; ignored';
 }
@@ -107,14 +169,19 @@ export function expandPort(p: unknown, warnAt: (msg: string) => void): string[] 
   if (isObj(p)) {
     const proto = p.protocol && p.protocol !== 'tcp' ? `/${String(p.protocol)}` : '';
     const ip = p.host_ip ? `${String(p.host_ip)}:` : '';
-    if (p.mode === 'host' || p.mode === undefined) { /* fine */ } else warnAt(`mode ${String(p.mode)} is swarm-only; published as a normal port`);
+    if (p.mode === 'host' || p.mode === undefined) {
+      /* fine */
+    } else warnAt(`mode ${String(p.mode)} is swarm-only; published as a normal port`);
     return [p.published !== undefined ? `${ip}${String(p.published)}:${String(p.target)}${proto}` : `${ip ? ip + ':' : ''}${String(p.target)}${proto}`];
   }
   const s = String(p);
   const [spec, proto] = s.split('/');
   const suffix = proto && proto !== 'tcp' ? `/${proto}` : '';
   const m = /^(?:(\[[^\]]+\]|[0-9]+\.[0-9.]+):)?(?:([0-9-]*):)?([0-9]+(?:-[0-9]+)?)$/.exec(spec!);
-  if (!m) { warnAt(`port "${s}" not understood; ignored`); return []; }
+  if (!m) {
+    warnAt(`port "${s}" not understood; ignored`);
+    return [];
+  }
   const [, ip, host = '', target] = m;
   const range = (r: string): number[] => {
     const [a, b = a] = r.split('-').map(Number);
@@ -122,7 +189,10 @@ export function expandPort(p: unknown, warnAt: (msg: string) => void): string[] 
   };
   const targets = range(target!);
   const hosts = host ? range(host) : [];
-  if (hosts.length && hosts.length !== targets.length) { warnAt(`port "${s}": a host range for a single container port cannot be expressed; ignored`); return []; }
+  if (hosts.length && hosts.length !== targets.length) {
+    warnAt(`port "${s}": a host range for a single container port cannot be expressed; ignored`);
+    return [];
+  }
   return targets.map((t, i) => {
     const h = hosts.length ? String(hosts[i]) : '';
     return `${ip ? `${ip}:${h}:` : h ? `${h}:` : ''}${t}${suffix}`;
@@ -134,13 +204,18 @@ const stringMap = (v: unknown): Record<string, string> => Object.fromEntries(Obj
 /** A top-level network as docker.network; docker-compose 1.x makes its networks attachable. */
 function networkResource(key: string, n: Obj, name: string, at: (segs: Seg[], message: string) => void): Record<string, unknown> {
   const r: Record<string, unknown> = { kind: 'docker.network', name };
-  if (n.driver === 'overlay') at(['networks', key, 'driver'], 'overlay is a Swarm driver: a single host without Swarm cannot create it; declared as a bridge network on this host (containers on other hosts will not reach it)');
+  if (n.driver === 'overlay')
+    at(
+      ['networks', key, 'driver'],
+      'overlay is a Swarm driver: a single host without Swarm cannot create it; declared as a bridge network on this host (containers on other hosts will not reach it)',
+    );
   else if (n.driver !== undefined) r.driver = String(n.driver);
   if (n.internal !== undefined) r.internal = Boolean(n.internal);
   r.attachable = n.attachable !== undefined ? Boolean(n.attachable) : true;
   if (n.enable_ipv6 !== undefined) r.enableIPv6 = Boolean(n.enable_ipv6);
   const ipam = (n.ipam ?? {}) as Obj;
-  if (ipam.driver !== undefined && ipam.driver !== 'default') at(['networks', key, 'ipam', 'driver'], `IPAM driver ${String(ipam.driver)} cannot be expressed; the engine's default IPAM is used`);
+  if (ipam.driver !== undefined && ipam.driver !== 'default')
+    at(['networks', key, 'ipam', 'driver'], `IPAM driver ${String(ipam.driver)} cannot be expressed; the engine's default IPAM is used`);
   const cfg = (ipam.config as Obj[] | undefined) ?? [];
   const isV6 = (c: Obj): boolean => String(c.subnet ?? '').includes(':');
   const v4 = cfg.find((c) => !isV6(c));
@@ -150,9 +225,16 @@ function networkResource(key: string, n: Obj, name: string, at: (segs: Seg[], me
   if (v4?.ip_range) r.ipRange = String(v4.ip_range);
   if (v6?.subnet) r.ipv6Subnet = String(v6.subnet);
   if (v6?.gateway) r.ipv6Gateway = String(v6.gateway);
-  if (v6?.ip_range) at(['networks', key, 'ipam', 'config', cfg.indexOf(v6), 'ip_range'], 'an IPv6 ip_range cannot be expressed; addresses come from the whole subnet');
-  cfg.forEach((c, i) => { if (c !== v4 && c !== v6) at(['networks', key, 'ipam', 'config', i], 'a second subnet of the same family cannot be expressed; dropped'); });
-  if (r.enableIPv6 === true && !r.ipv6Subnet) at(['networks', key, 'enable_ipv6'], 'enable_ipv6 without an IPv6 subnet in ipam.config: this engine needs one to create the network; add one (e.g. fd00:db8::/64)');
+  if (v6?.ip_range)
+    at(['networks', key, 'ipam', 'config', cfg.indexOf(v6), 'ip_range'], 'an IPv6 ip_range cannot be expressed; addresses come from the whole subnet');
+  cfg.forEach((c, i) => {
+    if (c !== v4 && c !== v6) at(['networks', key, 'ipam', 'config', i], 'a second subnet of the same family cannot be expressed; dropped');
+  });
+  if (r.enableIPv6 === true && !r.ipv6Subnet)
+    at(
+      ['networks', key, 'enable_ipv6'],
+      'enable_ipv6 without an IPv6 subnet in ipam.config: this engine needs one to create the network; add one (e.g. fd00:db8::/64)',
+    );
   if (isObj(n.driver_opts)) r.options = stringMap(n.driver_opts);
   if (Object.keys(listToMap(n.labels)).length) r.labels = stringMap(n.labels);
   return r;
@@ -169,8 +251,13 @@ function volumeResource(v: Obj, name: string): Record<string, unknown> {
 /** Variables for interpolation: the project's .env (or --env-file), overridden by the given environment, as in Compose. */
 function interpolationEnv(projectDir: string, opts: ComposeImportOptions): Record<string, string> {
   let dotenv: Record<string, string> = {};
-  try { dotenv = parseEnvFile(readFileSync(opts.envFile ?? path.join(projectDir, '.env'), 'utf8')); } catch (err) {
-    if (opts.envFile) throw new TsconvergeError('IMPORT_FAILED', `cannot read the env file ${opts.envFile}: ${(err as Error).message}`, { hint: 'give an existing file with KEY=value lines' });
+  try {
+    dotenv = parseEnvFile(readFileSync(opts.envFile ?? path.join(projectDir, '.env'), 'utf8'));
+  } catch (err) {
+    if (opts.envFile)
+      throw new TsconvergeError('IMPORT_FAILED', `cannot read the env file ${opts.envFile}: ${(err as Error).message}`, {
+        hint: 'give an existing file with KEY=value lines',
+      });
   }
   const given = Object.fromEntries(Object.entries(opts.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
   return { ...dotenv, ...given };
@@ -180,10 +267,18 @@ function interpolationEnv(projectDir: string, opts: ComposeImportOptions): Recor
  * `extends` in every service: the base service (in the same project or in `file`), its own
  * extends first, merged under the service the way a second file is; markers honoured.
  */
-async function resolveExtends(data: Obj, cfs: readonly ComposeFile[], projectDir: string, env: Readonly<Record<string, string>>, warn: (w: ImportWarning) => void): Promise<void> {
+async function resolveExtends(
+  data: Obj,
+  cfs: readonly ComposeFile[],
+  projectDir: string,
+  env: Readonly<Record<string, string>>,
+  warn: (w: ImportWarning) => void,
+): Promise<void> {
   const files = new Map<string, Obj>();
   const fail = (svc: string, msg: string): never => {
-    throw new ManifestErrors([new TsconvergeError('COMPOSE_INVALID', msg, { location: { ...locate(cfs, ['services', svc, 'extends']), pointer: `/services/${svc}/extends` } })]);
+    throw new ManifestErrors([
+      new TsconvergeError('COMPOSE_INVALID', msg, { location: { ...locate(cfs, ['services', svc, 'extends']), pointer: `/services/${svc}/extends` } }),
+    ]);
   };
   const resolveIn = async (svcs: Obj, name: string, where: string, chain: readonly string[], from: string): Promise<Obj> => {
     const s = svcs[name];
@@ -221,9 +316,14 @@ function flagSwarmTemplates(v: unknown, at: Seg[], warnAt: (segs: Seg[], message
 }
 
 export async function importCompose(files: readonly string[], opts: ComposeImportOptions = {}): Promise<ComposeImport> {
-  if (files.length === 0) throw new TsconvergeError('IMPORT_FAILED', 'no Compose file given', { hint: 'tsconverge import compose docker-compose.yml [docker-compose.override.yml ...]' });
+  if (files.length === 0)
+    throw new TsconvergeError('IMPORT_FAILED', 'no Compose file given', {
+      hint: 'tsconverge import compose docker-compose.yml [docker-compose.override.yml ...]',
+    });
   const warnings: ImportWarning[] = [];
-  const warn = (w: ImportWarning): void => { warnings.push(w); };
+  const warn = (w: ImportWarning): void => {
+    warnings.push(w);
+  };
   const projectDir = path.dirname(path.resolve(files[0]!));
   const env = interpolationEnv(projectDir, opts);
   const shell = Object.fromEntries(Object.entries(opts.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
@@ -247,7 +347,7 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
     if (typeof s.container_name === 'string') return s.container_name;
     return opts.containerNames === 'v2' ? `${project}-${svc}-1` : `${project}_${svc}_1`;
   };
-  const adopt = opts.adopt ?? true ? { adopt: true } : {};
+  const adopt = (opts.adopt ?? true) ? { adopt: true } : {};
   const resolvePath = (p: string): string => path.resolve(projectDir, p.startsWith('~') ? os.homedir() + p.slice(1) : p);
 
   // Top-level networks and volumes, as Compose names them.
@@ -272,24 +372,59 @@ export async function importCompose(files: readonly string[], opts: ComposeImpor
   const builtName = (svc: string): string => (opts.containerNames === 'v2' ? `${project}-${svc}` : `${project}_${svc}`);
 
   const ctx: ProjectContext = {
-    data, project, env, included, topNets, adopt, usedNets, usedVols, files: files_, images, builtName, at, containerName, netName, volName, resolvePath, expandPort,
+    data,
+    project,
+    env,
+    included,
+    topNets,
+    adopt,
+    usedNets,
+    usedVols,
+    files: files_,
+    images,
+    builtName,
+    at,
+    containerName,
+    netName,
+    volName,
+    resolvePath,
+    expandPort,
   };
   const containers = services.map(([svc, s]) => containerFor(svc, s as Obj, ctx));
-  const networks = [...usedNets].sort().filter((key) => !((topNets[key] ?? {}) as Obj).external) // external: made by someone else; only joined
+  const networks = [...usedNets]
+    .sort()
+    .filter((key) => !((topNets[key] ?? {}) as Obj).external) // external: made by someone else; only joined
     .map((key) => ({ ...networkResource(key, (topNets[key] ?? {}) as Obj, netName(key), at), ...adopt }));
   // Compose creates every declared volume, used or not.
-  const volumes = Object.keys(topVols).sort().filter((key) => !((topVols[key] ?? {}) as Obj).external)
+  const volumes = Object.keys(topVols)
+    .sort()
+    .filter((key) => !((topVols[key] ?? {}) as Obj).external)
     .map((key) => ({ ...volumeResource((topVols[key] ?? {}) as Obj, volName(key)), ...adopt }));
   // A static address needs a subnet the network declares (the engine refuses one on an automatic subnet).
   for (const [svc, sv] of services) {
     for (const [key, o] of Object.entries(networksMap((sv as Obj).networks))) {
       const n = (networks as Record<string, unknown>[]).find((x) => x.name === netName(key));
-      for (const [addr, family] of [['ipv4_address', 'subnet'], ['ipv6_address', 'ipv6Subnet']] as const) {
-        if (o?.[addr] !== undefined && n && n[family] === undefined) at(['services', svc, 'networks', key, addr], `network ${key} declares no ${family === 'subnet' ? 'IPv4' : 'IPv6'} subnet (ipam.config): the engine refuses a static address on it, and Compose does too; declare the subnet`);
+      for (const [addr, family] of [
+        ['ipv4_address', 'subnet'],
+        ['ipv6_address', 'ipv6Subnet'],
+      ] as const) {
+        if (o?.[addr] !== undefined && n && n[family] === undefined)
+          at(
+            ['services', svc, 'networks', key, addr],
+            `network ${key} declares no ${family === 'subnet' ? 'IPv4' : 'IPv6'} subnet (ipam.config): the engine refuses a static address on it, and Compose does too; declare the subnet`,
+          );
       }
     }
   }
-  reportKnockOn({ data, included, at, where: (segs) => { const l = locate(cfs, segs); return l.line !== undefined ? `${l.file}:${l.line}:${l.column ?? 1}` : l.file; } });
+  reportKnockOn({
+    data,
+    included,
+    at,
+    where: (segs) => {
+      const l = locate(cfs, segs);
+      return l.line !== undefined ? `${l.file}:${l.line}:${l.column ?? 1}` : l.file;
+    },
+  });
   for (const key of usedVols) if (!(key in topVols)) at(['services'], `volume ${key} is used but not declared under the top-level volumes`);
   return { project, resources: [...networks, ...volumes, ...files_, ...images, ...containers], warnings };
 }

@@ -51,7 +51,13 @@ function owned(labels: Readonly<Record<string, string>> | null | undefined): boo
   return (labels ?? {})[OWNER_LABEL] === OWNER;
 }
 
-interface Health { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number }
+interface Health {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
+}
 
 function healthcheckOf(h: Health | undefined, image: Health | undefined): Obj | undefined {
   if (!h || same(h, image)) return undefined;
@@ -66,10 +72,29 @@ function healthcheckOf(h: Health | undefined, image: Health | undefined): Obj | 
 }
 
 /** One container as manifest attributes; only what differs from the image's and the engine's defaults. */
-export function containerAttrs(c: Docker.ContainerInspectInfo, img: { Config?: Obj } | undefined, root: string, defaultLogDriver: string, warn: (m: string) => void): Obj {
+export function containerAttrs(
+  c: Docker.ContainerInspectInfo,
+  img: { Config?: Obj } | undefined,
+  root: string,
+  defaultLogDriver: string,
+  warn: (m: string) => void,
+): Obj {
   const name = c.Name.replace(/^\//, '');
-  const ic = (img?.Config ?? {}) as { Env?: string[]; Cmd?: string[]; Entrypoint?: string[] | null; Labels?: Record<string, string>; User?: string; WorkingDir?: string; Healthcheck?: Health; Volumes?: Record<string, object> };
-  const hc = c.HostConfig as Docker.HostConfig & { Mounts?: { Type: string; Source?: string; Target: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number } }[]; Tmpfs?: Record<string, string>; Sysctls?: Record<string, string> };
+  const ic = (img?.Config ?? {}) as {
+    Env?: string[];
+    Cmd?: string[];
+    Entrypoint?: string[] | null;
+    Labels?: Record<string, string>;
+    User?: string;
+    WorkingDir?: string;
+    Healthcheck?: Health;
+    Volumes?: Record<string, object>;
+  };
+  const hc = c.HostConfig as Docker.HostConfig & {
+    Mounts?: { Type: string; Source?: string; Target: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number } }[];
+    Tmpfs?: Record<string, string>;
+    Sysctls?: Record<string, string>;
+  };
   const a: Obj = { kind: 'docker.container', name, image: c.Config.Image };
   if (!c.State.Running) a.ensure = 'stopped';
   if (!same(c.Config.Cmd, ic.Cmd)) a.command = [...(c.Config.Cmd ?? [])];
@@ -83,27 +108,43 @@ export function containerAttrs(c: Docker.ContainerInspectInfo, img: { Config?: O
   for (const [port, binds] of Object.entries(hc.PortBindings ?? {})) {
     const [target, proto] = port.split('/');
     for (const b of (binds as { HostIp?: string; HostPort?: string }[] | null) ?? []) {
-      ports.push({ target: Number(target), ...(b.HostPort ? { published: Number(b.HostPort) } : {}), ...(b.HostIp ? { hostIp: b.HostIp } : {}), ...(proto && proto !== 'tcp' ? { protocol: proto } : {}) });
+      ports.push({
+        target: Number(target),
+        ...(b.HostPort ? { published: Number(b.HostPort) } : {}),
+        ...(b.HostIp ? { hostIp: b.HostIp } : {}),
+        ...(proto && proto !== 'tcp' ? { protocol: proto } : {}),
+      });
     }
   }
   if (ports.length) a.ports = ports;
   const rel = (p: string | undefined): string | undefined => (p && root !== '/' && p.startsWith(root + '/') ? '/' + path.relative(root, p) : p);
   const mounts: Obj[] = [
     ...[...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...tmpfsAsMounts(hc.Tmpfs)].map((m) => ({
-      type: m.Type, target: m.Target,
+      type: m.Type,
+      target: m.Target,
       // An anonymous volume (carried over by a recreate) is declared without its generated name.
       ...(m.Type === 'tmpfs' || (m.Type === 'volume' && ANON.test(m.Source ?? '')) ? {} : { source: m.Type === 'bind' ? rel(m.Source) : m.Source }),
       ...(m.ReadOnly ? { readOnly: true } : {}),
-      ...((m as unknown as { TmpfsOptions?: { SizeBytes?: number } }).TmpfsOptions?.SizeBytes ? { tmpfsSize: (m as unknown as { TmpfsOptions: { SizeBytes: number } }).TmpfsOptions.SizeBytes } : {}),
+      ...((m as unknown as { TmpfsOptions?: { SizeBytes?: number } }).TmpfsOptions?.SizeBytes
+        ? { tmpfsSize: (m as unknown as { TmpfsOptions: { SizeBytes: number } }).TmpfsOptions.SizeBytes }
+        : {}),
     })),
     // Anonymous volumes the image does not declare were asked for (docker run -v /path, compose "- /path").
-    ...(c.Mounts ?? []).filter((m) => m.Type === 'volume' && ANON.test(m.Name ?? '') && !(m.Destination in (ic.Volumes ?? {}))
-      && !(hc.Mounts ?? []).some((x) => x.Target === m.Destination)).map((m) => ({ type: 'volume', target: m.Destination })),
+    ...(c.Mounts ?? [])
+      .filter(
+        (m) =>
+          m.Type === 'volume' &&
+          ANON.test(m.Name ?? '') &&
+          !(m.Destination in (ic.Volumes ?? {})) &&
+          !(hc.Mounts ?? []).some((x) => x.Target === m.Destination),
+      )
+      .map((m) => ({ type: 'volume', target: m.Destination })),
   ];
   const byTarget = new Map(mounts.map((m) => [m.target, m]));
   if (byTarget.size) a.mounts = [...byTarget.values()];
   const mode = hc.NetworkMode ?? 'default';
-  if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) warn(`docker.container[${name}]: network mode ${mode} cannot be expressed; declared without networks`);
+  if (mode === 'host' || mode === 'none' || mode.startsWith('container:'))
+    warn(`docker.container[${name}]: network mode ${mode} cannot be expressed; declared without networks`);
   else {
     const nets = Object.entries(c.NetworkSettings.Networks ?? {});
     const engineAliases = new Set([c.Id.slice(0, 12), c.Config.Hostname]);
@@ -119,7 +160,8 @@ export function containerAttrs(c: Docker.ContainerInspectInfo, img: { Config?: O
   if (hc.Memory) a.memory = hc.Memory;
   if (hc.NanoCpus) a.cpus = hc.NanoCpus / 1e9;
   const log = hc.LogConfig;
-  if (log && (log.Type !== defaultLogDriver || Object.keys(log.Config ?? {}).length)) a.logging = { driver: log.Type, ...(Object.keys(log.Config ?? {}).length ? { options: { ...log.Config } } : {}) };
+  if (log && (log.Type !== defaultLogDriver || Object.keys(log.Config ?? {}).length))
+    a.logging = { driver: log.Type, ...(Object.keys(log.Config ?? {}).length ? { options: { ...log.Config } } : {}) };
   const health = healthcheckOf((c.Config as { Healthcheck?: Health }).Healthcheck, ic.Healthcheck);
   if (health) a.healthcheck = health;
   if (c.Config.Hostname && c.Config.Hostname !== c.Id.slice(0, 12)) a.hostname = c.Config.Hostname;
@@ -162,17 +204,31 @@ export function volumeAttrs(v: VolumeInfo): Obj {
 function sourceOf(line: string): Obj {
   const [host, ...rest] = line.split(' ');
   const options = rest.filter((o) => o !== 'iburst' && o !== 'prefer');
-  return { host, ...(rest.includes('iburst') ? { iburst: true } : {}), ...(rest.includes('prefer') ? { prefer: true } : {}), ...(options.length ? { options: [options.join(' ')] } : {}) };
+  return {
+    host,
+    ...(rest.includes('iburst') ? { iburst: true } : {}),
+    ...(rest.includes('prefer') ? { prefer: true } : {}),
+    ...(options.length ? { options: [options.join(' ')] } : {}),
+  };
 }
 
 /** chrony.conf as an ntp resource; defaults are not assumed (iburst: false, so each source says). */
 export function ntpFromChrony(c: ChronySettings, warn: (m: string) => void): Obj | null {
-  if (c.driftfile === null) { warn('chrony.conf has no driftfile, which an ntp resource cannot express: NTP left out'); return null; }
+  if (c.driftfile === null) {
+    warn('chrony.conf has no driftfile, which an ntp resource cannot express: NTP left out');
+    return null;
+  }
   return {
-    kind: 'ntp', name: 'chrony', provider: 'chrony', iburst: false,
+    kind: 'ntp',
+    name: 'chrony',
+    provider: 'chrony',
+    iburst: false,
     ...(c.servers.length ? { servers: c.servers.map(sourceOf) } : {}),
     ...(c.pools.length ? { pools: c.pools.map(sourceOf) } : {}),
-    makestep: c.makestep ?? false, allow: [...c.allow], driftfile: c.driftfile, rtcsync: c.rtcsync,
+    makestep: c.makestep ?? false,
+    allow: [...c.allow],
+    driftfile: c.driftfile,
+    rtcsync: c.rtcsync,
     ...(c.extraLines.length ? { extraLines: [...c.extraLines] } : {}),
   };
 }
@@ -188,29 +244,43 @@ async function sysctls(prefix: string, warn: (m: string) => void): Promise<Obj[]
       if (((await stat(p)).mode & 0o200) === 0) return; // read-only: nothing to manage
       const value = normaliseValue(await readFile(p, 'utf8'));
       if (value !== '') out.push({ kind: 'sysctl', name: key, value, persist: false });
-    } catch { /* write-only or unreadable keys are not settings to import */ }
+    } catch {
+      /* write-only or unreadable keys are not settings to import */
+    }
   };
   const walk = async (dir: string): Promise<void> => {
     let entries;
-    try { entries = await readdir(dir, { withFileTypes: true }); } catch { return; }
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
     for (const e of entries.sort((x, y) => x.name.localeCompare(y.name))) {
       if (e.isDirectory()) await walk(path.join(dir, e.name));
       else await readKey(path.join(dir, e.name));
     }
   };
   let st;
-  try { st = await stat(start); } catch { warn(`no sysctl keys under ${prefix} (${start})`); return out; }
-  if (st.isDirectory()) await walk(start); else await readKey(start);
+  try {
+    st = await stat(start);
+  } catch {
+    warn(`no sysctl keys under ${prefix} (${start})`);
+    return out;
+  }
+  if (st.isDirectory()) await walk(start);
+  else await readKey(start);
   return out;
 }
 
 export async function importHost(opts: HostImportOptions = {}): Promise<HostImport> {
   const root = path.resolve(opts.root ?? '/');
   const warnings: string[] = [];
-  const warn = (m: string): void => { warnings.push(m); };
+  const warn = (m: string): void => {
+    warnings.push(m);
+  };
   const resources: Obj[] = opts.withDocker === false ? [] : await dockerObjects(opts, root, warn);
   if (opts.hostSettings) await hostSettings(opts, root, resources, warn);
-  if (opts.users) resources.push(...await importUsers({ root, minUid: opts.minUid }, warn));
+  if (opts.users) resources.push(...(await importUsers({ root, minUid: opts.minUid }, warn)));
   return { resources, warnings };
 }
 
@@ -219,35 +289,53 @@ async function dockerObjects(opts: HostImportOptions, root: string, warn: (m: st
   await loadDockerode(); // import host is no hot path: it may use any read dockerode offers
   const docker = opts.docker ?? createDockerClient();
   const prefix = opts.prefix ?? '';
-  const adopt = (labels: Readonly<Record<string, string>> | null | undefined): Obj => (opts.adopt ?? true) && !owned(labels) ? { adopt: true } : {};
-  const info = await docker.info() as { LoggingDriver?: string };
+  const adopt = (labels: Readonly<Record<string, string>> | null | undefined): Obj => ((opts.adopt ?? true) && !owned(labels) ? { adopt: true } : {});
+  const info = (await docker.info()) as { LoggingDriver?: string };
   const defaultLog = info.LoggingDriver ?? 'json-file';
 
-  const networks = (await docker.listNetworks()).filter((n) => n.Name.startsWith(prefix) && !DEFAULT_NETWORKS.has(n.Name)).sort((a, b) => a.Name.localeCompare(b.Name));
-  const volumes = (((await docker.listVolumes()).Volumes ?? []) as VolumeInfo[]).filter((v) => v.Name.startsWith(prefix) && !ANON.test(v.Name)).sort((a, b) => a.Name.localeCompare(b.Name));
+  const networks = (await docker.listNetworks())
+    .filter((n) => n.Name.startsWith(prefix) && !DEFAULT_NETWORKS.has(n.Name))
+    .sort((a, b) => a.Name.localeCompare(b.Name));
+  const volumes = (((await docker.listVolumes()).Volumes ?? []) as VolumeInfo[])
+    .filter((v) => v.Name.startsWith(prefix) && !ANON.test(v.Name))
+    .sort((a, b) => a.Name.localeCompare(b.Name));
   const list = (await docker.listContainers({ all: true })).filter((c) => (c.Names ?? []).some((n) => n.replace(/^\//, '').startsWith(prefix)));
   const inspected = await Promise.all(list.map((c) => docker.getContainer(c.Id).inspect()));
   const images = new Map<string, { Config?: Obj }>();
-  await Promise.all([...new Set(inspected.map((c) => c.Image))].map(async (id) => {
-    try { images.set(id, await docker.getImage(id).inspect() as unknown as { Config?: Obj }); } catch { warn(`image ${id.slice(7, 19)} is gone: container attributes are written in full`); }
-  }));
+  await Promise.all(
+    [...new Set(inspected.map((c) => c.Image))].map(async (id) => {
+      try {
+        images.set(id, (await docker.getImage(id).inspect()) as unknown as { Config?: Obj });
+      } catch {
+        warn(`image ${id.slice(7, 19)} is gone: container attributes are written in full`);
+      }
+    }),
+  );
   return [
     ...networks.map((n) => ({ ...networkAttrs(n), ...adopt(n.Labels) })),
     ...volumes.map((v) => ({ ...volumeAttrs(v), ...adopt(v.Labels) })),
-    ...inspected.sort((a, b) => a.Name.localeCompare(b.Name)).map((c) => ({ ...containerAttrs(c, images.get(c.Image), root, defaultLog, warn), ...adopt(c.Config.Labels) })),
+    ...inspected
+      .sort((a, b) => a.Name.localeCompare(b.Name))
+      .map((c) => ({ ...containerAttrs(c, images.get(c.Image), root, defaultLog, warn), ...adopt(c.Config.Labels) })),
   ];
 }
 
 /** DNS (resolv.conf), NTP (chrony.conf) and the live sysctls under a prefix, read against the root. */
 async function hostSettings(opts: HostImportOptions, root: string, resources: Obj[], warn: (m: string) => void): Promise<void> {
   {
-    const resolv = await readFile(path.join(root, 'etc/resolv.conf'), 'utf8').then((t) => parseResolvConf(t), () => null);
+    const resolv = await readFile(path.join(root, 'etc/resolv.conf'), 'utf8').then(
+      (t) => parseResolvConf(t),
+      () => null,
+    );
     if (resolv) {
       resources.push({ kind: 'dns', name: 'resolver', nameservers: [...resolv.nameservers], search: [...resolv.search], options: [...resolv.options] });
     } else warn(`no ${path.join(root, 'etc/resolv.conf')}: DNS left out`);
-    const chrony = await readFile(path.join(root, 'etc/chrony/chrony.conf'), 'utf8').then((t) => ntpFromChrony(parseChronyConf(t), warn), () => null);
+    const chrony = await readFile(path.join(root, 'etc/chrony/chrony.conf'), 'utf8').then(
+      (t) => ntpFromChrony(parseChronyConf(t), warn),
+      () => null,
+    );
     if (chrony) resources.push(chrony);
     else warn(`no ${path.join(root, 'etc/chrony/chrony.conf')}: NTP left out (only chrony's configuration is imported)`);
-    resources.push(...await sysctls(opts.sysctlPrefix ?? 'net.', warn));
+    resources.push(...(await sysctls(opts.sysctlPrefix ?? 'net.', warn)));
   }
 }

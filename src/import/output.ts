@@ -11,7 +11,13 @@ export function checkGenerated(resources: readonly Record<string, unknown>[]): v
     const spec = schemas.kinds.get(String(r.kind));
     const valid = spec ? (spec.validate(r) as boolean) : true;
     if (spec && !valid) {
-      errors.push(new TsconvergeError('IMPORT_FAILED', `generated ${String(r.kind)}[${String(r.name)}] does not validate: ${spec.validate.errors?.map((e) => `${e.instancePath} ${e.message ?? ''}`).join('; ')}`, { location: { file: '(generated)', pointer: `/resources/${i}` }, hint: 'this is a bug in the importer; please report it with the input' }));
+      errors.push(
+        new TsconvergeError(
+          'IMPORT_FAILED',
+          `generated ${String(r.kind)}[${String(r.name)}] does not validate: ${spec.validate.errors?.map((e) => `${e.instancePath} ${e.message ?? ''}`).join('; ')}`,
+          { location: { file: '(generated)', pointer: `/resources/${i}` }, hint: 'this is a bug in the importer; please report it with the input' },
+        ),
+      );
     }
   });
   if (errors.length) throw new ManifestErrors(errors);
@@ -20,4 +26,3 @@ export function checkGenerated(resources: readonly Record<string, unknown>[]): v
 export function manifestText(header: string, resources: readonly Record<string, unknown>[]): string {
   return `# ${header.split('\n').join('\n# ')}\n` + stringify({ resources }, { lineWidth: 0 });
 }
-

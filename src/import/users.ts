@@ -23,7 +23,8 @@ export interface UsersImportOptions {
 }
 
 const NOBODY = 65534;
-const SCHEMA_TYPES = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
+const SCHEMA_TYPES =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
 
 /** Options of an authorized_keys line, split at commas outside double quotes. */
 function splitOptions(options: string): string[] {
@@ -32,7 +33,10 @@ function splitOptions(options: string): string[] {
   let quoted = false;
   for (const c of options) {
     if (c === '"') quoted = !quoted;
-    if (c === ',' && !quoted) { out.push(cur); cur = ''; } else cur += c;
+    if (c === ',' && !quoted) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
   }
   if (cur !== '') out.push(cur);
   return out;
@@ -55,7 +59,11 @@ export async function importUsers(opts: UsersImportOptions, warn: (m: string) =>
   for (const p of users) {
     const o = observeUser(accounts, p.name)!;
     const u: Obj = { kind: 'user', name: p.name, uid: p.uid, group: o.group, groups: [...o.groups], home: p.home, shell: p.shell };
-    if (!/^\d+$/.test(o.group)) u.group = o.group; else { delete u.group; warn(`user ${p.name}: its primary gid ${p.gid} has no group; group left out`); }
+    if (!/^\d+$/.test(o.group)) u.group = o.group;
+    else {
+      delete u.group;
+      warn(`user ${p.name}: its primary gid ${p.gid} has no group; group left out`);
+    }
     if (p.comment !== '') u.comment = p.comment;
     if (o.lockedHash && o.expireDays === '1') u.locked = true;
     else if (o.expiry !== 'never') u.expiry = o.expiry;
@@ -66,9 +74,13 @@ export async function importUsers(opts: UsersImportOptions, warn: (m: string) =>
     const home = p.home.replace(/\/+$/, '');
     const text = home === '' ? null : await fs.readText(`${home}/.ssh/authorized_keys`).catch(() => null);
     if (text === null) continue;
-    const keys = text.split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null);
+    const keys = text
+      .split('\n')
+      .map(parseKeyLine)
+      .filter((k): k is KeyLine => k !== null);
     const usable = keys.filter((k) => SCHEMA_TYPES.test(k.type));
-    if (usable.length < keys.length) warn(`user ${p.name}: ${keys.length - usable.length} key(s) of an old type (ssh-dss) left out; the next apply would remove them`);
+    if (usable.length < keys.length)
+      warn(`user ${p.name}: ${keys.length - usable.length} key(s) of an old type (ssh-dss) left out; the next apply would remove them`);
     if (usable.length > 0) out.push({ kind: 'ssh.authorized_keys', name: p.name, keys: usable.map(keyEntry) });
   }
   if (hashes > 0) warn(`${hashes} password hash(es) not imported: declare password as a secret (!secret NAME) where tsconverge should manage it`);

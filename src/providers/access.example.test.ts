@@ -29,8 +29,13 @@ describe('examples/access', () => {
     const plan = await cli(['plan', manifest, '--root', root, '--format', 'json']);
     expect(plan.code, plan.stdout + plan.stderr).toBe(2);
     expect(plan.json.resources.map((r: { id: string; action: string }) => `${r.id} ${r.action}`).sort()).toEqual([
-      'group[ops] create', 'ssh.authorized_keys[alice] create', 'ssh.authorized_keys[bob] create', 'sudo.rule[ops] create',
-      'user[alice] create', 'user[bob] create', 'user[carol] delete',
+      'group[ops] create',
+      'ssh.authorized_keys[alice] create',
+      'ssh.authorized_keys[bob] create',
+      'sudo.rule[ops] create',
+      'user[alice] create',
+      'user[bob] create',
+      'user[carol] delete',
     ]);
     expect(fingerprint(root, files)).toBe(before);
 
@@ -59,7 +64,10 @@ describe('examples/access', () => {
       seedRoot(r2);
       const m = path.join(t2.root, 'reversed.yaml');
       const text = readFileSync(manifest, 'utf8');
-      const items = text.slice(text.indexOf('resources:\n') + 'resources:\n'.length).split(/\n(?=  - kind:)/).filter((x) => x.includes('- kind:'));
+      const items = text
+        .slice(text.indexOf('resources:\n') + 'resources:\n'.length)
+        .split(/\n(?=  - kind:)/)
+        .filter((x) => x.includes('- kind:'));
       writeFileSync(m, 'resources:\n' + items.reverse().join('\n') + '\n');
       expect(readFileSync(m, 'utf8').indexOf('kind: ssh.authorized_keys')).toBeLessThan(readFileSync(m, 'utf8').indexOf('kind: group'));
       const run = await cli(['apply', m, '--root', r2, '--format', 'json']);
@@ -67,6 +75,8 @@ describe('examples/access', () => {
       expect(run.json.resources.filter((x: { status: string }) => x.status === 'failed')).toEqual([]);
       expect(checkAccountFiles(r2)).toBe(CLEAN);
       expect((await cli(['apply', m, '--root', r2])).code).toBe(0);
-    } finally { t2.cleanup(); }
+    } finally {
+      t2.cleanup();
+    }
   });
 });

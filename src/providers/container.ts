@@ -22,9 +22,13 @@ export function createAppContainer(overrides: { docker?: Docker } = {}): Contain
   const c = new Container();
   // The Docker client reads through a small node:http client; dockerode (which loads ssh2
   // and grpc) is loaded only before a Docker provider writes (docker/client.ts).
-  c.bind(DOCKER).toDynamicValue(() => overrides.docker ?? createDockerClient()).inSingletonScope();
+  c.bind(DOCKER)
+    .toDynamicValue(() => overrides.docker ?? createDockerClient())
+    .inSingletonScope();
   for (const [kind, create] of Object.entries(PROVIDERS)) {
-    c.bind(providerId(kind)).toDynamicValue((ctx) => create({ docker: () => ctx.get(DOCKER) })).inSingletonScope();
+    c.bind(providerId(kind))
+      .toDynamicValue((ctx) => create({ docker: () => ctx.get(DOCKER) }))
+      .inSingletonScope();
   }
   return c;
 }

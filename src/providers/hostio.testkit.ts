@@ -27,7 +27,15 @@ export function testContext(root: string): ProviderContext {
     fs: createRootFs(root),
     exec: createProcessRunner(),
     log: winston.createLogger({ silent: true }),
-    facts: { hostname: 'test', fqdn: 'test', os: { family: 'linux', name: 'test', version: '', id: '' }, kernel: { release: '', arch: '' }, cpus: 1, memoryBytes: 0, interfaces: {} } as unknown as Facts,
+    facts: {
+      hostname: 'test',
+      fqdn: 'test',
+      os: { family: 'linux', name: 'test', version: '', id: '' },
+      kernel: { release: '', arch: '' },
+      cpus: 1,
+      memoryBytes: 0,
+      interfaces: {},
+    } as unknown as Facts,
     signal: new AbortController().signal,
   };
 }
@@ -77,11 +85,21 @@ export function cli(args: readonly string[], opts: { prefix?: readonly string[];
     const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('close', (code) => {
       let json: unknown;
-      if (args.includes('json')) { try { json = JSON.parse(stdout); } catch { /* not json */ } }
+      if (args.includes('json')) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          /* not json */
+        }
+      }
       resolve({ code: code ?? -1, stdout, stderr, json });
     });
   });
@@ -89,16 +107,27 @@ export function cli(args: readonly string[], opts: { prefix?: readonly string[];
 
 /** Bytes, mtime and mode of files under a root: equal fingerprints mean untouched. */
 export function fingerprint(root: string, files: readonly string[]): string {
-  return files.map((f) => {
-    const p = path.join(root, f);
-    if (!existsSync(p)) return `${f}: absent`;
-    const st = statSync(p);
-    return `${f}: ${readFileSync(p, 'hex')} ${st.mtimeMs} ${(st.mode & 0o7777).toString(8)}`;
-  }).join('\n');
+  return files
+    .map((f) => {
+      const p = path.join(root, f);
+      if (!existsSync(p)) return `${f}: absent`;
+      const st = statSync(p);
+      return `${f}: ${readFileSync(p, 'hex')} ${st.mtimeMs} ${(st.mode & 0o7777).toString(8)}`;
+    })
+    .join('\n');
 }
 
 /** One resource of a JSON report. */
-export function reported(run: CliRun, id: string): { action: string; status: string; refresh: boolean; changes: { attribute: string; path: string; from?: unknown; to?: unknown }[]; error?: { code: string; message: string; hint?: string } } {
+export function reported(
+  run: CliRun,
+  id: string,
+): {
+  action: string;
+  status: string;
+  refresh: boolean;
+  changes: { attribute: string; path: string; from?: unknown; to?: unknown }[];
+  error?: { code: string; message: string; hint?: string };
+} {
   const r = run.json?.resources?.find((x: { id: string }) => x.id === id);
   if (!r) throw new Error(`${id} is not in the report:\n${run.stdout}\n${run.stderr}`);
   return r;

@@ -20,7 +20,11 @@ const runner = createProcessRunner();
  * collect its output masked of known secrets. Resolves with the exit code (never
  * rejects on a non-zero exit); rejects with BINARY_NOT_FOUND when it cannot start.
  */
-export function runCommand(file: string, args: readonly string[], opts: { signal?: AbortSignal; timeoutMs?: number; exec?: ProcessRunner } = {}): Promise<RunResult> {
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  opts: { signal?: AbortSignal; timeoutMs?: number; exec?: ProcessRunner } = {},
+): Promise<RunResult> {
   return (opts.exec ?? runner).run(file, args, { signal: opts.signal, timeoutMs: opts.timeoutMs });
 }
 
@@ -111,6 +115,10 @@ export function compactView<V extends Record<string, unknown>>(view: V): V {
 }
 
 /** The batch read of providers whose resources are independent files: all read at once. */
-export async function readEach<R extends { readonly id: string }, O, C>(resources: readonly R[], ctx: C, readOne: (r: R, ctx: C) => Promise<O | null>): Promise<Map<string, O | null>> {
+export async function readEach<R extends { readonly id: string }, O, C>(
+  resources: readonly R[],
+  ctx: C,
+  readOne: (r: R, ctx: C) => Promise<O | null>,
+): Promise<Map<string, O | null>> {
   return new Map(await Promise.all(resources.map(async (r) => [r.id, await readOne(r, ctx)] as const)));
 }

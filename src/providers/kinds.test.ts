@@ -31,8 +31,15 @@ describe('lazy per-kind resolution', () => {
   it('makes a provider on first use, once, and the Docker client only for a Docker kind', () => {
     const container = createAppContainer();
     const made: string[] = [];
-    for (const kind of Object.keys(PROVIDERS)) container.onActivation(providerId(kind), (_ctx, p) => { made.push(kind); return p; });
-    container.onActivation(DOCKER, (_ctx, d) => { made.push('docker client'); return d; });
+    for (const kind of Object.keys(PROVIDERS))
+      container.onActivation(providerId(kind), (_ctx, p) => {
+        made.push(kind);
+        return p;
+      });
+    container.onActivation(DOCKER, (_ctx, d) => {
+      made.push('docker client');
+      return d;
+    });
     const registry = createProviderRegistry(container);
     expect(made).toEqual([]);
     registry.find('file');

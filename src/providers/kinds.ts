@@ -39,7 +39,10 @@ export interface ProviderServices {
 export type CreateProvider = (services: ProviderServices) => Provider;
 
 /** A docker.* kind that talks to the engine: the shared client, and dockerode loaded before a write. */
-const engine = (create: (docker: Docker) => Provider): CreateProvider => (services) => withDockerodeToWrite(create(services.docker()));
+const engine =
+  (create: (docker: Docker) => Provider): CreateProvider =>
+  (services) =>
+    withDockerodeToWrite(create(services.docker()));
 
 export const PROVIDERS: Readonly<Record<string, CreateProvider>> = {
   'backup.volume': engine(createBackupVolumeProvider),

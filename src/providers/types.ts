@@ -257,9 +257,7 @@ export interface Provider<A extends object = object, O = unknown> {
 }
 
 /** What the agent watches for one resource (Provider.watch): an engine object, or a file path on the host (under --root). */
-export type WatchTarget =
-  | { readonly docker: 'container' | 'network' | 'volume'; readonly name: string }
-  | { readonly path: string };
+export type WatchTarget = { readonly docker: 'container' | 'network' | 'volume'; readonly name: string } | { readonly path: string };
 
 /** What a replace or restart costs, in words an operator can approve (shown in the plan and report). */
 export interface Consequences {
@@ -274,7 +272,6 @@ export interface Consequences {
   /** Data that is kept: "volume pg-data at /var/lib/postgresql/data". */
   readonly keeps: readonly string[];
 }
-
 
 /** Whether `resource` is declared absent: the provider's own rule, else `ensure: absent`. */
 export function declaredAbsent(provider: Provider | undefined, resource: Resource): boolean {

@@ -41,7 +41,17 @@ describe('inventory', () => {
     const inv = await loadInventory(file);
     expect(inv.knownHosts).toBe(path.join(dir, 'keys/known_hosts'));
     const [w1, w2, db] = inv.hosts;
-    expect(w1).toMatchObject({ name: 'web-1', node: 'web-1', port: 22, user: 'deploy', key: path.join(dir, 'keys/id_ed25519'), environment: 'production', root: '/', tsconverge: '/usr/local/bin/tsconverge', connectTimeoutMs: 10_000 });
+    expect(w1).toMatchObject({
+      name: 'web-1',
+      node: 'web-1',
+      port: 22,
+      user: 'deploy',
+      key: path.join(dir, 'keys/id_ed25519'),
+      environment: 'production',
+      root: '/',
+      tsconverge: '/usr/local/bin/tsconverge',
+      connectTimeoutMs: 10_000,
+    });
     expect(w1!.stateDir).toBeUndefined();
     expect(w2).toMatchObject({ port: 2222, root: '/srv/sim/web-2', stateDir: '/srv/sim/web-2-state', key: path.join(os.homedir(), '.ssh/other') });
     expect(db).toMatchObject({ node: 'database-1', environment: 'staging', source: { file, line: 16 } });
@@ -72,7 +82,10 @@ describe('inventory', () => {
     ['not YAML', 'hosts: [\n', 2, 1, undefined, ''],
   ])('%s: error at line and column', async (_what, text, line, column, pointer, message) => {
     const file = write(text);
-    const err = await loadInventory(file).then(() => undefined, (e: unknown) => e);
+    const err = await loadInventory(file).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ManifestErrors);
     const first = (err as ManifestErrors).errors[0]!;
     expect(first.location).toMatchObject({ file, line, column, ...(pointer ? { pointer } : {}) });

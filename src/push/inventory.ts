@@ -73,10 +73,12 @@ export async function loadInventory(file: string): Promise<ResolvedInventory> {
   const check = validate();
   if (!check(tree.value)) {
     const schema = JSON.parse(readAssetText('spec/inventory.schema.json', path.join(SPEC_DIR, 'inventory.schema.json'))) as Record<string, unknown>;
-    throw new ManifestErrors(usefulErrors(check.errors as ErrorObject[]).map((e) => {
-      const d = describeAjvError(e, schema);
-      return invalid(d.pointer, `inventory: ${d.message}`, 'see "The inventory" in docs/push.md for the inventory format');
-    }));
+    throw new ManifestErrors(
+      usefulErrors(check.errors as ErrorObject[]).map((e) => {
+        const d = describeAjvError(e, schema);
+        return invalid(d.pointer, `inventory: ${d.message}`, 'see "The inventory" in docs/push.md for the inventory format');
+      }),
+    );
   }
   const inv = tree.value as Inventory;
   const dir = path.dirname(abs);
@@ -103,9 +105,23 @@ export async function loadInventory(file: string): Promise<ResolvedInventory> {
   const groups = new Map<string, readonly string[]>();
   for (const [g, members] of Object.entries(inv.groups ?? {})) {
     members.forEach((m, i) => {
-      if (!(m in inv.hosts)) problems.push(invalid(`/groups/${escapeSegment(g)}/${i}`, `inventory: group "${g}" names host "${m}", which is not in hosts`, `declared hosts: ${Object.keys(inv.hosts).join(', ')}`));
+      if (!(m in inv.hosts))
+        problems.push(
+          invalid(
+            `/groups/${escapeSegment(g)}/${i}`,
+            `inventory: group "${g}" names host "${m}", which is not in hosts`,
+            `declared hosts: ${Object.keys(inv.hosts).join(', ')}`,
+          ),
+        );
     });
-    if (g in inv.hosts) problems.push(invalid(`/groups/${escapeSegment(g)}`, `inventory: group "${g}" has the name of a host`, 'give groups and hosts different names, so --limit means one thing'));
+    if (g in inv.hosts)
+      problems.push(
+        invalid(
+          `/groups/${escapeSegment(g)}`,
+          `inventory: group "${g}" has the name of a host`,
+          'give groups and hosts different names, so --limit means one thing',
+        ),
+      );
     groups.set(g, members);
   }
   if (problems.length) throw new ManifestErrors(problems);
@@ -115,7 +131,12 @@ export async function loadInventory(file: string): Promise<ResolvedInventory> {
 
 /** `*` any run of characters, `?` one character; everything else literal. */
 export function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.split('').map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')}$`);
+  return new RegExp(
+    `^${glob
+      .split('')
+      .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+      .join('')}$`,
+  );
 }
 
 /**
@@ -124,14 +145,19 @@ export function globToRegExp(glob: string): RegExp {
  */
 export function selectHosts(inv: ResolvedInventory, limit: string | undefined): readonly PushHost[] {
   if (!limit) return inv.hosts;
-  const globs = limit.split(',').map((g) => g.trim()).filter(Boolean).map(globToRegExp);
+  const globs = limit
+    .split(',')
+    .map((g) => g.trim())
+    .filter(Boolean)
+    .map(globToRegExp);
   const names = new Set<string>();
   for (const h of inv.hosts) if (globs.some((g) => g.test(h.name))) names.add(h.name);
   for (const [g, members] of inv.groups) if (globs.some((re) => re.test(g))) members.forEach((m) => names.add(m));
   const picked = inv.hosts.filter((h) => names.has(h.name));
   if (picked.length === 0) {
     throw new TsconvergeError('INVALID_VALUE', `--limit ${limit} matches no host or group of ${inv.file}`, {
-      terminal: true, hint: `hosts: ${inv.hosts.map((h) => h.name).join(', ')}${inv.groups.size ? `; groups: ${[...inv.groups.keys()].join(', ')}` : ''}`,
+      terminal: true,
+      hint: `hosts: ${inv.hosts.map((h) => h.name).join(', ')}${inv.groups.size ? `; groups: ${[...inv.groups.keys()].join(', ')}` : ''}`,
     });
   }
   return picked;

@@ -45,7 +45,12 @@ describe('known_hosts', () => {
   const entries = parseKnownHosts(file);
 
   it('parses entries with markers and line numbers; skips comments and broken lines', () => {
-    expect(entries.map((e) => [e.marker ?? '', e.line])).toEqual([['', 3], ['', 4], ['@cert-authority', 5], ['@revoked', 6]]);
+    expect(entries.map((e) => [e.marker ?? '', e.line])).toEqual([
+      ['', 3],
+      ['', 4],
+      ['@cert-authority', 5],
+      ['@revoked', 6],
+    ]);
   });
 
   it.each([

@@ -116,7 +116,11 @@ let appending: Promise<unknown> = Promise.resolve();
 export function recordHostKey(file: string, host: string, port: number, keyBlob: Buffer): Promise<void> {
   const next = appending.then(async () => {
     let text = '';
-    try { text = await readFile(file, 'utf8'); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     if (text !== '' && !text.endsWith('\n')) text += '\n';
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     await writeFileAtomic(file, `${text}${hostKeyName(host, port)} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}\n`, { mode: 0o644 });

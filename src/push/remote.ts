@@ -66,16 +66,23 @@ export async function ensureTsconverge(ssh: NodeSSH, host: PushHost, version: st
   }
   const local = localExecutable();
   if (!existsSync(local)) {
-    throw new TsconvergeError('REMOTE_INSTALL_FAILED', `${host.name}: ${what}, and there is no single executable to install (${local})`, { terminal: true, hint: 'build it with npm run build, or install tsconverge on the host yourself' });
+    throw new TsconvergeError('REMOTE_INSTALL_FAILED', `${host.name}: ${what}, and there is no single executable to install (${local})`, {
+      terminal: true,
+      hint: 'build it with npm run build, or install tsconverge on the host yourself',
+    });
   }
   const dir = path.posix.dirname(host.tsconverge);
-  const fail = (message: string, hint?: string): TsconvergeError => new TsconvergeError('REMOTE_INSTALL_FAILED', `${host.name}: installing ${host.tsconverge}: ${message}`, { terminal: true, ...(hint ? { hint } : {}) });
+  const fail = (message: string, hint?: string): TsconvergeError =>
+    new TsconvergeError('REMOTE_INSTALL_FAILED', `${host.name}: installing ${host.tsconverge}: ${message}`, { terminal: true, ...(hint ? { hint } : {}) });
   // The directory: created 0755 when missing; refused when others may write it (they could swap the file between check and rename).
   const d = await run(ssh, `mkdir -p -m 0755 ${shellQuote(dir)} && stat -L -c '%u %a' ${shellQuote(dir)} && id -u`);
   if (d.code !== 0) throw fail(d.stderr.trim() || `mkdir exited ${d.code}`);
   const [owner, mode, me] = d.stdout.trim().split(/\s+/);
   if ((owner !== '0' && owner !== me) || (parseInt(mode ?? '777', 8) & 0o022) !== 0) {
-    throw fail(`${dir} is owned by uid ${owner} with mode ${mode}: only root (or the login user) may write it`, 'install into a directory only root can write, e.g. /usr/local/bin');
+    throw fail(
+      `${dir} is owned by uid ${owner} with mode ${mode}: only root (or the login user) may write it`,
+      'install into a directory only root can write, e.g. /usr/local/bin',
+    );
   }
   const digest = await sha256File(local);
   const tmp = path.posix.join(dir, `.tsconverge-upload-${randomBytes(6).toString('hex')}`);
@@ -83,7 +90,10 @@ export async function ensureTsconverge(ssh: NodeSSH, host: PushHost, version: st
   try {
     sftp = await ssh.requestSFTP();
   } catch (err) {
-    throw fail(`no SFTP: ${(err as Error).message}`, 'enable the sftp subsystem in the host\'s sshd_config (Debian: Subsystem sftp /usr/lib/openssh/sftp-server), or install tsconverge there yourself and push with --no-install');
+    throw fail(
+      `no SFTP: ${(err as Error).message}`,
+      "enable the sftp subsystem in the host's sshd_config (Debian: Subsystem sftp /usr/lib/openssh/sftp-server), or install tsconverge there yourself and push with --no-install",
+    );
   }
   try {
     await new Promise<void>((resolve, reject) => sftp.fastPut(local, tmp, { mode: 0o700 }, (err) => (err ? reject(err) : resolve())));
@@ -94,8 +104,14 @@ export async function ensureTsconverge(ssh: NodeSSH, host: PushHost, version: st
     sftp.end();
   }
   const q = shellQuote(tmp);
-  const v = await run(ssh, `set -e; sum=$(sha256sum ${q}); [ "\${sum%% *}" = ${digest} ] || { rm -f ${q}; echo "sha256 mismatch: $sum" >&2; exit 3; }; chmod 0755 ${q}; mv -f ${q} ${shellQuote(host.tsconverge)}`);
-  if (v.code !== 0) { await run(ssh, `rm -f ${q}`); throw fail(v.stderr.trim() || `exit ${v.code}`); }
+  const v = await run(
+    ssh,
+    `set -e; sum=$(sha256sum ${q}); [ "\${sum%% *}" = ${digest} ] || { rm -f ${q}; echo "sha256 mismatch: $sum" >&2; exit 3; }; chmod 0755 ${q}; mv -f ${q} ${shellQuote(host.tsconverge)}`,
+  );
+  if (v.code !== 0) {
+    await run(ssh, `rm -f ${q}`);
+    throw fail(v.stderr.trim() || `exit ${v.code}`);
+  }
   const now = await remoteVersion(ssh, host);
   if (now !== version) throw fail(`the installed executable reports ${now ?? 'nothing'} to --version`);
   return true;
@@ -106,7 +122,9 @@ export async function remoteFacts(ssh: NodeSSH, host: PushHost): Promise<Facts> 
   const r = await run(ssh, `${shellQuote(host.tsconverge)} facts --no-docker --root ${shellQuote(host.root)}`);
   try {
     if (r.code === 0) return JSON.parse(r.stdout) as Facts;
-  } catch { /* below */ }
+  } catch {
+    /* below */
+  }
   throw new TsconvergeError('REMOTE_FAILED', `${host.name}: tsconverge facts exited ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}`, { terminal: true });
 }
 
@@ -125,12 +143,23 @@ export interface RemoteApply {
  * rest are skipped, its report comes back, its lock is released), as a local apply does.
  */
 export async function remoteApply(ssh: NodeSSH, host: PushHost, doc: PushDocument, noop: boolean, signal?: AbortSignal): Promise<RemoteApply> {
-  const args = ['apply', '--catalogue-stdin', '--format', 'json', '--root', host.root, ...(host.stateDir ? ['--state-dir', host.stateDir] : []), ...(noop ? ['--noop'] : [])];
+  const args = [
+    'apply',
+    '--catalogue-stdin',
+    '--format',
+    'json',
+    '--root',
+    host.root,
+    ...(host.stateDir ? ['--state-dir', host.stateDir] : []),
+    ...(noop ? ['--noop'] : []),
+  ];
   // The document is one line; stdin stays open after it so that an interrupt can follow as
   // a `SIGINT`/`SIGTERM` line (OpenSSH refuses signal requests for a root session's command).
   const stdin = new PassThrough();
   stdin.write(JSON.stringify(doc) + '\n');
-  const forward = (): void => { stdin.write(signal?.reason instanceof TsconvergeError && signal.reason.message.includes('SIGTERM') ? 'SIGTERM\n' : 'SIGINT\n'); };
+  const forward = (): void => {
+    stdin.write(signal?.reason instanceof TsconvergeError && signal.reason.message.includes('SIGTERM') ? 'SIGTERM\n' : 'SIGINT\n');
+  };
   if (signal?.aborted) forward();
   else signal?.addEventListener('abort', forward, { once: true });
   const r = await ssh.execCommand(`${shellQuote(host.tsconverge)} ${args.map(shellQuote).join(' ')}`, { stdin }).finally(() => {
@@ -138,9 +167,17 @@ export async function remoteApply(ssh: NodeSSH, host: PushHost, doc: PushDocumen
     stdin.end();
   });
   let parsed: (Report & { ok?: false; errors?: RemoteApply['errors'] }) | undefined;
-  try { parsed = JSON.parse(r.stdout); } catch { /* not JSON: below */ }
+  try {
+    parsed = JSON.parse(r.stdout);
+  } catch {
+    /* not JSON: below */
+  }
   const code = r.code ?? 1;
   if (parsed && Array.isArray(parsed.resources)) return { code, report: parsed, stderr: r.stderr };
   if (parsed && parsed.ok === false) return { code, errors: parsed.errors ?? [], stderr: r.stderr };
-  throw new TsconvergeError('REMOTE_FAILED', `${host.name}: the remote apply exited ${r.code}${r.signal ? ` (${r.signal})` : ''} without a report: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`, { terminal: true });
+  throw new TsconvergeError(
+    'REMOTE_FAILED',
+    `${host.name}: the remote apply exited ${r.code}${r.signal ? ` (${r.signal})` : ''} without a report: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+    { terminal: true },
+  );
 }

@@ -2,8 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { pushExitCode, type HostResult } from './run.js';
 import { formatSummary, prefixLines } from '../cli/push-format.js';
 
-const host = (name: string, exitCode: number, status: HostResult['status'] = 'ok', changed = 0): HostResult =>
-  ({ host: name, node: name, address: '127.0.0.1', port: 22, status, exitCode, changed, failed: 0, durationMs: 1234, ...(status === 'ok' ? { report: {} as never } : {}) });
+const host = (name: string, exitCode: number, status: HostResult['status'] = 'ok', changed = 0): HostResult => ({
+  host: name,
+  node: name,
+  address: '127.0.0.1',
+  port: 22,
+  status,
+  exitCode,
+  changed,
+  failed: 0,
+  durationMs: 1234,
+  ...(status === 'ok' ? { report: {} as never } : {}),
+});
 
 describe('push exit code: the worst over the hosts', () => {
   it.each([

@@ -57,7 +57,12 @@ function errorsOf(err: unknown, host?: PushHost): Record<string, unknown>[] {
   if (err instanceof ManifestErrors) return err.errors.map((e) => e.toJSON());
   if (err instanceof TsconvergeError || !host) return [toTsconvergeError(err).toJSON()];
   // Anything else broke the SSH session or the remote command mid-way.
-  return [new TsconvergeError('REMOTE_FAILED', `${host.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: 'the connection or the remote command failed; nothing else was attempted on this host' }).toJSON()];
+  return [
+    new TsconvergeError('REMOTE_FAILED', `${host.name}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      hint: 'the connection or the remote command failed; nothing else was attempted on this host',
+    }).toJSON(),
+  ];
 }
 
 let registry: ReturnType<typeof createProviderRegistry> | undefined;
@@ -84,7 +89,9 @@ async function pushHost(host: PushHost, o: PushOptions): Promise<HostResult> {
     return done({ status: e.code === 'HOST_UNREACHABLE' ? 'unreachable' : 'refused', exitCode: 4, changed: 0, failed: 0, errors: [e.toJSON()] });
   }
   const extra: { hostKeyRecorded?: true; installed?: true } = conn.recorded ? { hostKeyRecorded: true } : {};
-  const stopped = (): void => { if (o.signal?.aborted) throw interrupted(); };
+  const stopped = (): void => {
+    if (o.signal?.aborted) throw interrupted();
+  };
   try {
     if (await ensureTsconverge(conn.ssh, host, o.version, o.install)) extra.installed = true;
     stopped();
@@ -94,11 +101,18 @@ async function pushHost(host: PushHost, o: PushOptions): Promise<HostResult> {
       catalogue = await loadAnyCatalogue(o.target, { facts, node: host.node, environment: host.environment, secrets: { dir: o.secretsDir } });
       createGraph(catalogue, providers()); // cycles are input errors: nothing is sent
     } catch (err) {
-      if (err instanceof ManifestErrors || err instanceof TsconvergeError) return done({ status: 'not-run', exitCode: 1, changed: 0, failed: 0, ...extra, errors: errorsOf(err) });
+      if (err instanceof ManifestErrors || err instanceof TsconvergeError)
+        return done({ status: 'not-run', exitCode: 1, changed: 0, failed: 0, ...extra, errors: errorsOf(err) });
       throw err;
     }
     stopped();
-    const applied = await remoteApply(conn.ssh, host, pushDocument(catalogue, { root: o.target, node: host.node, environment: host.environment }), o.noop, o.signal);
+    const applied = await remoteApply(
+      conn.ssh,
+      host,
+      pushDocument(catalogue, { root: o.target, node: host.node, environment: host.environment }),
+      o.noop,
+      o.signal,
+    );
     if (applied.stderr.trim()) o.onRemoteLog?.(host.name, applied.stderr);
     if (!applied.report) return done({ status: 'not-run', exitCode: applied.code, changed: 0, failed: 0, ...extra, errors: applied.errors ?? [] });
     const s = applied.report.summary;

@@ -29,21 +29,29 @@ function hostKeyError(host: PushHost, verdict: HostKeyVerdict, offered: Buffer, 
   const fp = `${keyTypeOf(offered)} ${fingerprint(offered)}`;
   if (verdict.status === 'changed') {
     const known = verdict.known.map((k) => `${k.type} ${k.fingerprint} (${file}:${k.line})`).join(', ');
-    return new TsconvergeError('HOST_KEY_CHANGED', `host key of ${name} has CHANGED: it offered ${fp}; known_hosts has ${known}. Refused: this may be an attack (or the host was reinstalled)`, {
-      terminal: true, hint: `if the change is expected, remove the old entry (ssh-keygen -R '${name}' -f ${file}) and push again with --accept-new`,
-    });
+    return new TsconvergeError(
+      'HOST_KEY_CHANGED',
+      `host key of ${name} has CHANGED: it offered ${fp}; known_hosts has ${known}. Refused: this may be an attack (or the host was reinstalled)`,
+      {
+        terminal: true,
+        hint: `if the change is expected, remove the old entry (ssh-keygen -R '${name}' -f ${file}) and push again with --accept-new`,
+      },
+    );
   }
   if (verdict.status === 'revoked') {
     return new TsconvergeError('HOST_KEY_CHANGED', `host key of ${name} (${fp}) is marked @revoked in ${file}:${verdict.line}; refused`, { terminal: true });
   }
   return new TsconvergeError('HOST_KEY_UNKNOWN', `host key of ${name} is not in ${file}: it offered ${fp}; refused`, {
-    terminal: true, hint: `check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then push with --accept-new to record it`,
+    terminal: true,
+    hint: `check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then push with --accept-new to record it`,
   });
 }
 
 export async function connect(host: PushHost, opts: ConnectOptions): Promise<Connection> {
   const entries = await readKnownHosts(opts.knownHosts);
-  const known = knownKeyTypes(entries, host.address, host.port).flatMap((t) => ALGOS_OF_TYPE[t] ?? [t]).filter((a) => HOST_KEY_ALGOS.includes(a));
+  const known = knownKeyTypes(entries, host.address, host.port)
+    .flatMap((t) => ALGOS_OF_TYPE[t] ?? [t])
+    .filter((a) => HOST_KEY_ALGOS.includes(a));
   let refusal: TsconvergeError | undefined;
   let recorded = false;
   const ssh = new NodeSSH();
@@ -59,12 +67,25 @@ export async function connect(host: PushHost, opts: ConnectOptions): Promise<Con
       algorithms: { serverHostKey: [...known, ...HOST_KEY_ALGOS.filter((a) => !known.includes(a))] as never },
       hostVerifier: ((key: Buffer, verify: (ok: boolean) => void) => {
         const verdict = checkHostKey(entries, host.address, host.port, key);
-        if (verdict.status === 'known') { verify(true); return; }
+        if (verdict.status === 'known') {
+          verify(true);
+          return;
+        }
         if (verdict.status === 'unknown' && opts.acceptNew) {
-          recordHostKey(opts.knownHosts, host.address, host.port, key).then(() => { recorded = true; verify(true); }, (err: Error) => {
-            refusal = new TsconvergeError('HOST_KEY_UNKNOWN', `cannot record the host key of ${hostKeyName(host.address, host.port)} in ${opts.knownHosts}: ${err.message}`, { terminal: true });
-            verify(false);
-          });
+          recordHostKey(opts.knownHosts, host.address, host.port, key).then(
+            () => {
+              recorded = true;
+              verify(true);
+            },
+            (err: Error) => {
+              refusal = new TsconvergeError(
+                'HOST_KEY_UNKNOWN',
+                `cannot record the host key of ${hostKeyName(host.address, host.port)} in ${opts.knownHosts}: ${err.message}`,
+                { terminal: true },
+              );
+              verify(false);
+            },
+          );
           return;
         }
         refusal = hostKeyError(host, verdict, key, opts.knownHosts);
@@ -84,6 +105,8 @@ export function unreachable(host: PushHost, err: unknown): TsconvergeError {
   const auth = /authentication methods failed|auth/i.test(message);
   return new TsconvergeError('HOST_UNREACHABLE', `cannot connect to ${host.user}@${hostKeyName(host.address, host.port)}: ${message}`, {
     cause: err,
-    hint: auth ? `the key ${host.key} was not accepted for ${host.user}: add its public key to the host's authorized_keys` : 'check that the host is up, the address and port are right, and sshd is running',
+    hint: auth
+      ? `the key ${host.key} was not accepted for ${host.user}: add its public key to the host's authorized_keys`
+      : 'check that the host is up, the address and port are right, and sshd is running',
   });
 }

@@ -5,7 +5,15 @@ import { clearSecrets, knownSecrets, redact, registerSecret } from '../core/reda
 import type { Catalogue } from '../core/types.js';
 
 const catalogue = (content: string): Catalogue => {
-  const r = { kind: 'file', name: 'a', id: 'file[a]', attrs: { path: '/etc/a', content }, sensitive: ['content'], relations: { require: [], before: [], notify: [], subscribe: [] }, locate: () => ({ file: 'x' }) };
+  const r = {
+    kind: 'file',
+    name: 'a',
+    id: 'file[a]',
+    attrs: { path: '/etc/a', content },
+    sensitive: ['content'],
+    relations: { require: [], before: [], notify: [], subscribe: [] },
+    locate: () => ({ file: 'x' }),
+  };
   return { version: 'sha256:abc', resources: [r], byId: new Map([[r.id, r]]) } as unknown as Catalogue;
 };
 

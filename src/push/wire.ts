@@ -19,7 +19,11 @@ export interface PushDocument extends CatalogueDocument {
 export const MAX_DOCUMENT_BYTES = 256 * 1024 * 1024;
 
 export function pushDocument(catalogue: Catalogue, at: { root: string; node: string; environment?: string }): PushDocument {
-  const doc = toDocument({ root: path.resolve(at.root), node: at.node, environment: at.environment ?? '', role: '', modules: [], catalogue }, 'push', new Date().toISOString());
+  const doc = toDocument(
+    { root: path.resolve(at.root), node: at.node, environment: at.environment ?? '', role: '', modules: [], catalogue },
+    'push',
+    new Date().toISOString(),
+  );
   const text = JSON.stringify(doc);
   // Only this host's secrets: a value compiled for another host never travels here.
   const secrets = knownSecrets().filter((s) => text.includes(JSON.stringify(s).slice(1, -1)));
@@ -27,21 +31,29 @@ export function pushDocument(catalogue: Catalogue, at: { root: string; node: str
 }
 
 function refused(message: string): TsconvergeError {
-  return new TsconvergeError('CATALOGUE_REFUSED', message, { terminal: true, hint: 'apply --catalogue-stdin reads the JSON document tsconverge push sends; nothing was applied' });
+  return new TsconvergeError('CATALOGUE_REFUSED', message, {
+    terminal: true,
+    hint: 'apply --catalogue-stdin reads the JSON document tsconverge push sends; nothing was applied',
+  });
 }
 
 /** The engine's catalogue from a document's bytes; its secrets are registered for masking first. */
 export function catalogueFromDocument(bytes: Uint8Array): Catalogue {
   let doc: PushDocument;
-  try { doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as PushDocument; } catch { throw refused('the catalogue on stdin is not JSON'); }
-  if (doc === null || typeof doc !== 'object' || doc.formatVersion !== 1 || !Array.isArray(doc.resources)) throw refused('the catalogue on stdin has an unknown format');
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as PushDocument;
+  } catch {
+    throw refused('the catalogue on stdin is not JSON');
+  }
+  if (doc === null || typeof doc !== 'object' || doc.formatVersion !== 1 || !Array.isArray(doc.resources))
+    throw refused('the catalogue on stdin has an unknown format');
   for (const s of doc.secrets ?? []) if (typeof s === 'string') registerSecret(s);
   return catalogueOf(doc);
 }
 
 /** Control lines push may send after the document: ask the run to stop as on that signal. */
 export const CONTROL_LINES = ['SIGINT', 'SIGTERM'] as const;
-export type ControlLine = typeof CONTROL_LINES[number];
+export type ControlLine = (typeof CONTROL_LINES)[number];
 
 export interface StdinChannel {
   /** The document's catalogue (its first line, or all input when no newline comes). */
@@ -61,11 +73,20 @@ export function openStdinChannel(onControl: (line: ControlLine) => void, stdin: 
   let size = 0;
   let doc: Buffer | undefined;
   let settle: { resolve: (c: Catalogue) => void; reject: (e: unknown) => void };
-  const catalogue = new Promise<Catalogue>((resolve, reject) => { settle = { resolve, reject }; });
+  const catalogue = new Promise<Catalogue>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
   const finish = (bytes: Buffer): void => {
     doc = bytes;
-    if (bytes.length === 0) { settle.reject(refused('no catalogue on stdin (apply --catalogue-stdin expects the document tsconverge push sends)')); return; }
-    try { settle.resolve(catalogueFromDocument(bytes)); } catch (err) { settle.reject(err); }
+    if (bytes.length === 0) {
+      settle.reject(refused('no catalogue on stdin (apply --catalogue-stdin expects the document tsconverge push sends)'));
+      return;
+    }
+    try {
+      settle.resolve(catalogueFromDocument(bytes));
+    } catch (err) {
+      settle.reject(err);
+    }
   };
   const onData = (chunk: Buffer | string): void => {
     let b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -78,10 +99,16 @@ export function openStdinChannel(onControl: (line: ControlLine) => void, stdin: 
       else if ((CONTROL_LINES as readonly string[]).includes(line.toString('utf8').trim())) onControl(line.toString('utf8').trim() as ControlLine);
     }
     size += b.length;
-    if (doc === undefined && size > MAX_DOCUMENT_BYTES) { close(); settle.reject(refused(`the catalogue on stdin is larger than ${MAX_DOCUMENT_BYTES} bytes`)); return; }
+    if (doc === undefined && size > MAX_DOCUMENT_BYTES) {
+      close();
+      settle.reject(refused(`the catalogue on stdin is larger than ${MAX_DOCUMENT_BYTES} bytes`));
+      return;
+    }
     if (b.length) buffered.push(b);
   };
-  const onEnd = (): void => { if (doc === undefined) finish(Buffer.concat(buffered)); };
+  const onEnd = (): void => {
+    if (doc === undefined) finish(Buffer.concat(buffered));
+  };
   const close = (): void => {
     stdin.off('data', onData);
     stdin.off('end', onEnd);

@@ -73,18 +73,30 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   if (!canSignCatalogues(serverCertPem)) {
     try {
       serverCertPem = await reissueServerCert(ca);
-      log?.warn(`${p.serverCert} did not carry the catalogue-signing purpose that agents require: issued it again for the same key and names (the old one is ${p.serverCert}.old)`);
+      log?.warn(
+        `${p.serverCert} did not carry the catalogue-signing purpose that agents require: issued it again for the same key and names (the old one is ${p.serverCert}.old)`,
+      );
     } catch (err) {
-      log?.error(`${p.serverCert} lacks the catalogue-signing purpose and cannot be issued again (${(err as Error).message}): agents refuse the catalogues it signs; run \`tsconverge ca reissue-server\` where the CA directory is writable`);
+      log?.error(
+        `${p.serverCert} lacks the catalogue-signing purpose and cannot be issued again (${(err as Error).message}): agents refuse the catalogues it signs; run \`tsconverge ca reissue-server\` where the CA directory is writable`,
+      );
     }
   }
   loadWireSchemas();
   const metrics = createMetrics();
   const code = new CodeManager({
-    fleet: path.resolve(opts.fleet), stateDir: opts.stateDir, environment: opts.environment, secrets: opts.secrets,
-    serverKeyPem, validationFacts: opts.validationFacts, compileWorkers: opts.compileWorkers,
+    fleet: path.resolve(opts.fleet),
+    stateDir: opts.stateDir,
+    environment: opts.environment,
+    secrets: opts.secrets,
+    serverKeyPem,
+    validationFacts: opts.validationFacts,
+    compileWorkers: opts.compileWorkers,
     onWorkerError: (m) => log?.warn(m),
-    onCompile: (s) => { metrics.compileSeconds.observe(s); metrics.cataloguesCompiled.inc(); },
+    onCompile: (s) => {
+      metrics.compileSeconds.observe(s);
+      metrics.cataloguesCompiled.inc();
+    },
   });
   // Set once the store is open (code loads meanwhile); recordCode waits for both.
   const ready: { store?: Store; rollouts?: Rollouts } = {};
@@ -95,7 +107,11 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     const current = code.current;
     try {
       const policy = await loadRolloutPolicy(current.dir);
-      await rollouts.onCode(current.version, policy, async () => (await st.db.query<{ node: string; facts: unknown }>('select name as node, facts from nodes')).rows);
+      await rollouts.onCode(
+        current.version,
+        policy,
+        async () => (await st.db.query<{ node: string; facts: unknown }>('select name as node, facts from nodes')).rows,
+      );
     } catch (err) {
       log?.error(`cannot record code version ${current.version.slice(0, 19)} for rollouts: ${(err as Error).message}`);
     }
@@ -105,7 +121,10 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
     metrics.codeReloads.inc({ result: ok ? 'ok' : 'failed' });
     // Recorded first (a rollout starts, or the version is stable): what the log line says is what nodes get.
     if (ok) await recordCode();
-    if (ok) log?.info(`serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)${ready.rollouts?.strict ? `; rollout ${ready.rollouts.current!.id}, ${ready.rollouts.current!.state}` : ''}`);
+    if (ok)
+      log?.info(
+        `serving fleet code ${code.current!.version.slice(0, 19)} (${code.current!.nodes} named nodes compiled)${ready.rollouts?.strict ? `; rollout ${ready.rollouts.current!.id}, ${ready.rollouts.current!.state}` : ''}`,
+      );
     else log?.error(`fleet tree ${opts.fleet} does not compile; still serving ${code.current?.version.slice(0, 19) ?? 'nothing'}:\n${code.lastError!.message}`);
     return ok;
   };
@@ -115,11 +134,20 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   const dbDir = path.join(opts.stateDir, 'db');
   const firstStart = !opts.database && !existsSync(dbDir);
   const waiting = new Set(['fleet code', 'store']);
-  const early = opts.host && opts.port ? await listenWhileStarting({
-    host: opts.host, port: opts.port, key: serverKeyPem, cert: serverCertPem, waitingFor: () => [...waiting],
-    onError: (err) => log?.debug(`no early /v1/health: ${err.message}`),
-  }) : undefined;
-  log?.info(`starting: compiling the fleet tree ${opts.fleet} and opening the store (${opts.database ? 'PostgreSQL' : firstStart ? `first start: creating the embedded PostgreSQL database in ${dbDir}, 10-20 s` : `embedded PostgreSQL in ${dbDir}`})${early ? `; until both are ready https://${opts.host}:${opts.port}/v1/health answers 503 "starting"` : ''}`);
+  const early =
+    opts.host && opts.port
+      ? await listenWhileStarting({
+          host: opts.host,
+          port: opts.port,
+          key: serverKeyPem,
+          cert: serverCertPem,
+          waitingFor: () => [...waiting],
+          onError: (err) => log?.debug(`no early /v1/health: ${err.message}`),
+        })
+      : undefined;
+  log?.info(
+    `starting: compiling the fleet tree ${opts.fleet} and opening the store (${opts.database ? 'PostgreSQL' : firstStart ? `first start: creating the embedded PostgreSQL database in ${dbDir}, 10-20 s` : `embedded PostgreSQL in ${dbDir}`})${early ? `; until both are ready https://${opts.host}:${opts.port}/v1/health answers 503 "starting"` : ''}`,
+  );
   const started = Date.now();
   let store: Store;
   try {
@@ -141,12 +169,22 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   rollouts.start();
   const { Gauge } = await import('prom-client');
   new Gauge({
-    name: 'tsconverge_rollout_state', help: 'The newest rollout (docs/rollout.md): 1 for its state, 0 for the others; none: no rollout yet', labelNames: ['state'] as const, registers: [metrics.registry],
-    collect() { for (const s of ['none', 'rolling', 'halted', 'reverted', 'done', 'superseded']) this.set({ state: s }, (rollouts.current?.state ?? 'none') === s ? 1 : 0); },
+    name: 'tsconverge_rollout_state',
+    help: 'The newest rollout (docs/rollout.md): 1 for its state, 0 for the others; none: no rollout yet',
+    labelNames: ['state'] as const,
+    registers: [metrics.registry],
+    collect() {
+      for (const s of ['none', 'rolling', 'halted', 'reverted', 'done', 'superseded'])
+        this.set({ state: s }, (rollouts.current?.state ?? 'none') === s ? 1 : 0);
+    },
   });
   new Gauge({
-    name: 'tsconverge_rollout_wave', help: 'The newest rollout\'s current wave (0 is the first)', registers: [metrics.registry],
-    collect() { this.set(rollouts.current?.wave ?? 0); },
+    name: 'tsconverge_rollout_wave',
+    help: "The newest rollout's current wave (0 is the first)",
+    registers: [metrics.registry],
+    collect() {
+      this.set(rollouts.current?.wave ?? 0);
+    },
   });
 
   const app = Fastify({
@@ -178,7 +216,10 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
   app.get('/v1/health', { config: { auth: 'none' } }, async () => ({
-    status: 'ok', codeVersion: code.current?.version ?? null, codeError: code.lastError !== undefined, store: store.kind,
+    status: 'ok',
+    codeVersion: code.current?.version ?? null,
+    codeError: code.lastError !== undefined,
+    store: store.kind,
   }));
   app.get('/metrics', { config: { auth: 'operator' } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   await app.register(enrolRoutes, { ca, autosignPolicy: opts.autosignPolicy });
@@ -193,7 +234,9 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   if (opts.dashboard) {
     const { createDashboard } = await import('./dashboard/index.js');
     dashboard = await createDashboard({
-      ...opts.dashboard, tokenFile: opts.dashboard.tokenFile ?? path.join(opts.stateDir, 'dashboard.token'), log,
+      ...opts.dashboard,
+      tokenFile: opts.dashboard.tokenFile ?? path.join(opts.stateDir, 'dashboard.token'),
+      log,
       tls: opts.dashboard.tls ? { key: serverKeyPem, cert: serverCertPem, ca: ca.certPem, isRevoked: createRevocationCheck(opts.caDir) } : undefined,
       fleet: createFleetView({ code, store, environment: opts.environment, unresponsiveAfterMs: unresponsive }),
       rollout: async () => rollouts.status(await store.listNodes(unresponsive)),
@@ -201,7 +244,19 @@ export async function createCatalogueServer(opts: ServerOptions): Promise<Catalo
   }
 
   return {
-    app, code, store, rollouts, metrics, ca, reload, dashboard,
-    close: async () => { await Promise.all([app.close(), dashboard?.close()]); await rollouts.close(); await store.close(); await code.close(); },
+    app,
+    code,
+    store,
+    rollouts,
+    metrics,
+    ca,
+    reload,
+    dashboard,
+    close: async () => {
+      await Promise.all([app.close(), dashboard?.close()]);
+      await rollouts.close();
+      await store.close();
+      await code.close();
+    },
   };
 }

@@ -10,8 +10,12 @@ import { NODE_NAME, OPERATOR_ORG } from './ca.js';
 export type Identity = { readonly kind: 'node' | 'operator'; readonly name: string };
 
 declare module 'fastify' {
-  interface FastifyRequest { identity?: Identity }
-  interface FastifyContextConfig { auth?: 'none' | 'node' | 'operator' | 'node-or-operator' }
+  interface FastifyRequest {
+    identity?: Identity;
+  }
+  interface FastifyContextConfig {
+    auth?: 'none' | 'node' | 'operator' | 'node-or-operator';
+  }
 }
 
 const field = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? undefined : v);
@@ -21,7 +25,10 @@ export function identify(req: FastifyRequest, isRevoked: (serial: string) => boo
   const sock = req.raw.socket as TLSSocket;
   // The peer certificate is fixed for the life of a TLS connection: read it once per connection.
   let peer = peers.get(sock);
-  if (!peer) { peer = peerOf(sock); peers.set(sock, peer); }
+  if (!peer) {
+    peer = peerOf(sock);
+    peers.set(sock, peer);
+  }
   if ('error' in peer) return peer;
   // Revocation is checked on every request: a revoked certificate is refused on its next one.
   if (isRevoked(peer.serial)) return { error: 'client certificate refused: revoked', code: 401 };
@@ -50,11 +57,23 @@ export function createAuthHook(isRevoked: (serial: string) => boolean) {
     const auth = req.routeOptions.config.auth ?? 'node-or-operator';
     if (auth === 'none') return;
     const id = identify(req, isRevoked);
-    if ('error' in id) { await reply.code(id.code).send({ error: id.error }); return; }
+    if ('error' in id) {
+      await reply.code(id.code).send({ error: id.error });
+      return;
+    }
     req.identity = id;
-    if (auth === 'operator' && id.kind !== 'operator') { await reply.code(403).send({ error: 'forbidden: an operator certificate is required' }); return; }
-    if (auth === 'node' && id.kind !== 'node') { await reply.code(403).send({ error: 'forbidden: a node certificate is required' }); return; }
+    if (auth === 'operator' && id.kind !== 'operator') {
+      await reply.code(403).send({ error: 'forbidden: an operator certificate is required' });
+      return;
+    }
+    if (auth === 'node' && id.kind !== 'node') {
+      await reply.code(403).send({ error: 'forbidden: a node certificate is required' });
+      return;
+    }
     const node = (req.params as { node?: string } | undefined)?.node;
-    if (node !== undefined && id.kind === 'node' && node !== id.name) { await reply.code(403).send({ error: 'forbidden: a node sees only itself' }); return; }
+    if (node !== undefined && id.kind === 'node' && node !== id.name) {
+      await reply.code(403).send({ error: 'forbidden: a node sees only itself' });
+      return;
+    }
   };
 }

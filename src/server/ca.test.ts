@@ -6,7 +6,21 @@ import path from 'node:path';
 import { createHash, sign, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as x509 from '@peculiar/x509';
-import { canSignCatalogues, caPaths, createKeyAndCsr, checkCsr, globMatch, initCa, issueNodeCert, NODE_NAME, NODE_NAME_MAX, reissueServerCert, submitCsr, loadCa, signNode } from './ca.js';
+import {
+  canSignCatalogues,
+  caPaths,
+  createKeyAndCsr,
+  checkCsr,
+  globMatch,
+  initCa,
+  issueNodeCert,
+  NODE_NAME,
+  NODE_NAME_MAX,
+  reissueServerCert,
+  submitCsr,
+  loadCa,
+  signNode,
+} from './ca.js';
 import { consumeJoinToken, createJoinToken, withJoinToken } from './join-tokens.js';
 import { writeLegacyServerCert } from './ca.testkit.js';
 import { statusOfReport } from './store.js';
@@ -14,9 +28,22 @@ import { MAX_CLOCK_SKEW_MS, parseDocument, verifySignedBody } from './wire.js';
 
 describe('node names', () => {
   it.each([
-    ['web-01', true], ['web-01.example.org', true], ['a', true], ['db_1', true],
-    ['WEB-01', false], ['web-01.', false], ['.web', false], ['web..01', false], ['web/01', false], ['../etc', false], ['wеb', false], ['', false], ['web-', false],
-    ['a'.repeat(NODE_NAME_MAX), true], ['a'.repeat(NODE_NAME_MAX + 1), false], [`${'a'.repeat(120)}.${'b'.repeat(129)}`, true],
+    ['web-01', true],
+    ['web-01.example.org', true],
+    ['a', true],
+    ['db_1', true],
+    ['WEB-01', false],
+    ['web-01.', false],
+    ['.web', false],
+    ['web..01', false],
+    ['web/01', false],
+    ['../etc', false],
+    ['wеb', false],
+    ['', false],
+    ['web-', false],
+    ['a'.repeat(NODE_NAME_MAX), true],
+    ['a'.repeat(NODE_NAME_MAX + 1), false],
+    [`${'a'.repeat(120)}.${'b'.repeat(129)}`, true],
   ])('%s -> %s', (name, ok) => expect(NODE_NAME.test(name)).toBe(ok));
 
   it('the longest name still fits a file name with its longest suffix (data/nodes/NODE.yaml)', () => {
@@ -26,7 +53,12 @@ describe('node names', () => {
 
 describe('autosign globs', () => {
   it.each([
-    ['web-*', 'web-01', true], ['web-*', 'db-01', false], ['web-?', 'web-1', true], ['web-?', 'web-10', false], ['*.example.org', 'a.example.org', true], ['a.b', 'axb', false],
+    ['web-*', 'web-01', true],
+    ['web-*', 'db-01', false],
+    ['web-?', 'web-1', true],
+    ['web-?', 'web-10', false],
+    ['*.example.org', 'a.example.org', true],
+    ['a.b', 'axb', false],
   ])('%s matches %s: %s', (g, n, ok) => expect(globMatch(g, n)).toBe(ok));
 });
 
@@ -63,7 +95,9 @@ describe('the CA', () => {
       expect(await consumeJoinToken(dir, token)).toBe(true);
       expect(await consumeJoinToken(dir, token)).toBe(false);
       expect(await consumeJoinToken(dir, 'made-up')).toBe(false);
-    } finally { rmSync(dir, { recursive: true, force: true }); }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -72,17 +106,28 @@ describe('join tokens', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hs-tok-'));
     try {
       const token = await createJoinToken(dir);
-      await expect(withJoinToken(dir, token, async () => { throw new Error('refused'); })).rejects.toThrow('refused');
+      await expect(
+        withJoinToken(dir, token, async () => {
+          throw new Error('refused');
+        }),
+      ).rejects.toThrow('refused');
       expect(await withJoinToken(dir, token, async (valid) => ({ value: valid, spent: false }))).toBe(true);
       expect(await consumeJoinToken(dir, token)).toBe(true);
       expect(await withJoinToken(dir, token, async (valid) => ({ value: valid, spent: valid }))).toBe(false);
-    } finally { rmSync(dir, { recursive: true, force: true }); }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
 describe('catalogue signing', () => {
   const dirs: string[] = [];
-  const newCa = async () => { const d = mkdtempSync(path.join(tmpdir(), 'hs-sig-')); dirs.push(d); await initCa(d); return loadCa(d); };
+  const newCa = async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'hs-sig-'));
+    dirs.push(d);
+    await initCa(d);
+    return loadCa(d);
+  };
   const doc = (issuedAt: string) => Buffer.from(JSON.stringify({ formatVersion: 1, node: 'hs-x', issuedAt, resources: [] }));
   const signed = (body: Buffer, keyPem: string, certPem: string) => ({
     sig: sign('sha256', body, createPrivateKey(keyPem)).toString('base64'),
@@ -108,7 +153,10 @@ describe('catalogue signing', () => {
   });
 
   it.each([
-    ['now', 0, true], ['just within the clock skew', MAX_CLOCK_SKEW_MS - 5000, true], ['beyond the clock skew', MAX_CLOCK_SKEW_MS + 5000, false], ['a year ahead', 365 * 86_400_000, false],
+    ['now', 0, true],
+    ['just within the clock skew', MAX_CLOCK_SKEW_MS - 5000, true],
+    ['beyond the clock skew', MAX_CLOCK_SKEW_MS + 5000, false],
+    ['a year ahead', 365 * 86_400_000, false],
   ])('a catalogue issued %s: accepted %s', (_n, ahead, ok) => {
     const now = Date.parse('2026-12-04T10:00:00Z');
     const parse = () => parseDocument(doc(new Date(now + ahead).toISOString()), 'hs-x', now);
@@ -126,7 +174,9 @@ describe('catalogue signing', () => {
     const after = new x509.X509Certificate(pem);
     expect(canSignCatalogues(pem)).toBe(true);
     expect(after.subject).toBe(before.subject);
-    expect(createHash('sha256').update(new Uint8Array(after.publicKey.rawData)).digest('hex')).toBe(createHash('sha256').update(new Uint8Array(before.publicKey.rawData)).digest('hex'));
+    expect(createHash('sha256').update(new Uint8Array(after.publicKey.rawData)).digest('hex')).toBe(
+      createHash('sha256').update(new Uint8Array(before.publicKey.rawData)).digest('hex'),
+    );
     expect(after.notAfter.getTime()).toBe(before.notAfter.getTime());
     const names = after.getExtension(x509.SubjectAlternativeNameExtension)!.names.items.map((n) => n.value);
     expect(names).toEqual(expect.arrayContaining(['localhost', '127.0.0.1', 'catalogue.example.org']));

@@ -14,8 +14,14 @@ export async function writeLegacyServerCert(dir: string): Promise<string> {
   const ca = new x509.X509Certificate(readFileSync(p.caCert, 'utf8'));
   const now = new x509.X509Certificate(readFileSync(p.serverCert, 'utf8'));
   const legacy = await x509.X509CertificateGenerator.create({
-    serialNumber: '01', subject: now.subject, issuer: ca.subject, notBefore: now.notBefore, notAfter: now.notAfter, signingAlgorithm: ALG,
-    publicKey: now.publicKey, signingKey: await importKeyPem(readFileSync(p.caKey, 'utf8')),
+    serialNumber: '01',
+    subject: now.subject,
+    issuer: ca.subject,
+    notBefore: now.notBefore,
+    notAfter: now.notAfter,
+    signingAlgorithm: ALG,
+    publicKey: now.publicKey,
+    signingKey: await importKeyPem(readFileSync(p.caKey, 'utf8')),
     extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]), now.getExtension(x509.SubjectAlternativeNameExtension)!],
   });
   writeFileSync(p.serverCert, legacy.toString('pem'));

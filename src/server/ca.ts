@@ -56,13 +56,21 @@ export function caError(message: string, hint?: string, cause?: unknown): Tsconv
 
 export function checkNodeName(node: string): void {
   if (!NODE_NAME.test(node)) {
-    throw caError(`invalid node name ${JSON.stringify(node)}: lower-case letters, digits, '-', '_' and dots between labels`, 'node names are lower-case host names, e.g. web-01 or web-01.example.org');
+    throw caError(
+      `invalid node name ${JSON.stringify(node)}: lower-case letters, digits, '-', '_' and dots between labels`,
+      'node names are lower-case host names, e.g. web-01 or web-01.example.org',
+    );
   }
 }
 
 /** `sha256:HEX` of a certificate's DER bytes. */
 export function fingerprintOf(pem: string): string {
-  return 'sha256:' + createHash('sha256').update(new Uint8Array(x509.PemConverter.decodeFirst(pem))).digest('hex');
+  return (
+    'sha256:' +
+    createHash('sha256')
+      .update(new Uint8Array(x509.PemConverter.decodeFirst(pem)))
+      .digest('hex')
+  );
 }
 
 function serial(): string {
@@ -113,19 +121,40 @@ function validity(opts: IssueOptions): { notBefore: Date; notAfter: Date } {
   return { notBefore, notAfter };
 }
 
-async function issue(ca: Ca, subject: string, publicKey: x509.PublicKey | CryptoKey, usage: 'client' | 'server', names: readonly string[], opts: IssueOptions): Promise<string> {
+async function issue(
+  ca: Ca,
+  subject: string,
+  publicKey: x509.PublicKey | CryptoKey,
+  usage: 'client' | 'server',
+  names: readonly string[],
+  opts: IssueOptions,
+): Promise<string> {
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-    new x509.ExtendedKeyUsageExtension(usage === 'server' ? [x509.ExtendedKeyUsage.serverAuth, CATALOGUE_SIGNING_OID] : [x509.ExtendedKeyUsage.clientAuth], false),
+    new x509.ExtendedKeyUsageExtension(
+      usage === 'server' ? [x509.ExtendedKeyUsage.serverAuth, CATALOGUE_SIGNING_OID] : [x509.ExtendedKeyUsage.clientAuth],
+      false,
+    ),
     await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
   ];
   if (names.length) {
-    extensions.push(new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: /^[0-9.]+$|:/.test(n) ? 'ip' as const : 'dns' as const, value: n })), false));
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(
+        names.map((n) => ({ type: /^[0-9.]+$|:/.test(n) ? ('ip' as const) : ('dns' as const), value: n })),
+        false,
+      ),
+    );
   }
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(), subject, issuer: ca.cert.subject, ...validity(opts),
-    signingAlgorithm: ALG, publicKey, signingKey: ca.key, extensions,
+    serialNumber: serial(),
+    subject,
+    issuer: ca.cert.subject,
+    ...validity(opts),
+    signingAlgorithm: ALG,
+    publicKey,
+    signingKey: ca.key,
+    extensions,
   });
   return cert.toString('pem');
 }
@@ -139,15 +168,23 @@ export interface InitOptions {
 /** Create a CA in `dir` (refuses to overwrite one), with a server and an operator certificate. */
 export async function initCa(dir: string, opts: InitOptions = {}): Promise<Ca> {
   const p = caPaths(dir);
-  if (await stat(p.caCert).then(() => true, () => false)) {
+  if (
+    await stat(p.caCert).then(
+      () => true,
+      () => false,
+    )
+  ) {
     throw caError(`a CA already exists in ${dir}`, 'use it (tsconverge ca list), or pass another --ca-dir');
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(), name: `CN=tsconverge CA ${os.hostname()} ${new Date().toISOString().slice(0, 10)}`,
-    notBefore: new Date(Date.now() - 5 * 60_000), notAfter: new Date(Date.now() + (opts.days ?? 3650) * 86_400_000),
-    signingAlgorithm: ALG, keys,
+    serialNumber: serial(),
+    name: `CN=tsconverge CA ${os.hostname()} ${new Date().toISOString().slice(0, 10)}`,
+    notBefore: new Date(Date.now() - 5 * 60_000),
+    notAfter: new Date(Date.now() + (opts.days ?? 3650) * 86_400_000),
+    signingAlgorithm: ALG,
+    keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
@@ -160,7 +197,13 @@ export async function initCa(dir: string, opts: InitOptions = {}): Promise<Ca> {
   const names = [...new Set(['localhost', '127.0.0.1', '::1', os.hostname(), ...(opts.hostnames ?? [])])];
   const server = await generateKeys();
   await writeAtomic(p.serverKey, await exportKeyPem(server.privateKey), 0o600);
-  await writeAtomic(p.serverCert, await issue(ca, `CN=${names.find((n) => !/^[0-9.:]+$/.test(n) && n !== 'localhost') ?? 'localhost'}`, server.publicKey, 'server', names, { days: opts.days ?? 3650 }), 0o644);
+  await writeAtomic(
+    p.serverCert,
+    await issue(ca, `CN=${names.find((n) => !/^[0-9.:]+$/.test(n) && n !== 'localhost') ?? 'localhost'}`, server.publicKey, 'server', names, {
+      days: opts.days ?? 3650,
+    }),
+    0o644,
+  );
   await issueOperator(ca, 'operator', p.operatorKey, p.operatorCert);
   await writeAtomic(p.revoked, '[]\n', 0o644);
   return ca;
@@ -195,7 +238,9 @@ export interface ReissueOptions {
  */
 export async function reissueServerCert(ca: Ca, opts: ReissueOptions = {}): Promise<string> {
   const p = caPaths(ca.dir);
-  const oldPem = await readFile(p.serverCert, 'utf8').catch((err: Error) => { throw caError(`cannot read ${p.serverCert}: ${err.message}`, 'tsconverge ca init creates it'); });
+  const oldPem = await readFile(p.serverCert, 'utf8').catch((err: Error) => {
+    throw caError(`cannot read ${p.serverCert}: ${err.message}`, 'tsconverge ca init creates it');
+  });
   const old = new x509.X509Certificate(oldPem);
   const ownSpki = createPublicKey(createPrivateKey(await readFile(p.serverKey, 'utf8'))).export({ type: 'spki', format: 'der' });
   if (!ownSpki.equals(Buffer.from(old.publicKey.rawData))) {
@@ -212,17 +257,23 @@ export async function reissueServerCert(ca: Ca, opts: ReissueOptions = {}): Prom
 
 export function caPaths(dir: string) {
   return {
-    caKey: path.join(dir, 'ca.key'), caCert: path.join(dir, 'ca.crt'),
-    serverKey: path.join(dir, 'server.key'), serverCert: path.join(dir, 'server.crt'),
-    operatorKey: path.join(dir, 'operator.key'), operatorCert: path.join(dir, 'operator.crt'),
-    requests: path.join(dir, 'requests'), signed: path.join(dir, 'signed'),
-    revoked: path.join(dir, 'revoked.json'), tokens: path.join(dir, 'tokens.json'),
+    caKey: path.join(dir, 'ca.key'),
+    caCert: path.join(dir, 'ca.crt'),
+    serverKey: path.join(dir, 'server.key'),
+    serverCert: path.join(dir, 'server.crt'),
+    operatorKey: path.join(dir, 'operator.key'),
+    operatorCert: path.join(dir, 'operator.crt'),
+    requests: path.join(dir, 'requests'),
+    signed: path.join(dir, 'signed'),
+    revoked: path.join(dir, 'revoked.json'),
+    tokens: path.join(dir, 'tokens.json'),
   };
 }
 
 export async function loadCa(dir: string): Promise<Ca> {
   const p = caPaths(dir);
-  let certPem: string; let keyPem: string;
+  let certPem: string;
+  let keyPem: string;
   try {
     certPem = await readFile(p.caCert, 'utf8');
     keyPem = await readFile(p.caKey, 'utf8');
@@ -238,14 +289,20 @@ export async function loadCa(dir: string): Promise<Ca> {
 export async function checkCsr(node: string, csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
   checkNodeName(node);
   let csr: x509.Pkcs10CertificateRequest;
-  try { csr = new x509.Pkcs10CertificateRequest(csrPem); } catch (err) {
-    throw new TsconvergeError('CERT_REFUSED', `not a PEM certificate request: ${(err as Error).message}`, { terminal: true, hint: 'send the PKCS#10 request in PEM form' });
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (err) {
+    throw new TsconvergeError('CERT_REFUSED', `not a PEM certificate request: ${(err as Error).message}`, {
+      terminal: true,
+      hint: 'send the PKCS#10 request in PEM form',
+    });
   }
-  if (!(await csr.verify())) throw new TsconvergeError('CERT_REFUSED', 'the certificate request\'s signature does not verify', { terminal: true });
+  if (!(await csr.verify())) throw new TsconvergeError('CERT_REFUSED', "the certificate request's signature does not verify", { terminal: true });
   const cn = csr.subjectName.getField('CN');
   if (cn.length !== 1 || cn[0] !== node) throw new TsconvergeError('CERT_REFUSED', `the request is for CN=${cn.join(',')}, not ${node}`, { terminal: true });
   const alg = csr.publicKey.algorithm as EcKeyAlgorithm;
-  if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new TsconvergeError('CERT_REFUSED', `the request's key is ${alg.name} ${alg.namedCurve ?? ''}; accepted: ECDSA P-256`, { terminal: true });
+  if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256')
+    throw new TsconvergeError('CERT_REFUSED', `the request's key is ${alg.name} ${alg.namedCurve ?? ''}; accepted: ECDSA P-256`, { terminal: true });
   return csr;
 }
 
@@ -267,12 +324,18 @@ export async function submitCsr(ca: Ca, node: string, csrPem: string, autosign: 
   const signed = await readFile(path.join(p.signed, `${node}.crt`), 'utf8').catch(() => undefined);
   if (signed !== undefined) {
     if (publicKeyOf(signed) === key) return { state: 'signed', certificate: signed };
-    throw new TsconvergeError('CERT_REFUSED', `${node} already has a certificate for another key`, { terminal: true, hint: `on the CA: tsconverge ca revoke ${node}, then enrol again` });
+    throw new TsconvergeError('CERT_REFUSED', `${node} already has a certificate for another key`, {
+      terminal: true,
+      hint: `on the CA: tsconverge ca revoke ${node}, then enrol again`,
+    });
   }
   const reqFile = path.join(p.requests, `${node}.csr`);
   const pending = await readFile(reqFile, 'utf8').catch(() => undefined);
   if (pending !== undefined && Buffer.from(new x509.Pkcs10CertificateRequest(pending).publicKey.rawData).toString('hex') !== key) {
-    throw new TsconvergeError('CERT_REFUSED', `a different request for ${node} is already waiting`, { terminal: true, hint: `on the CA: tsconverge ca list; sign or remove requests/${node}.csr` });
+    throw new TsconvergeError('CERT_REFUSED', `a different request for ${node} is already waiting`, {
+      terminal: true,
+      hint: `on the CA: tsconverge ca list; sign or remove requests/${node}.csr`,
+    });
   }
   if (pending === undefined) await writeAtomic(reqFile, csrPem, 0o644);
   if (autosign) return { state: 'signed', certificate: await signNode(ca, node) };
@@ -299,10 +362,18 @@ export async function issueNodeCert(ca: Ca, node: string, csrPem: string, opts: 
   return issue(ca, `CN=${node}`, csr.publicKey, 'client', [], opts);
 }
 
-export interface RevokedEntry { readonly node: string; readonly serial: string; readonly at: string }
+export interface RevokedEntry {
+  readonly node: string;
+  readonly serial: string;
+  readonly at: string;
+}
 
 async function readRevoked(file: string): Promise<RevokedEntry[]> {
-  try { return JSON.parse(await readFile(file, 'utf8')) as RevokedEntry[]; } catch { return []; }
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as RevokedEntry[];
+  } catch {
+    return [];
+  }
 }
 
 /** Revoke `node`'s certificate: the server refuses it from its next request; the node may enrol again. */
@@ -313,7 +384,7 @@ export async function revokeNode(dir: string, node: string): Promise<RevokedEntr
   const pem = await readFile(file, 'utf8').catch(() => undefined);
   if (pem === undefined) throw caError(`${node} has no signed certificate`, 'tsconverge ca list shows the signed nodes');
   const entry = { node, serial: new NodeX509(pem).serialNumber.toLowerCase(), at: new Date().toISOString() };
-  await writeAtomic(p.revoked, JSON.stringify([...await readRevoked(p.revoked), entry], null, 2) + '\n', 0o644);
+  await writeAtomic(p.revoked, JSON.stringify([...(await readRevoked(p.revoked)), entry], null, 2) + '\n', 0o644);
   await rm(file);
   return entry;
 }
@@ -325,9 +396,18 @@ export function createRevocationCheck(dir: string): (serial: string) => boolean 
   let serials = new Set<string>();
   return (s) => {
     let key = 'missing';
-    try { const st = statSync(file); key = `${st.mtimeMs}:${st.size}:${st.ino}`; } catch { /* none revoked */ }
+    try {
+      const st = statSync(file);
+      key = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch {
+      /* none revoked */
+    }
     if (key !== seen) {
-      try { serials = new Set((JSON.parse(readFileSync(file, 'utf8')) as RevokedEntry[]).map((e) => e.serial.toLowerCase())); } catch { serials = new Set(); }
+      try {
+        serials = new Set((JSON.parse(readFileSync(file, 'utf8')) as RevokedEntry[]).map((e) => e.serial.toLowerCase()));
+      } catch {
+        serials = new Set();
+      }
       seen = key;
     }
     return serials.has(s.toLowerCase().replace(/^0+/, '')) || serials.has(s.toLowerCase());
@@ -342,22 +422,37 @@ export interface CaListing {
 
 export async function listCa(dir: string): Promise<CaListing> {
   const p = caPaths(dir);
-  const names = async (d: string, ext: string): Promise<string[]> => (await readdir(d).catch(() => [] as string[])).filter((f) => f.endsWith(ext)).map((f) => f.slice(0, -ext.length)).sort();
-  const pending = await Promise.all((await names(p.requests, '.csr')).map(async (node) => {
-    const csr = new x509.Pkcs10CertificateRequest(await readFile(path.join(p.requests, `${node}.csr`), 'utf8'));
-    return { node, fingerprint: 'sha256:' + createHash('sha256').update(new Uint8Array(csr.rawData)).digest('hex') };
-  }));
-  const signed = await Promise.all((await names(p.signed, '.crt')).map(async (node) => {
-    const pem = await readFile(path.join(p.signed, `${node}.crt`), 'utf8');
-    const c = new NodeX509(pem);
-    return { node, serial: c.serialNumber.toLowerCase(), notAfter: new Date(c.validTo).toISOString(), fingerprint: fingerprintOf(pem) };
-  }));
+  const names = async (d: string, ext: string): Promise<string[]> =>
+    (await readdir(d).catch(() => [] as string[]))
+      .filter((f) => f.endsWith(ext))
+      .map((f) => f.slice(0, -ext.length))
+      .sort();
+  const pending = await Promise.all(
+    (await names(p.requests, '.csr')).map(async (node) => {
+      const csr = new x509.Pkcs10CertificateRequest(await readFile(path.join(p.requests, `${node}.csr`), 'utf8'));
+      return { node, fingerprint: 'sha256:' + createHash('sha256').update(new Uint8Array(csr.rawData)).digest('hex') };
+    }),
+  );
+  const signed = await Promise.all(
+    (await names(p.signed, '.crt')).map(async (node) => {
+      const pem = await readFile(path.join(p.signed, `${node}.crt`), 'utf8');
+      const c = new NodeX509(pem);
+      return { node, serial: c.serialNumber.toLowerCase(), notAfter: new Date(c.validTo).toISOString(), fingerprint: fingerprintOf(pem) };
+    }),
+  );
   return { pending, signed, revoked: await readRevoked(p.revoked) };
 }
 
 /** Glob (`*`, `?`) match of a node name, for the autosign policy file. */
 export function globMatch(glob: string, name: string): boolean {
-  const re = new RegExp('^' + glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+  const re = new RegExp(
+    '^' +
+      glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+  );
   return re.test(name);
 }
 
@@ -365,5 +460,9 @@ export function globMatch(glob: string, name: string): boolean {
 export async function policyAllows(file: string | undefined, node: string): Promise<boolean> {
   if (!file) return false;
   const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).some((g) => globMatch(g, node));
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean)
+    .some((g) => globMatch(g, node));
 }

@@ -30,7 +30,11 @@ export interface CodeVersion {
   readonly nodes: number;
 }
 
-export interface CodeError { readonly at: string; readonly version?: string; readonly message: string }
+export interface CodeError {
+  readonly at: string;
+  readonly version?: string;
+  readonly message: string;
+}
 
 /** Facts that change between runs without changing what a host should be: dropped before compiling. */
 export const VOLATILE_FACTS = ['uptimeSeconds'] as const;
@@ -40,7 +44,7 @@ async function listFiles(root: string, rel = ''): Promise<string[]> {
   for (const d of (await readdir(path.join(root, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (d.name.startsWith('.')) continue;
     const r = rel ? `${rel}/${d.name}` : d.name;
-    if (d.isDirectory()) out.push(...await listFiles(root, r));
+    if (d.isDirectory()) out.push(...(await listFiles(root, r)));
     else if (d.isFile()) out.push(r);
   }
   return out;
@@ -49,7 +53,11 @@ async function listFiles(root: string, rel = ''): Promise<string[]> {
 /** sha256 over every file's relative path and bytes. */
 export async function treeVersion(root: string): Promise<string> {
   const h = createHash('sha256');
-  for (const f of await listFiles(root)) h.update(f).update('\0').update(await readFile(path.join(root, f))).update('\0');
+  for (const f of await listFiles(root))
+    h.update(f)
+      .update('\0')
+      .update(await readFile(path.join(root, f)))
+      .update('\0');
   return 'sha256:' + h.digest('hex');
 }
 
@@ -98,13 +106,19 @@ export class CodeManager {
   }
 
   /** Compile workers in use (0: compiles run in this thread). */
-  get workers(): number { return this.workerFailures >= 3 ? 0 : this.pool?.size ?? 0; }
+  get workers(): number {
+    return this.workerFailures >= 3 ? 0 : (this.pool?.size ?? 0);
+  }
 
-  async close(): Promise<void> { await this.pool?.close(); }
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
 
   /** Load the fleet tree; true when it became (or already was) the served code. Never throws. */
   reload(): Promise<boolean> {
-    this.reloading ??= this.reloadNow().finally(() => { this.reloading = undefined; });
+    this.reloading ??= this.reloadNow().finally(() => {
+      this.reloading = undefined;
+    });
     return this.reloading;
   }
 
@@ -112,16 +126,30 @@ export class CodeManager {
     let version: string | undefined;
     try {
       version = await treeVersion(this.opts.fleet);
-      if (this.current?.version === version) { this.lastError = undefined; return true; }
+      if (this.current?.version === version) {
+        this.lastError = undefined;
+        return true;
+      }
       const dir = path.join(this.opts.stateDir, 'code', version.slice(7, 23));
-      if (!(await stat(dir).then(() => true, () => false))) {
+      if (
+        !(await stat(dir).then(
+          () => true,
+          () => false,
+        ))
+      ) {
         const tmp = `${dir}.tmp-${process.pid}`;
         await rm(tmp, { recursive: true, force: true });
         await mkdir(path.dirname(dir), { recursive: true });
         await cp(this.opts.fleet, tmp, { recursive: true, dereference: true, filter: (src) => !path.basename(src).startsWith('.') || src === this.opts.fleet });
         // The copy must be the tree that was hashed: a tree edited while copying is tried again on the next reload.
-        if ((await treeVersion(tmp)) !== version) { await rm(tmp, { recursive: true, force: true }); throw new Error('the fleet tree changed while it was being read; reload again'); }
-        await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => { await rm(tmp, { recursive: true, force: true }); if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err; });
+        if ((await treeVersion(tmp)) !== version) {
+          await rm(tmp, { recursive: true, force: true });
+          throw new Error('the fleet tree changed while it was being read; reload again');
+        }
+        await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+          await rm(tmp, { recursive: true, force: true });
+          if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+        });
       }
       freezeTree(dir);
       const nodes = await validateFleet(dir, this.opts.validationFacts, this.registry, { trustedNamesOnly: true });
@@ -132,7 +160,8 @@ export class CodeManager {
       this.lastError = undefined;
       return true;
     } catch (err) {
-      const raw = err instanceof ManifestErrors ? err.errors.map((e) => e.format()).join('\n') : err instanceof TsconvergeError ? err.format() : (err as Error).message;
+      const raw =
+        err instanceof ManifestErrors ? err.errors.map((e) => e.format()).join('\n') : err instanceof TsconvergeError ? err.format() : (err as Error).message;
       // Errors name the files of the fleet tree the operator edits, not of the snapshot.
       const message = version ? raw.split(path.join(this.opts.stateDir, 'code', version.slice(7, 23))).join(this.opts.fleet) : raw;
       this.lastError = { at: new Date().toISOString(), version, message };
@@ -158,7 +187,13 @@ export class CodeManager {
     if (known) return known;
     if (!/^sha256:[0-9a-f]{64}$/.test(version)) return undefined;
     const dir = path.join(this.opts.stateDir, 'code', version.slice(7, 23));
-    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) return undefined;
+    if (
+      !(await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    )
+      return undefined;
     // A snapshot is what was hashed, or it is not used.
     if ((await treeVersion(dir).catch(() => undefined)) !== version) return undefined;
     freezeTree(dir);
@@ -173,8 +208,15 @@ export class CodeManager {
    */
   async compile(node: string, rawFacts: Record<string, unknown>, factsHash?: string, version?: CodeVersion): Promise<Compiled> {
     const code = version ?? this.current;
-    if (!code) throw new TsconvergeError('MANIFEST_NOT_FOUND', 'the server has no fleet code that compiles yet', { hint: 'fix the fleet tree and send the server SIGHUP' });
-    const facts: Record<string, unknown> = { ...rawFacts, hostname: node, fqdn: typeof rawFacts.fqdn === 'string' && rawFacts.fqdn.split('.')[0] === node ? rawFacts.fqdn : node };
+    if (!code)
+      throw new TsconvergeError('MANIFEST_NOT_FOUND', 'the server has no fleet code that compiles yet', {
+        hint: 'fix the fleet tree and send the server SIGHUP',
+      });
+    const facts: Record<string, unknown> = {
+      ...rawFacts,
+      hostname: node,
+      fqdn: typeof rawFacts.fqdn === 'string' && rawFacts.fqdn.split('.')[0] === node ? rawFacts.fqdn : node,
+    };
     for (const f of VOLATILE_FACTS) delete facts[f];
     // A hash of the facts as sent (the route passes the one it made); another key order only costs a compile.
     const key = `${code.version}\0${node}\0${factsHash ?? createHash('sha256').update(JSON.stringify(facts)).digest('hex')}`;
@@ -201,12 +243,16 @@ export class CodeManager {
     const prior = this.issued.get(node);
     let c: (Compiled & Issued) | undefined;
     if (this.pool && this.workerFailures < 3) {
-      c = await this.pool.compile(code.dir, code.version, node, facts, prior).catch((err: Error) => { workerError = err; return undefined; });
+      c = await this.pool.compile(code.dir, code.version, node, facts, prior).catch((err: Error) => {
+        workerError = err;
+        return undefined;
+      });
       if (c) this.workerFailures = 0;
     }
     c ??= await this.compiler.compile(code.dir, code.version, node, facts, prior);
     // Three working catalogues in a row that failed in a worker: the workers are broken; compile here from now on.
-    if (workerError && ++this.workerFailures === 3) this.opts.onWorkerError?.('compile workers disabled after 3 failures in a row; compiling in the main thread');
+    if (workerError && ++this.workerFailures === 3)
+      this.opts.onWorkerError?.('compile workers disabled after 3 failures in a row; compiling in the main thread');
     if (prior?.catalogueVersion !== c.catalogueVersion) this.issued.set(node, { catalogueVersion: c.catalogueVersion, issuedAt: c.issuedAt });
     const out: Compiled = { body: c.body, etag: c.etag, signature: c.signature, catalogueVersion: c.catalogueVersion, codeVersion: c.codeVersion };
     // Compiled here after failing in a worker: the worker is broken, not the catalogue.

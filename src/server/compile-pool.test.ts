@@ -12,46 +12,67 @@ const work = mkdtempSync(path.join(tmpdir(), 'hs-pool-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** The signed body without issuedAt (the time a manager first issued the catalogue). */
-const stable = (body: Buffer): unknown => { const d = JSON.parse(body.toString()) as Record<string, unknown>; delete d.issuedAt; return d; };
+const stable = (body: Buffer): unknown => {
+  const d = JSON.parse(body.toString()) as Record<string, unknown>;
+  delete d.issuedAt;
+  return d;
+};
 
 describe('compile worker threads', () => {
-  it('give the same catalogues as the main thread, and a worker failure is compiled again in the main thread for its errors', { timeout: 120_000 }, async () => {
-    // Workers take secrets from the environment they start with.
-    for (const s of ['prod_shop_db_password', 'prod_db_password']) process.env[`TSCONVERGE_SECRET_${s.toUpperCase()}`] = 'pool-test-secret-value';
-    const ca = await initCa(path.join(work, 'ca'));
-    const facts = await createFacts('/', { docker: false });
-    const make = (name: string, compileWorkers: number): CodeManager => new CodeManager({
-      fleet: FLEET, stateDir: path.join(work, name), environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'), validationFacts: facts, compileWorkers,
-    });
-    const single = make('single', 0);
-    const pooled = make('pooled', 2);
-    try {
-      expect(pooled.workers).toBe(2);
-      expect(await single.reload()).toBe(true);
-      expect(await pooled.reload()).toBe(true);
-      const nodes = ['web-01', 'web-03', 'db-1', 'edge-7', 'lb-01', ...Array.from({ length: 40 }, (_, i) => `${['web', 'db', 'edge'][i % 3]}-${100 + i}`)];
-      const factsOf = (n: string) => ({ ...facts, hostname: n, os: { ...facts.os, codename: n.length % 2 ? 'bookworm' : 'trixie' } });
-      const a = await Promise.all(nodes.map((n) => single.compile(n, factsOf(n))));
-      const b = await Promise.all(nodes.map((n) => pooled.compile(n, factsOf(n))));
-      for (let i = 0; i < nodes.length; i++) {
-        expect(b[i]!.catalogueVersion, nodes[i]).toBe(a[i]!.catalogueVersion);
-        expect(stable(b[i]!.body), nodes[i]).toEqual(stable(a[i]!.body));
+  it(
+    'give the same catalogues as the main thread, and a worker failure is compiled again in the main thread for its errors',
+    { timeout: 120_000 },
+    async () => {
+      // Workers take secrets from the environment they start with.
+      for (const s of ['prod_shop_db_password', 'prod_db_password']) process.env[`TSCONVERGE_SECRET_${s.toUpperCase()}`] = 'pool-test-secret-value';
+      const ca = await initCa(path.join(work, 'ca'));
+      const facts = await createFacts('/', { docker: false });
+      const make = (name: string, compileWorkers: number): CodeManager =>
+        new CodeManager({
+          fleet: FLEET,
+          stateDir: path.join(work, name),
+          environment: 'production',
+          serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'),
+          validationFacts: facts,
+          compileWorkers,
+        });
+      const single = make('single', 0);
+      const pooled = make('pooled', 2);
+      try {
+        expect(pooled.workers).toBe(2);
+        expect(await single.reload()).toBe(true);
+        expect(await pooled.reload()).toBe(true);
+        const nodes = ['web-01', 'web-03', 'db-1', 'edge-7', 'lb-01', ...Array.from({ length: 40 }, (_, i) => `${['web', 'db', 'edge'][i % 3]}-${100 + i}`)];
+        const factsOf = (n: string) => ({ ...facts, hostname: n, os: { ...facts.os, codename: n.length % 2 ? 'bookworm' : 'trixie' } });
+        const a = await Promise.all(nodes.map((n) => single.compile(n, factsOf(n))));
+        const b = await Promise.all(nodes.map((n) => pooled.compile(n, factsOf(n))));
+        for (let i = 0; i < nodes.length; i++) {
+          expect(b[i]!.catalogueVersion, nodes[i]).toBe(a[i]!.catalogueVersion);
+          expect(stable(b[i]!.body), nodes[i]).toEqual(stable(a[i]!.body));
+        }
+        // A repeat compile in the pool (cache bypassed by other facts that do not change the catalogue) gives the same bytes.
+        const again = await pooled.compile('web-01', { ...factsOf('web-01'), unusedFact: 1 });
+        expect(again.etag).toBe(b[0]!.etag);
+        // A node no rule classifies: the error comes from the main thread's compile, with its code.
+        await expect(pooled.compile('nobody-1', factsOf('nobody-1'))).rejects.toMatchObject({ code: 'NODE_UNCLASSIFIED' });
+      } finally {
+        await single.close();
+        await pooled.close();
       }
-      // A repeat compile in the pool (cache bypassed by other facts that do not change the catalogue) gives the same bytes.
-      const again = await pooled.compile('web-01', { ...factsOf('web-01'), unusedFact: 1 });
-      expect(again.etag).toBe(b[0]!.etag);
-      // A node no rule classifies: the error comes from the main thread's compile, with its code.
-      await expect(pooled.compile('nobody-1', factsOf('nobody-1'))).rejects.toMatchObject({ code: 'NODE_UNCLASSIFIED' });
-    } finally {
-      await single.close();
-      await pooled.close();
-    }
-  });
+    },
+  );
 
   it('an idle worker exits and the next compile starts it again; the same catalogue keeps its bytes', { timeout: 60_000 }, async () => {
     const ca = await initCa(path.join(work, 'ca-idle'));
     const facts = await createFacts('/', { docker: false });
-    const code = new CodeManager({ fleet: FLEET, stateDir: path.join(work, 'idle'), environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'), validationFacts: facts, compileWorkers: 0 });
+    const code = new CodeManager({
+      fleet: FLEET,
+      stateDir: path.join(work, 'idle'),
+      environment: 'production',
+      serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'),
+      validationFacts: facts,
+      compileWorkers: 0,
+    });
     expect(await code.reload()).toBe(true);
     const pool = new CompilePool(1, { environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8') }, 100);
     try {
@@ -73,7 +94,15 @@ describe('compile worker threads', () => {
     const ca = await initCa(path.join(work, 'ca-broken'));
     const facts = await createFacts('/', { docker: false });
     const warnings: string[] = [];
-    const code = new CodeManager({ fleet: FLEET, stateDir: path.join(work, 'broken'), environment: 'production', serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'), validationFacts: facts, compileWorkers: 1, onWorkerError: (m) => warnings.push(m) });
+    const code = new CodeManager({
+      fleet: FLEET,
+      stateDir: path.join(work, 'broken'),
+      environment: 'production',
+      serverKeyPem: readFileSync(caPaths(ca.dir).serverKey, 'utf8'),
+      validationFacts: facts,
+      compileWorkers: 1,
+      onWorkerError: (m) => warnings.push(m),
+    });
     try {
       expect(await code.reload()).toBe(true);
       // The worker starts now, with an environment that has no secrets; here too the catalogue does not compile: not the worker's fault.

@@ -24,7 +24,15 @@ parentPort!.on('message', (job: CompileJob) => {
   }
   compiler.compile(job.dir, job.version, job.node, job.facts, job.prior).then(
     (c) => {
-      const reply: CompileReply = { id: job.id, ok: true, body: c.body, etag: c.etag, signature: c.signature, catalogueVersion: c.catalogueVersion, issuedAt: c.issuedAt };
+      const reply: CompileReply = {
+        id: job.id,
+        ok: true,
+        body: c.body,
+        etag: c.etag,
+        signature: c.signature,
+        catalogueVersion: c.catalogueVersion,
+        issuedAt: c.issuedAt,
+      };
       parentPort!.postMessage(reply);
     },
     (err: unknown) => {

@@ -25,7 +25,10 @@ export interface CompilerOptions {
 }
 
 /** When a node's catalogue was first issued: kept by the caller, so a repeat compile of the same catalogue gives the same bytes. */
-export interface Issued { readonly catalogueVersion: string; readonly issuedAt: string }
+export interface Issued {
+  readonly catalogueVersion: string;
+  readonly issuedAt: string;
+}
 
 export class Compiler {
   readonly registry: SchemaRegistry = createSchemaRegistry();
@@ -40,9 +43,23 @@ export class Compiler {
    * same. Throws ManifestErrors / TsconvergeError when the node's catalogue does not compile.
    */
   async compile(dir: string, codeVersion: string, node: string, facts: Readonly<Record<string, unknown>>, prior?: Issued): Promise<Compiled & Issued> {
-    const fc = await compileFleet(dir, { node, environment: this.opts.environment, facts: facts as unknown as Facts, secrets: this.opts.secrets, registry: this.registry, trustedNamesOnly: true });
+    const fc = await compileFleet(dir, {
+      node,
+      environment: this.opts.environment,
+      facts: facts as unknown as Facts,
+      secrets: this.opts.secrets,
+      registry: this.registry,
+      trustedNamesOnly: true,
+    });
     const issuedAt = prior?.catalogueVersion === fc.catalogue.version ? prior.issuedAt : new Date().toISOString();
     const body = Buffer.from(JSON.stringify(toDocument(fc, codeVersion, issuedAt)));
-    return { body, etag: bodyDigest(body), signature: sign('sha256', body, this.key).toString('base64'), catalogueVersion: fc.catalogue.version, codeVersion, issuedAt };
+    return {
+      body,
+      etag: bodyDigest(body),
+      signature: sign('sha256', body, this.key).toString('base64'),
+      catalogueVersion: fc.catalogue.version,
+      codeVersion,
+      issuedAt,
+    };
   }
 }

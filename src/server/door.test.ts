@@ -12,7 +12,7 @@ describe('depth, before parsing', () => {
     ['100,000 levels', nested(100_000), true],
     ['brackets inside strings do not count', JSON.stringify({ s: '['.repeat(500) }), false],
     ['an escaped quote does not end a string', JSON.stringify({ s: '\\"' + '{'.repeat(500) }), false],
-    ['objects and arrays mixed', '{"a":'.repeat(60) + '[' .repeat(60) + '1' + ']'.repeat(60) + '}'.repeat(60), true],
+    ['objects and arrays mixed', '{"a":'.repeat(60) + '['.repeat(60) + '1' + ']'.repeat(60) + '}'.repeat(60), true],
   ])('%s', (_n, text, deep) => expect(jsonDepthExceeds(text)).toBe(deep));
 });
 
@@ -32,25 +32,80 @@ describe('strings the store cannot hold', () => {
 });
 
 async function refusal(which: 'facts' | 'report' | 'csr', body: unknown): Promise<string | undefined> {
-  try { await checkBody(which)({ body } as FastifyRequest); return undefined; } catch (err) { expect((err as { statusCode: number }).statusCode).toBe(400); return (err as Error).message; }
+  try {
+    await checkBody(which)({ body } as FastifyRequest);
+    return undefined;
+  } catch (err) {
+    expect((err as { statusCode: number }).statusCode).toBe(400);
+    return (err as Error).message;
+  }
 }
 
 const report = {
-  formatVersion: 1, catalogue: 'sha256:ab', noop: false, startedAt: '2026-12-04T10:00:00.123Z', finishedAt: '2026-12-04T10:00:01.456Z', durationMs: 1333,
-  outcome: 'run', runId: 'r1', trigger: 'schedule', node: 'web-01', version: '0.1.0', exitCode: 2, catalogueDigest: 'sha256:ab', cachedCatalogue: false, codeVersion: 'sha256:cd',
-  agent: { enabled: true }, summary: { total: 2, unchanged: 1, changed: 1, pending: 0, failed: 0, skipped: 0 }, changes: { intentional: 1, corrective: 0 },
-  interrupted: false, timings: { lockWaitMs: 0, sourceMs: 12, runMs: 300 },
+  formatVersion: 1,
+  catalogue: 'sha256:ab',
+  noop: false,
+  startedAt: '2026-12-04T10:00:00.123Z',
+  finishedAt: '2026-12-04T10:00:01.456Z',
+  durationMs: 1333,
+  outcome: 'run',
+  runId: 'r1',
+  trigger: 'schedule',
+  node: 'web-01',
+  version: '0.1.0',
+  exitCode: 2,
+  catalogueDigest: 'sha256:ab',
+  cachedCatalogue: false,
+  codeVersion: 'sha256:cd',
+  agent: { enabled: true },
+  summary: { total: 2, unchanged: 1, changed: 1, pending: 0, failed: 0, skipped: 0 },
+  changes: { intentional: 1, corrective: 0 },
+  interrupted: false,
+  timings: { lockWaitMs: 0, sourceMs: 12, runMs: 300 },
   resources: [
-    { id: 'file[motd]', kind: 'file', name: 'motd', action: 'update', status: 'changed', cause: 'intentional', forcedBy: [], refresh: false, durationMs: 3,
-      changes: [{ path: '/content', attribute: 'content', from: { sha256: 'a' }, to: { sha256: 'b' }, effect: 'update', sensitive: false, diff: '-a\n+b\n' }] },
-    { id: 'docker.container[web]', kind: 'docker.container', name: 'web', action: 'none', status: 'failed', changes: [], forcedBy: [], refresh: false, durationMs: 1,
-      error: { code: 'IMAGE_NOT_FOUND', message: 'no such image', hint: 'push it', resource: 'docker.container[web]' } },
+    {
+      id: 'file[motd]',
+      kind: 'file',
+      name: 'motd',
+      action: 'update',
+      status: 'changed',
+      cause: 'intentional',
+      forcedBy: [],
+      refresh: false,
+      durationMs: 3,
+      changes: [{ path: '/content', attribute: 'content', from: { sha256: 'a' }, to: { sha256: 'b' }, effect: 'update', sensitive: false, diff: '-a\n+b\n' }],
+    },
+    {
+      id: 'docker.container[web]',
+      kind: 'docker.container',
+      name: 'web',
+      action: 'none',
+      status: 'failed',
+      changes: [],
+      forcedBy: [],
+      refresh: false,
+      durationMs: 1,
+      error: { code: 'IMAGE_NOT_FOUND', message: 'no such image', hint: 'push it', resource: 'docker.container[web]' },
+    },
   ],
 };
 
 describe('the schemas of spec/wire/', () => {
   it.each([
-    ['facts', { facts: { hostname: 'web-01', os: { codename: 'bookworm' }, cpus: 2, network: { eth0: { mac: 'x', internal: false, addresses: [{ family: 'IPv4', address: '10.0.0.1', cidr: '10.0.0.1/8' }] } }, docker: null, custom: { any: [1, 'two'] } } }, undefined],
+    [
+      'facts',
+      {
+        facts: {
+          hostname: 'web-01',
+          os: { codename: 'bookworm' },
+          cpus: 2,
+          network: { eth0: { mac: 'x', internal: false, addresses: [{ family: 'IPv4', address: '10.0.0.1', cidr: '10.0.0.1/8' }] } },
+          docker: null,
+          custom: { any: [1, 'two'] },
+        },
+      },
+      undefined,
+    ],
     ['"hostname": 123', { facts: { hostname: 123 } }, /field facts\/hostname: must be string/],
     ['no hostname', { facts: {} }, /hostname/],
     ['facts not an object', { facts: 42 }, /facts: must be object/],
@@ -58,7 +113,8 @@ describe('the schemas of spec/wire/', () => {
     ['a string where cpus are counted', { facts: { hostname: 'a', cpus: 'many' } }, /facts\/cpus: must be integer/],
   ])('facts: %s', async (_n, body, message) => {
     const out = await refusal('facts', body);
-    if (message) expect(out).toMatch(message); else expect(out).toBeUndefined();
+    if (message) expect(out).toMatch(message);
+    else expect(out).toBeUndefined();
   });
 
   it.each([
@@ -72,7 +128,8 @@ describe('the schemas of spec/wire/', () => {
     ['another format', { ...report, formatVersion: 2 }, /formatVersion/],
   ])('report: %s', async (_n, body, message) => {
     const out = await refusal('report', body);
-    if (message) expect(out).toMatch(message); else expect(out).toBeUndefined();
+    if (message) expect(out).toMatch(message);
+    else expect(out).toBeUndefined();
     expect(isValidReport(body)).toBe(message === undefined);
   });
 
@@ -80,11 +137,16 @@ describe('the schemas of spec/wire/', () => {
     ['a request', { csr: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n', token: 'abc_DEF-123' }, undefined],
     ['no csr', { token: 'x' }, /csr/],
     ['a csr that is not PEM', { csr: 'hello' }, /field csr: must match/],
-    ['a token with other characters', { csr: '-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----', token: 'a b' }, /field token: must match/],
+    [
+      'a token with other characters',
+      { csr: '-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----', token: 'a b' },
+      /field token: must match/,
+    ],
     ['something more', { csr: '-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----', admin: true }, /unknown field "admin"/],
   ])('certificate request: %s', async (_n, body, message) => {
     const out = await refusal('csr', body);
-    if (message) expect(out).toMatch(message); else expect(out).toBeUndefined();
+    if (message) expect(out).toMatch(message);
+    else expect(out).toBeUndefined();
   });
 
   it('a stored report with a string the store could not hold is not rendered', () => {

@@ -45,10 +45,13 @@ export function jsonDepthExceeds(text: string, max = MAX_JSON_DEPTH): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) { if (++depth > max) return true; } else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
   }
   return false;
 }
@@ -65,8 +68,8 @@ function unstorableText(s: string): string | undefined {
 }
 
 /** A pointer made printable: NUL, control characters and lone surrogates as \uXXXX. */
-const printable = (p: string): string => p.replace(/[\0-\x1f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-  .replace(LONE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+const printable = (p: string): string =>
+  p.replace(/[\0-\x1f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(LONE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 
 /** The first string or key of `v` the store cannot hold, as a message naming where; undefined when all can be. */
 export function unstorable(v: unknown, at = ''): string | undefined {
@@ -75,7 +78,10 @@ export function unstorable(v: unknown, at = ''): string | undefined {
     return why && `${printable(at) || 'the body'} holds ${why}, which cannot be stored`;
   }
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) { const bad = unstorable(v[i], `${at}/${i}`); if (bad) return bad; }
+    for (let i = 0; i < v.length; i++) {
+      const bad = unstorable(v[i], `${at}/${i}`);
+      if (bad) return bad;
+    }
   } else if (v !== null && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
       const why = unstorableText(k);
@@ -97,11 +103,21 @@ export function boundedJsonParser(app: FastifyInstance, onRaw?: (req: FastifyReq
     const buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
     onRaw?.(req, buf);
     const text = buf.toString('utf8');
-    if (jsonDepthExceeds(text)) { done(new BadRequest(`invalid request: the body nests deeper than ${MAX_JSON_DEPTH} levels`)); return; }
-    void parse(req, text, (err, body) => { // answers through done
-      if (err) { done(err); return; }
+    if (jsonDepthExceeds(text)) {
+      done(new BadRequest(`invalid request: the body nests deeper than ${MAX_JSON_DEPTH} levels`));
+      return;
+    }
+    void parse(req, text, (err, body) => {
+      // answers through done
+      if (err) {
+        done(err);
+        return;
+      }
       const bad = unstorable(body);
-      if (bad) { done(new BadRequest(`invalid request: ${bad}`)); return; }
+      if (bad) {
+        done(new BadRequest(`invalid request: ${bad}`));
+        return;
+      }
       done(null, body);
     });
   };
@@ -122,7 +138,11 @@ export function wireSchema(name: WireSchema): Record<string, unknown> {
 /** The facts routes' body: `{ facts }` and nothing else. */
 const FACTS_BODY = { type: 'object', required: ['facts'], additionalProperties: false, properties: { facts: { $ref: idOf('facts') } } };
 
-interface Checks { readonly facts: ValidateFunction; readonly report: ValidateFunction; readonly csr: ValidateFunction }
+interface Checks {
+  readonly facts: ValidateFunction;
+  readonly report: ValidateFunction;
+  readonly csr: ValidateFunction;
+}
 let checks: Checks | undefined;
 function compiled(): Checks {
   if (checks) return checks;
@@ -133,17 +153,23 @@ function compiled(): Checks {
 }
 
 function reasonOf(errors: readonly ErrorObject[], root: Record<string, unknown>): string {
-  return usefulErrors(errors).slice(0, 3).map((e) => {
-    const d = describeAjvError(e, root);
-    return `${d.pointer ? `field ${printable(d.pointer.slice(1))}: ` : ''}${d.message}`;
-  }).join('; ');
+  return usefulErrors(errors)
+    .slice(0, 3)
+    .map((e) => {
+      const d = describeAjvError(e, root);
+      return `${d.pointer ? `field ${printable(d.pointer.slice(1))}: ` : ''}${d.message}`;
+    })
+    .join('; ');
 }
 
 /** A preValidation hook that refuses (400, with the reason) a body the schema does not accept. */
 export function checkBody(which: keyof Checks) {
   return async (req: FastifyRequest): Promise<void> => {
     const validate = compiled()[which];
-    if (!validate(req.body)) throw new BadRequest(`invalid request: ${reasonOf(validate.errors ?? [], which === 'facts' ? FACTS_BODY : wireSchema(which === 'csr' ? 'certificate-request' : 'report'))}`);
+    if (!validate(req.body))
+      throw new BadRequest(
+        `invalid request: ${reasonOf(validate.errors ?? [], which === 'facts' ? FACTS_BODY : wireSchema(which === 'csr' ? 'certificate-request' : 'report'))}`,
+      );
   };
 }
 

@@ -8,7 +8,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { caPaths, writeAtomic } from './ca.js';
 
-interface TokenEntry { readonly sha256: string; readonly created: string; readonly expires: string }
+interface TokenEntry {
+  readonly sha256: string;
+  readonly created: string;
+  readonly expires: string;
+}
 
 const hashOf = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -40,7 +44,16 @@ export function withJoinToken<T>(dir: string, token: string, use: (valid: boolea
     const h = hashOf(token);
     const hit = list.find((t) => t.sha256 === h && Date.parse(t.expires) > Date.now());
     const out = await use(hit !== undefined);
-    if (hit && out.spent) await writeAtomic(p.tokens, JSON.stringify(list.filter((t) => t !== hit), null, 2) + '\n', 0o600);
+    if (hit && out.spent)
+      await writeAtomic(
+        p.tokens,
+        JSON.stringify(
+          list.filter((t) => t !== hit),
+          null,
+          2,
+        ) + '\n',
+        0o600,
+      );
     return out.value;
   };
   const out = queue.then(run, run);

@@ -18,17 +18,32 @@ const V = (c: string): string => `sha256:${c.repeat(64)}`;
 const NODES = ['c0', 'w1', 'w2', 'w3'];
 const known = async () => NODES.map((node) => ({ node }));
 const policy = (over: Partial<RolloutPolicy> = {}): RolloutPolicy => ({
-  waves: [{ name: 'canary', nodes: ['c0'], bakeMs: 0 }, { name: 'all', bakeMs: 0 }],
-  health: { maxFailed: 0, maxHeld: 0, maxReplaces: 0, reportWithinMs: 3_600_000 }, onFailure: 'halt', ...over,
+  waves: [
+    { name: 'canary', nodes: ['c0'], bakeMs: 0 },
+    { name: 'all', bakeMs: 0 },
+  ],
+  health: { maxFailed: 0, maxHeld: 0, maxReplaces: 0, reportWithinMs: 3_600_000 },
+  onFailure: 'halt',
+  ...over,
 });
-const report = (codeVersion: string, over: Record<string, unknown> = {}) => ({ formatVersion: 1, codeVersion, exitCode: 2, summary: { changed: 1 }, resources: [{ id: 'file[a]', status: 'changed', action: 'update' }], ...over });
+const report = (codeVersion: string, over: Record<string, unknown> = {}) => ({
+  formatVersion: 1,
+  codeVersion,
+  exitCode: 2,
+  summary: { changed: 1 },
+  resources: [{ id: 'file[a]', status: 'changed', action: 'update' }],
+  ...over,
+});
 const served = (r: Rollouts): Set<string | undefined> => new Set(NODES.map((n) => r.versionFor(n)));
 
 beforeAll(async () => {
   store = await openStore({ dataDir: dir });
   for (const n of NODES) await store.putFacts(n, { hostname: n });
 }, 120_000);
-afterAll(async () => { await store?.close(); rmSync(dir, { recursive: true, force: true }); });
+afterAll(async () => {
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('rollouts in the store', () => {
   const r = (): Rollouts => new Rollouts(store);
@@ -97,7 +112,16 @@ describe('rollouts in the store', () => {
   it('another Rollouts on the same store (a replica, a restart) reads the same state', async () => {
     const a = r();
     const b = r();
-    await a.onCode(V('6'), policy({ waves: [{ name: 'canary', nodes: ['c0'], bakeMs: 3_600_000 }, { name: 'all', bakeMs: 0 }] }), known);
+    await a.onCode(
+      V('6'),
+      policy({
+        waves: [
+          { name: 'canary', nodes: ['c0'], bakeMs: 3_600_000 },
+          { name: 'all', bakeMs: 0 },
+        ],
+      }),
+      known,
+    );
     await b.refresh();
     expect(NODES.map((n) => b.versionFor(n))).toEqual(NODES.map((n) => a.versionFor(n)));
     await b.halt('operator:y');

@@ -42,7 +42,14 @@ export interface Rollout {
   readonly updatedAt: string;
 }
 
-export interface AuditEntry { readonly id: number; readonly at: string; readonly actor: string; readonly action: string; readonly rolloutId?: number; readonly detail?: unknown }
+export interface AuditEntry {
+  readonly id: number;
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly rolloutId?: number;
+  readonly detail?: unknown;
+}
 
 export interface RolloutNodeView {
   readonly node: string;
@@ -56,7 +63,13 @@ export interface RolloutNodeView {
 export interface RolloutStatus {
   readonly stable?: string;
   readonly rollout?: Rollout & {
-    readonly waves: readonly { readonly index: number; readonly name: string; readonly bakeMs: number; readonly state: 'promoted' | 'current' | 'waiting'; readonly nodes: readonly RolloutNodeView[] }[];
+    readonly waves: readonly {
+      readonly index: number;
+      readonly name: string;
+      readonly bakeMs: number;
+      readonly state: 'promoted' | 'current' | 'waiting';
+      readonly nodes: readonly RolloutNodeView[];
+    }[];
   };
   readonly audit: readonly AuditEntry[];
 }
@@ -67,7 +80,11 @@ export function unhealthyReason(report: Record<string, unknown>, policy: Rollout
   const held = resources.filter((r) => r.error?.code === 'REPLACE_HELD');
   const failed = resources.filter((r) => (r.status === 'failed' || r.status === 'skipped') && r.error?.code !== 'REPLACE_HELD');
   const replaced = resources.filter((r) => r.action === 'replace' && r.status === 'changed');
-  const ids = (l: typeof resources): string => l.slice(0, 5).map((r) => r.id ?? '?').join(', ');
+  const ids = (l: typeof resources): string =>
+    l
+      .slice(0, 5)
+      .map((r) => r.id ?? '?')
+      .join(', ');
   if (failed.length > policy.health.maxFailed) return `${failed.length} failed resource(s): ${ids(failed)}`;
   if (held.length > policy.health.maxHeld) return `${held.length} held resource(s): ${ids(held)}`;
   if (replaced.length > policy.health.maxReplaces) return `${replaced.length} replaced resource(s): ${ids(replaced)}`;
@@ -80,14 +97,26 @@ const iso = (v: unknown): string => new Date(v as string).toISOString();
 
 function rowToRollout(r: Record<string, unknown>): Rollout {
   return {
-    id: Number(r.id), from: String(r.from_version), to: String(r.to_version), state: r.state as RolloutState, wave: Number(r.wave),
-    waveStartedAt: iso(r.wave_started_at), policy: (typeof r.policy === 'string' ? JSON.parse(r.policy) : r.policy) as RolloutPolicy,
-    ...(r.reason ? { reason: String(r.reason) } : {}), startedAt: iso(r.started_at), updatedAt: iso(r.updated_at),
+    id: Number(r.id),
+    from: String(r.from_version),
+    to: String(r.to_version),
+    state: r.state as RolloutState,
+    wave: Number(r.wave),
+    waveStartedAt: iso(r.wave_started_at),
+    policy: (typeof r.policy === 'string' ? JSON.parse(r.policy) : r.policy) as RolloutPolicy,
+    ...(r.reason ? { reason: String(r.reason) } : {}),
+    startedAt: iso(r.started_at),
+    updatedAt: iso(r.updated_at),
   };
 }
 
 export class RolloutError extends Error {
-  constructor(message: string, readonly status: 404 | 409) { super(message); }
+  constructor(
+    message: string,
+    readonly status: 404 | 409,
+  ) {
+    super(message);
+  }
 }
 
 export class Rollouts {
@@ -97,9 +126,14 @@ export class Rollouts {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
 
-  constructor(private readonly store: Store, private readonly log?: winston.Logger) {}
+  constructor(
+    private readonly store: Store,
+    private readonly log?: winston.Logger,
+  ) {}
 
-  private get db(): Db { return this.store.db; }
+  private get db(): Db {
+    return this.store.db;
+  }
 
   /** Read the state from the store (every replica does, every second). */
   async refresh(): Promise<void> {
@@ -116,7 +150,9 @@ export class Rollouts {
 
   /** Evaluate the rollout every `ms` (default a second) until close(). */
   start(ms = 1000): void {
-    this.timer = setInterval(() => { void this.tick(); }, ms);
+    this.timer = setInterval(() => {
+      void this.tick();
+    }, ms);
     this.timer.unref();
   }
 
@@ -136,7 +172,9 @@ export class Rollouts {
   }
 
   /** The rollout as this server last read it (metrics). */
-  get current(): Rollout | undefined { return this.latest; }
+  get current(): Rollout | undefined {
+    return this.latest;
+  }
 
   /** The code version `node` is to be served; undefined: the served code (no rollout has ever been recorded). */
   versionFor(node: string): string | undefined {
@@ -168,7 +206,10 @@ export class Rollouts {
       if (latest && latest.to === version && latest.state !== 'superseded') return;
       if (stable === version && (!latest || latest.state === 'done' || latest.state === 'superseded' || latest.state === 'reverted')) return;
       if (latest && (latest.state === 'rolling' || latest.state === 'halted')) {
-        await q.query("update rollouts set state = 'superseded', active = null, reason = $2, updated_at = now() where id = $1", [latest.id, `superseded by ${version.slice(0, 19)}`]);
+        await q.query("update rollouts set state = 'superseded', active = null, reason = $2, updated_at = now() where id = $1", [
+          latest.id,
+          `superseded by ${version.slice(0, 19)}`,
+        ]);
         await audit(q, 'server', 'supersede', latest.id, { by: version });
       }
       if (stable === version) return;
@@ -177,33 +218,64 @@ export class Rollouts {
         await audit(q, 'server', 'no-rollout', undefined, { version, reason: 'the tree has no rollout.yaml: every node gets it at once' });
         return;
       }
-      const id = Number((await q.query<{ id: string }>("insert into rollouts (from_version, to_version, state, active, policy) values ($1, $2, 'rolling', 'active', $3) returning id", [stable, version, JSON.stringify(policy)])).rows[0]!.id);
+      const id = Number(
+        (
+          await q.query<{ id: string }>(
+            "insert into rollouts (from_version, to_version, state, active, policy) values ($1, $2, 'rolling', 'active', $3) returning id",
+            [stable, version, JSON.stringify(policy)],
+          )
+        ).rows[0]!.id,
+      );
       const waves = assignWaves(policy, known);
       // One statement for the whole fleet (thousands of nodes).
-      await q.query('insert into rollout_nodes (rollout_id, node, wave) select $1, n, w from unnest($2::text[], $3::int[]) as t (n, w)', [id, [...waves.keys()], [...waves.values()]]);
+      await q.query('insert into rollout_nodes (rollout_id, node, wave) select $1, n, w from unnest($2::text[], $3::int[]) as t (n, w)', [
+        id,
+        [...waves.keys()],
+        [...waves.values()],
+      ]);
       await audit(q, 'server', 'start', id, { from: stable, to: version, nodes: waves.size });
     });
     await this.refresh();
     const r = this.latest;
-    if (r?.to === version && r.state === 'rolling') this.log?.info(`rollout ${r.id}: ${r.from.slice(0, 19)} -> ${r.to.slice(0, 19)}, wave ${r.policy.waves[r.wave]!.name} first`);
+    if (r?.to === version && r.state === 'rolling')
+      this.log?.info(`rollout ${r.id}: ${r.from.slice(0, 19)} -> ${r.to.slice(0, 19)}, wave ${r.policy.waves[r.wave]!.name} first`);
   }
 
   /** One evaluation of the rollout under way (every replica runs it; the store serialises them). */
   tick(): Promise<void> {
-    this.ticking ??= this.evaluate().catch((err: Error) => { this.log?.error(`rollout evaluation failed: ${err.message}`); }).finally(() => { this.ticking = undefined; });
+    this.ticking ??= this.evaluate()
+      .catch((err: Error) => {
+        this.log?.error(`rollout evaluation failed: ${err.message}`);
+      })
+      .finally(() => {
+        this.ticking = undefined;
+      });
     return this.ticking;
   }
 
   private async evaluate(): Promise<void> {
     await this.db.transaction(async (q) => {
-      const row = (await q.query<Record<string, unknown>>("select *, extract(epoch from (now() - wave_started_at)) * 1000 as elapsed_ms from rollouts where state = 'rolling' order by id desc limit 1")).rows[0];
+      const row = (
+        await q.query<Record<string, unknown>>(
+          "select *, extract(epoch from (now() - wave_started_at)) * 1000 as elapsed_ms from rollouts where state = 'rolling' order by id desc limit 1",
+        )
+      ).rows[0];
       if (!row) return;
       const r = rowToRollout(row);
       const elapsed = Number(row.elapsed_ms);
       const wave = r.policy.waves[r.wave]!;
-      const nodes = (await q.query<{ node: string }>('select node from rollout_nodes where rollout_id = $1 and wave = $2', [r.id, r.wave])).rows.map((n) => n.node);
-      const reports = nodes.length === 0 ? [] : (await q.query<{ node: string; report: unknown }>(
-        'select node, report from reports where node = any($1) and received_at >= (select wave_started_at from rollouts where id = $2) order by id', [nodes, r.id])).rows;
+      const nodes = (await q.query<{ node: string }>('select node from rollout_nodes where rollout_id = $1 and wave = $2', [r.id, r.wave])).rows.map(
+        (n) => n.node,
+      );
+      const reports =
+        nodes.length === 0
+          ? []
+          : (
+              await q.query<{ node: string; report: unknown }>(
+                'select node, report from reports where node = any($1) and received_at >= (select wave_started_at from rollouts where id = $2) order by id',
+                [nodes, r.id],
+              )
+            ).rows;
       const healthy = new Set<string>();
       for (const x of reports) {
         const rep = (typeof x.report === 'string' ? JSON.parse(x.report) : x.report) as Record<string, unknown>;
@@ -215,7 +287,8 @@ export class Rollouts {
       }
       const silent = nodes.filter((n) => !healthy.has(n));
       if (silent.length === 0 && elapsed >= wave.bakeMs) return promote(q, r, 'server', false);
-      if (silent.length > 0 && elapsed >= r.policy.health.reportWithinMs) return fail(q, r, `no report on the new version within ${Math.round(r.policy.health.reportWithinMs / 1000)} s from ${silent.slice(0, 5).join(', ')}`);
+      if (silent.length > 0 && elapsed >= r.policy.health.reportWithinMs)
+        return fail(q, r, `no report on the new version within ${Math.round(r.policy.health.reportWithinMs / 1000)} s from ${silent.slice(0, 5).join(', ')}`);
     });
     await this.refresh();
   }
@@ -259,7 +332,10 @@ export class Rollouts {
     await this.refresh();
     const auditRows = (await this.db.query<Record<string, unknown>>('select * from audit order by id desc limit 50')).rows;
     const audit = auditRows.map((a): AuditEntry => ({
-      id: Number(a.id), at: iso(a.at), actor: String(a.actor), action: String(a.action),
+      id: Number(a.id),
+      at: iso(a.at),
+      actor: String(a.actor),
+      action: String(a.action),
       ...(a.rollout_id !== null && a.rollout_id !== undefined ? { rolloutId: Number(a.rollout_id) } : {}),
       ...(a.detail !== null && a.detail !== undefined ? { detail: typeof a.detail === 'string' ? JSON.parse(a.detail) : a.detail } : {}),
     }));
@@ -273,14 +349,19 @@ export class Rollouts {
       members.set(w, [...(members.get(w) ?? []), n]);
     }
     const waves = r.policy.waves.map((w, i) => ({
-      index: i, name: w.name, bakeMs: w.bakeMs,
+      index: i,
+      name: w.name,
+      bakeMs: w.bakeMs,
       state: (r.state === 'done' || i < r.wave ? 'promoted' : i === r.wave ? 'current' : 'waiting') as 'promoted' | 'current' | 'waiting',
       nodes: (members.get(i) ?? []).sort().map((node): RolloutNodeView => {
         const row = byNode.get(node);
         const v = this.versionFor(node);
         return {
-          node, serves: v === r.to ? 'new' : 'previous', status: row?.status ?? 'never reported',
-          ...(row?.codeVersion ? { codeVersion: row.codeVersion } : {}), ...(row?.lastReportAt ? { lastReportAt: row.lastReportAt } : {}),
+          node,
+          serves: v === r.to ? 'new' : 'previous',
+          status: row?.status ?? 'never reported',
+          ...(row?.codeVersion ? { codeVersion: row.codeVersion } : {}),
+          ...(row?.lastReportAt ? { lastReportAt: row.lastReportAt } : {}),
         };
       }),
     }));
@@ -295,7 +376,11 @@ async function audit(q: Q, actor: string, action: string, rolloutId: number | un
 async function promote(q: Q, r: Rollout, actor: string, all: boolean): Promise<void> {
   const next = r.wave + 1;
   if (all || next >= r.policy.waves.length) {
-    await q.query("update rollouts set state = 'done', active = null, wave = $2, reason = $3, updated_at = now() where id = $1", [r.id, r.policy.waves.length - 1, all ? `every node at once, by ${actor}` : null]);
+    await q.query("update rollouts set state = 'done', active = null, wave = $2, reason = $3, updated_at = now() where id = $1", [
+      r.id,
+      r.policy.waves.length - 1,
+      all ? `every node at once, by ${actor}` : null,
+    ]);
     await q.query('update rollout_stable set version = $1, at = now() where id = 1', [r.to]);
     await audit(q, actor, all ? 'promote-all' : 'done', r.id, { from: r.from, to: r.to, wave: r.policy.waves[r.wave]!.name });
     return;
@@ -306,6 +391,10 @@ async function promote(q: Q, r: Rollout, actor: string, all: boolean): Promise<v
 
 async function fail(q: Q, r: Rollout, why: string): Promise<void> {
   const state = r.policy.onFailure === 'revert' ? 'reverted' : 'halted';
-  await q.query(`update rollouts set state = $2, ${state === 'reverted' ? 'active = null,' : ''} reason = $3, updated_at = now() where id = $1`, [r.id, state, `wave ${r.policy.waves[r.wave]!.name}: ${why}`]);
+  await q.query(`update rollouts set state = $2, ${state === 'reverted' ? 'active = null,' : ''} reason = $3, updated_at = now() where id = $1`, [
+    r.id,
+    state,
+    `wave ${r.policy.waves[r.wave]!.name}: ${why}`,
+  ]);
   await audit(q, 'server', state === 'reverted' ? 'revert' : 'halt', r.id, { wave: r.policy.waves[r.wave]!.name, reason: why });
 }

@@ -12,7 +12,14 @@ export interface StartingListener {
   close(): Promise<void>;
 }
 
-export function listenWhileStarting(opts: { host: string; port: number; key: string; cert: string; waitingFor: () => readonly string[]; onError?: (err: Error) => void }): Promise<StartingListener | undefined> {
+export function listenWhileStarting(opts: {
+  host: string;
+  port: number;
+  key: string;
+  cert: string;
+  waitingFor: () => readonly string[];
+  onError?: (err: Error) => void;
+}): Promise<StartingListener | undefined> {
   const server = https.createServer({ key: opts.key, cert: opts.cert, minVersion: 'TLSv1.2' }, (req, res) => {
     const health = req.method === 'GET' && (req.url ?? '').split('?')[0] === '/v1/health';
     const body = JSON.stringify(health ? { status: 'starting', waitingFor: opts.waitingFor() } : { error: 'starting: try again in a few seconds' });
@@ -20,9 +27,18 @@ export function listenWhileStarting(opts: { host: string; port: number; key: str
     res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '2', connection: 'close' }).end(body);
   });
   return new Promise((resolve) => {
-    server.once('error', (err) => { opts.onError?.(err); resolve(undefined); });
-    server.listen({ host: opts.host, port: opts.port }, () => resolve({
-      close: () => new Promise<void>((done) => { server.close(() => done()); server.closeAllConnections(); }),
-    }));
+    server.once('error', (err) => {
+      opts.onError?.(err);
+      resolve(undefined);
+    });
+    server.listen({ host: opts.host, port: opts.port }, () =>
+      resolve({
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      }),
+    );
   });
 }

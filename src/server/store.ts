@@ -40,7 +40,12 @@ export interface NodeRow {
   readonly backups?: readonly NodeBackup[];
 }
 
-export interface NodeBackup { readonly backup: string; readonly volume: string; readonly lastSuccess: string | null; readonly overdue: boolean }
+export interface NodeBackup {
+  readonly backup: string;
+  readonly volume: string;
+  readonly lastSuccess: string | null;
+  readonly overdue: boolean;
+}
 
 /** The backups of a report's backup.volume resources; undefined when the report has no resources (a run that did not happen). */
 export function backupsOfReport(report: Record<string, unknown>): NodeBackup[] | undefined {
@@ -49,13 +54,22 @@ export function backupsOfReport(report: Record<string, unknown>): NodeBackup[] |
   for (const r of report.resources as { kind?: unknown; name?: unknown; details?: { backups?: unknown } }[]) {
     if (r?.kind !== 'backup.volume' || !Array.isArray(r.details?.backups)) continue;
     for (const b of r.details.backups as { volume?: unknown; lastSuccess?: unknown; overdue?: unknown }[]) {
-      out.push({ backup: String(r.name), volume: String(b.volume), lastSuccess: typeof b.lastSuccess === 'string' ? b.lastSuccess : null, overdue: b.overdue === true });
+      out.push({
+        backup: String(r.name),
+        volume: String(b.volume),
+        lastSuccess: typeof b.lastSuccess === 'string' ? b.lastSuccess : null,
+        overdue: b.overdue === true,
+      });
     }
   }
   return out;
 }
 
-export interface NodeCounts { readonly total: number; readonly byStatus: Record<NodeStatus, number>; readonly cached: number }
+export interface NodeCounts {
+  readonly total: number;
+  readonly byStatus: Record<NodeStatus, number>;
+  readonly cached: number;
+}
 
 export interface NodesPageOptions {
   readonly unresponsiveAfterMs: number;
@@ -71,30 +85,53 @@ export interface NodesPageOptions {
 }
 
 /** Every status, worst first (the dashboard's order: dashboard/fleet.ts STATUSES is this list). */
-export const STATUS_ORDER: readonly NodeStatus[] = ['failed', 'unresponsive', 'corrective change', 'noop pending', 'disabled', 'never reported', 'intentional change', 'unchanged'];
+export const STATUS_ORDER: readonly NodeStatus[] = [
+  'failed',
+  'unresponsive',
+  'corrective change',
+  'noop pending',
+  'disabled',
+  'never reported',
+  'intentional change',
+  'unchanged',
+];
 
 /** The status GET /v1/nodes shows, in SQL (`cutoff`: the placeholder of the unresponsive cut-off time), as rowOf derives it. */
-const statusSql = (cutoff: string): string => `(case when last_report_at is null then 'never reported' when last_report_at < ${cutoff}::timestamptz then 'unresponsive' else status end)`;
+const statusSql = (cutoff: string): string =>
+  `(case when last_report_at is null then 'never reported' when last_report_at < ${cutoff}::timestamptz then 'unresponsive' else status end)`;
 
 /** A node row as GET /v1/nodes shows it. */
 function rowOf(r: Record<string, unknown>, unresponsiveAfterMs: number): NodeRow {
   const last = r.last_report_at ? new Date(r.last_report_at as string).getTime() : undefined;
   const status: NodeStatus = last === undefined ? 'never reported' : Date.now() - last > unresponsiveAfterMs ? 'unresponsive' : (r.status as NodeStatus);
   return {
-    node: String(r.name), status, cachedCatalogue: r.cached_catalogue === true,
+    node: String(r.name),
+    status,
+    cachedCatalogue: r.cached_catalogue === true,
     ...(r.disabled_reason ? { disabledReason: String(r.disabled_reason) } : {}),
-    lastReportAt: iso(r.last_report_at), lastSeenAt: iso(r.last_seen), factsAt: iso(r.facts_at),
-    catalogueDigest: (r.catalogue_digest as string | null) ?? undefined, codeVersion: (r.code_version as string | null) ?? undefined,
+    lastReportAt: iso(r.last_report_at),
+    lastSeenAt: iso(r.last_seen),
+    factsAt: iso(r.facts_at),
+    catalogueDigest: (r.catalogue_digest as string | null) ?? undefined,
+    codeVersion: (r.code_version as string | null) ?? undefined,
     ...(r.last_failed !== null && r.last_failed !== undefined ? { failed: Number(r.last_failed), changed: Number(r.last_changed ?? 0) } : {}),
-    ...(r.last_change_at ? { lastChangeAt: iso(r.last_change_at) } : {}), ...(r.last_failure_at ? { lastFailureAt: iso(r.last_failure_at) } : {}),
+    ...(r.last_change_at ? { lastChangeAt: iso(r.last_change_at) } : {}),
+    ...(r.last_failure_at ? { lastFailureAt: iso(r.last_failure_at) } : {}),
     ...(r.backups ? { backups: (typeof r.backups === 'string' ? JSON.parse(r.backups) : r.backups) as NodeBackup[] } : {}),
   };
 }
 
 /** The columns of a node row (not the facts: a page of 1,000 nodes does not read 1,000 fact documents). */
-const COLUMNS = 'name, facts_at, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups';
+const COLUMNS =
+  'name, facts_at, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups';
 
-export interface StoredReport { readonly id: number; readonly node: string; readonly receivedAt: string; readonly status: string; readonly report: unknown }
+export interface StoredReport {
+  readonly id: number;
+  readonly node: string;
+  readonly receivedAt: string;
+  readonly status: string;
+  readonly report: unknown;
+}
 
 export interface Db {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
@@ -215,7 +252,10 @@ export interface Store {
 }
 
 function storeError(message: string, cause: unknown): TsconvergeError {
-  return new TsconvergeError('STORE_ERROR', `${message}: ${(cause as Error).message}`, { cause, hint: 'check --database (postgres://USER:PASS@HOST:PORT/DB) or the state directory' });
+  return new TsconvergeError('STORE_ERROR', `${message}: ${(cause as Error).message}`, {
+    cause,
+    hint: 'check --database (postgres://USER:PASS@HOST:PORT/DB) or the state directory',
+  });
 }
 
 /**
@@ -246,13 +286,20 @@ async function openPglite(dataDir: string): Promise<Db> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const pg = await PGlite.create({ dataDir: path.join(dataDir, 'db'), ...(await pgliteAssets()) });
   const db: Db = {
-    query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await pg.query<T>(sql, params)).rows }),
-    exec: async (sql) => { await pg.exec(sql); },
+    query: async <T>(sql: string, params?: unknown[]) => ({ rows: (await pg.query<T>(sql, params)).rows }),
+    exec: async (sql) => {
+      await pg.exec(sql);
+    },
     locked: (fn) => fn(db),
     // One process holds PGlite: a chain of promises serialises its transactions.
-    transaction: <T,>(fn: (d: Pick<Db, 'query'>) => Promise<T>): Promise<T> => {
-      const run = chain.then(() => pg.transaction((tx) => fn({ query: async <R,>(sql: string, params?: unknown[]) => ({ rows: (await tx.query<R>(sql, params)).rows }) })));
-      chain = run.then(() => undefined, () => undefined);
+    transaction: <T>(fn: (d: Pick<Db, 'query'>) => Promise<T>): Promise<T> => {
+      const run = chain.then(() =>
+        pg.transaction((tx) => fn({ query: async <R>(sql: string, params?: unknown[]) => ({ rows: (await tx.query<R>(sql, params)).rows }) })),
+      );
+      chain = run.then(
+        () => undefined,
+        () => undefined,
+      );
       return run;
     },
     close: () => pg.close(),
@@ -264,10 +311,14 @@ async function openPglite(dataDir: string): Promise<Db> {
 async function openPostgres(url: string): Promise<Db> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 8 });
-  pool.on('error', () => { /* a dropped idle client; the next query reconnects */ });
+  pool.on('error', () => {
+    /* a dropped idle client; the next query reconnects */
+  });
   const wrap = (q: { query: Pool['query'] }): Pick<Db, 'query' | 'exec'> => ({
-    query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await q.query(sql, params)).rows as T[] }),
-    exec: async (sql) => { await q.query(sql); },
+    query: async <T>(sql: string, params?: unknown[]) => ({ rows: (await q.query(sql, params)).rows as T[] }),
+    exec: async (sql) => {
+      await q.query(sql);
+    },
   });
   return {
     ...wrap(pool),
@@ -275,8 +326,21 @@ async function openPostgres(url: string): Promise<Db> {
       const client = await pool.connect();
       try {
         await client.query('select pg_advisory_lock(81400001)');
-        try { return await fn({ ...wrap(client as unknown as Pool), locked: (f) => f(undefined as never), transaction: () => { throw new Error('no transaction under the migration lock'); }, close: async () => undefined }); } finally { await client.query('select pg_advisory_unlock(81400001)'); }
-      } finally { client.release(); }
+        try {
+          return await fn({
+            ...wrap(client as unknown as Pool),
+            locked: (f) => f(undefined as never),
+            transaction: () => {
+              throw new Error('no transaction under the migration lock');
+            },
+            close: async () => undefined,
+          });
+        } finally {
+          await client.query('select pg_advisory_unlock(81400001)');
+        }
+      } finally {
+        client.release();
+      }
     },
     transaction: async (fn) => {
       const client = await pool.connect();
@@ -287,8 +351,13 @@ async function openPostgres(url: string): Promise<Db> {
           const out = await fn(wrap(client as unknown as Pool));
           await client.query('commit');
           return out;
-        } catch (err) { await client.query('rollback').catch(() => undefined); throw err; }
-      } finally { client.release(); }
+        } catch (err) {
+          await client.query('rollback').catch(() => undefined);
+          throw err;
+        }
+      } finally {
+        client.release();
+      }
     },
     close: () => pool.end(),
   };
@@ -312,7 +381,8 @@ export function statusOfReport(r: Record<string, unknown>): { status: NodeStatus
   const resources = Array.isArray(r.resources) ? (r.resources as { status?: string; cause?: string }[]) : [];
   const cached = r.cachedCatalogue === true;
   if (agent.enabled === false) return { status: 'disabled', disabledReason: String(agent.disabledReason ?? 'no reason given'), cached };
-  if ((summary.failed ?? 0) + (summary.skipped ?? 0) > 0 || (r.catalogueError !== undefined && !cached) || r.exitCode === 1) return { status: 'failed', cached };
+  if ((summary.failed ?? 0) + (summary.skipped ?? 0) > 0 || (r.catalogueError !== undefined && !cached) || r.exitCode === 1)
+    return { status: 'failed', cached };
   if (r.noop === true && (summary.pending ?? 0) > 0) return { status: 'noop pending', cached };
   const changed = resources.filter((x) => x.status === 'changed');
   if (changed.some((x) => x.cause === 'corrective')) return { status: 'corrective change', cached };
@@ -336,43 +406,94 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     kind: opts.database ? 'postgres' : 'pglite',
     db,
     async putFacts(node, facts) {
-      await db.query(`insert into nodes (name, facts, facts_at, last_seen) values ($1, $2, now(), now())
-        on conflict (name) do update set facts = excluded.facts, facts_at = now(), last_seen = now()`, [node, JSON.stringify(facts)]);
+      await db.query(
+        `insert into nodes (name, facts, facts_at, last_seen) values ($1, $2, now(), now())
+        on conflict (name) do update set facts = excluded.facts, facts_at = now(), last_seen = now()`,
+        [node, JSON.stringify(facts)],
+      );
     },
     async getFacts(node) {
-      const r = (await db.query<{ facts: unknown; facts_at: string }>('select facts, facts_at from nodes where name = $1 and facts is not null', [node])).rows[0];
+      const r = (await db.query<{ facts: unknown; facts_at: string }>('select facts, facts_at from nodes where name = $1 and facts is not null', [node]))
+        .rows[0];
       return r ? { facts: r.facts, at: iso(r.facts_at)! } : undefined;
     },
     async addReport(node, report) {
       const s = statusOfReport(report);
-      const id = Number((await db.query<{ id: string }>('insert into reports (node, status, report) values ($1, $2, $3) returning id', [node, s.status, JSON.stringify(report)])).rows[0]!.id);
+      const id = Number(
+        (
+          await db.query<{ id: string }>('insert into reports (node, status, report) values ($1, $2, $3) returning id', [
+            node,
+            s.status,
+            JSON.stringify(report),
+          ])
+        ).rows[0]!.id,
+      );
       const summary = (report.summary ?? {}) as { changed?: number; failed?: number; skipped?: number };
       const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
       const changed = num(summary.changed);
       // A run that did not happen (no resources) keeps the backups the last run found.
       const backups = backupsOfReport(report);
-      await db.query(`insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups)
+      await db.query(
+        `insert into nodes (name, last_seen, last_report_at, status, disabled_reason, cached_catalogue, catalogue_digest, code_version, last_failed, last_changed, last_change_at, last_failure_at, backups)
         values ($1, now(), now(), $2, $3, $4, $5, $6, $7, $8, case when $9 then now() end, case when $2 = 'failed' then now() end, $10)
         on conflict (name) do update set last_seen = now(), last_report_at = now(), status = excluded.status, disabled_reason = excluded.disabled_reason,
           cached_catalogue = excluded.cached_catalogue, catalogue_digest = coalesce(excluded.catalogue_digest, nodes.catalogue_digest), code_version = coalesce(excluded.code_version, nodes.code_version),
           last_failed = excluded.last_failed, last_changed = excluded.last_changed,
           last_change_at = coalesce(excluded.last_change_at, nodes.last_change_at), last_failure_at = coalesce(excluded.last_failure_at, nodes.last_failure_at),
           backups = case when $11::boolean then excluded.backups else nodes.backups end`,
-      [node, s.status, s.disabledReason ?? null, s.cached, typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null, typeof report.codeVersion === 'string' ? report.codeVersion : null,
-        num(summary.failed) + num(summary.skipped), changed, changed > 0 && report.noop !== true, backups?.length ? JSON.stringify(backups) : null, backups !== undefined]);
+        [
+          node,
+          s.status,
+          s.disabledReason ?? null,
+          s.cached,
+          typeof report.catalogueDigest === 'string' ? report.catalogueDigest : null,
+          typeof report.codeVersion === 'string' ? report.codeVersion : null,
+          num(summary.failed) + num(summary.skipped),
+          changed,
+          changed > 0 && report.noop !== true,
+          backups?.length ? JSON.stringify(backups) : null,
+          backups !== undefined,
+        ],
+      );
       // History is trimmed every few reports of a node, not on each one (bounded by retention + 10).
       const n = (sinceTrim.get(node) ?? 0) + 1;
       sinceTrim.set(node, n % 10);
-      if (n >= 10 || n === 1) await db.query('delete from reports where node = $1 and id <= (select id from reports where node = $1 order by id desc offset $2 limit 1)', [node, retention]);
+      if (n >= 10 || n === 1)
+        await db.query('delete from reports where node = $1 and id <= (select id from reports where node = $1 order by id desc offset $2 limit 1)', [
+          node,
+          retention,
+        ]);
       return { id, status: s.status };
     },
     async listReports(node, limit) {
-      const rows = (await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>('select id, node, received_at, status, report from reports where node = $1 order by id desc limit $2', [node, Math.min(limit, retention)])).rows;
-      return rows.map((r) => ({ id: Number(r.id), node: r.node, receivedAt: iso(r.received_at)!, status: r.status, report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report }));
+      const rows = (
+        await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>(
+          'select id, node, received_at, status, report from reports where node = $1 order by id desc limit $2',
+          [node, Math.min(limit, retention)],
+        )
+      ).rows;
+      return rows.map((r) => ({
+        id: Number(r.id),
+        node: r.node,
+        receivedAt: iso(r.received_at)!,
+        status: r.status,
+        report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report,
+      }));
     },
     async recentReports(limit) {
-      const rows = (await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>('select id, node, received_at, status, report from reports order by id desc limit $1', [limit])).rows;
-      return rows.map((r) => ({ id: Number(r.id), node: r.node, receivedAt: iso(r.received_at)!, status: r.status, report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report }));
+      const rows = (
+        await db.query<{ id: string; node: string; received_at: string; status: string; report: unknown }>(
+          'select id, node, received_at, status, report from reports order by id desc limit $1',
+          [limit],
+        )
+      ).rows;
+      return rows.map((r) => ({
+        id: Number(r.id),
+        node: r.node,
+        receivedAt: iso(r.received_at)!,
+        status: r.status,
+        report: typeof r.report === 'string' ? JSON.parse(r.report) : r.report,
+      }));
     },
     async listNodes(unresponsiveAfterMs) {
       const rows = (await db.query<Record<string, unknown>>(`select ${COLUMNS} from nodes order by name`)).rows;
@@ -386,19 +507,36 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       const params: unknown[] = [];
       let cutoff: string | undefined;
       // The cut-off time is a parameter only where a query uses it (PostgreSQL refuses an untyped unused one).
-      const status = (): string => statusSql(cutoff ??= (params.push(new Date(Date.now() - o.unresponsiveAfterMs).toISOString()), `$${params.length}`));
+      const status = (): string => statusSql((cutoff ??= (params.push(new Date(Date.now() - o.unresponsiveAfterMs).toISOString()), `$${params.length}`)));
       const where: string[] = [];
       const severity = o.order === 'severity';
-      if (o.status) { const sql = status(); params.push(o.status); where.push(`${sql} = $${params.length}`); }
-      if (o.q) { params.push(`%${o.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`); where.push(`name ilike $${params.length}`); }
+      if (o.status) {
+        const sql = status();
+        params.push(o.status);
+        where.push(`${sql} = $${params.length}`);
+      }
+      if (o.q) {
+        params.push(`%${o.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+        where.push(`name ilike $${params.length}`);
+      }
       if (o.cached) where.push('cached_catalogue');
-      if (!severity && o.after !== undefined) { params.push(o.after); where.push(`name > $${params.length}`); }
+      if (!severity && o.after !== undefined) {
+        params.push(o.after);
+        where.push(`name > $${params.length}`);
+      }
       let order = 'name';
-      if (severity) { const sql = status(); params.push(STATUS_ORDER); order = `array_position($${params.length}::text[], ${sql}), date_trunc('milliseconds', last_failure_at) desc nulls last, coalesce(last_failed, 0) desc, name`; } // milliseconds: as bySeverity compares the ISO times
+      if (severity) {
+        const sql = status();
+        params.push(STATUS_ORDER);
+        order = `array_position($${params.length}::text[], ${sql}), date_trunc('milliseconds', last_failure_at) desc nulls last, coalesce(last_failed, 0) desc, name`;
+      } // milliseconds: as bySeverity compares the ISO times
       const limit = Math.max(1, Math.min(Math.floor(o.limit), 10_000));
       params.push(limit + 1);
       let sql = `select ${COLUMNS} from nodes ${where.length ? `where ${where.join(' and ')}` : ''} order by ${order} limit $${params.length}`;
-      if (severity && o.offset) { params.push(Math.max(0, Math.floor(o.offset))); sql += ` offset $${params.length}`; }
+      if (severity && o.offset) {
+        params.push(Math.max(0, Math.floor(o.offset)));
+        sql += ` offset $${params.length}`;
+      }
       const rows = (await db.query<Record<string, unknown>>(sql, params)).rows;
       const nodes = rows.slice(0, limit).map((r) => rowOf(r, o.unresponsiveAfterMs));
       const more = rows.length > limit;
@@ -406,7 +544,12 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     },
     async countNodes(unresponsiveAfterMs) {
       const cutoff = new Date(Date.now() - unresponsiveAfterMs).toISOString();
-      const rows = (await db.query<{ s: string; cached: boolean; n: string | number }>(`select ${statusSql('$1')} as s, cached_catalogue as cached, count(*) as n from nodes group by 1, 2`, [cutoff])).rows;
+      const rows = (
+        await db.query<{ s: string; cached: boolean; n: string | number }>(
+          `select ${statusSql('$1')} as s, cached_catalogue as cached, count(*) as n from nodes group by 1, 2`,
+          [cutoff],
+        )
+      ).rows;
       const byStatus = Object.fromEntries(STATUS_ORDER.map((x) => [x, 0])) as Record<NodeStatus, number>;
       let total = 0;
       let cached = 0;
@@ -419,8 +562,11 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       return { total, byStatus, cached };
     },
     async touch(node, digest, codeVersion) {
-      await db.query(`insert into nodes (name, last_seen, catalogue_digest, code_version) values ($1, now(), $2, $3)
-        on conflict (name) do update set last_seen = now()`, [node, digest, codeVersion]);
+      await db.query(
+        `insert into nodes (name, last_seen, catalogue_digest, code_version) values ($1, now(), $2, $3)
+        on conflict (name) do update set last_seen = now()`,
+        [node, digest, codeVersion],
+      );
     },
     close: () => db.close(),
   };

@@ -52,13 +52,28 @@ export interface CatalogueDocument {
 }
 
 /** `fc` needs only what the document carries (push builds one for a plain manifest directory too). */
-export function toDocument(fc: Pick<FleetCatalogue, 'root' | 'node' | 'environment' | 'role' | 'modules' | 'catalogue'>, codeVersion: string, issuedAt: string): CatalogueDocument {
+export function toDocument(
+  fc: Pick<FleetCatalogue, 'root' | 'node' | 'environment' | 'role' | 'modules' | 'catalogue'>,
+  codeVersion: string,
+  issuedAt: string,
+): CatalogueDocument {
   const rel = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.relative(fc.root, f).split(path.sep).join('/'));
   return {
-    formatVersion: 1, node: fc.node, environment: fc.environment, role: fc.role, modules: fc.modules,
-    version: fc.catalogue.version, codeVersion, issuedAt,
+    formatVersion: 1,
+    node: fc.node,
+    environment: fc.environment,
+    role: fc.role,
+    modules: fc.modules,
+    version: fc.catalogue.version,
+    codeVersion,
+    issuedAt,
     resources: fc.catalogue.resources.map((r) => ({
-      id: r.id, kind: r.kind, name: r.name, attrs: r.attrs, relations: r.relations, sensitive: r.sensitive,
+      id: r.id,
+      kind: r.kind,
+      name: r.name,
+      attrs: r.attrs,
+      relations: r.relations,
+      sensitive: r.sensitive,
       ...(r.source ? { source: { ...r.source, file: rel(r.source.file)! } } : {}),
     })),
   };
@@ -69,7 +84,10 @@ export function bodyDigest(body: Uint8Array): string {
 }
 
 function refused(message: string, hint?: string): TsconvergeError {
-  return new TsconvergeError('CATALOGUE_REFUSED', message, { terminal: true, hint: hint ?? 'nothing was applied; check the server and the CA this agent pins' });
+  return new TsconvergeError('CATALOGUE_REFUSED', message, {
+    terminal: true,
+    hint: hint ?? 'nothing was applied; check the server and the CA this agent pins',
+  });
 }
 
 /**
@@ -81,31 +99,43 @@ function refused(message: string, hint?: string): TsconvergeError {
 export function verifySignedBody(body: Uint8Array, signatureB64: string | undefined, signerB64: string | undefined, caPem: string): void {
   if (!signatureB64 || !signerB64) throw refused('the catalogue carries no signature');
   let signer: X509Certificate;
-  try { signer = new X509Certificate(Buffer.from(signerB64, 'base64')); } catch { throw refused('the catalogue\'s signing certificate cannot be read'); }
+  try {
+    signer = new X509Certificate(Buffer.from(signerB64, 'base64'));
+  } catch {
+    throw refused("the catalogue's signing certificate cannot be read");
+  }
   const ca = new X509Certificate(caPem);
   if (!signer.checkIssued(ca) || !signer.verify(ca.publicKey)) throw refused('the catalogue is signed by a certificate that the pinned CA did not issue');
   const now = Date.now();
-  if (Date.parse(signer.validFrom) > now || Date.parse(signer.validTo) < now) throw refused('the catalogue\'s signing certificate is not valid now');
+  if (Date.parse(signer.validFrom) > now || Date.parse(signer.validTo) < now) throw refused("the catalogue's signing certificate is not valid now");
   if (signer.ca || !(signer.keyUsage ?? []).includes(CATALOGUE_SIGNING_OID)) {
-    throw refused(`the catalogue is signed by ${signer.subject.split('\n').join(', ')}, a certificate that may not sign catalogues (only the server's certificate carries the catalogue-signing purpose)`,
-      'nothing was applied. A node or operator key signed it (a relay or a compromised host); or the server\'s certificate predates that purpose: restart the server (it issues its certificate again) or run `tsconverge ca reissue-server`');
+    throw refused(
+      `the catalogue is signed by ${signer.subject.split('\n').join(', ')}, a certificate that may not sign catalogues (only the server's certificate carries the catalogue-signing purpose)`,
+      "nothing was applied. A node or operator key signed it (a relay or a compromised host); or the server's certificate predates that purpose: restart the server (it issues its certificate again) or run `tsconverge ca reissue-server`",
+    );
   }
   if (!verify('sha256', body, createPublicKey(signer.publicKey.export({ format: 'pem', type: 'spki' })), Buffer.from(signatureB64, 'base64'))) {
-    throw refused('the catalogue\'s signature does not match its bytes (tampered or corrupted)');
+    throw refused("the catalogue's signature does not match its bytes (tampered or corrupted)");
   }
 }
 
 /** Parse a verified body and check it is for `node` and not issued in the future (beyond MAX_CLOCK_SKEW_MS); throws CATALOGUE_REFUSED. */
 export function parseDocument(body: Uint8Array, node: string, nowMs = Date.now()): CatalogueDocument {
   let doc: CatalogueDocument;
-  try { doc = JSON.parse(Buffer.from(body).toString('utf8')) as CatalogueDocument; } catch { throw refused('the catalogue is not JSON'); }
+  try {
+    doc = JSON.parse(Buffer.from(body).toString('utf8')) as CatalogueDocument;
+  } catch {
+    throw refused('the catalogue is not JSON');
+  }
   if (doc?.formatVersion !== 1 || !Array.isArray(doc.resources)) throw refused('the catalogue has an unknown format');
   if (doc.node !== node) throw refused(`the catalogue is for node ${JSON.stringify(doc.node)}, not ${node}`);
   const issued = typeof doc.issuedAt === 'string' ? Date.parse(doc.issuedAt) : NaN;
   if (Number.isNaN(issued)) throw refused('the catalogue has no valid issuedAt');
   if (issued > nowMs + MAX_CLOCK_SKEW_MS) {
-    throw refused(`the catalogue is issued in the future (${doc.issuedAt}; this host's time is ${new Date(nowMs).toISOString()}, and ${MAX_CLOCK_SKEW_MS / 60_000} minutes of clock skew are allowed)`,
-      'nothing was applied: a forged or replayed catalogue, or the server\'s clock runs ahead (check the time on both hosts)');
+    throw refused(
+      `the catalogue is issued in the future (${doc.issuedAt}; this host's time is ${new Date(nowMs).toISOString()}, and ${MAX_CLOCK_SKEW_MS / 60_000} minutes of clock skew are allowed)`,
+      "nothing was applied: a forged or replayed catalogue, or the server's clock runs ahead (check the time on both hosts)",
+    );
   }
   return doc;
 }
@@ -115,7 +145,13 @@ export function catalogueOf(doc: CatalogueDocument): Catalogue {
   const resources: CatalogueResource[] = doc.resources.map((r) => {
     const source = r.source;
     return {
-      kind: r.kind, name: r.name, id: r.id, attrs: r.attrs, sensitive: [...r.sensitive], relations: r.relations, source,
+      kind: r.kind,
+      name: r.name,
+      id: r.id,
+      attrs: r.attrs,
+      sensitive: [...r.sensitive],
+      relations: r.relations,
+      source,
       locate: (pointer: string) => ({ file: source?.file ?? `catalogue ${doc.version}`, line: source?.line, column: source?.column, pointer }),
     } as CatalogueResource;
   });

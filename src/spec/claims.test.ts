@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { claimsOf, readClaims } from './claims.js';
 import { createAjv } from './schemas.js';
 
-const schema = (claim: unknown) => ({ type: 'object', properties: { kind: { const: 'x' }, name: { type: 'string' }, path: { type: 'string' } }, 'x-claim': claim });
+const schema = (claim: unknown) => ({
+  type: 'object',
+  properties: { kind: { const: 'x' }, name: { type: 'string' }, path: { type: 'string' } },
+  'x-claim': claim,
+});
 const resource = (name: string, attrs: Record<string, unknown> = {}) => ({ kind: 'x', name, id: `x[${name}]`, attrs, sensitive: [] });
 
 describe('x-claim', () => {

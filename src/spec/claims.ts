@@ -61,7 +61,8 @@ export function readClaims(kind: string, schema: Readonly<Record<string, unknown
   return declared.map((c) => {
     if (c.from === undefined && c.default === undefined) throw new Error(`spec/kinds/${kind}.json: an x-claim of "${c.what}" needs from or default`);
     for (const attribute of [...(c.from ?? []).map((p) => splitPointer(p)[0]), ...(c.when ?? [])]) {
-      if (attribute === undefined || !properties.includes(attribute)) throw new Error(`spec/kinds/${kind}.json: x-claim names "${attribute}", which is not a property of ${kind}`);
+      if (attribute === undefined || !properties.includes(attribute))
+        throw new Error(`spec/kinds/${kind}.json: x-claim names "${attribute}", which is not a property of ${kind}`);
     }
     return { what: c.what, from: c.from ?? [], ...(c.default !== undefined ? { default: c.default } : {}), when: c.when ?? [] };
   });

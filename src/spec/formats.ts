@@ -93,9 +93,15 @@ function isComponent(s: string, from: number, to: number): boolean {
     while (i < to && lowerAlnum(s.charCodeAt(i))) i++;
     if (i === to) return true;
     const c = s.charCodeAt(i);
-    if (c === 0x2e) i++; // .
-    else if (c === 0x5f) { i++; if (s.charCodeAt(i) === 0x5f && i < to) i++; } // _ or __
-    else if (c === 0x2d) { while (i < to && s.charCodeAt(i) === 0x2d) i++; } // -+
+    if (c === 0x2e)
+      i++; // .
+    else if (c === 0x5f) {
+      i++;
+      if (s.charCodeAt(i) === 0x5f && i < to) i++;
+    } // _ or __
+    else if (c === 0x2d) {
+      while (i < to && s.charCodeAt(i) === 0x2d) i++;
+    } // -+
     else return false;
     if (i >= to || !lowerAlnum(s.charCodeAt(i))) return false;
   }
@@ -103,7 +109,7 @@ function isComponent(s: string, from: number, to: number): boolean {
 
 /** path := component ("/" component)* */
 function isPath(s: string, from: number, to: number): boolean {
-  for (let i = from; ; ) {
+  for (let i = from; ;) {
     const slash = s.indexOf('/', i);
     const end = slash < 0 || slash >= to ? to : slash;
     if (!isComponent(s, i, end)) return false;
@@ -115,10 +121,14 @@ function isPath(s: string, from: number, to: number): boolean {
 /** domain := (part ("." part)* | "[" [0-9a-fA-F:]+ "]") [":" [0-9]+], part := alnum ([alnum-]* alnum)? */
 function isDomain(s: string, from: number, to: number): boolean {
   let host = to;
-  if (s.charCodeAt(from) === 0x5b) { // [ipv6]
+  if (s.charCodeAt(from) === 0x5b) {
+    // [ipv6]
     const close = s.indexOf(']', from);
     if (close < 0 || close >= to || close === from + 1) return false;
-    for (let i = from + 1; i < close; i++) { const c = s.charCodeAt(i); if (!hex(c) && c !== 0x3a) return false; }
+    for (let i = from + 1; i < close; i++) {
+      const c = s.charCodeAt(i);
+      if (!hex(c) && c !== 0x3a) return false;
+    }
     host = close + 1;
     if (host < to && s.charCodeAt(host) !== 0x3a) return false;
   } else {
@@ -160,7 +170,11 @@ function isDigest(s: string, from: number): boolean {
   let atStart = true;
   for (let i = from; i < colon; i++) {
     const c = s.charCodeAt(i);
-    if (atStart) { if (!letter(c)) return false; atStart = false; continue; }
+    if (atStart) {
+      if (!letter(c)) return false;
+      atStart = false;
+      continue;
+    }
     if (c === 0x2d || c === 0x5f || c === 0x2b || c === 0x2e) atStart = true;
     else if (!alnum(c)) return false;
   }
@@ -202,7 +216,10 @@ export const FORMATS: Readonly<Record<string, StringFormat>> = {
   },
   ip: { validate: (s) => isIP(s) !== 0, accepts: 'an IPv4 or IPv6 address, e.g. 10.0.0.1 or fd00::1' },
   'ip-zone': {
-    validate: (s) => { const [a, zone, ...rest] = s.split('%'); return rest.length === 0 && isIP(a!) !== 0 && (zone === undefined || /^[A-Za-z0-9_.-]{1,15}$/.test(zone)); },
+    validate: (s) => {
+      const [a, zone, ...rest] = s.split('%');
+      return rest.length === 0 && isIP(a!) !== 0 && (zone === undefined || /^[A-Za-z0-9_.-]{1,15}$/.test(zone));
+    },
     accepts: 'an IPv4 or IPv6 address (an IPv6 one may carry a %zone), e.g. 10.0.0.1 or fe80::1%eth0',
   },
   cidr: { validate: isCidr, accepts: 'an address and prefix length, e.g. 172.28.0.0/16 or fd00::/64' },
@@ -210,44 +227,69 @@ export const FORMATS: Readonly<Record<string, StringFormat>> = {
   host: { validate: (s) => isIP(s) !== 0 || isHostname(s), accepts: 'a DNS name or an IP address' },
   port: { validate: (s) => isPort(s), accepts: 'a port number 1-65535' },
   'port-range': {
-    validate: (s) => { const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(s); if (!m) return false; const a = Number(m[1]), b = Number(m[2] ?? m[1]); return a >= 1 && b <= 65535 && a <= b; },
+    validate: (s) => {
+      const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(s);
+      if (!m) return false;
+      const a = Number(m[1]),
+        b = Number(m[2] ?? m[1]);
+      return a >= 1 && b <= 65535 && a <= b;
+    },
     accepts: 'a port 1-65535 or a range "a-b" with a <= b, e.g. 5432 or "6000-6010"',
   },
-  'port-spec': { validate: isPortSpec, accepts: '"[hostIp:][hostPort:]containerPort[/tcp|udp|sctp]" with ports 1-65535 (or ranges a-b), e.g. 127.0.0.1:8080:80/tcp' },
+  'port-spec': {
+    validate: isPortSpec,
+    accepts: '"[hostIp:][hostPort:]containerPort[/tcp|udp|sctp]" with ports 1-65535 (or ranges a-b), e.g. 127.0.0.1:8080:80/tcp',
+  },
   'image-reference': {
     validate: isImageReference,
     accepts: 'a Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], path components lowercase, e.g. 127.0.0.1:5000/busybox:1',
   },
   'sysctl-key': {
     validate: isSysctlKey,
-    accepts: 'a kernel parameter, dotted (net.core.somaxconn) or as a path below /proc/sys (net/ipv4/conf/eth0.100/rp_filter): letters, digits, "_", "-", no empty, "." or ".." component',
+    accepts:
+      'a kernel parameter, dotted (net.core.somaxconn) or as a path below /proc/sys (net/ipv4/conf/eth0.100/rp_filter): letters, digits, "_", "-", no empty, "." or ".." component',
   },
   'drop-in-name': {
     validate: (s) => s.length <= 200 && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s),
     accepts: 'a file name for a drop-in directory: letters, digits, ".", "_" and "-", starting with a letter or digit (no "/", no "..", never hidden)',
   },
-  'file-mode': { validate: (s) => /^0?[0-7]{3,4}$/.test(s) && parseInt(s, 8) <= 0o7777, accepts: 'an octal mode string 000-7777, e.g. "0644" (quote it in YAML)' },
+  'file-mode': {
+    validate: (s) => /^0?[0-7]{3,4}$/.test(s) && parseInt(s, 8) <= 0o7777,
+    accepts: 'an octal mode string 000-7777, e.g. "0644" (quote it in YAML)',
+  },
   schedule: {
     validate: isSchedule,
-    accepts: 'a duration (30m, 24h, 7d) or a 5-field cron expression in UTC: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7, each *, N, N-M, a list of them, with an optional /STEP, e.g. "0 3 * * *"',
+    accepts:
+      'a duration (30m, 24h, 7d) or a 5-field cron expression in UTC: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7, each *, N, N-M, a list of them, with an optional /STEP, e.g. "0 3 * * *"',
   },
 };
 
-const CRON_RANGES: readonly (readonly [number, number])[] = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]];
+const CRON_RANGES: readonly (readonly [number, number])[] = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12],
+  [0, 7],
+];
 
 /** backup.volume's `every`: a duration, or five cron fields each within its range. */
 function isSchedule(s: string): boolean {
   if (s.length > 200) return false;
   if (/^[0-9]{1,9}[smhd]$/.test(s)) return Number(s.slice(0, -1)) > 0;
   const fields = s.trim().split(/\s+/);
-  return fields.length === 5 && fields.every((f, i) => f.split(',').every((part) => {
-    const m = /^(\*|([0-9]{1,2})(?:-([0-9]{1,2}))?)(?:\/([0-9]{1,2}))?$/.exec(part);
-    if (!m) return false;
-    const [lo, hi] = CRON_RANGES[i]!;
-    const from = m[2] !== undefined ? Number(m[2]) : lo;
-    const to = m[3] !== undefined ? Number(m[3]) : m[2] !== undefined ? from : hi;
-    return from >= lo && to <= hi && from <= to && (m[4] === undefined || Number(m[4]) >= 1);
-  }));
+  return (
+    fields.length === 5 &&
+    fields.every((f, i) =>
+      f.split(',').every((part) => {
+        const m = /^(\*|([0-9]{1,2})(?:-([0-9]{1,2}))?)(?:\/([0-9]{1,2}))?$/.exec(part);
+        if (!m) return false;
+        const [lo, hi] = CRON_RANGES[i]!;
+        const from = m[2] !== undefined ? Number(m[2]) : lo;
+        const to = m[3] !== undefined ? Number(m[3]) : m[2] !== undefined ? from : hi;
+        return from >= lo && to <= hi && from <= to && (m[4] === undefined || Number(m[4]) >= 1);
+      }),
+    )
+  );
 }
 
 /** The sentence for `format`, or a generic one. */

@@ -47,7 +47,8 @@ export function readRefs(kind: string, schema: Readonly<Record<string, unknown>>
   return declared.map((r) => {
     for (const p of r.from) {
       const attribute = splitPointer(p)[0];
-      if (attribute === undefined || !properties.includes(attribute)) throw new Error(`spec/kinds/${kind}.json: x-ref names "${attribute}", which is not a property of ${kind}`);
+      if (attribute === undefined || !properties.includes(attribute))
+        throw new Error(`spec/kinds/${kind}.json: x-ref names "${attribute}", which is not a property of ${kind}`);
     }
     return { kind: r.kind, from: r.from, except: r.except ?? [] };
   });
@@ -61,9 +62,11 @@ function valueAt(r: Pick<Resource, 'attrs' | 'name'>, pointer: string): unknown 
 
 /** Every name `r` gives of another resource, by its kind's refs. */
 export function refsOf(specs: readonly RefSpec[], r: Pick<Resource, 'attrs' | 'name'>): NamedRef[] {
-  return specs.flatMap((s) => s.from.flatMap((pointer) => {
-    const v = valueAt(r, pointer);
-    if (typeof v !== 'string' || s.except.includes(v)) return [];
-    return [{ kind: s.kind, name: v, id: `${s.kind}[${v}]`, pointer }];
-  }));
+  return specs.flatMap((s) =>
+    s.from.flatMap((pointer) => {
+      const v = valueAt(r, pointer);
+      if (typeof v !== 'string' || s.except.includes(v)) return [];
+      return [{ kind: s.kind, name: v, id: `${s.kind}[${v}]`, pointer }];
+    }),
+  );
 }

@@ -84,7 +84,10 @@ export function createAjv(options: Options = {}): Ajv {
 
 /** Kind schema files in spec/kinds, sorted. */
 export function kindSchemaFiles(specDir = SPEC_DIR): string[] {
-  return readdirSync(path.join(specDir, 'kinds')).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(specDir, 'kinds', f));
+  return readdirSync(path.join(specDir, 'kinds'))
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => path.join(specDir, 'kinds', f));
 }
 
 /** sha256 over the schema files validators are compiled from: tells a stale precompiled module. */
@@ -156,7 +159,15 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
   const pre = usablePrecompiled(specDir);
   if (pre) {
     for (const [kind, k] of Object.entries(pre.kinds)) {
-      kinds.set(kind, { kind, file: path.join(specDir, k.file), schema: k.schema, attributes: attributesOf(k.schema), claims: readClaims(kind, k.schema), refs: readRefs(kind, k.schema), validate: k.validate });
+      kinds.set(kind, {
+        kind,
+        file: path.join(specDir, k.file),
+        schema: k.schema,
+        attributes: attributesOf(k.schema),
+        claims: readClaims(kind, k.schema),
+        refs: readRefs(kind, k.schema),
+        validate: k.validate,
+      });
     }
     registry = { kinds, manifest: pre.manifest };
   } else {
@@ -164,7 +175,17 @@ export function createSchemaRegistry(specDir = SPEC_DIR): SchemaRegistry {
     for (const { kind, file, schema } of list) {
       // Compiled on first use: a run pays only for the kinds its catalogue has.
       let validate: ValidateFunction | undefined;
-      kinds.set(kind, { kind, file, schema, attributes: attributesOf(schema), claims: readClaims(kind, schema), refs: readRefs(kind, schema), get validate() { return (validate ??= ajv.getSchema(schema.$id as string)!); } });
+      kinds.set(kind, {
+        kind,
+        file,
+        schema,
+        attributes: attributesOf(schema),
+        claims: readClaims(kind, schema),
+        refs: readRefs(kind, schema),
+        get validate() {
+          return (validate ??= ajv.getSchema(schema.$id as string)!);
+        },
+      });
     }
     registry = { kinds, manifest: ajv.compile(MANIFEST_SCHEMA) };
   }

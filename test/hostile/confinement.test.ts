@@ -9,7 +9,20 @@
  * every way out. Part 2 drives the CLI with manifests of every path-carrying kind.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -113,7 +126,10 @@ describe('ctx.fs refuses every way out, for every operation', () => {
 
   const cases = Object.entries(WAYS_OUT).flatMap(([way, p]) => Object.keys(OPS).map((op) => [`${op} via ${way}`, op, p] as const));
   it.each(cases)('%s', async (_label, op, p) => {
-    const err = await OPS[op]!(fs, p).then(() => undefined, (e: unknown) => e);
+    const err = await OPS[op]!(fs, p).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TsconvergeError);
     expect((err as TsconvergeError).code).toBe('PATH_OUTSIDE_ROOT');
     expect((err as TsconvergeError).message).toContain(JSON.stringify(p));
@@ -125,7 +141,10 @@ describe('ctx.fs refuses every way out, for every operation', () => {
   // A symlink as the final component pointing out: followed by nothing that reads or
   // changes through it (lstat, remove and a write replace the link itself, confined).
   it.each(['readText', 'readBytes', 'stat', 'chmod', 'chown', 'readdir', 'mkdirp', 'resolve'])('%s of a final symlink pointing out', async (op) => {
-    const err = await OPS[op]!(fs, '/file-out').then(() => undefined, (e: unknown) => e);
+    const err = await OPS[op]!(fs, '/file-out').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as TsconvergeError).code).toBe('PATH_OUTSIDE_ROOT');
     expect(tree(w.outside)).toBe(outsideBefore);
     expect(tree(w.root)).toBe(rootBefore);
@@ -151,12 +170,21 @@ describe('ctx.fs refuses every way out, for every operation', () => {
 describe('ctx.fs atomic writes', () => {
   let w: World;
   let fs: RootFs;
-  beforeEach(() => { w = createWorld(); fs = createRootFs(w.root); });
+  beforeEach(() => {
+    w = createWorld();
+    fs = createRootFs(w.root);
+  });
   afterAll(() => rmSync(w.base, { recursive: true, force: true }));
 
   it('a refused validate removes its temp file and keeps the old bytes', async () => {
     const before = tree(w.root);
-    await expect(fs.writeAtomic('/etc/motd', 'new\n', { validate: async () => { throw new Error('no'); } })).rejects.toThrow();
+    await expect(
+      fs.writeAtomic('/etc/motd', 'new\n', {
+        validate: async () => {
+          throw new Error('no');
+        },
+      }),
+    ).rejects.toThrow();
     expect(tree(w.root)).toBe(before);
   });
 
@@ -204,34 +232,210 @@ interface CliCase {
 
 const R = (s: string): string => s;
 const CLI_CASES: readonly CliCase[] = [
-  { label: 'file path with ..', id: 'file[x]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /../outside/pwned\n  content: "pwned\\n"`) },
-  { label: 'file path /etc/../../', id: 'file[x]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /etc/../../outside/sentinel.txt\n  content: "pwned\\n"`) },
-  { label: 'file name used as a path with ..', id: 'file[/../../outside/sentinel.txt]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: /../../outside/sentinel.txt\n  content: "pwned\\n"`) },
-  { label: 'file ensure absent with .. (recursive delete outside)', id: 'file[x]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /../outside\n  ensure: absent\n  force: true`) },
-  { label: 'file ensure directory with ..', id: 'file[x]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /../outside/newdir\n  ensure: directory`) },
-  { label: 'file through a symlinked dir pointing out', id: 'file[x]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /link-out/pwned\n  content: "pwned\\n"`) },
-  { label: 'file overwrite through a symlinked dir pointing out', id: 'file[x]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /link-out/sentinel.txt\n  content: "pwned\\n"`) },
-  { label: 'file mode change through a symlinked dir', id: 'file[x]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /link-out/sentinel.txt\n  mode: "0777"`) },
-  { label: 'file delete through a symlinked dir', id: 'file[x]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /link-out/dir\n  ensure: absent\n  force: true`) },
-  { label: 'file through an absolute link to /etc', id: 'file[x]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /abs-etc/tsconverge-pwned\n  content: "pwned\\n"`) },
-  { label: 'file through a relative link climbing out', id: 'file[x]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: file\n  name: x\n  path: /srv/rel-out/dir/inner.txt\n  content: "pwned\\n"`) },
-  { label: 'symlink at a managed path (points out)', id: 'file[x]', exit: [4], code: 'FILE_IS_SYMLINK', yaml: R(`- kind: file\n  name: x\n  path: /file-out\n  content: "pwned\\n"`) },
-  { label: 'symlink at a managed path (points inside)', id: 'file[x]', exit: [4], code: 'FILE_IS_SYMLINK', yaml: R(`- kind: file\n  name: x\n  path: /link-in\n  ensure: directory`) },
-  { label: 'symlink at a managed path, mode only', id: 'file[x]', exit: [4], code: 'FILE_IS_SYMLINK', yaml: R(`- kind: file\n  name: x\n  path: /file-out\n  mode: "0777"`) },
-  { label: 'symlink at a managed path, ensure absent', id: 'file[x]', exit: [4], code: 'FILE_IS_SYMLINK', yaml: R(`- kind: file\n  name: x\n  path: /link-out\n  ensure: absent\n  force: true`) },
-  { label: 'recursive delete without force', id: 'file[x]', exit: [4], code: 'FILE_IO', yaml: R(`- kind: file\n  name: x\n  path: /srv/data\n  ensure: absent`) },
-  { label: 'docker.daemon configPath with ..', id: 'docker.daemon[d]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: docker.daemon\n  name: d\n  configPath: /../outside/daemon.json\n  liveRestore: true`) },
-  { label: 'docker.daemon configPath through a symlinked dir', id: 'docker.daemon[d]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: docker.daemon\n  name: d\n  configPath: /link-out/daemon.json\n  liveRestore: true`) },
-  { label: 'ntp configPath with ..', id: 'ntp[t]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: ntp\n  name: t\n  provider: timesyncd\n  servers: [{ host: ntp.example.org }]\n  configPath: /../outside/timesyncd.conf`) },
-  { label: 'ntp configPath through a symlinked dir', id: 'ntp[t]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: ntp\n  name: t\n  provider: timesyncd\n  servers: [{ host: ntp.example.org }]\n  configPath: /link-out/timesyncd.conf`) },
-  { label: 'logging.forward configPath through a symlinked dir', id: 'logging.forward[f]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: logging.forward\n  name: f\n  target: 127.0.0.1\n  configPath: /link-out/fwd.conf`) },
-  { label: 'logging.rotate configPath with ..', id: 'logging.rotate[r]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: logging.rotate\n  name: r\n  paths: [/var/log/app.log]\n  configPath: /../outside/rot`) },
-  { label: 'dns with /etc a symlink pointing out', id: 'dns[d]', exit: [4], code: 'PATH_OUTSIDE_ROOT', setup: (w) => { rmSync(path.join(w.root, 'etc'), { recursive: true }); symlinkSync(w.outside, path.join(w.root, 'etc')); }, yaml: R(`- kind: dns\n  name: d\n  nameservers: [192.0.2.1]`) },
-  { label: 'service pidfile through a symlinked dir', id: 'service[s]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: service\n  name: s\n  provider: process\n  start: [/bin/sleep, "30"]\n  pidfile: /link-out/s.pid`) },
-  { label: 'service logFile with ..', id: 'service[s]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: service\n  name: s\n  provider: process\n  start: [/bin/sleep, "30"]\n  logFile: /../outside/s.log`) },
-  { label: 'service cwd through a link to /etc', id: 'service[s]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: service\n  name: s\n  provider: process\n  start: [/bin/sleep, "30"]\n  cwd: /abs-etc`) },
-  { label: 'bind mount source with ..', id: 'docker.container[PREFIX-c]', exit: [1, 4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: docker.container\n  name: PREFIX-c\n  image: local/busybox:1\n  command: [sleep, "300"]\n  labels: { tsconverge-test: LABEL }\n  mounts: [{ type: bind, source: /../../../etc, target: /host-etc }]`) },
-  { label: 'bind mount source through a symlinked dir', id: 'docker.container[PREFIX-c]', exit: [4], code: 'PATH_OUTSIDE_ROOT', yaml: R(`- kind: docker.container\n  name: PREFIX-c\n  image: local/busybox:1\n  command: [sleep, "300"]\n  labels: { tsconverge-test: LABEL }\n  mounts: [{ type: bind, source: /abs-etc, target: /host-etc }]`) },
+  {
+    label: 'file path with ..',
+    id: 'file[x]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /../outside/pwned\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'file path /etc/../../',
+    id: 'file[x]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /etc/../../outside/sentinel.txt\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'file name used as a path with ..',
+    id: 'file[/../../outside/sentinel.txt]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: /../../outside/sentinel.txt\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'file ensure absent with .. (recursive delete outside)',
+    id: 'file[x]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /../outside\n  ensure: absent\n  force: true`),
+  },
+  {
+    label: 'file ensure directory with ..',
+    id: 'file[x]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /../outside/newdir\n  ensure: directory`),
+  },
+  {
+    label: 'file through a symlinked dir pointing out',
+    id: 'file[x]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /link-out/pwned\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'file overwrite through a symlinked dir pointing out',
+    id: 'file[x]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /link-out/sentinel.txt\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'file mode change through a symlinked dir',
+    id: 'file[x]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /link-out/sentinel.txt\n  mode: "0777"`),
+  },
+  {
+    label: 'file delete through a symlinked dir',
+    id: 'file[x]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /link-out/dir\n  ensure: absent\n  force: true`),
+  },
+  {
+    label: 'file through an absolute link to /etc',
+    id: 'file[x]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /abs-etc/tsconverge-pwned\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'file through a relative link climbing out',
+    id: 'file[x]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: file\n  name: x\n  path: /srv/rel-out/dir/inner.txt\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'symlink at a managed path (points out)',
+    id: 'file[x]',
+    exit: [4],
+    code: 'FILE_IS_SYMLINK',
+    yaml: R(`- kind: file\n  name: x\n  path: /file-out\n  content: "pwned\\n"`),
+  },
+  {
+    label: 'symlink at a managed path (points inside)',
+    id: 'file[x]',
+    exit: [4],
+    code: 'FILE_IS_SYMLINK',
+    yaml: R(`- kind: file\n  name: x\n  path: /link-in\n  ensure: directory`),
+  },
+  {
+    label: 'symlink at a managed path, mode only',
+    id: 'file[x]',
+    exit: [4],
+    code: 'FILE_IS_SYMLINK',
+    yaml: R(`- kind: file\n  name: x\n  path: /file-out\n  mode: "0777"`),
+  },
+  {
+    label: 'symlink at a managed path, ensure absent',
+    id: 'file[x]',
+    exit: [4],
+    code: 'FILE_IS_SYMLINK',
+    yaml: R(`- kind: file\n  name: x\n  path: /link-out\n  ensure: absent\n  force: true`),
+  },
+  {
+    label: 'recursive delete without force',
+    id: 'file[x]',
+    exit: [4],
+    code: 'FILE_IO',
+    yaml: R(`- kind: file\n  name: x\n  path: /srv/data\n  ensure: absent`),
+  },
+  {
+    label: 'docker.daemon configPath with ..',
+    id: 'docker.daemon[d]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: docker.daemon\n  name: d\n  configPath: /../outside/daemon.json\n  liveRestore: true`),
+  },
+  {
+    label: 'docker.daemon configPath through a symlinked dir',
+    id: 'docker.daemon[d]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: docker.daemon\n  name: d\n  configPath: /link-out/daemon.json\n  liveRestore: true`),
+  },
+  {
+    label: 'ntp configPath with ..',
+    id: 'ntp[t]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: ntp\n  name: t\n  provider: timesyncd\n  servers: [{ host: ntp.example.org }]\n  configPath: /../outside/timesyncd.conf`),
+  },
+  {
+    label: 'ntp configPath through a symlinked dir',
+    id: 'ntp[t]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: ntp\n  name: t\n  provider: timesyncd\n  servers: [{ host: ntp.example.org }]\n  configPath: /link-out/timesyncd.conf`),
+  },
+  {
+    label: 'logging.forward configPath through a symlinked dir',
+    id: 'logging.forward[f]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: logging.forward\n  name: f\n  target: 127.0.0.1\n  configPath: /link-out/fwd.conf`),
+  },
+  {
+    label: 'logging.rotate configPath with ..',
+    id: 'logging.rotate[r]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: logging.rotate\n  name: r\n  paths: [/var/log/app.log]\n  configPath: /../outside/rot`),
+  },
+  {
+    label: 'dns with /etc a symlink pointing out',
+    id: 'dns[d]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    setup: (w) => {
+      rmSync(path.join(w.root, 'etc'), { recursive: true });
+      symlinkSync(w.outside, path.join(w.root, 'etc'));
+    },
+    yaml: R(`- kind: dns\n  name: d\n  nameservers: [192.0.2.1]`),
+  },
+  {
+    label: 'service pidfile through a symlinked dir',
+    id: 'service[s]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: service\n  name: s\n  provider: process\n  start: [/bin/sleep, "30"]\n  pidfile: /link-out/s.pid`),
+  },
+  {
+    label: 'service logFile with ..',
+    id: 'service[s]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: service\n  name: s\n  provider: process\n  start: [/bin/sleep, "30"]\n  logFile: /../outside/s.log`),
+  },
+  {
+    label: 'service cwd through a link to /etc',
+    id: 'service[s]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(`- kind: service\n  name: s\n  provider: process\n  start: [/bin/sleep, "30"]\n  cwd: /abs-etc`),
+  },
+  {
+    label: 'bind mount source with ..',
+    id: 'docker.container[PREFIX-c]',
+    exit: [1, 4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(
+      `- kind: docker.container\n  name: PREFIX-c\n  image: local/busybox:1\n  command: [sleep, "300"]\n  labels: { tsconverge-test: LABEL }\n  mounts: [{ type: bind, source: /../../../etc, target: /host-etc }]`,
+    ),
+  },
+  {
+    label: 'bind mount source through a symlinked dir',
+    id: 'docker.container[PREFIX-c]',
+    exit: [4],
+    code: 'PATH_OUTSIDE_ROOT',
+    yaml: R(
+      `- kind: docker.container\n  name: PREFIX-c\n  image: local/busybox:1\n  command: [sleep, "300"]\n  labels: { tsconverge-test: LABEL }\n  mounts: [{ type: bind, source: /abs-etc, target: /host-etc }]`,
+    ),
+  },
 ];
 
 describe('the CLI refuses paths out of the root for every path-carrying kind; nothing changes', () => {
@@ -249,7 +453,17 @@ describe('the CLI refuses paths out of the root for every path-carrying kind; no
       const prefix = `${label}-${randomBytes(2).toString('hex')}`;
       const id = c.id.replace('PREFIX', prefix);
       const file = path.join(w.manifests, 'm.yaml');
-      writeFileSync(file, 'resources:\n' + c.yaml.replace(/PREFIX/g, prefix).replace(/LABEL/g, label).split('\n').map((l) => '  ' + l).join('\n') + '\n');
+      writeFileSync(
+        file,
+        'resources:\n' +
+          c.yaml
+            .replace(/PREFIX/g, prefix)
+            .replace(/LABEL/g, label)
+            .split('\n')
+            .map((l) => '  ' + l)
+            .join('\n') +
+          '\n',
+      );
       const outsideBefore = tree(w.outside);
       const rootBefore = tree(w.root);
       // The state directory (run lock, applied state) is tsconverge's own: kept beside the root, so the root's snapshot sees only what the manifest did.
@@ -277,7 +491,9 @@ describe('the CLI refuses paths out of the root for every path-carrying kind; no
 
 describe('declared treatment and safe defaults', () => {
   let w: World;
-  beforeEach(() => { w = createWorld(); });
+  beforeEach(() => {
+    w = createWorld();
+  });
   afterAll(() => rmSync(w.base, { recursive: true, force: true }));
   const apply = async (yaml: string, env: Record<string, string> = {}): Promise<Awaited<ReturnType<typeof runCli>>> => {
     const file = path.join(w.manifests, 'm.yaml');
@@ -319,7 +535,9 @@ describe('declared treatment and safe defaults', () => {
   });
 
   it('a sensitive file without a declared mode is created 0600; a plain one 0644', async () => {
-    const r = await apply('resources:\n  - kind: file\n    name: s\n    path: /etc/app/token\n    content: "t0ken-value\\n"\n    sensitive: true\n  - kind: file\n    name: p\n    path: /etc/app/plain\n    content: "plain\\n"\n');
+    const r = await apply(
+      'resources:\n  - kind: file\n    name: s\n    path: /etc/app/token\n    content: "t0ken-value\\n"\n    sensitive: true\n  - kind: file\n    name: p\n    path: /etc/app/plain\n    content: "plain\\n"\n',
+    );
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(statSync(path.join(w.root, 'etc/app/token')).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(w.root, 'etc/app/plain')).mode & 0o777).toBe(0o644);
@@ -333,18 +551,27 @@ describe('declared treatment and safe defaults', () => {
     requireDocker();
     const name = `hc-${randomBytes(3).toString('hex')}`;
     try {
-      const r = await apply(`resources:\n  - kind: docker.container\n    name: ${name}\n    image: local/busybox:1\n    command: [sleep, "300"]\n    labels: { tsconverge-test: ${name} }\n    mounts: [{ type: bind, source: /srv/data, target: /data, readOnly: true }]\n`);
+      const r = await apply(
+        `resources:\n  - kind: docker.container\n    name: ${name}\n    image: local/busybox:1\n    command: [sleep, "300"]\n    labels: { tsconverge-test: ${name} }\n    mounts: [{ type: bind, source: /srv/data, target: /data, readOnly: true }]\n`,
+      );
       expect(r.code, r.stdout + r.stderr).toBe(2);
       expect(docker('exec', name, 'cat', '/data/keep.txt')).toBe('keep');
       expect(JSON.parse(docker('inspect', name, '--format', '{{json .Mounts}}'))[0].Source).toBe(path.join(w.root, 'srv/data'));
     } finally {
-      try { docker('rm', '-f', name); } catch { /* not created */ }
+      try {
+        docker('rm', '-f', name);
+      } catch {
+        /* not created */
+      }
     }
   });
 
-  it('a started daemon gets a clean environment: no TSCONVERGE_SECRET_*, nothing of tsconverge\'s own', async () => {
+  it("a started daemon gets a clean environment: no TSCONVERGE_SECRET_*, nothing of tsconverge's own", async () => {
     const secret = `svc-secret-${randomBytes(6).toString('hex')}`;
-    const r = await apply(`resources:\n  - kind: service\n    name: envcheck\n    provider: process\n    start: [/bin/sleep, "300"]\n    env: { APP_MODE: test, TSCONVERGE_SECRET_SNEAKY: "declared" }\n`, { TSCONVERGE_SECRET_DB: secret, HC_PARENT_CANARY: 'parent-only' });
+    const r = await apply(
+      `resources:\n  - kind: service\n    name: envcheck\n    provider: process\n    start: [/bin/sleep, "300"]\n    env: { APP_MODE: test, TSCONVERGE_SECRET_SNEAKY: "declared" }\n`,
+      { TSCONVERGE_SECRET_DB: secret, HC_PARENT_CANARY: 'parent-only' },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(2);
     const pid = Number(readFileSync(path.join(w.root, 'run/tsconverge/envcheck.pid'), 'utf8'));
     try {
@@ -352,7 +579,7 @@ describe('declared treatment and safe defaults', () => {
       const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean);
       expect(environ.sort()).toEqual(['APP_MODE=test', 'LANG=C', 'LC_ALL=C', expect.stringMatching(/^PATH=/)].sort());
       expect(environ.join('\n')).not.toContain(secret);
-      expect((await readFile(`/proc/${pid}/cmdline`, 'utf8'))).not.toContain(secret);
+      expect(await readFile(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(secret);
     } finally {
       process.kill(pid, 'SIGKILL');
     }

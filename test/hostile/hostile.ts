@@ -41,7 +41,14 @@ export interface HostileCase {
   };
 }
 
-export interface CaseContext { readonly dir: string; readonly root: string; readonly base: string; readonly sentinel: string; readonly id: string; readonly prefix: string }
+export interface CaseContext {
+  readonly dir: string;
+  readonly root: string;
+  readonly base: string;
+  readonly sentinel: string;
+  readonly id: string;
+  readonly prefix: string;
+}
 
 /** 1-based line and column of the first occurrence of `needle` in `text`. */
 export function positionOf(text: string, needle: string): { line: number; column: number } {
@@ -51,11 +58,16 @@ export function positionOf(text: string, needle: string): { line: number; column
   return { line: before.length, column: before[before.length - 1]!.length + 1 };
 }
 
-const digest = (p: string): string => { const st = statSync(p); return `${createHash('sha256').update(readFileSync(p)).digest('hex')}|${st.mode}|${st.size}`; };
+const digest = (p: string): string => {
+  const st = statSync(p);
+  return `${createHash('sha256').update(readFileSync(p)).digest('hex')}|${st.mode}|${st.size}`;
+};
 
 function listFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => path.join(e.parentPath, e.name));
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => !e.isDirectory())
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
 let counter = 0;
@@ -94,7 +106,10 @@ export async function runHostileCase(sb: Sandbox, c: HostileCase): Promise<void>
   const validate = await runCli(['validate', target], { ...c.env });
   const apply = await runCli(['apply', target, '--root', root, '--format', 'json', ...(c.applyArgs ?? [])], { ...c.env });
 
-  for (const [cmd, r] of [['validate', validate], ['apply', apply]] as const) {
+  for (const [cmd, r] of [
+    ['validate', validate],
+    ['apply', apply],
+  ] as const) {
     const out = `${cmd}: exit ${r.code}\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`;
     expect(r.code, out).toBe(1);
     expect(r.stderr + r.stdout, out).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/); // no stack trace
@@ -107,8 +122,14 @@ export async function runHostileCase(sb: Sandbox, c: HostileCase): Promise<void>
   expect(human, `validate should print ${loc}\n${validate.stderr}`).toBeDefined();
   expect(validate.stderr).toMatch(c.expect.message);
   // apply --format json: the same error, structured.
-  const errors = (apply.json?.errors ?? []) as { code: string; message: string; location?: { file: string; line?: number; column?: number; pointer?: string } }[];
-  const hit = errors.find((e) => e.location?.file === errorFile && e.location.line === where.line && (where.column === undefined || e.location.column === where.column));
+  const errors = (apply.json?.errors ?? []) as {
+    code: string;
+    message: string;
+    location?: { file: string; line?: number; column?: number; pointer?: string };
+  }[];
+  const hit = errors.find(
+    (e) => e.location?.file === errorFile && e.location.line === where.line && (where.column === undefined || e.location.column === where.column),
+  );
   expect(hit, `apply --format json should report ${loc}\n${apply.stdout.slice(0, 3000)}`).toBeDefined();
   expect(`${hit!.message} ${hit!.location?.pointer ?? ''}`).toMatch(c.expect.message);
   if (c.expect.code) expect(hit!.code).toBe(c.expect.code);
@@ -118,4 +139,3 @@ export async function runHostileCase(sb: Sandbox, c: HostileCase): Promise<void>
   expect(outside.map(digest), 'sentinels outside the root untouched').toEqual(before.files);
   expect(dockerSnapshot(sb.label), 'no engine object created').toBe(before.engine);
 }
-

@@ -19,7 +19,9 @@ import { createProcessRunner } from '../../src/core/exec.js';
 import { runCli, type CliResult } from '../support/harness.js';
 
 let base: string;
-beforeAll(() => { base = mkdtempSync(path.join(tmpdir(), 'tsc-hc-secrets-')); });
+beforeAll(() => {
+  base = mkdtempSync(path.join(tmpdir(), 'tsc-hc-secrets-'));
+});
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 const ref = (name: string): SecretRef => new SecretRef(name, { file: '/fleet/data/common.yaml', line: 3, column: 5 });
@@ -50,7 +52,12 @@ describe('insecure secret stores are refused with the exact chmod', () => {
   ] as const)('%s', async (_l, dirMode, fileMode, what) => {
     const s = store(dirMode, fileMode);
     const before = `${readFileSync(s.file, 'hex')} ${statSync(s.file).mode} ${statSync(s.dir).mode}`;
-    const err = await createSecretStore({ dir: s.dir, env: {} }).resolve(ref('db_password')).then(() => undefined, (e: unknown) => e);
+    const err = await createSecretStore({ dir: s.dir, env: {} })
+      .resolve(ref('db_password'))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(TsconvergeError);
     expect((err as TsconvergeError).code).toBe('SECRET_INSECURE');
     expect((err as TsconvergeError).hint).toBe(what === 'dir' ? `chmod 0700 ${s.dir}` : `chmod 0600 ${s.file}`);
@@ -59,7 +66,11 @@ describe('insecure secret stores are refused with the exact chmod', () => {
     expect(`${readFileSync(s.file, 'hex')} ${statSync(s.file).mode} ${statSync(s.dir).mode}`).toBe(before);
   });
 
-  it.each([[0o700, 0o600], [0o700, 0o400], [0o500, 0o400]] as const)('directory %o with file %o is read', async (d, f) => {
+  it.each([
+    [0o700, 0o600],
+    [0o700, 0o400],
+    [0o500, 0o400],
+  ] as const)('directory %o with file %o is read', async (d, f) => {
     const s = store(d, f);
     expect(await createSecretStore({ dir: s.dir, env: {} }).resolve(ref('db_password'))).toBe('S3cret-value');
     chmodSync(s.dir, 0o700);
@@ -72,7 +83,10 @@ describe('insecure secret stores are refused with the exact chmod', () => {
     mkdirSync(path.join(fleet, 'data'), { recursive: true });
     mkdirSync(path.join(fleet, 'modules/m/templates'), { recursive: true });
     writeFileSync(path.join(fleet, 'environments/test/manifests/site.yaml'), 'roles:\n  app: { modules: [m] }\nnodes:\n  - name: node-1\n    role: app\n');
-    writeFileSync(path.join(fleet, 'modules/m/module.yaml'), 'description: test module\nparameters:\n  pw: { type: string, description: a password }\nresources:\n  - kind: file\n    name: /etc/pw\n    content: "{{params.pw}}"\n');
+    writeFileSync(
+      path.join(fleet, 'modules/m/module.yaml'),
+      'description: test module\nparameters:\n  pw: { type: string, description: a password }\nresources:\n  - kind: file\n    name: /etc/pw\n    content: "{{params.pw}}"\n',
+    );
     writeFileSync(path.join(fleet, 'data/common.yaml'), 'm:\n  pw: !secret db_password\n');
     const root = path.join(base, 'fleet-root');
     mkdirSync(root);
@@ -88,7 +102,11 @@ describe('insecure secret stores are refused with the exact chmod', () => {
 describe('!secret in a plain manifest is an error, never the literal name', () => {
   it.each([
     ['a file content', 'resources:\n  - kind: file\n    name: /etc/pw\n    content: !secret db_password\n', 4],
-    ['a container environment value', 'resources:\n  - kind: docker.container\n    name: hc-x\n    image: local/busybox:1\n    environment:\n      PW: !secret db_password\n', 6],
+    [
+      'a container environment value',
+      'resources:\n  - kind: docker.container\n    name: hc-x\n    image: local/busybox:1\n    environment:\n      PW: !secret db_password\n',
+      6,
+    ],
     ['a nested parameter', 'resources:\n  - kind: file\n    name: /etc/pw\n    template: t.hbs\n    parameters:\n      deep: { pw: !secret db_password }\n', 6],
   ] as const)('%s', async (_l, yaml, line) => {
     const dir = mkdtempSync(path.join(base, 'plain-'));
@@ -188,13 +206,21 @@ describe('no secret leaks through children, validate errors, plans, reports or l
     root = path.join(dir, 'root');
     mkdirSync(root);
   });
-  const write = (yaml: string): string => { const f = path.join(dir, `m-${randomBytes(2).toString('hex')}.yaml`); writeFileSync(f, yaml); return f; };
+  const write = (yaml: string): string => {
+    const f = path.join(dir, `m-${randomBytes(2).toString('hex')}.yaml`);
+    writeFileSync(f, yaml);
+    return f;
+  };
 
   it('a validate command whose stderr quotes a secret: exit 4, its exit code and masked lines in the error', async () => {
     const held = path.join(dir, 'held.txt');
     writeFileSync(held, `token=${SECRET}\n`);
-    const f = write(`resources:\n  - kind: file\n    name: conf\n    path: /etc/app.conf\n    content: "plain\\n"\n    validate: "/bin/sh -c 'cat ${held} >&2; exit 3'"\n`);
-    const { result: r, hits } = await sampling([SECRET], () => runCli(['apply', f, '--root', root, '--format', 'json', '--log-format', 'json', '--log-level', 'debug'], env));
+    const f = write(
+      `resources:\n  - kind: file\n    name: conf\n    path: /etc/app.conf\n    content: "plain\\n"\n    validate: "/bin/sh -c 'cat ${held} >&2; exit 3'"\n`,
+    );
+    const { result: r, hits } = await sampling([SECRET], () =>
+      runCli(['apply', f, '--root', root, '--format', 'json', '--log-format', 'json', '--log-level', 'debug'], env),
+    );
     expect(r.code, r.stdout + r.stderr).toBe(4);
     const e = r.json.resources[0].error;
     expect(e.code).toBe('FILE_VALIDATE_FAILED');
@@ -206,7 +232,9 @@ describe('no secret leaks through children, validate errors, plans, reports or l
   });
 
   it('a validate command of a file holding a secret: its output is hidden altogether', async () => {
-    const f = write(`resources:\n  - kind: file\n    name: conf\n    path: /etc/app1.conf\n    content: "token=${SECRET}\\n"\n    validate: "/bin/sh -c 'cat \\"$0\\" >&2; exit 3' %s"\n`);
+    const f = write(
+      `resources:\n  - kind: file\n    name: conf\n    path: /etc/app1.conf\n    content: "token=${SECRET}\\n"\n    validate: "/bin/sh -c 'cat \\"$0\\" >&2; exit 3' %s"\n`,
+    );
     const r = await runCli(['apply', f, '--root', root, '--format', 'json'], env);
     expect(r.code).toBe(4);
     expect(r.json.resources[0].error.message).toContain('exited 3');
@@ -215,14 +243,16 @@ describe('no secret leaks through children, validate errors, plans, reports or l
   });
 
   it('a validate command of a sensitive file: its output is hidden altogether', async () => {
-    const f = write(`resources:\n  - kind: file\n    name: conf\n    path: /etc/app2.conf\n    sensitive: true\n    content: "other-private-text\\n"\n    validate: "/bin/sh -c 'cat \\"$0\\" >&2; exit 5' %s"\n`);
+    const f = write(
+      `resources:\n  - kind: file\n    name: conf\n    path: /etc/app2.conf\n    sensitive: true\n    content: "other-private-text\\n"\n    validate: "/bin/sh -c 'cat \\"$0\\" >&2; exit 5' %s"\n`,
+    );
     const r = await runCli(['apply', f, '--root', root, '--format', 'json'], env);
     expect(r.code).toBe(4);
     expect(r.json.resources[0].error.message).toContain('exited 5');
     expect(r.stdout + r.stderr).not.toContain('other-private-text');
   });
 
-  it('a validate command sees no secret and nothing of tsconverge\'s environment', async () => {
+  it("a validate command sees no secret and nothing of tsconverge's environment", async () => {
     const dump = path.join(dir, 'validate-env.txt');
     const f = write(`resources:\n  - kind: file\n    name: conf\n    path: /etc/app3.conf\n    content: "x\\n"\n    validate: "/bin/sh -c 'env > ${dump}'"\n`);
     const r = await runCli(['apply', f, '--root', root], { ...env, HC_PARENT_CANARY: 'parent-only' });
@@ -234,11 +264,17 @@ describe('no secret leaks through children, validate errors, plans, reports or l
   });
 
   it('plan and apply of content holding the secret: masked in plan, report and logs; the daemon started has none', async () => {
-    const f = write(`resources:\n  - kind: file\n    name: tok\n    path: /etc/tok\n    content: "${SECRET}"\n  - kind: service\n    name: leakd\n    provider: process\n    start: [/bin/sleep, "300"]\n    subscribe: ['file[tok]']\n`);
+    const f = write(
+      `resources:\n  - kind: file\n    name: tok\n    path: /etc/tok\n    content: "${SECRET}"\n  - kind: service\n    name: leakd\n    provider: process\n    start: [/bin/sleep, "300"]\n    subscribe: ['file[tok]']\n`,
+    );
     const plan = await runCli(['plan', f, '--root', root, '--format', 'json', '--log-level', 'debug'], env);
     expect(plan.code, plan.stderr).toBe(2);
     noPlaintext(plan);
-    const { result: r, hits, samples } = await sampling([SECRET], () => runCli(['apply', f, '--root', root, '--format', 'json', '--log-format', 'json', '--log-level', 'debug'], env));
+    const {
+      result: r,
+      hits,
+      samples,
+    } = await sampling([SECRET], () => runCli(['apply', f, '--root', root, '--format', 'json', '--log-format', 'json', '--log-level', 'debug'], env));
     expect(r.code, r.stderr).toBe(2);
     noPlaintext(r);
     expect(samples).toBeGreaterThan(0);

@@ -38,7 +38,10 @@ function waitForPort(p: number, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
       const s = connect({ host: '127.0.0.1', port: p });
-      s.once('connect', () => { s.destroy(); resolve(); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
       s.once('error', () => {
         s.destroy();
         if (Date.now() > deadline) reject(new Error(`sshd did not come up: ${sshdLog}`));
@@ -55,7 +58,9 @@ async function startSshd(): Promise<void> {
   const script = ['set -e', ...binds, `mount --bind ${root}/home /home`, `exec ${SSHD} -D -e -f ${path.join(t.root, 'sshd_config')}`].join('\n');
   sshdLog = '';
   sshd = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
-  sshd.stderr!.on('data', (d) => { sshdLog += d; });
+  sshd.stderr!.on('data', (d) => {
+    sshdLog += d;
+  });
   await waitForPort(port, 10_000);
 }
 
@@ -69,16 +74,38 @@ async function stopSshd(): Promise<void> {
 }
 
 function login(user: string, key: string, command = 'true'): { code: number; out: string; err: string } {
-  const r = spawnSync('ssh', [
-    '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes',
-    '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', '-i', priv(key), '-p', String(port), `${user}@127.0.0.1`, command,
-  ], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(
+    'ssh',
+    [
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'LogLevel=ERROR',
+      '-i',
+      priv(key),
+      '-p',
+      String(port),
+      `${user}@127.0.0.1`,
+      command,
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
 function manifest(keys: string[], locked: boolean): string {
   const file = path.join(t.root, 'access.yaml');
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: group
     name: i26-ops
@@ -96,7 +123,8 @@ resources:
     name: i26-erin
     keys:
 ${keys.map((k) => `      - ${JSON.stringify(pub[k])}`).join('\n')}
-`);
+`,
+  );
   return file;
 }
 
@@ -114,16 +142,34 @@ beforeAll(async () => {
   // sshd's privilege separation user, as on any Debian host with openssh-server.
   mkdirSync(path.join(root, 'etc/sudoers.d'), { recursive: true });
   writeFileSync(path.join(root, 'etc/sudoers'), 'Defaults\tenv_reset\nroot\tALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n', { mode: 0o440 });
-  seedRoot(root, { passwd: 'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n', shadow: 'sshd:*:19000:0:99999:7:::\n', group: 'nogroup:x:65534:\n', gshadow: 'nogroup:*::\n' });
+  seedRoot(root, {
+    passwd: 'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n',
+    shadow: 'sshd:*:19000:0:99999:7:::\n',
+    group: 'nogroup:x:65534:\n',
+    gshadow: 'nogroup:*::\n',
+  });
   port = await freePort();
   for (const n of ['laptop', 'old']) pub[n] = generateKey(priv(n), `i26-${n}`);
   const hostKey = path.join(t.root, 'ssh_host_ed25519_key');
   generateKey(hostKey, 'i26-host');
-  writeFileSync(path.join(t.root, 'sshd_config'), [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${hostKey}`, `PidFile ${path.join(t.root, 'sshd.pid')}`,
-    'AuthorizedKeysFile .ssh/authorized_keys', 'PermitRootLogin no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
-    'UsePAM no', 'StrictModes yes', 'PrintMotd no', 'LogLevel VERBOSE', '',
-  ].join('\n'));
+  writeFileSync(
+    path.join(t.root, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `PidFile ${path.join(t.root, 'sshd.pid')}`,
+      'AuthorizedKeysFile .ssh/authorized_keys',
+      'PermitRootLogin no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes yes',
+      'PrintMotd no',
+      'LogLevel VERBOSE',
+      '',
+    ].join('\n'),
+  );
 });
 
 afterAll(async () => {

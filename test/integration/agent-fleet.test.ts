@@ -13,9 +13,14 @@ import { byId, nextReport, reports, startAgent, type AgentProcess } from '../sup
 
 let sb: Sandbox;
 let agent: AgentProcess | undefined;
-beforeAll(() => { sb = createSandbox('ha-fleet'); });
+beforeAll(() => {
+  sb = createSandbox('ha-fleet');
+});
 afterAll(async () => {
-  if (agent && agent.child.exitCode === null) { agent.child.kill('SIGKILL'); await agent.exited; }
+  if (agent && agent.child.exitCode === null) {
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+  }
   sb?.cleanup();
 });
 
@@ -61,7 +66,13 @@ describe('the agent on a fleet tree', () => {
     rmSync(motd);
     const seen = reports(stateDir).length;
     const cached = await nextReport(stateDir, seen);
-    expect(cached).toMatchObject({ outcome: 'run', cachedCatalogue: true, catalogueDigest: first.catalogueDigest, exitCode: 2, changes: { corrective: 1, intentional: 0 } });
+    expect(cached).toMatchObject({
+      outcome: 'run',
+      cachedCatalogue: true,
+      catalogueDigest: first.catalogueDigest,
+      exitCode: 2,
+      changes: { corrective: 1, intentional: 0 },
+    });
     expect(cached.catalogueError.message).toContain('site.yaml');
     expect(byId(cached)['file[motd]']).toMatchObject({ action: 'create', cause: 'corrective' });
     expect(readFileSync(motd, 'utf8')).toBe('welcome to production\n');

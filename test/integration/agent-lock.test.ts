@@ -16,13 +16,23 @@ import { nextReport, reports, startAgent, waitFor, type AgentProcess } from '../
 
 let sb: Sandbox;
 const agents: AgentProcess[] = [];
-beforeAll(() => { sb = createSandbox('ha-lock'); });
+beforeAll(() => {
+  sb = createSandbox('ha-lock');
+});
 afterAll(async () => {
-  for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) { a.child.kill('SIGKILL'); await a.exited; }
+  for (const a of agents)
+    if (a.child.exitCode === null && a.child.signalCode === null) {
+      a.child.kill('SIGKILL');
+      await a.exited;
+    }
   sb?.cleanup();
 });
 
-const run = (args: string[]): AgentProcess => { const a = startAgent(args); agents.push(a); return a; };
+const run = (args: string[]): AgentProcess => {
+  const a = startAgent(args);
+  agents.push(a);
+  return a;
+};
 const lockOf = (stateDir: string): string => path.join(stateDir, 'run.lock');
 /** A run that holds the lock for a while: the file's validate command sleeps. */
 const slow = (file: string, seconds: number, content = 'slow'): string => `
@@ -107,7 +117,7 @@ describe('the agent and the run lock', () => {
     }
   });
 
-  it('a lock left by a kill -9\'d agent is taken over by the next agent', async () => {
+  it("a lock left by a kill -9'd agent is taken over by the next agent", async () => {
     const stateDir = path.join(sb.root, 'state-kill');
     const m = sb.write('kill/agent.yaml', slow('/etc/slow-kill', 30));
     const dead = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
@@ -118,7 +128,11 @@ describe('the agent and the run lock', () => {
     process.kill(holder, 'SIGKILL');
     dead.child.kill('SIGKILL');
     await dead.exited;
-    await waitFor('the run\'s process to be gone', () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
+    await waitFor(
+      "the run's process to be gone",
+      () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'),
+      10_000,
+    );
     const left = JSON.parse(readFileSync(lockOf(stateDir), 'utf8'));
     expect(left.pid).toBe(holder);
     // The next agent (a short validate now) takes the stale lock over and converges.
@@ -144,15 +158,19 @@ describe('the agent and the run lock', () => {
     expect(existsSync(lockOf(stateDir))).toBe(false);
   });
 
-  it('the agent alone killed -9: its run\'s process lets the resource in flight finish, reports, releases the lock, exits', async () => {
+  it("the agent alone killed -9: its run's process lets the resource in flight finish, reports, releases the lock, exits", async () => {
     const stateDir = path.join(sb.root, 'state-orphan');
-    const m = sb.write('orphan/agent.yaml', slow('/etc/slow-orphan', 3) + `
+    const m = sb.write(
+      'orphan/agent.yaml',
+      slow('/etc/slow-orphan', 3) +
+        `
   - kind: file
     name: after
     path: /etc/after-orphan
     content: "after\\n"
     require: file[slow]
-`);
+`,
+    );
     const dead = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     await waitFor('the agent to take the run lock', () => existsSync(lockOf(stateDir)), 20_000);
     const holder = runProcessOf(dead.pid, stateDir);
@@ -164,18 +182,28 @@ describe('the agent and the run lock', () => {
     const slowFile = path.join(sb.root, 'etc/slow-orphan');
     if (existsSync(slowFile)) expect(readFileSync(slowFile, 'utf8')).toBe('slow\n');
     expect(existsSync(path.join(sb.root, 'etc/after-orphan'))).toBe(false);
-    await waitFor('the run\'s process to exit', () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
+    await waitFor(
+      "the run's process to exit",
+      () => !existsSync(`/proc/${holder}`) || readFileSync(`/proc/${holder}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'),
+      10_000,
+    );
     expect(existsSync(lockOf(stateDir))).toBe(false);
   });
 
   it('SIGTERM during a run writing 200 files: each file old or new, no temp file, no lock, exit 0; the next run converges', async () => {
     const stateDir = path.join(sb.root, 'state-term');
     const N = 200;
-    const files = (v: string, validate: boolean): string => 'resources:\n' + Array.from({ length: N }, (_, i) => `
+    const files = (v: string, validate: boolean): string =>
+      'resources:\n' +
+      Array.from(
+        { length: N },
+        (_, i) => `
   - kind: file
     name: f${i}
     path: /srv/many/f${String(i).padStart(3, '0')}.conf
-    content: "${v} ${i} ${'x'.repeat(200)}\\n"${validate ? '\n    validate: "sleep 0.04"' : ''}`).join('') + '\n';
+    content: "${v} ${i} ${'x'.repeat(200)}\\n"${validate ? '\n    validate: "sleep 0.04"' : ''}`,
+      ).join('') +
+      '\n';
     const m = sb.write('term/many.yaml', files('old', false));
     const agent = run(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h', '--concurrency', '2']);
     expect((await nextReport(stateDir, 0)).summary.changed).toBe(N);
@@ -183,7 +211,14 @@ describe('the agent and the run lock', () => {
     const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
     const old = new Map(Array.from({ length: N }, (_, i) => [`f${String(i).padStart(3, '0')}.conf`, sha(`old ${i} ${'x'.repeat(200)}\n`)]));
     const neu = new Map(Array.from({ length: N }, (_, i) => [`f${String(i).padStart(3, '0')}.conf`, sha(`new ${i} ${'x'.repeat(200)}\n`)]));
-    const newCount = (): number => [...neu].filter(([f, h]) => { try { return sha(readFileSync(path.join(dir, f), 'utf8')) === h; } catch { return false; } }).length;
+    const newCount = (): number =>
+      [...neu].filter(([f, h]) => {
+        try {
+          return sha(readFileSync(path.join(dir, f), 'utf8')) === h;
+        } catch {
+          return false;
+        }
+      }).length;
 
     // The new version validates each file (40 ms): about 4 s for 200 at concurrency 2.
     sb.write('term/many.yaml', files('new', true));

@@ -12,9 +12,14 @@ import { reports, startAgent, waitFor, type AgentProcess } from '../support/agen
 
 let sb: Sandbox;
 let agent: AgentProcess | undefined;
-beforeAll(() => { sb = createSandbox('i22-record'); });
+beforeAll(() => {
+  sb = createSandbox('i22-record');
+});
 afterAll(async () => {
-  if (agent && agent.child.exitCode === null) { agent.child.kill('SIGTERM'); await agent.exited; }
+  if (agent && agent.child.exitCode === null) {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  }
   sb?.cleanup();
 });
 
@@ -24,7 +29,18 @@ describe('agent.json belongs to the live agent', () => {
     const m = sb.manifest('resources:\n  - kind: file\n    name: /srv/i22/a.txt\n    content: "a\\n"\n');
     agent = startAgent(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '1h']);
     const record = path.join(stateDir, 'agent.json');
-    await waitFor('the first run and agent.json', () => reports(stateDir).length >= 1 && (() => { try { return JSON.parse(readFileSync(record, 'utf8')).nextRunAt !== null; } catch { return false; } })());
+    await waitFor(
+      'the first run and agent.json',
+      () =>
+        reports(stateDir).length >= 1 &&
+        (() => {
+          try {
+            return JSON.parse(readFileSync(record, 'utf8')).nextRunAt !== null;
+          } catch {
+            return false;
+          }
+        })(),
+    );
     const before = JSON.parse(readFileSync(record, 'utf8'));
     expect(before.pid).toBe(agent.pid);
 

@@ -10,10 +10,12 @@ import path from 'node:path';
 import { createSandbox, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { sb = createSandbox('hm'); });
+beforeAll(() => {
+  sb = createSandbox('hm');
+});
 afterAll(() => sb?.cleanup());
 
-describe('the agent\'s compile reuse', () => {
+describe("the agent's compile reuse", () => {
   it('reuses the catalogue while the tree is unchanged, compiles again after any change under it', async () => {
     const stateDir = path.join(sb.root, 'state');
     sb.write('templates/page.hbs', 'hello {{params.name}}\n');
@@ -26,7 +28,8 @@ resources:
     parameters: { name: world }
 `);
     // In a network namespace of its own: see below.
-    const once = () => runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', m, '--root', sb.root, '--state-dir', stateDir], {}, { netns: true });
+    const once = () =>
+      runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', m, '--root', sb.root, '--state-dir', stateDir], {}, { netns: true });
     const reusedLine = /catalogue: the inputs are unchanged since .*is reused/;
     const compiledLine = /catalogue: compiled, (.*)/;
     // The facts are part of the stamp, network interfaces included: every container that
@@ -56,12 +59,20 @@ resources:
 
     // A new file in the tree: compiled again (and it is part of the catalogue).
     sb.write('more.yaml', 'resources:\n  - kind: file\n    name: more\n    path: /srv/more.txt\n    content: "more\\n"\n');
-    const fourth = await runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', sb.dir, '--root', sb.root, '--state-dir', stateDir], {}, { netns: true });
+    const fourth = await runCli(
+      ['agent', '--onetime', '--log-level', 'debug', '--manifests', sb.dir, '--root', sb.root, '--state-dir', stateDir],
+      {},
+      { netns: true },
+    );
     expect(fourth.code, fourth.stderr).toBe(2);
     expect(fourth.stderr).not.toMatch(reusedLine);
     expect(compiledLine.exec(fourth.stderr)?.[1], fourth.stderr).toMatch(/^the manifest tree changed/);
     expect(readFileSync(path.join(sb.root, 'srv/more.txt'), 'utf8')).toBe('more\n');
-    const fifth = await runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', sb.dir, '--root', sb.root, '--state-dir', stateDir], {}, { netns: true });
+    const fifth = await runCli(
+      ['agent', '--onetime', '--log-level', 'debug', '--manifests', sb.dir, '--root', sb.root, '--state-dir', stateDir],
+      {},
+      { netns: true },
+    );
     expect(fifth.code, fifth.stderr).toBe(0);
     expect(fifth.stderr).toMatch(reusedLine);
   });

@@ -28,9 +28,22 @@ const UNIT = path.join(REPO, 'contrib/systemd/tsconverge-agent.service');
 let sb: Sandbox;
 let box = '';
 const sh = (cmd: string): string => execFileSync('docker', ['exec', box, 'sh', '-c', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-const shCode = (cmd: string): number => { try { sh(cmd); return 0; } catch (err) { return (err as { status?: number }).status ?? 1; } };
+const shCode = (cmd: string): number => {
+  try {
+    sh(cmd);
+    return 0;
+  } catch (err) {
+    return (err as { status?: number }).status ?? 1;
+  }
+};
 const show = (prop: string): string => sh(`systemctl show -p ${prop} --value tsconverge-agent`);
-const summary = (): any => { try { return JSON.parse(sh('cat /var/lib/tsconverge/last_run_summary.json')); } catch { return undefined; } };
+const summary = (): any => {
+  try {
+    return JSON.parse(sh('cat /var/lib/tsconverge/last_run_summary.json'));
+  } catch {
+    return undefined;
+  }
+};
 
 beforeAll(() => {
   requireDocker();
@@ -39,10 +52,35 @@ beforeAll(() => {
   execFileSync(path.join(REPO, 'scripts/systemd-image.sh'), { stdio: 'inherit', timeout: 600_000 });
   sb = createSandbox('hm');
   box = `${sb.id}-systemd`;
-  docker('run', '-d', '--name', box, '--label', sb.label, '--hostname', `${sb.id}-host`,
-    '--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
-    '--cgroupns', 'private', '--tmpfs', '/run', '--tmpfs', '/run/lock',
-    '-v', `${EXE}:/usr/local/bin/tsconverge:ro`, '-v', '/var/run/docker.sock:/var/run/docker.sock', IMAGE);
+  docker(
+    'run',
+    '-d',
+    '--name',
+    box,
+    '--label',
+    sb.label,
+    '--hostname',
+    `${sb.id}-host`,
+    '--cap-add',
+    'ALL',
+    '--cap-drop',
+    'SYS_RESOURCE',
+    '--security-opt',
+    'seccomp=unconfined',
+    '--security-opt',
+    'apparmor=unconfined',
+    '--cgroupns',
+    'private',
+    '--tmpfs',
+    '/run',
+    '--tmpfs',
+    '/run/lock',
+    '-v',
+    `${EXE}:/usr/local/bin/tsconverge:ro`,
+    '-v',
+    '/var/run/docker.sock:/var/run/docker.sock',
+    IMAGE,
+  );
 }, 660_000);
 
 afterAll(() => {
@@ -67,20 +105,33 @@ resources:
     enable: true
 `;
 
-describe('the agent\'s systemd unit under a real systemd', () => {
+describe("the agent's systemd unit under a real systemd", () => {
   it('start converges, reload runs again, the journal keeps priorities, kill -9 restarts, stop is clean; the service kind drives systemd', async () => {
-    await waitFor('systemd to finish booting', () => {
-      try { return /^(running|degraded)$/.test(sh('systemctl is-system-running || true')); } catch { return false; }
-    }, 60_000, 250);
+    await waitFor(
+      'systemd to finish booting',
+      () => {
+        try {
+          return /^(running|degraded)$/.test(sh('systemctl is-system-running || true'));
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      250,
+    );
     expect(sh('cat /proc/1/comm')).toBe('systemd');
 
     // A unit for the `service` kind to manage (systemd backend): a sleeper, installed disabled and stopped.
-    sh(`printf '[Unit]\\nDescription=hm sleeper\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/hm-sleeper.service`);
+    sh(
+      `printf '[Unit]\\nDescription=hm sleeper\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/hm-sleeper.service`,
+    );
     // The unit as shipped, and a drop-in with this test's catalogue, root, interval and restart delay.
     docker('cp', UNIT, `${box}:/etc/systemd/system/tsconverge-agent.service`);
     sh('mkdir -p /etc/tsconverge/manifests /etc/systemd/system/tsconverge-agent.service.d /srv/root');
     sh(`cat > /etc/tsconverge/manifests/manifest.yaml <<'EOF'\n${manifest('v1')}\nEOF`);
-    sh(`printf '[Service]\\nExecStart=\\nExecStart=/usr/local/bin/tsconverge agent --manifests /etc/tsconverge/manifests --root /srv/root --state-dir /var/lib/tsconverge --interval 1h --timeout 60 --metrics-file /var/lib/tsconverge/tsconverge.prom\\nRestartSec=1s\\n' > /etc/systemd/system/tsconverge-agent.service.d/test.conf`);
+    sh(
+      `printf '[Service]\\nExecStart=\\nExecStart=/usr/local/bin/tsconverge agent --manifests /etc/tsconverge/manifests --root /srv/root --state-dir /var/lib/tsconverge --interval 1h --timeout 60 --metrics-file /var/lib/tsconverge/tsconverge.prom\\nRestartSec=1s\\n' > /etc/systemd/system/tsconverge-agent.service.d/test.conf`,
+    );
     sh('systemctl daemon-reload');
     expect(sh('systemd-analyze verify /etc/systemd/system/tsconverge-agent.service 2>&1 || true')).not.toMatch(/tsconverge-agent\.service:\d+:/);
     expect(sh('systemctl is-active hm-sleeper || true')).toBe('inactive');
@@ -88,7 +139,11 @@ describe('the agent\'s systemd unit under a real systemd', () => {
     // systemctl start: the run at start converges everything.
     sh('systemctl start tsconverge-agent');
     const first = await waitFor('the run at start', () => summary()?.trigger === 'start' && summary(), 90_000, 250);
-    expect(first, sh('journalctl -u tsconverge-agent --no-pager | tail -30')).toMatchObject({ outcome: 'run', exitCode: 2, changes: { intentional: 3, corrective: 0 } });
+    expect(first, sh('journalctl -u tsconverge-agent --no-pager | tail -30')).toMatchObject({
+      outcome: 'run',
+      exitCode: 2,
+      changes: { intentional: 3, corrective: 0 },
+    });
     expect(containerInfo(`${sb.id}-web`).status).toBe('running');
     expect(sh('cat /srv/root/etc/app.conf')).toBe('v1');
     expect(sh('systemctl is-active hm-sleeper')).toBe('active');
@@ -116,7 +171,9 @@ describe('the agent\'s systemd unit under a real systemd', () => {
     sh('systemctl reload tsconverge-agent');
     await waitFor('the skipped run', () => summary()?.outcome === 'skipped', 30_000, 250);
     sh('tsconverge agent enable --state-dir /var/lib/tsconverge');
-    const entries = sh('journalctl -u tsconverge-agent -o json --no-pager').split('\n').map((l) => JSON.parse(l) as { PRIORITY: string; MESSAGE: string; SYSLOG_IDENTIFIER?: string; _PID?: string });
+    const entries = sh('journalctl -u tsconverge-agent -o json --no-pager')
+      .split('\n')
+      .map((l) => JSON.parse(l) as { PRIORITY: string; MESSAGE: string; SYSLOG_IDENTIFIER?: string; _PID?: string });
     const agentLines = entries.filter((e) => e.SYSLOG_IDENTIFIER === 'tsconverge-agent');
     expect(agentLines.find((e) => e.MESSAGE.startsWith('info: agent started'))?.PRIORITY).toBe('6');
     expect(agentLines.find((e) => e.MESSAGE.includes('hm change window') && e.MESSAGE.startsWith('warn:'))?.PRIORITY).toBe('4');
@@ -126,7 +183,15 @@ describe('the agent\'s systemd unit under a real systemd', () => {
 
     // kill -9: Restart=on-failure starts it again (RestartSec=1s in the drop-in), and its run at start converges.
     sh('systemctl kill -s SIGKILL --kill-whom=main tsconverge-agent');
-    await waitFor('the restart', () => { const p = Number(show('MainPID')); return p > 0 && p !== mainPid && show('ActiveState') === 'active'; }, 30_000, 250);
+    await waitFor(
+      'the restart',
+      () => {
+        const p = Number(show('MainPID'));
+        return p > 0 && p !== mainPid && show('ActiveState') === 'active';
+      },
+      30_000,
+      250,
+    );
     expect(Number(show('NRestarts'))).toBe(1);
     await waitFor('the run at restart', () => summary()?.trigger === 'start' && summary()?.startedAt > again.startedAt && summary(), 60_000, 250);
     expect(summary()).toMatchObject({ outcome: 'run', exitCode: 0 });

@@ -30,14 +30,45 @@ const dir = mkdtempSync(path.join(tmpdir(), 'i29-dockerd-'));
 const netns = `i29-${path.basename(dir).slice(-6)}`;
 const sock = path.join(dir, 'sock');
 const env = { DOCKER_HOST: `unix://${sock}` };
-const dk = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const dk = (...args: string[]): string =>
+  execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 async function startEngine(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const log = openSync(path.join(dir, 'dockerd.log'), 'a');
-  engine = spawn('nsenter', [`--net=/var/run/netns/${netns}`, 'dockerd', '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'pid'),
-    '--host', `unix://${sock}`, '--bridge', 'none', '--iptables=false', '--ip-masq=false'], { stdio: ['ignore', log, log] });
-  await waitFor('the throwaway engine to answer', () => { try { dk('info', '--format', '{{.ID}}'); return true; } catch { return false; } }, 60_000, 250);
+  engine = spawn(
+    'nsenter',
+    [
+      `--net=/var/run/netns/${netns}`,
+      'dockerd',
+      '--data-root',
+      path.join(dir, 'data'),
+      '--exec-root',
+      path.join(dir, 'exec'),
+      '--pidfile',
+      path.join(dir, 'pid'),
+      '--host',
+      `unix://${sock}`,
+      '--bridge',
+      'none',
+      '--iptables=false',
+      '--ip-masq=false',
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  await waitFor(
+    'the throwaway engine to answer',
+    () => {
+      try {
+        dk('info', '--format', '{{.ID}}');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+    250,
+  );
 }
 
 async function stopEngine(): Promise<void> {
@@ -57,10 +88,22 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (agent && agent.child.exitCode === null) { agent.child.kill('SIGTERM'); await agent.exited; }
-  try { const ids = dk('ps', '-aq'); if (ids) dk('rm', '-f', ...ids.split('\n')); } catch { /* engine gone */ }
+  if (agent && agent.child.exitCode === null) {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  }
+  try {
+    const ids = dk('ps', '-aq');
+    if (ids) dk('rm', '-f', ...ids.split('\n'));
+  } catch {
+    /* engine gone */
+  }
   await stopEngine();
-  try { execFileSync('ip', ['netns', 'delete', netns]); } catch { /* not made */ }
+  try {
+    execFileSync('ip', ['netns', 'delete', netns]);
+  } catch {
+    /* not made */
+  }
   rmSync(dir, { recursive: true, force: true });
   sb?.cleanup();
 }, 120_000);
@@ -94,7 +137,9 @@ resources:
     // (A first resubscription may reach the old engine on its way down; the new one is a gap.)
     await waitFor('the restart seen as a gap', () => agent!.stderr().includes('the engine restarted (its socket is new)'), 30_000);
     // A gap: a run of everything (trigger event, no marked list), whatever the events replayed since then.
-    const full = await nextReport(stateDir, 1, (r) => r.trigger === 'event' && r.event === undefined, 30_000).catch((e: Error) => { throw new Error(`${e.message}\n${agent!.stderr()}`); });
+    const full = await nextReport(stateDir, 1, (r) => r.trigger === 'event' && r.event === undefined, 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${agent!.stderr()}`);
+    });
     expect(full.outcome).toBe('run');
     // The container removed meanwhile is back, created again by a run that marks it corrective
     // (the full run, or the run of its replayed destroy event when that came first).
@@ -111,17 +156,32 @@ describe('tsconverge agent: watching across a broken event stream', () => {
     let down = false;
     const open = new Set<net.Socket>();
     const server = net.createServer((c) => {
-      if (down) { c.destroy(); return; }
+      if (down) {
+        c.destroy();
+        return;
+      }
       const up = net.connect('/var/run/docker.sock');
-      open.add(c); open.add(up);
-      c.pipe(up); up.pipe(c);
-      const close = (): void => { c.destroy(); up.destroy(); open.delete(c); open.delete(up); };
-      c.on('error', close); up.on('error', close); c.on('close', close); up.on('close', close);
+      open.add(c);
+      open.add(up);
+      c.pipe(up);
+      up.pipe(c);
+      const close = (): void => {
+        c.destroy();
+        up.destroy();
+        open.delete(c);
+        open.delete(up);
+      };
+      c.on('error', close);
+      up.on('error', close);
+      c.on('close', close);
+      up.on('close', close);
     });
     await new Promise<void>((r) => server.listen(relay, r));
     const name = `${sb.id}-relay`;
     const stateDir = path.join(sb.root, 'state-relay');
-    const m = sb.write('relay/manifest.yaml', `
+    const m = sb.write(
+      'relay/manifest.yaml',
+      `
 resources:
   - kind: docker.container
     name: ${name}
@@ -129,7 +189,8 @@ resources:
     command: [sleep, "100000"]
     labels: { tsconverge-test: ${sb.id} }
     stopTimeout: 1
-`);
+`,
+    );
     const a = startAgent(['--manifests', m, '--root', sb.root, '--state-dir', stateDir, '--interval', '30m'], { DOCKER_HOST: `unix://${relay}` });
     try {
       await nextReport(stateDir, 0);
@@ -140,13 +201,23 @@ resources:
       execFileSync('docker', ['rm', '-f', name], { stdio: 'ignore' }); // on the engine itself, while the agent cannot see it
       down = false;
       await waitFor('resubscribed since the last event', () => /watch: engine events resubscribed since \d+\.\d{9}/.test(a.stderr()), 30_000);
-      const repair = await nextReport(stateDir, 1, (r) => r.trigger === 'event', 30_000).catch((e: Error) => { throw new Error(`${e.message}\n${a.stderr()}`); });
+      const repair = await nextReport(stateDir, 1, (r) => r.trigger === 'event', 30_000).catch((e: Error) => {
+        throw new Error(`${e.message}\n${a.stderr()}`);
+      });
       expect(a.stderr()).not.toContain('a full run instead');
       expect(repair.event).toEqual({ marked: [`docker.container[${name}]`] });
-      expect(byId(repair)[`docker.container[${name}]`]).toMatchObject({ action: 'create', status: 'changed', cause: 'corrective', seen: { by: 'event', event: { action: 'destroy', name } } });
+      expect(byId(repair)[`docker.container[${name}]`]).toMatchObject({
+        action: 'create',
+        status: 'changed',
+        cause: 'corrective',
+        seen: { by: 'event', event: { action: 'destroy', name } },
+      });
       expect(execFileSync('docker', ['inspect', '--format', '{{.State.Status}}', name], { encoding: 'utf8' }).trim()).toBe('running');
     } finally {
-      if (a.child.exitCode === null) { a.child.kill('SIGTERM'); await a.exited; }
+      if (a.child.exitCode === null) {
+        a.child.kill('SIGTERM');
+        await a.exited;
+      }
       for (const c of open) c.destroy();
       await new Promise((r) => server.close(r));
     }

@@ -16,17 +16,31 @@ import { byId, nextReport, reports, startAgent, waitFor, type AgentProcess } fro
 
 let sb: Sandbox;
 const agents: AgentProcess[] = [];
-beforeAll(() => { requireDocker(); sb = createSandbox('i29'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('i29');
+});
 afterEach(async () => {
-  for (const a of agents.splice(0)) if (a.child.exitCode === null) { a.child.kill('SIGTERM'); await a.exited; }
+  for (const a of agents.splice(0))
+    if (a.child.exitCode === null) {
+      a.child.kill('SIGTERM');
+      await a.exited;
+    }
   // Containers that keep restarting by themselves (the flapping one, the OOM one) would move the noop test's snapshot.
-  for (const n of ['flap', 'oom']) try { docker('rm', '-f', `${sb.id}-${n}`); } catch { /* not made here */ }
+  for (const n of ['flap', 'oom'])
+    try {
+      docker('rm', '-f', `${sb.id}-${n}`);
+    } catch {
+      /* not made here */
+    }
 });
 afterAll(() => sb?.cleanup());
 
 const metricValue = (file: string, line: string): number | undefined => {
   if (!existsSync(file)) return undefined;
-  const m = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(line + ' '));
+  const m = readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(line + ' '));
   return m === undefined ? undefined : Number(m.slice(line.length + 1));
 };
 
@@ -44,13 +58,19 @@ const eventRuns = (stateDir: string): any[] => reports(stateDir).filter((r) => r
 
 /** Wait for a report; on a timeout the agent's log is in the error. */
 async function waitReport(agent: AgentProcess, stateDir: string, after: number, pred: (r: any) => boolean, timeoutMs = 30_000): Promise<any> {
-  try { return await nextReport(stateDir, after, pred, timeoutMs); } catch (err) { throw new Error(`${(err as Error).message}\n--- agent log:\n${agent.stderr()}`); }
+  try {
+    return await nextReport(stateDir, after, pred, timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- agent log:\n${agent.stderr()}`);
+  }
 }
 
 describe('tsconverge agent: watching', () => {
   it('a container removed by hand is back in seconds, the report and status say destroy and when; own changes start no run', async () => {
     const name = `${sb.id}-web`;
-    const { stateDir, metrics, agent } = setup('rm', `
+    const { stateDir, metrics, agent } = setup(
+      'rm',
+      `
 resources:
   - kind: docker.container
     name: ${name}
@@ -62,7 +82,8 @@ resources:
     name: motd
     path: /etc/i29-rm/motd
     content: "hello\\n"
-`);
+`,
+    );
     const first = await nextReport(stateDir, 0);
     expect(first, agent.stderr()).toMatchObject({ trigger: 'start', exitCode: 2 });
     await waitFor('the engine events subscribed', () => agent.stderr().includes('watch: engine events subscribed'));
@@ -73,10 +94,20 @@ resources:
     const repair = await waitReport(agent, stateDir, 1, (r) => r.trigger === 'event');
     const tookMs = Date.now() - removedAt;
     const c = byId(repair)[`docker.container[${name}]`];
-    expect(repair, agent.stderr()).toMatchObject({ outcome: 'run', exitCode: 2, changes: { intentional: 0, corrective: 1 }, event: { marked: [`docker.container[${name}]`] } });
+    expect(repair, agent.stderr()).toMatchObject({
+      outcome: 'run',
+      exitCode: 2,
+      changes: { intentional: 0, corrective: 1 },
+      event: { marked: [`docker.container[${name}]`] },
+    });
     // Only what the event marked ran: the file was not part of it.
     expect(repair.resources.map((r: any) => r.id)).toEqual([`docker.container[${name}]`]);
-    expect(c).toMatchObject({ action: 'create', status: 'changed', cause: 'corrective', seen: { by: 'event', event: { source: 'docker', type: 'container', action: 'destroy', name } } });
+    expect(c).toMatchObject({
+      action: 'create',
+      status: 'changed',
+      cause: 'corrective',
+      seen: { by: 'event', event: { source: 'docker', type: 'container', action: 'destroy', name } },
+    });
     expect(Date.parse(c.seen.event.time)).toBeGreaterThanOrEqual(removedAt - 1000);
     expect(c.seen.afterMs).toBeGreaterThan(0);
     expect(c.seen.event.attributes).not.toHaveProperty('tsconverge-test'); // labels never reach the report
@@ -90,7 +121,10 @@ resources:
     expect(st.stdout).toMatch(new RegExp(`corrective: docker\\.container\\[${name}\\] destroyed at \\d\\d:\\d\\d:\\d\\d; restored \\d+\\.\\d s later`));
 
     // The metrics: one event run, its repair time, the container running.
-    await waitFor('the watch metrics', () => metricValue(metrics, 'tsconverge_agent_event_runs_total') === 1 && metricValue(metrics, `tsconverge_container_running{container="${name}"}`) === 1);
+    await waitFor(
+      'the watch metrics',
+      () => metricValue(metrics, 'tsconverge_agent_event_runs_total') === 1 && metricValue(metrics, `tsconverge_container_running{container="${name}"}`) === 1,
+    );
     expect(metricValue(metrics, 'tsconverge_agent_event_repair_seconds_count')).toBe(1);
     expect(execFileSync('promtool', ['check', 'metrics'], { input: readFileSync(metrics), encoding: 'utf8' })).toBe('');
 
@@ -115,7 +149,9 @@ resources:
   it('a network disconnect and a memory limit changed by hand are repaired and attributed', async () => {
     const name = `${sb.id}-api`;
     const net = `${sb.id}-net`;
-    const { stateDir, agent } = setup('net', `
+    const { stateDir, agent } = setup(
+      'net',
+      `
 resources:
   - kind: docker.network
     name: ${net}
@@ -128,7 +164,8 @@ resources:
     networks: [{ name: ${net} }]
     memory: 32m
     stopTimeout: 1
-`);
+`,
+    );
     await nextReport(stateDir, 0);
     await waitFor('the engine events subscribed', () => agent.stderr().includes('watch: engine events subscribed'));
     const id = containerInfo(name).id;
@@ -136,7 +173,11 @@ resources:
     docker('network', 'disconnect', net, name);
     const reconnect = await waitReport(agent, stateDir, 1, (r) => r.trigger === 'event');
     const rc = byId(reconnect)[`docker.container[${name}]`];
-    expect(rc, agent.stderr()).toMatchObject({ status: 'changed', cause: 'corrective', seen: { by: 'event', event: { source: 'docker', type: 'network', action: 'disconnect', name: net } } });
+    expect(rc, agent.stderr()).toMatchObject({
+      status: 'changed',
+      cause: 'corrective',
+      seen: { by: 'event', event: { source: 'docker', type: 'network', action: 'disconnect', name: net } },
+    });
     expect(docker('inspect', '--format', '{{json .NetworkSettings.Networks}}', name)).toContain(net);
     expect(containerInfo(name).id).toBe(id); // reconnected in place
 
@@ -149,14 +190,18 @@ resources:
   }, 90_000);
 
   it('a managed file replaced by mv and edited by sed -i is repaired each time: the watch survives the new inode (--in-process)', async () => {
-    const { stateDir, agent } = setup('file', `
+    const { stateDir, agent } = setup(
+      'file',
+      `
 resources:
   - kind: file
     name: app-conf
     path: /etc/i29-app/app.conf
     content: "port=80\\n"
     mode: "0644"
-`, ['--in-process']); // the runs in the agent process: the other runner (the rest run a process per run)
+`,
+      ['--in-process'],
+    ); // the runs in the agent process: the other runner (the rest run a process per run)
     await nextReport(stateDir, 0);
     await waitFor('the directory watched', () => agent.stderr().includes('watch: 1 managed path(s) in 1 directory'));
     const conf = path.join(sb.root, 'etc/i29-app/app.conf');
@@ -166,13 +211,21 @@ resources:
     writeFileSync(other, 'port=8080\nextra\n', { mode: 0o600 });
     execFileSync('mv', [other, conf]);
     const mv = await waitReport(agent, stateDir, 1, (r) => r.trigger === 'event');
-    expect(byId(mv)['file[app-conf]'], agent.stderr()).toMatchObject({ status: 'changed', cause: 'corrective', seen: { by: 'event', event: { source: 'file', path: '/etc/i29-app/app.conf', event: 'rename', exists: true, mode: '0600', size: 16 } } });
+    expect(byId(mv)['file[app-conf]'], agent.stderr()).toMatchObject({
+      status: 'changed',
+      cause: 'corrective',
+      seen: { by: 'event', event: { source: 'file', path: '/etc/i29-app/app.conf', event: 'rename', exists: true, mode: '0600', size: 16 } },
+    });
     expect(readFileSync(conf, 'utf8')).toBe('port=80\n');
 
     const n = reports(stateDir).length;
     execFileSync('sed', ['-i', 's/80/81/', conf]);
     const sed = await waitReport(agent, stateDir, n, (r) => r.trigger === 'event');
-    expect(byId(sed)['file[app-conf]']).toMatchObject({ status: 'changed', cause: 'corrective', seen: { by: 'event', event: { source: 'file', exists: true } } });
+    expect(byId(sed)['file[app-conf]']).toMatchObject({
+      status: 'changed',
+      cause: 'corrective',
+      seen: { by: 'event', event: { source: 'file', exists: true } },
+    });
     expect(readFileSync(conf, 'utf8')).toBe('port=80\n');
 
     // And again: still watched after two replacements.
@@ -184,7 +237,9 @@ resources:
 
   it('a container that dies in a loop hits the rate limit: the event runs stay bounded, the rest is left to the sweep', async () => {
     const name = `${sb.id}-flap`;
-    const { stateDir, metrics, agent } = setup('flap', `
+    const { stateDir, metrics, agent } = setup(
+      'flap',
+      `
 resources:
   - kind: docker.container
     name: ${name}
@@ -193,7 +248,9 @@ resources:
     restart: always
     labels: { tsconverge-test: ${sb.id} }
     stopTimeout: 1
-`, ['--watch-debounce', '300ms', '--watch-burst', '2', '--watch-every', '2s', '--watch-max', '4']);
+`,
+      ['--watch-debounce', '300ms', '--watch-burst', '2', '--watch-every', '2s', '--watch-max', '4'],
+    );
     await nextReport(stateDir, 0);
     // The cap counts event runs per interval; a scheduled run starts a new one. So: at most 4
     // event runs between two scheduled runs, whenever the sweep comes (on a loaded machine the
@@ -206,19 +263,27 @@ resources:
       }
     };
     await waitFor('the rate limit to leave events to the sweep', () => agent.stderr().includes('rate limit: 4 event runs this interval'), 60_000);
-    await waitFor('dropped events in the metrics', () => (metricValue(metrics, 'tsconverge_agent_watch_events_total{kind="dropped"}') ?? 0) >= 1, 60_000).catch((e: Error) => { throw new Error(`${e.message}\n${agent.stderr()}`); });
+    await waitFor('dropped events in the metrics', () => (metricValue(metrics, 'tsconverge_agent_watch_events_total{kind="dropped"}') ?? 0) >= 1, 60_000).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}\n${agent.stderr()}`);
+      },
+    );
     expect(agent.stderr()).toMatch(/rate limit: 4 event runs this interval; \d+ event\(s\) on docker\.container\[[^\]]+\] left to the sweep/);
     boundedPerInterval();
     // The container keeps dying; its restarts are counted from the same event stream.
     await waitFor('restarts seen', () => (metricValue(metrics, `tsconverge_container_restarts_seen_total{container="${name}"}`) ?? 0) >= 2, 30_000);
-    const die = eventRuns(stateDir).flatMap((r) => r.resources).find((r: any) => r.seen?.event?.action === 'die');
+    const die = eventRuns(stateDir)
+      .flatMap((r) => r.resources)
+      .find((r: any) => r.seen?.event?.action === 'die');
     if (die) expect(die.seen.event.exitCode).toBe(3);
     boundedPerInterval();
   }, 120_000);
 
   it('an OOM kill is seen: it marks the container, and the metrics count it', async () => {
     const name = `${sb.id}-oom`;
-    const { stateDir, metrics, agent } = setup('oom', `
+    const { stateDir, metrics, agent } = setup(
+      'oom',
+      `
 resources:
   - kind: docker.container
     name: ${name}
@@ -227,11 +292,16 @@ resources:
     memory: 16m
     labels: { tsconverge-test: ${sb.id} }
     stopTimeout: 1
-`, ['--watch-debounce', '300ms', '--watch-burst', '1', '--watch-every', '1h', '--watch-max', '1']);
+`,
+      ['--watch-debounce', '300ms', '--watch-burst', '1', '--watch-every', '1h', '--watch-max', '1'],
+    );
     await nextReport(stateDir, 0);
     // tail of /dev/zero keeps it all (no newline): the kernel kills it at its 16 MiB limit, then again after each start.
-    await waitFor('the OOM kill seen', () => agent.stderr().includes(`watch: container ${name} oom marks docker.container[${name}]`), 60_000)
-      .catch((e: Error) => { throw new Error(`${e.message}\n${agent.stderr()}`); });
+    await waitFor('the OOM kill seen', () => agent.stderr().includes(`watch: container ${name} oom marks docker.container[${name}]`), 60_000).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}\n${agent.stderr()}`);
+      },
+    );
     await waitFor('the OOM kill counted', () => (metricValue(metrics, `tsconverge_container_oom_kills_seen_total{container="${name}"}`) ?? 0) >= 1, 30_000);
     await waitFor('its event run', () => eventRuns(stateDir).find((r) => r.event?.marked?.includes(`docker.container[${name}]`)), 30_000);
     // (A run's process rewrites the file; the agent adds its watch lines back right after.)
@@ -266,7 +336,10 @@ resources:
     docker('rm', '-f', name);
     writeFileSync(conf, 'by hand\n');
     const world = dockerSnapshot(`tsconverge-test=${sb.id}`);
-    const pendingWith = (id: string): any => eventRuns(noopState).map((r) => byId(r)[id]).find((x) => x?.status === 'pending' && x.seen?.by === 'event');
+    const pendingWith = (id: string): any =>
+      eventRuns(noopState)
+        .map((r) => byId(r)[id])
+        .find((x) => x?.status === 'pending' && x.seen?.by === 'event');
     const c = await waitFor('the container reported pending with its event', () => pendingWith(`docker.container[${name}]`), 20_000);
     const f = await waitFor('the file reported pending with its event', () => pendingWith('file[noop-conf]'), 20_000);
     expect(eventRuns(noopState).every((r) => r.noop === true)).toBe(true);

@@ -15,9 +15,15 @@ import { byId, nextReport, reports, startAgent, waitFor, type AgentProcess } fro
 
 let sb: Sandbox;
 let agent: AgentProcess | undefined;
-beforeAll(() => { requireDocker(); sb = createSandbox('ha'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('ha');
+});
 afterAll(async () => {
-  if (agent && agent.child.exitCode === null) { agent.child.kill('SIGKILL'); await agent.exited; }
+  if (agent && agent.child.exitCode === null) {
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+  }
   sb?.cleanup();
 });
 
@@ -51,7 +57,14 @@ describe('tsconverge agent', () => {
 
     // The run at start converges everything: all intentional (nothing was applied before).
     const first = await nextReport(stateDir, 0);
-    expect(first, agent.stderr()).toMatchObject({ outcome: 'run', trigger: 'start', exitCode: 2, cachedCatalogue: false, agent: { enabled: true }, changes: { intentional: 2, corrective: 0 } });
+    expect(first, agent.stderr()).toMatchObject({
+      outcome: 'run',
+      trigger: 'start',
+      exitCode: 2,
+      cachedCatalogue: false,
+      agent: { enabled: true },
+      changes: { intentional: 2, corrective: 0 },
+    });
     expect(containerInfo(name).status).toBe('running');
     expect(readFileSync(conf, 'utf8')).toBe('v1\n');
     const seen = reports(stateDir).length;
@@ -64,10 +77,20 @@ describe('tsconverge agent', () => {
     expect(byId(repair)['file[app-conf]'].status).toBe('unchanged');
     expect(containerInfo(name).status).toBe('running');
     // ... and in the metrics file, which promtool parses.
-    await waitFor('metrics of the corrective run', () => existsSync(metrics) && readFileSync(metrics, 'utf8').includes('tsconverge_agent_changes{cause="corrective"} 1'));
+    await waitFor(
+      'metrics of the corrective run',
+      () => existsSync(metrics) && readFileSync(metrics, 'utf8').includes('tsconverge_agent_changes{cause="corrective"} 1'),
+    );
     expect(promtool(metrics)).toBe('');
     const text = readFileSync(metrics, 'utf8');
-    for (const line of ['tsconverge_agent_enabled 1', 'tsconverge_agent_last_run_exit_code 2', 'tsconverge_agent_resources{status="changed"} 1', 'tsconverge_agent_failures{type="resource"} 0', 'tsconverge_agent_cached_catalogue 0']) expect(text).toContain(line);
+    for (const line of [
+      'tsconverge_agent_enabled 1',
+      'tsconverge_agent_last_run_exit_code 2',
+      'tsconverge_agent_resources{status="changed"} 1',
+      'tsconverge_agent_failures{type="resource"} 0',
+      'tsconverge_agent_cached_catalogue 0',
+    ])
+      expect(text).toContain(line);
     expect(text).toMatch(/tsconverge_agent_build_info\{version="[^"]+",nodejs="[^"]+",node="[^"]+"\} 1/);
     expect(text).toMatch(/tsconverge_agent_catalogue_age_seconds \d/);
     expect(text).toMatch(/tsconverge_agent_next_run_timestamp_seconds \d/);
@@ -90,7 +113,15 @@ describe('tsconverge agent', () => {
     docker('rm', '-f', name);
     writeFileSync(conf, 'edited by hand\n');
     const world = dockerSnapshot(`tsconverge-test=${sb.id}`);
-    await nextReport(stateDir, before, () => reports(stateDir).slice(before).filter((r) => r.outcome === 'skipped').length >= 3, 40_000);
+    await nextReport(
+      stateDir,
+      before,
+      () =>
+        reports(stateDir)
+          .slice(before)
+          .filter((r) => r.outcome === 'skipped').length >= 3,
+      40_000,
+    );
     const skipped = reports(stateDir).slice(before);
     for (const r of skipped) {
       expect(r).toMatchObject({ outcome: 'skipped', exitCode: 1, resources: [], agent: { enabled: false, disabledReason: 'change window CHG-42' } });
@@ -166,14 +197,18 @@ describe('tsconverge agent', () => {
   });
 
   it('logs readable lines with the sd-daemon priority prefix when stderr is the journal, or with --journald', async () => {
-    const m = sb.write('journal/manifest.yaml', 'resources:\n  - kind: file\n    name: /etc/journal.conf\n    content: "j\\n"\n  - kind: file\n    name: /etc/token\n    content: "s3cr3t-agent-value"\n    sensitive: true\n    mode: "0600"\n');
+    const m = sb.write(
+      'journal/manifest.yaml',
+      'resources:\n  - kind: file\n    name: /etc/journal.conf\n    content: "j\\n"\n  - kind: file\n    name: /etc/token\n    content: "s3cr3t-agent-value"\n    sensitive: true\n    mode: "0600"\n',
+    );
     const stateDir = path.join(sb.root, 'state-journal');
     const log = path.join(sb.root, 'journal.log');
     // JOURNAL_STREAM names stderr's device:inode (systemd.exec(5)); here stderr is a file we made.
     const fd = openSync(log, 'w');
     const st = fstatSync(fd);
     const child = spawn(process.execPath, [BIN, 'agent', '--onetime', '--manifests', m, '--root', sb.root, '--state-dir', stateDir], {
-      env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` }, stdio: ['ignore', 'ignore', fd],
+      env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+      stdio: ['ignore', 'ignore', fd],
     });
     const code = await new Promise((resolve) => child.on('exit', resolve));
     closeSync(fd);
@@ -193,7 +228,13 @@ describe('tsconverge agent', () => {
     const drift = await runCli(['agent', '--onetime', '--log-level', 'debug', '--manifests', m, '--root', sb.root, '--state-dir', stateDir]);
     expect(drift.code).toBe(2);
     expect(byId(reports(stateDir).at(-1))['file[/etc/token]']).toMatchObject({ status: 'changed', cause: 'corrective' });
-    const texts = [drift.stderr, drift.stdout, readFileSync(log, 'utf8'), readFileSync(path.join(stateDir, 'last_run_summary.json'), 'utf8'), ...reports(stateDir).map((r) => JSON.stringify(r))];
+    const texts = [
+      drift.stderr,
+      drift.stdout,
+      readFileSync(log, 'utf8'),
+      readFileSync(path.join(stateDir, 'last_run_summary.json'), 'utf8'),
+      ...reports(stateDir).map((r) => JSON.stringify(r)),
+    ];
     for (const t of texts) expect(t).not.toContain('s3cr3t');
   });
 });

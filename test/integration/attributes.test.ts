@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('attr'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('attr');
+});
 afterAll(() => sb?.cleanup());
 
 const inspect = (fmt: string, name: string): string => docker('inspect', '--format', fmt, name);
@@ -60,13 +63,27 @@ resources:
     const first = await runCli(['apply', m, '--root', sb.root]);
     expect(first.code, first.stdout + first.stderr).toBe(2);
     const second = await runCli(['apply', m, '--root', sb.root, '--format', 'json']);
-    expect(second.code, JSON.stringify(second.json?.resources?.filter((r: any) => r.status !== 'unchanged'), null, 1)).toBe(0);
+    expect(
+      second.code,
+      JSON.stringify(
+        second.json?.resources?.filter((r: any) => r.status !== 'unchanged'),
+        null,
+        1,
+      ),
+    ).toBe(0);
 
-    expect(inspect('{{.State.Running}} {{.Config.Hostname}} {{.Config.User}} {{.Config.WorkingDir}} {{.HostConfig.ReadonlyRootfs}}', name)).toBe('true fullhost 65534 /tmp true');
-    expect(inspect('{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}', name)).toBe(`${96 * 1024 * 1024} 500000000 on-failure:3`);
-    expect(inspect('{{json .HostConfig.Dns}} {{json .HostConfig.Sysctls}} {{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}', name))
-      .toBe('["10.0.0.53","10.0.0.54"] {"net.core.somaxconn":"512"} json-file {"max-file":"2","max-size":"1m"}');
-    expect(inspect('{{json .Config.Healthcheck}}', name)).toBe('{"Test":["CMD-SHELL","true"],"Interval":60000000000,"Timeout":5000000000,"StartPeriod":500000000,"Retries":2}');
+    expect(inspect('{{.State.Running}} {{.Config.Hostname}} {{.Config.User}} {{.Config.WorkingDir}} {{.HostConfig.ReadonlyRootfs}}', name)).toBe(
+      'true fullhost 65534 /tmp true',
+    );
+    expect(
+      inspect('{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}', name),
+    ).toBe(`${96 * 1024 * 1024} 500000000 on-failure:3`);
+    expect(inspect('{{json .HostConfig.Dns}} {{json .HostConfig.Sysctls}} {{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}', name)).toBe(
+      '["10.0.0.53","10.0.0.54"] {"net.core.somaxconn":"512"} json-file {"max-file":"2","max-size":"1m"}',
+    );
+    expect(inspect('{{json .Config.Healthcheck}}', name)).toBe(
+      '{"Test":["CMD-SHELL","true"],"Interval":60000000000,"Timeout":5000000000,"StartPeriod":500000000,"Retries":2}',
+    );
     expect(inspect('{{json (index .NetworkSettings.Networks "' + sb.prefix + '-b").Aliases}}', name)).toContain('"bee"');
     expect(inspect('{{len .NetworkSettings.Networks}}', name)).toBe('2');
     expect(docker('exec', name, 'cat', '/etc/app.conf')).toBe('x=1');
@@ -85,10 +102,16 @@ resources:
 
   it('an attribute not declared is not compared; a removed environment variable is drift', async () => {
     const name = `${sb.prefix}-min`;
-    const m = sb.write('min/manifest.yaml', `resources:\n  - kind: docker.container\n    name: ${name}\n    image: local/busybox:1\n    command: [sleep, "100000"]\n    environment: { KEEP: "1", DROP: "2" }\n    labels: { tsconverge-test: ${sb.id} }\n    stopTimeout: 1\n`);
+    const m = sb.write(
+      'min/manifest.yaml',
+      `resources:\n  - kind: docker.container\n    name: ${name}\n    image: local/busybox:1\n    command: [sleep, "100000"]\n    environment: { KEEP: "1", DROP: "2" }\n    labels: { tsconverge-test: ${sb.id} }\n    stopTimeout: 1\n`,
+    );
     expect((await runCli(['apply', m])).code).toBe(2);
     expect((await runCli(['apply', m])).code).toBe(0);
-    sb.write('min/manifest.yaml', `resources:\n  - kind: docker.container\n    name: ${name}\n    image: local/busybox:1\n    command: [sleep, "100000"]\n    environment: { KEEP: "1" }\n    labels: { tsconverge-test: ${sb.id} }\n    stopTimeout: 1\n`);
+    sb.write(
+      'min/manifest.yaml',
+      `resources:\n  - kind: docker.container\n    name: ${name}\n    image: local/busybox:1\n    command: [sleep, "100000"]\n    environment: { KEEP: "1" }\n    labels: { tsconverge-test: ${sb.id} }\n    stopTimeout: 1\n`,
+    );
     const plan = await runCli(['plan', m]);
     expect(plan.stdout).toContain('environment.DROP: "2" -> (none)');
     expect((await runCli(['apply', m])).code).toBe(2);

@@ -13,7 +13,16 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, docker, freePort, runCli } from '../support/harness.js';
-import { PASSWORD, backupSandbox, dirFingerprint, resticCli, snapshotsIn, stateOf, writerCommand, type BackupSandbox } from '../../src/providers/backup/backup.testkit.js';
+import {
+  PASSWORD,
+  backupSandbox,
+  dirFingerprint,
+  resticCli,
+  snapshotsIn,
+  stateOf,
+  writerCommand,
+  type BackupSandbox,
+} from '../../src/providers/backup/backup.testkit.js';
 
 let s: BackupSandbox;
 const test = (): string => s.label.split('=')[1]!;
@@ -24,19 +33,55 @@ beforeAll(() => {
   resticCli(s.repo, ['init']);
   // 150 MB that does not compress: restic takes a few seconds, long enough to interrupt.
   docker('volume', 'create', '--label', s.label, `${s.pfx}-big`);
-  docker('run', '--rm', '--network', 'none', '--label', s.label, '-v', `${s.pfx}-big:/d`, 'local/busybox:1', 'sh', '-c', 'for i in 1 2 3; do head -c 50000000 /dev/urandom > /d/f$i; done');
+  docker(
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--label',
+    s.label,
+    '-v',
+    `${s.pfx}-big:/d`,
+    'local/busybox:1',
+    'sh',
+    '-c',
+    'for i in 1 2 3; do head -c 50000000 /dev/urandom > /d/f$i; done',
+  );
 });
 afterAll(() => s?.cleanup());
 
 function manifest(file: string, backup: Record<string, unknown>): string {
-  return s.write(file, JSON.stringify({
-    resources: [
-      { kind: 'docker.volume', name: `${s.pfx}-data`, labels: { 'tsconverge-test': test() } },
-      { kind: 'docker.container', name: `${s.pfx}-app`, image: 'local/busybox:1', networks: ['none'], command: writerCommand(), labels: { 'tsconverge-test': test() }, mounts: [{ type: 'volume', source: `${s.pfx}-data`, target: '/data' }, { type: 'volume', source: `${s.pfx}-big`, target: '/big' }] },
-      { kind: 'backup.volume', name: 'b', volumes: [`${s.pfx}-data`], repository: s.repo, passwordFile: s.passwordFile, quiesce: 'stop', require: [`docker.container[${s.pfx}-app]`], ...backup },
-      { kind: 'file', name: '/etc/after-backup', content: 'still converged\n', require: [] },
-    ],
-  }));
+  return s.write(
+    file,
+    JSON.stringify({
+      resources: [
+        { kind: 'docker.volume', name: `${s.pfx}-data`, labels: { 'tsconverge-test': test() } },
+        {
+          kind: 'docker.container',
+          name: `${s.pfx}-app`,
+          image: 'local/busybox:1',
+          networks: ['none'],
+          command: writerCommand(),
+          labels: { 'tsconverge-test': test() },
+          mounts: [
+            { type: 'volume', source: `${s.pfx}-data`, target: '/data' },
+            { type: 'volume', source: `${s.pfx}-big`, target: '/big' },
+          ],
+        },
+        {
+          kind: 'backup.volume',
+          name: 'b',
+          volumes: [`${s.pfx}-data`],
+          repository: s.repo,
+          passwordFile: s.passwordFile,
+          quiesce: 'stop',
+          require: [`docker.container[${s.pfx}-app]`],
+          ...backup,
+        },
+        { kind: 'file', name: '/etc/after-backup', content: 'still converged\n', require: [] },
+      ],
+    }),
+  );
 }
 
 const startedAt = (name: string): string => docker('inspect', '--format', '{{.State.StartedAt}}', name);
@@ -74,7 +119,10 @@ describe('backup.volume failures', () => {
   it('an unreachable sftp repository: fails clearly, the container keeps running', async () => {
     const port = await freePort();
     const since = startedAt(`${s.pfx}-app`);
-    const m = manifest('unreachable.json', { repository: `sftp:root@127.0.0.1:/srv/nothing`, sshCommand: ['ssh', '-p', String(port), '-o', 'BatchMode=yes', 'root@127.0.0.1', '-s', 'sftp'] });
+    const m = manifest('unreachable.json', {
+      repository: `sftp:root@127.0.0.1:/srv/nothing`,
+      sshCommand: ['ssh', '-p', String(port), '-o', 'BatchMode=yes', 'root@127.0.0.1', '-s', 'sftp'],
+    });
     const r = await runCli(['apply', m, '--root', s.root, '--format', 'json']);
     expect(r.code, r.stdout + r.stderr).toBe(4);
     const b = r.json.resources.find((x: any) => x.id === 'backup.volume[b]');
@@ -90,7 +138,9 @@ describe('backup.volume failures', () => {
     const m = manifest('big.json', { volumes: [`${s.pfx}-big`] });
     const child = spawn(process.execPath, [BIN, 'backup', 'run', 'b', '--manifests', m, '--root', s.root], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const deadline = Date.now() + 60_000;
     while (stateOf(`${s.pfx}-app`) !== 'exited') {
@@ -135,7 +185,10 @@ describe('backup.volume failures', () => {
     const deadline = Date.now() + 60_000;
     let restic: number[] = [];
     for (;;) {
-      restic = execFileSync('sh', ['-c', `pgrep -P ${child.pid} -x restic || true`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+      restic = execFileSync('sh', ['-c', `pgrep -P ${child.pid} -x restic || true`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
       if (restic.length && locks().length) break;
       if (Date.now() > deadline) throw new Error('restic never took its lock');
       await new Promise((r) => setTimeout(r, 50));
@@ -157,7 +210,11 @@ describe('backup.volume failures', () => {
     writeFileSync(pwFile, PASSWORD + '\n', { mode: 0o600 });
     // Another host: restic in its own UTS namespace, named otherhost, holding a live lock (a
     // `backup --stdin` holds its lock as long as its input stays open).
-    const other = spawn('unshare', ['--uts', 'sh', '-c', `hostname otherhost && exec restic -r ${s.repo} --no-cache --password-file ${pwFile} backup --stdin --stdin-filename held`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const other = spawn(
+      'unshare',
+      ['--uts', 'sh', '-c', `hostname otherhost && exec restic -r ${s.repo} --no-cache --password-file ${pwFile} backup --stdin --stdin-filename held`],
+      { stdio: ['pipe', 'ignore', 'pipe'] },
+    );
     try {
       const deadline = Date.now() + 30_000;
       while (!locks().length) {

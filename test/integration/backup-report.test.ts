@@ -28,11 +28,26 @@ beforeAll(() => {
   stateDir = path.join(path.dirname(s.root), 'state');
   metrics = path.join(path.dirname(s.root), 'tsconverge.prom');
   docker('volume', 'create', '--label', s.label, volume());
-  docker('run', '--rm', '--network', 'none', '--label', s.label, '-v', `${volume()}:/d`, 'local/busybox:1', 'sh', '-c', 'head -c 300000 /dev/urandom > /d/data.bin');
+  docker(
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--label',
+    s.label,
+    '-v',
+    `${volume()}:/d`,
+    'local/busybox:1',
+    'sh',
+    '-c',
+    'head -c 300000 /dev/urandom > /d/data.bin',
+  );
   resticCli(s.repo, ['init']);
   const when = new Date(Date.now() - 26 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
   resticCli(s.repo, ['backup', '--host', os.hostname(), '--tag', `tsconverge-volume=${volume()}`, '--time', when, '.'], { cwd: mountpointOf(volume()) });
-  m = s.manifest(JSON.stringify({ resources: [{ kind: 'backup.volume', name: 'db', volumes: [volume()], repository: s.repo, passwordFile: s.passwordFile, every: '24h' }] }));
+  m = s.manifest(
+    JSON.stringify({ resources: [{ kind: 'backup.volume', name: 'db', volumes: [volume()], repository: s.repo, passwordFile: s.passwordFile, every: '24h' }] }),
+  );
 });
 afterAll(() => s?.cleanup());
 

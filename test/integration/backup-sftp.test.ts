@@ -31,16 +31,55 @@ beforeAll(async () => {
   remote = path.join(base, 'remote');
   mkdirSync(remote);
   docker('volume', 'create', '--label', s.label, `${s.pfx}-site`);
-  docker('run', '--rm', '--network', 'none', '--label', s.label, '-v', `${s.pfx}-site:/s`, 'local/busybox:1', 'sh', '-c',
-    'mkdir -p /s/a/b && head -c 40000000 /dev/urandom > /s/a/big.bin && echo hello > /s/a/b/hi && chmod 0604 /s/a/b/hi && chown 7:8 /s/a/b/hi');
-  m = s.manifest(JSON.stringify({
-    resources: [{
-      kind: 'backup.volume', name: 'site', volumes: [`${s.pfx}-site`], repository: `sftp:root@127.0.0.1:${remote}/repo`, passwordFile: s.passwordFile, keep: { last: 3 },
-      sshCommand: ['ssh', '-p', String(port), '-i', key, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@127.0.0.1', '-s', 'sftp'],
-    }],
-  }));
+  docker(
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--label',
+    s.label,
+    '-v',
+    `${s.pfx}-site:/s`,
+    'local/busybox:1',
+    'sh',
+    '-c',
+    'mkdir -p /s/a/b && head -c 40000000 /dev/urandom > /s/a/big.bin && echo hello > /s/a/b/hi && chmod 0604 /s/a/b/hi && chown 7:8 /s/a/b/hi',
+  );
+  m = s.manifest(
+    JSON.stringify({
+      resources: [
+        {
+          kind: 'backup.volume',
+          name: 'site',
+          volumes: [`${s.pfx}-site`],
+          repository: `sftp:root@127.0.0.1:${remote}/repo`,
+          passwordFile: s.passwordFile,
+          keep: { last: 3 },
+          sshCommand: [
+            'ssh',
+            '-p',
+            String(port),
+            '-i',
+            key,
+            '-o',
+            `UserKnownHostsFile=${knownHosts}`,
+            '-o',
+            'StrictHostKeyChecking=yes',
+            '-o',
+            'BatchMode=yes',
+            'root@127.0.0.1',
+            '-s',
+            'sftp',
+          ],
+        },
+      ],
+    }),
+  );
 }, 120_000);
-afterAll(async () => { await sshd?.stop(); s?.cleanup(); });
+afterAll(async () => {
+  await sshd?.stop();
+  s?.cleanup();
+});
 
 /** argv and environment of every restic process running now. */
 function resticProcesses(): string[] {
@@ -50,7 +89,9 @@ function resticProcesses(): string[] {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (cmd.split('\0')[0] !== 'restic') continue;
       out.push(cmd.replace(/\0/g, ' ') + '\n' + readFileSync(`/proc/${pid}/environ`, 'utf8').replace(/\0/g, ' '));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
@@ -60,12 +101,18 @@ describe('backup.volume over sftp', () => {
     const child = spawn(process.execPath, [BIN, 'apply', m, '--root', s.root, '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     let seen: string[] = [];
     let done = false;
-    void exited.then(() => { done = true; });
+    void exited.then(() => {
+      done = true;
+    });
     while (!done) {
       const now = resticProcesses();
       seen = seen.concat(now);
@@ -84,7 +131,19 @@ describe('backup.volume over sftp', () => {
     const list = await runCli(['backup', 'list', `${s.pfx}-site`, '--manifests', m, '--root', s.root, '--format', 'json']);
     expect(list.code, list.stderr).toBe(0);
     expect(list.json.snapshots).toHaveLength(1);
-    const restore = await runCli(['backup', 'restore', `${s.pfx}-site`, '--snapshot', list.json.snapshots[0].id, '--into', `${s.pfx}-site-copy`, '--manifests', m, '--root', s.root]);
+    const restore = await runCli([
+      'backup',
+      'restore',
+      `${s.pfx}-site`,
+      '--snapshot',
+      list.json.snapshots[0].id,
+      '--into',
+      `${s.pfx}-site-copy`,
+      '--manifests',
+      m,
+      '--root',
+      s.root,
+    ]);
     expect(restore.code, restore.stderr).toBe(2);
     expect(volumeTree(`${s.pfx}-site-copy`)).toEqual(volumeTree(`${s.pfx}-site`));
 
@@ -95,6 +154,10 @@ describe('backup.volume over sftp', () => {
     const refused = await runCli(['backup', 'run', 'site', '--manifests', m, '--root', s.root]);
     expect(refused.code).toBe(4);
     expect(refused.stderr).toContain('is unreachable');
-    expect(execFileSync('ls', [path.join(remote, 'repo', 'snapshots')], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+    expect(
+      execFileSync('ls', [path.join(remote, 'repo', 'snapshots')], { encoding: 'utf8' })
+        .trim()
+        .split('\n'),
+    ).toHaveLength(1);
   }, 240_000);
 });

@@ -25,28 +25,85 @@ beforeAll(() => {
   s = backupSandbox();
   // A tree with modes, owners, a symlink, nested directories and binary content.
   docker('volume', 'create', '--label', s.label, `${s.pfx}-files`);
-  docker('run', '--rm', '--network', 'none', '--label', s.label, '-v', `${s.pfx}-files:/f`, 'local/busybox:1', 'sh', '-c', [
-    'mkdir -p /f/conf/deep /f/www', 'echo secret-ish > /f/conf/app.conf', 'chmod 0640 /f/conf/app.conf', 'chown 33:33 /f/conf/app.conf',
-    'head -c 70000 /dev/urandom > /f/www/blob.bin', 'chown 1000:1000 /f/www /f/www/blob.bin', 'chmod 0755 /f/www', 'chmod 2750 /f/conf/deep',
-    'echo x > /f/conf/deep/x', 'chmod 0600 /f/conf/deep/x', 'ln -s ../conf/app.conf /f/www/link', 'touch /f/empty',
-  ].join(' && '));
-  m = s.manifest(JSON.stringify({
-    resources: [
-      { kind: 'docker.volume', name: `${s.pfx}-db`, labels: { 'tsconverge-test': test() } },
-      { kind: 'docker.container', name: `${s.pfx}-db`, image: 'local/busybox:1', networks: ['none'], command: writerCommand(), labels: { 'tsconverge-test': test() }, mounts: [{ type: 'volume', source: `${s.pfx}-db`, target: '/data' }] },
-      {
-        kind: 'backup.volume', name: 'db', volumes: [`${s.pfx}-db`, `${s.pfx}-files`], repository: s.repo, passwordFile: s.passwordFile,
-        hooks: { container: `${s.pfx}-db`, before: ['sh', '-c', 'cp /data/rows /data/dump.rows && wc -l < /data/dump.rows > /data/dump.count'], after: ['rm', '-f', '/data/dump.rows', '/data/dump.count'] },
-        require: [`docker.container[${s.pfx}-db]`],
-      },
-      { kind: 'docker.volume', name: `${s.pfx}-stop`, labels: { 'tsconverge-test': test() } },
-      {
-        kind: 'docker.container', name: `${s.pfx}-stopper`, image: 'local/busybox:1', networks: ['none'], labels: { 'tsconverge-test': test() }, mounts: [{ type: 'volume', source: `${s.pfx}-stop`, target: '/data' }],
-        command: ['sh', '-c', 'echo start >> /data/rows; trap \'echo stopped at $i >> /data/rows; exit 0\' TERM; i=0; while true; do i=$((i+1)); echo "row $i" >> /data/rows; sleep 0.05; done'],
-      },
-      { kind: 'backup.volume', name: 'stopped', volumes: [`${s.pfx}-stop`], repository: s.repo, passwordFile: s.passwordFile, quiesce: 'stop', require: [`docker.container[${s.pfx}-stopper]`] },
-    ],
-  }));
+  docker(
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--label',
+    s.label,
+    '-v',
+    `${s.pfx}-files:/f`,
+    'local/busybox:1',
+    'sh',
+    '-c',
+    [
+      'mkdir -p /f/conf/deep /f/www',
+      'echo secret-ish > /f/conf/app.conf',
+      'chmod 0640 /f/conf/app.conf',
+      'chown 33:33 /f/conf/app.conf',
+      'head -c 70000 /dev/urandom > /f/www/blob.bin',
+      'chown 1000:1000 /f/www /f/www/blob.bin',
+      'chmod 0755 /f/www',
+      'chmod 2750 /f/conf/deep',
+      'echo x > /f/conf/deep/x',
+      'chmod 0600 /f/conf/deep/x',
+      'ln -s ../conf/app.conf /f/www/link',
+      'touch /f/empty',
+    ].join(' && '),
+  );
+  m = s.manifest(
+    JSON.stringify({
+      resources: [
+        { kind: 'docker.volume', name: `${s.pfx}-db`, labels: { 'tsconverge-test': test() } },
+        {
+          kind: 'docker.container',
+          name: `${s.pfx}-db`,
+          image: 'local/busybox:1',
+          networks: ['none'],
+          command: writerCommand(),
+          labels: { 'tsconverge-test': test() },
+          mounts: [{ type: 'volume', source: `${s.pfx}-db`, target: '/data' }],
+        },
+        {
+          kind: 'backup.volume',
+          name: 'db',
+          volumes: [`${s.pfx}-db`, `${s.pfx}-files`],
+          repository: s.repo,
+          passwordFile: s.passwordFile,
+          hooks: {
+            container: `${s.pfx}-db`,
+            before: ['sh', '-c', 'cp /data/rows /data/dump.rows && wc -l < /data/dump.rows > /data/dump.count'],
+            after: ['rm', '-f', '/data/dump.rows', '/data/dump.count'],
+          },
+          require: [`docker.container[${s.pfx}-db]`],
+        },
+        { kind: 'docker.volume', name: `${s.pfx}-stop`, labels: { 'tsconverge-test': test() } },
+        {
+          kind: 'docker.container',
+          name: `${s.pfx}-stopper`,
+          image: 'local/busybox:1',
+          networks: ['none'],
+          labels: { 'tsconverge-test': test() },
+          mounts: [{ type: 'volume', source: `${s.pfx}-stop`, target: '/data' }],
+          command: [
+            'sh',
+            '-c',
+            'echo start >> /data/rows; trap \'echo stopped at $i >> /data/rows; exit 0\' TERM; i=0; while true; do i=$((i+1)); echo "row $i" >> /data/rows; sleep 0.05; done',
+          ],
+        },
+        {
+          kind: 'backup.volume',
+          name: 'stopped',
+          volumes: [`${s.pfx}-stop`],
+          repository: s.repo,
+          passwordFile: s.passwordFile,
+          quiesce: 'stop',
+          require: [`docker.container[${s.pfx}-stopper]`],
+        },
+      ],
+    }),
+  );
 });
 afterAll(() => s?.cleanup());
 
@@ -90,7 +147,9 @@ describe('tsconverge backup', () => {
     const run = await cli('backup', 'run', 'stopped');
     expect(run.code, run.stderr).toBe(2);
     expect(stateOf(`${s.pfx}-stopper`)).toBe('running');
-    const snap = snapshotsIn(s.repo).filter((x) => x.tags?.includes(`tsconverge-volume=${s.pfx}-stop`)).pop()!;
+    const snap = snapshotsIn(s.repo)
+      .filter((x) => x.tags?.includes(`tsconverge-volume=${s.pfx}-stop`))
+      .pop()!;
     const mp = await restoreInto(`${s.pfx}-stop`, snap.short_id, `${s.pfx}-stop-copy`);
     const copy = readFileSync(path.join(mp, 'rows'), 'utf8');
     const live = readFileSync(path.join(mountpointOf(`${s.pfx}-stop`), 'rows'), 'utf8');

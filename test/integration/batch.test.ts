@@ -23,18 +23,26 @@ beforeAll(async () => {
       for (const m of chunk.toString('latin1').matchAll(/^(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP\/1\.[01]\r$/gm)) requests.push(`${m[1]} ${m[2]}`);
     });
     client.pipe(upstream).pipe(client);
-    const end = (): void => { client.destroy(); upstream.destroy(); };
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('error', end);
     upstream.on('error', end);
   });
   await new Promise<void>((r) => proxy.listen(proxyPath, r));
 });
-afterAll(() => { proxy?.close(); sb?.cleanup(); });
+afterAll(() => {
+  proxy?.close();
+  sb?.cleanup();
+});
 
 describe('batched reads', () => {
   it('50 containers: no-change run = constant list calls + at most one inspect per container, nothing mutating', async () => {
     const n = 50;
-    const containers = Array.from({ length: n }, (_, i) => `
+    const containers = Array.from(
+      { length: n },
+      (_, i) => `
   - kind: docker.container
     name: ${sb.prefix}-c${i}
     image: local/busybox:1
@@ -45,9 +53,15 @@ describe('batched reads', () => {
     stopTimeout: 1
     memory: 64m
     networks: [${sb.prefix}-net]
-    mounts: [{ type: volume, source: ${sb.prefix}-v${i % 10}, target: /data }]`).join('');
-    const volumes = Array.from({ length: 10 }, (_, i) => `\n  - kind: docker.volume\n    name: ${sb.prefix}-v${i}\n    labels: { tsconverge-test: ${sb.id} }`).join('');
-    const m = sb.manifest(`resources:\n  - kind: docker.network\n    name: ${sb.prefix}-net\n    labels: { tsconverge-test: ${sb.id} }${volumes}${containers}\n`);
+    mounts: [{ type: volume, source: ${sb.prefix}-v${i % 10}, target: /data }]`,
+    ).join('');
+    const volumes = Array.from(
+      { length: 10 },
+      (_, i) => `\n  - kind: docker.volume\n    name: ${sb.prefix}-v${i}\n    labels: { tsconverge-test: ${sb.id} }`,
+    ).join('');
+    const m = sb.manifest(
+      `resources:\n  - kind: docker.network\n    name: ${sb.prefix}-net\n    labels: { tsconverge-test: ${sb.id} }${volumes}${containers}\n`,
+    );
     const first = await runCli(['apply', m, '--format', 'json']);
     expect(first.code, first.stderr.slice(0, 2000)).toBe(2);
     expect(first.json.summary.changed).toBe(n + 11);

@@ -12,7 +12,10 @@ import { createSandbox, requireDocker, runCli, type Sandbox } from '../support/h
 import { reports } from '../support/agent.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('i22-cause'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('i22-cause');
+});
 afterAll(() => sb?.cleanup());
 
 const manifest = (p: string, id: string, greeting: string, extra = ''): string => `
@@ -36,7 +39,7 @@ resources:
 ${extra}`;
 
 describe('the cause of a change', () => {
-  it('a notified restart takes its notifier\'s cause (template change: intentional, drift: corrective); a failed create has none', async () => {
+  it("a notified restart takes its notifier's cause (template change: intentional, drift: corrective); a failed create has none", async () => {
     const stateDir = path.join(path.dirname(sb.root), 'state');
     sb.write('app.conf.hbs', 'greeting={{params.greeting}}\n');
     const m = sb.manifest(manifest(sb.prefix, sb.id, 'hello'));
@@ -67,11 +70,18 @@ describe('the cause of a change', () => {
     expect(repair.changes).toEqual({ intentional: 0, corrective: 2 });
 
     // A create that fails is neither intentional nor corrective.
-    sb.manifest(manifest(sb.prefix, sb.id, 'changed', `  - kind: docker.container
+    sb.manifest(
+      manifest(
+        sb.prefix,
+        sb.id,
+        'changed',
+        `  - kind: docker.container
     name: ${sb.prefix}-broken
     image: local/i22-no-such-image:1
     labels: { tsconverge-test: ${sb.id} }
-`));
+`,
+      ),
+    );
     const failed = await onetime();
     const broken = byId(failed)[`docker.container[${sb.prefix}-broken]`];
     expect(broken.status).toBe('failed');

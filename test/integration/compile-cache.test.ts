@@ -16,7 +16,9 @@ import path from 'node:path';
 import { BIN, REPO, createSandbox, type CliResult, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { sb = createSandbox('hg'); });
+beforeAll(() => {
+  sb = createSandbox('hg');
+});
 afterAll(() => sb?.cleanup());
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1100)); // compile-cache.ts SETTLE_MS
@@ -24,11 +26,18 @@ const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1100)); // 
 function run(args: string[], opts: { env?: Record<string, string>; exe?: string } = {}): Promise<CliResult & { how: string }> {
   const cmd = opts.exe ? [opts.exe] : [process.execPath, BIN];
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/unshare', ['--net', ...cmd, ...args, '--log-level', 'debug'], { env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/unshare', ['--net', ...cmd, ...args, '--log-level', 'debug'], {
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, how: /catalogue: (.*)/.exec(stderr)?.[1] ?? `(no catalogue line) ${stderr}` }));
   });
 }
@@ -36,11 +45,14 @@ function run(args: string[], opts: { env?: Record<string, string>; exe?: string 
 /** Every file under a directory with its size, mode and mtime: "nothing written" assertions. */
 function snapshot(dir: string): string {
   if (!existsSync(dir)) return '(none)';
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).map((d) => {
-    const p = path.join(d.parentPath, d.name);
-    const st = statSync(p);
-    return `${path.relative(dir, p)} ${st.size} ${st.mode.toString(8)} ${st.mtimeMs} ${st.ino}`;
-  }).sort().join('\n');
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .map((d) => {
+      const p = path.join(d.parentPath, d.name);
+      const st = statSync(p);
+      return `${path.relative(dir, p)} ${st.size} ${st.mode.toString(8)} ${st.mtimeMs} ${st.ino}`;
+    })
+    .sort()
+    .join('\n');
 }
 
 describe('one-shot apply/plan reuse of an unchanged compile', () => {
@@ -168,7 +180,10 @@ resources:
   it('never stores a catalogue that holds a secret value', async () => {
     const root = path.join(path.dirname(sb.dir), 'hg-secret');
     const stored = path.join(root, 'var/lib/tsconverge/catalogue/compiled.json');
-    const sensitive = sb.write('secret/s.yaml', 'resources:\n  - kind: file\n    name: s\n    path: /srv/s.txt\n    content: "hg-not-for-disk\\n"\n    sensitive: true\n');
+    const sensitive = sb.write(
+      'secret/s.yaml',
+      'resources:\n  - kind: file\n    name: s\n    path: /srv/s.txt\n    content: "hg-not-for-disk\\n"\n    sensitive: true\n',
+    );
     await settle();
     await run(['apply', sensitive, '--root', root]);
     expect((await run(['apply', sensitive, '--root', root])).how).not.toMatch(/^reused/);

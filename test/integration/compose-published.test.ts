@@ -23,16 +23,29 @@ beforeAll(() => {
   sb = createSandbox('i28pub');
   p = `i28-${sb.id}`;
   for (const img of IMAGES) {
-    try { docker('image', 'inspect', img); } catch { docker('tag', 'local/busybox:1', img); retagged.push(img); }
+    try {
+      docker('image', 'inspect', img);
+    } catch {
+      docker('tag', 'local/busybox:1', img);
+      retagged.push(img);
+    }
   }
 });
 afterAll(() => {
   try {
     const cs = docker('ps', '-aq', '--filter', `name=${p}`).split('\n').filter(Boolean);
     if (cs.length) docker('rm', '-f', ...cs);
-    for (const n of docker('network', 'ls', '-q', '--filter', `name=${p}`).split('\n').filter(Boolean)) { try { docker('network', 'rm', n); } catch { /* engine quirk */ } }
+    for (const n of docker('network', 'ls', '-q', '--filter', `name=${p}`).split('\n').filter(Boolean)) {
+      try {
+        docker('network', 'rm', n);
+      } catch {
+        /* engine quirk */
+      }
+    }
     if (retagged.length) docker('rmi', ...retagged); // only the tags this test made
-  } finally { sb?.cleanup(); }
+  } finally {
+    sb?.cleanup();
+  }
 });
 
 async function converge(files: string[], env: Record<string, string>, project: string): Promise<string> {

@@ -13,7 +13,11 @@ import { createSandbox, docker, dockerSnapshot, requireDocker, runCli, type Sand
 let sb: Sandbox;
 let p: string;
 const octet = randomInt(100, 250);
-beforeAll(() => { requireDocker(); sb = createSandbox('i28host'); p = `i28-${sb.id}`; });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('i28host');
+  p = `i28-${sb.id}`;
+});
 afterAll(() => sb?.cleanup());
 
 const DISK = '/dev/vda';
@@ -82,10 +86,24 @@ describe('docker.container host settings on the real engine', () => {
 
     const app = inspect(`${p}-app`);
     const hc = app.HostConfig;
-    expect(hc.Ulimits).toEqual(expect.arrayContaining([{ Name: 'nofile', Soft: 1024, Hard: 2048 }, { Name: 'nproc', Soft: 512, Hard: 512 }]));
+    expect(hc.Ulimits).toEqual(
+      expect.arrayContaining([
+        { Name: 'nofile', Soft: 1024, Hard: 2048 },
+        { Name: 'nproc', Soft: 512, Hard: 512 },
+      ]),
+    );
     expect([app.Config.Tty, app.Config.OpenStdin, hc.Privileged, hc.Init]).toEqual([true, true, false, true]);
-    expect([hc.SecurityOpt, hc.ShmSize, hc.GroupAdd, hc.IpcMode, hc.PidsLimit, hc.MemorySwap, hc.MemoryReservation, hc.CpuShares, hc.CpusetCpus])
-      .toEqual([['no-new-privileges'], 32 * 1024 ** 2, ['123'], 'shareable', 100, 128 * 1024 ** 2, 32 * 1024 ** 2, 512, '0']);
+    expect([hc.SecurityOpt, hc.ShmSize, hc.GroupAdd, hc.IpcMode, hc.PidsLimit, hc.MemorySwap, hc.MemoryReservation, hc.CpuShares, hc.CpusetCpus]).toEqual([
+      ['no-new-privileges'],
+      32 * 1024 ** 2,
+      ['123'],
+      'shareable',
+      100,
+      128 * 1024 ** 2,
+      32 * 1024 ** 2,
+      512,
+      '0',
+    ]);
     expect(hc.Devices).toEqual([{ PathOnHost: '/dev/zero', PathInContainer: '/dev/myzero', CgroupPermissions: 'rwm' }]);
     expect(hc.BlkioDeviceReadBps).toEqual([{ Path: DISK, Rate: 1024 ** 2 }]);
     expect(hc.BlkioDeviceWriteIOps).toEqual([{ Path: DISK, Rate: 100 }]);
@@ -99,7 +117,14 @@ describe('docker.container host settings on the real engine', () => {
     expect(JSON.parse(docker('network', 'inspect', `${p}-net`))[0].EnableIPv6).toBe(true);
 
     const again = await runCli(['plan', m, '--format', 'json']);
-    expect(again.code, JSON.stringify(again.json?.resources?.filter((r: any) => r.action !== 'none'), null, 1)).toBe(0);
+    expect(
+      again.code,
+      JSON.stringify(
+        again.json?.resources?.filter((r: any) => r.action !== 'none'),
+        null,
+        1,
+      ),
+    ).toBe(0);
 
     // In place: pids, CPU shares and the memory reservation change on the running container.
     sb.manifest(stack({ pids: 200, shares: 256, reservation: '16m', readBps: '1m', shm: '32m' }));
@@ -135,7 +160,9 @@ describe('docker.container host settings on the real engine', () => {
   }, 180_000);
 
   it('a block I/O weight the kernel discards fails the apply and says so; nothing is left behind', async () => {
-    const m = sb.write('weight.yaml', `
+    const m = sb.write(
+      'weight.yaml',
+      `
 resources:
   - kind: docker.container
     name: ${p}-weight
@@ -144,9 +171,12 @@ resources:
     labels: { tsconverge-test: ${sb.id} }
     stopTimeout: 1
     blkioWeight: 300
-`);
+`,
+    );
     // Does this kernel keep a weight? Asked of the engine directly, apart from tsconverge.
-    const probe = spawnSync('docker', ['run', '--rm', '--label', `tsconverge-test=${sb.id}`, '--blkio-weight', '300', 'local/busybox:1', 'true'], { encoding: 'utf8' });
+    const probe = spawnSync('docker', ['run', '--rm', '--label', `tsconverge-test=${sb.id}`, '--blkio-weight', '300', 'local/busybox:1', 'true'], {
+      encoding: 'utf8',
+    });
     const supported = !/Weight discarded/.test(probe.stderr);
     const r = await runCli(['apply', m, '--format', 'json']);
     if (supported) {

@@ -7,7 +7,10 @@ import net from 'node:net';
 import { containerInfo, createSandbox, docker, dockerSnapshot, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('ctr'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('ctr');
+});
 afterAll(() => sb?.cleanup());
 
 const stack = (p: string, id: string, env: string, extra = ''): string => `
@@ -123,8 +126,14 @@ describe('docker.container timeline', () => {
     const m = sb.manifest(stack(sb.prefix, sb.id, 'two'));
     expect([0, 2]).toContain((await runCli(['apply', m])).code);
     const changed = stack(sb.prefix, sb.id, 'two')
-      .replace(`    name: ${sb.prefix}-net\n    labels: { tsconverge-test: ${sb.id} }`, `    name: ${sb.prefix}-net\n    labels: { tsconverge-test: ${sb.id}, tier: front }`)
-      .replace(`    name: ${sb.prefix}-vol\n    labels: { tsconverge-test: ${sb.id} }`, `    name: ${sb.prefix}-vol\n    labels: { tsconverge-test: ${sb.id}, tier: data }`);
+      .replace(
+        `    name: ${sb.prefix}-net\n    labels: { tsconverge-test: ${sb.id} }`,
+        `    name: ${sb.prefix}-net\n    labels: { tsconverge-test: ${sb.id}, tier: front }`,
+      )
+      .replace(
+        `    name: ${sb.prefix}-vol\n    labels: { tsconverge-test: ${sb.id} }`,
+        `    name: ${sb.prefix}-vol\n    labels: { tsconverge-test: ${sb.id}, tier: data }`,
+      );
     sb.manifest(changed);
     const plan = await runCli(['plan', m]);
     expect(plan.code).toBe(6); // what apply exits with: the plan predicts the refusal (issue 22)

@@ -47,7 +47,12 @@ async function screenshot(page: Page, name: string): Promise<void> {
 const WIDTHS = [800, 1280, 1920] as const;
 /** docs/img as it was before the test: a run without TSCONVERGE_SCREENSHOTS must leave it so. */
 const imgDir = path.join(REPO, 'docs/img');
-const imgState = (): string[] => (existsSync(imgDir) ? readdirSync(imgDir).sort().map((f) => `${f} ${statSync(path.join(imgDir, f)).mtimeMs}`) : []);
+const imgState = (): string[] =>
+  existsSync(imgDir)
+    ? readdirSync(imgDir)
+        .sort()
+        .map((f) => `${f} ${statSync(path.join(imgDir, f)).mtimeMs}`)
+    : [];
 const imgBefore = imgState();
 
 let sb: Sandbox;
@@ -61,11 +66,29 @@ const stateDir = (): string => path.join(sb.root, 'server');
 const caDir = (): string => path.join(stateDir(), 'ca');
 const container = (node: string): string => `${sb.prefix}-${node}`;
 
-interface Host { readonly node: string; readonly root: string; readonly state: string }
+interface Host {
+  readonly node: string;
+  readonly root: string;
+  readonly state: string;
+}
 const host = (node: string): Host => ({ node, root: path.join(sb.root, node), state: path.join(sb.root, `${node}-state`) });
 
 function agentArgs(h: Host, ...extra: string[]): string[] {
-  return ['--server', `https://127.0.0.1:${PORT}`, '--ca-fingerprint', fingerprint, '--node', h.node, '--root', h.root, '--state-dir', h.state, '--connect-timeout', '3', ...extra];
+  return [
+    '--server',
+    `https://127.0.0.1:${PORT}`,
+    '--ca-fingerprint',
+    fingerprint,
+    '--node',
+    h.node,
+    '--root',
+    h.root,
+    '--state-dir',
+    h.state,
+    '--connect-timeout',
+    '3',
+    ...extra,
+  ];
 }
 async function onetime(h: Host): Promise<any> {
   const r = await runCli(['agent', ...agentArgs(h, '--onetime')]);
@@ -90,7 +113,10 @@ async function waitForStatus(want: Record<string, string>, timeoutMs = 90_000): 
   for (;;) {
     last = await fleetStatus();
     if (Object.entries(want).every(([n, s]) => last[n]?.status === s)) return;
-    if (Date.now() > deadline) throw new Error(`statuses ${JSON.stringify(Object.fromEntries(Object.entries(last).map(([n, v]) => [n, v.status])))}, wanted ${JSON.stringify(want)}\n${daemons.map((d) => d.stderr().slice(-600)).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `statuses ${JSON.stringify(Object.fromEntries(Object.entries(last).map(([n, v]) => [n, v.status])))}, wanted ${JSON.stringify(want)}\n${daemons.map((d) => d.stderr().slice(-600)).join('\n')}`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -103,7 +129,7 @@ async function waitForStatus(want: Record<string, string>, timeoutMs = 90_000): 
  * every daemon's status as set up.
  */
 async function settled(): Promise<void> {
-  const now = await fleetStatus() as Record<string, { status: string; lastReportAt?: string }>;
+  const now = (await fleetStatus()) as Record<string, { status: string; lastReportAt?: string }>;
   const w = now['hd-web-1'];
   if (w?.status !== 'corrective change' || !w.lastReportAt || Date.now() - Date.parse(w.lastReportAt) > 10_000) {
     docker('rm', '-f', container('web-1'));
@@ -114,35 +140,58 @@ async function settled(): Promise<void> {
 }
 
 function writeFleet(dir: string): void {
-  const w = (f: string, text: string): void => { mkdirSync(path.dirname(path.join(dir, f)), { recursive: true }); writeFileSync(path.join(dir, f), text); };
-  w('environments/production/manifests/site.yaml', 'roles:\n  web:\n    modules: [hdweb]\n  db:\n    modules: [hddb]\nnodes:\n  - glob: "hd-web-*"\n    role: web\n  - glob: "hd-db-*"\n    role: db\n');
-  w('modules/hdweb/module.yaml', [
-    'description: A web container and its configuration file.',
-    'parameters:',
-    '  container: { type: string, description: Container name }',
-    '  image: { type: string, default: local/busybox:1, description: Image }',
-    '  label: { type: string, description: Value of the tsconverge-test label }',
-    '  token: { type: string, default: none, description: A secret token in the configuration }',
-    'resources:',
-    '  - kind: file',
-    '    name: app-conf',
-    '    path: /etc/app.conf',
-    '    content: "token={{params.token}}\\n"',
-    '  - kind: docker.container',
-    '    name: "{{params.container}}"',
-    '    image: "{{params.image}}"',
-    '    command: [httpd, -f, -p, "8080"]',
-    '    labels: { tsconverge-test: "{{params.label}}" }',
-    '',
-  ].join('\n'));
-  w('modules/hddb/module.yaml', 'description: A settings file.\nparameters:\n  text: { type: string, default: "db settings", description: The text }\nresources:\n  - kind: file\n    name: settings\n    path: /etc/db.conf\n    content: "{{params.text}}\\n"\n');
+  const w = (f: string, text: string): void => {
+    mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    writeFileSync(path.join(dir, f), text);
+  };
+  w(
+    'environments/production/manifests/site.yaml',
+    'roles:\n  web:\n    modules: [hdweb]\n  db:\n    modules: [hddb]\nnodes:\n  - glob: "hd-web-*"\n    role: web\n  - glob: "hd-db-*"\n    role: db\n',
+  );
+  w(
+    'modules/hdweb/module.yaml',
+    [
+      'description: A web container and its configuration file.',
+      'parameters:',
+      '  container: { type: string, description: Container name }',
+      '  image: { type: string, default: local/busybox:1, description: Image }',
+      '  label: { type: string, description: Value of the tsconverge-test label }',
+      '  token: { type: string, default: none, description: A secret token in the configuration }',
+      'resources:',
+      '  - kind: file',
+      '    name: app-conf',
+      '    path: /etc/app.conf',
+      '    content: "token={{params.token}}\\n"',
+      '  - kind: docker.container',
+      '    name: "{{params.container}}"',
+      '    image: "{{params.image}}"',
+      '    command: [httpd, -f, -p, "8080"]',
+      '    labels: { tsconverge-test: "{{params.label}}" }',
+      '',
+    ].join('\n'),
+  );
+  w(
+    'modules/hddb/module.yaml',
+    'description: A settings file.\nparameters:\n  text: { type: string, default: "db settings", description: The text }\nresources:\n  - kind: file\n    name: settings\n    path: /etc/db.conf\n    content: "{{params.text}}\\n"\n',
+  );
   const label = sb.label.split('=')[1]!;
   w('environments/production/data/nodes/hd-web-1.yaml', `hdweb:\n  container: ${container('web-1')}\n  label: ${label}\n  token: !secret hd_token\n`);
-  w('environments/production/data/nodes/hd-web-2.yaml', `hdweb:\n  container: ${container('web-2')}\n  label: ${label}\n  image: ${REGISTRY}/${sb.prefix}-missing:1\n`);
+  w(
+    'environments/production/data/nodes/hd-web-2.yaml',
+    `hdweb:\n  container: ${container('web-2')}\n  label: ${label}\n  image: ${REGISTRY}/${sb.prefix}-missing:1\n`,
+  );
 }
 
 const web1 = (): Host => host('hd-web-1');
-const STEADY = { 'hd-web-1': 'corrective change', 'hd-web-2': 'failed', 'hd-db-1': 'disabled', 'hd-db-2': 'unchanged', 'hd-db-3': 'unresponsive', 'hd-db-4': 'noop pending', 'hd-db-5': 'unchanged' };
+const STEADY = {
+  'hd-web-1': 'corrective change',
+  'hd-web-2': 'failed',
+  'hd-db-1': 'disabled',
+  'hd-db-2': 'unchanged',
+  'hd-db-3': 'unresponsive',
+  'hd-db-4': 'noop pending',
+  'hd-db-5': 'unchanged',
+};
 const web2 = (): Host => host('hd-web-2');
 
 beforeAll(async () => {
@@ -153,7 +202,11 @@ beforeAll(async () => {
   writeFleet(fleet);
   fingerprint = /fingerprint: (sha256:[0-9a-f]{64})/.exec((await runCli(['ca', 'init', '--state-dir', stateDir()])).stdout)![1]!;
   writeFileSync(path.join(sb.root, 'autosign'), 'hd-*\n');
-  server = await startServer(['--fleet', fleet, '--state-dir', stateDir(), '--autosign', path.join(sb.root, 'autosign'), '--agent-interval', '15', '--dashboard', `127.0.0.1:${DASH}`], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
+  server = await startServer(
+    ['--fleet', fleet, '--state-dir', stateDir(), '--autosign', path.join(sb.root, 'autosign'), '--agent-interval', '15', '--dashboard', `127.0.0.1:${DASH}`],
+    PORT,
+    { TSCONVERGE_SECRET_HD_TOKEN: SECRET },
+  );
   await waitFor('the dashboard', () => /dashboard on/.test(server.log()), 30_000);
   token = readFileSync(path.join(stateDir(), 'dashboard.token'), 'utf8').trim();
 
@@ -187,7 +240,14 @@ beforeAll(async () => {
   for (const deadline = Date.now() + 60_000; (await fleetStatus())['hd-db-5']?.cachedCatalogue !== true; await new Promise((r) => setTimeout(r, 250))) {
     if (Date.now() > deadline) throw new Error(`hd-db-5 never ran its cached catalogue:\n${server.log().slice(-2000)}`);
   }
-  await waitForStatus({ 'hd-db-3': 'unresponsive', 'hd-db-1': 'disabled', 'hd-web-2': 'failed', 'hd-db-2': 'unchanged', 'hd-db-4': 'noop pending', 'hd-db-5': 'unchanged' });
+  await waitForStatus({
+    'hd-db-3': 'unresponsive',
+    'hd-db-1': 'disabled',
+    'hd-web-2': 'failed',
+    'hd-db-2': 'unchanged',
+    'hd-db-4': 'noop pending',
+    'hd-db-5': 'unchanged',
+  });
   // The repair comes last, so every status holds when the browser looks.
   const repair = await onetime(web1());
   expect(repair.resources.find((r: any) => r.kind === 'docker.container').cause).toBe('corrective');
@@ -199,7 +259,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) { d.child.kill('SIGTERM'); await d.exited; }
+  for (const d of daemons)
+    if (d.child.exitCode === null && d.child.signalCode === null) {
+      d.child.kill('SIGTERM');
+      await d.exited;
+    }
   await server?.stop();
   sb?.cleanup();
 }, 120_000);
@@ -207,18 +271,31 @@ afterAll(async () => {
 /** Every response body the browser received (documents, scripts, styles). */
 const seen: string[] = [];
 function watch(page: Page): Page {
-  page.on('response', (r) => { void r.text().then((t) => seen.push(t), () => undefined); });
-  page.on('dialog', (d) => { seen.push(`DIALOG ${d.message()}`); void d.dismiss(); });
+  page.on('response', (r) => {
+    void r.text().then(
+      (t) => seen.push(t),
+      () => undefined,
+    );
+  });
+  page.on('dialog', (d) => {
+    seen.push(`DIALOG ${d.message()}`);
+    void d.dismiss();
+  });
   return page;
 }
-const visibleRows = (page: Page): Promise<string[]> => page.$$eval('#nodes tbody tr:not([hidden])', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.node!));
+const visibleRows = (page: Page): Promise<string[]> =>
+  page.$$eval('#nodes tbody tr:not([hidden])', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.node!));
 
 describe('the dashboard in a browser', () => {
   it('refuses every request without the token, and leaks nothing', async () => {
     expect(statSync(path.join(stateDir(), 'dashboard.token')).mode & 0o777).toBe(0o600);
     const bodies = new Set<string>();
     for (const p of ['/', '/?status=failed', '/nodes/hd-web-1', '/nodes/hd-nope', '/metrics', '/v1/nodes']) {
-      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { cookie: 'tsconverge_dashboard=1700000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }]) {
+      for (const headers of [
+        {},
+        { authorization: 'Bearer wrong-token-0123456789' },
+        { cookie: 'tsconverge_dashboard=1700000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+      ]) {
         const r = await fetch(dash + p, { headers, redirect: 'manual' });
         expect(r.status, `${p} ${JSON.stringify(headers)}`).toBe(401);
         // The login form, which echoes only the asked path (to return to it): the same answer for a node that exists and one that does not.
@@ -260,17 +337,46 @@ describe('the dashboard in a browser', () => {
     const page = watch(await ctx.newPage());
     await page.goto(dash + '/');
     const counts = Object.fromEntries(await page.$$eval('[data-count]', (els) => els.map((e) => [(e as HTMLElement).dataset.count!, Number(e.textContent)])));
-    expect(counts).toEqual({ failed: 1, 'corrective change': 1, 'intentional change': 0, 'noop pending': 1, unchanged: 2, disabled: 1, unresponsive: 1, 'never reported': 0, cached: 1 });
+    expect(counts).toEqual({
+      failed: 1,
+      'corrective change': 1,
+      'intentional change': 0,
+      'noop pending': 1,
+      unchanged: 2,
+      disabled: 1,
+      unresponsive: 1,
+      'never reported': 0,
+      cached: 1,
+    });
     // Worst first: failed, unresponsive, repaired drift, pending noop, disabled, then the healthy ones by name.
-    const rows = await page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => { const d = (tr as HTMLElement).dataset; return [d.node, d.status, d.role, d.environment]; }));
+    const rows = await page.$$eval('#nodes tbody tr', (trs) =>
+      trs.map((tr) => {
+        const d = (tr as HTMLElement).dataset;
+        return [d.node, d.status, d.role, d.environment];
+      }),
+    );
     expect(rows).toEqual([
-      ['hd-web-2', 'failed', 'web', 'production'], ['hd-db-3', 'unresponsive', 'db', 'production'], ['hd-web-1', 'corrective change', 'web', 'production'],
-      ['hd-db-4', 'noop pending', 'db', 'production'], ['hd-db-1', 'disabled', 'db', 'production'], ['hd-db-2', 'unchanged', 'db', 'production'], ['hd-db-5', 'unchanged', 'db', 'production'],
+      ['hd-web-2', 'failed', 'web', 'production'],
+      ['hd-db-3', 'unresponsive', 'db', 'production'],
+      ['hd-web-1', 'corrective change', 'web', 'production'],
+      ['hd-db-4', 'noop pending', 'db', 'production'],
+      ['hd-db-1', 'disabled', 'db', 'production'],
+      ['hd-db-2', 'unchanged', 'db', 'production'],
+      ['hd-db-5', 'unchanged', 'db', 'production'],
     ]);
     // The tiles in the same order.
-    expect((await page.$$eval('[data-count]', (els) => els.map((e) => (e as HTMLElement).dataset.count))).slice(0, 5)).toEqual(['failed', 'unresponsive', 'corrective change', 'noop pending', 'disabled']);
+    expect((await page.$$eval('[data-count]', (els) => els.map((e) => (e as HTMLElement).dataset.count))).slice(0, 5)).toEqual([
+      'failed',
+      'unresponsive',
+      'corrective change',
+      'noop pending',
+      'disabled',
+    ]);
     // Per host: failed and changed resources of its last run, its last failure and last change.
-    const cells = async (n: string): Promise<Record<string, string>> => Object.fromEntries(await page.$$eval(`tr[data-node="${n}"] td[data-col]`, (tds) => tds.map((td) => [(td as HTMLElement).dataset.col!, td.textContent!.trim()])));
+    const cells = async (n: string): Promise<Record<string, string>> =>
+      Object.fromEntries(
+        await page.$$eval(`tr[data-node="${n}"] td[data-col]`, (tds) => tds.map((td) => [(td as HTMLElement).dataset.col!, td.textContent!.trim()])),
+      );
     const web2 = await cells('hd-web-2');
     expect(Number(web2.failed)).toBeGreaterThanOrEqual(1);
     expect(web2['last-failure']).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
@@ -286,12 +392,27 @@ describe('the dashboard in a browser', () => {
     // Text contrast (WCAG AA, 4.5:1) of every status badge, count and table cell as rendered.
     const low = await page.evaluate(() => {
       const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
-      const lum = (c: number[]): number => { const [r, g, b] = c.slice(0, 3).map((v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!; };
-      const bgOf = (el: Element | null): number[] => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] === 1) return c; } return [255, 255, 255]; };
-      return [...document.querySelectorAll('.status, .counts a, td, th, label, .age, caption')].map((el) => {
-        const a = lum(rgb(getComputedStyle(el).color)); const b = lum(bgOf(el));
-        return { text: el.textContent!.trim().slice(0, 30), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
-      }).filter((x) => x.text && x.ratio < 4.5);
+      const lum = (c: number[]): number => {
+        const [r, g, b] = c.slice(0, 3).map((v) => {
+          const s = v / 255;
+          return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+      };
+      const bgOf = (el: Element | null): number[] => {
+        for (; el; el = el.parentElement) {
+          const c = rgb(getComputedStyle(el).backgroundColor);
+          if (c.length === 3 || c[3] === 1) return c;
+        }
+        return [255, 255, 255];
+      };
+      return [...document.querySelectorAll('.status, .counts a, td, th, label, .age, caption')]
+        .map((el) => {
+          const a = lum(rgb(getComputedStyle(el).color));
+          const b = lum(bgOf(el));
+          return { text: el.textContent!.trim().slice(0, 30), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+        })
+        .filter((x) => x.text && x.ratio < 4.5);
     });
     expect(low).toEqual([]);
     await page.close();
@@ -350,7 +471,9 @@ describe('the dashboard in a browser', () => {
     expect(outline).not.toBe('none');
     await page.keyboard.type('web-2');
     expect(await visibleRows(page)).toEqual(['hd-web-2']);
-    expect(await page.$$eval('label[for]', (ls) => ls.map((l) => l.getAttribute('for')))).toEqual(expect.arrayContaining(['q', 'status', 'environment', 'role']));
+    expect(await page.$$eval('label[for]', (ls) => ls.map((l) => l.getAttribute('for')))).toEqual(
+      expect.arrayContaining(['q', 'status', 'environment', 'role']),
+    );
     await page.close();
   });
 
@@ -359,7 +482,9 @@ describe('the dashboard in a browser', () => {
     await page.goto(dash + '/');
     await page.click('a[href="/nodes/hd-web-2"]');
     await page.waitForURL(`${dash}/nodes/hd-web-2`);
-    const rep = reports(web2().state).filter((r) => r.outcome === 'run').pop();
+    const rep = reports(web2().state)
+      .filter((r) => r.outcome === 'run')
+      .pop();
     const failed = rep.resources.find((r: any) => r.status === 'failed');
     expect(failed.id).toBe(`docker.container[${container('web-2')}]`);
     // A failed create made no change: it has no cause (it is not "intentional").
@@ -392,7 +517,10 @@ describe('the dashboard in a browser', () => {
     // hd-db-3's own certificate sends hostile facts (as a compromised host could).
     const p = stateLayout(host('hd-db-3').state).ssl('hd-db-3');
     const tls = { ca: readFileSync(p.ca, 'utf8'), cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') };
-    const put = await request(`https://127.0.0.1:${PORT}`, 'v1/nodes/hd-db-3/facts', tls, { method: 'PUT', json: { facts: { hostname: 'hd-db-3', note: HOSTILE } } });
+    const put = await request(`https://127.0.0.1:${PORT}`, 'v1/nodes/hd-db-3/facts', tls, {
+      method: 'PUT',
+      json: { facts: { hostname: 'hd-db-3', note: HOSTILE } },
+    });
     expect(put.status).toBe(204);
     const page = watch(await ctx.newPage());
     await page.goto(dash + '/nodes/hd-db-3');
@@ -404,7 +532,15 @@ describe('the dashboard in a browser', () => {
 
   it('no page, script or style ever carries the secret', async () => {
     const auth = { authorization: `Bearer ${token}` };
-    for (const p of ['/', '/?q=web', '/changes', '/changes?cause=corrective', '/assets/dashboard.js', '/assets/dashboard.css', ...['hd-web-1', 'hd-web-2', 'hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4', 'hd-db-5'].map((n) => `/nodes/${n}`)]) {
+    for (const p of [
+      '/',
+      '/?q=web',
+      '/changes',
+      '/changes?cause=corrective',
+      '/assets/dashboard.js',
+      '/assets/dashboard.css',
+      ...['hd-web-1', 'hd-web-2', 'hd-db-1', 'hd-db-2', 'hd-db-3', 'hd-db-4', 'hd-db-5'].map((n) => `/nodes/${n}`),
+    ]) {
       const r = await fetch(dash + p, { headers: auth });
       expect(r.status, p).toBe(200);
       seen.push(await r.text());
@@ -419,7 +555,13 @@ describe('the dashboard in a browser', () => {
     await settled();
     const a = await request(`https://127.0.0.1:${PORT}`, 'metrics', operatorTls(caDir()));
     const text = a.body.toString();
-    for (const [s, n] of [['failed', 1], ['corrective change', 1], ['disabled', 1], ['noop pending', 1], ['never reported', 0]] as const) {
+    for (const [s, n] of [
+      ['failed', 1],
+      ['corrective change', 1],
+      ['disabled', 1],
+      ['noop pending', 1],
+      ['never reported', 0],
+    ] as const) {
       expect(text).toContain(`tsconverge_nodes{status="${s}"} ${n}`);
     }
     const age = Number(/^tsconverge_oldest_report_age_seconds (\S+)$/m.exec(text)![1]);
@@ -436,7 +578,13 @@ describe('the dashboard in a browser', () => {
     await page.goto(dash + '/');
     await page.click('nav a[href="/changes"]');
     await page.waitForURL(`${dash}/changes`);
-    const events = (): Promise<string[][]> => page.$$eval('#changes tbody tr', (trs) => trs.map((tr) => { const d = (tr as HTMLElement).dataset; return [d.node!, d.resource!, d.status!, d.cause!]; }));
+    const events = (): Promise<string[][]> =>
+      page.$$eval('#changes tbody tr', (trs) =>
+        trs.map((tr) => {
+          const d = (tr as HTMLElement).dataset;
+          return [d.node!, d.resource!, d.status!, d.cause!];
+        }),
+      );
     const all = await events();
     // The repair of hd-web-1's container, the failed create of hd-web-2's, hd-db-4's pending changes under noop.
     expect(all).toContainEqual(['hd-web-1', `docker.container[${container('web-1')}]`, 'changed', 'corrective']);
@@ -468,7 +616,12 @@ describe('the dashboard in a browser', () => {
       for (const p of ['/', '/changes', '/nodes/hd-web-2']) {
         await page.goto(dash + p);
         const m = await page.evaluate(() => {
-          const lines = (el: Element): number => { const r = document.createRange(); r.selectNodeContents(el); const tops = new Set([...r.getClientRects()].map((x) => Math.round(x.top))); return tops.size; };
+          const lines = (el: Element): number => {
+            const r = document.createRange();
+            r.selectNodeContents(el);
+            const tops = new Set([...r.getClientRects()].map((x) => Math.round(x.top)));
+            return tops.size;
+          };
           const tiles = [...document.querySelectorAll('ul.counts li')].map((li) => Math.round(li.getBoundingClientRect().top));
           const rowsOfTiles = [...new Set(tiles)].map((t) => tiles.filter((x) => x === t).length);
           return {
@@ -501,7 +654,9 @@ describe('the dashboard in a browser', () => {
     const paused = host('hd-db-2');
     expect((await runCli(['agent', 'disable', '--reason', 'refresh check', '--state-dir', paused.state, '--root', paused.root])).code).toBe(0);
     await waitForStatus({ 'hd-db-2': 'disabled' }, 30_000);
-    await page.waitForFunction(() => document.querySelector('tr[data-node="hd-db-2"]')?.getAttribute('data-status') === 'disabled', undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('tr[data-node="hd-db-2"]')?.getAttribute('data-status') === 'disabled', undefined, {
+      timeout: 30_000,
+    });
     expect(Number(await page.getAttribute('#main', 'data-refreshed'))).toBeGreaterThanOrEqual(1);
     expect(await page.inputValue('#q')).toBe('db');
     expect(await page.inputValue('#role')).toBe('db');
@@ -515,20 +670,49 @@ describe('the dashboard in a browser', () => {
 
 describe('screenshots', () => {
   it('are written only when TSCONVERGE_SCREENSHOTS asks for them', () => {
-    if (SHOTS) expect(readdirSync(SHOTS)).toEqual(expect.arrayContaining(['dashboard-overview-800.png', 'dashboard-overview-1280.png', 'dashboard-overview-1920.png', 'dashboard-node.png', 'dashboard-changes.png']));
+    if (SHOTS)
+      expect(readdirSync(SHOTS)).toEqual(
+        expect.arrayContaining([
+          'dashboard-overview-800.png',
+          'dashboard-overview-1280.png',
+          'dashboard-overview-1920.png',
+          'dashboard-node.png',
+          'dashboard-changes.png',
+        ]),
+      );
     else expect(imgState()).toEqual(imgBefore);
   });
 });
 
 describe('a TLS dashboard', () => {
   it('admits an operator certificate or the token, never a node certificate', async () => {
-    for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) { d.child.kill('SIGTERM'); await d.exited; }
+    for (const d of daemons)
+      if (d.child.exitCode === null && d.child.signalCode === null) {
+        d.child.kill('SIGTERM');
+        await d.exited;
+      }
     await server.stop();
     // This time with a token file of the operator's choosing.
     const tokenFile = path.join(sb.root, 'my-dashboard.token');
     const myToken = 'operator-chosen-token-0123456789abcdef';
     writeFileSync(tokenFile, `${myToken}\n`, { mode: 0o600 });
-    server = await startServer(['--fleet', path.join(sb.root, 'fleet'), '--state-dir', stateDir(), '--agent-interval', '15', '--dashboard', `127.0.0.1:${DASH_TLS}`, '--dashboard-tls', '--dashboard-token-file', tokenFile], PORT, { TSCONVERGE_SECRET_HD_TOKEN: SECRET });
+    server = await startServer(
+      [
+        '--fleet',
+        path.join(sb.root, 'fleet'),
+        '--state-dir',
+        stateDir(),
+        '--agent-interval',
+        '15',
+        '--dashboard',
+        `127.0.0.1:${DASH_TLS}`,
+        '--dashboard-tls',
+        '--dashboard-token-file',
+        tokenFile,
+      ],
+      PORT,
+      { TSCONVERGE_SECRET_HD_TOKEN: SECRET },
+    );
     await waitFor('the TLS dashboard', () => /dashboard on https:/.test(server.log()), 30_000);
     const base = `https://127.0.0.1:${DASH_TLS}`;
     const op = operatorTls(caDir());
@@ -544,10 +728,14 @@ describe('a TLS dashboard', () => {
     expect((await request(base, '', { ca: op.ca }, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     const login = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
       const body = `token=${encodeURIComponent(myToken)}&next=%2F`;
-      const req = https.request(`${base}/login`, { method: 'POST', ca: op.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, cookie: String(res.headers['set-cookie']) }));
-      });
+      const req = https.request(
+        `${base}/login`,
+        { method: 'POST', ca: op.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, cookie: String(res.headers['set-cookie']) }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -563,12 +751,33 @@ describe('the single executable', () => {
     const dir = path.join(sb.root, 'sea');
     mkdirSync(dir, { recursive: true });
     execFileSync(exe, ['ca', 'init', '--state-dir', dir], { stdio: 'ignore' });
-    const proc = spawn(exe, ['server', '--fleet', path.join(sb.root, 'fleet'), '--state-dir', dir, '--host', '127.0.0.1', '--port', String(SEA_PORT), '--dashboard', String(SEA_DASH)],
-      { cwd: '/', env: { PATH: process.env.PATH ?? '', TSCONVERGE_CACHE_DIR: path.join(dir, 'cache'), TSCONVERGE_SECRET_HD_TOKEN: SECRET }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(
+      exe,
+      [
+        'server',
+        '--fleet',
+        path.join(sb.root, 'fleet'),
+        '--state-dir',
+        dir,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(SEA_PORT),
+        '--dashboard',
+        String(SEA_DASH),
+      ],
+      {
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '', TSCONVERGE_CACHE_DIR: path.join(dir, 'cache'), TSCONVERGE_SECRET_HD_TOKEN: SECRET },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let log = '';
-    proc.stderr!.on('data', (d) => { log += d; });
+    proc.stderr!.on('data', (d) => {
+      log += d;
+    });
     try {
-      await waitFor('the single executable\'s dashboard', () => /dashboard on/.test(log) || proc.exitCode !== null, 150_000, 200);
+      await waitFor("the single executable's dashboard", () => /dashboard on/.test(log) || proc.exitCode !== null, 150_000, 200);
       expect(log).toMatch(/dashboard on http:\/\/127\.0\.0\.1:/);
       for (const f of ['dashboard.js', 'dashboard.css']) {
         const r = await fetch(`http://127.0.0.1:${SEA_DASH}/assets/${f}`);

@@ -18,12 +18,17 @@ import { createFacts } from '../../src/facts/facts.js';
 import { createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('hr-docker'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('hr-docker');
+});
 afterAll(() => sb?.cleanup());
 
 function handCatalogue(list: { kind: string; name: string; attrs: Record<string, unknown> }[]): Catalogue {
   const resources: CatalogueResource[] = list.map((r) => ({
-    ...r, id: `${r.kind}[${r.name}]`, sensitive: [],
+    ...r,
+    id: `${r.kind}[${r.name}]`,
+    sensitive: [],
     relations: { require: [], before: [], notify: [], subscribe: [] },
     locate: () => ({ file: 'hand-built' }),
   }));
@@ -32,8 +37,20 @@ function handCatalogue(list: { kind: string; name: string; attrs: Record<string,
 
 function capturingLogger(): { log: winston.Logger; lines: string[] } {
   const lines: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
-  return { log: winston.createLogger({ level: 'debug', format: winston.format.printf((i) => `${i.level}: ${String(i.message)}`), transports: [new winston.transports.Stream({ stream })] }), lines };
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  return {
+    log: winston.createLogger({
+      level: 'debug',
+      format: winston.format.printf((i) => `${i.level}: ${String(i.message)}`),
+      transports: [new winston.transports.Stream({ stream })],
+    }),
+    lines,
+  };
 }
 
 describe('engine rejections of bad input are terminal', () => {
@@ -44,9 +61,18 @@ describe('engine rejections of bad input are terminal', () => {
   ])('%s: tried once, not retried, the hint says what to fix', async (_name, attrs, message, hint) => {
     const name = `${sb.prefix}-bad-${randomInt(1e6)}`;
     const { log, lines } = capturingLogger();
-    const report = await runCatalogue(handCatalogue([{ kind: 'docker.container', name, attrs: { ...attrs, labels: { 'tsconverge-test': sb.id } } }]), createProviderRegistry(), {
-      noop: false, root: sb.root, log, facts: await createFacts(sb.root), retries: 3, retryDelayMs: () => 1,
-    });
+    const report = await runCatalogue(
+      handCatalogue([{ kind: 'docker.container', name, attrs: { ...attrs, labels: { 'tsconverge-test': sb.id } } }]),
+      createProviderRegistry(),
+      {
+        noop: false,
+        root: sb.root,
+        log,
+        facts: await createFacts(sb.root),
+        retries: 3,
+        retryDelayMs: () => 1,
+      },
+    );
     const r = report.resources[0]!;
     expect(r.status).toBe('failed');
     expect(r.error).toMatchObject({ code: 'INVALID_VALUE', message: expect.stringMatching(message), hint: expect.stringMatching(hint) });
@@ -86,7 +112,9 @@ describe('a refused network replace keeps the old network and its containers', (
     expect(refused.json.resources.find((r: { kind: string }) => r.kind === 'docker.network')).toMatchObject({ status: 'failed', action: 'replace' });
 
     expect(docker('network', 'inspect', '--format', '{{(index .IPAM.Config 0).Subnet}}', net)).toBe(ours);
-    const attached = JSON.parse(docker('inspect', '--format', `{{json (index .NetworkSettings.Networks "${net}")}}`, ctr)) as { Aliases: string[] | null } | null;
+    const attached = JSON.parse(docker('inspect', '--format', `{{json (index .NetworkSettings.Networks "${net}")}}`, ctr)) as {
+      Aliases: string[] | null;
+    } | null;
     expect(attached).not.toBeNull();
     expect(attached!.Aliases).toContain('db');
     expect(docker('inspect', '--format', '{{.Id}} {{.State.Status}}', ctr)).toBe(`${idBefore} running`);

@@ -40,14 +40,16 @@ describe('engine API read client', () => {
     expect(images.some((i) => i.Id === image.Id)).toBe(true);
   });
 
-  it('a missing object is a 404 with the engine\'s message, as dockerode reports it', async () => {
-    const err = await api.inspectContainer(`${sb.prefix}-nope`).catch((e: unknown) => e) as { statusCode?: number; json?: { message?: string } };
+  it("a missing object is a 404 with the engine's message, as dockerode reports it", async () => {
+    const err = (await api.inspectContainer(`${sb.prefix}-nope`).catch((e: unknown) => e)) as { statusCode?: number; json?: { message?: string } };
     expect(err.statusCode).toBe(404);
     expect(err.json?.message).toMatch(/No such container/);
   });
 
   it('an unreachable socket fails with the socket error code', async () => {
-    const err = await createEngineApi('/nonexistent/docker.sock').ping().catch((e: unknown) => e) as { code?: string };
+    const err = (await createEngineApi('/nonexistent/docker.sock')
+      .ping()
+      .catch((e: unknown) => e)) as { code?: string };
     expect(err.code).toBe('ENOENT');
   });
 

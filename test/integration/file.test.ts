@@ -8,10 +8,15 @@ import path from 'node:path';
 import { createSandbox, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { sb = createSandbox('file'); });
+beforeAll(() => {
+  sb = createSandbox('file');
+});
 afterAll(() => sb?.cleanup());
 
-const fingerprint = (p: string): string => { const st = statSync(p); return `${readFileSync(p, 'hex')}|${st.mtimeMs}|${st.mode}`; };
+const fingerprint = (p: string): string => {
+  const st = statSync(p);
+  return `${readFileSync(p, 'hex')}|${st.mtimeMs}|${st.mode}`;
+};
 
 describe('file timeline', () => {
   it('apply -> changed; again -> nothing; drift -> noop reports, touches nothing; apply -> repaired', async () => {
@@ -72,7 +77,9 @@ resources:
     expect((await runCli(['apply', m, '--root', sb.root])).code).toBe(2);
     const conf = path.join(sb.root, 'etc/app.conf');
     const before = fingerprint(conf);
-    sb.manifest(readFileSync(m, 'utf8').replace('content: "ok=1\\n"', 'content: "broken\\n"').replace('"depends\\n"', '"depends2\\n"').replace('"fine\\n"', '"fine2\\n"'));
+    sb.manifest(
+      readFileSync(m, 'utf8').replace('content: "ok=1\\n"', 'content: "broken\\n"').replace('"depends\\n"', '"depends2\\n"').replace('"fine\\n"', '"fine2\\n"'),
+    );
     const res = await runCli(['apply', m, '--root', sb.root, '--format', 'json']);
     expect(res.code).toBe(6);
     const byId = Object.fromEntries(res.json.resources.map((r: any) => [r.id, r]));
@@ -92,11 +99,16 @@ resources:
     expect(res.stderr).toContain('unknown field "mood"');
     expect(existsSync(path.join(sb.root, 'etc/new'))).toBe(false);
     expect((await runCli(['apply', path.join(sb.dir, 'missing.yaml')])).code).toBe(1);
-    expect((await runCli(['validate', m, '--format', 'json'])).json.errors[0]).toMatchObject({ code: 'MANIFEST_INVALID', location: { line: 5, column: 5, pointer: '/resources/0/mood' } });
+    expect((await runCli(['validate', m, '--format', 'json'])).json.errors[0]).toMatchObject({
+      code: 'MANIFEST_INVALID',
+      location: { line: 5, column: 5, pointer: '/resources/0/mood' },
+    });
   });
 
   it('an unreachable engine fails the docker resources with one clear error and never hangs; files still converge (exit 6)', async () => {
-    const m = sb.write('mixed/manifest.yaml', `
+    const m = sb.write(
+      'mixed/manifest.yaml',
+      `
 resources:
   - kind: file
     name: /etc/mixed.conf
@@ -106,7 +118,8 @@ resources:
   - kind: docker.container
     name: ${sb.prefix}-never
     image: local/busybox:1
-`);
+`,
+    );
     const started = Date.now();
     const res = await runCli(['apply', m, '--root', sb.root, '--format', 'json'], { DOCKER_HOST: `unix://${sb.root}/no-such.sock` });
     expect(Date.now() - started).toBeLessThan(20_000);
@@ -121,8 +134,14 @@ resources:
   });
 
   it('sensitive content never appears in plans, reports or logs', async () => {
-    const m = sb.write('secret/manifest.yaml', 'resources:\n  - kind: file\n    name: /etc/token\n    content: "s3cr3t-value-123"\n    sensitive: true\n    mode: "0600"\n');
-    for (const args of [['plan', m, '--root', sb.root], ['apply', m, '--root', sb.root, '--format', 'json', '--log-level', 'debug']]) {
+    const m = sb.write(
+      'secret/manifest.yaml',
+      'resources:\n  - kind: file\n    name: /etc/token\n    content: "s3cr3t-value-123"\n    sensitive: true\n    mode: "0600"\n',
+    );
+    for (const args of [
+      ['plan', m, '--root', sb.root],
+      ['apply', m, '--root', sb.root, '--format', 'json', '--log-level', 'debug'],
+    ]) {
       const res = await runCli(args);
       expect(res.stdout + res.stderr).not.toContain('s3cr3t');
     }

@@ -30,14 +30,33 @@ const example = path.join(REPO, 'examples/firewall/firewall.yaml');
 const run = (args: string[]) => cli([...args], { prefix: e.prefix, env: e.env });
 const apply = (...extra: string[]) => run(['apply', example, '--root', root, '--format', 'json', ...extra]);
 /** The firewall as iptables-save prints it, without its date lines and counters. */
-const saved = (): string => e.inNs('iptables-save').split('\n').filter((l) => !l.startsWith('#')).join('\n') + e.inNs('ip6tables-save').split('\n').filter((l) => !l.startsWith('#')).join('\n');
+const saved = (): string =>
+  e
+    .inNs('iptables-save')
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n') +
+  e
+    .inNs('ip6tables-save')
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
 const ip = (name: string): string => e.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name);
 const GET = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | busybox nc -w 3';
 /** An HTTP request with busybox nc from one container to another's port: true when it answers within 3 s. */
 const reaches = (from: string, to: string, port: number): boolean => {
-  try { return e.docker('exec', from, 'sh', '-c', `${GET} ${ip(to)} ${port}`).includes('HTTP/1.'); } catch { return false; }
+  try {
+    return e.docker('exec', from, 'sh', '-c', `${GET} ${ip(to)} ${port}`).includes('HTTP/1.');
+  } catch {
+    return false;
+  }
 };
-const counters = (tag: string): number => e.inNs('iptables-save', '-c', '-t', 'filter').split('\n').filter((l) => l.includes(`"${tag}:v"`)).reduce((n, l) => n + Number(/^\[(\d+):/.exec(l)?.[1] ?? 0), 0);
+const counters = (tag: string): number =>
+  e
+    .inNs('iptables-save', '-c', '-t', 'filter')
+    .split('\n')
+    .filter((l) => l.includes(`"${tag}:v"`))
+    .reduce((n, l) => n + Number(/^\[(\d+):/.exec(l)?.[1] ?? 0), 0);
 
 let ulogd: ChildProcess | undefined;
 let dropLog: string;
@@ -48,8 +67,13 @@ function startUlogd(): void {
   if (!lib) throw new Error('ulogd2 is not installed (scripts/setup.sh installs it)');
   dropLog = path.join(tmp, 'drops.log');
   const conf = path.join(tmp, 'ulogd.conf');
-  const plugins = ['inppkt_NFLOG', 'raw2packet_BASE', 'filter_IFINDEX', 'filter_IP2STR', 'filter_PRINTPKT', 'output_LOGEMU'].map((x) => `plugin="${lib}/ulogd_${x}.so"`);
-  writeFileSync(conf, `[global]\nlogfile="${path.join(tmp, 'ulogd.log')}"\nloglevel=5\n${plugins.join('\n')}\nstack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,print1:PRINTPKT,emu1:LOGEMU\n[log1]\ngroup=25\n[emu1]\nfile="${dropLog}"\nsync=1\n`);
+  const plugins = ['inppkt_NFLOG', 'raw2packet_BASE', 'filter_IFINDEX', 'filter_IP2STR', 'filter_PRINTPKT', 'output_LOGEMU'].map(
+    (x) => `plugin="${lib}/ulogd_${x}.so"`,
+  );
+  writeFileSync(
+    conf,
+    `[global]\nlogfile="${path.join(tmp, 'ulogd.log')}"\nloglevel=5\n${plugins.join('\n')}\nstack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,print1:PRINTPKT,emu1:LOGEMU\n[log1]\ngroup=25\n[emu1]\nfile="${dropLog}"\nsync=1\n`,
+  );
   ulogd = spawn('nsenter', [`--net=/var/run/netns/${e.ns}`, '/usr/sbin/ulogd', '-c', conf], { stdio: 'ignore' });
 }
 
@@ -60,7 +84,9 @@ beforeAll(async () => {
   startUlogd();
 });
 afterAll(async () => {
-  if (ulogd?.pid) { ulogd.kill('SIGTERM'); }
+  if (ulogd?.pid) {
+    ulogd.kill('SIGTERM');
+  }
   await e?.stop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -69,7 +95,13 @@ describe('firewall kinds on a throwaway engine', () => {
   it('the example converges; the traffic matrix holds; again nothing; noop leaves iptables-save byte-identical', async () => {
     const first = await apply();
     expect(first.code, first.stdout + first.stderr).toBe(2);
-    for (const id of ['firewall.rule[web-to-api]', 'firewall.rule[api-to-db]', 'firewall.rule[outside-to-web]', 'firewall.policy[app]', 'firewall.policy[outside]']) {
+    for (const id of [
+      'firewall.rule[web-to-api]',
+      'firewall.rule[api-to-db]',
+      'firewall.rule[outside-to-web]',
+      'firewall.policy[app]',
+      'firewall.policy[outside]',
+    ]) {
       expect(reported(first, id)).toMatchObject({ action: 'create', status: 'changed' });
     }
     expect(e.inNs('iptables', '-S', 'DOCKER-USER')).toContain('-A DOCKER-USER -j TSC-FW');
@@ -86,7 +118,7 @@ describe('firewall kinds on a throwaway engine', () => {
     // The logged policy counted each denied attempt (SYN and its retransmissions)...
     expect(counters('tsc:p:app')).toBeGreaterThanOrEqual(dropsBefore + 4);
     // ...and logged them: inside a namespace through NFLOG, read here by ulogd2.
-    await waitFor('a logged drop in ulogd\'s file', () => existsSync(dropLog) && /tsc policy app: .*DPT=5432/.test(readFileSync(dropLog, 'utf8')), 20_000);
+    await waitFor("a logged drop in ulogd's file", () => existsSync(dropLog) && /tsc policy app: .*DPT=5432/.test(readFileSync(dropLog, 'utf8')), 20_000);
     // From outside: web's published port answers; db (not published) does not.
     const out = e.outside!;
     expect(e.fromOutside('sh', '-c', `${GET} ${out.engineAddress} 8080`).out).toContain('HTTP/1.');
@@ -104,7 +136,10 @@ describe('firewall kinds on a throwaway engine', () => {
   it('drift by hand: noop reports it and changes nothing (byte-identical); apply repairs; a foreign rule survives', async () => {
     // A foreign rule in DOCKER-USER, and a rule of tsconverge's edited by hand.
     e.inNs('iptables', '-I', 'DOCKER-USER', '2', '-s', '10.99.0.0/16', '-j', 'DROP');
-    const line = e.inNs('iptables', '-S', 'TSC-FW-II').split('\n').find((l) => l.includes('tsc:r:01000:api-to-db:v'))!;
+    const line = e
+      .inNs('iptables', '-S', 'TSC-FW-II')
+      .split('\n')
+      .find((l) => l.includes('tsc:r:01000:api-to-db:v'))!;
     e.inNs('sh', '-c', `iptables ${line.replace('-A', '-D')} && iptables ${line.replace('--ctorigdstport 5432', '--ctorigdstport 5433')}`);
     expect(reaches('api', 'db', 5432)).toBe(false);
     const drifted = saved();
@@ -139,7 +174,7 @@ describe('firewall kinds on a throwaway engine', () => {
     e.docker('rm', '-f', squatter);
   });
 
-  it('the plan warns when a drop cuts a published port no rule accepts; ensure: absent removes a rule\'s lines', async () => {
+  it("the plan warns when a drop cuts a published port no rule accepts; ensure: absent removes a rule's lines", async () => {
     const text = readFileSync(example, 'utf8');
     const m = path.join(tmp, 'variant.yaml');
     // Without the rule for web's published port: the plan names the port it would cut.
@@ -168,12 +203,17 @@ describe('firewall kinds on a throwaway engine', () => {
   it('dockerd restart, and the jump lost: the agent repairs it, reported corrective; counters in facts and metrics', async () => {
     const stateDir = path.join(tmp, 'state');
     const metrics = path.join(tmp, 'tsconverge.prom');
-    const agent = (...extra: string[]) => run(['agent', '--onetime', '--manifests', example, '--root', root, '--state-dir', stateDir, '--metrics-file', metrics, ...extra]);
+    const agent = (...extra: string[]) =>
+      run(['agent', '--onetime', '--manifests', example, '--root', root, '--state-dir', stateDir, '--metrics-file', metrics, ...extra]);
     const settle = await agent();
     expect(settle.code, settle.stdout + settle.stderr).toBe(0);
 
     await e.restart();
-    await waitFor('the containers back after the restart', () => e.docker('ps', '--format', '{{.Names}}').split('\n').filter(Boolean).length === 3 || undefined, 60_000);
+    await waitFor(
+      'the containers back after the restart',
+      () => e.docker('ps', '--format', '{{.Names}}').split('\n').filter(Boolean).length === 3 || undefined,
+      60_000,
+    );
     // Engine 20.10 keeps DOCKER-USER's lines across its own restart: the jump is still there
     // (docs/firewall.md says so; this fails the day an engine drops it).
     expect(e.inNs('iptables', '-S', 'DOCKER-USER')).toContain('-A DOCKER-USER -j TSC-FW');
@@ -209,22 +249,38 @@ describe('IPv6 on a throwaway engine', () => {
     // Made by hand and adopted: docker.network with enableIPv6 and an IPv6 subnet does not
     // converge (its second read compares the IPv4 subnet Docker adds), a separate matter.
     e.docker('network', 'create', '--ipv6', '--subnet', 'fd00:25::/64', 'v6net');
-    writeFileSync(m, `resources:
+    writeFileSync(
+      m,
+      `resources:
   - { kind: docker.network, name: v6net, adopt: true }
   - { kind: docker.container, name: v6a, image: local/busybox:1, networks: [v6net], command: [sh, -c, "httpd -p 81; exec httpd -f -p 80"] }
   - { kind: docker.container, name: v6b, image: local/busybox:1, networks: [v6net], command: [sleep, "3600"] }
   - { kind: firewall.rule, name: v6b-to-v6a, from: { container: v6b }, to: { container: v6a }, ports: [80], family: ipv6 }
   - { kind: firewall.policy, name: v6net, default: drop }
-`);
+`,
+    );
     const r = await run(['apply', m, '--root', root, '--format', 'json']);
     expect(r.code, r.stdout + r.stderr).toBe(2);
     const a6 = e.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}', 'v6a');
     expect(a6).toMatch(/^fd00:25::/);
-    const get6 = (port: number): boolean => { try { return e.docker('exec', 'v6b', 'sh', '-c', `${GET} ${a6} ${port}`).includes('HTTP/1.'); } catch { return false; } };
+    const get6 = (port: number): boolean => {
+      try {
+        return e.docker('exec', 'v6b', 'sh', '-c', `${GET} ${a6} ${port}`).includes('HTTP/1.');
+      } catch {
+        return false;
+      }
+    };
     const v6 = e.inNs('ip6tables-save', '-c', '-t', 'filter');
     expect(v6).toContain('-A FORWARD -j TSC-FW');
-    expect(v6).toContain(`-A TSC-FW-II -s ${e.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}', 'v6b')}/128 -d ${a6}/128 -p tcp -m conntrack --ctorigdstport 80`);
-    const drops = (): number => e.inNs('ip6tables-save', '-c', '-t', 'filter').split('\n').filter((l) => l.includes('"tsc:p:v6net:v"')).reduce((n, l) => n + Number(/^\[(\d+):/.exec(l)?.[1] ?? 0), 0);
+    expect(v6).toContain(
+      `-A TSC-FW-II -s ${e.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}', 'v6b')}/128 -d ${a6}/128 -p tcp -m conntrack --ctorigdstport 80`,
+    );
+    const drops = (): number =>
+      e
+        .inNs('ip6tables-save', '-c', '-t', 'filter')
+        .split('\n')
+        .filter((l) => l.includes('"tsc:p:v6net:v"'))
+        .reduce((n, l) => n + Number(/^\[(\d+):/.exec(l)?.[1] ?? 0), 0);
     const before = drops();
     expect(get6(80)).toBe(true);
     expect(get6(81)).toBe(false);
@@ -238,9 +294,21 @@ describe('IPv6 on a throwaway engine', () => {
 
 describe('a bad rule is refused at validate with file:line:col, nothing changed', () => {
   it.each([
-    ['unknown container', `  - { kind: firewall.rule, name: r, from: { container: nosuch }, to: outside }`, /bad\.yaml:3:\d+ .*from\.container names docker\.container "nosuch", which is not declared/],
-    ['bad CIDR', `  - { kind: firewall.rule, name: r, from: { cidr: 10.0.0.300/8 }, to: outside }`, /bad\.yaml:3:\d+ .*to.*|bad\.yaml:3:\d+ .*from\/cidr: "10\.0\.0\.300\/8" is not valid here/],
-    ['port 70000', `  - { kind: firewall.rule, name: r, from: outside, to: { cidr: 10.0.0.0/8 }, ports: [70000] }`, /bad\.yaml:3:\d+ .*field ports\/0: must be <= 65535/],
+    [
+      'unknown container',
+      `  - { kind: firewall.rule, name: r, from: { container: nosuch }, to: outside }`,
+      /bad\.yaml:3:\d+ .*from\.container names docker\.container "nosuch", which is not declared/,
+    ],
+    [
+      'bad CIDR',
+      `  - { kind: firewall.rule, name: r, from: { cidr: 10.0.0.300/8 }, to: outside }`,
+      /bad\.yaml:3:\d+ .*to.*|bad\.yaml:3:\d+ .*from\/cidr: "10\.0\.0\.300\/8" is not valid here/,
+    ],
+    [
+      'port 70000',
+      `  - { kind: firewall.rule, name: r, from: outside, to: { cidr: 10.0.0.0/8 }, ports: [70000] }`,
+      /bad\.yaml:3:\d+ .*field ports\/0: must be <= 65535/,
+    ],
   ])('%s', async (_what, body, message) => {
     const m = path.join(tmp, 'bad.yaml');
     writeFileSync(m, `resources:\n  - { kind: docker.network, name: app }\n${body}\n`);

@@ -23,7 +23,10 @@ beforeAll(() => {
   p = `i28-${sb.id}`;
   ctxDir = path.join(sb.dir, 'ctx');
   mkdirSync(ctxDir, { recursive: true });
-  writeFileSync(path.join(ctxDir, 'Dockerfile'), 'FROM local/busybox:1\nARG GREETING=none\nCOPY app.txt /app.txt\nRUN echo "$GREETING" > /greeting\nCMD ["sleep", "100000"]\n');
+  writeFileSync(
+    path.join(ctxDir, 'Dockerfile'),
+    'FROM local/busybox:1\nARG GREETING=none\nCOPY app.txt /app.txt\nRUN echo "$GREETING" > /greeting\nCMD ["sleep", "100000"]\n',
+  );
   writeFileSync(path.join(ctxDir, 'app.txt'), 'version one\n');
   writeFileSync(path.join(ctxDir, 'notes.md'), 'not sent\n');
   writeFileSync(path.join(ctxDir, '.dockerignore'), 'notes.md\n');
@@ -32,13 +35,24 @@ afterAll(() => {
   try {
     const cs = docker('ps', '-aq', '--filter', `name=${p}`).split('\n').filter(Boolean);
     if (cs.length) docker('rm', '-f', ...cs);
-    for (const n of docker('network', 'ls', '-q', '--filter', `name=${p}`).split('\n').filter(Boolean)) { try { docker('network', 'rm', n); } catch { /* in use */ } }
-    const tags = docker('images', '--format', '{{.Repository}}:{{.Tag}}').split('\n').filter((t) => t.startsWith(p) || images.some((i) => t.startsWith(i)));
+    for (const n of docker('network', 'ls', '-q', '--filter', `name=${p}`).split('\n').filter(Boolean)) {
+      try {
+        docker('network', 'rm', n);
+      } catch {
+        /* in use */
+      }
+    }
+    const tags = docker('images', '--format', '{{.Repository}}:{{.Tag}}')
+      .split('\n')
+      .filter((t) => t.startsWith(p) || images.some((i) => t.startsWith(i)));
     if (tags.length) docker('rmi', '-f', ...tags);
-  } finally { sb?.cleanup(); }
+  } finally {
+    sb?.cleanup();
+  }
 });
 
-const manifest = (): string => sb.manifest(`
+const manifest = (): string =>
+  sb.manifest(`
 resources:
   - kind: docker.image
     name: ${p}/app:1
@@ -125,7 +139,11 @@ describe('import compose: build: becomes a docker.image built here', () => {
     expect(imp.stderr).not.toContain('build cannot be expressed');
     const m = parse(readFileSync(out, 'utf8')) as { resources: Record<string, any>[] };
     const web = m.resources.find((r) => r.kind === 'docker.image' && r.name === `${project}_web`);
-    expect(web).toEqual({ kind: 'docker.image', name: `${project}_web`, build: { context: path.join(REPO, 'test/fixtures/compose/build-stack/web'), target: 'runtime', args: { GREETING: 'hello' }, network: 'none' } });
+    expect(web).toEqual({
+      kind: 'docker.image',
+      name: `${project}_web`,
+      build: { context: path.join(REPO, 'test/fixtures/compose/build-stack/web'), target: 'runtime', args: { GREETING: 'hello' }, network: 'none' },
+    });
     expect(m.resources.find((r) => r.name === `${project}_worker_1`)).toMatchObject({ image: 'buildstack/worker:dev' });
     const apply = await runCli(['apply', out, '--format', 'json']);
     expect(apply.code, apply.stdout + apply.stderr).toBe(2);
@@ -148,10 +166,23 @@ describe('build args are in the image history: a secret among them is refused', 
     writeFileSync(path.join(secrets, 'build_token'), secret + '\n');
     chmodSync(path.join(secrets, 'build_token'), 0o600);
     sb.write('fleet/environments/test/manifests/site.yaml', 'roles:\n  app: { modules: [i28build] }\nnodes:\n  - name: node-1\n    role: app\n');
-    sb.write('fleet/modules/i28build/module.yaml', [
-      'description: an image built with a token', 'parameters:', '  name: { type: string, description: image name }', '  context: { type: string, description: build context }', '  token: { type: string, description: a token for the build }',
-      'resources:', '  - kind: docker.image', '    name: "{{params.name}}"', '    build:', '      context: "{{params.context}}"', '      args: { TOKEN: "{{params.token}}" }', '',
-    ].join('\n'));
+    sb.write(
+      'fleet/modules/i28build/module.yaml',
+      [
+        'description: an image built with a token',
+        'parameters:',
+        '  name: { type: string, description: image name }',
+        '  context: { type: string, description: build context }',
+        '  token: { type: string, description: a token for the build }',
+        'resources:',
+        '  - kind: docker.image',
+        '    name: "{{params.name}}"',
+        '    build:',
+        '      context: "{{params.context}}"',
+        '      args: { TOKEN: "{{params.token}}" }',
+        '',
+      ].join('\n'),
+    );
     sb.write('fleet/data/common.yaml', `i28build:\n  name: ${p}/secret:1\n  context: ${ctxDir}\n  token: !secret build_token\n`);
     images.push(`${p}/secret`);
     const r = await runCli(['apply', fleet, '--node', 'node-1', '--secrets-dir', secrets]);

@@ -9,17 +9,36 @@ import { containerInfo, createSandbox, docker, REGISTRY, requireDocker, runCli, 
 
 let sb: Sandbox;
 const digestOf = (tag: string): string => {
-  const headers = execFileSync('curl', ['-fsSI', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `http://${REGISTRY}/v2/busybox/manifests/${tag}`], { encoding: 'utf8' });
+  const headers = execFileSync(
+    'curl',
+    ['-fsSI', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `http://${REGISTRY}/v2/busybox/manifests/${tag}`],
+    { encoding: 'utf8' },
+  );
   return /docker-content-digest:\s*(\S+)/i.exec(headers)![1]!;
 };
 const removeRegistryImages = (): void => {
   const refs = docker('images', '--format', '{{.Repository}}:{{.Tag}}', `${REGISTRY}/busybox`).split('\n').filter(Boolean);
-  const digests = docker('images', '--digests', '--format', '{{.Repository}}@{{.Digest}}', `${REGISTRY}/busybox`).split('\n').filter((l) => l && !l.endsWith('@<none>'));
-  for (const r of [...refs.filter((r) => !r.endsWith(':<none>')), ...digests]) { try { docker('rmi', r); } catch { /* in use or gone */ } }
+  const digests = docker('images', '--digests', '--format', '{{.Repository}}@{{.Digest}}', `${REGISTRY}/busybox`)
+    .split('\n')
+    .filter((l) => l && !l.endsWith('@<none>'));
+  for (const r of [...refs.filter((r) => !r.endsWith(':<none>')), ...digests]) {
+    try {
+      docker('rmi', r);
+    } catch {
+      /* in use or gone */
+    }
+  }
 };
 
-beforeAll(() => { requireDocker(); sb = createSandbox('img'); removeRegistryImages(); });
-afterAll(() => { sb?.cleanup(); removeRegistryImages(); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('img');
+  removeRegistryImages();
+});
+afterAll(() => {
+  sb?.cleanup();
+  removeRegistryImages();
+});
 
 describe('docker.image', () => {
   it('timeline by digest: pull -> nothing -> removed by hand (noop reports, pulls nothing) -> pulled again', async () => {
@@ -39,7 +58,9 @@ describe('docker.image', () => {
   });
 
   it('errors inside the pull stream are errors: unknown tag, unreachable registry', async () => {
-    const m = sb.manifest(`resources:\n  - kind: docker.image\n    name: ${REGISTRY}/busybox:no-such-tag\n  - kind: docker.image\n    name: 127.0.0.1:5999/busybox:1\n    pullTimeout: 20\n`);
+    const m = sb.manifest(
+      `resources:\n  - kind: docker.image\n    name: ${REGISTRY}/busybox:no-such-tag\n  - kind: docker.image\n    name: 127.0.0.1:5999/busybox:1\n    pullTimeout: 20\n`,
+    );
     const res = await runCli(['apply', m, '--format', 'json']);
     expect(res.code).toBe(4);
     const [unknown, unreachable] = res.json.resources;
@@ -77,7 +98,14 @@ resources:
     expect((await runCli(['apply', m])).code).toBe(0);
 
     // Removing an image a container uses is refused with a clear error.
-    sb.manifest(manifest(d2).replace(`    name: ${REGISTRY}/busybox@${d2}\n  - kind: docker.container`, `    name: ${REGISTRY}/busybox@${d2}\n    ensure: absent\n  - kind: docker.container`).replace('    name: ' + `${sb.prefix}-up`, `    name: ${sb.prefix}-up`));
+    sb.manifest(
+      manifest(d2)
+        .replace(
+          `    name: ${REGISTRY}/busybox@${d2}\n  - kind: docker.container`,
+          `    name: ${REGISTRY}/busybox@${d2}\n    ensure: absent\n  - kind: docker.container`,
+        )
+        .replace('    name: ' + `${sb.prefix}-up`, `    name: ${sb.prefix}-up`),
+    );
     const refused = await runCli(['apply', m, '--format', 'json']);
     expect(refused.code).toBe(4);
     expect(refused.json.resources.find((r: any) => r.kind === 'docker.image').error.code).toBe('IMAGE_IN_USE');

@@ -35,7 +35,9 @@ beforeAll(() => {
   writeFileSync(shadow, readFileSync(shadow, 'utf8').replace(/^i26-frank:!:/m, `i26-frank:${HASH}:`));
   for (const n of ['a', 'b']) pub.push(generateKey(path.join(t.root, `id_${n}`), `i26-${n}@import`));
   mkdirSync(path.join(root, 'home/i26-frank/.ssh'), { recursive: true, mode: 0o700 });
-  writeFileSync(path.join(root, 'home/i26-frank/.ssh/authorized_keys'), `# frank's keys\n${pub[0]}\nno-pty,from="10.0.0.0/8,192.168.0.1" ${pub[1]}\n`, { mode: 0o600 });
+  writeFileSync(path.join(root, 'home/i26-frank/.ssh/authorized_keys'), `# frank's keys\n${pub[0]}\nno-pty,from="10.0.0.0/8,192.168.0.1" ${pub[1]}\n`, {
+    mode: 0o600,
+  });
   chownSync(path.join(root, 'home/i26-frank/.ssh/authorized_keys'), 2651, 2651);
 });
 afterAll(() => t?.cleanup());
@@ -53,17 +55,31 @@ describe('import host --users', () => {
     const m = parse(text) as { resources: Record<string, unknown>[] };
     const byId = new Map(m.resources.map((r) => [`${String(r.kind)}[${String(r.name)}]`, r]));
     expect(byId.get('group[i26-devs]')).toEqual({ kind: 'group', name: 'i26-devs', gid: 2650 });
-    expect(byId.get('user[i26-frank]')).toMatchObject({ uid: 2651, group: 'i26-frank', groups: ['i26-devs', 'sudo'], home: '/home/i26-frank', shell: '/bin/bash', comment: 'Frank Example' });
+    expect(byId.get('user[i26-frank]')).toMatchObject({
+      uid: 2651,
+      group: 'i26-frank',
+      groups: ['i26-devs', 'sudo'],
+      home: '/home/i26-frank',
+      shell: '/bin/bash',
+      comment: 'Frank Example',
+    });
     expect(byId.get('user[i26-gina]')).toMatchObject({ uid: 2652, group: 'i26-devs', expiry: '2031-05-06' });
     expect(byId.get('user[i26-hank]')).toMatchObject({ uid: 2653, locked: true });
-    expect(byId.get('ssh.authorized_keys[i26-frank]')).toEqual({ kind: 'ssh.authorized_keys', name: 'i26-frank', keys: [pub[0], { key: pub[1], options: ['no-pty', 'from="10.0.0.0/8,192.168.0.1"'] }] });
+    expect(byId.get('ssh.authorized_keys[i26-frank]')).toEqual({
+      kind: 'ssh.authorized_keys',
+      name: 'i26-frank',
+      keys: [pub[0], { key: pub[1], options: ['no-pty', 'from="10.0.0.0/8,192.168.0.1"'] }],
+    });
     expect(byId.has('ssh.authorized_keys[i26-gina]')).toBe(false);
 
     const files = ['etc/passwd', 'etc/group', 'etc/shadow', 'etc/gshadow', 'home/i26-frank/.ssh/authorized_keys'];
     const before = fingerprint(root, files);
     const plan = await cli(['plan', out, '--root', root, '--format', 'json']);
     expect(plan.code, plan.stdout + plan.stderr).toBe(0);
-    expect(plan.json.resources.every((r: { action: string }) => r.action === 'none'), plan.stdout).toBe(true);
+    expect(
+      plan.json.resources.every((r: { action: string }) => r.action === 'none'),
+      plan.stdout,
+    ).toBe(true);
     const apply = await cli(['apply', out, '--root', root]);
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     expect(fingerprint(root, files)).toBe(before);

@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerInfo, createSandbox, docker, dockerSnapshot, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('netvol'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('netvol');
+});
 afterAll(() => sb?.cleanup());
 
 describe('docker.network and docker.volume timeline', () => {
@@ -28,7 +31,10 @@ resources:
     expect(first.code, first.stderr).toBe(2);
     expect(first.json.summary.changed).toBe(2);
     // Logs are JSON lines naming resources as kind[name].
-    const logs = first.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    const logs = first.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(logs.some((l) => l.level === 'info' && String(l.message).startsWith(`docker.network[${sb.prefix}-n]`))).toBe(true);
     expect(docker('network', 'inspect', '--format', '{{(index .IPAM.Config 0).Subnet}} {{.Internal}}', `${sb.prefix}-n`)).toBe(`172.31.${octet}.0/24 true`);
     expect((await runCli(['apply', m])).code).toBe(0);
@@ -38,7 +44,10 @@ resources:
     const before = dockerSnapshot(`tsconverge-test=${sb.id}`);
     const noop = await runCli(['apply', m, '--noop', '--format', 'json']);
     expect(noop.code).toBe(2);
-    expect(noop.json.resources.map((r: any) => [r.action, r.status])).toEqual([['create', 'pending'], ['create', 'pending']]);
+    expect(noop.json.resources.map((r: any) => [r.action, r.status])).toEqual([
+      ['create', 'pending'],
+      ['create', 'pending'],
+    ]);
     expect(dockerSnapshot(`tsconverge-test=${sb.id}`)).toBe(before);
     expect((await runCli(['apply', m])).code).toBe(2);
     expect((await runCli(['apply', m])).code).toBe(0);
@@ -46,7 +55,7 @@ resources:
 });
 
 describe('anonymous volumes', () => {
-  it('survive a replace: the new container mounts the old one\'s anonymous volume', async () => {
+  it("survive a replace: the new container mounts the old one's anonymous volume", async () => {
     const yaml = (v: string): string => `
 resources:
   - kind: docker.container

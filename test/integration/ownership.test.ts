@@ -9,16 +9,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerInfo, createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-let net: string; let ctr: string; let vol: string; let composeCtr: string;
+let net: string;
+let ctr: string;
+let vol: string;
+let composeCtr: string;
 beforeAll(() => {
   requireDocker();
   sb = createSandbox('hm-own');
-  net = `hm-${sb.id}-net`; ctr = `hm-${sb.id}-c`; vol = `hm-${sb.id}-v`; composeCtr = `hm-${sb.id}-web`;
+  net = `hm-${sb.id}-net`;
+  ctr = `hm-${sb.id}-c`;
+  vol = `hm-${sb.id}-v`;
+  composeCtr = `hm-${sb.id}-web`;
   // Made by hand, as an operator would: no tsconverge owner label.
   docker('network', 'create', '--label', sb.label, net);
   docker('volume', 'create', '--label', sb.label, vol);
   docker('run', '-d', '--name', ctr, '--label', sb.label, '--network', net, '-v', `${vol}:/data`, 'local/busybox:1', 'sleep', '100000');
-  docker('run', '-d', '--name', composeCtr, '--label', sb.label, '--label', 'com.docker.compose.project=hm-shop', '--label', 'com.docker.compose.service=web', 'local/busybox:1', 'sleep', '100000');
+  docker(
+    'run',
+    '-d',
+    '--name',
+    composeCtr,
+    '--label',
+    sb.label,
+    '--label',
+    'com.docker.compose.project=hm-shop',
+    '--label',
+    'com.docker.compose.service=web',
+    'local/busybox:1',
+    'sleep',
+    '100000',
+  );
 });
 afterAll(() => sb?.cleanup());
 
@@ -38,7 +58,10 @@ ${extra.adopt ? '    adopt: true\n' : ''}  - kind: docker.container
     stopTimeout: 1
 ${extra.adopt ? '    adopt: true\n' : ''}${extra.ensure ? `    ensure: ${extra.ensure}\n` : ''}`;
 
-const state = (): string => docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', ctr) + docker('network', 'inspect', '--format', '{{.Id}}', net) + docker('volume', 'inspect', '--format', '{{.CreatedAt}}', vol);
+const state = (): string =>
+  docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', ctr) +
+  docker('network', 'inspect', '--format', '{{.Id}}', net) +
+  docker('volume', 'inspect', '--format', '{{.CreatedAt}}', vol);
 
 describe('objects tsconverge did not create', () => {
   it('are refused by plan and apply, with who made them and the way out, and left as they are', async () => {
@@ -71,13 +94,16 @@ describe('objects tsconverge did not create', () => {
   });
 
   it('names the Compose project and service when the labels say', async () => {
-    const m = sb.write('compose.yaml', `
+    const m = sb.write(
+      'compose.yaml',
+      `
 resources:
   - kind: docker.container
     name: ${composeCtr}
     image: local/busybox:1
     command: [sleep, "100000"]
-`);
+`,
+    );
     const r = await runCli(['plan', m, '--root', sb.root]);
     expect(r.code).toBe(4);
     expect(r.stdout).toContain('exists, not managed by tsconverge (made by Docker Compose (project hm-shop, service web))');
@@ -86,7 +112,9 @@ resources:
     const before = containerInfo(composeCtr);
     const plan = await runCli(['plan', m, '--root', sb.root, '--adopt']);
     expect(plan.code, plan.stdout).toBe(2);
-    expect(plan.stdout).toContain(`= docker.container[${composeCtr}] (adopt: exists, not managed by tsconverge; made by Docker Compose (project hm-shop, service web))`);
+    expect(plan.stdout).toContain(
+      `= docker.container[${composeCtr}] (adopt: exists, not managed by tsconverge; made by Docker Compose (project hm-shop, service web))`,
+    );
     expect(plan.stdout).toContain('1 to adopt');
     expect((await runCli(['apply', m, '--root', sb.root, '--adopt'])).code).toBe(2);
     expect(containerInfo(composeCtr)).toEqual(before);
@@ -101,12 +129,18 @@ resources:
     const plan = await runCli(['plan', m, '--root', sb.root, '--format', 'json']);
     expect(plan.code, plan.stderr).toBe(2);
     expect(plan.json.resources.map((r: any) => [r.id.split('[')[0], r.action, r.status, r.changes.length])).toEqual([
-      ['docker.network', 'adopt', 'pending', 0], ['docker.volume', 'adopt', 'pending', 0], ['docker.container', 'adopt', 'pending', 0],
+      ['docker.network', 'adopt', 'pending', 0],
+      ['docker.volume', 'adopt', 'pending', 0],
+      ['docker.container', 'adopt', 'pending', 0],
     ]);
     expect(readFileSync(path.join(sb.root, 'var/lib/tsconverge/adopted.json'), 'utf8')).toBe(records0); // plan writes nothing
     const apply = await runCli(['apply', m, '--root', sb.root, '--format', 'json']);
     expect(apply.code, apply.stderr + apply.stdout).toBe(2);
-    expect(apply.json.resources.map((r: any) => [r.action, r.status, r.error?.message, r.id.split("[")[0]])).toEqual([["adopt", "changed", undefined, "docker.network"], ["adopt", "changed", undefined, "docker.volume"], ["adopt", "changed", undefined, "docker.container"]]);
+    expect(apply.json.resources.map((r: any) => [r.action, r.status, r.error?.message, r.id.split('[')[0]])).toEqual([
+      ['adopt', 'changed', undefined, 'docker.network'],
+      ['adopt', 'changed', undefined, 'docker.volume'],
+      ['adopt', 'changed', undefined, 'docker.container'],
+    ]);
     expect(state()).toBe(before);
     const records = JSON.parse(readFileSync(path.join(sb.root, 'var/lib/tsconverge/adopted.json'), 'utf8'));
     expect(records.objects[containerInfo(ctr).id].resource).toBe(`docker.container[${ctr}]`);

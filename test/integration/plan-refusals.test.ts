@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerInfo, createSandbox, docker, requireDocker, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('i22-refuse'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('i22-refuse');
+});
 afterAll(() => sb?.cleanup());
 
 const stack = (p: string, id: string, volumeLabels: string): string => `
@@ -20,7 +23,9 @@ resources:
   - kind: docker.volume
     name: ${p}-vol
     labels: { tsconverge-test: ${id}${volumeLabels} }
-${['a', 'b'].map((c) => `  - kind: docker.container
+${['a', 'b']
+  .map(
+    (c) => `  - kind: docker.container
     name: ${p}-${c}
     image: local/busybox:1
     command: [sleep, "100000"]
@@ -28,7 +33,9 @@ ${['a', 'b'].map((c) => `  - kind: docker.container
     networks: [${p}-net]
     mounts: [{ type: volume, source: ${p}-vol, target: /data }]
     stopTimeout: 1
-`).join('')}`;
+`,
+  )
+  .join('')}`;
 
 describe('a volume replace that apply refuses', () => {
   it('is shown refused in the plan, with why and the dependents it skips, and apply does just that', async () => {
@@ -56,7 +63,8 @@ describe('a volume replace that apply refuses', () => {
     const apply = await runCli(['apply', m, '--format', 'json']);
     expect(apply.code).toBe(json.code);
     const applied = Object.fromEntries(apply.json.resources.map((r: any) => [r.id, r]));
-    for (const id of Object.keys(byId)) expect({ id, status: applied[id].status, error: applied[id].error?.code }).toEqual({ id, status: byId[id].status, error: byId[id].error?.code });
+    for (const id of Object.keys(byId))
+      expect({ id, status: applied[id].status, error: applied[id].error?.code }).toEqual({ id, status: byId[id].status, error: byId[id].error?.code });
     expect(docker('exec', `${sb.prefix}-a`, 'cat', '/data/keep')).toBe('precious');
     expect({ a: containerInfo(`${sb.prefix}-a`).id, b: containerInfo(`${sb.prefix}-b`).id }).toEqual(before);
     expect(docker('volume', 'inspect', '--format', '{{json .Labels}}', `${sb.prefix}-vol`)).not.toContain('tier');

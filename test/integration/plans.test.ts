@@ -10,13 +10,17 @@ import path from 'node:path';
 import { containerInfo, createSandbox, docker, REGISTRY, requireDocker, runCli, freePort, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('hl-plans'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('hl-plans');
+});
 const stateDir = (): string => path.join(sb.root, 'state');
 afterAll(() => sb?.cleanup());
 
 describe('file diffs in the plan and the JSON report', () => {
   it('shows a unified diff for text, size and hash for binary, never sensitive bytes', async () => {
-    const page = (title: string): string => `<html>\n<head><title>${title}</title></head>\n<body>\n<h1>Welcome</h1>\n<p>served by busybox</p>\n</body>\n</html>\n`;
+    const page = (title: string): string =>
+      `<html>\n<head><title>${title}</title></head>\n<body>\n<h1>Welcome</h1>\n<p>served by busybox</p>\n</body>\n</html>\n`;
     mkdirSync(path.join(sb.root, 'srv/www'), { recursive: true });
     mkdirSync(path.join(sb.root, 'etc'), { recursive: true });
     writeFileSync(path.join(sb.root, 'srv/www/index.html'), page('Old title'));
@@ -37,22 +41,26 @@ resources:
 `);
     const human = await runCli(['plan', m, '--root', sb.root]);
     expect(human.code, human.stderr).toBe(2);
-    expect(human.stdout).toContain([
-      '  ~ file[/srv/www/index.html]',
-      '      content:   # in place',
-      '        @@ -1,5 +1,5 @@',
-      '         <html>',
-      '        -<head><title>Old title</title></head>',
-      '        +<head><title>New title</title></head>',
-      '         <body>',
-    ].join('\n'));
+    expect(human.stdout).toContain(
+      [
+        '  ~ file[/srv/www/index.html]',
+        '      content:   # in place',
+        '        @@ -1,5 +1,5 @@',
+        '         <html>',
+        '        -<head><title>Old title</title></head>',
+        '        +<head><title>New title</title></head>',
+        '         <body>',
+      ].join('\n'),
+    );
     expect(human.stdout).toMatch(/content: \(binary\) "sha256:[0-9a-f]{16} \(4 bytes\)" -> "sha256:[0-9a-f]{16} \(20 bytes\)"/);
     expect(human.stdout).toContain('content: (sensitive content changed)');
     expect(human.stdout + human.stderr).not.toMatch(/hunter2|correct-horse/);
 
     const json = await runCli(['plan', m, '--root', sb.root, '--format', 'json']);
     const byId = new Map((json.json.resources as { id: string; changes: { diff?: string; binary?: boolean }[] }[]).map((r) => [r.id, r]));
-    expect(byId.get('file[/srv/www/index.html]')!.changes[0]!.diff).toBe('@@ -1,5 +1,5 @@\n <html>\n-<head><title>Old title</title></head>\n+<head><title>New title</title></head>\n <body>\n <h1>Welcome</h1>\n <p>served by busybox</p>');
+    expect(byId.get('file[/srv/www/index.html]')!.changes[0]!.diff).toBe(
+      '@@ -1,5 +1,5 @@\n <html>\n-<head><title>Old title</title></head>\n+<head><title>New title</title></head>\n <body>\n <h1>Welcome</h1>\n <p>served by busybox</p>',
+    );
     expect(byId.get('file[/srv/www/logo.bin]')!.changes[0]!.binary).toBe(true);
     expect(byId.get('file[/etc/app.secret]')!.changes[0]!.diff).toBe('(sensitive content changed)');
     expect(json.stdout).not.toMatch(/hunter2|correct-horse/);
@@ -167,7 +175,11 @@ resources:
     const answers: string[] = [];
     const poller = (async () => {
       while (polling) {
-        try { answers.push((await get()).trim()); } catch (err) { answers.push(`error: ${(err as Error).message}`); }
+        try {
+          answers.push((await get()).trim());
+        } catch (err) {
+          answers.push(`error: ${(err as Error).message}`);
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
@@ -200,7 +212,8 @@ resources:
     const name = `${sb.prefix}-pub`;
     const port = await freePort();
     const id = `docker.container[${name}]`;
-    const pub = (check: string, version: string): string => sb.manifest(`
+    const pub = (check: string, version: string): string =>
+      sb.manifest(`
 resources:
   - kind: docker.container
     name: ${name}
@@ -218,7 +231,7 @@ resources:
     const get = async (): Promise<string> => (await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })).text()).trim();
     expect(await get()).toBe('one');
     const plan = await runCli(['plan', pub('exit 1', 'two'), '--state-dir', stateDir()]);
-    expect(plan.stdout).toContain('      downtime: up to 1 s (stop timeout) plus the new container\'s start until healthy');
+    expect(plan.stdout).toContain("      downtime: up to 1 s (stop timeout) plus the new container's start until healthy");
     const swap = await runCli(['apply', pub('exit 1', 'two'), '--state-dir', stateDir(), '--format', 'json']);
     expect(swap.code, swap.stdout + swap.stderr).toBe(4);
     expect(swap.json.resources.find((x: { id: string }) => x.id === id)).toMatchObject({ status: 'failed', error: { code: 'ROLLED_BACK' } });
@@ -226,7 +239,14 @@ resources:
     expect(after.id).toBe(before.id);
     expect(after.status).toBe('running');
     expect(docker('ps', '-a', '--filter', `name=${name}--tsc`, '--format', '{{.Names}}')).toBe('');
-    for (let i = 0; i < 20; i++) { try { if (await get() === 'one') break; } catch { /* starting */ } await new Promise((r) => setTimeout(r, 100)); }
+    for (let i = 0; i < 20; i++) {
+      try {
+        if ((await get()) === 'one') break;
+      } catch {
+        /* starting */
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect(await get()).toBe('one');
   }, 180_000);
 });
@@ -274,7 +294,7 @@ resources:
 
     const allowed = await runCli(['plan', m2, '--state-dir', stateDir(), '--allow-replace']);
     expect(allowed.stdout).toContain(`  -/+ ${id} (replace: forced by labels)`);
-    expect(allowed.stdout).toContain('      downtime: up to 1 s (stop timeout) and the new container\'s start');
+    expect(allowed.stdout).toContain("      downtime: up to 1 s (stop timeout) and the new container's start");
     expect(allowed.stdout).toContain(`      keeps: volume ${sb.prefix}-data at /data (named volume, data kept)`);
     const done = await runCli(['apply', m2, '--state-dir', stateDir(), '--allow-replace']);
     expect(done.code, done.stdout + done.stderr).toBe(2);
@@ -287,7 +307,8 @@ describe('nothing forgotten', () => {
   it('a restart owed by a changed config file survives a run that failed with the engine unreachable', async () => {
     const name = `${sb.prefix}-owed`;
     const id = `docker.container[${name}]`;
-    const conf = (v: string): string => sb.manifest(`
+    const conf = (v: string): string =>
+      sb.manifest(`
 resources:
   - kind: file
     name: /srv/owed/conf/app.conf
@@ -317,10 +338,16 @@ resources:
     const plan = await runCli(['plan', conf('2'), '--root', sb.root, '--state-dir', stateDir()]);
     expect(plan.code).toBe(2);
     expect(plan.stdout).toContain(`  ~ ${id} (restart: owed since file[/srv/owed/conf/app.conf] changed in an earlier run)`);
-    expect(plan.stdout).toContain('      downtime: up to 1 s (stop timeout) and the start\n      health check gates the swap: no\n      order: the container is stopped and started again (same container, same id)');
+    expect(plan.stdout).toContain(
+      '      downtime: up to 1 s (stop timeout) and the start\n      health check gates the swap: no\n      order: the container is stopped and started again (same container, same id)',
+    );
     const next = await runCli(['apply', ...args(conf('2'))]);
     expect(next.code, next.stdout).toBe(2);
-    expect(next.json.resources.find((r: { id: string }) => r.id === id)).toMatchObject({ status: 'changed', refresh: true, refreshOwedBy: 'file[/srv/owed/conf/app.conf]' });
+    expect(next.json.resources.find((r: { id: string }) => r.id === id)).toMatchObject({
+      status: 'changed',
+      refresh: true,
+      refreshOwedBy: 'file[/srv/owed/conf/app.conf]',
+    });
     const after = containerInfo(name);
     expect(after.id).toBe(before.id);
     expect(after.startedAt).not.toBe(before.startedAt);
@@ -365,7 +392,21 @@ resources:
       expect(plan.code, plan.stdout + plan.stderr).toBe(2);
       expect(plan.stdout).toContain(`  -/+ docker.image[${ref}] (replace: forced by digest)\n      digest: "${oldDigest}" -> "${newDigest}"`);
       expect(plan.stdout).toContain(`  -/+ docker.container[${name}] (replace: forced by image, when docker.image[${ref}] is pulled or built)`);
-      const pulls = docker('events', '--since', String(since), '--until', String(until), '--filter', 'type=image', '--filter', 'event=pull', '--filter', `image=${repo}`, '--format', '{{.ID}}');
+      const pulls = docker(
+        'events',
+        '--since',
+        String(since),
+        '--until',
+        String(until),
+        '--filter',
+        'type=image',
+        '--filter',
+        'event=pull',
+        '--filter',
+        `image=${repo}`,
+        '--format',
+        '{{.ID}}',
+      );
       expect(pulls).toBe('');
       expect(containerInfo(name).image).toBe(before.image);
 
@@ -373,7 +414,21 @@ resources:
       const apply = await runCli(['apply', m, '--state-dir', stateDir(), '--format', 'json']);
       expect(apply.code, apply.stdout + apply.stderr).toBe(2);
       // The same count sees the real run's pull: the zero above is not a blind counter.
-      const applyPulls = docker('events', '--since', String(applySince), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image', '--filter', 'event=pull', '--filter', `image=${repo}`, '--format', '{{.ID}}');
+      const applyPulls = docker(
+        'events',
+        '--since',
+        String(applySince),
+        '--until',
+        String(Math.floor(Date.now() / 1000) + 1),
+        '--filter',
+        'type=image',
+        '--filter',
+        'event=pull',
+        '--filter',
+        `image=${repo}`,
+        '--format',
+        '{{.ID}}',
+      );
       expect(applyPulls.split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(1);
       const after = containerInfo(name);
       expect(after.id).not.toBe(before.id);
@@ -384,8 +439,13 @@ resources:
         docker('rm', '-f', name);
         docker('rmi', ref);
         // The pulls left digest references (REPO@sha256:...) on the shared local/busybox images: remove those, never the images.
-        for (const d of docker('images', '--digests', '--format', '{{.Repository}}@{{.Digest}}', repo).split('\n').filter((l) => l.includes('@sha256:'))) docker('rmi', d);
-      } catch { /* cleanup */ }
+        for (const d of docker('images', '--digests', '--format', '{{.Repository}}@{{.Digest}}', repo)
+          .split('\n')
+          .filter((l) => l.includes('@sha256:')))
+          docker('rmi', d);
+      } catch {
+        /* cleanup */
+      }
     }
   }, 180_000);
 });

@@ -15,7 +15,19 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BIN, REPO, containerInfo, createSandbox, docker, dockerSnapshot, freePort, requireDocker, runCli, type CliResult, type Sandbox } from '../support/harness.js';
+import {
+  BIN,
+  REPO,
+  containerInfo,
+  createSandbox,
+  docker,
+  dockerSnapshot,
+  freePort,
+  requireDocker,
+  runCli,
+  type CliResult,
+  type Sandbox,
+} from '../support/harness.js';
 import { createSshd, generateKey, type Sshd } from '../support/sshd.js';
 import { whileSampling } from '../support/proc.js';
 import { waitFor } from '../support/agent.js';
@@ -44,18 +56,23 @@ function hostYaml(h: string, port: number, extra = ''): string {
 
 function inventory(file: string, hosts: readonly [string, number][], opts: { knownHosts?: string; tsconverge?: string } = {}): string {
   const p = path.join(base, file);
-  writeFileSync(p, [
-    `knownHosts: ${opts.knownHosts ?? 'known_hosts'}`,
-    'defaults:',
-    `  key: ${clientKey}`,
-    `  tsconverge: ${opts.tsconverge ?? BIN}`,
-    '  connectTimeout: 20',
-    'hosts:',
-    ...hosts.map(([h, port]) => hostYaml(h, port)),
-    'groups:',
-    `  trio: [${HOSTS.map((h) => `${RUN}-${h}`).filter((n) => hosts.some(([h]) => `${RUN}-${h}` === n)).join(', ')}]`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    p,
+    [
+      `knownHosts: ${opts.knownHosts ?? 'known_hosts'}`,
+      'defaults:',
+      `  key: ${clientKey}`,
+      `  tsconverge: ${opts.tsconverge ?? BIN}`,
+      '  connectTimeout: 20',
+      'hosts:',
+      ...hosts.map(([h, port]) => hostYaml(h, port)),
+      'groups:',
+      `  trio: [${HOSTS.map((h) => `${RUN}-${h}`)
+        .filter((n) => hosts.some(([h]) => `${RUN}-${h}` === n))
+        .join(', ')}]`,
+      '',
+    ].join('\n'),
+  );
   return p;
 }
 
@@ -65,7 +82,11 @@ function push(args: string[]): Promise<CliResult> {
 }
 
 function jsonLines(r: CliResult): any[] {
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 /** Every file under the hosts' roots and state dirs: path -> size, mtime, sha256. */
@@ -76,7 +97,11 @@ function filesSnapshot(): string {
     for (const n of readdirSync(dir).sort()) {
       const p = path.join(dir, n);
       const st = lstatSync(p);
-      if (st.isDirectory()) { out.push(`${p}/ ${st.mode.toString(8)}`); walk(p); continue; }
+      if (st.isDirectory()) {
+        out.push(`${p}/ ${st.mode.toString(8)}`);
+        walk(p);
+        continue;
+      }
       out.push(`${p} ${st.size} ${st.mtimeMs} ${st.mode.toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
     }
   };
@@ -88,10 +113,14 @@ const procHits: string[] = [];
 let controlSeen = 0;
 /** Run `work` while reading every process's cmdline and environ for the secret (and the control token, to prove the sampler sees the remote apply). */
 async function sampling<T>(work: () => Promise<T>): Promise<T> {
-  const { result } = await whileSampling((pid, file, text) => {
-    if (text.includes(SECRET)) procHits.push(`${pid} ${file}: ${text.replace(/\0/g, ' ').slice(0, 200)}`);
-    if (file === 'cmdline' && text.includes(CONTROL) && text.includes('--catalogue-stdin')) controlSeen++;
-  }, work, ['cmdline', 'environ']);
+  const { result } = await whileSampling(
+    (pid, file, text) => {
+      if (text.includes(SECRET)) procHits.push(`${pid} ${file}: ${text.replace(/\0/g, ' ').slice(0, 200)}`);
+      if (file === 'cmdline' && text.includes(CONTROL) && text.includes('--catalogue-stdin')) controlSeen++;
+    },
+    work,
+    ['cmdline', 'environ'],
+  );
   return result;
 }
 
@@ -100,14 +129,29 @@ function readableFilesWithSecret(): string[] {
   const hits: string[] = [];
   const walk = (dir: string, depth: number): void => {
     let names: string[];
-    try { names = readdirSync(dir); } catch { return; }
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
     for (const n of names) {
       const p = path.join(dir, n);
       let st;
-      try { st = lstatSync(p); } catch { continue; }
-      if (st.isDirectory() && depth < 12) { walk(p, depth + 1); continue; }
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue;
+      }
+      if (st.isDirectory() && depth < 12) {
+        walk(p, depth + 1);
+        continue;
+      }
       if (!st.isFile() || st.mtimeMs < started - 1000 || st.size > 4 << 20 || (st.mode & 0o004) === 0) continue;
-      try { if (readFileSync(p, 'latin1').includes(SECRET)) hits.push(p); } catch { /* gone */ }
+      try {
+        if (readFileSync(p, 'latin1').includes(SECRET)) hits.push(p);
+      } catch {
+        /* gone */
+      }
     }
   };
   walk(base, 0);
@@ -124,24 +168,27 @@ beforeAll(async () => {
   mkdirSync(secretsDir, { mode: 0o700 });
   writeFileSync(path.join(secretsDir, 'app_token'), SECRET + '\n', { mode: 0o600 });
   sb.write('fleet/environments/test/manifests/site.yaml', `roles:\n  app: { modules: [app] }\nnodes:\n  - glob: "${RUN}-*"\n    role: app\n`);
-  sb.write('fleet/modules/app/module.yaml', [
-    'description: A configuration file holding a token, and a container.',
-    'parameters:',
-    '  name: { type: string, description: Container name. }',
-    '  label: { type: string, description: The tsconverge-test label. }',
-    '  token: { type: string, description: The token (a secret). }',
-    'resources:',
-    '  - kind: file',
-    '    name: app-conf',
-    '    path: /etc/app.conf',
-    '    content: "token={{params.token}}\\n"',
-    '  - kind: docker.container',
-    '    name: "{{params.name}}"',
-    '    image: local/busybox:1',
-    `    command: [sh, -c, "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]`,
-    '    labels: { tsconverge-test: "{{params.label}}" }',
-    '',
-  ].join('\n'));
+  sb.write(
+    'fleet/modules/app/module.yaml',
+    [
+      'description: A configuration file holding a token, and a container.',
+      'parameters:',
+      '  name: { type: string, description: Container name. }',
+      '  label: { type: string, description: The tsconverge-test label. }',
+      '  token: { type: string, description: The token (a secret). }',
+      'resources:',
+      '  - kind: file',
+      '    name: app-conf',
+      '    path: /etc/app.conf',
+      '    content: "token={{params.token}}\\n"',
+      '  - kind: docker.container',
+      '    name: "{{params.name}}"',
+      '    image: local/busybox:1',
+      `    command: [sh, -c, "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]`,
+      '    labels: { tsconverge-test: "{{params.label}}" }',
+      '',
+    ].join('\n'),
+  );
   sb.write('fleet/environments/test/data/common.yaml', `app:\n  label: ${sb.id}\n  token: !secret app_token\n`);
   for (const h of [...HOSTS, 'k']) {
     sb.write(`fleet/environments/test/data/nodes/${RUN}-${h}.yaml`, `app:\n  name: ${containerOf(h)}\n`);
@@ -163,7 +210,10 @@ afterAll(async () => {
 
 describe('tsconverge push over real SSH', () => {
   it('converges three hosts (secret in no process and no readable file); a second push reports no changes', async () => {
-    const inv = inventory('inventory.yaml', HOSTS.map((h) => [h, PORTS[h]]));
+    const inv = inventory(
+      'inventory.yaml',
+      HOSTS.map((h) => [h, PORTS[h]]),
+    );
     const first = await sampling(() => push(['--inventory', inv, '--parallel', '3']));
     expect(first.code, first.stderr + first.stdout).toBe(2);
     for (const h of HOSTS) {
@@ -223,7 +273,7 @@ describe('tsconverge push over real SSH', () => {
     expect(again.code, again.stdout).toBe(0);
   }, 120_000);
 
-  it('the remote apply runs under the host\'s run lock: while another run holds it, that host does not run (exit 1 there, 4 overall)', async () => {
+  it("the remote apply runs under the host's run lock: while another run holds it, that host does not run (exit 1 there, 4 overall)", async () => {
     const { acquireRunLock } = await import('../../src/engine/lock.js');
     const lock = await acquireRunLock(stateOf('a'), { command: 'test' });
     try {
@@ -235,35 +285,58 @@ describe('tsconverge push over real SSH', () => {
     }
   }, 60_000);
 
-  it('SIGINT reaches the hosts\' applies: in-flight work finishes, the rest is skipped, the report comes back, lock released, exit 130', async () => {
+  it("SIGINT reaches the hosts' applies: in-flight work finishes, the rest is skipped, the report comes back, lock released, exit 130", async () => {
     const dir = path.join(base, 'slow');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'slow.yaml'), [
-      'resources:',
-      '  - kind: file',
-      '    name: slow',
-      '    path: /etc/slow.conf',
-      '    content: "slow\\n"',
-      '    validate: "sleep 2.718"',
-      '  - kind: file',
-      '    name: after',
-      '    path: /etc/after.conf',
-      '    content: "after\\n"',
-      '    require: file[slow]',
-      '',
-    ].join('\n'));
-    const inv = inventory('inventory.yaml', HOSTS.map((h) => [h, PORTS[h]]));
-    const child = spawn(process.execPath, [BIN, 'push', dir, '--inventory', inv, '--limit', `${RUN}-a`, '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    writeFileSync(
+      path.join(dir, 'slow.yaml'),
+      [
+        'resources:',
+        '  - kind: file',
+        '    name: slow',
+        '    path: /etc/slow.conf',
+        '    content: "slow\\n"',
+        '    validate: "sleep 2.718"',
+        '  - kind: file',
+        '    name: after',
+        '    path: /etc/after.conf',
+        '    content: "after\\n"',
+        '    require: file[slow]',
+        '',
+      ].join('\n'),
+    );
+    const inv = inventory(
+      'inventory.yaml',
+      HOSTS.map((h) => [h, PORTS[h]]),
+    );
+    const child = spawn(process.execPath, [BIN, 'push', dir, '--inventory', inv, '--limit', `${RUN}-a`, '--format', 'json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // The remote apply is validating the slow file: its `sleep 2.718` runs on "host a".
-    await waitFor('the remote validate command', () => readdirSync('/proc').some((pid) => {
-      try { return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\x002.718\x00'; } catch { return false; }
-    }), 30_000, 20);
+    await waitFor(
+      'the remote validate command',
+      () =>
+        readdirSync('/proc').some((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\x002.718\x00';
+          } catch {
+            return false;
+          }
+        }),
+      30_000,
+      20,
+    );
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    const [line] = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const [line] = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(line, stdout).toMatchObject({ host: `${RUN}-a`, exitCode: 130, report: { interrupted: true } });
     const by = Object.fromEntries(line.report.resources.map((r: any) => [r.id, r]));
     expect(by['file[slow]']).toMatchObject({ status: 'changed' });

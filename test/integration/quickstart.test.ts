@@ -9,11 +9,15 @@ import path from 'node:path';
 import { containerInfo, createSandbox, dockerSnapshot, REPO, requireDocker, runCli, freePort, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { requireDocker(); sb = createSandbox('qs'); });
+beforeAll(() => {
+  requireDocker();
+  sb = createSandbox('qs');
+});
 afterAll(() => sb?.cleanup());
 
 // Every example that holds manifests (examples/push holds only the walk-through's sshd script).
-const hasYaml = (dir: string): boolean => readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory() ? hasYaml(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name));
+const hasYaml = (dir: string): boolean =>
+  readdirSync(dir, { withFileTypes: true }).some((e) => (e.isDirectory() ? hasYaml(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name)));
 const examples = readdirSync(path.join(REPO, 'examples')).filter((d) => existsSync(path.join(REPO, 'examples', d)) && hasYaml(path.join(REPO, 'examples', d)));
 
 describe('examples', () => {
@@ -29,11 +33,14 @@ describe('quickstart', () => {
     cpSync(path.join(REPO, 'examples/quickstart'), dir, { recursive: true });
     const port = await freePort();
     const file = path.join(dir, 'manifest.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8')
-      .replace(/quickstart-web|quickstart-data|name: quickstart\b|name: quickstart$/gm, (s) => s.replace('quickstart', sb.prefix))
-      .replace(/app: quickstart/g, `app: quickstart, tsconverge-test: ${sb.id}`)
-      .replace('127.0.0.1:18080:80', `127.0.0.1:${port}:80`)
-      .replace('source: quickstart-data', `source: ${sb.prefix}-data`));
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace(/quickstart-web|quickstart-data|name: quickstart\b|name: quickstart$/gm, (s) => s.replace('quickstart', sb.prefix))
+        .replace(/app: quickstart/g, `app: quickstart, tsconverge-test: ${sb.id}`)
+        .replace('127.0.0.1:18080:80', `127.0.0.1:${port}:80`)
+        .replace('source: quickstart-data', `source: ${sb.prefix}-data`),
+    );
     const plan = await runCli(['plan', dir, '--root', sb.root]);
     expect(plan.code, plan.stderr).toBe(2);
     expect(plan.stdout).toMatch(/Plan: 5 to create/);

@@ -23,13 +23,29 @@ const servers: ServerProc[] = [];
 let fingerprint: string;
 const nodes = ['i30-r0', 'i30-r1', 'i30-r2', 'i30-r3'].map((node) => ({ node, root: tempDir(`i30-root-${node}`), state: tempDir(`i30-state-${node}`) }));
 type Node = (typeof nodes)[number];
-const ROLLOUT = 'waves:\n  - name: canary\n    nodes: ["i30-r0"]\n    bake: 1s\n  - name: half\n    percent: 50\n    bake: 1h\n  - name: all\n    bake: 1h\nhealth:\n  reportWithin: 10m\n';
+const ROLLOUT =
+  'waves:\n  - name: canary\n    nodes: ["i30-r0"]\n    bake: 1s\n  - name: half\n    percent: 50\n    bake: 1h\n  - name: all\n    bake: 1h\nhealth:\n  reportWithin: 10m\n';
 const tls = () => operatorTls(caDir);
 const status = (i: number): Promise<RolloutStatus> => rolloutStatus(servers[i]!.url, tls());
 
 async function run(n: Node, i: number, url = servers[i]!.url): Promise<any> {
   const before = reports(n.state).length;
-  const r = await runCli(['agent', '--server', url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '5', '--onetime']);
+  const r = await runCli([
+    'agent',
+    '--server',
+    url,
+    '--ca-fingerprint',
+    fingerprint,
+    '--node',
+    n.node,
+    '--state-dir',
+    n.state,
+    '--root',
+    n.root,
+    '--connect-timeout',
+    '5',
+    '--onetime',
+  ]);
   const all = reports(n.state);
   expect(all.length, r.stderr).toBeGreaterThan(before);
   return all[all.length - 1];
@@ -46,7 +62,25 @@ beforeAll(async () => {
   expect(init.code, init.stderr).toBe(0);
   fingerprint = /fingerprint: (sha256:[0-9a-f]{64})/.exec(init.stdout)![1]!;
   for (const [i, port] of [await freePort(), await freePort()].entries()) {
-    servers.push(await startServer(['--fleet', fleet, '--state-dir', path.join(work, `state${i}`), '--ca-dir', caDir, '--database', pg.url, '--autosign', path.join(work, 'autosign'), '--compile-workers', '0'], port));
+    servers.push(
+      await startServer(
+        [
+          '--fleet',
+          fleet,
+          '--state-dir',
+          path.join(work, `state${i}`),
+          '--ca-dir',
+          caDir,
+          '--database',
+          pg.url,
+          '--autosign',
+          path.join(work, 'autosign'),
+          '--compile-workers',
+          '0',
+        ],
+        port,
+      ),
+    );
   }
   for (const [k, n] of nodes.entries()) expect((await run(n, k % 2)).exitCode).toBe(2);
 }, 300_000);
@@ -58,11 +92,16 @@ afterAll(async () => {
 });
 
 describe('two replicas on one PostgreSQL', () => {
-  it('agree on the rollout, its waves and the operators\' decisions', async () => {
+  it("agree on the rollout, its waves and the operators' decisions", async () => {
     writeRolloutFleet(fleet, 'two', '', ROLLOUT);
     for (const s of servers) s.proc.kill('SIGHUP');
     const a = await untilRollout('replica 0 rolling', servers[0]!.url, tls(), (s) => s.rollout?.state === 'rolling');
-    const b = await untilRollout('replica 1 on the same rollout', servers[1]!.url, tls(), (s) => s.rollout?.id === a.rollout!.id && s.audit.some((x) => x.action === 'start'));
+    const b = await untilRollout(
+      'replica 1 on the same rollout',
+      servers[1]!.url,
+      tls(),
+      (s) => s.rollout?.id === a.rollout!.id && s.audit.some((x) => x.action === 'start'),
+    );
     // One change, one rollout: whichever replica recorded it, the other found it recorded.
     expect(view(b)).toEqual(view(await status(0)));
     expect(b.audit.filter((x) => x.action === 'start')).toHaveLength(1);
@@ -80,7 +119,10 @@ describe('two replicas on one PostgreSQL', () => {
 
     // A third replica started now, with a state directory of its own, never had the previous
     // version: it refuses (503) to serve that node anything else, and the agent runs its cache.
-    const late = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state-late'), '--ca-dir', caDir, '--database', pg.url, '--compile-workers', '0'], await freePort());
+    const late = await startServer(
+      ['--fleet', fleet, '--state-dir', path.join(work, 'state-late'), '--ca-dir', caDir, '--database', pg.url, '--compile-workers', '0'],
+      await freePort(),
+    );
     try {
       expect(view(await rolloutStatus(late.url, tls()))).toEqual(view(await status(0)));
       const cached = await run(last, 2, late.url);
@@ -88,7 +130,9 @@ describe('two replicas on one PostgreSQL', () => {
       expect(cached.catalogueError.message).toMatch(/answered 503/);
       expect(motd(last)).toBe('one\n');
       expect((await run(canary, 2, late.url)).codeVersion).toBe(a.rollout!.to);
-    } finally { await late.stop(); }
+    } finally {
+      await late.stop();
+    }
 
     // An operator halts on replica 0; replica 1 serves by it. Promote on replica 1 resumes it.
     const halt = await runCli(['rollout', 'halt', '--server', servers[0]!.url, '--ca-dir', caDir]);
@@ -105,7 +149,11 @@ describe('two replicas on one PostgreSQL', () => {
     expect(all.code, all.stderr).toBe(0);
     const done = await untilRollout('replica 1 sees it done', servers[1]!.url, tls(), (s) => s.rollout!.state === 'done');
     expect(done.stable).toBe(a.rollout!.to);
-    expect(done.audit.slice(0, 3).map((x) => `${x.actor} ${x.action}`)).toEqual(['operator:operator promote-all', 'operator:operator promote', 'operator:operator halt']);
+    expect(done.audit.slice(0, 3).map((x) => `${x.actor} ${x.action}`)).toEqual([
+      'operator:operator promote-all',
+      'operator:operator promote',
+      'operator:operator halt',
+    ]);
     expect(view(await status(0))).toEqual(view(done));
   }, 600_000);
 });

@@ -48,12 +48,28 @@ const ROLLOUT = [
 const writeFleet = (message: string, config = ''): void => writeRolloutFleet(fleet, message, config, ROLLOUT);
 
 const status = (): Promise<RolloutStatus> => rolloutStatus(url, operatorTls(caDir));
-const until = (what: string, pred: (s: RolloutStatus) => boolean, timeoutMs = 60_000): Promise<RolloutStatus> => untilRollout(what, url, operatorTls(caDir), pred, timeoutMs);
+const until = (what: string, pred: (s: RolloutStatus) => boolean, timeoutMs = 60_000): Promise<RolloutStatus> =>
+  untilRollout(what, url, operatorTls(caDir), pred, timeoutMs);
 
 /** One run of a real agent; returns its exit code and its newest report. */
 async function run(n: Node): Promise<{ code: number; report: any; stderr: string }> {
   const before = reports(n.state).length;
-  const r = await runCli(['agent', '--server', url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '5', '--onetime']);
+  const r = await runCli([
+    'agent',
+    '--server',
+    url,
+    '--ca-fingerprint',
+    fingerprint,
+    '--node',
+    n.node,
+    '--state-dir',
+    n.state,
+    '--root',
+    n.root,
+    '--connect-timeout',
+    '5',
+    '--onetime',
+  ]);
   const all = reports(n.state);
   expect(all.length, r.stderr).toBeGreaterThan(before);
   return { code: r.code, report: all[all.length - 1], stderr: r.stderr };
@@ -74,9 +90,11 @@ async function round(list: readonly Node[] = nodes): Promise<Map<string, { code:
   }
   for (const w of [...groups.keys()].sort((a, b) => b - a)) {
     const queue = [...groups.get(w)!];
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      for (let n = queue.shift(); n; n = queue.shift()) out.set(n.node, await run(n));
-    }));
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let n = queue.shift(); n; n = queue.shift()) out.set(n.node, await run(n));
+      }),
+    );
   }
   return out;
 }
@@ -101,7 +119,23 @@ async function dashboard(page: string): Promise<string> {
 }
 
 async function start(): Promise<void> {
-  server = await startServer(['--fleet', fleet, '--state-dir', state, '--autosign', path.join(work, 'autosign.txt'), '--agent-interval', '600', '--dashboard', `127.0.0.1:${DASH}`, '--compile-workers', '0'], PORT);
+  server = await startServer(
+    [
+      '--fleet',
+      fleet,
+      '--state-dir',
+      state,
+      '--autosign',
+      path.join(work, 'autosign.txt'),
+      '--agent-interval',
+      '600',
+      '--dashboard',
+      `127.0.0.1:${DASH}`,
+      '--compile-workers',
+      '0',
+    ],
+    PORT,
+  );
 }
 
 beforeAll(async () => {
@@ -130,7 +164,11 @@ describe('a rollout with ten real agents', () => {
     expect(s0.rollout!.wave).toBe(0);
     v2 = s0.rollout!.to;
     expect(s0.rollout!.from).toBe(s0.stable);
-    expect(s0.rollout!.waves.map((w) => [w.name, w.nodes.length])).toEqual([['canary', 1], ['some', 3], ['all', 6]]);
+    expect(s0.rollout!.waves.map((w) => [w.name, w.nodes.length])).toEqual([
+      ['canary', 1],
+      ['some', 3],
+      ['all', 6],
+    ]);
     const seen: number[] = [];
     for (let i = 0; i < 6; i++) {
       const before = await status();
@@ -139,7 +177,8 @@ describe('a rollout with ten real agents', () => {
       await round();
       // Only the waves reached so far have the new version; the others still have the first.
       const onNew = nodes.filter((n) => motd(n) === 'version two\n').map((n) => n.node);
-      for (const n of nodes) expect(motd(n) === 'version two\n', `${n.node} (wave ${waveOf(before, n.node)}, rollout at wave ${wave})`).toBe(waveOf(before, n.node) <= wave);
+      for (const n of nodes)
+        expect(motd(n) === 'version two\n', `${n.node} (wave ${waveOf(before, n.node)}, rollout at wave ${wave})`).toBe(waveOf(before, n.node) <= wave);
       seen.push(onNew.length);
       await until(`wave ${wave} promoted`, (s) => s.rollout!.state === 'done' || s.rollout!.wave > wave, 60_000);
     }
@@ -150,7 +189,12 @@ describe('a rollout with ten real agents', () => {
     const page = await dashboard('/rollout');
     expect(page).toMatch(/<span class="status s-done">done<\/span>/);
     expect(page.match(/data-serves="new"/g)).toHaveLength(10);
-    expect(done.audit.filter((a) => a.rolloutId === done.rollout!.id).map((a) => `${a.actor} ${a.action}`).reverse()).toEqual(['server start', 'server promote', 'server promote', 'server done']);
+    expect(
+      done.audit
+        .filter((a) => a.rolloutId === done.rollout!.id)
+        .map((a) => `${a.actor} ${a.action}`)
+        .reverse(),
+    ).toEqual(['server start', 'server promote', 'server promote', 'server done']);
   }, 600_000);
 
   it('a bad change fails on the canary and halts; the other nine never receive it', async () => {
@@ -238,7 +282,7 @@ describe('a rollout with ten real agents', () => {
     writeFileSync(path.join(fleet, 'rollout.yaml'), good);
   }, 120_000);
 
-  it('`rollout promote --all` skips the waves and is in the audit trail with the operator\'s name', async () => {
+  it("`rollout promote --all` skips the waves and is in the audit trail with the operator's name", async () => {
     await change('version five, urgent');
     const r = await runCli(['rollout', 'promote', '--all', '--server', url, '--state-dir', state]);
     expect(r.code, r.stderr).toBe(0);

@@ -15,7 +15,9 @@ import path from 'node:path';
 import { BIN, REPO, createSandbox, runCli, type Sandbox } from '../support/harness.js';
 
 let sb: Sandbox;
-beforeAll(() => { sb = createSandbox('hr-runctl'); });
+beforeAll(() => {
+  sb = createSandbox('hr-runctl');
+});
 afterAll(() => sb?.cleanup());
 
 const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
@@ -37,8 +39,12 @@ console.log('HELD');
 ${releaseAfterMs === undefined ? 'setInterval(() => {}, 1000);' : `setTimeout(() => l.release().then(() => process.exit(0)), ${releaseAfterMs});`}`;
   const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  c.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  c.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  c.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return Object.assign(c, { out: () => out });
 }
 
@@ -92,9 +98,13 @@ describe('run lock through the CLI', () => {
     const holder = lockHolder(stateDir);
     try {
       await until(() => holder.out().includes('HELD'));
-      const child = spawn(process.execPath, [BIN, 'apply', m, '--root', sb.root, '--state-dir', stateDir, '--wait-for-lock', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'apply', m, '--root', sb.root, '--state-dir', stateDir, '--wait-for-lock', '60'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
-      child.stderr.on('data', (d) => { stderr += d; });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
       const code = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
       await until(() => stderr.includes('waiting up to 60 s'));
       const t0 = Date.now();
@@ -120,8 +130,12 @@ describe('run lock through the CLI', () => {
 describe('SIGTERM during an apply', () => {
   const N = 160;
   const content = (v: string, i: number): string => `${v}-${i}\n`.repeat(2000);
-  const manifest = (v: string): string => 'resources:\n' + Array.from({ length: N }, (_, i) =>
-    `  - { kind: file, name: /srv/many/f${i}.txt, content: "${content(v, i).replace(/\n/g, '\\n')}", validate: "sleep 0.1" }\n`).join('');
+  const manifest = (v: string): string =>
+    'resources:\n' +
+    Array.from(
+      { length: N },
+      (_, i) => `  - { kind: file, name: /srv/many/f${i}.txt, content: "${content(v, i).replace(/\n/g, '\\n')}", validate: "sleep 0.1" }\n`,
+    ).join('');
 
   it('leaves every file old or new, no temp file, the lock released (exit 143); the next run converges', async () => {
     const root = path.join(sb.root, 'sig');
@@ -136,11 +150,18 @@ describe('SIGTERM during an apply', () => {
     expect(oldSha[0]).toBe(hash(content('old', 0)));
 
     sb.write(`${dir}/m.yaml`, manifest('new'));
-    const child = spawn(process.execPath, [BIN, 'apply', m, '--root', root, '--concurrency', '8', '--format', 'json'], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'apply', m, '--root', root, '--concurrency', '8', '--format', 'json'], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const code = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     await until(() => (stderr.match(/: update/g) ?? []).length >= 12);
     child.kill('SIGTERM');

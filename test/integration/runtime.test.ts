@@ -23,7 +23,7 @@ describe('runtime', () => {
     expect(v).toBe(process.version);
   });
 
-  it('bin/tsconverge.js runs the CLI on the project\'s Node.js 24 even when /usr/bin comes first', () => {
+  it("bin/tsconverge.js runs the CLI on the project's Node.js 24 even when /usr/bin comes first", () => {
     const probe = path.join(dir, 'probe.cjs');
     writeFileSync(probe, 'process.stderr.write(`runtime ${process.version}\\n`);\n');
     const out = execFileSync(BIN, ['--version'], {
@@ -33,7 +33,8 @@ describe('runtime', () => {
     });
     expect(out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     const err = execFileSync('sh', ['-c', `"${BIN}" --version 2>&1 >/dev/null`], {
-      encoding: 'utf8', env: { PATH: `/usr/local/bin:/usr/bin:/bin`, NODE_OPTIONS: `--require ${probe}` },
+      encoding: 'utf8',
+      env: { PATH: `/usr/local/bin:/usr/bin:/bin`, NODE_OPTIONS: `--require ${probe}` },
     });
     expect(major(err.replace('runtime ', '').trim())).toBeGreaterThanOrEqual(24);
   });

@@ -18,9 +18,12 @@ let jail: string;
 /** Run the executable inside the chroot (cwd /work); the socket is bind-mounted for this call only. */
 function inJail(args: string[]): { code: number; stdout: string; stderr: string } {
   // The jailed process gets PATH=/bin (which holds only tsconverge) and no other environment.
-  const script = 'set -e; mount --bind /var/run/docker.sock "$1/var/run/docker.sock"; mount -t proc proc "$1/proc"; j=$1; shift; exec /usr/bin/env -i PATH=/bin HOME=/work NO_COLOR=1 /usr/sbin/chroot "$j" /bin/tsconverge "$@"';
+  const script =
+    'set -e; mount --bind /var/run/docker.sock "$1/var/run/docker.sock"; mount -t proc proc "$1/proc"; j=$1; shift; exec /usr/bin/env -i PATH=/bin HOME=/work NO_COLOR=1 /usr/sbin/chroot "$j" /bin/tsconverge "$@"';
   const r = spawnSync('/usr/bin/unshare', ['--mount', '--propagation', 'private', '--fork', '/bin/sh', '-c', script, 'sh', jail, ...args], {
-    encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, cwd: '/',
+    encoding: 'utf8',
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    cwd: '/',
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -42,7 +45,9 @@ beforeAll(() => {
   writeFileSync(path.join(jail, 'var/run/docker.sock'), '');
   writeFileSync(path.join(jail, 'etc/hostname'), 'sea-host\n');
   cpSync(path.join(REPO, 'examples/fleet'), path.join(jail, 'work/fleet'), { recursive: true });
-  writeFileSync(path.join(jail, 'work/m.yaml'), `
+  writeFileSync(
+    path.join(jail, 'work/m.yaml'),
+    `
 resources:
   - kind: file
     name: /srv/hello.txt
@@ -53,7 +58,8 @@ resources:
     image: local/busybox:1
     command: [sleep, "100000"]
     labels: { tsconverge-test: ${sb.id} }
-`);
+`,
+  );
 });
 afterAll(() => sb?.cleanup());
 
@@ -76,7 +82,12 @@ describe('single executable on a clean root (no node)', () => {
 
   it('both code caches are accepted: one-shot commands and the long-running ones', () => {
     // agent --version: the agent process's own small bundle (scripts/sea-launcher.cjs) and its cache.
-    for (const args of [['validate', path.join(jail, 'work/m.yaml')], ['server', '--help'], ['agent', '--help'], ['agent', '--version']]) {
+    for (const args of [
+      ['validate', path.join(jail, 'work/m.yaml')],
+      ['server', '--help'],
+      ['agent', '--help'],
+      ['agent', '--version'],
+    ]) {
       const r = spawnSync('/usr/bin/env', ['TSCONVERGE_SEA_CACHE_CHECK=1', path.join(jail, 'bin/tsconverge'), ...args], { encoding: 'utf8', cwd: jail });
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     }
@@ -124,11 +135,41 @@ describe('single executable on a clean root (no node)', () => {
     rmSync(file);
     // /dev/null: a host has one, and a child process's ignored stdin is opened on it.
     writeFileSync(path.join(jail, 'dev/null'), '');
-    const script = 'set -e; mount -t proc proc "$1/proc"; mount --bind /dev/null "$1/dev/null"; j=$1; shift; exec /usr/bin/env -i PATH=/bin HOME=/work NO_COLOR=1 /usr/sbin/chroot "$j" /bin/tsconverge "$@"';
-    const agent = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '--fork', '--kill-child=SIGTERM', '/bin/sh', '-c', script, 'sh', jail,
-      '--log-level', 'warn', 'agent', '--manifests', '/work/agent.yaml', '--root', '/work/root', '--state-dir', `/work/state-agent-${sb.id}`, '--interval', '2s', '--splay-limit', '1s'], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, cwd: '/' });
+    const script =
+      'set -e; mount -t proc proc "$1/proc"; mount --bind /dev/null "$1/dev/null"; j=$1; shift; exec /usr/bin/env -i PATH=/bin HOME=/work NO_COLOR=1 /usr/sbin/chroot "$j" /bin/tsconverge "$@"';
+    const agent = spawn(
+      '/usr/bin/unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--fork',
+        '--kill-child=SIGTERM',
+        '/bin/sh',
+        '-c',
+        script,
+        'sh',
+        jail,
+        '--log-level',
+        'warn',
+        'agent',
+        '--manifests',
+        '/work/agent.yaml',
+        '--root',
+        '/work/root',
+        '--state-dir',
+        `/work/state-agent-${sb.id}`,
+        '--interval',
+        '2s',
+        '--splay-limit',
+        '1s',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, cwd: '/' },
+    );
     let stderr = '';
-    agent.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    agent.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const until = async (what: string, ok: () => boolean): Promise<void> => {
       for (const end = Date.now() + 30_000; !ok();) {
         if (Date.now() > end || agent.exitCode !== null) throw new Error(`${what}: not seen (agent exit ${agent.exitCode}): ${stderr}`);
@@ -165,4 +206,6 @@ describe('single executable on a clean root (no node)', () => {
   });
 });
 
-afterAll(() => { if (jail) rmSync(jail, { recursive: true, force: true }); });
+afterAll(() => {
+  if (jail) rmSync(jail, { recursive: true, force: true });
+});

@@ -53,14 +53,17 @@ beforeAll(() => {
   writeFileSync(path.join(secretsDir, 'db_password'), FIRST + '\n');
   chmodSync(path.join(secretsDir, 'db_password'), 0o600);
   sb.write('fleet/environments/test/manifests/site.yaml', 'roles:\n  app: { modules: [webapp] }\nnodes:\n  - name: node-1\n    role: app\n');
-  sb.write('fleet/data/common.yaml', [
-    'webapp:',
-    `  name: ${sb.prefix}`,
-    '  db_password: !secret db_password',
-    `  config_dir: /srv/${sb.prefix}`,
-    `  labels: { tsconverge-test: ${sb.id} }`,
-    '',
-  ].join('\n'));
+  sb.write(
+    'fleet/data/common.yaml',
+    [
+      'webapp:',
+      `  name: ${sb.prefix}`,
+      '  db_password: !secret db_password',
+      `  config_dir: /srv/${sb.prefix}`,
+      `  labels: { tsconverge-test: ${sb.id} }`,
+      '',
+    ].join('\n'),
+  );
 });
 afterAll(() => sb?.cleanup());
 
@@ -71,7 +74,9 @@ describe('secrets are sensitive end to end', () => {
   it('compile, plan, apply, apply again, change the secret, explain: no plaintext anywhere', async () => {
     const compiled = await sampled(['compile', fleet, ...common()]);
     expect(compiled.code, compiled.stderr).toBe(0);
-    expect(JSON.parse(compiled.stdout).resources.find((r: { id: string }) => r.id === `docker.container[${sb.prefix}-app]`).attrs.environment.DB_PASSWORD).toBe('(sensitive)');
+    expect(JSON.parse(compiled.stdout).resources.find((r: { id: string }) => r.id === `docker.container[${sb.prefix}-app]`).attrs.environment.DB_PASSWORD).toBe(
+      '(sensitive)',
+    );
     expectNoPlaintext(compiled);
 
     const plan = await sampled(['plan', fleet, ...run(), '--format', 'json']);
@@ -115,9 +120,12 @@ describe('secrets are sensitive end to end', () => {
   });
 
   it('control: the sampler does see a short-lived process argument', async () => {
-    await sampling(() => new Promise<void>((resolve) => {
-      spawn(process.execPath, ['-e', 'setTimeout(() => {}, 300)', CONTROL], { stdio: 'ignore' }).on('close', () => resolve());
-    }));
+    await sampling(
+      () =>
+        new Promise<void>((resolve) => {
+          spawn(process.execPath, ['-e', 'setTimeout(() => {}, 300)', CONTROL], { stdio: 'ignore' }).on('close', () => resolve());
+        }),
+    );
     expect(controlHits.length).toBeGreaterThan(0);
   });
 
@@ -126,7 +134,10 @@ describe('secrets are sensitive end to end', () => {
     mkdirSync(path.join(bad, 'environments/test/manifests'), { recursive: true });
     mkdirSync(path.join(bad, 'data'), { recursive: true });
     writeFileSync(path.join(bad, 'environments/test/manifests/site.yaml'), 'roles:\n  app: { modules: [webapp] }\nnodes:\n  - name: node-1\n    role: app\n');
-    writeFileSync(path.join(bad, 'data/common.yaml'), `webapp:\n  name: ${sb.prefix}-bad\n  db_password: !secret missing_one\n  labels: { tsconverge-test: ${sb.id} }\n`);
+    writeFileSync(
+      path.join(bad, 'data/common.yaml'),
+      `webapp:\n  name: ${sb.prefix}-bad\n  db_password: !secret missing_one\n  labels: { tsconverge-test: ${sb.id} }\n`,
+    );
     const root = path.join(sb.dir, 'bad-root');
     mkdirSync(root);
     const r = await runCli(['apply', bad, '--node', 'node-1', '--secrets-dir', secretsDir, '--root', root]);

@@ -20,9 +20,30 @@ let fingerprint: string;
 const nodes = ['hs-w1', 'hs-w2'].map((node) => ({ node, root: tempDir(`aroot-${node}`), state: tempDir(`astate-${node}`) }));
 /** One run of the real agent (`tsconverge agent --server ... --onetime`); its run report is read from its state dir. */
 async function agent(n: (typeof nodes)[number], ...extra: string[]) {
-  const r = await runCli(['agent', '--server', url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '2', '--onetime', ...extra]);
+  const r = await runCli([
+    'agent',
+    '--server',
+    url,
+    '--ca-fingerprint',
+    fingerprint,
+    '--node',
+    n.node,
+    '--state-dir',
+    n.state,
+    '--root',
+    n.root,
+    '--connect-timeout',
+    '2',
+    '--onetime',
+    ...extra,
+  ]);
   const dir = path.join(n.state, 'reports');
-  const newest = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort().pop() : undefined;
+  const newest = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .pop()
+    : undefined;
   return { ...r, json: newest ? JSON.parse(readFileSync(path.join(dir, newest), 'utf8')) : undefined };
 }
 

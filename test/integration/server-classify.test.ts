@@ -39,9 +39,29 @@ nodes:
 `;
 
 async function agent(n: typeof honest) {
-  const r = await runCli(['agent', '--server', server.url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '2', '--onetime']);
+  const r = await runCli([
+    'agent',
+    '--server',
+    server.url,
+    '--ca-fingerprint',
+    fingerprint,
+    '--node',
+    n.node,
+    '--state-dir',
+    n.state,
+    '--root',
+    n.root,
+    '--connect-timeout',
+    '2',
+    '--onetime',
+  ]);
   const dir = path.join(n.state, 'reports');
-  const newest = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort().pop() : undefined;
+  const newest = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .pop()
+    : undefined;
   return { ...r, json: newest ? JSON.parse(readFileSync(path.join(dir, newest), 'utf8')) : undefined };
 }
 
@@ -67,7 +87,10 @@ afterAll(async () => {
 
 describe('classification by the certificate name, facts only a claim', () => {
   it('the lying agent gets the parameters its facts fill, never the secret its name does not get', async () => {
-    for (const n of [honest, liar]) { const r = await agent(n); expect(r.code, r.stderr + server.log()).toBe(2); }
+    for (const n of [honest, liar]) {
+      const r = await agent(n);
+      expect(r.code, r.stderr + server.log()).toBe(2);
+    }
     expect(readFileSync(path.join(honest.root, 'etc/motd'), 'utf8')).toBe('hello\n');
     expect(readFileSync(path.join(honest.root, 'etc/token'), 'utf8')).toBe(SECRET);
     expect(readFileSync(path.join(liar.root, 'etc/motd'), 'utf8')).toBe('claims to be a vault\n');
@@ -91,7 +114,10 @@ describe('classification by the certificate name, facts only a claim', () => {
     const line = SITE.split('\n').length + 1;
     expect(log).toMatch(message);
     expect(log).toContain(`${path.join(fleet, 'environments/production/manifests/site.yaml')}:${line}:`);
-    const health = JSON.parse((await request(server.url, 'v1/health', { ca: readFileSync(path.join(state, 'ca', 'ca.crt'), 'utf8') })).body.toString()) as { codeVersion: string; codeError: boolean };
+    const health = JSON.parse((await request(server.url, 'v1/health', { ca: readFileSync(path.join(state, 'ca', 'ca.crt'), 'utf8') })).body.toString()) as {
+      codeVersion: string;
+      codeError: boolean;
+    };
     expect(health).toMatchObject({ codeVersion: served, codeError: true });
     // The liar's next run: still the last good code, still no secret.
     const r = await agent(liar);

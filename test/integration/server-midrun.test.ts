@@ -20,13 +20,40 @@ const fleet = path.join(work, 'fleet');
 const state = path.join(work, 'server');
 let server: ServerProc;
 let fingerprint: string;
-const nodes = ['hs-m1', 'hs-m2'].map((node) => ({ node, root: path.join(work, `root-${node}`), state: path.join(work, `state-${node}`), metrics: path.join(work, `${node}.prom`) }));
+const nodes = ['hs-m1', 'hs-m2'].map((node) => ({
+  node,
+  root: path.join(work, `root-${node}`),
+  state: path.join(work, `state-${node}`),
+  metrics: path.join(work, `${node}.prom`),
+}));
 type Node = (typeof nodes)[number];
 
 async function agent(n: Node, url: string) {
-  const r = await runCli(['agent', '--server', url, '--ca-fingerprint', fingerprint, '--node', n.node, '--state-dir', n.state, '--root', n.root, '--connect-timeout', '2', '--metrics-file', n.metrics, '--onetime']);
+  const r = await runCli([
+    'agent',
+    '--server',
+    url,
+    '--ca-fingerprint',
+    fingerprint,
+    '--node',
+    n.node,
+    '--state-dir',
+    n.state,
+    '--root',
+    n.root,
+    '--connect-timeout',
+    '2',
+    '--metrics-file',
+    n.metrics,
+    '--onetime',
+  ]);
   const dir = path.join(n.state, 'reports');
-  const newest = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort().pop() : undefined;
+  const newest = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .pop()
+    : undefined;
   return { ...r, json: newest ? JSON.parse(readFileSync(path.join(dir, newest), 'utf8')) : undefined };
 }
 const gauge = (n: Node): string | undefined => /^tsconverge_agent_cached_catalogue (\d+)$/m.exec(readFileSync(n.metrics, 'utf8'))?.[1];
@@ -60,15 +87,28 @@ describe('the server killed mid-run', () => {
     const relay = net.createServer((client) => {
       const up = net.connect(PORT, '127.0.0.1');
       let serverSpoke = false;
-      up.on('data', (d) => { serverSpoke = true; client.write(d); });
+      up.on('data', (d) => {
+        serverSpoke = true;
+        client.write(d);
+      });
       client.on('data', (d) => {
         // Killed before the request is passed on: forwarding it first let a busy machine
         // schedule the server between the write and the kill, and it answered in time.
-        if (serverSpoke && !killed) { killed = true; server.proc.kill('SIGKILL'); return; }
+        if (serverSpoke && !killed) {
+          killed = true;
+          server.proc.kill('SIGKILL');
+          return;
+        }
         if (!killed) up.write(d);
       });
-      const end = (): void => { client.destroy(); up.destroy(); };
-      up.on('error', end); up.on('close', end); client.on('error', end); client.on('close', end);
+      const end = (): void => {
+        client.destroy();
+        up.destroy();
+      };
+      up.on('error', end);
+      up.on('close', end);
+      client.on('error', end);
+      client.on('close', end);
     });
     await new Promise<void>((r) => relay.listen(RELAY, '127.0.0.1', r));
     try {

@@ -29,11 +29,28 @@ describe('the server as a single executable', () => {
     expect(init.code, init.stderr).toBe(0);
     const fingerprint = /fingerprint: (sha256:[0-9a-f]{64})/.exec(init.stdout)![1]!;
     writeFileSync(path.join(work, 'autosign'), 'hs-sea*\n');
-    server = await startServer(['--fleet', fleet, '--state-dir', state, '--autosign', path.join(work, 'autosign'), '--compile-workers', '2', '--log-level', 'debug'],
-      PORT, { TSCONVERGE_SECRET_HS_TOKEN: 'sea-secret-value', TSCONVERGE_CACHE_DIR: path.join(work, 'cache') }, EXE);
+    server = await startServer(
+      ['--fleet', fleet, '--state-dir', state, '--autosign', path.join(work, 'autosign'), '--compile-workers', '2', '--log-level', 'debug'],
+      PORT,
+      { TSCONVERGE_SECRET_HS_TOKEN: 'sea-secret-value', TSCONVERGE_CACHE_DIR: path.join(work, 'cache') },
+      EXE,
+    );
     expect(server.log()).toMatch(/2 compile worker threads/);
     const root = path.join(work, 'root');
-    const r = await runCli(['agent', '--server', server.url, '--ca-fingerprint', fingerprint, '--node', 'hs-sea1', '--state-dir', path.join(work, 'agent'), '--root', root, '--onetime']);
+    const r = await runCli([
+      'agent',
+      '--server',
+      server.url,
+      '--ca-fingerprint',
+      fingerprint,
+      '--node',
+      'hs-sea1',
+      '--state-dir',
+      path.join(work, 'agent'),
+      '--root',
+      root,
+      '--onetime',
+    ]);
     expect(r.code, r.stderr + server.log()).toBe(2);
     expect(readFileSync(path.join(root, 'etc/motd'), 'utf8')).toBe('Welcome to the fleet\nThis is hs-sea1; questions to ops@example.org.\n');
     // A compile that failed in a worker would have been logged before it was done in the main thread.

@@ -20,7 +20,9 @@ function get(url: string): Promise<{ status: number; body: string } | { error: s
   return new Promise((resolve) => {
     const req = https.get(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
       let body = '';
-      res.on('data', (d) => { body += d; });
+      res.on('data', (d) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', (err) => resolve({ error: err.message }));
@@ -35,9 +37,14 @@ describe('a first start', () => {
     writeFleet(fleet, 'hello');
     expect((await runCli(['ca', 'init', '--state-dir', state])).code).toBe(0);
     const port = await freePort();
-    const proc = spawn(process.execPath, [BIN, 'server', '--fleet', fleet, '--state-dir', state, '--host', '127.0.0.1', '--port', String(port)], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(process.execPath, [BIN, 'server', '--fleet', fleet, '--state-dir', state, '--host', '127.0.0.1', '--port', String(port)], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let log = '';
-    proc.stderr!.on('data', (d) => { log += d; });
+    proc.stderr!.on('data', (d) => {
+      log += d;
+    });
     try {
       const url = `https://127.0.0.1:${port}`;
       const until = async (what: string, ok: () => boolean, ms = 150_000): Promise<void> => {
@@ -46,7 +53,9 @@ describe('a first start', () => {
         }
       };
       await until('the start line', () => /starting: compiling the fleet tree/.test(log));
-      expect(log).toMatch(/first start: creating the embedded PostgreSQL database in .*db, 10-20 s\); until both are ready https:\/\/127\.0\.0\.1:\d+\/v1\/health answers 503 "starting"/);
+      expect(log).toMatch(
+        /first start: creating the embedded PostgreSQL database in .*db, 10-20 s\); until both are ready https:\/\/127\.0\.0\.1:\d+\/v1\/health answers 503 "starting"/,
+      );
       // The state, not a clock: asked before the server says it listens, the port answers "starting".
       const early = await get(`${url}/v1/health`);
       expect(/listening on/.test(log), 'the server was ready before it could be asked; the first start is expected to take seconds').toBe(false);

@@ -20,12 +20,20 @@ const work = tempDir('store');
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const report = (over: Record<string, unknown>) => ({ formatVersion: 1, summary: { total: 1, unchanged: 1, changed: 0, pending: 0, failed: 0, skipped: 0 }, resources: [], noop: false, ...over });
+const report = (over: Record<string, unknown>) => ({
+  formatVersion: 1,
+  summary: { total: 1, unchanged: 1, changed: 0, pending: 0, failed: 0, skipped: 0 },
+  resources: [],
+  noop: false,
+  ...over,
+});
 
 describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
   let pg: PgCluster | undefined;
   const dir = path.join(work, kind);
-  beforeAll(async () => { if (kind === 'postgres') pg = await startPostgres(); }, 60_000);
+  beforeAll(async () => {
+    if (kind === 'postgres') pg = await startPostgres();
+  }, 60_000);
   afterAll(() => pg?.stop());
 
   it('migrates once, stores facts and reports, bounds history, derives status', async () => {
@@ -52,10 +60,12 @@ describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
     await store.close();
   });
 
-  it('keeps per node the last run\'s failed and changed counts and the times of the last change and the last failure; lists the fleet\'s newest reports', async () => {
+  it("keeps per node the last run's failed and changed counts and the times of the last change and the last failure; lists the fleet's newest reports", async () => {
     const store = await openStore({ dataDir: dir, database: pg?.url, retention: 3 });
     try {
-      expect((await store.addReport('hs-t1', report({ summary: { changed: 2 }, resources: [{ status: 'changed', cause: 'intentional' }] }))).status).toBe('intentional change');
+      expect((await store.addReport('hs-t1', report({ summary: { changed: 2 }, resources: [{ status: 'changed', cause: 'intentional' }] }))).status).toBe(
+        'intentional change',
+      );
       const afterChange = (await store.listNodes(60_000)).find((n) => n.node === 'hs-t1')!;
       expect(afterChange).toMatchObject({ failed: 0, changed: 2 });
       expect(afterChange.lastChangeAt).toBeDefined();
@@ -72,7 +82,9 @@ describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
       const recent = await store.recentReports(4);
       expect(recent.map((r) => r.node)).toEqual(['hs-t2', 'hs-t1', 'hs-t1', 'hs-t1']);
       expect(recent[0]!.id).toBeGreaterThan(recent[1]!.id);
-    } finally { await store.close(); }
+    } finally {
+      await store.close();
+    }
   });
 
   it('pages nodes by name with a cursor and worst first with an offset, filters in the store, counts from it (issue 31)', async () => {
@@ -82,15 +94,31 @@ describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
       const { default: pgmod } = await import('pg');
       const c = new pgmod.Client({ connectionString: pg.url });
       await c.connect();
-      try { await c.query('create database pages'); } finally { await c.end(); }
+      try {
+        await c.query('create database pages');
+      } finally {
+        await c.end();
+      }
       database = pg.url.replace(/\/postgres$/, '/pages');
     }
     const store = await openStore({ dataDir: path.join(dir, 'pages'), database, retention: 3 });
     try {
       const names = Array.from({ length: 23 }, (_, i) => `hp-${String(i).padStart(2, '0')}`);
       for (const [i, n] of names.entries()) {
-        if (i % 5 === 4) { await store.putFacts(n, { hostname: n }); continue; } // never reported
-        await store.addReport(n, report(i % 3 === 0 ? { summary: { failed: i % 4 }, cachedCatalogue: true } : i % 3 === 1 ? { summary: { changed: 1 }, resources: [{ status: 'changed', cause: 'corrective' }] } : {}));
+        if (i % 5 === 4) {
+          await store.putFacts(n, { hostname: n });
+          continue;
+        } // never reported
+        await store.addReport(
+          n,
+          report(
+            i % 3 === 0
+              ? { summary: { failed: i % 4 }, cachedCatalogue: true }
+              : i % 3 === 1
+                ? { summary: { changed: 1 }, resources: [{ status: 'changed', cause: 'corrective' }] }
+                : {},
+          ),
+        );
       }
       await store.putFacts('hp_pct%', { hostname: 'x' }); // _ and % in a name filter are literal
       const all = await store.listNodes(60_000);
@@ -121,18 +149,30 @@ describe.each(['pglite', 'postgres'] as const)('store on %s', (kind) => {
       // Counts: as counting the full list; an unresponsive threshold moves every reported node.
       const counts = await store.countNodes(60_000);
       expect(counts.total).toBe(24);
-      for (const s of ['failed', 'corrective change', 'never reported', 'unchanged'] as const) expect(counts.byStatus[s]).toBe(all.filter((n) => n.status === s).length);
+      for (const s of ['failed', 'corrective change', 'never reported', 'unchanged'] as const)
+        expect(counts.byStatus[s]).toBe(all.filter((n) => n.status === s).length);
       expect(counts.byStatus.failed).toBeGreaterThan(0);
       expect(counts.cached).toBe(all.filter((n) => n.cachedCatalogue).length);
-      expect((await store.countNodes(-1)).byStatus).toMatchObject({ unresponsive: 24 - counts.byStatus['never reported'], 'never reported': counts.byStatus['never reported'] });
+      expect((await store.countNodes(-1)).byStatus).toMatchObject({
+        unresponsive: 24 - counts.byStatus['never reported'],
+        'never reported': counts.byStatus['never reported'],
+      });
       // Filters: status, part of the name, cached.
-      expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, status: 'never reported' })).nodes.map((n) => n.node)).toEqual(['hp-04', 'hp-09', 'hp-14', 'hp-19', 'hp_pct%']);
+      expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, status: 'never reported' })).nodes.map((n) => n.node)).toEqual([
+        'hp-04',
+        'hp-09',
+        'hp-14',
+        'hp-19',
+        'hp_pct%',
+      ]);
       expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, q: 'P_P' })).nodes.map((n) => n.node)).toEqual(['hp_pct%']);
       expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, q: '%' })).nodes.map((n) => n.node)).toEqual(['hp_pct%']);
       expect((await store.nodesPage({ unresponsiveAfterMs: 60_000, limit: 100, cached: true })).nodes.every((n) => n.cachedCatalogue)).toBe(true);
       expect(await store.getNode('hp-03', 60_000)).toEqual(all.find((n) => n.node === 'hp-03'));
       expect(await store.getNode('hp-nope', 60_000)).toBeUndefined();
-    } finally { await store.close(); }
+    } finally {
+      await store.close();
+    }
   });
 });
 
@@ -147,17 +187,43 @@ describe('two server replicas on one PostgreSQL', () => {
     writeFleet(fleet, 'replicated');
     fingerprint = (await initCa(caDir)).fingerprint;
     for (const [i, port] of [await freePort(), await freePort()].entries()) {
-      servers.push(await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'rep', `state${i}`), '--ca-dir', caDir, '--database', pg.url, '--autosign', path.join(work, 'rep', 'policy')], port, { TSCONVERGE_SECRET_HS_TOKEN: 'replica-secret-value' }));
+      servers.push(
+        await startServer(
+          [
+            '--fleet',
+            fleet,
+            '--state-dir',
+            path.join(work, 'rep', `state${i}`),
+            '--ca-dir',
+            caDir,
+            '--database',
+            pg.url,
+            '--autosign',
+            path.join(work, 'rep', 'policy'),
+          ],
+          port,
+          { TSCONVERGE_SECRET_HS_TOKEN: 'replica-secret-value' },
+        ),
+      );
     }
   }, 120_000);
-  afterAll(async () => { for (const s of servers) await s.stop(); pg?.stop(); });
+  afterAll(async () => {
+    for (const s of servers) await s.stop();
+    pg?.stop();
+  });
 
   it('an agent given both URLs falls over to the second; each replica sees the reports sent to the other', async () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(path.join(work, 'rep', 'policy'), 'hs-*\n');
     const state = path.join(work, 'rep-agent');
     const facts = { hostname: 'hs-r1', fqdn: 'hs-r1', os: { codename: 'bookworm' } } as unknown as Facts;
-    const src = new ServerSource({ servers: [servers[0]!.url, servers[1]!.url], node: 'hs-r1', stateDir: state, caFingerprint: fingerprint, connectTimeoutMs: 2000 });
+    const src = new ServerSource({
+      servers: [servers[0]!.url, servers[1]!.url],
+      node: 'hs-r1',
+      stateDir: state,
+      caFingerprint: fingerprint,
+      connectTimeoutMs: 2000,
+    });
     const first = await src.load(facts, new AbortController().signal);
     expect(first.cached).toBe(false);
     expect(await src.sendReport(report({ node: 'hs-r1', codeVersion: first.codeVersion }))).toBeUndefined();
@@ -166,19 +232,30 @@ describe('two server replicas on one PostgreSQL', () => {
     expect(second.cached).toBe(false); // answered by the second replica
     const list = JSON.parse((await request(servers[1]!.url, 'v1/nodes', operatorTls(caDir))).body.toString());
     expect(list.nodes.find((n: { node: string }) => n.node === 'hs-r1')).toMatchObject({ status: 'unchanged', codeVersion: first.codeVersion });
-    const tls = { ca: readFileSync(stateLayout(state).ssl('hs-r1').ca, 'utf8'), cert: readFileSync(stateLayout(state).ssl('hs-r1').cert, 'utf8'), key: readFileSync(stateLayout(state).ssl('hs-r1').key, 'utf8') };
+    const tls = {
+      ca: readFileSync(stateLayout(state).ssl('hs-r1').ca, 'utf8'),
+      cert: readFileSync(stateLayout(state).ssl('hs-r1').cert, 'utf8'),
+      key: readFileSync(stateLayout(state).ssl('hs-r1').key, 'utf8'),
+    };
     expect(JSON.parse((await request(servers[1]!.url, 'v1/nodes/hs-r1/reports', tls)).body.toString()).reports).toHaveLength(1);
   });
 
-  it('GET /v1/nodes answers a page of 1,000 with the cursor of the next and the fleet\'s counts; `tsconverge nodes` follows the pages (issue 31)', async () => {
+  it("GET /v1/nodes answers a page of 1,000 with the cursor of the next and the fleet's counts; `tsconverge nodes` follows the pages (issue 31)", async () => {
     const store = await openStore({ dataDir: path.join(work, 'rep', 'unused'), database: pg.url });
-    try { for (let i = 0; i < 1004; i++) await store.putFacts(`hs-many-${String(i).padStart(4, '0')}`, { hostname: 'x' }); } finally { await store.close(); }
+    try {
+      for (let i = 0; i < 1004; i++) await store.putFacts(`hs-many-${String(i).padStart(4, '0')}`, { hostname: 'x' });
+    } finally {
+      await store.close();
+    }
     const first = JSON.parse((await request(servers[1]!.url, 'v1/nodes', operatorTls(caDir))).body.toString());
     expect(first.nodes).toHaveLength(1000);
     expect(first.counts).toMatchObject({ total: 1005, 'never reported': 1004, unchanged: 1 });
     const second = JSON.parse((await request(servers[1]!.url, `v1/nodes?after=${encodeURIComponent(first.next)}`, operatorTls(caDir))).body.toString());
     expect(second.next).toBeUndefined();
-    expect([...first.nodes, ...second.nodes].map((n: { node: string }) => n.node)).toEqual([...Array.from({ length: 1004 }, (_, i) => `hs-many-${String(i).padStart(4, '0')}`), 'hs-r1']);
+    expect([...first.nodes, ...second.nodes].map((n: { node: string }) => n.node)).toEqual([
+      ...Array.from({ length: 1004 }, (_, i) => `hs-many-${String(i).padStart(4, '0')}`),
+      'hs-r1',
+    ]);
     expect((await request(servers[1]!.url, 'v1/nodes?limit=0', operatorTls(caDir))).status).toBe(400);
     const r = await runCli(['nodes', '--server', servers[1]!.url, '--ca-dir', caDir, '--format', 'json']);
     expect(r.code, r.stderr).toBe(0);
@@ -198,8 +275,18 @@ describe('the dashboard overview of a fleet over one page (issue 31)', () => {
     const dir = path.join(work, 'dash-pages');
     const store = await openStore({ dataDir: dir });
     // No fleet code loaded: nodes are shown without environment and role.
-    const code = new CodeManager({ fleet: path.join(dir, 'no-fleet'), stateDir: dir, serverKeyPem: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), validationFacts: nodeFacts('x') });
-    const dash = await createDashboard({ host: '127.0.0.1', port: 0, tokenFile: path.join(dir, 'dashboard.token'), fleet: createFleetView({ code, store, unresponsiveAfterMs: 60_000 }) });
+    const code = new CodeManager({
+      fleet: path.join(dir, 'no-fleet'),
+      stateDir: dir,
+      serverKeyPem: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      validationFacts: nodeFacts('x'),
+    });
+    const dash = await createDashboard({
+      host: '127.0.0.1',
+      port: 0,
+      tokenFile: path.join(dir, 'dashboard.token'),
+      fleet: createFleetView({ code, store, unresponsiveAfterMs: 60_000 }),
+    });
     try {
       // 610 nodes: 600 unchanged, 10 failed (hd-f-*), none else.
       for (let i = 0; i < 600; i++) await store.addReport(`hd-u-${String(i).padStart(3, '0')}`, report({}));
@@ -217,7 +304,10 @@ describe('the dashboard overview of a fleet over one page (issue 31)', () => {
       expect(rows(first)).toHaveLength(500);
       // Failed first, in the dashboard's order (the most recent failure first; equal times by name).
       const { bySeverity } = await import('../../src/server/dashboard/fleet.js');
-      const failedNewestFirst = (await store.listNodes(60_000)).filter((n) => n.status === 'failed').sort(bySeverity).map((n) => n.node);
+      const failedNewestFirst = (await store.listNodes(60_000))
+        .filter((n) => n.status === 'failed')
+        .sort(bySeverity)
+        .map((n) => n.node);
       expect([...failedNewestFirst].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `hd-f-${i}`));
       expect(rows(first).slice(0, 10)).toEqual(failedNewestFirst);
       expect(first).toContain('of 610 nodes shown (page 1 of 2');
@@ -232,6 +322,9 @@ describe('the dashboard overview of a fleet over one page (issue 31)', () => {
       expect(rows(failed)).toEqual(failedNewestFirst);
       expect(rows(await get('/?q=u-59'))).toEqual(Array.from({ length: 10 }, (_, i) => `hd-u-59${i}`));
       expect(rows(await get('/?status=nonsense'))).toEqual([]);
-    } finally { await dash.close(); await store.close(); }
+    } finally {
+      await dash.close();
+      await store.close();
+    }
   }, 120_000);
 });

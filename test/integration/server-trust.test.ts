@@ -53,11 +53,23 @@ let relayUrl: string;
 /** What the relay does to hs-a's catalogue request (set per test). */
 let forge: () => Promise<{ body: Buffer; signature: string; signer: string }>;
 
-interface Host { readonly node: string; readonly root: string; readonly state: string }
+interface Host {
+  readonly node: string;
+  readonly root: string;
+  readonly state: string;
+}
 const host = (node: string): Host => ({ node, root: path.join(work, `root-${node.slice(0, 40)}`), state: path.join(work, `state-${node.slice(0, 40)}`) });
 const a = host('hs-a');
 const b = host('hs-b');
-const source = (h: Host, servers = [server.url]): ServerSource => new ServerSource({ servers, node: h.node, stateDir: h.state, caFingerprint: fingerprint, connectTimeoutMs: 10_000, timeoutMs: 60_000 /* a loaded machine compiles slowly */ });
+const source = (h: Host, servers = [server.url]): ServerSource =>
+  new ServerSource({
+    servers,
+    node: h.node,
+    stateDir: h.state,
+    caFingerprint: fingerprint,
+    connectTimeoutMs: 10_000,
+    timeoutMs: 60_000 /* a loaded machine compiles slowly */,
+  });
 const motd = (h: Host): string => readFileSync(path.join(h.root, 'etc/motd'), 'utf8');
 const cacheOf = (h: Host) => ({ body: path.join(h.state, 'catalogue/catalogue.json'), meta: path.join(h.state, 'catalogue/catalogue.sig.json') });
 
@@ -65,29 +77,63 @@ const cacheOf = (h: Host) => ({ body: path.join(h.state, 'catalogue/catalogue.js
 async function run(h: Host, src = source(h), facts = nodeFacts(h.node)) {
   const got = await src.load(facts, new AbortController().signal);
   const report = await runCatalogue(got.catalogue, createProviderRegistry(), { noop: false, root: h.root, log, facts });
-  expect(await source(h).sendReport({ ...report, node: h.node, cachedCatalogue: got.cached, ...(got.error ? { catalogueError: got.error.toJSON() } : {}), agent: { enabled: true } })).toBeUndefined();
+  expect(
+    await source(h).sendReport({
+      ...report,
+      node: h.node,
+      cachedCatalogue: got.cached,
+      ...(got.error ? { catalogueError: got.error.toJSON() } : {}),
+      agent: { enabled: true },
+    }),
+  ).toBeUndefined();
   return { got, report };
 }
 
 /** A body the way a hostile client writes it: raw JSON text, with or without a client certificate. */
 function raw(p: string, body: string, tls: ClientTls, method = 'POST'): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(`${server.url}/${p}`, { method, ...tls, agent: false, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      let text = ''; res.on('data', (d) => { text += d; }); res.on('end', () => resolve({ status: res.statusCode!, text }));
-    });
+    const req = https.request(
+      `${server.url}/${p}`,
+      { method, ...tls, agent: false, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
 /** A dashboard request from a chosen loopback source address. */
-function dashboard(p: string, opts: { from?: string; method?: string; form?: Record<string, string>; bearer?: string } = {}): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
+function dashboard(
+  p: string,
+  opts: { from?: string; method?: string; form?: Record<string, string>; bearer?: string } = {},
+): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
   const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
   return new Promise((resolve, reject) => {
-    const req = http.request(`${dash}${p}`, {
-      method: opts.method ?? (body ? 'POST' : 'GET'), localAddress: opts.from ?? '127.0.0.3', agent: false,
-      headers: { ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } : {}), ...(opts.bearer ? { authorization: `Bearer ${opts.bearer}` } : {}) },
-    }, (res) => { let text = ''; res.on('data', (d) => { text += d; }); res.on('end', () => resolve({ status: res.statusCode!, text, headers: res.headers })); });
+    const req = http.request(
+      `${dash}${p}`,
+      {
+        method: opts.method ?? (body ? 'POST' : 'GET'),
+        localAddress: opts.from ?? '127.0.0.3',
+        agent: false,
+        headers: {
+          ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } : {}),
+          ...(opts.bearer ? { authorization: `Bearer ${opts.bearer}` } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, text, headers: res.headers }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -98,9 +144,18 @@ async function relayCertificate(): Promise<{ key: string; cert: string }> {
   const ca = await loadCa(caDir);
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: '7e1a', subject: 'CN=relay', issuer: ca.cert.subject, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000),
-    signingAlgorithm: ALG, publicKey: keys.publicKey, signingKey: ca.key,
-    extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]), new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }])],
+    serialNumber: '7e1a',
+    subject: 'CN=relay',
+    issuer: ca.cert.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    signingAlgorithm: ALG,
+    publicKey: keys.publicKey,
+    signingKey: ca.key,
+    extensions: [
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
+    ],
   });
   return { key: await exportKeyPem(keys.privateKey), cert: cert.toString('pem') };
 }
@@ -117,21 +172,32 @@ async function resignedByNode(): Promise<{ body: Buffer; signature: string; sign
   doc.version = 'sha256:' + 'e'.repeat(64);
   for (const r of doc.resources) if (r.id === 'file[motd]') r.attrs.content = 'owned by the relay\n';
   const body = Buffer.from(JSON.stringify(doc));
-  return { body, signature: sign('sha256', body, createPrivateKey(tlsB.key!)).toString('base64'), signer: Buffer.from(x509.PemConverter.decodeFirst(tlsB.cert!)).toString('base64') };
+  return {
+    body,
+    signature: sign('sha256', body, createPrivateKey(tlsB.key!)).toString('base64'),
+    signer: Buffer.from(x509.PemConverter.decodeFirst(tlsB.cert!)).toString('base64'),
+  };
 }
 
 /** hs-a's real catalogue, dated a year ahead and signed with the server's own key: only the date is wrong. */
 async function futureDated(): Promise<{ body: Buffer; signature: string; signer: string }> {
   const real = await request(server.url, 'v1/nodes/hs-a/catalogue', agentTls(a.state, a.node), { json: { facts: nodeFacts('hs-a') } });
   const body = Buffer.from(JSON.stringify({ ...JSON.parse(real.body.toString()), issuedAt: yearAhead(), version: 'sha256:' + 'f'.repeat(64) }));
-  return { body, signature: sign('sha256', body, createPrivateKey(readFileSync(caPaths(caDir).serverKey))).toString('base64'), signer: real.headers[SIGNER_HEADER] as string };
+  return {
+    body,
+    signature: sign('sha256', body, createPrivateKey(readFileSync(caPaths(caDir).serverKey))).toString('base64'),
+    signer: real.headers[SIGNER_HEADER] as string,
+  };
 }
 
 /** Put a forged catalogue into `h`'s cache, as an agent before this fix kept it. */
 async function plant(h: Host, f: () => Promise<{ body: Buffer; signature: string; signer: string }>): Promise<void> {
   const forged = await f();
   writeFileSync(cacheOf(h).body, forged.body);
-  writeFileSync(cacheOf(h).meta, JSON.stringify({ etag: 'sha256:' + createHash('sha256').update(forged.body).digest('hex'), signature: forged.signature, signer: forged.signer }));
+  writeFileSync(
+    cacheOf(h).meta,
+    JSON.stringify({ etag: 'sha256:' + createHash('sha256').update(forged.body).digest('hex'), signature: forged.signature, signer: forged.signer }),
+  );
 }
 
 async function reload(): Promise<string> {
@@ -151,10 +217,30 @@ beforeAll(async () => {
   const port = await freePort();
   const dashPort = await freePort();
   dash = `http://127.0.0.1:${dashPort}`;
-  server = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state'), '--database', pg.url, '--autosign', path.join(work, 'autosign'), '--agent-interval', '600', '--dashboard', `127.0.0.1:${dashPort}`], port, { TSCONVERGE_SECRET_HS_TOKEN: SECRET });
+  server = await startServer(
+    [
+      '--fleet',
+      fleet,
+      '--state-dir',
+      path.join(work, 'state'),
+      '--database',
+      pg.url,
+      '--autosign',
+      path.join(work, 'autosign'),
+      '--agent-interval',
+      '600',
+      '--dashboard',
+      `127.0.0.1:${dashPort}`,
+    ],
+    port,
+    { TSCONVERGE_SECRET_HS_TOKEN: SECRET },
+  );
   for (let i = 0; i < 100 && !/dashboard on/.test(server.log()); i++) await new Promise((r) => setTimeout(r, 100));
   token = readFileSync(path.join(work, 'state', 'dashboard.token'), 'utf8').trim();
-  for (const h of [a, b]) { mkdirSync(h.root, { recursive: true }); await run(h); }
+  for (const h of [a, b]) {
+    mkdirSync(h.root, { recursive: true });
+    await run(h);
+  }
   expect(motd(a)).toBe('hello\n');
   expect(readFileSync(path.join(a.root, 'etc/token'), 'utf8')).toBe(SECRET);
 
@@ -162,8 +248,10 @@ beforeAll(async () => {
   relay = https.createServer(tls, (req, res) => {
     req.resume();
     req.on('end', () => {
-      void forge().then((f) => res.writeHead(200, { 'content-type': 'application/json', [SIGNATURE_HEADER]: f.signature, [SIGNER_HEADER]: f.signer }).end(f.body),
-        (err: Error) => res.writeHead(502).end(err.message));
+      void forge().then(
+        (f) => res.writeHead(200, { 'content-type': 'application/json', [SIGNATURE_HEADER]: f.signature, [SIGNER_HEADER]: f.signer }).end(f.body),
+        (err: Error) => res.writeHead(502).end(err.message),
+      );
     });
   });
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
@@ -178,7 +266,7 @@ afterAll(async () => {
 });
 
 describe('only the server signs catalogues', () => {
-  it('a relay that re-signs a catalogue with another node\'s key is refused; the host keeps its real catalogue', async () => {
+  it("a relay that re-signs a catalogue with another node's key is refused; the host keeps its real catalogue", async () => {
     forge = resignedByNode;
     const cached = readFileSync(cacheOf(a).body);
     const { got } = await run(a, source(a, [relayUrl]));
@@ -191,11 +279,13 @@ describe('only the server signs catalogues', () => {
     const fresh = host('hs-a-fresh');
     await source(fresh).load(nodeFacts(fresh.node), new AbortController().signal); // enrols, and caches its real catalogue
     rmSync(path.join(fresh.state, 'catalogue'), { recursive: true });
-    await expect(source(fresh, [relayUrl]).load(nodeFacts(fresh.node), new AbortController().signal)).rejects.toThrow(/may not sign catalogues.*no cached catalogue/s);
+    await expect(source(fresh, [relayUrl]).load(nodeFacts(fresh.node), new AbortController().signal)).rejects.toThrow(
+      /may not sign catalogues.*no cached catalogue/s,
+    );
     expect(existsSync(path.join(fresh.state, 'catalogue'))).toBe(false);
   });
 
-  it('the forgery already in an agent\'s cache neither runs nor blocks the server\'s next catalogue', async () => {
+  it("the forgery already in an agent's cache neither runs nor blocks the server's next catalogue", async () => {
     await plant(a, resignedByNode);
     // Server gone: the forged cache is refused, nothing runs.
     const dead = new ServerSource({ servers: ['https://127.0.0.1:1'], node: 'hs-a', stateDir: a.state, caFingerprint: fingerprint, connectTimeoutMs: 500 });
@@ -210,7 +300,7 @@ describe('only the server signs catalogues', () => {
     expect(readFileSync(cacheOf(a).body, 'utf8')).not.toContain('owned by the relay');
   });
 
-  it('a future-dated catalogue is refused even with the server\'s signature, and does not block the real one from the cache', async () => {
+  it("a future-dated catalogue is refused even with the server's signature, and does not block the real one from the cache", async () => {
     forge = futureDated;
     const { got } = await run(a, source(a, [relayUrl]));
     expect(got.cached).toBe(true);
@@ -258,7 +348,7 @@ describe('what a node sends is checked at the door', () => {
     ['a NUL key in stored facts', 'v1/nodes/hs-b/facts', facts(',"a\\u0000":1'), /key at \/facts\/a\\u0000 holds a NUL/],
     ['stored facts nested 100,000 deep', 'v1/nodes/hs-b/facts', facts(`,"x":${deep(100_000)}`), /nests deeper/],
     ['a number where a report has a time', 'v1/nodes/hs-b/reports', '{"formatVersion":1,"startedAt":1733306400000}', /field startedAt: must be string/],
-    ['a report\'s changes as a string', 'v1/nodes/hs-b/reports', report(',"changes":"all of them"'), /field changes: must be object/],
+    ["a report's changes as a string", 'v1/nodes/hs-b/reports', report(',"changes":"all of them"'), /field changes: must be object/],
     ['a NUL in a report', 'v1/nodes/hs-b/reports', report(',"resources":[{"id":"file[a\\u0000]"}]'), /\/resources\/0\/id holds a NUL/],
     ['a lone surrogate in a report', 'v1/nodes/hs-b/reports', report(',"error":{"message":"\\udfff"}'), /lone surrogate/],
     ['a report nested 100,000 deep', 'v1/nodes/hs-b/reports', report(`,"x":${deep(100_000)}`), /nests deeper/],
@@ -292,8 +382,11 @@ describe('what a node sends is checked at the door', () => {
     const statuses = new Set<number>();
     for (const v of values) {
       for (const [p, method, json] of [
-        ['v1/nodes/hs-b/catalogue', 'POST', { facts: { hostname: 'hs-b', junk: v } }], ['v1/nodes/hs-b/catalogue', 'POST', { facts: v }],
-        ['v1/nodes/hs-b/facts', 'PUT', { facts: v }], ['v1/nodes/hs-b/reports', 'POST', v], ['v1/nodes/hs-b/reports', 'POST', { formatVersion: 1, resources: v }],
+        ['v1/nodes/hs-b/catalogue', 'POST', { facts: { hostname: 'hs-b', junk: v } }],
+        ['v1/nodes/hs-b/catalogue', 'POST', { facts: v }],
+        ['v1/nodes/hs-b/facts', 'PUT', { facts: v }],
+        ['v1/nodes/hs-b/reports', 'POST', v],
+        ['v1/nodes/hs-b/reports', 'POST', { formatVersion: 1, resources: v }],
       ] as const) {
         const r = await request(server.url, p, tls, { method, json });
         expect(r.status, `${method} ${p} ${JSON.stringify(json).slice(0, 300)}: ${r.body.toString().slice(0, 300)}`).toBeLessThan(500);
@@ -324,7 +417,8 @@ describe('enrolment', () => {
   it('a join token sent with a refused request stays valid; the request that succeeds uses it up', async () => {
     const joinToken = (await runCli(['ca', 'token', '--ca-dir', caDir])).stdout.trim();
     const anon = { ca: readFileSync(path.join(caDir, 'ca.crt'), 'utf8') };
-    const put = async (node: string, csrFor: string) => request(server.url, `v1/certificate_requests/${node}`, anon, { method: 'PUT', json: { csr: (await createKeyAndCsr(csrFor)).csrPem, token: joinToken } });
+    const put = async (node: string, csrFor: string) =>
+      request(server.url, `v1/certificate_requests/${node}`, anon, { method: 'PUT', json: { csr: (await createKeyAndCsr(csrFor)).csrPem, token: joinToken } });
     const refused = await put('tok-1', 'tok-2');
     expect(refused.status).toBe(400);
     expect(JSON.parse(refused.body.toString()).error).toMatch(/CN=tok-2, not tok-1/);
@@ -349,7 +443,12 @@ describe('enrolment', () => {
     expect(page.text).toContain(LONG);
     // One character more is refused everywhere: by the agent before it makes a key, by the server's routes.
     await expect(createKeyAndCsr(`${LONG}e`)).rejects.toThrow(/invalid node name/);
-    const r = await request(server.url, `v1/certificate_requests/${LONG}e`, { ca: readFileSync(path.join(caDir, 'ca.crt'), 'utf8') }, { method: 'PUT', json: { csr: (await createKeyAndCsr('x')).csrPem } });
+    const r = await request(
+      server.url,
+      `v1/certificate_requests/${LONG}e`,
+      { ca: readFileSync(path.join(caDir, 'ca.crt'), 'utf8') },
+      { method: 'PUT', json: { csr: (await createKeyAndCsr('x')).csrPem } },
+    );
     expect([400, 414]).toContain(r.status);
   });
 });
@@ -380,12 +479,14 @@ describe('dashboard logins', () => {
 });
 
 describe('upgrade: a server certificate from before catalogue signing had its own purpose', () => {
-  it('the server issues it again at start; an agent\'s cache signed by the old certificate is refused and replaced', async () => {
+  it("the server issues it again at start; an agent's cache signed by the old certificate is refused and replaced", async () => {
     const dir = path.join(work, 'upgrade');
     const fp = (await initCa(path.join(dir, 'ca'))).fingerprint;
     const legacy = await writeLegacyServerCert(path.join(dir, 'ca'));
     const crt = caPaths(path.join(dir, 'ca')).serverCert;
-    const old = await startServer(['--fleet', fleet, '--state-dir', dir, '--autosign', path.join(work, 'autosign')], await freePort(), { TSCONVERGE_SECRET_HS_TOKEN: SECRET });
+    const old = await startServer(['--fleet', fleet, '--state-dir', dir, '--autosign', path.join(work, 'autosign')], await freePort(), {
+      TSCONVERGE_SECRET_HS_TOKEN: SECRET,
+    });
     try {
       expect(old.log()).toMatch(/did not carry the catalogue-signing purpose that agents require: issued it again for the same key and names/);
       expect(canSignCatalogues(readFileSync(crt, 'utf8'))).toBe(true);
@@ -400,8 +501,12 @@ describe('upgrade: a server certificate from before catalogue signing had its ow
       await expect(offline.load(nodeFacts(h.node), new AbortController().signal)).rejects.toThrow(/cached catalogue is refused.*may not sign catalogues/s);
       const again = await src.load(nodeFacts(h.node), new AbortController().signal);
       expect(again.cached).toBe(false);
-      expect(JSON.parse(readFileSync(cacheOf(h).meta, 'utf8')).signer).toBe(Buffer.from(x509.PemConverter.decodeFirst(readFileSync(crt, 'utf8'))).toString('base64'));
-    } finally { await old.stop(); }
+      expect(JSON.parse(readFileSync(cacheOf(h).meta, 'utf8')).signer).toBe(
+        Buffer.from(x509.PemConverter.decodeFirst(readFileSync(crt, 'utf8'))).toString('base64'),
+      );
+    } finally {
+      await old.stop();
+    }
   }, 300_000);
 
   it('`tsconverge ca reissue-server` does it by hand, adding names', async () => {

@@ -31,13 +31,30 @@ let fingerprint: string;
 
 const factsOf = (node: string): Facts => nodeFacts(node);
 
-interface Host { readonly node: string; readonly root: string; readonly state: string; readonly source: ServerSource }
+interface Host {
+  readonly node: string;
+  readonly root: string;
+  readonly state: string;
+  readonly source: ServerSource;
+}
 const hostDirs: string[] = [];
 function host(node: string, servers = [server.url], extra: { connectTimeoutMs?: number } = {}): Host {
   const root = tempDir(`root-${node}`);
   const state = tempDir(`state-${node}`);
   hostDirs.push(root, state);
-  return { node, root, state, source: new ServerSource({ servers, node, stateDir: state, caFingerprint: fingerprint, connectTimeoutMs: extra.connectTimeoutMs ?? 3000, timeoutMs: 10_000 }) };
+  return {
+    node,
+    root,
+    state,
+    source: new ServerSource({
+      servers,
+      node,
+      stateDir: state,
+      caFingerprint: fingerprint,
+      connectTimeoutMs: extra.connectTimeoutMs ?? 3000,
+      timeoutMs: 10_000,
+    }),
+  };
 }
 
 /** One agent run: load from the server source, converge the host's root with the real engine, report. */
@@ -45,7 +62,15 @@ async function agentRun(h: Host) {
   const facts = factsOf(h.node);
   const src = await h.source.load(facts, new AbortController().signal);
   const report = await runCatalogue(src.catalogue, createProviderRegistry(), { noop: false, root: h.root, log, facts });
-  const full = { ...report, node: h.node, catalogueDigest: src.digest, cachedCatalogue: src.cached, ...(src.error ? { catalogueError: src.error.toJSON() } : {}), codeVersion: src.codeVersion, agent: { enabled: true } };
+  const full = {
+    ...report,
+    node: h.node,
+    catalogueDigest: src.digest,
+    cachedCatalogue: src.cached,
+    ...(src.error ? { catalogueError: src.error.toJSON() } : {}),
+    codeVersion: src.codeVersion,
+    agent: { enabled: true },
+  };
   expect(await h.source.sendReport(full)).toBeUndefined();
   return { src, report };
 }
@@ -63,7 +88,9 @@ beforeAll(async () => {
   writeFleet(fleet, 'hello v1');
   fingerprint = (await initCa(caDir)).fingerprint;
   writeFileSync(policy, '# autosign\nhs-a*\n');
-  server = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state'), '--autosign', policy, '--agent-interval', '60'], PORT, { TSCONVERGE_SECRET_HS_TOKEN: SECRET });
+  server = await startServer(['--fleet', fleet, '--state-dir', path.join(work, 'state'), '--autosign', policy, '--agent-interval', '60'], PORT, {
+    TSCONVERGE_SECRET_HS_TOKEN: SECRET,
+  });
 }, 180_000);
 
 afterAll(async () => {
@@ -75,7 +102,14 @@ describe('enrolment', () => {
   it('without a certificate only health and enrolment answer', async () => {
     const anon = { ca: readFileSync(path.join(caDir, 'ca.crt'), 'utf8') };
     expect((await request(server.url, 'v1/health', anon)).status).toBe(200);
-    for (const [method, p] of [['GET', 'v1/nodes'], ['GET', 'metrics'], ['POST', 'v1/nodes/hs-a/catalogue'], ['GET', 'v1/nodes/hs-a/reports'], ['GET', 'v1/nodes/hs-a/facts'], ['GET', 'v1/nodes/hs-a/status']] as const) {
+    for (const [method, p] of [
+      ['GET', 'v1/nodes'],
+      ['GET', 'metrics'],
+      ['POST', 'v1/nodes/hs-a/catalogue'],
+      ['GET', 'v1/nodes/hs-a/reports'],
+      ['GET', 'v1/nodes/hs-a/facts'],
+      ['GET', 'v1/nodes/hs-a/status'],
+    ] as const) {
       const r = await request(server.url, p, anon, { method, ...(method === 'POST' ? { json: { facts: { hostname: 'hs-a' } } } : {}) });
       expect(r.status, p).toBe(401);
     }
@@ -107,7 +141,9 @@ describe('enrolment', () => {
     await enrol({ servers: [server.url], node: 'hs-t1', stateDir: first.state, caFingerprint: fingerprint, joinToken: token });
     expect(existsSync(stateLayout(first.state).ssl('hs-t1').cert)).toBe(true);
     const second = host('hs-t2');
-    await expect(enrol({ servers: [server.url], node: 'hs-t2', stateDir: second.state, caFingerprint: fingerprint, joinToken: token })).rejects.toThrow(/not signed yet/);
+    await expect(enrol({ servers: [server.url], node: 'hs-t2', stateDir: second.state, caFingerprint: fingerprint, joinToken: token })).rejects.toThrow(
+      /not signed yet/,
+    );
   });
 });
 
@@ -154,7 +190,10 @@ describe('a tampering proxy between agent and server', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        void request(server.url, req.url!.slice(1), upstream, { method: req.method, json: chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined }).then((a) => {
+        void request(server.url, req.url!.slice(1), upstream, {
+          method: req.method,
+          json: chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined,
+        }).then((a) => {
           const body = Buffer.from(a.body);
           const at = body.indexOf('hello');
           if (at >= 0) body[at] ^= 1;
@@ -170,7 +209,9 @@ describe('a tampering proxy between agent and server', () => {
       await expect(src.load(factsOf('hs-a3'), new AbortController().signal)).rejects.toThrow(/tampered/);
       expect(existsSync(path.join(h.state, 'catalogue'))).toBe(false);
       expect(existsSync(path.join(h.root, 'etc'))).toBe(false);
-    } finally { proxy.close(); }
+    } finally {
+      proxy.close();
+    }
   });
 });
 
@@ -195,8 +236,16 @@ describe('node isolation', () => {
   });
 
   it.each([
-    'v1/nodes/hs-a%2f..%2fhs-b/catalogue', 'v1/nodes/..%2fhs-b/catalogue', 'v1/nodes/HS-B/catalogue', 'v1/nodes/hs-b./catalogue',
-    'v1/nodes/hs-b%E2%80%8B/catalogue', 'v1/nodes/h%C5%9B-b/catalogue', 'v1/nodes/hs-a/../hs-b/catalogue', 'v1/nodes/hs-a%00/catalogue', 'v1/nodes/HS-A/catalogue', 'v1/nodes/hs-a./catalogue',
+    'v1/nodes/hs-a%2f..%2fhs-b/catalogue',
+    'v1/nodes/..%2fhs-b/catalogue',
+    'v1/nodes/HS-B/catalogue',
+    'v1/nodes/hs-b./catalogue',
+    'v1/nodes/hs-b%E2%80%8B/catalogue',
+    'v1/nodes/h%C5%9B-b/catalogue',
+    'v1/nodes/hs-a/../hs-b/catalogue',
+    'v1/nodes/hs-a%00/catalogue',
+    'v1/nodes/HS-A/catalogue',
+    'v1/nodes/hs-a./catalogue',
   ])('path trick %s leaks nothing', async (p) => {
     const tls = await tlsOf(a);
     const r = await request(server.url, p, tls, { method: 'POST', json: { facts: { hostname: 'hs-a' } } });
@@ -219,10 +268,19 @@ describe('bad input', () => {
     const tls = await tlsOf(a);
     const https = await import('node:https');
     const r = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = https.request(`${server.url}/v1/nodes/hs-a/catalogue`, { method: 'POST', ...tls, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = ''; res.on('data', (d) => { text += d; }); res.on('end', () => resolve({ status: res.statusCode!, text }));
-      });
-      req.on('error', reject); req.end(body);
+      const req = https.request(
+        `${server.url}/v1/nodes/hs-a/catalogue`,
+        { method: 'POST', ...tls, agent: false, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => {
+            text += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
     expect(r.status).toBe(status);
     expect(JSON.parse(r.text).error).toMatch(reason);
@@ -230,7 +288,10 @@ describe('bad input', () => {
   });
 
   it('an oversized body gets 413', async () => {
-    const r = await request(server.url, 'v1/nodes/hs-a/facts', await tlsOf(a), { method: 'PUT', json: { facts: { hostname: 'hs-a', pad: 'x'.repeat(300 * 1024) } } });
+    const r = await request(server.url, 'v1/nodes/hs-a/facts', await tlsOf(a), {
+      method: 'PUT',
+      json: { facts: { hostname: 'hs-a', pad: 'x'.repeat(300 * 1024) } },
+    });
     expect(r.status).toBe(413);
   });
 });
@@ -290,7 +351,14 @@ describe('replay', () => {
     const body = Buffer.from(JSON.stringify(doc));
     const meta = JSON.parse(saved.meta.toString());
     writeFileSync(path.join(dir, 'catalogue.json'), body);
-    writeFileSync(path.join(dir, 'catalogue.sig.json'), JSON.stringify({ ...meta, etag: 'sha256:' + createHash('sha256').update(body).digest('hex'), signature: sign('sha256', body, createPrivateKey(readFileSync(path.join(caDir, 'server.key')))).toString('base64') }));
+    writeFileSync(
+      path.join(dir, 'catalogue.sig.json'),
+      JSON.stringify({
+        ...meta,
+        etag: 'sha256:' + createHash('sha256').update(body).digest('hex'),
+        signature: sign('sha256', body, createPrivateKey(readFileSync(path.join(caDir, 'server.key')))).toString('base64'),
+      }),
+    );
     try {
       const r = await a.source.load(factsOf('hs-a'), new AbortController().signal);
       expect(r.cached).toBe(true);
@@ -334,9 +402,16 @@ describe('when the server is gone', () => {
   it('a flipped byte in the cached catalogue is refused before any change', async () => {
     const c = path.join(b.state, 'catalogue/catalogue.json');
     const good = readFileSync(c);
-    const bad = Buffer.from(good); bad[bad.indexOf('hello v2')] ^= 1;
+    const bad = Buffer.from(good);
+    bad[bad.indexOf('hello v2')] ^= 1;
     writeFileSync(c, bad);
-    const dead = new ServerSource({ servers: ['https://127.0.0.1:18199'], node: 'hs-b', stateDir: b.state, caFingerprint: fingerprint, connectTimeoutMs: 1000 });
+    const dead = new ServerSource({
+      servers: ['https://127.0.0.1:18199'],
+      node: 'hs-b',
+      stateDir: b.state,
+      caFingerprint: fingerprint,
+      connectTimeoutMs: 1000,
+    });
     const before = motd(b);
     await expect(dead.load(factsOf('hs-b'), new AbortController().signal)).rejects.toThrow(/cached catalogue is refused/);
     expect(motd(b)).toBe(before);
@@ -344,17 +419,28 @@ describe('when the server is gone', () => {
   });
 
   it('black-holed server: the cached catalogue runs within the connect timeout, and says so', async () => {
-    const hole = net.createServer(() => { /* accept, never answer */ });
+    const hole = net.createServer(() => {
+      /* accept, never answer */
+    });
     await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
     const holePort = (hole.address() as net.AddressInfo).port;
     try {
-      const src = new ServerSource({ servers: [`https://127.0.0.1:${holePort}`], node: 'hs-a', stateDir: a.state, caFingerprint: fingerprint, connectTimeoutMs: 1000, timeoutMs: 2000 });
+      const src = new ServerSource({
+        servers: [`https://127.0.0.1:${holePort}`],
+        node: 'hs-a',
+        stateDir: a.state,
+        caFingerprint: fingerprint,
+        connectTimeoutMs: 1000,
+        timeoutMs: 2000,
+      });
       const t0 = Date.now();
       const out = await src.load(factsOf('hs-a'), new AbortController().signal);
       expect(Date.now() - t0).toBeLessThan(2500);
       expect(out.cached).toBe(true);
       expect(out.error?.code).toBe('SERVER_UNREACHABLE');
-    } finally { hole.close(); }
+    } finally {
+      hole.close();
+    }
   });
 
   it('revoked certificates are refused from the next request', async () => {

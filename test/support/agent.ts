@@ -17,7 +17,9 @@ export interface AgentProcess {
 export function startAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
   const child = spawn(process.execPath, [BIN, 'agent', ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   child.stdout!.resume();
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, pid: child.pid!, exited, stderr: () => err };
@@ -38,7 +40,10 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false, 
 export function reports(stateDir: string): any[] {
   const dir = path.join(stateDir, 'reports');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort().map((n) => JSON.parse(readFileSync(path.join(dir, n), 'utf8')));
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+    .sort()
+    .map((n) => JSON.parse(readFileSync(path.join(dir, n), 'utf8')));
 }
 
 /** Wait for a report after the first `after` ones that matches `pred`; returns it. */

@@ -41,7 +41,12 @@ export function requireDocker(): void {
   }
 }
 
-export interface CliResult { code: number; stdout: string; stderr: string; json?: any }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json?: any;
+}
 
 let stateBase: string | undefined;
 /**
@@ -66,14 +71,27 @@ export function runCli(args: string[], env: Record<string, string> = {}, opts: {
   const ownLock = args.includes('--root') || args.includes('--state-dir') || process.env.TSCONVERGE_STATE_DIR !== undefined;
   const argv = opts.netns ? ['unshare', '--net', process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, NO_COLOR: '1', ...(ownLock ? {} : { TSCONVERGE_STATE_DIR: testStateDir() }), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: { ...process.env, NO_COLOR: '1', ...(ownLock ? {} : { TSCONVERGE_STATE_DIR: testStateDir() }), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (code) => {
       let json: unknown;
-      if (args.includes('json')) { try { json = JSON.parse(stdout); } catch { /* not json */ } }
+      if (args.includes('json')) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          /* not json */
+        }
+      }
       resolve({ code: code ?? -1, stdout, stderr, json });
     });
   });
@@ -100,21 +118,36 @@ export function createSandbox(name: string): Sandbox {
   mkdirSync(dir, { recursive: true });
   const label = `tsconverge-test=${id}`;
   return {
-    id, prefix: `tsct-${id}`, root, dir, label,
+    id,
+    prefix: `tsct-${id}`,
+    root,
+    dir,
+    label,
     write(file, text) {
       const p = path.join(dir, file);
       mkdirSync(path.dirname(p), { recursive: true });
       writeFileSync(p, text);
       return p;
     },
-    manifest(yaml) { return this.write('manifest.yaml', yaml); },
+    manifest(yaml) {
+      return this.write('manifest.yaml', yaml);
+    },
     cleanup() {
-      const ids = (kind: string, ...fmt: string[]): string[] => docker(kind, 'ls', '-q', ...fmt, '--filter', `label=${label}`).split('\n').filter(Boolean);
+      const ids = (kind: string, ...fmt: string[]): string[] =>
+        docker(kind, 'ls', '-q', ...fmt, '--filter', `label=${label}`)
+          .split('\n')
+          .filter(Boolean);
       try {
         const cs = docker('ps', '-aq', '--filter', `label=${label}`).split('\n').filter(Boolean);
         // -v: also the container's anonymous volumes (`-v /anon` in import-host.test.ts); named ones stay for the label pass below.
         if (cs.length) docker('rm', '-f', '-v', ...cs);
-        for (const n of ids('network')) { try { docker('network', 'rm', n); } catch { /* engine quirk: see TEST_ENV */ } }
+        for (const n of ids('network')) {
+          try {
+            docker('network', 'rm', n);
+          } catch {
+            /* engine quirk: see TEST_ENV */
+          }
+        }
         const vs = ids('volume');
         if (vs.length) docker('volume', 'rm', '-f', ...vs);
       } finally {

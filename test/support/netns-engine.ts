@@ -45,7 +45,13 @@ async function until(what: string, cond: () => boolean, timeoutMs: number): Prom
   }
 }
 
-const alive = (pid: number): boolean => { try { return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } };
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 
 export async function startNetnsEngine(prefix: string, opts: { outside?: boolean; images?: readonly string[] } = {}): Promise<NetnsEngine> {
   const id = randomBytes(3).toString('hex');
@@ -58,13 +64,40 @@ export async function startNetnsEngine(prefix: string, opts: { outside?: boolean
   sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   const nsenter = ['nsenter', `--net=/var/run/netns/${ns}`];
   const docker = (...args: string[]): string => sh('docker', ['-H', `unix://${sock}`, ...args]).trim();
-  const ready = (): boolean => { try { docker('version', '--format', '{{.Server.Version}}'); return true; } catch { return false; } };
-  const pid = (): number => { try { return Number(readFileSync(pidfile, 'utf8').trim()); } catch { return 0; } };
+  const ready = (): boolean => {
+    try {
+      docker('version', '--format', '{{.Server.Version}}');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const pid = (): number => {
+    try {
+      return Number(readFileSync(pidfile, 'utf8').trim());
+    } catch {
+      return 0;
+    }
+  };
 
   const startDockerd = async (): Promise<void> => {
     rmSync(pidfile, { force: true });
-    const child = spawn(nsenter[0]!, [...nsenter.slice(1), 'dockerd', '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', pidfile, '--host', `unix://${sock}`],
-      { detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
+    const child = spawn(
+      nsenter[0]!,
+      [
+        ...nsenter.slice(1),
+        'dockerd',
+        '--data-root',
+        path.join(dir, 'data'),
+        '--exec-root',
+        path.join(dir, 'exec'),
+        '--pidfile',
+        pidfile,
+        '--host',
+        `unix://${sock}`,
+      ],
+      { detached: true, stdio: ['ignore', 'ignore', 'ignore'] },
+    );
     child.unref();
     try {
       await until(`the test engine answering on ${sock}`, ready, 60_000);
@@ -96,7 +129,12 @@ export async function startNetnsEngine(prefix: string, opts: { outside?: boolean
   }
 
   return {
-    ns, dir, sock, prefix: nsenter, env: { DOCKER_HOST: `unix://${sock}` }, ...(outside ? { outside } : {}),
+    ns,
+    dir,
+    sock,
+    prefix: nsenter,
+    env: { DOCKER_HOST: `unix://${sock}` },
+    ...(outside ? { outside } : {}),
     docker,
     inNs: (file, ...args) => sh(nsenter[0]!, [...nsenter.slice(1), file, ...args]),
     fromOutside(file, ...args) {
@@ -109,18 +147,46 @@ export async function startNetnsEngine(prefix: string, opts: { outside?: boolean
     },
     async restart() {
       const p = pid();
-      if (p) { process.kill(p, 'SIGTERM'); await until('dockerd to stop', () => !alive(p), 60_000); }
+      if (p) {
+        process.kill(p, 'SIGTERM');
+        await until('dockerd to stop', () => !alive(p), 60_000);
+      }
       await startDockerd();
     },
     async stop() {
-      try { for (const c of docker('ps', '-aq').split('\n').filter(Boolean)) docker('rm', '-f', c); } catch { /* engine gone */ }
-      const p = pid();
-      if (p && alive(p)) { process.kill(p, 'SIGTERM'); await until('dockerd to stop', () => !alive(p), 60_000).catch(() => process.kill(p, 'SIGKILL')); }
-      for (const m of readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((x): x is string => !!x && x.startsWith(dir)).reverse()) {
-        try { sh('umount', ['-l', m]); } catch { /* already gone */ }
+      try {
+        for (const c of docker('ps', '-aq').split('\n').filter(Boolean)) docker('rm', '-f', c);
+      } catch {
+        /* engine gone */
       }
-      if (opts.outside) { try { sh('ip', ['netns', 'delete', outNs]); } catch { /* gone */ } }
-      try { sh('ip', ['netns', 'delete', ns]); } catch { /* gone */ }
+      const p = pid();
+      if (p && alive(p)) {
+        process.kill(p, 'SIGTERM');
+        await until('dockerd to stop', () => !alive(p), 60_000).catch(() => process.kill(p, 'SIGKILL'));
+      }
+      for (const m of readFileSync('/proc/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1])
+        .filter((x): x is string => !!x && x.startsWith(dir))
+        .reverse()) {
+        try {
+          sh('umount', ['-l', m]);
+        } catch {
+          /* already gone */
+        }
+      }
+      if (opts.outside) {
+        try {
+          sh('ip', ['netns', 'delete', outNs]);
+        } catch {
+          /* gone */
+        }
+      }
+      try {
+        sh('ip', ['netns', 'delete', ns]);
+      } catch {
+        /* gone */
+      }
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     },
   };

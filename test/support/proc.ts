@@ -10,7 +10,11 @@ import { readdir } from 'node:fs/promises';
 export type ProcFile = 'cmdline' | 'environ';
 
 /** Run `work`, calling `inspect` for each process file read meanwhile; returns its result and the number of sweeps of /proc. */
-export async function whileSampling<T>(inspect: (pid: string, file: ProcFile, text: string) => void, work: () => Promise<T>, files: readonly ProcFile[] = ['cmdline']): Promise<{ result: T; sweeps: number }> {
+export async function whileSampling<T>(
+  inspect: (pid: string, file: ProcFile, text: string) => void,
+  work: () => Promise<T>,
+  files: readonly ProcFile[] = ['cmdline'],
+): Promise<{ result: T; sweeps: number }> {
   let running = true;
   let sweeps = 0;
   const sampler = (async () => {
@@ -21,7 +25,11 @@ export async function whileSampling<T>(inspect: (pid: string, file: ProcFile, te
           // Synchronous reads: a sweep of /proc stays short enough to see a 300 ms process on a
           // loaded machine (async reads made single sweeps outlast it on Node 24).
           let text = '';
-          try { text = readFileSync(`/proc/${pid}/${file}`, 'latin1'); } catch { continue; /* the process is gone */ }
+          try {
+            text = readFileSync(`/proc/${pid}/${file}`, 'latin1');
+          } catch {
+            continue; /* the process is gone */
+          }
           inspect(pid, file, text);
         }
       }

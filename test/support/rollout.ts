@@ -8,25 +8,31 @@ import { jsonOf, request, type ClientTls } from '../../src/server/client.js';
 import type { RolloutStatus } from '../../src/server/rollout.js';
 
 export function writeRolloutFleet(fleet: string, message: string, config: string, rolloutYaml: string): void {
-  const w = (f: string, text: string): void => { mkdirSync(path.dirname(path.join(fleet, f)), { recursive: true }); writeFileSync(path.join(fleet, f), text); };
+  const w = (f: string, text: string): void => {
+    mkdirSync(path.dirname(path.join(fleet, f)), { recursive: true });
+    writeFileSync(path.join(fleet, f), text);
+  };
   w('environments/production/manifests/site.yaml', 'roles:\n  box:\n    modules: [app]\nnodes:\n  - glob: "i30-*"\n    role: box\n');
-  w('modules/app/module.yaml', [
-    'description: A message of the day, and a config file when config is set.',
-    'parameters:',
-    '  message: { type: string, description: The text }',
-    '  config: { type: string, default: "", description: "The config file\'s text; written to /etc/i30-app/config when set" }',
-    'resources:',
-    '  - kind: file',
-    '    name: motd',
-    '    path: /etc/motd',
-    '    content: "{{params.message}}\\n"',
-    '  - kind: file',
-    '    name: config',
-    '    when: "{{params.config}}"',
-    '    path: /etc/i30-app/config',
-    '    content: "{{params.config}}\\n"',
-    '',
-  ].join('\n'));
+  w(
+    'modules/app/module.yaml',
+    [
+      'description: A message of the day, and a config file when config is set.',
+      'parameters:',
+      '  message: { type: string, description: The text }',
+      '  config: { type: string, default: "", description: "The config file\'s text; written to /etc/i30-app/config when set" }',
+      'resources:',
+      '  - kind: file',
+      '    name: motd',
+      '    path: /etc/motd',
+      '    content: "{{params.message}}\\n"',
+      '  - kind: file',
+      '    name: config',
+      '    when: "{{params.config}}"',
+      '    path: /etc/i30-app/config',
+      '    content: "{{params.config}}\\n"',
+      '',
+    ].join('\n'),
+  );
   w('data/common.yaml', `app:\n  message: ${JSON.stringify(message)}\n  config: ${JSON.stringify(config)}\n`);
   w('rollout.yaml', rolloutYaml);
 }

@@ -19,25 +19,31 @@ export function tempDir(prefix: string): string {
 
 /** A fleet tree: nodes hs-* get module motd (a file whose text comes from data), node hs-a also a secret. */
 export function writeFleet(dir: string, message: string): void {
-  const w = (f: string, text: string): void => { mkdirSync(path.dirname(path.join(dir, f)), { recursive: true }); writeFileSync(path.join(dir, f), text); };
+  const w = (f: string, text: string): void => {
+    mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    writeFileSync(path.join(dir, f), text);
+  };
   w('environments/production/manifests/site.yaml', 'roles:\n  box:\n    modules: [motd]\nnodes:\n  - glob: "hs-*"\n    role: box\n');
-  w('modules/motd/module.yaml', [
-    'description: A message of the day, and optionally a token file.',
-    'parameters:',
-    '  message: { type: string, description: The text }',
-    '  token: { type: string, default: "", description: "A secret token; written to etc/token when set" }',
-    'resources:',
-    '  - kind: file',
-    '    name: motd',
-    '    path: /etc/motd',
-    '    content: "{{params.message}}\\n"',
-    '  - kind: file',
-    '    name: token',
-    '    when: "{{params.token}}"',
-    '    path: /etc/token',
-    '    content: "{{params.token}}"',
-    '',
-  ].join('\n'));
+  w(
+    'modules/motd/module.yaml',
+    [
+      'description: A message of the day, and optionally a token file.',
+      'parameters:',
+      '  message: { type: string, description: The text }',
+      '  token: { type: string, default: "", description: "A secret token; written to etc/token when set" }',
+      'resources:',
+      '  - kind: file',
+      '    name: motd',
+      '    path: /etc/motd',
+      '    content: "{{params.message}}\\n"',
+      '  - kind: file',
+      '    name: token',
+      '    when: "{{params.token}}"',
+      '    path: /etc/token',
+      '    content: "{{params.token}}"',
+      '',
+    ].join('\n'),
+  );
   w('data/common.yaml', `motd:\n  message: ${JSON.stringify(message)}\n`);
   w('environments/production/data/nodes/hs-a.yaml', 'motd:\n  token: !secret hs_token\n');
 }
@@ -51,30 +57,59 @@ export interface ServerProc {
 
 /** `exe`: run this executable (e.g. the single executable dist/tsconverge) instead of bin/tsconverge.js. */
 export async function startServer(args: string[], port: number, env: Record<string, string> = {}, exe?: string): Promise<ServerProc> {
-  const proc = spawn(exe ?? process.execPath, [...(exe ? [] : [BIN]), 'server', '--host', '127.0.0.1', '--port', String(port), ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(exe ?? process.execPath, [...(exe ? [] : [BIN]), 'server', '--host', '127.0.0.1', '--port', String(port), ...args], {
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
-  proc.stderr!.on('data', (d) => { log += d; });
+  proc.stderr!.on('data', (d) => {
+    log += d;
+  });
   const url = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + 150_000; // PGlite takes seconds to start; much longer on a loaded machine
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${log}`);
     if (/listening on/.test(log)) break;
-    if (Date.now() > deadline) { proc.kill(); throw new Error(`server did not start: ${log}`); }
+    if (Date.now() > deadline) {
+      proc.kill();
+      throw new Error(`server did not start: ${log}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   return {
-    url, proc, log: () => log,
-    stop: (signal = 'SIGTERM') => new Promise((resolve) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) { resolve(); return; }
-      proc.once('exit', () => resolve());
-      proc.kill(signal);
-    }),
+    url,
+    proc,
+    log: () => log,
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          resolve();
+          return;
+        }
+        proc.once('exit', () => resolve());
+        proc.kill(signal);
+      }),
   };
 }
 
 /** Facts of a test host named `node` (its uptime changes every call, as a real agent's does). */
 export function nodeFacts(node: string, extra: Record<string, unknown> = {}): Facts {
-  return { hostname: node, fqdn: node, domain: '', os: { family: 'debian', name: 'Debian', version: '12', id: 'debian', codename: 'bookworm', prettyName: 'Debian 12' }, kernel: { release: '6', arch: 'x86_64' }, cpus: 2, memoryBytes: 1, interfaces: {}, network: {}, primaryIPv4: null, uptimeSeconds: Math.random() * 1000, systemd: false, container: false, ...extra } as Facts;
+  return {
+    hostname: node,
+    fqdn: node,
+    domain: '',
+    os: { family: 'debian', name: 'Debian', version: '12', id: 'debian', codename: 'bookworm', prettyName: 'Debian 12' },
+    kernel: { release: '6', arch: 'x86_64' },
+    cpus: 2,
+    memoryBytes: 1,
+    interfaces: {},
+    network: {},
+    primaryIPv4: null,
+    uptimeSeconds: Math.random() * 1000,
+    systemd: false,
+    container: false,
+    ...extra,
+  } as Facts;
 }
 
 /** The CA, certificate and key an enrolled agent keeps in its state directory. */
@@ -90,7 +125,10 @@ export function operatorTls(caDir: string): ClientTls {
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
-export interface PgCluster { readonly url: string; stop(): void }
+export interface PgCluster {
+  readonly url: string;
+  stop(): void;
+}
 
 /** A throwaway PostgreSQL cluster of our own (never the machine's main one). Fails when postgresql is missing: scripts/setup.sh installs it. */
 export async function startPostgres(): Promise<PgCluster> {
@@ -101,13 +139,22 @@ export async function startPostgres(): Promise<PgCluster> {
   mkdirSync(data);
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-  chownSync(dir, uid, gid); chownSync(data, uid, gid);
-  const asPg = (cmd: string, args: string[]): void => { execFileSync('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, cmd), ...args], { stdio: 'pipe', cwd: dir }); };
+  chownSync(dir, uid, gid);
+  chownSync(data, uid, gid);
+  const asPg = (cmd: string, args: string[]): void => {
+    execFileSync('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, cmd), ...args], { stdio: 'pipe', cwd: dir });
+  };
   const port = await freePort();
   asPg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   asPg('pg_ctl', ['-D', data, '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-w', '-l', path.join(dir, 'log'), 'start']);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop: () => { try { asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']); } finally { rmSync(dir, { recursive: true, force: true }); } },
+    stop: () => {
+      try {
+        asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
   };
 }

@@ -43,7 +43,10 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
       const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => { s.destroy(); resolve(); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
       s.once('error', () => {
         s.destroy();
         if (Date.now() > deadline) reject(new Error(`sshd on 127.0.0.1:${port} did not come up in ${timeoutMs} ms`));
@@ -62,24 +65,43 @@ export function createSshd(dir: string, port: number, authorizedKey: string): Ss
   generateKey(hostKeyFile, `host-${port}`);
   writeFileSync(path.join(dir, 'authorized_keys'), authorizedKey + '\n', { mode: 0o600 });
   const config = path.join(dir, 'sshd_config');
-  writeFileSync(config, [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${hostKeyFile}`, `PidFile ${path.join(dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'PrintMotd no', 'LogLevel ERROR', 'MaxStartups 50',
-    'Subsystem sftp internal-sftp',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKeyFile}`,
+      `PidFile ${path.join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      'PrintMotd no',
+      'LogLevel ERROR',
+      'MaxStartups 50',
+      'Subsystem sftp internal-sftp',
+      '',
+    ].join('\n'),
+  );
   let child: ChildProcess | undefined;
   let log = '';
   const hostKey = (): string => readFileSync(`${hostKeyFile}.pub`, 'utf8').trim();
   return {
-    port, dir, hostKey,
+    port,
+    dir,
+    hostKey,
     knownHostsLine: () => `[127.0.0.1]:${port} ${hostKey().split(' ').slice(0, 2).join(' ')}`,
-    regenerateHostKey: () => { generateKey(hostKeyFile, `host-${port}`); },
+    regenerateHostKey: () => {
+      generateKey(hostKeyFile, `host-${port}`);
+    },
     async start() {
       if (child) return;
       child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-      child.stderr!.on('data', (d) => { log += d; });
+      child.stderr!.on('data', (d) => {
+        log += d;
+      });
       const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`sshd on port ${port} exited ${code}: ${log}`))));
       exited.catch(() => undefined);
       await Promise.race([waitForPort(port, 10_000), exited]);

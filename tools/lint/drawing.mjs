@@ -20,9 +20,11 @@ const END = '<!-- END FLOORS -->';
 const { FLOORS } = createRequire(import.meta.url)('./floors.cjs');
 
 export function drawing() {
-  const out = execFileSync(path.join(here, 'node_modules/.bin/depcruise'),
+  const out = execFileSync(
+    path.join(here, 'node_modules/.bin/depcruise'),
     ['--config', path.join(here, 'dependency-cruiser.cjs'), '--output-type', 'json', '--collapse', '^src/[^/]+/', 'src'],
-    { cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    { cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
   const folder = (p) => p.replace(/^src\//, '').replace(/\/$/, '');
   const edges = new Set();
   for (const m of JSON.parse(out).modules) {
@@ -50,7 +52,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const text = readFileSync(DOC, 'utf8');
     const next = replaceBlock(text, block);
     if (process.argv.includes('--check')) {
-      if (next !== text) { console.error('docs/architecture.md: the drawing of the floors is stale: run npm run lint:drawing'); process.exit(1); }
+      if (next !== text) {
+        console.error('docs/architecture.md: the drawing of the floors is stale: run npm run lint:drawing');
+        process.exit(1);
+      }
     } else if (next !== text) {
       writeFileSync(DOC, next);
       console.log('docs/architecture.md: drawing of the floors updated');

@@ -51,8 +51,15 @@ function getJson<T>(socketPath: string, p: string): Promise<T> {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () => {
-        if ((res.statusCode ?? 0) >= 300) { reject(new Error(`GET ${p}: HTTP ${res.statusCode}`)); return; }
-        try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T); } catch (err) { reject(err as Error); }
+        if ((res.statusCode ?? 0) >= 300) {
+          reject(new Error(`GET ${p}: HTTP ${res.statusCode}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
+        } catch (err) {
+          reject(err as Error);
+        }
       });
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${p}: timed out`)));
@@ -67,7 +74,11 @@ export interface EventStream {
 }
 
 /** `sinceMs`: the first connection replays from then (the agent's start: what its first run did and saw is not lost). */
-export function openEventStream(socketPath: string, h: EventStreamHandlers, opts: { retryMs?: (attempt: number) => number; sinceMs?: number } = {}): EventStream {
+export function openEventStream(
+  socketPath: string,
+  h: EventStreamHandlers,
+  opts: { retryMs?: (attempt: number) => number; sinceMs?: number } = {},
+): EventStream {
   let stopped = false;
   let req: http.ClientRequest | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -97,7 +108,11 @@ export function openEventStream(socketPath: string, h: EventStreamHandlers, opts
       let replayed = 0;
       await new Promise<void>((resolve, reject) => {
         req = http.get({ socketPath, path: `/events?since=${since(from)}&filters=${filters}`, headers: { Host: 'docker' } }, (res) => {
-          if ((res.statusCode ?? 0) >= 300) { reject(new Error(`GET /events: HTTP ${res.statusCode}`)); res.resume(); return; }
+          if ((res.statusCode ?? 0) >= 300) {
+            reject(new Error(`GET /events: HTTP ${res.statusCode}`));
+            res.resume();
+            return;
+          }
           attempt = 0;
           socketIno = ino;
           h.connected({ ...(opened++ > 0 ? { resumedSince: since(from) } : {}), ...(gap ? { gap } : {}), containers });
@@ -110,13 +125,23 @@ export function openEventStream(socketPath: string, h: EventStreamHandlers, opts
               buf = buf.slice(i + 1);
               if (!line) continue;
               let e: EngineEvent;
-              try { e = JSON.parse(line) as EngineEvent; } catch { continue; }
+              try {
+                e = JSON.parse(line) as EngineEvent;
+              } catch {
+                continue;
+              }
               const nano = BigInt(e.timeNano);
               if (lastNano !== undefined && (nano < lastNano || (nano === lastNano && atLast.has(key(e))))) continue;
               if (nano < connectedAt && ++replayed === ENGINE_HISTORY) {
-                h.connected({ gap: `the replay since ${since(from)} filled the engine's history (${ENGINE_HISTORY} events): older ones may be lost`, containers: [] });
+                h.connected({
+                  gap: `the replay since ${since(from)} filled the engine's history (${ENGINE_HISTORY} events): older ones may be lost`,
+                  containers: [],
+                });
               }
-              if (lastNano === undefined || nano > lastNano) { lastNano = nano; atLast = new Set(); }
+              if (lastNano === undefined || nano > lastNano) {
+                lastNano = nano;
+                atLast = new Set();
+              }
               atLast.add(key(e));
               h.event(e);
             }

@@ -16,7 +16,11 @@ export interface FileWatches {
   stop(): void;
 }
 
-export function createFileWatches(root: string, onEvent: (declared: string, seen: Promise<FileSeen>) => void, onError: (dir: string, err: Error) => void): FileWatches {
+export function createFileWatches(
+  root: string,
+  onEvent: (declared: string, seen: Promise<FileSeen>) => void,
+  onError: (dir: string, err: Error) => void,
+): FileWatches {
   const watchers = new Map<string, FSWatcher>();
   /** directory on disk -> file name -> declared path */
   let byDir = new Map<string, Map<string, string>>();
@@ -24,7 +28,17 @@ export function createFileWatches(root: string, onEvent: (declared: string, seen
   const seenOf = async (declared: string, real: string, event: 'rename' | 'change', time: Date): Promise<FileSeen> => {
     try {
       const st = await lstat(real);
-      return { source: 'file', path: declared, event, time: time.toISOString(), exists: true, uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8).padStart(4, '0'), size: st.size };
+      return {
+        source: 'file',
+        path: declared,
+        event,
+        time: time.toISOString(),
+        exists: true,
+        uid: st.uid,
+        gid: st.gid,
+        mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
+        size: st.size,
+      };
     } catch {
       return { source: 'file', path: declared, event, time: time.toISOString(), exists: false };
     }
@@ -41,7 +55,11 @@ export function createFileWatches(root: string, onEvent: (declared: string, seen
         names.set(path.basename(real), p);
       }
       byDir = next;
-      for (const [dir, w] of watchers) if (!next.has(dir)) { w.close(); watchers.delete(dir); }
+      for (const [dir, w] of watchers)
+        if (!next.has(dir)) {
+          w.close();
+          watchers.delete(dir);
+        }
       for (const dir of next.keys()) {
         if (watchers.has(dir)) continue;
         try {
@@ -51,9 +69,15 @@ export function createFileWatches(root: string, onEvent: (declared: string, seen
             if (!declared) return;
             onEvent(declared, seenOf(declared, path.join(dir, file!), event === 'change' ? 'change' : 'rename', new Date()));
           });
-          w.on('error', (err) => { w.close(); watchers.delete(dir); onError(dir, err); });
+          w.on('error', (err) => {
+            w.close();
+            watchers.delete(dir);
+            onError(dir, err);
+          });
           watchers.set(dir, w);
-        } catch { /* not there yet: the next watch list sets it */ }
+        } catch {
+          /* not there yet: the next watch list sets it */
+        }
       }
       return watchers.size;
     },

@@ -13,7 +13,11 @@ import type { EventRun } from '../report.js';
 export async function writeWatchList(stateDir: string, list: WatchList): Promise<void> {
   const text = JSON.stringify(list) + '\n';
   const file = stateLayout(stateDir).watchList;
-  try { if ((await readFile(file, 'utf8')) === text) return; } catch { /* none yet */ }
+  try {
+    if ((await readFile(file, 'utf8')) === text) return;
+  } catch {
+    /* none yet */
+  }
   await writeFileAtomic(file, text, { mode: 0o644 });
 }
 

@@ -96,7 +96,16 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
   let list: WatchList | null = null;
   let stream: EventStream | undefined;
   let files: FileWatches | undefined;
-  const stats: WatchStats = { eventRuns: 0, eventsSeen: 0, eventsOwn: 0, eventsDropped: 0, fullRunsForGaps: 0, reconnects: 0, repairSeconds: [], containers: new Map() };
+  const stats: WatchStats = {
+    eventRuns: 0,
+    eventsSeen: 0,
+    eventsOwn: 0,
+    eventsDropped: 0,
+    fullRunsForGaps: 0,
+    reconnects: 0,
+    repairSeconds: [],
+    containers: new Map(),
+  };
   /** resource id -> events not yet run */
   let marks = new Map<string, WatchEvent[]>();
   /** what the rate limit left to the sweep */
@@ -117,7 +126,10 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
   const refill = (): void => {
     const now = Date.now();
     const add = Math.floor((now - lastRefill) / opts.everyMs);
-    if (add > 0) { tokens = Math.min(opts.burst, tokens + add); lastRefill += add * opts.everyMs; }
+    if (add > 0) {
+      tokens = Math.min(opts.burst, tokens + add);
+      lastRefill += add * opts.everyMs;
+    }
     if (tokens >= opts.burst) lastRefill = now;
   };
 
@@ -128,10 +140,16 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
   function mark(ids: readonly string[], e: WatchEvent): void {
     stats.eventsSeen++;
     const fresh = ids.filter((id) => !ownEvent(id, e));
-    if (fresh.length === 0) { stats.eventsOwn++; log.debug(`watch: ${describe(e)}: tsconverge's own change`); return; }
+    if (fresh.length === 0) {
+      stats.eventsOwn++;
+      log.debug(`watch: ${describe(e)}: tsconverge's own change`);
+      return;
+    }
     for (const id of fresh) {
       const l = marks.get(id);
-      if (l) { if (l.length < 20) l.push(e); } else marks.set(id, [e]);
+      if (l) {
+        if (l.length < 20) l.push(e);
+      } else marks.set(id, [e]);
     }
     log.info(`watch: ${describe(e)} marks ${fresh.join(', ')}`);
     arm();
@@ -148,7 +166,10 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
     refill();
     if (runsThisInterval >= opts.maxRuns) {
       let n = 0;
-      for (const [id, evs] of marks) { n += evs.length; dropped.set(id, [...(dropped.get(id) ?? []), ...evs].slice(-20)); }
+      for (const [id, evs] of marks) {
+        n += evs.length;
+        dropped.set(id, [...(dropped.get(id) ?? []), ...evs].slice(-20));
+      }
       stats.eventsDropped += n;
       changed();
       log.warn(`watch: rate limit: ${opts.maxRuns} event runs this interval; ${n} event(s) on ${[...marks.keys()].join(', ')} left to the sweep`);
@@ -203,11 +224,20 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
       if (name) names.set(e.Actor.ID, name);
       if (!name || !managedContainer(name)) return;
       const s = containerState(name);
-      if (action === 'start') { if (s.died) s.restarts++; s.died = false; s.running = true; }
-      else if (action === 'die') { s.running = false; s.died = true; }
-      else if (action === 'oom') s.ooms++;
+      if (action === 'start') {
+        if (s.died) s.restarts++;
+        s.died = false;
+        s.running = true;
+      } else if (action === 'die') {
+        s.running = false;
+        s.died = true;
+      } else if (action === 'oom') s.ooms++;
       else if (action === 'health_status') s.health = e.Action.split(':')[1]?.trim();
-      else if (action === 'destroy') { s.running = false; s.died = false; s.health = undefined; }
+      else if (action === 'destroy') {
+        s.running = false;
+        s.died = false;
+        s.health = undefined;
+      }
       changed();
       if (!DRIFT_ACTIONS.has(action)) return;
       const ids = list?.docker.container[name];
@@ -232,20 +262,33 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
     const hasDocker = Object.keys(list.docker.container).length + Object.keys(list.docker.network).length + Object.keys(list.docker.volume).length > 0;
     if (hasDocker && !stream) {
       if (opts.dockerSocket) {
-        stream = openEventStream(opts.dockerSocket, {
-          event: onEngineEvent,
-          connected: onConnected,
-          lost: (why) => { stats.reconnects++; log.warn(`watch: engine event stream lost (${why}); resubscribing since ${stream?.last() ?? 'the start'}`); },
-        }, { sinceMs: createdAt });
+        stream = openEventStream(
+          opts.dockerSocket,
+          {
+            event: onEngineEvent,
+            connected: onConnected,
+            lost: (why) => {
+              stats.reconnects++;
+              log.warn(`watch: engine event stream lost (${why}); resubscribing since ${stream?.last() ?? 'the start'}`);
+            },
+          },
+          { sinceMs: createdAt },
+        );
       } else {
         log.warn('watch: DOCKER_HOST is not a unix socket: Docker objects are repaired by the sweep only');
       }
     }
     const paths = Object.keys(list.paths);
     if (paths.length > 0) {
-      files ??= createFileWatches(opts.root, (declared, seen) => {
-        void seen.then((s) => { if (list?.paths[declared]) mark(list.paths[declared], s); });
-      }, (dir, err) => log.warn(`watch: ${dir}: ${err.message}; watched again after the next run`));
+      files ??= createFileWatches(
+        opts.root,
+        (declared, seen) => {
+          void seen.then((s) => {
+            if (list?.paths[declared]) mark(list.paths[declared], s);
+          });
+        },
+        (dir, err) => log.warn(`watch: ${dir}: ${err.message}; watched again after the next run`),
+      );
     }
     const dirs = files?.set(paths) ?? 0;
     const key = `${paths.length}/${dirs}`;
@@ -288,15 +331,21 @@ export function createWatcher(opts: WatchOptions, ready: () => void, fullRun: (w
         for (const [id, evs] of marks) {
           const rest = evs.filter((e) => !ownEvent(id, e));
           ownNow += evs.length - rest.length;
-          if (rest.length) marks.set(id, rest); else marks.delete(id);
+          if (rest.length) marks.set(id, rest);
+          else marks.delete(id);
         }
         stats.eventsOwn += ownNow;
         if (ownNow > 0) log.info(`watch: ${ownNow} event(s) seen during the run were its own changes: no run for them`);
       }
-      for (const s of report?.repairSeconds ?? []) { stats.repairSeconds.push(s); if (stats.repairSeconds.length > 100) stats.repairSeconds.shift(); }
+      for (const s of report?.repairSeconds ?? []) {
+        stats.repairSeconds.push(s);
+        if (stats.repairSeconds.length > 100) stats.repairSeconds.shift();
+      }
       if (marks.size > 0) arm();
     },
-    sweepStarted() { runsThisInterval = 0; },
+    sweepStarted() {
+      runsThisInterval = 0;
+    },
     stop() {
       stopped = true;
       clearTimeout(debounce);
@@ -313,9 +362,14 @@ function dockerSeen(e: EngineEvent, type: DockerSeen['type'], name: string): Doc
   for (const k of KEPT_ATTRIBUTES) if (attrs[k] !== undefined) kept[k] = String(attrs[k]).slice(0, 256);
   const exit = attrs.exitCode !== undefined ? Number(attrs.exitCode) : undefined;
   return {
-    source: 'docker', type, action: e.Action.split(':')[0]!, name, id: e.Actor.ID,
+    source: 'docker',
+    type,
+    action: e.Action.split(':')[0]!,
+    name,
+    id: e.Actor.ID,
     time: new Date(Number(BigInt(e.timeNano) / 1_000_000n)).toISOString(),
-    ...(exit !== undefined && Number.isFinite(exit) ? { exitCode: exit } : {}), attributes: kept,
+    ...(exit !== undefined && Number.isFinite(exit) ? { exitCode: exit } : {}),
+    attributes: kept,
   };
 }
 

@@ -7,10 +7,13 @@ import { fleetOptions, formatOption } from './options.js';
 export const command: CliCommand = {
   name: 'compile',
   register(program: Command): void {
-    fleetOptions(program.command('compile')
-      .description('print the resolved catalogue of one node of a fleet tree as JSON (exit 0, or 1 on bad input)')
-      .argument('[path]', 'fleet tree (a directory with environments/)', '.')
-      .requiredOption('--node <name>', 'the node to compile for'))
+    fleetOptions(
+      program
+        .command('compile')
+        .description('print the resolved catalogue of one node of a fleet tree as JSON (exit 0, or 1 on bad input)')
+        .argument('[path]', 'fleet tree (a directory with environments/)', '.')
+        .requiredOption('--node <name>', 'the node to compile for'),
+    )
       .addOption(formatOption('error format'))
       .action(async (target: string, opts: FleetFlags) => {
         const { compileCommand } = await import('../compile.js');

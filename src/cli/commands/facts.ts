@@ -5,8 +5,9 @@ import type { CliCommand } from './command.js';
 export const command: CliCommand = {
   name: 'facts',
   register(program: Command): void {
-    program.command('facts')
-      .description('print this host\'s facts as JSON (what templates see as {{facts.*}} and classification matches on)')
+    program
+      .command('facts')
+      .description("print this host's facts as JSON (what templates see as {{facts.*}} and classification matches on)")
       .option('--root <dir>', 'host root directory', '/')
       .option('--no-docker', 'do not ask the Docker engine for its version')
       .action(async (opts: { root: string; docker: boolean }) => {

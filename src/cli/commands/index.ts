@@ -24,5 +24,18 @@ import { command as rollout } from './rollout.js';
 import { command as facts } from './facts.js';
 
 export const COMMANDS: readonly CliCommand[] = [
-  apply, plan, validate, compile, explain, ca, server, nodes, ...AGENT_COMMANDS, importCommand, push, backup, rollout, facts,
+  apply,
+  plan,
+  validate,
+  compile,
+  explain,
+  ca,
+  server,
+  nodes,
+  ...AGENT_COMMANDS,
+  importCommand,
+  push,
+  backup,
+  rollout,
+  facts,
 ];

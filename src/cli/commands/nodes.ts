@@ -7,10 +7,11 @@ import { operatorOptions } from './options.js';
 export const command: CliCommand = {
   name: 'nodes',
   register(program: Command): void {
-    operatorOptions(program.command('nodes').description('list every node the server knows with its status (needs an operator certificate)'))
-      .action(async (o: OperatorFlags) => {
+    operatorOptions(program.command('nodes').description('list every node the server knows with its status (needs an operator certificate)')).action(
+      async (o: OperatorFlags) => {
         const { nodesCommand } = await import('../nodes.js');
         process.exitCode = await nodesCommand(o);
-      });
+      },
+    );
   },
 };

@@ -32,25 +32,30 @@ export function formatOption(description: string): Option {
 /** The fleet options shared by compile, explain, apply and plan. */
 export function fleetOptions(cmd: Command): Command {
   return cmd
-    .option('--facts <file>', 'facts of the node, as JSON (default: this host\'s when it is the node, else only its name)')
+    .option('--facts <file>', "facts of the node, as JSON (default: this host's when it is the node, else only its name)")
     .option('--environment <env>', 'environment of a fleet tree (default: TSCONVERGE_ENVIRONMENT, else the only one)')
     .option('--secrets-dir <dir>', 'directory of secret files, mode 0600/0400 (default: TSCONVERGE_SECRETS_DIR, else /etc/tsconverge/secrets)');
 }
 
 /** What apply and plan share: the catalogue to converge, how, and the fleet options. */
 export function runOptions(cmd: Command): Command {
-  return fleetOptions(cmd
-    .argument('[path]', 'manifest file or directory of *.yaml files', DEFAULTS.manifests)
-    .addOption(formatOption('output format on stdout'))
-    .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
-    .option('--concurrency <n>', 'resources applied at once', positiveInt, DEFAULTS.concurrency)
-    .option('--timeout <seconds>', 'time limit for one resource\'s apply', positiveInt, DEFAULTS.applyTimeoutMs / 1000)
-    .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, DEFAULTS.retries)
-    .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
-    .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
-    .option('--adopt', 'take over existing containers, networks and volumes that tsconverge did not create (as adopt: true on each)')
-    .option('--state-dir <dir>', 'run state: the run lock, last applied state, owed restarts, adoptions (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)')
-    .option('--no-compile-cache', 'compile PATH at every run: do not reuse (nor, for apply, store) the catalogue compiled from unchanged inputs'));
+  return fleetOptions(
+    cmd
+      .argument('[path]', 'manifest file or directory of *.yaml files', DEFAULTS.manifests)
+      .addOption(formatOption('output format on stdout'))
+      .option('--root <dir>', 'host root directory for files and bind-mount sources (tests use a temp dir)', '/')
+      .option('--concurrency <n>', 'resources applied at once', positiveInt, DEFAULTS.concurrency)
+      .option('--timeout <seconds>', "time limit for one resource's apply", positiveInt, DEFAULTS.applyTimeoutMs / 1000)
+      .option('--retries <n>', 'extra attempts after a transient failure (bad input is never retried)', nonNegativeInt, DEFAULTS.retries)
+      .option('--node <name>', 'when PATH is a fleet tree (it has environments/): the node to compile for (default: the hostname fact)')
+      .option('--allow-replace', 'replace stateful: true resources too (otherwise such a replace is held and reported)')
+      .option('--adopt', 'take over existing containers, networks and volumes that tsconverge did not create (as adopt: true on each)')
+      .option(
+        '--state-dir <dir>',
+        'run state: the run lock, last applied state, owed restarts, adoptions (default: $TSCONVERGE_STATE_DIR, else <root>/var/lib/tsconverge)',
+      )
+      .option('--no-compile-cache', 'compile PATH at every run: do not reuse (nor, for apply, store) the catalogue compiled from unchanged inputs'),
+  );
 }
 
 /** The CA directory, for `ca ...` and `server`. */

@@ -8,8 +8,11 @@ import { formatOption } from './options.js';
 export const command: CliCommand = {
   name: 'status',
   register(program: Command): void {
-    agentStateOptions(program.command('status')
-      .description('the agent: enabled or disabled, last run (time, duration, catalogue, exit code, counts), next run, last-known-good used'))
+    agentStateOptions(
+      program
+        .command('status')
+        .description('the agent: enabled or disabled, last run (time, duration, catalogue, exit code, counts), next run, last-known-good used'),
+    )
       .addOption(formatOption('output format'))
       .action(async (opts: StateFlags & { format: 'human' | 'json' }) => {
         const { statusCommand } = await import('../agent.js');

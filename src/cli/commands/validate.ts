@@ -7,7 +7,8 @@ import { formatOption } from './options.js';
 export const command: CliCommand = {
   name: 'validate',
   register(program: Command): void {
-    program.command('validate')
+    program
+      .command('validate')
       .description('parse, validate and compile manifests; touch nothing (exit 0 valid, 1 invalid)')
       .argument('[path]', 'manifest file or directory', DEFAULTS.manifests)
       .addOption(formatOption('output format'))

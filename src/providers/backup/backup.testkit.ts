@@ -31,7 +31,10 @@ export function backupSandbox(): BackupSandbox {
   execFileSync('sh', ['-c', `printf '%s\\n' "$1" | install -m 0600 /dev/stdin "$2"`, 'sh', PASSWORD, path.join(s.root, 'etc/tsconverge/secrets/backup')]);
   const cleanup = s.cleanup.bind(s);
   return {
-    ...s, pfx, repo, passwordFile: '/etc/tsconverge/secrets/backup',
+    ...s,
+    pfx,
+    repo,
+    passwordFile: '/etc/tsconverge/secrets/backup',
     cleanup() {
       try {
         const cs = docker('ps', '-aq', '--filter', `name=^${pfx}`).split('\n').filter(Boolean);
@@ -48,13 +51,28 @@ export function backupSandbox(): BackupSandbox {
 
 /** restic on `repo` with the password on stdin; throws on a non-zero exit. */
 export function resticCli(repo: string, args: readonly string[], opts: { cwd?: string; password?: string } = {}): string {
-  return execFileSync('restic', ['-r', repo, '--no-cache', ...args], { input: (opts.password ?? PASSWORD) + '\n', cwd: opts.cwd, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync('restic', ['-r', repo, '--no-cache', ...args], {
+    input: (opts.password ?? PASSWORD) + '\n',
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
-export interface Snap { id: string; short_id: string; time: string; hostname: string; tags?: string[] }
+export interface Snap {
+  id: string;
+  short_id: string;
+  time: string;
+  hostname: string;
+  tags?: string[];
+}
 
 export function snapshotsIn(repo: string): Snap[] {
-  return JSON.parse(resticCli(repo, ['--no-lock', 'snapshots', '--json']).split('\n').find((l) => l.startsWith('[')) ?? '[]') as Snap[];
+  return JSON.parse(
+    resticCli(repo, ['--no-lock', 'snapshots', '--json'])
+      .split('\n')
+      .find((l) => l.startsWith('[')) ?? '[]',
+  ) as Snap[];
 }
 
 /** Every file of a directory tree with its size and mtime: equal strings mean nothing was written. */
@@ -84,7 +102,11 @@ export function volumeTree(volume: string): string[] {
     for (const e of readdirSync(d).sort()) {
       const p = path.join(d, e);
       const st = lstatSync(p);
-      const what = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? `link:${readlinkSync(p)}` : `sha256:${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
+      const what = st.isDirectory()
+        ? 'dir'
+        : st.isSymbolicLink()
+          ? `link:${readlinkSync(p)}`
+          : `sha256:${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
       out.push(`${path.relative(root, p)} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${what}`);
       if (st.isDirectory()) walk(p);
     }

@@ -47,31 +47,55 @@ function globalArgs(repo: Repo): string[] {
 }
 
 /** One restic command, the password on stdin. Never rejects on a non-zero exit; aborting `signal` interrupts restic (SIGINT: it removes its lock). */
-export function restic(ctx: Ctx, repo: Repo, args: readonly string[], opts: { cwd?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ResticRun> {
+export function restic(
+  ctx: Ctx,
+  repo: Repo,
+  args: readonly string[],
+  opts: { cwd?: string; signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<ResticRun> {
   registerSecret(repo.password);
   return new Promise((resolve, reject) => {
     let child;
     try {
       child = ctx.exec.spawn(RESTIC, [...globalArgs(repo), ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
     } catch (err) {
-      reject(new TsconvergeError('BINARY_NOT_FOUND', `cannot run restic: ${String(err)}`, { resource: repo.resource, hint: 'install restic (scripts/setup.sh does)' }));
+      reject(
+        new TsconvergeError('BINARY_NOT_FOUND', `cannot run restic: ${String(err)}`, {
+          resource: repo.resource,
+          hint: 'install restic (scripts/setup.sh does)',
+        }),
+      );
       return;
     }
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.stdin!.on('error', () => { /* restic may exit before reading it */ });
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.stdin!.on('error', () => {
+      /* restic may exit before reading it */
+    });
     child.stdin!.end(repo.password + '\n');
     const signal = opts.signal ?? ctx.signal;
-    const stop = (): void => { child.kill('SIGINT'); setTimeout(() => child.kill('SIGKILL'), 10_000).unref(); };
+    const stop = (): void => {
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    };
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
     const timer = opts.timeoutMs ? setTimeout(stop, opts.timeoutMs) : undefined;
     child.on('error', (err: NodeJS.ErrnoException) => {
       signal.removeEventListener('abort', stop);
       if (timer) clearTimeout(timer);
-      reject(new TsconvergeError('BINARY_NOT_FOUND', `cannot run restic: ${redact(err.message)}`, { resource: repo.resource, hint: 'install restic (Debian package restic; scripts/setup.sh installs it)' }));
+      reject(
+        new TsconvergeError('BINARY_NOT_FOUND', `cannot run restic: ${redact(err.message)}`, {
+          resource: repo.resource,
+          hint: 'install restic (Debian package restic; scripts/setup.sh installs it)',
+        }),
+      );
     });
     child.on('close', (code, sig) => {
       signal.removeEventListener('abort', stop);
@@ -89,14 +113,25 @@ export function classify(r: ResticRun): Failure {
   const e = r.stderr;
   if (/wrong password or no key found/.test(e)) return 'password';
   if (/already locked|unable to create lock/.test(e)) return 'locked';
-  if (/ssh|connection|dial|unable to start the sftp session|Connection refused|Could not resolve|network is unreachable|no route to host/i.test(e) && !/Is there a repository/.test(e)) return 'unreachable';
+  if (
+    /ssh|connection|dial|unable to start the sftp session|Connection refused|Could not resolve|network is unreachable|no route to host/i.test(e) &&
+    !/Is there a repository/.test(e)
+  )
+    return 'unreachable';
   if (/Is there a repository at the following location|unable to open config file|config: no such file|file does not exist/.test(e)) return 'missing';
   return 'other';
 }
 
 /** The last meaningful line of restic's stderr, for an error message. */
 export function lastLines(r: ResticRun, n = 3): string {
-  return r.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^reading repository password/.test(l)).slice(-n).join(' | ') || `exit ${r.code}`;
+  return (
+    r.stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^reading repository password/.test(l))
+      .slice(-n)
+      .join(' | ') || `exit ${r.code}`
+  );
 }
 
 /** Who holds the lock, from restic's words: "is already locked by PID 12 on nas by root (...), lock was created at ...". */
@@ -112,13 +147,27 @@ export function resticError(repo: Repo, doing: string, r: ResticRun): Tsconverge
   const where = `repository ${repo.repository}`;
   switch (kind) {
     case 'password':
-      return new TsconvergeError('BACKUP_REPOSITORY', `${doing}: wrong password for ${where}`, { resource: repo.resource, terminal: true, hint: 'check the backup\'s password or passwordFile; nothing was written and no container was touched' });
+      return new TsconvergeError('BACKUP_REPOSITORY', `${doing}: wrong password for ${where}`, {
+        resource: repo.resource,
+        terminal: true,
+        hint: "check the backup's password or passwordFile; nothing was written and no container was touched",
+      });
     case 'unreachable':
-      return new TsconvergeError('BACKUP_REPOSITORY', `${doing}: ${where} is unreachable: ${lastLines(r, 2)}`, { resource: repo.resource, hint: 'check the host, the SSH key and sshCommand; the next run tries again' });
+      return new TsconvergeError('BACKUP_REPOSITORY', `${doing}: ${where} is unreachable: ${lastLines(r, 2)}`, {
+        resource: repo.resource,
+        hint: 'check the host, the SSH key and sshCommand; the next run tries again',
+      });
     case 'missing':
-      return new TsconvergeError('BACKUP_REPOSITORY', `${doing}: no restic repository at ${repo.repository}`, { resource: repo.resource, terminal: true, hint: 'the first backup (tsconverge apply, or tsconverge backup run) creates it' });
+      return new TsconvergeError('BACKUP_REPOSITORY', `${doing}: no restic repository at ${repo.repository}`, {
+        resource: repo.resource,
+        terminal: true,
+        hint: 'the first backup (tsconverge apply, or tsconverge backup run) creates it',
+      });
     case 'locked':
-      return new TsconvergeError('BACKUP_LOCKED', `${doing}: ${where} ${lockHolder(r)}`, { resource: repo.resource, hint: 'another host or run is using the repository; the next run tries again (raise lockWait to wait longer)' });
+      return new TsconvergeError('BACKUP_LOCKED', `${doing}: ${where} ${lockHolder(r)}`, {
+        resource: repo.resource,
+        hint: 'another host or run is using the repository; the next run tries again (raise lockWait to wait longer)',
+      });
     default:
       return new TsconvergeError('BACKUP_FAILED', `${doing}: restic exited ${r.code}: ${lastLines(r)}`, { resource: repo.resource });
   }
@@ -144,16 +193,30 @@ export function tagValue(s: Snapshot, name: string): string | undefined {
   return s.tags?.find((t) => t.startsWith(`tsconverge-${name}=`))?.slice(`tsconverge-${name}=`.length);
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 
 /**
  * A command that takes a lock: stale locks are removed first (`restic unlock` removes only
  * those); a live lock is waited for until `waitMs`, then BACKUP_LOCKED names its holder.
  */
-export async function locked(ctx: Ctx, repo: Repo, args: readonly string[], doing: string, opts: { cwd?: string; waitMs: number; signal?: AbortSignal }): Promise<ResticRun> {
+export async function locked(
+  ctx: Ctx,
+  repo: Repo,
+  args: readonly string[],
+  doing: string,
+  opts: { cwd?: string; waitMs: number; signal?: AbortSignal },
+): Promise<ResticRun> {
   const signal = opts.signal ?? ctx.signal;
   const deadline = Date.now() + opts.waitMs;
   for (;;) {
@@ -162,7 +225,11 @@ export async function locked(ctx: Ctx, repo: Repo, args: readonly string[], doin
     const r = await restic(ctx, repo, args, { cwd: opts.cwd, signal });
     if (r.code === 0) return r;
     if (classify(r) !== 'locked' || Date.now() >= deadline || signal.aborted) {
-      if (signal.aborted) throw new TsconvergeError('INTERRUPTED', `${doing}: interrupted`, { resource: repo.resource, hint: 'the containers were started again; the next run takes the backup' });
+      if (signal.aborted)
+        throw new TsconvergeError('INTERRUPTED', `${doing}: interrupted`, {
+          resource: repo.resource,
+          hint: 'the containers were started again; the next run takes the backup',
+        });
       throw resticError(repo, doing, r);
     }
     await sleep(Math.min(2_000, Math.max(0, deadline - Date.now())), signal);
@@ -179,19 +246,21 @@ const opening = new Map<string, Promise<void>>();
 /** Create the repository when there is none (`restic init`). */
 export function ensureRepository(ctx: Ctx, repo: Repo): Promise<void> {
   const before = opening.get(repo.repository) ?? Promise.resolve();
-  const mine = before.catch(() => undefined).then(async () => {
-    const c = await restic(ctx, repo, ['--no-lock', 'cat', 'config'], { timeoutMs: 120_000 });
-    if (c.code === 0) return;
-    if (classify(c) !== 'missing') throw resticError(repo, 'opening the repository', c);
-    const i = await restic(ctx, repo, ['init'], { timeoutMs: 120_000 });
-    // Another process created it in between: fine when this password opens it.
-    if (i.code !== 0 && /already exists|already initialized/.test(i.stderr)) {
-      const again = await restic(ctx, repo, ['--no-lock', 'cat', 'config'], { timeoutMs: 120_000 });
-      if (again.code === 0) return;
-      throw resticError(repo, 'opening the repository', again);
-    }
-    if (i.code !== 0) throw resticError(repo, 'creating the repository', i);
-  });
+  const mine = before
+    .catch(() => undefined)
+    .then(async () => {
+      const c = await restic(ctx, repo, ['--no-lock', 'cat', 'config'], { timeoutMs: 120_000 });
+      if (c.code === 0) return;
+      if (classify(c) !== 'missing') throw resticError(repo, 'opening the repository', c);
+      const i = await restic(ctx, repo, ['init'], { timeoutMs: 120_000 });
+      // Another process created it in between: fine when this password opens it.
+      if (i.code !== 0 && /already exists|already initialized/.test(i.stderr)) {
+        const again = await restic(ctx, repo, ['--no-lock', 'cat', 'config'], { timeoutMs: 120_000 });
+        if (again.code === 0) return;
+        throw resticError(repo, 'opening the repository', again);
+      }
+      if (i.code !== 0) throw resticError(repo, 'creating the repository', i);
+    });
   opening.set(repo.repository, mine);
   return mine;
 }
@@ -199,6 +268,7 @@ export function ensureRepository(ctx: Ctx, repo: Repo): Promise<void> {
 /** Parse a duration `30s`, `5m`, `24h`, `7d` into milliseconds. */
 export function durationMs(s: string): number {
   const m = /^(\d+)([smhd])$/.exec(s);
-  if (!m) throw new TsconvergeError('INVALID_VALUE', `not a duration: ${JSON.stringify(s)}`, { terminal: true, hint: 'write a number and a unit: 30s, 5m, 24h, 7d' });
+  if (!m)
+    throw new TsconvergeError('INVALID_VALUE', `not a duration: ${JSON.stringify(s)}`, { terminal: true, hint: 'write a number and a unit: 30s, 5m, 24h, 7d' });
   return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }

@@ -33,8 +33,26 @@ describe('backup schedule: every as a duration or a cron expression (UTC)', () =
   it('the plan text names the stalest volume', () => {
     const now = at('2026-12-05T09:00:00Z');
     const a = { volumes: ['a', 'b'], repository: '/r', every: '24h' };
-    expect(dueText(a, [{ volume: 'a', last: '2026-12-04T07:00:00Z', count: 1 }, { volume: 'b', last: '2026-12-05T08:00:00Z', count: 1 }], now)).toBe('backup due (last 26 h ago)');
-    expect(dueText(a, [{ volume: 'a', last: '2026-12-05T07:00:00Z', count: 1 }, { volume: 'b', last: null, count: 0 }], now)).toBe('backup due (no snapshot of b yet)');
+    expect(
+      dueText(
+        a,
+        [
+          { volume: 'a', last: '2026-12-04T07:00:00Z', count: 1 },
+          { volume: 'b', last: '2026-12-05T08:00:00Z', count: 1 },
+        ],
+        now,
+      ),
+    ).toBe('backup due (last 26 h ago)');
+    expect(
+      dueText(
+        a,
+        [
+          { volume: 'a', last: '2026-12-05T07:00:00Z', count: 1 },
+          { volume: 'b', last: null, count: 0 },
+        ],
+        now,
+      ),
+    ).toBe('backup due (no snapshot of b yet)');
     expect(dueText(a, [{ volume: 'a', last: '2026-12-05T07:00:00Z', count: 1 }], now)).toBeNull();
     expect(ago(90_000)).toBe('90 s');
     expect(ago(4 * 86_400_000)).toBe('4 d');

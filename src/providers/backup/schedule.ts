@@ -6,17 +6,31 @@
 import { TsconvergeError } from '../../core/errors.js';
 import { durationMs } from './restic.js';
 
-const RANGES: readonly (readonly [number, number])[] = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]];
+const RANGES: readonly (readonly [number, number])[] = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12],
+  [0, 7],
+];
 
 function field(text: string, [lo, hi]: readonly [number, number], expr: string): Set<number> {
   const out = new Set<number>();
   for (const part of text.split(',')) {
     const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(part);
-    if (!m) throw new TsconvergeError('INVALID_VALUE', `every: ${JSON.stringify(expr)} is not a cron expression (field ${JSON.stringify(part)})`, { terminal: true, hint: 'write minute hour day month weekday, e.g. "0 3 * * *", or a duration such as 24h' });
+    if (!m)
+      throw new TsconvergeError('INVALID_VALUE', `every: ${JSON.stringify(expr)} is not a cron expression (field ${JSON.stringify(part)})`, {
+        terminal: true,
+        hint: 'write minute hour day month weekday, e.g. "0 3 * * *", or a duration such as 24h',
+      });
     const from = m[1] === '*' ? lo : Number(m[2]);
     const to = m[1] === '*' ? hi : m[3] !== undefined ? Number(m[3]) : m[4] !== undefined ? hi : from;
     const step = m[4] !== undefined ? Number(m[4]) : 1;
-    if (from < lo || to > hi || from > to || step < 1) throw new TsconvergeError('INVALID_VALUE', `every: ${JSON.stringify(expr)}: ${part} is outside ${lo}-${hi}`, { terminal: true, hint: 'minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7' });
+    if (from < lo || to > hi || from > to || step < 1)
+      throw new TsconvergeError('INVALID_VALUE', `every: ${JSON.stringify(expr)}: ${part} is outside ${lo}-${hi}`, {
+        terminal: true,
+        hint: 'minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7',
+      });
     for (let v = from; v <= to; v += step) out.add(v);
   }
   return out;
@@ -41,8 +55,16 @@ export function lastFiring(expr: string, now: Date): Date | null {
   const t = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
   const limit = now.getTime() - 366 * 86_400_000;
   while (t.getTime() > limit) {
-    if (!dayMatches(t)) { t.setUTCHours(0, 0, 0, 0); t.setTime(t.getTime() - 60_000); continue; }
-    if (!hour.has(t.getUTCHours())) { t.setUTCMinutes(0, 0, 0); t.setTime(t.getTime() - 60_000); continue; }
+    if (!dayMatches(t)) {
+      t.setUTCHours(0, 0, 0, 0);
+      t.setTime(t.getTime() - 60_000);
+      continue;
+    }
+    if (!hour.has(t.getUTCHours())) {
+      t.setUTCMinutes(0, 0, 0);
+      t.setTime(t.getTime() - 60_000);
+      continue;
+    }
     if (min.has(t.getUTCMinutes())) return t;
     t.setTime(t.getTime() - 60_000);
   }

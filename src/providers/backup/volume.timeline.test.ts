@@ -11,16 +11,39 @@ import { cli, reported } from '../hostio.testkit.js';
 import { backupSandbox, dirFingerprint, mountpointOf, resticCli, snapshotsIn, stateOf, writerCommand, type BackupSandbox } from './backup.testkit.js';
 
 let s: BackupSandbox;
-beforeAll(() => { s = backupSandbox(); });
+beforeAll(() => {
+  s = backupSandbox();
+});
 afterAll(() => s?.cleanup());
 
-const manifest = (extra = ''): string => s.manifest(JSON.stringify({
-  resources: [
-    { kind: 'docker.volume', name: `${s.pfx}-data`, labels: { 'tsconverge-test': s.label.split('=')[1] } },
-    { kind: 'docker.container', name: `${s.pfx}-db`, image: 'local/busybox:1', networks: ['none'], command: writerCommand(), labels: { 'tsconverge-test': s.label.split('=')[1] }, mounts: [{ type: 'volume', source: `${s.pfx}-data`, target: '/data' }] },
-    { kind: 'backup.volume', name: 'db', volumes: [`${s.pfx}-data`], repository: s.repo, passwordFile: s.passwordFile, every: '24h', keep: { last: 2 }, require: [`docker.container[${s.pfx}-db]`], ...(extra ? JSON.parse(extra) : {}) },
-  ],
-}));
+const manifest = (extra = ''): string =>
+  s.manifest(
+    JSON.stringify({
+      resources: [
+        { kind: 'docker.volume', name: `${s.pfx}-data`, labels: { 'tsconverge-test': s.label.split('=')[1] } },
+        {
+          kind: 'docker.container',
+          name: `${s.pfx}-db`,
+          image: 'local/busybox:1',
+          networks: ['none'],
+          command: writerCommand(),
+          labels: { 'tsconverge-test': s.label.split('=')[1] },
+          mounts: [{ type: 'volume', source: `${s.pfx}-data`, target: '/data' }],
+        },
+        {
+          kind: 'backup.volume',
+          name: 'db',
+          volumes: [`${s.pfx}-data`],
+          repository: s.repo,
+          passwordFile: s.passwordFile,
+          every: '24h',
+          keep: { last: 2 },
+          require: [`docker.container[${s.pfx}-db]`],
+          ...(extra ? JSON.parse(extra) : {}),
+        },
+      ],
+    }),
+  );
 
 describe('backup.volume timeline', () => {
   it('apply -> snapshot; again -> nothing; drift -> plan reports, writes nothing; apply -> repaired', async () => {
@@ -30,7 +53,11 @@ describe('backup.volume timeline', () => {
     const first = await run();
     expect(first.code, first.stderr + first.stdout).toBe(2);
     expect(reported(first, 'backup.volume[db]')).toMatchObject({ action: 'update', status: 'changed' });
-    expect(reported(first, 'backup.volume[db]').changes[0]).toMatchObject({ path: '/every', from: `backup due (no snapshot of ${s.pfx}-data yet)`, to: 'a snapshot younger than 24h' });
+    expect(reported(first, 'backup.volume[db]').changes[0]).toMatchObject({
+      path: '/every',
+      from: `backup due (no snapshot of ${s.pfx}-data yet)`,
+      to: 'a snapshot younger than 24h',
+    });
     const one = snapshotsIn(s.repo);
     expect(one).toHaveLength(1);
     expect(one[0]!.tags).toContain(`tsconverge-volume=${s.pfx}-data`);
@@ -45,7 +72,20 @@ describe('backup.volume timeline', () => {
 
     // Drift by hand: the snapshot forgotten; only one taken 26 hours ago is left.
     resticCli(s.repo, ['forget', one[0]!.id]);
-    resticCli(s.repo, ['backup', '--tag', `tsconverge-volume=${s.pfx}-data`, '--time', new Date(Date.now() - 26 * 3600_000).toISOString().slice(0, 19).replace('T', ' '), '--host', (await import('node:os')).hostname(), '.'], { cwd: mountpointOf(`${s.pfx}-data`) });
+    resticCli(
+      s.repo,
+      [
+        'backup',
+        '--tag',
+        `tsconverge-volume=${s.pfx}-data`,
+        '--time',
+        new Date(Date.now() - 26 * 3600_000).toISOString().slice(0, 19).replace('T', ' '),
+        '--host',
+        (await import('node:os')).hostname(),
+        '.',
+      ],
+      { cwd: mountpointOf(`${s.pfx}-data`) },
+    );
     const drifted = dirFingerprint(s.repo);
     const startedAt = docker('inspect', '--format', '{{.State.StartedAt}}', `${s.pfx}-db`);
     const noop = await run('--noop');
@@ -68,7 +108,9 @@ describe('backup.volume timeline', () => {
     const host = (await import('node:os')).hostname();
     const mp = mountpointOf(`${s.pfx}-data`);
     for (const s0 of snapshotsIn(s.repo)) resticCli(s.repo, ['forget', s0.id]);
-    const at = (d: string, h = host): void => { resticCli(s.repo, ['backup', '--host', h, '--tag', `tsconverge-volume=${s.pfx}-data`, '--time', `${d} 12:00:00`, '.'], { cwd: mp }); };
+    const at = (d: string, h = host): void => {
+      resticCli(s.repo, ['backup', '--host', h, '--tag', `tsconverge-volume=${s.pfx}-data`, '--time', `${d} 12:00:00`, '.'], { cwd: mp });
+    };
     const days = ['2025-01-15', '2025-02-27', '2025-02-28'];
     for (let d = 7; d <= 31; d++) days.push(`2025-03-${String(d).padStart(2, '0')}`);
     for (const d of days) at(d);
@@ -77,12 +119,16 @@ describe('backup.volume timeline', () => {
 
     const plan = await cli(['plan', m, '--root', s.root, '--format', 'json']);
     expect(plan.code, plan.stderr).toBe(2);
-    expect(reported(plan, 'backup.volume[db]').changes).toEqual([expect.objectContaining({ path: '/keep', from: '24 snapshots beyond keep daily 3, weekly 2, monthly 2', to: 'keep daily 3, weekly 2, monthly 2' })]);
+    expect(reported(plan, 'backup.volume[db]').changes).toEqual([
+      expect.objectContaining({ path: '/keep', from: '24 snapshots beyond keep daily 3, weekly 2, monthly 2', to: 'keep daily 3, weekly 2, monthly 2' }),
+    ]);
     expect(snapshotsIn(s.repo)).toHaveLength(29);
 
     const apply = await cli(['apply', m, '--root', s.root, '--format', 'json']);
     expect(apply.code, apply.stderr + apply.stdout).toBe(2);
-    const kept = snapshotsIn(s.repo).map((x) => `${x.hostname === host ? '' : x.hostname + ' '}${x.time.slice(0, 10)}`).sort();
+    const kept = snapshotsIn(s.repo)
+      .map((x) => `${x.hostname === host ? '' : x.hostname + ' '}${x.time.slice(0, 10)}`)
+      .sort();
     // daily 3: Mar 31, 30, 29; weekly 2: Mar 31 (week 14), Mar 30 (week 13); monthly 2: Mar 31, Feb 28. Another host's snapshot is not this host's to forget.
     expect(kept).toEqual(['2025-02-28', '2025-03-29', '2025-03-30', '2025-03-31', 'another-host 2025-01-01']);
     const again = await cli(['plan', m, '--root', s.root]);

@@ -45,7 +45,12 @@ function errorOf(err: unknown, id: string): NonNullable<BackupObserved['error']>
 export const fresh = (a: BackupAttrs): string => `a snapshot younger than ${a.every ?? DEFAULT_EVERY}`;
 
 function keepText(a: BackupAttrs): string {
-  return 'keep ' + Object.entries(a.keep ?? {}).map(([k, n]) => `${k} ${n}`).join(', ');
+  return (
+    'keep ' +
+    Object.entries(a.keep ?? {})
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')
+  );
 }
 
 /** Why a backup is due, or null. */
@@ -66,7 +71,13 @@ export async function observe(r: R, ctx: Ctx, now = new Date()): Promise<BackupO
     const newest = mine[mine.length - 1];
     const bytes = newest && tagValue(newest, 'bytes');
     const seconds = newest && tagValue(newest, 'seconds');
-    return { volume: v, last: newest?.time ?? null, count: mine.length, ...(bytes ? { bytes: Number(bytes) } : {}), ...(seconds ? { seconds: Number(seconds) } : {}) };
+    return {
+      volume: v,
+      last: newest?.time ?? null,
+      count: mine.length,
+      ...(bytes ? { bytes: Number(bytes) } : {}),
+      ...(seconds ? { seconds: Number(seconds) } : {}),
+    };
   });
   let beyond = 0;
   if (r.attrs.keep) for (const v of volumes) if (v.count > 0) beyond += await beyondRetention(ctx, repo, v.volume, r.attrs.keep);
@@ -124,7 +135,8 @@ export function createBackupVolumeProvider(docker: Docker): Provider<BackupAttrs
       return out;
     },
     views(r, o) {
-      if (o?.error) throw new TsconvergeError(o.error.code, o.error.message, { resource: r.id, ...(o.error.hint ? { hint: o.error.hint } : {}), terminal: true });
+      if (o?.error)
+        throw new TsconvergeError(o.error.code, o.error.message, { resource: r.id, ...(o.error.hint ? { hint: o.error.hint } : {}), terminal: true });
       return { desired: desired(r.attrs), actual: o ? actual(r.attrs, o) : null };
     },
     details(r, o) {

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { cli, fingerprint, reported, tempRoot } from '../hostio.testkit.js';
 
 let t: ReturnType<typeof tempRoot>;
-beforeAll(() => { t = tempRoot('dns-timeline'); });
+beforeAll(() => {
+  t = tempRoot('dns-timeline');
+});
 afterAll(() => t?.cleanup());
 
 describe('dns timeline', () => {
@@ -19,7 +21,9 @@ describe('dns timeline', () => {
     writeFileSync(path.join(root, 'etc/resolv.conf'), '# written by the installer\nnameserver 1.1.1.1\noptions rotate\n');
     writeFileSync(path.join(root, 'etc/hosts'), '127.0.0.1 localhost\n10.9.9.9 handmade\n');
     const manifest = path.join(t.root, 'dns.yaml');
-    writeFileSync(manifest, `
+    writeFileSync(
+      manifest,
+      `
 resources:
   - kind: dns
     name: resolver
@@ -29,7 +33,8 @@ resources:
     hosts:
       - address: 10.0.0.5
         names: [db.corp.example, db]
-`);
+`,
+    );
     const files = ['etc/resolv.conf', 'etc/hosts'];
     const run = (...extra: string[]) => cli(['apply', manifest, '--root', root, '--format', 'json', ...extra]);
 
@@ -40,7 +45,9 @@ resources:
     expect(resolv).toContain('# written by the installer\n');
     expect(resolv).toContain('search corp.example\nnameserver 10.0.0.53\nnameserver 10.0.1.53\noptions ndots:2 timeout:1\n');
     expect(resolv).not.toContain('1.1.1.1');
-    expect(readFileSync(path.join(root, 'etc/hosts'), 'utf8')).toBe('127.0.0.1 localhost\n10.9.9.9 handmade\n# BEGIN tsconverge managed: dns[resolver]\n10.0.0.5\tdb.corp.example db\n# END tsconverge managed: dns[resolver]\n');
+    expect(readFileSync(path.join(root, 'etc/hosts'), 'utf8')).toBe(
+      '127.0.0.1 localhost\n10.9.9.9 handmade\n# BEGIN tsconverge managed: dns[resolver]\n10.0.0.5\tdb.corp.example db\n# END tsconverge managed: dns[resolver]\n',
+    );
 
     const converged = fingerprint(root, files);
     const second = await run();

@@ -62,11 +62,15 @@ async function refuseSymlink(ctx: ProviderContext, file: string, id: string): Pr
     const st = await ctx.fs.lstat(file, { resource: id });
     if (!st?.isSymbolicLink()) return;
     const target = await readlink(await ctx.fs.resolve(file, { resource: id }));
-    throw new TsconvergeError('FILE_IO', `${file} is a symbolic link to ${target}; tsconverge does not replace a resolv.conf owned by another resolver manager`, {
-      resource: id,
-      terminal: true,
-      hint: 'configure the resolver through the tool that owns the link (systemd-resolved, resolvconf), or replace the link by a plain file first',
-    });
+    throw new TsconvergeError(
+      'FILE_IO',
+      `${file} is a symbolic link to ${target}; tsconverge does not replace a resolv.conf owned by another resolver manager`,
+      {
+        resource: id,
+        terminal: true,
+        hint: 'configure the resolver through the tool that owns the link (systemd-resolved, resolvconf), or replace the link by a plain file first',
+      },
+    );
   } catch (err) {
     if (err instanceof TsconvergeError) throw err;
   }
@@ -91,10 +95,22 @@ export function dnsViews(r: Resource<DnsAttrs>, observed: DnsObserved | null): {
   const desired: Record<string, View[string]> = {};
   const actual: Record<string, View[string]> = {};
   const resolv = observed?.resolv ?? { nameservers: [], search: [], options: [] };
-  if (a.nameservers !== undefined) { desired.nameservers = [...a.nameservers]; actual.nameservers = [...resolv.nameservers]; }
-  if (a.search !== undefined) { desired.search = [...a.search]; actual.search = [...resolv.search]; }
-  if (a.options !== undefined) { desired.options = normaliseOptions(a.options); actual.options = normaliseOptions(resolv.options); }
-  if (a.hosts !== undefined) { desired.hosts = normaliseEntries(a.hosts); actual.hosts = sortEntries(observed?.hosts ?? {}); }
+  if (a.nameservers !== undefined) {
+    desired.nameservers = [...a.nameservers];
+    actual.nameservers = [...resolv.nameservers];
+  }
+  if (a.search !== undefined) {
+    desired.search = [...a.search];
+    actual.search = [...resolv.search];
+  }
+  if (a.options !== undefined) {
+    desired.options = normaliseOptions(a.options);
+    actual.options = normaliseOptions(resolv.options);
+  }
+  if (a.hosts !== undefined) {
+    desired.hosts = normaliseEntries(a.hosts);
+    actual.hosts = sortEntries(observed?.hosts ?? {});
+  }
   return { desired, actual: observed === null ? null : actual };
 }
 

@@ -71,7 +71,11 @@ export function normaliseEntries(list: readonly { readonly address: string; read
 
 /** Entries with their addresses sorted (the order of blocks' lines is not meaningful). */
 export function sortEntries(entries: HostEntries): HostEntries {
-  return Object.fromEntries(Object.keys(entries).sort().map((a) => [a, [...entries[a]!]]));
+  return Object.fromEntries(
+    Object.keys(entries)
+      .sort()
+      .map((a) => [a, [...entries[a]!]]),
+  );
 }
 
 /** Render the file with this owner's block replaced by `entries` (null or empty: block removed). */
@@ -79,9 +83,16 @@ export function renderHosts(existing: string | null, owner: string, entries: Hos
   const lines = (existing ?? '').replace(/\r\n/g, '\n').split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   const span = findBlock(lines, owner);
-  const block = entries && Object.keys(entries).length > 0
-    ? [beginLine(owner), ...Object.keys(entries).sort().map((a) => `${a}\t${entries[a]!.join(' ')}`), endLine(owner)]
-    : [];
+  const block =
+    entries && Object.keys(entries).length > 0
+      ? [
+          beginLine(owner),
+          ...Object.keys(entries)
+            .sort()
+            .map((a) => `${a}\t${entries[a]!.join(' ')}`),
+          endLine(owner),
+        ]
+      : [];
   if (span) lines.splice(span.start, span.end - span.start + 1, ...block);
   else lines.push(...block);
   return lines.length === 0 ? '' : lines.join('\n') + '\n';

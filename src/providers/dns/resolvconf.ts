@@ -21,7 +21,10 @@ export interface DeclaredResolver {
 export const RESOLV_HEADER = '# Managed by tsconverge';
 
 function words(line: string): string[] {
-  return line.trim().split(/\s+/).filter((w) => w !== '');
+  return line
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
 }
 
 function isComment(line: string): boolean {
@@ -66,7 +69,10 @@ function ownedDirective(line: string, declared: DeclaredResolver): boolean {
 export function renderResolvConf(existing: string | null, declared: DeclaredResolver, owner: string): string {
   const managed = (['nameservers', 'search', 'options'] as const).filter((k) => declared[k] !== undefined);
   const header = `${RESOLV_HEADER} (${owner}): ${managed.map((k) => (k === 'nameservers' ? 'nameserver' : k)).join(', ')} lines. Other lines are kept.`;
-  const kept = (existing ?? '').replace(/\r\n/g, '\n').split('\n').filter((l) => !ownedDirective(l, declared));
+  const kept = (existing ?? '')
+    .replace(/\r\n/g, '\n')
+    .split('\n')
+    .filter((l) => !ownedDirective(l, declared));
   while (kept.length > 0 && kept[kept.length - 1]!.trim() === '') kept.pop();
   const out: string[] = [header, ...kept];
   if (declared.search !== undefined && declared.search.length > 0) out.push(`search ${declared.search.join(' ')}`);

@@ -11,7 +11,11 @@ describe('dockerError', () => {
     [409, 'Conflict. The container name is already in use', 'DOCKER_API', false, /conflict/],
     [500, 'driver failed programming external connectivity', 'DOCKER_API', false, /refused the request/],
   ])('HTTP %i "%s" -> %s (terminal %s)', (statusCode, message, code, terminal, hint) => {
-    const e = dockerError({ statusCode, json: { message }, message: `(HTTP code ${statusCode}) unexpected - ${message}` }, 'docker.container[x]', 'create container');
+    const e = dockerError(
+      { statusCode, json: { message }, message: `(HTTP code ${statusCode}) unexpected - ${message}` },
+      'docker.container[x]',
+      'create container',
+    );
     expect(e).toMatchObject({ code, terminal, resource: 'docker.container[x]' });
     expect(e.hint).toMatch(hint);
     expect(e.message).toContain(message);

@@ -25,7 +25,10 @@ export const readsNeedDockerode = (): boolean => engineSocket() === undefined;
 
 const READ_METHODS = new Set(['ping', 'listContainers', 'listImages', 'listNetworks', 'listVolumes']);
 const OBJECT_GETTERS: Record<string, keyof EngineApi> = {
-  getContainer: 'inspectContainer', getImage: 'inspectImage', getNetwork: 'inspectNetwork', getVolume: 'inspectVolume',
+  getContainer: 'inspectContainer',
+  getImage: 'inspectImage',
+  getNetwork: 'inspectNetwork',
+  getVolume: 'inspectVolume',
 };
 
 /**
@@ -36,8 +39,18 @@ export function withDockerodeToWrite<A extends object, O>(p: Provider<A, O>): Pr
   const refresh = p.refresh;
   return {
     ...p,
-    apply: async (...args) => { await loadDockerode(); return p.apply(...args); },
-    ...(refresh ? { refresh: async (...args: Parameters<typeof refresh>) => { await loadDockerode(); return p.refresh!(...args); } } : {}),
+    apply: async (...args) => {
+      await loadDockerode();
+      return p.apply(...args);
+    },
+    ...(refresh
+      ? {
+          refresh: async (...args: Parameters<typeof refresh>) => {
+            await loadDockerode();
+            return p.refresh!(...args);
+          },
+        }
+      : {}),
   };
 }
 
@@ -73,16 +86,20 @@ export function createDockerClient(): Docker {
         if (a) return (a[key as keyof EngineApi] as (...args: unknown[]) => unknown).bind(a);
       }
       if (typeof key === 'string' && key in OBJECT_GETTERS) {
-        return (id: string) => new Proxy({}, {
-          get: (_t, k) => {
-            if (k === 'then') return undefined;
-            const a = light();
-            if (k === 'inspect' && a) return () => (a[OBJECT_GETTERS[key]!] as (id: string) => Promise<unknown>)(id);
-            const obj = (method(key) as (id: string) => Record<PropertyKey, unknown>)(id);
-            const v = obj[k];
-            return typeof v === 'function' ? v.bind(obj) : v;
-          },
-        });
+        return (id: string) =>
+          new Proxy(
+            {},
+            {
+              get: (_t, k) => {
+                if (k === 'then') return undefined;
+                const a = light();
+                if (k === 'inspect' && a) return () => (a[OBJECT_GETTERS[key]!] as (id: string) => Promise<unknown>)(id);
+                const obj = (method(key) as (id: string) => Record<PropertyKey, unknown>)(id);
+                const v = obj[k];
+                return typeof v === 'function' ? v.bind(obj) : v;
+              },
+            },
+          );
       }
       return method(key);
     },
@@ -117,17 +134,28 @@ async function pingReason(docker: Docker): Promise<Unsuitable | undefined> {
     if (readsNeedDockerode()) await loadDockerode();
     await Promise.race([
       docker.ping(),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000); }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);
+      }),
     ]);
     return undefined;
   } catch (err) {
-    return unsuitable(`Docker engine not reachable at ${dockerEndpoint()}: ${(err as Error).message}. Start dockerd (scripts/setup.sh does) or set DOCKER_HOST`, 'DOCKER_UNREACHABLE');
+    return unsuitable(
+      `Docker engine not reachable at ${dockerEndpoint()}: ${(err as Error).message}. Start dockerd (scripts/setup.sh does) or set DOCKER_HOST`,
+      'DOCKER_UNREACHABLE',
+    );
   } finally {
     clearTimeout(timer);
   }
 }
 
-interface DockerodeError { statusCode?: number; json?: { message?: string }; reason?: string; message: string; code?: string }
+interface DockerodeError {
+  statusCode?: number;
+  json?: { message?: string };
+  reason?: string;
+  message: string;
+  code?: string;
+}
 
 /** What to fix, for the engine's bad-input rejections (HTTP 400). */
 export function badInputHint(detail: string): string {
@@ -135,14 +163,20 @@ export function badInputHint(detail: string): string {
     return 'fix the image reference in the manifest: lowercase [registry[:port]/]repository[:tag][@sha256:digest], e.g. 127.0.0.1:5000/app:1';
   }
   if (/port/i.test(detail)) return 'fix the port in the manifest: "[ip:]hostPort:containerPort[/tcp|udp]", ports 1-65535';
-  if (/mount|volume|bind/i.test(detail)) return 'fix the mount in the manifest: a bind source and every target must be absolute paths; a volume name must be a valid name';
+  if (/mount|volume|bind/i.test(detail))
+    return 'fix the mount in the manifest: a bind source and every target must be absolute paths; a volume name must be a valid name';
   return 'the Docker engine refused the declared value as invalid (HTTP 400); fix the field the message names in the manifest (retrying cannot help)';
 }
 
 /** The engine's 400: the request itself is invalid, so it is terminal (never retried). */
 function badInput(err: unknown, raw: string, resource: string, doing: string): TsconvergeError {
   const detail = raw.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
-  return new TsconvergeError('INVALID_VALUE', `${doing}: the Docker engine refused the declared value: ${detail}`, { resource, cause: err, terminal: true, hint: badInputHint(detail) });
+  return new TsconvergeError('INVALID_VALUE', `${doing}: the Docker engine refused the declared value: ${detail}`, {
+    resource,
+    cause: err,
+    terminal: true,
+    hint: badInputHint(detail),
+  });
 }
 
 /** Translate a dockerode error into a TsconvergeError with a hint. */
@@ -152,11 +186,19 @@ export function dockerError(err: unknown, resource: string, doing: string): Tsco
   const detail = e.json?.message ?? e.message;
   if (e.statusCode === 400) return badInput(err, detail, resource, doing);
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
-    return new TsconvergeError('DOCKER_UNREACHABLE', `${doing}: Docker engine not reachable at ${dockerEndpoint()} (${e.code})`, { resource, cause: err, hint: 'start dockerd or set DOCKER_HOST' });
+    return new TsconvergeError('DOCKER_UNREACHABLE', `${doing}: Docker engine not reachable at ${dockerEndpoint()} (${e.code})`, {
+      resource,
+      cause: err,
+      hint: 'start dockerd or set DOCKER_HOST',
+    });
   }
   return new TsconvergeError('DOCKER_API', `${doing}: ${detail}`, {
-    resource, cause: err,
-    hint: e.statusCode === 409 ? 'the engine reports a conflict (name in use, object in use)' : 'the Docker engine refused the request; the message above is the engine\'s',
+    resource,
+    cause: err,
+    hint:
+      e.statusCode === 409
+        ? 'the engine reports a conflict (name in use, object in use)'
+        : "the Docker engine refused the request; the message above is the engine's",
   });
 }
 
@@ -174,14 +216,25 @@ export async function pullImage(docker: Docker, ref: string, resource: string, t
     const detail = e.json?.message ?? e.message;
     if (e.statusCode === 400) throw badInput(err, detail, resource, `pull ${ref}`);
     throw new TsconvergeError(e.statusCode === 404 ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${detail}`, {
-      resource, cause: err, terminal: e.statusCode === 404,
+      resource,
+      cause: err,
+      terminal: e.statusCode === 404,
       hint: e.statusCode === 404 ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
     });
   }
   await new Promise<void>((resolve, reject) => {
     let buf = '';
     let failed = false;
-    const timer = setTimeout(() => finish(new TsconvergeError('TIMEOUT', `pull ${ref}: no result within ${Math.round(timeoutMs / 1000)} s`, { resource, hint: 'the registry is slow or unreachable; raise pullTimeout' })), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new TsconvergeError('TIMEOUT', `pull ${ref}: no result within ${Math.round(timeoutMs / 1000)} s`, {
+            resource,
+            hint: 'the registry is slow or unreachable; raise pullTimeout',
+          }),
+        ),
+      timeoutMs,
+    );
     const onAbort = (): void => finish(new TsconvergeError('TIMEOUT', `pull ${ref}: aborted`, { resource }));
     signal?.addEventListener('abort', onAbort, { once: true });
     function finish(err?: Error): void {
@@ -190,27 +243,42 @@ export async function pullImage(docker: Docker, ref: string, resource: string, t
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       (stream as unknown as { destroy?: () => void }).destroy?.();
-      if (err) reject(err); else resolve();
+      if (err) reject(err);
+      else resolve();
     }
     const line = (text: string): void => {
       if (!text.trim()) return;
       let obj: { error?: string; errorDetail?: { message?: string } };
-      try { obj = JSON.parse(text); } catch { return; }
+      try {
+        obj = JSON.parse(text);
+      } catch {
+        return;
+      }
       if (obj.error || obj.errorDetail) {
         const msg = obj.errorDetail?.message ?? obj.error ?? 'unknown error';
         const notFound = /not found|manifest unknown|does not exist|repository .* not found/i.test(msg);
-        finish(new TsconvergeError(notFound ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${msg}`, {
-          resource, terminal: notFound, hint: notFound ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
-        }));
+        finish(
+          new TsconvergeError(notFound ? 'IMAGE_NOT_FOUND' : 'IMAGE_PULL_FAILED', `pull ${ref}: ${msg}`, {
+            resource,
+            terminal: notFound,
+            hint: notFound ? 'check the image name and tag, and that the registry has it' : 'check that the registry is reachable from the Docker engine',
+          }),
+        );
       }
     };
     stream.on('data', (chunk: Buffer) => {
       buf += chunk.toString('utf8');
       let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) { line(buf.slice(0, i)); buf = buf.slice(i + 1); }
+      while ((i = buf.indexOf('\n')) >= 0) {
+        line(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
     });
     stream.on('error', (err: Error) => finish(new TsconvergeError('IMAGE_PULL_FAILED', `pull ${ref}: ${err.message}`, { resource, cause: err })));
-    stream.on('end', () => { line(buf); finish(); });
+    stream.on('end', () => {
+      line(buf);
+      finish();
+    });
   });
 }
 

@@ -26,8 +26,12 @@ function bytes(v: string | number): number {
 /** Attributes changed in place (the engine's update API), with the HostConfig fields each sets. */
 export const UPDATE_FIELDS: Readonly<Record<string, readonly string[]>> = {
   // Not the per-device block I/O limits: the engine's update accepts them and keeps the old ones (seen on 20.10).
-  blkioWeight: ['BlkioWeight'], pidsLimit: ['PidsLimit'],
-  memorySwap: ['MemorySwap'], memoryReservation: ['MemoryReservation'], cpuShares: ['CpuShares'], cpusetCpus: ['CpusetCpus'],
+  blkioWeight: ['BlkioWeight'],
+  pidsLimit: ['PidsLimit'],
+  memorySwap: ['MemorySwap'],
+  memoryReservation: ['MemoryReservation'],
+  cpuShares: ['CpuShares'],
+  cpusetCpus: ['CpusetCpus'],
 };
 
 /** "/dev/a[:/dev/b][:rwm]" as the engine stores it: host, container path (the host's when omitted), permissions (rwm when omitted). */
@@ -37,7 +41,8 @@ export function deviceOf(d: string): { PathOnHost: string; PathInContainer: stri
   const perms = second?.startsWith('/') ? third : second;
   return { PathOnHost: host, PathInContainer: inContainer, CgroupPermissions: perms || 'rwm' };
 }
-const deviceKey = (d: { PathOnHost?: string; PathInContainer?: string; CgroupPermissions?: string }): string => `${d.PathOnHost ?? ''}:${d.PathInContainer ?? ''}:${d.CgroupPermissions ?? ''}`;
+const deviceKey = (d: { PathOnHost?: string; PathInContainer?: string; CgroupPermissions?: string }): string =>
+  `${d.PathOnHost ?? ''}:${d.PathInContainer ?? ''}:${d.CgroupPermissions ?? ''}`;
 
 /** "host=1.2.3.4" and "host:1.2.3.4" are one entry; IPv6 addresses keep their colons. */
 export function extraHostKey(h: string): string {
@@ -61,7 +66,12 @@ function sizeView(declared: string | number, engine: number): Json {
 
 /** The desired view of the declared host settings. */
 export function hostDesired(a: A, v: Record<string, Json>): void {
-  if (a.ulimits !== undefined) v.ulimits = Object.fromEntries(Object.entries(a.ulimits).sort().map(([k, x]) => [k, ulimitKey(x)]));
+  if (a.ulimits !== undefined)
+    v.ulimits = Object.fromEntries(
+      Object.entries(a.ulimits)
+        .sort()
+        .map(([k, x]) => [k, ulimitKey(x)]),
+    );
   if (a.privileged !== undefined) v.privileged = a.privileged;
   if (a.tty !== undefined) v.tty = a.tty;
   if (a.stdinOpen !== undefined) v.stdinOpen = a.stdinOpen;
@@ -95,14 +105,19 @@ export function hostActual(a: A, c: Docker.ContainerInspectInfo, v: Record<strin
   };
   if (a.ulimits !== undefined) {
     const have = new Map(((hc.Ulimits ?? []) as { Name: string; Soft: number; Hard: number }[]).map((u) => [u.Name, `${u.Soft}:${u.Hard}`]));
-    v.ulimits = Object.fromEntries(Object.keys(a.ulimits).sort().map((k) => [k, have.get(k) ?? 'not set']));
+    v.ulimits = Object.fromEntries(
+      Object.keys(a.ulimits)
+        .sort()
+        .map((k) => [k, have.get(k) ?? 'not set']),
+    );
   }
   if (a.privileged !== undefined) v.privileged = hc.Privileged ?? false;
   if (a.tty !== undefined) v.tty = cfg.Tty ?? false;
   if (a.stdinOpen !== undefined) v.stdinOpen = cfg.OpenStdin ?? false;
   if (a.securityOpt !== undefined) v.securityOpt = sorted((hc.SecurityOpt ?? []) as string[]);
   if (a.shmSize !== undefined) v.shmSize = sizeView(a.shmSize, Number(hc.ShmSize ?? 0));
-  if (a.devices !== undefined) v.devices = sorted(((hc.Devices ?? []) as { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[]).map(deviceKey));
+  if (a.devices !== undefined)
+    v.devices = sorted(((hc.Devices ?? []) as { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[]).map(deviceKey));
   if (a.groupAdd !== undefined) v.groupAdd = sorted((hc.GroupAdd ?? []) as string[]);
   if (a.pid !== undefined) v.pid = mode(hc.PidMode as string | undefined);
   if (a.ipc !== undefined) v.ipc = mode(hc.IpcMode as string | undefined);
@@ -127,7 +142,11 @@ export function hostActual(a: A, c: Docker.ContainerInspectInfo, v: Record<strin
 export function hostCreate(a: A): { config: Record<string, unknown>; host: Record<string, unknown> } {
   const lim = (l: readonly DeviceLimit[] | undefined): { Path: string; Rate: number }[] | undefined => l?.map((x) => ({ Path: x.path, Rate: bytes(x.rate) }));
   const host: Record<string, unknown> = {
-    ...(a.ulimits ? { Ulimits: Object.entries(a.ulimits).map(([Name, x]) => ({ Name, Soft: typeof x === 'number' ? x : x.soft, Hard: typeof x === 'number' ? x : x.hard })) } : {}),
+    ...(a.ulimits
+      ? {
+          Ulimits: Object.entries(a.ulimits).map(([Name, x]) => ({ Name, Soft: typeof x === 'number' ? x : x.soft, Hard: typeof x === 'number' ? x : x.hard })),
+        }
+      : {}),
     ...(a.privileged !== undefined ? { Privileged: a.privileged } : {}),
     ...(a.securityOpt ? { SecurityOpt: [...a.securityOpt] } : {}),
     ...(a.shmSize !== undefined ? { ShmSize: bytes(a.shmSize) } : {}),

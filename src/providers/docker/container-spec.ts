@@ -77,10 +77,17 @@ export function splitWords(s: string): string[] {
       if (c === quote) quote = undefined;
       else if (c === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
       else cur += c;
-    } else if (c === '"' || c === "'") { quote = c; has = true; }
-    else if (c === '\\' && i + 1 < s.length) { cur += s[++i]; has = true; }
-    else if (/\s/.test(c)) { if (has || cur) out.push(cur); cur = ''; has = false; }
-    else cur += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      has = true;
+    } else if (c === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+      has = true;
+    } else if (/\s/.test(c)) {
+      if (has || cur) out.push(cur);
+      cur = '';
+      has = false;
+    } else cur += c;
   }
   if (has || cur) out.push(cur);
   return out;
@@ -150,14 +157,26 @@ export function healthTest(t: string | string[]): string[] {
   return ['CMD', 'CMD-SHELL', 'NONE'].includes(t[0] ?? '') ? [...t] : ['CMD', ...t];
 }
 
-export interface NetView { name: string; aliases: string[]; ipv4Address?: string; ipv6Address?: string }
+export interface NetView {
+  name: string;
+  aliases: string[];
+  ipv4Address?: string;
+  ipv6Address?: string;
+}
 
 function networksOf(attrs: ContainerAttrs): NetView[] {
-  return (attrs.networks ?? []).map((n: NetAttr): NetView => (typeof n === 'string' ? { name: n, aliases: [] } : {
-    name: n.name, aliases: [...(n.aliases ?? [])].sort(),
-    ...(n.ipv4Address !== undefined ? { ipv4Address: n.ipv4Address } : {}),
-    ...(n.ipv6Address !== undefined ? { ipv6Address: n.ipv6Address } : {}),
-  })).sort((a, b) => a.name.localeCompare(b.name));
+  return (attrs.networks ?? [])
+    .map((n: NetAttr): NetView =>
+      typeof n === 'string'
+        ? { name: n, aliases: [] }
+        : {
+            name: n.name,
+            aliases: [...(n.aliases ?? [])].sort(),
+            ...(n.ipv4Address !== undefined ? { ipv4Address: n.ipv4Address } : {}),
+            ...(n.ipv6Address !== undefined ? { ipv6Address: n.ipv6Address } : {}),
+          },
+    )
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** The endpoint settings of a declared network: aliases and static addresses. */
@@ -189,7 +208,8 @@ export function desiredView(attrs: ContainerAttrs, desiredImageId: string | unde
   if (a.restart !== undefined) v.restart = a.restart;
   if (a.memory !== undefined) v.memory = a.memory;
   if (a.cpus !== undefined) v.cpus = a.cpus;
-  if (a.logging !== undefined) v.logging = { ...(a.logging.driver ? { driver: a.logging.driver } : {}), ...(a.logging.options ? { options: { ...a.logging.options } } : {}) };
+  if (a.logging !== undefined)
+    v.logging = { ...(a.logging.driver ? { driver: a.logging.driver } : {}), ...(a.logging.options ? { options: { ...a.logging.options } } : {}) };
   if (a.healthcheck !== undefined) v.healthcheck = healthView(a.healthcheck);
   if (a.hostname !== undefined) v.hostname = a.hostname;
   if (a.dns !== undefined) v.dns = [...a.dns];
@@ -248,10 +268,30 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
   if (a.mounts !== undefined) {
     // Mounts, plus -v style Binds (docker run, docker-compose 1.x) and the anonymous volumes at declared targets.
     const anonTargets = new Set(a.mounts.filter((m) => m.type === 'volume' && !m.source).map((m) => m.target));
-    v.mounts = [...new Set([...(hc.Mounts ?? []), ...bindsAsMounts(hc.Binds), ...tmpfsAsMounts((hc as { Tmpfs?: Record<string, string> }).Tmpfs), ...anonymousAt(c.Mounts as never, anonTargets)]
-      .filter((m) => !(m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Source ?? ''))) // anonymous volumes carried over
-      .map((m) => mountKey({ type: m.Type, source: m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root) ? '/' + path.relative(root, m.Source) : m.Type === 'tmpfs' ? undefined : m.Source, target: m.Target, readOnly: m.ReadOnly })))]
-      .sort(); // a declared anonymous volume shows both in Mounts (sourceless) and as mounted: once
+    v.mounts = [
+      ...new Set(
+        [
+          ...(hc.Mounts ?? []),
+          ...bindsAsMounts(hc.Binds),
+          ...tmpfsAsMounts((hc as { Tmpfs?: Record<string, string> }).Tmpfs),
+          ...anonymousAt(c.Mounts as never, anonTargets),
+        ]
+          .filter((m) => !(m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Source ?? ''))) // anonymous volumes carried over
+          .map((m) =>
+            mountKey({
+              type: m.Type,
+              source:
+                m.Type === 'bind' && root !== '/' && m.Source?.startsWith(root)
+                  ? '/' + path.relative(root, m.Source)
+                  : m.Type === 'tmpfs'
+                    ? undefined
+                    : m.Source,
+              target: m.Target,
+              readOnly: m.ReadOnly,
+            }),
+          ),
+      ),
+    ].sort(); // a declared anonymous volume shows both in Mounts (sourceless) and as mounted: once
   }
   if (a.networks !== undefined) {
     // The engine adds the short id, and the hostname when one is set, as aliases: defaults, not drift.
@@ -262,7 +302,8 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
         const d = decl.get(name);
         const ipam = (n as { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null }).IPAMConfig ?? {};
         return {
-          name, aliases: [...new Set(((n.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x) || d?.aliases.includes(x)))].sort(),
+          name,
+          aliases: [...new Set(((n.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x) || d?.aliases.includes(x)))].sort(),
           // static addresses: compared where declared (an address the engine picked is not drift)
           ...(d?.ipv4Address !== undefined ? { ipv4Address: ipam.IPv4Address ?? '' } : {}),
           ...(d?.ipv6Address !== undefined ? { ipv6Address: ipam.IPv6Address ?? '' } : {}),
@@ -282,11 +323,20 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
     const opts = (hc.LogConfig?.Config ?? {}) as Record<string, string>;
     v.logging = {
       ...(a.logging.driver ? { driver: hc.LogConfig?.Type ?? '' } : {}),
-      ...(a.logging.options ? { options: Object.fromEntries(Object.keys(a.logging.options).filter((k) => k in opts).map((k) => [k, opts[k]!])) } : {}),
+      ...(a.logging.options
+        ? {
+            options: Object.fromEntries(
+              Object.keys(a.logging.options)
+                .filter((k) => k in opts)
+                .map((k) => [k, opts[k]!]),
+            ),
+          }
+        : {}),
     };
   }
   if (a.healthcheck !== undefined) {
-    const h = (c.Config as { Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number } }).Healthcheck ?? {};
+    const h =
+      (c.Config as { Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number } }).Healthcheck ?? {};
     const want = a.healthcheck;
     const out: Record<string, Json> = {};
     if (want.disable || want.test !== undefined) out.test = [...(h.Test ?? [])];
@@ -312,13 +362,17 @@ export function actualView(attrs: ContainerAttrs, o: ObservedContainer, root: st
 
 /** Anonymous volumes an old container holds, to hand over to its replacement. */
 export function anonymousVolumes(info: Docker.ContainerInspectInfo): { name: string; target: string }[] {
-  return (info.Mounts ?? [])
-    .filter((m) => m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Name ?? ''))
-    .map((m) => ({ name: m.Name!, target: m.Destination }));
+  return (info.Mounts ?? []).filter((m) => m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Name ?? '')).map((m) => ({ name: m.Name!, target: m.Destination }));
 }
 
 /** Create options for the Docker engine. The first network is joined at create; others are connected before start. */
-export function createOptions(id: string, name: string, attrs: ContainerAttrs, binds: BindSources, carry: readonly { name: string; target: string }[]): Docker.ContainerCreateOptions {
+export function createOptions(
+  id: string,
+  name: string,
+  attrs: ContainerAttrs,
+  binds: BindSources,
+  carry: readonly { name: string; target: string }[],
+): Docker.ContainerCreateOptions {
   const a = attrs;
   const ports = (a.ports ?? []).map(portKey);
   const exposed: Record<string, object> = {};
@@ -335,7 +389,7 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, b
       Type: m.type,
       Target: m.target,
       // A declared anonymous volume (no source) keeps the old container's data on replace.
-      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? bindSource(binds, m.source ?? '') : m.source ?? carried.get(m.target) }),
+      ...(m.type === 'tmpfs' ? {} : { Source: m.type === 'bind' ? bindSource(binds, m.source ?? '') : (m.source ?? carried.get(m.target)) }),
       ReadOnly: m.readOnly ?? false,
       ...(m.type === 'tmpfs' && m.tmpfsSize !== undefined ? { TmpfsOptions: { SizeBytes: parseSize(m.tmpfsSize) } } : {}),
     })),
@@ -359,15 +413,19 @@ export function createOptions(id: string, name: string, attrs: ContainerAttrs, b
     ExposedPorts: exposed,
     StopTimeout: a.stopTimeout ?? 10,
     ...host.config,
-    ...(hc !== undefined ? {
-      Healthcheck: hc.disable ? { Test: ['NONE'] } : {
-        ...(hc.test !== undefined ? { Test: healthTest(hc.test) } : {}),
-        ...(hc.interval ? { Interval: parseDuration(hc.interval) } : {}),
-        ...(hc.timeout ? { Timeout: parseDuration(hc.timeout) } : {}),
-        ...(hc.startPeriod ? { StartPeriod: parseDuration(hc.startPeriod) } : {}),
-        ...(hc.retries !== undefined ? { Retries: hc.retries } : {}),
-      },
-    } : {}),
+    ...(hc !== undefined
+      ? {
+          Healthcheck: hc.disable
+            ? { Test: ['NONE'] }
+            : {
+                ...(hc.test !== undefined ? { Test: healthTest(hc.test) } : {}),
+                ...(hc.interval ? { Interval: parseDuration(hc.interval) } : {}),
+                ...(hc.timeout ? { Timeout: parseDuration(hc.timeout) } : {}),
+                ...(hc.startPeriod ? { StartPeriod: parseDuration(hc.startPeriod) } : {}),
+                ...(hc.retries !== undefined ? { Retries: hc.retries } : {}),
+              },
+        }
+      : {}),
     HostConfig: {
       PortBindings: bindings,
       Mounts: mounts as Docker.MountConfig,

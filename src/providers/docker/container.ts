@@ -14,7 +14,18 @@ import { createLimiter } from '../../core/limit.js';
 import { dockerError, dockerUnsuitable, pullImage, readImageIndex, readImageRef, type ImageIndex } from './client.js';
 import { containerConsequences, healthDeadlineMs, healthGated, sideBySide, waitHealthy } from './swap.js';
 import { dockerOwnership } from './ownership.js';
-import { actualView, anonymousVolumes, createOptions, declaredNetworks, desiredView, endpointConfig, extraNetworks, resolveBindSources, type ContainerAttrs, type ObservedContainer } from './container-spec.js';
+import {
+  actualView,
+  anonymousVolumes,
+  createOptions,
+  declaredNetworks,
+  desiredView,
+  endpointConfig,
+  extraNetworks,
+  resolveBindSources,
+  type ContainerAttrs,
+  type ObservedContainer,
+} from './container-spec.js';
 import { discarded, mayBeDiscarded, referencedIds, UPDATE_FIELDS } from './container-host.js';
 
 /** Container inspects in flight at once during a batch read. */
@@ -31,7 +42,13 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
   const configOf = (id: string): Promise<{ env: string[]; labels: Record<string, string> }> => {
     let p = imageConfig.get(id);
     if (!p) {
-      p = docker.getImage(id).inspect().then((i) => ({ env: i.Config?.Env ?? [], labels: (i.Config?.Labels ?? {}) as Record<string, string> }), () => ({ env: [], labels: {} }));
+      p = docker
+        .getImage(id)
+        .inspect()
+        .then(
+          (i) => ({ env: i.Config?.Env ?? [], labels: (i.Config?.Labels ?? {}) as Record<string, string> }),
+          () => ({ env: [], labels: {} }),
+        );
       imageConfig.set(id, p);
     }
     return p;
@@ -42,7 +59,13 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     const ids = referencedIds(info);
     const containerNames: Record<string, string> = {};
     for (const id of ids) {
-      const n = await docker.getContainer(id).inspect().then((c) => c.Name.replace(/^\//, ''), () => undefined);
+      const n = await docker
+        .getContainer(id)
+        .inspect()
+        .then(
+          (c) => c.Name.replace(/^\//, ''),
+          () => undefined,
+        );
       if (n) containerNames[id] = n;
     }
     return { info, desiredImageId: images.resolve(attrs.image), imageEnv: cfg.env, imageLabels: cfg.labels, ...(ids.length ? { containerNames } : {}) };
@@ -79,10 +102,12 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     const byName = new Map<string, Docker.ContainerInfo>();
     for (const c of list) for (const n of c.Names) byName.set(n.replace(/^\//, ''), c);
     const limit = createLimiter(READ_CONCURRENCY);
-    await Promise.all(resources.map(async (r) => {
-      const found = byName.get(r.name);
-      out.set(r.id, found ? await limit(() => inspectOne(r, found.Id, images)) : null);
-    }));
+    await Promise.all(
+      resources.map(async (r) => {
+        const found = byName.get(r.name);
+        out.set(r.id, found ? await limit(() => inspectOne(r, found.Id, images)) : null);
+      }),
+    );
     return out;
   }
 
@@ -94,12 +119,22 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
   }
 
   async function removeQuietly(name: string): Promise<void> {
-    try { await docker.getContainer(name).remove({ force: true, v: false }); } catch { /* not there */ }
+    try {
+      await docker.getContainer(name).remove({ force: true, v: false });
+    } catch {
+      /* not there */
+    }
   }
 
   /** Create (not start) a container named `name`, joined to all its networks. Leaves nothing behind on failure. */
   /** `withoutAliases`: join the networks without the declared aliases (a container on trial must not be found by them). */
-  async function createNamed(r: R, name: string, ctx: ProviderContext, carry: { name: string; target: string }[], withoutAliases = false): Promise<Docker.Container> {
+  async function createNamed(
+    r: R,
+    name: string,
+    ctx: ProviderContext,
+    carry: { name: string; target: string }[],
+    withoutAliases = false,
+  ): Promise<Docker.Container> {
     await removeQuietly(name); // a leftover from an interrupted run; it carries our temp suffix
     let c: Docker.Container;
     try {
@@ -120,7 +155,11 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     const dropped = mayBeDiscarded(r.attrs) ? discarded(r.attrs, await c.inspect()) : undefined;
     if (dropped) {
       await removeQuietly(c.id);
-      throw new TsconvergeError('INVALID_VALUE', dropped, { resource: r.id, terminal: true, hint: 'remove the attribute from the manifest, or run on a host that supports it; nothing was changed' });
+      throw new TsconvergeError('INVALID_VALUE', dropped, {
+        resource: r.id,
+        terminal: true,
+        hint: 'remove the attribute from the manifest, or run on a host that supports it; nothing was changed',
+      });
     }
     return c;
   }
@@ -131,8 +170,12 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     } catch (err) {
       const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
       throw new TsconvergeError('CONTAINER_START_FAILED', `start failed: ${msg}`, {
-        resource: r.id, cause: err, terminal: true,
-        hint: /address already in use|port is already allocated/.test(msg) ? 'a published port is taken by another process or container; free it or change ports' : 'see the engine\'s message; the previous state was kept',
+        resource: r.id,
+        cause: err,
+        terminal: true,
+        hint: /address already in use|port is already allocated/.test(msg)
+          ? 'a published port is taken by another process or container; free it or change ports'
+          : "see the engine's message; the previous state was kept",
       });
     }
   }
@@ -149,7 +192,12 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     await ensureImage(r, ctx);
     const c = await createNamed(r, r.name, ctx, []);
     if (r.attrs.ensure !== 'stopped') {
-      try { await start(r, c); } catch (err) { await removeQuietly(c.id); throw err; }
+      try {
+        await start(r, c);
+      } catch (err) {
+        await removeQuietly(c.id);
+        throw err;
+      }
     }
   }
 
@@ -184,10 +232,11 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       await oldC.rename({ name: r.name + OLD_SUFFIX });
       await fresh.rename({ name: r.name });
       // Proven healthy: now it takes the aliases the old one answered to.
-      if (beside) for (const n of declaredNetworks(r.attrs).filter((x) => x.aliases.length > 0)) {
-        await docker.getNetwork(n.name).disconnect({ Container: fresh.id, Force: false });
-        await docker.getNetwork(n.name).connect({ Container: fresh.id, EndpointConfig: endpointConfig(n) });
-      }
+      if (beside)
+        for (const n of declaredNetworks(r.attrs).filter((x) => x.aliases.length > 0)) {
+          await docker.getNetwork(n.name).disconnect({ Container: fresh.id, Force: false });
+          await docker.getNetwork(n.name).connect({ Container: fresh.id, EndpointConfig: endpointConfig(n) });
+        }
     } catch (err) {
       await removeQuietly(fresh.id);
       await restoreOld();
@@ -204,7 +253,9 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
         throw err;
       }
     }
-    await oldC.remove({ v: false }).catch((err) => ctx.log.warn(`${r.id}: could not remove the old container ${old.info.Id.slice(0, 12)}: ${(err as Error).message}`));
+    await oldC
+      .remove({ v: false })
+      .catch((err) => ctx.log.warn(`${r.id}: could not remove the old container ${old.info.Id.slice(0, 12)}: ${(err as Error).message}`));
   }
 
   /**
@@ -232,7 +283,10 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
     const attrs = new Set(plan.changes.map((ch) => ch.attribute));
     const inPlace = Object.keys(UPDATE_FIELDS).filter((k) => attrs.has(k));
     if (attrs.has('restart') || attrs.has('memory') || attrs.has('cpus') || inPlace.length) {
-      const opts = createOptions(r.id, r.name, r.attrs, new Map((r.attrs.mounts ?? []).map((m) => [m.source ?? '', m.source ?? ''])), []).HostConfig! as Record<string, unknown>;
+      const opts = createOptions(r.id, r.name, r.attrs, new Map((r.attrs.mounts ?? []).map((m) => [m.source ?? '', m.source ?? ''])), []).HostConfig! as Record<
+        string,
+        unknown
+      >;
       const fields: Record<string, unknown> = {};
       for (const k of inPlace) for (const f of UPDATE_FIELDS[k]!) fields[f] = opts[f];
       await c.update({
@@ -242,7 +296,12 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
         ...fields,
       });
       const dropped = mayBeDiscarded(r.attrs) ? discarded(r.attrs, await c.inspect()) : undefined;
-      if (dropped) throw new TsconvergeError('INVALID_VALUE', dropped, { resource: r.id, terminal: true, hint: 'remove the attribute from the manifest, or run on a host that supports it' });
+      if (dropped)
+        throw new TsconvergeError('INVALID_VALUE', dropped, {
+          resource: r.id,
+          terminal: true,
+          hint: 'remove the attribute from the manifest, or run on a host that supports it',
+        });
     }
     if (attrs.has('networks')) await reconnect(r, old);
     if (attrs.has('ensure')) {
@@ -265,16 +324,23 @@ export function createContainerProvider(docker: Docker): Provider<ContainerAttrs
       if (plan.action === 'create' || plan.action === 'replace') await resolveBindSources(r.attrs, (p) => ctx.fs.resolve(p, { follow: true, resource: r.id }));
       try {
         switch (plan.action) {
-          case 'create': await create(r, ctx); break;
-          case 'replace': await replace(r, observed!, ctx); break;
-          case 'update': await update(r, plan, observed!); break;
+          case 'create':
+            await create(r, ctx);
+            break;
+          case 'replace':
+            await replace(r, observed!, ctx);
+            break;
+          case 'update':
+            await update(r, plan, observed!);
+            break;
           case 'delete': {
             const c = docker.getContainer(observed!.info.Id);
             await stop(c, r.attrs.stopTimeout ?? 10);
             await c.remove({ v: false });
             break;
           }
-          case 'none': break;
+          case 'none':
+            break;
         }
       } catch (err) {
         throw dockerError(err, r.id, `${plan.action} container`);
@@ -318,7 +384,8 @@ function imagesByRef(all: readonly Resource[]): Map<string, string[]> {
       if (i.kind !== 'docker.image') continue;
       const ref = (i.attrs as { ref?: string }).ref ?? i.name;
       const list = index.get(ref);
-      if (list) list.push(i.id); else index.set(ref, [i.id]);
+      if (list) list.push(i.id);
+      else index.set(ref, [i.id]);
     }
     imageIndex.set(all, index);
   }
@@ -337,14 +404,20 @@ function filesUnder(all: readonly Resource[], sources: readonly string[]): strin
   let files = fileIndex.get(all);
   if (!files) {
     files = [];
-    all.forEach((f, at) => { if (f.kind === 'file') files!.push({ path: String((f.attrs as { path?: string }).path ?? f.name), at, id: f.id }); });
+    all.forEach((f, at) => {
+      if (f.kind === 'file') files!.push({ path: String((f.attrs as { path?: string }).path ?? f.name), at, id: f.id });
+    });
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.at - b.at));
     fileIndex.set(all, files);
   }
   const lowerBound = (key: string): number => {
     let lo = 0;
     let hi = files!.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (files![mid]!.path < key) lo = mid + 1; else hi = mid; }
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (files![mid]!.path < key) lo = mid + 1;
+      else hi = mid;
+    }
     return lo;
   };
   const hits = new Map<number, string>();

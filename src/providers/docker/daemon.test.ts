@@ -6,14 +6,27 @@ import { converge, planOf, resource, tempRoot, testContext } from '../hostio.tes
 
 describe('daemon.json', () => {
   it.each<[string, Record<string, unknown>, DaemonAttrs, Record<string, unknown>]>([
-    ['sets declared keys, keeps the others in order', { 'data-root': '/srv/docker', 'log-driver': 'journald' }, { logDriver: 'json-file', logOpts: { 'max-size': '10m', 'max-file': '3' } }, { 'data-root': '/srv/docker', 'log-driver': 'json-file', 'log-opts': { 'max-file': '3', 'max-size': '10m' } }],
+    [
+      'sets declared keys, keeps the others in order',
+      { 'data-root': '/srv/docker', 'log-driver': 'journald' },
+      { logDriver: 'json-file', logOpts: { 'max-size': '10m', 'max-file': '3' } },
+      { 'data-root': '/srv/docker', 'log-driver': 'json-file', 'log-opts': { 'max-file': '3', 'max-size': '10m' } },
+    ],
     ['absent removes only managed keys', { 'data-root': '/x', 'live-restore': true, dns: ['1.1.1.1'] }, { ensure: 'absent' }, { 'data-root': '/x' }],
-    ['pools and dns', {}, { dns: ['10.0.0.53'], liveRestore: true, defaultAddressPools: [{ base: '10.200.0.0/16', size: 24 }] }, { dns: ['10.0.0.53'], 'live-restore': true, 'default-address-pools': [{ base: '10.200.0.0/16', size: 24 }] }],
+    [
+      'pools and dns',
+      {},
+      { dns: ['10.0.0.53'], liveRestore: true, defaultAddressPools: [{ base: '10.200.0.0/16', size: 24 }] },
+      { dns: ['10.0.0.53'], 'live-restore': true, 'default-address-pools': [{ base: '10.200.0.0/16', size: 24 }] },
+    ],
   ])('%s', (_n, existing, attrs, expected) => {
     expect(JSON.parse(renderDaemonJson(existing, attrs))).toEqual(expected);
   });
 
-  it.each([['', {}], ['{"a":1}', { a: 1 }]])('parses %j', (text, out) => {
+  it.each([
+    ['', {}],
+    ['{"a":1}', { a: 1 }],
+  ])('parses %j', (text, out) => {
     expect(parseDaemonJson(text, 'f')).toEqual(out);
   });
   it.each(['{nope', '[]', '"x"'])('refuses %j', (text) => {
@@ -42,7 +55,12 @@ describe('docker.daemon provider against a temp root', () => {
     const p = createDockerDaemonProvider();
     const r = resource<DaemonAttrs>('docker.daemon', 'engine', { logDriver: 'json-file', logOpts: { 'max-size': '10m', 'max-file': '3' }, liveRestore: true });
     expect((await converge(p, r, ctx)).action).toBe('update');
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ 'storage-driver': 'overlay2', 'log-driver': 'json-file', 'log-opts': { 'max-file': '3', 'max-size': '10m' }, 'live-restore': true });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+      'storage-driver': 'overlay2',
+      'log-driver': 'json-file',
+      'log-opts': { 'max-file': '3', 'max-size': '10m' },
+      'live-restore': true,
+    });
     expect((await converge(p, r, ctx)).action).toBe('none');
     writeFileSync(file, readFileSync(file, 'utf8').replace('10m', '1g'));
     expect((await planOf(p, r, ctx)).plan.changes.map((c) => [c.path, c.from, c.to])).toEqual([['/logOpts/max-size', '1g', '10m']]);

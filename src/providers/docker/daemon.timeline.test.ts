@@ -25,30 +25,65 @@ const sock = `/tmp/tscd-${id}.sock`;
 let t: ReturnType<typeof tempRoot>;
 let root: string;
 
-const engine = (...args: string[]): string => execFileSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const engine = (...args: string[]): string =>
+  execFileSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 /** The machine's docker0 as `ifindex address`, or 'absent'. */
-const docker0 = (): string => { try { return execFileSync('ip', ['-o', 'link', 'show', 'docker0'], { encoding: 'utf8' }).split(':')[0]!; } catch { return 'absent'; } };
-const ready = (): boolean => { try { engine('info', '--format', '{{.ServerVersion}}'); return true; } catch { return false; } };
+const docker0 = (): string => {
+  try {
+    return execFileSync('ip', ['-o', 'link', 'show', 'docker0'], { encoding: 'utf8' }).split(':')[0]!;
+  } catch {
+    return 'absent';
+  }
+};
+const ready = (): boolean => {
+  try {
+    engine('info', '--format', '{{.ServerVersion}}');
+    return true;
+  } catch {
+    return false;
+  }
+};
 /** Wait for the test engine to answer; on a timeout, say why from its log. */
 async function engineReady(): Promise<void> {
   try {
     await waitUntil(ready, 60_000);
   } catch {
     let log = '';
-    try { log = readFileSync(path.join(root, 'var/log/dockerd.log'), 'utf8').split('\n').filter((l) => !/grpc|Connectivity|plugin/.test(l)).slice(-15).join('\n'); } catch { /* no log */ }
+    try {
+      log = readFileSync(path.join(root, 'var/log/dockerd.log'), 'utf8')
+        .split('\n')
+        .filter((l) => !/grpc|Connectivity|plugin/.test(l))
+        .slice(-15)
+        .join('\n');
+    } catch {
+      /* no log */
+    }
     throw new Error(`the test engine did not answer on ${sock} within 60 s; its log ends with:\n${log}`);
   }
 }
 
-beforeAll(() => { t = tempRoot('daemon-timeline'); root = path.join(t.root, 'root'); });
+beforeAll(() => {
+  t = tempRoot('daemon-timeline');
+  root = path.join(t.root, 'root');
+});
 afterAll(async () => {
   try {
     const pid = readPidfile(path.join(root, 'run/dockerd.pid'));
     process.kill(pid, 'SIGTERM');
     await waitUntil(() => !alive(pid), 30_000);
-  } catch { /* not running */ }
-  for (const m of readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((p): p is string => !!p && (p.startsWith(root) || p.startsWith(execRoot))).reverse()) {
-    try { execFileSync('umount', ['-l', m]); } catch { /* already gone */ }
+  } catch {
+    /* not running */
+  }
+  for (const m of readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((p): p is string => !!p && (p.startsWith(root) || p.startsWith(execRoot)))
+    .reverse()) {
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {
+      /* already gone */
+    }
   }
   rmSync(execRoot, { recursive: true, force: true });
   rmSync(sock, { force: true });
@@ -57,7 +92,9 @@ afterAll(async () => {
 
 function manifest(): string {
   const file = path.join(t.root, 'daemon.yaml');
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: docker.daemon
     name: engine
@@ -75,7 +112,8 @@ resources:
     writesPidfile: true
     logFile: /var/log/dockerd.log
     stopTimeout: 30
-`);
+`,
+  );
   return file;
 }
 
@@ -93,7 +131,11 @@ describe('docker.daemon timeline with a separate engine', () => {
     expect(first.code, first.stdout + first.stderr).toBe(2);
     expect(reported(first, 'docker.daemon[engine]')).toMatchObject({ action: 'create', status: 'changed' });
     expect(reported(first, 'service[dockerd]')).toMatchObject({ status: 'changed' });
-    expect(JSON.parse(readFileSync(path.join(root, conf), 'utf8'))).toEqual({ 'log-driver': 'local', 'log-opts': { 'max-file': '3', 'max-size': '10m' }, 'live-restore': true });
+    expect(JSON.parse(readFileSync(path.join(root, conf), 'utf8'))).toEqual({
+      'log-driver': 'local',
+      'log-opts': { 'max-file': '3', 'max-size': '10m' },
+      'live-restore': true,
+    });
     await engineReady();
     expect(engine('info', '--format', '{{.LoggingDriver}} {{.LiveRestoreEnabled}}')).toBe('local true');
     const pid1 = pid();
@@ -104,11 +146,18 @@ describe('docker.daemon timeline with a separate engine', () => {
     expect(fingerprint(root, [conf])).toBe(converged);
     expect(pid()).toBe(pid1);
 
-    writeFileSync(path.join(root, conf), JSON.stringify({ 'log-driver': 'json-file', 'log-opts': { 'max-file': '3', 'max-size': '10m' }, 'live-restore': true }));
+    writeFileSync(
+      path.join(root, conf),
+      JSON.stringify({ 'log-driver': 'json-file', 'log-opts': { 'max-file': '3', 'max-size': '10m' }, 'live-restore': true }),
+    );
     const drifted = fingerprint(root, [conf]);
     const noop = await run('--noop');
     expect(noop.code, noop.stdout + noop.stderr).toBe(2);
-    expect(reported(noop, 'docker.daemon[engine]')).toMatchObject({ action: 'update', status: 'pending', changes: [{ attribute: 'logDriver', from: 'json-file', to: 'local' }] });
+    expect(reported(noop, 'docker.daemon[engine]')).toMatchObject({
+      action: 'update',
+      status: 'pending',
+      changes: [{ attribute: 'logDriver', from: 'json-file', to: 'local' }],
+    });
     expect(reported(noop, 'service[dockerd]')).toMatchObject({ status: 'pending', refresh: true });
     expect(fingerprint(root, [conf])).toBe(drifted);
     expect(pid()).toBe(pid1);

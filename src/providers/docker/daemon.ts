@@ -54,7 +54,11 @@ export const RESTART_KEYS: readonly Attr[] = ['logDriver', 'logOpts', 'dns', 'de
 
 function sortedMap(m: unknown): Record<string, Json> {
   const obj = (m && typeof m === 'object' ? m : {}) as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(obj).sort().map((k) => [k, String(obj[k])]));
+  return Object.fromEntries(
+    Object.keys(obj)
+      .sort()
+      .map((k) => [k, String(obj[k])]),
+  );
 }
 
 function pools(v: unknown): Json {
@@ -65,11 +69,16 @@ function pools(v: unknown): Json {
 function comparable(attr: Attr, v: unknown): Json {
   if (v === undefined || v === null) return null;
   switch (attr) {
-    case 'logOpts': return sortedMap(v);
-    case 'dns': return Array.isArray(v) ? v.map(String) : [];
-    case 'liveRestore': return v === true;
-    case 'defaultAddressPools': return pools(v);
-    default: return String(v);
+    case 'logOpts':
+      return sortedMap(v);
+    case 'dns':
+      return Array.isArray(v) ? v.map(String) : [];
+    case 'liveRestore':
+      return v === true;
+    case 'defaultAddressPools':
+      return pools(v);
+    default:
+      return String(v);
   }
 }
 
@@ -106,12 +115,18 @@ export function parseDaemonJson(text: string, file: string, resource?: string): 
     parsed = text.trim() === '' ? {} : JSON.parse(text);
   } catch (err) {
     throw new TsconvergeError('INVALID_VALUE', `${file} is not valid JSON (${(err as Error).message}); the engine would not start with it either`, {
-      resource, cause: err, terminal: true,
+      resource,
+      cause: err,
+      terminal: true,
       hint: 'fix or remove the file by hand; tsconverge does not overwrite a file it cannot read, to keep the keys it does not manage',
     });
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new TsconvergeError('INVALID_VALUE', `${file} does not hold a JSON object`, { resource, terminal: true, hint: 'daemon.json is a JSON object of engine settings' });
+    throw new TsconvergeError('INVALID_VALUE', `${file} does not hold a JSON object`, {
+      resource,
+      terminal: true,
+      hint: 'daemon.json is a JSON object of engine settings',
+    });
   }
   return parsed as Record<string, unknown>;
 }
@@ -148,7 +163,10 @@ export function createDockerDaemonProvider(): Provider<DaemonAttrs, DaemonObserv
         if (next !== text) await ctx.fs.writeAtomic(file, next, { mode: 0o644, resource: r.id, signal: ctx.signal });
       });
       const restart = plan.changes.map((c) => c.attribute).filter((a) => (RESTART_KEYS as readonly string[]).includes(a));
-      if (restart.length > 0) ctx.log.info(`${r.id}: ${restart.join(', ')} ${restart.length === 1 ? 'takes' : 'take'} effect when the engine restarts (through the service this resource notifies)`);
+      if (restart.length > 0)
+        ctx.log.info(
+          `${r.id}: ${restart.join(', ')} ${restart.length === 1 ? 'takes' : 'take'} effect when the engine restarts (through the service this resource notifies)`,
+        );
       return readOne(r, ctx);
     },
   };

@@ -48,32 +48,41 @@ export interface EngineApi {
 /** GET requests on one keep-alive agent (node unrefs idle sockets: they do not keep the process alive). */
 export function createEngineApi(socketPath: string, timeoutMs = 120_000): EngineApi {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const get = <T>(path: string, raw = false): Promise<T> => new Promise((resolve, reject) => {
-    // servername '': no TLS here, and without it the agent derives one from the Host header
-    // with net.isIP on every request (the IPv6 pattern's first use cost 3 ms of a no-change run).
-    const req = http.get({ socketPath, path, agent, timeout: timeoutMs, headers: { Host: 'docker' }, servername: '' } as http.RequestOptions, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) {
-          try { resolve((raw ? text : JSON.parse(text)) as T); } catch (err) { reject(err); }
-          return;
-        }
-        let json: { message?: string } | undefined;
-        try { json = JSON.parse(text) as { message?: string }; } catch { /* not JSON */ }
-        const err = new Error(`(HTTP code ${status}) ${json?.message ?? text.trim()}`) as EngineApiError;
-        err.statusCode = status;
-        err.json = json ?? { message: text.trim() };
-        err.reason = res.statusMessage;
-        reject(err);
+  const get = <T>(path: string, raw = false): Promise<T> =>
+    new Promise((resolve, reject) => {
+      // servername '': no TLS here, and without it the agent derives one from the Host header
+      // with net.isIP on every request (the IPv6 pattern's first use cost 3 ms of a no-change run).
+      const req = http.get({ socketPath, path, agent, timeout: timeoutMs, headers: { Host: 'docker' }, servername: '' } as http.RequestOptions, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            try {
+              resolve((raw ? text : JSON.parse(text)) as T);
+            } catch (err) {
+              reject(err);
+            }
+            return;
+          }
+          let json: { message?: string } | undefined;
+          try {
+            json = JSON.parse(text) as { message?: string };
+          } catch {
+            /* not JSON */
+          }
+          const err = new Error(`(HTTP code ${status}) ${json?.message ?? text.trim()}`) as EngineApiError;
+          err.statusCode = status;
+          err.json = json ?? { message: text.trim() };
+          err.reason = res.statusMessage;
+          reject(err);
+        });
       });
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer from the Docker engine within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer from the Docker engine within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-  });
   const id = (s: string): string => encodeURIComponent(s);
   return {
     ping: () => get<string>('/_ping', true),

@@ -45,12 +45,23 @@ export function createImageProvider(docker: Docker): Provider<ImageAttrs, Observ
   async function build(r: Resource<ImageAttrs>, ctx: Parameters<Provider<ImageAttrs, ObservedImage>['apply']>[3]): Promise<void> {
     const secretArgs = r.sensitive.filter((p) => p === 'build' || p.startsWith('/build'));
     if (secretArgs.length) {
-      throw new TsconvergeError('INVALID_VALUE', `build args ${secretArgs.map((p) => p.split('/').pop()).join(', ')} hold a secret: the engine's builder writes build args into the image history, where anyone with the image reads them; nothing was built`, {
-        resource: r.id, terminal: true, hint: 'give the secret to the container at run time (environment or a mounted file), not to the build',
-      });
+      throw new TsconvergeError(
+        'INVALID_VALUE',
+        `build args ${secretArgs.map((p) => p.split('/').pop()).join(', ')} hold a secret: the engine's builder writes build args into the image history, where anyone with the image reads them; nothing was built`,
+        {
+          resource: r.id,
+          terminal: true,
+          hint: 'give the secret to the container at run time (environment or a mounted file), not to the build',
+        },
+      );
     }
     const spec = r.attrs.build!;
-    const { files, record } = contexts.get(r.id) ?? await (async () => { const f = await readContext(ctx.fs, spec, r.id); return { files: f, record: buildRecord(spec, f) }; })();
+    const { files, record } =
+      contexts.get(r.id) ??
+      (await (async () => {
+        const f = await readContext(ctx.fs, spec, r.id);
+        return { files: f, record: buildRecord(spec, f) };
+      })());
     const name = normaliseImageRef(refOf(r));
     const byHash = hashTag(name, record.hash);
     const index = await readImageIndex(docker);
@@ -75,30 +86,41 @@ export function createImageProvider(docker: Docker): Provider<ImageAttrs, Observ
         const files = await readContext(ctx.fs, r.attrs.build, r.id);
         contexts.set(r.id, { files, record: buildRecord(r.attrs.build, files) });
       }
-      return new Map(await Promise.all(resources.map(async (r): Promise<[string, ObservedImage | null]> => {
-        const id = index.resolve(refOf(r));
-        if (!id) return [r.id, null];
-        if (r.attrs.build) {
-          const built = recordOf(index.images.find((i) => i.Id === id)?.Labels as Record<string, string> | undefined);
-          return [r.id, { id, ...(built ? { built } : {}) }];
-        }
-        if (r.attrs.pull !== 'newer' || refOf(r).includes('@')) return [r.id, { id }];
-        const local = localDigest(refOf(r), index.images.find((i) => i.Id === id)?.RepoDigests);
-        try {
-          return [r.id, { id, localDigest: local, registryDigest: await registryDigest(docker, refOf(r)) }];
-        } catch (err) {
-          ctx.log.warn(`${r.id}: cannot ask the registry what ${refOf(r)} points at (${(err as { json?: { message?: string } }).json?.message ?? (err as Error).message}); keeping the local image`);
-          return [r.id, { id }];
-        }
-      })));
+      return new Map(
+        await Promise.all(
+          resources.map(async (r): Promise<[string, ObservedImage | null]> => {
+            const id = index.resolve(refOf(r));
+            if (!id) return [r.id, null];
+            if (r.attrs.build) {
+              const built = recordOf(index.images.find((i) => i.Id === id)?.Labels as Record<string, string> | undefined);
+              return [r.id, { id, ...(built ? { built } : {}) }];
+            }
+            if (r.attrs.pull !== 'newer' || refOf(r).includes('@')) return [r.id, { id }];
+            const local = localDigest(refOf(r), index.images.find((i) => i.Id === id)?.RepoDigests);
+            try {
+              return [r.id, { id, localDigest: local, registryDigest: await registryDigest(docker, refOf(r)) }];
+            } catch (err) {
+              ctx.log.warn(
+                `${r.id}: cannot ask the registry what ${refOf(r)} points at (${(err as { json?: { message?: string } }).json?.message ?? (err as Error).message}); keeping the local image`,
+              );
+              return [r.id, { id }];
+            }
+          }),
+        ),
+      );
     },
-    views: (r, observed): { desired: View; actual: View | null } => r.attrs.build ? {
-      desired: { ensure: 'present', ref: refOf(r), build: buildView(contexts.get(r.id)?.record, observed?.built) },
-      actual: observed ? { ensure: 'present', ref: refOf(r), build: buildView(observed.built, contexts.get(r.id)?.record) } : null,
-    } : ({
-      desired: { ensure: 'present', ref: refOf(r), ...(observed?.registryDigest ? { digest: observed.registryDigest } : {}) },
-      actual: observed ? { ensure: 'present', ref: refOf(r), ...(observed.registryDigest ? { digest: observed.localDigest ?? '(none: built or tagged locally)' } : {}) } : null,
-    }),
+    views: (r, observed): { desired: View; actual: View | null } =>
+      r.attrs.build
+        ? {
+            desired: { ensure: 'present', ref: refOf(r), build: buildView(contexts.get(r.id)?.record, observed?.built) },
+            actual: observed ? { ensure: 'present', ref: refOf(r), build: buildView(observed.built, contexts.get(r.id)?.record) } : null,
+          }
+        : {
+            desired: { ensure: 'present', ref: refOf(r), ...(observed?.registryDigest ? { digest: observed.registryDigest } : {}) },
+            actual: observed
+              ? { ensure: 'present', ref: refOf(r), ...(observed.registryDigest ? { digest: observed.localDigest ?? '(none: built or tagged locally)' } : {}) }
+              : null,
+          },
     async apply(r, plan, observed, ctx) {
       // create: missing; replace: the tag points at a different image in the registry now.
       if ((plan.action === 'create' || plan.action === 'replace') && r.attrs.build) {
@@ -113,7 +135,9 @@ export function createImageProvider(docker: Docker): Provider<ImageAttrs, Observ
         const users = await docker.listContainers({ all: true, filters: { ancestor: [observed.id] } });
         if (users.length > 0) {
           throw new TsconvergeError('IMAGE_IN_USE', `cannot remove ${refOf(r)}: used by ${users.map((c) => c.Names[0]?.replace(/^\//, '')).join(', ')}`, {
-            resource: r.id, terminal: true, hint: 'remove or change the containers that use it first (declare them ensure: absent)',
+            resource: r.id,
+            terminal: true,
+            hint: 'remove or change the containers that use it first (declare them ensure: absent)',
           });
         }
         try {

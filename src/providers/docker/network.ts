@@ -55,7 +55,10 @@ function actual(a: NetworkAttrs, n: Docker.NetworkInspectInfo): View {
 
 function createOptions(r: R): Docker.NetworkCreateOptions {
   const a = r.attrs;
-  const v4 = a.subnet || a.gateway || a.ipRange ? [{ ...(a.subnet ? { Subnet: a.subnet } : {}), ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }] : [];
+  const v4 =
+    a.subnet || a.gateway || a.ipRange
+      ? [{ ...(a.subnet ? { Subnet: a.subnet } : {}), ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }]
+      : [];
   const v6 = a.ipv6Subnet ? [{ Subnet: a.ipv6Subnet, ...(a.ipv6Gateway ? { Gateway: a.ipv6Gateway } : {}) }] : [];
   const ipam = v4.length || v6.length ? { Driver: 'default', Config: [...v4, ...v6] } : undefined;
   return {
@@ -98,17 +101,22 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
     const net = docker.getNetwork(old.Id);
     const info = (await net.inspect()) as Docker.NetworkInspectInfo;
     const attached = Object.keys(info.Containers ?? {});
-    const endpoints = await Promise.all(attached.map(async (cid) => {
-      const c = await docker.getContainer(cid).inspect();
-      const engineAliases = new Set([c.Id.slice(0, 12), c.Config.Hostname]);
-      return { cid, aliases: ((c.NetworkSettings.Networks?.[old.Name]?.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x)) };
-    }));
+    const endpoints = await Promise.all(
+      attached.map(async (cid) => {
+        const c = await docker.getContainer(cid).inspect();
+        const engineAliases = new Set([c.Id.slice(0, 12), c.Config.Hostname]);
+        return { cid, aliases: ((c.NetworkSettings.Networks?.[old.Name]?.Aliases ?? []) as string[]).filter((x) => !engineAliases.has(x)) };
+      }),
+    );
     const reconnect = async (to: Docker.Network, list: typeof endpoints): Promise<void> => {
       for (const e of list) await to.connect({ Container: e.cid, EndpointConfig: { Aliases: e.aliases } });
     };
     const disconnected: typeof endpoints = [];
     try {
-      for (const e of endpoints) { await net.disconnect({ Container: e.cid, Force: true }); disconnected.push(e); }
+      for (const e of endpoints) {
+        await net.disconnect({ Container: e.cid, Force: true });
+        disconnected.push(e);
+      }
       await net.remove();
     } catch (err) {
       await reconnect(net, disconnected).catch(() => undefined);
@@ -121,10 +129,16 @@ export function createNetworkProvider(docker: Docker): Provider<NetworkAttrs, Do
       try {
         await reconnect(await docker.createNetwork(restoreOptions(info)), endpoints);
       } catch (restoreErr) {
-        throw new TsconvergeError('DOCKER_API', `replace network: the engine refused the new network (${(err as Error).message}) and restoring the old one failed too: ${(restoreErr as Error).message}`, {
-          resource: r.id, cause: err, terminal: true,
-          hint: `containers ${endpoints.map((e) => e.cid.slice(0, 12)).join(', ') || '(none)'} were attached to it; recreate network ${old.Name} and reconnect them`,
-        });
+        throw new TsconvergeError(
+          'DOCKER_API',
+          `replace network: the engine refused the new network (${(err as Error).message}) and restoring the old one failed too: ${(restoreErr as Error).message}`,
+          {
+            resource: r.id,
+            cause: err,
+            terminal: true,
+            hint: `containers ${endpoints.map((e) => e.cid.slice(0, 12)).join(', ') || '(none)'} were attached to it; recreate network ${old.Name} and reconnect them`,
+          },
+        );
       }
       throw err;
     }

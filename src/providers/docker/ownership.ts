@@ -37,9 +37,14 @@ export function madeBy(labels: Readonly<Record<string, string>> | null | undefin
   const l = labels ?? {};
   const project = l['com.docker.compose.project'];
   if (project !== undefined) {
-    const what = l['com.docker.compose.service'] !== undefined ? `, service ${l['com.docker.compose.service']}`
-      : l['com.docker.compose.network'] !== undefined ? `, network ${l['com.docker.compose.network']}`
-      : l['com.docker.compose.volume'] !== undefined ? `, volume ${l['com.docker.compose.volume']}` : '';
+    const what =
+      l['com.docker.compose.service'] !== undefined
+        ? `, service ${l['com.docker.compose.service']}`
+        : l['com.docker.compose.network'] !== undefined
+          ? `, network ${l['com.docker.compose.network']}`
+          : l['com.docker.compose.volume'] !== undefined
+            ? `, volume ${l['com.docker.compose.volume']}`
+            : '';
     const version = l['com.docker.compose.version'] ? ` ${l['com.docker.compose.version']}` : '';
     return `Docker Compose${version} (project ${project}${what})`;
   }
@@ -76,7 +81,11 @@ export function tmpfsAsMounts(tmpfs: Readonly<Record<string, string>> | null | u
 }
 
 /** Anonymous volumes the container has at the given targets (declared `type: volume` without a source). */
-export function anonymousAt(mounts: readonly { Type?: string; Name?: string; Destination: string; RW?: boolean }[] | null | undefined, targets: ReadonlySet<string>): BindMount[] {
-  return (mounts ?? []).filter((m) => m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Name ?? '') && targets.has(m.Destination))
+export function anonymousAt(
+  mounts: readonly { Type?: string; Name?: string; Destination: string; RW?: boolean }[] | null | undefined,
+  targets: ReadonlySet<string>,
+): BindMount[] {
+  return (mounts ?? [])
+    .filter((m) => m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Name ?? '') && targets.has(m.Destination))
     .map((m) => ({ Type: 'volume', Target: m.Destination, ReadOnly: m.RW === false }));
 }

@@ -25,7 +25,8 @@ export function sideBySide(a: ContainerAttrs, old: ObservedContainer | null): bo
   const volumes = (a.mounts ?? []).some((m) => m.type === 'volume') || (old ? anonymousVolumes(old.info).length > 0 : false);
   const published = (a.ports ?? []).some((p) => /^[^:]*:[0-9]+:/.test(portKey(p)));
   // A static address or the host's network cannot be held by two containers at once.
-  const exclusive = a.networkMode === 'host' || (a.networks ?? []).some((n) => typeof n !== 'string' && (n.ipv4Address !== undefined || n.ipv6Address !== undefined));
+  const exclusive =
+    a.networkMode === 'host' || (a.networks ?? []).some((n) => typeof n !== 'string' && (n.ipv4Address !== undefined || n.ipv6Address !== undefined));
   return healthGated(a) && !volumes && !published && !exclusive;
 }
 
@@ -44,7 +45,9 @@ function kept(a: ContainerAttrs, old: ObservedContainer | null): string[] {
     if (m.type === 'bind') out.push(`host path ${m.source} at ${m.target} (bind mount, kept)`);
   }
   const declared = new Set((a.mounts ?? []).map((m) => m.target));
-  if (old) for (const v of anonymousVolumes(old.info)) if (!declared.has(v.target)) out.push(`anonymous volume at ${v.target} (moved to the new container, data kept)`);
+  if (old)
+    for (const v of anonymousVolumes(old.info))
+      if (!declared.has(v.target)) out.push(`anonymous volume at ${v.target} (moved to the new container, data kept)`);
   return out;
 }
 
@@ -52,28 +55,40 @@ export function containerConsequences(a: ContainerAttrs, old: ObservedContainer 
   const t = a.stopTimeout ?? 10;
   const keeps = kept(a, old);
   if (change === 'restart') {
-    return { downtime: `up to ${t} s (stop timeout) and the start`, stopTimeoutS: t, healthGated: false, order: 'the container is stopped and started again (same container, same id)', keeps };
+    return {
+      downtime: `up to ${t} s (stop timeout) and the start`,
+      stopTimeoutS: t,
+      healthGated: false,
+      order: 'the container is stopped and started again (same container, same id)',
+      keeps,
+    };
   }
   if (sideBySide(a, old)) {
     return {
       downtime: `none expected: the old one serves until the new one is healthy, then stops within ${t} s (stop timeout)`,
-      stopTimeoutS: t, healthGated: true,
-      order: 'the new container is created and started beside the old one, without the network aliases; once its health check passes the old one is stopped and removed and the new one takes the aliases; if it never becomes healthy it is removed and the old one keeps running (rolled back)',
+      stopTimeoutS: t,
+      healthGated: true,
+      order:
+        'the new container is created and started beside the old one, without the network aliases; once its health check passes the old one is stopped and removed and the new one takes the aliases; if it never becomes healthy it is removed and the old one keeps running (rolled back)',
       keeps,
     };
   }
   if (healthGated(a)) {
     return {
       downtime: `up to ${t} s (stop timeout) plus the new container's start until healthy (at most ${Math.round(healthDeadlineMs(a) / 1000)} s)`,
-      stopTimeoutS: t, healthGated: true,
-      order: 'the new container is created first; the old one is stopped (volumes or published ports cannot be shared), the new one started and must pass its health check before the old one is removed; if it never becomes healthy it is removed and the old one is started again (rolled back)',
+      stopTimeoutS: t,
+      healthGated: true,
+      order:
+        'the new container is created first; the old one is stopped (volumes or published ports cannot be shared), the new one started and must pass its health check before the old one is removed; if it never becomes healthy it is removed and the old one is started again (rolled back)',
       keeps,
     };
   }
   return {
     downtime: `up to ${t} s (stop timeout) and the new container's start`,
-    stopTimeoutS: t, healthGated: false,
-    order: 'the new container is created first (image pulled, options checked), then the old one is stopped, the new one started, and the old one removed; a failed start restores the old one',
+    stopTimeoutS: t,
+    healthGated: false,
+    order:
+      'the new container is created first (image pulled, options checked), then the old one is stopped, the new one started, and the old one removed; a failed start restores the old one',
     keeps,
   };
 }
@@ -89,8 +104,13 @@ export async function waitHealthy(docker: Docker, id: string, resource: string, 
     if (status === 'unhealthy' || !info.State.Running) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new TsconvergeError('ROLLED_BACK', `the new container did not become healthy (last status: ${status}${Date.now() >= until ? `, after ${Math.round(deadlineMs / 1000)} s` : ''}); it was removed and the old one keeps running (rolled back)`, {
-    resource, terminal: true,
-    hint: 'see the new container\'s health check output (docker inspect --format "{{json .State.Health}}" on a test run) and fix the image, command or check; the old container still serves',
-  });
+  throw new TsconvergeError(
+    'ROLLED_BACK',
+    `the new container did not become healthy (last status: ${status}${Date.now() >= until ? `, after ${Math.round(deadlineMs / 1000)} s` : ''}); it was removed and the old one keeps running (rolled back)`,
+    {
+      resource,
+      terminal: true,
+      hint: 'see the new container\'s health check output (docker inspect --format "{{json .State.Health}}" on a test run) and fix the image, command or check; the old container still serves',
+    },
+  );
 }

@@ -33,15 +33,20 @@ function actual(a: VolumeAttrs, o: VolumeInfo): View {
 export function refuseVolumeChange(r: R, plan: ResourcePlan): TsconvergeError | undefined {
   if (plan.action !== 'replace' || r.attrs.allowReplace) return undefined;
   return new TsconvergeError('VOLUME_REPLACE_REFUSED', `refused: changing ${plan.forcedBy.join(', ')} needs the volume recreated, which would lose its data`, {
-    resource: r.id, terminal: true,
+    resource: r.id,
+    terminal: true,
     hint: 'set allowReplace: true on the volume to accept losing its data, or revert the change; the volume is left as it is',
   });
 }
 
 export function createVolumeProvider(docker: Docker): Provider<VolumeAttrs, VolumeInfo> {
-  const create = (r: R) => docker.createVolume({
-    Name: r.name, Driver: r.attrs.driver ?? 'local', DriverOpts: { ...(r.attrs.options ?? {}) }, Labels: { ...(r.attrs.labels ?? {}), ...ownerLabels(r.id) },
-  });
+  const create = (r: R) =>
+    docker.createVolume({
+      Name: r.name,
+      Driver: r.attrs.driver ?? 'local',
+      DriverOpts: { ...(r.attrs.options ?? {}) },
+      Labels: { ...(r.attrs.labels ?? {}), ...ownerLabels(r.id) },
+    });
   return {
     kind: 'docker.volume',
     suitable: () => dockerUnsuitable(docker),
@@ -60,8 +65,10 @@ export function createVolumeProvider(docker: Docker): Provider<VolumeAttrs, Volu
       if (refused) throw refused;
       try {
         if (plan.action === 'create') await create(r);
-        else if (plan.action === 'replace') { await docker.getVolume(r.name).remove(); await create(r); }
-        else if (plan.action === 'delete') await docker.getVolume(r.name).remove();
+        else if (plan.action === 'replace') {
+          await docker.getVolume(r.name).remove();
+          await create(r);
+        } else if (plan.action === 'delete') await docker.getVolume(r.name).remove();
       } catch (err) {
         throw dockerError(err, r.id, `${plan.action} volume`);
       }

@@ -45,7 +45,15 @@ const describe = (hash: string, size: number): string => `sha256:${hash.slice(0,
  */
 async function idMap(ctx: ProviderContext, file: 'passwd' | 'group'): Promise<Map<string, number>> {
   const text = (await ctx.fs.readText(`/etc/${file}`).catch(() => null)) ?? 'root:x:0:0';
-  return new Map(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => { const f = l.split(':'); return [f[0]!, Number(f[2])]; }));
+  return new Map(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => {
+        const f = l.split(':');
+        return [f[0]!, Number(f[2])];
+      }),
+  );
 }
 
 async function resolveId(v: string | number | undefined, ctx: ProviderContext, file: 'passwd' | 'group', r: R): Promise<number | undefined> {
@@ -54,7 +62,9 @@ async function resolveId(v: string | number | undefined, ctx: ProviderContext, f
   const id = (await idMap(ctx, file)).get(v);
   if (id === undefined) {
     throw new TsconvergeError('INVALID_VALUE', `unknown ${file === 'passwd' ? 'user' : 'group'} "${v}"`, {
-      resource: r.id, terminal: true, hint: `create it first, or use a numeric id; names are looked up in /etc/${file} under the root`,
+      resource: r.id,
+      terminal: true,
+      hint: `create it first, or use a numeric id; names are looked up in /etc/${file} under the root`,
     });
   }
   return id;
@@ -70,9 +80,13 @@ async function runValidate(cmd: string, tempPath: string, r: R, ctx: ProviderCon
   const argv = splitWords(cmd).map((w) => w.replace(/%s/g, tempPath));
   const res = await ctx.exec.run(argv[0]!, argv.slice(1), { signal: ctx.signal, timeoutMs: 60_000 });
   if (res.code === 0) return;
-  const lines = sensitiveContent(r) ? '(output hidden: the content is sensitive)' : res.stderr.trim().split('\n').slice(-3).join(' | ').split(tempPath).join('the new file');
+  const lines = sensitiveContent(r)
+    ? '(output hidden: the content is sensitive)'
+    : res.stderr.trim().split('\n').slice(-3).join(' | ').split(tempPath).join('the new file');
   throw new TsconvergeError('FILE_VALIDATE_FAILED', `validate command refused the new content: ${argv[0]} exited ${res.code}: ${lines}`, {
-    resource: r.id, terminal: true, hint: 'the old file was left byte-identical; fix the content or template',
+    resource: r.id,
+    terminal: true,
+    hint: 'the old file was left byte-identical; fix the content or template',
   });
 }
 
@@ -84,7 +98,8 @@ function sensitiveContent(r: R): boolean {
 
 function symlinkAt(p: string, r: R): TsconvergeError {
   return new TsconvergeError('FILE_IS_SYMLINK', `${p} is a symlink; tsconverge does not write through or replace a symlink at a managed path unless told to`, {
-    resource: r.id, terminal: true,
+    resource: r.id,
+    terminal: true,
     hint: 'remove the link by hand, point `path` at the real file, or declare `symlink: replace` to replace the link itself by the declared file',
   });
 }
@@ -115,19 +130,25 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
     async readMany(resources, ctx) {
       const [users, groups] = await Promise.all([idMap(ctx, 'passwd'), idMap(ctx, 'group')]);
       // id -> the first name with it (as a search of the file in order finds it), built once, not per file.
-      const byId = (m: Map<string, number>): Map<number, string> => { const out = new Map<number, string>(); for (const [n, id] of m) if (!out.has(id)) out.set(id, n); return out; };
+      const byId = (m: Map<string, number>): Map<number, string> => {
+        const out = new Map<number, string>();
+        for (const [n, id] of m) if (!out.has(id)) out.set(id, n);
+        return out;
+      };
       const [userOf, groupOf] = [byId(users), byId(groups)];
       // At most READ_CONCURRENCY reads in flight: a catalogue of 100,000 files does not hold
       // 100,000 pending reads (and their buffers) at once; results keep the catalogue's order.
       const results: (ObservedFile | null)[] = new Array(resources.length);
       let next = 0;
-      await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, resources.length) }, async () => {
-        while (next < resources.length) {
-          const i = next++;
-          const o = await readOne(resources[i]!, ctx);
-          results[i] = o && { ...o, user: userOf.get(o.uid), groupName: groupOf.get(o.gid) };
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: Math.min(READ_CONCURRENCY, resources.length) }, async () => {
+          while (next < resources.length) {
+            const i = next++;
+            const o = await readOne(resources[i]!, ctx);
+            results[i] = o && { ...o, user: userOf.get(o.uid), groupName: groupOf.get(o.gid) };
+          }
+        }),
+      );
       return new Map(resources.map((r, i) => [r.id, results[i]!] as const));
     },
     views(r, o): { desired: View; actual: View | null } {
@@ -137,11 +158,20 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
         d.content = describe(digest(r.attrs.content), Buffer.byteLength(r.attrs.content));
         if (o?.hash) a.content = describe(o.hash, o.size);
       }
-      if (r.attrs.mode !== undefined) { d.mode = octal(r.attrs.mode); if (o) a.mode = o.mode; }
+      if (r.attrs.mode !== undefined) {
+        d.mode = octal(r.attrs.mode);
+        if (o) a.mode = o.mode;
+      }
       // Owner and group compare as declared: a name with the name, an id with the id.
       const numeric = (v: string | number): boolean => typeof v === 'number' || /^[0-9]+$/.test(v);
-      if (r.attrs.owner !== undefined) { d.owner = String(r.attrs.owner); if (o) a.owner = numeric(r.attrs.owner) ? String(o.uid) : o.user ?? String(o.uid); }
-      if (r.attrs.group !== undefined) { d.group = String(r.attrs.group); if (o) a.group = numeric(r.attrs.group) ? String(o.gid) : o.groupName ?? String(o.gid); }
+      if (r.attrs.owner !== undefined) {
+        d.owner = String(r.attrs.owner);
+        if (o) a.owner = numeric(r.attrs.owner) ? String(o.uid) : (o.user ?? String(o.uid));
+      }
+      if (r.attrs.group !== undefined) {
+        d.group = String(r.attrs.group);
+        if (o) a.group = numeric(r.attrs.group) ? String(o.gid) : (o.groupName ?? String(o.gid));
+      }
       return { desired: d, actual: o ? a : null };
     },
     texts(r, o): Record<string, { from?: string | Buffer; to?: string | Buffer }> {
@@ -166,9 +196,15 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
         if (now?.isDirectory() && r.attrs.force !== true) {
           const entries = await fs.readdir(p, opt);
           if (entries.length > 0) {
-            throw new TsconvergeError('FILE_IO', `${p} is a directory with ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}; it is deleted recursively only with force: true`, {
-              resource: r.id, terminal: true, hint: 'add `force: true` to the resource to delete the directory and everything in it, or empty it first',
-            });
+            throw new TsconvergeError(
+              'FILE_IO',
+              `${p} is a directory with ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}; it is deleted recursively only with force: true`,
+              {
+                resource: r.id,
+                terminal: true,
+                hint: 'add `force: true` to the resource to delete the directory and everything in it, or empty it first',
+              },
+            );
           }
         }
         await fs.remove(p, { ...opt, recursive: r.attrs.force === true });
@@ -177,19 +213,28 @@ export function createFileProvider(): Provider<FileAttrs, ObservedFile> {
       const current = now?.isFile() ? 'file' : now?.isDirectory() ? 'directory' : now ? 'other' : null;
       if (current !== null && current !== (want(r) === 'directory' ? 'directory' : 'file')) {
         if (current === 'directory') {
-          throw new TsconvergeError('FILE_IO', `${p} is a directory, the manifest wants a file`, { resource: r.id, terminal: true, hint: 'remove the directory by hand; tsconverge does not delete directories it did not declare absent' });
+          throw new TsconvergeError('FILE_IO', `${p} is a directory, the manifest wants a file`, {
+            resource: r.id,
+            terminal: true,
+            hint: 'remove the directory by hand; tsconverge does not delete directories it did not declare absent',
+          });
         }
         await fs.remove(p, opt); // a file or a link (symlink: replace) where a directory is wanted, or a link where a file is wanted
       }
       const exists = current !== null && current !== 'other' && !now?.isSymbolicLink();
       if (want(r) === 'directory') {
         await fs.mkdirp(p, mode ?? 0o755, opt);
-      } else if (r.attrs.content !== undefined && (!exists || plan.action === 'create' || plan.changes.some((c) => c.attribute === 'content' || c.attribute === 'ensure'))) {
+      } else if (
+        r.attrs.content !== undefined &&
+        (!exists || plan.action === 'create' || plan.changes.some((c) => c.attribute === 'content' || c.attribute === 'ensure'))
+      ) {
         await fs.writeAtomic(p, r.attrs.content, {
-          ...opt, signal: ctx.signal,
+          ...opt,
+          signal: ctx.signal,
           // Undeclared mode: an existing file keeps its own, minus group/other bits when the content is sensitive.
           mode: mode ?? (exists && observed ? parseInt(observed.mode, 8) & (sensitive ? 0o7700 : 0o7777) : sensitive ? 0o600 : 0o644),
-          uid: uid ?? (exists ? observed?.uid : undefined), gid: gid ?? (exists ? observed?.gid : undefined),
+          uid: uid ?? (exists ? observed?.uid : undefined),
+          gid: gid ?? (exists ? observed?.gid : undefined),
           validate: r.attrs.validate ? (tmp) => runValidate(r.attrs.validate!, tmp, r, ctx) : undefined,
         });
         return null;

@@ -11,7 +11,22 @@ import type { ProcessRunner } from '../../core/exec.js';
 import { defaultDockerSocket, readDockerFirewallBackend } from '../../facts/facts.js';
 import { dockerUnsuitable } from '../docker/client.js';
 import { unsuitable, type Json, type ProviderContext, type Unsuitable, type View } from '../types.js';
-import { BASE_TAG, FAMILIES, baseLines, countersOf, foreignHookLines, groupLines, groupOf, normalOrder, restoreTable, restoreText, saveTable, serialised, type Family, type SavedTable } from './iptables.js';
+import {
+  BASE_TAG,
+  FAMILIES,
+  baseLines,
+  countersOf,
+  foreignHookLines,
+  groupLines,
+  groupOf,
+  normalOrder,
+  restoreTable,
+  restoreText,
+  saveTable,
+  serialised,
+  type Family,
+  type SavedTable,
+} from './iptables.js';
 import type { Rendered, Resolution } from './render.js';
 
 /** What one firewall resource is in the tables: its lines per family and whether the chain is hooked there. */
@@ -27,19 +42,34 @@ export async function firewallUnsuitable(docker: Docker, ctx: ProviderContext): 
   if (!host || host.startsWith('unix://')) {
     const backend = await readDockerFirewallBackend(defaultDockerSocket());
     if (backend !== null && backend.includes('nftables')) {
-      return unsuitable(`the Docker engine uses the ${backend} firewall backend; tsconverge's firewall kinds write iptables rules (a chain jumped from DOCKER-USER) and have no nftables backend yet. `
-        + 'Start dockerd with "firewall-backend": "iptables" (docker.daemon), or leave the firewall kinds out of this host\'s catalogue');
+      return unsuitable(
+        `the Docker engine uses the ${backend} firewall backend; tsconverge's firewall kinds write iptables rules (a chain jumped from DOCKER-USER) and have no nftables backend yet. ` +
+          'Start dockerd with "firewall-backend": "iptables" (docker.daemon), or leave the firewall kinds out of this host\'s catalogue',
+      );
     }
   }
   for (const tool of ['iptables-save', 'iptables-restore']) {
     const out = await ctx.exec.run(tool, ['--version'], { timeoutMs: 10_000 }).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
-    if (out.code !== 0) return unsuitable(`${tool} cannot run (${out.stderr.trim() || `exit ${out.code}`}); the firewall kinds need the iptables package (Debian: apt-get install iptables)`);
+    if (out.code !== 0)
+      return unsuitable(
+        `${tool} cannot run (${out.stderr.trim() || `exit ${out.code}`}); the firewall kinds need the iptables package (Debian: apt-get install iptables)`,
+      );
   }
   return undefined;
 }
 
-interface ContainerSummary { Names?: string[]; State?: string; Ports?: { PrivatePort: number; PublicPort?: number; Type: string }[]; NetworkSettings?: { Networks?: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> } }
-interface NetworkSummary { Name: string; Id: string; Driver: string; Options?: Record<string, string> }
+interface ContainerSummary {
+  Names?: string[];
+  State?: string;
+  Ports?: { PrivatePort: number; PublicPort?: number; Type: string }[];
+  NetworkSettings?: { Networks?: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> };
+}
+interface NetworkSummary {
+  Name: string;
+  Id: string;
+  Driver: string;
+  Options?: Record<string, string>;
+}
 
 export interface HostView {
   readonly resolution: Resolution;
@@ -57,11 +87,18 @@ export async function readHost(docker: Docker): Promise<HostView> {
   for (const c of containers) {
     const name = (c.Names?.[0] ?? '').replace(/^\//, '');
     const nets = Object.values(c.NetworkSettings?.Networks ?? {});
-    const v4 = nets.map((n) => n.IPAddress ?? '').filter(Boolean).sort();
-    const v6 = nets.map((n) => n.GlobalIPv6Address ?? '').filter(Boolean).sort();
+    const v4 = nets
+      .map((n) => n.IPAddress ?? '')
+      .filter(Boolean)
+      .sort();
+    const v6 = nets
+      .map((n) => n.GlobalIPv6Address ?? '')
+      .filter(Boolean)
+      .sort();
     byName.set(name, c.State === 'running' && v4.length + v6.length > 0 ? { v4, v6 } : null);
   }
-  const bridgeOf = (n: NetworkSummary): string | null => (n.Driver === 'bridge' ? n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}` : null);
+  const bridgeOf = (n: NetworkSummary): string | null =>
+    n.Driver === 'bridge' ? (n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`) : null;
   const nets = new Map(networks.map((n) => [n.Name, bridgeOf(n)]));
   const bridges = [...new Set(networks.map(bridgeOf).filter((b): b is string => b !== null))].sort();
   return { resolution: { containers: byName, networks: nets, bridges, nflog }, containers };
@@ -87,11 +124,17 @@ export async function readTables(exec: ProcessRunner, signal?: AbortSignal): Pro
 }
 
 /** One resource's observed lines; null when it has none and that means absent (it should have some, or it is declared absent). */
-export function observe(tables: Record<Family, SavedTable>, mine: (group: string) => boolean, emptyIsAbsent: boolean, bridges: readonly string[]): FirewallObserved | null {
+export function observe(
+  tables: Record<Family, SavedTable>,
+  mine: (group: string) => boolean,
+  emptyIsAbsent: boolean,
+  bridges: readonly string[],
+): FirewallObserved | null {
   const lines = { v4: groupLines(tables.v4, mine), v6: groupLines(tables.v6, mine) };
   if (emptyIsAbsent && lines.v4.length + lines.v6.length === 0) return null;
   // Hooked: the jump is there, and the lines that sort packets know every bridge of now.
-  const hooked = (f: Family): boolean => tables[f].hooked && groupLines(tables[f], (g) => g === BASE_TAG).join('\n') === normalOrder(baseLines(f, bridges)).join('\n');
+  const hooked = (f: Family): boolean =>
+    tables[f].hooked && groupLines(tables[f], (g) => g === BASE_TAG).join('\n') === normalOrder(baseLines(f, bridges)).join('\n');
   return { lines, hooked: { v4: hooked('v4'), v6: hooked('v6') } };
 }
 
@@ -120,7 +163,14 @@ function linesView(lines: Readonly<Record<Family, readonly string[]>>): Record<s
 }
 
 /** Replace one resource's lines in both families, one transaction per family, one apply at a time. */
-export function writeGroup(ctx: ProviderContext, id: string, group: string, mine: (group: string) => boolean, rendered: Rendered | null, bridges: readonly string[]): Promise<void> {
+export function writeGroup(
+  ctx: ProviderContext,
+  id: string,
+  group: string,
+  mine: (group: string) => boolean,
+  rendered: Rendered | null,
+  bridges: readonly string[],
+): Promise<void> {
   if (rendered && rendered.unresolved.length > 0) {
     throw new TsconvergeError('FIREWALL_UNRESOLVED', `${id} cannot be applied: ${rendered.unresolved.join('; ')}`, {
       resource: id,
@@ -142,18 +192,28 @@ const foreignSaid = new WeakMap<object, Set<string>>();
 /** Lines tsconverge did not write in DOCKER-USER, said once per run in the plan: they stay as they are. */
 export function reportForeign(tables: Record<Family, SavedTable>, ctx: ProviderContext): void {
   let said = foreignSaid.get(ctx.log);
-  if (!said) { said = new Set(); foreignSaid.set(ctx.log, said); }
+  if (!said) {
+    said = new Set();
+    foreignSaid.set(ctx.log, said);
+  }
   for (const f of FAMILIES) {
     const foreign = foreignHookLines(tables[f]);
     const key = `${f}:${foreign.join('\n')}`;
     if (foreign.length === 0 || said.has(key)) continue;
     said.add(key);
-    ctx.log.warn(`firewall: DOCKER-USER (${f === 'v4' ? 'iptables' : 'ip6tables'}) holds ${foreign.length} unmanaged line(s), left as they are: ${foreign.join(' | ')}`);
+    ctx.log.warn(
+      `firewall: DOCKER-USER (${f === 'v4' ? 'iptables' : 'ip6tables'}) holds ${foreign.length} unmanaged line(s), left as they are: ${foreign.join(' | ')}`,
+    );
   }
 }
 
 /** Per firewall resource: packets and bytes of the lines that decided (both families summed). */
-export interface FirewallCounter { readonly kind: 'firewall.rule' | 'firewall.policy'; readonly name: string; readonly packets: number; readonly bytes: number }
+export interface FirewallCounter {
+  readonly kind: 'firewall.rule' | 'firewall.policy';
+  readonly name: string;
+  readonly packets: number;
+  readonly bytes: number;
+}
 
 export async function readFirewallCounters(exec: ProcessRunner): Promise<FirewallCounter[]> {
   const t = await readTables(exec);

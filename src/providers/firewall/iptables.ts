@@ -72,9 +72,15 @@ export function parseSave(text: string, family: Family): SavedTable {
   const lines: SavedLine[] = [];
   let inFilter = false;
   for (const raw of text.split('\n')) {
-    if (raw.startsWith('*')) { inFilter = raw === '*filter'; continue; }
+    if (raw.startsWith('*')) {
+      inFilter = raw === '*filter';
+      continue;
+    }
     if (!inFilter || raw.startsWith('#') || raw === 'COMMIT' || raw === '') continue;
-    if (raw.startsWith(':')) { chains.add(raw.slice(1).split(' ')[0]!); continue; }
+    if (raw.startsWith(':')) {
+      chains.add(raw.slice(1).split(' ')[0]!);
+      continue;
+    }
     const m = /^(?:\[(\d+):(\d+)\] )?(-A (\S+) .*)$/.exec(raw);
     if (!m) continue;
     const tag = /--comment "?(tsc:[^" ]+)"?/.exec(m[3]!)?.[1] ?? null;
@@ -89,7 +95,9 @@ export async function saveTable(exec: ProcessRunner, family: Family, signal?: Ab
   const out = await exec.run(SAVE[family], ['-c', '-t', 'filter'], { ...(signal ? { signal } : {}), timeoutMs: 30_000 });
   if (out.code !== 0) {
     // ip6tables-save of a family never used prints nothing and exits 0; a failure is real.
-    throw new TsconvergeError('FIREWALL_BACKEND', `${SAVE[family]} failed (exit ${out.code}): ${out.stderr.trim()}`, { hint: 'tsconverge must run as root to read and write the firewall' });
+    throw new TsconvergeError('FIREWALL_BACKEND', `${SAVE[family]} failed (exit ${out.code}): ${out.stderr.trim()}`, {
+      hint: 'tsconverge must run as root to read and write the firewall',
+    });
   }
   return parseSave(out.stdout, family);
 }
@@ -144,14 +152,30 @@ function groupRank(group: string): string {
  * keeping every other group as saved (with counters), or null when nothing is to be done
  * in this family (no lines before or after, nothing of tsconverge's there).
  */
-export function restoreText(table: SavedTable, group: string, mine: (group: string) => boolean, lines: readonly string[], family: Family, bridges: readonly string[]): string | null {
-  const stale = (text: string): boolean => { const to = / -[jg] (TSC-FW\S*)/.exec(text)?.[1]; return to !== undefined && !OWN_CHAINS.includes(to); };
-  const others = table.lines.filter((l) => l.tag !== null && !mine(groupOf(l.tag)) && groupOf(l.tag) !== BASE_TAG && OWN_CHAINS.includes(l.chain) && !stale(l.text));
+export function restoreText(
+  table: SavedTable,
+  group: string,
+  mine: (group: string) => boolean,
+  lines: readonly string[],
+  family: Family,
+  bridges: readonly string[],
+): string | null {
+  const stale = (text: string): boolean => {
+    const to = / -[jg] (TSC-FW\S*)/.exec(text)?.[1];
+    return to !== undefined && !OWN_CHAINS.includes(to);
+  };
+  const others = table.lines.filter(
+    (l) => l.tag !== null && !mine(groupOf(l.tag)) && groupOf(l.tag) !== BASE_TAG && OWN_CHAINS.includes(l.chain) && !stale(l.text),
+  );
   if (lines.length === 0 && others.length === 0 && !table.lines.some((l) => l.tag !== null)) return null;
   if (table.hookChain === null) {
-    throw new TsconvergeError('FIREWALL_BACKEND', `the ${family === 'v4' ? 'iptables' : 'ip6tables'} filter table has no DOCKER-USER chain: Docker is not running with its iptables rules here`, {
-      hint: 'start dockerd with iptables enabled (the default); tsconverge hooks its chain into DOCKER-USER, which Docker creates',
-    });
+    throw new TsconvergeError(
+      'FIREWALL_BACKEND',
+      `the ${family === 'v4' ? 'iptables' : 'ip6tables'} filter table has no DOCKER-USER chain: Docker is not running with its iptables rules here`,
+      {
+        hint: 'start dockerd with iptables enabled (the default); tsconverge hooks its chain into DOCKER-USER, which Docker creates',
+      },
+    );
   }
   const counters = new Map<string, [number, number][]>();
   for (const l of table.lines) counters.set(l.text, [...(counters.get(l.text) ?? []), [l.packets, l.bytes]]);
@@ -185,11 +209,18 @@ export function restoreText(table: SavedTable, group: string, mine: (group: stri
 
 export async function restoreTable(exec: ProcessRunner, family: Family, text: string, signal?: AbortSignal): Promise<void> {
   // The text goes on stdin through a here-document of sh: the process runner has no stdin.
-  const out = await exec.run('sh', ['-c', `exec ${RESTORE[family]} -w 10 -c --noflush <<'TSC_FW_EOF'\n${text}TSC_FW_EOF\n`], { ...(signal ? { signal } : {}), timeoutMs: 60_000 });
+  const out = await exec.run('sh', ['-c', `exec ${RESTORE[family]} -w 10 -c --noflush <<'TSC_FW_EOF'\n${text}TSC_FW_EOF\n`], {
+    ...(signal ? { signal } : {}),
+    timeoutMs: 60_000,
+  });
   if (out.code !== 0) {
-    throw new TsconvergeError('FIREWALL_BACKEND', `${RESTORE[family]} refused the new rule set (exit ${out.code}): ${out.stderr.trim()}; nothing was changed (one transaction)`, {
-      hint: 'a kernel module the rule needs may be missing (xt_conntrack, xt_comment, xt_limit, xt_LOG, xt_NFLOG); run the plan to see the lines',
-    });
+    throw new TsconvergeError(
+      'FIREWALL_BACKEND',
+      `${RESTORE[family]} refused the new rule set (exit ${out.code}): ${out.stderr.trim()}; nothing was changed (one transaction)`,
+      {
+        hint: 'a kernel module the rule needs may be missing (xt_conntrack, xt_comment, xt_limit, xt_LOG, xt_NFLOG); run the plan to see the lines',
+      },
+    );
   }
 }
 
@@ -202,7 +233,10 @@ export function serialised<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** Per-group counters of the deciding lines (":v"), both families summed. */
-export interface GroupCounters { readonly packets: number; readonly bytes: number }
+export interface GroupCounters {
+  readonly packets: number;
+  readonly bytes: number;
+}
 export function countersOf(tables: readonly SavedTable[]): Map<string, GroupCounters> {
   const out = new Map<string, GroupCounters>();
   for (const t of tables) {
@@ -219,5 +253,7 @@ export function countersOf(tables: readonly SavedTable[]): Map<string, GroupCoun
 /** Lines of the hook chain tsconverge did not write (the jump and Docker's final RETURN left out). */
 export function foreignHookLines(t: SavedTable): string[] {
   if (t.hookChain !== 'DOCKER-USER') return [];
-  return t.lines.filter((l) => l.chain === 'DOCKER-USER' && l.text !== `-A DOCKER-USER -j ${CHAIN}` && l.text !== '-A DOCKER-USER -j RETURN').map((l) => l.text);
+  return t.lines
+    .filter((l) => l.chain === 'DOCKER-USER' && l.text !== `-A DOCKER-USER -j ${CHAIN}` && l.text !== '-A DOCKER-USER -j RETURN')
+    .map((l) => l.text);
 }

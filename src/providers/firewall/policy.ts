@@ -9,7 +9,17 @@
 import type Docker from 'dockerode';
 
 import type { Provider, ProviderContext, Resource } from '../types.js';
-import { firewallUnsuitable, firewallViews, observe, readHost, readTables, reportForeign, writeGroup, type FirewallObserved, type HostView } from './backend.js';
+import {
+  firewallUnsuitable,
+  firewallViews,
+  observe,
+  readHost,
+  readTables,
+  reportForeign,
+  writeGroup,
+  type FirewallObserved,
+  type HostView,
+} from './backend.js';
 import { policyTag } from './iptables.js';
 import { policyWords, renderPolicy, ruleProto, type PolicyAttrs, type Rendered, type RuleAttrs } from './render.js';
 
@@ -17,7 +27,10 @@ export type { PolicyAttrs };
 
 function portCovered(ports: RuleAttrs['ports'], port: number): boolean {
   if (!ports) return true;
-  return ports.some((p) => { const [a, b] = String(p).split('-').map(Number) as [number, number | undefined]; return port >= a && port <= (b ?? a); });
+  return ports.some((p) => {
+    const [a, b] = String(p).split('-').map(Number) as [number, number | undefined];
+    return port >= a && port <= (b ?? a);
+  });
 }
 
 /** Published ports a drop policy cuts that no accept rule of the catalogue lets through. */
@@ -50,7 +63,10 @@ export function createFirewallPolicyProvider(docker: Docker): Provider<PolicyAtt
   /** The catalogue's rules, as autoRequire sees them: what the published-port warning checks. */
   let rules: Resource<RuleAttrs>[] = [];
   const absent = (r: Resource<PolicyAttrs>): boolean => (r.attrs.ensure ?? 'present') === 'absent';
-  const mineOf = (name: string) => (group: string): boolean => group === policyTag(name);
+  const mineOf =
+    (name: string) =>
+    (group: string): boolean =>
+      group === policyTag(name);
   const warnCuts = (r: Resource<PolicyAttrs>, host: HostView, ctx: ProviderContext): void => {
     if (absent(r) || r.attrs.default !== 'drop') return;
     const cut = cutPorts(r.name, host, rules);
@@ -79,7 +95,7 @@ export function createFirewallPolicyProvider(docker: Docker): Provider<PolicyAtt
       return firewallViews(policyWords(r.name, r.attrs), want, observed, absent(r));
     },
     async apply(r, plan, _observed, ctx) {
-      const want = plan.action === 'delete' || absent(r) ? null : rendered.get(r.id) ?? null;
+      const want = plan.action === 'delete' || absent(r) ? null : (rendered.get(r.id) ?? null);
       const { bridges } = (await readHost(docker)).resolution;
       await writeGroup(ctx, r.id, policyTag(r.name), mineOf(r.name), want, bridges);
       const tables = await readTables(ctx.exec, ctx.signal);
@@ -91,5 +107,3 @@ export function createFirewallPolicyProvider(docker: Docker): Provider<PolicyAtt
     },
   };
 }
-
-

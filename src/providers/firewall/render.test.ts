@@ -10,7 +10,11 @@ import { normaliseCidr, renderPolicy, renderRule, ruleWords, type Resolution } f
 import { cutPorts } from './policy.js';
 
 const res: Resolution = {
-  containers: new Map([['web', { v4: ['172.18.0.4'], v6: [] }], ['db', { v4: ['172.18.0.3'], v6: ['fd00::3'] }], ['down', null]]),
+  containers: new Map([
+    ['web', { v4: ['172.18.0.4'], v6: [] }],
+    ['db', { v4: ['172.18.0.3'], v6: ['fd00::3'] }],
+    ['down', null],
+  ]),
   networks: new Map([['app', 'br-aaaa']]),
   bridges: ['br-aaaa', 'docker0'],
   nflog: false,
@@ -20,7 +24,9 @@ describe('firewall rendering', () => {
   it('says a rule in words', () => {
     expect(ruleWords({ from: { container: 'web' }, to: { container: 'db' }, ports: [5432] })).toBe('allow web -> db tcp/5432');
     expect(ruleWords({ from: 'outside', to: { container: 'db' }, action: 'drop' })).toBe('drop outside -> db');
-    expect(ruleWords({ from: { network: 'app' }, to: 'outside', proto: 'udp', ports: [53, '6000-6010'], action: 'reject', log: true })).toBe('reject network app -> outside udp/53,6000-6010 (logged)');
+    expect(ruleWords({ from: { network: 'app' }, to: 'outside', proto: 'udp', ports: [53, '6000-6010'], action: 'reject', log: true })).toBe(
+      'reject network app -> outside udp/53,6000-6010 (logged)',
+    );
   });
 
   it('writes ranges as iptables prints them', () => {
@@ -44,7 +50,9 @@ describe('firewall rendering', () => {
       '-A TSC-FW-OO -d 10.0.0.0/8 -m comment --comment "tsc:r:01000:x:v" -j DROP',
     ]);
     expect(out.v6).toEqual([]);
-    expect(renderRule('y', { from: { container: 'down' }, to: 'outside' }, res).unresolved).toEqual(['container down has no address (not created or not running)']);
+    expect(renderRule('y', { from: { container: 'down' }, to: 'outside' }, res).unresolved).toEqual([
+      'container down has no address (not created or not running)',
+    ]);
   });
 
   it('renders a drop policy for a network and for outside', () => {
@@ -58,15 +66,32 @@ describe('firewall rendering', () => {
     expect(renderPolicy('app', { default: 'accept' }, res)).toEqual({ v4: [], v6: [], unresolved: [] });
   });
 
-  it('replaces one resource\'s lines, keeps the others with their counters, never declares Docker\'s chains, adds the jump once', () => {
-    const saved = parseSave([
-      '*filter', ':FORWARD ACCEPT [0:0]', ':DOCKER-USER - [0:0]', ':TSC-FW - [0:0]', ':TSC-FW-II - [0:0]',
-      '[1:2] -A DOCKER-USER -s 10.9.9.9/32 -j DROP', '[0:0] -A DOCKER-USER -j RETURN',
-      '[7:700] -A TSC-FW-II -s 172.18.0.2/32 -m comment --comment "tsc:r:00100:a:v" -j RETURN',
-      '[3:300] -A TSC-FW-II -s 172.18.0.9/32 -m comment --comment "tsc:r:01000:b:v" -j DROP', 'COMMIT', '',
-    ].join('\n'), 'v4');
+  it("replaces one resource's lines, keeps the others with their counters, never declares Docker's chains, adds the jump once", () => {
+    const saved = parseSave(
+      [
+        '*filter',
+        ':FORWARD ACCEPT [0:0]',
+        ':DOCKER-USER - [0:0]',
+        ':TSC-FW - [0:0]',
+        ':TSC-FW-II - [0:0]',
+        '[1:2] -A DOCKER-USER -s 10.9.9.9/32 -j DROP',
+        '[0:0] -A DOCKER-USER -j RETURN',
+        '[7:700] -A TSC-FW-II -s 172.18.0.2/32 -m comment --comment "tsc:r:00100:a:v" -j RETURN',
+        '[3:300] -A TSC-FW-II -s 172.18.0.9/32 -m comment --comment "tsc:r:01000:b:v" -j DROP',
+        'COMMIT',
+        '',
+      ].join('\n'),
+      'v4',
+    );
     expect(saved.hooked).toBe(false);
-    const text = restoreText(saved, 'tsc:r:01000:b', (g) => g.endsWith(':b'), ['-A TSC-FW-II -s 172.18.0.8/32 -m comment --comment "tsc:r:01000:b:v" -j DROP'], 'v4', ['br-aaaa'])!;
+    const text = restoreText(
+      saved,
+      'tsc:r:01000:b',
+      (g) => g.endsWith(':b'),
+      ['-A TSC-FW-II -s 172.18.0.8/32 -m comment --comment "tsc:r:01000:b:v" -j DROP'],
+      'v4',
+      ['br-aaaa'],
+    )!;
     expect(text).toContain('[7:700] -A TSC-FW-II -s 172.18.0.2/32 -m comment --comment "tsc:r:00100:a:v" -j RETURN\n[0:0] -A TSC-FW-II -s 172.18.0.8/32');
     expect(text).not.toContain('172.18.0.9');
     expect(text).not.toMatch(/^:(DOCKER-USER|FORWARD)/m);
@@ -75,8 +100,15 @@ describe('firewall rendering', () => {
   });
 
   it('warns when a drop cuts a published port no accept rule covers', () => {
-    const host = { resolution: res, containers: [{ Names: ['/web'], State: 'running', Ports: [{ PrivatePort: 80, PublicPort: 8080, Type: 'tcp' }], NetworkSettings: { Networks: { app: {} } } }] };
-    const rule = (ports: number[]) => [{ kind: 'firewall.rule', name: 'r', id: 'firewall.rule[r]', attrs: { from: 'outside' as const, to: { container: 'web' }, ports } }];
+    const host = {
+      resolution: res,
+      containers: [
+        { Names: ['/web'], State: 'running', Ports: [{ PrivatePort: 80, PublicPort: 8080, Type: 'tcp' }], NetworkSettings: { Networks: { app: {} } } },
+      ],
+    };
+    const rule = (ports: number[]) => [
+      { kind: 'firewall.rule', name: 'r', id: 'firewall.rule[r]', attrs: { from: 'outside' as const, to: { container: 'web' }, ports } },
+    ];
     expect(cutPorts('outside', host, [])).toEqual(['8080/tcp of container web (-> 80)']);
     expect(cutPorts('outside', host, rule([8080]) as never)).toEqual([]);
     expect(cutPorts('outside', host, rule([80]) as never)).toEqual(['8080/tcp of container web (-> 80)']);

@@ -31,7 +31,7 @@ export interface Rendered {
   readonly unresolved: readonly string[];
 }
 
-const endWords = (e: End): string => (e === 'outside' ? 'outside' : e.container ?? (e.network !== undefined ? `network ${e.network}` : e.cidr!));
+const endWords = (e: End): string => (e === 'outside' ? 'outside' : (e.container ?? (e.network !== undefined ? `network ${e.network}` : e.cidr!)));
 
 export function ruleProto(a: RuleAttrs): 'tcp' | 'udp' | 'icmp' | 'all' {
   return a.proto ?? (a.ports ? 'tcp' : 'all');
@@ -67,7 +67,7 @@ export function normaliseCidr(cidr: string): { text: string; family: Family } {
 
 function parseV6(addr: string): bigint {
   const full = new URL(`http://[${addr}]`).hostname.slice(1, -1);
-  const [head, tail] = full.includes('::') ? full.split('::') as [string, string] : [full, undefined];
+  const [head, tail] = full.includes('::') ? (full.split('::') as [string, string]) : [full, undefined];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
@@ -75,20 +75,29 @@ function parseV6(addr: string): bigint {
 }
 
 /** One side of a rule, in a family: its match, and the classes (I: a Docker bridge, O: not) it can be in; null when it has nothing in this family. */
-interface Side { readonly match: string; readonly classes: readonly ('I' | 'O')[] }
+interface Side {
+  readonly match: string;
+  readonly classes: readonly ('I' | 'O')[];
+}
 
 function sides(e: End, family: Family, res: Resolution, unresolved: string[], dir: 'src' | 'dst'): Side[] | null {
   if (e === 'outside') return [{ match: '', classes: ['O'] }];
   if (e.container !== undefined) {
     const c = res.containers.get(e.container);
-    if (!c) { unresolved.push(`container ${e.container} has no address (not created or not running)`); return null; }
+    if (!c) {
+      unresolved.push(`container ${e.container} has no address (not created or not running)`);
+      return null;
+    }
     const list = family === 'v4' ? c.v4 : c.v6;
     if (list.length === 0) return null;
     return list.map((a) => ({ match: `${dir === 'src' ? '-s' : '-d'} ${a}/${family === 'v4' ? 32 : 128}`, classes: ['I'] }));
   }
   if (e.network !== undefined) {
     const br = res.networks.get(e.network);
-    if (!br) { unresolved.push(`network ${e.network} has no bridge (not created, or not a bridge network)`); return null; }
+    if (!br) {
+      unresolved.push(`network ${e.network} has no bridge (not created, or not a bridge network)`);
+      return null;
+    }
     return [{ match: `${dir === 'src' ? '-i' : '-o'} ${br}`, classes: ['I'] }];
   }
   const c = normaliseCidr(e.cidr!);
@@ -96,9 +105,18 @@ function sides(e: End, family: Family, res: Resolution, unresolved: string[], di
 }
 
 const RATE: Record<string, string> = { second: 'sec', minute: 'min', hour: 'hour', day: 'day' };
-const limitOf = (rate: string | undefined): string => { const [n, u] = (rate ?? '5/minute').split('/') as [string, string]; return `-m limit --limit ${n}/${RATE[u]}`; };
-const logTarget = (prefix: string, res: Resolution): string => (res.nflog ? `-j NFLOG --nflog-prefix "${prefix}" --nflog-group ${NFLOG_GROUP}` : `-j LOG --log-prefix "${prefix}"`);
-const verdict = (action: string, family: Family): string => (action === 'accept' ? '-j RETURN' : action === 'drop' ? '-j DROP' : `-j REJECT --reject-with ${family === 'v4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`);
+const limitOf = (rate: string | undefined): string => {
+  const [n, u] = (rate ?? '5/minute').split('/') as [string, string];
+  return `-m limit --limit ${n}/${RATE[u]}`;
+};
+const logTarget = (prefix: string, res: Resolution): string =>
+  res.nflog ? `-j NFLOG --nflog-prefix "${prefix}" --nflog-group ${NFLOG_GROUP}` : `-j LOG --log-prefix "${prefix}"`;
+const verdict = (action: string, family: Family): string =>
+  action === 'accept'
+    ? '-j RETURN'
+    : action === 'drop'
+      ? '-j DROP'
+      : `-j REJECT --reject-with ${family === 'v4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`;
 
 function protoMatches(a: RuleAttrs, family: Family): string[] {
   const proto = ruleProto(a);
@@ -161,8 +179,16 @@ export function renderPolicy(name: string, a: PolicyAttrs, res: Resolution): Ren
     where = [['OI', '']]; // from outside into any container
   } else {
     const br = res.networks.get(name);
-    if (!br) { unresolved.push(`network ${name} has no bridge (not created, or not a bridge network)`); return { v4: [], v6: [], unresolved }; }
-    where = [['II', `-i ${br}`], ['II', `-o ${br}`], ['IO', `-i ${br}`], ['OI', `-o ${br}`]];
+    if (!br) {
+      unresolved.push(`network ${name} has no bridge (not created, or not a bridge network)`);
+      return { v4: [], v6: [], unresolved };
+    }
+    where = [
+      ['II', `-i ${br}`],
+      ['II', `-o ${br}`],
+      ['IO', `-i ${br}`],
+      ['OI', `-o ${br}`],
+    ];
   }
   for (const family of ['v4', 'v6'] as const) {
     for (const [pair, match] of where) {

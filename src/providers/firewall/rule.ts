@@ -15,7 +15,10 @@ import { renderRule, ruleWords, type Rendered, type RuleAttrs } from './render.j
 export type { RuleAttrs };
 
 /** The groups of a rule, whatever its order: tsc:r:<5 digits>:<name>. */
-const mineOf = (name: string) => (group: string): boolean => /^tsc:r:\d{5}:/.test(group) && group.slice('tsc:r:00000:'.length) === name;
+const mineOf =
+  (name: string) =>
+  (group: string): boolean =>
+    /^tsc:r:\d{5}:/.test(group) && group.slice('tsc:r:00000:'.length) === name;
 
 export function createFirewallRuleProvider(docker: Docker): Provider<RuleAttrs, FirewallObserved> {
   /** What each rule renders to with the names as they were at its last read (views is pure; readMany reads). */
@@ -40,7 +43,7 @@ export function createFirewallRuleProvider(docker: Docker): Provider<RuleAttrs, 
       return firewallViews(ruleWords(r.attrs), want, observed, absent(r));
     },
     async apply(r, plan, _observed, ctx) {
-      const want = plan.action === 'delete' || absent(r) ? null : rendered.get(r.id) ?? null;
+      const want = plan.action === 'delete' || absent(r) ? null : (rendered.get(r.id) ?? null);
       const { bridges } = (await readHost(docker)).resolution;
       await writeGroup(ctx, r.id, ruleTag(r.attrs.order ?? 1000, r.name), mineOf(r.name), want, bridges);
       const tables = await readTables(ctx.exec, ctx.signal);

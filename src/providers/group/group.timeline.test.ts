@@ -20,14 +20,17 @@ beforeAll(() => {
   seedRoot(root, {
     passwd: 'i26-ivy:x:2660:2660::/home:/bin/sh\ni26-jack:x:2661:2660::/home:/bin/sh\ni26-kim:x:2662:2660::/home:/bin/sh\n',
     shadow: 'i26-ivy:*:20000:0:99999:7:::\ni26-jack:*:20000:0:99999:7:::\ni26-kim:*:20000:0:99999:7:::\n',
-    group: 'i26-staff:x:2660:\n', gshadow: 'i26-staff:!::\n',
+    group: 'i26-staff:x:2660:\n',
+    gshadow: 'i26-staff:!::\n',
   });
 });
 afterAll(() => t?.cleanup());
 
 function manifest(name: string, membership: string): string {
   const file = path.join(t.root, name);
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: group
     name: i26-web
@@ -38,15 +41,25 @@ resources:
     name: docker
     system: true
     members: [i26-kim]
-`);
+`,
+  );
   return file;
 }
 
 const files = ['etc/group', 'etc/gshadow'];
-const line = (file: string, name: string): string => readFileSync(path.join(root, 'etc', file), 'utf8').split('\n').find((l) => l.startsWith(`${name}:`)) ?? '';
+const line = (file: string, name: string): string =>
+  readFileSync(path.join(root, 'etc', file), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`)) ?? '';
 const setLine = (file: string, name: string, to: string): void => {
   const p = path.join(root, 'etc', file);
-  writeFileSync(p, readFileSync(p, 'utf8').split('\n').map((l) => (l.startsWith(`${name}:`) ? to : l)).join('\n'));
+  writeFileSync(
+    p,
+    readFileSync(p, 'utf8')
+      .split('\n')
+      .map((l) => (l.startsWith(`${name}:`) ? to : l))
+      .join('\n'),
+  );
 };
 
 describe('group timeline', () => {
@@ -74,7 +87,10 @@ describe('group timeline', () => {
     const noop = await run('--noop');
     expect(noop.code, noop.stdout + noop.stderr).toBe(2);
     const changes = reported(noop, 'group[i26-web]').changes;
-    expect(changes.map((c) => [c.attribute, c.from, c.to]).sort()).toEqual([['gid', 2671, 2670], ['members', ['i26-ivy', 'i26-kim'], ['i26-ivy', 'i26-jack']]]);
+    expect(changes.map((c) => [c.attribute, c.from, c.to]).sort()).toEqual([
+      ['gid', 2671, 2670],
+      ['members', ['i26-ivy', 'i26-kim'], ['i26-ivy', 'i26-jack']],
+    ]);
     expect(fingerprint(root, files)).toBe(drifted);
 
     const repair = await run();

@@ -30,19 +30,25 @@ export function createGroupProvider(): Provider<GroupAttrs, GroupObserved> {
     },
     async readMany(resources, ctx) {
       const accounts = await readAccounts(ctx);
-      return new Map(resources.map((r) => {
-        const g = accounts.groups.find((x) => x.name === r.name);
-        const joining = (r.attrs.members ?? []).filter((m) => !g?.members.includes(m));
-        if (ROOT_EQUIVALENT_GROUPS[r.name] && r.attrs.ensure !== 'absent' && joining.length > 0) ctx.log.warn(`${r.id}: ${joining.join(', ')} join ${r.name}: ${ROOT_EQUIVALENT_GROUPS[r.name]}`);
-        return [r.id, g ? { gid: g.gid, members: sorted(g.members) } : null] as const;
-      }));
+      return new Map(
+        resources.map((r) => {
+          const g = accounts.groups.find((x) => x.name === r.name);
+          const joining = (r.attrs.members ?? []).filter((m) => !g?.members.includes(m));
+          if (ROOT_EQUIVALENT_GROUPS[r.name] && r.attrs.ensure !== 'absent' && joining.length > 0)
+            ctx.log.warn(`${r.id}: ${joining.join(', ')} join ${r.name}: ${ROOT_EQUIVALENT_GROUPS[r.name]}`);
+          return [r.id, g ? { gid: g.gid, members: sorted(g.members) } : null] as const;
+        }),
+      );
     },
     views(r, o) {
       if (r.attrs.ensure === 'absent') return { desired: {}, actual: o === null ? null : {} };
       const a = r.attrs;
       const desired: Record<string, View[string]> = {};
       const actual: Record<string, View[string]> = {};
-      if (a.gid !== undefined) { desired.gid = a.gid; actual.gid = o?.gid ?? null; }
+      if (a.gid !== undefined) {
+        desired.gid = a.gid;
+        actual.gid = o?.gid ?? null;
+      }
       if (a.members !== undefined) {
         desired.members = sorted(a.members);
         actual.members = (a.membership ?? 'minimum') === 'exact' ? sorted(o?.members ?? []) : sorted((o?.members ?? []).filter((m) => a.members!.includes(m)));
@@ -53,7 +59,15 @@ export function createGroupProvider(): Provider<GroupAttrs, GroupObserved> {
       // Members must exist before they are listed; a user that names this group as its
       // primary group requires it instead (user.autoRequire), so only users that do not.
       const members = new Set(r.attrs.members ?? []);
-      return all.filter((x) => x.kind === 'user' && members.has(x.name) && !((x.attrs as { groups?: string[]; group?: string }).groups ?? []).includes(r.name) && (x.attrs as { group?: string }).group !== r.name).map((x) => x.id);
+      return all
+        .filter(
+          (x) =>
+            x.kind === 'user' &&
+            members.has(x.name) &&
+            !((x.attrs as { groups?: string[]; group?: string }).groups ?? []).includes(r.name) &&
+            (x.attrs as { group?: string }).group !== r.name,
+        )
+        .map((x) => x.id);
     },
     apply(r, _plan, observed, ctx) {
       return withAccountsLock(ctx, () => applyOne(r, observed, ctx));

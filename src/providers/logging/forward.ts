@@ -37,12 +37,16 @@ export function renderForward(a: ForwardAttrs, owner: string): string {
     ['port', String(a.port ?? FORWARD_DEFAULTS.port)],
     ['protocol', a.protocol ?? FORWARD_DEFAULTS.protocol],
     ...(a.template !== undefined ? [['template', a.template] as [string, string]] : []),
-    ...Object.keys(a.parameters ?? {}).sort().map((k) => [k, a.parameters![k]!] as [string, string]),
+    ...Object.keys(a.parameters ?? {})
+      .sort()
+      .map((k) => [k, a.parameters![k]!] as [string, string]),
   ];
-  return [
-    `# Managed by tsconverge (${owner}). Changes made by hand are reverted on the next run.`,
-    `${a.selector ?? FORWARD_DEFAULTS.selector} action(${params.map(([k, v]) => `${k}=${quote(v)}`).join(' ')})`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `# Managed by tsconverge (${owner}). Changes made by hand are reverted on the next run.`,
+      `${a.selector ?? FORWARD_DEFAULTS.selector} action(${params.map(([k, v]) => `${k}=${quote(v)}`).join(' ')})`,
+    ].join('\n') + '\n'
+  );
 }
 
 /** Parse the owned file: the first omfwd action becomes the rule; every other line is extra. */
@@ -54,7 +58,10 @@ export function forwardView(text: string): View {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const m = /^(\S+)\s+action\((.*)\)$/.exec(line);
-    if (!m || rule) { extraLines.push(line.split(/\s+/).join(' ')); continue; }
+    if (!m || rule) {
+      extraLines.push(line.split(/\s+/).join(' '));
+      continue;
+    }
     selector = m[1]!;
     rule = {};
     const re = /([\w.]+)\s*=\s*"((?:[^"\\]|\\.)*)"/g;
@@ -72,15 +79,27 @@ export function forwardView(text: string): View {
     protocol: protocol === null ? null : protocol.toLowerCase(),
     template,
     // The action type is always omfwd; a hand edit of it shows as parameters/type.
-    parameters: Object.fromEntries(Object.entries({ ...parameters, ...(type !== null && type !== 'omfwd' ? { type } : {}) }).sort(([x], [y]) => x.localeCompare(y))),
+    parameters: Object.fromEntries(
+      Object.entries({ ...parameters, ...(type !== null && type !== 'omfwd' ? { type } : {}) }).sort(([x], [y]) => x.localeCompare(y)),
+    ),
     extraLines,
   });
 }
 
-export async function checkForward(rsyslogd: string, file: string, target: string, resource: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+export async function checkForward(
+  rsyslogd: string,
+  file: string,
+  target: string,
+  resource: string,
+  signal?: AbortSignal,
+  exec?: ProcessRunner,
+): Promise<void> {
   const res = await runCommand(rsyslogd, ['-N1', '-f', file], { signal, timeoutMs: 30_000, exec });
   if (res.code === 0) return;
-  const message = tail(res.stderr + '\n' + res.stdout, 3).split(file).join('the new rule file').replace(/\s+/g, ' ');
+  const message = tail(res.stderr + '\n' + res.stdout, 3)
+    .split(file)
+    .join('the new rule file')
+    .replace(/\s+/g, ' ');
   throw new TsconvergeError('CONFIG_REJECTED', `rsyslogd rejected the new forwarding rule: ${message}; ${target} was left unchanged`, {
     resource,
     terminal: true,

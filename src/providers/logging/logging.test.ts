@@ -19,19 +19,54 @@ describe('logrotate rules', () => {
   it.each<[string, RotateSettings, string[]]>([
     ['defaults only', { paths: ['/var/log/app.log'] }, ['missingok', 'notifempty']],
     ['explicit negatives', { paths: ['/a'], compress: false, notifempty: false, missingok: false }, ['nocompress', 'nomissingok', 'ifempty']],
-    ['valued and frequency', { paths: ['/a'], frequency: 'daily', rotate: 7, size: '100M', create: '0640 root adm' }, ['daily', 'rotate 7', 'size 100M', 'create 0640 root adm', 'missingok', 'notifempty']],
-    ['scripts', { paths: ['/a'], sharedscripts: true, postrotate: 'kill -HUP $(cat /run/app.pid)\ntrue\n' }, ['missingok', 'notifempty', 'sharedscripts', 'postrotate', 'kill -HUP $(cat /run/app.pid)', 'true', 'endscript']],
+    [
+      'valued and frequency',
+      { paths: ['/a'], frequency: 'daily', rotate: 7, size: '100M', create: '0640 root adm' },
+      ['daily', 'rotate 7', 'size 100M', 'create 0640 root adm', 'missingok', 'notifempty'],
+    ],
+    [
+      'scripts',
+      { paths: ['/a'], sharedscripts: true, postrotate: 'kill -HUP $(cat /run/app.pid)\ntrue\n' },
+      ['missingok', 'notifempty', 'sharedscripts', 'postrotate', 'kill -HUP $(cat /run/app.pid)', 'true', 'endscript'],
+    ],
   ])('renders %s', (_n, s, directives) => {
     const text = renderRotate(s, 'logging.rotate[app]');
-    const body = text.split('\n').slice(2, -2).map((l) => l.trim());
+    const body = text
+      .split('\n')
+      .slice(2, -2)
+      .map((l) => l.trim());
     expect(body).toEqual(directives);
     expect(text.split('\n')[1]).toBe(`${s.paths.join(' ')} {`);
   });
 
   it('parses what it renders', () => {
-    const s: RotateSettings = { paths: ['/var/log/b.log', '/var/log/a b.log'], frequency: 'weekly', rotate: 4, compress: true, delaycompress: true, dateext: true, su: 'root adm', prerotate: 'echo pre', extraLines: ['olddir /var/log/old'] };
+    const s: RotateSettings = {
+      paths: ['/var/log/b.log', '/var/log/a b.log'],
+      frequency: 'weekly',
+      rotate: 4,
+      compress: true,
+      delaycompress: true,
+      dateext: true,
+      su: 'root adm',
+      prerotate: 'echo pre',
+      extraLines: ['olddir /var/log/old'],
+    };
     const rule = parseRotate(renderRotate(s, 'x'));
-    expect(rule).toMatchObject({ paths: ['/var/log/b.log', '/var/log/a b.log'], frequency: 'weekly', rotate: '4', compress: true, delaycompress: true, dateext: true, missingok: true, notifempty: true, copytruncate: null, su: 'root adm', prerotate: 'echo pre', postrotate: null, extraLines: ['olddir /var/log/old'] });
+    expect(rule).toMatchObject({
+      paths: ['/var/log/b.log', '/var/log/a b.log'],
+      frequency: 'weekly',
+      rotate: '4',
+      compress: true,
+      delaycompress: true,
+      dateext: true,
+      missingok: true,
+      notifempty: true,
+      copytruncate: null,
+      su: 'root adm',
+      prerotate: 'echo pre',
+      postrotate: null,
+      extraLines: ['olddir /var/log/old'],
+    });
   });
 
   it('a directive added by hand shows in the view', () => {
@@ -44,9 +79,9 @@ describe('logrotate rules', () => {
   });
 
   it.each([
-    ['error: lr2:2 unknown option \'dailyy\' -- ignoring line', 1],
+    ["error: lr2:2 unknown option 'dailyy' -- ignoring line", 1],
     ['error: stat of /var/log/x.log failed: No such file or directory', 0],
-    ['error: lr3:2 bad rotation count \'abc\'\nerror: found error in /var/log/x.log , skipping', 2],
+    ["error: lr3:2 bad rotation count 'abc'\nerror: found error in /var/log/x.log , skipping", 2],
   ])('config errors in %j: %i', (out, n) => {
     expect(configErrors(out)).toHaveLength(n);
   });
@@ -55,8 +90,18 @@ describe('logrotate rules', () => {
 describe('rsyslog forwarding rule', () => {
   it.each<[string, ForwardAttrs, string]>([
     ['defaults', { target: 'logs.example' }, '*.* action(type="omfwd" target="logs.example" port="514" protocol="tcp")'],
-    ['udp, selector, template, parameters sorted', { target: '10.0.0.9', port: 5514, protocol: 'udp', selector: 'auth,authpriv.*', template: 'RSYSLOG_SyslogProtocol23Format', parameters: { 'queue.type': 'LinkedList', 'action.resumeRetryCount': '-1' } },
-      'auth,authpriv.* action(type="omfwd" target="10.0.0.9" port="5514" protocol="udp" template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="-1" queue.type="LinkedList")'],
+    [
+      'udp, selector, template, parameters sorted',
+      {
+        target: '10.0.0.9',
+        port: 5514,
+        protocol: 'udp',
+        selector: 'auth,authpriv.*',
+        template: 'RSYSLOG_SyslogProtocol23Format',
+        parameters: { 'queue.type': 'LinkedList', 'action.resumeRetryCount': '-1' },
+      },
+      'auth,authpriv.* action(type="omfwd" target="10.0.0.9" port="5514" protocol="udp" template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="-1" queue.type="LinkedList")',
+    ],
   ])('renders %s', (_n, attrs, line) => {
     const text = renderForward(attrs, 'logging.forward[central]');
     expect(text.split('\n')[1]).toBe(line);
@@ -71,7 +116,13 @@ describe('rsyslog forwarding rule', () => {
     expect(forwardView(text + '*.* /var/log/all.log\n')).toMatchObject({ extraLines: ['*.* /var/log/all.log'] });
   });
 
-  it.each([['app', true], ['app.v2_x-y', true], ['../etc/passwd', false], ['.hidden', false], ['a/b', false]])('drop-in name %s ok: %s', (name, ok) => {
+  it.each([
+    ['app', true],
+    ['app.v2_x-y', true],
+    ['../etc/passwd', false],
+    ['.hidden', false],
+    ['a/b', false],
+  ])('drop-in name %s ok: %s', (name, ok) => {
     if (ok) expect(checkDropInName(name, 'x')).toBe(name);
     else expect(() => checkDropInName(name, 'x')).toThrow(/cannot be used as a file name/);
   });
@@ -87,7 +138,12 @@ describe('logging providers against a temp root and the real checkers', () => {
     const ctx = testContext(t.root);
     const p = createLogrotateProvider();
     expect(await p.suitable(ctx)).toBeUndefined();
-    const r = resource<RotateAttrs>('logging.rotate', 'app', { paths: ['/var/log/tsconverge-test-nonexistent/*.log'], frequency: 'daily', rotate: 7, compress: true });
+    const r = resource<RotateAttrs>('logging.rotate', 'app', {
+      paths: ['/var/log/tsconverge-test-nonexistent/*.log'],
+      frequency: 'daily',
+      rotate: 7,
+      compress: true,
+    });
     expect((await converge(p, r, ctx)).action).toBe('create');
     const file = path.join(t.root, 'etc/logrotate.d/app');
     const good = readFileSync(file, 'utf8');
@@ -96,7 +152,10 @@ describe('logging providers against a temp root and the real checkers', () => {
 
     const mtime = statSync(file).mtimeMs;
     const bad = resource<RotateAttrs>('logging.rotate', 'app', { ...r.attrs, extraLines: ['rotatee 3'] });
-    await expect(converge(p, bad, ctx)).rejects.toMatchObject({ code: 'CONFIG_REJECTED', message: expect.stringMatching(/logrotate rejected.*rotatee.*left unchanged/) });
+    await expect(converge(p, bad, ctx)).rejects.toMatchObject({
+      code: 'CONFIG_REJECTED',
+      message: expect.stringMatching(/logrotate rejected.*rotatee.*left unchanged/),
+    });
     expect(readFileSync(file, 'utf8')).toBe(good);
     expect(statSync(file).mtimeMs).toBe(mtime);
     expect(readdirSync(path.dirname(file))).toEqual(['app']);

@@ -13,15 +13,24 @@ import { alive, cli, fingerprint, readPidfile, reported, tempRoot } from '../hos
 
 let t: ReturnType<typeof tempRoot>;
 let root: string;
-beforeAll(() => { t = tempRoot('logging-timeline'); root = path.join(t.root, 'root'); });
+beforeAll(() => {
+  t = tempRoot('logging-timeline');
+  root = path.join(t.root, 'root');
+});
 afterAll(() => {
-  try { process.kill(readPidfile(path.join(root, 'run/tsconverge/app.pid')), 'SIGKILL'); } catch { /* not running */ }
+  try {
+    process.kill(readPidfile(path.join(root, 'run/tsconverge/app.pid')), 'SIGKILL');
+  } catch {
+    /* not running */
+  }
   t?.cleanup();
 });
 
 function manifest(name: string, extra = ''): string {
   const file = path.join(t.root, name);
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: logging.rotate
     name: app
@@ -48,7 +57,8 @@ ${extra}
     provider: process
     start: [/bin/sh, -c, "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
     subscribe: ["logging.rotate[app]", "logging.forward[central]"]
-`);
+`,
+  );
   return file;
 }
 
@@ -63,8 +73,12 @@ describe('logging timeline', () => {
     expect(first.code, first.stdout + first.stderr).toBe(2);
     expect(reported(first, 'logging.rotate[app]')).toMatchObject({ action: 'create', status: 'changed' });
     expect(reported(first, 'logging.forward[central]')).toMatchObject({ action: 'create', status: 'changed' });
-    expect(readFileSync(path.join(root, files[0]!), 'utf8')).toContain('/var/log/app/*.log /var/log/app/audit.log {\n    daily\n    rotate 14\n    maxsize 100M\n    create 0640 root adm\n    compress\n    delaycompress\n    missingok\n    notifempty\n');
-    expect(readFileSync(path.join(root, files[1]!), 'utf8')).toContain('*.info action(type="omfwd" target="127.0.0.1" port="6514" protocol="tcp" action.resumeRetryCount="-1" queue.type="LinkedList")\n');
+    expect(readFileSync(path.join(root, files[0]!), 'utf8')).toContain(
+      '/var/log/app/*.log /var/log/app/audit.log {\n    daily\n    rotate 14\n    maxsize 100M\n    create 0640 root adm\n    compress\n    delaycompress\n    missingok\n    notifempty\n',
+    );
+    expect(readFileSync(path.join(root, files[1]!), 'utf8')).toContain(
+      '*.info action(type="omfwd" target="127.0.0.1" port="6514" protocol="tcp" action.resumeRetryCount="-1" queue.type="LinkedList")\n',
+    );
     const pid1 = pid();
     expect(alive(pid1)).toBe(true);
 
@@ -78,7 +92,14 @@ describe('logging timeline', () => {
     const drifted = fingerprint(root, files);
     const noop = await run('--noop');
     expect(noop.code, noop.stdout + noop.stderr).toBe(2);
-    expect(reported(noop, 'logging.rotate[app]').changes.map((c) => [c.attribute, c.from, c.to]).sort()).toEqual([['compress', undefined, true], ['rotate', 2, 14]]);
+    expect(
+      reported(noop, 'logging.rotate[app]')
+        .changes.map((c) => [c.attribute, c.from, c.to])
+        .sort(),
+    ).toEqual([
+      ['compress', undefined, true],
+      ['rotate', 2, 14],
+    ]);
     expect(reported(noop, 'logging.forward[central]').changes.map((c) => [c.attribute, c.from, c.to])).toEqual([['port', 514, 6514]]);
     expect(reported(noop, 'service[app]')).toMatchObject({ status: 'pending', refresh: true });
     expect(fingerprint(root, files)).toBe(drifted);
@@ -86,7 +107,11 @@ describe('logging timeline', () => {
 
     const repair = await run();
     expect(repair.code, repair.stdout + repair.stderr).toBe(2);
-    expect(fingerprint(root, files).split('\n').map((l) => l.split(' ')[1])).toEqual(converged.split('\n').map((l) => l.split(' ')[1]));
+    expect(
+      fingerprint(root, files)
+        .split('\n')
+        .map((l) => l.split(' ')[1]),
+    ).toEqual(converged.split('\n').map((l) => l.split(' ')[1]));
     expect(pid()).not.toBe(pid1);
     expect((await run()).code).toBe(0);
   });
@@ -97,7 +122,13 @@ describe('logging timeline', () => {
     const m = manifest('logging-bad.yaml', '    extraLines: ["frobnicate yes"]');
     const run = await cli(['apply', m, '--root', root, '--format', 'json']);
     expect(run.code, run.stdout + run.stderr).toBe(4);
-    expect(reported(run, 'logging.rotate[app]')).toMatchObject({ status: 'failed', error: { code: 'CONFIG_REJECTED', message: expect.stringMatching(/logrotate rejected the new rule file: .*the new rule file:\d+ unknown option 'frobnicate'.*left unchanged/) } });
+    expect(reported(run, 'logging.rotate[app]')).toMatchObject({
+      status: 'failed',
+      error: {
+        code: 'CONFIG_REJECTED',
+        message: expect.stringMatching(/logrotate rejected the new rule file: .*the new rule file:\d+ unknown option 'frobnicate'.*left unchanged/),
+      },
+    });
     expect(reported(run, 'logging.forward[central]')).toMatchObject({ status: 'unchanged' });
     expect(reported(run, 'service[app]')).toMatchObject({ status: 'skipped' });
     expect(fingerprint(root, files)).toBe(before);

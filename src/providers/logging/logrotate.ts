@@ -16,8 +16,13 @@ export type Frequency = (typeof FREQUENCIES)[number];
 export const FLAGS = ['compress', 'delaycompress', 'missingok', 'notifempty', 'copytruncate', 'dateext', 'sharedscripts'] as const;
 export type Flag = (typeof FLAGS)[number];
 const NEGATION: Readonly<Record<string, Flag>> = {
-  nocompress: 'compress', nodelaycompress: 'delaycompress', nomissingok: 'missingok', ifempty: 'notifempty',
-  nocopytruncate: 'copytruncate', nodateext: 'dateext', nosharedscripts: 'sharedscripts',
+  nocompress: 'compress',
+  nodelaycompress: 'delaycompress',
+  nomissingok: 'missingok',
+  ifempty: 'notifempty',
+  nocopytruncate: 'copytruncate',
+  nodateext: 'dateext',
+  nosharedscripts: 'sharedscripts',
 };
 const VALUED = ['rotate', 'size', 'minsize', 'maxsize', 'maxage', 'create', 'su'] as const;
 type Valued = (typeof VALUED)[number];
@@ -86,7 +91,14 @@ export function renderRotate(s: RotateSettings, owner: string): string {
   for (const k of SCRIPTS) {
     const script = s[k];
     if (script === undefined) continue;
-    out.push(`    ${k}`, ...script.replace(/\n+$/, '').split('\n').map((l) => `        ${l}`), '    endscript');
+    out.push(
+      `    ${k}`,
+      ...script
+        .replace(/\n+$/, '')
+        .split('\n')
+        .map((l) => `        ${l}`),
+      '    endscript',
+    );
   }
   out.push('}');
   return out.join('\n') + '\n';
@@ -100,16 +112,23 @@ export function parseRotate(text: string): RotateRule {
   for (const raw of text.replace(/\r\n/g, '\n').split('\n')) {
     const line = raw.trim();
     if (script) {
-      if (line === 'endscript') { rule[script] = scriptLines.join('\n'); script = null; }
-      else scriptLines.push(line);
+      if (line === 'endscript') {
+        rule[script] = scriptLines.join('\n');
+        script = null;
+      } else scriptLines.push(line);
       continue;
     }
     if (line === '' || line.startsWith('#') || line === '}') continue;
-    if (line.endsWith('{')) { rule.paths.push(...splitPaths(line.slice(0, -1))); continue; }
+    if (line.endsWith('{')) {
+      rule.paths.push(...splitPaths(line.slice(0, -1)));
+      continue;
+    }
     const [word, ...rest] = line.split(/\s+/);
     const arg = rest.join(' ');
-    if ((SCRIPTS as readonly string[]).includes(word!)) { script = word as Script; scriptLines = []; }
-    else if ((FREQUENCIES as readonly string[]).includes(word!) && arg === '') rule.frequency = word as Frequency;
+    if ((SCRIPTS as readonly string[]).includes(word!)) {
+      script = word as Script;
+      scriptLines = [];
+    } else if ((FREQUENCIES as readonly string[]).includes(word!) && arg === '') rule.frequency = word as Frequency;
     else if ((FLAGS as readonly string[]).includes(word!) && arg === '') rule[word as Flag] = true;
     else if (NEGATION[word!] && arg === '') rule[NEGATION[word!]!] = false;
     else if ((VALUED as readonly string[]).includes(word!) && arg !== '') rule[word as Valued] = arg;
@@ -134,7 +153,14 @@ export function configErrors(output: string): string[] {
  * not exist (yet) are not a configuration error; a parse error is, even one logrotate
  * itself would skip with exit code 0.
  */
-export async function checkRotate(logrotate: string, file: string, target: string, resource: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+export async function checkRotate(
+  logrotate: string,
+  file: string,
+  target: string,
+  resource: string,
+  signal?: AbortSignal,
+  exec?: ProcessRunner,
+): Promise<void> {
   // The throwaway state file sits beside the temp rule file (inside the root, named like
   // it, so a sweep removes it if tsconverge is killed), never in the machine's /tmp.
   const state = `${file}.state`;
@@ -144,7 +170,15 @@ export async function checkRotate(logrotate: string, file: string, target: strin
     // logrotate exits 0 after "unknown option -- ignoring line": a line it ignores is a
     // rejected line. A non-zero exit for a log that does not exist here is not.
     if (errors.length === 0) return;
-    const message = errors.slice(0, 5).map((l) => l.replace(/^error: /, '').split(file).join('the new rule file')).join('; ');
+    const message = errors
+      .slice(0, 5)
+      .map((l) =>
+        l
+          .replace(/^error: /, '')
+          .split(file)
+          .join('the new rule file'),
+      )
+      .join('; ');
     throw new TsconvergeError('CONFIG_REJECTED', `logrotate rejected the new rule file: ${message}; ${target} was left unchanged`, {
       resource,
       terminal: true,

@@ -54,7 +54,9 @@ export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFil
     watch: (r) => [{ path: spec.path(r) }],
     async suitable() {
       if (await findBinary(spec.checker.binary)) return undefined;
-      return unsuitable(`${spec.checker.binary} (Debian package ${spec.checker.pkg}) was not found on PATH; it is needed to check ${spec.checker.checks} before they are written`);
+      return unsuitable(
+        `${spec.checker.binary} (Debian package ${spec.checker.pkg}) was not found on PATH; it is needed to check ${spec.checker.checks} before they are written`,
+      );
     },
     readMany: (resources, ctx) => readEach(resources, ctx, readOne),
     views(r, observed) {
@@ -69,7 +71,12 @@ export function createOwnedFileProvider<A extends OwnedFileAttrs>(spec: OwnedFil
       }
       const checker = await requireBinary(spec.checker.binary, `to check ${spec.checker.checks}`, spec.checker.pkg, r.id);
       const content = spec.render(r);
-      await ctx.fs.writeAtomic(target, content, { mode: 0o644, resource: r.id, signal: ctx.signal, validate: (tmp) => spec.check(checker, tmp, content, target, r, ctx) });
+      await ctx.fs.writeAtomic(target, content, {
+        mode: 0o644,
+        resource: r.id,
+        signal: ctx.signal,
+        validate: (tmp) => spec.check(checker, tmp, content, target, r, ctx),
+      });
       return readOne(r, ctx);
     },
   };

@@ -68,7 +68,10 @@ export function parseChronyConf(text: string): ChronySettings {
     if (line === '') continue;
     const [directive, ...rest] = line.split(' ');
     const args = rest.join(' ');
-    if (!HANDLED.has(directive!)) { extraLines.push(line); continue; }
+    if (!HANDLED.has(directive!)) {
+      extraLines.push(line);
+      continue;
+    }
     if (directive === 'server') servers.push(args);
     else if (directive === 'pool') pools.push(args);
     else if (directive === 'allow') allow.push(args === '' ? 'all' : args);
@@ -95,15 +98,30 @@ export function renderChronyConf(s: ChronySettings, owner: string): string {
  * Ask chronyd whether it accepts the file. Throws CONFIG_REJECTED with chronyd's own
  * message and the offending line of the new content.
  */
-export async function checkChronyConf(chronyd: string, file: string, content: string, target: string, resource: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+export async function checkChronyConf(
+  chronyd: string,
+  file: string,
+  content: string,
+  target: string,
+  resource: string,
+  signal?: AbortSignal,
+  exec?: ProcessRunner,
+): Promise<void> {
   const res = await runCommand(chronyd, ['-p', '-f', file], { signal, timeoutMs: 30_000, exec });
   if (res.code === 0) return;
-  const message = tail(res.stderr || res.stdout).replace(/^\S+Z\s+/gm, '').split(file).join('the new chrony.conf');
+  const message = tail(res.stderr || res.stdout)
+    .replace(/^\S+Z\s+/gm, '')
+    .split(file)
+    .join('the new chrony.conf');
   const lineNo = /at line (\d+)/.exec(message)?.[1];
   const offending = lineNo ? content.split('\n')[Number(lineNo) - 1] : undefined;
-  throw new TsconvergeError('CONFIG_REJECTED', `chronyd rejected the new configuration: ${message}${offending !== undefined ? ` (line ${lineNo}: ${JSON.stringify(offending)})` : ''}; ${target} was left unchanged`, {
-    resource,
-    terminal: true,
-    hint: 'fix the declared servers, pools, allow rules or extraLines so that `chronyd -p -f FILE` accepts them',
-  });
+  throw new TsconvergeError(
+    'CONFIG_REJECTED',
+    `chronyd rejected the new configuration: ${message}${offending !== undefined ? ` (line ${lineNo}: ${JSON.stringify(offending)})` : ''}; ${target} was left unchanged`,
+    {
+      resource,
+      terminal: true,
+      hint: 'fix the declared servers, pools, allow rules or extraLines so that `chronyd -p -f FILE` accepts them',
+    },
+  );
 }

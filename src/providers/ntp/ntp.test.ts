@@ -21,9 +21,37 @@ describe('chrony sources', () => {
 
 describe('chrony.conf', () => {
   it.each([
-    ['comments and blanks', '# c\n! c\n; c\n% c\n\nserver a iburst\n', { servers: ['a iburst'], pools: [], makestep: null, allow: [], driftfile: null, rtcsync: false, extraLines: [] }],
-    ['everything modelled', 'pool p.example iburst maxsources 4\nmakestep 1.0 3\nallow 10.0.0.0/8\nallow\ndriftfile /var/lib/chrony/chrony.drift\nrtcsync\n', { servers: [], pools: ['p.example iburst maxsources 4'], makestep: { threshold: 1, limit: 3 }, allow: ['10.0.0.0/8', 'all'], driftfile: '/var/lib/chrony/chrony.drift', rtcsync: true, extraLines: [] }],
-    ['unknown directives are extra lines, whitespace collapsed', 'keyfile   /etc/chrony/chrony.keys\nleapsectz right/UTC\n', { servers: [], pools: [], makestep: null, allow: [], driftfile: null, rtcsync: false, extraLines: ['keyfile /etc/chrony/chrony.keys', 'leapsectz right/UTC'] }],
+    [
+      'comments and blanks',
+      '# c\n! c\n; c\n% c\n\nserver a iburst\n',
+      { servers: ['a iburst'], pools: [], makestep: null, allow: [], driftfile: null, rtcsync: false, extraLines: [] },
+    ],
+    [
+      'everything modelled',
+      'pool p.example iburst maxsources 4\nmakestep 1.0 3\nallow 10.0.0.0/8\nallow\ndriftfile /var/lib/chrony/chrony.drift\nrtcsync\n',
+      {
+        servers: [],
+        pools: ['p.example iburst maxsources 4'],
+        makestep: { threshold: 1, limit: 3 },
+        allow: ['10.0.0.0/8', 'all'],
+        driftfile: '/var/lib/chrony/chrony.drift',
+        rtcsync: true,
+        extraLines: [],
+      },
+    ],
+    [
+      'unknown directives are extra lines, whitespace collapsed',
+      'keyfile   /etc/chrony/chrony.keys\nleapsectz right/UTC\n',
+      {
+        servers: [],
+        pools: [],
+        makestep: null,
+        allow: [],
+        driftfile: null,
+        rtcsync: false,
+        extraLines: ['keyfile /etc/chrony/chrony.keys', 'leapsectz right/UTC'],
+      },
+    ],
   ])('parses %s', (_n, text, expected) => {
     expect(parseChronyConf(text)).toEqual(expected);
   });
@@ -96,7 +124,10 @@ describe('ntp provider against a temp root and the real chronyd', () => {
     writeFileSync(file, 'server old.example iburst\n');
     const before = statSync(file).mtimeMs;
     const r = resource<NtpAttrs>('ntp', 'time', { servers: ['127.0.0.1'], allow: ['not-a-subnet'] });
-    await expect(converge(p, r, ctx)).rejects.toMatchObject({ code: 'CONFIG_REJECTED', message: expect.stringMatching(/chronyd rejected.*allow.*not-a-subnet.*left unchanged/) });
+    await expect(converge(p, r, ctx)).rejects.toMatchObject({
+      code: 'CONFIG_REJECTED',
+      message: expect.stringMatching(/chronyd rejected.*allow.*not-a-subnet.*left unchanged/),
+    });
     expect(readFileSync(file, 'utf8')).toBe('server old.example iburst\n');
     expect(statSync(file).mtimeMs).toBe(before);
     expect(readdirSync(path.dirname(file))).toEqual(['chrony.conf']);
@@ -107,7 +138,10 @@ describe('ntp provider against a temp root and the real chronyd', () => {
     cleanup = t.cleanup;
     const ctx = testContext(t.root);
     const r = resource<NtpAttrs>('ntp', 'time', { servers: ['127.0.0.1'], chronydPath: '/nonexistent/chronyd' });
-    await expect(converge(createNtpProvider(), r, ctx)).rejects.toMatchObject({ code: 'BINARY_NOT_FOUND', hint: expect.stringContaining('apt-get install chrony') });
+    await expect(converge(createNtpProvider(), r, ctx)).rejects.toMatchObject({
+      code: 'BINARY_NOT_FOUND',
+      hint: expect.stringContaining('apt-get install chrony'),
+    });
     expect(existsSync(path.join(t.root, 'etc/chrony'))).toBe(false);
   });
 

@@ -15,15 +15,24 @@ import { alive, cli, fingerprint, readPidfile, reported, tempRoot } from '../hos
 
 let t: ReturnType<typeof tempRoot>;
 let root: string;
-beforeAll(() => { t = tempRoot('ntp-timeline'); root = path.join(t.root, 'root'); });
+beforeAll(() => {
+  t = tempRoot('ntp-timeline');
+  root = path.join(t.root, 'root');
+});
 afterAll(() => {
-  try { process.kill(readPidfile(path.join(root, 'run/chronyd.pid')), 'SIGTERM'); } catch { /* not running */ }
+  try {
+    process.kill(readPidfile(path.join(root, 'run/chronyd.pid')), 'SIGTERM');
+  } catch {
+    /* not running */
+  }
   t?.cleanup();
 });
 
 function manifest(name: string, ntp: string): string {
   const file = path.join(t.root, name);
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: ntp
     name: time
@@ -42,7 +51,8 @@ ${ntp}
     pidfile: /run/chronyd.pid
     writesPidfile: true
     logFile: /var/log/chronyd.log
-`);
+`,
+  );
   return file;
 }
 
@@ -72,7 +82,11 @@ describe('ntp timeline with a real chronyd', () => {
     const drifted = fingerprint(root, [conf]);
     const noop = await run('--noop');
     expect(noop.code, noop.stdout + noop.stderr).toBe(2);
-    expect(reported(noop, 'ntp[time]')).toMatchObject({ action: 'update', status: 'pending', changes: [{ attribute: 'allow', from: ['0.0.0.0/0'], to: ['10.0.0.0/8'] }] });
+    expect(reported(noop, 'ntp[time]')).toMatchObject({
+      action: 'update',
+      status: 'pending',
+      changes: [{ attribute: 'allow', from: ['0.0.0.0/0'], to: ['10.0.0.0/8'] }],
+    });
     expect(reported(noop, 'service[chronyd]')).toMatchObject({ status: 'pending', refresh: true });
     expect(fingerprint(root, [conf])).toBe(drifted);
     expect(pid()).toBe(pid1);
@@ -93,7 +107,13 @@ describe('ntp timeline with a real chronyd', () => {
     const m = manifest('ntp-bad.yaml', '    servers: [127.0.0.1]\n    allow: [not-a-subnet]');
     const run = await cli(['apply', m, '--root', root, '--format', 'json']);
     expect(run.code, run.stdout + run.stderr).toBe(4);
-    expect(reported(run, 'ntp[time]')).toMatchObject({ status: 'failed', error: { code: 'CONFIG_REJECTED', message: expect.stringMatching(/chronyd rejected the new configuration: .*allow directive.*"allow not-a-subnet".*left unchanged/) } });
+    expect(reported(run, 'ntp[time]')).toMatchObject({
+      status: 'failed',
+      error: {
+        code: 'CONFIG_REJECTED',
+        message: expect.stringMatching(/chronyd rejected the new configuration: .*allow directive.*"allow not-a-subnet".*left unchanged/),
+      },
+    });
     expect(reported(run, 'service[chronyd]')).toMatchObject({ status: 'skipped' });
     expect(fingerprint(root, [conf])).toBe(before);
     expect(pid()).toBe(pid1);
@@ -107,7 +127,10 @@ describe('ntp timeline with a real chronyd', () => {
     const PATH = [path.dirname(process.execPath), '/usr/bin', '/bin'].join(':');
     const run = await cli(['apply', m, '--root', root, '--format', 'json'], { env: { PATH } });
     expect(run.code, run.stdout + run.stderr).toBe(4);
-    expect(reported(run, 'ntp[time]')).toMatchObject({ status: 'failed', error: { message: expect.stringContaining('chronyd (Debian package chrony) was found on PATH') } });
+    expect(reported(run, 'ntp[time]')).toMatchObject({
+      status: 'failed',
+      error: { message: expect.stringContaining('chronyd (Debian package chrony) was found on PATH') },
+    });
     expect(reported(run, 'service[chronyd]')).toMatchObject({ status: 'skipped' });
     expect(fingerprint(root, [conf])).toBe(before);
     expect(pid()).toBe(pid1);

@@ -12,7 +12,16 @@
 import { TsconvergeError } from '../../core/errors.js';
 import { compactView, findBinary, requireBinary, sortedUnique, readEach } from '../hostio.js';
 import { unsuitable, type Provider, type ProviderContext, type Resource, type View } from '../types.js';
-import { CHRONY_DEFAULTS, checkChronyConf, parseChronyConf, renderChronyConf, sourceLine, type ChronySettings, type Makestep, type NtpServer } from './chrony.js';
+import {
+  CHRONY_DEFAULTS,
+  checkChronyConf,
+  parseChronyConf,
+  renderChronyConf,
+  sourceLine,
+  type ChronySettings,
+  type Makestep,
+  type NtpServer,
+} from './chrony.js';
 import { checkTimesyncd, parseTimesyncdConf, renderTimesyncdConf, type TimesyncdSettings } from './timesyncd.js';
 
 export type NtpBackend = 'chrony' | 'timesyncd';
@@ -33,8 +42,7 @@ export interface NtpAttrs {
 }
 
 export type NtpObserved =
-  | { readonly provider: 'chrony'; readonly settings: ChronySettings }
-  | { readonly provider: 'timesyncd'; readonly settings: TimesyncdSettings };
+  { readonly provider: 'chrony'; readonly settings: ChronySettings } | { readonly provider: 'timesyncd'; readonly settings: TimesyncdSettings };
 
 export const CONFIG_PATHS: Readonly<Record<NtpBackend, string>> = {
   chrony: '/etc/chrony/chrony.conf',
@@ -68,13 +76,19 @@ export function resolveChrony(a: NtpAttrs): ChronySettings {
 
 export function resolveTimesyncd(a: NtpAttrs, resource: string): TimesyncdSettings {
   const declared = CHRONY_ONLY.filter((k) => a[k] !== undefined);
-  const withOptions = [...(a.servers ?? []), ...(a.pools ?? [])].some((s) => typeof s !== 'string' && (s.iburst !== undefined || s.prefer !== undefined || (s.options ?? []).length > 0));
+  const withOptions = [...(a.servers ?? []), ...(a.pools ?? [])].some(
+    (s) => typeof s !== 'string' && (s.iburst !== undefined || s.prefer !== undefined || (s.options ?? []).length > 0),
+  );
   if (declared.length > 0 || withOptions) {
-    throw new TsconvergeError('INVALID_VALUE', `provider timesyncd does not support ${[...declared, ...(withOptions ? ['per-server options'] : [])].join(', ')}`, {
-      resource,
-      terminal: true,
-      hint: 'systemd-timesyncd only knows a list of servers; use provider: chrony for these settings, or remove them',
-    });
+    throw new TsconvergeError(
+      'INVALID_VALUE',
+      `provider timesyncd does not support ${[...declared, ...(withOptions ? ['per-server options'] : [])].join(', ')}`,
+      {
+        resource,
+        terminal: true,
+        hint: 'systemd-timesyncd only knows a list of servers; use provider: chrony for these settings, or remove them',
+      },
+    );
   }
   const host = (s: string | NtpServer): string => (typeof s === 'string' ? s : s.host);
   return { servers: [...(a.servers ?? []), ...(a.pools ?? [])].map(host), extraLines: (a.extraLines ?? []).map((l) => l.trim()) };
@@ -129,7 +143,9 @@ async function applyOne(r: Resource<NtpAttrs>, ctx: ProviderContext): Promise<vo
   const chronyd = await requireBinary(r.attrs.chronydPath ?? 'chronyd', 'to check chrony.conf before it replaces the old one', 'chrony', r.id);
   const content = renderChronyConf(resolveChrony(r.attrs), r.id);
   await ctx.fs.writeAtomic(file, content, {
-    mode: 0o644, resource: r.id, signal: ctx.signal,
+    mode: 0o644,
+    resource: r.id,
+    signal: ctx.signal,
     validate: (tmp) => checkChronyConf(chronyd, tmp, content, file, r.id, ctx.signal, ctx.exec),
   });
 }

@@ -42,7 +42,11 @@ export interface ProcessState {
 export function checkSignal(name: string, resource: string): NodeJS.Signals {
   const sig = (name.startsWith('SIG') ? name : `SIG${name}`).toUpperCase();
   if (!(sig in osConstants.signals)) {
-    throw new TsconvergeError('INVALID_VALUE', `unknown signal ${JSON.stringify(name)}`, { resource, terminal: true, hint: 'use a signal name such as SIGHUP, SIGTERM, SIGUSR1' });
+    throw new TsconvergeError('INVALID_VALUE', `unknown signal ${JSON.stringify(name)}`, {
+      resource,
+      terminal: true,
+      hint: 'use a signal name such as SIGHUP, SIGTERM, SIGUSR1',
+    });
   }
   return sig as NodeJS.Signals;
 }
@@ -105,7 +109,11 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
   const current = await readProcess(spec);
   if (current.running) return current;
   if (spec.start.length === 0) {
-    throw new TsconvergeError('INVALID_VALUE', 'no start command is declared', { resource: spec.id, terminal: true, hint: 'declare `start: [program, arg, ...]` for a service on a host without systemd' });
+    throw new TsconvergeError('INVALID_VALUE', 'no start command is declared', {
+      resource: spec.id,
+      terminal: true,
+      hint: 'declare `start: [program, arg, ...]` for a service on a host without systemd',
+    });
   }
   // Every path is checked against the root before anything is changed.
   for (const p of [spec.pidfile, spec.logFile]) if (p !== undefined) await spec.fs.resolve(p, { resource: spec.id });
@@ -117,8 +125,17 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
   if (spec.logFile) {
     await spec.fs.mkdirp(path.posix.dirname(spec.logFile), 0o755, { resource: spec.id });
     const st = await spec.fs.lstat(spec.logFile, { resource: spec.id });
-    if (st?.isSymbolicLink()) throw new TsconvergeError('FILE_IS_SYMLINK', `log file ${spec.logFile} is a symlink; it is not followed`, { resource: spec.id, terminal: true, hint: 'point logFile at a plain file under the root' });
-    out = await open(await spec.fs.resolve(spec.logFile, { resource: spec.id }), fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o640);
+    if (st?.isSymbolicLink())
+      throw new TsconvergeError('FILE_IS_SYMLINK', `log file ${spec.logFile} is a symlink; it is not followed`, {
+        resource: spec.id,
+        terminal: true,
+        hint: 'point logFile at a plain file under the root',
+      });
+    out = await open(
+      await spec.fs.resolve(spec.logFile, { resource: spec.id }),
+      fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW,
+      0o640,
+    );
   }
   // The daemon gets a clean environment: PATH, LANG/LC_ALL=C and its declared env only.
   const child = spec.exec.spawn(spec.start[0]!, spec.start.slice(1), {
@@ -128,13 +145,22 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
     env: spec.env,
   });
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  child.on('exit', (code, sig) => { exited = { code, signal: sig }; });
+  child.on('exit', (code, sig) => {
+    exited = { code, signal: sig };
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', (err) => reject(new TsconvergeError('SERVICE_FAILED', `cannot start ${spec.start[0]}: ${err.message}`, {
-        resource: spec.id, cause: err, terminal: true, hint: 'check that the start command exists and is executable',
-      })));
+      child.once('error', (err) =>
+        reject(
+          new TsconvergeError('SERVICE_FAILED', `cannot start ${spec.start[0]}: ${err.message}`, {
+            resource: spec.id,
+            cause: err,
+            terminal: true,
+            hint: 'check that the start command exists and is executable',
+          }),
+        ),
+      );
     });
   } finally {
     await out?.close();
@@ -143,13 +169,23 @@ export async function startProcess(spec: ProcessSpec, signal?: AbortSignal): Pro
   if (!spec.writesPidfile) await spec.fs.writeAtomic(spec.pidfile, `${child.pid}\n`, { mode: 0o644, resource: spec.id });
   // Let it settle: a command that dies at once (bad flag, port in use) fails the start.
   const started = Date.now();
-  const ok = await waitFor(async () => {
-    if (exited && !(spec.writesPidfile && exited.code === 0)) return true;
-    return spec.writesPidfile ? (await readProcess(spec)).running : Date.now() - started >= 300;
-  }, spec.startTimeoutMs, signal);
+  const ok = await waitFor(
+    async () => {
+      if (exited && !(spec.writesPidfile && exited.code === 0)) return true;
+      return spec.writesPidfile ? (await readProcess(spec)).running : Date.now() - started >= 300;
+    },
+    spec.startTimeoutMs,
+    signal,
+  );
   const state = await readProcess(spec);
   if (!ok || !state.running) {
-    const how = exited ? (exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`) : spec.writesPidfile ? `did not write a live pid to ${spec.pidfile} within ${spec.startTimeoutMs / 1000} s` : 'is not running';
+    const how = exited
+      ? exited.signal
+        ? `was killed by ${exited.signal}`
+        : `exited with code ${exited.code}`
+      : spec.writesPidfile
+        ? `did not write a live pid to ${spec.pidfile} within ${spec.startTimeoutMs / 1000} s`
+        : 'is not running';
     throw new TsconvergeError('SERVICE_FAILED', `${spec.start.join(' ')} ${how}${await logTail(spec)}`, {
       resource: spec.id,
       hint: 'run the start command by hand to see why it stops; declare logFile to keep its output',
@@ -167,11 +203,17 @@ export async function descendants(pid: number): Promise<number[]> {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (fields[0] !== 'Z' && fields[0] !== 'X') parentOf.set(Number(entry), Number(fields[1]));
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   const out: number[] = [];
   const walk = (p: number): void => {
-    for (const [child, parent] of parentOf) if (parent === p) { out.push(child); walk(child); }
+    for (const [child, parent] of parentOf)
+      if (parent === p) {
+        out.push(child);
+        walk(child);
+      }
   };
   walk(pid);
   return out;
@@ -189,7 +231,11 @@ export async function stopProcess(spec: ProcessSpec, signal?: AbortSignal): Prom
     const pid = current.pid;
     // Frozen, the daemon cannot start a helper between the look at its children and the
     // stop signal (a daemon stopped while it is still starting up would leave one behind).
-    try { process.kill(pid, 'SIGSTOP'); } catch { /* gone already */ }
+    try {
+      process.kill(pid, 'SIGSTOP');
+    } catch {
+      /* gone already */
+    }
     const helpers = new Set(await descendants(pid));
     const gone = async (): Promise<boolean> => {
       if (await isAlive(pid)) {
@@ -200,12 +246,30 @@ export async function stopProcess(spec: ProcessSpec, signal?: AbortSignal): Prom
       for (const h of helpers) if (await isAlive(h)) return false;
       return true;
     };
-    try { process.kill(pid, spec.stopSignal); } catch { /* gone already */ }
-    try { process.kill(pid, 'SIGCONT'); } catch { /* gone already */ }
+    try {
+      process.kill(pid, spec.stopSignal);
+    } catch {
+      /* gone already */
+    }
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      /* gone already */
+    }
     if (!(await waitFor(gone, spec.stopTimeoutMs, signal))) {
-      for (const p of [pid, ...helpers]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+      for (const p of [pid, ...helpers]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       if (!(await waitFor(gone, 5000, signal))) {
-        throw new TsconvergeError('SERVICE_FAILED', `process ${pid} (or one of its helpers ${[...helpers].join(', ')}) did not stop after ${spec.stopSignal} and SIGKILL`, { resource: spec.id, hint: 'a process may be stuck in the kernel (D state); check it with ps' });
+        throw new TsconvergeError(
+          'SERVICE_FAILED',
+          `process ${pid} (or one of its helpers ${[...helpers].join(', ')}) did not stop after ${spec.stopSignal} and SIGKILL`,
+          { resource: spec.id, hint: 'a process may be stuck in the kernel (D state); check it with ps' },
+        );
       }
     }
     // Dead is not yet gone: until init reaps them, the zombies still answer kill(pid, 0),

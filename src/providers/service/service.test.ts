@@ -14,24 +14,43 @@ function daemon(marker: string): string[] {
 }
 
 describe('service views', () => {
-  const obs = (running: boolean, enabled: boolean | null = null, backend: 'systemd' | 'process' = 'process'): ServiceObserved => ({ backend, running, pid: running ? 42 : null, enabled });
+  const obs = (running: boolean, enabled: boolean | null = null, backend: 'systemd' | 'process' = 'process'): ServiceObserved => ({
+    backend,
+    running,
+    pid: running ? 42 : null,
+    enabled,
+  });
   it.each<[string, ServiceAttrs, ServiceObserved, Record<string, unknown>, Record<string, unknown>]>([
     ['running wanted, stopped', {}, obs(false), { ensure: 'running' }, { ensure: 'stopped' }],
     ['stopped wanted, running', { ensure: 'stopped' }, obs(true), { ensure: 'stopped' }, { ensure: 'running' }],
     ['enable compared for systemd', { enable: true }, obs(true, false, 'systemd'), { ensure: 'running', enable: true }, { ensure: 'running', enable: false }],
-    ['enable not compared for a static unit', { enable: true }, obs(true, null, 'systemd'), { ensure: 'running', enable: true }, { ensure: 'running', enable: true }],
+    [
+      'enable not compared for a static unit',
+      { enable: true },
+      obs(true, null, 'systemd'),
+      { ensure: 'running', enable: true },
+      { ensure: 'running', enable: true },
+    ],
     ['enable ignored for processes', { enable: true }, obs(true), { ensure: 'running' }, { ensure: 'running' }],
   ])('%s', (_n, attrs, observed, desired, actual) => {
     expect(serviceViews(resource('service', 's', attrs), observed)).toEqual({ desired, actual });
   });
 
-  it.each([['HUP', 'SIGHUP'], ['SIGTERM', 'SIGTERM'], ['usr1', 'SIGUSR1']])('signal %s -> %s', (name, sig) => {
+  it.each([
+    ['HUP', 'SIGHUP'],
+    ['SIGTERM', 'SIGTERM'],
+    ['usr1', 'SIGUSR1'],
+  ])('signal %s -> %s', (name, sig) => {
     expect(checkSignal(name, 'x')).toBe(sig);
   });
   it('refuses an unknown signal', () => {
     expect(() => checkSignal('SIGNOPE', 'x')).toThrow(/unknown signal/);
   });
-  it.each([['chrony', 'chrony.service'], ['docker.socket', 'docker.socket'], ['x.service', 'x.service']])('unit %s -> %s', (u, out) => {
+  it.each([
+    ['chrony', 'chrony.service'],
+    ['docker.socket', 'docker.socket'],
+    ['x.service', 'x.service'],
+  ])('unit %s -> %s', (u, out) => {
     expect(unitName(u)).toBe(out);
   });
 });
@@ -40,7 +59,13 @@ describe('service provider, process backend, with real processes', () => {
   let cleanup = (): void => undefined;
   const pids: number[] = [];
   afterEach(() => {
-    for (const pid of pids.splice(0)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const pid of pids.splice(0)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     cleanup();
   });
 
@@ -98,10 +123,20 @@ describe('service provider, process backend, with real processes', () => {
     const t = tempRoot('service');
     cleanup = t.cleanup;
     const ctx = testContext(t.root);
-    const r = resource<ServiceAttrs>('service', 'bad', { provider: 'process', start: ['/bin/sh', '-c', 'echo "bad flag --nope" >&2; exit 3'], logFile: '/var/log/bad.log' });
-    await expect(converge(createServiceProvider(), r, ctx)).rejects.toMatchObject({ code: 'SERVICE_FAILED', message: expect.stringMatching(/exited with code 3[\s\S]*bad flag --nope/) });
+    const r = resource<ServiceAttrs>('service', 'bad', {
+      provider: 'process',
+      start: ['/bin/sh', '-c', 'echo "bad flag --nope" >&2; exit 3'],
+      logFile: '/var/log/bad.log',
+    });
+    await expect(converge(createServiceProvider(), r, ctx)).rejects.toMatchObject({
+      code: 'SERVICE_FAILED',
+      message: expect.stringMatching(/exited with code 3[\s\S]*bad flag --nope/),
+    });
     const missing = resource<ServiceAttrs>('service', 'missing', { provider: 'process', start: ['/nonexistent/daemon'] });
-    await expect(converge(createServiceProvider(), missing, ctx)).rejects.toMatchObject({ code: 'SERVICE_FAILED', message: expect.stringContaining('cannot start /nonexistent/daemon') });
+    await expect(converge(createServiceProvider(), missing, ctx)).rejects.toMatchObject({
+      code: 'SERVICE_FAILED',
+      message: expect.stringContaining('cannot start /nonexistent/daemon'),
+    });
   });
 
   it('waits for a pidfile the command writes itself (a daemon that forks)', async () => {
@@ -109,7 +144,12 @@ describe('service provider, process backend, with real processes', () => {
     cleanup = t.cleanup;
     const ctx = testContext(t.root);
     const pidfile = path.join(t.root, 'run/forker.pid');
-    const r = resource<ServiceAttrs>('service', 'forker', { provider: 'process', writesPidfile: true, pidfile: '/run/forker.pid', start: ['/bin/sh', '-c', `mkdir -p ${path.dirname(pidfile)}; sleep 0.3; (trap 'exit 0' TERM; while :; do sleep 0.1; done) & echo $! > ${pidfile}`] });
+    const r = resource<ServiceAttrs>('service', 'forker', {
+      provider: 'process',
+      writesPidfile: true,
+      pidfile: '/run/forker.pid',
+      start: ['/bin/sh', '-c', `mkdir -p ${path.dirname(pidfile)}; sleep 0.3; (trap 'exit 0' TERM; while :; do sleep 0.1; done) & echo $! > ${pidfile}`],
+    });
     expect((await converge(createServiceProvider(), r, ctx)).action).toBe('update');
     const pid = Number(readFileSync(pidfile, 'utf8'));
     pids.push(pid);

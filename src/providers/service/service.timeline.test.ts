@@ -11,15 +11,26 @@ import { alive, cli, readPidfile, reported, tempRoot, waitUntil } from '../hosti
 let t: ReturnType<typeof tempRoot>;
 let root: string;
 const pids: number[] = [];
-beforeAll(() => { t = tempRoot('service-timeline'); root = path.join(t.root, 'root'); });
+beforeAll(() => {
+  t = tempRoot('service-timeline');
+  root = path.join(t.root, 'root');
+});
 afterAll(() => {
-  for (const p of pids) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   t?.cleanup();
 });
 
 function manifest(ensure: string): string {
   const file = path.join(t.root, `service-${ensure}.yaml`);
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: service
     name: web
@@ -27,7 +38,8 @@ resources:
     start: [/bin/sh, -c, "echo up; trap 'exit 0' TERM; while :; do sleep 0.1; done"]
     pidfile: /run/web.pid
     logFile: /var/log/web.log
-`);
+`,
+  );
   return file;
 }
 
@@ -39,7 +51,11 @@ describe('service timeline (process backend)', () => {
     const run = (...extra: string[]) => cli(['apply', m, '--root', root, '--format', 'json', ...extra]);
     const first = await run();
     expect(first.code, first.stdout + first.stderr).toBe(2);
-    expect(reported(first, 'service[web]')).toMatchObject({ action: 'update', status: 'changed', changes: [{ attribute: 'ensure', from: 'stopped', to: 'running' }] });
+    expect(reported(first, 'service[web]')).toMatchObject({
+      action: 'update',
+      status: 'changed',
+      changes: [{ attribute: 'ensure', from: 'stopped', to: 'running' }],
+    });
     const pid1 = readPidfile(pidfile());
     pids.push(pid1);
     expect(alive(pid1)).toBe(true);

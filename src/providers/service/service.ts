@@ -42,7 +42,14 @@ export interface ServiceObserved {
   readonly enabled: boolean | null;
 }
 
-export const SERVICE_DEFAULTS = { ensure: 'running', refresh: 'restart', reloadSignal: 'SIGHUP', stopSignal: 'SIGTERM', stopTimeout: 10, startTimeout: 30 } as const;
+export const SERVICE_DEFAULTS = {
+  ensure: 'running',
+  refresh: 'restart',
+  reloadSignal: 'SIGHUP',
+  stopSignal: 'SIGTERM',
+  stopTimeout: 10,
+  startTimeout: 30,
+} as const;
 
 let systemdCache: Promise<boolean> | undefined;
 async function backendOf(a: ServiceAttrs): Promise<'systemd' | 'process'> {
@@ -76,7 +83,13 @@ async function readOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Promise
     const s = await readUnit(r.id, r.attrs.unit ?? r.name, ctx.signal, ctx.exec);
     return { backend, running: s.running, pid: null, enabled: s.enabled };
   }
-  const s = await readProcess({ id: r.id, fs: ctx.fs, pidfile: pidfileOf(r.attrs.pidfile, r.name), start: r.attrs.start ?? [], writesPidfile: r.attrs.writesPidfile ?? false });
+  const s = await readProcess({
+    id: r.id,
+    fs: ctx.fs,
+    pidfile: pidfileOf(r.attrs.pidfile, r.name),
+    start: r.attrs.start ?? [],
+    writesPidfile: r.attrs.writesPidfile ?? false,
+  });
   return { backend, running: s.running, pid: s.pid, enabled: null };
 }
 
@@ -105,7 +118,8 @@ async function applyOne(r: Resource<ServiceAttrs>, ctx: ProviderContext): Promis
   if ((await backendOf(r.attrs)) === 'systemd') {
     const unit = r.attrs.unit ?? r.name;
     const now = await readUnit(r.id, unit, ctx.signal, ctx.exec);
-    if (r.attrs.enable !== undefined && now.enabled !== null && now.enabled !== r.attrs.enable) await unitAction(r.id, r.attrs.enable ? 'enable' : 'disable', unit, ctx.signal, ctx.exec);
+    if (r.attrs.enable !== undefined && now.enabled !== null && now.enabled !== r.attrs.enable)
+      await unitAction(r.id, r.attrs.enable ? 'enable' : 'disable', unit, ctx.signal, ctx.exec);
     if (now.running !== (want === 'running')) await unitAction(r.id, want === 'running' ? 'start' : 'stop', unit, ctx.signal, ctx.exec);
     return;
   }
@@ -141,7 +155,11 @@ export function createServiceProvider(): Provider<ServiceAttrs, ServiceObserved>
     },
     async readMany(resources, ctx) {
       const out = new Map<string, ServiceObserved | null>();
-      await Promise.all(resources.map(async (r) => { out.set(r.id, await readOne(r, ctx)); }));
+      await Promise.all(
+        resources.map(async (r) => {
+          out.set(r.id, await readOne(r, ctx));
+        }),
+      );
       return out;
     },
     views(r, observed) {

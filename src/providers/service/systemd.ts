@@ -15,7 +15,10 @@ export interface SystemdState {
 
 /** systemd's own test (sd_booted): /run/systemd/system exists on the live host. */
 export function systemdIsInit(): Promise<boolean> {
-  return stat('/run/systemd/system').then(() => true, () => false);
+  return stat('/run/systemd/system').then(
+    () => true,
+    () => false,
+  );
 }
 
 export function unitName(unit: string): string {
@@ -39,7 +42,13 @@ export async function readUnit(resource: string, unit: string, signal?: AbortSig
   };
 }
 
-export async function unitAction(resource: string, action: 'start' | 'stop' | 'restart' | 'reload-or-restart' | 'enable' | 'disable', unit: string, signal?: AbortSignal, exec?: ProcessRunner): Promise<void> {
+export async function unitAction(
+  resource: string,
+  action: 'start' | 'stop' | 'restart' | 'reload-or-restart' | 'enable' | 'disable',
+  unit: string,
+  signal?: AbortSignal,
+  exec?: ProcessRunner,
+): Promise<void> {
   const res = await systemctl(resource, [action, unitName(unit)], signal, exec);
   if (res.code !== 0) {
     throw new TsconvergeError('SERVICE_FAILED', `systemctl ${action} ${unitName(unit)} failed (exit ${res.code}): ${tail(res.out, 5)}`, {

@@ -31,7 +31,9 @@ afterAll(() => t?.cleanup());
 
 function manifest(name: string, keyLines: string): string {
   const file = path.join(t.root, name);
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: user
     name: i26-dave
@@ -41,7 +43,8 @@ resources:
     name: i26-dave
     keys:
 ${keyLines}
-`);
+`,
+  );
   return file;
 }
 
@@ -49,7 +52,10 @@ const akPath = (): string => path.join(root, 'home/i26-dave/.ssh/authorized_keys
 
 describe('ssh.authorized_keys timeline', () => {
   it('apply -> changed; again -> nothing; key added by hand -> noop reports, touches nothing; apply -> repaired; removed key revoked', async () => {
-    const m = manifest('keys.yaml', `      - ${JSON.stringify(keys[0])}\n      - key: ${JSON.stringify(keys[1])}\n        options: [no-port-forwarding, 'from="127.0.0.1"']`);
+    const m = manifest(
+      'keys.yaml',
+      `      - ${JSON.stringify(keys[0])}\n      - key: ${JSON.stringify(keys[1])}\n        options: [no-port-forwarding, 'from="127.0.0.1"']`,
+    );
     const run = (file = m, ...extra: string[]) => cli(['apply', file, '--root', root, '--format', 'json', ...extra]);
     const first = await run();
     expect(first.code, first.stdout + first.stderr).toBe(2);
@@ -66,7 +72,10 @@ describe('ssh.authorized_keys timeline', () => {
     const converged = fingerprint(root, ['home/i26-dave/.ssh/authorized_keys']);
     expect((await run()).code).toBe(0);
     // The same set in another order: no change, no rewrite.
-    const reordered = manifest('keys-reordered.yaml', `      - key: ${JSON.stringify(keys[1])}\n        options: [no-port-forwarding, 'from="127.0.0.1"']\n      - ${JSON.stringify(keys[0])}`);
+    const reordered = manifest(
+      'keys-reordered.yaml',
+      `      - key: ${JSON.stringify(keys[1])}\n        options: [no-port-forwarding, 'from="127.0.0.1"']\n      - ${JSON.stringify(keys[0])}`,
+    );
     expect((await run(reordered)).code).toBe(0);
     expect(fingerprint(root, ['home/i26-dave/.ssh/authorized_keys'])).toBe(converged);
 

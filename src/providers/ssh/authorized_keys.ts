@@ -37,7 +37,8 @@ export interface AuthorizedKeysObserved {
   readonly strict: boolean;
 }
 
-const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
+const KEY_TYPE =
+  /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
 
 /** One authorized_keys line: [options] type base64 [comment]; null for blank, comment or unreadable lines. */
 export function parseKeyLine(raw: string): KeyLine | null {
@@ -52,7 +53,10 @@ export function parseKeyLine(raw: string): KeyLine | null {
     let quoted = false;
     for (; i < line.length; i++) {
       const c = line[i]!;
-      if (c === '\\' && quoted) { i++; continue; }
+      if (c === '\\' && quoted) {
+        i++;
+        continue;
+      }
       if (c === '"') quoted = !quoted;
       else if (/\s/.test(c) && !quoted) break;
     }
@@ -83,7 +87,11 @@ export function declaredKeys(r: Resource<AuthorizedKeysAttrs>): KeyLine[] {
     const options = typeof k === 'string' ? '' : (k.options ?? []).join(',');
     const parsed = parseKeyLine(key);
     if (!parsed || parsed.options !== '' || Buffer.from(parsed.blob, 'base64').length < 16) {
-      throw new TsconvergeError('INVALID_VALUE', `keys[${i}] is not a public key line (type, base64, optional comment)`, { resource: r.id, terminal: true, hint: 'paste the line of the .pub file, e.g. ssh-ed25519 AAAAC3Nza... alice@laptop; put options in {key, options}' });
+      throw new TsconvergeError('INVALID_VALUE', `keys[${i}] is not a public key line (type, base64, optional comment)`, {
+        resource: r.id,
+        terminal: true,
+        hint: 'paste the line of the .pub file, e.g. ssh-ed25519 AAAAC3Nza... alice@laptop; put options in {key, options}',
+      });
     }
     return { ...parsed, options };
   });
@@ -96,7 +104,11 @@ async function refuseSymlink(p: string, ctx: ProviderContext, resource: string):
   const st = await ctx.fs.lstat(p, { resource });
   if (!st) return null;
   if (st.isSymbolicLink()) {
-    throw new TsconvergeError('FILE_IS_SYMLINK', `${p} is a symlink; tsconverge does not write keys through it`, { resource, terminal: true, hint: `replace ${p} with a real ${p.endsWith('.ssh') ? 'directory' : 'file'} owned by the user` });
+    throw new TsconvergeError('FILE_IS_SYMLINK', `${p} is a symlink; tsconverge does not write keys through it`, {
+      resource,
+      terminal: true,
+      hint: `replace ${p} with a real ${p.endsWith('.ssh') ? 'directory' : 'file'} owned by the user`,
+    });
   }
   return st.isDirectory() ? 'dir' : 'file';
 }
@@ -109,23 +121,42 @@ async function strictModes(file: string, uid: number, ctx: ProviderContext): Pro
   const dir = file.slice(0, file.lastIndexOf('/'));
   const home = dir.slice(0, dir.lastIndexOf('/')) || '/';
   const sts = await Promise.all([file, dir, home].map((p) => ctx.fs.lstat(p).catch(() => null)));
-  const ok = (st: (typeof sts)[number], dirExpected: boolean): boolean => !!st && (dirExpected ? st.isDirectory() : st.isFile()) && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0;
+  const ok = (st: (typeof sts)[number], dirExpected: boolean): boolean =>
+    !!st && (dirExpected ? st.isDirectory() : st.isFile()) && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0;
   return ok(sts[0]!, false) && ok(sts[1]!, true) && ok(sts[2]!, true);
 }
 
 export function createAuthorizedKeysProvider(): Provider<AuthorizedKeysAttrs, AuthorizedKeysObserved> {
   return {
     kind: 'ssh.authorized_keys',
-    async suitable() { return undefined; },
+    async suitable() {
+      return undefined;
+    },
     async readMany(resources, ctx) {
       const accounts = await readAccounts(ctx);
       const out = new Map<string, AuthorizedKeysObserved | null>();
       for (const r of resources) {
         const pw = accounts.passwd.find((p) => p.name === userOf(r));
-        if (!pw) { out.set(r.id, null); continue; }
+        if (!pw) {
+          out.set(r.id, null);
+          continue;
+        }
         const file = `${pw.home.replace(/\/+$/, '')}/.ssh/authorized_keys`;
         const text = await ctx.fs.readText(file, { resource: r.id }).catch(() => null);
-        out.set(r.id, text === null ? null : { user: pw.name, path: file, keys: text.split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null), strict: await strictModes(file, pw.uid, ctx) });
+        out.set(
+          r.id,
+          text === null
+            ? null
+            : {
+                user: pw.name,
+                path: file,
+                keys: text
+                  .split('\n')
+                  .map(parseKeyLine)
+                  .filter((k): k is KeyLine => k !== null),
+                strict: await strictModes(file, pw.uid, ctx),
+              },
+        );
       }
       return out;
     },
@@ -149,17 +180,26 @@ export function createAuthorizedKeysProvider(): Provider<AuthorizedKeysAttrs, Au
         if (observed) await ctx.fs.remove(observed.path, { resource: r.id });
         return null;
       }
-      if (!pw) throw new TsconvergeError('NOT_CONVERGED', `user ${userOf(r)} does not exist under the root`, { resource: r.id, hint: `declare a user resource named ${userOf(r)} (it is applied first), or create the user` });
+      if (!pw)
+        throw new TsconvergeError('NOT_CONVERGED', `user ${userOf(r)} does not exist under the root`, {
+          resource: r.id,
+          hint: `declare a user resource named ${userOf(r)} (it is applied first), or create the user`,
+        });
       const home = pw.home.replace(/\/+$/, '');
       const homeKind = await refuseSymlink(home, ctx, r.id);
-      if (homeKind !== 'dir') throw new TsconvergeError('FILE_IO', `the home directory ${home} of ${pw.name} does not exist`, { resource: r.id, hint: 'let the user resource create it (manageHome, the default), or create it' });
+      if (homeKind !== 'dir')
+        throw new TsconvergeError('FILE_IO', `the home directory ${home} of ${pw.name} does not exist`, {
+          resource: r.id,
+          hint: 'let the user resource create it (manageHome, the default), or create it',
+        });
       // sshd refuses keys under a home others can write to.
       const homeSt = await ctx.fs.lstat(home, { resource: r.id });
       if (homeSt && (homeSt.mode & 0o022) !== 0) await ctx.fs.chmod(home, homeSt.mode & 0o7755, { resource: r.id });
       const sshDir = `${home}/.ssh`;
       const file = `${sshDir}/authorized_keys`;
       const dirKind = await refuseSymlink(sshDir, ctx, r.id);
-      if (dirKind === 'file') throw new TsconvergeError('FILE_IO', `${sshDir} exists and is not a directory`, { resource: r.id, terminal: true, hint: 'remove or move it' });
+      if (dirKind === 'file')
+        throw new TsconvergeError('FILE_IO', `${sshDir} exists and is not a directory`, { resource: r.id, terminal: true, hint: 'remove or move it' });
       if (dirKind === null) await ctx.fs.mkdirp(sshDir, 0o700, { resource: r.id });
       await ctx.fs.chmod(sshDir, 0o700, { resource: r.id });
       await ctx.fs.chown(sshDir, pw.uid, pw.gid, { resource: r.id });
@@ -168,12 +208,26 @@ export function createAuthorizedKeysProvider(): Provider<AuthorizedKeysAttrs, Au
       let lines = want.map(renderKeyLine);
       if (r.attrs.exclusive === false) {
         const old = (await ctx.fs.readText(file, { resource: r.id })) ?? '';
-        const ids = new Set(old.split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null).map(keyId));
+        const ids = new Set(
+          old
+            .split('\n')
+            .map(parseKeyLine)
+            .filter((k): k is KeyLine => k !== null)
+            .map(keyId),
+        );
         lines = [...old.split('\n').filter((l) => l.trim() !== ''), ...want.filter((k) => !ids.has(keyId(k))).map(renderKeyLine)];
       }
       await ctx.fs.writeAtomic(file, lines.join('\n') + '\n', { mode: 0o600, uid: pw.uid, gid: pw.gid, resource: r.id, signal: ctx.signal });
       const text = await ctx.fs.readText(file, { resource: r.id });
-      return { user: pw.name, path: file, keys: (text ?? '').split('\n').map(parseKeyLine).filter((k): k is KeyLine => k !== null), strict: await strictModes(file, pw.uid, ctx) };
+      return {
+        user: pw.name,
+        path: file,
+        keys: (text ?? '')
+          .split('\n')
+          .map(parseKeyLine)
+          .filter((k): k is KeyLine => k !== null),
+        strict: await strictModes(file, pw.uid, ctx),
+      };
     },
   };
 }

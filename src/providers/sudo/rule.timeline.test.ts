@@ -28,14 +28,17 @@ afterAll(() => t?.cleanup());
 
 function manifest(name: string, rule: string): string {
   const file = path.join(t.root, name);
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: group
     name: i26-ops
   - kind: sudo.rule
     name: i26-ops
 ${rule}
-`);
+`,
+  );
   return file;
 }
 
@@ -43,7 +46,8 @@ const rulePath = (): string => path.join(root, 'etc/sudoers.d/i26-ops');
 const files = ['etc/sudoers.d/i26-ops'];
 
 describe('sudo.rule timeline', () => {
-  const m = (): string => manifest('sudo.yaml', '    who: ["%i26-ops"]\n    nopasswd: true\n    commands: [/usr/bin/systemctl restart app, /usr/bin/journalctl]');
+  const m = (): string =>
+    manifest('sudo.yaml', '    who: ["%i26-ops"]\n    nopasswd: true\n    commands: [/usr/bin/systemctl restart app, /usr/bin/journalctl]');
   const run = (file: string, ...extra: string[]) => cli(['apply', file, '--root', root, '--format', 'json', ...extra]);
 
   it('apply -> changed; again -> nothing; drift -> noop reports, touches nothing; apply -> repaired', async () => {
@@ -80,7 +84,10 @@ describe('sudo.rule timeline', () => {
     // `runAs` passes the schema but is not valid sudoers.
     const bad = await run(manifest('sudo-bad.yaml', '    who: ["%i26-ops"]\n    runAs: "ALL:ALL:ALL"'));
     expect(bad.code, bad.stdout + bad.stderr).toBe(4);
-    expect(reported(bad, 'sudo.rule[i26-ops]')).toMatchObject({ status: 'failed', error: { code: 'CONFIG_REJECTED', message: expect.stringMatching(/visudo rejected .*\/etc\/sudoers\.d\/i26-ops:2:.*syntax error.*left unchanged/s) } });
+    expect(reported(bad, 'sudo.rule[i26-ops]')).toMatchObject({
+      status: 'failed',
+      error: { code: 'CONFIG_REJECTED', message: expect.stringMatching(/visudo rejected .*\/etc\/sudoers\.d\/i26-ops:2:.*syntax error.*left unchanged/s) },
+    });
     expect(fingerprint(root, files)).toBe(before);
 
     // Checked together with the rest: the new rule is valid alone (visudo -cf of it passes), but

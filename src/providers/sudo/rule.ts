@@ -33,7 +33,11 @@ const HEADER = (id: string): string => `# Managed by tsconverge (${id}); changes
 /** sudo reads a file of sudoers.d only when its name has no '.' and does not end in '~'. */
 export function checkRuleName(name: string, resource: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) {
-    throw new TsconvergeError('INVALID_VALUE', `name ${JSON.stringify(name)} cannot be a file of /etc/sudoers.d`, { resource, terminal: true, hint: 'use letters, digits, "_" and "-": sudo skips files whose name has a "." or ends in "~"' });
+    throw new TsconvergeError('INVALID_VALUE', `name ${JSON.stringify(name)} cannot be a file of /etc/sudoers.d`, {
+      resource,
+      terminal: true,
+      hint: 'use letters, digits, "_" and "-": sudo skips files whose name has a "." or ends in "~"',
+    });
   }
   return name;
 }
@@ -63,14 +67,23 @@ export function ruleView(text: string): View {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const m = RULE.exec(line);
-    if (!m) { commands.push(line); continue; }
+    if (!m) {
+      commands.push(line);
+      continue;
+    }
     for (const w of m[1]!.split(',')) who.add(w.trim());
     hosts.add(m[2]!);
     runAs.add(m[3]!.replace(/\s+/g, ''));
     nopasswd = nopasswd === undefined ? m[4] !== undefined : nopasswd && m[4] !== undefined;
     commands.push(...m[5]!.split(/(?<!\\),/).map((c) => c.trim().replace(/\\([:=\\,])/g, '$1')));
   }
-  return { who: [...who].sort(), hosts: [...hosts].join(','), runAs: [...runAs].join(','), nopasswd: nopasswd ?? false, commands: [...new Set(commands)].sort() };
+  return {
+    who: [...who].sort(),
+    hosts: [...hosts].join(','),
+    runAs: [...runAs].join(','),
+    nopasswd: nopasswd ?? false,
+    commands: [...new Set(commands)].sort(),
+  };
 }
 
 const INCLUDE = /^\s*[@#](include|includedir)\s+(\S+)\s*$/;
@@ -94,7 +107,10 @@ async function combined(ctx: ProviderContext, replace: ReadonlyMap<string, strin
       if (inc && depth < 8) {
         const target = inc[2]!.startsWith('/') ? inc[2]! : `${path.posix.dirname(p)}/${inc[2]}`;
         if (inc[1] === 'includedir') {
-          const names = new Set([...(await ctx.fs.readdir(target, { resource })), ...[...replace.keys()].filter((k) => path.posix.dirname(k) === target).map((k) => path.posix.basename(k))]);
+          const names = new Set([
+            ...(await ctx.fs.readdir(target, { resource })),
+            ...[...replace.keys()].filter((k) => path.posix.dirname(k) === target).map((k) => path.posix.basename(k)),
+          ]);
           for (const name of [...names].sort()) {
             if (name.includes('.') || name.endsWith('~')) continue;
             await addFile(`${target}/${name}`, `${target}/${name}`, depth + 1);
@@ -109,7 +125,10 @@ async function combined(ctx: ProviderContext, replace: ReadonlyMap<string, strin
   await addFile('/etc/sudoers', '/etc/sudoers', 0);
   // A root without /etc/sudoers: the drop-in directory alone.
   if (!(await read('/etc/sudoers'))) {
-    const names = new Set([...(await ctx.fs.readdir(DIR, { resource })), ...[...replace.keys()].filter((k) => path.posix.dirname(k) === DIR).map((k) => path.posix.basename(k))]);
+    const names = new Set([
+      ...(await ctx.fs.readdir(DIR, { resource })),
+      ...[...replace.keys()].filter((k) => path.posix.dirname(k) === DIR).map((k) => path.posix.basename(k)),
+    ]);
     for (const name of [...names].sort()) if (!name.includes('.') && !name.endsWith('~')) await addFile(`${DIR}/${name}`, `${DIR}/${name}`, 1);
   }
   return { text: lines.join('\n') + '\n', origin };
@@ -125,9 +144,14 @@ export async function checkSudoers(ctx: ProviderContext, file: string, content: 
     await writeFile(scratch, all.text, { mode: 0o440 });
     const r = await ctx.exec.run(visudo, ['-c', '-f', scratch], { signal: ctx.signal, timeoutMs: 30_000 });
     if (r.code !== 0) {
-      const out = (r.stderr + r.stdout).split(scratch).join('sudoers').replace(/sudoers:(\d+):(\d+)?:?/g, (_m, line: string) => `${all.origin[Number(line) - 1] ?? `line ${line}`}:`);
+      const out = (r.stderr + r.stdout)
+        .split(scratch)
+        .join('sudoers')
+        .replace(/sudoers:(\d+):(\d+)?:?/g, (_m, line: string) => `${all.origin[Number(line) - 1] ?? `line ${line}`}:`);
       throw new TsconvergeError('CONFIG_REJECTED', `visudo rejected the sudoers configuration with the new rule: ${tail(out, 4)}; ${file} was left unchanged`, {
-        resource, terminal: true, hint: 'fix the rule (who, runAs, commands); visudo checked it together with /etc/sudoers and the other files of /etc/sudoers.d',
+        resource,
+        terminal: true,
+        hint: 'fix the rule (who, runAs, commands); visudo checked it together with /etc/sudoers and the other files of /etc/sudoers.d',
       });
     }
   } finally {
@@ -144,10 +168,14 @@ export function createSudoRuleProvider(): Provider<SudoRuleAttrs, SudoRuleObserv
       return unsuitable('visudo (Debian package sudo) was not found on PATH; it is needed to check sudoers rules before they are written');
     },
     async readMany(resources, ctx) {
-      return new Map(await Promise.all(resources.map(async (r) => {
-        const text = await ctx.fs.readText(file(r), { resource: r.id });
-        return [r.id, text === null ? null : { text }] as const;
-      })));
+      return new Map(
+        await Promise.all(
+          resources.map(async (r) => {
+            const text = await ctx.fs.readText(file(r), { resource: r.id });
+            return [r.id, text === null ? null : { text }] as const;
+          }),
+        ),
+      );
     },
     views(r, o) {
       if (r.attrs.ensure === 'absent') return { desired: {}, actual: o === null ? null : {} };
@@ -168,7 +196,11 @@ export function createSudoRuleProvider(): Provider<SudoRuleAttrs, SudoRuleObserv
       const content = renderRule(r);
       await ctx.fs.mkdirp(DIR, 0o750, { resource: r.id });
       await ctx.fs.writeAtomic(target, content, {
-        mode: 0o440, uid: 0, gid: 0, resource: r.id, signal: ctx.signal,
+        mode: 0o440,
+        uid: 0,
+        gid: 0,
+        resource: r.id,
+        signal: ctx.signal,
         // The content checked is the content the rename puts in place.
         validate: () => checkSudoers(ctx, target, content, r.id),
       });

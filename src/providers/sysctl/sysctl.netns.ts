@@ -8,7 +8,11 @@ import { readFileSync } from 'node:fs';
 import { createSysctlProvider, type SysctlAttrs } from './sysctl.js';
 import { planOf, resource, testContext } from '../hostio.testkit.js';
 
-interface Step { readonly name: string; readonly attrs: SysctlAttrs; readonly apply: boolean }
+interface Step {
+  readonly name: string;
+  readonly attrs: SysctlAttrs;
+  readonly apply: boolean;
+}
 
 const [root, stepsJson] = process.argv.slice(2);
 const steps = JSON.parse(stepsJson!) as Step[];
@@ -27,6 +31,8 @@ for (const s of steps) {
   }
   try {
     out.live = readFileSync(`/proc/sys/${s.name.replace(/\./g, '/')}`, 'utf8').trim();
-  } catch { out.live = null; }
+  } catch {
+    out.live = null;
+  }
   process.stdout.write(JSON.stringify(out) + '\n');
 }

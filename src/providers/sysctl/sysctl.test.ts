@@ -34,7 +34,14 @@ describe('sysctl keys and values', () => {
 describe('sysctl.d file', () => {
   it.each([
     ['plain', 'net.core.somaxconn = 1024\n', [['net.core.somaxconn', '1024']]],
-    ['no spaces, comments, ignore-failure prefix', '# c\n; c\nnet.ipv4.ip_forward=1\n-net.core.rmem_max = 1 2\n', [['net.ipv4.ip_forward', '1'], ['net.core.rmem_max', '1 2']]],
+    [
+      'no spaces, comments, ignore-failure prefix',
+      '# c\n; c\nnet.ipv4.ip_forward=1\n-net.core.rmem_max = 1 2\n',
+      [
+        ['net.ipv4.ip_forward', '1'],
+        ['net.core.rmem_max', '1 2'],
+      ],
+    ],
     ['garbage lines skipped', 'hello\nnet.core.somaxconn = 5\n', [['net.core.somaxconn', '5']]],
   ])('parses %s', (_n, text, expected) => {
     expect(parseSysctlConf(text).map((l) => [l.key, l.value])).toEqual(expected);
@@ -50,7 +57,13 @@ describe('sysctl.d file', () => {
 
   it.each([
     ['new file', null, 'net.core.somaxconn', '1024', [SYSCTL_HEADER, 'net.core.somaxconn = 1024']],
-    ['replaces in place, keeps others', `${SYSCTL_HEADER}\na.b = 1\nnet.core.somaxconn = 5\nc.d = 2\n`, 'net.core.somaxconn', '6', [SYSCTL_HEADER, 'a.b = 1', 'net.core.somaxconn = 6', 'c.d = 2']],
+    [
+      'replaces in place, keeps others',
+      `${SYSCTL_HEADER}\na.b = 1\nnet.core.somaxconn = 5\nc.d = 2\n`,
+      'net.core.somaxconn',
+      '6',
+      [SYSCTL_HEADER, 'a.b = 1', 'net.core.somaxconn = 6', 'c.d = 2'],
+    ],
     ['dedupes a key written twice', 'net.core.somaxconn = 1\nnet/core/somaxconn = 2\n', 'net.core.somaxconn', '3', [SYSCTL_HEADER, 'net.core.somaxconn = 3']],
     ['removes', `${SYSCTL_HEADER}\na.b = 1\nnet.core.somaxconn = 5\n`, 'net.core.somaxconn', null, [SYSCTL_HEADER, 'a.b = 1']],
   ])('renders: %s', (_n, existing, key, value, lines) => {
@@ -78,7 +91,10 @@ describe('sysctl provider over a stand-in procfs', () => {
 
     const first = await converge(p, r, ctx);
     expect(first.action).toBe('update');
-    expect(first.changes.map((c) => [c.path, c.from, c.to]).sort()).toEqual([['/value/live', '4096', '1024'], ['/value/persisted', null, '1024']]);
+    expect(first.changes.map((c) => [c.path, c.from, c.to]).sort()).toEqual([
+      ['/value/live', '4096', '1024'],
+      ['/value/persisted', null, '1024'],
+    ]);
     expect(readFileSync(path.join(proc, 'sys/net/core/somaxconn'), 'utf8')).toBe('1024');
     const conf = path.join(root, 'etc/sysctl.d/90-tsconverge.conf');
     expect(readFileSync(conf, 'utf8')).toBe(`${SYSCTL_HEADER}\nnet.core.somaxconn = 1024\n`);
@@ -88,7 +104,10 @@ describe('sysctl provider over a stand-in procfs', () => {
     expect((await planOf(p, r, ctx)).plan.changes.map((c) => c.path)).toEqual(['/value/persisted']);
 
     const unknown = resource<SysctlAttrs>('sysctl', 'net.core.no_such_key', { value: 1 });
-    await expect(planOf(p, unknown, ctx)).rejects.toMatchObject({ code: 'SYSCTL_UNKNOWN_KEY', message: expect.stringContaining('unknown sysctl key net.core.no_such_key') });
+    await expect(planOf(p, unknown, ctx)).rejects.toMatchObject({
+      code: 'SYSCTL_UNKNOWN_KEY',
+      message: expect.stringContaining('unknown sysctl key net.core.no_such_key'),
+    });
 
     const absent = resource<SysctlAttrs>('sysctl', 'net.core.somaxconn', { ensure: 'absent' });
     expect((await converge(p, absent, ctx)).action).toBe('delete');
@@ -119,8 +138,15 @@ describe('sysctl provider against the real kernel, in a fresh network namespace'
   afterEach(() => cleanup());
 
   const inNetns = (root: string, steps: unknown[]): Record<string, any>[] => {
-    const out = execFileSync('unshare', ['--net', process.execPath, '--import', 'tsx', path.join(import.meta.dirname, 'sysctl.netns.ts'), root, JSON.stringify(steps)], { encoding: 'utf8' });
-    return out.trim().split('\n').map((l) => JSON.parse(l));
+    const out = execFileSync(
+      'unshare',
+      ['--net', process.execPath, '--import', 'tsx', path.join(import.meta.dirname, 'sysctl.netns.ts'), root, JSON.stringify(steps)],
+      { encoding: 'utf8' },
+    );
+    return out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   };
 
   it('sets a value live; a refused value (EINVAL) fails clearly and changes neither the kernel nor the file', () => {
@@ -136,7 +162,10 @@ describe('sysctl provider against the real kernel, in a fresh network namespace'
     ]);
     expect(set).toMatchObject({ action: 'update', live: '1234' });
     expect(again).toMatchObject({ action: 'none', live: '1234' });
-    expect(refused!.error).toMatchObject({ code: 'SYSCTL_REFUSED', message: expect.stringMatching(/cannot set net\.ipv4\.ip_local_port_range to "40000 30000": the kernel refused the value/) });
+    expect(refused!.error).toMatchObject({
+      code: 'SYSCTL_REFUSED',
+      message: expect.stringMatching(/cannot set net\.ipv4\.ip_local_port_range to "40000 30000": the kernel refused the value/),
+    });
     expect(refused!.live).not.toBe('40000\t30000');
     expect(unknown!.error).toMatchObject({ code: 'SYSCTL_UNKNOWN_KEY' });
     expect(readFileSync(conf, 'utf8')).toBe(`${SYSCTL_HEADER}\nnet.core.somaxconn = 1234\n`);

@@ -22,7 +22,11 @@ let t: ReturnType<typeof tempRoot>;
 let root: string;
 const hostValues: Record<string, string> = {};
 const KEYS = ['net.core.somaxconn', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_fin_timeout'];
-const live = (key: string): string => execFileSync('ip', ['netns', 'exec', ns, 'cat', `/proc/sys/${key.replace(/\./g, '/')}`], { encoding: 'utf8' }).trim().split(/\s+/).join(' ');
+const live = (key: string): string =>
+  execFileSync('ip', ['netns', 'exec', ns, 'cat', `/proc/sys/${key.replace(/\./g, '/')}`], { encoding: 'utf8' })
+    .trim()
+    .split(/\s+/)
+    .join(' ');
 
 beforeAll(() => {
   for (const k of KEYS) hostValues[k] = readFileSync(`/proc/sys/${k.replace(/\./g, '/')}`, 'utf8').trim();
@@ -31,15 +35,26 @@ beforeAll(() => {
   root = path.join(t.root, 'root');
 });
 afterAll(() => {
-  try { process.kill(readPidfile(path.join(root, 'run/tsconverge/app.pid')), 'SIGKILL'); } catch { /* not running */ }
-  try { execFileSync('ip', ['netns', 'delete', ns]); } finally { t?.cleanup(); }
+  try {
+    process.kill(readPidfile(path.join(root, 'run/tsconverge/app.pid')), 'SIGKILL');
+  } catch {
+    /* not running */
+  }
+  try {
+    execFileSync('ip', ['netns', 'delete', ns]);
+  } finally {
+    t?.cleanup();
+  }
   // The machine's own values are untouched.
   for (const k of KEYS) expect(readFileSync(`/proc/sys/${k.replace(/\./g, '/')}`, 'utf8').trim()).toBe(hostValues[k]);
 });
 
 function manifest(name: string, body: string): string {
   const file = path.join(t.root, name);
-  writeFileSync(file, `resources:\n${body}\n  - kind: service\n    name: app\n    provider: process\n    start: [/bin/sh, -c, "trap 'exit 0' TERM; while :; do sleep 0.1; done"]\n    subscribe: ["sysctl[net.core.somaxconn]", "sysctl[net.ipv4.ip_local_port_range]"]\n`);
+  writeFileSync(
+    file,
+    `resources:\n${body}\n  - kind: service\n    name: app\n    provider: process\n    start: [/bin/sh, -c, "trap 'exit 0' TERM; while :; do sleep 0.1; done"]\n    subscribe: ["sysctl[net.core.somaxconn]", "sysctl[net.ipv4.ip_local_port_range]"]\n`,
+  );
   return file;
 }
 const good = `  - { kind: sysctl, name: net.core.somaxconn, value: 1024 }
@@ -61,7 +76,11 @@ describe('sysctl timeline in a throwaway network namespace', () => {
     expect(live('net.ipv4.tcp_fin_timeout')).toBe('15');
     const text = readFileSync(path.join(root, conf), 'utf8');
     expect(text.startsWith(SYSCTL_HEADER + '\n')).toBe(true);
-    expect(text.split('\n').slice(1).filter(Boolean).sort()).toEqual(['net.core.somaxconn = 1024', 'net.ipv4.ip_local_port_range = 20000 40000', 'net.ipv4.tcp_fin_timeout = 15']);
+    expect(text.split('\n').slice(1).filter(Boolean).sort()).toEqual([
+      'net.core.somaxconn = 1024',
+      'net.ipv4.ip_local_port_range = 20000 40000',
+      'net.ipv4.tcp_fin_timeout = 15',
+    ]);
 
     const converged = fingerprint(root, [conf]);
     const second = await run();
@@ -72,7 +91,11 @@ describe('sysctl timeline in a throwaway network namespace', () => {
     const pid1 = pid();
     const noop = await run('--noop');
     expect(noop.code, noop.stdout + noop.stderr).toBe(2);
-    expect(reported(noop, 'sysctl[net.core.somaxconn]')).toMatchObject({ action: 'update', status: 'pending', changes: [{ path: '/value/live', from: '2048', to: '1024' }] });
+    expect(reported(noop, 'sysctl[net.core.somaxconn]')).toMatchObject({
+      action: 'update',
+      status: 'pending',
+      changes: [{ path: '/value/live', from: '2048', to: '1024' }],
+    });
     expect(reported(noop, 'sysctl[net.ipv4.tcp_fin_timeout]')).toMatchObject({ status: 'unchanged' });
     expect(live('net.core.somaxconn')).toBe('2048');
     expect(fingerprint(root, [conf])).toBe(converged);
@@ -90,7 +113,13 @@ describe('sysctl timeline in a throwaway network namespace', () => {
     const m = manifest('sysctl-refused.yaml', good.replace('"20000 40000"', '"40000 30000"'));
     const run = await cli(['apply', m, '--root', root, '--format', 'json'], { prefix });
     expect(run.code, run.stdout + run.stderr).toBe(4);
-    expect(reported(run, 'sysctl[net.ipv4.ip_local_port_range]')).toMatchObject({ status: 'failed', error: { code: 'SYSCTL_REFUSED', message: expect.stringContaining('cannot set net.ipv4.ip_local_port_range to "40000 30000": the kernel refused the value') } });
+    expect(reported(run, 'sysctl[net.ipv4.ip_local_port_range]')).toMatchObject({
+      status: 'failed',
+      error: {
+        code: 'SYSCTL_REFUSED',
+        message: expect.stringContaining('cannot set net.ipv4.ip_local_port_range to "40000 30000": the kernel refused the value'),
+      },
+    });
     expect(reported(run, 'service[app]')).toMatchObject({ status: 'skipped' });
     expect(live('net.ipv4.ip_local_port_range')).toBe('20000 40000');
     expect(fingerprint(root, [conf])).toBe(before);
@@ -104,7 +133,14 @@ describe('sysctl timeline in a throwaway network namespace', () => {
     for (const extra of [['--noop'], []]) {
       const run = await cli(['apply', m, '--root', root, '--format', 'json', ...extra], { prefix });
       expect(run.code, run.stdout + run.stderr).toBe(1);
-      expect(JSON.parse(run.stdout).errors).toContainEqual(expect.objectContaining({ code: 'SYSCTL_UNKNOWN_KEY', resource: 'sysctl[net.core.somaxconn_typo]', message: 'unknown sysctl key net.core.somaxconn_typo: /proc/sys/net/core/somaxconn_typo does not exist', location: expect.objectContaining({ file: m, pointer: '/resources/3/name', line: 5, column: 21 }) }));
+      expect(JSON.parse(run.stdout).errors).toContainEqual(
+        expect.objectContaining({
+          code: 'SYSCTL_UNKNOWN_KEY',
+          resource: 'sysctl[net.core.somaxconn_typo]',
+          message: 'unknown sysctl key net.core.somaxconn_typo: /proc/sys/net/core/somaxconn_typo does not exist',
+          location: expect.objectContaining({ file: m, pointer: '/resources/3/name', line: 5, column: 21 }),
+        }),
+      );
     }
     expect(fingerprint(root, [conf])).toBe(before);
   });

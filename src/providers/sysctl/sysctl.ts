@@ -57,23 +57,32 @@ function unknownKey(r: Resource<SysctlAttrs>, procSys: string): TsconvergeError 
 }
 
 function unreadable(r: Resource<SysctlAttrs>): TsconvergeError {
-  return new TsconvergeError('SYSCTL_REFUSED', `sysctl ${r.name} cannot be read, so it cannot be compared (a write-only key such as net.ipv4.route.flush, or no permission)`, {
-    resource: r.id,
-    terminal: true,
-    hint: 'tsconverge converges readable parameters only; run as root for the rest',
-  });
+  return new TsconvergeError(
+    'SYSCTL_REFUSED',
+    `sysctl ${r.name} cannot be read, so it cannot be compared (a write-only key such as net.ipv4.route.flush, or no permission)`,
+    {
+      resource: r.id,
+      terminal: true,
+      hint: 'tsconverge converges readable parameters only; run as root for the rest',
+    },
+  );
 }
 
 function refused(r: Resource<SysctlAttrs>, value: string, err: NodeJS.ErrnoException): TsconvergeError {
-  const why = err.code === 'EINVAL' || err.code === 'ERANGE'
-    ? 'the kernel refused the value (invalid argument: out of range or malformed)'
-    : `the write was not permitted (${err.code ?? err.message}: a read-only /proc/sys, a key owned by another namespace, or not root)`;
-  return new TsconvergeError('SYSCTL_REFUSED', `cannot set ${r.name} to ${JSON.stringify(value)}: ${why}; the live value and ${SYSCTL_FILE} were left unchanged`, {
-    resource: r.id,
-    terminal: err.code === 'EINVAL' || err.code === 'ERANGE',
-    cause: err,
-    hint: 'declare a value the kernel accepts (see the kernel documentation for this key); multi-value keys take space-separated values',
-  });
+  const why =
+    err.code === 'EINVAL' || err.code === 'ERANGE'
+      ? 'the kernel refused the value (invalid argument: out of range or malformed)'
+      : `the write was not permitted (${err.code ?? err.message}: a read-only /proc/sys, a key owned by another namespace, or not root)`;
+  return new TsconvergeError(
+    'SYSCTL_REFUSED',
+    `cannot set ${r.name} to ${JSON.stringify(value)}: ${why}; the live value and ${SYSCTL_FILE} were left unchanged`,
+    {
+      resource: r.id,
+      terminal: err.code === 'EINVAL' || err.code === 'ERANGE',
+      cause: err,
+      hint: 'declare a value the kernel accepts (see the kernel documentation for this key); multi-value keys take space-separated values',
+    },
+  );
 }
 
 export function sysctlViews(r: Resource<SysctlAttrs>, observed: SysctlObserved | null, procSys = '/proc/sys'): { desired: View; actual: View | null } {
@@ -81,7 +90,11 @@ export function sysctlViews(r: Resource<SysctlAttrs>, observed: SysctlObserved |
   if (observed?.status === 'unknown') throw unknownKey(r, procSys);
   if (observed?.status === 'unreadable') throw unreadable(r);
   if (r.attrs.value === undefined) {
-    throw new TsconvergeError('INVALID_VALUE', `sysctl ${r.name} declares no value`, { resource: r.id, terminal: true, hint: 'add `value:`, or ensure: absent to stop persisting it' });
+    throw new TsconvergeError('INVALID_VALUE', `sysctl ${r.name} declares no value`, {
+      resource: r.id,
+      terminal: true,
+      hint: 'add `value:`, or ensure: absent to stop persisting it',
+    });
   }
   const value = normaliseValue(r.attrs.value);
   const persist = r.attrs.persist ?? true;
@@ -120,7 +133,10 @@ export function createSysctlProvider(opts: SysctlProviderOptions = {}): Provider
         out.set(r.id, { live: null, status: 'unknown', persisted: null }); // not a key at all: views says so
         continue;
       }
-      if (r.attrs.ensure === 'absent') { out.set(r.id, persisted === null ? null : { live: null, status: 'ok', persisted }); continue; }
+      if (r.attrs.ensure === 'absent') {
+        out.set(r.id, persisted === null ? null : { live: null, status: 'ok', persisted });
+        continue;
+      }
       out.set(r.id, { ...(await readLive(liveFile(r))), persisted });
     }
     return out;

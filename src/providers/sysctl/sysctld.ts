@@ -71,7 +71,10 @@ export function persistedValue(text: string | null, key: string): string | null 
  */
 export function renderSysctlConf(existing: string | null, key: string, value: string | null): string {
   const p = keyPath(key);
-  const lines = (existing ?? '').replace(/\r\n/g, '\n').split('\n').filter((l) => l.trim() !== SYSCTL_HEADER);
+  const lines = (existing ?? '')
+    .replace(/\r\n/g, '\n')
+    .split('\n')
+    .filter((l) => l.trim() !== SYSCTL_HEADER);
   const out: string[] = [SYSCTL_HEADER];
   let placed = false;
   for (const line of lines) {

@@ -47,18 +47,30 @@ export interface Accounts {
   readonly shadow: ReadonlyMap<string, ShadowEntry>;
 }
 
-const lines = (text: string | null): string[] => (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('+') && !l.startsWith('-'));
+const lines = (text: string | null): string[] =>
+  (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('+') && !l.startsWith('-'));
 
 export function parsePasswd(text: string | null): PasswdEntry[] {
-  return lines(text).map((l) => l.split(':')).filter((f) => f.length >= 7).map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), comment: f[4]!, home: f[5]!, shell: f[6]! }));
+  return lines(text)
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 7)
+    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), comment: f[4]!, home: f[5]!, shell: f[6]! }));
 }
 
 export function parseGroup(text: string | null): GroupEntry[] {
-  return lines(text).map((l) => l.split(':')).filter((f) => f.length >= 4).map((f) => ({ name: f[0]!, gid: Number(f[2]), members: f[3]!.split(',').filter((m) => m !== '') }));
+  return lines(text)
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 4)
+    .map((f) => ({ name: f[0]!, gid: Number(f[2]), members: f[3]!.split(',').filter((m) => m !== '') }));
 }
 
 export function parseShadow(text: string | null): Map<string, ShadowEntry> {
-  return new Map(lines(text).map((l) => l.split(':')).filter((f) => f.length >= 8).map((f) => [f[0]!, { name: f[0]!, hash: f[1]!, expire: f[7]! }]));
+  return new Map(
+    lines(text)
+      .map((l) => l.split(':'))
+      .filter((f) => f.length >= 8)
+      .map((f) => [f[0]!, { name: f[0]!, hash: f[1]!, expire: f[7]! }]),
+  );
 }
 
 export async function readAccounts(ctx: Pick<ProviderContext, 'fs'>, resource?: string): Promise<Accounts> {
@@ -68,7 +80,10 @@ export async function readAccounts(ctx: Pick<ProviderContext, 'fs'>, resource?: 
 
 /** Supplementary groups of a user, sorted. */
 export function groupsOf(accounts: Accounts, user: string): string[] {
-  return accounts.groups.filter((g) => g.members.includes(user)).map((g) => g.name).sort();
+  return accounts.groups
+    .filter((g) => g.members.includes(user))
+    .map((g) => g.name)
+    .sort();
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -88,7 +103,9 @@ const LOGIN = /^[a-z_][a-z0-9_-]{0,31}$/;
 export function checkAccountName(name: string, what: 'user' | 'group', resource: string): string {
   if (!LOGIN.test(name)) {
     throw new TsconvergeError('INVALID_VALUE', `${JSON.stringify(name)} cannot be a ${what} name`, {
-      resource, terminal: true, hint: 'use lower-case letters, digits, "_" and "-", at most 32 characters, starting with a letter or "_"',
+      resource,
+      terminal: true,
+      hint: 'use lower-case letters, digits, "_" and "-", at most 32 characters, starting with a letter or "_"',
     });
   }
   return name;
@@ -123,15 +140,20 @@ export async function shadowTool(tool: string, args: readonly string[], ctx: Pic
   }
   if (r.code !== 0) {
     throw new TsconvergeError('CONFIG_REJECTED', `${tool} refused the change (exit ${r.code}): ${tail(r.stderr || r.stdout)}`, {
-      resource, hint: 'the account files were left as they were; fix the declared value, or what is in the way in /etc/passwd or /etc/group',
+      resource,
+      hint: 'the account files were left as they were; fix the declared value, or what is in the way in /etc/passwd or /etc/group',
     });
   }
 }
 
-
 function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -145,13 +167,23 @@ export async function withShadowLock<T>(file: string, ctx: Pick<ProviderContext,
   for (;;) {
     if (await ctx.fs.createExclusive(lock, String(process.pid), { mode: 0o600, resource })) break;
     const holder = Number((await ctx.fs.readText(lock, { resource }).catch(() => null))?.trim());
-    if (!processAlive(holder)) { await ctx.fs.remove(lock, { resource }); continue; }
+    if (!processAlive(holder)) {
+      await ctx.fs.remove(lock, { resource });
+      continue;
+    }
     if (Date.now() > deadline) {
-      throw new TsconvergeError('RUN_IN_PROGRESS', `${lock} is held by process ${holder}`, { resource, hint: 'another program is changing the account files (vipw, useradd, passwd); try again when it is done' });
+      throw new TsconvergeError('RUN_IN_PROGRESS', `${lock} is held by process ${holder}`, {
+        resource,
+        hint: 'another program is changing the account files (vipw, useradd, passwd); try again when it is done',
+      });
     }
     await sleep(100);
   }
-  try { return await fn(); } finally { await ctx.fs.remove(lock, { resource }).catch(() => undefined); }
+  try {
+    return await fn();
+  } finally {
+    await ctx.fs.remove(lock, { resource }).catch(() => undefined);
+  }
 }
 
 /**
@@ -160,14 +192,27 @@ export async function withShadowLock<T>(file: string, ctx: Pick<ProviderContext,
  * password; `locked` adds or removes the leading '!'; `expireDays` undefined keeps it.
  * The field is never left empty (an empty hash lets anyone in): no hash is '*'.
  */
-export async function editShadow(ctx: Pick<ProviderContext, 'fs' | 'signal'>, user: string, change: { hash?: string; locked?: boolean; expireDays?: string }, resource: string): Promise<void> {
+export async function editShadow(
+  ctx: Pick<ProviderContext, 'fs' | 'signal'>,
+  user: string,
+  change: { hash?: string; locked?: boolean; expireDays?: string },
+  resource: string,
+): Promise<void> {
   if (change.hash !== undefined && /[:\n\s]/.test(change.hash)) {
-    throw new TsconvergeError('INVALID_VALUE', 'the password hash has a ":", a space or a newline, so it cannot be written into /etc/shadow', { resource, terminal: true, hint: 'give the hash as crypt(3) writes it, e.g. from `mkpasswd -m yescrypt`' });
+    throw new TsconvergeError('INVALID_VALUE', 'the password hash has a ":", a space or a newline, so it cannot be written into /etc/shadow', {
+      resource,
+      terminal: true,
+      hint: 'give the hash as crypt(3) writes it, e.g. from `mkpasswd -m yescrypt`',
+    });
   }
   await withShadowLock('/etc/shadow', ctx, resource, async () => {
     const st = await ctx.fs.stat('/etc/shadow', { resource });
     const text = await ctx.fs.readText('/etc/shadow', { resource });
-    if (text === null || st === null) throw new TsconvergeError('FILE_IO', '/etc/shadow does not exist under the root', { resource, hint: 'create the user with its password declared, or run pwconv' });
+    if (text === null || st === null)
+      throw new TsconvergeError('FILE_IO', '/etc/shadow does not exist under the root', {
+        resource,
+        hint: 'create the user with its password declared, or run pwconv',
+      });
     let found = false;
     const out = text.split('\n').map((l) => {
       const f = l.split(':');
@@ -184,7 +229,11 @@ export async function editShadow(ctx: Pick<ProviderContext, 'fs' | 'signal'>, us
       if (change.expireDays !== undefined) f[7] = change.expireDays;
       return f.join(':');
     });
-    if (!found) throw new TsconvergeError('FILE_IO', `user ${user} has no line in /etc/shadow`, { resource, hint: 'run pwck -r /etc/passwd /etc/shadow on the host to see what is wrong' });
+    if (!found)
+      throw new TsconvergeError('FILE_IO', `user ${user} has no line in /etc/shadow`, {
+        resource,
+        hint: 'run pwck -r /etc/passwd /etc/shadow on the host to see what is wrong',
+      });
     await ctx.fs.writeAtomic('/etc/shadow', out.join('\n'), { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, resource, signal: ctx.signal });
   });
 }

@@ -27,7 +27,9 @@ afterAll(() => t?.cleanup());
 
 function manifest(name: string, alice: string, extra = ''): string {
   const file = path.join(t.root, name);
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 resources:
   - kind: group
     name: i26-ops
@@ -50,15 +52,25 @@ ${alice}
     groups: [i26-ops]
     shell: /bin/sh
 ${extra}
-`);
+`,
+  );
   return file;
 }
 
 const files = ['etc/passwd', 'etc/group', 'etc/shadow', 'etc/gshadow'];
-const line = (file: string, name: string): string => readFileSync(path.join(root, 'etc', file), 'utf8').split('\n').find((l) => l.startsWith(`${name}:`)) ?? '';
+const line = (file: string, name: string): string =>
+  readFileSync(path.join(root, 'etc', file), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`)) ?? '';
 const setLine = (file: string, name: string, fn: (l: string) => string): void => {
   const p = path.join(root, 'etc', file);
-  writeFileSync(p, readFileSync(p, 'utf8').split('\n').map((l) => (l.startsWith(`${name}:`) ? fn(l) : l)).join('\n'));
+  writeFileSync(
+    p,
+    readFileSync(p, 'utf8')
+      .split('\n')
+      .map((l) => (l.startsWith(`${name}:`) ? fn(l) : l))
+      .join('\n'),
+  );
 };
 
 describe('user and group timeline', () => {
@@ -67,7 +79,8 @@ describe('user and group timeline', () => {
     const run = (...extra: string[]) => cli(['apply', m, '--root', root, '--format', 'json', ...extra]);
     const first = await run();
     expect(first.code, first.stdout + first.stderr).toBe(2);
-    for (const id of ['group[i26-ops]', 'group[docker]', 'user[i26-alice]', 'user[i26-bob]']) expect(reported(first, id)).toMatchObject({ action: 'create', status: 'changed' });
+    for (const id of ['group[i26-ops]', 'group[docker]', 'user[i26-alice]', 'user[i26-bob]'])
+      expect(reported(first, id)).toMatchObject({ action: 'create', status: 'changed' });
     expect(first.stderr).toMatch(/user\[i26-alice\]: joins docker: membership of docker is root-equivalent/);
     expect(line('passwd', 'i26-alice')).toBe('i26-alice:x:2610:2600:Alice Example:/home/i26-alice:/bin/bash');
     expect(line('shadow', 'i26-alice').split(':')[1]).toBe(HASH);
@@ -125,20 +138,33 @@ describe('user and group timeline', () => {
     const first = await run();
     expect(first.code, first.stdout + first.stderr).toBe(2);
     // Locked: the '!' and expired on day 1 (no key login either); the declared expiry waits for the unlock.
-    expect(reported(first, 'user[i26-alice]').changes.map((c) => c.attribute).sort()).toEqual(['locked']);
+    expect(
+      reported(first, 'user[i26-alice]')
+        .changes.map((c) => c.attribute)
+        .sort(),
+    ).toEqual(['locked']);
     expect(line('group', 'sudo')).toBe('sudo:x:27:i26-alice');
     expect(line('shadow', 'i26-alice').split(':')[1]).toBe('!' + HASH);
     expect(line('shadow', 'i26-alice').split(':')[7]).toBe('1');
     expect(checkAccountFiles(root)).toBe(CLEAN);
     expect((await run()).code).toBe(0);
     // Half-locked by hand (the expiry cleared): drift.
-    setLine('shadow', 'i26-alice', (l) => l.split(':').map((f, i) => (i === 7 ? '' : f)).join(':'));
+    setLine('shadow', 'i26-alice', (l) =>
+      l
+        .split(':')
+        .map((f, i) => (i === 7 ? '' : f))
+        .join(':'),
+    );
     expect(reported(await run('--noop'), 'user[i26-alice]').changes.map((c) => [c.attribute, c.from, c.to])).toEqual([['locked', false, true]]);
     expect((await run()).code).toBe(2);
 
     const unlocked = manifest('users-unlocked.yaml', '    membership: minimum\n    locked: false\n    expiry: "2030-01-02"');
     const unlock = await cli(['apply', unlocked, '--root', root, '--format', 'json']);
-    expect(reported(unlock, 'user[i26-alice]').changes.map((c) => c.attribute).sort()).toEqual(['expiry', 'locked']);
+    expect(
+      reported(unlock, 'user[i26-alice]')
+        .changes.map((c) => c.attribute)
+        .sort(),
+    ).toEqual(['expiry', 'locked']);
     expect(line('shadow', 'i26-alice').split(':')[1]).toBe(HASH);
     expect(line('shadow', 'i26-alice').split(':')[7]).toBe(String(Date.UTC(2030, 0, 2) / 86_400_000));
     expect(checkAccountFiles(root)).toBe(CLEAN);
@@ -169,7 +195,10 @@ describe('user and group timeline', () => {
   it('many users and groups in one run (applied in parallel by the engine) all land; pwck/grpck clean', async () => {
     const m = path.join(t.root, 'many.yaml');
     const names = Array.from({ length: 8 }, (_, i) => `i26-m${i}`);
-    writeFileSync(m, `resources:\n${names.map((n, i) => `  - kind: group\n    name: ${n}g\n    gid: ${2700 + i}\n  - kind: user\n    name: ${n}\n    uid: ${2700 + i}\n    groups: [${n}g]\n    password: "$6$i26m$${'x'.repeat(20)}${i}"\n`).join('')}`);
+    writeFileSync(
+      m,
+      `resources:\n${names.map((n, i) => `  - kind: group\n    name: ${n}g\n    gid: ${2700 + i}\n  - kind: user\n    name: ${n}\n    uid: ${2700 + i}\n    groups: [${n}g]\n    password: "$6$i26m$${'x'.repeat(20)}${i}"\n`).join('')}`,
+    );
     const run = await cli(['apply', m, '--root', root, '--format', 'json']);
     expect(run.code, run.stdout + run.stderr).toBe(2);
     for (const n of names) expect(line('group', `${n}g`)).toMatch(new RegExp(`^${n}g:x:\\d+:${n}$`));

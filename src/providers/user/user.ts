@@ -54,10 +54,13 @@ export function observeUser(accounts: Accounts, name: string): UserObserved | nu
   const s = accounts.shadow.get(name);
   const hash = s?.hash ?? null;
   return {
-    uid: p.uid, gid: p.gid,
+    uid: p.uid,
+    gid: p.gid,
     group: accounts.groups.find((g) => g.gid === p.gid)?.name ?? String(p.gid),
     groups: groupsOf(accounts, name),
-    home: p.home, shell: p.shell, comment: p.comment,
+    home: p.home,
+    shell: p.shell,
+    comment: p.comment,
     passwordDigest: hash === null ? null : digest(hash.replace(/^!+/, '')),
     lockedHash: hash !== null && hash.startsWith('!'),
     expireDays: s?.expire ?? '',
@@ -97,7 +100,12 @@ function actualView(a: UserAttrs, o: UserObserved): View {
 /** The home directory: created when missing, owner the user, 0700, /etc/skel copied into it. Never through a symlink. */
 async function ensureHome(home: string, uid: number, gid: number, ctx: ProviderContext, resource: string): Promise<void> {
   const st = await ctx.fs.lstat(home, { resource });
-  if (st?.isSymbolicLink()) throw new TsconvergeError('FILE_IS_SYMLINK', `the home directory ${home} is a symlink; it is not followed`, { resource, terminal: true, hint: 'replace the symlink with a directory, or declare manageHome: false' });
+  if (st?.isSymbolicLink())
+    throw new TsconvergeError('FILE_IS_SYMLINK', `the home directory ${home} is a symlink; it is not followed`, {
+      resource,
+      terminal: true,
+      hint: 'replace the symlink with a directory, or declare manageHome: false',
+    });
   if (st) return;
   const parent = home.replace(/\/[^/]+\/?$/, '') || '/';
   await ctx.fs.mkdirp(parent, 0o755, { resource });
@@ -141,7 +149,8 @@ export function createUserProvider(): Provider<UserAttrs, UserObserved> {
         const o = observeUser(accounts, r.name);
         out.set(r.id, o);
         for (const g of r.attrs.groups ?? []) {
-          if (ROOT_EQUIVALENT_GROUPS[g] && r.attrs.ensure !== 'absent' && !o?.groups.includes(g)) ctx.log.warn(`${r.id}: joins ${g}: ${ROOT_EQUIVALENT_GROUPS[g]}`);
+          if (ROOT_EQUIVALENT_GROUPS[g] && r.attrs.ensure !== 'absent' && !o?.groups.includes(g))
+            ctx.log.warn(`${r.id}: joins ${g}: ${ROOT_EQUIVALENT_GROUPS[g]}`);
         }
       }
       return out;
@@ -168,7 +177,10 @@ async function applyOne(r: Resource<UserAttrs>, observed: UserObserved | null, c
     if (a.removeHome === true && observed) {
       // Never a top-level directory (/root, /srv, /): a home to remove is at least two levels deep.
       if (observed.home.split('/').filter((p) => p !== '').length >= 2) await ctx.fs.remove(observed.home, { recursive: true, resource: r.id });
-      else ctx.log.warn(`${r.id}: the home directory ${JSON.stringify(observed.home)} is not removed: tsconverge removes only homes at least two levels deep (/home/NAME)`);
+      else
+        ctx.log.warn(
+          `${r.id}: the home directory ${JSON.stringify(observed.home)} is not removed: tsconverge removes only homes at least two levels deep (/home/NAME)`,
+        );
     }
     return null;
   }
@@ -219,6 +231,7 @@ async function applyOne(r: Resource<UserAttrs>, observed: UserObserved | null, c
     }
     if (Object.keys(change).length > 0) await editShadow(ctx, name, change, r.id);
   }
-  if ((a.manageHome ?? a.system !== true) && now.home !== '/nonexistent' && now.home !== '/' && now.home !== '') await ensureHome(now.home, now.uid, now.gid, ctx, r.id);
+  if ((a.manageHome ?? a.system !== true) && now.home !== '/nonexistent' && now.home !== '/' && now.home !== '')
+    await ensureHome(now.home, now.uid, now.gid, ctx, r.id);
   return observeUser(await readAccounts(ctx, r.id), name);
 }

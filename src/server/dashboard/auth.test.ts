@@ -5,7 +5,10 @@ describe('login limiter', () => {
   it('lets an address try `max` wrong tokens a window, then makes it wait until the oldest is a window old', () => {
     const l = createLoginLimiter({ max: 3, windowMs: 60_000 });
     const t0 = 1_000_000;
-    for (let i = 0; i < 3; i++) { expect(l.waitMs('10.0.0.1', t0 + i * 1000)).toBe(0); l.failed('10.0.0.1', t0 + i * 1000); }
+    for (let i = 0; i < 3; i++) {
+      expect(l.waitMs('10.0.0.1', t0 + i * 1000)).toBe(0);
+      l.failed('10.0.0.1', t0 + i * 1000);
+    }
     expect(l.waitMs('10.0.0.1', t0 + 3000)).toBe(57_000);
     expect(l.waitMs('10.0.0.2', t0 + 3000)).toBe(0); // per address
     expect(l.waitMs('10.0.0.1', t0 + 60_000)).toBe(0);

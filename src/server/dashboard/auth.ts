@@ -25,16 +25,26 @@ function tokenError(message: string, file: string): TsconvergeError {
 
 /** The login token from `file`; a new random one is written (0600, directory 0700) when the file does not exist. */
 export async function loadDashboardToken(file: string): Promise<{ token: string; created: boolean }> {
-  const st = await stat(file).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw tokenError(err.message, file); });
+  const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw tokenError(err.message, file);
+  });
   if (!st) {
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const token = randomBytes(32).toString('base64url');
-    const fh = await open(file, 'wx', 0o600).catch((err: Error) => { throw tokenError(`cannot create the token file: ${err.message}`, file); });
-    try { await fh.writeFile(token + '\n'); } finally { await fh.close(); }
+    const fh = await open(file, 'wx', 0o600).catch((err: Error) => {
+      throw tokenError(`cannot create the token file: ${err.message}`, file);
+    });
+    try {
+      await fh.writeFile(token + '\n');
+    } finally {
+      await fh.close();
+    }
     return { token, created: true };
   }
   if (!st.isFile()) throw tokenError('not a regular file', file);
-  if ((st.mode & 0o077) !== 0) throw tokenError(`mode ${(st.mode & 0o777).toString(8)}: the token file must be readable by its owner only (0600 or 0400)`, file);
+  if ((st.mode & 0o077) !== 0)
+    throw tokenError(`mode ${(st.mode & 0o777).toString(8)}: the token file must be readable by its owner only (0600 or 0400)`, file);
   const token = (await readFile(file, 'utf8')).trim();
   if (token.length < 16) throw tokenError('the token is shorter than 16 characters', file);
   return { token, created: false };
@@ -126,6 +136,8 @@ export function createLoginLimiter(opts: { max?: number; windowMs?: number; maxT
       failures.set(ip, list);
       if (failures.size > maxTracked) failures.delete(failures.keys().next().value!);
     },
-    succeeded(ip) { failures.delete(ip); },
+    succeeded(ip) {
+      failures.delete(ip);
+    },
   };
 }

@@ -9,9 +9,19 @@
  */
 import { html, type Html } from './html.js';
 
-export interface ChartRun { readonly at: string; readonly durationMs: number; readonly changed: number; readonly failed: number }
+export interface ChartRun {
+  readonly at: string;
+  readonly durationMs: number;
+  readonly changed: number;
+  readonly failed: number;
+}
 
-const W = 720, H = 230, L = 56, R = 48, T = 16, B = 46;
+const W = 720,
+  H = 230,
+  L = 56,
+  R = 48,
+  T = 16,
+  B = 46;
 
 function niceMax(v: number): number {
   if (v <= 0) return 1;
@@ -31,7 +41,12 @@ export function groupRuns(runs: readonly ChartRun[], max = MAX_BARS): { runs: Ch
   const out: ChartRun[] = [];
   for (let i = 0; i < runs.length; i += perBar) {
     const g = runs.slice(i, i + perBar);
-    out.push({ at: g[g.length - 1]!.at, durationMs: Math.max(...g.map((r) => r.durationMs)), changed: g.reduce((n, r) => n + r.changed, 0), failed: g.reduce((n, r) => n + r.failed, 0) });
+    out.push({
+      at: g[g.length - 1]!.at,
+      durationMs: Math.max(...g.map((r) => r.durationMs)),
+      changed: g.reduce((n, r) => n + r.changed, 0),
+      failed: g.reduce((n, r) => n + r.failed, 0),
+    });
   }
   return { runs: out, perBar };
 }
@@ -49,7 +64,8 @@ export function renderRunChart(all: readonly ChartRun[], id = 'runs-chart'): Htm
   const { runs, perBar } = groupRuns(all);
   const maxD = niceMax(Math.max(...runs.map((r) => r.durationMs)));
   const maxC = niceMax(Math.max(...runs.map((r) => r.changed)));
-  const pw = W - L - R, ph = H - T - B;
+  const pw = W - L - R,
+    ph = H - T - B;
   // A few runs do not stretch into wide slabs: each slot is at most a tenth of the plot.
   const step = Math.min(pw / runs.length, pw / 10);
   const x0 = L + (pw - step * runs.length) / 2;
@@ -59,12 +75,17 @@ export function renderRunChart(all: readonly ChartRun[], id = 'runs-chart'): Htm
   const yC = (n: number): number => T + ph - (n / maxC) * ph;
   const f = (n: number): string => n.toFixed(1);
   const what = perBar > 1 ? `${perBar} runs up to ` : '';
-  const bars = runs.map((r, i) => html`<rect class="bar" x="${f(x(i) - bw / 2)}" y="${f(yD(r.durationMs))}" width="${f(bw)}" height="${f(Math.max(1, T + ph - yD(r.durationMs)))}"><title>${what}${r.at}: ${fmtSeconds(r.durationMs)}, ${r.changed} changed, ${r.failed} failed</title></rect>`);
+  const bars = runs.map(
+    (r, i) =>
+      html`<rect class="bar" x="${f(x(i) - bw / 2)}" y="${f(yD(r.durationMs))}" width="${f(bw)}" height="${f(Math.max(1, T + ph - yD(r.durationMs)))}"><title>${what}${r.at}: ${fmtSeconds(r.durationMs)}, ${r.changed} changed, ${r.failed} failed</title></rect>`,
+  );
   const line = runs.map((r, i) => `${i ? 'L' : 'M'}${f(x(i))},${f(yC(r.changed))}`).join(' ');
   const dot = Math.min(3.5, Math.max(1.5, step / 3));
-  const points = runs.map((r, i) => (r.failed > 0
-    ? html`<rect class="pt failed" x="${f(x(i) - dot - 0.5)}" y="${f(yC(r.changed) - dot - 0.5)}" width="${f(2 * dot + 1)}" height="${f(2 * dot + 1)}"/>`
-    : html`<circle class="pt" cx="${f(x(i))}" cy="${f(yC(r.changed))}" r="${f(dot)}"/>`));
+  const points = runs.map((r, i) =>
+    r.failed > 0
+      ? html`<rect class="pt failed" x="${f(x(i) - dot - 0.5)}" y="${f(yC(r.changed) - dot - 0.5)}" width="${f(2 * dot + 1)}" height="${f(2 * dot + 1)}"/>`
+      : html`<circle class="pt" cx="${f(x(i))}" cy="${f(yC(r.changed))}" r="${f(dot)}"/>`,
+  );
   const span = Date.parse(all[all.length - 1]!.at) - Date.parse(all[0]!.at);
   // Time labels under the first, middle and last bars (one label for one bar).
   const ticks = runs.length === 1 ? [0] : runs.length < 5 ? [0, runs.length - 1] : [0, Math.floor((runs.length - 1) / 2), runs.length - 1];

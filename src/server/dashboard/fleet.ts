@@ -19,14 +19,31 @@ import type { NodeCounts, NodeRow, NodeStatus, NodesPageOptions, Store, StoredRe
  * silent (unresponsive), then drift the agents had to repair, then changes waiting in noop,
  * then paused agents; the healthy ones last.
  */
-export const STATUSES: readonly NodeStatus[] = ['failed', 'unresponsive', 'corrective change', 'noop pending', 'disabled', 'never reported', 'intentional change', 'unchanged'];
+export const STATUSES: readonly NodeStatus[] = [
+  'failed',
+  'unresponsive',
+  'corrective change',
+  'noop pending',
+  'disabled',
+  'never reported',
+  'intentional change',
+  'unchanged',
+];
 
-const rank = (s: NodeStatus): number => { const i = STATUSES.indexOf(s); return i < 0 ? STATUSES.length : i; };
+const rank = (s: NodeStatus): number => {
+  const i = STATUSES.indexOf(s);
+  return i < 0 ? STATUSES.length : i;
+};
 const newest = (iso: string | undefined): number => (iso ? -Date.parse(iso) : 0);
 
 /** Triage order: by status (worst first), then the most recent failure, then more failed resources, then the name. */
 export function bySeverity(a: NodeRow, b: NodeRow): number {
-  return rank(a.status) - rank(b.status) || newest(a.lastFailureAt) - newest(b.lastFailureAt) || (b.failed ?? 0) - (a.failed ?? 0) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0);
+  return (
+    rank(a.status) - rank(b.status) ||
+    newest(a.lastFailureAt) - newest(b.lastFailureAt) ||
+    (b.failed ?? 0) - (a.failed ?? 0) ||
+    (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)
+  );
 }
 
 export interface FleetNode extends NodeRow {
@@ -58,7 +75,11 @@ export interface FleetView {
   recent(limit: number): Promise<StoredReport[]>;
 }
 
-interface Classified { readonly environment?: string; readonly role?: string; readonly modules?: readonly string[] }
+interface Classified {
+  readonly environment?: string;
+  readonly role?: string;
+  readonly modules?: readonly string[];
+}
 
 export function createFleetView(opts: { code: CodeManager; store: Store; environment?: string; unresponsiveAfterMs: number }): FleetView {
   const { code, store } = opts;
@@ -92,7 +113,9 @@ export function createFleetView(opts: { code: CodeManager; store: Store; environ
       try {
         const cls = classifyNode(s.tree, row.node, { ...(facts as object), hostname: row.node } as unknown as Facts);
         out = { environment: s.environment, role: cls.role, modules: cls.modules.map((m) => m.name) };
-      } catch { /* unclassified or conflicting: the node's catalogue fails too; shown without a role */ }
+      } catch {
+        /* unclassified or conflicting: the node's catalogue fails too; shown without a role */
+      }
     }
     if (classified.size > 50_000) classified.clear();
     classified.set(key, out);
@@ -153,18 +176,29 @@ export function registerFleetGauges(registry: client.Registry, store: Store, unr
     return snapshot.rows;
   };
   new client.Gauge({
-    name: 'tsconverge_nodes', help: 'Nodes by status (the status of GET /v1/nodes)', labelNames: ['status'] as const, registers: [registry],
+    name: 'tsconverge_nodes',
+    help: 'Nodes by status (the status of GET /v1/nodes)',
+    labelNames: ['status'] as const,
+    registers: [registry],
     async collect() {
       const counts = countByStatus(await rows());
       for (const s of STATUSES) this.set({ status: s }, counts[s]);
     },
   });
   new client.Gauge({
-    name: 'tsconverge_nodes_cached_catalogue', help: 'Nodes whose last run used the cached (last-known-good) catalogue', registers: [registry],
-    async collect() { this.set((await rows()).filter((n) => n.cachedCatalogue).length); },
+    name: 'tsconverge_nodes_cached_catalogue',
+    help: 'Nodes whose last run used the cached (last-known-good) catalogue',
+    registers: [registry],
+    async collect() {
+      this.set((await rows()).filter((n) => n.cachedCatalogue).length);
+    },
   });
   new client.Gauge({
-    name: 'tsconverge_oldest_report_age_seconds', help: 'Age of the oldest last report among the nodes that reported', registers: [registry],
-    async collect() { this.set(oldestReportAgeSeconds(await rows())); },
+    name: 'tsconverge_oldest_report_age_seconds',
+    help: 'Age of the oldest last report among the nodes that reported',
+    registers: [registry],
+    async collect() {
+      this.set(oldestReportAgeSeconds(await rows()));
+    },
   });
 }

@@ -25,9 +25,34 @@ import type winston from 'winston';
 import { readAssetText } from '../../core/assets.js';
 import { identify } from '../auth.js';
 import { NODE_NAME_MAX } from '../ca.js';
-import { bearerOf, clearedCookie, createLoginLimiter, createSession, loadDashboardToken, parseCookies, safeNext, sameSecret, SESSION_COOKIE, sessionCookie, verifySession } from './auth.js';
+import {
+  bearerOf,
+  clearedCookie,
+  createLoginLimiter,
+  createSession,
+  loadDashboardToken,
+  parseCookies,
+  safeNext,
+  sameSecret,
+  SESSION_COOKIE,
+  sessionCookie,
+  verifySession,
+} from './auth.js';
 import type { FleetView } from './fleet.js';
-import { CACHED, changeEvents, changesPage, errorPage, loginPage, matches, nodePage, OVERVIEW_PAGE, overviewPage, refreshSeconds, type ChangesFilter, type OverviewFilter } from './pages.js';
+import {
+  CACHED,
+  changeEvents,
+  changesPage,
+  errorPage,
+  loginPage,
+  matches,
+  nodePage,
+  OVERVIEW_PAGE,
+  overviewPage,
+  refreshSeconds,
+  type ChangesFilter,
+  type OverviewFilter,
+} from './pages.js';
 import { STATUS_ORDER, type NodeStatus } from '../store.js';
 import { rolloutPage } from './rollout-page.js';
 import type { RolloutStatus } from '../rollout.js';
@@ -58,7 +83,8 @@ export interface Dashboard {
 }
 
 /** `connect-src 'self'`: the auto-refresh fetches the page it is on. */
-export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const ASSETS: Record<string, { type: string; key: string }> = {
   'dashboard.css': { type: 'text/css; charset=utf-8', key: 'src/server/dashboard/static/dashboard.css' },
@@ -77,8 +103,13 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const assets = Object.fromEntries(Object.entries(ASSETS).map(([name, a]) => [name, { type: a.type, text: assetText(a.key) }]));
   const secure = opts.tls !== undefined;
   const app = Fastify({
-    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ca: [opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
-    bodyLimit: 16 * 1024, logger: false, return503OnClosing: true, routerOptions: { maxParamLength: NODE_NAME_MAX },
+    ...(opts.tls
+      ? { https: { key: opts.tls.key, cert: opts.tls.cert, ca: [opts.tls.ca], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } }
+      : {}),
+    bodyLimit: 16 * 1024,
+    logger: false,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: NODE_NAME_MAX },
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -87,7 +118,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const limiter = createLoginLimiter();
   /** A token given (form or Bearer) and checked against the limiter: true when right. */
   const tokenRight = (req: FastifyRequest, given: string): boolean => {
-    if (sameSecret(given, token)) { limiter.succeeded(req.ip); return true; }
+    if (sameSecret(given, token)) {
+      limiter.succeeded(req.ip);
+      return true;
+    }
     limiter.failed(req.ip);
     opts.log?.warn(`dashboard: a wrong token from ${req.ip}`);
     return false;
@@ -115,8 +149,13 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   };
 
   app.addHook('onSend', async (_req, reply, payload) => {
-    reply.header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY')
-      .header('referrer-policy', 'no-referrer').header('cross-origin-opener-policy', 'same-origin').header('cross-origin-resource-policy', 'same-origin');
+    reply
+      .header('content-security-policy', CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'no-referrer')
+      .header('cross-origin-opener-policy', 'same-origin')
+      .header('cross-origin-resource-policy', 'same-origin');
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
   });
@@ -124,7 +163,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     if (req.routeOptions.config.public) return;
     // A Bearer token from an address that must wait is not even compared.
     if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, safeNext(req.url))) return reply;
-    if (authenticated(req)) { req.dashboardUser = true; return; }
+    if (authenticated(req)) {
+      req.dashboardUser = true;
+      return;
+    }
     reply.header('www-authenticate', 'Bearer realm="tsconverge dashboard"');
     await html(reply, 401, loginPage({ tokenFile: opts.tokenFile, next: safeNext(req.url), ...waiting(req) }));
   });
@@ -142,55 +184,81 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     return reply.type(a.type).header('cache-control', 'no-cache').send(a.text);
   });
   app.get('/favicon.ico', { config: pub }, async (_req, reply) => reply.code(204).header('cache-control', 'max-age=86400').send());
-  app.get<{ Querystring: { next?: string } }>('/login', { config: pub, schema: { querystring: { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } } }, async (req, reply) => {
-    const next = safeNext(req.query.next);
-    if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, next)) return reply;
-    if (authenticated(req)) return reply.redirect(next, 303);
-    return html(reply, 200, loginPage({ tokenFile: opts.tokenFile, next, ...waiting(req) }));
-  });
-  app.post<{ Body: { token?: string; next?: string } }>('/login', {
-    config: pub, schema: { body: { type: 'object', properties: { token: { type: 'string', maxLength: 1024 }, next: { type: 'string', maxLength: 2048 } } } },
-  }, async (req, reply) => {
-    const next = safeNext(req.body?.next);
-    const limited = tooMany(req, reply, next);
-    if (limited) return limited;
-    if (typeof req.body?.token !== 'string' || !tokenRight(req, req.body.token.trim())) {
-      return html(reply, 401, loginPage({ tokenFile: opts.tokenFile, next, error: 'That token is not the dashboard token.', ...waiting(req) }));
-    }
-    return reply.header('set-cookie', sessionCookie(createSession(token), secure)).redirect(next, 303);
-  });
+  app.get<{ Querystring: { next?: string } }>(
+    '/login',
+    { config: pub, schema: { querystring: { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } } },
+    async (req, reply) => {
+      const next = safeNext(req.query.next);
+      if (bearerOf(req.headers.authorization) !== undefined && tooMany(req, reply, next)) return reply;
+      if (authenticated(req)) return reply.redirect(next, 303);
+      return html(reply, 200, loginPage({ tokenFile: opts.tokenFile, next, ...waiting(req) }));
+    },
+  );
+  app.post<{ Body: { token?: string; next?: string } }>(
+    '/login',
+    {
+      config: pub,
+      schema: { body: { type: 'object', properties: { token: { type: 'string', maxLength: 1024 }, next: { type: 'string', maxLength: 2048 } } } },
+    },
+    async (req, reply) => {
+      const next = safeNext(req.body?.next);
+      const limited = tooMany(req, reply, next);
+      if (limited) return limited;
+      if (typeof req.body?.token !== 'string' || !tokenRight(req, req.body.token.trim())) {
+        return html(reply, 401, loginPage({ tokenFile: opts.tokenFile, next, error: 'That token is not the dashboard token.', ...waiting(req) }));
+      }
+      return reply.header('set-cookie', sessionCookie(createSession(token), secure)).redirect(next, 303);
+    },
+  );
   app.post('/logout', { config: pub }, async (_req, reply) => reply.header('set-cookie', clearedCookie(secure)).redirect('/login', 303));
 
-  app.get<{ Querystring: OverviewFilter & { refresh?: string; page?: string } }>('/', {
-    schema: { querystring: { type: 'object', properties: { q: str, status: str, environment: str, role: str, refresh: str, page: str } } },
-  }, async (req, reply) => {
-    const { page: pageArg, refresh: refreshArg, ...f } = req.query;
-    const refresh = refreshSeconds(refreshArg);
-    // The counts come from the store's index. A fleet that fits one page is shown whole and
-    // filtered in the browser, as before; a larger one a page at a time, filtered by the store.
-    const counts = await opts.fleet.counts();
-    if (counts.total <= OVERVIEW_PAGE) return html(reply, 200, overviewPage(await opts.fleet.nodes(), f, opts.fleet.code(), Date.now(), refresh));
-    const page = Math.max(0, Math.min(Number.parseInt(pageArg ?? '0', 10) || 0, 1_000_000));
-    const paging = { counts: counts.byStatus, cached: counts.cached, total: counts.total, page };
-    if (f.environment || f.role) {
-      // Environment and role come from classifying each node with the served code: this
-      // filter reads every node (the slow path, measured in docs/scale.md).
-      const all = (await opts.fleet.nodes()).filter((n) => matches(n, f));
-      const rows = all.slice(page * OVERVIEW_PAGE, (page + 1) * OVERVIEW_PAGE);
-      return html(reply, 200, overviewPage(rows, f, opts.fleet.code(), Date.now(), refresh, { ...paging, matching: all.length, more: all.length > (page + 1) * OVERVIEW_PAGE }));
-    }
-    const status = f.status && f.status !== CACHED && (STATUS_ORDER as readonly string[]).includes(f.status) ? (f.status as NodeStatus) : undefined;
-    if (f.status && f.status !== CACHED && !status) return html(reply, 200, overviewPage([], f, opts.fleet.code(), Date.now(), refresh, { ...paging, matching: 0, more: false }));
-    const p = await opts.fleet.page({ limit: OVERVIEW_PAGE, offset: page * OVERVIEW_PAGE, status, q: f.q, cached: f.status === CACHED });
-    const matching = !f.q ? (f.status === CACHED ? counts.cached : status ? counts.byStatus[status] : counts.total) : undefined;
-    return html(reply, 200, overviewPage(p.nodes, f, opts.fleet.code(), Date.now(), refresh, { ...paging, ...(matching !== undefined ? { matching } : {}), more: p.more }));
-  });
-  app.get<{ Querystring: ChangesFilter & { refresh?: string } }>('/changes', {
-    schema: { querystring: { type: 'object', properties: { resource: str, cause: str, node: str, refresh: str } } },
-  }, async (req, reply) => {
-    const reports = await opts.fleet.recent(RECENT_REPORTS);
-    return html(reply, 200, changesPage(changeEvents(reports), req.query, reports.length, Date.now(), refreshSeconds(req.query.refresh)));
-  });
+  app.get<{ Querystring: OverviewFilter & { refresh?: string; page?: string } }>(
+    '/',
+    {
+      schema: { querystring: { type: 'object', properties: { q: str, status: str, environment: str, role: str, refresh: str, page: str } } },
+    },
+    async (req, reply) => {
+      const { page: pageArg, refresh: refreshArg, ...f } = req.query;
+      const refresh = refreshSeconds(refreshArg);
+      // The counts come from the store's index. A fleet that fits one page is shown whole and
+      // filtered in the browser, as before; a larger one a page at a time, filtered by the store.
+      const counts = await opts.fleet.counts();
+      if (counts.total <= OVERVIEW_PAGE) return html(reply, 200, overviewPage(await opts.fleet.nodes(), f, opts.fleet.code(), Date.now(), refresh));
+      const page = Math.max(0, Math.min(Number.parseInt(pageArg ?? '0', 10) || 0, 1_000_000));
+      const paging = { counts: counts.byStatus, cached: counts.cached, total: counts.total, page };
+      if (f.environment || f.role) {
+        // Environment and role come from classifying each node with the served code: this
+        // filter reads every node (the slow path, measured in docs/scale.md).
+        const all = (await opts.fleet.nodes()).filter((n) => matches(n, f));
+        const rows = all.slice(page * OVERVIEW_PAGE, (page + 1) * OVERVIEW_PAGE);
+        return html(
+          reply,
+          200,
+          overviewPage(rows, f, opts.fleet.code(), Date.now(), refresh, { ...paging, matching: all.length, more: all.length > (page + 1) * OVERVIEW_PAGE }),
+        );
+      }
+      const status = f.status && f.status !== CACHED && (STATUS_ORDER as readonly string[]).includes(f.status) ? (f.status as NodeStatus) : undefined;
+      if (f.status && f.status !== CACHED && !status)
+        return html(reply, 200, overviewPage([], f, opts.fleet.code(), Date.now(), refresh, { ...paging, matching: 0, more: false }));
+      const p = await opts.fleet.page({ limit: OVERVIEW_PAGE, offset: page * OVERVIEW_PAGE, status, q: f.q, cached: f.status === CACHED });
+      const matching = !f.q ? (f.status === CACHED ? counts.cached : status ? counts.byStatus[status] : counts.total) : undefined;
+      return html(
+        reply,
+        200,
+        overviewPage(p.nodes, f, opts.fleet.code(), Date.now(), refresh, { ...paging, ...(matching !== undefined ? { matching } : {}), more: p.more }),
+      );
+    },
+  );
+  app.get<{ Querystring: ChangesFilter & { refresh?: string } }>(
+    '/changes',
+    {
+      schema: { querystring: { type: 'object', properties: { resource: str, cause: str, node: str, refresh: str } } },
+    },
+    async (req, reply) => {
+      const reports = await opts.fleet.recent(RECENT_REPORTS);
+      return html(reply, 200, changesPage(changeEvents(reports), req.query, reports.length, Date.now(), refreshSeconds(req.query.refresh)));
+    },
+  );
   app.get<{ Params: { node: string } }>('/nodes/:node', { schema: { params: { type: 'object', properties: { node: str } } } }, async (req, reply) => {
     const d = await opts.fleet.node(req.params.node, 30);
     return d ? html(reply, 200, nodePage(d)) : html(reply, 404, errorPage(404, 'No such node', true));
@@ -200,7 +268,9 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
 
   let url = '';
   return {
-    app, tokenFile: opts.tokenFile, tokenCreated: created,
+    app,
+    tokenFile: opts.tokenFile,
+    tokenCreated: created,
     async listen() {
       await app.listen({ host: opts.host, port: opts.port });
       const addr = app.server.address();
@@ -213,6 +283,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
 }
 
 declare module 'fastify' {
-  interface FastifyRequest { dashboardUser?: boolean }
-  interface FastifyContextConfig { public?: boolean }
+  interface FastifyRequest {
+    dashboardUser?: boolean;
+  }
+  interface FastifyContextConfig {
+    public?: boolean;
+  }
 }

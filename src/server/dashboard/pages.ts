@@ -9,7 +9,12 @@ import { renderRunChart, type ChartRun } from './chart.js';
 import { STATUSES, countByStatus, type FleetNode, type NodeDetail } from './fleet.js';
 import type { NodeStatus } from '../store.js';
 
-export interface OverviewFilter { readonly q?: string; readonly status?: string; readonly environment?: string; readonly role?: string }
+export interface OverviewFilter {
+  readonly q?: string;
+  readonly status?: string;
+  readonly environment?: string;
+  readonly role?: string;
+}
 
 /** The status filter also accepts `cached` (nodes whose last run used the cached catalogue). */
 export const CACHED = 'cached';
@@ -35,12 +40,19 @@ const STATUS_HELP: Record<string, string> = {
 
 export const slug = (s: string): string => s.replace(/[^a-z]+/g, '-');
 export const short = (d: string | undefined | null): string => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '');
-export const time = (iso: string | undefined | null): Html => (iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`);
+export const time = (iso: string | undefined | null): Html =>
+  iso ? html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')}</time>` : html`<span class="none">never</span>`;
 
 function age(iso: string | undefined, nowMs: number): string {
   if (!iso) return '';
   const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));
-  return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 172_800 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} days ago`;
+  return s < 90
+    ? `${s} s ago`
+    : s < 5400
+      ? `${Math.round(s / 60)} min ago`
+      : s < 172_800
+        ? `${Math.round(s / 3600)} h ago`
+        : `${Math.round(s / 86400)} days ago`;
 }
 
 /** Seconds between automatic refreshes of the overview and the changes page (`?refresh=N`, at least 2; 0: off). */
@@ -65,8 +77,12 @@ export function layout(title: string, body: Html, opts: { loggedIn?: boolean; cu
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <a class="brand" href="/">tsconverge fleet</a>
-${opts.loggedIn ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a> <a href="/rollout"${opts.current === 'rollout' ? html` aria-current="page"` : ''}>Rollout</a></nav>
-<form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>` : ''}
+${
+  opts.loggedIn
+    ? html`<nav class="nav" aria-label="Pages"><a href="/"${opts.current === 'hosts' ? html` aria-current="page"` : ''}>Hosts</a> <a href="/changes"${opts.current === 'changes' ? html` aria-current="page"` : ''}>Recent changes</a> <a href="/rollout"${opts.current === 'rollout' ? html` aria-current="page"` : ''}>Rollout</a></nav>
+<form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>`
+    : ''
+}
 </header>
 <main id="main" tabindex="-1"${opts.refresh ? html` data-refresh="${opts.refresh}"` : ''}>
 ${body}
@@ -83,7 +99,9 @@ export function statusBadge(status: string, extra?: string): Html {
 /** `waitSeconds`: too many wrong tokens came from this address; it may try again after that long. */
 /** `tokenFile`: where this server keeps the token (what an operator reads it from). */
 export function loginPage(opts: { next: string; tokenFile: string; error?: string; waitSeconds?: number }): string {
-  return layout('Log in', html`<h1>Log in</h1>
+  return layout(
+    'Log in',
+    html`<h1>Log in</h1>
 <p>Paste the dashboard token. This server keeps it in <code class="token-file">${opts.tokenFile}</code> on its host: <code>sudo cat ${opts.tokenFile}</code>.</p>
 ${opts.error ? html`<p class="error" role="alert">${opts.error}</p>` : ''}
 ${opts.waitSeconds ? html`<p class="error wait" role="alert">Too many wrong tokens from your address: try again in <span id="wait-seconds">${opts.waitSeconds}</span> seconds.</p>` : ''}
@@ -92,7 +110,8 @@ ${opts.waitSeconds ? html`<p class="error wait" role="alert">Too many wrong toke
 <label for="token">Token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Log in</button>
-</form>`);
+</form>`,
+  );
 }
 
 export function errorPage(status: number, message: string, loggedIn: boolean): string {
@@ -118,15 +137,17 @@ function backupCell(n: FleetNode, nowMs: number): Html {
 
 /** The cause of a resource's change: only a change (or a pending one) has one; a failed or skipped resource made none. */
 export function causeOf(x: { status?: string; cause?: string }): string {
-  return x.status === 'changed' || x.status === 'pending' ? x.cause ?? '' : '';
+  return x.status === 'changed' || x.status === 'pending' ? (x.cause ?? '') : '';
 }
 
-const count = (n: number | undefined, cls: string): Html => (n === undefined ? html`<span class="none">-</span>` : html`<span class="${n > 0 ? cls : 'zero-n'}">${n}</span>`);
+const count = (n: number | undefined, cls: string): Html =>
+  n === undefined ? html`<span class="none">-</span>` : html`<span class="${n > 0 ? cls : 'zero-n'}">${n}</span>`;
 
 function refreshNote(refresh: number, nowMs: number): Html {
   const at = new Date(nowMs).toISOString();
-  return html`<p class="refresh"><span id="updated">Updated <time datetime="${at}">${at.slice(11, 19)} UTC</time></span>${refresh
-    ? html`<span class="auto"> &middot; <label><input type="checkbox" id="autorefresh" checked> refresh every ${refresh} s</label></span>` : ''}</p>`;
+  return html`<p class="refresh"><span id="updated">Updated <time datetime="${at}">${at.slice(11, 19)} UTC</time></span>${
+    refresh ? html`<span class="auto"> &middot; <label><input type="checkbox" id="autorefresh" checked> refresh every ${refresh} s</label></span>` : ''
+  }</p>`;
 }
 
 /**
@@ -134,20 +155,39 @@ function refreshNote(refresh: number, nowMs: number): Html {
  * from the store, `nodes` are this page's rows (the filters applied by the server), and the
  * page links carry the filters.
  */
-export interface OverviewPaging { readonly counts: Record<NodeStatus, number>; readonly cached: number; readonly total: number; readonly matching?: number; readonly page: number; readonly more: boolean }
+export interface OverviewPaging {
+  readonly counts: Record<NodeStatus, number>;
+  readonly cached: number;
+  readonly total: number;
+  readonly matching?: number;
+  readonly page: number;
+  readonly more: boolean;
+}
 
 /** Nodes on one page of the overview; a fleet up to this size is one page, filtered in the browser. */
 export const OVERVIEW_PAGE = 500;
 
-export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, code: { version?: string; error?: { message: string; at: string } }, nowMs = Date.now(), refresh = DEFAULT_REFRESH_SECONDS, paging?: OverviewPaging): string {
+export function overviewPage(
+  nodes: readonly FleetNode[],
+  f: OverviewFilter,
+  code: { version?: string; error?: { message: string; at: string } },
+  nowMs = Date.now(),
+  refresh = DEFAULT_REFRESH_SECONDS,
+  paging?: OverviewPaging,
+): string {
   const counts = paging?.counts ?? countByStatus(nodes);
   const cached = paging?.cached ?? nodes.filter((n) => n.cachedCatalogue).length;
   const envs = [...new Set(nodes.map((n) => n.environment).filter((e): e is string => !!e))].sort();
   const roles = [...new Set(nodes.map((n) => n.role).filter((r): r is string => !!r))].sort();
   const shown = nodes.filter((n) => matches(n, f)).length;
-  const countItem = (status: string, n: number, label = status): Html => html`<li class="count s-${slug(status)}${n === 0 ? ' zero' : ''}"><a href="/${query({ status })}" title="${STATUS_HELP[status] ?? 'the last run used the cached (last-known-good) catalogue'}"><span class="n" data-count="${status}">${n}</span> <span class="label">${label}</span></a></li>`;
-  const when = (iso: string | undefined): Html => (iso ? html`${time(iso)} <span class="age">${age(iso, nowMs)}</span>` : html`<span class="none">never</span>`);
-  const rows = nodes.map((n) => html`<tr data-node="${n.node}" data-status="${n.status}" data-environment="${n.environment ?? ''}" data-role="${n.role ?? ''}" data-cached="${n.cachedCatalogue ? '1' : ''}"${matches(n, f) ? '' : html` hidden`}>
+  const countItem = (status: string, n: number, label = status): Html =>
+    html`<li class="count s-${slug(status)}${n === 0 ? ' zero' : ''}"><a href="/${query({ status })}" title="${STATUS_HELP[status] ?? 'the last run used the cached (last-known-good) catalogue'}"><span class="n" data-count="${status}">${n}</span> <span class="label">${label}</span></a></li>`;
+  const when = (iso: string | undefined): Html =>
+    iso ? html`${time(iso)} <span class="age">${age(iso, nowMs)}</span>` : html`<span class="none">never</span>`;
+  const rows = nodes.map(
+    (
+      n,
+    ) => html`<tr data-node="${n.node}" data-status="${n.status}" data-environment="${n.environment ?? ''}" data-role="${n.role ?? ''}" data-cached="${n.cachedCatalogue ? '1' : ''}"${matches(n, f) ? '' : html` hidden`}>
 <th scope="row" class="host"><a href="/nodes/${encodeURIComponent(n.node)}">${n.node}</a></th>
 <td>${statusBadge(n.status, n.disabledReason)}${n.cachedCatalogue ? html` <span class="status s-cached">cached catalogue</span>` : ''}</td>
 <td class="num" data-col="failed">${count(n.failed, 'bad-n')}</td>
@@ -158,8 +198,11 @@ export function overviewPage(nodes: readonly FleetNode[], f: OverviewFilter, cod
 <td data-col="backups">${backupCell(n, nowMs)}</td>
 <td class="wide-only">${n.environment ?? ''}</td>
 <td class="wide-only">${n.role ?? ''}</td>
-</tr>`);
-  return layout('Fleet overview', html`<h1>Fleet overview</h1>
+</tr>`,
+  );
+  return layout(
+    'Fleet overview',
+    html`<h1>Fleet overview</h1>
 <p class="code" id="code-line">Serving fleet code <code title="${code.version ?? ''}">${short(code.version) || 'none'}</code>${code.error ? html` <strong class="error">&middot; the fleet tree on disk does not compile (since ${code.error.at}); still serving this code</strong>` : ''}</p>
 ${refreshNote(refresh, nowMs)}
 <h2 id="counts-h">Hosts by status, worst first</h2>
@@ -187,16 +230,32 @@ ${rows}
 </table>
 </div>
 <h2>What the statuses mean</h2>
-<dl class="legend">${STATUSES.map((s) => html`<dt>${statusBadge(s)}</dt><dd>${STATUS_HELP[s]}</dd>`)}<dt><span class="status s-cached">cached catalogue</span></dt><dd>the fresh catalogue failed (server unreachable, or it did not compile): the agent ran its last-known-good one</dd></dl>`, { loggedIn: true, current: 'hosts', refresh });
+<dl class="legend">${STATUSES.map((s) => html`<dt>${statusBadge(s)}</dt><dd>${STATUS_HELP[s]}</dd>`)}<dt><span class="status s-cached">cached catalogue</span></dt><dd>the fresh catalogue failed (server unreachable, or it did not compile): the agent ran its last-known-good one</dd></dl>`,
+    { loggedIn: true, current: 'hosts', refresh },
+  );
 }
 
 // ---- the fleet's recent changes -------------------------------------------------------
 
-export interface ChangesFilter { readonly resource?: string; readonly cause?: string; readonly node?: string }
+export interface ChangesFilter {
+  readonly resource?: string;
+  readonly cause?: string;
+  readonly node?: string;
+}
 /** What the cause filter offers: the causes of changes, and what happened to resources that made none. */
 export const CAUSE_FILTERS = ['intentional', 'corrective', 'failed', 'pending', 'skipped'] as const;
 
-export interface ChangeEvent { readonly at: string; readonly node: string; readonly id: string; readonly status: string; readonly action?: string; readonly cause: string; readonly attributes: readonly string[]; readonly error?: string; readonly noop: boolean }
+export interface ChangeEvent {
+  readonly at: string;
+  readonly node: string;
+  readonly id: string;
+  readonly status: string;
+  readonly action?: string;
+  readonly cause: string;
+  readonly attributes: readonly string[];
+  readonly error?: string;
+  readonly noop: boolean;
+}
 
 /** Every resource of these reports that changed, would change (noop), failed or was skipped: newest first. */
 export function changeEvents(reports: readonly { node: string; receivedAt: string; report: unknown }[]): ChangeEvent[] {
@@ -206,8 +265,15 @@ export function changeEvents(reports: readonly { node: string; receivedAt: strin
     for (const x of rep.resources ?? []) {
       if (!x.status || x.status === 'unchanged') continue;
       out.push({
-        at: rep.startedAt ?? r.receivedAt, node: r.node, id: x.id ?? '', status: x.status, action: x.action, cause: causeOf(x), noop: rep.noop === true,
-        attributes: [...new Set((x.changes ?? []).map((c) => c.attribute ?? c.path ?? '').filter(Boolean))], error: x.error?.code,
+        at: rep.startedAt ?? r.receivedAt,
+        node: r.node,
+        id: x.id ?? '',
+        status: x.status,
+        action: x.action,
+        cause: causeOf(x),
+        noop: rep.noop === true,
+        attributes: [...new Set((x.changes ?? []).map((c) => c.attribute ?? c.path ?? '').filter(Boolean))],
+        error: x.error?.code,
       });
     }
   }
@@ -224,15 +290,19 @@ export function matchesChange(e: ChangeEvent, f: ChangesFilter): boolean {
 export function changesPage(events: readonly ChangeEvent[], f: ChangesFilter, reports: number, nowMs = Date.now(), refresh = DEFAULT_REFRESH_SECONDS): string {
   const shown = events.filter((e) => matchesChange(e, f)).slice(0, 500);
   const nodes = [...new Set(events.map((e) => e.node))].sort();
-  const rows = shown.map((e) => html`<tr data-node="${e.node}" data-resource="${e.id}" data-status="${e.status}" data-cause="${e.cause}">
+  const rows = shown.map(
+    (e) => html`<tr data-node="${e.node}" data-resource="${e.id}" data-status="${e.status}" data-cause="${e.cause}">
 <td>${time(e.at)} <span class="age">${age(e.at, nowMs)}</span></td>
 <th scope="row" class="host"><a href="/nodes/${encodeURIComponent(e.node)}">${e.node}</a></th>
 <td><code>${e.id}</code></td>
 <td>${statusBadge(e.status)}${e.action && e.action !== 'none' ? html` <span class="action">${e.action}</span>` : ''}${e.noop ? html` <span class="none">(noop)</span>` : ''}</td>
 <td>${e.cause}</td>
 <td>${e.error ? html`<code class="err-code">${e.error}</code>` : e.attributes.length ? e.attributes.slice(0, 8).join(', ') : ''}</td>
-</tr>`);
-  return layout('Recent changes', html`<h1>Recent changes</h1>
+</tr>`,
+  );
+  return layout(
+    'Recent changes',
+    html`<h1>Recent changes</h1>
 <p>What changed where, across the fleet: every resource the newest ${reports} runs of all hosts changed, would change (noop), failed or skipped, newest first.</p>
 ${refreshNote(refresh, nowMs)}
 <form id="change-filters" class="filters" method="get" action="/changes" role="search" aria-label="Filter changes">
@@ -252,18 +322,65 @@ ${rows}
 </tbody>
 </table>
 </div>
-${shown.length ? '' : html`<p class="none">Nothing matches.</p>`}`, { loggedIn: true, current: 'changes', refresh });
+${shown.length ? '' : html`<p class="none">Nothing matches.</p>`}`,
+    { loggedIn: true, current: 'changes', refresh },
+  );
 }
 
 // ---- the node page -------------------------------------------------------------------
 
-interface Change { path?: string; attribute?: string; from?: unknown; to?: unknown; sensitive?: boolean; diff?: string; added?: unknown[]; removed?: unknown[] }
-interface ReportError { code?: string; message?: string; hint?: string; resource?: string }
-interface BackupEntry { volume?: string; every?: string; lastSuccess?: string | null; snapshots?: number; sizeBytes?: number; durationSeconds?: number; overdue?: boolean }
-interface ResourceEntry { id?: string; kind?: string; name?: string; status?: string; action?: string; cause?: string; drift?: string; seen?: unknown; changes?: Change[]; error?: ReportError; durationMs?: number; details?: { backups?: BackupEntry[] } }
+interface Change {
+  path?: string;
+  attribute?: string;
+  from?: unknown;
+  to?: unknown;
+  sensitive?: boolean;
+  diff?: string;
+  added?: unknown[];
+  removed?: unknown[];
+}
+interface ReportError {
+  code?: string;
+  message?: string;
+  hint?: string;
+  resource?: string;
+}
+interface BackupEntry {
+  volume?: string;
+  every?: string;
+  lastSuccess?: string | null;
+  snapshots?: number;
+  sizeBytes?: number;
+  durationSeconds?: number;
+  overdue?: boolean;
+}
+interface ResourceEntry {
+  id?: string;
+  kind?: string;
+  name?: string;
+  status?: string;
+  action?: string;
+  cause?: string;
+  drift?: string;
+  seen?: unknown;
+  changes?: Change[];
+  error?: ReportError;
+  durationMs?: number;
+  details?: { backups?: BackupEntry[] };
+}
 interface RunReport {
-  startedAt?: string; finishedAt?: string; durationMs?: number; outcome?: string; trigger?: string; noop?: boolean; exitCode?: number;
-  catalogueDigest?: string | null; cachedCatalogue?: boolean; catalogueError?: ReportError; error?: ReportError; codeVersion?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  outcome?: string;
+  trigger?: string;
+  noop?: boolean;
+  exitCode?: number;
+  catalogueDigest?: string | null;
+  cachedCatalogue?: boolean;
+  catalogueError?: ReportError;
+  error?: ReportError;
+  codeVersion?: string;
   summary?: { total?: number; changed?: number; pending?: number; failed?: number; skipped?: number; unchanged?: number };
   changes?: { intentional?: number; corrective?: number };
   agent?: { enabled?: boolean; disabledReason?: string; disabledBy?: string; disabledSince?: string };
@@ -271,7 +388,7 @@ interface RunReport {
 }
 
 const clip = (s: string, n = 400): string => (s.length > n ? `${s.slice(0, n)}… (${s.length} characters)` : s);
-const json = (v: unknown): string => (v === undefined ? '(absent)' : clip(typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v)));
+const json = (v: unknown): string => (v === undefined ? '(absent)' : clip(typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v))));
 
 function errorText(e: ReportError | undefined): Html {
   if (!e) return html``;
@@ -280,11 +397,18 @@ function errorText(e: ReportError | undefined): Html {
 
 function changeList(changes: readonly Change[] | undefined): Html {
   if (!changes?.length) return html``;
-  return html`<ul class="changes">${changes.slice(0, 50).map((c) => html`<li><code>${c.path ?? c.attribute ?? ''}</code>: ${c.diff
-    ? html`<pre class="diff">${clip(c.diff, 4000)}</pre>`
-    : c.added || c.removed
-      ? html`${c.removed?.length ? html`removed ${json(c.removed)} ` : ''}${c.added?.length ? html`added ${json(c.added)}` : ''}`
-      : html`<span class="from">${json(c.from)}</span> &rarr; <span class="to">${json(c.to)}</span>`}</li>`)}${changes.length > 50 ? html`<li>&hellip; ${changes.length - 50} more</li>` : ''}</ul>`;
+  return html`<ul class="changes">${changes
+    .slice(0, 50)
+    .map(
+      (c) =>
+        html`<li><code>${c.path ?? c.attribute ?? ''}</code>: ${
+          c.diff
+            ? html`<pre class="diff">${clip(c.diff, 4000)}</pre>`
+            : c.added || c.removed
+              ? html`${c.removed?.length ? html`removed ${json(c.removed)} ` : ''}${c.added?.length ? html`added ${json(c.added)}` : ''}`
+              : html`<span class="from">${json(c.from)}</span> &rarr; <span class="to">${json(c.to)}</span>`
+        }</li>`,
+    )}${changes.length > 50 ? html`<li>&hellip; ${changes.length - 50} more</li>` : ''}</ul>`;
 }
 
 /** What the agent's watcher saw before a corrective change (engine/seen.ts), from a report checked only loosely at the door. */
@@ -309,41 +433,66 @@ ${r.agent?.enabled === false ? html`<p>Agent disabled${r.agent.disabledBy ? html
 ${r.cachedCatalogue ? html`<p class="warn">Ran the cached (last-known-good) catalogue: the fresh one failed.</p>` : ''}
 ${r.catalogueError ? html`<div>Catalogue: ${errorText(r.catalogueError)}</div>` : ''}
 ${r.error && r.error !== r.catalogueError ? html`<div>Run: ${errorText(r.error)}</div>` : ''}
-${notable.length ? html`<div class="table-wrap"><table class="resources"><caption>Resources changed, pending, failed or skipped in this run</caption>
+${
+  notable.length
+    ? html`<div class="table-wrap"><table class="resources"><caption>Resources changed, pending, failed or skipped in this run</caption>
 <thead><tr><th scope="col">Resource</th><th scope="col">Status</th><th scope="col">Cause</th><th scope="col">Attribute changes</th><th scope="col">Error</th></tr></thead>
 <tbody>${notable.map((x) => html`<tr class="r-${x.status ?? ''}"><th scope="row"><code>${x.id ?? ''}</code></th><td>${statusBadge(x.status ?? '')}${x.action ? html` <span class="action">${x.action}</span>` : ''}</td><td>${causeOf(x) || html`<span class="none">none: no change made</span>`}${x.drift ? html`<div class="drift">${x.drift}</div>` : ''}${seenText(x, r.noop === true)}</td><td>${changeList(x.changes)}</td><td>${errorText(x.error)}</td></tr>`)}</tbody></table></div>`
-    : html`<p>No resource changed or failed.</p>`}
+    : html`<p>No resource changed or failed.</p>`
+}
 </details>`;
 }
 
 function factRows(facts: unknown, prefix = '', out: [string, string][] = [], depth = 0): [string, string][] {
   if (out.length >= 500) return out;
   if (facts !== null && typeof facts === 'object' && !Array.isArray(facts) && depth < 6) {
-    for (const [k, v] of Object.entries(facts as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) factRows(v, prefix ? `${prefix}.${k}` : k, out, depth + 1);
-  } else out.push([prefix || '(value)', clip(typeof facts === 'string' ? facts : JSON.stringify(facts) ?? String(facts), 300)]);
+    for (const [k, v] of Object.entries(facts as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      factRows(v, prefix ? `${prefix}.${k}` : k, out, depth + 1);
+  } else out.push([prefix || '(value)', clip(typeof facts === 'string' ? facts : (JSON.stringify(facts) ?? String(facts)), 300)]);
   return out;
 }
 
-const bytes = (n: number | undefined): string => n === undefined ? '' : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+const bytes = (n: number | undefined): string =>
+  n === undefined
+    ? ''
+    : n < 1024 ** 2
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1024 ** 3
+        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 
 /** Backup freshness per volume, from the newest run that read its backup.volume resources. */
 function backupSection(runs: readonly { rep: RunReport; at: string }[], nowMs: number): Html {
   const run = runs.find(({ rep }) => (rep.resources ?? []).some((r) => r.kind === 'backup.volume'));
   if (!run) return html``;
-  const rows = (run.rep.resources ?? []).filter((r) => r.kind === 'backup.volume').flatMap((r): { r: ResourceEntry; b?: BackupEntry }[] => (r.details?.backups?.length ? r.details.backups.map((b) => ({ r, b })) : [{ r }]));
+  const rows = (run.rep.resources ?? [])
+    .filter((r) => r.kind === 'backup.volume')
+    .flatMap((r): { r: ResourceEntry; b?: BackupEntry }[] => (r.details?.backups?.length ? r.details.backups.map((b) => ({ r, b })) : [{ r }]));
   return html`<h2 id="backups-h">Backups</h2>
 <div class="table-wrap"><table class="backups" aria-labelledby="backups-h"><caption>Volume backups as the run of ${time(run.rep.startedAt ?? run.at)} found them</caption>
 <thead><tr><th scope="col">Volume</th><th scope="col">Backup</th><th scope="col">State</th><th scope="col">Last success</th><th scope="col">Every</th><th scope="col">Snapshots</th><th scope="col">Size</th><th scope="col">Duration</th></tr></thead>
-<tbody>${rows.map(({ r, b }) => html`<tr data-volume="${b?.volume ?? ''}"><th scope="row">${b?.volume ?? ''}</th><td><code>${r.name ?? r.id ?? ''}</code></td>
+<tbody>${rows.map(
+    ({ r, b }) => html`<tr data-volume="${b?.volume ?? ''}"><th scope="row">${b?.volume ?? ''}</th><td><code>${r.name ?? r.id ?? ''}</code></td>
 <td>${r.status === 'failed' ? html`${statusBadge('failed')}${errorText(r.error)}` : b?.overdue ? html`<span class="status s-backup-overdue">overdue</span>` : html`<span class="status s-backup-fresh">fresh</span>`}</td>
-<td>${b ? html`${time(b.lastSuccess)} <span class="age">${age(b.lastSuccess ?? undefined, nowMs)}</span>` : ''}</td><td>${b?.every ?? ''}</td><td>${b?.snapshots ?? ''}</td><td>${bytes(b?.sizeBytes)}</td><td>${b?.durationSeconds !== undefined ? `${b.durationSeconds} s` : ''}</td></tr>`)}</tbody></table></div>`;
+<td>${b ? html`${time(b.lastSuccess)} <span class="age">${age(b.lastSuccess ?? undefined, nowMs)}</span>` : ''}</td><td>${b?.every ?? ''}</td><td>${b?.snapshots ?? ''}</td><td>${bytes(b?.sizeBytes)}</td><td>${b?.durationSeconds !== undefined ? `${b.durationSeconds} s` : ''}</td></tr>`,
+  )}</tbody></table></div>`;
 }
 
 export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
   const n = d.node;
   const runs = d.reports.map((r) => ({ rep: (r.report ?? {}) as RunReport, at: r.receivedAt }));
-  const chart: ChartRun[] = runs.slice().reverse().map(({ rep, at }) => ({ at: rep.startedAt ?? at, durationMs: rep.durationMs ?? 0, changed: rep.summary?.changed ?? 0, failed: (rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0) }));
-  return layout(n.node, html`<p class="crumbs"><a href="/">Fleet overview</a> &rsaquo; ${n.node}</p>
+  const chart: ChartRun[] = runs
+    .slice()
+    .reverse()
+    .map(({ rep, at }) => ({
+      at: rep.startedAt ?? at,
+      durationMs: rep.durationMs ?? 0,
+      changed: rep.summary?.changed ?? 0,
+      failed: (rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0),
+    }));
+  return layout(
+    n.node,
+    html`<p class="crumbs"><a href="/">Fleet overview</a> &rsaquo; ${n.node}</p>
 <h1 class="host">${n.node}</h1>
 <dl class="facts-head">
 <dt>Status</dt><dd>${statusBadge(n.status, n.disabledReason)}${n.cachedCatalogue ? html` <span class="status s-cached">cached catalogue</span>` : ''}</dd>
@@ -356,15 +505,24 @@ export function nodePage(d: NodeDetail, nowMs = Date.now()): string {
 </dl>
 ${backupSection(runs, nowMs)}
 ${d.invalidReports ? html`<p class="warn">${d.invalidReports} stored report(s) of this node are not shown: they do not match the report schema (spec/wire/report.schema.json).</p>` : ''}
-${runs.length ? html`<h2>Changed and failed resources, run by run</h2>
-${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}` : ''}
+${
+  runs.length
+    ? html`<h2>Changed and failed resources, run by run</h2>
+${runs.slice(0, 10).map(({ rep, at }, i) => runSection(rep, at, i))}`
+    : ''
+}
 <h2>Runs over time</h2>
 ${renderRunChart(chart)}
 <h2>Last runs</h2>
-${runs.length ? html`<div class="table-wrap"><table class="runs"><caption>${runs.length === 1 ? 'The only run reported' : `The newest ${runs.length} runs`}</caption>
+${
+  runs.length
+    ? html`<div class="table-wrap"><table class="runs"><caption>${runs.length === 1 ? 'The only run reported' : `The newest ${runs.length} runs`}</caption>
 <thead><tr><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Outcome</th><th scope="col">Catalogue digest</th><th scope="col">Changed</th><th scope="col">Intentional / corrective</th><th scope="col">Failed</th><th scope="col">Pending</th><th scope="col">Unchanged</th><th scope="col">Exit</th></tr></thead>
 <tbody>${runs.map(({ rep, at }) => html`<tr><th scope="row">${time(rep.startedAt ?? at)}</th><td>${((rep.durationMs ?? 0) / 1000).toFixed(2)} s</td><td>${rep.outcome ?? 'run'}${rep.noop ? ' (noop)' : ''}${rep.cachedCatalogue ? ' (cached catalogue)' : ''}</td><td><code title="${rep.catalogueDigest ?? ''}">${short(rep.catalogueDigest)}</code></td><td>${rep.summary?.changed ?? 0}</td><td>${rep.changes?.intentional ?? 0} / ${rep.changes?.corrective ?? 0}</td><td>${(rep.summary?.failed ?? 0) + (rep.summary?.skipped ?? 0)}</td><td>${rep.summary?.pending ?? 0}</td><td>${rep.summary?.unchanged ?? 0}</td><td>${rep.exitCode ?? ''}</td></tr>`)}</tbody></table></div>`
-    : html`<p>No runs reported yet.</p>`}
+    : html`<p>No runs reported yet.</p>`
+}
 <h2>Facts</h2>
-${d.facts ? html`<details class="facts"><summary>${factRows(d.facts.facts).length} facts, sent ${time(d.facts.at)}</summary><table class="facts"><caption>Facts the agent sent</caption><thead><tr><th scope="col">Fact</th><th scope="col">Value</th></tr></thead><tbody>${factRows(d.facts.facts).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${v}</td></tr>`)}</tbody></table></details>` : html`<p>No facts received.</p>`}`, { loggedIn: true, current: 'hosts' });
+${d.facts ? html`<details class="facts"><summary>${factRows(d.facts.facts).length} facts, sent ${time(d.facts.at)}</summary><table class="facts"><caption>Facts the agent sent</caption><thead><tr><th scope="col">Fact</th><th scope="col">Value</th></tr></thead><tbody>${factRows(d.facts.facts).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${v}</td></tr>`)}</tbody></table></details>` : html`<p>No facts received.</p>`}`,
+    { loggedIn: true, current: 'hosts' },
+  );
 }

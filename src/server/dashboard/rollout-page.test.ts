@@ -6,15 +6,36 @@ import { unhealthyReason } from '../rollout.js';
 const HOSTILE = `<script>alert("x")</script>' onmouseover='1' \`&`;
 const FROM = `sha256:${'a'.repeat(64)}`;
 const TO = `sha256:${'b'.repeat(64)}`;
-const policy = { waves: [{ name: 'canary', nodes: ['x*'], bakeMs: 1000 }, { name: 'all', bakeMs: 0 }], health: { maxFailed: 0, maxHeld: 0, maxReplaces: 0, reportWithinMs: 60_000 }, onFailure: 'halt' as const };
+const policy = {
+  waves: [
+    { name: 'canary', nodes: ['x*'], bakeMs: 1000 },
+    { name: 'all', bakeMs: 0 },
+  ],
+  health: { maxFailed: 0, maxHeld: 0, maxReplaces: 0, reportWithinMs: 60_000 },
+  onFailure: 'halt' as const,
+};
 
 const status: RolloutStatus = {
   stable: FROM,
   rollout: {
-    id: 3, from: FROM, to: TO, state: 'halted', wave: 0, waveStartedAt: '2026-12-05T07:00:00.000Z', startedAt: '2026-12-05T07:00:00.000Z', updatedAt: '2026-12-05T07:01:00.000Z',
-    policy, reason: `wave canary: ${HOSTILE}: 1 failed resource(s)`,
+    id: 3,
+    from: FROM,
+    to: TO,
+    state: 'halted',
+    wave: 0,
+    waveStartedAt: '2026-12-05T07:00:00.000Z',
+    startedAt: '2026-12-05T07:00:00.000Z',
+    updatedAt: '2026-12-05T07:01:00.000Z',
+    policy,
+    reason: `wave canary: ${HOSTILE}: 1 failed resource(s)`,
     waves: [
-      { index: 0, name: 'canary', bakeMs: 1000, state: 'current', nodes: [{ node: HOSTILE, serves: 'new', status: 'failed', codeVersion: TO, lastReportAt: '2026-12-05T07:00:30.000Z' }] },
+      {
+        index: 0,
+        name: 'canary',
+        bakeMs: 1000,
+        state: 'current',
+        nodes: [{ node: HOSTILE, serves: 'new', status: 'failed', codeVersion: TO, lastReportAt: '2026-12-05T07:00:30.000Z' }],
+      },
       { index: 1, name: 'all', bakeMs: 0, state: 'waiting', nodes: [{ node: 'web-01', serves: 'previous', status: 'unchanged', codeVersion: FROM }] },
     ],
   },
@@ -27,7 +48,9 @@ describe('the rollout page', () => {
     expect(page).not.toContain('<script>alert');
     expect(page).not.toContain(`'1'`);
     expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
-    expect(page).toMatch(/Rollout 3: <code title="sha256:a+">a{12}<\/code> &rarr; <code title="sha256:b+">b{12}<\/code> <span id="rollout-state"><span class="status s-halted">halted<\/span>/);
+    expect(page).toMatch(
+      /Rollout 3: <code title="sha256:a+">a{12}<\/code> &rarr; <code title="sha256:b+">b{12}<\/code> <span id="rollout-state"><span class="status s-halted">halted<\/span>/,
+    );
     expect(page).toMatch(/Wave 1: canary <span class="status s-current">current/);
     expect(page).toMatch(/data-node="web-01" data-serves="previous"/);
     expect(page).toContain(' (previous)');
@@ -44,7 +67,9 @@ describe('health of a report', () => {
     expect(unhealthyReason({ resources: [{ id: 'file[a]', status: 'failed' }] }, policy)).toMatch(/1 failed resource\(s\): file\[a\]/);
     expect(unhealthyReason({ resources: [{ id: 'x[db]', status: 'skipped', error: { code: 'REPLACE_HELD' } }] }, policy)).toMatch(/1 held/);
     expect(unhealthyReason({ resources: [{ id: 'x[db]', status: 'changed', action: 'replace' }] }, policy)).toMatch(/1 replaced/);
-    expect(unhealthyReason({ resources: [{ id: 'x[db]', status: 'changed', action: 'replace' }] }, { ...policy, health: { ...policy.health, maxReplaces: 1 } })).toBeUndefined();
+    expect(
+      unhealthyReason({ resources: [{ id: 'x[db]', status: 'changed', action: 'replace' }] }, { ...policy, health: { ...policy.health, maxReplaces: 1 } }),
+    ).toBeUndefined();
     expect(unhealthyReason({ resources: [{ id: 'file[a]', status: 'changed', action: 'update' }] }, policy)).toBeUndefined();
   });
 });

@@ -15,37 +15,54 @@ import { withJoinToken } from '../join-tokens.js';
 import { TsconvergeError } from '../../core/errors.js';
 import type { CertificateRequestBody } from '../../generated/wire.js';
 
-export interface EnrolOptions { readonly ca: Ca; readonly autosignPolicy?: string }
+export interface EnrolOptions {
+  readonly ca: Ca;
+  readonly autosignPolicy?: string;
+}
 
 export const enrolRoutes: FastifyPluginAsync<EnrolOptions> = async (app, { ca, autosignPolicy }) => {
   const none = { auth: 'none' as const };
   app.get('/v1/ca', { config: none }, async (_req, reply) => reply.type('application/x-pem-file').send(ca.certPem));
 
-  app.put<{ Params: { node: string }; Body: CertificateRequestBody }>('/v1/certificate_requests/:node', {
-    config: none, bodyLimit: CSR_BODY_LIMIT, schema: { params: NODE_PARAMS }, preValidation: checkBody('csr'),
-  }, async (req, reply) => {
-    const { node } = req.params;
-    const { csr, token } = req.body;
-    try {
-      const submit = (autosign: boolean): Promise<SubmitResult> => submitCsr(ca, node, csr, autosign);
-      const byPolicy = await policyAllows(autosignPolicy, node);
-      const out = byPolicy || token === undefined
-        ? await submit(byPolicy)
-        : await withJoinToken(ca.dir, token, async (valid) => { const r = await submit(valid); return { value: r, spent: valid && r.state === 'signed' }; });
-      return reply.code(out.state === 'signed' ? 200 : 202).send(out);
-    } catch (err) {
-      if (err instanceof TsconvergeError && err.code === 'CERT_REFUSED') {
-        return reply.code(/already/.test(err.message) ? 409 : 400).send({ error: err.message, hint: err.hint });
+  app.put<{ Params: { node: string }; Body: CertificateRequestBody }>(
+    '/v1/certificate_requests/:node',
+    {
+      config: none,
+      bodyLimit: CSR_BODY_LIMIT,
+      schema: { params: NODE_PARAMS },
+      preValidation: checkBody('csr'),
+    },
+    async (req, reply) => {
+      const { node } = req.params;
+      const { csr, token } = req.body;
+      try {
+        const submit = (autosign: boolean): Promise<SubmitResult> => submitCsr(ca, node, csr, autosign);
+        const byPolicy = await policyAllows(autosignPolicy, node);
+        const out =
+          byPolicy || token === undefined
+            ? await submit(byPolicy)
+            : await withJoinToken(ca.dir, token, async (valid) => {
+                const r = await submit(valid);
+                return { value: r, spent: valid && r.state === 'signed' };
+              });
+        return reply.code(out.state === 'signed' ? 200 : 202).send(out);
+      } catch (err) {
+        if (err instanceof TsconvergeError && err.code === 'CERT_REFUSED') {
+          return reply.code(/already/.test(err.message) ? 409 : 400).send({ error: err.message, hint: err.hint });
+        }
+        throw err;
       }
-      throw err;
-    }
-  });
+    },
+  );
 
   app.get<{ Params: { node: string } }>('/v1/certificates/:node', { config: none, schema: { params: NODE_PARAMS } }, async (req, reply) => {
     const p = caPaths(ca.dir);
     const cert = await readFile(path.join(p.signed, `${req.params.node}.crt`), 'utf8').catch(() => undefined);
     if (cert !== undefined) return reply.send({ state: 'signed', certificate: cert });
-    const pending = await readFile(path.join(p.requests, `${req.params.node}.csr`), 'utf8').then(() => true, () => false);
+    const pending = await readFile(path.join(p.requests, `${req.params.node}.csr`), 'utf8').then(
+      () => true,
+      () => false,
+    );
     return reply.code(404).send({ state: pending ? 'pending' : 'unknown' });
   });
 };
