@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The lint step of `npm test` (and `npm run lint`): the floors of src/ (dependency-cruiser:
 # no import upward, none between siblings, no circle), typescript-eslint, and the drawing of
-# the floors in docs/architecture.md fresh. The tools live in tools/lint with their own
-# TypeScript 6 (typescript-eslint and dependency-cruiser need its compiler API; the project
+# the floors in docs/architecture.md fresh, and the format (prettier, .prettierrc.json;
+# `npm run format` writes it). The tools live in tools/lint with their own TypeScript 6 (typescript-eslint and dependency-cruiser need its compiler API; the project
 # builds with TypeScript 7), installed here on first use from tools/lint/package-lock.json.
 #   scripts/lint.sh            check everything (what npm test runs)
 #   scripts/lint.sh drawing    redraw the floors in docs/architecture.md
@@ -20,7 +20,8 @@ case "${1:-check}" in
     "$bin/depcruise" --config "$tools/dependency-cruiser.cjs" src
     "$bin/eslint" --config "$tools/eslint.config.js" --max-warnings 0 src test bench scripts
     node "$tools/drawing.mjs" --check
-    echo '[lint] floors, typescript-eslint and the drawing: ok' >&2
+    "$bin/prettier" --check --log-level warn . || { echo '[lint] not formatted: run `npm run format` and commit the result' >&2; exit 1; }
+    echo '[lint] floors, typescript-eslint, the drawing and the format: ok' >&2
     ;;
   drawing) node "$tools/drawing.mjs" ;;
   format)
